@@ -1,0 +1,178 @@
+//! The storage contract. The store crate implements it once on SQLite and PostgreSQL; core
+//! never sees SQL.
+//!
+//! Writes go through one door, [`Store::commit`]: a list of [`Change`]s and the audit entry that
+//! describes them, applied in a single transaction. Either all of it lands or none of it does.
+//! Uniqueness violations come back as [`Error::Conflict`](crate::Error::Conflict), updates and
+//! deletes of rows that do not exist as [`Error::NotFound`](crate::Error::NotFound), an
+//! unreachable database as [`Error::Unavailable`](crate::Error::Unavailable).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Result;
+use crate::audit::DirectoryAudit;
+use crate::model::{
+    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
+    RoleAssignment, SigningKey, Tenant, User,
+};
+
+/// One row-level change. A change list is applied in order, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    InsertTenant(Tenant),
+    InsertUser(User),
+    UpdateUser(User),
+    /// Also removes the user's memberships and role assignments.
+    DeleteUser(Uuid),
+    InsertGroup(Group),
+    UpdateGroup(Group),
+    /// Also removes the group's memberships (as container and as member) and role assignments.
+    DeleteGroup(Uuid),
+    AddMember {
+        group_id: Uuid,
+        member_id: Uuid,
+        member_kind: ObjectKind,
+    },
+    RemoveMember {
+        group_id: Uuid,
+        member_id: Uuid,
+    },
+    InsertRoleAssignment(RoleAssignment),
+    DeleteRoleAssignment(Uuid),
+    /// Inserts the application and its password credentials.
+    InsertApplication(Application),
+    /// Updates the application's own fields; its credentials are left as they are.
+    UpdateApplication(Application),
+    /// Also removes its credentials and role assignments.
+    DeleteApplication(Uuid),
+    InsertPasswordCredential {
+        application_id: Uuid,
+        credential: PasswordCredential,
+    },
+    DeletePasswordCredential {
+        application_id: Uuid,
+        key_id: Uuid,
+    },
+    InsertDocument(PolicyDocument),
+    UpdateDocument(PolicyDocument),
+    DeleteDocument {
+        kind: DocumentKind,
+        id: String,
+    },
+    InsertSigningKey(SigningKey),
+    RetireSigningKey {
+        kid: String,
+        at: OffsetDateTime,
+    },
+}
+
+/// A comparison in a list query. `field` is a column name from core's per-resource whitelist
+/// ([`crate::odata`]), never text from a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicate {
+    pub field: &'static str,
+    pub op: Op,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Case-insensitive for text, as Graph's `eq` is for directory properties.
+    Eq,
+    Ne,
+    /// Case-insensitive prefix match.
+    StartsWith,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Instant(OffsetDateTime),
+}
+
+/// Where the previous page ended: the sort key of its last row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created: OffsetDateTime,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// All must hold.
+    pub filter: Vec<Predicate>,
+    pub top: usize,
+    pub after: Option<Cursor>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            filter: Vec::new(),
+            top: 100,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more rows follow.
+    pub next: Option<Cursor>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies every change and writes the audit entry, in one transaction.
+    async fn commit(&self, changes: Vec<Change>, audit: Option<DirectoryAudit>) -> Result<()>;
+
+    /// Whether the database answers; used by `/readyz`.
+    async fn ping(&self) -> Result<()>;
+
+    async fn tenant(&self) -> Result<Option<Tenant>>;
+
+    async fn user(&self, id: Uuid) -> Result<Option<User>>;
+    /// Case-insensitive, as userPrincipalName is in Entra.
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<User>>;
+    /// Ordered by creation time, then id.
+    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
+
+    async fn group(&self, id: Uuid) -> Result<Option<Group>>;
+    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;
+    /// Direct members, users and groups, ordered by display name.
+    async fn members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
+    /// Members of the group and of every group nested in it, each once.
+    async fn transitive_members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
+    /// Groups the object is a direct member of.
+    async fn member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
+    /// Groups the object is a member of directly or through nesting, each once.
+    async fn transitive_member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
+
+    async fn role_assignment(&self, id: Uuid) -> Result<Option<RoleAssignment>>;
+    /// All assignments, or those of one principal.
+    async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>>;
+
+    /// With its password credentials.
+    async fn application(&self, id: Uuid) -> Result<Option<Application>>;
+    async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>>;
+    async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>>;
+
+    async fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<PolicyDocument>>;
+    /// All documents of a kind, ordered by creation time.
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>>;
+
+    /// Newest first.
+    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>>;
+
+    /// Every key, retired ones included, newest first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+}

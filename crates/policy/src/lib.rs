@@ -1,0 +1,44 @@
+//! The Conditional Access engine of Portcullis.
+//!
+//! This crate owns the policy model in Microsoft Graph's shape (Conditional Access policies,
+//! authentication strengths, named locations), its import and export as Graph JSON, the
+//! decision for a sign-in ([`evaluate`]) with a per-policy trace, the What-If request and
+//! response shapes, and `lint`.
+//!
+//! It must stay pure, and the build keeps it so: no async, no I/O, no clock, no randomness, no
+//! global mutable state. Everything a decision depends on comes in through [`SignInContext`]
+//! and [`PolicySet`], so the same code decides live sign-ins, the What-If API, the offline CLI
+//! and tests, and the same inputs always give the same decision.
+//!
+//! Security rules this crate guarantees (tested in `tests/engine`): exclusion beats inclusion;
+//! an unknown platform matches only `all`; every applicable enabled policy must be satisfied;
+//! block wins; report-only policies never change the decision; a temporary access pass meets
+//! only the Multifactor strength; and a condition the engine cannot evaluate is never read as
+//! "matches everything": the policy fails closed and the trace says why.
+
+pub mod context;
+pub mod device_filter;
+pub mod enums;
+pub mod evaluate;
+pub mod graph;
+pub mod lint;
+pub mod location;
+pub mod model;
+pub mod policy_set;
+pub mod strength;
+pub mod whatif;
+
+pub use context::{SignInContext, Target, UserKind};
+pub use device_filter::DeviceFacts;
+pub use enums::*;
+pub use evaluate::{
+    BlockReason, BlockingPolicy, ConditionFailure, Decision, FailureDetail, GrantOutcome, Outcome,
+    PolicyTrace, Requirement, SessionOutcome, evaluate,
+};
+pub use location::{NamedLocation, named_locations_containing};
+pub use model::ConditionalAccessPolicy;
+pub use policy_set::{Control, PolicySet};
+pub use strength::{
+    AuthenticationStrength, MULTIFACTOR_STRENGTH_ID, PASSWORDLESS_STRENGTH_ID,
+    PHISHING_RESISTANT_STRENGTH_ID, SatisfiedMethod, built_in_strength, built_in_strengths,
+};

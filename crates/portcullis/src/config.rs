@@ -1,0 +1,297 @@
+//! Configuration: a TOML file, then `PORTCULLIS_*` environment variables, then command-line
+//! flags, each overriding the one before. Unknown keys are errors that name the key and where it
+//! came from: a misspelt setting silently ignored is a security setting silently not applied.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Every setting. Field names are the TOML keys; the environment variable is the key in upper
+/// case with a `PORTCULLIS_` prefix.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded database, the generated secret key and bootstrap.json live.
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The address people and applications use to reach this server (issuer of tokens).
+    pub public_url: String,
+    /// `sqlite://…` or `postgres://…`; by default SQLite in the data folder.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// 32 bytes, base64: seals signing keys at rest. Must be the same on every node. By default
+    /// (SQLite only) a key is generated into `<data_dir>/secret.key`.
+    pub secret_key: Option<String>,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `portcullis=debug,info`.
+    pub log_level: String,
+    /// The tenant's display name, set at first start.
+    pub tenant_name: String,
+    /// The bootstrap administrator's userPrincipalName, set at first start.
+    pub bootstrap_admin: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./portcullis-data"),
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            public_url: "http://localhost:8080".to_string(),
+            database_url: None,
+            database_max_connections: 16,
+            secret_key: None,
+            log_format: LogFormat::Human,
+            log_level: "info".to_string(),
+            tenant_name: "Portcullis".to_string(),
+            bootstrap_admin: "admin@portcullis.local".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+}
+
+/// The keys, and how a value given as text (environment, flags) is typed.
+const KEYS: &[(&str, Kind)] = &[
+    ("data_dir", Kind::Text),
+    ("listen", Kind::Text),
+    ("public_url", Kind::Text),
+    ("database_url", Kind::Text),
+    ("database_max_connections", Kind::Integer),
+    ("secret_key", Kind::Text),
+    ("log_format", Kind::Text),
+    ("log_level", Kind::Text),
+    ("tenant_name", Kind::Text),
+    ("bootstrap_admin", Kind::Text),
+];
+
+/// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
+/// client's connection, and the test suite's database.
+const NOT_SETTINGS: &[&str] = &[
+    "PORTCULLIS_CONFIG",
+    "PORTCULLIS_URL",
+    "PORTCULLIS_CLIENT_ID",
+    "PORTCULLIS_CLIENT_SECRET",
+    "PORTCULLIS_TEST_DATABASE_URL",
+];
+
+fn typed(key: &str, kind: Kind, text: &str, origin: &str) -> anyhow::Result<toml::Value> {
+    Ok(match kind {
+        Kind::Text => toml::Value::String(text.to_string()),
+        Kind::Integer => toml::Value::Integer(
+            text.trim()
+                .parse()
+                .with_context(|| format!("{origin}: '{key}' must be a whole number, got '{text}'"))?,
+        ),
+    })
+}
+
+/// Resolves the configuration from a file (if any), an environment, and flag overrides.
+pub fn resolve(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &BTreeMap<&'static str, String>,
+) -> anyhow::Result<Config> {
+    let mut table = toml::Table::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let parsed: toml::Table = text
+            .parse()
+            .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
+        for (key, value) in parsed {
+            if !KEYS.iter().any(|(k, _)| *k == key) {
+                bail!(
+                    "unknown key '{key}' in the config file {}; known keys: {}",
+                    path.display(),
+                    KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                );
+            }
+            table.insert(key, value);
+        }
+    }
+    let mut env: Vec<(String, String)> = env.into_iter().collect();
+    env.sort();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("PORTCULLIS_") else { continue };
+        if NOT_SETTINGS.contains(&name.as_str()) {
+            continue;
+        }
+        let key = rest.to_ascii_lowercase();
+        let Some((key, kind)) = KEYS.iter().find(|(k, _)| *k == key) else {
+            bail!(
+                "unknown environment variable {name}; settings are PORTCULLIS_ followed by one of: {}",
+                KEYS.iter().map(|(k, _)| k.to_ascii_uppercase()).collect::<Vec<_>>().join(", ")
+            );
+        };
+        table.insert(key.to_string(), typed(key, *kind, &value, &name)?);
+    }
+    for (key, value) in flags {
+        let (key, kind) = KEYS
+            .iter()
+            .find(|(k, _)| k == key)
+            .with_context(|| format!("internal: flag for unknown key {key}"))?;
+        table.insert(key.to_string(), typed(key, *kind, value, &format!("--{}", key.replace('_', "-")))?);
+    }
+    let config: Config = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("invalid configuration: {}", e.message()))?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = self.public_url.trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+            bail!("public_url must be an absolute http(s) URL such as https://login.example.com, got '{}'", self.public_url);
+        }
+        if let Some(db) = &self.database_url
+            && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
+        {
+            bail!("database_url must start with sqlite: or postgres://");
+        }
+        if self.database_max_connections == 0 {
+            bail!("database_max_connections must be at least 1");
+        }
+        if !self.bootstrap_admin.contains('@') {
+            bail!("bootstrap_admin must be a userPrincipalName such as admin@example.com");
+        }
+        if let Some(key) = &self.secret_key {
+            decode_secret_key(key)?;
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.trim_end_matches('/').to_string()
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("portcullis.db").display())
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
+    /// The configuration as TOML with secrets replaced, for `check-config`.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.secret_key.is_some() {
+            shown.secret_key = Some("<redacted>".to_string());
+        }
+        shown.database_url = Some(redact_url_password(&self.database_url()));
+        toml::to_string_pretty(&shown).unwrap_or_default()
+    }
+}
+
+/// Hides the password in `scheme://user:password@host/…`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+        None => url.to_string(),
+    }
+}
+
+pub fn decode_secret_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("secret_key must be base64 (32 random bytes, e.g. from `openssl rand -base64 32`)")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("secret_key must decode to exactly 32 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_server() {
+        let c = resolve(None, env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url(), "http://localhost:8080");
+        assert!(c.database_url().starts_with("sqlite://./portcullis-data/portcullis.db"));
+        assert!(c.is_sqlite());
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1000\"\npublic_url = \"https://file.example\"\ntenant_name = \"File\"\n").unwrap();
+        let mut flags = BTreeMap::new();
+        flags.insert("listen", "127.0.0.1:3000".to_string());
+        let c = resolve(
+            Some(&file),
+            env(&[("PORTCULLIS_LISTEN", "127.0.0.1:2000"), ("PORTCULLIS_PUBLIC_URL", "https://env.example"), ("PATH", "/bin")]),
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.public_url(), "https://env.example");
+        assert_eq!(c.tenant_name, "File");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let err = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("'lisen'"), "{err}");
+        let err = resolve(None, env(&[("PORTCULLIS_LISEN", "x")]), &BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("PORTCULLIS_LISEN"), "{err}");
+        // Client-side variables are not server settings.
+        assert!(resolve(None, env(&[("PORTCULLIS_URL", "http://x"), ("PORTCULLIS_CLIENT_SECRET", "s")]), &BTreeMap::new()).is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = resolve(None, env(&[("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "many")]), &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("PORTCULLIS_DATABASE_MAX_CONNECTIONS"), "{err}");
+        let err = resolve(None, env(&[("PORTCULLIS_LISTEN", "nowhere")]), &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("invalid configuration"), "{err}");
+        let err = resolve(None, env(&[("PORTCULLIS_SECRET_KEY", "c2hvcnQ=")]), &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn check_config_redacts_secrets() {
+        let c = Config {
+            secret_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
+            database_url: Some("postgres://portcullis:hunter2@db/portcullis".into()),
+            ..Config::default()
+        };
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("hunter2") && !shown.contains("AAAAAAAA"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+}

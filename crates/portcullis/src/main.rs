@@ -1,0 +1,152 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use portcullis::config::{self, Config};
+use portcullis::server::{self, Overrides};
+
+/// Portcullis: a self-hosted identity provider with passkeys and Conditional Access.
+#[derive(Parser)]
+#[command(name = "portcullis", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (migrates the database, and on first start creates the tenant).
+    Serve(ServerArgs),
+    /// Bring the database schema up to date, then exit.
+    Migrate(ServerArgs),
+    /// Print the resolved configuration with secrets redacted, then exit.
+    CheckConfig(ServerArgs),
+}
+
+/// Settings given as flags win over `PORTCULLIS_*` environment variables, which win over the
+/// config file.
+#[derive(Args, Default)]
+struct ServerArgs {
+    /// A TOML config file.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the embedded database, secret key and bootstrap.json [default: ./portcullis-data]
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long)]
+    listen: Option<String>,
+    /// Address people and applications use to reach this server [default: http://localhost:8080]
+    #[arg(long)]
+    public_url: Option<String>,
+    /// sqlite://… or postgres://… [default: SQLite in the data folder]
+    #[arg(long)]
+    database_url: Option<String>,
+    /// human or json
+    #[arg(long)]
+    log_format: Option<String>,
+    /// A tracing filter such as info or portcullis=debug
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+impl ServerArgs {
+    fn resolve(&self) -> anyhow::Result<Config> {
+        let mut flags: BTreeMap<&'static str, String> = BTreeMap::new();
+        for (key, value) in [
+            ("data_dir", &self.data_dir),
+            ("listen", &self.listen),
+            ("public_url", &self.public_url),
+            ("database_url", &self.database_url),
+            ("log_format", &self.log_format),
+            ("log_level", &self.log_level),
+        ] {
+            if let Some(v) = value {
+                flags.insert(key, v.clone());
+            }
+        }
+        config::resolve(self.config.as_deref(), std::env::vars(), &flags)
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("cannot install the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    portcullis::init_logging(&config);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let mut server = server::start(&config, listener, Overrides::default()).await?;
+    println!("Portcullis is running at {}  (listening on {})", server.public_url, server.local_addr);
+    if let (Some(created), Some(file)) = (&server.bootstrap, &server.bootstrap_file) {
+        println!();
+        println!("First start: created the tenant and its administrator.");
+        println!("  Administrator:          {}", created.admin_user_principal_name);
+        println!("  Automation credentials: {} (client id {})", file.display(), created.client_id);
+        println!("  Admin API:              {}/graph/v1.0", server.public_url);
+        println!("Keep {} private: its secret grants every admin permission.", file.display());
+    }
+    let stop = server.take_shutdown();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+    });
+    server.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args.resolve()?).await,
+        Command::Migrate(args) => {
+            let config = args.resolve()?;
+            portcullis::init_logging(&config);
+            let store = server::open_store(&config).await?;
+            store.close().await;
+            println!("The database is up to date ({}).", config::redact_url_password(&config.database_url()));
+            Ok(())
+        }
+        Command::CheckConfig(args) => {
+            let config = args.resolve()?;
+            print!("{}", config.redacted_toml());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

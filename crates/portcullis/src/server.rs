@@ -1,0 +1,232 @@
+//! Composition: configuration in, a running server out. `serve` and the test kit both start
+//! Portcullis through [`start`], so tests exercise exactly what production runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use base64::Engine as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use portcullis_core::bootstrap::{BootstrapCredentials, BootstrapSettings, ensure_bootstrapped};
+use portcullis_core::clock::{Clock, SystemClock};
+use portcullis_core::crypto::Sealer;
+use portcullis_core::directory::{Deps, Directory};
+use portcullis_core::entropy::{Entropy, SystemEntropy};
+use portcullis_core::tokens::TokenService;
+use portcullis_store::{SqlStore, StoreOptions};
+use portcullis_web::{AppState, PoolStats, Services};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, decode_secret_key};
+
+/// What a test or an embedding program may swap: the clock and the source of randomness.
+#[derive(Clone)]
+pub struct Overrides {
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(SystemEntropy),
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub local_addr: SocketAddr,
+    pub public_url: String,
+    /// Set only on the start that created the tenant.
+    pub bootstrap: Option<BootstrapCredentials>,
+    /// Where bootstrap.json was written on that start.
+    pub bootstrap_file: Option<PathBuf>,
+    pub store: SqlStore,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets requests in flight finish, and closes the database pool.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Runs until the server stops (after a shutdown signal).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let result = self.task.await.context("server task panicked")?;
+        self.store.close().await;
+        result.context("server failed")
+    }
+
+    /// A handle that stops the server when sent to.
+    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    if config.is_sqlite() && config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    }
+    let options = StoreOptions {
+        max_connections: config.database_max_connections,
+        ..StoreOptions::default()
+    };
+    let url = config.database_url();
+    let store = portcullis_store::connect(&url, &options)
+        .await
+        .with_context(|| format!("cannot open the database {}", crate::config::redact_url_password(&url)))?;
+    store.migrate().await.context("database migration failed")?;
+    Ok(store)
+}
+
+/// The key that seals signing keys: from configuration, or (single node on SQLite only) from
+/// `<data_dir>/secret.key`, generated on first start.
+pub fn secret_key(config: &Config, entropy: &dyn Entropy) -> anyhow::Result<[u8; 32]> {
+    if let Some(text) = &config.secret_key {
+        return decode_secret_key(text);
+    }
+    if !config.is_sqlite() {
+        anyhow::bail!(
+            "secret_key is required with PostgreSQL: every node must seal and open signing keys with the same key. \
+             Generate one with `openssl rand -base64 32` and set PORTCULLIS_SECRET_KEY on every node."
+        );
+    }
+    let path = config.data_dir.join("secret.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return decode_secret_key(&text).with_context(|| format!("in {}", path.display()));
+    }
+    let mut key = [0u8; 32];
+    entropy.fill(&mut key);
+    write_private_file(&path, &base64::engine::general_purpose::STANDARD.encode(key))?;
+    Ok(key)
+}
+
+/// Writes a file only its owner can read (mode 0600), created that way rather than narrowed
+/// afterwards, so the secret is never readable by others even for a moment.
+pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BootstrapFile<'a> {
+    note: &'static str,
+    url: &'a str,
+    token_endpoint: String,
+    graph_url: String,
+    #[serde(flatten)]
+    credentials: &'a BootstrapCredentials,
+}
+
+fn prometheus() -> Option<PrometheusHandle> {
+    // One recorder per process: several servers in one test process share it.
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Starts Portcullis on an already-bound listener: migrates, bootstraps on first start, loads
+/// signing keys and serves until [`Server::shutdown`].
+pub async fn start(config: &Config, listener: TcpListener, overrides: Overrides) -> anyhow::Result<Server> {
+    let local_addr = listener.local_addr()?;
+    let public_url = config.public_url();
+    let store = open_store(config).await?;
+    let key = secret_key(config, overrides.entropy.as_ref())?;
+    let deps = Deps {
+        store: Arc::new(store.clone()),
+        clock: overrides.clock.clone(),
+        entropy: overrides.entropy.clone(),
+    };
+    let settings = BootstrapSettings {
+        tenant_display_name: config.tenant_name.clone(),
+        admin_user_principal_name: config.bootstrap_admin.clone(),
+        admin_display_name: "Bootstrap Administrator".to_string(),
+        automation_app_display_name: "Portcullis automation".to_string(),
+    };
+    let outcome = ensure_bootstrapped(&deps, &settings).await?;
+    let mut bootstrap_file = None;
+    if let Some(created) = &outcome.created {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        let path = config.data_dir.join("bootstrap.json");
+        let file = BootstrapFile {
+            note: "Created at first start. The client secret grants every admin permission: keep this file private, and delete it once you have stored the secret elsewhere.",
+            url: &public_url,
+            token_endpoint: format!("{public_url}/oauth2/v2.0/token"),
+            graph_url: format!("{public_url}/graph/v1.0"),
+            credentials: created,
+        };
+        write_private_file(&path, &serde_json::to_string_pretty(&file)?)?;
+        bootstrap_file = Some(path);
+    }
+    let tokens = Arc::new(TokenService::new(
+        deps.clone(),
+        Sealer::new(&key),
+        public_url.clone(),
+        outcome.tenant.id,
+    ));
+    tokens.load_keys().await?;
+    let pool_store = store.clone();
+    let state = AppState(Arc::new(Services {
+        directory: Directory::new(deps),
+        tokens,
+        public_url: public_url.clone(),
+        metrics: prometheus(),
+        pool_stats: Arc::new(move || {
+            let s = pool_store.pool_stats();
+            PoolStats { size: s.size, idle: s.idle }
+        }),
+    }));
+    let app = portcullis_web::router(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Server {
+        local_addr,
+        public_url,
+        bootstrap: outcome.created,
+        bootstrap_file,
+        store,
+        shutdown: Some(tx),
+        task,
+    })
+}

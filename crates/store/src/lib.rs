@@ -1,0 +1,180 @@
+//! # portcullis-store — the directory's storage on SQLite and PostgreSQL
+//!
+//! This crate owns one thing: keeping what core hands it, and giving it back. It implements
+//! [`portcullis_core::store::Store`] once, on sqlx's `Any` driver, so that every query is a single
+//! SQL text that SQLite and PostgreSQL both run; [`Dialect`] covers the few places where they
+//! differ. It also owns the schema: `migrations/sqlite` and `migrations/postgres` (same file
+//! names, same tables), embedded in the binary and applied by [`SqlStore::migrate`].
+//!
+//! Storage conventions, the same in both databases so that decoding is uniform: ids are TEXT
+//! (lowercase hyphenated uuids), booleans are BIGINT 0/1, instants are BIGINT unix milliseconds
+//! (core's clock truncates to milliseconds so a value reads back equal), JSON is TEXT.
+//!
+//! What it must never do: make a domain decision (who may do what, which values are valid,
+//! what a policy means: core decides, this crate only keeps rows consistent and reports
+//! conflicts), speak HTTP, or read configuration itself (the binary passes a URL and
+//! [`StoreOptions`]). It never panics on bad data: every failure becomes a
+//! [`portcullis_core::Error`].
+//!
+//! Where to look: [`connect`] and [`SqlStore`] here; `write.rs` for [`Store::commit`] and how
+//! each change and its cascades are applied; `list.rs` for filters and keyset paging;
+//! [`testing`] for scratch databases used by tests across the workspace.
+//!
+//! [`Store::commit`]: portcullis_core::store::Store::commit
+
+mod error;
+mod list;
+mod read;
+mod rows;
+pub mod testing;
+mod write;
+
+use std::time::Duration;
+
+use portcullis_core::Error;
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+
+/// Which database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Reads the dialect from a database URL's scheme.
+    pub fn from_url(database_url: &str) -> Result<Dialect, Error> {
+        if database_url.starts_with("sqlite:") {
+            Ok(Dialect::Sqlite)
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            Ok(Dialect::Postgres)
+        } else {
+            Err(Error::invalid(
+                "database_url",
+                "the database URL must start with sqlite: or postgres://",
+            ))
+        }
+    }
+}
+
+/// Pool settings. The binary maps its configuration onto these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Upper bound of open connections. Ignored for in-memory SQLite, which needs exactly one
+    /// (each connection would otherwise open its own empty database).
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails with 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            // Enough for a busy node; PostgreSQL's default limit of 100 leaves room for several.
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Connections in use and idle, for the Prometheus pool gauges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle ones included.
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// The store on a sqlx pool. Cheap to clone: clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// Opens a pool on `database_url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`, or
+/// `postgres://…`) and checks that one connection works. It does not migrate; call
+/// [`SqlStore::migrate`].
+pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlStore, Error> {
+    let dialect = Dialect::from_url(database_url)?;
+    sqlx::any::install_default_drivers();
+    let connect_options: AnyConnectOptions = database_url
+        .parse()
+        .map_err(|e| Error::invalid("database_url", format!("invalid database URL: {e}")))?;
+
+    let in_memory = dialect == Dialect::Sqlite
+        && (database_url.contains(":memory:") || database_url.contains("mode=memory"));
+    let mut pool_options = AnyPoolOptions::new()
+        .max_connections(options.max_connections.max(1))
+        .acquire_timeout(options.acquire_timeout);
+    if in_memory {
+        // Through the Any driver every new connection parses the URL again and gets a fresh
+        // private in-memory database; one long-lived connection keeps one database.
+        pool_options = pool_options
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    if dialect == Dialect::Sqlite {
+        pool_options = pool_options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; NORMAL is durable across application
+                // crashes in WAL mode; SQLite leaves foreign keys off unless asked; the busy
+                // timeout makes a second writer wait instead of failing at once.
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                )
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = pool_options
+        .connect_with(connect_options)
+        .await
+        .map_err(|e| match e {
+            sqlx::Error::Configuration(_) => {
+                Error::invalid("database_url", format!("invalid database URL: {e}"))
+            }
+            other => Error::Unavailable(format!("cannot connect to the database: {other}")),
+        })?;
+    Ok(SqlStore { pool, dialect })
+}
+
+impl SqlStore {
+    /// Applies the embedded migrations of this store's dialect that have not run yet. Running
+    /// it again is a no-op; several nodes may run it at once (sqlx takes a lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let migrator = match self.dialect {
+            Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
+            Dialect::Postgres => sqlx::migrate!("../../migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
+            other => Error::Internal(format!("migration failed: {other}")),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Closes every connection; later calls fail with 503. For orderly shutdown and for tests
+    /// that drop their scratch database.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,371 @@
+//! The [`Store`] implementation: reads here, writes delegated to `write.rs`.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use portcullis_core::Result;
+use portcullis_core::audit::DirectoryAudit;
+use portcullis_core::model::{
+    Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment, SigningKey,
+    Tenant, User,
+};
+use portcullis_core::store::{Change, ListQuery, Page, Store};
+use sqlx::AssertSqlSafe;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use crate::rows::{
+    self, application_columns, credential_columns, document_columns, group_columns,
+    role_assignment_columns, signing_key_columns, user_columns,
+};
+use crate::{SqlStore, error, list, write};
+
+fn id(value: Uuid) -> String {
+    value.hyphenated().to_string()
+}
+
+fn decode_all<T>(found: Vec<AnyRow>, decode: fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
+    found.iter().map(decode).collect()
+}
+
+/// Members of a set of groups with their names. `{groups}` is replaced by a subquery that
+/// yields group ids; it binds `$1` only. Members are listed by name (case-insensitively), then
+/// id, so the order is the same on both databases.
+macro_rules! members_query {
+    ($groups:literal) => {
+        concat!(
+            "SELECT member_id, member_kind, display_name, user_principal_name FROM (",
+            "SELECT DISTINCT m.member_id, m.member_kind, ",
+            "COALESCE(u.display_name, g.display_name, a.display_name, '') AS display_name, ",
+            "u.user_principal_name ",
+            "FROM group_members m ",
+            "LEFT JOIN users u ON m.member_kind = 'user' AND u.id = m.member_id ",
+            "LEFT JOIN groups g ON m.member_kind = 'group' AND g.id = m.member_id ",
+            "LEFT JOIN applications a ON m.member_kind = 'servicePrincipal' AND a.id = m.member_id ",
+            "WHERE m.group_id IN (",
+            $groups,
+            ") AND m.member_id <> $1",
+            ") found ORDER BY lower(display_name), member_id"
+        )
+    };
+}
+
+impl SqlStore {
+    /// Attaches password credentials to applications read without them, in one query.
+    async fn with_credentials(&self, mut apps: Vec<Application>) -> Result<Vec<Application>> {
+        if apps.is_empty() {
+            return Ok(apps);
+        }
+        // The placeholders are generated, the ids bound.
+        let placeholders: Vec<String> = (1..=apps.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                credential_columns!(),
+                " FROM password_credentials WHERE application_id IN ({}) ",
+                "ORDER BY start_date_time, key_id"
+            ),
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for app in &apps {
+            query = query.bind(id(app.id));
+        }
+        let found = query.fetch_all(&self.pool).await.map_err(error::storage)?;
+        let mut by_app: HashMap<Uuid, Vec<_>> = HashMap::new();
+        for row in &found {
+            let (app_id, credential) = rows::credential(row)?;
+            by_app.entry(app_id).or_default().push(credential);
+        }
+        for app in &mut apps {
+            app.password_credentials = by_app.remove(&app.id).unwrap_or_default();
+        }
+        Ok(apps)
+    }
+
+    async fn one_application(&self, row: Option<AnyRow>) -> Result<Option<Application>> {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let app = rows::application(&row)?;
+        Ok(self.with_credentials(vec![app]).await?.pop())
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn commit(&self, changes: Vec<Change>, audit: Option<DirectoryAudit>) -> Result<()> {
+        write::commit(self, changes, audit).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(())
+    }
+
+    async fn tenant(&self) -> Result<Option<Tenant>> {
+        sqlx::query("SELECT id, display_name, created FROM tenant")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?
+            .as_ref()
+            .map(rows::tenant)
+            .transpose()
+    }
+
+    async fn user(&self, user_id: Uuid) -> Result<Option<User>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = $1"
+        ))
+        .bind(id(user_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+    }
+
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<User>> {
+        // The same expression as the unique index, so the lookup uses it on both databases.
+        sqlx::query(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE lower(user_principal_name) = lower($1)"
+        ))
+        .bind(upn.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(rows::user)
+        .transpose()
+    }
+
+    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
+        let (found, next) = list::page(&self.pool, &list::USERS, query).await?;
+        Ok(Page {
+            items: decode_all(found, rows::user)?,
+            next,
+        })
+    }
+
+    async fn group(&self, group_id: Uuid) -> Result<Option<Group>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM groups WHERE id = $1"
+        ))
+        .bind(id(group_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(rows::group)
+        .transpose()
+    }
+
+    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>> {
+        let (found, next) = list::page(&self.pool, &list::GROUPS, query).await?;
+        Ok(Page {
+            items: decode_all(found, rows::group)?,
+            next,
+        })
+    }
+
+    async fn members(&self, group_id: Uuid) -> Result<Vec<MemberRef>> {
+        let found = sqlx::query(members_query!("SELECT $1"))
+            .bind(id(group_id))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        decode_all(found, rows::member)
+    }
+
+    async fn transitive_members(&self, group_id: Uuid) -> Result<Vec<MemberRef>> {
+        // `nested` is the group and every group reachable below it. UNION (not UNION ALL)
+        // drops ids already found, so a cycle of groups ends instead of recursing forever.
+        // The group itself is not its own member, even when a cycle leads back to it.
+        let found = sqlx::query(concat!(
+            "WITH RECURSIVE nested (id) AS (",
+            "SELECT CAST($1 AS TEXT) ",
+            "UNION ",
+            "SELECT m.member_id FROM group_members m JOIN nested n ON m.group_id = n.id ",
+            "WHERE m.member_kind = 'group'",
+            ") ",
+            members_query!("SELECT id FROM nested")
+        ))
+        .bind(id(group_id))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        decode_all(found, rows::member)
+    }
+
+    async fn member_of(&self, object_id: Uuid) -> Result<Vec<Group>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            group_columns!(),
+            " FROM groups WHERE id IN (SELECT group_id FROM group_members WHERE member_id = $1) ",
+            "ORDER BY lower(display_name), id"
+        ))
+        .bind(id(object_id))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        decode_all(found, rows::group)
+    }
+
+    async fn transitive_member_of(&self, object_id: Uuid) -> Result<Vec<Group>> {
+        // Upwards from the object: the groups that hold it, then the groups that hold those.
+        // UNION ends cycles as in `transitive_members`.
+        let found = sqlx::query(concat!(
+            "WITH RECURSIVE containing (id) AS (",
+            "SELECT group_id FROM group_members WHERE member_id = $1 ",
+            "UNION ",
+            "SELECT m.group_id FROM group_members m JOIN containing c ON m.member_id = c.id",
+            ") ",
+            "SELECT ",
+            group_columns!(),
+            " FROM groups WHERE id IN (SELECT id FROM containing) AND id <> $1 ",
+            "ORDER BY lower(display_name), id"
+        ))
+        .bind(id(object_id))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        decode_all(found, rows::group)
+    }
+
+    async fn role_assignment(&self, assignment_id: Uuid) -> Result<Option<RoleAssignment>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            role_assignment_columns!(),
+            " FROM role_assignments WHERE id = $1"
+        ))
+        .bind(id(assignment_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(rows::role_assignment)
+        .transpose()
+    }
+
+    async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>> {
+        let found = match principal_id {
+            Some(principal_id) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    role_assignment_columns!(),
+                    " FROM role_assignments WHERE principal_id = $1 ",
+                    "ORDER BY role_definition_id, directory_scope_id, id"
+                ))
+                .bind(id(principal_id))
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    role_assignment_columns!(),
+                    " FROM role_assignments ",
+                    "ORDER BY principal_id, role_definition_id, directory_scope_id, id"
+                ))
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(error::storage)?;
+        decode_all(found, rows::role_assignment)
+    }
+
+    async fn application(&self, app_object_id: Uuid) -> Result<Option<Application>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            application_columns!(),
+            " FROM applications WHERE id = $1"
+        ))
+        .bind(id(app_object_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        self.one_application(row).await
+    }
+
+    async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            application_columns!(),
+            " FROM applications WHERE app_id = $1"
+        ))
+        .bind(id(app_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        self.one_application(row).await
+    }
+
+    async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>> {
+        let (found, next) = list::page(&self.pool, &list::APPLICATIONS, query).await?;
+        let apps = decode_all(found, rows::application)?;
+        Ok(Page {
+            items: self.with_credentials(apps).await?,
+            next,
+        })
+    }
+
+    async fn document(&self, kind: DocumentKind, doc_id: &str) -> Result<Option<PolicyDocument>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM policy_documents WHERE kind = $1 AND id = $2"
+        ))
+        .bind(kind.as_str())
+        .bind(doc_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(rows::document)
+        .transpose()
+    }
+
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            document_columns!(),
+            " FROM policy_documents WHERE kind = $1 ORDER BY created, id"
+        ))
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        decode_all(found, rows::document)
+    }
+
+    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
+        let (found, next) = list::page(&self.pool, &list::AUDITS, query).await?;
+        Ok(Page {
+            items: decode_all(found, rows::audit)?,
+            next,
+        })
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            signing_key_columns!(),
+            " FROM signing_keys ORDER BY created DESC, kid DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        decode_all(found, rows::signing_key)
+    }
+}

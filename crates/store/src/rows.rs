@@ -1,0 +1,246 @@
+//! Column lists and row decoding, one place per table so that every query selecting a type
+//! selects the same columns in the same shape.
+//!
+//! The column lists are macros rather than constants so that `concat!` can build whole query
+//! texts at compile time: sqlx only accepts `&'static str` (or an explicit assertion) as SQL.
+
+use portcullis_core::Error;
+use portcullis_core::audit::DirectoryAudit;
+use portcullis_core::clock::from_unix_millis;
+use portcullis_core::model::{
+    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
+    RedirectUris, RoleAssignment, SigningKey, Tenant, User, UserType,
+};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+macro_rules! user_columns {
+    () => {
+        "id, user_principal_name, display_name, mail, account_enabled, user_type, created"
+    };
+}
+macro_rules! group_columns {
+    () => {
+        "id, display_name, description, mail_nickname, security_enabled, created"
+    };
+}
+macro_rules! application_columns {
+    () => {
+        "id, app_id, display_name, is_fallback_public_client, web_redirect_uris, \
+         public_client_redirect_uris, spa_redirect_uris, api_permissions, created"
+    };
+}
+macro_rules! credential_columns {
+    () => {
+        "application_id, key_id, display_name, hint, start_date_time, end_date_time, secret_hash"
+    };
+}
+macro_rules! role_assignment_columns {
+    () => {
+        "id, principal_id, role_definition_id, directory_scope_id"
+    };
+}
+macro_rules! document_columns {
+    () => {
+        "kind, id, display_name, body, created, modified"
+    };
+}
+macro_rules! audit_columns {
+    () => {
+        "id, activity_date_time, body"
+    };
+}
+macro_rules! signing_key_columns {
+    () => {
+        "kid, algorithm, sealed_private_key, public_jwk, created, retired"
+    };
+}
+pub(crate) use {
+    application_columns, audit_columns, credential_columns, document_columns, group_columns,
+    role_assignment_columns, signing_key_columns, user_columns,
+};
+
+/// A column the schema guarantees but the row did not give as expected: a defect or a
+/// hand-edited database, never the caller's fault.
+fn corrupt(column: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("stored column '{column}' cannot be read: {detail}"))
+}
+
+pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, Error> {
+    row.try_get::<String, _>(column)
+        .map_err(|e| corrupt(column, e))
+}
+
+pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>, Error> {
+    row.try_get::<Option<String>, _>(column)
+        .map_err(|e| corrupt(column, e))
+}
+
+pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64, Error> {
+    row.try_get::<i64, _>(column)
+        .map_err(|e| corrupt(column, e))
+}
+
+fn flag(row: &AnyRow, column: &str) -> Result<bool, Error> {
+    Ok(int(row, column)? != 0)
+}
+
+pub(crate) fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime, Error> {
+    Ok(from_unix_millis(int(row, column)?))
+}
+
+fn opt_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, Error> {
+    let ms = row
+        .try_get::<Option<i64>, _>(column)
+        .map_err(|e| corrupt(column, e))?;
+    Ok(ms.map(from_unix_millis))
+}
+
+pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid, Error> {
+    let value = text(row, column)?;
+    Uuid::parse_str(&value).map_err(|e| corrupt(column, e))
+}
+
+fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, Error> {
+    let value = text(row, column)?;
+    serde_json::from_str(&value).map_err(|e| corrupt(column, e))
+}
+
+/// JSON text of a value the store writes; serializing plain data cannot fail, but a failure
+/// must still be an error, not a panic.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot serialize: {e}")))
+}
+
+pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant, Error> {
+    Ok(Tenant {
+        id: uuid(row, "id")?,
+        display_name: text(row, "display_name")?,
+        created_date_time: instant(row, "created")?,
+    })
+}
+
+pub(crate) fn user(row: &AnyRow) -> Result<User, Error> {
+    let user_type = text(row, "user_type")?;
+    Ok(User {
+        id: uuid(row, "id")?,
+        user_principal_name: text(row, "user_principal_name")?,
+        display_name: text(row, "display_name")?,
+        mail: opt_text(row, "mail")?,
+        account_enabled: flag(row, "account_enabled")?,
+        user_type: UserType::parse(&user_type)
+            .ok_or_else(|| corrupt("user_type", format!("unknown user type '{user_type}'")))?,
+        created_date_time: instant(row, "created")?,
+    })
+}
+
+pub(crate) fn group(row: &AnyRow) -> Result<Group, Error> {
+    Ok(Group {
+        id: uuid(row, "id")?,
+        display_name: text(row, "display_name")?,
+        description: opt_text(row, "description")?,
+        mail_nickname: opt_text(row, "mail_nickname")?,
+        security_enabled: flag(row, "security_enabled")?,
+        created_date_time: instant(row, "created")?,
+    })
+}
+
+/// A member row joined with the member's name (see `read.rs` for the query).
+pub(crate) fn member(row: &AnyRow) -> Result<MemberRef, Error> {
+    let kind = text(row, "member_kind")?;
+    Ok(MemberRef {
+        id: uuid(row, "member_id")?,
+        kind: ObjectKind::parse(&kind)
+            .ok_or_else(|| corrupt("member_kind", format!("unknown member kind '{kind}'")))?,
+        display_name: text(row, "display_name")?,
+        user_principal_name: opt_text(row, "user_principal_name")?,
+    })
+}
+
+pub(crate) fn role_assignment(row: &AnyRow) -> Result<RoleAssignment, Error> {
+    Ok(RoleAssignment {
+        id: uuid(row, "id")?,
+        principal_id: uuid(row, "principal_id")?,
+        role_definition_id: uuid(row, "role_definition_id")?,
+        directory_scope_id: text(row, "directory_scope_id")?,
+    })
+}
+
+/// The application without its credentials; the caller attaches them.
+pub(crate) fn application(row: &AnyRow) -> Result<Application, Error> {
+    let uris = |column: &str| -> Result<RedirectUris, Error> {
+        Ok(RedirectUris {
+            redirect_uris: json(row, column)?,
+        })
+    };
+    Ok(Application {
+        id: uuid(row, "id")?,
+        app_id: uuid(row, "app_id")?,
+        display_name: text(row, "display_name")?,
+        is_fallback_public_client: flag(row, "is_fallback_public_client")?,
+        web: uris("web_redirect_uris")?,
+        public_client: uris("public_client_redirect_uris")?,
+        spa: uris("spa_redirect_uris")?,
+        api_permissions: json(row, "api_permissions")?,
+        password_credentials: Vec::new(),
+        created_date_time: instant(row, "created")?,
+    })
+}
+
+/// A credential and the application it belongs to.
+pub(crate) fn credential(row: &AnyRow) -> Result<(Uuid, PasswordCredential), Error> {
+    Ok((
+        uuid(row, "application_id")?,
+        PasswordCredential {
+            key_id: uuid(row, "key_id")?,
+            display_name: opt_text(row, "display_name")?,
+            hint: text(row, "hint")?,
+            start_date_time: instant(row, "start_date_time")?,
+            end_date_time: instant(row, "end_date_time")?,
+            secret_hash: text(row, "secret_hash")?,
+        },
+    ))
+}
+
+pub(crate) fn document_kind(value: &str) -> Option<DocumentKind> {
+    [
+        DocumentKind::NamedLocation,
+        DocumentKind::ConditionalAccessPolicy,
+        DocumentKind::AuthenticationStrength,
+        DocumentKind::AuthenticationMethodConfiguration,
+    ]
+    .into_iter()
+    .find(|kind| kind.as_str() == value)
+}
+
+pub(crate) fn document(row: &AnyRow) -> Result<PolicyDocument, Error> {
+    let kind = text(row, "kind")?;
+    Ok(PolicyDocument {
+        kind: document_kind(&kind)
+            .ok_or_else(|| corrupt("kind", format!("unknown document kind '{kind}'")))?,
+        id: text(row, "id")?,
+        display_name: text(row, "display_name")?,
+        body: json(row, "body")?,
+        created: instant(row, "created")?,
+        modified: instant(row, "modified")?,
+    })
+}
+
+pub(crate) fn audit(row: &AnyRow) -> Result<DirectoryAudit, Error> {
+    json(row, "body")
+}
+
+pub(crate) fn signing_key(row: &AnyRow) -> Result<SigningKey, Error> {
+    Ok(SigningKey {
+        kid: text(row, "kid")?,
+        algorithm: text(row, "algorithm")?,
+        sealed_private_key: row
+            .try_get::<Vec<u8>, _>("sealed_private_key")
+            .map_err(|e| corrupt("sealed_private_key", e))?,
+        public_jwk: text(row, "public_jwk")?,
+        created: instant(row, "created")?,
+        retired: opt_instant(row, "retired")?,
+    })
+}

@@ -1,0 +1,520 @@
+//! [`Store::commit`](portcullis_core::store::Store::commit): every change of a list and its
+//! audit entry in one transaction, the cascades each [`Change`] documents included.
+//!
+//! Each change is applied by one function that knows what it touches, so that a failure can be
+//! reported in the caller's terms: a unique index that refuses a row becomes a 409 naming the
+//! property that clashed, an update or delete that matches no row becomes a 404 naming the
+//! object. The first failing change ends the transaction and nothing of the list remains.
+
+use portcullis_core::Error;
+use portcullis_core::audit::DirectoryAudit;
+use portcullis_core::clock::unix_millis;
+use portcullis_core::model::{Application, Group, PasswordCredential, User};
+use portcullis_core::store::Change;
+use sqlx::any::AnyQueryResult;
+use sqlx::{Any, AnyConnection, Transaction};
+use uuid::Uuid;
+
+use crate::error::{self, Violation};
+use crate::rows::to_json;
+use crate::{Dialect, SqlStore};
+
+fn id(value: Uuid) -> String {
+    value.hyphenated().to_string()
+}
+
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}
+
+pub(crate) async fn commit(
+    store: &SqlStore,
+    changes: Vec<Change>,
+    audit: Option<DirectoryAudit>,
+) -> Result<(), Error> {
+    if changes.is_empty() && audit.is_none() {
+        return Ok(());
+    }
+    let mut tx = begin_write(store).await?;
+    for change in &changes {
+        apply(&mut tx, change).await?;
+    }
+    if let Some(audit) = &audit {
+        insert_audit(&mut tx, audit).await?;
+    }
+    // Dropping `tx` on any earlier `?` rolls the whole list back.
+    tx.commit().await.map_err(error::storage)
+}
+
+/// Opens a transaction that is going to write.
+pub(crate) async fn begin_write(store: &SqlStore) -> Result<Transaction<'static, Any>, Error> {
+    match store.dialect {
+        // A deferred SQLite transaction takes the write lock at its first write; two such
+        // transactions that both read first deadlock on the upgrade and one fails at once with
+        // SQLITE_BUSY, ignoring the busy timeout. IMMEDIATE takes the lock up front, so a second
+        // writer waits its turn instead.
+        Dialect::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => store.pool.begin().await,
+    }
+    .map_err(error::storage)
+}
+
+/// What a change did when it ran into a constraint, in the caller's words.
+fn violation(change: &Change, violation: Violation) -> Error {
+    match violation {
+        Violation::Unique { detail } => Error::conflict(conflict_message(change, &detail)),
+        Violation::ForeignKey => match change {
+            Change::AddMember { group_id, .. } => Error::not_found("group", group_id.to_string()),
+            Change::InsertPasswordCredential { application_id, .. } => {
+                Error::not_found("application", application_id.to_string())
+            }
+            // No other write has a foreign key; if one is added without a case here, say so.
+            other => Error::Internal(format!(
+                "unexpected foreign key violation in {}",
+                change_name(other)
+            )),
+        },
+    }
+}
+
+fn conflict_message(change: &Change, detail: &str) -> String {
+    let user_upn = |user: &User| {
+        format!(
+            "A user with userPrincipalName '{}' already exists",
+            user.user_principal_name
+        )
+    };
+    let app_id = |app: &Application| {
+        format!(
+            "Another object with the same value for property appId already exists: '{}'",
+            app.app_id
+        )
+    };
+    match change {
+        Change::InsertTenant(_) => "The tenant already exists".to_string(),
+        Change::InsertUser(user) | Change::UpdateUser(user) => {
+            if detail.contains("upn") || detail.contains("user_principal_name") {
+                user_upn(user)
+            } else {
+                format!("A user with id '{}' already exists", user.id)
+            }
+        }
+        Change::InsertGroup(group) | Change::UpdateGroup(group) => {
+            format!("A group with id '{}' already exists", group.id)
+        }
+        Change::AddMember {
+            group_id,
+            member_id,
+            ..
+        } => format!("'{member_id}' is already a member of group '{group_id}'"),
+        Change::InsertRoleAssignment(assignment) => {
+            if detail.contains("principal") {
+                format!(
+                    "Principal '{}' already holds role '{}' at scope '{}'",
+                    assignment.principal_id,
+                    assignment.role_definition_id,
+                    assignment.directory_scope_id
+                )
+            } else {
+                format!(
+                    "A role assignment with id '{}' already exists",
+                    assignment.id
+                )
+            }
+        }
+        Change::InsertApplication(app) | Change::UpdateApplication(app) => {
+            if detail.contains("app_id") {
+                app_id(app)
+            } else if detail.contains("password_credentials") {
+                format!(
+                    "Application '{}' has two password credentials with the same keyId",
+                    app.id
+                )
+            } else {
+                format!("An application with id '{}' already exists", app.id)
+            }
+        }
+        Change::InsertPasswordCredential {
+            application_id,
+            credential,
+        } => format!(
+            "Application '{application_id}' already has a password credential with keyId '{}'",
+            credential.key_id
+        ),
+        Change::InsertDocument(document) | Change::UpdateDocument(document) => format!(
+            "A {} with id '{}' already exists",
+            document.kind.as_str(),
+            document.id
+        ),
+        Change::InsertSigningKey(key) => {
+            format!("A signing key with kid '{}' already exists", key.kid)
+        }
+        other => format!("{} conflicts with an existing object", change_name(other)),
+    }
+}
+
+/// A change's name for messages that have nothing more specific to say.
+fn change_name(change: &Change) -> &'static str {
+    match change {
+        Change::InsertTenant(_) => "InsertTenant",
+        Change::InsertUser(_) => "InsertUser",
+        Change::UpdateUser(_) => "UpdateUser",
+        Change::DeleteUser(_) => "DeleteUser",
+        Change::InsertGroup(_) => "InsertGroup",
+        Change::UpdateGroup(_) => "UpdateGroup",
+        Change::DeleteGroup(_) => "DeleteGroup",
+        Change::AddMember { .. } => "AddMember",
+        Change::RemoveMember { .. } => "RemoveMember",
+        Change::InsertRoleAssignment(_) => "InsertRoleAssignment",
+        Change::DeleteRoleAssignment(_) => "DeleteRoleAssignment",
+        Change::InsertApplication(_) => "InsertApplication",
+        Change::UpdateApplication(_) => "UpdateApplication",
+        Change::DeleteApplication(_) => "DeleteApplication",
+        Change::InsertPasswordCredential { .. } => "InsertPasswordCredential",
+        Change::DeletePasswordCredential { .. } => "DeletePasswordCredential",
+        Change::InsertDocument(_) => "InsertDocument",
+        Change::UpdateDocument(_) => "UpdateDocument",
+        Change::DeleteDocument { .. } => "DeleteDocument",
+        Change::InsertSigningKey(_) => "InsertSigningKey",
+        Change::RetireSigningKey { .. } => "RetireSigningKey",
+    }
+}
+
+/// Runs one statement of `change`, mapping constraint violations in the change's terms.
+async fn run(
+    conn: &mut AnyConnection,
+    change: &Change,
+    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+) -> Result<AnyQueryResult, Error> {
+    match query.execute(conn).await {
+        Ok(done) => Ok(done),
+        Err(err) => Err(match error::classify(err) {
+            Ok(found) => violation(change, found),
+            Err(other) => other,
+        }),
+    }
+}
+
+/// Fails with 404 when an update or delete matched no row.
+fn require_row(
+    done: AnyQueryResult,
+    resource: &'static str,
+    key: impl Into<String>,
+) -> Result<(), Error> {
+    if done.rows_affected() == 0 {
+        Err(Error::not_found(resource, key))
+    } else {
+        Ok(())
+    }
+}
+
+async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
+    match change {
+        Change::InsertTenant(tenant) => {
+            let query =
+                sqlx::query("INSERT INTO tenant (id, display_name, created) VALUES ($1, $2, $3)")
+                    .bind(id(tenant.id))
+                    .bind(tenant.display_name.clone())
+                    .bind(unix_millis(tenant.created_date_time));
+            run(conn, change, query).await?;
+        }
+        Change::InsertUser(user) => {
+            let query = sqlx::query(
+                "INSERT INTO users (id, user_principal_name, display_name, mail, \
+                 account_enabled, user_type, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            );
+            let query = bind_user(query, user).bind(unix_millis(user.created_date_time));
+            run(conn, change, query).await?;
+        }
+        Change::UpdateUser(user) => {
+            // `created` is set once, at insert.
+            let query = sqlx::query(
+                "UPDATE users SET user_principal_name = $2, display_name = $3, mail = $4, \
+                 account_enabled = $5, user_type = $6 WHERE id = $1",
+            );
+            let done = run(conn, change, bind_user(query, user)).await?;
+            require_row(done, "user", user.id.to_string())?;
+        }
+        Change::DeleteUser(user_id) => {
+            let query = sqlx::query("DELETE FROM users WHERE id = $1").bind(id(*user_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "user", user_id.to_string())?;
+            remove_principal(conn, change, *user_id).await?;
+        }
+        Change::InsertGroup(group) => {
+            let query = sqlx::query(
+                "INSERT INTO groups (id, display_name, description, mail_nickname, \
+                 security_enabled, created) VALUES ($1, $2, $3, $4, $5, $6)",
+            );
+            let query = bind_group(query, group).bind(unix_millis(group.created_date_time));
+            run(conn, change, query).await?;
+        }
+        Change::UpdateGroup(group) => {
+            let query = sqlx::query(
+                "UPDATE groups SET display_name = $2, description = $3, mail_nickname = $4, \
+                 security_enabled = $5 WHERE id = $1",
+            );
+            let done = run(conn, change, bind_group(query, group)).await?;
+            require_row(done, "group", group.id.to_string())?;
+        }
+        Change::DeleteGroup(group_id) => {
+            // Its own member list first: the foreign key from group_members to groups would
+            // refuse the group's deletion while rows still point at it.
+            let query =
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1").bind(id(*group_id));
+            run(conn, change, query).await?;
+            let query = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id(*group_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "group", group_id.to_string())?;
+            remove_principal(conn, change, *group_id).await?;
+        }
+        Change::AddMember {
+            group_id,
+            member_id,
+            member_kind,
+        } => {
+            let query = sqlx::query(
+                "INSERT INTO group_members (group_id, member_id, member_kind) VALUES ($1, $2, $3)",
+            )
+            .bind(id(*group_id))
+            .bind(id(*member_id))
+            .bind(member_kind.as_str());
+            run(conn, change, query).await?;
+        }
+        Change::RemoveMember {
+            group_id,
+            member_id,
+        } => {
+            let query =
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+                    .bind(id(*group_id))
+                    .bind(id(*member_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "member", format!("{group_id}/members/{member_id}"))?;
+        }
+        Change::InsertRoleAssignment(assignment) => {
+            let query = sqlx::query(
+                "INSERT INTO role_assignments (id, principal_id, role_definition_id, \
+                 directory_scope_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id(assignment.id))
+            .bind(id(assignment.principal_id))
+            .bind(id(assignment.role_definition_id))
+            .bind(assignment.directory_scope_id.clone());
+            run(conn, change, query).await?;
+        }
+        Change::DeleteRoleAssignment(assignment_id) => {
+            let query =
+                sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(id(*assignment_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "roleAssignment", assignment_id.to_string())?;
+        }
+        Change::InsertApplication(app) => {
+            let query = sqlx::query(
+                "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
+                 web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, \
+                 api_permissions, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            );
+            let query = bind_application(query, app)?.bind(unix_millis(app.created_date_time));
+            run(conn, change, query).await?;
+            for credential in &app.password_credentials {
+                insert_credential(conn, change, app.id, credential).await?;
+            }
+        }
+        Change::UpdateApplication(app) => {
+            let query = sqlx::query(
+                "UPDATE applications SET app_id = $2, display_name = $3, \
+                 is_fallback_public_client = $4, web_redirect_uris = $5, \
+                 public_client_redirect_uris = $6, spa_redirect_uris = $7, \
+                 api_permissions = $8 WHERE id = $1",
+            );
+            let done = run(conn, change, bind_application(query, app)?).await?;
+            require_row(done, "application", app.id.to_string())?;
+        }
+        Change::DeleteApplication(app_id) => {
+            let query = sqlx::query("DELETE FROM password_credentials WHERE application_id = $1")
+                .bind(id(*app_id));
+            run(conn, change, query).await?;
+            let query = sqlx::query("DELETE FROM applications WHERE id = $1").bind(id(*app_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "application", app_id.to_string())?;
+            remove_principal(conn, change, *app_id).await?;
+        }
+        Change::InsertPasswordCredential {
+            application_id,
+            credential,
+        } => insert_credential(conn, change, *application_id, credential).await?,
+        Change::DeletePasswordCredential {
+            application_id,
+            key_id,
+        } => {
+            let query = sqlx::query(
+                "DELETE FROM password_credentials WHERE application_id = $1 AND key_id = $2",
+            )
+            .bind(id(*application_id))
+            .bind(id(*key_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "passwordCredential", key_id.to_string())?;
+        }
+        Change::InsertDocument(document) => {
+            let query = sqlx::query(
+                "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(document.kind.as_str())
+            .bind(document.id.clone())
+            .bind(document.display_name.clone())
+            .bind(to_json(&document.body)?)
+            .bind(unix_millis(document.created))
+            .bind(unix_millis(document.modified));
+            run(conn, change, query).await?;
+        }
+        Change::UpdateDocument(document) => {
+            // `created` is set once, at insert.
+            let query = sqlx::query(
+                "UPDATE policy_documents SET display_name = $3, body = $4, modified = $5 \
+                 WHERE kind = $1 AND id = $2",
+            )
+            .bind(document.kind.as_str())
+            .bind(document.id.clone())
+            .bind(document.display_name.clone())
+            .bind(to_json(&document.body)?)
+            .bind(unix_millis(document.modified));
+            let done = run(conn, change, query).await?;
+            require_row(done, document.kind.as_str(), document.id.clone())?;
+        }
+        Change::DeleteDocument { kind, id: doc_id } => {
+            let query = sqlx::query("DELETE FROM policy_documents WHERE kind = $1 AND id = $2")
+                .bind(kind.as_str())
+                .bind(doc_id.clone());
+            let done = run(conn, change, query).await?;
+            require_row(done, kind.as_str(), doc_id.clone())?;
+        }
+        Change::InsertSigningKey(key) => {
+            let query = sqlx::query(
+                "INSERT INTO signing_keys (kid, algorithm, sealed_private_key, public_jwk, \
+                 created, retired) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(key.kid.clone())
+            .bind(key.algorithm.clone())
+            .bind(key.sealed_private_key.clone())
+            .bind(key.public_jwk.clone())
+            .bind(unix_millis(key.created))
+            .bind(key.retired.map(unix_millis));
+            run(conn, change, query).await?;
+        }
+        Change::RetireSigningKey { kid, at } => {
+            let query = sqlx::query("UPDATE signing_keys SET retired = $2 WHERE kid = $1")
+                .bind(kid.clone())
+                .bind(unix_millis(*at));
+            let done = run(conn, change, query).await?;
+            require_row(done, "signingKey", kid.clone())?;
+        }
+    }
+    Ok(())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Binds a user's columns but `created` as $1..$6, in the order of `rows::user_columns!`;
+/// inserts bind `created` after them, updates leave it alone.
+fn bind_user<'q>(query: AnyQuery<'q>, user: &User) -> AnyQuery<'q> {
+    query
+        .bind(id(user.id))
+        .bind(user.user_principal_name.clone())
+        .bind(user.display_name.clone())
+        .bind(user.mail.clone())
+        .bind(flag(user.account_enabled))
+        .bind(user.user_type.as_str())
+}
+
+/// Binds a group's columns but `created` as $1..$5, in the order of `rows::group_columns!`.
+fn bind_group<'q>(query: AnyQuery<'q>, group: &Group) -> AnyQuery<'q> {
+    query
+        .bind(id(group.id))
+        .bind(group.display_name.clone())
+        .bind(group.description.clone())
+        .bind(group.mail_nickname.clone())
+        .bind(flag(group.security_enabled))
+}
+
+/// Binds an application's columns but `created` as $1..$8, in the order of
+/// `rows::application_columns!`.
+fn bind_application<'q>(query: AnyQuery<'q>, app: &Application) -> Result<AnyQuery<'q>, Error> {
+    Ok(query
+        .bind(id(app.id))
+        .bind(id(app.app_id))
+        .bind(app.display_name.clone())
+        .bind(flag(app.is_fallback_public_client))
+        .bind(to_json(&app.web.redirect_uris)?)
+        .bind(to_json(&app.public_client.redirect_uris)?)
+        .bind(to_json(&app.spa.redirect_uris)?)
+        .bind(to_json(&app.api_permissions)?))
+}
+
+async fn insert_credential(
+    conn: &mut AnyConnection,
+    change: &Change,
+    application_id: Uuid,
+    credential: &PasswordCredential,
+) -> Result<(), Error> {
+    let query = sqlx::query(
+        "INSERT INTO password_credentials (application_id, key_id, display_name, hint, \
+         start_date_time, end_date_time, secret_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id(application_id))
+    .bind(id(credential.key_id))
+    .bind(credential.display_name.clone())
+    .bind(credential.hint.clone())
+    .bind(unix_millis(credential.start_date_time))
+    .bind(unix_millis(credential.end_date_time))
+    .bind(credential.secret_hash.clone());
+    run(conn, change, query).await?;
+    Ok(())
+}
+
+/// Removes what pointed at a deleted user, group or application: its memberships in groups and
+/// its role assignments, so that no row names an object that no longer exists.
+async fn remove_principal(
+    conn: &mut AnyConnection,
+    change: &Change,
+    principal_id: Uuid,
+) -> Result<(), Error> {
+    let query =
+        sqlx::query("DELETE FROM group_members WHERE member_id = $1").bind(id(principal_id));
+    run(conn, change, query).await?;
+    let query =
+        sqlx::query("DELETE FROM role_assignments WHERE principal_id = $1").bind(id(principal_id));
+    run(conn, change, query).await?;
+    Ok(())
+}
+
+async fn insert_audit(conn: &mut AnyConnection, audit: &DirectoryAudit) -> Result<(), Error> {
+    let query = sqlx::query(
+        "INSERT INTO directory_audits (id, activity_date_time, category, activity_display_name, \
+         result, correlation_id, initiated_by_id, operation_type, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id(audit.id))
+    .bind(unix_millis(audit.activity_date_time))
+    .bind(audit.category.clone())
+    .bind(audit.activity_display_name.clone())
+    .bind(audit.result.clone())
+    .bind(id(audit.correlation_id))
+    .bind(audit.initiated_by.initiator_id())
+    .bind(audit.operation_type.clone())
+    .bind(to_json(audit)?);
+    match query.execute(conn).await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(match error::classify(err) {
+            Ok(Violation::Unique { .. }) => Error::conflict(format!(
+                "A directory audit with id '{}' already exists",
+                audit.id
+            )),
+            Ok(Violation::ForeignKey) => {
+                Error::Internal("unexpected foreign key violation writing an audit".to_string())
+            }
+            Err(other) => other,
+        }),
+    }
+}

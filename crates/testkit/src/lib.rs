@@ -1,0 +1,288 @@
+//! # portcullis-testkit — Portcullis, started for real, inside a test
+//!
+//! [`TestServer::start`] starts the real server in-process on port 0, on a scratch SQLite
+//! database, or on a scratch PostgreSQL database when `PORTCULLIS_TEST_DATABASE_URL` is set, and
+//! hands back what first start created (the automation application's credentials). Tests then
+//! talk to it over HTTP as any client would. [`TestServer::stop`] checks the database's
+//! invariants before it removes the scratch database, so every test also checks that it left
+//! the directory consistent.
+//!
+//! What it must never do: reach into the server's internals to make a test pass. Setup goes
+//! through the admin API like an administrator's would; the store is read only for invariants.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use portcullis::config::Config;
+use portcullis::server::{Overrides, Server};
+use portcullis_core::bootstrap::BootstrapCredentials;
+use portcullis_core::clock::{Clock, truncate_to_millis};
+use portcullis_core::entropy::SystemEntropy;
+use portcullis_core::store::{ListQuery, Store};
+use portcullis_store::testing::ScratchDatabase;
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+pub use reqwest::StatusCode;
+
+/// A clock under the test's control. It moves one millisecond each time it is read, so that
+/// events keep the order they happened in; a test moves it further with [`TestClock::advance`].
+#[derive(Debug, Clone)]
+pub struct TestClock(Arc<Mutex<OffsetDateTime>>);
+
+impl TestClock {
+    pub fn new(start: OffsetDateTime) -> Self {
+        TestClock(Arc::new(Mutex::new(truncate_to_millis(start))))
+    }
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        let mut now = self.0.lock().expect("clock lock");
+        *now += Duration::milliseconds(1);
+        *now
+    }
+}
+
+/// A response as a test sees it.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Graph's error code, if this is an error.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+    pub fn error_target(&self) -> Option<&str> {
+        self.body["error"]["target"].as_str()
+    }
+}
+
+pub struct TestServer {
+    pub url: String,
+    pub bootstrap: BootstrapCredentials,
+    pub clock: TestClock,
+    pub http: reqwest::Client,
+    pub config: Config,
+    server: Option<Server>,
+    database: Option<ScratchDatabase>,
+    _data_dir: Arc<tempfile::TempDir>,
+    token: Mutex<Option<String>>,
+}
+
+impl TestServer {
+    /// A fresh tenant on a fresh database.
+    pub async fn start() -> TestServer {
+        Self::try_start().await.expect("the test server starts")
+    }
+
+    pub async fn try_start() -> anyhow::Result<TestServer> {
+        let database = ScratchDatabase::from_env().await.context("scratch database")?;
+        let data_dir = Arc::new(tempfile::tempdir()?);
+        let clock = TestClock::new(OffsetDateTime::now_utc());
+        let config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            database_url: Some(database.url().to_string()),
+            // A fixed key, so that a second node on the same database can open signing keys.
+            secret_key: Some("cG9ydGN1bGxpcy10ZXN0LXNlY3JldC1rZXktMzJieSE=".to_string()),
+            database_max_connections: 5,
+            ..Config::default()
+        };
+        let (server, url) = Self::launch(&config, &clock, None).await?;
+        let bootstrap = server
+            .bootstrap
+            .clone()
+            .context("a fresh database bootstraps a tenant")?;
+        Ok(TestServer {
+            url,
+            bootstrap,
+            clock,
+            http: reqwest::Client::new(),
+            config,
+            server: Some(server),
+            database: Some(database),
+            _data_dir: data_dir,
+            token: Mutex::new(None),
+        })
+    }
+
+    async fn launch(config: &Config, clock: &TestClock, public_url: Option<&str>) -> anyhow::Result<(Server, String)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let url = format!("http://localhost:{port}");
+        let config = Config {
+            listen: listener.local_addr()?,
+            public_url: public_url.unwrap_or(&url).to_string(),
+            ..config.clone()
+        };
+        let overrides = Overrides {
+            clock: Arc::new(clock.clone()),
+            entropy: Arc::new(SystemEntropy),
+        };
+        let server = portcullis::server::start(&config, listener, overrides).await?;
+        Ok((server, url))
+    }
+
+    /// Another node on the same database (PostgreSQL) or file (SQLite), as in a multi-node
+    /// deployment behind one public address: it shares the clock, the secret key and the public
+    /// URL (the issuer of tokens), and listens on its own port, returned with it.
+    pub async fn second_node(&self) -> anyhow::Result<(Server, String)> {
+        Self::launch(&self.config, &self.clock, Some(&self.url)).await
+    }
+
+    /// The server's own store, to read invariants.
+    pub fn store(&self) -> &portcullis_store::SqlStore {
+        &self.server.as_ref().expect("running").store
+    }
+
+    /// An admin API token for the bootstrap automation application.
+    pub async fn admin_token(&self) -> String {
+        if let Some(t) = self.token.lock().expect("token lock").clone() {
+            return t;
+        }
+        let t = self
+            .client_token(&self.bootstrap.client_id.to_string(), &self.bootstrap.client_secret)
+            .await
+            .expect("the bootstrap credentials work");
+        *self.token.lock().expect("token lock") = Some(t.clone());
+        t
+    }
+
+    /// Client credentials grant; the token, or the OAuth error reply.
+    pub async fn client_token(&self, client_id: &str, secret: &str) -> Result<String, Reply> {
+        let reply = self
+            .form(
+                "/oauth2/v2.0/token",
+                &[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)],
+            )
+            .await;
+        match reply.body["access_token"].as_str() {
+            Some(t) if reply.status == StatusCode::OK => Ok(t.to_string()),
+            _ => Err(reply),
+        }
+    }
+
+    pub async fn form(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, headers, body }
+    }
+
+    /// A Graph request with the admin token. `path` is below `/graph/v1.0`.
+    pub async fn graph(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let token = self.admin_token().await;
+        self.graph_as(&token, method, path, body).await
+    }
+
+    pub async fn graph_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.url))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    /// A request with a raw body (to send malformed input).
+    pub async fn graph_raw(&self, method: reqwest::Method, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let token = self.admin_token().await;
+        let request = self
+            .http
+            .request(method, format!("{}/graph/v1.0{path}", self.url))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body);
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.graph(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.graph(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.graph(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.graph(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Checks what must hold in any state the API can reach, then stops the server and removes
+    /// the scratch database.
+    pub async fn stop(mut self) {
+        self.check_invariants().await;
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        if let Some(db) = self.database.take() {
+            db.remove().await.expect("scratch database removed");
+        }
+    }
+
+    /// Database invariants: exactly one tenant; every role assignment's principal and role
+    /// exist; every membership points at existing objects; nesting has no cycle; every audit
+    /// entry is well formed.
+    pub async fn check_invariants(&self) {
+        let store = self.store();
+        assert!(store.tenant().await.unwrap().is_some(), "the tenant exists");
+        let all = ListQuery { top: 999, ..ListQuery::default() };
+        let users = store.list_users(&all).await.unwrap().items;
+        let groups = store.list_groups(&all).await.unwrap().items;
+        let apps = store.list_applications(&all).await.unwrap().items;
+        let exists = |id: uuid::Uuid| {
+            users.iter().any(|u| u.id == id) || groups.iter().any(|g| g.id == id) || apps.iter().any(|a| a.id == id)
+        };
+        for a in store.role_assignments(None).await.unwrap() {
+            assert!(exists(a.principal_id), "role assignment {} points at a missing principal", a.id);
+            assert!(
+                portcullis_core::roles::built_in_role(a.role_definition_id).is_some(),
+                "role assignment {} names an unknown role",
+                a.id
+            );
+        }
+        for g in &groups {
+            for m in store.members(g.id).await.unwrap() {
+                assert!(exists(m.id), "group {} has a missing member {}", g.id, m.id);
+            }
+            let containing = store.transitive_member_of(g.id).await.unwrap();
+            assert!(!containing.iter().any(|c| c.id == g.id), "group {} contains itself", g.id);
+        }
+        for app in &apps {
+            for c in &app.password_credentials {
+                assert_eq!(c.secret_hash.len(), 64, "secrets are stored as SHA-256 hashes");
+            }
+        }
+        let audits = store.list_audits(&all).await.unwrap().items;
+        for a in audits {
+            assert!(!a.activity_display_name.is_empty());
+            assert!(a.initiated_by.user.is_some() || a.initiated_by.app.is_some());
+        }
+    }
+}

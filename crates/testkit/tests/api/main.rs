@@ -1,0 +1,7 @@
+//! End-to-end tests of the admin API against the real server, started in-process on port 0 —
+//! on SQLite, or on PostgreSQL when PORTCULLIS_TEST_DATABASE_URL is set. One test binary for
+//! the crate keeps link times short.
+
+mod bad_input;
+mod directory;
+mod server;

@@ -1,0 +1,212 @@
+//! Extractors: the caller (from a bearer token), the capability a handler needs, Graph JSON
+//! bodies with field-naming errors, and OData query options.
+
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use portcullis_core::Error;
+use portcullis_core::audit::RequestContext;
+use portcullis_core::authz::{Granted, Permission, Principal};
+use portcullis_core::odata::QueryOptions;
+use serde::de::DeserializeOwned;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::middleware::RequestMeta;
+
+/// The authenticated caller. Verified once per request and cached in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| Error::Unauthenticated("Access token is empty: send Authorization: Bearer <token>.".into()))?;
+        let text = header
+            .to_str()
+            .map_err(|_| Error::Unauthenticated("The Authorization header is not valid text.".into()))?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Unauthenticated("The Authorization header must be 'Bearer <token>'.".into()))?;
+        let claims = state.tokens.verify_access_token(token).await?;
+        let principal = state.tokens.principal_for(&claims).await?;
+        let caller = Caller(principal);
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// A handler that takes `Authorized<P>` can only run for a caller holding permission `P`; the
+/// capability it carries is what core's operations demand.
+pub struct Authorized<P: Permission>(pub Granted<P>);
+
+impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        Ok(Authorized(Granted::<P>::check(&principal)?))
+    }
+}
+
+/// Like [`Authorized`], but absent instead of refused when the caller lacks `P`: for operations
+/// where an extra permission unlocks an extra part (granting API permissions to an application).
+pub struct MaybeAuthorized<P: Permission>(pub Option<Granted<P>>);
+
+impl<P: Permission> FromRequestParts<AppState> for MaybeAuthorized<P> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        Ok(MaybeAuthorized(Granted::<P>::check(&principal).ok()))
+    }
+}
+
+/// The request's correlation id and source address, for audit entries.
+pub struct Meta(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let meta = parts
+            .extensions
+            .get::<RequestMeta>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("request metadata missing".into()))?;
+        Ok(Meta(RequestContext {
+            correlation_id: meta.request_id,
+            ip_address: meta.client_ip,
+        }))
+    }
+}
+
+/// A JSON body in Graph's shape. Errors name the field at fault: a missing required field, an
+/// unknown field, or a value of the wrong type.
+pub struct GraphJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for GraphJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+            if !ct.starts_with("application/json") {
+                return Err(Error::Invalid {
+                    code: "invalidRequest",
+                    target: Some("Content-Type".into()),
+                    message: format!("Expected Content-Type application/json, got '{ct}'."),
+                }
+                .into());
+            }
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge { limit: crate::MAX_BODY_BYTES }
+            } else {
+                Error::invalid("body", format!("The request body could not be read: {rejection}"))
+            }
+        })?;
+        parse_graph_json(&bytes).map(GraphJson).map_err(ApiError)
+    }
+}
+
+/// Parses a Graph JSON body, naming the field at fault in any error.
+pub fn parse_graph_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Error::invalid("body", "The request body is empty; a JSON object is expected."));
+    }
+    // serde would also fill a struct from a JSON array, field by field in order; Graph bodies
+    // are objects, so anything else is refused before it can be misread.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::invalid("body", "The request body must be a JSON object."));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        let message = inner.to_string();
+        // serde names missing and unknown fields between backticks.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"))
+            .map(str::to_string);
+        // For an unknown field the path already ends with it; for a missing one it names the
+        // parent object.
+        let target = match (named, path.as_str()) {
+            _ if inner.is_syntax() || inner.is_eof() => "body".to_string(),
+            (Some(field), "." | "") => field,
+            (Some(field), p) if p == field || p.ends_with(&format!(".{field}")) => p.to_string(),
+            (Some(field), parent) => format!("{parent}.{field}"),
+            (None, "." | "") => "body".to_string(),
+            (None, p) => p.to_string(),
+        };
+        let message = if inner.is_syntax() || inner.is_eof() {
+            format!("The request body is not valid JSON: {message}")
+        } else if message.starts_with("missing field") {
+            format!("The required property '{target}' is missing.")
+        } else if message.starts_with("unknown field") {
+            format!("The property '{target}' does not exist on this type.")
+        } else {
+            format!("Invalid value for '{target}': {message}")
+        };
+        Error::invalid(target, message)
+    })
+}
+
+/// The OData query options of a request (`$filter`, `$top`, `$select`, `$skiptoken`; anything
+/// else starting with `$` is reported as unsupported).
+pub struct OData {
+    pub options: QueryOptions,
+    /// Every query parameter as sent, to rebuild `@odata.nextLink`.
+    pub pairs: Vec<(String, String)>,
+    /// The request path as the caller sent it.
+    pub path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for OData {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
+            .map_err(|_| Error::bad_query("query", "The query string is not valid URL encoding."))?;
+        let mut options = QueryOptions::default();
+        for (key, value) in &pairs {
+            let slot = match key.as_str() {
+                "$filter" => &mut options.filter,
+                "$top" => &mut options.top,
+                "$select" => &mut options.select,
+                "$skiptoken" => &mut options.skiptoken,
+                k if k.starts_with('$') => {
+                    options.unsupported.push(k.to_string());
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(Error::bad_query(key.clone(), format!("The query option '{key}' is given twice.")).into());
+            }
+            *slot = Some(value.clone());
+        }
+        let path = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|u| u.0.path().to_string())
+            .unwrap_or_else(|| parts.uri.path().to_string());
+        Ok(OData { options, pairs, path })
+    }
+}

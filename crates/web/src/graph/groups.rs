@@ -1,0 +1,147 @@
+//! `/groups`: security groups, their members and nesting.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use portcullis_core::authz::{ReadGroups, WriteGroupMembers, WriteGroups};
+use portcullis_core::directory::{GroupPatch, NewGroup};
+use portcullis_core::model::{Group, MemberRef};
+use portcullis_core::odata::{self, GROUP_FIELDS};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{collection, entity, plain_collection};
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Authorized, GraphJson, Meta, OData};
+
+const GROUP_PROPERTIES: &[&str] = &["id", "displayName", "description", "mailNickname", "securityEnabled", "createdDateTime"];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
+        .routes(routes!(list_members))
+        .routes(routes!(add_member))
+        .routes(routes!(remove_member))
+        .routes(routes!(transitive_members))
+        .routes(routes!(group_member_of))
+}
+
+/// Body of `POST /groups/{id}/members/$ref`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberReference {
+    #[serde(rename = "@odata.id")]
+    pub odata_id: String,
+}
+
+pub(super) fn member_json(m: &MemberRef) -> Value {
+    let mut v = serde_json::json!({
+        "@odata.type": m.kind.odata_type(),
+        "id": m.id,
+        "displayName": m.display_name,
+    });
+    if let Some(upn) = &m.user_principal_name {
+        v["userPrincipalName"] = Value::String(upn.clone());
+    }
+    v
+}
+
+/// List groups.
+#[utoipa::path(get, path = "/groups", tag = "groups",
+    params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
+    responses((status = 200, description = "A page of groups")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn list_groups(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, od: OData) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(&od.options, GROUP_FIELDS, GROUP_PROPERTIES)?;
+    let page = state.directory.list_groups(&grant, &list.query).await?;
+    Ok(collection(&state, "groups", page, &list, &od, |v| v))
+}
+
+/// Create a security group.
+#[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroup,
+    responses((status = 201, body = Group), (status = 400, description = "Invalid field")),
+    security(("bearer" = ["Group.ReadWrite.All"])))]
+async fn create_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, GraphJson(input): GraphJson<NewGroup>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let group = state.directory.create_group(&grant, &meta, input).await?;
+    Ok((StatusCode::CREATED, entity(&state, "groups/$entity", &group)))
+}
+
+/// Get a group.
+#[utoipa::path(get, path = "/groups/{id}", tag = "groups", params(("id" = String, Path)),
+    responses((status = 200, body = Group), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn get_group(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>, od: OData) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(&od.options, &[], GROUP_PROPERTIES)?;
+    let group = state.directory.group(&grant, &id).await?;
+    let Json(json) = entity(&state, "groups/$entity", &group);
+    Ok(Json(odata::apply_select(json, list.select.as_deref())))
+}
+
+/// Update a group.
+#[utoipa::path(patch, path = "/groups/{id}", tag = "groups", request_body = GroupPatch, params(("id" = String, Path)),
+    responses((status = 204, description = "Updated"), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.ReadWrite.All"])))]
+async fn update_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, Path(id): Path<String>, GraphJson(patch): GraphJson<GroupPatch>) -> ApiResult<StatusCode> {
+    state.directory.update_group(&grant, &meta, &id, patch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete a group and its memberships.
+#[utoipa::path(delete, path = "/groups/{id}", tag = "groups", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.ReadWrite.All"])))]
+async fn delete_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.directory.delete_group(&grant, &meta, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Direct members of a group.
+#[utoipa::path(get, path = "/groups/{id}/members", tag = "groups", params(("id" = String, Path)),
+    responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn list_members(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let members = state.directory.members(&grant, &id, false).await?;
+    Ok(plain_collection(&state, "directoryObjects", members.iter().map(member_json).collect()))
+}
+
+/// Members of a group and of every group nested in it.
+#[utoipa::path(get, path = "/groups/{id}/transitiveMembers", tag = "groups", params(("id" = String, Path)),
+    responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn transitive_members(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let members = state.directory.members(&grant, &id, true).await?;
+    Ok(plain_collection(&state, "directoryObjects", members.iter().map(member_json).collect()))
+}
+
+/// Groups this group is a direct member of.
+#[utoipa::path(get, path = "/groups/{id}/memberOf", tag = "groups", params(("id" = String, Path)),
+    responses((status = 200, description = "Groups"), (status = 404, description = "No such group")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn group_member_of(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let group = state.directory.group(&grant, &id).await?;
+    let groups = state.directory.member_of(&grant, group.id, false).await?;
+    Ok(plain_collection(&state, "directoryObjects", groups.iter().map(super::users::group_json).collect()))
+}
+
+/// Add a user or a group as a member: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.
+#[utoipa::path(post, path = "/groups/{id}/members/$ref", tag = "groups", request_body = MemberReference, params(("id" = String, Path)),
+    responses((status = 204, description = "Added"), (status = 400, description = "Bad reference or circular nesting"), (status = 404, description = "No such group or member"), (status = 409, description = "Already a member")),
+    security(("bearer" = ["GroupMember.ReadWrite.All"])))]
+async fn add_member(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroupMembers>, Meta(meta): Meta, Path(id): Path<String>, GraphJson(body): GraphJson<MemberReference>) -> ApiResult<StatusCode> {
+    state.directory.add_member(&grant, &meta, &id, &body.odata_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Remove a member.
+#[utoipa::path(delete, path = "/groups/{id}/members/{member_id}/$ref", tag = "groups", params(("id" = String, Path), ("member_id" = String, Path)),
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such group or membership")),
+    security(("bearer" = ["GroupMember.ReadWrite.All"])))]
+async fn remove_member(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroupMembers>, Meta(meta): Meta, Path((id, member_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    state.directory.remove_member(&grant, &meta, &id, &member_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

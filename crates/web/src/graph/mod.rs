@@ -1,0 +1,109 @@
+//! The Microsoft Graph–compatible admin API under `/graph/v1.0/`.
+
+mod applications;
+mod audit;
+mod groups;
+mod roles;
+mod users;
+
+use axum::Json;
+use portcullis_core::odata::{self, ListRequest};
+use portcullis_core::store::Page;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Authorized, OData};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(organization))
+        .merge(users::router())
+        .merge(groups::router())
+        .merge(roles::router())
+        .merge(applications::router())
+        .merge(audit::router())
+}
+
+/// Graph's `@odata.context` for a collection or entity set.
+pub(crate) fn context(state: &AppState, what: &str) -> String {
+    format!("{}/graph/v1.0/$metadata#{what}", state.public_url)
+}
+
+/// A collection response: `@odata.context`, `value`, and `@odata.nextLink` when more follow.
+pub(crate) fn collection<T: Serialize>(
+    state: &AppState,
+    what: &str,
+    page: Page<T>,
+    list: &ListRequest,
+    odata: &OData,
+    annotate: impl Fn(Value) -> Value,
+) -> Json<Value> {
+    let value: Vec<Value> = page
+        .items
+        .into_iter()
+        .map(|item| {
+            let json = annotate(serde_json::to_value(item).unwrap_or(Value::Null));
+            odata::apply_select(json, list.select.as_deref())
+        })
+        .collect();
+    let mut body = serde_json::json!({
+        "@odata.context": context(state, what),
+        "value": value,
+    });
+    if let Some(next) = page.next {
+        let mut pairs: Vec<(String, String)> = odata
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "$skiptoken")
+            .cloned()
+            .collect();
+        pairs.push(("$skiptoken".to_string(), odata::encode_skiptoken(&next)));
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        body["@odata.nextLink"] = Value::String(format!("{}{}?{}", state.public_url, odata.path, query));
+    }
+    Json(body)
+}
+
+/// An entity response with its `@odata.context`.
+pub(crate) fn entity<T: Serialize>(state: &AppState, what: &str, item: &T) -> Json<Value> {
+    let mut json = serde_json::to_value(item).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut json {
+        map.insert("@odata.context".into(), Value::String(context(state, what)));
+    }
+    Json(json)
+}
+
+/// A plain list (no paging) as a Graph collection.
+pub(crate) fn plain_collection(state: &AppState, what: &str, value: Vec<Value>) -> Json<Value> {
+    Json(serde_json::json!({ "@odata.context": context(state, what), "value": value }))
+}
+
+/// The tenant this server serves.
+#[utoipa::path(get, path = "/organization", tag = "organization",
+    responses((status = 200, description = "The tenant, as a one-item collection")),
+    security(("bearer" = ["Directory.Read.All"])))]
+async fn organization(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _auth: Authorized<portcullis_core::authz::ReadUsers>,
+) -> ApiResult<Json<Value>> {
+    let tenant = state
+        .directory
+        .deps()
+        .store
+        .tenant()
+        .await?
+        .ok_or_else(|| portcullis_core::Error::Internal("tenant missing".into()))?;
+    Ok(plain_collection(
+        &state,
+        "organization",
+        vec![serde_json::json!({
+            "id": tenant.id,
+            "displayName": tenant.display_name,
+            "createdDateTime": portcullis_core::clock::graph_datetime::format(tenant.created_date_time),
+        })],
+    ))
+}

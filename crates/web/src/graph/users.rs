@@ -1,0 +1,123 @@
+//! `/users`: people in the directory.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use portcullis_core::authz::{ReadGroups, ReadUsers, WriteUsers};
+use portcullis_core::directory::{NewUser, UserPatch};
+use portcullis_core::model::{Group, User};
+use portcullis_core::odata::{self, USER_FIELDS};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{collection, entity, plain_collection};
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Authorized, GraphJson, Meta, OData};
+
+pub(super) const USER_PROPERTIES: &[&str] = &[
+    "id",
+    "userPrincipalName",
+    "displayName",
+    "mail",
+    "accountEnabled",
+    "userType",
+    "createdDateTime",
+];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(user_member_of))
+        .routes(routes!(user_transitive_member_of))
+}
+
+pub(super) fn group_json(g: &Group) -> Value {
+    let mut v = serde_json::to_value(g).unwrap_or(Value::Null);
+    v["@odata.type"] = Value::String("#microsoft.graph.group".into());
+    v
+}
+
+/// List users. Supports `$filter` (eq, ne, startswith, ge/le on createdDateTime), `$top`, `$select`.
+#[utoipa::path(get, path = "/users", tag = "users",
+    params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
+    responses((status = 200, description = "A page of users"), (status = 400, description = "Unsupported or malformed query option")),
+    security(("bearer" = ["User.Read.All"])))]
+async fn list_users(State(state): State<AppState>, Authorized(grant): Authorized<ReadUsers>, od: OData) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(&od.options, USER_FIELDS, USER_PROPERTIES)?;
+    let page = state.directory.list_users(&grant, &list.query).await?;
+    Ok(collection(&state, "users", page, &list, &od, |v| v))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = User), (status = 400, description = "Invalid field"), (status = 409, description = "userPrincipalName already in use")),
+    security(("bearer" = ["User.ReadWrite.All"])))]
+async fn create_user(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteUsers>,
+    Meta(meta): Meta,
+    GraphJson(input): GraphJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let user = state.directory.create_user(&grant, &meta, input).await?;
+    Ok((StatusCode::CREATED, entity(&state, "users/$entity", &user)))
+}
+
+/// Get a user by id or userPrincipalName.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "Object id or userPrincipalName")),
+    responses((status = 200, body = User), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.Read.All"])))]
+async fn get_user(State(state): State<AppState>, Authorized(grant): Authorized<ReadUsers>, Path(id): Path<String>, od: OData) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(&od.options, &[], USER_PROPERTIES)?;
+    let user = state.directory.user(&grant, &id).await?;
+    let Json(json) = entity(&state, "users/$entity", &user);
+    Ok(Json(odata::apply_select(json, list.select.as_deref())))
+}
+
+/// Update a user.
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UserPatch, params(("id" = String, Path)),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such user"), (status = 409, description = "userPrincipalName already in use")),
+    security(("bearer" = ["User.ReadWrite.All"])))]
+async fn update_user(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteUsers>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    GraphJson(patch): GraphJson<UserPatch>,
+) -> ApiResult<StatusCode> {
+    state.directory.update_user(&grant, &meta, &id, patch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Delete a user, with their memberships and role assignments.
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.ReadWrite.All"])))]
+async fn delete_user(State(state): State<AppState>, Authorized(grant): Authorized<WriteUsers>, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    state.directory.delete_user(&grant, &meta, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn member_of(state: &AppState, read_users: &portcullis_core::authz::Granted<ReadUsers>, grant: &portcullis_core::authz::Granted<ReadGroups>, id: &str, transitive: bool) -> ApiResult<Json<Value>> {
+    let user = state.directory.user(read_users, id).await?;
+    let groups = state.directory.member_of(grant, user.id, transitive).await?;
+    Ok(plain_collection(state, "directoryObjects", groups.iter().map(group_json).collect()))
+}
+
+/// Groups the user is a direct member of.
+#[utoipa::path(get, path = "/users/{id}/memberOf", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
+async fn user_member_of(State(state): State<AppState>, Authorized(users): Authorized<ReadUsers>, Authorized(groups): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    member_of(&state, &users, &groups, &id, false).await
+}
+
+/// Groups the user is a member of directly or through nested groups.
+#[utoipa::path(get, path = "/users/{id}/transitiveMemberOf", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
+async fn user_transitive_member_of(State(state): State<AppState>, Authorized(users): Authorized<ReadUsers>, Authorized(groups): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    member_of(&state, &users, &groups, &id, true).await
+}

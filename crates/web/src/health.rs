@@ -1,0 +1,41 @@
+//! Liveness, readiness and metrics.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process is up and serving.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The database answers; a load balancer sends traffic here only then.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match state.directory.deps().store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready".to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".to_string())
+        }
+    }
+}
+
+/// Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let stats = (state.pool_stats)();
+    metrics::gauge!("portcullis_db_pool_connections").set(stats.size as f64);
+    metrics::gauge!("portcullis_db_pool_idle_connections").set(stats.idle as f64);
+    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}
