@@ -373,13 +373,19 @@ pub async fn run_with(
     out: &mut (dyn Write + Send),
 ) -> Result<(), ClientError> {
     let printer = Printer { json };
-    match cmd {
+    let result = match cmd {
         AdminCommand::Users(a) => users(client, a.command, &printer, out).await,
         AdminCommand::Groups(a) => groups(client, a.command, &printer, out).await,
         AdminCommand::Roles(a) => roles(client, a.command, &printer, out).await,
         AdminCommand::Apps(a) => apps(client, a.command, &printer, out).await,
         AdminCommand::Locations(a) => locations(client, a.command, &printer, out).await,
         AdminCommand::Audit(a) => audit(client, a.command, &printer, out).await,
+    };
+    match result {
+        // `portcullis audit list | head` closes the pipe early; that is the reader being done,
+        // not a failure worth a message and a non-zero exit.
+        Err(ClientError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

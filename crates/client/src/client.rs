@@ -887,6 +887,235 @@ mod tests {
         assert!(UserUpdate::default().is_empty());
     }
 
+    /// A minimal HTTP/1.1 server for what the real one cannot be made to do on demand: hand out
+    /// one-second tokens, refuse a token it issued, or name another host in a next link.
+    mod mock {
+        use std::sync::{Arc, Mutex};
+
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpListener;
+
+        /// What the handler sees: the request line and the Authorization header.
+        pub struct Seen {
+            pub line: String,
+            pub authorization: Option<String>,
+        }
+
+        pub type Handler = dyn Fn(&Seen) -> (u16, String) + Send + Sync;
+
+        /// Serves `handler` on a loopback port; returns the base URL and the log of requests.
+        pub async fn serve(handler: Arc<Handler>) -> (String, Arc<Mutex<Vec<String>>>) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let seen_log = log.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((mut socket, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let handler = handler.clone();
+                    let log = seen_log.clone();
+                    tokio::spawn(async move {
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        // Read the head, then as much body as Content-Length says.
+                        let head_end = loop {
+                            let n = socket.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                                break i + 4;
+                            }
+                        };
+                        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                        let header = |name: &str| {
+                            head.lines()
+                                .find_map(|l| {
+                                    l.split_once(':')
+                                        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                                })
+                                .map(|(_, v)| v.trim().to_string())
+                        };
+                        let length: usize = header("content-length")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        while buf.len() < head_end + length {
+                            let n = socket.read(&mut chunk).await.unwrap_or(0);
+                            if n == 0 {
+                                break;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        let seen = Seen {
+                            line: head.lines().next().unwrap_or_default().to_string(),
+                            authorization: header("authorization"),
+                        };
+                        log.lock().unwrap().push(format!(
+                            "{} {}",
+                            seen.line,
+                            seen.authorization.clone().unwrap_or_default()
+                        ));
+                        let (status, body) = handler(&seen);
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = socket.write_all(response.as_bytes()).await;
+                    });
+                }
+            });
+            (url, log)
+        }
+    }
+
+    /// A token endpoint that numbers its tokens t0, t1… and gives each `lifetime` seconds.
+    fn token_response(
+        seen: &mock::Seen,
+        counter: &std::sync::atomic::AtomicUsize,
+        lifetime: u64,
+    ) -> Option<(u16, String)> {
+        if !seen.line.starts_with("POST /oauth2/v2.0/token") {
+            return None;
+        }
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some((
+            200,
+            format!(r#"{{"access_token":"t{n}","expires_in":{lifetime},"token_type":"Bearer"}}"#),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_token_near_expiry_is_replaced_before_use() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let t = tokens.clone();
+        let (url, log) = mock::serve(Arc::new(move |seen: &mock::Seen| {
+            token_response(seen, &t, 1).unwrap_or((200, r#"{"value":[]}"#.into()))
+        }))
+        .await;
+        let client = AdminClient::connect(&url, "id", "secret").await.unwrap();
+        client.get("users").await.unwrap();
+        // A one-second token is refreshed after half its life.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        client.get("users").await.unwrap();
+        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+        let calls: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET"))
+            .cloned()
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert!(calls[0].ends_with("Bearer t0"), "{calls:?}");
+        assert!(calls[1].ends_with("Bearer t1"), "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_replaced_once_then_the_refusal_stands() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let t = tokens.clone();
+        let (url, _) = mock::serve(Arc::new(move |seen: &mock::Seen| {
+            if let Some(r) = token_response(seen, &t, 3600) {
+                return r;
+            }
+            // t0 is refused as if the server had restarted with new keys; later tokens work
+            // for /users but never for /groups.
+            if seen.authorization.as_deref() == Some("Bearer t0") || seen.line.contains("/groups") {
+                return (401, r#"{"error":{"code":"InvalidAuthenticationToken","message":"The token is not valid."}}"#.into());
+            }
+            (200, r#"{"value":[]}"#.into())
+        }))
+        .await;
+        let client = AdminClient::connect(&url, "id", "secret").await.unwrap();
+        client.get("users").await.unwrap();
+        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+        let err = client.get("groups").await.unwrap_err();
+        assert_eq!(err.status(), Some(401));
+        assert_eq!(err.code(), Some("InvalidAuthenticationToken"));
+        assert_eq!(tokens.load(Ordering::SeqCst), 3, "one retry, not a loop");
+    }
+
+    #[tokio::test]
+    async fn lists_follow_next_links_on_this_host_and_stop_at_top() {
+        use std::sync::atomic::AtomicUsize;
+        let tokens = Arc::new(AtomicUsize::new(0));
+        let t = tokens.clone();
+        let (url, log) = mock::serve(Arc::new(move |seen: &mock::Seen| {
+            if let Some(r) = token_response(seen, &t, 3600) {
+                return r;
+            }
+            if seen.line.contains("skiptoken=p2") {
+                (200, r#"{"value":[{"id":"3"}]}"#.into())
+            } else {
+                // The link names the server's public address, which this client does not use.
+                (200, r#"{"value":[{"id":"1"},{"id":"2"}],"@odata.nextLink":"https://public.example/graph/v1.0/users?$skiptoken=p2"}"#.into())
+            }
+        }))
+        .await;
+        let client = AdminClient::connect(&url, "id", "secret").await.unwrap();
+        let all = client.list_all("users").await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|v| v["id"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["1", "2", "3"]
+        );
+        let two = client
+            .list(
+                "users",
+                &ListOptions {
+                    filter: Some("displayName eq 'a b'".into()),
+                    top: Some(2),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(two.len(), 2);
+        let gets: Vec<String> = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET"))
+            .cloned()
+            .collect();
+        assert_eq!(
+            gets.len(),
+            3,
+            "top reached on the first page: no second request; {gets:?}"
+        );
+        assert!(
+            gets[1].starts_with("GET /graph/v1.0/users?$skiptoken=p2 "),
+            "{gets:?}"
+        );
+        assert!(
+            gets[2].contains("%24filter=displayName+eq+%27a+b%27&%24top=2"),
+            "{gets:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn token_endpoint_refusal_is_an_oauth_error() {
+        let (url, _) = mock::serve(Arc::new(|_: &mock::Seen| {
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"The client secret is wrong."}"#
+                    .into(),
+            )
+        }))
+        .await;
+        let err = AdminClient::connect(&url, "id", "wrong").await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::OAuth { status: 401, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("The client secret is wrong."));
+    }
+
     #[tokio::test]
     async fn unreachable_server_says_so() {
         // Port 9 (discard) on loopback is closed on any machine running these tests.

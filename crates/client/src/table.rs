@@ -77,7 +77,8 @@ pub fn write_record(out: &mut dyn Write, fields: &[(&str, String)]) -> io::Resul
     for (label, value) in fields {
         let label = format!("{label}:");
         let pad = label_width - width(&label);
-        writeln!(out, "{label}{}{GAP}{}", " ".repeat(pad), clean(value))?;
+        let line = format!("{label}{}{GAP}{}", " ".repeat(pad), clean(value));
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

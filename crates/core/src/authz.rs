@@ -27,10 +27,12 @@ pub mod perm {
     pub const APPLICATION_READ_WRITE_ALL: &str = "Application.ReadWrite.All";
     pub const POLICY_READ_ALL: &str = "Policy.Read.All";
     pub const POLICY_READ_WRITE_CONDITIONAL_ACCESS: &str = "Policy.ReadWrite.ConditionalAccess";
-    pub const POLICY_READ_WRITE_AUTHENTICATION_METHOD: &str = "Policy.ReadWrite.AuthenticationMethod";
+    pub const POLICY_READ_WRITE_AUTHENTICATION_METHOD: &str =
+        "Policy.ReadWrite.AuthenticationMethod";
     pub const AUDIT_LOG_READ_ALL: &str = "AuditLog.Read.All";
     pub const USER_AUTHENTICATION_METHOD_READ_ALL: &str = "UserAuthenticationMethod.Read.All";
-    pub const USER_AUTHENTICATION_METHOD_READ_WRITE_ALL: &str = "UserAuthenticationMethod.ReadWrite.All";
+    pub const USER_AUTHENTICATION_METHOD_READ_WRITE_ALL: &str =
+        "UserAuthenticationMethod.ReadWrite.All";
 
     /// Every permission the admin API knows; what the bootstrap automation application holds.
     pub const ALL: &[&str] = &[

@@ -42,9 +42,15 @@ pub struct BootstrapOutcome {
     pub created: Option<BootstrapCredentials>,
 }
 
-pub async fn ensure_bootstrapped(deps: &Deps, settings: &BootstrapSettings) -> Result<BootstrapOutcome> {
+pub async fn ensure_bootstrapped(
+    deps: &Deps,
+    settings: &BootstrapSettings,
+) -> Result<BootstrapOutcome> {
     if let Some(tenant) = deps.store.tenant().await? {
-        return Ok(BootstrapOutcome { tenant, created: None });
+        return Ok(BootstrapOutcome {
+            tenant,
+            created: None,
+        });
     }
     let now = deps.clock.now();
     let tenant = Tenant {
@@ -94,7 +100,8 @@ pub async fn ensure_bootstrapped(deps: &Deps, settings: &BootstrapSettings) -> R
         initiated_by: AuditActivityInitiator::from_actor(&Actor::System, None),
         target_resources: vec![
             TargetResource::new("Company", tenant.id, &tenant.display_name),
-            TargetResource::new("User", admin.id, &admin.display_name).with_upn(&admin.user_principal_name),
+            TargetResource::new("User", admin.id, &admin.display_name)
+                .with_upn(&admin.user_principal_name),
             TargetResource::new("Application", app.id, &app.display_name),
         ],
         additional_details: Vec::new(),
@@ -117,12 +124,13 @@ pub async fn ensure_bootstrapped(deps: &Deps, settings: &BootstrapSettings) -> R
             tenant,
         }),
         Err(Error::Conflict { .. }) => {
-            let tenant = deps
-                .store
-                .tenant()
-                .await?
-                .ok_or_else(|| Error::Internal("bootstrap conflicted but no tenant exists".into()))?;
-            Ok(BootstrapOutcome { tenant, created: None })
+            let tenant = deps.store.tenant().await?.ok_or_else(|| {
+                Error::Internal("bootstrap conflicted but no tenant exists".into())
+            })?;
+            Ok(BootstrapOutcome {
+                tenant,
+                created: None,
+            })
         }
         Err(e) => Err(e),
     }

@@ -53,21 +53,28 @@ pub mod graph_datetime {
     }
 
     pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
-        OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|_| format!("'{text}' is not an ISO 8601 date-time such as 2026-01-31T12:00:00Z"))
+        OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+            format!("'{text}' is not an ISO 8601 date-time such as 2026-01-31T12:00:00Z")
+        })
     }
 
     pub mod option {
         use super::*;
-        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<OffsetDateTime>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&format(*t)),
                 None => s.serialize_none(),
             }
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<OffsetDateTime>, D::Error> {
             let text = Option::<String>::deserialize(d)?;
-            text.map(|t| parse(&t).map_err(serde::de::Error::custom)).transpose()
+            text.map(|t| parse(&t).map_err(serde::de::Error::custom))
+                .transpose()
         }
     }
 }

@@ -223,7 +223,10 @@ fn check_display_name(field: &'static str, value: &str) -> Result<String> {
         ));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(Error::invalid(field, format!("{field} must not contain control characters.")));
+        return Err(Error::invalid(
+            field,
+            format!("{field} must not contain control characters."),
+        ));
     }
     Ok(trimmed.to_string())
 }
@@ -232,7 +235,10 @@ fn check_upn(value: &str) -> Result<String> {
     let field = "userPrincipalName";
     let upn = value.trim();
     let Some((local, domain)) = upn.split_once('@') else {
-        return Err(Error::invalid(field, "userPrincipalName must look like name@domain."));
+        return Err(Error::invalid(
+            field,
+            "userPrincipalName must look like name@domain.",
+        ));
     };
     let local_ok = !local.is_empty()
         && local.len() <= 64
@@ -271,7 +277,10 @@ fn check_mail(value: Option<String>) -> Result<Option<String>> {
             if valid {
                 Ok(Some(m))
             } else {
-                Err(Error::invalid("mail", format!("'{m}' is not a valid email address.")))
+                Err(Error::invalid(
+                    "mail",
+                    format!("'{m}' is not a valid email address."),
+                ))
             }
         }
     }
@@ -286,11 +295,15 @@ fn parse_id(field: &'static str, value: &str) -> Result<Uuid> {
 /// local machine (native apps and development) or uses a private scheme (public clients only).
 fn check_redirect_uris(field: &'static str, uris: &[String], public: bool) -> Result<Vec<String>> {
     if uris.len() > 256 {
-        return Err(Error::invalid(field, "At most 256 redirect URIs per platform."));
+        return Err(Error::invalid(
+            field,
+            "At most 256 redirect URIs per platform.",
+        ));
     }
     let mut out = Vec::with_capacity(uris.len());
     for uri in uris {
-        let bad = |why: &str| Error::invalid(field, format!("{field}: the redirect URI '{uri}' {why}."));
+        let bad =
+            |why: &str| Error::invalid(field, format!("{field}: the redirect URI '{uri}' {why}."));
         if uri.len() > 1000 {
             return Err(bad("is longer than 1000 characters"));
         }
@@ -318,7 +331,11 @@ fn check_redirect_uris(field: &'static str, uris: &[String], public: bool) -> Re
             "http" if local => {}
             "http" => return Err(bad("must use https unless it points at localhost")),
             _ if public => {}
-            _ => return Err(bad("must use https (private schemes are for public clients)")),
+            _ => {
+                return Err(bad(
+                    "must use https (private schemes are for public clients)",
+                ));
+            }
         }
         if !out.contains(uri) {
             out.push(uri.clone());
@@ -333,7 +350,10 @@ fn check_api_permissions(list: &[String]) -> Result<Vec<String>> {
         if !perm::is_known(p) {
             return Err(Error::invalid(
                 "apiPermissions",
-                format!("apiPermissions: '{p}' is not a permission of this admin API; known: {}.", perm::ALL.join(", ")),
+                format!(
+                    "apiPermissions: '{p}' is not a permission of this admin API; known: {}.",
+                    perm::ALL.join(", ")
+                ),
             ));
         }
         if !out.contains(p) {
@@ -426,7 +446,14 @@ impl Directory {
         };
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name);
-        let audit = self.audit(grant.actor(), request, "UserManagement", "Add user", "Add", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "UserManagement",
+            "Add user",
+            "Add",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::InsertUser(user.clone())], Some(audit))
             .await?;
@@ -446,7 +473,11 @@ impl Directory {
         found.ok_or_else(|| Error::not_found("user", key))
     }
 
-    pub async fn list_users(&self, _grant: &Granted<ReadUsers>, query: &ListQuery) -> Result<Page<User>> {
+    pub async fn list_users(
+        &self,
+        _grant: &Granted<ReadUsers>,
+        query: &ListQuery,
+    ) -> Result<Page<User>> {
         self.store().list_users(query).await
     }
 
@@ -478,7 +509,13 @@ impl Directory {
         }
         let old_json = serde_json::to_value(&old).unwrap_or_default();
         let new_json = serde_json::to_value(&new).unwrap_or_default();
-        for name in ["userPrincipalName", "displayName", "mail", "accountEnabled", "userType"] {
+        for name in [
+            "userPrincipalName",
+            "displayName",
+            "mail",
+            "accountEnabled",
+            "userType",
+        ] {
             if old_json.get(name) != new_json.get(name) {
                 target = target.modified(name, old_json.get(name), new_json.get(name));
             }
@@ -493,7 +530,14 @@ impl Directory {
         } else {
             "Update user"
         };
-        let audit = self.audit(grant.actor(), request, "UserManagement", activity, "Update", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "UserManagement",
+            activity,
+            "Update",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::UpdateUser(new.clone())], Some(audit))
             .await?;
@@ -509,7 +553,14 @@ impl Directory {
         let user = self.find_user(key).await?;
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name);
-        let audit = self.audit(grant.actor(), request, "UserManagement", "Delete user", "Delete", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "UserManagement",
+            "Delete user",
+            "Delete",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::DeleteUser(user.id)], Some(audit))
             .await
@@ -538,27 +589,56 @@ impl Directory {
         input: NewGroup,
     ) -> Result<Group> {
         if input.mail_enabled == Some(true) {
-            return Err(Error::invalid("mailEnabled", "Mail-enabled groups are not supported; set mailEnabled to false."));
+            return Err(Error::invalid(
+                "mailEnabled",
+                "Mail-enabled groups are not supported; set mailEnabled to false.",
+            ));
         }
         if input.group_types.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(Error::invalid("groupTypes", "Only security groups are supported; set groupTypes to []."));
+            return Err(Error::invalid(
+                "groupTypes",
+                "Only security groups are supported; set groupTypes to [].",
+            ));
         }
         if input.security_enabled == Some(false) {
-            return Err(Error::invalid("securityEnabled", "Only security groups are supported; set securityEnabled to true."));
+            return Err(Error::invalid(
+                "securityEnabled",
+                "Only security groups are supported; set securityEnabled to true.",
+            ));
         }
         let group = Group {
             id: self.deps.entropy.uuid(),
             display_name: check_display_name("displayName", &input.display_name)?,
-            description: input.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
-            mail_nickname: input.mail_nickname.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
+            description: input
+                .description
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty()),
+            mail_nickname: input
+                .mail_nickname
+                .map(|d| d.trim().to_string())
+                .filter(|d| !d.is_empty()),
             security_enabled: true,
             created_date_time: self.now(),
         };
-        if group.description.as_ref().is_some_and(|d| d.chars().count() > 1024) {
-            return Err(Error::invalid("description", "description must be at most 1024 characters."));
+        if group
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 1024)
+        {
+            return Err(Error::invalid(
+                "description",
+                "description must be at most 1024 characters.",
+            ));
         }
         let target = TargetResource::new("Group", group.id, &group.display_name);
-        let audit = self.audit(grant.actor(), request, "GroupManagement", "Add group", "Add", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "GroupManagement",
+            "Add group",
+            "Add",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::InsertGroup(group.clone())], Some(audit))
             .await?;
@@ -577,7 +657,11 @@ impl Directory {
             .ok_or_else(|| Error::not_found("group", id))
     }
 
-    pub async fn list_groups(&self, _grant: &Granted<ReadGroups>, query: &ListQuery) -> Result<Page<Group>> {
+    pub async fn list_groups(
+        &self,
+        _grant: &Granted<ReadGroups>,
+        query: &ListQuery,
+    ) -> Result<Page<Group>> {
         self.store().list_groups(query).await
     }
 
@@ -600,7 +684,10 @@ impl Directory {
             new.mail_nickname = n.map(|d| d.trim().to_string()).filter(|d| !d.is_empty());
         }
         if patch.security_enabled == Some(false) {
-            return Err(Error::invalid("securityEnabled", "Only security groups are supported."));
+            return Err(Error::invalid(
+                "securityEnabled",
+                "Only security groups are supported.",
+            ));
         }
         if new == old {
             return Ok(old);
@@ -613,7 +700,14 @@ impl Directory {
                 target = target.modified(name, old_json.get(name), new_json.get(name));
             }
         }
-        let audit = self.audit(grant.actor(), request, "GroupManagement", "Update group", "Update", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "GroupManagement",
+            "Update group",
+            "Update",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::UpdateGroup(new.clone())], Some(audit))
             .await?;
@@ -628,7 +722,14 @@ impl Directory {
     ) -> Result<()> {
         let group = self.find_group(id).await?;
         let target = TargetResource::new("Group", group.id, &group.display_name);
-        let audit = self.audit(grant.actor(), request, "GroupManagement", "Delete group", "Delete", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "GroupManagement",
+            "Delete group",
+            "Delete",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::DeleteGroup(group.id)], Some(audit))
             .await
@@ -661,10 +762,17 @@ impl Directory {
         let group = self.find_group(group_id).await?;
         let member_id = parse_odata_reference(reference)?;
         let (kind, name, upn) = if let Some(user) = self.store().user(member_id).await? {
-            (ObjectKind::User, user.display_name, Some(user.user_principal_name))
+            (
+                ObjectKind::User,
+                user.display_name,
+                Some(user.user_principal_name),
+            )
         } else if let Some(member) = self.store().group(member_id).await? {
             if member.id == group.id {
-                return Err(Error::invalid("@odata.id", "A group cannot be a member of itself."));
+                return Err(Error::invalid(
+                    "@odata.id",
+                    "A group cannot be a member of itself.",
+                ));
             }
             let containing = self.store().transitive_member_of(group.id).await?;
             if containing.iter().any(|g| g.id == member.id) {
@@ -672,7 +780,10 @@ impl Directory {
                     "@odata.id",
                     format!(
                         "Adding '{}' to '{}' would make a circular membership: '{}' already contains '{}'.",
-                        member.display_name, group.display_name, member.display_name, group.display_name
+                        member.display_name,
+                        group.display_name,
+                        member.display_name,
+                        group.display_name
                     ),
                 ));
             }
@@ -688,7 +799,11 @@ impl Directory {
             )));
         }
         let mut member_target = TargetResource::new(
-            if kind == ObjectKind::User { "User" } else { "Group" },
+            if kind == ObjectKind::User {
+                "User"
+            } else {
+                "Group"
+            },
             member_id,
             &name,
         );
@@ -722,7 +837,8 @@ impl Directory {
         member_id: &str,
     ) -> Result<()> {
         let group = self.find_group(group_id).await?;
-        let member_uuid = Uuid::parse_str(member_id).map_err(|_| Error::not_found("member", member_id))?;
+        let member_uuid =
+            Uuid::parse_str(member_id).map_err(|_| Error::not_found("member", member_id))?;
         let member = self
             .store()
             .members(group.id)
@@ -738,7 +854,11 @@ impl Directory {
             "Unassign",
             vec![
                 TargetResource::new(
-                    if member.kind == ObjectKind::User { "User" } else { "Group" },
+                    if member.kind == ObjectKind::User {
+                        "User"
+                    } else {
+                        "Group"
+                    },
                     member.id,
                     &member.display_name,
                 ),
@@ -766,7 +886,11 @@ impl Directory {
         self.store().role_assignments(principal_id).await
     }
 
-    pub async fn role_assignment(&self, _grant: &Granted<ReadRoles>, id: &str) -> Result<RoleAssignment> {
+    pub async fn role_assignment(
+        &self,
+        _grant: &Granted<ReadRoles>,
+        id: &str,
+    ) -> Result<RoleAssignment> {
         let uuid = Uuid::parse_str(id).map_err(|_| Error::not_found("roleAssignment", id))?;
         self.store()
             .role_assignment(uuid)
@@ -809,10 +933,12 @@ impl Directory {
                 format!("'{role_id}' is not a built-in directory role template id."),
             )
         })?;
-        let (name, kind, upn) = self
-            .principal(principal_id)
-            .await?
-            .ok_or_else(|| Error::invalid("principalId", format!("No user, group or application has id '{principal_id}'.")))?;
+        let (name, kind, upn) = self.principal(principal_id).await?.ok_or_else(|| {
+            Error::invalid(
+                "principalId",
+                format!("No user, group or application has id '{principal_id}'."),
+            )
+        })?;
         let assignment = RoleAssignment {
             id: self.deps.entropy.uuid(),
             principal_id,
@@ -831,7 +957,10 @@ impl Directory {
             vec![target, role_target],
         );
         self.store()
-            .commit(vec![Change::InsertRoleAssignment(assignment.clone())], Some(audit))
+            .commit(
+                vec![Change::InsertRoleAssignment(assignment.clone())],
+                Some(audit),
+            )
             .await
             .map_err(|e| match e {
                 Error::Conflict { .. } => Error::conflict(format!(
@@ -870,10 +999,16 @@ impl Directory {
             "RoleManagement",
             "Remove member from role",
             "Unassign",
-            vec![target, TargetResource::new("Role", assignment.role_definition_id, role_name)],
+            vec![
+                target,
+                TargetResource::new("Role", assignment.role_definition_id, role_name),
+            ],
         );
         self.store()
-            .commit(vec![Change::DeleteRoleAssignment(assignment.id)], Some(audit))
+            .commit(
+                vec![Change::DeleteRoleAssignment(assignment.id)],
+                Some(audit),
+            )
             .await
     }
 
@@ -926,7 +1061,10 @@ impl Directory {
         if let Some(aud) = &input.sign_in_audience
             && aud != "AzureADMyOrg"
         {
-            return Err(Error::invalid("signInAudience", "signInAudience: only AzureADMyOrg (this tenant) is supported."));
+            return Err(Error::invalid(
+                "signInAudience",
+                "signInAudience: only AzureADMyOrg (this tenant) is supported.",
+            ));
         }
         let public = input.is_fallback_public_client.unwrap_or(false);
         let api_permissions = check_api_permissions(&input.api_permissions.unwrap_or_default())?;
@@ -941,7 +1079,11 @@ impl Directory {
             display_name: check_display_name("displayName", &input.display_name)?,
             is_fallback_public_client: public,
             web: RedirectUris {
-                redirect_uris: check_redirect_uris("web.redirectUris", &input.web.unwrap_or_default().redirect_uris, false)?,
+                redirect_uris: check_redirect_uris(
+                    "web.redirectUris",
+                    &input.web.unwrap_or_default().redirect_uris,
+                    false,
+                )?,
             },
             public_client: RedirectUris {
                 redirect_uris: check_redirect_uris(
@@ -951,14 +1093,25 @@ impl Directory {
                 )?,
             },
             spa: RedirectUris {
-                redirect_uris: check_redirect_uris("spa.redirectUris", &input.spa.unwrap_or_default().redirect_uris, false)?,
+                redirect_uris: check_redirect_uris(
+                    "spa.redirectUris",
+                    &input.spa.unwrap_or_default().redirect_uris,
+                    false,
+                )?,
             },
             api_permissions,
             password_credentials: Vec::new(),
             created_date_time: self.now(),
         };
         let target = TargetResource::new("Application", app.id, &app.display_name);
-        let audit = self.audit(grant.actor(), request, "ApplicationManagement", "Add application", "Add", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "ApplicationManagement",
+            "Add application",
+            "Add",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::InsertApplication(app.clone())], Some(audit))
             .await?;
@@ -966,7 +1119,11 @@ impl Directory {
     }
 
     /// By object id or, failing that, by appId (client id).
-    pub async fn application(&self, _grant: &Granted<ReadApplications>, id: &str) -> Result<Application> {
+    pub async fn application(
+        &self,
+        _grant: &Granted<ReadApplications>,
+        id: &str,
+    ) -> Result<Application> {
         self.find_application(id).await
     }
 
@@ -1006,13 +1163,16 @@ impl Directory {
             new.is_fallback_public_client = p;
         }
         if let Some(w) = patch.web {
-            new.web.redirect_uris = check_redirect_uris("web.redirectUris", &w.redirect_uris, false)?;
+            new.web.redirect_uris =
+                check_redirect_uris("web.redirectUris", &w.redirect_uris, false)?;
         }
         if let Some(p) = patch.public_client {
-            new.public_client.redirect_uris = check_redirect_uris("publicClient.redirectUris", &p.redirect_uris, true)?;
+            new.public_client.redirect_uris =
+                check_redirect_uris("publicClient.redirectUris", &p.redirect_uris, true)?;
         }
         if let Some(s) = patch.spa {
-            new.spa.redirect_uris = check_redirect_uris("spa.redirectUris", &s.redirect_uris, false)?;
+            new.spa.redirect_uris =
+                check_redirect_uris("spa.redirectUris", &s.redirect_uris, false)?;
         }
         if let Some(p) = patch.api_permissions {
             new.api_permissions = check_api_permissions(&p)?;
@@ -1032,12 +1192,26 @@ impl Directory {
         let old_json = serde_json::to_value(&old).unwrap_or_default();
         let new_json = serde_json::to_value(&new).unwrap_or_default();
         let mut target = TargetResource::new("Application", old.id, &old.display_name);
-        for name in ["displayName", "isFallbackPublicClient", "web", "publicClient", "spa", "apiPermissions"] {
+        for name in [
+            "displayName",
+            "isFallbackPublicClient",
+            "web",
+            "publicClient",
+            "spa",
+            "apiPermissions",
+        ] {
             if old_json.get(name) != new_json.get(name) {
                 target = target.modified(name, old_json.get(name), new_json.get(name));
             }
         }
-        let audit = self.audit(grant.actor(), request, "ApplicationManagement", "Update application", "Update", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "ApplicationManagement",
+            "Update application",
+            "Update",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::UpdateApplication(new.clone())], Some(audit))
             .await?;
@@ -1052,18 +1226,32 @@ impl Directory {
     ) -> Result<()> {
         let app = self.find_application(id).await?;
         let target = TargetResource::new("Application", app.id, &app.display_name);
-        let audit = self.audit(grant.actor(), request, "ApplicationManagement", "Delete application", "Delete", vec![target]);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "ApplicationManagement",
+            "Delete application",
+            "Delete",
+            vec![target],
+        );
         self.store()
             .commit(vec![Change::DeleteApplication(app.id)], Some(audit))
             .await
     }
 
     /// Makes a new client secret. Its text is returned here once and stored only as a hash.
-    pub fn new_secret(&self, display_name: Option<String>, end: Option<OffsetDateTime>) -> Result<NewSecret> {
+    pub fn new_secret(
+        &self,
+        display_name: Option<String>,
+        end: Option<OffsetDateTime>,
+    ) -> Result<NewSecret> {
         let now = self.now();
         let end = end.unwrap_or(now + MAX_SECRET_LIFETIME);
         if end <= now {
-            return Err(Error::invalid("passwordCredential.endDateTime", "endDateTime must be in the future."));
+            return Err(Error::invalid(
+                "passwordCredential.endDateTime",
+                "endDateTime must be in the future.",
+            ));
         }
         if end > now + MAX_SECRET_LIFETIME {
             return Err(Error::invalid(
@@ -1103,7 +1291,10 @@ impl Directory {
             ));
         }
         if app.password_credentials.len() >= 10 {
-            return Err(Error::invalid("passwordCredential", "An application may have at most 10 secrets; remove one first."));
+            return Err(Error::invalid(
+                "passwordCredential",
+                "An application may have at most 10 secrets; remove one first.",
+            ));
         }
         let req = input.password_credential.unwrap_or_default();
         let secret = self.new_secret(req.display_name, req.end_date_time)?;
@@ -1176,9 +1367,14 @@ impl Directory {
     /// and wrong secret give the same answer, so the endpoint does not reveal which client ids
     /// exist.
     pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Application> {
-        let refused = || Error::Unauthenticated("The client id or client secret is not valid.".into());
+        let refused =
+            || Error::Unauthenticated("The client id or client secret is not valid.".into());
         let app_id = Uuid::parse_str(client_id.trim()).map_err(|_| refused())?;
-        let app = self.store().application_by_app_id(app_id).await?.ok_or_else(refused)?;
+        let app = self
+            .store()
+            .application_by_app_id(app_id)
+            .await?
+            .ok_or_else(refused)?;
         let now = self.now();
         let valid = app
             .password_credentials
@@ -1207,8 +1403,19 @@ mod tests {
     fn upn_rules() {
         assert!(check_upn("joni@contoso.com").is_ok());
         assert!(check_upn("o'neil.x@a-b.example").is_ok());
-        for bad in ["joni", "@contoso.com", "joni@", "jo ni@contoso.com", "joni@contoso..com", ".joni@c.com"] {
-            assert_eq!(check_upn(bad).unwrap_err().target(), Some("userPrincipalName"), "{bad}");
+        for bad in [
+            "joni",
+            "@contoso.com",
+            "joni@",
+            "jo ni@contoso.com",
+            "joni@contoso..com",
+            ".joni@c.com",
+        ] {
+            assert_eq!(
+                check_upn(bad).unwrap_err().target(),
+                Some("userPrincipalName"),
+                "{bad}"
+            );
         }
         let long = format!("{}@contoso.com", "a".repeat(65));
         assert!(check_upn(&long).is_err());
@@ -1216,7 +1423,9 @@ mod tests {
 
     #[test]
     fn redirect_uri_rules() {
-        let ok = |u: &str, public| check_redirect_uris("web.redirectUris", &[u.to_string()], public).is_ok();
+        let ok = |u: &str, public| {
+            check_redirect_uris("web.redirectUris", &[u.to_string()], public).is_ok()
+        };
         assert!(ok("https://app.example/cb", false));
         assert!(ok("http://localhost:3000/cb", false));
         assert!(ok("http://127.0.0.1/cb", false));
@@ -1231,10 +1440,16 @@ mod tests {
     fn odata_references() {
         let id = Uuid::new_v4();
         assert_eq!(
-            parse_odata_reference(&format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}")).unwrap(),
+            parse_odata_reference(&format!(
+                "https://graph.microsoft.com/v1.0/directoryObjects/{id}"
+            ))
+            .unwrap(),
             id
         );
-        assert_eq!(parse_odata_reference(&format!("directoryObjects('{id}')")).unwrap(), id);
+        assert_eq!(
+            parse_odata_reference(&format!("directoryObjects('{id}')")).unwrap(),
+            id
+        );
         assert!(parse_odata_reference("https://x/directoryObjects/nope").is_err());
     }
 }

@@ -26,6 +26,7 @@ pub mod audit;
 pub mod authz;
 pub mod bootstrap;
 pub mod clock;
+pub mod conditional_access;
 pub mod crypto;
 pub mod directory;
 pub mod entropy;

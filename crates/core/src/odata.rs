@@ -73,7 +73,11 @@ pub const AUDIT_FIELDS: &[FilterField] = &[
     field("id", "id", FieldKind::Guid),
     field("activityDateTime", "activity_date_time", FieldKind::Instant),
     field("category", "category", FieldKind::Text),
-    field("activityDisplayName", "activity_display_name", FieldKind::Text),
+    field(
+        "activityDisplayName",
+        "activity_display_name",
+        FieldKind::Text,
+    ),
     field("result", "result", FieldKind::Text),
     field("correlationId", "correlation_id", FieldKind::Guid),
     field("operationType", "operation_type", FieldKind::Text),
@@ -119,7 +123,9 @@ pub fn parse_list(
             _ => {
                 return Err(Error::bad_query(
                     "$top",
-                    format!("Invalid value '{text}' for $top: expected a whole number from 1 to {MAX_TOP}."),
+                    format!(
+                        "Invalid value '{text}' for $top: expected a whole number from 1 to {MAX_TOP}."
+                    ),
                 ));
             }
         },
@@ -128,7 +134,11 @@ pub fn parse_list(
         None => Vec::new(),
         Some(text) => parse_filter(text, fields)?,
     };
-    let after = options.skiptoken.as_deref().map(decode_skiptoken).transpose()?;
+    let after = options
+        .skiptoken
+        .as_deref()
+        .map(decode_skiptoken)
+        .transpose()?;
     let select = options
         .select
         .as_deref()
@@ -144,7 +154,10 @@ fn parse_select(text: &str, selectable: &[&str]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for name in text.split(',').map(str::trim) {
         if name.is_empty() {
-            return Err(Error::bad_query("$select", "$select has an empty property name."));
+            return Err(Error::bad_query(
+                "$select",
+                "$select has an empty property name.",
+            ));
         }
         if !selectable.contains(&name) {
             return Err(Error::bad_query(
@@ -180,7 +193,9 @@ pub fn decode_skiptoken(token: &str) -> Result<Cursor> {
             "The $skiptoken is not one this server issued; follow @odata.nextLink as given.",
         )
     };
-    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| invalid())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
     let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
     let ms: i64 = ms.parse().map_err(|_| invalid())?;
@@ -235,7 +250,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(filter_error("Unterminated string literal in $filter.")),
+                        None => {
+                            return Err(filter_error("Unterminated string literal in $filter."));
+                        }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             s.push('\'');
                             i += 2;
@@ -254,7 +271,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>> {
             }
             _ => {
                 let start = i;
-                while i < chars.len() && !matches!(chars[i], ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '\'') {
+                while i < chars.len()
+                    && !matches!(chars[i], ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '\'')
+                {
                     i += 1;
                 }
                 tokens.push(Token::Ident(chars[start..i].iter().collect()));
@@ -382,7 +401,9 @@ impl Parser<'_> {
                 });
                 Ok(())
             }
-            Some(Token::Ident(word)) if word == "not" => Err(filter_error("'not' is not supported in $filter here.")),
+            Some(Token::Ident(word)) if word == "not" => {
+                Err(filter_error("'not' is not supported in $filter here."))
+            }
             Some(Token::Ident(_)) => {
                 self.pos = at;
                 let field = self.property()?;
@@ -409,7 +430,9 @@ impl Parser<'_> {
                         )));
                     }
                 };
-                if matches!(op, Op::Ge | Op::Gt | Op::Le | Op::Lt) && field.kind != FieldKind::Instant {
+                if matches!(op, Op::Ge | Op::Gt | Op::Le | Op::Lt)
+                    && field.kind != FieldKind::Instant
+                {
                     return Err(filter_error(format!(
                         "Range comparisons apply to date-time properties; '{}' is not one.",
                         field.property
@@ -472,9 +495,11 @@ impl Parser<'_> {
             (FieldKind::Bool, Some(Token::Ident(s))) if s == "true" => Ok(Value::Bool(true)),
             (FieldKind::Bool, Some(Token::Ident(s))) if s == "false" => Ok(Value::Bool(false)),
             (FieldKind::Bool, _) => Err(mismatch("true or false")),
-            (FieldKind::Instant, Some(Token::Ident(s) | Token::Str(s))) => graph_datetime::parse(&s)
-                .map(Value::Instant)
-                .map_err(|_| mismatch("a date-time such as 2026-01-31T00:00:00Z")),
+            (FieldKind::Instant, Some(Token::Ident(s) | Token::Str(s))) => {
+                graph_datetime::parse(&s)
+                    .map(Value::Instant)
+                    .map_err(|_| mismatch("a date-time such as 2026-01-31T00:00:00Z"))
+            }
             (FieldKind::Instant, _) => Err(mismatch("a date-time such as 2026-01-31T00:00:00Z")),
         }
     }
@@ -538,7 +563,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            parse_list(&opts, USER_FIELDS, &["id"]).unwrap_err().target(),
+            parse_list(&opts, USER_FIELDS, &["id"])
+                .unwrap_err()
+                .target(),
             Some("$top")
         );
         let opts = QueryOptions {
@@ -546,7 +573,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            parse_list(&opts, USER_FIELDS, &["id"]).unwrap_err().target(),
+            parse_list(&opts, USER_FIELDS, &["id"])
+                .unwrap_err()
+                .target(),
             Some("$select")
         );
         let c = cursor(from_unix_millis(1_700_000_000_123), "abc");

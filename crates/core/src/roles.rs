@@ -26,7 +26,8 @@ const ALL_READ: &[&str] = &[
 ];
 
 pub const GLOBAL_ADMINISTRATOR: Uuid = uuid!("62e90394-69f5-4237-9190-012177145e10");
-pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: Uuid = uuid!("7be44c8a-adaf-4e2a-84d6-ab2649e08a13");
+pub const PRIVILEGED_AUTHENTICATION_ADMINISTRATOR: Uuid =
+    uuid!("7be44c8a-adaf-4e2a-84d6-ab2649e08a13");
 pub const AUTHENTICATION_ADMINISTRATOR: Uuid = uuid!("c4e39bd9-1100-46d3-8c65-fb160da0071f");
 pub const CONDITIONAL_ACCESS_ADMINISTRATOR: Uuid = uuid!("b1be1c3e-b65d-4f19-8427-f6fa0d97feb9");
 pub const SECURITY_ADMINISTRATOR: Uuid = uuid!("194ae4cb-b126-40b2-bd5b-6091b380977d");

@@ -73,7 +73,8 @@ pub fn generate_signing_key(deps: &Deps, sealer: &Sealer) -> Result<SigningKey> 
     let der = secret
         .to_pkcs8_der()
         .map_err(|e| Error::Internal(format!("encoding a new signing key: {e}")))?;
-    let point = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+    let point =
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
     let kid = URL_SAFE_NO_PAD.encode(&deps.entropy.uuid().as_bytes()[..12]);
     let jwk = serde_json::json!({
         "kty": "EC",
@@ -136,12 +137,14 @@ impl TokenService {
         };
         let now = self.deps.clock.now();
         for key in keys {
-            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk)
-                .map_err(|e| Error::Internal(format!("stored JWK of {} is not JSON: {e}", key.kid)))?;
+            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| {
+                Error::Internal(format!("stored JWK of {} is not JSON: {e}", key.kid))
+            })?;
             let x = jwk["x"].as_str().unwrap_or_default();
             let y = jwk["y"].as_str().unwrap_or_default();
-            let decoding = DecodingKey::from_ec_components(x, y)
-                .map_err(|e| Error::Internal(format!("stored JWK of {} is unusable: {e}", key.kid)))?;
+            let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| {
+                Error::Internal(format!("stored JWK of {} is unusable: {e}", key.kid))
+            })?;
             // A retired key stays published until every token it signed has expired.
             let published = key
                 .retired
@@ -151,7 +154,9 @@ impl TokenService {
                 loaded.jwks.push(jwk);
             }
             if key.retired.is_none() && loaded.active.is_none() {
-                let der = self.sealer.open(&key.sealed_private_key, key.kid.as_bytes())?;
+                let der = self
+                    .sealer
+                    .open(&key.sealed_private_key, key.kid.as_bytes())?;
                 loaded.active = Some((key.kid.clone(), EncodingKey::from_ec_der(&der)));
             }
         }
@@ -196,31 +201,43 @@ impl TokenService {
 
     /// Verifies an admin API bearer token: signature, issuer, audience, lifetime.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessTokenClaims> {
-        let refused = |why: &str| Error::Unauthenticated(format!("Access token is not valid: {why}."));
-        let header = jsonwebtoken::decode_header(token).map_err(|_| refused("it is not a signed JWT"))?;
+        let refused =
+            |why: &str| Error::Unauthenticated(format!("Access token is not valid: {why}."));
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| refused("it is not a signed JWT"))?;
         if header.alg != Algorithm::ES256 {
             return Err(refused("unexpected signing algorithm"));
         }
         let kid = header.kid.ok_or_else(|| refused("it names no key"))?;
-        let known = self.keys.read().expect("key lock poisoned").verifying.contains_key(&kid);
+        let known = self
+            .keys
+            .read()
+            .expect("key lock poisoned")
+            .verifying
+            .contains_key(&kid);
         if !known {
             // Another node may have rotated keys since this one loaded them.
             self.load_keys().await?;
         }
         let keys = self.keys.read().expect("key lock poisoned");
-        let key = keys.verifying.get(&kid).ok_or_else(|| refused("it was signed by an unknown key"))?;
+        let key = keys
+            .verifying
+            .get(&kid)
+            .ok_or_else(|| refused("it was signed by an unknown key"))?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[self.graph_audience()]);
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub", "nbf"]);
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation).map_err(|e| {
-            match e.kind() {
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, key, &validation).map_err(
+            |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => refused("it has expired"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => refused("its signature does not verify"),
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    refused("its signature does not verify")
+                }
                 _ => refused("its claims do not verify"),
-            }
-        })?;
+            },
+        )?;
         // Checked against the clock the server uses, so a fixed test clock governs expiry too.
         let now = unix_millis(self.deps.clock.now()) / 1000;
         if data.claims.exp + 30 < now {
@@ -240,7 +257,11 @@ impl TokenService {
             .store
             .application_by_app_id(app_id)
             .await?
-            .ok_or_else(|| Error::Unauthenticated("Access token is not valid: the application no longer exists.".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthenticated(
+                    "Access token is not valid: the application no longer exists.".into(),
+                )
+            })?;
         let permissions = claims
             .roles
             .iter()

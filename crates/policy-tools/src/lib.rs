@@ -16,12 +16,15 @@ use std::path::{Path, PathBuf};
 use portcullis_policy::graph::{Imported, import_any};
 use portcullis_policy::lint::{DEFAULT_MAX_POLICIES, LintOptions, Severity, lint};
 use portcullis_policy::{
-    AuthenticationMethodMode, BlockReason, ClientAppType, Control, Decision, DevicePlatform, Outcome, PolicySet,
-    RiskLevel, SatisfiedMethod, SignInContext, Target, UserAction, UserKind, evaluate,
+    AuthenticationMethodMode, BlockReason, ClientAppType, Control, Decision, DevicePlatform,
+    Outcome, PolicySet, RiskLevel, SatisfiedMethod, SignInContext, Target, UserAction, UserKind,
+    evaluate,
 };
 use serde_json::{Value, json};
 
 /// `portcullis policy …`.
+// Parsed once per process: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum PolicyCommand {
     /// Evaluate exported policies against a described sign-in and print the per-policy trace.
@@ -142,7 +145,10 @@ fn json_files(path: &Path) -> Result<Vec<PathBuf>, BadInput> {
     for entry in entries {
         if entry.is_dir() {
             files.extend(json_files(&entry)?);
-        } else if entry.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("json")) {
+        } else if entry
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+        {
             files.push(entry);
         }
     }
@@ -152,8 +158,10 @@ fn json_files(path: &Path) -> Result<Vec<PathBuf>, BadInput> {
 fn load(paths: &[&Path], into: &mut Imported) -> Result<(), BadInput> {
     for path in paths {
         for file in json_files(path)? {
-            let bytes = std::fs::read(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
-            let imported = import_any(&bytes).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+            let imported =
+                import_any(&bytes).map_err(|e| bad(format!("{}: {e}", file.display())))?;
             into.policies.extend(imported.policies);
             into.strengths.extend(imported.strengths);
             into.named_locations.extend(imported.named_locations);
@@ -162,7 +170,12 @@ fn load(paths: &[&Path], into: &mut Imported) -> Result<(), BadInput> {
     Ok(())
 }
 
-fn parse_known<T>(flag: &str, value: &str, parse: impl Fn(&str) -> Option<T>, expected: &str) -> Result<T, BadInput> {
+fn parse_known<T>(
+    flag: &str,
+    value: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T, BadInput> {
     parse(value).ok_or_else(|| bad(format!("--{flag} `{value}`: expected {expected}")))
 }
 
@@ -184,16 +197,26 @@ fn sign_in(args: &WhatIfArgs, set: &PolicySet) -> Result<SignInContext, BadInput
         (None, None, Some(context)) => {
             let context = context.trim();
             if !portcullis_policy::whatif::is_auth_context_id(context) {
-                return Err(bad(format!("--auth-context `{context}`: expected c1 to c99")));
+                return Err(bad(format!(
+                    "--auth-context `{context}`: expected c1 to c99"
+                )));
             }
             Target::AuthenticationContext(context.to_owned())
         }
-        _ => return Err(bad("give exactly one of --app, --user-action, --auth-context")),
+        _ => {
+            return Err(bad(
+                "give exactly one of --app, --user-action, --auth-context",
+            ));
+        }
     };
     let mut ctx = SignInContext::new(args.user.trim(), target);
     ctx.group_ids = args.groups.clone();
     ctx.role_template_ids = args.roles.clone();
-    ctx.user_kind = if args.guest { UserKind::Guest } else { UserKind::Member };
+    ctx.user_kind = if args.guest {
+        UserKind::Guest
+    } else {
+        UserKind::Member
+    };
 
     if let Some(ua) = &args.user_agent {
         let info = portcullis_useragent::parse(ua);
@@ -257,8 +280,15 @@ fn sign_in(args: &WhatIfArgs, set: &PolicySet) -> Result<SignInContext, BadInput
                 v,
                 |l| {
                     let parsed = RiskLevel::parse(l);
-                    matches!(parsed, RiskLevel::None | RiskLevel::Low | RiskLevel::Medium | RiskLevel::High | RiskLevel::Hidden)
-                        .then_some(parsed)
+                    matches!(
+                        parsed,
+                        RiskLevel::None
+                            | RiskLevel::Low
+                            | RiskLevel::Medium
+                            | RiskLevel::High
+                            | RiskLevel::Hidden
+                    )
+                    .then_some(parsed)
                 },
                 "none, low, medium, high or hidden",
             ),
@@ -266,17 +296,26 @@ fn sign_in(args: &WhatIfArgs, set: &PolicySet) -> Result<SignInContext, BadInput
     };
     ctx.sign_in_risk = risk("sign-in-risk", &args.sign_in_risk)?;
     ctx.user_risk = risk("user-risk", &args.user_risk)?;
-    for method in args.methods.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
+    for method in args
+        .methods
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+    {
         let (mode, aaguid) = match method.split_once(':') {
             Some((mode, aaguid)) => (mode, Some(aaguid.trim().to_owned())),
             None => (method, None),
         };
         let mode = AuthenticationMethodMode::parse(mode.trim());
         if !mode.is_known() || mode == AuthenticationMethodMode::UnknownFutureValue {
-            return Err(bad(format!("--methods `{method}`: not an authenticationMethodModes value")));
+            return Err(bad(format!(
+                "--methods `{method}`: not an authenticationMethodModes value"
+            )));
         }
         if aaguid.is_some() && mode != AuthenticationMethodMode::Fido2 {
-            return Err(bad(format!("--methods `{method}`: only fido2 takes an AAGUID")));
+            return Err(bad(format!(
+                "--methods `{method}`: only fido2 takes an AAGUID"
+            )));
         }
         ctx.methods.push(SatisfiedMethod { mode, aaguid });
     }
@@ -287,9 +326,18 @@ fn what_if(args: &WhatIfArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
     let mut imported = Imported::default();
     let policy_paths: Vec<&Path> = args.policies.iter().map(PathBuf::as_path).collect();
     load(&policy_paths, &mut imported)?;
-    let extra: Vec<&Path> = args.strengths.iter().chain(&args.locations).map(PathBuf::as_path).collect();
+    let extra: Vec<&Path> = args
+        .strengths
+        .iter()
+        .chain(&args.locations)
+        .map(PathBuf::as_path)
+        .collect();
     load(&extra, &mut imported)?;
-    let set = PolicySet::new(imported.policies, imported.strengths, imported.named_locations);
+    let set = PolicySet::new(
+        imported.policies,
+        imported.strengths,
+        imported.named_locations,
+    );
     let ctx = sign_in(args, &set)?;
     let decision = evaluate(&ctx, &set);
     let written = if args.json {
@@ -337,7 +385,11 @@ fn block_reason(reason: &BlockReason) -> String {
         BlockReason::BlockControl => "Block access".to_owned(),
         BlockReason::UnmetControls(controls) => format!(
             "cannot be met: {}",
-            controls.iter().map(Control::label).collect::<Vec<_>>().join(", ")
+            controls
+                .iter()
+                .map(Control::label)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         BlockReason::UnevaluableCondition { condition, field } => {
             format!("{condition}: cannot evaluate {field}; failing closed")
@@ -396,14 +448,26 @@ fn text_report(decision: &Decision, set: &PolicySet, out: &mut dyn Write) -> std
         Outcome::Block { policies } => {
             writeln!(out, "Decision: block")?;
             for b in policies {
-                writeln!(out, "  blocked by \"{}\" ({}): {}", b.display_name, b.policy_id, block_reason(&b.reason))?;
+                writeln!(
+                    out,
+                    "  blocked by \"{}\" ({}): {}",
+                    b.display_name,
+                    b.policy_id,
+                    block_reason(&b.reason)
+                )?;
             }
         }
         Outcome::Requirements { requirements } => {
             writeln!(out, "Decision: requirements")?;
             for (n, r) in requirements.iter().enumerate() {
                 let options: Vec<String> = r.alternatives.iter().map(Control::label).collect();
-                writeln!(out, "  {}. {} (policies: {})", n + 1, options.join(" or "), r.policy_ids.join(", "))?;
+                writeln!(
+                    out,
+                    "  {}. {} (policies: {})",
+                    n + 1,
+                    options.join(" or "),
+                    r.policy_ids.join(", ")
+                )?;
             }
         }
     }
@@ -412,14 +476,32 @@ fn text_report(decision: &Decision, set: &PolicySet, out: &mut dyn Write) -> std
     let mut any = false;
     for (index, t) in decision.trace.iter().enumerate().filter(|(_, t)| t.applies) {
         any = true;
-        let controls: Vec<String> = set.configured_controls(index).iter().map(Control::label).collect();
-        let controls = if controls.is_empty() { "no grant controls".to_owned() } else { controls.join(", ") };
-        writeln!(out, "  [{}] \"{}\" ({}): {}", t.result, t.display_name(), t.policy_id(), controls)?;
+        let controls: Vec<String> = set
+            .configured_controls(index)
+            .iter()
+            .map(Control::label)
+            .collect();
+        let controls = if controls.is_empty() {
+            "no grant controls".to_owned()
+        } else {
+            controls.join(", ")
+        };
+        writeln!(
+            out,
+            "  [{}] \"{}\" ({}): {}",
+            t.result,
+            t.display_name(),
+            t.policy_id(),
+            controls
+        )?;
         if let Some(failure) = &t.failed_condition {
             writeln!(out, "      {failure}")?;
         }
         if t.strength_superseded {
-            writeln!(out, "      strength set aside: a register-security-info policy's strength takes precedence")?;
+            writeln!(
+                out,
+                "      strength set aside: a register-security-info policy's strength takes precedence"
+            )?;
         }
     }
     if !any {
@@ -430,8 +512,18 @@ fn text_report(decision: &Decision, set: &PolicySet, out: &mut dyn Write) -> std
     let mut any = false;
     for t in decision.trace.iter().filter(|t| !t.applies) {
         any = true;
-        let reason = t.failed_condition.as_ref().map(ToString::to_string).unwrap_or_default();
-        writeln!(out, "  [{}] \"{}\" ({}): {reason}", t.result, t.display_name(), t.policy_id())?;
+        let reason = t
+            .failed_condition
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "  [{}] \"{}\" ({}): {reason}",
+            t.result,
+            t.display_name(),
+            t.policy_id()
+        )?;
     }
     if !any {
         writeln!(out, "  (none)")?;
@@ -443,13 +535,25 @@ fn run_lint(args: &LintArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
     let mut imported = Imported::default();
     let paths: Vec<&Path> = args.paths.iter().map(PathBuf::as_path).collect();
     load(&paths, &mut imported)?;
-    let set = PolicySet::new(imported.policies, imported.strengths, imported.named_locations);
-    let findings = lint(&set, &LintOptions { max_policies: args.max_policies });
+    let set = PolicySet::new(
+        imported.policies,
+        imported.strengths,
+        imported.named_locations,
+    );
+    let findings = lint(
+        &set,
+        &LintOptions {
+            max_policies: args.max_policies,
+        },
+    );
     let write = |out: &mut dyn Write| -> std::io::Result<()> {
         for finding in &findings {
             writeln!(out, "{finding}")?;
         }
-        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
         writeln!(
             out,
             "{} policies, {} findings ({errors} errors)",
@@ -458,5 +562,9 @@ fn run_lint(args: &LintArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
         )
     };
     write(out).map_err(|e| bad(format!("writing the report: {e}")))?;
-    Ok(if findings.iter().any(|f| f.severity == Severity::Error) { 1 } else { 0 })
+    Ok(if findings.iter().any(|f| f.severity == Severity::Error) {
+        1
+    } else {
+        0
+    })
 }

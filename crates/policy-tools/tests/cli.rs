@@ -25,10 +25,15 @@ fn fixture(name: &str) -> String {
 }
 
 fn invoke(args: &[&str]) -> (i32, String, String) {
-    let cli = Cli::try_parse_from(std::iter::once("policy").chain(args.iter().copied())).expect("arguments parse");
+    let cli = Cli::try_parse_from(std::iter::once("policy").chain(args.iter().copied()))
+        .expect("arguments parse");
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run(cli.command, &mut out, &mut err);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
 }
 
 fn what_if(extra: &[&str]) -> (i32, String, String) {
@@ -36,8 +41,17 @@ fn what_if(extra: &[&str]) -> (i32, String, String) {
     let strengths = fixture("authenticationStrengthPolicies.json");
     let locations = fixture("namedLocations.json");
     let mut args = vec![
-        "what-if", "--policies", &policies, "--strengths", &strengths, "--locations", &locations,
-        "--user", "11111111-1111-4111-8111-111111111111", "--group", ADMINS,
+        "what-if",
+        "--policies",
+        &policies,
+        "--strengths",
+        &strengths,
+        "--locations",
+        &locations,
+        "--user",
+        "11111111-1111-4111-8111-111111111111",
+        "--group",
+        ADMINS,
     ];
     args.extend_from_slice(extra);
     invoke(&args)
@@ -45,7 +59,16 @@ fn what_if(extra: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn tap_on_windows_needs_phishing_resistant_mfa_as_text() {
-    let (code, out, err) = what_if(&["--app", APP, "--platform", "windows", "--methods", "temporaryAccessPassOneTime", "--ip", "192.0.2.7"]);
+    let (code, out, err) = what_if(&[
+        "--app",
+        APP,
+        "--platform",
+        "windows",
+        "--methods",
+        "temporaryAccessPassOneTime",
+        "--ip",
+        "192.0.2.7",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Decision: requirements\n"), "{out}");
     assert!(out.contains("Phishing resistant MFA"), "{out}");
@@ -53,7 +76,10 @@ fn tap_on_windows_needs_phishing_resistant_mfa_as_text() {
     let not_apply = out.find("Policies that do not apply:").unwrap();
     let enforcement = out.find("\"Passkey test: enforcement\"").unwrap();
     let platforms = out.find("\"Passkey test: unsupported platforms\"").unwrap();
-    assert!(applies < enforcement && enforcement < not_apply && not_apply < platforms, "{out}");
+    assert!(
+        applies < enforcement && enforcement < not_apply && not_apply < platforms,
+        "{out}"
+    );
     assert!(out.contains("devicePlatform: excluded"), "{out}");
 }
 
@@ -61,7 +87,15 @@ fn tap_on_windows_needs_phishing_resistant_mfa_as_text() {
 fn android_user_agent_is_blocked_as_json() {
     let ua = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36";
     let passkey = format!("fido2:{AUTHENTICATOR_IOS}");
-    let (code, out, err) = what_if(&["--app", APP, "--user-agent", ua, "--methods", &passkey, "--json"]);
+    let (code, out, err) = what_if(&[
+        "--app",
+        APP,
+        "--user-agent",
+        ua,
+        "--methods",
+        &passkey,
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["decision"], "block");
@@ -69,24 +103,45 @@ fn android_user_agent_is_blocked_as_json() {
     let policies = report["policies"].as_array().unwrap();
     assert_eq!(policies.len(), 4);
     let blocker = &policies[1];
-    assert_eq!(blocker["displayName"], "Passkey test: unsupported platforms");
+    assert_eq!(
+        blocker["displayName"],
+        "Passkey test: unsupported platforms"
+    );
     assert_eq!(blocker["state"], "enabled");
     assert_eq!(blocker["policyApplies"], true);
     assert_eq!(blocker["result"], "failure");
     assert_eq!(blocker["analysisReasons"], "notSet");
-    assert_eq!(blocker["enforcedGrantControls"], serde_json::json!(["Block"]));
+    assert_eq!(
+        blocker["enforcedGrantControls"],
+        serde_json::json!(["Block"])
+    );
     assert_eq!(policies[0]["result"], "success");
     assert_eq!(policies[3]["result"], "notEnabled");
     assert_eq!(policies[3]["analysisReasons"], "policyNotEnabled");
-    assert_eq!(report["blockingPolicies"][0]["id"], "c2e8a4b3-5d6f-4071-9b82-a3c4d5e6f708");
+    assert_eq!(
+        report["blockingPolicies"][0]["id"],
+        "c2e8a4b3-5d6f-4071-9b82-a3c4d5e6f708"
+    );
 }
 
 #[test]
 fn a_folder_of_exports_is_read() {
     let folder = fixtures().display().to_string();
     let args = [
-        "what-if", "--policies", &folder, "--user", "11111111-1111-4111-8111-111111111111", "--group", ADMINS,
-        "--user-action", "registerSecurityInformation", "--platform", "windows", "--methods", "password,fido2", "--json",
+        "what-if",
+        "--policies",
+        &folder,
+        "--user",
+        "11111111-1111-4111-8111-111111111111",
+        "--group",
+        ADMINS,
+        "--user-action",
+        "registerSecurityInformation",
+        "--platform",
+        "windows",
+        "--methods",
+        "password,fido2",
+        "--json",
     ];
     let (code, out, err) = invoke(&args);
     assert_eq!(code, 0, "{err}");
@@ -94,7 +149,12 @@ fn a_folder_of_exports_is_read() {
     assert_eq!(report["policies"].as_array().unwrap().len(), 6);
     // The insider-risk beta policy cannot be evaluated and fails closed.
     assert_eq!(report["decision"], "block");
-    let insider = report["policies"].as_array().unwrap().iter().find(|p| p["displayName"] == "Block elevated insider risk").unwrap();
+    let insider = report["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"] == "Block elevated insider risk")
+        .unwrap();
     assert_eq!(insider["analysisReasons"], "invalidCondition");
 }
 
@@ -103,17 +163,32 @@ fn bad_input_names_the_file_and_field() {
     let dir = std::env::temp_dir().join(format!("portcullis-policy-tools-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.json");
-    std::fs::write(&bad, r#"{"value":[{"state":"enabled","conditions":{"users":{"includeUsers":"All"}}}]}"#).unwrap();
+    std::fs::write(
+        &bad,
+        r#"{"value":[{"state":"enabled","conditions":{"users":{"includeUsers":"All"}}}]}"#,
+    )
+    .unwrap();
     let bad = bad.display().to_string();
     let (code, out, err) = invoke(&["what-if", "--policies", &bad, "--user", "u", "--app", APP]);
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains("bad.json") && err.contains("value[0].conditions.users.includeUsers"), "{err}");
+    assert!(
+        err.contains("bad.json") && err.contains("value[0].conditions.users.includeUsers"),
+        "{err}"
+    );
     let (code, _, err) = invoke(&["lint", &bad]);
     assert_eq!(code, 2);
     assert!(err.contains("bad.json"), "{err}");
     let missing = dir.join("missing.json").display().to_string();
-    let (code, _, err) = invoke(&["what-if", "--policies", &missing, "--user", "u", "--app", APP]);
+    let (code, _, err) = invoke(&[
+        "what-if",
+        "--policies",
+        &missing,
+        "--user",
+        "u",
+        "--app",
+        APP,
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("missing.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -143,21 +218,49 @@ fn bad_flags_name_the_flag() {
 
 #[test]
 fn clap_requires_exactly_one_target() {
-    let two = Cli::try_parse_from(["policy", "what-if", "--policies", "x", "--user", "u", "--app", "a", "--auth-context", "c1"]);
+    let two = Cli::try_parse_from([
+        "policy",
+        "what-if",
+        "--policies",
+        "x",
+        "--user",
+        "u",
+        "--app",
+        "a",
+        "--auth-context",
+        "c1",
+    ]);
     assert!(two.is_err());
-    let (code, _, err) = invoke(&["what-if", "--policies", &fixture("policies.json"), "--user", "u"]);
+    let (code, _, err) = invoke(&[
+        "what-if",
+        "--policies",
+        &fixture("policies.json"),
+        "--user",
+        "u",
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("--app"), "{err}");
 }
 
 #[test]
 fn lint_reports_findings_and_exit_codes() {
-    let (code, out, _) = invoke(&["lint", &fixture("policies.json"), &fixture("authenticationStrengthPolicies.json"), &fixture("namedLocations.json")]);
+    let (code, out, _) = invoke(&[
+        "lint",
+        &fixture("policies.json"),
+        &fixture("authenticationStrengthPolicies.json"),
+        &fixture("namedLocations.json"),
+    ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("info [unsupported-field]") && out.contains("templateId"), "{out}");
+    assert!(
+        out.contains("info [unsupported-field]") && out.contains("templateId"),
+        "{out}"
+    );
     let (code, out, _) = invoke(&["lint", &fixtures().display().to_string()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("error [unsupported-field] \"Block elevated insider risk\""), "{out}");
+    assert!(
+        out.contains("error [unsupported-field] \"Block elevated insider risk\""),
+        "{out}"
+    );
     let (code, out, _) = invoke(&["lint", "--max-policies", "3", &fixture("policies.json")]);
     assert_eq!(code, 1);
     assert!(out.contains("too-many-policies"), "{out}");

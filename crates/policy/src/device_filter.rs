@@ -155,10 +155,12 @@ impl Attribute {
         let prefix = "extensionAttribute";
         if name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) {
             let digits = &name[prefix.len()..];
-            if digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
-                && let Ok(n @ 1..=15) = digits.parse::<u8>() {
-                    return Some(Attribute::ExtensionAttribute(n - 1));
-                }
+            if digits.bytes().all(|b| b.is_ascii_digit())
+                && !digits.starts_with('0')
+                && let Ok(n @ 1..=15) = digits.parse::<u8>()
+            {
+                return Some(Attribute::ExtensionAttribute(n - 1));
+            }
         }
         None
     }
@@ -166,7 +168,9 @@ impl Attribute {
     fn family(self) -> Family {
         match self {
             Attribute::DeviceId | Attribute::MdmAppId => Family::Identifier,
-            Attribute::DeviceOwnership | Attribute::ProfileType | Attribute::TrustType => Family::Choice,
+            Attribute::DeviceOwnership | Attribute::ProfileType | Attribute::TrustType => {
+                Family::Choice
+            }
             Attribute::IsCompliant => Family::Boolean,
             Attribute::PhysicalIds | Attribute::SystemLabels => Family::Collection,
             _ => Family::Text,
@@ -222,7 +226,11 @@ impl Operator {
     fn is_negative(self) -> bool {
         matches!(
             self,
-            Operator::Ne | Operator::NotStartsWith | Operator::NotEndsWith | Operator::NotContains | Operator::NotIn
+            Operator::Ne
+                | Operator::NotStartsWith
+                | Operator::NotEndsWith
+                | Operator::NotContains
+                | Operator::NotIn
         )
     }
 
@@ -349,7 +357,9 @@ fn tokenize(rule: &str) -> Result<Vec<(usize, Token)>, RuleError> {
             }
             _ => {
                 let end = rule[index..]
-                    .find(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | ',' | '"'))
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | ',' | '"')
+                    })
                     .map_or(rule.len(), |offset| index + offset);
                 let word = &rule[index..end];
                 if word.is_empty() {
@@ -398,7 +408,11 @@ impl Parser {
             self.next += 1;
             terms.push(self.and(depth)?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Rule::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Rule::Or(terms)
+        })
     }
 
     fn and(&mut self, depth: usize) -> Result<Rule, RuleError> {
@@ -407,7 +421,11 @@ impl Parser {
             self.next += 1;
             terms.push(self.unary(depth)?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Rule::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Rule::And(terms)
+        })
     }
 
     fn unary(&mut self, depth: usize) -> Result<Rule, RuleError> {
@@ -460,7 +478,12 @@ impl Parser {
                     match self.bump() {
                         Some(Token::Text(text)) => items.push(text),
                         Some(Token::CloseBracket) if items.is_empty() => break,
-                        _ => return Err(RuleError::at(value_at, "expected a list of quoted strings")),
+                        _ => {
+                            return Err(RuleError::at(
+                                value_at,
+                                "expected a list of quoted strings",
+                            ));
+                        }
                     }
                     match self.bump() {
                         Some(Token::Comma) => continue,
@@ -471,20 +494,30 @@ impl Parser {
                 Operand::List(items)
             }
             (Operator::In | Operator::NotIn, _) => {
-                return Err(RuleError::at(value_at, "-in and -notIn take a list like [\"a\",\"b\"]"));
+                return Err(RuleError::at(
+                    value_at,
+                    "-in and -notIn take a list like [\"a\",\"b\"]",
+                ));
             }
-            (_, Some(Token::Text(text))) if attribute == Attribute::IsCompliant => parse_bool(&text)
-                .map(Operand::Bool)
-                .ok_or_else(|| RuleError::at(value_at, "isCompliant takes True or False"))?,
+            (_, Some(Token::Text(text))) if attribute == Attribute::IsCompliant => {
+                parse_bool(&text)
+                    .map(Operand::Bool)
+                    .ok_or_else(|| RuleError::at(value_at, "isCompliant takes True or False"))?
+            }
             (_, Some(Token::Text(text))) => Operand::Text(text),
             (_, Some(Token::Word(word))) if word.eq_ignore_ascii_case("null") => Operand::Null,
-            (_, Some(Token::Word(word))) if attribute == Attribute::IsCompliant => parse_bool(&word)
-                .map(Operand::Bool)
-                .ok_or_else(|| RuleError::at(value_at, "isCompliant takes True or False"))?,
+            (_, Some(Token::Word(word))) if attribute == Attribute::IsCompliant => {
+                parse_bool(&word)
+                    .map(Operand::Bool)
+                    .ok_or_else(|| RuleError::at(value_at, "isCompliant takes True or False"))?
+            }
             _ => return Err(RuleError::at(value_at, "expected a quoted value")),
         };
         if matches!(operand, Operand::Null) && !matches!(operator, Operator::Eq | Operator::Ne) {
-            return Err(RuleError::at(value_at, "null can only be compared with -eq or -ne"));
+            return Err(RuleError::at(
+                value_at,
+                "null can only be compared with -eq or -ne",
+            ));
         }
         Ok(Rule::Compare {
             attribute,
@@ -500,7 +533,10 @@ impl Rule {
         if rule.len() > MAX_RULE_LENGTH {
             return Err(RuleError::at(
                 MAX_RULE_LENGTH,
-                format!("rule is {} characters, the limit is {MAX_RULE_LENGTH}", rule.len()),
+                format!(
+                    "rule is {} characters, the limit is {MAX_RULE_LENGTH}",
+                    rule.len()
+                ),
             ));
         }
         let tokens = tokenize(rule)?;
@@ -514,7 +550,10 @@ impl Rule {
         };
         let parsed = parser.or(0)?;
         if parser.next < parser.tokens.len() {
-            return Err(RuleError::at(parser.position(), "unexpected text after the rule"));
+            return Err(RuleError::at(
+                parser.position(),
+                "unexpected text after the rule",
+            ));
         }
         Ok(parsed)
     }
@@ -586,11 +625,20 @@ fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
             .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-fn compare(device: Option<&DeviceFacts>, attribute: Attribute, operator: Operator, operand: &Operand) -> bool {
+fn compare(
+    device: Option<&DeviceFacts>,
+    attribute: Attribute,
+    operator: Operator,
+    operand: &Operand,
+) -> bool {
     let value = attribute_value(device, attribute);
     if let Operand::Null = operand {
         let is_null = matches!(value, Value::Null);
-        return if operator == Operator::Eq { is_null } else { !is_null };
+        return if operator == Operator::Eq {
+            is_null
+        } else {
+            !is_null
+        };
     }
     let positive = match value {
         // Null semantics: positive operators are false, negative operators true.
@@ -605,12 +653,22 @@ fn compare(device: Option<&DeviceFacts>, attribute: Attribute, operator: Operato
         },
         Value::Text(actual) => match (operator.positive(), operand) {
             (Operator::Eq, Operand::Text(expected)) => actual.eq_ignore_ascii_case(expected),
-            (Operator::StartsWith, Operand::Text(expected)) => starts_with_ignore_case(actual, expected),
-            (Operator::EndsWith, Operand::Text(expected)) => ends_with_ignore_case(actual, expected),
+            (Operator::StartsWith, Operand::Text(expected)) => {
+                starts_with_ignore_case(actual, expected)
+            }
+            (Operator::EndsWith, Operand::Text(expected)) => {
+                ends_with_ignore_case(actual, expected)
+            }
             (Operator::Contains, Operand::Text(expected)) => contains_ignore_case(actual, expected),
-            (Operator::In, Operand::List(items)) => items.iter().any(|i| i.eq_ignore_ascii_case(actual)),
+            (Operator::In, Operand::List(items)) => {
+                items.iter().any(|i| i.eq_ignore_ascii_case(actual))
+            }
             _ => false,
         },
     };
-    if operator.is_negative() { !positive } else { positive }
+    if operator.is_negative() {
+        !positive
+    } else {
+        positive
+    }
 }

@@ -79,7 +79,6 @@ macro_rules! graph_enum {
     };
 }
 
-
 /// Like `graph_enum!`, for enums this engine only writes (results, reasons, status): an unknown
 /// value reads as `unknownFutureValue`, Graph's own placeholder, so the type stays one byte
 /// (the per-policy trace holds several of them for every policy).

@@ -89,7 +89,10 @@ pub enum BlockReason {
     /// Controls that cannot be met by prompting (device not compliant, unknown strength, …).
     UnmetControls(Vec<Control>),
     /// A condition the engine cannot evaluate; the policy fails closed.
-    UnevaluableCondition { condition: AnalysisReason, field: String },
+    UnevaluableCondition {
+        condition: AnalysisReason,
+        field: String,
+    },
 }
 
 /// One thing the user still has to do. Meeting any one of `alternatives` meets it (a policy
@@ -108,7 +111,11 @@ impl Requirement {
     }
 
     fn rank(&self) -> u8 {
-        self.alternatives.iter().map(Control::prompt_rank).min().unwrap_or(u8::MAX)
+        self.alternatives
+            .iter()
+            .map(Control::prompt_rank)
+            .min()
+            .unwrap_or(u8::MAX)
     }
 }
 
@@ -200,7 +207,10 @@ impl std::fmt::Display for ConditionFailure {
             FailureDetail::Excluded => write!(f, "{condition}: excluded"),
             FailureDetail::NothingTargeted => write!(f, "{condition}: the policy targets none"),
             FailureDetail::WorkloadIdentityPolicy => {
-                write!(f, "{condition}: the policy targets workload identities, not users")
+                write!(
+                    f,
+                    "{condition}: the policy targets workload identities, not users"
+                )
             }
             FailureDetail::MissingSignal => write!(f, "{condition}: the sign-in does not say"),
             FailureDetail::Disabled => write!(f, "the policy is disabled"),
@@ -242,7 +252,11 @@ impl Hits {
     fn mark(&mut self, index: &IdIndex, id: &str) {
         for r in index.get(id) {
             let (word, bit) = (r.policy as usize / 64, r.policy % 64);
-            let side = if r.include { &mut self.include } else { &mut self.exclude };
+            let side = if r.include {
+                &mut self.include
+            } else {
+                &mut self.exclude
+            };
             if let Some(w) = side.get_mut(word) {
                 *w |= 1 << bit;
             }
@@ -250,7 +264,8 @@ impl Hits {
     }
 
     fn get(bits: &[u64], index: usize) -> bool {
-        bits.get(index / 64).is_some_and(|w| w & (1 << (index % 64)) != 0)
+        bits.get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
     }
 }
 
@@ -273,10 +288,18 @@ fn fail(condition: AnalysisReason, detail: FailureDetail) -> Result<(), Conditio
     Err(ConditionFailure { condition, detail })
 }
 
-fn check_users(index: usize, policy: &CompiledPolicy, facts: &Facts<'_>, hits: &Hits) -> Result<(), ConditionFailure> {
+fn check_users(
+    index: usize,
+    policy: &CompiledPolicy,
+    facts: &Facts<'_>,
+    hits: &Hits,
+) -> Result<(), ConditionFailure> {
     let users = &policy.users;
     if users.workload_only {
-        return fail(AnalysisReason::WorkloadIdentities, FailureDetail::WorkloadIdentityPolicy);
+        return fail(
+            AnalysisReason::WorkloadIdentities,
+            FailureDetail::WorkloadIdentityPolicy,
+        );
     }
     if users.targets_nobody {
         return fail(AnalysisReason::Users, FailureDetail::NothingTargeted);
@@ -297,7 +320,11 @@ fn contains_id(list: &[Box<str>], id: &str) -> bool {
     list.iter().any(|entry| **entry == *id)
 }
 
-fn check_target(policy: &CompiledPolicy, target: &Target, target_id: &str) -> Result<(), ConditionFailure> {
+fn check_target(
+    policy: &CompiledPolicy,
+    target: &Target,
+    target_id: &str,
+) -> Result<(), ConditionFailure> {
     let rule = &policy.target;
     match target {
         Target::Application(_) => {
@@ -314,7 +341,8 @@ fn check_target(policy: &CompiledPolicy, target: &Target, target_id: &str) -> Re
             // "All resources" covers the security-info pages (Entra's precedence rule for
             // registration strengths presupposes it); device registration is only governed by
             // policies naming that action.
-            let through_all = *action == UserAction::RegisterSecurityInformation && rule.include_all_apps;
+            let through_all =
+                *action == UserAction::RegisterSecurityInformation && rule.include_all_apps;
             if rule.user_actions.contains(action) || through_all {
                 Ok(())
             } else {
@@ -325,7 +353,10 @@ fn check_target(policy: &CompiledPolicy, target: &Target, target_id: &str) -> Re
             if contains_id(&rule.auth_contexts, target_id) {
                 Ok(())
             } else {
-                fail(AnalysisReason::AuthenticationContext, FailureDetail::NotIncluded)
+                fail(
+                    AnalysisReason::AuthenticationContext,
+                    FailureDetail::NotIncluded,
+                )
             }
         }
     }
@@ -341,7 +372,10 @@ fn check_conditions(
     check_target(policy, &facts.ctx.target, &facts.target_id)?;
     if let Some(rule) = &policy.platforms {
         let (included, excluded) = match facts.platform {
-            Some(bit) => (rule.include_all || rule.include & bit != 0, rule.exclude_all || rule.exclude & bit != 0),
+            Some(bit) => (
+                rule.include_all || rule.include & bit != 0,
+                rule.exclude_all || rule.exclude & bit != 0,
+            ),
             // Unknown platform: only `all` reaches it.
             None => (rule.include_all, rule.exclude_all),
         };
@@ -360,12 +394,17 @@ fn check_conditions(
         if !facts.has_location_signal {
             return fail(AnalysisReason::Location, FailureDetail::MissingSignal);
         }
-        let named = |list: &[Box<str>]| list.iter().any(|id| facts.locations.iter().any(|l| **l == **id));
-        let excluded = rule.exclude_all || (rule.exclude_trusted && facts.trusted) || named(&rule.exclude);
+        let named = |list: &[Box<str>]| {
+            list.iter()
+                .any(|id| facts.locations.iter().any(|l| **l == **id))
+        };
+        let excluded =
+            rule.exclude_all || (rule.exclude_trusted && facts.trusted) || named(&rule.exclude);
         if excluded {
             return fail(AnalysisReason::Location, FailureDetail::Excluded);
         }
-        let included = rule.include_all || (rule.include_trusted && facts.trusted) || named(&rule.include);
+        let included =
+            rule.include_all || (rule.include_trusted && facts.trusted) || named(&rule.include);
         if !included {
             return fail(AnalysisReason::Location, FailureDetail::NotIncluded);
         }
@@ -377,13 +416,15 @@ fn check_conditions(
         }
     }
     if let Some(mask) = policy.sign_in_risk
-        && facts.sign_in_risk.is_none_or(|bit| mask & bit == 0) {
-            return fail(AnalysisReason::SignInRisk, FailureDetail::NotIncluded);
-        }
+        && facts.sign_in_risk.is_none_or(|bit| mask & bit == 0)
+    {
+        return fail(AnalysisReason::SignInRisk, FailureDetail::NotIncluded);
+    }
     if let Some(mask) = policy.user_risk
-        && facts.user_risk.is_none_or(|bit| mask & bit == 0) {
-            return fail(AnalysisReason::UserRisk, FailureDetail::NotIncluded);
-        }
+        && facts.user_risk.is_none_or(|bit| mask & bit == 0)
+    {
+        return fail(AnalysisReason::UserRisk, FailureDetail::NotIncluded);
+    }
     if let Some((include, rule)) = &policy.device_filter {
         let matched = rule.matches(facts.ctx.device.as_ref());
         if *include && !matched {
@@ -410,7 +451,13 @@ enum ControlState {
 
 fn control_state(control: &Control, facts: &Facts<'_>, superseded: bool) -> ControlState {
     let ctx = facts.ctx;
-    let met = |yes: bool| if yes { ControlState::Met } else { ControlState::NonInteractive };
+    let met = |yes: bool| {
+        if yes {
+            ControlState::Met
+        } else {
+            ControlState::NonInteractive
+        }
+    };
     match control {
         Control::Block => ControlState::NonInteractive,
         Control::Mfa | Control::AuthenticationStrength(_) if superseded => ControlState::Met,
@@ -428,8 +475,13 @@ fn control_state(control: &Control, facts: &Facts<'_>, superseded: bool) -> Cont
                 ControlState::Interactive
             }
         }
-        Control::CompliantDevice => met(ctx.device.as_ref().is_some_and(|d| d.is_compliant == Some(true))),
-        Control::DomainJoinedDevice => met(ctx.device.as_ref().is_some_and(|d| d.is_hybrid_joined())),
+        Control::CompliantDevice => met(ctx
+            .device
+            .as_ref()
+            .is_some_and(|d| d.is_compliant == Some(true))),
+        Control::DomainJoinedDevice => {
+            met(ctx.device.as_ref().is_some_and(|d| d.is_hybrid_joined()))
+        }
         Control::PasswordChange => {
             if ctx.password_changed {
                 ControlState::Met
@@ -438,7 +490,11 @@ fn control_state(control: &Control, facts: &Facts<'_>, superseded: bool) -> Cont
             }
         }
         Control::TermsOfUse(id) => {
-            if ctx.accepted_terms_of_use.iter().any(|t| t.trim().eq_ignore_ascii_case(id.trim())) {
+            if ctx
+                .accepted_terms_of_use
+                .iter()
+                .any(|t| t.trim().eq_ignore_ascii_case(id.trim()))
+            {
                 ControlState::Met
             } else {
                 ControlState::Interactive
@@ -458,7 +514,9 @@ fn control_state(control: &Control, facts: &Facts<'_>, superseded: bool) -> Cont
 /// kind of authentication requirement.
 fn as_requirement(control: &Control) -> Control {
     match control {
-        Control::Mfa => Control::AuthenticationStrength(crate::strength::multifactor_strength_shared()),
+        Control::Mfa => {
+            Control::AuthenticationStrength(crate::strength::multifactor_strength_shared())
+        }
         other => other.clone(),
     }
 }
@@ -499,14 +557,20 @@ fn evaluate_grant(policy: &CompiledPolicy, facts: &Facts<'_>, superseded: bool) 
 }
 
 fn has_strength(policy: &CompiledPolicy) -> bool {
-    policy
-        .grant
-        .controls
-        .iter()
-        .any(|c| matches!(c, Control::Mfa | Control::AuthenticationStrength(_) | Control::UnknownAuthenticationStrength(_)))
+    policy.grant.controls.iter().any(|c| {
+        matches!(
+            c,
+            Control::Mfa
+                | Control::AuthenticationStrength(_)
+                | Control::UnknownAuthenticationStrength(_)
+        )
+    })
 }
 
-fn merge_frequency(current: Option<SignInFrequency>, candidate: &SignInFrequency) -> Option<SignInFrequency> {
+fn merge_frequency(
+    current: Option<SignInFrequency>,
+    candidate: &SignInFrequency,
+) -> Option<SignInFrequency> {
     let Some(window) = candidate.window_hours() else {
         return current;
     };
@@ -559,9 +623,12 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
         } else {
             match check_conditions(index, compiled, &facts, &hits) {
                 Ok(()) => (true, None, AppliedPolicyResult::Unknown),
-                Err(failure @ ConditionFailure { detail: FailureDetail::Unevaluable(_), .. }) => {
-                    (true, Some(failure), AppliedPolicyResult::Unknown)
-                }
+                Err(
+                    failure @ ConditionFailure {
+                        detail: FailureDetail::Unevaluable(_),
+                        ..
+                    },
+                ) => (true, Some(failure), AppliedPolicyResult::Unknown),
                 Err(failure) => {
                     let result = if compiled.enforcement == Enforcement::ReportOnly {
                         AppliedPolicyResult::ReportOnlyNotApplied
@@ -606,7 +673,8 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
         let enforced = compiled.enforcement == Enforcement::Enforced;
         any_enforced_applied |= enforced;
         entry.enforced_grant_controls = compiled.grant.controls.clone();
-        let superseded = precedence && !compiled.targets_register_security_info && has_strength(compiled);
+        let superseded =
+            precedence && !compiled.targets_register_security_info && has_strength(compiled);
         entry.strength_superseded = superseded;
         let outcome = if entry.failed_condition.is_some() {
             GrantOutcome::FailedClosed
@@ -624,15 +692,18 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
             let reason = match &outcome {
                 GrantOutcome::Block => Some(BlockReason::BlockControl),
                 GrantOutcome::Failed(unmet) => Some(BlockReason::UnmetControls(unmet.clone())),
-                GrantOutcome::FailedClosed => entry.failed_condition.as_ref().map(|f| {
-                    BlockReason::UnevaluableCondition {
-                        condition: f.condition,
-                        field: match &f.detail {
-                            FailureDetail::Unevaluable(field) => field.clone(),
-                            _ => String::new(),
-                        },
-                    }
-                }),
+                GrantOutcome::FailedClosed => {
+                    entry
+                        .failed_condition
+                        .as_ref()
+                        .map(|f| BlockReason::UnevaluableCondition {
+                            condition: f.condition,
+                            field: match &f.detail {
+                                FailureDetail::Unevaluable(field) => field.clone(),
+                                _ => String::new(),
+                            },
+                        })
+                }
                 GrantOutcome::Pending(requirements) => {
                     for alternatives in requirements {
                         match pending.iter_mut().find(|r| r.alternatives == *alternatives) {
@@ -656,11 +727,18 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
             }
             if let Some(controls) = &entry.policy.session_controls {
                 if let Some(sif) = &controls.sign_in_frequency {
-                    session.sign_in_frequency = merge_frequency(session.sign_in_frequency.take(), sif);
+                    session.sign_in_frequency =
+                        merge_frequency(session.sign_in_frequency.take(), sif);
                 }
-                if let Some(pb) = controls.persistent_browser.as_ref().filter(|pb| pb.is_enabled) {
+                if let Some(pb) = controls
+                    .persistent_browser
+                    .as_ref()
+                    .filter(|pb| pb.is_enabled)
+                {
                     session.persistent_browser = match (&session.persistent_browser, &pb.mode) {
-                        (Some(PersistentBrowserMode::Never), _) => Some(PersistentBrowserMode::Never),
+                        (Some(PersistentBrowserMode::Never), _) => {
+                            Some(PersistentBrowserMode::Never)
+                        }
                         (_, Some(mode)) => Some(mode.clone()),
                         (existing, None) => existing.clone(),
                     };
@@ -679,11 +757,17 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
     }
 
     let (outcome, status) = if !blocking.is_empty() {
-        (Outcome::Block { policies: blocking }, ConditionalAccessStatus::Failure)
+        (
+            Outcome::Block { policies: blocking },
+            ConditionalAccessStatus::Failure,
+        )
     } else if !pending.is_empty() {
         let mut requirements = drop_implied_strengths(pending);
         requirements.sort_by_key(Requirement::rank);
-        (Outcome::Requirements { requirements }, ConditionalAccessStatus::Failure)
+        (
+            Outcome::Requirements { requirements },
+            ConditionalAccessStatus::Failure,
+        )
     } else if any_enforced_applied {
         (Outcome::Grant, ConditionalAccessStatus::Success)
     } else {
@@ -707,15 +791,20 @@ fn drop_implied_strengths(requirements: Vec<Requirement>) -> Vec<Requirement> {
         [Control::AuthenticationStrength(s)] => Some(s.clone()),
         _ => None,
     };
-    let strengths: Vec<Option<Arc<AuthenticationStrength>>> = requirements.iter().map(single_strength).collect();
+    let strengths: Vec<Option<Arc<AuthenticationStrength>>> =
+        requirements.iter().map(single_strength).collect();
     let mut dropped = vec![false; requirements.len()];
     for i in 0..requirements.len() {
-        let Some(weaker) = &strengths[i] else { continue };
+        let Some(weaker) = &strengths[i] else {
+            continue;
+        };
         for j in 0..requirements.len() {
             if i == j || dropped[j] {
                 continue;
             }
-            let Some(stronger) = &strengths[j] else { continue };
+            let Some(stronger) = &strengths[j] else {
+                continue;
+            };
             let mutual = weaker.implies(stronger);
             if stronger.implies(weaker) && (!mutual || j < i) {
                 dropped[i] = true;
@@ -729,7 +818,9 @@ fn drop_implied_strengths(requirements: Vec<Requirement>) -> Vec<Requirement> {
         if !dropped[i] {
             continue;
         }
-        let Some(requirement) = slots[i].take() else { continue };
+        let Some(requirement) = slots[i].take() else {
+            continue;
+        };
         let target = (0..slots.len()).find(|&j| {
             !dropped[j]
                 && matches!((&strengths[j], &strengths[i]), (Some(stronger), Some(weaker)) if stronger.implies(weaker))

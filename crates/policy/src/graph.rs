@@ -54,7 +54,9 @@ impl ImportError {
 pub fn decode_text(bytes: &[u8]) -> Result<String, ImportError> {
     fn utf16(bytes: &[u8], little_endian: bool) -> Result<String, ImportError> {
         if !bytes.len().is_multiple_of(2) {
-            return Err(ImportError::Encoding("UTF-16 text with an odd number of bytes".to_owned()));
+            return Err(ImportError::Encoding(
+                "UTF-16 text with an odd number of bytes".to_owned(),
+            ));
         }
         let units = bytes.chunks_exact(2).map(|pair| {
             if little_endian {
@@ -76,7 +78,8 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, ImportError> {
         // first pair: on the right for little-endian, on the left for big-endian.
         [first, 0, ..] if *first != 0 => utf16(bytes, true),
         [0, second, ..] if *second != 0 => utf16(bytes, false),
-        _ => String::from_utf8(bytes.to_vec()).map_err(|e| ImportError::Encoding(format!("invalid UTF-8: {e}"))),
+        _ => String::from_utf8(bytes.to_vec())
+            .map_err(|e| ImportError::Encoding(format!("invalid UTF-8: {e}"))),
     }
 }
 
@@ -84,22 +87,28 @@ pub fn decode_text(bytes: &[u8]) -> Result<String, ImportError> {
 /// object itself.
 pub fn document_items(bytes: &[u8]) -> Result<Vec<Value>, ImportError> {
     let text = decode_text(bytes)?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
     Ok(items_of(value))
 }
 
 fn items_of(value: Value) -> Vec<Value> {
     match value {
         Value::Array(items) => items,
-        Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => match map.remove("value") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        },
+        Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
+            match map.remove("value") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            }
+        }
         other => vec![other],
     }
 }
 
-fn parse_items<T: DeserializeOwned>(items: Vec<Value>, collection: bool) -> Result<Vec<T>, ImportError> {
+fn parse_items<T: DeserializeOwned>(
+    items: Vec<Value>,
+    collection: bool,
+) -> Result<Vec<T>, ImportError> {
     items
         .into_iter()
         .enumerate()
@@ -115,7 +124,8 @@ fn parse_items<T: DeserializeOwned>(items: Vec<Value>, collection: bool) -> Resu
 
 fn import<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, ImportError> {
     let text = decode_text(bytes)?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
     let collection = !value.is_object() || value.get("value").is_some_and(Value::is_array);
     parse_items(items_of(value), collection)
 }
@@ -169,8 +179,15 @@ pub enum ObjectKind {
 
 pub fn classify(item: &Value) -> Option<ObjectKind> {
     let map = item.as_object()?;
-    let odata = map.get("@odata.type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
-    if odata.ends_with("namedlocation") || map.contains_key("ipRanges") || map.contains_key("countriesAndRegions") {
+    let odata = map
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if odata.ends_with("namedlocation")
+        || map.contains_key("ipRanges")
+        || map.contains_key("countriesAndRegions")
+    {
         Some(ObjectKind::NamedLocation)
     } else if odata.ends_with("authenticationstrengthpolicy")
         || map.contains_key("allowedCombinations")
@@ -188,7 +205,8 @@ pub fn classify(item: &Value) -> Option<ObjectKind> {
 /// exports often mixes them); each object is classified by shape.
 pub fn import_any(bytes: &[u8]) -> Result<Imported, ImportError> {
     let text = decode_text(bytes)?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| ImportError::Syntax(e.to_string()))?;
     let collection = !value.is_object() || value.get("value").is_some_and(Value::is_array);
     let mut imported = Imported::default();
     for (index, item) in items_of(value).into_iter().enumerate() {
@@ -202,8 +220,12 @@ pub fn import_any(bytes: &[u8]) -> Result<Imported, ImportError> {
             other => other,
         };
         match classify(&item) {
-            Some(ObjectKind::Policy) => imported.policies.extend(parse_items(vec![item], false).map_err(at)?),
-            Some(ObjectKind::Strength) => imported.strengths.extend(parse_items(vec![item], false).map_err(at)?),
+            Some(ObjectKind::Policy) => imported
+                .policies
+                .extend(parse_items(vec![item], false).map_err(at)?),
+            Some(ObjectKind::Strength) => imported
+                .strengths
+                .extend(parse_items(vec![item], false).map_err(at)?),
             Some(ObjectKind::NamedLocation) => {
                 let locations: Vec<NamedLocation> = parse_items(vec![item], false).map_err(at)?;
                 validate_locations(&locations).map_err(at)?;
@@ -237,7 +259,10 @@ pub fn export_one<T: Serialize>(item: &T) -> Value {
 /// A `{"value": [...]}` collection, as Graph returns a list.
 pub fn export_collection<T: Serialize>(items: &[T]) -> Value {
     let mut map = serde_json::Map::new();
-    map.insert("value".to_owned(), Value::Array(items.iter().map(to_value).collect()));
+    map.insert(
+        "value".to_owned(),
+        Value::Array(items.iter().map(to_value).collect()),
+    );
     Value::Object(map)
 }
 

@@ -15,6 +15,30 @@
 //! block wins; report-only policies never change the decision; a temporary access pass meets
 //! only the Multifactor strength; and a condition the engine cannot evaluate is never read as
 //! "matches everything": the policy fails closed and the trace says why.
+//!
+//! # Decisions where Entra's documentation is silent
+//!
+//! - "All resources" reaches the register-security-info user action (Entra's precedence rule
+//!   for registration strengths presupposes it) but not device registration or authentication
+//!   contexts, which only policies naming them reach.
+//! - Portcullis guests are local accounts: Entra's `internalGuest`. `GuestsOrExternalUsers`
+//!   matches them; B2B-only guest types do not.
+//! - The Microsoft app groups `Office365` and `MicrosoftAdminPortals` contain no Portcullis
+//!   application.
+//! - An unknown policy state is enforced; an unknown grant operator requires every control; an
+//!   unknown grant control, a custom control, app protection, approved app and risk remediation
+//!   can never be satisfied here.
+//! - A condition whose signal the sign-in lacks (location without an IP address) does not apply,
+//!   as in Graph's What-If API; live sign-ins always carry the address.
+//! - A location reference that cannot be evaluated (undefined id, GPS country lookup, a location
+//!   type this engine does not know) fails closed, like any unmodelled condition.
+//! - An unmet control that cannot be met by prompting (non-compliant device) blocks at once, so
+//!   the user is not prompted for MFA first and blocked after.
+//! - `mfa` is the built-in Multifactor strength. When one required strength always meets
+//!   another (phishing-resistant always meets Multifactor), only the stronger is asked for.
+//! - A platform or location condition with exclusions and no inclusions means "all except".
+//! - Session controls other than sign-in frequency and persistent browser are kept, reported in
+//!   `Decision::session.not_enforced`, and not enforced.
 
 pub mod context;
 pub mod device_filter;

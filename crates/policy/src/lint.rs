@@ -6,10 +6,12 @@
 
 use std::fmt;
 
-use crate::enums::{BuiltInControl, ClientAppType, DevicePlatform, GrantOperator, PolicyState, RiskLevel};
+use crate::enums::{
+    BuiltInControl, ClientAppType, DevicePlatform, GrantOperator, PolicyState, RiskLevel,
+};
 use crate::model::{
-    ALL, ALL_TRUSTED, APP_GROUP_ADMIN_PORTALS, APP_GROUP_OFFICE365, ConditionalAccessPolicy, GUESTS_OR_EXTERNAL_USERS,
-    NONE, UnsupportedEffect,
+    ALL, ALL_TRUSTED, APP_GROUP_ADMIN_PORTALS, APP_GROUP_OFFICE365, ConditionalAccessPolicy,
+    GUESTS_OR_EXTERNAL_USERS, NONE, UnsupportedEffect,
 };
 use crate::policy_set::{Control, PolicySet, normalize};
 use crate::strength::built_in_strength;
@@ -121,7 +123,10 @@ impl Findings<'_> {
         self.out.push(Finding {
             severity,
             code,
-            object_id: self.policy.map(|p| p.id.clone()).filter(|id| !id.is_empty()),
+            object_id: self
+                .policy
+                .map(|p| p.id.clone())
+                .filter(|id| !id.is_empty()),
             display_name: self.policy.map(|p| p.display_name.clone()),
             message: message.into(),
         });
@@ -212,7 +217,12 @@ pub fn lint(set: &PolicySet, options: &LintOptions) -> Vec<Finding> {
     findings.out
 }
 
-fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessPolicy, f: &mut Findings<'a>) {
+fn lint_policy<'a>(
+    set: &PolicySet,
+    index: usize,
+    policy: &'a ConditionalAccessPolicy,
+    f: &mut Findings<'a>,
+) {
     for field in policy.unsupported_fields() {
         let (severity, what) = match field.effect {
             UnsupportedEffect::FailsClosed => (
@@ -223,10 +233,19 @@ fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessP
                 Severity::Error,
                 "is a grant control this engine cannot satisfy: the policy blocks whenever it applies",
             ),
-            UnsupportedEffect::NotEnforced => (Severity::Warning, "is a session control this engine does not enforce"),
-            UnsupportedEffect::Informational => (Severity::Info, "is kept on export but has no effect here"),
+            UnsupportedEffect::NotEnforced => (
+                Severity::Warning,
+                "is a session control this engine does not enforce",
+            ),
+            UnsupportedEffect::Informational => {
+                (Severity::Info, "is kept on export but has no effect here")
+            }
         };
-        f.push(severity, LintCode::UnsupportedField, format!("`{}` {what}", field.path));
+        f.push(
+            severity,
+            LintCode::UnsupportedField,
+            format!("`{}` {what}", field.path),
+        );
     }
     if let PolicyState::Other(state) = &policy.state {
         f.push(
@@ -286,7 +305,11 @@ fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessP
 
     // Locations referenced.
     if let Some(locations) = &conditions.locations {
-        for id in locations.include_locations.iter().chain(&locations.exclude_locations) {
+        for id in locations
+            .include_locations
+            .iter()
+            .chain(&locations.exclude_locations)
+        {
             if is(id, ALL) || is(id, ALL_TRUSTED) {
                 continue;
             }
@@ -301,21 +324,27 @@ fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessP
     }
 
     // Device filter.
-    if let Some(filter) = conditions.devices.as_ref().and_then(|d| d.device_filter.as_ref())
-        && let Err(e) = crate::device_filter::Rule::parse(&filter.rule) {
-            f.push(
-                Severity::Error,
-                LintCode::InvalidDeviceFilter,
-                format!("{e}; the policy fails closed when it would apply"),
-            );
-        }
+    if let Some(filter) = conditions
+        .devices
+        .as_ref()
+        .and_then(|d| d.device_filter.as_ref())
+        && let Err(e) = crate::device_filter::Rule::parse(&filter.rule)
+    {
+        f.push(
+            Severity::Error,
+            LintCode::InvalidDeviceFilter,
+            format!("{e}; the policy fails closed when it would apply"),
+        );
+    }
 
     // Targets.
     let apps = conditions.applications.as_ref();
     let include_apps = apps.map_or(&[][..], |a| &a.include_applications[..]);
     let exclude_apps = apps.map_or(&[][..], |a| &a.exclude_applications[..]);
     let actions = apps.map_or(&[][..], |a| &a.include_user_actions[..]);
-    let contexts = apps.map_or(&[][..], |a| &a.include_authentication_context_class_references[..]);
+    let contexts = apps.map_or(&[][..], |a| {
+        &a.include_authentication_context_class_references[..]
+    });
     let app_targets = include_apps.iter().any(|a| !is(a, NONE));
     let kinds = [app_targets, !actions.is_empty(), !contexts.is_empty()];
     if kinds.iter().filter(|k| **k).count() > 1 {
@@ -346,7 +375,9 @@ fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessP
             f.push(
                 Severity::Warning,
                 LintCode::AppGroup,
-                format!("`{app}` is a Microsoft app group; no Portcullis application belongs to it"),
+                format!(
+                    "`{app}` is a Microsoft app group; no Portcullis application belongs to it"
+                ),
             );
         }
     }
@@ -356,48 +387,80 @@ fn lint_policy<'a>(set: &PolicySet, index: usize, policy: &'a ConditionalAccessP
         .flat_map(|p| p.include_platforms.iter().chain(&p.exclude_platforms))
     {
         if !platform.is_known() || *platform == DevicePlatform::UnknownFutureValue {
-            f.push(Severity::Warning, LintCode::UnknownValue, format!("device platform `{platform}` is unknown"));
+            f.push(
+                Severity::Warning,
+                LintCode::UnknownValue,
+                format!("device platform `{platform}` is unknown"),
+            );
         }
     }
     for app in &conditions.client_app_types {
         if !app.is_known() || *app == ClientAppType::UnknownFutureValue {
-            f.push(Severity::Warning, LintCode::UnknownValue, format!("client app type `{app}` is unknown"));
+            f.push(
+                Severity::Warning,
+                LintCode::UnknownValue,
+                format!("client app type `{app}` is unknown"),
+            );
         }
     }
-    for level in conditions.sign_in_risk_levels.iter().chain(&conditions.user_risk_levels) {
+    for level in conditions
+        .sign_in_risk_levels
+        .iter()
+        .chain(&conditions.user_risk_levels)
+    {
         if !level.is_known() || *level == RiskLevel::UnknownFutureValue {
-            f.push(Severity::Warning, LintCode::UnknownValue, format!("risk level `{level}` is unknown"));
+            f.push(
+                Severity::Warning,
+                LintCode::UnknownValue,
+                format!("risk level `{level}` is unknown"),
+            );
         }
     }
 
     if policy.state != PolicyState::Disabled
-        && let Some(reason) = never_applies(policy) {
-            f.push(Severity::Warning, LintCode::NeverApplies, reason);
-        }
+        && let Some(reason) = never_applies(policy)
+    {
+        f.push(Severity::Warning, LintCode::NeverApplies, reason);
+    }
 }
 
 /// Why a policy can never apply to a user sign-in, if it cannot.
 fn never_applies(policy: &ConditionalAccessPolicy) -> Option<String> {
     let c = &policy.conditions;
-    if c.extra.get(crate::model::CLIENT_APPLICATIONS).is_some_and(crate::model::is_meaningful) {
+    if c.extra
+        .get(crate::model::CLIENT_APPLICATIONS)
+        .is_some_and(crate::model::is_meaningful)
+    {
         // Workload-identity policies are out of scope here; say nothing.
         return None;
     }
     match &c.users {
         None => return Some("no users are targeted".to_owned()),
         Some(u) => {
-            let broad = u.include_users.iter().any(|v| is(v, ALL) || is(v, GUESTS_OR_EXTERNAL_USERS))
+            let broad = u
+                .include_users
+                .iter()
+                .any(|v| is(v, ALL) || is(v, GUESTS_OR_EXTERNAL_USERS))
                 || !u.include_groups.is_empty()
                 || !u.include_roles.is_empty()
-                || u.include_guests_or_external_users.as_ref().is_some_and(|g| g.types().next().is_some());
-            let named: Vec<String> = u.include_users.iter().filter(|v| !is(v, NONE)).cloned().collect();
+                || u.include_guests_or_external_users
+                    .as_ref()
+                    .is_some_and(|g| g.types().next().is_some());
+            let named: Vec<String> = u
+                .include_users
+                .iter()
+                .filter(|v| !is(v, NONE))
+                .cloned()
+                .collect();
             if !broad && named.is_empty() {
                 return Some("no users are targeted (`None` or nothing)".to_owned());
             }
             if !broad && subset(&named, &u.exclude_users) {
                 return Some("every included user is also excluded (exclusion wins)".to_owned());
             }
-            if u.include_users.iter().any(|v| is(v, ALL)) && u.exclude_users.iter().any(|v| is(v, ALL)) {
+            if u.include_users.iter().any(|v| is(v, ALL))
+                && u.exclude_users.iter().any(|v| is(v, ALL))
+            {
                 return Some("all users are excluded".to_owned());
             }
             if subset(&u.include_groups, &u.exclude_groups)
@@ -412,9 +475,20 @@ fn never_applies(policy: &ConditionalAccessPolicy) -> Option<String> {
     match &c.applications {
         None => return Some("no target resources".to_owned()),
         Some(a) => {
-            let apps: Vec<String> = a.include_applications.iter().filter(|v| !is(v, NONE)).cloned().collect();
-            if apps.is_empty() && a.include_user_actions.is_empty() && a.include_authentication_context_class_references.is_empty() {
-                return Some("no target resources (applications, user actions or authentication contexts)".to_owned());
+            let apps: Vec<String> = a
+                .include_applications
+                .iter()
+                .filter(|v| !is(v, NONE))
+                .cloned()
+                .collect();
+            if apps.is_empty()
+                && a.include_user_actions.is_empty()
+                && a.include_authentication_context_class_references.is_empty()
+            {
+                return Some(
+                    "no target resources (applications, user actions or authentication contexts)"
+                        .to_owned(),
+                );
             }
             if a.include_user_actions.is_empty()
                 && a.include_authentication_context_class_references.is_empty()
@@ -429,7 +503,11 @@ fn never_applies(policy: &ConditionalAccessPolicy) -> Option<String> {
         if p.exclude_platforms.contains(&DevicePlatform::All) {
             return Some("all device platforms are excluded".to_owned());
         }
-        let specific: Vec<&DevicePlatform> = p.include_platforms.iter().filter(|x| **x != DevicePlatform::All).collect();
+        let specific: Vec<&DevicePlatform> = p
+            .include_platforms
+            .iter()
+            .filter(|x| **x != DevicePlatform::All)
+            .collect();
         if !p.include_platforms.contains(&DevicePlatform::All)
             && !specific.is_empty()
             && specific.iter().all(|x| p.exclude_platforms.contains(x))
@@ -441,16 +519,28 @@ fn never_applies(policy: &ConditionalAccessPolicy) -> Option<String> {
         if l.exclude_locations.iter().any(|x| is(x, ALL)) {
             return Some("all locations are excluded".to_owned());
         }
-        if !l.include_locations.iter().any(|x| is(x, ALL)) && subset(&l.include_locations, &l.exclude_locations) {
+        if !l.include_locations.iter().any(|x| is(x, ALL))
+            && subset(&l.include_locations, &l.exclude_locations)
+        {
             return Some("every included location is also excluded".to_owned());
         }
     }
-    let known_apps = c.client_app_types.iter().filter(|a| crate::policy_set::client_app_bit(a).is_some() || **a == ClientAppType::All);
+    let known_apps = c
+        .client_app_types
+        .iter()
+        .filter(|a| crate::policy_set::client_app_bit(a).is_some() || **a == ClientAppType::All);
     if !c.client_app_types.is_empty() && known_apps.count() == 0 {
         return Some("no known client app type is included".to_owned());
     }
-    for (levels, name) in [(&c.sign_in_risk_levels, "sign-in"), (&c.user_risk_levels, "user")] {
-        if !levels.is_empty() && levels.iter().all(|l| crate::policy_set::risk_bit(l).is_none()) {
+    for (levels, name) in [
+        (&c.sign_in_risk_levels, "sign-in"),
+        (&c.user_risk_levels, "user"),
+    ] {
+        if !levels.is_empty()
+            && levels
+                .iter()
+                .all(|l| crate::policy_set::risk_bit(l).is_none())
+        {
             return Some(format!("no known {name} risk level is included"));
         }
     }

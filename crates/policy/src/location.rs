@@ -40,7 +40,11 @@ pub enum NamedLocation {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IpNamedLocation {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub display_name: String,
@@ -60,7 +64,11 @@ pub struct IpNamedLocation {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IpRange {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub cidr_address: String,
@@ -70,7 +78,11 @@ pub struct IpRange {
 
 impl IpRange {
     pub fn new(cidr: &str) -> Self {
-        let odata = if cidr.contains(':') { IPV6_CIDR_RANGE } else { IPV4_CIDR_RANGE };
+        let odata = if cidr.contains(':') {
+            IPV6_CIDR_RANGE
+        } else {
+            IPV4_CIDR_RANGE
+        };
         IpRange {
             odata_type: Some(odata.to_owned()),
             cidr_address: cidr.to_owned(),
@@ -95,7 +107,11 @@ impl IpRange {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CountryNamedLocation {
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub display_name: String,
@@ -107,7 +123,11 @@ pub struct CountryNamedLocation {
     pub countries_and_regions: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_lookup_method: Option<CountryLookupMethod>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "is_false"
+    )]
     pub include_unknown_countries_and_regions: bool,
     #[serde(flatten)]
     pub extra: Extra,

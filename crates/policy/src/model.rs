@@ -40,7 +40,11 @@ pub(crate) fn is_false(value: &bool) -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct ConditionalAccessPolicy {
     /// Read-only in Graph; empty on a policy that has not been created yet.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub id: String,
     #[serde(default, deserialize_with = "null_as_default")]
     pub display_name: String,
@@ -376,18 +380,38 @@ impl ConditionalAccessPolicy {
             collect_extra(&users.extra, "conditions.users.", FailsClosed, &mut out);
         }
         if let Some(apps) = &c.applications {
-            collect_extra(&apps.extra, "conditions.applications.", FailsClosed, &mut out);
+            collect_extra(
+                &apps.extra,
+                "conditions.applications.",
+                FailsClosed,
+                &mut out,
+            );
         }
         if let Some(platforms) = &c.platforms {
-            collect_extra(&platforms.extra, "conditions.platforms.", FailsClosed, &mut out);
+            collect_extra(
+                &platforms.extra,
+                "conditions.platforms.",
+                FailsClosed,
+                &mut out,
+            );
         }
         if let Some(locations) = &c.locations {
-            collect_extra(&locations.extra, "conditions.locations.", FailsClosed, &mut out);
+            collect_extra(
+                &locations.extra,
+                "conditions.locations.",
+                FailsClosed,
+                &mut out,
+            );
         }
         if let Some(devices) = &c.devices {
             collect_extra(&devices.extra, "conditions.devices.", FailsClosed, &mut out);
             if let Some(filter) = &devices.device_filter {
-                collect_extra(&filter.extra, "conditions.devices.deviceFilter.", FailsClosed, &mut out);
+                collect_extra(
+                    &filter.extra,
+                    "conditions.devices.deviceFilter.",
+                    FailsClosed,
+                    &mut out,
+                );
             }
         }
         if let Some(grant) = &self.grant_controls {
@@ -396,10 +420,20 @@ impl ConditionalAccessPolicy {
         if let Some(session) = &self.session_controls {
             collect_extra(&session.extra, "sessionControls.", NotEnforced, &mut out);
             if let Some(sif) = &session.sign_in_frequency {
-                collect_extra(&sif.extra, "sessionControls.signInFrequency.", NotEnforced, &mut out);
+                collect_extra(
+                    &sif.extra,
+                    "sessionControls.signInFrequency.",
+                    NotEnforced,
+                    &mut out,
+                );
             }
             if let Some(pb) = &session.persistent_browser {
-                collect_extra(&pb.extra, "sessionControls.persistentBrowser.", NotEnforced, &mut out);
+                collect_extra(
+                    &pb.extra,
+                    "sessionControls.persistentBrowser.",
+                    NotEnforced,
+                    &mut out,
+                );
             }
         }
         out

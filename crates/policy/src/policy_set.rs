@@ -23,7 +23,9 @@ use crate::model::{
     ALL, ALL_TRUSTED, CLIENT_APPLICATIONS, ConditionalAccessPolicy, GUESTS_OR_EXTERNAL_USERS,
     GuestsOrExternalUsers, NONE, UnsupportedEffect, is_meaningful,
 };
-use crate::strength::{AuthenticationStrength, built_in_strength, built_in_strengths, multifactor_strength};
+use crate::strength::{
+    AuthenticationStrength, built_in_strength, built_in_strengths, multifactor_strength,
+};
 
 /// Passes a precomputed 64-bit digest through as the hash.
 #[derive(Default, Clone, Copy)]
@@ -61,64 +63,125 @@ fn digest(id: &str) -> u64 {
     for word in &mut words {
         let mut array = [0u8; 8];
         array.copy_from_slice(word);
-        hash = (hash ^ (u64::from_le_bytes(array) | LOWER)).wrapping_mul(K).rotate_left(27);
+        hash = (hash ^ (u64::from_le_bytes(array) | LOWER))
+            .wrapping_mul(K)
+            .rotate_left(27);
     }
     let rest = words.remainder();
     if !rest.is_empty() {
         let mut array = [0x20u8; 8];
         array[..rest.len()].copy_from_slice(rest);
-        hash = (hash ^ (u64::from_le_bytes(array) | LOWER)).wrapping_mul(K).rotate_left(27);
+        hash = (hash ^ (u64::from_le_bytes(array) | LOWER))
+            .wrapping_mul(K)
+            .rotate_left(27);
     }
     hash ^= hash >> 31;
     hash = hash.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     hash ^ (hash >> 29)
 }
 
-/// Id → the policies that name it, on which side. Looked up once per group of the user, so a
-/// lookup costs a digest and usually one probe that misses. Ids whose digests collide (almost
-/// never) go to a short list that is scanned.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct IdIndex {
-    by_digest: HashMap<u64, (Box<str>, Vec<IdRef>), BuildHasherDefault<Digested>>,
-    collided: Vec<(Box<str>, Vec<IdRef>)>,
+/// Longest id kept inline in the index (GUIDs are 36 characters); longer ids are rare and go
+/// to a scanned list.
+const INLINE_ID: usize = 40;
+
+/// One indexed id, kept inline so that confirming a match reads no other memory, with the range
+/// of its references in the index's shared list.
+#[derive(Debug, Clone)]
+struct Slot {
+    id: [u8; INLINE_ID],
+    len: u8,
+    start: u32,
+    count: u32,
 }
 
-impl IdIndex {
+impl Slot {
+    fn is(&self, id: &[u8]) -> bool {
+        usize::from(self.len) == id.len() && self.id[..id.len()].eq_ignore_ascii_case(id)
+    }
+}
+
+/// Id → the policies that name it, on which side. Looked up once per group of the user: a
+/// digest, one probe that usually misses, and on a hit an inline compare. Ids whose digests
+/// collide with another's, or that are too long to inline, go to a short scanned list.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IdIndex {
+    by_digest: HashMap<u64, Slot, BuildHasherDefault<Digested>>,
+    others: Vec<(Box<str>, u32, u32)>,
+    refs: Vec<IdRef>,
+}
+
+/// Collects references before they are laid out in an [`IdIndex`].
+#[derive(Debug, Default)]
+pub(crate) struct IdIndexBuilder {
+    ids: Vec<(Box<str>, Vec<IdRef>)>,
+    positions: HashMap<Box<str>, usize>,
+}
+
+impl IdIndexBuilder {
     fn add(&mut self, id: &str, reference: IdRef) {
-        let id = id.trim_ascii();
-        if let Some((_, refs)) = self.collided.iter_mut().find(|(known, _)| known.eq_ignore_ascii_case(id)) {
-            refs.push(reference);
-            return;
-        }
-        match self.by_digest.entry(digest(id)) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((id.into(), vec![reference]));
-            }
-            std::collections::hash_map::Entry::Occupied(mut slot) => {
-                let (known, refs) = slot.get_mut();
-                if known.eq_ignore_ascii_case(id) {
-                    refs.push(reference);
-                } else {
-                    self.collided.push((id.into(), vec![reference]));
-                }
+        let key: Box<str> = id.trim_ascii().to_ascii_lowercase().into();
+        match self.positions.get(&key) {
+            Some(&position) => self.ids[position].1.push(reference),
+            None => {
+                self.positions.insert(key.clone(), self.ids.len());
+                self.ids.push((key, vec![reference]));
             }
         }
     }
 
+    fn build(self) -> IdIndex {
+        let mut index = IdIndex::default();
+        for (id, refs) in self.ids {
+            let start = u32::try_from(index.refs.len()).unwrap_or(u32::MAX);
+            let count = u32::try_from(refs.len()).unwrap_or(u32::MAX);
+            index.refs.extend(refs);
+            let bytes = id.as_bytes();
+            let digest = digest(&id);
+            if bytes.len() <= INLINE_ID && !index.by_digest.contains_key(&digest) {
+                let mut inline = [0u8; INLINE_ID];
+                inline[..bytes.len()].copy_from_slice(bytes);
+                let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
+                index.by_digest.insert(
+                    digest,
+                    Slot {
+                        id: inline,
+                        len,
+                        start,
+                        count,
+                    },
+                );
+            } else {
+                index.others.push((id, start, count));
+            }
+        }
+        index
+    }
+}
+
+impl IdIndex {
+    fn range(&self, start: u32, count: u32) -> &[IdRef] {
+        let start = start as usize;
+        self.refs.get(start..start + count as usize).unwrap_or(&[])
+    }
+
     pub(crate) fn get(&self, id: &str) -> &[IdRef] {
-        if self.by_digest.is_empty() {
+        if self.refs.is_empty() {
             return &[];
         }
         let id = id.trim_ascii();
-        if let Some((known, refs)) = self.by_digest.get(&digest(id)) {
-            if known.eq_ignore_ascii_case(id) {
-                return refs;
-            }
+        if let Some(slot) = self.by_digest.get(&digest(id))
+            && slot.is(id.as_bytes())
+        {
+            return self.range(slot.start, slot.count);
         }
-        self.collided
+        match self
+            .others
             .iter()
-            .find(|(known, _)| known.eq_ignore_ascii_case(id))
-            .map_or(&[], |(_, refs)| refs.as_slice())
+            .find(|(known, _, _)| known.eq_ignore_ascii_case(id))
+        {
+            Some(&(_, start, count)) => self.range(start, count),
+            None => &[],
+        }
     }
 }
 
@@ -201,7 +264,9 @@ pub(crate) fn client_app_bit(app: &ClientAppType) -> Option<u8> {
     Some(match app {
         ClientAppType::Browser => 1,
         ClientAppType::MobileAppsAndDesktopClients => 2,
-        ClientAppType::ExchangeActiveSync | ClientAppType::EasSupported | ClientAppType::EasUnsupported => 4,
+        ClientAppType::ExchangeActiveSync
+        | ClientAppType::EasSupported
+        | ClientAppType::EasUnsupported => 4,
         ClientAppType::OtherClients => 8,
         _ => return None,
     })
@@ -245,7 +310,9 @@ impl Control {
     pub fn prompt_rank(&self) -> u8 {
         match self {
             Control::Block => 0,
-            Control::Mfa | Control::AuthenticationStrength(_) | Control::UnknownAuthenticationStrength(_) => 1,
+            Control::Mfa
+            | Control::AuthenticationStrength(_)
+            | Control::UnknownAuthenticationStrength(_) => 1,
             Control::CompliantDevice => 2,
             Control::DomainJoinedDevice => 3,
             Control::ApprovedApplication => 4,
@@ -262,12 +329,16 @@ impl Control {
         match self {
             Control::Block => "Block".to_owned(),
             Control::Mfa => "Require multifactor authentication".to_owned(),
-            Control::AuthenticationStrength(s) => format!("Require authentication strength: {}", s.name()),
+            Control::AuthenticationStrength(s) => {
+                format!("Require authentication strength: {}", s.name())
+            }
             Control::UnknownAuthenticationStrength(id) => {
                 format!("Require authentication strength: {id} (unknown)")
             }
             Control::CompliantDevice => "Require device to be marked as compliant".to_owned(),
-            Control::DomainJoinedDevice => "Require Microsoft Entra hybrid joined device".to_owned(),
+            Control::DomainJoinedDevice => {
+                "Require Microsoft Entra hybrid joined device".to_owned()
+            }
             Control::ApprovedApplication => "Require approved client app".to_owned(),
             Control::CompliantApplication => "Require app protection policy".to_owned(),
             Control::PasswordChange => "Require password change".to_owned(),
@@ -348,7 +419,8 @@ impl PolicySet {
         strengths: Vec<AuthenticationStrength>,
         named_locations: Vec<NamedLocation>,
     ) -> Self {
-        let policies: Vec<Arc<ConditionalAccessPolicy>> = policies.into_iter().map(Arc::new).collect();
+        let policies: Vec<Arc<ConditionalAccessPolicy>> =
+            policies.into_iter().map(Arc::new).collect();
         let mut set = PolicySet {
             policies: Vec::new(),
             strengths,
@@ -366,11 +438,20 @@ impl PolicySet {
             .map(|l| normalize(l.id()).into())
             .collect();
         let mut strength_cache: IdMap<Arc<AuthenticationStrength>> = IdMap::default();
+        let mut ids = [
+            IdIndexBuilder::default(),
+            IdIndexBuilder::default(),
+            IdIndexBuilder::default(),
+        ];
         for (index, policy) in policies.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let compiled = set.compile(index, policy, &mut strength_cache);
+            let compiled = set.compile(index, policy, &mut strength_cache, &mut ids);
             set.compiled.push(compiled);
         }
+        let [users, groups, roles] = ids;
+        set.users = users.build();
+        set.groups = groups.build();
+        set.roles = roles.build();
         set.policies = policies;
         set
     }
@@ -444,10 +525,12 @@ impl PolicySet {
         }
         // Built-ins are read-only: their definition wins over any copy. A tenant strength comes
         // next; the copy embedded in an exported policy is used when the tenant list lacks it.
-        let resolved = self
-            .strength(&reference.id)
-            .cloned()
-            .or_else(|| reference.allowed_combinations.is_some().then(|| reference.clone()));
+        let resolved = self.strength(&reference.id).cloned().or_else(|| {
+            reference
+                .allowed_combinations
+                .is_some()
+                .then(|| reference.clone())
+        });
         match resolved {
             Some(strength) => {
                 let strength = Arc::new(strength);
@@ -458,7 +541,13 @@ impl PolicySet {
         }
     }
 
-    fn index_ids(&mut self, policy: u32, ids: &[String], include: bool, kind: IdKind) {
+    fn index_ids(
+        ids_by_kind: &mut [IdIndexBuilder; 3],
+        policy: u32,
+        ids: &[String],
+        include: bool,
+        kind: IdKind,
+    ) {
         for id in ids {
             if id.eq_ignore_ascii_case(ALL)
                 || id.eq_ignore_ascii_case(NONE)
@@ -466,11 +555,7 @@ impl PolicySet {
             {
                 continue;
             }
-            let map = match kind {
-                IdKind::User => &mut self.users,
-                IdKind::Group => &mut self.groups,
-                IdKind::Role => &mut self.roles,
-            };
+            let map = &mut ids_by_kind[kind as usize];
             map.add(id, IdRef { policy, include });
         }
     }
@@ -480,6 +565,7 @@ impl PolicySet {
         index: u32,
         policy: &ConditionalAccessPolicy,
         strengths: &mut IdMap<Arc<AuthenticationStrength>>,
+        ids: &mut [IdIndexBuilder; 3],
     ) -> CompiledPolicy {
         let conditions = &policy.conditions;
         let mut unevaluable: Option<Unevaluable> = None;
@@ -503,33 +589,41 @@ impl PolicySet {
             .is_some_and(is_meaningful);
         match &conditions.users {
             Some(u) => {
-                let has = |list: &[String], special: &str| list.iter().any(|v| v.trim().eq_ignore_ascii_case(special));
+                let has = |list: &[String], special: &str| {
+                    list.iter().any(|v| v.trim().eq_ignore_ascii_case(special))
+                };
                 let guests = |g: &Option<GuestsOrExternalUsers>| {
                     g.as_ref()
                         .is_some_and(|g| g.types().any(|t| t.eq_ignore_ascii_case("internalGuest")))
                 };
                 users.include_all = has(&u.include_users, ALL);
-                users.include_guests =
-                    has(&u.include_users, GUESTS_OR_EXTERNAL_USERS) || guests(&u.include_guests_or_external_users);
-                users.exclude_guests =
-                    has(&u.exclude_users, GUESTS_OR_EXTERNAL_USERS) || guests(&u.exclude_guests_or_external_users);
-                let include_nothing_else = u.include_users.iter().all(|v| v.trim().eq_ignore_ascii_case(NONE))
+                users.include_guests = has(&u.include_users, GUESTS_OR_EXTERNAL_USERS)
+                    || guests(&u.include_guests_or_external_users);
+                users.exclude_guests = has(&u.exclude_users, GUESTS_OR_EXTERNAL_USERS)
+                    || guests(&u.exclude_guests_or_external_users);
+                let include_nothing_else = u
+                    .include_users
+                    .iter()
+                    .all(|v| v.trim().eq_ignore_ascii_case(NONE))
                     && u.include_groups.is_empty()
                     && u.include_roles.is_empty()
                     && u.include_guests_or_external_users
                         .as_ref()
                         .is_none_or(|g| g.types().next().is_none());
                 users.targets_nobody = include_nothing_else;
-                self.index_ids(index, &u.include_users, true, IdKind::User);
-                self.index_ids(index, &u.exclude_users, false, IdKind::User);
-                self.index_ids(index, &u.include_groups, true, IdKind::Group);
-                self.index_ids(index, &u.exclude_groups, false, IdKind::Group);
-                self.index_ids(index, &u.include_roles, true, IdKind::Role);
-                self.index_ids(index, &u.exclude_roles, false, IdKind::Role);
+                Self::index_ids(ids, index, &u.include_users, true, IdKind::User);
+                Self::index_ids(ids, index, &u.exclude_users, false, IdKind::User);
+                Self::index_ids(ids, index, &u.include_groups, true, IdKind::Group);
+                Self::index_ids(ids, index, &u.exclude_groups, false, IdKind::Group);
+                Self::index_ids(ids, index, &u.include_roles, true, IdKind::Role);
+                Self::index_ids(ids, index, &u.exclude_roles, false, IdKind::Role);
                 if users.targets_nobody && workload {
                     users.workload_only = true;
                 } else if workload {
-                    mark(AnalysisReason::WorkloadIdentities, "conditions.clientApplications".to_owned());
+                    mark(
+                        AnalysisReason::WorkloadIdentities,
+                        "conditions.clientApplications".to_owned(),
+                    );
                 }
             }
             None => {
@@ -549,7 +643,11 @@ impl PolicySet {
                     target.include_apps.push(normalize(app).into());
                 }
             }
-            target.exclude_apps = apps.exclude_applications.iter().map(|a| normalize(a).into()).collect();
+            target.exclude_apps = apps
+                .exclude_applications
+                .iter()
+                .map(|a| normalize(a).into())
+                .collect();
             for action in &apps.include_user_actions {
                 match UserAction::from_urn(action) {
                     Some(known) => target.user_actions.push(known),
@@ -559,10 +657,10 @@ impl PolicySet {
                     ),
                 }
             }
-            targets_register_security_info = apps
-                .include_user_actions
-                .iter()
-                .any(|a| a.trim().eq_ignore_ascii_case(USER_ACTION_REGISTER_SECURITY_INFO));
+            targets_register_security_info = apps.include_user_actions.iter().any(|a| {
+                a.trim()
+                    .eq_ignore_ascii_case(USER_ACTION_REGISTER_SECURITY_INFO)
+            });
             target.auth_contexts = apps
                 .include_authentication_context_class_references
                 .iter()
@@ -607,23 +705,39 @@ impl PolicySet {
                     for id in list {
                         let id = id.trim();
                         if id.eq_ignore_ascii_case(ALL) {
-                            if include { rule.include_all = true } else { rule.exclude_all = true }
+                            if include {
+                                rule.include_all = true
+                            } else {
+                                rule.exclude_all = true
+                            }
                         } else if id.eq_ignore_ascii_case(ALL_TRUSTED) {
-                            if include { rule.include_trusted = true } else { rule.exclude_trusted = true }
+                            if include {
+                                rule.include_trusted = true
+                            } else {
+                                rule.exclude_trusted = true
+                            }
                         } else {
                             match self.named_location(id) {
                                 Some(location) if location.is_evaluable() => {}
                                 Some(_) => mark(
                                     AnalysisReason::Location,
-                                    format!("conditions.locations: named location {id} is of a type this engine cannot evaluate"),
+                                    format!(
+                                        "conditions.locations: named location {id} is of a type this engine cannot evaluate"
+                                    ),
                                 ),
                                 None => mark(
                                     AnalysisReason::Location,
-                                    format!("conditions.locations: named location {id} is not defined"),
+                                    format!(
+                                        "conditions.locations: named location {id} is not defined"
+                                    ),
                                 ),
                             }
                             let key: Box<str> = normalize(id).into();
-                            if include { rule.include.push(key) } else { rule.exclude.push(key) }
+                            if include {
+                                rule.include.push(key)
+                            } else {
+                                rule.exclude.push(key)
+                            }
                         }
                     }
                 }
@@ -672,7 +786,9 @@ impl PolicySet {
                     Err(RuleError { position, message }) => {
                         mark(
                             AnalysisReason::Devices,
-                            format!("conditions.devices.deviceFilter.rule: {message} (at {position})"),
+                            format!(
+                                "conditions.devices.deviceFilter.rule: {message} (at {position})"
+                            ),
                         );
                         None
                     }
@@ -712,10 +828,16 @@ impl PolicySet {
                 let resolved = self.resolve_strength(reference, strengths);
                 grant.controls.push(resolved);
             }
-            grant.controls.extend(g.terms_of_use.iter().map(|t| Control::TermsOfUse(t.clone())));
-            grant
-                .controls
-                .extend(g.custom_authentication_factors.iter().map(|c| Control::CustomControl(c.clone())));
+            grant.controls.extend(
+                g.terms_of_use
+                    .iter()
+                    .map(|t| Control::TermsOfUse(t.clone())),
+            );
+            grant.controls.extend(
+                g.custom_authentication_factors
+                    .iter()
+                    .map(|c| Control::CustomControl(c.clone())),
+            );
             for field in policy.unsupported_fields() {
                 if field.effect == UnsupportedEffect::NeverSatisfied {
                     grant.controls.push(Control::Unsupported(field.path));
@@ -742,9 +864,9 @@ impl PolicySet {
 
 #[derive(Clone, Copy)]
 enum IdKind {
-    User,
-    Group,
-    Role,
+    User = 0,
+    Group = 1,
+    Role = 2,
 }
 
 /// The What-If reason family of an unmodelled member, from its path.

@@ -91,7 +91,11 @@ impl<'de> Deserialize<'de> for MethodCombination {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CombinationConfiguration {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -192,9 +196,10 @@ impl<'a> SessionMethods<'a> {
                 session.mask |= bit;
             }
             if method.mode == AuthenticationMethodMode::Fido2
-                && let Some(aaguid) = &method.aaguid {
-                    session.passkey_aaguids.push(aaguid);
-                }
+                && let Some(aaguid) = &method.aaguid
+            {
+                session.passkey_aaguids.push(aaguid);
+            }
         }
         session
     }
@@ -213,7 +218,12 @@ impl AuthenticationStrength {
             description: None,
             policy_type: Some(StrengthPolicyType::Custom),
             requirements_satisfied: None,
-            allowed_combinations: Some(combinations.iter().map(|c| MethodCombination::parse(c)).collect()),
+            allowed_combinations: Some(
+                combinations
+                    .iter()
+                    .map(|c| MethodCombination::parse(c))
+                    .collect(),
+            ),
             combination_configurations: Some(Vec::new()),
             created_date_time: None,
             modified_date_time: None,
@@ -264,7 +274,11 @@ impl AuthenticationStrength {
         })
     }
 
-    fn configurations_met(&self, combination: &MethodCombination, session: &SessionMethods<'_>) -> bool {
+    fn configurations_met(
+        &self,
+        combination: &MethodCombination,
+        session: &SessionMethods<'_>,
+    ) -> bool {
         let Some(configurations) = &self.combination_configurations else {
             return true;
         };
@@ -294,7 +308,8 @@ impl AuthenticationStrength {
     /// Whether every combination of `self` is also allowed by `other` with no extra
     /// restriction, i.e. meeting `self` always meets `other`.
     pub(crate) fn implies(&self, other: &AuthenticationStrength) -> bool {
-        let (Some(mine), Some(theirs)) = (&self.allowed_combinations, &other.allowed_combinations) else {
+        let (Some(mine), Some(theirs)) = (&self.allowed_combinations, &other.allowed_combinations)
+        else {
             return false;
         };
         let other_restricted = other
@@ -316,14 +331,24 @@ impl AuthenticationStrength {
     }
 }
 
-fn built_in(id: &str, name: &str, description: &str, combinations: &[&str]) -> AuthenticationStrength {
+fn built_in(
+    id: &str,
+    name: &str,
+    description: &str,
+    combinations: &[&str],
+) -> AuthenticationStrength {
     AuthenticationStrength {
         id: id.to_owned(),
         display_name: Some(name.to_owned()),
         description: Some(description.to_owned()),
         policy_type: Some(StrengthPolicyType::BuiltIn),
         requirements_satisfied: Some(StrengthRequirements::Mfa),
-        allowed_combinations: Some(combinations.iter().map(|c| MethodCombination::parse(c)).collect()),
+        allowed_combinations: Some(
+            combinations
+                .iter()
+                .map(|c| MethodCombination::parse(c))
+                .collect(),
+        ),
         combination_configurations: Some(Vec::new()),
         created_date_time: Some("2021-12-01T00:00:00Z".to_owned()),
         modified_date_time: Some("2021-12-01T00:00:00Z".to_owned()),
@@ -363,13 +388,22 @@ static BUILT_INS: LazyLock<[AuthenticationStrength; 3]> = LazyLock::new(|| {
             PASSWORDLESS_STRENGTH_ID,
             "Passwordless MFA",
             "Passwordless methods that satisfy strong authentication, such as Passwordless sign-in with the Microsoft Authenticator",
-            &["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor", "deviceBasedPush"],
+            &[
+                "windowsHelloForBusiness",
+                "fido2",
+                "x509CertificateMultiFactor",
+                "deviceBasedPush",
+            ],
         ),
         built_in(
             PHISHING_RESISTANT_STRENGTH_ID,
             "Phishing resistant MFA",
             "Phishing resistant, Passwordless methods for the strongest authentication, such as a FIDO2 security key",
-            &["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"],
+            &[
+                "windowsHelloForBusiness",
+                "fido2",
+                "x509CertificateMultiFactor",
+            ],
         ),
     ]
 });
@@ -381,7 +415,9 @@ pub fn built_in_strengths() -> &'static [AuthenticationStrength] {
 
 /// A built-in strength by id (case-insensitive).
 pub fn built_in_strength(id: &str) -> Option<&'static AuthenticationStrength> {
-    BUILT_INS.iter().find(|s| s.id.eq_ignore_ascii_case(id.trim()))
+    BUILT_INS
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(id.trim()))
 }
 
 /// The built-in "Multifactor authentication" strength, which is what the `mfa` control means.

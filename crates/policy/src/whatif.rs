@@ -46,7 +46,11 @@ pub struct EvaluateRequest {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInIdentity {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -60,7 +64,11 @@ pub struct SignInIdentity {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WhatIfTarget {
-    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "@odata.type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_applications: Option<Vec<String>>,
@@ -118,7 +126,9 @@ fn error(field: &str, message: impl Into<String>) -> WhatIfError {
 }
 
 fn is_type(odata: &Option<String>, expected: &str) -> bool {
-    odata.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(expected))
+    odata
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case(expected))
 }
 
 impl EvaluateRequest {
@@ -133,7 +143,9 @@ impl EvaluateRequest {
     /// The user the request is about.
     pub fn user_id(&self) -> Result<&str, WhatIfError> {
         let identity = &self.sign_in_identity;
-        if is_type(&identity.odata_type, SERVICE_PRINCIPAL_SIGN_IN) || identity.service_principal_id.is_some() {
+        if is_type(&identity.odata_type, SERVICE_PRINCIPAL_SIGN_IN)
+            || identity.service_principal_id.is_some()
+        {
             return Err(error(
                 "signInIdentity",
                 "workload identities are not evaluated: Portcullis policies target users",
@@ -147,7 +159,11 @@ impl EvaluateRequest {
     }
 
     /// The sign-in the request describes, completed with what the directory knows.
-    pub fn to_sign_in_context(&self, directory: DirectoryFacts, set: &PolicySet) -> Result<SignInContext, WhatIfError> {
+    pub fn to_sign_in_context(
+        &self,
+        directory: DirectoryFacts,
+        set: &PolicySet,
+    ) -> Result<SignInContext, WhatIfError> {
         let user_id = self.user_id()?.to_owned();
         let target = self.target()?;
         let mut ctx = SignInContext::new(user_id, target);
@@ -159,15 +175,30 @@ impl EvaluateRequest {
             .device_platform
             .clone()
             .filter(|p| crate::policy_set::platform_bit(p).is_some());
-        ctx.client_app_type = conditions.client_app_type.clone().unwrap_or(ClientAppType::All);
-        ctx.sign_in_risk = conditions.sign_in_risk_level.clone().unwrap_or(RiskLevel::None);
-        ctx.user_risk = conditions.user_risk_level.clone().unwrap_or(RiskLevel::None);
+        ctx.client_app_type = conditions
+            .client_app_type
+            .clone()
+            .unwrap_or(ClientAppType::All);
+        ctx.sign_in_risk = conditions
+            .sign_in_risk_level
+            .clone()
+            .unwrap_or(RiskLevel::None);
+        ctx.user_risk = conditions
+            .user_risk_level
+            .clone()
+            .unwrap_or(RiskLevel::None);
         ctx.country = conditions.country.clone().filter(|c| !c.trim().is_empty());
-        if let Some(ip) = conditions.ip_address.as_deref().filter(|ip| !ip.trim().is_empty()) {
-            let ip: IpAddr = ip
-                .trim()
-                .parse()
-                .map_err(|_| error("signInConditions.ipAddress", format!("`{ip}` is not an IP address")))?;
+        if let Some(ip) = conditions
+            .ip_address
+            .as_deref()
+            .filter(|ip| !ip.trim().is_empty())
+        {
+            let ip: IpAddr = ip.trim().parse().map_err(|_| {
+                error(
+                    "signInConditions.ipAddress",
+                    format!("`{ip}` is not an IP address"),
+                )
+            })?;
             ctx.ip_address = Some(ip);
             ctx.named_locations = set.locations_for(ip, ctx.country.as_deref());
         }
@@ -180,18 +211,34 @@ impl EvaluateRequest {
     fn target(&self) -> Result<Target, WhatIfError> {
         let context = &self.sign_in_context;
         let odata = &context.odata_type;
-        if is_type(odata, USER_ACTION_CONTEXT) || (odata.is_none() && context.user_action.is_some()) {
+        if is_type(odata, USER_ACTION_CONTEXT) || (odata.is_none() && context.user_action.is_some())
+        {
             return match &context.user_action {
-                Some(action @ (UserAction::RegisterSecurityInformation | UserAction::RegisterOrJoinDevices)) => {
-                    Ok(Target::UserAction(action.clone()))
-                }
-                Some(other) => Err(error("signInContext.userAction", format!("unknown user action `{other}`"))),
-                None => Err(error("signInContext.userAction", "a userActionContext needs a userAction")),
+                Some(
+                    action @ (UserAction::RegisterSecurityInformation
+                    | UserAction::RegisterOrJoinDevices),
+                ) => Ok(Target::UserAction(action.clone())),
+                Some(other) => Err(error(
+                    "signInContext.userAction",
+                    format!("unknown user action `{other}`"),
+                )),
+                None => Err(error(
+                    "signInContext.userAction",
+                    "a userActionContext needs a userAction",
+                )),
             };
         }
-        if is_type(odata, AUTH_CONTEXT) || (odata.is_none() && context.authentication_context_value.is_some()) {
-            return match context.authentication_context_value.as_deref().map(str::trim) {
-                Some(value) if is_auth_context_id(value) => Ok(Target::AuthenticationContext(value.to_owned())),
+        if is_type(odata, AUTH_CONTEXT)
+            || (odata.is_none() && context.authentication_context_value.is_some())
+        {
+            return match context
+                .authentication_context_value
+                .as_deref()
+                .map(str::trim)
+            {
+                Some(value) if is_auth_context_id(value) => {
+                    Ok(Target::AuthenticationContext(value.to_owned()))
+                }
                 _ => Err(error(
                     "signInContext.authenticationContextValue",
                     "an authentication context is c1 to c99",
@@ -202,7 +249,10 @@ impl EvaluateRequest {
             let apps = context.include_applications.as_deref().unwrap_or(&[]);
             return match apps {
                 [app] if !app.trim().is_empty() => Ok(Target::Application(app.trim().to_owned())),
-                [] => Err(error("signInContext.includeApplications", "name the application's appId")),
+                [] => Err(error(
+                    "signInContext.includeApplications",
+                    "name the application's appId",
+                )),
                 _ => Err(error(
                     "signInContext.includeApplications",
                     "evaluate one application at a time",
@@ -211,7 +261,10 @@ impl EvaluateRequest {
         }
         Err(error(
             "signInContext.@odata.type",
-            format!("unknown sign-in context type `{}`", odata.as_deref().unwrap_or("")),
+            format!(
+                "unknown sign-in context type `{}`",
+                odata.as_deref().unwrap_or("")
+            ),
         ))
     }
 }
@@ -231,20 +284,40 @@ fn device_from_info(info: &serde_json::Map<String, Value>) -> Result<DeviceFacts
             continue;
         }
         // Graph's deviceInfo says `ownership` where the rule language says `deviceOwnership`.
-        let attribute = if key == "ownership" { "deviceOwnership" } else { key.as_str() };
+        let attribute = if key == "ownership" {
+            "deviceOwnership"
+        } else {
+            key.as_str()
+        };
         let field = format!("signInConditions.deviceInfo.{key}");
         let texts: Vec<String> = match value {
             Value::String(s) => vec![s.clone()],
-            Value::Bool(b) => vec![if *b { "True".to_owned() } else { "False".to_owned() }],
+            Value::Bool(b) => vec![if *b {
+                "True".to_owned()
+            } else {
+                "False".to_owned()
+            }],
             Value::Array(items) => items
                 .iter()
-                .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| error(&field, "expected strings")))
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| error(&field, "expected strings"))
+                })
                 .collect::<Result<_, _>>()?,
-            _ => return Err(error(&field, "expected a string, a boolean or a list of strings")),
+            _ => {
+                return Err(error(
+                    &field,
+                    "expected a string, a boolean or a list of strings",
+                ));
+            }
         };
         for text in texts {
             if !device.set(attribute, &text) {
-                return Err(error(&field, "not a device attribute this engine knows, or a bad value"));
+                return Err(error(
+                    &field,
+                    "not a device attribute this engine knows, or a bad value",
+                ));
             }
         }
     }
@@ -279,12 +352,18 @@ pub fn what_if_results(decision: &Decision, applied_only: bool) -> Vec<WhatIfAna
 /// The full response body: `{"@odata.context": …, "value": [...]}`. `metadata_url` is the
 /// server's `$metadata` address (e.g. `https://id.example/graph/v1.0/$metadata`); without it
 /// the annotation is left out.
-pub fn what_if_response(decision: &Decision, applied_only: bool, metadata_url: Option<&str>) -> Value {
+pub fn what_if_response(
+    decision: &Decision,
+    applied_only: bool,
+    metadata_url: Option<&str>,
+) -> Value {
     let mut body = serde_json::Map::new();
     if let Some(url) = metadata_url {
         body.insert(
             "@odata.context".to_owned(),
-            Value::String(format!("{url}#Collection(microsoft.graph.whatIfAnalysisResult)")),
+            Value::String(format!(
+                "{url}#Collection(microsoft.graph.whatIfAnalysisResult)"
+            )),
         );
     }
     let results = what_if_results(decision, applied_only);

@@ -95,11 +95,11 @@ const NOT_SETTINGS: &[&str] = &[
 fn typed(key: &str, kind: Kind, text: &str, origin: &str) -> anyhow::Result<toml::Value> {
     Ok(match kind {
         Kind::Text => toml::Value::String(text.to_string()),
-        Kind::Integer => toml::Value::Integer(
-            text.trim()
-                .parse()
-                .with_context(|| format!("{origin}: '{key}' must be a whole number, got '{text}'"))?,
-        ),
+        Kind::Integer => {
+            toml::Value::Integer(text.trim().parse().with_context(|| {
+                format!("{origin}: '{key}' must be a whole number, got '{text}'")
+            })?)
+        }
     })
 }
 
@@ -130,7 +130,9 @@ pub fn resolve(
     let mut env: Vec<(String, String)> = env.into_iter().collect();
     env.sort();
     for (name, value) in env {
-        let Some(rest) = name.strip_prefix("PORTCULLIS_") else { continue };
+        let Some(rest) = name.strip_prefix("PORTCULLIS_") else {
+            continue;
+        };
         if NOT_SETTINGS.contains(&name.as_str()) {
             continue;
         }
@@ -138,7 +140,10 @@ pub fn resolve(
         let Some((key, kind)) = KEYS.iter().find(|(k, _)| *k == key) else {
             bail!(
                 "unknown environment variable {name}; settings are PORTCULLIS_ followed by one of: {}",
-                KEYS.iter().map(|(k, _)| k.to_ascii_uppercase()).collect::<Vec<_>>().join(", ")
+                KEYS.iter()
+                    .map(|(k, _)| k.to_ascii_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         };
         table.insert(key.to_string(), typed(key, *kind, &value, &name)?);
@@ -148,7 +153,10 @@ pub fn resolve(
             .iter()
             .find(|(k, _)| k == key)
             .with_context(|| format!("internal: flag for unknown key {key}"))?;
-        table.insert(key.to_string(), typed(key, *kind, value, &format!("--{}", key.replace('_', "-")))?);
+        table.insert(
+            key.to_string(),
+            typed(key, *kind, value, &format!("--{}", key.replace('_', "-")))?,
+        );
     }
     let config: Config = toml::Value::Table(table)
         .try_into()
@@ -161,10 +169,15 @@ impl Config {
     fn validate(&self) -> anyhow::Result<()> {
         let url = self.public_url.trim_end_matches('/');
         if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-            bail!("public_url must be an absolute http(s) URL such as https://login.example.com, got '{}'", self.public_url);
+            bail!(
+                "public_url must be an absolute http(s) URL such as https://login.example.com, got '{}'",
+                self.public_url
+            );
         }
         if let Some(db) = &self.database_url
-            && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
+            && !(db.starts_with("sqlite:")
+                || db.starts_with("postgres://")
+                || db.starts_with("postgresql://"))
         {
             bail!("database_url must start with sqlite: or postgres://");
         }
@@ -187,7 +200,10 @@ impl Config {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("portcullis.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portcullis.db").display()
+            )
         })
     }
 
@@ -208,8 +224,12 @@ impl Config {
 
 /// Hides the password in `scheme://user:password@host/…`.
 pub fn redact_url_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
         None => url.to_string(),
@@ -219,7 +239,9 @@ pub fn redact_url_password(url: &str) -> String {
 pub fn decode_secret_key(text: &str) -> anyhow::Result<[u8; 32]> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .context("secret_key must be base64 (32 random bytes, e.g. from `openssl rand -base64 32`)")?;
+        .context(
+            "secret_key must be base64 (32 random bytes, e.g. from `openssl rand -base64 32`)",
+        )?;
     bytes
         .try_into()
         .map_err(|_| anyhow::anyhow!("secret_key must decode to exactly 32 bytes"))
@@ -230,7 +252,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -238,7 +263,10 @@ mod tests {
         let c = resolve(None, env(&[]), &BTreeMap::new()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.public_url(), "http://localhost:8080");
-        assert!(c.database_url().starts_with("sqlite://./portcullis-data/portcullis.db"));
+        assert!(
+            c.database_url()
+                .starts_with("sqlite://./portcullis-data/portcullis.db")
+        );
         assert!(c.is_sqlite());
     }
 
@@ -251,7 +279,11 @@ mod tests {
         flags.insert("listen", "127.0.0.1:3000".to_string());
         let c = resolve(
             Some(&file),
-            env(&[("PORTCULLIS_LISTEN", "127.0.0.1:2000"), ("PORTCULLIS_PUBLIC_URL", "https://env.example"), ("PATH", "/bin")]),
+            env(&[
+                ("PORTCULLIS_LISTEN", "127.0.0.1:2000"),
+                ("PORTCULLIS_PUBLIC_URL", "https://env.example"),
+                ("PATH", "/bin"),
+            ]),
             &flags,
         )
         .unwrap();
@@ -265,21 +297,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p.toml");
         std::fs::write(&file, "lisen = \"x\"\n").unwrap();
-        let err = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap_err().to_string();
+        let err = resolve(Some(&file), env(&[]), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("'lisen'"), "{err}");
-        let err = resolve(None, env(&[("PORTCULLIS_LISEN", "x")]), &BTreeMap::new()).unwrap_err().to_string();
+        let err = resolve(None, env(&[("PORTCULLIS_LISEN", "x")]), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PORTCULLIS_LISEN"), "{err}");
         // Client-side variables are not server settings.
-        assert!(resolve(None, env(&[("PORTCULLIS_URL", "http://x"), ("PORTCULLIS_CLIENT_SECRET", "s")]), &BTreeMap::new()).is_ok());
+        assert!(
+            resolve(
+                None,
+                env(&[
+                    ("PORTCULLIS_URL", "http://x"),
+                    ("PORTCULLIS_CLIENT_SECRET", "s")
+                ]),
+                &BTreeMap::new()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn bad_values_are_explained() {
-        let err = resolve(None, env(&[("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "many")]), &BTreeMap::new()).unwrap_err();
-        assert!(err.to_string().contains("PORTCULLIS_DATABASE_MAX_CONNECTIONS"), "{err}");
-        let err = resolve(None, env(&[("PORTCULLIS_LISTEN", "nowhere")]), &BTreeMap::new()).unwrap_err();
+        let err = resolve(
+            None,
+            env(&[("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "many")]),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("PORTCULLIS_DATABASE_MAX_CONNECTIONS"),
+            "{err}"
+        );
+        let err = resolve(
+            None,
+            env(&[("PORTCULLIS_LISTEN", "nowhere")]),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("invalid configuration"), "{err}");
-        let err = resolve(None, env(&[("PORTCULLIS_SECRET_KEY", "c2hvcnQ=")]), &BTreeMap::new()).unwrap_err();
+        let err = resolve(
+            None,
+            env(&[("PORTCULLIS_SECRET_KEY", "c2hvcnQ=")]),
+            &BTreeMap::new(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("32 bytes"), "{err}");
     }
 
@@ -291,7 +356,10 @@ mod tests {
             ..Config::default()
         };
         let shown = c.redacted_toml();
-        assert!(!shown.contains("hunter2") && !shown.contains("AAAAAAAA"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("AAAAAAAA"),
+            "{shown}"
+        );
         assert!(shown.contains("<redacted>"));
     }
 }

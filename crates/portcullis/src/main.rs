@@ -92,14 +92,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let mut server = server::start(&config, listener, Overrides::default()).await?;
-    println!("Portcullis is running at {}  (listening on {})", server.public_url, server.local_addr);
+    println!(
+        "Portcullis is running at {}  (listening on {})",
+        server.public_url, server.local_addr
+    );
     if let (Some(created), Some(file)) = (&server.bootstrap, &server.bootstrap_file) {
         println!();
         println!("First start: created the tenant and its administrator.");
-        println!("  Administrator:          {}", created.admin_user_principal_name);
-        println!("  Automation credentials: {} (client id {})", file.display(), created.client_id);
+        println!(
+            "  Administrator:          {}",
+            created.admin_user_principal_name
+        );
+        println!(
+            "  Automation credentials: {} (client id {})",
+            file.display(),
+            created.client_id
+        );
         println!("  Admin API:              {}/graph/v1.0", server.public_url);
-        println!("Keep {} private: its secret grants every admin permission.", file.display());
+        println!(
+            "Keep {} private: its secret grants every admin permission.",
+            file.display()
+        );
     }
     let stop = server.take_shutdown();
     tokio::spawn(async move {
@@ -122,7 +135,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             portcullis::init_logging(&config);
             let store = server::open_store(&config).await?;
             store.close().await;
-            println!("The database is up to date ({}).", config::redact_url_password(&config.database_url()));
+            println!(
+                "The database is up to date ({}).",
+                config::redact_url_password(&config.database_url())
+            );
             Ok(())
         }
         Command::CheckConfig(args) => {
@@ -135,7 +151,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

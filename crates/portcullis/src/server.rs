@@ -10,6 +10,7 @@ use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis_core::bootstrap::{BootstrapCredentials, BootstrapSettings, ensure_bootstrapped};
 use portcullis_core::clock::{Clock, SystemClock};
+use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::crypto::Sealer;
 use portcullis_core::directory::{Deps, Directory};
 use portcullis_core::entropy::{Entropy, SystemEntropy};
@@ -77,8 +78,12 @@ impl Server {
 /// Connects to the configured database and brings its schema up to date.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     if config.is_sqlite() && config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
     }
     let options = StoreOptions {
         max_connections: config.database_max_connections,
@@ -87,7 +92,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
     let url = config.database_url();
     let store = portcullis_store::connect(&url, &options)
         .await
-        .with_context(|| format!("cannot open the database {}", crate::config::redact_url_password(&url)))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                crate::config::redact_url_password(&url)
+            )
+        })?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
 }
@@ -106,12 +116,16 @@ pub fn secret_key(config: &Config, entropy: &dyn Entropy) -> anyhow::Result<[u8;
     }
     let path = config.data_dir.join("secret.key");
     if path.exists() {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         return decode_secret_key(&text).with_context(|| format!("in {}", path.display()));
     }
     let mut key = [0u8; 32];
     entropy.fill(&mut key);
-    write_private_file(&path, &base64::engine::general_purpose::STANDARD.encode(key))?;
+    write_private_file(
+        &path,
+        &base64::engine::general_purpose::STANDARD.encode(key),
+    )?;
     Ok(key)
 }
 
@@ -151,7 +165,9 @@ fn prometheus() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ])
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -161,7 +177,11 @@ fn prometheus() -> Option<PrometheusHandle> {
 
 /// Starts Portcullis on an already-bound listener: migrates, bootstraps on first start, loads
 /// signing keys and serves until [`Server::shutdown`].
-pub async fn start(config: &Config, listener: TcpListener, overrides: Overrides) -> anyhow::Result<Server> {
+pub async fn start(
+    config: &Config,
+    listener: TcpListener,
+    overrides: Overrides,
+) -> anyhow::Result<Server> {
     let local_addr = listener.local_addr()?;
     let public_url = config.public_url();
     let store = open_store(config).await?;
@@ -180,8 +200,12 @@ pub async fn start(config: &Config, listener: TcpListener, overrides: Overrides)
     let outcome = ensure_bootstrapped(&deps, &settings).await?;
     let mut bootstrap_file = None;
     if let Some(created) = &outcome.created {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
         let path = config.data_dir.join("bootstrap.json");
         let file = BootstrapFile {
             note: "Created at first start. The client secret grants every admin permission: keep this file private, and delete it once you have stored the secret elsewhere.",
@@ -202,23 +226,30 @@ pub async fn start(config: &Config, listener: TcpListener, overrides: Overrides)
     tokens.load_keys().await?;
     let pool_store = store.clone();
     let state = AppState(Arc::new(Services {
+        conditional_access: ConditionalAccess::new(deps.clone()),
         directory: Directory::new(deps),
         tokens,
         public_url: public_url.clone(),
         metrics: prometheus(),
         pool_stats: Arc::new(move || {
             let s = pool_store.pool_stats();
-            PoolStats { size: s.size, idle: s.idle }
+            PoolStats {
+                size: s.size,
+                idle: s.idle,
+            }
         }),
     }));
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(Server {
         local_addr,

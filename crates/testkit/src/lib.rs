@@ -84,7 +84,9 @@ impl TestServer {
     }
 
     pub async fn try_start() -> anyhow::Result<TestServer> {
-        let database = ScratchDatabase::from_env().await.context("scratch database")?;
+        let database = ScratchDatabase::from_env()
+            .await
+            .context("scratch database")?;
         let data_dir = Arc::new(tempfile::tempdir()?);
         let clock = TestClock::new(OffsetDateTime::now_utc());
         let config = Config {
@@ -113,7 +115,11 @@ impl TestServer {
         })
     }
 
-    async fn launch(config: &Config, clock: &TestClock, public_url: Option<&str>) -> anyhow::Result<(Server, String)> {
+    async fn launch(
+        config: &Config,
+        clock: &TestClock,
+        public_url: Option<&str>,
+    ) -> anyhow::Result<(Server, String)> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let url = format!("http://localhost:{port}");
@@ -148,7 +154,10 @@ impl TestServer {
             return t;
         }
         let t = self
-            .client_token(&self.bootstrap.client_id.to_string(), &self.bootstrap.client_secret)
+            .client_token(
+                &self.bootstrap.client_id.to_string(),
+                &self.bootstrap.client_secret,
+            )
             .await
             .expect("the bootstrap credentials work");
         *self.token.lock().expect("token lock") = Some(t.clone());
@@ -160,7 +169,11 @@ impl TestServer {
         let reply = self
             .form(
                 "/oauth2/v2.0/token",
-                &[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)],
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ],
             )
             .await;
         match reply.body["access_token"].as_str() {
@@ -187,9 +200,14 @@ impl TestServer {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A Graph request with the admin token. `path` is below `/graph/v1.0`.
@@ -198,7 +216,13 @@ impl TestServer {
         self.graph_as(&token, method, path, body).await
     }
 
-    pub async fn graph_as(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+    pub async fn graph_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self
             .http
             .request(method, format!("{}/graph/v1.0{path}", self.url))
@@ -210,7 +234,13 @@ impl TestServer {
     }
 
     /// A request with a raw body (to send malformed input).
-    pub async fn graph_raw(&self, method: reqwest::Method, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+    pub async fn graph_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
         let token = self.admin_token().await;
         let request = self
             .http
@@ -252,15 +282,24 @@ impl TestServer {
     pub async fn check_invariants(&self) {
         let store = self.store();
         assert!(store.tenant().await.unwrap().is_some(), "the tenant exists");
-        let all = ListQuery { top: 999, ..ListQuery::default() };
+        let all = ListQuery {
+            top: 999,
+            ..ListQuery::default()
+        };
         let users = store.list_users(&all).await.unwrap().items;
         let groups = store.list_groups(&all).await.unwrap().items;
         let apps = store.list_applications(&all).await.unwrap().items;
         let exists = |id: uuid::Uuid| {
-            users.iter().any(|u| u.id == id) || groups.iter().any(|g| g.id == id) || apps.iter().any(|a| a.id == id)
+            users.iter().any(|u| u.id == id)
+                || groups.iter().any(|g| g.id == id)
+                || apps.iter().any(|a| a.id == id)
         };
         for a in store.role_assignments(None).await.unwrap() {
-            assert!(exists(a.principal_id), "role assignment {} points at a missing principal", a.id);
+            assert!(
+                exists(a.principal_id),
+                "role assignment {} points at a missing principal",
+                a.id
+            );
             assert!(
                 portcullis_core::roles::built_in_role(a.role_definition_id).is_some(),
                 "role assignment {} names an unknown role",
@@ -272,11 +311,19 @@ impl TestServer {
                 assert!(exists(m.id), "group {} has a missing member {}", g.id, m.id);
             }
             let containing = store.transitive_member_of(g.id).await.unwrap();
-            assert!(!containing.iter().any(|c| c.id == g.id), "group {} contains itself", g.id);
+            assert!(
+                !containing.iter().any(|c| c.id == g.id),
+                "group {} contains itself",
+                g.id
+            );
         }
         for app in &apps {
             for c in &app.password_credentials {
-                assert_eq!(c.secret_hash.len(), 64, "secrets are stored as SHA-256 hashes");
+                assert_eq!(
+                    c.secret_hash.len(),
+                    64,
+                    "secrets are stored as SHA-256 hashes"
+                );
             }
         }
         let audits = store.list_audits(&all).await.unwrap().items;

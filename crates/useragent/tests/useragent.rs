@@ -5,14 +5,16 @@ use portcullis_useragent::{parse, parse_with_hint, platform};
 
 const WINDOWS_EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91";
 const WINDOWS_ARM64: &str = "Mozilla/5.0 (Windows NT 10.0; ARM64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36";
-const WINDOWS_RT: &str = "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; ARM; Trident/6.0; Touch)";
+const WINDOWS_RT: &str =
+    "Mozilla/5.0 (compatible; MSIE 10.0; Windows NT 6.2; ARM; Trident/6.0; Touch)";
 const MAC_SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15";
 const IPAD_WEBVIEW_DESKTOP: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
 const IPAD_SAFARI_MOBILE: &str = "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
 const IPHONE_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
 const ANDROID_CHROME: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.144 Mobile Safari/537.36";
 const CHROMEOS: &str = "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
-const LINUX_FIREFOX: &str = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+const LINUX_FIREFOX: &str =
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
 const WINDOWS_PHONE: &str = "Mozilla/5.0 (Mobile; Windows Phone 8.1; Android 4.0; ARM; Trident/7.0; Touch; rv:11.0; IEMobile/11.0; NOKIA; Lumia 635) like iPhone OS 7_0_3 Mac OS X AppleWebKit/537 (KHTML, like Gecko) Mobile Safari/537";
 
 #[test]
@@ -52,7 +54,11 @@ fn mac_ua_with_ipad_hints_is_ios() {
     assert_eq!(hinted.platform, Some(DevicePlatform::IOS));
     assert_eq!(hinted.operating_system, "Ios");
     assert_eq!(
-        parse_with_hint("Mozilla/5.0 (Macintosh; iPad; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15", None).platform,
+        parse_with_hint(
+            "Mozilla/5.0 (Macintosh; iPad; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15",
+            None
+        )
+        .platform,
         Some(DevicePlatform::IOS)
     );
 }
@@ -75,7 +81,10 @@ fn chromeos_is_unknown() {
     let info = parse(CHROMEOS);
     assert_eq!(info.platform, None);
     assert_eq!(info.operating_system, "ChromeOS");
-    assert_eq!(parse_with_hint(CHROMEOS, Some("\"Chrome OS\"")).platform, None);
+    assert_eq!(
+        parse_with_hint(CHROMEOS, Some("\"Chrome OS\"")).platform,
+        None
+    );
 }
 
 #[test]
@@ -90,19 +99,36 @@ fn windows_phone_is_windows_phone() {
 
 #[test]
 fn empty_and_garbage_are_unknown() {
-    for ua in ["", "   ", "-", "garbage", "\u{0}\u{1}zz", "Mozilla/5.0", "curl/8.5.0"] {
+    for ua in [
+        "",
+        "   ",
+        "-",
+        "garbage",
+        "\u{0}\u{1}zz",
+        "Mozilla/5.0",
+        "curl/8.5.0",
+    ] {
         let info = parse(ua);
         assert_eq!(info.platform, None, "{ua:?}");
         assert_eq!(info.operating_system, "Unknown", "{ua:?}");
     }
     assert_eq!(parse("").client_app_type, ClientAppType::OtherClients);
-    assert_eq!(parse("garbage").client_app_type, ClientAppType::OtherClients);
+    assert_eq!(
+        parse("garbage").client_app_type,
+        ClientAppType::OtherClients
+    );
 }
 
 #[test]
 fn unknown_hint_keeps_the_user_agent_answer() {
-    assert_eq!(parse_with_hint(WINDOWS_EDGE, Some("\"Unknown\"")).platform, Some(DevicePlatform::Windows));
-    assert_eq!(parse_with_hint(WINDOWS_EDGE, Some("")).platform, Some(DevicePlatform::Windows));
+    assert_eq!(
+        parse_with_hint(WINDOWS_EDGE, Some("\"Unknown\"")).platform,
+        Some(DevicePlatform::Windows)
+    );
+    assert_eq!(
+        parse_with_hint(WINDOWS_EDGE, Some("")).platform,
+        Some(DevicePlatform::Windows)
+    );
 }
 
 #[test]
@@ -113,5 +139,9 @@ fn activesync_and_apps() {
     );
     let msal = "MSAL.Desktop/4.58 (Windows NT 10.0; Win64; x64)";
     let info = parse(msal);
-    assert_eq!(info.client_app_type, ClientAppType::MobileAppsAndDesktopClients, "{info:?}");
+    assert_eq!(
+        info.client_app_type,
+        ClientAppType::MobileAppsAndDesktopClients,
+        "{info:?}"
+    );
 }

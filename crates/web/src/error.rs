@@ -40,7 +40,8 @@ pub fn graph_error_body(error: &Error, request_id: &str) -> serde_json::Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let request_id = current_request_id();
         if status.is_server_error() {
             tracing::error!(request_id = %request_id, error = %self.0, "request failed");

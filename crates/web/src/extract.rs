@@ -1,7 +1,6 @@
 //! Extractors: the caller (from a bearer token), the capability a handler needs, Graph JSON
 //! bodies with field-naming errors, and OData query options.
 
-
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -27,19 +26,22 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Error::Unauthenticated("Access token is empty: send Authorization: Bearer <token>.".into()))?;
-        let text = header
-            .to_str()
-            .map_err(|_| Error::Unauthenticated("The Authorization header is not valid text.".into()))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Error::Unauthenticated(
+                "Access token is empty: send Authorization: Bearer <token>.".into(),
+            )
+        })?;
+        let text = header.to_str().map_err(|_| {
+            Error::Unauthenticated("The Authorization header is not valid text.".into())
+        })?;
         let token = text
             .strip_prefix("Bearer ")
             .or_else(|| text.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::Unauthenticated("The Authorization header must be 'Bearer <token>'.".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthenticated("The Authorization header must be 'Bearer <token>'.".into())
+            })?;
         let claims = state.tokens.verify_access_token(token).await?;
         let principal = state.tokens.principal_for(&claims).await?;
         let caller = Caller(principal);
@@ -101,6 +103,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for GraphJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let GraphBody(bytes) = GraphBody::from_request(req, state).await?;
+        parse_graph_json(&bytes).map(GraphJson).map_err(ApiError)
+    }
+}
+
+/// A JSON body kept as bytes, for documents that core decodes itself (Graph exports may be
+/// UTF-16 with a byte-order mark). Size limit and content type are checked here.
+pub struct GraphBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for GraphBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
             if !ct.starts_with("application/json") {
@@ -114,24 +129,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for GraphJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge { limit: crate::MAX_BODY_BYTES }
+                Error::PayloadTooLarge {
+                    limit: crate::MAX_BODY_BYTES,
+                }
             } else {
-                Error::invalid("body", format!("The request body could not be read: {rejection}"))
+                Error::invalid(
+                    "body",
+                    format!("The request body could not be read: {rejection}"),
+                )
             }
         })?;
-        parse_graph_json(&bytes).map(GraphJson).map_err(ApiError)
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::invalid(
+                "body",
+                "The request body is empty; a JSON object is expected.",
+            )
+            .into());
+        }
+        Ok(GraphBody(bytes))
     }
 }
 
 /// Parses a Graph JSON body, naming the field at fault in any error.
 pub fn parse_graph_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::invalid("body", "The request body is empty; a JSON object is expected."));
-    }
     // serde would also fill a struct from a JSON array, field by field in order; Graph bodies
     // are objects, so anything else is refused before it can be misread.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(Error::invalid("body", "The request body must be a JSON object."));
+        return Err(Error::invalid(
+            "body",
+            "The request body must be a JSON object.",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -142,7 +169,9 @@ pub fn parse_graph_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let named = message
             .split('`')
             .nth(1)
-            .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"))
+            .filter(|_| {
+                message.starts_with("missing field") || message.starts_with("unknown field")
+            })
             .map(str::to_string);
         // For an unknown field the path already ends with it; for a missing one it names the
         // parent object.
@@ -182,8 +211,9 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let raw = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw)
-            .map_err(|_| Error::bad_query("query", "The query string is not valid URL encoding."))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
+            Error::bad_query("query", "The query string is not valid URL encoding.")
+        })?;
         let mut options = QueryOptions::default();
         for (key, value) in &pairs {
             let slot = match key.as_str() {
@@ -198,7 +228,11 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
                 _ => continue,
             };
             if slot.is_some() {
-                return Err(Error::bad_query(key.clone(), format!("The query option '{key}' is given twice.")).into());
+                return Err(Error::bad_query(
+                    key.clone(),
+                    format!("The query option '{key}' is given twice."),
+                )
+                .into());
             }
             *slot = Some(value.clone());
         }
@@ -207,6 +241,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
             .get::<axum::extract::OriginalUri>()
             .map(|u| u.0.path().to_string())
             .unwrap_or_else(|| parts.uri.path().to_string());
-        Ok(OData { options, pairs, path })
+        Ok(OData {
+            options,
+            pairs,
+            path,
+        })
     }
 }

@@ -26,7 +26,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable".to_string())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable".to_string(),
+            )
         }
     }
 }
@@ -36,6 +39,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = (state.pool_stats)();
     metrics::gauge!("portcullis_db_pool_connections").set(stats.size as f64);
     metrics::gauge!("portcullis_db_pool_idle_connections").set(stats.idle as f64);
-    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
+use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
 use portcullis_core::tokens::TokenService;
 
@@ -41,6 +42,7 @@ pub struct PoolStats {
 
 pub struct Services {
     pub directory: Directory,
+    pub conditional_access: ConditionalAccess,
     pub tokens: Arc<TokenService>,
     /// The address people and applications reach this server at, without a trailing slash.
     pub public_url: String,
@@ -64,10 +66,19 @@ pub fn router(state: AppState) -> Router {
     let (graph, api) = graph::router().split_for_parts();
     let api = openapi::finish(api);
     Router::new()
-        .nest("/graph/v1.0", graph.route("/openapi.json", axum::routing::get(move || async move { axum::Json(api) })))
+        .nest(
+            "/graph/v1.0",
+            graph.route(
+                "/openapi.json",
+                axum::routing::get(move || async move { axum::Json(api) }),
+            ),
+        )
         .merge(oauth::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }

@@ -57,8 +57,12 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     let id_header = HeaderValue::from_str(&request_id.to_string()).expect("uuid is a valid header");
-    response.headers_mut().insert("request-id", id_header.clone());
-    response.headers_mut().insert("client-request-id", id_header);
+    response
+        .headers_mut()
+        .insert("request-id", id_header.clone());
+    response
+        .headers_mut()
+        .insert("client-request-id", id_header);
     let labels = [
         ("route", route.clone()),
         ("method", method.to_string()),

@@ -2,7 +2,7 @@
 //! `/graph/v1.0/openapi.json`.
 
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::security::{Flow, OAuth2, Scopes, SecurityScheme, ClientCredentials};
+use utoipa::openapi::security::{ClientCredentials, Flow, OAuth2, Scopes, SecurityScheme};
 
 pub fn finish(mut api: OpenApi) -> OpenApi {
     api.info.title = "Portcullis admin API (Microsoft Graph–compatible subset)".to_string();
@@ -17,10 +17,9 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(ClientCredentials::new(
-            "/oauth2/v2.0/token",
-            Scopes::new(),
-        ))])),
+        SecurityScheme::OAuth2(OAuth2::new([Flow::ClientCredentials(
+            ClientCredentials::new("/oauth2/v2.0/token", Scopes::new()),
+        )])),
     );
     api
 }

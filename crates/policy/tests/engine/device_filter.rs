@@ -58,15 +58,24 @@ fn rules_on_a_registered_device() {
     let d = registered();
     let cases = [
         ("device.trustType -eq \"azuread\"", true),
-        ("device.trustType -eq \"ServerAD\" -or device.isCompliant -eq True", true),
-        ("device.trustType -eq \"ServerAD\" -and device.isCompliant -eq True", false),
+        (
+            "device.trustType -eq \"ServerAD\" -or device.isCompliant -eq True",
+            true,
+        ),
+        (
+            "device.trustType -eq \"ServerAD\" -and device.isCompliant -eq True",
+            false,
+        ),
         ("device.displayName -startsWith \"joni\"", true),
         ("device.displayName -endsWith \"LAPTOP\"", true),
         ("device.displayName -contains \"-lap\"", true),
         ("device.model -notContains \"Surface\"", false),
         ("device.operatingSystemVersion -startsWith \"10.0.2\"", true),
         ("device.deviceOwnership -eq \"Company\"", true),
-        ("device.deviceId -in [\"6A7B8C9D-0000-4000-8000-00000000D001\", \"x\"]", true),
+        (
+            "device.deviceId -in [\"6A7B8C9D-0000-4000-8000-00000000D001\", \"x\"]",
+            true,
+        ),
         ("device.mdmAppId -notIn [\"x\"]", true),
         ("device.physicalIds -contains \"[ZTDId]:abc\"", true),
         ("device.physicalIds -contains \"[ZTDId]\"", false),
@@ -75,7 +84,10 @@ fn rules_on_a_registered_device() {
         ("device.extensionAttribute2 -eq \"SAW\"", false),
         ("device.extensionAttribute2 -ne \"SAW\"", true),
         ("-not (device.isCompliant -eq False)", true),
-        ("(device.trustType -eq \"Workplace\" -or (device.model -startsWith \"Surface\")) -and device.profileType -eq \"RegisteredDevice\"", true),
+        (
+            "(device.trustType -eq \"Workplace\" -or (device.model -startsWith \"Surface\")) -and device.profileType -eq \"RegisteredDevice\"",
+            true,
+        ),
         ("device.displayName -eq \"say `\"hi`\"\"", false),
         ("DEVICE.TRUSTTYPE -EQ \"AzureAD\"", false),
     ];
@@ -91,7 +103,11 @@ fn rules_on_a_registered_device() {
 #[test]
 fn bad_rules_are_errors() {
     let long = format!("device.displayName -eq \"{}\"", "x".repeat(MAX_RULE_LENGTH));
-    let deep = format!("{}device.model -eq \"x\"{}", "(".repeat(200), ")".repeat(200));
+    let deep = format!(
+        "{}device.model -eq \"x\"{}",
+        "(".repeat(200),
+        ")".repeat(200)
+    );
     let bad = [
         "",
         "device.color -eq \"red\"",
@@ -119,7 +135,10 @@ fn bad_rules_are_errors() {
 }
 
 fn with_filter(mode: &str, rule: &str) -> portcullis_policy::ConditionalAccessPolicy {
-    policy("p", json!({"conditions": {"devices": {"deviceFilter": {"mode": mode, "rule": rule}}}}))
+    policy(
+        "p",
+        json!({"conditions": {"devices": {"deviceFilter": {"mode": mode, "rule": rule}}}}),
+    )
 }
 
 #[test]
@@ -154,7 +173,10 @@ fn an_invalid_rule_fails_closed() {
     match &decision.outcome {
         Outcome::Block { policies } => assert!(matches!(
             &policies[0].reason,
-            BlockReason::UnevaluableCondition { condition: AnalysisReason::Devices, .. }
+            BlockReason::UnevaluableCondition {
+                condition: AnalysisReason::Devices,
+                ..
+            }
         )),
         other => panic!("expected block, got {other:?}"),
     }

@@ -2,8 +2,8 @@
 //! import → export → import on the fixture folder of Entra-shaped exports.
 
 use portcullis_policy::graph::{
-    ImportError, decode_text, export_collection, export_named_locations, export_policies, export_strengths, import_any,
-    import_named_locations, import_policies, import_strengths,
+    ImportError, decode_text, export_collection, export_named_locations, export_policies,
+    export_strengths, import_any, import_named_locations, import_policies, import_strengths,
 };
 use portcullis_policy::{ConditionalAccessPolicy, NamedLocation, PolicyState};
 
@@ -33,8 +33,17 @@ fn the_fixture_folder_reads_without_edits() {
     assert_eq!((policies, strengths, locations), (6, 3, 3));
     let exported = import_policies(&fixture_bytes("policies.json")).unwrap();
     let names: Vec<&str> = exported.iter().map(|p| p.display_name.as_str()).collect();
-    assert_eq!(names[..2], ["Passkey test: enforcement", "Passkey test: unsupported platforms"]);
-    assert_eq!(exported[2].state, PolicyState::EnabledForReportingButNotEnforced);
+    assert_eq!(
+        names[..2],
+        [
+            "Passkey test: enforcement",
+            "Passkey test: unsupported platforms"
+        ]
+    );
+    assert_eq!(
+        exported[2].state,
+        PolicyState::EnabledForReportingButNotEnforced
+    );
 }
 
 #[test]
@@ -42,8 +51,11 @@ fn import_export_import_is_the_identity_on_fixtures() {
     for name in fixture_names() {
         let first = import_any(&fixture_bytes(&name)).unwrap();
         let again_policies = import_policies(export_policies(&first.policies).as_bytes()).unwrap();
-        let again_strengths = import_strengths(export_strengths(&first.strengths).as_bytes()).unwrap();
-        let again_locations = import_named_locations(export_named_locations(&first.named_locations).as_bytes()).unwrap();
+        let again_strengths =
+            import_strengths(export_strengths(&first.strengths).as_bytes()).unwrap();
+        let again_locations =
+            import_named_locations(export_named_locations(&first.named_locations).as_bytes())
+                .unwrap();
         assert_eq!(again_policies, first.policies, "{name}");
         assert_eq!(again_strengths, first.strengths, "{name}");
         assert_eq!(again_locations, first.named_locations, "{name}");
@@ -56,19 +68,44 @@ fn export_keeps_annotations_and_unmodelled_members() {
     let json = export_collection(&policies);
     let first = &json["value"][0];
     assert!(first.as_object().unwrap().contains_key("templateId"));
-    assert!(first["grantControls"].as_object().unwrap().contains_key("authenticationStrength@odata.context"));
-    assert_eq!(first["grantControls"]["authenticationStrength"]["allowedCombinations"][1], "fido2");
+    assert!(
+        first["grantControls"]
+            .as_object()
+            .unwrap()
+            .contains_key("authenticationStrength@odata.context")
+    );
+    assert_eq!(
+        first["grantControls"]["authenticationStrength"]["allowedCombinations"][1],
+        "fido2"
+    );
     assert_eq!(first["conditions"]["platforms"], serde_json::Value::Null);
     let report_only = &json["value"][2];
-    assert_eq!(report_only["sessionControls"]["signInFrequency"]["type"], "hours");
+    assert_eq!(
+        report_only["sessionControls"]["signInFrequency"]["type"],
+        "hours"
+    );
     let beta = import_policies(&fixture_bytes("policy-security-info-beta.json")).unwrap();
     let exported = export_collection(&beta);
-    assert!(exported["value"][0]["@odata.context"].as_str().unwrap().contains("beta"));
-    assert_eq!(exported["value"][0]["description"], "Register security info only from trusted locations, or with MFA (TAP counts)");
+    assert!(
+        exported["value"][0]["@odata.context"]
+            .as_str()
+            .unwrap()
+            .contains("beta")
+    );
+    assert_eq!(
+        exported["value"][0]["description"],
+        "Register security info only from trusted locations, or with MFA (TAP counts)"
+    );
     let locations = import_named_locations(&fixture_bytes("namedLocations.json")).unwrap();
     let exported = export_collection(&locations);
-    assert_eq!(exported["value"][0]["@odata.type"], "#microsoft.graph.ipNamedLocation");
-    assert_eq!(exported["value"][2]["@odata.type"], "#microsoft.graph.countryNamedLocation");
+    assert_eq!(
+        exported["value"][0]["@odata.type"],
+        "#microsoft.graph.ipNamedLocation"
+    );
+    assert_eq!(
+        exported["value"][2]["@odata.type"],
+        "#microsoft.graph.countryNamedLocation"
+    );
     assert!(matches!(locations[2], NamedLocation::Country(_)));
 }
 
@@ -89,16 +126,26 @@ fn encodings() {
         let policies = import_policies(&bytes).unwrap();
         assert_eq!(policies[0].display_name, "é");
     }
-    assert!(matches!(decode_text(&[0xFF, 0xFE, 0x00]), Err(ImportError::Encoding(_))));
-    assert!(matches!(decode_text(&[0xFF, 0xFE, 0x00, 0xD8]), Err(ImportError::Encoding(_))));
-    assert!(matches!(decode_text(&[0xC3, 0x28]), Err(ImportError::Encoding(_))));
+    assert!(matches!(
+        decode_text(&[0xFF, 0xFE, 0x00]),
+        Err(ImportError::Encoding(_))
+    ));
+    assert!(matches!(
+        decode_text(&[0xFF, 0xFE, 0x00, 0xD8]),
+        Err(ImportError::Encoding(_))
+    ));
+    assert!(matches!(
+        decode_text(&[0xC3, 0x28]),
+        Err(ImportError::Encoding(_))
+    ));
 }
 
 #[test]
 fn document_shapes() {
     let one = r#"{"state":"enabled","conditions":{}}"#;
     let array = format!("[{one},{one}]");
-    let collection = format!(r#"{{"@odata.context":"x","@odata.nextLink":"y","value":[{one},{one},{one}]}}"#);
+    let collection =
+        format!(r#"{{"@odata.context":"x","@odata.nextLink":"y","value":[{one},{one},{one}]}}"#);
     assert_eq!(import_policies(one.as_bytes()).unwrap().len(), 1);
     assert_eq!(import_policies(array.as_bytes()).unwrap().len(), 2);
     assert_eq!(import_policies(collection.as_bytes()).unwrap().len(), 3);
@@ -120,17 +167,26 @@ fn nulls_read_as_not_configured() {
 #[test]
 fn errors_name_the_item_and_field() {
     let cases: Vec<(&str, &str)> = vec![
-        (r#"{"value":[{"state":"enabled","conditions":{}},{"state":"enabled","conditions":{"users":{"includeUsers":5}}}]}"#, "value[1].conditions.users.includeUsers"),
+        (
+            r#"{"value":[{"state":"enabled","conditions":{}},{"state":"enabled","conditions":{"users":{"includeUsers":5}}}]}"#,
+            "value[1].conditions.users.includeUsers",
+        ),
         (r#"{"state":"enabled"}"#, "document"),
         (r#"{"state":["enabled"],"conditions":{}}"#, "state"),
-        (r#"{"state":"enabled","conditions":{"platforms":{"includePlatforms":[true]}}}"#, "conditions.platforms.includePlatforms[0]"),
+        (
+            r#"{"state":"enabled","conditions":{"platforms":{"includePlatforms":[true]}}}"#,
+            "conditions.platforms.includePlatforms[0]",
+        ),
     ];
     for (json, field) in cases {
         let error = import_policies(json.as_bytes()).unwrap_err();
         assert_eq!(error.field().as_deref(), Some(field), "{error}");
     }
     assert!(error_message(r#"{"state":"enabled"}"#).contains("conditions"));
-    assert!(matches!(import_policies(b"{not json"), Err(ImportError::Syntax(_))));
+    assert!(matches!(
+        import_policies(b"{not json"),
+        Err(ImportError::Syntax(_))
+    ));
     assert!(import_any(br#"{"hello":"world"}"#).is_err());
 }
 
@@ -142,6 +198,10 @@ fn error_message(json: &str) -> String {
 fn unknown_enum_members_are_kept() {
     let p = import_policies(br#"{"state":"enabled","conditions":{"platforms":{"includePlatforms":["visionOS"]},"clientAppTypes":["unknownFutureValue"]},"grantControls":{"operator":"OR","builtInControls":["riskRemediation","brandNew"]}}"#).unwrap();
     let exported = export_policies(&p);
-    assert!(exported.contains("visionOS") && exported.contains("brandNew") && exported.contains("riskRemediation"));
+    assert!(
+        exported.contains("visionOS")
+            && exported.contains("brandNew")
+            && exported.contains("riskRemediation")
+    );
     assert_eq!(import_policies(exported.as_bytes()).unwrap(), p);
 }

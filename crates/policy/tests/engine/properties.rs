@@ -2,7 +2,8 @@
 
 use portcullis_policy::graph::{export_policies, import_policies};
 use portcullis_policy::{
-    ConditionalAccessPolicy, DevicePlatform, Outcome, PolicySet, PolicyState, SignInContext, Target, evaluate,
+    ConditionalAccessPolicy, DevicePlatform, Outcome, PolicySet, PolicyState, SignInContext,
+    Target, evaluate,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -10,16 +11,43 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const GROUPS: [&str; 3] = [ADMINS, STAFF, CONTRACTORS];
-const PLATFORMS: [&str; 7] = ["android", "iOS", "windows", "macOS", "linux", "windowsPhone", "all"];
-const CONTROLS: [&str; 5] = ["mfa", "compliantDevice", "domainJoinedDevice", "passwordChange", "block"];
-const METHODS: [&str; 6] = ["password", "sms", "fido2", "temporaryAccessPassOneTime", "deviceBasedPush", "windowsHelloForBusiness"];
+const PLATFORMS: [&str; 7] = [
+    "android",
+    "iOS",
+    "windows",
+    "macOS",
+    "linux",
+    "windowsPhone",
+    "all",
+];
+const CONTROLS: [&str; 5] = [
+    "mfa",
+    "compliantDevice",
+    "domainJoinedDevice",
+    "passwordChange",
+    "block",
+];
+const METHODS: [&str; 6] = [
+    "password",
+    "sms",
+    "fido2",
+    "temporaryAccessPassOneTime",
+    "deviceBasedPush",
+    "windowsHelloForBusiness",
+];
 
-fn subset<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = Vec<T>> {
+fn subset<T: Clone + std::fmt::Debug + 'static>(
+    items: &'static [T],
+) -> impl Strategy<Value = Vec<T>> {
     proptest::sample::subsequence(items, 0..=items.len())
 }
 
 fn state() -> impl Strategy<Value = &'static str> {
-    prop_oneof![Just("enabled"), Just("enabledForReportingButNotEnforced"), Just("disabled")]
+    prop_oneof![
+        Just("enabled"),
+        Just("enabledForReportingButNotEnforced"),
+        Just("disabled")
+    ]
 }
 
 prop_compose! {

@@ -1,8 +1,8 @@
 //! The DESIGN.md story on the exported fixture tenant: the two "Passkey test" policies.
 
 use portcullis_policy::{
-    AppliedPolicyResult, BlockReason, Control, DevicePlatform, Outcome, PHISHING_RESISTANT_STRENGTH_ID, SatisfiedMethod,
-    SignInContext, Target, UserAction, evaluate,
+    AppliedPolicyResult, BlockReason, Control, DevicePlatform, Outcome,
+    PHISHING_RESISTANT_STRENGTH_ID, SatisfiedMethod, SignInContext, Target, UserAction, evaluate,
 };
 
 use crate::support::*;
@@ -23,7 +23,9 @@ fn joni(platform: Option<DevicePlatform>) -> SignInContext {
 fn new_admin_with_a_tap_on_windows_must_get_phishing_resistant_mfa() {
     let tenant = design_tenant();
     let mut c = joni(Some(DevicePlatform::Windows));
-    c.methods = vec![SatisfiedMethod::new(portcullis_policy::AuthenticationMethodMode::TemporaryAccessPassOneTime)];
+    c.methods = vec![SatisfiedMethod::new(
+        portcullis_policy::AuthenticationMethodMode::TemporaryAccessPassOneTime,
+    )];
     let decision = evaluate(&c, &tenant);
     match &decision.outcome {
         Outcome::Requirements { requirements } => {
@@ -34,10 +36,19 @@ fn new_admin_with_a_tap_on_windows_must_get_phishing_resistant_mfa() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(trace(&decision, UNSUPPORTED_PLATFORMS).result, AppliedPolicyResult::NotApplied);
+    assert_eq!(
+        trace(&decision, UNSUPPORTED_PLATFORMS).result,
+        AppliedPolicyResult::NotApplied
+    );
     // The report-only "MFA for all users" policy would be satisfied by the TAP.
-    assert_eq!(trace(&decision, "d3f9b5c4-6e70-4182-8c93-b4d5e6f70819").result, AppliedPolicyResult::ReportOnlySuccess);
-    assert_eq!(trace(&decision, "e40ac6d5-7f81-4293-9da4-c5e6f708192a").result, AppliedPolicyResult::NotEnabled);
+    assert_eq!(
+        trace(&decision, "d3f9b5c4-6e70-4182-8c93-b4d5e6f70819").result,
+        AppliedPolicyResult::ReportOnlySuccess
+    );
+    assert_eq!(
+        trace(&decision, "e40ac6d5-7f81-4293-9da4-c5e6f708192a").result,
+        AppliedPolicyResult::NotEnabled
+    );
 }
 
 #[test]
@@ -47,7 +58,10 @@ fn with_the_new_passkey_she_is_signed_in_on_windows() {
     c.methods = vec![SatisfiedMethod::passkey(AUTHENTICATOR_IOS)];
     let decision = evaluate(&c, &tenant);
     assert_eq!(decision.outcome, Outcome::Grant);
-    assert_eq!(trace(&decision, ENFORCEMENT).result, AppliedPolicyResult::Success);
+    assert_eq!(
+        trace(&decision, ENFORCEMENT).result,
+        AppliedPolicyResult::Success
+    );
     assert!(matches!(
         trace(&decision, ENFORCEMENT).enforced_grant_controls[..],
         [Control::AuthenticationStrength(ref s)] if s.id == PHISHING_RESISTANT_STRENGTH_ID
@@ -57,14 +71,22 @@ fn with_the_new_passkey_she_is_signed_in_on_windows() {
 #[test]
 fn from_android_ios_or_an_unknown_platform_she_is_blocked_by_the_platform_policy() {
     let tenant = design_tenant();
-    for platform in [Some(DevicePlatform::Android), Some(DevicePlatform::IOS), Some(DevicePlatform::MacOS), None] {
+    for platform in [
+        Some(DevicePlatform::Android),
+        Some(DevicePlatform::IOS),
+        Some(DevicePlatform::MacOS),
+        None,
+    ] {
         let mut c = joni(platform.clone());
         c.methods = vec![SatisfiedMethod::passkey(AUTHENTICATOR_ANDROID)];
         match evaluate(&c, &tenant).outcome {
             Outcome::Block { policies } => {
                 assert_eq!(policies.len(), 1, "{platform:?}");
                 assert_eq!(policies[0].policy_id, UNSUPPORTED_PLATFORMS);
-                assert_eq!(policies[0].display_name, "Passkey test: unsupported platforms");
+                assert_eq!(
+                    policies[0].display_name,
+                    "Passkey test: unsupported platforms"
+                );
                 assert_eq!(policies[0].reason, BlockReason::BlockControl);
             }
             other => panic!("{platform:?}: {other:?}"),
@@ -79,8 +101,13 @@ fn registering_security_info_with_the_tap_asks_for_the_strength_to_be_registered
     let tenant = design_tenant();
     let mut c = joni(Some(DevicePlatform::Windows));
     c.target = Target::UserAction(UserAction::RegisterSecurityInformation);
-    c.methods = vec![SatisfiedMethod::new(portcullis_policy::AuthenticationMethodMode::TemporaryAccessPassOneTime)];
-    assert!(matches!(evaluate(&c, &tenant).outcome, Outcome::Requirements { .. }));
+    c.methods = vec![SatisfiedMethod::new(
+        portcullis_policy::AuthenticationMethodMode::TemporaryAccessPassOneTime,
+    )];
+    assert!(matches!(
+        evaluate(&c, &tenant).outcome,
+        Outcome::Requirements { .. }
+    ));
 }
 
 #[test]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use portcullis_policy::graph::import_any;
 use portcullis_policy::{
-    ConditionalAccessPolicy, Decision, DevicePlatform, PolicySet, PolicyTrace, SatisfiedMethod, SignInContext, Target,
-    evaluate,
+    ConditionalAccessPolicy, Decision, DevicePlatform, PolicySet, PolicyTrace, SatisfiedMethod,
+    SignInContext, Target, evaluate,
 };
 use serde_json::{Value, json};
 
@@ -106,17 +106,12 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
 /// policy from the same export), the strengths and the named locations.
 pub fn design_tenant() -> PolicySet {
     let policies = import_any(&fixture_bytes("policies.json")).expect("policies.json");
-    let strengths = import_any(&fixture_bytes("authenticationStrengthPolicies.json")).expect("strengths");
+    let strengths =
+        import_any(&fixture_bytes("authenticationStrengthPolicies.json")).expect("strengths");
     let locations = import_any(&fixture_bytes("namedLocations.json")).expect("locations");
-    PolicySet::new(policies.policies, strengths.strengths, locations.named_locations)
-}
-
-#[test]
-fn print_sizes() {
-    eprintln!("PolicyTrace {} ConditionFailure {} AppliedPolicyResult {} GrantOutcome {} Control {}",
-        std::mem::size_of::<portcullis_policy::PolicyTrace>(),
-        std::mem::size_of::<portcullis_policy::ConditionFailure>(),
-        std::mem::size_of::<portcullis_policy::AppliedPolicyResult>(),
-        std::mem::size_of::<portcullis_policy::GrantOutcome>(),
-        std::mem::size_of::<portcullis_policy::Control>());
+    PolicySet::new(
+        policies.policies,
+        strengths.strengths,
+        locations.named_locations,
+    )
 }

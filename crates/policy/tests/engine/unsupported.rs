@@ -28,15 +28,31 @@ fn unsupported_members_are_reported_with_their_effect() {
                "grantControls": {"builtInControls": ["mfa"], "futureGrant": ["x"], "authenticationStrength@odata.context": "ctx"},
                "sessionControls": {"signInFrequency": null, "secureSignInSession": {"isEnabled": true}}}),
     );
-    let paths: Vec<(String, UnsupportedEffect)> = p.unsupported_fields().into_iter().map(|UnsupportedField { path, effect }| (path, effect)).collect();
+    let paths: Vec<(String, UnsupportedEffect)> = p
+        .unsupported_fields()
+        .into_iter()
+        .map(|UnsupportedField { path, effect }| (path, effect))
+        .collect();
     assert_eq!(
         paths,
         vec![
             ("templateId".to_owned(), UnsupportedEffect::Informational),
-            ("conditions.times".to_owned(), UnsupportedEffect::FailsClosed),
-            ("conditions.applications.applicationFilter".to_owned(), UnsupportedEffect::FailsClosed),
-            ("grantControls.futureGrant".to_owned(), UnsupportedEffect::NeverSatisfied),
-            ("sessionControls.secureSignInSession".to_owned(), UnsupportedEffect::NotEnforced),
+            (
+                "conditions.times".to_owned(),
+                UnsupportedEffect::FailsClosed
+            ),
+            (
+                "conditions.applications.applicationFilter".to_owned(),
+                UnsupportedEffect::FailsClosed
+            ),
+            (
+                "grantControls.futureGrant".to_owned(),
+                UnsupportedEffect::NeverSatisfied
+            ),
+            (
+                "sessionControls.secureSignInSession".to_owned(),
+                UnsupportedEffect::NotEnforced
+            ),
         ]
     );
 }
@@ -48,11 +64,20 @@ fn an_unevaluable_condition_fails_closed_when_the_rest_matches() {
     assert!(t.applies);
     assert_eq!(t.result, AppliedPolicyResult::Failure);
     assert_eq!(t.analysis_reason(), AnalysisReason::InvalidCondition);
-    assert!(t.failed_condition.as_ref().unwrap().to_string().contains("conditions.times"));
+    assert!(
+        t.failed_condition
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("conditions.times")
+    );
     match decision.outcome {
         Outcome::Block { policies } => assert_eq!(
             policies[0].reason,
-            BlockReason::UnevaluableCondition { condition: AnalysisReason::Time, field: "conditions.times".into() }
+            BlockReason::UnevaluableCondition {
+                condition: AnalysisReason::Time,
+                field: "conditions.times".into()
+            }
         ),
         other => panic!("{other:?}"),
     }
@@ -64,7 +89,10 @@ fn an_unevaluable_condition_does_not_widen_who_a_policy_applies_to() {
     p.conditions.users.as_mut().unwrap().include_users = vec![OTHER_USER.to_owned()];
     let decision = evaluate(&ctx(), &set(vec![p]));
     assert_eq!(decision.outcome, Outcome::Grant);
-    assert_eq!(trace(&decision, "timed").result, AppliedPolicyResult::NotApplied);
+    assert_eq!(
+        trace(&decision, "timed").result,
+        AppliedPolicyResult::NotApplied
+    );
 }
 
 #[test]
@@ -73,25 +101,50 @@ fn report_only_policies_with_unevaluable_conditions_change_nothing() {
     p.state = portcullis_policy::PolicyState::EnabledForReportingButNotEnforced;
     let decision = evaluate(&ctx(), &set(vec![p]));
     assert_eq!(decision.outcome, Outcome::Grant);
-    assert_eq!(trace(&decision, "timed").result, AppliedPolicyResult::ReportOnlyFailure);
+    assert_eq!(
+        trace(&decision, "timed").result,
+        AppliedPolicyResult::ReportOnlyFailure
+    );
 }
 
 #[test]
 fn references_to_unknown_or_unevaluable_locations_fail_closed() {
-    let p = || policy("p", json!({"conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["missing-location"]}}}));
+    let p = || {
+        policy(
+            "p",
+            json!({"conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["missing-location"]}}}),
+        )
+    };
     let mut c = with_methods(ctx(), &["fido2"]);
     c.ip_address = Some("192.0.2.1".parse().unwrap());
-    assert!(matches!(evaluate(&c, &set(vec![p()])).outcome, Outcome::Block { .. }));
-    let compliant_network = NamedLocation::Other(json!({"@odata.type": "#microsoft.graph.compliantNetworkNamedLocation", "id": "gsa", "displayName": "GSA"}));
-    let q = policy("q", json!({"conditions": {"locations": {"includeLocations": ["gsa"], "excludeLocations": []}}}));
-    let decision = evaluate(&c, &PolicySet::new(vec![q], Vec::new(), vec![compliant_network]));
+    assert!(matches!(
+        evaluate(&c, &set(vec![p()])).outcome,
+        Outcome::Block { .. }
+    ));
+    let compliant_network = NamedLocation::Other(
+        json!({"@odata.type": "#microsoft.graph.compliantNetworkNamedLocation", "id": "gsa", "displayName": "GSA"}),
+    );
+    let q = policy(
+        "q",
+        json!({"conditions": {"locations": {"includeLocations": ["gsa"], "excludeLocations": []}}}),
+    );
+    let decision = evaluate(
+        &c,
+        &PolicySet::new(vec![q], Vec::new(), vec![compliant_network]),
+    );
     assert!(matches!(decision.outcome, Outcome::Block { .. }));
 }
 
 #[test]
 fn unsupported_session_controls_are_reported_not_enforced() {
-    let p = policy("p", json!({"grantControls": {"builtInControls": []}, "sessionControls": {"applicationEnforcedRestrictions": {"isEnabled": true}}}));
+    let p = policy(
+        "p",
+        json!({"grantControls": {"builtInControls": []}, "sessionControls": {"applicationEnforcedRestrictions": {"isEnabled": true}}}),
+    );
     let decision = evaluate(&ctx(), &set(vec![p]));
     assert_eq!(decision.outcome, Outcome::Grant);
-    assert_eq!(decision.session.not_enforced, ["applicationEnforcedRestrictions"]);
+    assert_eq!(
+        decision.session.not_enforced,
+        ["applicationEnforcedRestrictions"]
+    );
 }

@@ -18,62 +18,236 @@ async fn snapshot(t: &TestServer) -> Value {
 #[tokio::test]
 async fn malformed_bodies_name_the_field_and_change_nothing() {
     let t = TestServer::start().await;
-    let joni = t.post("/users", json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"})).await.body;
+    let joni = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
+        )
+        .await
+        .body;
     let group = t.post("/groups", json!({"displayName": "G"})).await.body;
     let before = snapshot(&t).await;
     let user_path = format!("/users/{}", joni["id"].as_str().unwrap());
     let ref_path = format!("/groups/{}/members/$ref", group["id"].as_str().unwrap());
 
     let cases: Vec<(&str, &str, Value, &str)> = vec![
-        ("POST", "/users", json!({"displayName": "No UPN"}), "userPrincipalName"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com"}), "displayName"),
-        ("POST", "/users", json!({"userPrincipalName": 5, "displayName": "X"}), "userPrincipalName"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "favouriteColour": "red"}), "favouriteColour"),
-        ("POST", "/users", json!({"userPrincipalName": "not-an-upn", "displayName": "X"}), "userPrincipalName"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com", "displayName": "   "}), "displayName"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "accountEnabled": "yes"}), "accountEnabled"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "userType": "Admin"}), "userType"),
-        ("POST", "/users", json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "mail": "nope"}), "mail"),
+        (
+            "POST",
+            "/users",
+            json!({"displayName": "No UPN"}),
+            "userPrincipalName",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com"}),
+            "displayName",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": 5, "displayName": "X"}),
+            "userPrincipalName",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "favouriteColour": "red"}),
+            "favouriteColour",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "not-an-upn", "displayName": "X"}),
+            "userPrincipalName",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com", "displayName": "   "}),
+            "displayName",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "accountEnabled": "yes"}),
+            "accountEnabled",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "userType": "Admin"}),
+            "userType",
+        ),
+        (
+            "POST",
+            "/users",
+            json!({"userPrincipalName": "x@contoso.com", "displayName": "X", "mail": "nope"}),
+            "mail",
+        ),
         ("POST", "/users", json!(["an", "array"]), "body"),
-        ("PATCH", &user_path, json!({"accountEnabled": 1}), "accountEnabled"),
-        ("PATCH", &user_path, json!({"displayName": ""}), "displayName"),
-        ("POST", "/groups", json!({"displayName": "M", "mailEnabled": true}), "mailEnabled"),
-        ("POST", "/groups", json!({"displayName": "U", "groupTypes": ["Unified"]}), "groupTypes"),
-        ("POST", &ref_path, json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/not-a-guid"}), "@odata.id"),
+        (
+            "PATCH",
+            &user_path,
+            json!({"accountEnabled": 1}),
+            "accountEnabled",
+        ),
+        (
+            "PATCH",
+            &user_path,
+            json!({"displayName": ""}),
+            "displayName",
+        ),
+        (
+            "POST",
+            "/groups",
+            json!({"displayName": "M", "mailEnabled": true}),
+            "mailEnabled",
+        ),
+        (
+            "POST",
+            "/groups",
+            json!({"displayName": "U", "groupTypes": ["Unified"]}),
+            "groupTypes",
+        ),
+        (
+            "POST",
+            &ref_path,
+            json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/not-a-guid"}),
+            "@odata.id",
+        ),
         ("POST", &ref_path, json!({}), "@odata.id"),
-        ("POST", "/roleManagement/directory/roleAssignments", json!({"principalId": "x", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10"}), "principalId"),
-        ("POST", "/applications", json!({"displayName": "A", "web": {"redirectUris": ["http://evil.example/cb"]}}), "web.redirectUris"),
-        ("POST", "/applications", json!({"displayName": "A", "web": {"redirectUris": ["https://a.example/cb#x"]}}), "web.redirectUris"),
-        ("POST", "/applications", json!({"displayName": "A", "apiPermissions": ["Everything.All"]}), "apiPermissions"),
-        ("POST", "/applications", json!({"displayName": "A", "web": {"redirectUris": "https://a.example"}}), "web.redirectUris"),
-        ("POST", "/applications", json!({"displayName": "A", "signInAudience": "AzureADMultipleOrgs"}), "signInAudience"),
+        (
+            "POST",
+            "/roleManagement/directory/roleAssignments",
+            json!({"principalId": "x", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10"}),
+            "principalId",
+        ),
+        (
+            "POST",
+            "/applications",
+            json!({"displayName": "A", "web": {"redirectUris": ["http://evil.example/cb"]}}),
+            "web.redirectUris",
+        ),
+        (
+            "POST",
+            "/applications",
+            json!({"displayName": "A", "web": {"redirectUris": ["https://a.example/cb#x"]}}),
+            "web.redirectUris",
+        ),
+        (
+            "POST",
+            "/applications",
+            json!({"displayName": "A", "apiPermissions": ["Everything.All"]}),
+            "apiPermissions",
+        ),
+        (
+            "POST",
+            "/applications",
+            json!({"displayName": "A", "web": {"redirectUris": "https://a.example"}}),
+            "web.redirectUris",
+        ),
+        (
+            "POST",
+            "/applications",
+            json!({"displayName": "A", "signInAudience": "AzureADMultipleOrgs"}),
+            "signInAudience",
+        ),
     ];
     for (method, path, body, field) in cases {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let r = t.graph(method.clone(), path, Some(body.clone())).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path} {body}: {:?}", r.body);
-        assert_eq!(r.error_target(), Some(field), "{method} {path} {body}: {:?}", r.body);
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path} {body}: {:?}",
+            r.body
+        );
+        assert_eq!(
+            r.error_target(),
+            Some(field),
+            "{method} {path} {body}: {:?}",
+            r.body
+        );
         assert!(r.error_code().is_some_and(|c| !c.is_empty()));
-        assert!(r.body["error"]["message"].as_str().unwrap().contains(field.split('.').next_back().unwrap()), "{:?}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(field.split('.').next_back().unwrap()),
+            "{:?}",
+            r.body
+        );
     }
 
     // Not JSON at all, wrong content type, empty body.
-    let r = t.graph_raw(reqwest::Method::POST, "/users", "application/json", b"{\"userPrincipalName\": ".to_vec()).await;
-    assert_eq!((r.status, r.error_target()), (StatusCode::BAD_REQUEST, Some("body")));
-    let r = t.graph_raw(reqwest::Method::POST, "/users", "text/plain", b"hello".to_vec()).await;
-    assert_eq!((r.status, r.error_target()), (StatusCode::BAD_REQUEST, Some("Content-Type")));
-    let r = t.graph_raw(reqwest::Method::POST, "/users", "application/json", Vec::new()).await;
-    assert_eq!((r.status, r.error_target()), (StatusCode::BAD_REQUEST, Some("body")));
-    let r = t.graph_raw(reqwest::Method::POST, "/users", "application/json", vec![0xff, 0xfe, 0x00]).await;
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "application/json",
+            b"{\"userPrincipalName\": ".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_target()),
+        (StatusCode::BAD_REQUEST, Some("body"))
+    );
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "text/plain",
+            b"hello".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_target()),
+        (StatusCode::BAD_REQUEST, Some("Content-Type"))
+    );
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_target()),
+        (StatusCode::BAD_REQUEST, Some("body"))
+    );
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "application/json",
+            vec![0xff, 0xfe, 0x00],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
     // Too large: 413, in Graph's error shape.
-    let huge = format!("{{\"userPrincipalName\":\"big@contoso.com\",\"displayName\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    let r = t.graph_raw(reqwest::Method::POST, "/users", "application/json", huge.into_bytes()).await;
+    let huge = format!(
+        "{{\"userPrincipalName\":\"big@contoso.com\",\"displayName\":\"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "application/json",
+            huge.into_bytes(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.error_code(), Some("Request_EntityTooLarge"));
 
-    assert_eq!(snapshot(&t).await, before, "no bad request changed anything");
+    assert_eq!(
+        snapshot(&t).await,
+        before,
+        "no bad request changed anything"
+    );
     t.stop().await;
 }
 
@@ -96,25 +270,76 @@ async fn unknown_ids_are_404_and_duplicates_409() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.error_code(), Some("Request_ResourceNotFound"), "{path}");
     }
-    assert_eq!(t.patch(&format!("/users/{missing}"), json!({"displayName": "X"})).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(t.delete(&format!("/groups/{missing}")).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(t.post(&format!("/applications/{missing}/addPassword"), json!({})).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.patch(&format!("/users/{missing}"), json!({"displayName": "X"}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.delete(&format!("/groups/{missing}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.post(&format!("/applications/{missing}/addPassword"), json!({}))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 
-    let first = t.post("/users", json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"})).await;
+    let first = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::CREATED);
     let before = snapshot(&t).await;
-    let dup = t.post("/users", json!({"userPrincipalName": "JONI@contoso.com", "displayName": "Other Joni"})).await;
+    let dup = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "JONI@contoso.com", "displayName": "Other Joni"}),
+        )
+        .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
-    assert_eq!(dup.error_code(), Some("Request_MultipleObjectsWithSameKeyValue"));
-    let other = t.post("/users", json!({"userPrincipalName": "other@contoso.com", "displayName": "Other"})).await.body;
-    let rename = t.patch(&format!("/users/{}", other["id"].as_str().unwrap()), json!({"userPrincipalName": "Joni@Contoso.com"})).await;
+    assert_eq!(
+        dup.error_code(),
+        Some("Request_MultipleObjectsWithSameKeyValue")
+    );
+    let other = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "other@contoso.com", "displayName": "Other"}),
+        )
+        .await
+        .body;
+    let rename = t
+        .patch(
+            &format!("/users/{}", other["id"].as_str().unwrap()),
+            json!({"userPrincipalName": "Joni@Contoso.com"}),
+        )
+        .await;
     assert_eq!(rename.status, StatusCode::CONFLICT);
-    t.delete(&format!("/users/{}", other["id"].as_str().unwrap())).await;
+    t.delete(&format!("/users/{}", other["id"].as_str().unwrap()))
+        .await;
 
     let app_id = uuid::Uuid::new_v4().to_string();
-    assert_eq!(t.post("/applications", json!({"displayName": "A", "appId": app_id})).await.status, StatusCode::CREATED);
+    assert_eq!(
+        t.post(
+            "/applications",
+            json!({"displayName": "A", "appId": app_id})
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
     let before_app = snapshot(&t).await;
-    let dup_app = t.post("/applications", json!({"displayName": "B", "appId": app_id})).await;
+    let dup_app = t
+        .post(
+            "/applications",
+            json!({"displayName": "B", "appId": app_id}),
+        )
+        .await;
     assert_eq!(dup_app.status, StatusCode::CONFLICT);
     assert_eq!(snapshot(&t).await, before_app, "a conflict changes nothing");
     assert_ne!(before, before_app);
@@ -126,7 +351,10 @@ async fn bad_query_options_are_refused_by_name() {
     let t = TestServer::start().await;
     for (query, option) in [
         ("$filter=password eq 'x'", "$filter"),
-        ("$filter=displayName eq 'a' or displayName eq 'b'", "$filter"),
+        (
+            "$filter=displayName eq 'a' or displayName eq 'b'",
+            "$filter",
+        ),
         ("$filter=displayName eq", "$filter"),
         ("$top=0", "$top"),
         ("$top=1000", "$top"),
@@ -142,12 +370,18 @@ async fn bad_query_options_are_refused_by_name() {
         assert_eq!(r.error_target(), Some(option), "{query}");
         assert_eq!(r.error_code(), Some("Request_UnsupportedQuery"), "{query}");
     }
-    let r = t.get("/auditLogs/directoryAudits?$filter=activityDateTime ge 'yesterday'").await;
+    let r = t
+        .get("/auditLogs/directoryAudits?$filter=activityDateTime ge 'yesterday'")
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = t.get("/auditLogs/directoryAudits?$filter=activityDateTime ge 2020-01-01T00:00:00Z").await;
+    let r = t
+        .get("/auditLogs/directoryAudits?$filter=activityDateTime ge 2020-01-01T00:00:00Z")
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["value"].as_array().unwrap().len(), 1);
-    let r = t.get("/auditLogs/directoryAudits?$filter=activityDateTime le 2020-01-01T00:00:00Z").await;
+    let r = t
+        .get("/auditLogs/directoryAudits?$filter=activityDateTime le 2020-01-01T00:00:00Z")
+        .await;
     assert_eq!(r.body["value"], json!([]));
     t.stop().await;
 }

@@ -3,5 +3,6 @@
 //! the crate keeps link times short.
 
 mod bad_input;
+mod conditional_access;
 mod directory;
 mod server;

@@ -18,19 +18,32 @@ async fn first_start_creates_tenant_admin_and_private_credentials_once() {
         assert_eq!(mode, 0o600, "bootstrap.json is readable by its owner only");
     }
     // The administrator exists and holds Global Administrator.
-    let admin = t.get(&format!("/users/{}", t.bootstrap.admin_user_principal_name)).await;
+    let admin = t
+        .get(&format!("/users/{}", t.bootstrap.admin_user_principal_name))
+        .await;
     assert_eq!(admin.status, StatusCode::OK);
     let roles = t
-        .get(&format!("/roleManagement/directory/roleAssignments?$filter=principalId eq '{}'", admin.body["id"].as_str().unwrap()))
+        .get(&format!(
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{}'",
+            admin.body["id"].as_str().unwrap()
+        ))
         .await;
-    assert_eq!(roles.body["value"][0]["roleDefinitionId"], "62e90394-69f5-4237-9190-012177145e10");
+    assert_eq!(
+        roles.body["value"][0]["roleDefinitionId"],
+        "62e90394-69f5-4237-9190-012177145e10"
+    );
     // The creation is audited.
-    let audits = t.get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Create company'").await;
+    let audits = t
+        .get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Create company'")
+        .await;
     assert_eq!(audits.body["value"].as_array().unwrap().len(), 1);
 
     // A second node (or a restart) on the same database creates nothing new.
     let (second, url) = t.second_node().await.unwrap();
-    assert!(second.bootstrap.is_none(), "a second start does not bootstrap again");
+    assert!(
+        second.bootstrap.is_none(),
+        "a second start does not bootstrap again"
+    );
     let users = t.get("/users").await;
     assert_eq!(users.body["value"].as_array().unwrap().len(), 1);
     // A token from the first node is accepted by the second: keys live in the database.
@@ -54,24 +67,54 @@ async fn client_credentials_are_checked() {
     let wrong = t.client_token(&id, "not-the-secret").await.unwrap_err();
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.body["error"], "invalid_client");
-    let unknown = t.client_token(&uuid::Uuid::new_v4().to_string(), &t.bootstrap.client_secret).await.unwrap_err();
+    let unknown = t
+        .client_token(
+            &uuid::Uuid::new_v4().to_string(),
+            &t.bootstrap.client_secret,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(unknown.body["error_description"], wrong.body["error_description"], "unknown and wrong look alike");
-    let grant = t.form("/oauth2/v2.0/token", &[("grant_type", "password")]).await;
+    assert_eq!(
+        unknown.body["error_description"], wrong.body["error_description"],
+        "unknown and wrong look alike"
+    );
+    let grant = t
+        .form("/oauth2/v2.0/token", &[("grant_type", "password")])
+        .await;
     assert_eq!(grant.status, StatusCode::BAD_REQUEST);
     assert_eq!(grant.body["error"], "unsupported_grant_type");
-    let ok = t.client_token(&id, &t.bootstrap.client_secret).await.unwrap();
+    let ok = t
+        .client_token(&id, &t.bootstrap.client_secret)
+        .await
+        .unwrap();
     assert_eq!(ok.split('.').count(), 3, "a signed JWT");
-    let keys: serde_json::Value = t.http.get(format!("{}/discovery/v2.0/keys", t.url)).send().await.unwrap().json().await.unwrap();
+    let keys: serde_json::Value = t
+        .http
+        .get(format!("{}/discovery/v2.0/keys", t.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(keys["keys"][0]["kty"], "EC");
-    assert!(keys["keys"][0].get("d").is_none(), "no private key material is published");
+    assert!(
+        keys["keys"][0].get("d").is_none(),
+        "no private key material is published"
+    );
     t.stop().await;
 }
 
 #[tokio::test]
 async fn tokens_are_refused_when_missing_forged_expired_or_short_of_permission() {
     let t = TestServer::start().await;
-    let none = t.http.get(format!("{}/graph/v1.0/users", t.url)).send().await.unwrap();
+    let none = t
+        .http
+        .get(format!("{}/graph/v1.0/users", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = none.json().await.unwrap();
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
@@ -81,39 +124,100 @@ async fn tokens_are_refused_when_missing_forged_expired_or_short_of_permission()
     let mut forged = token.clone();
     forged.pop();
     forged.push(if token.ends_with('A') { 'B' } else { 'A' });
-    assert_eq!(t.graph_as(&forged, reqwest::Method::GET, "/users", None).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(t.graph_as("garbage", reqwest::Method::GET, "/users", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.graph_as(&forged, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        t.graph_as("garbage", reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
 
     // An application with read-only permission may read but not write.
     let app = t
-        .post("/applications", json!({"displayName": "Reader", "apiPermissions": ["User.Read.All"]}))
+        .post(
+            "/applications",
+            json!({"displayName": "Reader", "apiPermissions": ["User.Read.All"]}),
+        )
         .await;
     assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
-    let secret = t.post(&format!("/applications/{}/addPassword", app.body["id"].as_str().unwrap()), json!({})).await;
+    let secret = t
+        .post(
+            &format!(
+                "/applications/{}/addPassword",
+                app.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
     let reader = t
-        .client_token(app.body["appId"].as_str().unwrap(), secret.body["secretText"].as_str().unwrap())
+        .client_token(
+            app.body["appId"].as_str().unwrap(),
+            secret.body["secretText"].as_str().unwrap(),
+        )
         .await
         .unwrap();
-    assert_eq!(t.graph_as(&reader, reqwest::Method::GET, "/users", None).await.status, StatusCode::OK);
+    assert_eq!(
+        t.graph_as(&reader, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
     let denied = t
-        .graph_as(&reader, reqwest::Method::POST, "/users", Some(json!({"userPrincipalName": "x@contoso.com", "displayName": "X"})))
+        .graph_as(
+            &reader,
+            reqwest::Method::POST,
+            "/users",
+            Some(json!({"userPrincipalName": "x@contoso.com", "displayName": "X"})),
+        )
         .await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(denied.error_code(), Some("Authorization_RequestDenied"));
-    assert!(denied.body["error"]["message"].as_str().unwrap().contains("User.ReadWrite.All"));
-    assert_eq!(t.get("/users?$filter=userPrincipalName eq 'x@contoso.com'").await.body["value"], json!([]));
+    assert!(
+        denied.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("User.ReadWrite.All")
+    );
+    assert_eq!(
+        t.get("/users?$filter=userPrincipalName eq 'x@contoso.com'")
+            .await
+            .body["value"],
+        json!([])
+    );
 
     // Expired: the server's clock moves past the token's lifetime.
     t.clock.advance(time::Duration::hours(2));
-    let expired = t.graph_as(&reader, reqwest::Method::GET, "/users", None).await;
+    let expired = t
+        .graph_as(&reader, reqwest::Method::GET, "/users", None)
+        .await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
-    assert!(expired.body["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(
+        expired.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
 
     // Removing a permission takes effect at once, not when the token expires.
     t.clock.advance(time::Duration::hours(-2));
-    let gone = t.delete(&format!("/applications/{}", app.body["id"].as_str().unwrap())).await;
+    let gone = t
+        .delete(&format!(
+            "/applications/{}",
+            app.body["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
-    assert_eq!(t.graph_as(&reader, reqwest::Method::GET, "/users", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.graph_as(&reader, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     t.stop().await;
 }
 
@@ -122,15 +226,36 @@ async fn granting_api_permissions_needs_consent_rights() {
     let t = TestServer::start().await;
     // An application administrator without role-management rights…
     let app = t
-        .post("/applications", json!({"displayName": "App admin", "apiPermissions": ["Application.ReadWrite.All"]}))
+        .post(
+            "/applications",
+            json!({"displayName": "App admin", "apiPermissions": ["Application.ReadWrite.All"]}),
+        )
         .await;
-    let secret = t.post(&format!("/applications/{}/addPassword", app.body["id"].as_str().unwrap()), json!({})).await;
+    let secret = t
+        .post(
+            &format!(
+                "/applications/{}/addPassword",
+                app.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
     let token = t
-        .client_token(app.body["appId"].as_str().unwrap(), secret.body["secretText"].as_str().unwrap())
+        .client_token(
+            app.body["appId"].as_str().unwrap(),
+            secret.body["secretText"].as_str().unwrap(),
+        )
         .await
         .unwrap();
     // …may create applications, but not ones holding permissions (that would be escalation).
-    let plain = t.graph_as(&token, reqwest::Method::POST, "/applications", Some(json!({"displayName": "Plain"}))).await;
+    let plain = t
+        .graph_as(
+            &token,
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "Plain"})),
+        )
+        .await;
     assert_eq!(plain.status, StatusCode::CREATED);
     let escalate = t
         .graph_as(
@@ -150,7 +275,12 @@ async fn granting_api_permissions_needs_consent_rights() {
         )
         .await;
     assert_eq!(patch.status, StatusCode::FORBIDDEN);
-    let still = t.get(&format!("/applications/{}", plain.body["id"].as_str().unwrap())).await;
+    let still = t
+        .get(&format!(
+            "/applications/{}",
+            plain.body["id"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(still.body["apiPermissions"], json!([]));
     t.stop().await;
 }
@@ -163,17 +293,38 @@ async fn probes_metrics_and_openapi() {
     assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
     let _ = t.get("/users").await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("portcullis_http_requests_total"), "{metrics}");
-    assert!(metrics.contains("route=\"/graph/v1.0/users\""), "requests are counted by route");
+    assert!(
+        metrics.contains("portcullis_http_requests_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/graph/v1.0/users\""),
+        "requests are counted by route"
+    );
     assert!(metrics.contains("portcullis_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("portcullis_db_pool_connections"));
-    let api: serde_json::Value = get("/graph/v1.0/openapi.json").await.unwrap().json().await.unwrap();
+    let api: serde_json::Value = get("/graph/v1.0/openapi.json")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(api["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/users", "/users/{id}", "/groups/{id}/members/$ref", "/applications/{id}/addPassword", "/auditLogs/directoryAudits", "/roleManagement/directory/roleAssignments"] {
+    for path in [
+        "/users",
+        "/users/{id}",
+        "/groups/{id}/members/$ref",
+        "/applications/{id}/addPassword",
+        "/auditLogs/directoryAudits",
+        "/roleManagement/directory/roleAssignments",
+    ] {
         assert!(api["paths"].get(path).is_some(), "OpenAPI documents {path}");
     }
     assert!(api["paths"]["/users"]["post"]["requestBody"].is_object());
     let response = get("/graph/v1.0/users").await.unwrap();
-    assert!(response.headers().get("request-id").is_some(), "every response carries a request id");
+    assert!(
+        response.headers().get("request-id").is_some(),
+        "every response carries a request id"
+    );
     t.stop().await;
 }

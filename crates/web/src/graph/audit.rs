@@ -16,30 +16,62 @@ use crate::error::ApiResult;
 use crate::extract::{Authorized, OData};
 
 const AUDIT_PROPERTIES: &[&str] = &[
-    "id", "category", "correlationId", "result", "resultReason", "activityDisplayName", "activityDateTime", "loggedByService", "operationType", "initiatedBy", "targetResources", "additionalDetails",
+    "id",
+    "category",
+    "correlationId",
+    "result",
+    "resultReason",
+    "activityDisplayName",
+    "activityDateTime",
+    "loggedByService",
+    "operationType",
+    "initiatedBy",
+    "targetResources",
+    "additionalDetails",
 ];
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_audits)).routes(routes!(get_audit))
+    OpenApiRouter::new()
+        .routes(routes!(list_audits))
+        .routes(routes!(get_audit))
 }
 
 /// Directory audit entries, newest first. `$filter` on activityDateTime (ge/le), category, activityDisplayName, result, correlationId, operationType, initiatedBy/user/id, initiatedBy/app/appId.
 #[utoipa::path(get, path = "/auditLogs/directoryAudits", tag = "audit",
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of audit entries")), security(("bearer" = ["AuditLog.Read.All"])))]
-async fn list_audits(State(state): State<AppState>, Authorized(grant): Authorized<ReadAuditLogs>, od: OData) -> ApiResult<Json<Value>> {
+async fn list_audits(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadAuditLogs>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, AUDIT_FIELDS, AUDIT_PROPERTIES)?;
     let page = state.directory.list_audits(&grant, &list.query).await?;
-    Ok(collection(&state, "auditLogs/directoryAudits", page, &list, &od, |v| v))
+    Ok(collection(
+        &state,
+        "auditLogs/directoryAudits",
+        page,
+        &list,
+        &od,
+        |v| v,
+    ))
 }
 
 /// One audit entry.
 #[utoipa::path(get, path = "/auditLogs/directoryAudits/{id}", tag = "audit", params(("id" = String, Path)),
     responses((status = 200, body = DirectoryAudit), (status = 404, description = "No such entry")), security(("bearer" = ["AuditLog.Read.All"])))]
-async fn get_audit(State(state): State<AppState>, Authorized(grant): Authorized<ReadAuditLogs>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_audit(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadAuditLogs>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| Error::not_found("directoryAudit", &id))?;
     let query = ListQuery {
-        filter: vec![Predicate { field: "id", op: Op::Eq, value: QueryValue::Text(uuid.to_string()) }],
+        filter: vec![Predicate {
+            field: "id",
+            op: Op::Eq,
+            value: QueryValue::Text(uuid.to_string()),
+        }],
         top: 1,
         after: None,
     };

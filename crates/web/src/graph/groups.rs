@@ -18,7 +18,14 @@ use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
 
-const GROUP_PROPERTIES: &[&str] = &["id", "displayName", "description", "mailNickname", "securityEnabled", "createdDateTime"];
+const GROUP_PROPERTIES: &[&str] = &[
+    "id",
+    "displayName",
+    "description",
+    "mailNickname",
+    "securityEnabled",
+    "createdDateTime",
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +63,11 @@ pub(super) fn member_json(m: &MemberRef) -> Value {
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of groups")),
     security(("bearer" = ["Group.Read.All"])))]
-async fn list_groups(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, od: OData) -> ApiResult<Json<Value>> {
+async fn list_groups(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadGroups>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, GROUP_FIELDS, GROUP_PROPERTIES)?;
     let page = state.directory.list_groups(&grant, &list.query).await?;
     Ok(collection(&state, "groups", page, &list, &od, |v| v))
@@ -66,16 +77,29 @@ async fn list_groups(State(state): State<AppState>, Authorized(grant): Authorize
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroup,
     responses((status = 201, body = Group), (status = 400, description = "Invalid field")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
-async fn create_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, GraphJson(input): GraphJson<NewGroup>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_group(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteGroups>,
+    Meta(meta): Meta,
+    GraphJson(input): GraphJson<NewGroup>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let group = state.directory.create_group(&grant, &meta, input).await?;
-    Ok((StatusCode::CREATED, entity(&state, "groups/$entity", &group)))
+    Ok((
+        StatusCode::CREATED,
+        entity(&state, "groups/$entity", &group),
+    ))
 }
 
 /// Get a group.
 #[utoipa::path(get, path = "/groups/{id}", tag = "groups", params(("id" = String, Path)),
     responses((status = 200, body = Group), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
-async fn get_group(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>, od: OData) -> ApiResult<Json<Value>> {
+async fn get_group(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, &[], GROUP_PROPERTIES)?;
     let group = state.directory.group(&grant, &id).await?;
     let Json(json) = entity(&state, "groups/$entity", &group);
@@ -86,8 +110,17 @@ async fn get_group(State(state): State<AppState>, Authorized(grant): Authorized<
 #[utoipa::path(patch, path = "/groups/{id}", tag = "groups", request_body = GroupPatch, params(("id" = String, Path)),
     responses((status = 204, description = "Updated"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
-async fn update_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, Path(id): Path<String>, GraphJson(patch): GraphJson<GroupPatch>) -> ApiResult<StatusCode> {
-    state.directory.update_group(&grant, &meta, &id, patch).await?;
+async fn update_group(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteGroups>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    GraphJson(patch): GraphJson<GroupPatch>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .update_group(&grant, &meta, &id, patch)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -95,7 +128,12 @@ async fn update_group(State(state): State<AppState>, Authorized(grant): Authoriz
 #[utoipa::path(delete, path = "/groups/{id}", tag = "groups", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
-async fn delete_group(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroups>, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_group(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteGroups>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.directory.delete_group(&grant, &meta, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -104,36 +142,69 @@ async fn delete_group(State(state): State<AppState>, Authorized(grant): Authoriz
 #[utoipa::path(get, path = "/groups/{id}/members", tag = "groups", params(("id" = String, Path)),
     responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
-async fn list_members(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn list_members(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let members = state.directory.members(&grant, &id, false).await?;
-    Ok(plain_collection(&state, "directoryObjects", members.iter().map(member_json).collect()))
+    Ok(plain_collection(
+        &state,
+        "directoryObjects",
+        members.iter().map(member_json).collect(),
+    ))
 }
 
 /// Members of a group and of every group nested in it.
 #[utoipa::path(get, path = "/groups/{id}/transitiveMembers", tag = "groups", params(("id" = String, Path)),
     responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
-async fn transitive_members(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn transitive_members(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let members = state.directory.members(&grant, &id, true).await?;
-    Ok(plain_collection(&state, "directoryObjects", members.iter().map(member_json).collect()))
+    Ok(plain_collection(
+        &state,
+        "directoryObjects",
+        members.iter().map(member_json).collect(),
+    ))
 }
 
 /// Groups this group is a direct member of.
 #[utoipa::path(get, path = "/groups/{id}/memberOf", tag = "groups", params(("id" = String, Path)),
     responses((status = 200, description = "Groups"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
-async fn group_member_of(State(state): State<AppState>, Authorized(grant): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn group_member_of(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let group = state.directory.group(&grant, &id).await?;
     let groups = state.directory.member_of(&grant, group.id, false).await?;
-    Ok(plain_collection(&state, "directoryObjects", groups.iter().map(super::users::group_json).collect()))
+    Ok(plain_collection(
+        &state,
+        "directoryObjects",
+        groups.iter().map(super::users::group_json).collect(),
+    ))
 }
 
 /// Add a user or a group as a member: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.
 #[utoipa::path(post, path = "/groups/{id}/members/$ref", tag = "groups", request_body = MemberReference, params(("id" = String, Path)),
     responses((status = 204, description = "Added"), (status = 400, description = "Bad reference or circular nesting"), (status = 404, description = "No such group or member"), (status = 409, description = "Already a member")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
-async fn add_member(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroupMembers>, Meta(meta): Meta, Path(id): Path<String>, GraphJson(body): GraphJson<MemberReference>) -> ApiResult<StatusCode> {
-    state.directory.add_member(&grant, &meta, &id, &body.odata_id).await?;
+async fn add_member(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteGroupMembers>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    GraphJson(body): GraphJson<MemberReference>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .add_member(&grant, &meta, &id, &body.odata_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,7 +212,15 @@ async fn add_member(State(state): State<AppState>, Authorized(grant): Authorized
 #[utoipa::path(delete, path = "/groups/{id}/members/{member_id}/$ref", tag = "groups", params(("id" = String, Path), ("member_id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, description = "No such group or membership")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
-async fn remove_member(State(state): State<AppState>, Authorized(grant): Authorized<WriteGroupMembers>, Meta(meta): Meta, Path((id, member_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
-    state.directory.remove_member(&grant, &meta, &id, &member_id).await?;
+async fn remove_member(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteGroupMembers>,
+    Meta(meta): Meta,
+    Path((id, member_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .remove_member(&grant, &meta, &id, &member_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 
 mod applications;
 mod audit;
+mod conditional_access;
 mod groups;
 mod roles;
 mod users;
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(roles::router())
         .merge(applications::router())
         .merge(audit::router())
+        .merge(conditional_access::router())
 }
 
 /// Graph's `@odata.context` for a collection or entity set.
@@ -63,7 +65,8 @@ pub(crate) fn collection<T: Serialize>(
             .collect();
         pairs.push(("$skiptoken".to_string(), odata::encode_skiptoken(&next)));
         let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        body["@odata.nextLink"] = Value::String(format!("{}{}?{}", state.public_url, odata.path, query));
+        body["@odata.nextLink"] =
+            Value::String(format!("{}{}?{}", state.public_url, odata.path, query));
     }
     Json(body)
 }

@@ -54,35 +54,72 @@ fn find_role(id: &str) -> Result<&'static BuiltInRole, Error> {
 /// The built-in role definitions.
 #[utoipa::path(get, path = "/roleManagement/directory/roleDefinitions", tag = "roles",
     responses((status = 200, description = "Role definitions")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn list_role_definitions(State(state): State<AppState>, _auth: Authorized<ReadRoles>) -> Json<Value> {
-    plain_collection(&state, "roleManagement/directory/roleDefinitions", BUILT_IN_ROLES.iter().map(definition_json).collect())
+async fn list_role_definitions(
+    State(state): State<AppState>,
+    _auth: Authorized<ReadRoles>,
+) -> Json<Value> {
+    plain_collection(
+        &state,
+        "roleManagement/directory/roleDefinitions",
+        BUILT_IN_ROLES.iter().map(definition_json).collect(),
+    )
 }
 
 /// One built-in role definition.
 #[utoipa::path(get, path = "/roleManagement/directory/roleDefinitions/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, description = "Role definition"), (status = 404, description = "No such role")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn get_role_definition(State(state): State<AppState>, _auth: Authorized<ReadRoles>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_role_definition(
+    State(state): State<AppState>,
+    _auth: Authorized<ReadRoles>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let role = find_role(&id)?;
-    Ok(entity(&state, "roleManagement/directory/roleDefinitions/$entity", &definition_json(role)))
+    Ok(entity(
+        &state,
+        "roleManagement/directory/roleDefinitions/$entity",
+        &definition_json(role),
+    ))
 }
 
 const ASSIGNMENT_FIELDS: &[FilterField] = &[
-    FilterField { property: "principalId", column: "principal_id", kind: FieldKind::Guid },
-    FilterField { property: "roleDefinitionId", column: "role_definition_id", kind: FieldKind::Guid },
+    FilterField {
+        property: "principalId",
+        column: "principal_id",
+        kind: FieldKind::Guid,
+    },
+    FilterField {
+        property: "roleDefinitionId",
+        column: "role_definition_id",
+        kind: FieldKind::Guid,
+    },
 ];
 
 /// Role assignments; `$filter` on principalId and roleDefinitionId (eq).
 #[utoipa::path(get, path = "/roleManagement/directory/roleAssignments", tag = "roles",
     params(("$filter" = Option<String>, Query)),
     responses((status = 200, description = "Role assignments")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn list_role_assignments(State(state): State<AppState>, Authorized(grant): Authorized<ReadRoles>, od: OData) -> ApiResult<Json<Value>> {
-    let list = odata::parse_list(&od.options, ASSIGNMENT_FIELDS, &["id", "principalId", "roleDefinitionId", "directoryScopeId"])?;
+async fn list_role_assignments(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadRoles>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(
+        &od.options,
+        ASSIGNMENT_FIELDS,
+        &["id", "principalId", "roleDefinitionId", "directoryScopeId"],
+    )?;
     let mut principal = None;
     let mut role = None;
     for p in &list.query.filter {
-        let QueryValue::Text(v) = &p.value else { continue };
+        let QueryValue::Text(v) = &p.value else {
+            continue;
+        };
         if p.op != Op::Eq {
-            return Err(Error::bad_query("$filter", "Role assignments can be filtered with eq only.").into());
+            return Err(Error::bad_query(
+                "$filter",
+                "Role assignments can be filtered with eq only.",
+            )
+            .into());
         }
         let id = Uuid::parse_str(v).map_err(|_| Error::bad_query("$filter", "Expected a GUID."))?;
         match p.field {
@@ -94,40 +131,80 @@ async fn list_role_assignments(State(state): State<AppState>, Authorized(grant):
     let value = assignments
         .iter()
         .filter(|a| role.is_none_or(|r| a.role_definition_id == r))
-        .map(|a| odata::apply_select(serde_json::to_value(a).unwrap_or(Value::Null), list.select.as_deref()))
+        .map(|a| {
+            odata::apply_select(
+                serde_json::to_value(a).unwrap_or(Value::Null),
+                list.select.as_deref(),
+            )
+        })
         .collect();
-    Ok(plain_collection(&state, "roleManagement/directory/roleAssignments", value))
+    Ok(plain_collection(
+        &state,
+        "roleManagement/directory/roleAssignments",
+        value,
+    ))
 }
 
 /// Assign a built-in role to a user, group or application, tenant-wide.
 #[utoipa::path(post, path = "/roleManagement/directory/roleAssignments", tag = "roles", request_body = NewRoleAssignment,
     responses((status = 201, body = RoleAssignment), (status = 400, description = "Unknown role or principal"), (status = 409, description = "Already assigned")),
     security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
-async fn create_role_assignment(State(state): State<AppState>, Authorized(grant): Authorized<WriteRoles>, Meta(meta): Meta, GraphJson(input): GraphJson<NewRoleAssignment>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_role_assignment(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteRoles>,
+    Meta(meta): Meta,
+    GraphJson(input): GraphJson<NewRoleAssignment>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let a = state.directory.assign_role(&grant, &meta, input).await?;
-    Ok((StatusCode::CREATED, entity(&state, "roleManagement/directory/roleAssignments/$entity", &a)))
+    Ok((
+        StatusCode::CREATED,
+        entity(
+            &state,
+            "roleManagement/directory/roleAssignments/$entity",
+            &a,
+        ),
+    ))
 }
 
 /// One role assignment.
 #[utoipa::path(get, path = "/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, body = RoleAssignment), (status = 404, description = "No such assignment")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn get_role_assignment(State(state): State<AppState>, Authorized(grant): Authorized<ReadRoles>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn get_role_assignment(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadRoles>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let a = state.directory.role_assignment(&grant, &id).await?;
-    Ok(entity(&state, "roleManagement/directory/roleAssignments/$entity", &a))
+    Ok(entity(
+        &state,
+        "roleManagement/directory/roleAssignments/$entity",
+        &a,
+    ))
 }
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, description = "No such assignment")), security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
-async fn delete_role_assignment(State(state): State<AppState>, Authorized(grant): Authorized<WriteRoles>, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.directory.remove_role_assignment(&grant, &meta, &id).await?;
+async fn delete_role_assignment(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteRoles>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .directory
+        .remove_role_assignment(&grant, &meta, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// The directory roles (every built-in role is activated here; its id is its template id).
 #[utoipa::path(get, path = "/directoryRoles", tag = "roles",
     responses((status = 200, description = "Directory roles")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn list_directory_roles(State(state): State<AppState>, _auth: Authorized<ReadRoles>) -> Json<Value> {
+async fn list_directory_roles(
+    State(state): State<AppState>,
+    _auth: Authorized<ReadRoles>,
+) -> Json<Value> {
     plain_collection(
         &state,
         "directoryRoles",
@@ -141,7 +218,11 @@ async fn list_directory_roles(State(state): State<AppState>, _auth: Authorized<R
 /// The principals holding a directory role.
 #[utoipa::path(get, path = "/directoryRoles/{id}/members", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, description = "Members"), (status = 404, description = "No such role")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
-async fn directory_role_members(State(state): State<AppState>, Authorized(grant): Authorized<ReadRoles>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn directory_role_members(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadRoles>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let role = find_role(&id)?;
     let store = &state.directory.deps().store;
     let mut value = Vec::new();

@@ -45,7 +45,11 @@ pub(super) fn group_json(g: &Group) -> Value {
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of users"), (status = 400, description = "Unsupported or malformed query option")),
     security(("bearer" = ["User.Read.All"])))]
-async fn list_users(State(state): State<AppState>, Authorized(grant): Authorized<ReadUsers>, od: OData) -> ApiResult<Json<Value>> {
+async fn list_users(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadUsers>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, USER_FIELDS, USER_PROPERTIES)?;
     let page = state.directory.list_users(&grant, &list.query).await?;
     Ok(collection(&state, "users", page, &list, &od, |v| v))
@@ -69,7 +73,12 @@ async fn create_user(
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = String, Path, description = "Object id or userPrincipalName")),
     responses((status = 200, body = User), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All"])))]
-async fn get_user(State(state): State<AppState>, Authorized(grant): Authorized<ReadUsers>, Path(id): Path<String>, od: OData) -> ApiResult<Json<Value>> {
+async fn get_user(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadUsers>,
+    Path(id): Path<String>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, &[], USER_PROPERTIES)?;
     let user = state.directory.user(&grant, &id).await?;
     let Json(json) = entity(&state, "users/$entity", &user);
@@ -87,7 +96,10 @@ async fn update_user(
     Path(id): Path<String>,
     GraphJson(patch): GraphJson<UserPatch>,
 ) -> ApiResult<StatusCode> {
-    state.directory.update_user(&grant, &meta, &id, patch).await?;
+    state
+        .directory
+        .update_user(&grant, &meta, &id, patch)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -95,22 +107,45 @@ async fn update_user(
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.ReadWrite.All"])))]
-async fn delete_user(State(state): State<AppState>, Authorized(grant): Authorized<WriteUsers>, Meta(meta): Meta, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteUsers>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.directory.delete_user(&grant, &meta, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn member_of(state: &AppState, read_users: &portcullis_core::authz::Granted<ReadUsers>, grant: &portcullis_core::authz::Granted<ReadGroups>, id: &str, transitive: bool) -> ApiResult<Json<Value>> {
+async fn member_of(
+    state: &AppState,
+    read_users: &portcullis_core::authz::Granted<ReadUsers>,
+    grant: &portcullis_core::authz::Granted<ReadGroups>,
+    id: &str,
+    transitive: bool,
+) -> ApiResult<Json<Value>> {
     let user = state.directory.user(read_users, id).await?;
-    let groups = state.directory.member_of(grant, user.id, transitive).await?;
-    Ok(plain_collection(state, "directoryObjects", groups.iter().map(group_json).collect()))
+    let groups = state
+        .directory
+        .member_of(grant, user.id, transitive)
+        .await?;
+    Ok(plain_collection(
+        state,
+        "directoryObjects",
+        groups.iter().map(group_json).collect(),
+    ))
 }
 
 /// Groups the user is a direct member of.
 #[utoipa::path(get, path = "/users/{id}/memberOf", tag = "users", params(("id" = String, Path)),
     responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
-async fn user_member_of(State(state): State<AppState>, Authorized(users): Authorized<ReadUsers>, Authorized(groups): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn user_member_of(
+    State(state): State<AppState>,
+    Authorized(users): Authorized<ReadUsers>,
+    Authorized(groups): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     member_of(&state, &users, &groups, &id, false).await
 }
 
@@ -118,6 +153,11 @@ async fn user_member_of(State(state): State<AppState>, Authorized(users): Author
 #[utoipa::path(get, path = "/users/{id}/transitiveMemberOf", tag = "users", params(("id" = String, Path)),
     responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
-async fn user_transitive_member_of(State(state): State<AppState>, Authorized(users): Authorized<ReadUsers>, Authorized(groups): Authorized<ReadGroups>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn user_transitive_member_of(
+    State(state): State<AppState>,
+    Authorized(users): Authorized<ReadUsers>,
+    Authorized(groups): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     member_of(&state, &users, &groups, &id, true).await
 }
