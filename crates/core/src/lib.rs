@@ -31,10 +31,14 @@ pub mod crypto;
 pub mod directory;
 pub mod entropy;
 pub mod error;
+pub mod json;
 pub mod model;
 pub mod odata;
+pub mod passkeys;
 pub mod roles;
+pub mod session;
 pub mod store;
+pub mod tap;
 pub mod tokens;
 
 pub use error::{Error, Result};

@@ -17,6 +17,8 @@ use crate::model::{
     Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
     RoleAssignment, SigningKey, Tenant, User,
 };
+use crate::session::{AuthSession, SessionMethod};
+use crate::tap::TemporaryAccessPass;
 
 /// One row-level change. A change list is applied in order, in one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +68,27 @@ pub enum Change {
         kid: String,
         at: OffsetDateTime,
     },
+    InsertSession(AuthSession),
+    /// Records one more method satisfied in a session.
+    AddSessionMethod {
+        session_id: Uuid,
+        method: SessionMethod,
+    },
+    DeleteSession(Uuid),
+    /// Stores a user's Temporary Access Pass, replacing the one they had: one pass per person.
+    PutTemporaryAccessPass(TemporaryAccessPass),
+    DeleteTemporaryAccessPass {
+        user_id: Uuid,
+        id: Uuid,
+    },
+}
+
+/// Failed attempts counted under one key (an account's method, a source address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    /// Failures in the current window, this one included.
+    pub count: u32,
+    pub window_start: OffsetDateTime,
 }
 
 /// A comparison in a list query. `field` is a column name from core's per-resource whitelist
@@ -175,4 +198,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every key, retired ones included, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
+
+    /// The session whose token hashes to this, expired or not.
+    async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<AuthSession>>;
+
+    /// The user's pass, if one exists (used or not, valid or not).
+    async fn temporary_access_pass(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>>;
+
+    /// Marks a one-time pass used. `true` for exactly one caller, however many nodes and tasks
+    /// race: the pass must exist and be unused.
+    async fn consume_temporary_access_pass(&self, id: Uuid, at: OffsetDateTime) -> Result<bool>;
+
+    /// Counts a failure under `key`. A window older than `window` starts again at this failure.
+    async fn record_failure(&self, key: &str, at: OffsetDateTime, window: time::Duration) -> Result<FailureCount>;
+
+    /// The failures counted under `key`, if any.
+    async fn failures(&self, key: &str) -> Result<Option<FailureCount>>;
+
+    /// Forgets the failures under `key` (after a success).
+    async fn clear_failures(&self, key: &str) -> Result<()>;
 }

@@ -153,7 +153,12 @@ impl Attribute {
             return Some(*attribute);
         }
         let prefix = "extensionAttribute";
-        if name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        // Compare bytes: the name may hold multi-byte characters anywhere (found by fuzzing).
+        let has_prefix = name
+            .as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()));
+        if name.len() > prefix.len() && has_prefix {
             let digits = &name[prefix.len()..];
             if digits.bytes().all(|b| b.is_ascii_digit())
                 && !digits.starts_with('0')

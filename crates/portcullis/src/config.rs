@@ -35,6 +35,10 @@ pub struct Config {
     pub tenant_name: String,
     /// The bootstrap administrator's userPrincipalName, set at first start.
     pub bootstrap_admin: String,
+    /// Files of passkey attestation roots the administrator trusts: FIDO Metadata Service BLOBs
+    /// (as downloaded, or their JSON payload) and PEM certificate files. Read at start; nothing
+    /// is downloaded. In the environment or a flag: paths separated by commas.
+    pub attestation_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -58,6 +62,7 @@ impl Default for Config {
             log_level: "info".to_string(),
             tenant_name: "Portcullis".to_string(),
             bootstrap_admin: "admin@portcullis.local".to_string(),
+            attestation_roots: Vec::new(),
         }
     }
 }
@@ -66,6 +71,8 @@ impl Default for Config {
 enum Kind {
     Text,
     Integer,
+    /// Comma-separated in the environment and in flags.
+    List,
 }
 
 /// The keys, and how a value given as text (environment, flags) is typed.
@@ -80,6 +87,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("log_level", Kind::Text),
     ("tenant_name", Kind::Text),
     ("bootstrap_admin", Kind::Text),
+    ("attestation_roots", Kind::List),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -95,6 +103,13 @@ const NOT_SETTINGS: &[&str] = &[
 fn typed(key: &str, kind: Kind, text: &str, origin: &str) -> anyhow::Result<toml::Value> {
     Ok(match kind {
         Kind::Text => toml::Value::String(text.to_string()),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| toml::Value::String(p.to_string()))
+                .collect(),
+        ),
         Kind::Integer => {
             toml::Value::Integer(text.trim().parse().with_context(|| {
                 format!("{origin}: '{key}' must be a whole number, got '{text}'")

@@ -23,6 +23,13 @@ enum Command {
     Migrate(ServerArgs),
     /// Print the resolved configuration with secrets redacted, then exit.
     CheckConfig(ServerArgs),
+    #[command(flatten)]
+    Admin(portcullis_client::cli::AdminCommand),
+    /// Offline Conditional Access tools (no server or database): what-if, lint.
+    Policy {
+        #[command(subcommand)]
+        command: portcullis_policy_tools::PolicyCommand,
+    },
 }
 
 /// Settings given as flags win over `PORTCULLIS_*` environment variables, which win over the
@@ -129,6 +136,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Policy { .. } => unreachable!("handled before the runtime starts"),
+        Command::Admin(cmd) => portcullis_client::cli::run(cmd, &mut std::io::stdout())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}")),
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Migrate(args) => {
             let config = args.resolve()?;
@@ -151,6 +162,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The offline tools need no runtime, and their exit codes are their own (2: bad input).
+    if let Command::Policy { command } = cli.command {
+        let code = portcullis_policy_tools::run(command, &mut std::io::stdout(), &mut std::io::stderr());
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

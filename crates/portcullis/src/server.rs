@@ -14,6 +14,8 @@ use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::crypto::Sealer;
 use portcullis_core::directory::{Deps, Directory};
 use portcullis_core::entropy::{Entropy, SystemEntropy};
+use portcullis_core::passkeys::{Passkeys, TrustedAttestationRoots};
+use portcullis_core::tap::TemporaryAccessPasses;
 use portcullis_core::tokens::TokenService;
 use portcullis_store::{SqlStore, StoreOptions};
 use portcullis_web::{AppState, PoolStats, Services};
@@ -40,6 +42,13 @@ impl Default for Overrides {
     }
 }
 
+/// A one-time pass for the first administrator.
+#[derive(Debug, Clone)]
+pub struct BootstrapPass {
+    pub temporary_access_pass: String,
+    pub valid_until: time::OffsetDateTime,
+}
+
 /// A running server.
 pub struct Server {
     pub local_addr: SocketAddr,
@@ -48,6 +57,9 @@ pub struct Server {
     pub bootstrap: Option<BootstrapCredentials>,
     /// Where bootstrap.json was written on that start.
     pub bootstrap_file: Option<PathBuf>,
+    /// The bootstrap administrator's one-time Temporary Access Pass, on that start only. It is
+    /// printed, never written to a file.
+    pub bootstrap_pass: Option<BootstrapPass>,
     pub store: SqlStore,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -175,6 +187,25 @@ fn prometheus() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Reads the passkey attestation roots named in configuration: PEM certificate files, and FIDO
+/// Metadata Service BLOBs (the JWT as downloaded, or its JSON payload).
+pub fn load_attestation_roots(config: &Config) -> anyhow::Result<TrustedAttestationRoots> {
+    let mut roots = TrustedAttestationRoots::default();
+    for path in &config.attestation_roots {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read attestation roots from {}", path.display()))?;
+        let source = path.display().to_string();
+        let text = String::from_utf8_lossy(&bytes);
+        let added = if text.trim_start().starts_with("-----BEGIN") {
+            roots.add_pem(&bytes, &source)
+        } else {
+            roots.add_mds_blob(&bytes, &source)
+        };
+        added.with_context(|| format!("cannot load attestation roots from {source}"))?;
+    }
+    Ok(roots)
+}
+
 /// Starts Portcullis on an already-bound listener: migrates, bootstraps on first start, loads
 /// signing keys and serves until [`Server::shutdown`].
 pub async fn start(
@@ -198,8 +229,21 @@ pub async fn start(
         automation_app_display_name: "Portcullis automation".to_string(),
     };
     let outcome = ensure_bootstrapped(&deps, &settings).await?;
+    let passes = TemporaryAccessPasses::new(deps.clone());
     let mut bootstrap_file = None;
+    let mut bootstrap_pass = None;
     if let Some(created) = &outcome.created {
+        // The first thing a new administrator does is sign in with this and register a passkey.
+        let admin = deps
+            .store
+            .user(created.admin_user_id)
+            .await?
+            .context("the bootstrap administrator exists")?;
+        let pass = passes.issue_bootstrap(&admin, created.tenant_id).await?;
+        bootstrap_pass = Some(BootstrapPass {
+            temporary_access_pass: pass.temporary_access_pass.unwrap_or_default(),
+            valid_until: pass.start_date_time + time::Duration::minutes(i64::from(pass.lifetime_in_minutes)),
+        });
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data folder {}",
@@ -224,9 +268,17 @@ pub async fn start(
         outcome.tenant.id,
     ));
     tokens.load_keys().await?;
+    let passkeys = Passkeys::new(
+        deps.clone(),
+        Arc::new(store.clone()),
+        &public_url,
+        load_attestation_roots(config)?,
+    )?;
     let pool_store = store.clone();
     let state = AppState(Arc::new(Services {
+        passkeys,
         conditional_access: ConditionalAccess::new(deps.clone()),
+        passes,
         directory: Directory::new(deps),
         tokens,
         public_url: public_url.clone(),
@@ -256,6 +308,7 @@ pub async fn start(
         public_url,
         bootstrap: outcome.created,
         bootstrap_file,
+        bootstrap_pass,
         store,
         shutdown: Some(tx),
         task,

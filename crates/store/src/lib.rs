@@ -24,8 +24,10 @@
 
 mod error;
 mod list;
+mod passkeys;
 mod read;
 mod rows;
+mod sessions;
 pub mod testing;
 mod write;
 

@@ -368,4 +368,33 @@ impl Store for SqlStore {
         .map_err(error::storage)?;
         decode_all(found, rows::signing_key)
     }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<portcullis_core::session::AuthSession>> {
+        self.read_session_by_token_hash(token_hash).await
+    }
+
+    async fn temporary_access_pass(&self, user_id: Uuid) -> Result<Option<portcullis_core::tap::TemporaryAccessPass>> {
+        self.read_temporary_access_pass(user_id).await
+    }
+
+    async fn consume_temporary_access_pass(&self, id: Uuid, at: time::OffsetDateTime) -> Result<bool> {
+        self.consume_pass(id, at).await
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        at: time::OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<portcullis_core::store::FailureCount> {
+        self.count_failure(key, at, window).await
+    }
+
+    async fn failures(&self, key: &str) -> Result<Option<portcullis_core::store::FailureCount>> {
+        self.read_failures(key).await
+    }
+
+    async fn clear_failures(&self, key: &str) -> Result<()> {
+        self.forget_failures(key).await
+    }
 }

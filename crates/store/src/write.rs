@@ -177,11 +177,16 @@ fn change_name(change: &Change) -> &'static str {
         Change::DeleteDocument { .. } => "DeleteDocument",
         Change::InsertSigningKey(_) => "InsertSigningKey",
         Change::RetireSigningKey { .. } => "RetireSigningKey",
+        Change::InsertSession(_) => "InsertSession",
+        Change::AddSessionMethod { .. } => "AddSessionMethod",
+        Change::DeleteSession(_) => "DeleteSession",
+        Change::PutTemporaryAccessPass(_) => "PutTemporaryAccessPass",
+        Change::DeleteTemporaryAccessPass { .. } => "DeleteTemporaryAccessPass",
     }
 }
 
 /// Runs one statement of `change`, mapping constraint violations in the change's terms.
-async fn run(
+pub(crate) async fn run(
     conn: &mut AnyConnection,
     change: &Change,
     query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
@@ -210,6 +215,13 @@ fn require_row(
 
 async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
     match change {
+        Change::InsertSession(_)
+        | Change::AddSessionMethod { .. }
+        | Change::DeleteSession(_)
+        | Change::PutTemporaryAccessPass(_)
+        | Change::DeleteTemporaryAccessPass { .. } => {
+            return crate::sessions::apply(conn, change).await;
+        }
         Change::InsertTenant(tenant) => {
             let query =
                 sqlx::query("INSERT INTO tenant (id, display_name, created) VALUES ($1, $2, $3)")
@@ -240,6 +252,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             let done = run(conn, change, query).await?;
             require_row(done, "user", user_id.to_string())?;
             remove_principal(conn, change, *user_id).await?;
+            crate::sessions::remove_user(conn, change, *user_id).await?;
         }
         Change::InsertGroup(group) => {
             let query = sqlx::query(
@@ -489,7 +502,10 @@ async fn remove_principal(
     Ok(())
 }
 
-async fn insert_audit(conn: &mut AnyConnection, audit: &DirectoryAudit) -> Result<(), Error> {
+pub(crate) async fn insert_audit(
+    conn: &mut AnyConnection,
+    audit: &DirectoryAudit,
+) -> Result<(), Error> {
     let query = sqlx::query(
         "INSERT INTO directory_audits (id, activity_date_time, category, activity_display_name, \
          result, correlation_id, initiated_by_id, operation_type, body) \

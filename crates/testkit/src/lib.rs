@@ -10,6 +10,9 @@
 //! What it must never do: reach into the server's internals to make a test pass. Setup goes
 //! through the admin API like an administrator's would; the store is read only for invariants.
 
+pub mod authenticator;
+pub mod sessions;
+
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -68,13 +71,14 @@ impl Reply {
 pub struct TestServer {
     pub url: String,
     pub bootstrap: BootstrapCredentials,
+    /// The bootstrap administrator's one-time Temporary Access Pass.
+    pub bootstrap_pass: String,
     pub clock: TestClock,
     pub http: reqwest::Client,
     pub config: Config,
     server: Option<Server>,
     database: Option<ScratchDatabase>,
     _data_dir: Arc<tempfile::TempDir>,
-    token: Mutex<Option<String>>,
 }
 
 impl TestServer {
@@ -84,12 +88,24 @@ impl TestServer {
     }
 
     pub async fn try_start() -> anyhow::Result<TestServer> {
+        Self::try_start_with(|_| {}).await
+    }
+
+    /// A fresh tenant on a fresh database, with configuration the test adjusts first (for
+    /// example trusted passkey attestation roots).
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        Self::try_start_with(configure)
+            .await
+            .expect("the test server starts")
+    }
+
+    pub async fn try_start_with(configure: impl FnOnce(&mut Config)) -> anyhow::Result<TestServer> {
         let database = ScratchDatabase::from_env()
             .await
             .context("scratch database")?;
         let data_dir = Arc::new(tempfile::tempdir()?);
         let clock = TestClock::new(OffsetDateTime::now_utc());
-        let config = Config {
+        let mut config = Config {
             data_dir: data_dir.path().to_path_buf(),
             database_url: Some(database.url().to_string()),
             // A fixed key, so that a second node on the same database can open signing keys.
@@ -97,21 +113,27 @@ impl TestServer {
             database_max_connections: 5,
             ..Config::default()
         };
+        configure(&mut config);
         let (server, url) = Self::launch(&config, &clock, None).await?;
         let bootstrap = server
             .bootstrap
             .clone()
             .context("a fresh database bootstraps a tenant")?;
+        let bootstrap_pass = server
+            .bootstrap_pass
+            .as_ref()
+            .map(|p| p.temporary_access_pass.clone())
+            .context("first start issues the administrator a pass")?;
         Ok(TestServer {
             url,
             bootstrap,
+            bootstrap_pass,
             clock,
             http: reqwest::Client::new(),
             config,
             server: Some(server),
             database: Some(database),
             _data_dir: data_dir,
-            token: Mutex::new(None),
         })
     }
 
@@ -148,20 +170,12 @@ impl TestServer {
         &self.server.as_ref().expect("running").store
     }
 
-    /// An admin API token for the bootstrap automation application.
+    /// An admin API token for the bootstrap automation application. A fresh one each time:
+    /// tests move the server's clock, and a cached token would expire under them.
     pub async fn admin_token(&self) -> String {
-        if let Some(t) = self.token.lock().expect("token lock").clone() {
-            return t;
-        }
-        let t = self
-            .client_token(
-                &self.bootstrap.client_id.to_string(),
-                &self.bootstrap.client_secret,
-            )
+        self.client_token(&self.bootstrap.client_id.to_string(), &self.bootstrap.client_secret)
             .await
-            .expect("the bootstrap credentials work");
-        *self.token.lock().expect("token lock") = Some(t.clone());
-        t
+            .expect("the bootstrap credentials work")
     }
 
     /// Client credentials grant; the token, or the OAuth error reply.
@@ -180,6 +194,28 @@ impl TestServer {
             Some(t) if reply.status == StatusCode::OK => Ok(t.to_string()),
             _ => Err(reply),
         }
+    }
+
+    /// Signs in with a Temporary Access Pass through `/auth/tap`: the reply, and the session
+    /// token from its cookie when it succeeded.
+    pub async fn sign_in_with_pass(&self, base_url: &str, username: &str, pass: &str) -> (Reply, Option<String>) {
+        let response = self
+            .http
+            .post(format!("{base_url}/auth/tap"))
+            .json(&serde_json::json!({"username": username, "temporaryAccessPass": pass}))
+            .send()
+            .await
+            .expect("request sent");
+        let token = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("portcullis_session="))
+            .and_then(|v| v.split(';').next())
+            .filter(|v| !v.is_empty())
+            .map(str::to_string);
+        (Self::reply(response).await, token)
     }
 
     pub async fn form(&self, path: &str, form: &[(&str, &str)]) -> Reply {

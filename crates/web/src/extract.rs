@@ -248,3 +248,35 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
         })
     }
 }
+
+/// The signed-in person's session, from the `portcullis_session` cookie. Refused with 401 when
+/// there is none or it has expired.
+pub struct CurrentSession {
+    pub session: portcullis_core::session::AuthSession,
+}
+
+/// The value of a named cookie in a request.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = cookie(parts, portcullis_core::session::SESSION_COOKIE)
+            .ok_or_else(|| Error::Unauthenticated("You are not signed in.".into()))?;
+        let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("Your sign-in has expired; sign in again.".into()))?;
+        Ok(CurrentSession { session })
+    }
+}

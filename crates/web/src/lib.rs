@@ -13,6 +13,7 @@
 //! or show a caller an internal error's details. Every failure goes through
 //! [`error::ApiError`], which uses core's one status mapping.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod graph;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod middleware;
 pub mod oauth;
 pub mod openapi;
+pub mod passkeys;
 
 use std::sync::Arc;
 
@@ -28,6 +30,8 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
+use portcullis_core::tap::TemporaryAccessPasses;
+use portcullis_core::passkeys::Passkeys;
 use portcullis_core::tokens::TokenService;
 
 /// The largest request body accepted (a Graph export of 240 policies fits easily).
@@ -43,7 +47,9 @@ pub struct PoolStats {
 pub struct Services {
     pub directory: Directory,
     pub conditional_access: ConditionalAccess,
+    pub passes: TemporaryAccessPasses,
     pub tokens: Arc<TokenService>,
+    pub passkeys: Passkeys,
     /// The address people and applications reach this server at, without a trailing slash.
     pub public_url: String,
     pub metrics: Option<PrometheusHandle>,
@@ -74,6 +80,8 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(oauth::router())
+        .merge(auth::router())
+        .merge(passkeys::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

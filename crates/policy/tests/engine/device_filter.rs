@@ -126,6 +126,9 @@ fn bad_rules_are_errors() {
         "user.department -eq \"x\"",
         "device.extensionAttribute16 -eq \"x\"",
         "device.extensionAttribute0 -eq \"x\"",
+        // Found by fuzzing: a multi-byte character where the attribute prefix is compared.
+        "device.trust\u{fffd}\u{fffd}\u{fffd} -eq \"x\"",
+        "device.extensionAttribut\u{e9}1 -eq \"x\"",
         long.as_str(),
         deep.as_str(),
     ];

@@ -3,6 +3,9 @@
 //! the crate keeps link times short.
 
 mod bad_input;
+mod cli;
 mod conditional_access;
 mod directory;
+mod passes;
+mod passkeys;
 mod server;

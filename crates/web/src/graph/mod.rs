@@ -4,6 +4,8 @@ mod applications;
 mod audit;
 mod conditional_access;
 mod groups;
+mod methods;
+mod passkeys;
 mod roles;
 mod users;
 
@@ -28,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(applications::router())
         .merge(audit::router())
         .merge(conditional_access::router())
+        .merge(methods::router())
+        .merge(passkeys::router())
 }
 
 /// Graph's `@odata.context` for a collection or entity set.

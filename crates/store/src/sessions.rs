@@ -1,0 +1,215 @@
+//! Authentication sessions, Temporary Access Passes and failure counters: the rows a sign-in
+//! needs on every node.
+
+use portcullis_core::clock::{from_unix_millis, unix_millis};
+use portcullis_core::session::{AuthSession, SessionMethod};
+use portcullis_core::store::{Change, FailureCount};
+use portcullis_core::tap::TemporaryAccessPass;
+use portcullis_core::{Error, Result};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::rows::{instant, int, opt_text, text, to_json, uuid};
+use crate::{SqlStore, error, write};
+
+fn id(value: Uuid) -> String {
+    value.hyphenated().to_string()
+}
+
+fn session(row: &AnyRow) -> Result<AuthSession> {
+    let methods: Vec<SessionMethod> = serde_json::from_str(&text(row, "methods")?)
+        .map_err(|e| Error::Internal(format!("stored session methods are not readable: {e}")))?;
+    Ok(AuthSession {
+        id: uuid(row, "id")?,
+        token_hash: text(row, "token_hash")?,
+        user_id: uuid(row, "user_id")?,
+        methods,
+        created: instant(row, "created")?,
+        expires: instant(row, "expires")?,
+    })
+}
+
+fn pass(row: &AnyRow) -> Result<TemporaryAccessPass> {
+    let used = match opt_text(row, "used_text")? {
+        Some(ms) => Some(from_unix_millis(ms.parse().map_err(|_| Error::Internal("bad used instant".into()))?)),
+        None => None,
+    };
+    Ok(TemporaryAccessPass {
+        id: uuid(row, "id")?,
+        user_id: uuid(row, "user_id")?,
+        pass_hash: text(row, "pass_hash")?,
+        start: instant(row, "start_date_time")?,
+        lifetime_minutes: u32::try_from(int(row, "lifetime_minutes")?).unwrap_or(0),
+        is_usable_once: int(row, "is_usable_once")? != 0,
+        created: instant(row, "created")?,
+        used,
+    })
+}
+
+/// Applies the changes of this module inside `commit`'s transaction.
+pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<()> {
+    match change {
+        Change::InsertSession(s) => async {
+            let query = sqlx::query(
+                "INSERT INTO auth_sessions (id, token_hash, user_id, methods, created, expires) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id(s.id))
+            .bind(s.token_hash.clone())
+            .bind(id(s.user_id))
+            .bind(to_json(&s.methods)?)
+            .bind(unix_millis(s.created))
+            .bind(unix_millis(s.expires));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::AddSessionMethod { session_id, method } => async {
+            // Read and write in the same transaction: the write lock (SQLite IMMEDIATE, or the
+            // row lock PostgreSQL takes with FOR UPDATE semantics of the UPDATE) keeps two
+            // steps of one session from losing each other's method.
+            let row = sqlx::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1")
+                .bind(id(*session_id))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(error::storage)?
+                .ok_or_else(|| Error::not_found("session", session_id.to_string()))?;
+            let mut current = session(&row)?;
+            current.methods.push(method.clone());
+            let query = sqlx::query("UPDATE auth_sessions SET methods = $2 WHERE id = $1")
+                .bind(id(*session_id))
+                .bind(to_json(&current.methods)?);
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::DeleteSession(session_id) => async {
+            let query = sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(id(*session_id));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::PutTemporaryAccessPass(tap) => async {
+            let query = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1").bind(id(tap.user_id));
+            write::run(conn, change, query).await?;
+            let query = sqlx::query(
+                "INSERT INTO temporary_access_passes (id, user_id, pass_hash, start_date_time, \
+                 lifetime_minutes, is_usable_once, created, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id(tap.id))
+            .bind(id(tap.user_id))
+            .bind(tap.pass_hash.clone())
+            .bind(unix_millis(tap.start))
+            .bind(i64::from(tap.lifetime_minutes))
+            .bind(i64::from(tap.is_usable_once))
+            .bind(unix_millis(tap.created))
+            .bind(tap.used.map(unix_millis));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::DeleteTemporaryAccessPass { user_id, id: tap_id } => async {
+            let query = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1 AND id = $2")
+                .bind(id(*user_id))
+                .bind(id(*tap_id));
+            let done = write::run(conn, change, query).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::not_found("temporaryAccessPassAuthenticationMethod", tap_id.to_string()));
+            }
+            Ok(())
+        }
+        .await,
+        other => Err(Error::Internal(format!("sessions::apply was handed {other:?}"))),
+    }
+}
+
+/// The user's sessions and pass go with them.
+pub(crate) async fn remove_user(conn: &mut AnyConnection, change: &Change, user_id: Uuid) -> Result<()> {
+    for sql in ["DELETE FROM auth_sessions WHERE user_id = $1", "DELETE FROM temporary_access_passes WHERE user_id = $1"] {
+        write::run(conn, change, sqlx::query(sql).bind(id(user_id))).await?;
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    pub(crate) async fn read_session_by_token_hash(&self, token_hash: &str) -> Result<Option<AuthSession>> {
+        let row = sqlx::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE token_hash = $1")
+            .bind(token_hash.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        row.as_ref().map(session).transpose()
+    }
+
+    pub(crate) async fn read_temporary_access_pass(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
+        // `used` is read as text so that a NULL decodes the same way through Any on both
+        // databases.
+        let row = sqlx::query(
+            "SELECT id, user_id, pass_hash, start_date_time, lifetime_minutes, is_usable_once, created, \
+             CAST(used AS TEXT) AS used_text FROM temporary_access_passes WHERE user_id = $1",
+        )
+        .bind(id(user_id))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        row.as_ref().map(pass).transpose()
+    }
+
+    /// One statement, so the database decides the race: only an unused pass is marked, and
+    /// only one caller sees a row change.
+    pub(crate) async fn consume_pass(&self, tap_id: Uuid, at: OffsetDateTime) -> Result<bool> {
+        let done = sqlx::query("UPDATE temporary_access_passes SET used = $2 WHERE id = $1 AND used IS NULL AND is_usable_once = 1")
+            .bind(id(tap_id))
+            .bind(unix_millis(at))
+            .execute(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An upsert that restarts a stale window and counts this failure, in one statement so that
+    /// concurrent failures on several nodes all count.
+    pub(crate) async fn count_failure(&self, key: &str, at: OffsetDateTime, window: Duration) -> Result<FailureCount> {
+        let now = unix_millis(at);
+        let stale_before = now - window.whole_milliseconds() as i64;
+        let row = sqlx::query(
+            "INSERT INTO failure_counters (counter_key, failures, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (counter_key) DO UPDATE SET \
+               failures = CASE WHEN failure_counters.window_start < $3 THEN 1 ELSE failure_counters.failures + 1 END, \
+               window_start = CASE WHEN failure_counters.window_start < $3 THEN $2 ELSE failure_counters.window_start END \
+             RETURNING failures, window_start",
+        )
+        .bind(key.to_string())
+        .bind(now)
+        .bind(stale_before)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        Ok(FailureCount {
+            count: u32::try_from(int(&row, "failures")?).unwrap_or(u32::MAX),
+            window_start: instant(&row, "window_start")?,
+        })
+    }
+
+    pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
+        let row = sqlx::query("SELECT failures, window_start FROM failure_counters WHERE counter_key = $1")
+            .bind(key.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        row.map(|r| {
+            Ok(FailureCount {
+                count: u32::try_from(int(&r, "failures")?).unwrap_or(u32::MAX),
+                window_start: instant(&r, "window_start")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn forget_failures(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
+            .bind(key.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! The sign-in JSON API the pages use: sign in with a Temporary Access Pass, read the current
+//! session, sign out. The session lives in the database; the browser holds a random token in an
+//! HttpOnly, SameSite=Lax cookie. These endpoints accept only `application/json` bodies, which
+//! a cross-site form cannot send, so together with SameSite that is their CSRF protection.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use portcullis_core::session::{SESSION_COOKIE, SESSION_LIFETIME};
+use portcullis_core::store::Change;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{CurrentSession, GraphJson};
+use crate::middleware::current_request_id;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/tap", post(sign_in_with_pass))
+        .route("/auth/session", get(current))
+        .route("/auth/sign-out", post(sign_out))
+}
+
+/// The `Set-Cookie` value for a session token (or, empty, for removing it).
+pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.public_url.starts_with("https://") { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .expect("token characters are cookie-safe")
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PassSignIn {
+    username: String,
+    temporary_access_pass: String,
+}
+
+/// A refused sign-in: Entra's error code, a message for the person, the request id.
+fn refused(status: StatusCode, error_code: u32, message: &str) -> Response {
+    let body = json!({
+        "error": {
+            "code": "signInRefused",
+            "errorCode": error_code,
+            "message": message,
+            "innerError": { "request-id": current_request_id() }
+        }
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn sign_in_with_pass(State(state): State<AppState>, GraphJson(input): GraphJson<PassSignIn>) -> Response {
+    match state.passes.sign_in(&input.username, &input.temporary_access_pass).await {
+        Ok((user, session, token)) => {
+            let mut response = Json(json!({
+                "userId": user.id,
+                "userPrincipalName": user.user_principal_name,
+                "methods": session.methods,
+            }))
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, session_cookie(&state, &token, SESSION_LIFETIME.whole_seconds()));
+            response
+        }
+        Err(r) => {
+            tracing::info!(error_code = r.error_code, "pass sign-in refused");
+            let status = match r.error_code {
+                50053 => StatusCode::TOO_MANY_REQUESTS,
+                50057 => StatusCode::FORBIDDEN,
+                500 => StatusCode::INTERNAL_SERVER_ERROR,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let message = if status.is_server_error() { "Something went wrong; try again." } else { &r.reason };
+            refused(status, r.error_code, message)
+        }
+    }
+}
+
+async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json::Value> {
+    Json(json!({
+        "userId": session.user_id,
+        "methods": session.methods,
+        "expiresDateTime": portcullis_core::clock::graph_datetime::format(session.expires),
+    }))
+}
+
+async fn sign_out(State(state): State<AppState>, CurrentSession { session }: CurrentSession) -> ApiResult<Response> {
+    state.directory.deps().store.commit(vec![Change::DeleteSession(session.id)], None).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    Ok(response)
+}

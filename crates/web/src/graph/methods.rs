@@ -1,0 +1,88 @@
+//! Temporary Access Pass: the per-user methods under `users/{id}/authentication/` and the
+//! method's configuration in the authentication methods policy.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use portcullis_core::authz::{ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy, WriteUserMethods};
+use portcullis_core::tap::{NewTemporaryAccessPass, TapConfiguration, TemporaryAccessPassMethod};
+use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{entity, plain_collection};
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Authorized, GraphJson, Meta};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_passes, create_pass))
+        .routes(routes!(get_pass, delete_pass))
+        .routes(routes!(get_tap_configuration, update_tap_configuration))
+}
+
+/// The user's Temporary Access Pass (at most one; the pass itself is never shown again).
+#[utoipa::path(get, path = "/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication methods", params(("id" = String, Path)),
+    responses((status = 200, description = "Passes"), (status = 404, description = "No such user")), security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
+async fn list_passes(State(state): State<AppState>, Authorized(grant): Authorized<ReadUserMethods>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let passes = state.passes.list(&grant, &id).await?;
+    let value = passes.iter().map(|p| serde_json::to_value(p).unwrap_or(Value::Null)).collect();
+    Ok(plain_collection(&state, &format!("users('{id}')/authentication/temporaryAccessPassMethods"), value))
+}
+
+/// Issue a Temporary Access Pass, replacing any the user had. The response is the only place the pass appears.
+#[utoipa::path(post, path = "/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication methods", params(("id" = String, Path)),
+    request_body = NewTemporaryAccessPass,
+    responses((status = 201, body = TemporaryAccessPassMethod), (status = 400, description = "Outside the policy's limits"), (status = 403, description = "Not allowed to issue to this user")),
+    security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
+async fn create_pass(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteUserMethods>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    GraphJson(input): GraphJson<NewTemporaryAccessPass>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let created = state.passes.issue(&grant, &state.directory, &meta, &id, input).await?;
+    Ok((StatusCode::CREATED, entity(&state, "microsoft.graph.temporaryAccessPassAuthenticationMethod", &created)))
+}
+
+/// One pass.
+#[utoipa::path(get, path = "/users/{id}/authentication/temporaryAccessPassMethods/{method_id}", tag = "authentication methods",
+    params(("id" = String, Path), ("method_id" = String, Path)),
+    responses((status = 200, body = TemporaryAccessPassMethod), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
+async fn get_pass(State(state): State<AppState>, Authorized(grant): Authorized<ReadUserMethods>, Path((id, method_id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+    let pass = state.passes.get(&grant, &id, &method_id).await?;
+    Ok(entity(&state, "microsoft.graph.temporaryAccessPassAuthenticationMethod", &pass))
+}
+
+/// Revoke a pass.
+#[utoipa::path(delete, path = "/users/{id}/authentication/temporaryAccessPassMethods/{method_id}", tag = "authentication methods",
+    params(("id" = String, Path), ("method_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
+async fn delete_pass(State(state): State<AppState>, Authorized(grant): Authorized<WriteUserMethods>, Meta(meta): Meta, Path((id, method_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    state.passes.delete(&grant, &state.directory, &meta, &id, &method_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The Temporary Access Pass method configuration.
+#[utoipa::path(get, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass", tag = "authentication methods",
+    responses((status = 200, body = TapConfiguration)), security(("bearer" = ["Policy.Read.All"])))]
+async fn get_tap_configuration(State(state): State<AppState>, Authorized(grant): Authorized<ReadPolicies>) -> ApiResult<Json<Value>> {
+    let config = state.passes.read_configuration(&grant).await?;
+    Ok(entity(&state, "policies/authenticationMethodsPolicy/authenticationMethodConfigurations/$entity", &config))
+}
+
+/// Change the Temporary Access Pass configuration (lifetimes 10–43200 minutes, length 8–48).
+#[utoipa::path(patch, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass", tag = "authentication methods",
+    request_body(content = Object),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Outside Entra's ranges")), security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
+async fn update_tap_configuration(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<WriteAuthenticationMethodPolicy>,
+    Meta(meta): Meta,
+    GraphJson(patch): GraphJson<Value>,
+) -> ApiResult<StatusCode> {
+    state.passes.update_configuration(&grant, &meta, patch).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

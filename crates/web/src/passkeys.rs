@@ -1,0 +1,281 @@
+//! The self-service passkey endpoints the sign-in and security-info pages call:
+//! `POST /auth/passkey/options` and `/auth/passkey/verify` (sign in, with or without a
+//! username), and `/my/passkeys…` (list, add on this or another device, rename, remove) for the
+//! person whose session cookie comes with the request.
+//!
+//! They speak JSON only: a body of any other content type is refused. Together with the
+//! SameSite=Lax, HttpOnly session cookie that is the CSRF protection — a cross-site form cannot
+//! send `application/json`, and a cross-site script cannot send the cookie.
+//!
+//! What it must never do: decide anything about passkeys (core does), or put ceremony state in
+//! the browser (it gets only the ceremony id).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use portcullis_core::Error;
+use portcullis_core::passkeys::RegistrationDevice;
+use portcullis_core::session::{AuthSession, SESSION_COOKIE, SESSION_LIFETIME, session_for_token};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Meta, parse_graph_json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/passkey/options", post(sign_in_options))
+        .route("/auth/passkey/verify", post(sign_in_verify))
+        .route("/my/passkeys/options", post(registration_options))
+        .route("/my/passkeys", post(register).get(list))
+        .route("/my/passkeys/{id}", patch(rename).delete(remove))
+}
+
+/// A JSON body, refused unless the request says `Content-Type: application/json`.
+pub struct JsonOnly<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !content_type.starts_with("application/json") {
+            return Err(Error::Invalid {
+                code: "unsupportedContentType",
+                target: Some("Content-Type".into()),
+                message: format!(
+                    "This endpoint accepts only application/json, got '{content_type}'."
+                ),
+            }
+            .into());
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge {
+                    limit: crate::MAX_BODY_BYTES,
+                }
+            } else {
+                Error::invalid("body", format!("The request body could not be read: {rejection}"))
+            }
+        })?;
+        Ok(JsonOnly(parse_graph_json(&bytes)?))
+    }
+}
+
+/// The session named by the request's session cookie, if it is live.
+pub struct MaybeSession(pub Option<AuthSession>);
+
+/// The live session named by the request's cookie; 401 without one.
+pub struct Session(pub AuthSession);
+
+fn cookie_token(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = cookie_token(parts) else {
+            return Ok(MaybeSession(None));
+        };
+        let deps = state.directory.deps();
+        Ok(MaybeSession(session_for_token(deps, &token).await?))
+    }
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
+        session.map(Session).ok_or_else(|| {
+            Error::Unauthenticated("Sign in first: this request has no live session.".into())
+                .into()
+        })
+    }
+}
+
+fn session_cookie(state: &AppState, token: &str) -> Option<HeaderValue> {
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        SESSION_LIFETIME.whole_seconds()
+    ))
+    .ok()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SignInOptionsRequest {
+    #[serde(default)]
+    username: Option<String>,
+    /// `"conditional"` for autofill (conditional mediation).
+    #[serde(default)]
+    mediation: Option<String>,
+}
+
+async fn sign_in_options(
+    State(state): State<AppState>,
+    JsonOnly(body): JsonOnly<SignInOptionsRequest>,
+) -> ApiResult<Json<Value>> {
+    let conditional = match body.mediation.as_deref() {
+        None | Some("optional") | Some("required") => false,
+        Some("conditional") => true,
+        Some(other) => {
+            return Err(Error::invalid(
+                "mediation",
+                format!("mediation must be 'conditional' or absent, not '{other}'."),
+            )
+            .into());
+        }
+    };
+    let options = state
+        .passkeys
+        .start_sign_in(body.username.as_deref(), conditional)
+        .await?;
+    Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VerifyRequest {
+    ceremony_id: Uuid,
+    credential: Value,
+}
+
+async fn sign_in_verify(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    MaybeSession(current): MaybeSession,
+    JsonOnly(body): JsonOnly<VerifyRequest>,
+) -> ApiResult<Response> {
+    let signed_in = state
+        .passkeys
+        .finish_sign_in(&meta, body.ceremony_id, &body.credential, current.as_ref())
+        .await?;
+    let reply = serde_json::json!({
+        "userId": signed_in.user.id,
+        "userPrincipalName": signed_in.user.user_principal_name,
+        "displayName": signed_in.user.display_name,
+        "passkey": signed_in.passkey,
+        "sessionExpiresDateTime": portcullis_core::clock::graph_datetime::format(signed_in.session.expires),
+    });
+    let mut response = Json(reply).into_response();
+    if let Some(cookie) = signed_in
+        .new_token
+        .as_deref()
+        .and_then(|t| session_cookie(&state, t))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegistrationOptionsRequest {
+    device: RegistrationDevice,
+}
+
+async fn registration_options(
+    State(state): State<AppState>,
+    Session(session): Session,
+    JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
+) -> ApiResult<Json<Value>> {
+    let options = state
+        .passkeys
+        .start_registration(&session, body.device)
+        .await?;
+    Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegisterRequest {
+    ceremony_id: Uuid,
+    name: String,
+    credential: Value,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Session(session): Session,
+    JsonOnly(body): JsonOnly<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let method = state
+        .passkeys
+        .finish_registration(&session, &meta, body.ceremony_id, &body.name, &body.credential)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::to_value(method).unwrap_or(Value::Null)),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Session(session): Session,
+) -> ApiResult<Json<Value>> {
+    let methods = state.passkeys.my_passkeys(&session).await?;
+    Ok(Json(serde_json::json!({ "value": methods })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RenameRequest {
+    display_name: String,
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Session(session): Session,
+    Path(id): Path<String>,
+    JsonOnly(body): JsonOnly<RenameRequest>,
+) -> ApiResult<Json<Value>> {
+    let method = state
+        .passkeys
+        .rename_my_passkey(&session, &meta, &id, &body.display_name)
+        .await?;
+    Ok(Json(serde_json::to_value(method).unwrap_or(Value::Null)))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    Session(session): Session,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state
+        .passkeys
+        .delete_my_passkey(&session, &meta, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
