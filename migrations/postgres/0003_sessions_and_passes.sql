@@ -1,4 +1,5 @@
--- Authentication sessions, Temporary Access Passes and failure counters (lockout).
+-- Authentication sessions, Temporary Access Passes, passwords, authenticator apps and failure
+-- counters (lockout).
 -- Same conventions as 0001: TEXT ids, BIGINT 0/1 booleans, BIGINT unix-millisecond instants.
 
 -- The browser holds a random token; only its SHA-256 is kept here.
@@ -36,3 +37,22 @@ CREATE TABLE failure_counters (
     failures BIGINT NOT NULL,
     window_start BIGINT NOT NULL
 );
+
+-- Passwords (argon2id PHC strings), one per person, when the tenant allows them.
+CREATE TABLE passwords (
+    user_id TEXT NOT NULL PRIMARY KEY,
+    hash TEXT NOT NULL,
+    changed BIGINT NOT NULL
+);
+
+-- Authenticator apps (TOTP). The secret is sealed with the server key; last_used_step makes
+-- each code good for one use.
+CREATE TABLE software_oath_methods (
+    id TEXT NOT NULL PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    sealed_secret BYTEA NOT NULL,
+    created BIGINT NOT NULL,
+    last_used_step BIGINT NOT NULL
+);
+CREATE INDEX software_oath_methods_user ON software_oath_methods (user_id);

@@ -13,7 +13,9 @@ pub fn from_value_naming_field<T: DeserializeOwned>(value: Value) -> Result<T> {
         let named = message
             .split('`')
             .nth(1)
-            .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+            .filter(|_| {
+                message.starts_with("unknown field") || message.starts_with("missing field")
+            })
             .map(str::to_string);
         let target = match (named, path.as_str()) {
             (Some(f), "." | "") => f,

@@ -35,10 +35,12 @@ pub mod json;
 pub mod model;
 pub mod odata;
 pub mod passkeys;
+pub mod password;
 pub mod roles;
 pub mod session;
 pub mod store;
 pub mod tap;
 pub mod tokens;
+pub mod totp;
 
 pub use error::{Error, Result};

@@ -67,14 +67,20 @@ pub struct AuthSession {
 
 impl AuthSession {
     pub fn latest(&self, kind: MethodKind) -> Option<&SessionMethod> {
-        self.methods.iter().filter(|m| m.method == kind).max_by_key(|m| m.at)
+        self.methods
+            .iter()
+            .filter(|m| m.method == kind)
+            .max_by_key(|m| m.at)
     }
 
     /// Whether this session may register a new passkey now: a passkey sign-in in the last five
     /// minutes, or a Temporary Access Pass (a one-time pass only within ten minutes of use).
     /// Any other answer names what is missing.
     pub fn may_register_methods(&self, now: OffsetDateTime) -> Result<()> {
-        if self.latest(MethodKind::Fido2).is_some_and(|m| now - m.at <= RECENT_STRONG_SIGN_IN) {
+        if self
+            .latest(MethodKind::Fido2)
+            .is_some_and(|m| now - m.at <= RECENT_STRONG_SIGN_IN)
+        {
             return Ok(());
         }
         if let Some(tap) = self.latest(MethodKind::TemporaryAccessPass) {
@@ -111,6 +117,9 @@ pub fn new_session(deps: &Deps, user_id: Uuid, first: SessionMethod) -> (AuthSes
 
 /// The live session a token names, if any.
 pub async fn session_for_token(deps: &Deps, token: &str) -> Result<Option<AuthSession>> {
-    let session = deps.store.session_by_token_hash(&hash_secret(token)).await?;
+    let session = deps
+        .store
+        .session_by_token_hash(&hash_secret(token))
+        .await?;
     Ok(session.filter(|s| s.expires > deps.clock.now()))
 }

@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::session::{AuthSession, SessionMethod};
 use crate::tap::TemporaryAccessPass;
+use crate::totp::SoftwareOathMethod;
 
 /// One row-level change. A change list is applied in order, in one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +79,20 @@ pub enum Change {
     /// Stores a user's Temporary Access Pass, replacing the one they had: one pass per person.
     PutTemporaryAccessPass(TemporaryAccessPass),
     DeleteTemporaryAccessPass {
+        user_id: Uuid,
+        id: Uuid,
+    },
+    /// Sets (or replaces) a user's password hash.
+    SetPassword {
+        user_id: Uuid,
+        hash: String,
+        changed: OffsetDateTime,
+    },
+    DeletePassword {
+        user_id: Uuid,
+    },
+    InsertSoftwareOath(SoftwareOathMethod),
+    DeleteSoftwareOath {
         user_id: Uuid,
         id: Uuid,
     },
@@ -210,7 +225,22 @@ pub trait Store: Send + Sync + 'static {
     async fn consume_temporary_access_pass(&self, id: Uuid, at: OffsetDateTime) -> Result<bool>;
 
     /// Counts a failure under `key`. A window older than `window` starts again at this failure.
-    async fn record_failure(&self, key: &str, at: OffsetDateTime, window: time::Duration) -> Result<FailureCount>;
+    async fn record_failure(
+        &self,
+        key: &str,
+        at: OffsetDateTime,
+        window: time::Duration,
+    ) -> Result<FailureCount>;
+
+    /// The user's password hash and when it was set.
+    async fn password(&self, user_id: Uuid) -> Result<Option<(String, OffsetDateTime)>>;
+
+    /// The user's software OATH (TOTP) methods.
+    async fn software_oath_methods(&self, user_id: Uuid) -> Result<Vec<SoftwareOathMethod>>;
+
+    /// Records that a TOTP time step was used. `true` only if it is later than every step used
+    /// before with this method: a code is accepted once, even by racing nodes.
+    async fn use_software_oath_step(&self, id: Uuid, step: i64) -> Result<bool>;
 
     /// The failures counted under `key`, if any.
     async fn failures(&self, key: &str) -> Result<Option<FailureCount>>;

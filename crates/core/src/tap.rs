@@ -9,8 +9,8 @@
 //! follows the roles involved. A pass satisfies the Multifactor strength only — that rule lives
 //! in the policy engine's built-in strengths, which know TAP as its own method.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -18,7 +18,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::audit::{AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource};
-use crate::authz::{Actor, Granted, ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy, WriteUserMethods};
+use crate::authz::{
+    Actor, Granted, ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy,
+    WriteUserMethods,
+};
 use crate::clock::graph_datetime;
 use crate::directory::{Deps, Directory};
 use crate::model::{DocumentKind, PolicyDocument, User, UserType};
@@ -126,7 +129,10 @@ impl Default for TapConfiguration {
 impl TapConfiguration {
     fn validate(&self) -> Result<()> {
         if self.state != "enabled" && self.state != "disabled" {
-            return Err(Error::invalid("state", "state: must be enabled or disabled."));
+            return Err(Error::invalid(
+                "state",
+                "state: must be enabled or disabled.",
+            ));
         }
         for (field, value) in [
             ("defaultLifetimeInMinutes", self.default_lifetime_in_minutes),
@@ -134,28 +140,48 @@ impl TapConfiguration {
             ("maximumLifetimeInMinutes", self.maximum_lifetime_in_minutes),
         ] {
             if !LIFETIME_RANGE.contains(&value) {
-                return Err(Error::invalid(field, format!("{field}: must be from 10 to 43200 minutes.")));
+                return Err(Error::invalid(
+                    field,
+                    format!("{field}: must be from 10 to 43200 minutes."),
+                ));
             }
         }
         if self.minimum_lifetime_in_minutes > self.maximum_lifetime_in_minutes {
-            return Err(Error::invalid("minimumLifetimeInMinutes", "minimumLifetimeInMinutes: must not exceed maximumLifetimeInMinutes."));
+            return Err(Error::invalid(
+                "minimumLifetimeInMinutes",
+                "minimumLifetimeInMinutes: must not exceed maximumLifetimeInMinutes.",
+            ));
         }
-        if !(self.minimum_lifetime_in_minutes..=self.maximum_lifetime_in_minutes).contains(&self.default_lifetime_in_minutes) {
+        if !(self.minimum_lifetime_in_minutes..=self.maximum_lifetime_in_minutes)
+            .contains(&self.default_lifetime_in_minutes)
+        {
             return Err(Error::invalid(
                 "defaultLifetimeInMinutes",
                 "defaultLifetimeInMinutes: must lie between minimumLifetimeInMinutes and maximumLifetimeInMinutes.",
             ));
         }
         if !LENGTH_RANGE.contains(&self.default_length) {
-            return Err(Error::invalid("defaultLength", "defaultLength: must be from 8 to 48 characters."));
+            return Err(Error::invalid(
+                "defaultLength",
+                "defaultLength: must be from 8 to 48 characters.",
+            ));
         }
-        for (field, targets) in [("includeTargets", &self.include_targets), ("excludeTargets", &self.exclude_targets)] {
+        for (field, targets) in [
+            ("includeTargets", &self.include_targets),
+            ("excludeTargets", &self.exclude_targets),
+        ] {
             for t in targets {
                 if t.target_type != "group" {
-                    return Err(Error::invalid(field, format!("{field}: targetType must be group.")));
+                    return Err(Error::invalid(
+                        field,
+                        format!("{field}: targetType must be group."),
+                    ));
                 }
                 if t.id != "all_users" && Uuid::parse_str(&t.id).is_err() {
-                    return Err(Error::invalid(field, format!("{field}: '{}' is neither all_users nor a group id.", t.id)));
+                    return Err(Error::invalid(
+                        field,
+                        format!("{field}: '{}' is neither all_users nor a group id.", t.id),
+                    ));
                 }
             }
         }
@@ -169,7 +195,9 @@ impl TapConfiguration {
                 t.id == "all_users" || Uuid::parse_str(&t.id).is_ok_and(|g| group_ids.contains(&g))
             })
         };
-        self.state == "enabled" && in_targets(&self.include_targets) && !in_targets(&self.exclude_targets)
+        self.state == "enabled"
+            && in_targets(&self.include_targets)
+            && !in_targets(&self.exclude_targets)
     }
 }
 
@@ -210,7 +238,11 @@ pub struct TemporaryAccessPassMethod {
 }
 
 /// Why a pass can or cannot be used now.
-pub fn usability(tap: &TemporaryAccessPass, applies: bool, now: OffsetDateTime) -> (bool, &'static str) {
+pub fn usability(
+    tap: &TemporaryAccessPass,
+    applies: bool,
+    now: OffsetDateTime,
+) -> (bool, &'static str) {
     if !applies {
         (false, "DisabledByPolicy")
     } else if tap.used.is_some() {
@@ -228,25 +260,35 @@ pub fn usability(tap: &TemporaryAccessPass, applies: bool, now: OffsetDateTime) 
 /// Privileged Authentication Administrator or Global Administrator for anyone; an
 /// Authentication Administrator for people who hold no administrator role. Applications with
 /// `UserAuthenticationMethod.ReadWrite.All` act for the tenant and may issue to anyone.
-pub fn may_manage_pass(actor: &Actor, actor_roles: &[Uuid], target: &User, target_roles: &[Uuid]) -> Result<()> {
+pub fn may_manage_pass(
+    actor: &Actor,
+    actor_roles: &[Uuid],
+    target: &User,
+    target_roles: &[Uuid],
+) -> Result<()> {
     let Actor::User { id, .. } = actor else {
         return Ok(());
     };
     if *id == target.id {
-        return Err(Error::Forbidden("Nobody may issue a Temporary Access Pass to themselves.".into()));
+        return Err(Error::Forbidden(
+            "Nobody may issue a Temporary Access Pass to themselves.".into(),
+        ));
     }
     let holds = |r: Uuid| actor_roles.contains(&r);
     if holds(roles::GLOBAL_ADMINISTRATOR) || holds(roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR) {
         return Ok(());
     }
-    let target_is_admin = target_roles.iter().any(|r| built_in_role(*r).is_some_and(|role| role.is_privileged));
+    let target_is_admin = target_roles
+        .iter()
+        .any(|r| built_in_role(*r).is_some_and(|role| role.is_privileged));
     if holds(roles::AUTHENTICATION_ADMINISTRATOR) && !target_is_admin {
         return Ok(());
     }
     Err(Error::Forbidden(if target_is_admin {
         "Only a Privileged Authentication Administrator or a Global Administrator may manage an administrator's Temporary Access Pass.".into()
     } else {
-        "Managing a Temporary Access Pass needs the Authentication Administrator role or higher.".into()
+        "Managing a Temporary Access Pass needs the Authentication Administrator role or higher."
+            .into()
     }))
 }
 
@@ -279,7 +321,11 @@ fn hash_pass(deps: &Deps, pass: &str) -> Result<String> {
 
 /// argon2's verification compares in constant time.
 fn verify_pass(pass: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(pass.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(pass.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 /// A sign-in with a pass that did not succeed, in Entra's terms (the sign-in log uses them).
@@ -294,7 +340,9 @@ pub struct PassRefused {
 impl From<PassRefused> for Error {
     fn from(r: PassRefused) -> Self {
         match r.error_code {
-            50053 => Error::TooManyRequests { retry_after_secs: LOCKOUT_WINDOW.whole_seconds() as u64 },
+            50053 => Error::TooManyRequests {
+                retry_after_secs: LOCKOUT_WINDOW.whole_seconds() as u64,
+            },
             _ => Error::Unauthenticated(r.reason),
         }
     }
@@ -311,13 +359,25 @@ impl TemporaryAccessPasses {
     }
 
     pub async fn configuration(&self) -> Result<TapConfiguration> {
-        match self.deps.store.document(DocumentKind::AuthenticationMethodConfiguration, CONFIGURATION_ID).await? {
-            Some(doc) => serde_json::from_value(doc.body).map_err(|e| Error::Internal(format!("stored TAP configuration: {e}"))),
+        match self
+            .deps
+            .store
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                CONFIGURATION_ID,
+            )
+            .await?
+        {
+            Some(doc) => serde_json::from_value(doc.body)
+                .map_err(|e| Error::Internal(format!("stored TAP configuration: {e}"))),
             None => Ok(TapConfiguration::default()),
         }
     }
 
-    pub async fn read_configuration(&self, _grant: &Granted<ReadPolicies>) -> Result<TapConfiguration> {
+    pub async fn read_configuration(
+        &self,
+        _grant: &Granted<ReadPolicies>,
+    ) -> Result<TapConfiguration> {
         self.configuration().await
     }
 
@@ -329,7 +389,10 @@ impl TemporaryAccessPasses {
     ) -> Result<TapConfiguration> {
         let old = self.configuration().await?;
         let Value::Object(patch) = patch else {
-            return Err(Error::invalid("body", "The request body must be a JSON object."));
+            return Err(Error::invalid(
+                "body",
+                "The request body must be a JSON object.",
+            ));
         };
         let mut merged = serde_json::to_value(&old).map_err(|e| Error::Internal(e.to_string()))?;
         for (k, v) in patch {
@@ -341,7 +404,14 @@ impl TemporaryAccessPasses {
         let new: TapConfiguration = crate::json::from_value_naming_field(merged)?;
         new.validate()?;
         let now = self.deps.clock.now();
-        let existing = self.deps.store.document(DocumentKind::AuthenticationMethodConfiguration, CONFIGURATION_ID).await?;
+        let existing = self
+            .deps
+            .store
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                CONFIGURATION_ID,
+            )
+            .await?;
         let body = serde_json::to_value(&new).map_err(|e| Error::Internal(e.to_string()))?;
         let document = PolicyDocument {
             kind: DocumentKind::AuthenticationMethodConfiguration,
@@ -352,13 +422,26 @@ impl TemporaryAccessPasses {
             modified: now,
         };
         let old_json = serde_json::to_value(&old).ok();
-        let target = TargetResource::new("Policy", CONFIGURATION_ID, "Temporary Access Pass").modified(
-            "TemporaryAccessPassAuthenticationMethodConfiguration",
-            old_json.as_ref(),
-            Some(&body),
+        let target = TargetResource::new("Policy", CONFIGURATION_ID, "Temporary Access Pass")
+            .modified(
+                "TemporaryAccessPassAuthenticationMethodConfiguration",
+                old_json.as_ref(),
+                Some(&body),
+            );
+        let audit = audit_entry(
+            &self.deps,
+            grant.actor(),
+            request,
+            "ApplicationManagement",
+            "Authentication Methods Policy Update",
+            "Update",
+            target,
         );
-        let audit = audit_entry(&self.deps, grant.actor(), request, "ApplicationManagement", "Authentication Methods Policy Update", "Update", target);
-        let change = if existing.is_some() { Change::UpdateDocument(document) } else { Change::InsertDocument(document) };
+        let change = if existing.is_some() {
+            Change::UpdateDocument(document)
+        } else {
+            Change::InsertDocument(document)
+        };
         self.deps.store.commit(vec![change], Some(audit)).await?;
         Ok(new)
     }
@@ -371,9 +454,20 @@ impl TemporaryAccessPasses {
         found.ok_or_else(|| Error::not_found("user", key))
     }
 
-    async fn view(&self, tap: &TemporaryAccessPass, pass: Option<String>) -> Result<TemporaryAccessPassMethod> {
+    async fn view(
+        &self,
+        tap: &TemporaryAccessPass,
+        pass: Option<String>,
+    ) -> Result<TemporaryAccessPassMethod> {
         let config = self.configuration().await?;
-        let groups: Vec<Uuid> = self.deps.store.transitive_member_of(tap.user_id).await?.iter().map(|g| g.id).collect();
+        let groups: Vec<Uuid> = self
+            .deps
+            .store
+            .transitive_member_of(tap.user_id)
+            .await?
+            .iter()
+            .map(|g| g.id)
+            .collect();
         let (is_usable, reason) = usability(tap, config.applies_to(&groups), self.deps.clock.now());
         Ok(TemporaryAccessPassMethod {
             id: tap.id,
@@ -387,7 +481,12 @@ impl TemporaryAccessPasses {
         })
     }
 
-    async fn check_authority(&self, directory: &Directory, actor: &Actor, target: &User) -> Result<()> {
+    async fn check_authority(
+        &self,
+        directory: &Directory,
+        actor: &Actor,
+        target: &User,
+    ) -> Result<()> {
         let actor_roles = match actor {
             Actor::User { id, .. } => directory.active_roles_of_user(*id).await?,
             _ => Vec::new(),
@@ -407,8 +506,10 @@ impl TemporaryAccessPasses {
         input: NewTemporaryAccessPass,
     ) -> Result<TemporaryAccessPassMethod> {
         let user = self.target_user(user_key).await?;
-        self.check_authority(directory, grant.actor(), &user).await?;
-        self.issue_unchecked(grant.actor(), request, &user, input).await
+        self.check_authority(directory, grant.actor(), &user)
+            .await?;
+        self.issue_unchecked(grant.actor(), request, &user, input)
+            .await
     }
 
     async fn issue_unchecked(
@@ -419,12 +520,19 @@ impl TemporaryAccessPasses {
         input: NewTemporaryAccessPass,
     ) -> Result<TemporaryAccessPassMethod> {
         if user.user_type == UserType::Guest && user.user_principal_name.contains("#EXT#") {
-            return Err(Error::invalid("user", "Temporary Access Pass cannot be added to an external guest user."));
+            return Err(Error::invalid(
+                "user",
+                "Temporary Access Pass cannot be added to an external guest user.",
+            ));
         }
         let config = self.configuration().await?;
         let now = self.deps.clock.now();
-        let lifetime = input.lifetime_in_minutes.unwrap_or(config.default_lifetime_in_minutes);
-        if !(config.minimum_lifetime_in_minutes..=config.maximum_lifetime_in_minutes).contains(&lifetime) {
+        let lifetime = input
+            .lifetime_in_minutes
+            .unwrap_or(config.default_lifetime_in_minutes);
+        if !(config.minimum_lifetime_in_minutes..=config.maximum_lifetime_in_minutes)
+            .contains(&lifetime)
+        {
             return Err(Error::invalid(
                 "lifetimeInMinutes",
                 format!(
@@ -435,17 +543,26 @@ impl TemporaryAccessPasses {
         }
         let is_usable_once = match input.is_usable_once {
             Some(false) if config.is_usable_once => {
-                return Err(Error::invalid("isUsableOnce", "isUsableOnce: the policy allows one-time passes only."));
+                return Err(Error::invalid(
+                    "isUsableOnce",
+                    "isUsableOnce: the policy allows one-time passes only.",
+                ));
             }
             Some(v) => v,
             None => config.is_usable_once,
         };
         let start = input.start_date_time.unwrap_or(now);
         if start + Duration::minutes(i64::from(lifetime)) <= now {
-            return Err(Error::invalid("startDateTime", "startDateTime: the pass would have expired already."));
+            return Err(Error::invalid(
+                "startDateTime",
+                "startDateTime: the pass would have expired already.",
+            ));
         }
         if start > now + Duration::days(30) {
-            return Err(Error::invalid("startDateTime", "startDateTime: at most 30 days ahead."));
+            return Err(Error::invalid(
+                "startDateTime",
+                "startDateTime: at most 30 days ahead.",
+            ));
         }
         let pass = generate_pass(&self.deps, config.default_length);
         let tap = TemporaryAccessPass {
@@ -478,12 +595,22 @@ impl TemporaryAccessPasses {
             "Add",
             target,
         );
-        self.deps.store.commit(vec![Change::PutTemporaryAccessPass(tap.clone())], Some(audit)).await?;
+        self.deps
+            .store
+            .commit(
+                vec![Change::PutTemporaryAccessPass(tap.clone())],
+                Some(audit),
+            )
+            .await?;
         self.view(&tap, Some(pass)).await
     }
 
     /// First start: a one-time pass for the bootstrap administrator.
-    pub async fn issue_bootstrap(&self, user: &User, correlation_id: Uuid) -> Result<TemporaryAccessPassMethod> {
+    pub async fn issue_bootstrap(
+        &self,
+        user: &User,
+        correlation_id: Uuid,
+    ) -> Result<TemporaryAccessPassMethod> {
         let config = self.configuration().await?;
         self.issue_unchecked(
             &Actor::System,
@@ -498,7 +625,11 @@ impl TemporaryAccessPasses {
         .await
     }
 
-    pub async fn list(&self, _grant: &Granted<ReadUserMethods>, user_key: &str) -> Result<Vec<TemporaryAccessPassMethod>> {
+    pub async fn list(
+        &self,
+        _grant: &Granted<ReadUserMethods>,
+        user_key: &str,
+    ) -> Result<Vec<TemporaryAccessPassMethod>> {
         let user = self.target_user(user_key).await?;
         match self.deps.store.temporary_access_pass(user.id).await? {
             Some(tap) => Ok(vec![self.view(&tap, None).await?]),
@@ -506,7 +637,12 @@ impl TemporaryAccessPasses {
         }
     }
 
-    pub async fn get(&self, grant: &Granted<ReadUserMethods>, user_key: &str, id: &str) -> Result<TemporaryAccessPassMethod> {
+    pub async fn get(
+        &self,
+        grant: &Granted<ReadUserMethods>,
+        user_key: &str,
+        id: &str,
+    ) -> Result<TemporaryAccessPassMethod> {
         self.list(grant, user_key)
             .await?
             .into_iter()
@@ -523,7 +659,8 @@ impl TemporaryAccessPasses {
         id: &str,
     ) -> Result<()> {
         let user = self.target_user(user_key).await?;
-        self.check_authority(directory, grant.actor(), &user).await?;
+        self.check_authority(directory, grant.actor(), &user)
+            .await?;
         let tap = self
             .deps
             .store
@@ -531,19 +668,44 @@ impl TemporaryAccessPasses {
             .await?
             .filter(|t| t.id.to_string().eq_ignore_ascii_case(id.trim()))
             .ok_or_else(|| Error::not_found("temporaryAccessPassAuthenticationMethod", id))?;
-        let target = TargetResource::new("User", user.id, &user.display_name).with_upn(&user.user_principal_name);
-        let audit = audit_entry(&self.deps, grant.actor(), request, "UserManagement", "Admin deleted security info", "Delete", target);
+        let target = TargetResource::new("User", user.id, &user.display_name)
+            .with_upn(&user.user_principal_name);
+        let audit = audit_entry(
+            &self.deps,
+            grant.actor(),
+            request,
+            "UserManagement",
+            "Admin deleted security info",
+            "Delete",
+            target,
+        );
         self.deps
             .store
-            .commit(vec![Change::DeleteTemporaryAccessPass { user_id: user.id, id: tap.id }], Some(audit))
+            .commit(
+                vec![Change::DeleteTemporaryAccessPass {
+                    user_id: user.id,
+                    id: tap.id,
+                }],
+                Some(audit),
+            )
             .await
     }
 
     /// Signs a person in with their pass. On success, a new session whose first method is the
     /// pass (and the token for its cookie). Unknown user and wrong pass look alike.
-    pub async fn sign_in(&self, user_principal_name: &str, pass: &str) -> std::result::Result<(User, AuthSession, String), PassRefused> {
-        let refused = |code: u32, reason: &str| PassRefused { error_code: code, reason: reason.to_string() };
-        let internal = |e: Error| PassRefused { error_code: 500, reason: e.to_string() };
+    pub async fn sign_in(
+        &self,
+        user_principal_name: &str,
+        pass: &str,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let refused = |code: u32, reason: &str| PassRefused {
+            error_code: code,
+            reason: reason.to_string(),
+        };
+        let internal = |e: Error| PassRefused {
+            error_code: 500,
+            reason: e.to_string(),
+        };
         let wrong = "Your account or Temporary Access Pass is incorrect.";
         let user = self
             .deps
@@ -558,10 +720,23 @@ impl TemporaryAccessPasses {
             && f.count >= LOCKOUT_THRESHOLD
             && now < f.window_start + LOCKOUT_WINDOW
         {
-            return Err(refused(50053, "Your account is locked because of too many wrong passes. Try again later."));
+            return Err(refused(
+                50053,
+                "Your account is locked because of too many wrong passes. Try again later.",
+            ));
         }
-        let Some(tap) = self.deps.store.temporary_access_pass(user.id).await.map_err(internal)? else {
-            self.deps.store.record_failure(&key, now, LOCKOUT_WINDOW).await.map_err(internal)?;
+        let Some(tap) = self
+            .deps
+            .store
+            .temporary_access_pass(user.id)
+            .await
+            .map_err(internal)?
+        else {
+            self.deps
+                .store
+                .record_failure(&key, now, LOCKOUT_WINDOW)
+                .await
+                .map_err(internal)?;
             return Err(refused(50126, wrong));
         };
         // argon2 is CPU-heavy: keep it off the async workers.
@@ -569,14 +744,25 @@ impl TemporaryAccessPasses {
         let candidate = pass.to_string();
         let matches = tokio_free_blocking(move || verify_pass(&candidate, &hash));
         if !matches {
-            let count = self.deps.store.record_failure(&key, now, LOCKOUT_WINDOW).await.map_err(internal)?;
+            let count = self
+                .deps
+                .store
+                .record_failure(&key, now, LOCKOUT_WINDOW)
+                .await
+                .map_err(internal)?;
             if count.count >= LOCKOUT_THRESHOLD {
-                return Err(refused(50053, "Your account is locked because of too many wrong passes. Try again later."));
+                return Err(refused(
+                    50053,
+                    "Your account is locked because of too many wrong passes. Try again later.",
+                ));
             }
             return Err(refused(50126, wrong));
         }
         if !user.account_enabled {
-            return Err(refused(50057, "Your account has been disabled. Contact your administrator."));
+            return Err(refused(
+                50057,
+                "Your account has been disabled. Contact your administrator.",
+            ));
         }
         let config = self.configuration().await.map_err(internal)?;
         let groups: Vec<Uuid> = self
@@ -591,17 +777,33 @@ impl TemporaryAccessPasses {
         let (usable, reason) = usability(&tap, config.applies_to(&groups), now);
         if !usable {
             let text = match reason {
-                "Expired" => "Your Temporary Access Pass has expired. Ask your administrator for a new one.",
+                "Expired" => {
+                    "Your Temporary Access Pass has expired. Ask your administrator for a new one."
+                }
                 "NotYetValid" => "Your Temporary Access Pass is not valid yet.",
                 "OneTimeUsed" => "Your Temporary Access Pass was for one use and has been used.",
                 _ => "Temporary Access Pass sign in was blocked due to User Credential Policy.",
             };
             return Err(refused(50126, text));
         }
-        if tap.is_usable_once && !self.deps.store.consume_temporary_access_pass(tap.id, now).await.map_err(internal)? {
-            return Err(refused(50126, "Your Temporary Access Pass was for one use and has been used."));
+        if tap.is_usable_once
+            && !self
+                .deps
+                .store
+                .consume_temporary_access_pass(tap.id, now)
+                .await
+                .map_err(internal)?
+        {
+            return Err(refused(
+                50126,
+                "Your Temporary Access Pass was for one use and has been used.",
+            ));
         }
-        self.deps.store.clear_failures(&key).await.map_err(internal)?;
+        self.deps
+            .store
+            .clear_failures(&key)
+            .await
+            .map_err(internal)?;
         let (session, token) = new_session(
             &self.deps,
             user.id,
@@ -673,21 +875,54 @@ mod tests {
     #[test]
     fn who_may_issue_follows_entras_roles() {
         let me = Uuid::new_v4();
-        let actor = Actor::User { id: me, user_principal_name: "me@contoso.com".into() };
+        let actor = Actor::User {
+            id: me,
+            user_principal_name: "me@contoso.com".into(),
+        };
         let member = user(Uuid::new_v4());
         let admin_roles = [roles::CONDITIONAL_ACCESS_ADMINISTRATOR];
         // Nobody for themselves, whatever their roles.
         assert!(may_manage_pass(&actor, &[roles::GLOBAL_ADMINISTRATOR], &user(me), &[]).is_err());
         // Authentication Administrator: members yes, administrators no.
-        assert!(may_manage_pass(&actor, &[roles::AUTHENTICATION_ADMINISTRATOR], &member, &[]).is_ok());
-        assert!(may_manage_pass(&actor, &[roles::AUTHENTICATION_ADMINISTRATOR], &member, &admin_roles).is_err());
+        assert!(
+            may_manage_pass(&actor, &[roles::AUTHENTICATION_ADMINISTRATOR], &member, &[]).is_ok()
+        );
+        assert!(
+            may_manage_pass(
+                &actor,
+                &[roles::AUTHENTICATION_ADMINISTRATOR],
+                &member,
+                &admin_roles
+            )
+            .is_err()
+        );
         // Privileged Authentication Administrator and Global Administrator: anyone else.
-        assert!(may_manage_pass(&actor, &[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR], &member, &admin_roles).is_ok());
-        assert!(may_manage_pass(&actor, &[roles::GLOBAL_ADMINISTRATOR], &member, &admin_roles).is_ok());
+        assert!(
+            may_manage_pass(
+                &actor,
+                &[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR],
+                &member,
+                &admin_roles
+            )
+            .is_ok()
+        );
+        assert!(
+            may_manage_pass(
+                &actor,
+                &[roles::GLOBAL_ADMINISTRATOR],
+                &member,
+                &admin_roles
+            )
+            .is_ok()
+        );
         // Other roles: no.
         assert!(may_manage_pass(&actor, &[roles::SECURITY_READER], &member, &[]).is_err());
         // An application with the permission acts for the tenant.
-        let app = Actor::App { id: Uuid::new_v4(), app_id: Uuid::new_v4(), display_name: "ci".into() };
+        let app = Actor::App {
+            id: Uuid::new_v4(),
+            app_id: Uuid::new_v4(),
+            display_name: "ci".into(),
+        };
         assert!(may_manage_pass(&app, &[], &member, &admin_roles).is_ok());
     }
 
@@ -704,9 +939,15 @@ mod tests {
             created: start,
             used: None,
         };
-        assert_eq!(usability(&tap, true, start - Duration::minutes(1)).1, "NotYetValid");
+        assert_eq!(
+            usability(&tap, true, start - Duration::minutes(1)).1,
+            "NotYetValid"
+        );
         assert_eq!(usability(&tap, true, start).1, "EnabledByPolicy");
-        assert_eq!(usability(&tap, true, start + Duration::minutes(60)).1, "Expired");
+        assert_eq!(
+            usability(&tap, true, start + Duration::minutes(60)).1,
+            "Expired"
+        );
         assert_eq!(usability(&tap, false, start).1, "DisabledByPolicy");
         tap.used = Some(start);
         assert_eq!(usability(&tap, true, start).1, "OneTimeUsed");
@@ -717,11 +958,27 @@ mod tests {
         let ok = TapConfiguration::default();
         assert!(ok.validate().is_ok());
         for (mutate, field) in [
-            (Box::new(|c: &mut TapConfiguration| c.minimum_lifetime_in_minutes = 5) as Box<dyn Fn(&mut TapConfiguration)>, "minimumLifetimeInMinutes"),
-            (Box::new(|c: &mut TapConfiguration| c.maximum_lifetime_in_minutes = 50_000), "maximumLifetimeInMinutes"),
-            (Box::new(|c: &mut TapConfiguration| c.default_lifetime_in_minutes = 600), "defaultLifetimeInMinutes"),
-            (Box::new(|c: &mut TapConfiguration| c.default_length = 7), "defaultLength"),
-            (Box::new(|c: &mut TapConfiguration| c.state = "on".into()), "state"),
+            (
+                Box::new(|c: &mut TapConfiguration| c.minimum_lifetime_in_minutes = 5)
+                    as Box<dyn Fn(&mut TapConfiguration)>,
+                "minimumLifetimeInMinutes",
+            ),
+            (
+                Box::new(|c: &mut TapConfiguration| c.maximum_lifetime_in_minutes = 50_000),
+                "maximumLifetimeInMinutes",
+            ),
+            (
+                Box::new(|c: &mut TapConfiguration| c.default_lifetime_in_minutes = 600),
+                "defaultLifetimeInMinutes",
+            ),
+            (
+                Box::new(|c: &mut TapConfiguration| c.default_length = 7),
+                "defaultLength",
+            ),
+            (
+                Box::new(|c: &mut TapConfiguration| c.state = "on".into()),
+                "state",
+            ),
         ] {
             let mut c = TapConfiguration::default();
             mutate(&mut c);
@@ -733,7 +990,10 @@ mod tests {
     fn passes_hash_and_verify() {
         let h = {
             let salt = SaltString::encode_b64(&[1u8; 16]).unwrap();
-            Argon2::default().hash_password(b"+drkzqAD", &salt).unwrap().to_string()
+            Argon2::default()
+                .hash_password(b"+drkzqAD", &salt)
+                .unwrap()
+                .to_string()
         };
         assert!(verify_pass("+drkzqAD", &h));
         assert!(!verify_pass("+drkzqAE", &h));

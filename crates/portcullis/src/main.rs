@@ -164,7 +164,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The offline tools need no runtime, and their exit codes are their own (2: bad input).
     if let Command::Policy { command } = cli.command {
-        let code = portcullis_policy_tools::run(command, &mut std::io::stdout(), &mut std::io::stderr());
+        let code =
+            portcullis_policy_tools::run(command, &mut std::io::stdout(), &mut std::io::stderr());
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -15,8 +15,10 @@ use portcullis_core::crypto::Sealer;
 use portcullis_core::directory::{Deps, Directory};
 use portcullis_core::entropy::{Entropy, SystemEntropy};
 use portcullis_core::passkeys::{Passkeys, TrustedAttestationRoots};
+use portcullis_core::password::Passwords;
 use portcullis_core::tap::TemporaryAccessPasses;
 use portcullis_core::tokens::TokenService;
+use portcullis_core::totp::SoftwareOath;
 use portcullis_store::{SqlStore, StoreOptions};
 use portcullis_web::{AppState, PoolStats, Services};
 use serde::Serialize;
@@ -242,7 +244,8 @@ pub async fn start(
         let pass = passes.issue_bootstrap(&admin, created.tenant_id).await?;
         bootstrap_pass = Some(BootstrapPass {
             temporary_access_pass: pass.temporary_access_pass.unwrap_or_default(),
-            valid_until: pass.start_date_time + time::Duration::minutes(i64::from(pass.lifetime_in_minutes)),
+            valid_until: pass.start_date_time
+                + time::Duration::minutes(i64::from(pass.lifetime_in_minutes)),
         });
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
@@ -279,6 +282,8 @@ pub async fn start(
         passkeys,
         conditional_access: ConditionalAccess::new(deps.clone()),
         passes,
+        passwords: Passwords::new(deps.clone()),
+        software_oath: SoftwareOath::new(deps.clone(), Sealer::new(&key), public_url.clone()),
         directory: Directory::new(deps),
         tokens,
         public_url: public_url.clone(),

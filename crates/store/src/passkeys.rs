@@ -40,8 +40,8 @@ fn corrupt(column: &str, detail: impl std::fmt::Display) -> Error {
 
 fn passkey(row: &AnyRow) -> Result<StoredPasskey> {
     let level = text(row, "attestation_level")?;
-    let credential_id = hex::decode(text(row, "credential_id")?)
-        .map_err(|e| corrupt("credential_id", e))?;
+    let credential_id =
+        hex::decode(text(row, "credential_id")?).map_err(|e| corrupt("credential_id", e))?;
     let last_used = row
         .try_get::<Option<i64>, _>("last_used")
         .map_err(|e| corrupt("last_used", e))?;
@@ -103,7 +103,10 @@ impl PasskeyStore for SqlStore {
             .transpose()
     }
 
-    async fn passkey_by_credential_id(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>> {
+    async fn passkey_by_credential_id(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<StoredPasskey>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hex::encode(credential_id))
@@ -193,13 +196,14 @@ impl PasskeyStore for SqlStore {
         audit: DirectoryAudit,
     ) -> Result<()> {
         let mut tx = begin_write(self).await?;
-        let done = sqlx::query("UPDATE passkeys SET display_name = $3 WHERE user_id = $1 AND id = $2")
-            .bind(id(user_id))
-            .bind(id(passkey_id))
-            .bind(display_name.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(error::storage)?;
+        let done =
+            sqlx::query("UPDATE passkeys SET display_name = $3 WHERE user_id = $1 AND id = $2")
+                .bind(id(user_id))
+                .bind(id(passkey_id))
+                .bind(display_name.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(error::storage)?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(
                 "fido2AuthenticationMethod",

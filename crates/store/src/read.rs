@@ -369,15 +369,25 @@ impl Store for SqlStore {
         decode_all(found, rows::signing_key)
     }
 
-    async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<portcullis_core::session::AuthSession>> {
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<portcullis_core::session::AuthSession>> {
         self.read_session_by_token_hash(token_hash).await
     }
 
-    async fn temporary_access_pass(&self, user_id: Uuid) -> Result<Option<portcullis_core::tap::TemporaryAccessPass>> {
+    async fn temporary_access_pass(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<portcullis_core::tap::TemporaryAccessPass>> {
         self.read_temporary_access_pass(user_id).await
     }
 
-    async fn consume_temporary_access_pass(&self, id: Uuid, at: time::OffsetDateTime) -> Result<bool> {
+    async fn consume_temporary_access_pass(
+        &self,
+        id: Uuid,
+        at: time::OffsetDateTime,
+    ) -> Result<bool> {
         self.consume_pass(id, at).await
     }
 
@@ -396,5 +406,20 @@ impl Store for SqlStore {
 
     async fn clear_failures(&self, key: &str) -> Result<()> {
         self.forget_failures(key).await
+    }
+
+    async fn password(&self, user_id: Uuid) -> Result<Option<(String, time::OffsetDateTime)>> {
+        self.read_password(user_id).await
+    }
+
+    async fn software_oath_methods(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<portcullis_core::totp::SoftwareOathMethod>> {
+        self.read_software_oath(user_id).await
+    }
+
+    async fn use_software_oath_step(&self, id: Uuid, step: i64) -> Result<bool> {
+        self.advance_oath_step(id, step).await
     }
 }

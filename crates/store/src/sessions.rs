@@ -5,6 +5,7 @@ use portcullis_core::clock::{from_unix_millis, unix_millis};
 use portcullis_core::session::{AuthSession, SessionMethod};
 use portcullis_core::store::{Change, FailureCount};
 use portcullis_core::tap::TemporaryAccessPass;
+use portcullis_core::totp::SoftwareOathMethod;
 use portcullis_core::{Error, Result};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -33,7 +34,10 @@ fn session(row: &AnyRow) -> Result<AuthSession> {
 
 fn pass(row: &AnyRow) -> Result<TemporaryAccessPass> {
     let used = match opt_text(row, "used_text")? {
-        Some(ms) => Some(from_unix_millis(ms.parse().map_err(|_| Error::Internal("bad used instant".into()))?)),
+        Some(ms) => Some(from_unix_millis(
+            ms.parse()
+                .map_err(|_| Error::Internal("bad used instant".into()))?,
+        )),
         None => None,
     };
     Ok(TemporaryAccessPass {
@@ -117,20 +121,76 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             Ok(())
         }
         .await,
+        Change::SetPassword { user_id, hash, changed } => async {
+            let query = sqlx::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
+            write::run(conn, change, query).await?;
+            let query = sqlx::query("INSERT INTO passwords (user_id, hash, changed) VALUES ($1, $2, $3)")
+                .bind(id(*user_id))
+                .bind(hash.clone())
+                .bind(unix_millis(*changed));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::DeletePassword { user_id } => async {
+            let query = sqlx::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
+            let done = write::run(conn, change, query).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::not_found("passwordAuthenticationMethod", user_id.to_string()));
+            }
+            Ok(())
+        }
+        .await,
+        Change::InsertSoftwareOath(m) => async {
+            let query = sqlx::query(
+                "INSERT INTO software_oath_methods (id, user_id, display_name, sealed_secret, created, last_used_step) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id(m.id))
+            .bind(id(m.user_id))
+            .bind(m.display_name.clone())
+            .bind(m.sealed_secret.clone())
+            .bind(unix_millis(m.created))
+            .bind(m.last_used_step);
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::DeleteSoftwareOath { user_id, id: method_id } => async {
+            let query = sqlx::query("DELETE FROM software_oath_methods WHERE user_id = $1 AND id = $2")
+                .bind(id(*user_id))
+                .bind(id(*method_id));
+            let done = write::run(conn, change, query).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::not_found("softwareOathAuthenticationMethod", method_id.to_string()));
+            }
+            Ok(())
+        }
+        .await,
         other => Err(Error::Internal(format!("sessions::apply was handed {other:?}"))),
     }
 }
 
 /// The user's sessions and pass go with them.
-pub(crate) async fn remove_user(conn: &mut AnyConnection, change: &Change, user_id: Uuid) -> Result<()> {
-    for sql in ["DELETE FROM auth_sessions WHERE user_id = $1", "DELETE FROM temporary_access_passes WHERE user_id = $1"] {
+pub(crate) async fn remove_user(
+    conn: &mut AnyConnection,
+    change: &Change,
+    user_id: Uuid,
+) -> Result<()> {
+    for sql in [
+        "DELETE FROM auth_sessions WHERE user_id = $1",
+        "DELETE FROM temporary_access_passes WHERE user_id = $1",
+        "DELETE FROM passwords WHERE user_id = $1",
+        "DELETE FROM software_oath_methods WHERE user_id = $1",
+    ] {
         write::run(conn, change, sqlx::query(sql).bind(id(user_id))).await?;
     }
     Ok(())
 }
 
 impl SqlStore {
-    pub(crate) async fn read_session_by_token_hash(&self, token_hash: &str) -> Result<Option<AuthSession>> {
+    pub(crate) async fn read_session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<AuthSession>> {
         let row = sqlx::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE token_hash = $1")
             .bind(token_hash.to_string())
             .fetch_optional(&self.pool)
@@ -139,7 +199,10 @@ impl SqlStore {
         row.as_ref().map(session).transpose()
     }
 
-    pub(crate) async fn read_temporary_access_pass(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>> {
+    pub(crate) async fn read_temporary_access_pass(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<TemporaryAccessPass>> {
         // `used` is read as text so that a NULL decodes the same way through Any on both
         // databases.
         let row = sqlx::query(
@@ -167,7 +230,12 @@ impl SqlStore {
 
     /// An upsert that restarts a stale window and counts this failure, in one statement so that
     /// concurrent failures on several nodes all count.
-    pub(crate) async fn count_failure(&self, key: &str, at: OffsetDateTime, window: Duration) -> Result<FailureCount> {
+    pub(crate) async fn count_failure(
+        &self,
+        key: &str,
+        at: OffsetDateTime,
+        window: Duration,
+    ) -> Result<FailureCount> {
         let now = unix_millis(at);
         let stale_before = now - window.whole_milliseconds() as i64;
         let row = sqlx::query(
@@ -189,12 +257,65 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
-        let row = sqlx::query("SELECT failures, window_start FROM failure_counters WHERE counter_key = $1")
-            .bind(key.to_string())
+    pub(crate) async fn read_password(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Option<(String, OffsetDateTime)>> {
+        let row = sqlx::query("SELECT hash, changed FROM passwords WHERE user_id = $1")
+            .bind(id(user_id))
             .fetch_optional(&self.pool)
             .await
             .map_err(error::storage)?;
+        row.map(|r| Ok((text(&r, "hash")?, instant(&r, "changed")?)))
+            .transpose()
+    }
+
+    pub(crate) async fn read_software_oath(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<SoftwareOathMethod>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, display_name, sealed_secret, created, last_used_step FROM software_oath_methods \
+             WHERE user_id = $1 ORDER BY created, id",
+        )
+        .bind(id(user_id))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        rows.iter()
+            .map(|r| {
+                Ok(SoftwareOathMethod {
+                    id: uuid(r, "id")?,
+                    user_id: uuid(r, "user_id")?,
+                    display_name: text(r, "display_name")?,
+                    sealed_secret: sqlx::Row::try_get::<Vec<u8>, _>(r, "sealed_secret")
+                        .map_err(|e| Error::Internal(format!("sealed_secret: {e}")))?,
+                    created: instant(r, "created")?,
+                    last_used_step: int(r, "last_used_step")?,
+                })
+            })
+            .collect()
+    }
+
+    /// One statement: only a step later than the last one used moves it, so a code counts once.
+    pub(crate) async fn advance_oath_step(&self, method_id: Uuid, step: i64) -> Result<bool> {
+        let done = sqlx::query("UPDATE software_oath_methods SET last_used_step = $2 WHERE id = $1 AND last_used_step < $2")
+            .bind(id(method_id))
+            .bind(step)
+            .execute(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
+        let row = sqlx::query(
+            "SELECT failures, window_start FROM failure_counters WHERE counter_key = $1",
+        )
+        .bind(key.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?;
         row.map(|r| {
             Ok(FailureCount {
                 count: u32::try_from(int(&r, "failures")?).unwrap_or(u32::MAX),

@@ -182,6 +182,10 @@ fn change_name(change: &Change) -> &'static str {
         Change::DeleteSession(_) => "DeleteSession",
         Change::PutTemporaryAccessPass(_) => "PutTemporaryAccessPass",
         Change::DeleteTemporaryAccessPass { .. } => "DeleteTemporaryAccessPass",
+        Change::SetPassword { .. } => "SetPassword",
+        Change::DeletePassword { .. } => "DeletePassword",
+        Change::InsertSoftwareOath(_) => "InsertSoftwareOath",
+        Change::DeleteSoftwareOath { .. } => "DeleteSoftwareOath",
     }
 }
 
@@ -219,7 +223,11 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         | Change::AddSessionMethod { .. }
         | Change::DeleteSession(_)
         | Change::PutTemporaryAccessPass(_)
-        | Change::DeleteTemporaryAccessPass { .. } => {
+        | Change::DeleteTemporaryAccessPass { .. }
+        | Change::SetPassword { .. }
+        | Change::DeletePassword { .. }
+        | Change::InsertSoftwareOath(_)
+        | Change::DeleteSoftwareOath { .. } => {
             return crate::sessions::apply(conn, change).await;
         }
         Change::InsertTenant(tenant) => {

@@ -154,7 +154,10 @@ impl SoftwareAuthenticator {
 
     pub fn create_with(&mut self, options: &Value, tweaks: &Tweaks) -> Value {
         let pk = &options["publicKey"];
-        let rp_id = pk["rp"]["id"].as_str().expect("options name the RP").to_string();
+        let rp_id = pk["rp"]["id"]
+            .as_str()
+            .expect("options name the RP")
+            .to_string();
         let challenge = from_b64url(pk["challenge"].as_str().expect("options carry a challenge"));
         let user_handle = from_b64url(pk["user"]["id"].as_str().expect("options name the user"));
         let key = random_key();
@@ -208,10 +211,8 @@ impl SoftwareAuthenticator {
             }
             Attestation::Full(ca) => {
                 let attestation_key = random_key();
-                let leaf = ca.issue_attestation_certificate(
-                    attestation_key.verifying_key(),
-                    self.aaguid,
-                );
+                let leaf =
+                    ca.issue_attestation_certificate(attestation_key.verifying_key(), self.aaguid);
                 let sig: Signature = attestation_key.sign(&signed);
                 (
                     "packed",
@@ -269,7 +270,10 @@ impl SoftwareAuthenticator {
 
     pub fn get_with(&mut self, options: &Value, tweaks: &Tweaks) -> Value {
         let pk = &options["publicKey"];
-        let rp_id = pk["rpId"].as_str().expect("options name the RP").to_string();
+        let rp_id = pk["rpId"]
+            .as_str()
+            .expect("options name the RP")
+            .to_string();
         let challenge = from_b64url(pk["challenge"].as_str().expect("options carry a challenge"));
         let allowed: Vec<Vec<u8>> = pk["allowCredentials"]
             .as_array()
@@ -291,11 +295,9 @@ impl SoftwareAuthenticator {
         let flags = self.flags(0, tweaks);
         let counts = self.counts_signatures;
         let credential = &mut self.credentials[index];
-        let count = tweaks.sign_count.unwrap_or(if counts {
-            credential.sign_count + 1
-        } else {
-            0
-        });
+        let count = tweaks
+            .sign_count
+            .unwrap_or(if counts { credential.sign_count + 1 } else { 0 });
         credential.sign_count = count;
         let credential = credential.clone();
 
@@ -362,7 +364,9 @@ const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const OID_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x13];
 const OID_KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 /// id-fido-gen-ce-aaguid, 1.3.6.1.4.1.45724.1.1.4
-const OID_FIDO_AAGUID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xe5, 0x1c, 0x01, 0x01, 0x04];
+const OID_FIDO_AAGUID: &[u8] = &[
+    0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xe5, 0x1c, 0x01, 0x01, 0x04,
+];
 
 fn name(parts: &[(&[u8], &str)]) -> Vec<u8> {
     let rdns: Vec<Vec<u8>> = parts

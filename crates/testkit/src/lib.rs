@@ -173,9 +173,12 @@ impl TestServer {
     /// An admin API token for the bootstrap automation application. A fresh one each time:
     /// tests move the server's clock, and a cached token would expire under them.
     pub async fn admin_token(&self) -> String {
-        self.client_token(&self.bootstrap.client_id.to_string(), &self.bootstrap.client_secret)
-            .await
-            .expect("the bootstrap credentials work")
+        self.client_token(
+            &self.bootstrap.client_id.to_string(),
+            &self.bootstrap.client_secret,
+        )
+        .await
+        .expect("the bootstrap credentials work")
     }
 
     /// Client credentials grant; the token, or the OAuth error reply.
@@ -198,7 +201,12 @@ impl TestServer {
 
     /// Signs in with a Temporary Access Pass through `/auth/tap`: the reply, and the session
     /// token from its cookie when it succeeded.
-    pub async fn sign_in_with_pass(&self, base_url: &str, username: &str, pass: &str) -> (Reply, Option<String>) {
+    pub async fn sign_in_with_pass(
+        &self,
+        base_url: &str,
+        username: &str,
+        pass: &str,
+    ) -> (Reply, Option<String>) {
         let response = self
             .http
             .post(format!("{base_url}/auth/tap"))

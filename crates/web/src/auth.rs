@@ -1,5 +1,5 @@
-//! The sign-in JSON API the pages use: sign in with a Temporary Access Pass, read the current
-//! session, sign out. The session lives in the database; the browser holds a random token in an
+//! The sign-in JSON API the pages use: sign in with a Temporary Access Pass or a password, add
+//! an authenticator app's code as a second step, read the current session, sign out. The session lives in the database; the browser holds a random token in an
 //! HttpOnly, SameSite=Lax cookie. These endpoints accept only `application/json` bodies, which
 //! a cross-site form cannot send, so together with SameSite that is their CSRF protection.
 
@@ -21,13 +21,19 @@ use crate::middleware::current_request_id;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/tap", post(sign_in_with_pass))
+        .route("/auth/password", post(sign_in_with_password))
+        .route("/auth/totp", post(second_step_totp))
         .route("/auth/session", get(current))
         .route("/auth/sign-out", post(sign_out))
 }
 
 /// The `Set-Cookie` value for a session token (or, empty, for removing it).
 pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.public_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
     ))
@@ -54,8 +60,68 @@ fn refused(status: StatusCode, error_code: u32, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn sign_in_with_pass(State(state): State<AppState>, GraphJson(input): GraphJson<PassSignIn>) -> Response {
-    match state.passes.sign_in(&input.username, &input.temporary_access_pass).await {
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PasswordSignIn {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CodeStep {
+    code: String,
+}
+
+async fn sign_in_with_pass(
+    State(state): State<AppState>,
+    GraphJson(input): GraphJson<PassSignIn>,
+) -> Response {
+    let outcome = state
+        .passes
+        .sign_in(&input.username, &input.temporary_access_pass)
+        .await;
+    signed_in(&state, outcome)
+}
+
+async fn sign_in_with_password(
+    State(state): State<AppState>,
+    GraphJson(input): GraphJson<PasswordSignIn>,
+) -> Response {
+    let outcome = state
+        .passwords
+        .sign_in(&input.username, &input.password)
+        .await;
+    signed_in(&state, outcome)
+}
+
+/// Adds an authenticator app's code to the current session (the second step after a password).
+async fn second_step_totp(
+    State(state): State<AppState>,
+    CurrentSession { session }: CurrentSession,
+    GraphJson(input): GraphJson<CodeStep>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let added = state.software_oath.verify(&session, &input.code).await?;
+    let mut methods = session.methods.clone();
+    methods.push(added);
+    Ok(Json(
+        json!({ "userId": session.user_id, "methods": methods }),
+    ))
+}
+
+/// The response to a first factor: the session cookie, or Entra's error code.
+fn signed_in(
+    state: &AppState,
+    outcome: Result<
+        (
+            portcullis_core::model::User,
+            portcullis_core::session::AuthSession,
+            String,
+        ),
+        portcullis_core::tap::PassRefused,
+    >,
+) -> Response {
+    match outcome {
         Ok((user, session, token)) => {
             let mut response = Json(json!({
                 "userId": user.id,
@@ -63,20 +129,25 @@ async fn sign_in_with_pass(State(state): State<AppState>, GraphJson(input): Grap
                 "methods": session.methods,
             }))
             .into_response();
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(&state, &token, SESSION_LIFETIME.whole_seconds()));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(state, &token, SESSION_LIFETIME.whole_seconds()),
+            );
             response
         }
         Err(r) => {
-            tracing::info!(error_code = r.error_code, "pass sign-in refused");
+            tracing::info!(error_code = r.error_code, "sign-in refused");
             let status = match r.error_code {
                 50053 => StatusCode::TOO_MANY_REQUESTS,
                 50057 => StatusCode::FORBIDDEN,
                 500 => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::UNAUTHORIZED,
             };
-            let message = if status.is_server_error() { "Something went wrong; try again." } else { &r.reason };
+            let message = if status.is_server_error() {
+                "Something went wrong; try again."
+            } else {
+                &r.reason
+            };
             refused(status, r.error_code, message)
         }
     }
@@ -90,9 +161,19 @@ async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json:
     }))
 }
 
-async fn sign_out(State(state): State<AppState>, CurrentSession { session }: CurrentSession) -> ApiResult<Response> {
-    state.directory.deps().store.commit(vec![Change::DeleteSession(session.id)], None).await?;
+async fn sign_out(
+    State(state): State<AppState>,
+    CurrentSession { session }: CurrentSession,
+) -> ApiResult<Response> {
+    state
+        .directory
+        .deps()
+        .store
+        .commit(vec![Change::DeleteSession(session.id)], None)
+        .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
     Ok(response)
 }

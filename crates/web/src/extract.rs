@@ -276,7 +276,9 @@ impl FromRequestParts<AppState> for CurrentSession {
             .ok_or_else(|| Error::Unauthenticated("You are not signed in.".into()))?;
         let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
             .await?
-            .ok_or_else(|| Error::Unauthenticated("Your sign-in has expired; sign in again.".into()))?;
+            .ok_or_else(|| {
+                Error::Unauthenticated("Your sign-in has expired; sign in again.".into())
+            })?;
         Ok(CurrentSession { session })
     }
 }

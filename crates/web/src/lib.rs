@@ -19,6 +19,7 @@ pub mod extract;
 pub mod graph;
 pub mod health;
 pub mod middleware;
+pub mod my;
 pub mod oauth;
 pub mod openapi;
 pub mod passkeys;
@@ -30,9 +31,11 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
-use portcullis_core::tap::TemporaryAccessPasses;
 use portcullis_core::passkeys::Passkeys;
+use portcullis_core::password::Passwords;
+use portcullis_core::tap::TemporaryAccessPasses;
 use portcullis_core::tokens::TokenService;
+use portcullis_core::totp::SoftwareOath;
 
 /// The largest request body accepted (a Graph export of 240 policies fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -48,6 +51,8 @@ pub struct Services {
     pub directory: Directory,
     pub conditional_access: ConditionalAccess,
     pub passes: TemporaryAccessPasses,
+    pub passwords: Passwords,
+    pub software_oath: SoftwareOath,
     pub tokens: Arc<TokenService>,
     pub passkeys: Passkeys,
     /// The address people and applications reach this server at, without a trailing slash.
@@ -81,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(oauth::router())
         .merge(auth::router())
+        .merge(my::router())
         .merge(passkeys::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -67,7 +67,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
                     limit: crate::MAX_BODY_BYTES,
                 }
             } else {
-                Error::invalid("body", format!("The request body could not be read: {rejection}"))
+                Error::invalid(
+                    "body",
+                    format!("The request body could not be read: {rejection}"),
+                )
             }
         })?;
         Ok(JsonOnly(parse_graph_json(&bytes)?))
@@ -111,8 +114,7 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
         session.map(Session).ok_or_else(|| {
-            Error::Unauthenticated("Sign in first: this request has no live session.".into())
-                .into()
+            Error::Unauthenticated("Sign in first: this request has no live session.".into()).into()
         })
     }
 }
@@ -231,7 +233,13 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let method = state
         .passkeys
-        .finish_registration(&session, &meta, body.ceremony_id, &body.name, &body.credential)
+        .finish_registration(
+            &session,
+            &meta,
+            body.ceremony_id,
+            &body.name,
+            &body.credential,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -239,10 +247,7 @@ async fn register(
     ))
 }
 
-async fn list(
-    State(state): State<AppState>,
-    Session(session): Session,
-) -> ApiResult<Json<Value>> {
+async fn list(State(state): State<AppState>, Session(session): Session) -> ApiResult<Json<Value>> {
     let methods = state.passkeys.my_passkeys(&session).await?;
     Ok(Json(serde_json::json!({ "value": methods })))
 }

@@ -44,8 +44,14 @@ const KNOWN_MODELS: &[(&str, &str)] = &[
         "Microsoft Authenticator for iOS",
     ),
     ("fbfc3007-154e-4ecc-8c0b-6e020557d7bd", "iCloud Keychain"),
-    ("dd4ec289-e01d-41c9-bb89-70fa845d4bf2", "iCloud Keychain (Managed)"),
-    ("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4", "Google Password Manager"),
+    (
+        "dd4ec289-e01d-41c9-bb89-70fa845d4bf2",
+        "iCloud Keychain (Managed)",
+    ),
+    (
+        "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4",
+        "Google Password Manager",
+    ),
     ("9ddd1817-af5a-4672-a2b9-3e3dd95000a9", "Windows Hello"),
 ];
 
@@ -111,7 +117,9 @@ impl TrustedAttestationRoots {
     /// from the MDS, or its decoded JSON payload. Returns how many entries were taken.
     pub fn add_mds_blob(&mut self, blob: &[u8], source: &str) -> Result<usize> {
         let bad = |why: String| Error::invalid("attestation_roots", format!("{source}: {why}"));
-        let text = std::str::from_utf8(blob).map_err(|_| bad("not text".into()))?.trim();
+        let text = std::str::from_utf8(blob)
+            .map_err(|_| bad("not text".into()))?
+            .trim();
         let payload: Value = if text.starts_with('{') {
             serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?
         } else {
@@ -122,7 +130,8 @@ impl TrustedAttestationRoots {
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(part.trim_end_matches('='))
                 .map_err(|e| bad(format!("JWT payload is not base64url: {e}")))?;
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("JWT payload is not JSON: {e}")))?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| bad(format!("JWT payload is not JSON: {e}")))?
         };
         let entries = payload["entries"]
             .as_array()
@@ -130,7 +139,9 @@ impl TrustedAttestationRoots {
         let mut builder = AttestationCaListBuilder::new();
         let mut taken = 0;
         for entry in entries {
-            let Some(aaguid) = entry["aaguid"].as_str().and_then(|a| Uuid::parse_str(a).ok())
+            let Some(aaguid) = entry["aaguid"]
+                .as_str()
+                .and_then(|a| Uuid::parse_str(a).ok())
             else {
                 continue; // U2F entries name attestation key ids, not AAGUIDs.
             };

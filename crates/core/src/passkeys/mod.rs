@@ -32,9 +32,13 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 pub use attestation::TrustedAttestationRoots;
 pub use policy::{FIDO2_CONFIGURATION_ID, Fido2Policy, Refusal};
-pub use store::{AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey};
+pub use store::{
+    AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
+};
 
-use crate::audit::{AuditActivityInitiator, DirectoryAudit, KeyValue, RequestContext, TargetResource};
+use crate::audit::{
+    AuditActivityInitiator, DirectoryAudit, KeyValue, RequestContext, TargetResource,
+};
 use crate::authz::{
     Actor, Granted, ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy,
     WriteUserMethods,
@@ -253,7 +257,8 @@ fn to_text<T: Serialize>(value: &T) -> Result<String> {
 }
 
 fn from_text<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T> {
-    serde_json::from_str(text).map_err(|e| Error::Internal(format!("stored {what} unreadable: {e}")))
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("stored {what} unreadable: {e}")))
 }
 
 /// The AAGUID in a registration's authenticator data (bytes 37..53), which the attestation
@@ -424,7 +429,10 @@ impl Passkeys {
             .inner
             .deps
             .store
-            .document(DocumentKind::AuthenticationMethodConfiguration, FIDO2_CONFIGURATION_ID)
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                FIDO2_CONFIGURATION_ID,
+            )
             .await?
         {
             Some(doc) => Fido2Policy::from_stored(&doc.body),
@@ -447,7 +455,10 @@ impl Passkeys {
         let deps = &self.inner.deps;
         let existing = deps
             .store
-            .document(DocumentKind::AuthenticationMethodConfiguration, FIDO2_CONFIGURATION_ID)
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                FIDO2_CONFIGURATION_ID,
+            )
             .await?;
         let current = match &existing {
             Some(doc) => Fido2Policy::from_stored(&doc.body)?,
@@ -572,8 +583,15 @@ impl Passkeys {
         display_name: &str,
     ) -> Result<Fido2Method> {
         let user = self.resolve_user(user_key).await?;
-        self.rename(grant.actor(), "Admin updated security info", request, &user, method_id, display_name)
-            .await
+        self.rename(
+            grant.actor(),
+            "Admin updated security info",
+            request,
+            &user,
+            method_id,
+            display_name,
+        )
+        .await
     }
 
     pub async fn delete_user_method(
@@ -584,8 +602,14 @@ impl Passkeys {
         method_id: &str,
     ) -> Result<()> {
         let user = self.resolve_user(user_key).await?;
-        self.delete(grant.actor(), "Admin deleted security info", request, &user, method_id)
-            .await
+        self.delete(
+            grant.actor(),
+            "Admin deleted security info",
+            request,
+            &user,
+            method_id,
+        )
+        .await
     }
 
     async fn rename(
@@ -611,7 +635,10 @@ impl Passkeys {
             "Update",
             user,
             &passkey,
-            Some((&Value::from(passkey.display_name.clone()), &Value::from(name.clone()))),
+            Some((
+                &Value::from(passkey.display_name.clone()),
+                &Value::from(name.clone()),
+            )),
         );
         self.store()
             .rename_passkey(user.id, passkey.id, &name, audit)
@@ -630,7 +657,9 @@ impl Passkeys {
     ) -> Result<()> {
         let passkey = self.owned(user, method_id).await?;
         let audit = self.method_audit(actor, request, activity, "Delete", user, &passkey, None);
-        self.store().delete_passkey(user.id, passkey.id, audit).await
+        self.store()
+            .delete_passkey(user.id, passkey.id, audit)
+            .await
     }
 
     // --- a person's own passkeys (security info) -----------------------------------------
@@ -649,8 +678,15 @@ impl Passkeys {
         display_name: &str,
     ) -> Result<Fido2Method> {
         let user = self.active_user(session.user_id).await?;
-        self.rename(&user_actor(&user), "User updated security info", request, &user, method_id, display_name)
-            .await
+        self.rename(
+            &user_actor(&user),
+            "User updated security info",
+            request,
+            &user,
+            method_id,
+            display_name,
+        )
+        .await
     }
 
     /// Removing a way in needs the same recent sign-in as adding one: a stolen, stale session
@@ -663,8 +699,14 @@ impl Passkeys {
     ) -> Result<()> {
         session.may_register_methods(self.now())?;
         let user = self.active_user(session.user_id).await?;
-        self.delete(&user_actor(&user), "User deleted security info", request, &user, method_id)
-            .await
+        self.delete(
+            &user_actor(&user),
+            "User deleted security info",
+            request,
+            &user,
+            method_id,
+        )
+        .await
     }
 
     // --- ceremonies ------------------------------------------------------------------------
@@ -792,7 +834,9 @@ impl Passkeys {
         session.may_register_methods(now)?;
         let display_name = check_name(name)?;
         let response: RegisterPublicKeyCredential = parse_credential(credential)?;
-        let ceremony = self.take(ceremony_id, &[CeremonyKind::Registration]).await?;
+        let ceremony = self
+            .take(ceremony_id, &[CeremonyKind::Registration])
+            .await?;
         if ceremony.user_id != Some(session.user_id) {
             return Err(code(
                 "passkeyChallengeNotFound",
@@ -1072,7 +1116,14 @@ impl Passkeys {
             stored_sign_count = passkey.sign_count,
             "passkey sign-in refused: signature counter did not advance; possibly cloned authenticator"
         );
-        let user = self.inner.deps.store.user(passkey.user_id).await.ok().flatten();
+        let user = self
+            .inner
+            .deps
+            .store
+            .user(passkey.user_id)
+            .await
+            .ok()
+            .flatten();
         let Some(user) = user else { return };
         let mut audit = self.method_audit(
             &user_actor(&user),

@@ -224,7 +224,10 @@ impl Fido2Policy {
     /// (lists whole, `keyRestrictions` merged field by field), others stay.
     pub fn patched(&self, body: &Value) -> Result<Self> {
         let Value::Object(fields) = body else {
-            return Err(Error::invalid("body", "The request body must be a JSON object."));
+            return Err(Error::invalid(
+                "body",
+                "The request body must be a JSON object.",
+            ));
         };
         let mut next = self.clone();
         for (name, value) in fields {
@@ -254,7 +257,12 @@ impl Fido2Policy {
                 "excludeTargets" => {
                     let targets: Vec<ExcludeTarget> = field(name, value)?;
                     for (i, t) in targets.iter().enumerate() {
-                        check_target(&format!("excludeTargets[{i}]"), &t.target_type, &t.id, false)?;
+                        check_target(
+                            &format!("excludeTargets[{i}]"),
+                            &t.target_type,
+                            &t.id,
+                            false,
+                        )?;
                     }
                     next.exclude_targets = targets;
                 }
@@ -272,7 +280,9 @@ impl Fido2Policy {
         if size > MAX_DOCUMENT_BYTES {
             return Err(Error::invalid(
                 "body",
-                format!("The configuration would be {size} bytes; the limit is {MAX_DOCUMENT_BYTES}."),
+                format!(
+                    "The configuration would be {size} bytes; the limit is {MAX_DOCUMENT_BYTES}."
+                ),
             ));
         }
         Ok(next)
@@ -352,7 +362,9 @@ fn key_restrictions(current: &Fido2Policy, value: &Value) -> Result<KeyRestricti
         let guid = Uuid::parse_str(a.trim()).map_err(|_| {
             Error::invalid(
                 format!("keyRestrictions.aaGuids[{i}]"),
-                format!("'{a}' is not an AAGUID (a GUID such as de1e552d-db1d-4423-a619-566b625cdc84)."),
+                format!(
+                    "'{a}' is not an AAGUID (a GUID such as de1e552d-db1d-4423-a619-566b625cdc84)."
+                ),
             )
         })?;
         let text = guid.hyphenated().to_string();

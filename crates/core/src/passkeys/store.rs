@@ -130,7 +130,8 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// A person's passkeys, oldest first.
     async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>>;
     async fn passkey(&self, id: Uuid) -> Result<Option<StoredPasskey>>;
-    async fn passkey_by_credential_id(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>>;
+    async fn passkey_by_credential_id(&self, credential_id: &[u8])
+    -> Result<Option<StoredPasskey>>;
 
     /// Adds a passkey and its audit entry in one transaction, unless the person already has
     /// `limit` passkeys ([`Error::Conflict`](crate::Error::Conflict) with code

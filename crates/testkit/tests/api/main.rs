@@ -8,4 +8,5 @@ mod conditional_access;
 mod directory;
 mod passes;
 mod passkeys;
+mod passwords;
 mod server;

@@ -6,13 +6,23 @@ use serde_json::{Value, json};
 use time::Duration;
 
 async fn new_user(t: &TestServer, upn: &str) -> String {
-    let r = t.post("/users", json!({"userPrincipalName": upn, "displayName": upn})).await;
+    let r = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": upn, "displayName": upn}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED);
     r.body["id"].as_str().unwrap().to_string()
 }
 
 async fn issue(t: &TestServer, user: &str, body: Value) -> Value {
-    let r = t.post(&format!("/users/{user}/authentication/temporaryAccessPassMethods"), body).await;
+    let r = t
+        .post(
+            &format!("/users/{user}/authentication/temporaryAccessPassMethods"),
+            body,
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body
 }
@@ -27,17 +37,40 @@ async fn bootstrap_pass_signs_the_administrator_in_once() {
     assert_eq!(reply.body["methods"][0]["method"], "temporaryAccessPass");
     assert_eq!(reply.body["methods"][0]["oneTime"], true);
     let token = token.expect("a session cookie");
-    let session = t.http.get(format!("{}/auth/session", t.url)).header("cookie", format!("portcullis_session={token}")).send().await.unwrap();
+    let session = t
+        .http
+        .get(format!("{}/auth/session", t.url))
+        .header("cookie", format!("portcullis_session={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(session.status(), StatusCode::OK);
     // One use only.
     let (again, none) = t.sign_in_with_pass(&t.url, &admin, &t.bootstrap_pass).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     assert!(none.is_none());
-    assert!(again.body["error"]["message"].as_str().unwrap().contains("one use"));
+    assert!(
+        again.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one use")
+    );
     // Signing out ends the session.
-    let out = t.http.post(format!("{}/auth/sign-out", t.url)).header("cookie", format!("portcullis_session={token}")).send().await.unwrap();
+    let out = t
+        .http
+        .post(format!("{}/auth/sign-out", t.url))
+        .header("cookie", format!("portcullis_session={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.status(), StatusCode::NO_CONTENT);
-    let gone = t.http.get(format!("{}/auth/session", t.url)).header("cookie", format!("portcullis_session={token}")).send().await.unwrap();
+    let gone = t
+        .http
+        .get(format!("{}/auth/session", t.url))
+        .header("cookie", format!("portcullis_session={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
     t.stop().await;
 }
@@ -46,48 +79,133 @@ async fn bootstrap_pass_signs_the_administrator_in_once() {
 async fn a_pass_is_shown_once_replaced_by_a_new_one_and_obeys_its_window() {
     let t = TestServer::start().await;
     let joni = new_user(&t, "joni@contoso.com").await;
-    let first = issue(&t, &joni, json!({"lifetimeInMinutes": 60, "isUsableOnce": false})).await;
+    let first = issue(
+        &t,
+        &joni,
+        json!({"lifetimeInMinutes": 60, "isUsableOnce": false}),
+    )
+    .await;
     let pass = first["temporaryAccessPass"].as_str().unwrap().to_string();
     assert_eq!(pass.len(), 8, "the policy's default length");
-    assert_eq!((first["isUsable"].as_bool(), first["methodUsabilityReason"].as_str()), (Some(true), Some("EnabledByPolicy")));
-    let listed = t.get(&format!("/users/{joni}/authentication/temporaryAccessPassMethods")).await;
+    assert_eq!(
+        (
+            first["isUsable"].as_bool(),
+            first["methodUsabilityReason"].as_str()
+        ),
+        (Some(true), Some("EnabledByPolicy"))
+    );
+    let listed = t
+        .get(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods"
+        ))
+        .await;
     assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
-    assert!(listed.body["value"][0]["temporaryAccessPass"].is_null(), "shown only at creation");
+    assert!(
+        listed.body["value"][0]["temporaryAccessPass"].is_null(),
+        "shown only at creation"
+    );
     assert!(!listed.body.to_string().contains(&pass));
     // A multi-use pass works more than once.
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await.0.status, StatusCode::OK);
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await.0.status, StatusCode::OK);
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::OK
+    );
     // A new pass replaces the old one.
     let second = issue(&t, &joni, json!({})).await;
-    let listed = t.get(&format!("/users/{joni}/authentication/temporaryAccessPassMethods")).await;
+    let listed = t
+        .get(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods"
+        ))
+        .await;
     assert_eq!(listed.body["value"].as_array().unwrap().len(), 1);
     assert_eq!(listed.body["value"][0]["id"], second["id"]);
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await.0.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     // Not valid yet, then valid, then expired.
-    let later = (time::OffsetDateTime::now_utc() + Duration::hours(2)).replace_nanosecond(0).unwrap();
+    let later = (time::OffsetDateTime::now_utc() + Duration::hours(2))
+        .replace_nanosecond(0)
+        .unwrap();
     let future = issue(&t, &joni, json!({"startDateTime": portcullis_core::clock::graph_datetime::format(later), "lifetimeInMinutes": 60})).await;
     assert_eq!(future["methodUsabilityReason"], "NotYetValid");
     let future_pass = future["temporaryAccessPass"].as_str().unwrap().to_string();
-    let early = t.sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass).await.0;
+    let early = t
+        .sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass)
+        .await
+        .0;
     assert_eq!(early.status, StatusCode::UNAUTHORIZED);
-    assert!(early.body["error"]["message"].as_str().unwrap().contains("not valid yet"));
+    assert!(
+        early.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid yet")
+    );
     t.clock.advance(Duration::hours(2) + Duration::minutes(1));
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass).await.0.status, StatusCode::OK);
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass)
+            .await
+            .0
+            .status,
+        StatusCode::OK
+    );
     t.clock.advance(Duration::hours(1));
-    let expired = t.sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass).await.0;
-    assert!(expired.body["error"]["message"].as_str().unwrap().contains("expired"));
-    let status = t.get(&format!("/users/{joni}/authentication/temporaryAccessPassMethods")).await;
+    let expired = t
+        .sign_in_with_pass(&t.url, "joni@contoso.com", &future_pass)
+        .await
+        .0;
+    assert!(
+        expired.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+    let status = t
+        .get(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods"
+        ))
+        .await;
     assert_eq!(status.body["value"][0]["methodUsabilityReason"], "Expired");
     // Revoked: gone.
     let id = status.body["value"][0]["id"].as_str().unwrap();
-    assert_eq!(t.delete(&format!("/users/{joni}/authentication/temporaryAccessPassMethods/{id}")).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(t.get(&format!("/users/{joni}/authentication/temporaryAccessPassMethods")).await.body["value"], json!([]));
+    assert_eq!(
+        t.delete(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods/{id}"
+        ))
+        .await
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        t.get(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods"
+        ))
+        .await
+        .body["value"],
+        json!([])
+    );
     // Audited, without the pass.
     let audits = t.get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Admin registered temporary access pass method for user'").await;
     // Joni's three, and the bootstrap administrator's from first start.
     assert_eq!(audits.body["value"].as_array().unwrap().len(), 4);
     assert!(!audits.body.to_string().contains(&pass));
-    assert_eq!(audits.body["value"][0]["targetResources"][0]["userPrincipalName"], "joni@contoso.com");
+    assert_eq!(
+        audits.body["value"][0]["targetResources"][0]["userPrincipalName"],
+        "joni@contoso.com"
+    );
     t.stop().await;
 }
 
@@ -99,39 +217,97 @@ async fn the_method_policy_bounds_passes() {
     for (body, field) in [
         (json!({"lifetimeInMinutes": 5}), "lifetimeInMinutes"),
         (json!({"lifetimeInMinutes": 481}), "lifetimeInMinutes"),
-        (json!({"startDateTime": "2001-01-01T00:00:00Z"}), "startDateTime"),
+        (
+            json!({"startDateTime": "2001-01-01T00:00:00Z"}),
+            "startDateTime",
+        ),
         (json!({"isUsableOnce": "yes"}), "isUsableOnce"),
-        (json!({"temporaryAccessPass": "mine"}), "temporaryAccessPass"),
+        (
+            json!({"temporaryAccessPass": "mine"}),
+            "temporaryAccessPass",
+        ),
     ] {
         let r = t.post(&path, body.clone()).await;
-        assert_eq!((r.status, r.error_target()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {:?}", r.body);
+        assert_eq!(
+            (r.status, r.error_target()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
     }
     let config = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
     for (body, field) in [
-        (json!({"minimumLifetimeInMinutes": 9}), "minimumLifetimeInMinutes"),
-        (json!({"maximumLifetimeInMinutes": 43201}), "maximumLifetimeInMinutes"),
+        (
+            json!({"minimumLifetimeInMinutes": 9}),
+            "minimumLifetimeInMinutes",
+        ),
+        (
+            json!({"maximumLifetimeInMinutes": 43201}),
+            "maximumLifetimeInMinutes",
+        ),
         (json!({"defaultLength": 49}), "defaultLength"),
-        (json!({"defaultLifetimeInMinutes": 30}), "defaultLifetimeInMinutes"),
+        (
+            json!({"defaultLifetimeInMinutes": 30}),
+            "defaultLifetimeInMinutes",
+        ),
         (json!({"state": "sometimes"}), "state"),
     ] {
         let r = t.patch(config, body.clone()).await;
-        assert_eq!((r.status, r.error_target()), (StatusCode::BAD_REQUEST, Some(field)), "{body}: {:?}", r.body);
+        assert_eq!(
+            (r.status, r.error_target()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{body}: {:?}",
+            r.body
+        );
     }
     // One-time only, longer passes.
-    assert_eq!(t.patch(config, json!({"isUsableOnce": true, "defaultLength": 12})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.patch(config, json!({"isUsableOnce": true, "defaultLength": 12}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(t.get(config).await.body["isUsableOnce"], true);
-    assert_eq!(t.post(&path, json!({"isUsableOnce": false})).await.error_target(), Some("isUsableOnce"));
+    assert_eq!(
+        t.post(&path, json!({"isUsableOnce": false}))
+            .await
+            .error_target(),
+        Some("isUsableOnce")
+    );
     let pass = issue(&t, &joni, json!({})).await;
     assert_eq!(pass["temporaryAccessPass"].as_str().unwrap().len(), 12);
     assert_eq!(pass["isUsableOnce"], true);
     // Disabled for everyone but a group Joni is not in: her pass is unusable.
-    let g = t.post("/groups", json!({"displayName": "Pilot"})).await.body;
-    let r = t.patch(config, json!({"includeTargets": [{"targetType": "group", "id": g["id"]}]})).await;
+    let g = t
+        .post("/groups", json!({"displayName": "Pilot"}))
+        .await
+        .body;
+    let r = t
+        .patch(
+            config,
+            json!({"includeTargets": [{"targetType": "group", "id": g["id"]}]}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let listed = t.get(&path).await;
-    assert_eq!(listed.body["value"][0]["methodUsabilityReason"], "DisabledByPolicy");
-    let refused = t.sign_in_with_pass(&t.url, "joni@contoso.com", pass["temporaryAccessPass"].as_str().unwrap()).await.0;
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains("User Credential Policy"));
+    assert_eq!(
+        listed.body["value"][0]["methodUsabilityReason"],
+        "DisabledByPolicy"
+    );
+    let refused = t
+        .sign_in_with_pass(
+            &t.url,
+            "joni@contoso.com",
+            pass["temporaryAccessPass"].as_str().unwrap(),
+        )
+        .await
+        .0;
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("User Credential Policy")
+    );
     let audits = t.get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Authentication Methods Policy Update'").await;
     assert_eq!(audits.body["value"].as_array().unwrap().len(), 2);
     t.stop().await;
@@ -141,23 +317,49 @@ async fn the_method_policy_bounds_passes() {
 async fn wrong_guesses_lock_the_pass_sign_in() {
     let t = TestServer::start().await;
     let joni = new_user(&t, "joni@contoso.com").await;
-    let pass = issue(&t, &joni, json!({"isUsableOnce": false}))
-        .await["temporaryAccessPass"].as_str().unwrap().to_string();
+    let pass = issue(&t, &joni, json!({"isUsableOnce": false})).await["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for i in 0..9 {
-        let r = t.sign_in_with_pass(&t.url, "joni@contoso.com", &format!("wrong{i}xx")).await.0;
+        let r = t
+            .sign_in_with_pass(&t.url, "joni@contoso.com", &format!("wrong{i}xx"))
+            .await
+            .0;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(r.body["error"]["errorCode"], 50126);
     }
-    let tenth = t.sign_in_with_pass(&t.url, "joni@contoso.com", "wrong-10").await.0;
+    let tenth = t
+        .sign_in_with_pass(&t.url, "joni@contoso.com", "wrong-10")
+        .await
+        .0;
     assert_eq!(tenth.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(tenth.body["error"]["errorCode"], 50053);
     // Locked: even the right pass is refused until the window passes.
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await.0.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     t.clock.advance(Duration::minutes(16));
-    assert_eq!(t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await.0.status, StatusCode::OK);
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::OK
+    );
     // An unknown account answers like a wrong pass.
-    let unknown = t.sign_in_with_pass(&t.url, "nobody@contoso.com", &pass).await.0;
-    assert_eq!((unknown.status, unknown.body["error"]["errorCode"].as_u64()), (StatusCode::UNAUTHORIZED, Some(50126)));
+    let unknown = t
+        .sign_in_with_pass(&t.url, "nobody@contoso.com", &pass)
+        .await
+        .0;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["errorCode"].as_u64()),
+        (StatusCode::UNAUTHORIZED, Some(50126))
+    );
     t.stop().await;
 }
 
@@ -167,12 +369,18 @@ async fn wrong_guesses_lock_the_pass_sign_in() {
 async fn a_one_time_pass_is_redeemed_exactly_once_under_concurrency() {
     let t = TestServer::start().await;
     let joni = new_user(&t, "joni@contoso.com").await;
-    let pass = issue(&t, &joni, json!({"isUsableOnce": true}))
-        .await["temporaryAccessPass"].as_str().unwrap().to_string();
+    let pass = issue(&t, &joni, json!({"isUsableOnce": true})).await["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (second, second_url) = t.second_node().await.unwrap();
     let attempts = (0..64).map(|i| {
         let http = t.http.clone();
-        let url = if i % 2 == 0 { t.url.clone() } else { second_url.clone() };
+        let url = if i % 2 == 0 {
+            t.url.clone()
+        } else {
+            second_url.clone()
+        };
         let pass = pass.clone();
         tokio::spawn(async move {
             http.post(format!("{url}/auth/tap"))
@@ -189,9 +397,21 @@ async fn a_one_time_pass_is_redeemed_exactly_once_under_concurrency() {
     }
     let won = statuses.iter().filter(|s| **s == StatusCode::OK).count();
     assert_eq!(won, 1, "exactly one redemption wins: {statuses:?}");
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
-    let listed = t.get(&format!("/users/{joni}/authentication/temporaryAccessPassMethods")).await;
-    assert_eq!(listed.body["value"][0]["methodUsabilityReason"], "OneTimeUsed");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    let listed = t
+        .get(&format!(
+            "/users/{joni}/authentication/temporaryAccessPassMethods"
+        ))
+        .await;
+    assert_eq!(
+        listed.body["value"][0]["methodUsabilityReason"],
+        "OneTimeUsed"
+    );
     second.shutdown().await.unwrap();
     t.stop().await;
 }

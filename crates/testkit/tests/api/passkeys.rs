@@ -74,7 +74,13 @@ fn code(reply: &Reply) -> &str {
 }
 
 async fn registration_options(t: &TestServer, token: &str, device: &str) -> Reply {
-    let r = post(t, Some(token), "/my/passkeys/options", json!({"device": device})).await;
+    let r = post(
+        t,
+        Some(token),
+        "/my/passkeys/options",
+        json!({"device": device}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r
 }
@@ -124,7 +130,11 @@ async fn verify(t: &TestServer, options: &Reply, credential: Value) -> Reply {
     .await
 }
 
-async fn sign_in(t: &TestServer, auth: &mut SoftwareAuthenticator, username: Option<&str>) -> Reply {
+async fn sign_in(
+    t: &TestServer,
+    auth: &mut SoftwareAuthenticator,
+    username: Option<&str>,
+) -> Reply {
     let body = match username {
         Some(u) => json!({"username": u}),
         None => json!({}),
@@ -165,7 +175,8 @@ fn authenticator(t: &TestServer) -> SoftwareAuthenticator {
     SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None)
 }
 
-const FIDO2: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+const FIDO2: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
 
 #[tokio::test]
 async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
@@ -178,7 +189,10 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
     assert_eq!(pk["attestation"], "direct");
     assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
     assert_eq!(pk["authenticatorSelection"]["userVerification"], "required");
-    assert_eq!(pk["authenticatorSelection"]["authenticatorAttachment"], "platform");
+    assert_eq!(
+        pk["authenticatorSelection"]["authenticatorAttachment"],
+        "platform"
+    );
     assert_eq!(pk["rp"]["id"], "localhost");
     let mut laptop = authenticator(&t);
     let credential = laptop.create(&options.body["options"]);
@@ -195,7 +209,10 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
     let options = registration_options(&t, &joni.token, "another").await;
     let pk = &options.body["options"]["publicKey"];
     assert_eq!(pk["hints"], json!(["hybrid"]));
-    assert_eq!(pk["authenticatorSelection"]["authenticatorAttachment"], "cross-platform");
+    assert_eq!(
+        pk["authenticatorSelection"]["authenticatorAttachment"],
+        "cross-platform"
+    );
     assert_eq!(pk["excludeCredentials"].as_array().unwrap().len(), 1);
     let mut phone = authenticator(&t);
     phone.synced = true;
@@ -206,11 +223,21 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
     assert_eq!(created.body["passkeyType"], "synced");
     assert_eq!(created.body["backupEligible"], true);
 
-    let mine = call(&t, Some(&joni.token), reqwest::Method::GET, "/my/passkeys", None).await;
+    let mine = call(
+        &t,
+        Some(&joni.token),
+        reqwest::Method::GET,
+        "/my/passkeys",
+        None,
+    )
+    .await;
     assert_eq!(mine.body["value"].as_array().unwrap().len(), 2);
     let listed = graph_passkeys(&t, &joni).await;
     assert_eq!(listed.len(), 2);
-    assert_eq!(listed[0]["@odata.type"], "#microsoft.graph.fido2AuthenticationMethod");
+    assert_eq!(
+        listed[0]["@odata.type"],
+        "#microsoft.graph.fido2AuthenticationMethod"
+    );
     assert!(listed[0]["lastUsedDateTime"].is_null());
     let registered = audits(&t, "User registered security info").await;
     assert_eq!(registered.len(), 2);
@@ -238,13 +265,20 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
 
     // Usernameless, then autofill (conditional mediation).
     let options = sign_in_options(&t, json!({})).await;
-    assert!(options.body["options"]["publicKey"]["allowCredentials"]
-        .as_array()
-        .is_none_or(|a| a.is_empty()));
+    assert!(
+        options.body["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
     assert!(options.body["options"]["mediation"].is_null());
     let assertion = phone.get(&options.body["options"]);
     let phone_sign_in = verify(&t, &options, assertion).await;
-    assert_eq!(phone_sign_in.status, StatusCode::OK, "{:?}", phone_sign_in.body);
+    assert_eq!(
+        phone_sign_in.status,
+        StatusCode::OK,
+        "{:?}",
+        phone_sign_in.body
+    );
     assert_eq!(phone_sign_in.body["passkey"]["displayName"], "Pixel");
     let options = sign_in_options(&t, json!({"mediation": "conditional"})).await;
     assert_eq!(options.body["options"]["mediation"], "conditional");
@@ -253,16 +287,24 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
 
     // An unknown username gets the same discoverable options: no account enumeration.
     let options = sign_in_options(&t, json!({"username": "nobody@contoso.com"})).await;
-    assert!(options.body["options"]["publicKey"]["allowCredentials"]
-        .as_array()
-        .is_none_or(|a| a.is_empty()));
+    assert!(
+        options.body["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
 
     // The passkey session is a recent strong sign-in: it may add a passkey for five minutes.
     let listed = graph_passkeys(&t, &joni).await;
     assert!(listed.iter().all(|p| p["lastUsedDateTime"].is_string()));
     registration_options(&t, &session, "this").await;
     t.clock.advance(Duration::minutes(6));
-    let late = post(&t, Some(&session), "/my/passkeys/options", json!({"device": "this"})).await;
+    let late = post(
+        &t,
+        Some(&session),
+        "/my/passkeys/options",
+        json!({"device": "this"}),
+    )
+    .await;
     assert_eq!(late.status, StatusCode::FORBIDDEN, "{:?}", late.body);
     t.stop().await;
 }
@@ -289,11 +331,30 @@ async fn passkeys_are_renamed_deleted_and_limited_to_ten() {
     );
     let mut statuses = [r1.status, r2.status];
     statuses.sort();
-    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT], "{:?} {:?}", r1.body, r2.body);
-    let loser = if r1.status == StatusCode::CONFLICT { &r1 } else { &r2 };
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{:?} {:?}",
+        r1.body,
+        r2.body
+    );
+    let loser = if r1.status == StatusCode::CONFLICT {
+        &r1
+    } else {
+        &r2
+    };
     assert_eq!(code(loser), "passkeyLimitReached");
-    let full = post(&t, Some(&grady.token), "/my/passkeys/options", json!({"device": "this"})).await;
-    assert_eq!((full.status, code(&full)), (StatusCode::CONFLICT, "passkeyLimitReached"));
+    let full = post(
+        &t,
+        Some(&grady.token),
+        "/my/passkeys/options",
+        json!({"device": "this"}),
+    )
+    .await;
+    assert_eq!(
+        (full.status, code(&full)),
+        (StatusCode::CONFLICT, "passkeyLimitReached")
+    );
     assert_eq!(graph_passkeys(&t, &grady).await.len(), 10);
 
     // Rename: by the person, and by an administrator.
@@ -307,9 +368,14 @@ async fn passkeys_are_renamed_deleted_and_limited_to_ten() {
     .await;
     assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
     assert_eq!(renamed.body["displayName"], "YubiKey 5");
-    let path = format!("/users/{}/authentication/fido2Methods/{}", grady.upn, ids[1]);
+    let path = format!(
+        "/users/{}/authentication/fido2Methods/{}",
+        grady.upn, ids[1]
+    );
     assert_eq!(
-        t.patch(&path, json!({"displayName": "Office key"})).await.status,
+        t.patch(&path, json!({"displayName": "Office key"}))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     assert_eq!(t.get(&path).await.body["displayName"], "Office key");
@@ -366,13 +432,25 @@ async fn passkeys_are_renamed_deleted_and_limited_to_ten() {
     assert_eq!(body["error"]["code"], "unsupportedContentType");
     let anonymous = post(&t, None, "/my/passkeys/options", json!({"device": "this"})).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
-    let bad_device = post(&t, Some(&grady.token), "/my/passkeys/options", json!({"device": "fridge"})).await;
+    let bad_device = post(
+        &t,
+        Some(&grady.token),
+        "/my/passkeys/options",
+        json!({"device": "fridge"}),
+    )
+    .await;
     assert_eq!(bad_device.status, StatusCode::BAD_REQUEST);
 
     // A one-time pass gives ten minutes to register.
     let once = tap_session(&t, Uuid::parse_str(&joni.id).unwrap(), true).await;
     t.clock.advance(Duration::minutes(11));
-    let late = post(&t, Some(&once), "/my/passkeys/options", json!({"device": "this"})).await;
+    let late = post(
+        &t,
+        Some(&once),
+        "/my/passkeys/options",
+        json!({"device": "this"}),
+    )
+    .await;
     assert_eq!(late.status, StatusCode::FORBIDDEN, "{:?}", late.body);
     t.stop().await;
 }
@@ -436,8 +514,10 @@ async fn registration_attacks_are_refused_and_change_nothing() {
             "client data of a sign-in",
             Tweaks {
                 client_data: Some(
-                    serde_json::to_vec(&json!({"type": "webauthn.get", "challenge": "AAAA", "origin": t.url}))
-                        .unwrap(),
+                    serde_json::to_vec(
+                        &json!({"type": "webauthn.get", "challenge": "AAAA", "origin": t.url}),
+                    )
+                    .unwrap(),
                 ),
                 ..Tweaks::default()
             },
@@ -471,7 +551,12 @@ async fn registration_attacks_are_refused_and_change_nothing() {
     let ok = finish_registration(&t, &joni.token, &options, "Good", credential.clone()).await;
     assert_eq!(ok.status, StatusCode::CREATED);
     let replay = finish_registration(&t, &joni.token, &options, "Again", credential).await;
-    assert_eq!(code(&replay), "passkeyChallengeNotFound", "{:?}", replay.body);
+    assert_eq!(
+        code(&replay),
+        "passkeyChallengeNotFound",
+        "{:?}",
+        replay.body
+    );
 
     // Expiry: five minutes.
     let options = registration_options(&t, &joni.token, "this").await;
@@ -502,7 +587,9 @@ async fn sign_in_attacks_are_refused_and_change_nothing() {
     let joni = person(&t, "joni@contoso.com").await;
     let mut auth = authenticator(&t);
     assert_eq!(
-        register(&t, &joni, &mut auth, "this", "Laptop").await.status,
+        register(&t, &joni, &mut auth, "this", "Laptop")
+            .await
+            .status,
         StatusCode::CREATED
     );
     let first = sign_in(&t, &mut auth, Some(&joni.upn)).await;
@@ -590,7 +677,10 @@ async fn sign_in_attacks_are_refused_and_change_nothing() {
     // Replay of a good answer, and expiry.
     let options = sign_in_options(&t, json!({"username": joni.upn})).await;
     let credential = auth.get(&options.body["options"]);
-    assert_eq!(verify(&t, &options, credential.clone()).await.status, StatusCode::OK);
+    assert_eq!(
+        verify(&t, &options, credential.clone()).await.status,
+        StatusCode::OK
+    );
     let replay = verify(&t, &options, credential).await;
     assert_eq!(code(&replay), "passkeyChallengeNotFound");
     let options = sign_in_options(&t, json!({})).await;
@@ -627,7 +717,9 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
     let joni = person(&t, "joni@contoso.com").await;
     let mut auth = authenticator(&t);
     assert_eq!(
-        register(&t, &joni, &mut auth, "this", "Laptop").await.status,
+        register(&t, &joni, &mut auth, "this", "Laptop")
+            .await
+            .status,
         StatusCode::CREATED
     );
     let authenticator_app = "de1e552d-db1d-4423-a619-566b625cdc84";
@@ -641,19 +733,50 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
 
     // The existing passkey can no longer sign in, and no new one of its model registers.
     let refused = sign_in(&t, &mut auth, Some(&joni.upn)).await;
-    assert_eq!(code(&refused), "passkeyModelNotAllowed", "{:?}", refused.body);
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains(&TEST_AAGUID.to_string()));
+    assert_eq!(
+        code(&refused),
+        "passkeyModelNotAllowed",
+        "{:?}",
+        refused.body
+    );
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&TEST_AAGUID.to_string())
+    );
     assert!(refused.headers.get("set-cookie").is_none());
     let refused = register(&t, &joni, &mut auth, "this", "Second").await;
-    assert_eq!(code(&refused), "passkeyModelNotAllowed", "{:?}", refused.body);
+    assert_eq!(
+        code(&refused),
+        "passkeyModelNotAllowed",
+        "{:?}",
+        refused.body
+    );
     // Block lists work the other way round.
-    t.patch(FIDO2, json!({"keyRestrictions": {"enforcementType": "block", "aaGuids": [TEST_AAGUID]}})).await;
-    assert_eq!(code(&sign_in(&t, &mut auth, None).await), "passkeyModelNotAllowed");
-    t.patch(FIDO2, json!({"keyRestrictions": {"enforcementType": "allow"}})).await;
+    t.patch(
+        FIDO2,
+        json!({"keyRestrictions": {"enforcementType": "block", "aaGuids": [TEST_AAGUID]}}),
+    )
+    .await;
+    assert_eq!(
+        code(&sign_in(&t, &mut auth, None).await),
+        "passkeyModelNotAllowed"
+    );
+    t.patch(
+        FIDO2,
+        json!({"keyRestrictions": {"enforcementType": "allow"}}),
+    )
+    .await;
     assert_eq!(sign_in(&t, &mut auth, None).await.status, StatusCode::OK);
     let model = authenticator_app.to_string();
-    let mut microsoft = SoftwareAuthenticator::new(&t.url, Uuid::parse_str(&model).unwrap(), Attestation::None);
-    t.patch(FIDO2, json!({"keyRestrictions": {"aaGuids": [authenticator_app]}})).await;
+    let mut microsoft =
+        SoftwareAuthenticator::new(&t.url, Uuid::parse_str(&model).unwrap(), Attestation::None);
+    t.patch(
+        FIDO2,
+        json!({"keyRestrictions": {"aaGuids": [authenticator_app]}}),
+    )
+    .await;
     let ok = register(&t, &joni, &mut microsoft, "another", "Authenticator").await;
     assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.body);
     assert_eq!(ok.body["model"], "Microsoft Authenticator for Android");
@@ -672,30 +795,57 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
         .await;
     assert_eq!(added.status, StatusCode::NO_CONTENT, "{:?}", added.body);
     let r = t
-        .patch(FIDO2, json!({"excludeTargets": [{"targetType": "group", "id": group_id}]}))
+        .patch(
+            FIDO2,
+            json!({"excludeTargets": [{"targetType": "group", "id": group_id}]}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let refused = sign_in(&t, &mut microsoft, None).await;
-    assert_eq!(code(&refused), "passkeyMethodExcludedForUser", "{:?}", refused.body);
-    let refused = post(&t, Some(&joni.token), "/my/passkeys/options", json!({"device": "this"})).await;
+    assert_eq!(
+        code(&refused),
+        "passkeyMethodExcludedForUser",
+        "{:?}",
+        refused.body
+    );
+    let refused = post(
+        &t,
+        Some(&joni.token),
+        "/my/passkeys/options",
+        json!({"device": "this"}),
+    )
+    .await;
     assert_eq!(code(&refused), "passkeyMethodExcludedForUser");
 
     // Bad configurations are refused and change nothing.
     let before = t.get(FIDO2).await.body;
     for (body, target) in [
         (json!({"passkeyProfiles": []}), "passkeyProfiles"),
-        (json!({"keyRestrictions": {"aaGuids": ["not-a-guid"]}}), "keyRestrictions.aaGuids[0]"),
+        (
+            json!({"keyRestrictions": {"aaGuids": ["not-a-guid"]}}),
+            "keyRestrictions.aaGuids[0]",
+        ),
         (json!({"state": "sometimes"}), "state"),
-        (json!({"includeTargets": [{"targetType": "group", "id": Uuid::new_v4()}]}), "includeTargets"),
-        (json!({"excludeTargets": [{"targetType": "user", "id": Uuid::new_v4()}]}), "excludeTargets[0].targetType"),
+        (
+            json!({"includeTargets": [{"targetType": "group", "id": Uuid::new_v4()}]}),
+            "includeTargets",
+        ),
+        (
+            json!({"excludeTargets": [{"targetType": "user", "id": Uuid::new_v4()}]}),
+            "excludeTargets[0].targetType",
+        ),
     ] {
         let r = t.patch(FIDO2, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {:?}", r.body);
         assert_eq!(r.error_target(), Some(target), "{body}");
     }
     assert_eq!(t.get(FIDO2).await.body, before);
-    t.patch(FIDO2, json!({"state": "disabled", "excludeTargets": []})).await;
-    assert_eq!(code(&sign_in(&t, &mut microsoft, None).await), "passkeyMethodDisabled");
+    t.patch(FIDO2, json!({"state": "disabled", "excludeTargets": []}))
+        .await;
+    assert_eq!(
+        code(&sign_in(&t, &mut microsoft, None).await),
+        "passkeyMethodDisabled"
+    );
     t.stop().await;
 }
 
@@ -706,14 +856,19 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
     let untrusted = TestAttestationCa::generate("Untrusted Root");
     let files = tempfile::tempdir().unwrap();
     let mds = files.path().join("mds.json");
-    std::fs::write(&mds, vendor.metadata_json(TEST_AAGUID, "Portcullis Test Key")).unwrap();
+    std::fs::write(
+        &mds,
+        vendor.metadata_json(TEST_AAGUID, "Portcullis Test Key"),
+    )
+    .unwrap();
     let pem = files.path().join("roots.pem");
     std::fs::write(&pem, other_vendor.root_pem()).unwrap();
     let t = TestServer::start_with(|c| c.attestation_roots = vec![mds.clone(), pem.clone()]).await;
     let joni = person(&t, "joni@contoso.com").await;
 
     // Not enforced: a proven chain is shown as attested, with the model from the metadata.
-    let mut attested = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::Full(vendor.clone()));
+    let mut attested =
+        SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::Full(vendor.clone()));
     let r = register(&t, &joni, &mut attested, "this", "Attested").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     assert_eq!(r.body["attestationLevel"], "attested");
@@ -746,7 +901,8 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
         Uuid::from_u128(42),
         Attestation::Full(vendor.clone()),
     );
-    t.patch(FIDO2, json!({"keyRestrictions": {"isEnforced": false}})).await;
+    t.patch(FIDO2, json!({"keyRestrictions": {"isEnforced": false}}))
+        .await;
     let r = register(&t, &joni, &mut wrong_model, "this", "Wrong model").await;
     assert_eq!(code(&r), "passkeyAttestationRequired", "{:?}", r.body);
     // A PEM root vouches for whatever its chain attests.
@@ -769,6 +925,9 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
         .iter()
         .map(|p| p["displayName"].clone())
         .collect();
-    assert_eq!(names, vec![json!("Attested"), json!("PEM"), json!("Second")]);
+    assert_eq!(
+        names,
+        vec![json!("Attested"), json!("PEM"), json!("Second")]
+    );
     t.stop().await;
 }

@@ -24,7 +24,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_fido2_configuration, update_fido2_configuration))
         .routes(routes!(list_fido2_methods))
-        .routes(routes!(get_fido2_method, update_fido2_method, delete_fido2_method))
+        .routes(routes!(
+            get_fido2_method,
+            update_fido2_method,
+            delete_fido2_method
+        ))
 }
 
 /// Body of `PATCH /users/{id}/authentication/fido2Methods/{methodId}`.

@@ -1,0 +1,455 @@
+//! Passwords: optional per tenant (off by default — passkeys are the way in), hashed with
+//! argon2id, changed by their owner, reset by an administrator, and counted toward a lockout on
+//! wrong guesses like every other sign-in secret.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::Duration;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::audit::{RequestContext, TargetResource};
+use crate::authz::{
+    Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
+};
+use crate::directory::Deps;
+use crate::model::{DocumentKind, PolicyDocument, User};
+use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
+use crate::store::Change;
+use crate::tap::{PassRefused, audit_entry};
+use crate::{Error, Result};
+
+pub const CONFIGURATION_ID: &str = "Password";
+/// Graph's fixed id of the password method.
+pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+pub const MIN_LENGTH: usize = 8;
+pub const MAX_LENGTH: usize = 256;
+pub const LOCKOUT_THRESHOLD: u32 = 10;
+pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
+
+/// Whether the tenant allows passwords (a Portcullis setting in the methods policy's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordConfiguration {
+    #[serde(rename = "@odata.type", default = "odata_type")]
+    pub odata_type: String,
+    #[serde(default = "config_id")]
+    pub id: String,
+    /// `enabled` or `disabled` (the default).
+    pub state: String,
+}
+
+fn odata_type() -> String {
+    "#portcullis.passwordAuthenticationMethodConfiguration".to_string()
+}
+fn config_id() -> String {
+    CONFIGURATION_ID.to_string()
+}
+
+impl Default for PasswordConfiguration {
+    fn default() -> Self {
+        PasswordConfiguration {
+            odata_type: odata_type(),
+            id: config_id(),
+            state: "disabled".to_string(),
+        }
+    }
+}
+
+/// Length and a few obvious refusals; no composition rules (they make passwords worse).
+pub fn check_new_password(user: &User, password: &str) -> Result<()> {
+    let field = "newPassword";
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Err(Error::invalid(
+            field,
+            format!("newPassword: at least {MIN_LENGTH} characters."),
+        ));
+    }
+    if length > MAX_LENGTH {
+        return Err(Error::invalid(
+            field,
+            format!("newPassword: at most {MAX_LENGTH} characters."),
+        ));
+    }
+    let lower = password.to_lowercase();
+    let local = user
+        .user_principal_name
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    if lower == user.user_principal_name.to_lowercase()
+        || (!local.is_empty() && lower.contains(&local))
+    {
+        return Err(Error::invalid(
+            field,
+            "newPassword: must not contain your user name.",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn hash(deps: &Deps, secret: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    deps.entropy.fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("hashing: {e}")))
+}
+
+/// argon2's verification compares in constant time.
+pub(crate) fn verify(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// An argon2 hash of nothing anyone knows, verified against when the account does not exist, so
+/// that unknown accounts take as long to refuse as wrong passwords.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$2C0cHqzXbAlbsm4eTSLD8ZQSeX/AMMBnvRhm7i4HNDI";
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPassword {
+    pub new_password: String,
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    deps: Deps,
+}
+
+impl Passwords {
+    pub fn new(deps: Deps) -> Self {
+        Passwords { deps }
+    }
+
+    pub async fn configuration(&self) -> Result<PasswordConfiguration> {
+        match self
+            .deps
+            .store
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                CONFIGURATION_ID,
+            )
+            .await?
+        {
+            Some(doc) => serde_json::from_value(doc.body)
+                .map_err(|e| Error::Internal(format!("stored password configuration: {e}"))),
+            None => Ok(PasswordConfiguration::default()),
+        }
+    }
+
+    pub async fn read_configuration(
+        &self,
+        _grant: &Granted<ReadPolicies>,
+    ) -> Result<PasswordConfiguration> {
+        self.configuration().await
+    }
+
+    pub async fn update_configuration(
+        &self,
+        grant: &Granted<WriteAuthenticationMethodPolicy>,
+        request: &RequestContext,
+        patch: Value,
+    ) -> Result<PasswordConfiguration> {
+        let old = self.configuration().await?;
+        let Value::Object(patch) = patch else {
+            return Err(Error::invalid(
+                "body",
+                "The request body must be a JSON object.",
+            ));
+        };
+        let mut merged = serde_json::to_value(&old).map_err(|e| Error::Internal(e.to_string()))?;
+        for (k, v) in patch {
+            if k != "id" {
+                merged[k] = v;
+            }
+        }
+        let new: PasswordConfiguration = crate::json::from_value_naming_field(merged)?;
+        if new.state != "enabled" && new.state != "disabled" {
+            return Err(Error::invalid(
+                "state",
+                "state: must be enabled or disabled.",
+            ));
+        }
+        let now = self.deps.clock.now();
+        let existing = self
+            .deps
+            .store
+            .document(
+                DocumentKind::AuthenticationMethodConfiguration,
+                CONFIGURATION_ID,
+            )
+            .await?;
+        let body = serde_json::to_value(&new).map_err(|e| Error::Internal(e.to_string()))?;
+        let document = PolicyDocument {
+            kind: DocumentKind::AuthenticationMethodConfiguration,
+            id: CONFIGURATION_ID.to_string(),
+            display_name: "Password".to_string(),
+            body: body.clone(),
+            created: existing.as_ref().map_or(now, |d| d.created),
+            modified: now,
+        };
+        let target = TargetResource::new("Policy", CONFIGURATION_ID, "Password").modified(
+            "PasswordAuthenticationMethodConfiguration",
+            serde_json::to_value(&old).ok().as_ref(),
+            Some(&body),
+        );
+        let audit = audit_entry(
+            &self.deps,
+            grant.actor(),
+            request,
+            "ApplicationManagement",
+            "Authentication Methods Policy Update",
+            "Update",
+            target,
+        );
+        let change = if existing.is_some() {
+            Change::UpdateDocument(document)
+        } else {
+            Change::InsertDocument(document)
+        };
+        self.deps.store.commit(vec![change], Some(audit)).await?;
+        Ok(new)
+    }
+
+    async fn user(&self, key: &str) -> Result<User> {
+        let found = match Uuid::parse_str(key) {
+            Ok(id) => self.deps.store.user(id).await?,
+            Err(_) => self.deps.store.user_by_upn(key).await?,
+        };
+        found.ok_or_else(|| Error::not_found("user", key))
+    }
+
+    async fn set(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        user: &User,
+        new_password: &str,
+        activity: &str,
+    ) -> Result<()> {
+        if self.configuration().await?.state != "enabled" {
+            return Err(Error::invalid(
+                "newPassword",
+                "Passwords are turned off in this tenant's authentication methods policy.",
+            ));
+        }
+        check_new_password(user, new_password)?;
+        let hash = hash(&self.deps, new_password)?;
+        let target = TargetResource::new("User", user.id, &user.display_name)
+            .with_upn(&user.user_principal_name);
+        let audit = audit_entry(
+            &self.deps,
+            actor,
+            request,
+            "UserManagement",
+            activity,
+            "Update",
+            target,
+        );
+        self.deps
+            .store
+            .commit(
+                vec![Change::SetPassword {
+                    user_id: user.id,
+                    hash,
+                    changed: self.deps.clock.now(),
+                }],
+                Some(audit),
+            )
+            .await
+    }
+
+    /// An administrator sets a new password for someone.
+    pub async fn reset(
+        &self,
+        grant: &Granted<WriteUserMethods>,
+        request: &RequestContext,
+        user_key: &str,
+        input: ResetPassword,
+    ) -> Result<()> {
+        let user = self.user(user_key).await?;
+        if let Actor::User { id, .. } = grant.actor()
+            && *id == user.id
+        {
+            return Err(Error::Forbidden(
+                "Change your own password from your security info, with your current password."
+                    .into(),
+            ));
+        }
+        self.set(
+            grant.actor(),
+            request,
+            &user,
+            &input.new_password,
+            "Reset user password",
+        )
+        .await
+    }
+
+    /// The owner changes their password, proving the current one.
+    pub async fn change(
+        &self,
+        session: &AuthSession,
+        request: &RequestContext,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let user = self
+            .deps
+            .store
+            .user(session.user_id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", session.user_id.to_string()))?;
+        let (stored, _) = self.deps.store.password(user.id).await?.ok_or_else(|| {
+            Error::invalid(
+                "currentPassword",
+                "You have no password to change; ask an administrator to set one.",
+            )
+        })?;
+        if !verify(current, &stored) {
+            return Err(Error::invalid(
+                "currentPassword",
+                "currentPassword: that is not your current password.",
+            ));
+        }
+        let actor = Actor::User {
+            id: user.id,
+            user_principal_name: user.user_principal_name.clone(),
+        };
+        self.set(&actor, request, &user, new_password, "Change user password")
+            .await
+    }
+
+    /// Signs a person in with their password: a new session whose first method is the password.
+    pub async fn sign_in(
+        &self,
+        user_principal_name: &str,
+        password: &str,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let refused = |code: u32, reason: &str| PassRefused {
+            error_code: code,
+            reason: reason.to_string(),
+        };
+        let internal = |e: Error| PassRefused {
+            error_code: 500,
+            reason: e.to_string(),
+        };
+        let wrong = "Your account or password is incorrect.";
+        if self.configuration().await.map_err(internal)?.state != "enabled" {
+            return Err(refused(
+                50126,
+                "Passwords are not accepted here; sign in with a passkey.",
+            ));
+        }
+        let user = self
+            .deps
+            .store
+            .user_by_upn(user_principal_name.trim())
+            .await
+            .map_err(internal)?;
+        let Some(user) = user else {
+            verify(password, DECOY_HASH);
+            return Err(refused(50126, wrong));
+        };
+        let key = format!("password:{}", user.id);
+        let now = self.deps.clock.now();
+        if let Some(f) = self.deps.store.failures(&key).await.map_err(internal)?
+            && f.count >= LOCKOUT_THRESHOLD
+            && now < f.window_start + LOCKOUT_WINDOW
+        {
+            return Err(refused(
+                50053,
+                "Your account is locked because of too many wrong passwords. Try again later.",
+            ));
+        }
+        let stored = self.deps.store.password(user.id).await.map_err(internal)?;
+        let matches = match &stored {
+            Some((hash, _)) => verify(password, hash),
+            None => {
+                verify(password, DECOY_HASH);
+                false
+            }
+        };
+        if !matches {
+            let count = self
+                .deps
+                .store
+                .record_failure(&key, now, LOCKOUT_WINDOW)
+                .await
+                .map_err(internal)?;
+            if count.count >= LOCKOUT_THRESHOLD {
+                return Err(refused(
+                    50053,
+                    "Your account is locked because of too many wrong passwords. Try again later.",
+                ));
+            }
+            return Err(refused(50126, wrong));
+        }
+        if !user.account_enabled {
+            return Err(refused(
+                50057,
+                "Your account has been disabled. Contact your administrator.",
+            ));
+        }
+        self.deps
+            .store
+            .clear_failures(&key)
+            .await
+            .map_err(internal)?;
+        let (session, token) = new_session(
+            &self.deps,
+            user.id,
+            SessionMethod {
+                method: MethodKind::Password,
+                at: now,
+                aaguid: None,
+                credential_id: None,
+                one_time: false,
+            },
+        );
+        self.deps
+            .store
+            .commit(vec![Change::InsertSession(session.clone())], None)
+            .await
+            .map_err(internal)?;
+        Ok((user, session, token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decoy_hash_is_a_valid_argon2_hash() {
+        assert!(PasswordHash::new(DECOY_HASH).is_ok());
+        assert!(!verify("anything", DECOY_HASH));
+    }
+
+    #[test]
+    fn new_password_rules() {
+        let user = User {
+            id: Uuid::new_v4(),
+            user_principal_name: "joni@contoso.com".into(),
+            display_name: "Joni".into(),
+            mail: None,
+            account_enabled: true,
+            user_type: crate::model::UserType::Member,
+            created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(check_new_password(&user, "correct horse battery").is_ok());
+        assert!(check_new_password(&user, "short").is_err());
+        assert!(check_new_password(&user, "JONI1234567").is_err());
+        assert!(check_new_password(&user, &"x".repeat(257)).is_err());
+    }
+}
