@@ -302,6 +302,37 @@ fn check_name(name: &str) -> Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// An audited activity: its display name, operation type and category, as Entra writes them.
+#[derive(Debug, Clone, Copy)]
+struct Activity {
+    name: &'static str,
+    operation: &'static str,
+    category: &'static str,
+}
+
+const fn method_activity(name: &'static str, operation: &'static str) -> Activity {
+    Activity {
+        name,
+        operation,
+        category: "UserManagement",
+    }
+}
+
+const USER_REGISTERED: Activity = method_activity("User registered security info", "Add");
+const USER_UPDATED: Activity = method_activity("User updated security info", "Update");
+const USER_DELETED: Activity = method_activity("User deleted security info", "Delete");
+const ADMIN_UPDATED: Activity = method_activity("Admin updated security info", "Update");
+const ADMIN_DELETED: Activity = method_activity("Admin deleted security info", "Delete");
+const POSSIBLE_CLONE: Activity = method_activity(
+    "Passkey sign-in refused: possibly cloned authenticator",
+    "Other",
+);
+const POLICY_UPDATED: Activity = Activity {
+    name: "Authentication Methods Policy Update",
+    operation: "Update",
+    category: "ApplicationManagement",
+};
+
 fn user_actor(user: &User) -> Actor {
     Actor::User {
         id: user.id,
@@ -360,22 +391,20 @@ impl Passkeys {
         &self,
         actor: &Actor,
         request: &RequestContext,
-        activity: &str,
-        operation_type: &str,
-        category: &str,
+        activity: Activity,
         targets: Vec<TargetResource>,
         details: Vec<KeyValue>,
     ) -> DirectoryAudit {
         DirectoryAudit {
             id: self.inner.deps.entropy.uuid(),
-            category: category.to_string(),
+            category: activity.category.to_string(),
             correlation_id: request.correlation_id,
             result: "success".to_string(),
             result_reason: String::new(),
-            activity_display_name: activity.to_string(),
+            activity_display_name: activity.name.to_string(),
             activity_date_time: self.now(),
             logged_by_service: AUTH_METHODS_SERVICE.to_string(),
-            operation_type: operation_type.to_string(),
+            operation_type: activity.operation.to_string(),
             initiated_by: AuditActivityInitiator::from_actor(actor, request.ip_address.clone()),
             target_resources: targets,
             additional_details: details,

@@ -753,6 +753,9 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
         "{:?}",
         refused.body
     );
+    // The refused key stays on the authenticator, as it would on a real one; the person picks
+    // the registered passkey from now on.
+    auth.credentials.pop();
     // Block lists work the other way round.
     t.patch(
         FIDO2,
