@@ -739,11 +739,9 @@ impl TemporaryAccessPasses {
                 .map_err(internal)?;
             return Err(refused(50126, wrong));
         };
-        // argon2 is CPU-heavy: keep it off the async workers.
-        let hash = tap.pass_hash.clone();
-        let candidate = pass.to_string();
-        let matches = tokio_free_blocking(move || verify_pass(&candidate, &hash));
-        if !matches {
+        // argon2 costs tens of milliseconds of one core; passes are used once per person, not per
+        // sign-in, so it runs inline rather than on a blocking pool.
+        if !verify_pass(pass, &tap.pass_hash) {
             let count = self
                 .deps
                 .store
@@ -822,12 +820,6 @@ impl TemporaryAccessPasses {
             .map_err(internal)?;
         Ok((user, session, token))
     }
-}
-
-/// Runs CPU-bound work inline. (Kept as one place to move it to a blocking pool if sign-in
-/// volume with passes ever warrants it: passes are used once per person, not per sign-in.)
-fn tokio_free_blocking<T>(work: impl FnOnce() -> T) -> T {
-    work()
 }
 
 pub(crate) fn audit_entry(

@@ -85,9 +85,16 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(oauth::router())
-        .merge(auth::router())
-        .merge(my::router())
-        .merge(passkeys::router())
+        .merge(
+            // The endpoints a browser calls with the session cookie.
+            auth::router()
+                .merge(my::router())
+                .merge(passkeys::router())
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::same_origin,
+                )),
+        )
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

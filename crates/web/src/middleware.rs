@@ -86,3 +86,73 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
     );
     response
 }
+
+/// CSRF protection for the cookie-authenticated endpoints (`/auth/…`, `/my/…`): a request that
+/// changes something must come from this server's own origin (browsers send `Origin` on every
+/// such request) and carry a JSON body, which a cross-site form cannot send. SameSite=Lax on the
+/// session cookie is a second wall, not the only one.
+pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use axum::http::{Method, StatusCode, header};
+    use axum::response::IntoResponse;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes {
+        let expected = origin_of(&state.public_url);
+        if let Some(origin) = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            && origin != expected
+        {
+            return crate::error::ApiError(portcullis_core::Error::Forbidden(format!(
+                "Requests that change something must come from {expected}."
+            )))
+            .into_response();
+        }
+        if req
+            .headers()
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            == Some("cross-site")
+        {
+            return crate::error::ApiError(portcullis_core::Error::Forbidden(
+                "Cross-site requests are refused here.".into(),
+            ))
+            .into_response();
+        }
+        // A body must be JSON; a request without a body (signing out) needs no content type. Every
+        // form a page can submit carries a content type, so none gets through.
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let empty = req.headers().get(header::TRANSFER_ENCODING).is_none()
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|n| n.trim() == "0");
+        let acceptable = match content_type {
+            Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
+            None => empty,
+        };
+        if !acceptable {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                crate::error::ApiError(portcullis_core::Error::Invalid {
+                    code: "unsupportedContentType",
+                    target: Some("Content-Type".into()),
+                    message: "Send the request as application/json.".into(),
+                }),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// `scheme://host[:port]` of a URL.
+pub fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{host}")
+}

@@ -415,8 +415,7 @@ impl Passkeys {
         &self,
         actor: &Actor,
         request: &RequestContext,
-        activity: &str,
-        operation_type: &str,
+        activity: Activity,
         user: &User,
         passkey: &StoredPasskey,
         modified: Option<(&Value, &Value)>,
@@ -430,8 +429,6 @@ impl Passkeys {
             actor,
             request,
             activity,
-            operation_type,
-            "UserManagement",
             vec![target],
             vec![
                 KeyValue {
@@ -529,9 +526,7 @@ impl Passkeys {
         let audit = self.audit(
             grant.actor(),
             request,
-            "Authentication Methods Policy Update",
-            "Update",
-            "ApplicationManagement",
+            POLICY_UPDATED,
             vec![target],
             Vec::new(),
         );
@@ -614,7 +609,7 @@ impl Passkeys {
         let user = self.resolve_user(user_key).await?;
         self.rename(
             grant.actor(),
-            "Admin updated security info",
+            ADMIN_UPDATED,
             request,
             &user,
             method_id,
@@ -631,20 +626,14 @@ impl Passkeys {
         method_id: &str,
     ) -> Result<()> {
         let user = self.resolve_user(user_key).await?;
-        self.delete(
-            grant.actor(),
-            "Admin deleted security info",
-            request,
-            &user,
-            method_id,
-        )
-        .await
+        self.delete(grant.actor(), ADMIN_DELETED, request, &user, method_id)
+            .await
     }
 
     async fn rename(
         &self,
         actor: &Actor,
-        activity: &str,
+        activity: Activity,
         request: &RequestContext,
         user: &User,
         method_id: &str,
@@ -661,7 +650,6 @@ impl Passkeys {
             actor,
             request,
             activity,
-            "Update",
             user,
             &passkey,
             Some((
@@ -679,13 +667,13 @@ impl Passkeys {
     async fn delete(
         &self,
         actor: &Actor,
-        activity: &str,
+        activity: Activity,
         request: &RequestContext,
         user: &User,
         method_id: &str,
     ) -> Result<()> {
         let passkey = self.owned(user, method_id).await?;
-        let audit = self.method_audit(actor, request, activity, "Delete", user, &passkey, None);
+        let audit = self.method_audit(actor, request, activity, user, &passkey, None);
         self.store()
             .delete_passkey(user.id, passkey.id, audit)
             .await
@@ -709,7 +697,7 @@ impl Passkeys {
         let user = self.active_user(session.user_id).await?;
         self.rename(
             &user_actor(&user),
-            "User updated security info",
+            USER_UPDATED,
             request,
             &user,
             method_id,
@@ -728,14 +716,8 @@ impl Passkeys {
     ) -> Result<()> {
         session.may_register_methods(self.now())?;
         let user = self.active_user(session.user_id).await?;
-        self.delete(
-            &user_actor(&user),
-            "User deleted security info",
-            request,
-            &user,
-            method_id,
-        )
-        .await
+        self.delete(&user_actor(&user), USER_DELETED, request, &user, method_id)
+            .await
     }
 
     // --- ceremonies ------------------------------------------------------------------------
@@ -921,8 +903,7 @@ impl Passkeys {
         let audit = self.method_audit(
             &user_actor(&user),
             request,
-            "User registered security info",
-            "Add",
+            USER_REGISTERED,
             &user,
             &stored,
             None,
@@ -1157,8 +1138,7 @@ impl Passkeys {
         let mut audit = self.method_audit(
             &user_actor(&user),
             request,
-            "Passkey sign-in refused: possibly cloned authenticator",
-            "Other",
+            POSSIBLE_CLONE,
             &user,
             passkey,
             None,

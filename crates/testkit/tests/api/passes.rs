@@ -415,3 +415,61 @@ async fn a_one_time_pass_is_redeemed_exactly_once_under_concurrency() {
     second.shutdown().await.unwrap();
     t.stop().await;
 }
+
+/// Cookie-authenticated endpoints refuse what a cross-site page could send: another origin, a
+/// cross-site fetch, a form body.
+#[tokio::test]
+async fn cross_site_requests_are_refused() {
+    let t = TestServer::start().await;
+    let admin = t.bootstrap.admin_user_principal_name.clone();
+    let (_, token) = t.sign_in_with_pass(&t.url, &admin, &t.bootstrap_pass).await;
+    let token = token.unwrap();
+    let cookie = format!("portcullis_session={token}");
+    let evil = t
+        .http
+        .post(format!("{}/auth/sign-out", t.url))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
+    let cross = t
+        .http
+        .post(format!("{}/auth/sign-out", t.url))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    let form = t
+        .http
+        .post(format!("{}/auth/tap", t.url))
+        .form(&[("username", admin.as_str()), ("temporaryAccessPass", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // The session survived every attempt; the same origin may sign out.
+    let still = t
+        .http
+        .get(format!("{}/auth/session", t.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), StatusCode::OK);
+    let own = t
+        .http
+        .post(format!("{}/auth/sign-out", t.url))
+        .header("cookie", &cookie)
+        .header("origin", &t.url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::NO_CONTENT);
+    t.stop().await;
+}

@@ -427,7 +427,7 @@ async fn passkeys_are_renamed_deleted_and_limited_to_ten() {
         .send()
         .await
         .unwrap();
-    assert_eq!(form.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let body: Value = form.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unsupportedContentType");
     let anonymous = post(&t, None, "/my/passkeys/options", json!({"device": "this"})).await;
