@@ -1384,7 +1384,15 @@ impl Directory {
         if valid { Ok(app) } else { Err(refused()) }
     }
 
-    // --- audit --------------------------------------------------------------------------
+    // --- logs ---------------------------------------------------------------------------
+
+    pub async fn list_sign_ins(
+        &self,
+        _grant: &Granted<ReadAuditLogs>,
+        query: &ListQuery,
+    ) -> Result<Page<crate::signin_log::SignInLogEntry>> {
+        self.store().list_sign_ins(query).await
+    }
 
     pub async fn list_audits(
         &self,

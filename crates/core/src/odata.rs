@@ -26,6 +26,8 @@ pub enum FieldKind {
     Instant,
     /// A GUID; compared as text, validated on parse.
     Guid,
+    /// A whole number (error codes).
+    Integer,
 }
 
 /// A property a resource can be filtered on, and the column that holds it.
@@ -83,6 +85,24 @@ pub const AUDIT_FIELDS: &[FilterField] = &[
     field("operationType", "operation_type", FieldKind::Text),
     field("initiatedBy/user/id", "initiated_by_id", FieldKind::Guid),
     field("initiatedBy/app/appId", "initiated_by_id", FieldKind::Guid),
+];
+
+pub const SIGN_IN_FIELDS: &[FilterField] = &[
+    field("id", "id", FieldKind::Guid),
+    field("createdDateTime", "created", FieldKind::Instant),
+    field("userPrincipalName", "user_principal_name", FieldKind::Text),
+    field("userId", "user_id", FieldKind::Guid),
+    field("appId", "app_id", FieldKind::Text),
+    field("appDisplayName", "app_display_name", FieldKind::Text),
+    field("ipAddress", "ip_address", FieldKind::Text),
+    field("status/errorCode", "error_code", FieldKind::Integer),
+    field(
+        "conditionalAccessStatus",
+        "conditional_access_status",
+        FieldKind::Text,
+    ),
+    field("correlationId", "correlation_id", FieldKind::Guid),
+    field("clientAppUsed", "client_app_used", FieldKind::Text),
 ];
 
 /// The raw query options of a list request.
@@ -501,6 +521,11 @@ impl Parser<'_> {
                     .map_err(|_| mismatch("a date-time such as 2026-01-31T00:00:00Z"))
             }
             (FieldKind::Instant, _) => Err(mismatch("a date-time such as 2026-01-31T00:00:00Z")),
+            (FieldKind::Integer, Some(Token::Ident(s))) => s
+                .parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| mismatch("a whole number")),
+            (FieldKind::Integer, _) => Err(mismatch("a whole number")),
         }
     }
 }

@@ -330,11 +330,48 @@ impl Passwords {
             .await
     }
 
-    /// Signs a person in with their password: a new session whose first method is the password.
+    /// Signs a person in, and writes the sign-in log entry for the attempt whatever its outcome.
+    /// If the entry cannot be written, the sign-in fails: no attempt goes unlogged.
     pub async fn sign_in(
         &self,
         user_principal_name: &str,
         password: &str,
+        facts: &crate::signin_log::RequestFacts,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let mut found = None;
+        let outcome = self
+            .attempt(user_principal_name, password, &mut found)
+            .await;
+        let (succeeded, error_code, failure_reason) = match &outcome {
+            Ok(_) => (true, 0, None),
+            Err(r) => (false, r.error_code, Some(r.reason.clone())),
+        };
+        crate::signin_log::record_first_factor(
+            &self.deps,
+            crate::signin_log::Attempt {
+                facts,
+                user: found.as_ref(),
+                typed_user_principal_name: user_principal_name,
+                method: MethodKind::Password,
+                succeeded,
+                error_code,
+                failure_reason,
+            },
+        )
+        .await
+        .map_err(|e| PassRefused {
+            error_code: 500,
+            reason: e.to_string(),
+        })?;
+        outcome
+    }
+
+    /// Signs a person in with their password: a new session whose first method is the password.
+    async fn attempt(
+        &self,
+        user_principal_name: &str,
+        password: &str,
+        found: &mut Option<User>,
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let refused = |code: u32, reason: &str| PassRefused {
             error_code: code,
@@ -361,6 +398,7 @@ impl Passwords {
             verify(password, DECOY_HASH);
             return Err(refused(50126, wrong));
         };
+        *found = Some(user.clone());
         let key = format!("password:{}", user.id);
         let now = self.deps.clock.now();
         if let Some(f) = self.deps.store.failures(&key).await.map_err(internal)?

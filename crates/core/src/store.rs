@@ -18,6 +18,7 @@ use crate::model::{
     RoleAssignment, SigningKey, Tenant, User,
 };
 use crate::session::{AuthSession, SessionMethod};
+use crate::signin_log::SignInLogEntry;
 use crate::tap::TemporaryAccessPass;
 use crate::totp::SoftwareOathMethod;
 
@@ -92,6 +93,8 @@ pub enum Change {
         user_id: Uuid,
     },
     InsertSoftwareOath(SoftwareOathMethod),
+    /// Boxed: an entry is much larger than every other change.
+    InsertSignInLogEntry(Box<SignInLogEntry>),
     DeleteSoftwareOath {
         user_id: Uuid,
         id: Uuid,
@@ -207,6 +210,9 @@ pub trait Store: Send + Sync + 'static {
     async fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<PolicyDocument>>;
     /// All documents of a kind, ordered by creation time.
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>>;
+
+    /// Newest first.
+    async fn list_sign_ins(&self, query: &ListQuery) -> Result<Page<SignInLogEntry>>;
 
     /// Newest first.
     async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>>;

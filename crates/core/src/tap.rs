@@ -691,12 +691,47 @@ impl TemporaryAccessPasses {
             .await
     }
 
-    /// Signs a person in with their pass. On success, a new session whose first method is the
-    /// pass (and the token for its cookie). Unknown user and wrong pass look alike.
+    /// Signs a person in, and writes the sign-in log entry for the attempt whatever its outcome.
+    /// If the entry cannot be written, the sign-in fails: no attempt goes unlogged.
     pub async fn sign_in(
         &self,
         user_principal_name: &str,
         pass: &str,
+        facts: &crate::signin_log::RequestFacts,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let mut found = None;
+        let outcome = self.attempt(user_principal_name, pass, &mut found).await;
+        let (succeeded, error_code, failure_reason) = match &outcome {
+            Ok(_) => (true, 0, None),
+            Err(r) => (false, r.error_code, Some(r.reason.clone())),
+        };
+        crate::signin_log::record_first_factor(
+            &self.deps,
+            crate::signin_log::Attempt {
+                facts,
+                user: found.as_ref(),
+                typed_user_principal_name: user_principal_name,
+                method: MethodKind::TemporaryAccessPass,
+                succeeded,
+                error_code,
+                failure_reason,
+            },
+        )
+        .await
+        .map_err(|e| PassRefused {
+            error_code: 500,
+            reason: e.to_string(),
+        })?;
+        outcome
+    }
+
+    /// Signs a person in with their pass. On success, a new session whose first method is the
+    /// pass (and the token for its cookie). Unknown user and wrong pass look alike.
+    async fn attempt(
+        &self,
+        user_principal_name: &str,
+        pass: &str,
+        found: &mut Option<User>,
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let refused = |code: u32, reason: &str| PassRefused {
             error_code: code,
@@ -714,6 +749,7 @@ impl TemporaryAccessPasses {
             .await
             .map_err(internal)?
             .ok_or_else(|| refused(50126, wrong))?;
+        *found = Some(user.clone());
         let key = format!("tap:{}", user.id);
         let now = self.deps.clock.now();
         if let Some(f) = self.deps.store.failures(&key).await.map_err(internal)?

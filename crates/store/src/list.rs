@@ -36,6 +36,26 @@ pub(crate) enum Kind {
     Number,
 }
 
+pub(crate) const SIGN_INS: Listing = Listing {
+    table: "sign_ins",
+    columns: "id, created, body",
+    filterable: &[
+        ("id", Kind::Text),
+        ("created", Kind::Number),
+        ("user_principal_name", Kind::Text),
+        ("user_id", Kind::Text),
+        ("app_id", Kind::Text),
+        ("app_display_name", Kind::Text),
+        ("ip_address", Kind::Text),
+        ("error_code", Kind::Number),
+        ("conditional_access_status", Kind::Text),
+        ("correlation_id", Kind::Text),
+        ("client_app_used", Kind::Text),
+    ],
+    sort: "created",
+    descending: true,
+};
+
 pub(crate) const USERS: Listing = Listing {
     table: "users",
     columns: rows::user_columns!(),

@@ -349,6 +349,23 @@ impl Store for SqlStore {
         decode_all(found, rows::document)
     }
 
+    async fn list_sign_ins(
+        &self,
+        query: &ListQuery,
+    ) -> Result<Page<portcullis_core::signin_log::SignInLogEntry>> {
+        let (found, next) = list::page(&self.pool, &list::SIGN_INS, query).await?;
+        let items = found
+            .iter()
+            .map(|row| {
+                let body = rows::text(row, "body")?;
+                serde_json::from_str(&body).map_err(|e| {
+                    portcullis_core::Error::Internal(format!("stored sign-in entry: {e}"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next })
+    }
+
     async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
         let (found, next) = list::page(&self.pool, &list::AUDITS, query).await?;
         Ok(Page {

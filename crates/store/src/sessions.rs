@@ -165,6 +165,27 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             Ok(())
         }
         .await,
+        Change::InsertSignInLogEntry(entry) => async {
+            let query = sqlx::query(
+                "INSERT INTO sign_ins (id, created, user_principal_name, user_id, app_id, app_display_name, \
+                 ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(id(entry.id))
+            .bind(unix_millis(entry.created_date_time))
+            .bind(entry.user_principal_name.clone())
+            .bind(entry.user_id.map(id))
+            .bind(entry.app_id.clone())
+            .bind(entry.app_display_name.clone())
+            .bind(entry.ip_address.clone())
+            .bind(i64::from(entry.status.error_code))
+            .bind(entry.conditional_access_status.clone())
+            .bind(id(entry.correlation_id))
+            .bind(entry.client_app_used.clone())
+            .bind(to_json(entry.as_ref())?);
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
         other => Err(Error::Internal(format!("sessions::apply was handed {other:?}"))),
     }
 }

@@ -186,6 +186,7 @@ fn change_name(change: &Change) -> &'static str {
         Change::DeletePassword { .. } => "DeletePassword",
         Change::InsertSoftwareOath(_) => "InsertSoftwareOath",
         Change::DeleteSoftwareOath { .. } => "DeleteSoftwareOath",
+        Change::InsertSignInLogEntry(_) => "InsertSignInLogEntry",
     }
 }
 
@@ -227,7 +228,8 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         | Change::SetPassword { .. }
         | Change::DeletePassword { .. }
         | Change::InsertSoftwareOath(_)
-        | Change::DeleteSoftwareOath { .. } => {
+        | Change::DeleteSoftwareOath { .. }
+        | Change::InsertSignInLogEntry(_) => {
             return crate::sessions::apply(conn, change).await;
         }
         Change::InsertTenant(tenant) => {

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{CurrentSession, GraphJson};
+use crate::extract::{CurrentSession, Facts, GraphJson};
 use crate::middleware::current_request_id;
 
 pub fn router() -> Router<AppState> {
@@ -75,22 +75,24 @@ struct CodeStep {
 
 async fn sign_in_with_pass(
     State(state): State<AppState>,
+    Facts(facts): Facts,
     GraphJson(input): GraphJson<PassSignIn>,
 ) -> Response {
     let outcome = state
         .passes
-        .sign_in(&input.username, &input.temporary_access_pass)
+        .sign_in(&input.username, &input.temporary_access_pass, &facts)
         .await;
     signed_in(&state, outcome)
 }
 
 async fn sign_in_with_password(
     State(state): State<AppState>,
+    Facts(facts): Facts,
     GraphJson(input): GraphJson<PasswordSignIn>,
 ) -> Response {
     let outcome = state
         .passwords
-        .sign_in(&input.username, &input.password)
+        .sign_in(&input.username, &input.password, &facts)
         .await;
     signed_in(&state, outcome)
 }

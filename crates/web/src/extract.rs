@@ -282,3 +282,26 @@ impl FromRequestParts<AppState> for CurrentSession {
         Ok(CurrentSession { session })
     }
 }
+
+/// The plain facts of a sign-in request that core logs and decides on: correlation id, source
+/// address and user agent.
+pub struct Facts(pub portcullis_core::signin_log::RequestFacts);
+
+impl<S: Send + Sync> FromRequestParts<S> for Facts {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Meta(meta) = Meta::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        Ok(Facts(portcullis_core::signin_log::RequestFacts {
+            correlation_id: meta.correlation_id,
+            ip_address: meta.ip_address,
+            user_agent,
+        }))
+    }
+}

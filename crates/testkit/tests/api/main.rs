@@ -10,3 +10,4 @@ mod passes;
 mod passkeys;
 mod passwords;
 mod server;
+mod sign_ins;

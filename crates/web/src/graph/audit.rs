@@ -34,6 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_audits))
         .routes(routes!(get_audit))
+        .routes(routes!(list_sign_ins))
+        .routes(routes!(get_sign_in))
 }
 
 /// Directory audit entries, newest first. `$filter` on activityDateTime (ge/le), category, activityDisplayName, result, correlationId, operationType, initiatedBy/user/id, initiatedBy/app/appId.
@@ -84,4 +86,76 @@ async fn get_audit(
         .next()
         .ok_or_else(|| Error::not_found("directoryAudit", &id))?;
     Ok(entity(&state, "auditLogs/directoryAudits/$entity", &entry))
+}
+
+const SIGN_IN_PROPERTIES: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "userPrincipalName",
+    "userId",
+    "userDisplayName",
+    "appDisplayName",
+    "appId",
+    "ipAddress",
+    "clientAppUsed",
+    "correlationId",
+    "isInteractive",
+    "userAgent",
+    "deviceDetail",
+    "status",
+    "conditionalAccessStatus",
+    "appliedConditionalAccessPolicies",
+    "authenticationDetails",
+    "authenticationRequirement",
+    "authenticationStrength",
+];
+
+/// Sign-in log entries, newest first. `$filter` on createdDateTime (ge/le), userPrincipalName, userId, appId, appDisplayName, ipAddress, status/errorCode, conditionalAccessStatus, correlationId, clientAppUsed.
+#[utoipa::path(get, path = "/auditLogs/signIns", tag = "audit",
+    params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
+    responses((status = 200, description = "A page of sign-ins")), security(("bearer" = ["AuditLog.Read.All"])))]
+async fn list_sign_ins(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadAuditLogs>,
+    od: OData,
+) -> ApiResult<Json<Value>> {
+    let list = odata::parse_list(&od.options, odata::SIGN_IN_FIELDS, SIGN_IN_PROPERTIES)?;
+    let page = state.directory.list_sign_ins(&grant, &list.query).await?;
+    Ok(collection(
+        &state,
+        "auditLogs/signIns",
+        page,
+        &list,
+        &od,
+        |v| v,
+    ))
+}
+
+/// One sign-in log entry.
+#[utoipa::path(get, path = "/auditLogs/signIns/{id}", tag = "audit", params(("id" = String, Path)),
+    responses((status = 200, description = "Sign-in"), (status = 404, description = "No such entry")), security(("bearer" = ["AuditLog.Read.All"])))]
+async fn get_sign_in(
+    State(state): State<AppState>,
+    Authorized(grant): Authorized<ReadAuditLogs>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| Error::not_found("signIn", &id))?;
+    let query = ListQuery {
+        filter: vec![Predicate {
+            field: "id",
+            op: Op::Eq,
+            value: QueryValue::Text(uuid.to_string()),
+        }],
+        top: 1,
+        after: None,
+    };
+    let entry = state
+        .directory
+        .list_sign_ins(&grant, &query)
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::not_found("signIn", &id))?;
+    Ok(entity(&state, "auditLogs/signIns/$entity", &entry))
 }

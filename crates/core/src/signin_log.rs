@@ -1,0 +1,192 @@
+//! The sign-in log: one [`SignInLogEntry`] per attempt — success, failure or interrupt — in the
+//! shape of Graph's `signIn`, so an administrator reads it as they would Entra's. No entry ever
+//! holds a secret: passes, passwords, codes and tokens are never passed in here.
+//!
+//! Conditional Access results are filled in by the sign-in pipeline; a first-factor attempt that
+//! fails before policies are evaluated is logged with `notApplied`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::Result;
+use crate::clock::graph_datetime;
+use crate::directory::Deps;
+use crate::model::User;
+use crate::session::MethodKind;
+use crate::store::Change;
+
+/// The facts of the request a sign-in came in on, extracted by the web layer.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    pub correlation_id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInLogEntry {
+    pub id: Uuid,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+    /// Lower case, as Entra logs it; what the person typed when no account matched.
+    pub user_principal_name: String,
+    pub user_id: Option<Uuid>,
+    pub user_display_name: Option<String>,
+    pub app_display_name: String,
+    pub app_id: String,
+    pub ip_address: Option<String>,
+    pub client_app_used: String,
+    pub correlation_id: Uuid,
+    pub is_interactive: bool,
+    pub user_agent: String,
+    pub device_detail: DeviceDetail,
+    pub status: SignInStatus,
+    /// `success`, `failure` or `notApplied`.
+    pub conditional_access_status: String,
+    pub applied_conditional_access_policies: Vec<serde_json::Value>,
+    pub authentication_details: Vec<AuthenticationDetail>,
+    /// `singleFactorAuthentication` or `multiFactorAuthentication`.
+    pub authentication_requirement: String,
+    /// The authentication strength asked for, when a policy asked for one.
+    pub authentication_strength: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceDetail {
+    pub operating_system: String,
+    pub browser: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInStatus {
+    /// 0 for success; Entra's code otherwise (50126, 50053, 50057, 53003…).
+    pub error_code: u32,
+    pub failure_reason: Option<String>,
+    pub additional_details: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticationDetail {
+    pub authentication_method: String,
+    pub succeeded: bool,
+    pub authentication_step_result_detail: String,
+    pub authentication_step_requirement: String,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub authentication_step_date_time: OffsetDateTime,
+}
+
+/// The name a method has in sign-in logs.
+pub fn method_label(method: MethodKind) -> &'static str {
+    match method {
+        MethodKind::Fido2 => "Passkey",
+        MethodKind::TemporaryAccessPass => "Temporary Access Pass",
+        MethodKind::Password => "Password",
+        MethodKind::SoftwareOath => "Software OATH token",
+    }
+}
+
+/// The portal's name for a client app type.
+fn client_app_label(t: &portcullis_policy::ClientAppType) -> &'static str {
+    use portcullis_policy::ClientAppType as C;
+    match t {
+        C::Browser => "Browser",
+        C::MobileAppsAndDesktopClients => "Mobile Apps and Desktop clients",
+        C::ExchangeActiveSync | C::EasSupported => "Exchange ActiveSync",
+        _ => "Other clients",
+    }
+}
+
+/// The application a first factor was given for when no application asked (the pages).
+pub const MY_SIGN_INS_APP_ID: &str = "19db86c3-b2b9-44cc-b339-36da233a3be2";
+pub const MY_SIGN_INS_APP_NAME: &str = "My Signins";
+
+/// One step of a sign-in as it went.
+pub struct Attempt<'a> {
+    pub facts: &'a RequestFacts,
+    /// The account, when one matched.
+    pub user: Option<&'a User>,
+    /// What was typed, for failures without an account.
+    pub typed_user_principal_name: &'a str,
+    pub method: MethodKind,
+    pub succeeded: bool,
+    pub error_code: u32,
+    pub failure_reason: Option<String>,
+}
+
+/// Writes the entry for a first-factor attempt made through the pages (no application yet;
+/// Conditional Access not evaluated).
+pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<SignInLogEntry> {
+    let ua = portcullis_useragent::parse(&attempt.facts.user_agent);
+    let now = deps.clock.now();
+    let entry = SignInLogEntry {
+        id: deps.entropy.uuid(),
+        created_date_time: now,
+        user_principal_name: attempt
+            .user
+            .map(|u| u.user_principal_name.to_lowercase())
+            .unwrap_or_else(|| {
+                attempt
+                    .typed_user_principal_name
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .take(256)
+                    .collect()
+            }),
+        user_id: attempt.user.map(|u| u.id),
+        user_display_name: attempt.user.map(|u| u.display_name.clone()),
+        app_display_name: MY_SIGN_INS_APP_NAME.to_string(),
+        app_id: MY_SIGN_INS_APP_ID.to_string(),
+        ip_address: attempt.facts.ip_address.clone(),
+        client_app_used: client_app_label(&ua.client_app_type).to_string(),
+        correlation_id: attempt.facts.correlation_id,
+        is_interactive: true,
+        user_agent: attempt.facts.user_agent.chars().take(512).collect(),
+        device_detail: DeviceDetail {
+            operating_system: ua.operating_system,
+            browser: ua.browser,
+        },
+        status: SignInStatus {
+            error_code: if attempt.succeeded {
+                0
+            } else {
+                attempt.error_code
+            },
+            failure_reason: attempt.failure_reason.clone(),
+            additional_details: None,
+        },
+        conditional_access_status: "notApplied".to_string(),
+        applied_conditional_access_policies: Vec::new(),
+        authentication_details: vec![AuthenticationDetail {
+            authentication_method: method_label(attempt.method).to_string(),
+            succeeded: attempt.succeeded,
+            authentication_step_result_detail: if attempt.succeeded {
+                "Correct credential".to_string()
+            } else {
+                attempt
+                    .failure_reason
+                    .clone()
+                    .unwrap_or_else(|| "Incorrect credential".to_string())
+            },
+            authentication_step_requirement: "Primary authentication".to_string(),
+            authentication_step_date_time: now,
+        }],
+        authentication_requirement: "singleFactorAuthentication".to_string(),
+        authentication_strength: None,
+    };
+    deps.store
+        .commit(
+            vec![Change::InsertSignInLogEntry(Box::new(entry.clone()))],
+            None,
+        )
+        .await?;
+    Ok(entry)
+}
