@@ -63,6 +63,8 @@ pub struct TotpRegistrationOptions {
     pub secret: String,
     /// `otpauth://totp/…`, for a QR code.
     pub otpauth_uri: String,
+    /// The same URI as a QR code (SVG), for the app to scan.
+    pub qr_code_svg: String,
     /// Opaque; send it back with the first code.
     pub registration: String,
 }
@@ -165,12 +167,14 @@ impl SoftwareOath {
             .seal(self.deps.entropy.as_ref(), &staged, b"totp-registration");
         let encoded = BASE32_NOPAD.encode(&secret);
         let label = format!("{}:{}", self.issuer_name(), user.user_principal_name);
+        let otpauth_uri = format!(
+            "otpauth://totp/{}?secret={encoded}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
+            percent(&label),
+            percent(&self.issuer_name())
+        );
         Ok(TotpRegistrationOptions {
-            otpauth_uri: format!(
-                "otpauth://totp/{}?secret={encoded}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
-                percent(&label),
-                percent(&self.issuer_name())
-            ),
+            qr_code_svg: qr_svg(&otpauth_uri)?,
+            otpauth_uri,
             secret: encoded,
             registration: data_encoding::BASE64URL_NOPAD.encode(&sealed),
         })
@@ -413,6 +417,17 @@ impl SoftwareOath {
             "code: that is not the code your app shows now.",
         ))
     }
+}
+
+/// An SVG QR code of `text`, sized for a phone camera across a desk.
+fn qr_svg(text: &str) -> Result<String> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| Error::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
 }
 
 fn percent(text: &str) -> String {

@@ -308,6 +308,25 @@ mod tests {
     }
 
     #[test]
+    fn attestation_roots_are_a_list_in_the_file_and_comma_separated_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "attestation_roots = [\"/etc/mds.jwt\"]\n").unwrap();
+        let c = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(c.attestation_roots, vec![PathBuf::from("/etc/mds.jwt")]);
+        let c = resolve(
+            Some(&file),
+            env(&[("PORTCULLIS_ATTESTATION_ROOTS", "/a.pem, /b.jwt,")]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.attestation_roots,
+            vec![PathBuf::from("/a.pem"), PathBuf::from("/b.jwt")]
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p.toml");

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Meta, parse_graph_json};
+use crate::extract::{Facts, Meta, parse_graph_json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -173,13 +173,13 @@ struct VerifyRequest {
 
 async fn sign_in_verify(
     State(state): State<AppState>,
-    Meta(meta): Meta,
+    Facts(facts): Facts,
     MaybeSession(current): MaybeSession,
     JsonOnly(body): JsonOnly<VerifyRequest>,
 ) -> ApiResult<Response> {
     let signed_in = state
         .passkeys
-        .finish_sign_in(&meta, body.ceremony_id, &body.credential, current.as_ref())
+        .finish_sign_in(&facts, body.ceremony_id, &body.credential, current.as_ref())
         .await?;
     let reply = serde_json::json!({
         "userId": signed_in.user.id,

@@ -47,6 +47,7 @@ use crate::clock::graph_datetime;
 use crate::directory::Deps;
 use crate::model::{DocumentKind, PolicyDocument, User};
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
+use crate::signin_log::{self, Attempt, RequestFacts};
 use crate::store::Change;
 use crate::{Error, Result};
 
@@ -56,6 +57,9 @@ pub const CEREMONY_LIFETIME: Duration = Duration::minutes(5);
 pub const MAX_PASSKEYS_PER_USER: usize = 10;
 const MAX_PASSKEY_NAME: usize = 64;
 const AUTH_METHODS_SERVICE: &str = "Authentication Methods";
+/// The sign-in log's error code for a refused passkey ("Authentication failed during strong
+/// authentication request"); the failure reason says which check refused it.
+const PASSKEY_SIGN_IN_FAILED: u32 = 500121;
 
 /// Where the person wants the new passkey: on the device they are using, or on a phone or
 /// tablet through the browser's cross-device (QR code) flow.
@@ -978,13 +982,49 @@ impl Passkeys {
     /// Finishes a sign-in: verifies the assertion, applies the policy to the person and to the
     /// passkey's model, advances the signature counter (refusing a counter that did not move
     /// forward: a possibly cloned authenticator), and starts or extends the session.
+    ///
+    /// Every attempt — refused or not — writes a sign-in log entry saying why; if the entry
+    /// cannot be written the sign-in fails, so no attempt goes unlogged.
     pub async fn finish_sign_in(
         &self,
-        request: &RequestContext,
+        facts: &RequestFacts,
         ceremony_id: Uuid,
         credential: &Value,
         current: Option<&AuthSession>,
     ) -> Result<SignedIn> {
+        let mut owner = None;
+        let outcome = self
+            .verify_sign_in(facts, ceremony_id, credential, current, &mut owner)
+            .await;
+        let failure_reason = outcome.as_ref().err().map(Error::public_message);
+        signin_log::record_first_factor(
+            &self.inner.deps,
+            Attempt {
+                facts,
+                user: owner.as_ref(),
+                typed_user_principal_name: "",
+                method: MethodKind::Fido2,
+                succeeded: outcome.is_ok(),
+                error_code: PASSKEY_SIGN_IN_FAILED,
+                failure_reason,
+            },
+        )
+        .await?;
+        outcome
+    }
+
+    async fn verify_sign_in(
+        &self,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        credential: &Value,
+        current: Option<&AuthSession>,
+        owner: &mut Option<User>,
+    ) -> Result<SignedIn> {
+        let request = &RequestContext {
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+        };
         let response: PublicKeyCredential = parse_credential(credential)?;
         let ceremony = self
             .take(
@@ -1006,6 +1046,7 @@ impl Passkeys {
             .passkey_by_credential_id(&response.raw_id)
             .await?
             .ok_or_else(not_registered)?;
+        *owner = self.inner.deps.store.user(stored.user_id).await?;
         let passkey: Passkey = from_text("passkey", &stored.credential)?;
         let webauthn = &self.inner.webauthn;
         let verified = match ceremony.kind {

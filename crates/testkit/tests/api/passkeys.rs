@@ -746,6 +746,25 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
             .contains(&TEST_AAGUID.to_string())
     );
     assert!(refused.headers.get("set-cookie").is_none());
+    // The sign-in log says why, for the right person.
+    let log = t.get("/auditLogs/signIns").await;
+    let entries = log.body["value"].as_array().unwrap();
+    let failed = entries
+        .iter()
+        .find(|e| e["status"]["errorCode"] != 0)
+        .expect("the refused sign-in is logged");
+    assert_eq!(failed["userId"], joni.id);
+    assert_eq!(
+        failed["authenticationDetails"][0]["authenticationMethod"],
+        "Passkey"
+    );
+    assert!(
+        failed["status"]["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("does not allow this passkey's model"),
+        "{failed}"
+    );
     let refused = register(&t, &joni, &mut auth, "this", "Second").await;
     assert_eq!(
         code(&refused),
@@ -932,5 +951,94 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
         names,
         vec![json!("Attested"), json!("PEM"), json!("Second")]
     );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn passkey_administration_needs_its_permissions_and_goes_with_the_user() {
+    let t = TestServer::start().await;
+    let joni = person(&t, "joni@contoso.com").await;
+    let mut auth = authenticator(&t);
+    let key = register(&t, &joni, &mut auth, "this", "Laptop").await;
+    let method = format!(
+        "/users/{}/authentication/fido2Methods/{}",
+        joni.id,
+        key.body["id"].as_str().unwrap()
+    );
+
+    let app = t
+        .post(
+            "/applications",
+            json!({"displayName": "Helpdesk reader", "apiPermissions": ["Policy.Read.All", "UserAuthenticationMethod.Read.All"]}),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
+    let secret = t
+        .post(
+            &format!(
+                "/applications/{}/addPassword",
+                app.body["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    let reader = t
+        .client_token(
+            app.body["appId"].as_str().unwrap(),
+            secret.body["secretText"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    let as_reader = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let t = &t;
+        let reader = reader.clone();
+        async move { t.graph_as(&reader, method, &path, body).await.status }
+    };
+    assert_eq!(
+        as_reader(reqwest::Method::GET, FIDO2.to_string(), None).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_reader(
+            reqwest::Method::PATCH,
+            FIDO2.to_string(),
+            Some(json!({"state": "disabled"}))
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        as_reader(reqwest::Method::GET, method.clone(), None).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_reader(reqwest::Method::DELETE, method.clone(), None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        as_reader(
+            reqwest::Method::PATCH,
+            method.clone(),
+            Some(json!({"displayName": "Mine"}))
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(t.get(FIDO2).await.body["state"], "enabled");
+    assert_eq!(t.get(&method).await.body["displayName"], "Laptop");
+    assert!(
+        audits(&t, "Authentication Methods Policy Update")
+            .await
+            .is_empty()
+    );
+
+    // Deleting the person deletes their passkeys: the key no longer signs anyone in.
+    assert_eq!(
+        t.delete(&format!("/users/{}", joni.id)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(t.get(&method).await.status, StatusCode::NOT_FOUND);
+    let r = sign_in(&t, &mut auth, None).await;
+    assert_eq!(code(&r), "passkeyNotRegistered", "{:?}", r.body);
     t.stop().await;
 }
