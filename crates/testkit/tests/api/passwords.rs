@@ -244,6 +244,10 @@ async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once
     let (status, options) = post_with(&t, &tap_session, "/my/totp/options", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{options}");
     assert!(
+        options["qrCodeSvg"].as_str().unwrap().contains("<svg"),
+        "a QR code to scan"
+    );
+    assert!(
         options["otpauthUri"]
             .as_str()
             .unwrap()
