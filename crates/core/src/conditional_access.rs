@@ -60,6 +60,21 @@ fn import_error(e: ImportError) -> Error {
     }
 }
 
+/// A PATCH body as JSON (UTF-8, or UTF-16 with a byte-order mark), without the read-only
+/// members a client may echo back.
+fn patch_body(bytes: &[u8]) -> Result<Value> {
+    let mut patch: Value = serde_json::from_str(&graph::decode_text(bytes).map_err(import_error)?)
+        .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}")))?;
+    if !patch.is_object() {
+        return Err(Error::invalid(
+            "body",
+            "The request body must be a JSON object.",
+        ));
+    }
+    read_only(&mut patch);
+    Ok(patch)
+}
+
 /// Applies a Graph PATCH body: objects merge member by member, anything else replaces.
 fn merge(target: &mut Value, patch: &Value) {
     match (target, patch) {
@@ -358,17 +373,7 @@ impl ConditionalAccess {
                 id,
             )
             .await?;
-        let mut patch: Value = serde_json::from_str(
-            &graph::decode_text(patch).map_err(import_error)?,
-        )
-        .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}")))?;
-        if !patch.is_object() {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
-        }
-        read_only(&mut patch);
+        let patch = patch_body(patch)?;
         let mut merged = existing.body.clone();
         merge(&mut merged, &patch);
         let mut policy = one(
@@ -565,17 +570,7 @@ impl ConditionalAccess {
         let existing = self
             .find(DocumentKind::NamedLocation, "namedLocation", id)
             .await?;
-        let mut patch: Value = serde_json::from_str(
-            &graph::decode_text(patch).map_err(import_error)?,
-        )
-        .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}")))?;
-        if !patch.is_object() {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
-        }
-        read_only(&mut patch);
+        let patch = patch_body(patch)?;
         if patch
             .get("@odata.type")
             .is_some_and(|t| Some(t) != existing.body.get("@odata.type"))
@@ -797,17 +792,7 @@ impl ConditionalAccess {
                 id,
             )
             .await?;
-        let mut patch: Value = serde_json::from_str(
-            &graph::decode_text(patch).map_err(import_error)?,
-        )
-        .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}")))?;
-        if !patch.is_object() {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
-        }
-        read_only(&mut patch);
+        let patch = patch_body(patch)?;
         let mut merged = existing.body.clone();
         merge(&mut merged, &patch);
         let strength = one(

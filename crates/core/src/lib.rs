@@ -32,6 +32,7 @@ pub mod directory;
 pub mod entropy;
 pub mod error;
 pub mod json;
+mod method_config;
 pub mod model;
 pub mod odata;
 pub mod passkeys;

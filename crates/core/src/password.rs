@@ -15,7 +15,7 @@ use crate::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
 use crate::directory::Deps;
-use crate::model::{DocumentKind, PolicyDocument, User};
+use crate::model::User;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::store::Change;
 use crate::tap::{PassRefused, audit_entry};
@@ -132,19 +132,7 @@ impl Passwords {
     }
 
     pub async fn configuration(&self) -> Result<PasswordConfiguration> {
-        match self
-            .deps
-            .store
-            .document(
-                DocumentKind::AuthenticationMethodConfiguration,
-                CONFIGURATION_ID,
-            )
-            .await?
-        {
-            Some(doc) => serde_json::from_value(doc.body)
-                .map_err(|e| Error::Internal(format!("stored password configuration: {e}"))),
-            None => Ok(PasswordConfiguration::default()),
-        }
+        crate::method_config::load(&self.deps, CONFIGURATION_ID).await
     }
 
     pub async fn read_configuration(
@@ -160,65 +148,23 @@ impl Passwords {
         request: &RequestContext,
         patch: Value,
     ) -> Result<PasswordConfiguration> {
-        let old = self.configuration().await?;
-        let Value::Object(patch) = patch else {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
-        };
-        let mut merged = serde_json::to_value(&old).map_err(|e| Error::Internal(e.to_string()))?;
-        for (k, v) in patch {
-            if k != "id" {
-                merged[k] = v;
-            }
-        }
-        let new: PasswordConfiguration = crate::json::from_value_naming_field(merged)?;
-        if new.state != "enabled" && new.state != "disabled" {
-            return Err(Error::invalid(
-                "state",
-                "state: must be enabled or disabled.",
-            ));
-        }
-        let now = self.deps.clock.now();
-        let existing = self
-            .deps
-            .store
-            .document(
-                DocumentKind::AuthenticationMethodConfiguration,
-                CONFIGURATION_ID,
-            )
-            .await?;
-        let body = serde_json::to_value(&new).map_err(|e| Error::Internal(e.to_string()))?;
-        let document = PolicyDocument {
-            kind: DocumentKind::AuthenticationMethodConfiguration,
-            id: CONFIGURATION_ID.to_string(),
-            display_name: "Password".to_string(),
-            body: body.clone(),
-            created: existing.as_ref().map_or(now, |d| d.created),
-            modified: now,
-        };
-        let target = TargetResource::new("Policy", CONFIGURATION_ID, "Password").modified(
-            "PasswordAuthenticationMethodConfiguration",
-            serde_json::to_value(&old).ok().as_ref(),
-            Some(&body),
-        );
-        let audit = audit_entry(
+        crate::method_config::update(
             &self.deps,
-            grant.actor(),
+            grant,
             request,
-            "ApplicationManagement",
-            "Authentication Methods Policy Update",
-            "Update",
-            target,
-        );
-        let change = if existing.is_some() {
-            Change::UpdateDocument(document)
-        } else {
-            Change::InsertDocument(document)
-        };
-        self.deps.store.commit(vec![change], Some(audit)).await?;
-        Ok(new)
+            (CONFIGURATION_ID, "Password"),
+            patch,
+            |new: &PasswordConfiguration| {
+                if new.state != "enabled" && new.state != "disabled" {
+                    return Err(Error::invalid(
+                        "state",
+                        "state: must be enabled or disabled.",
+                    ));
+                }
+                Ok(())
+            },
+        )
+        .await
     }
 
     async fn user(&self, key: &str) -> Result<User> {

@@ -24,7 +24,7 @@ use crate::authz::{
 };
 use crate::clock::graph_datetime;
 use crate::directory::{Deps, Directory};
-use crate::model::{DocumentKind, PolicyDocument, User, UserType};
+use crate::model::{User, UserType};
 use crate::roles::{self, built_in_role};
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::store::Change;
@@ -359,19 +359,7 @@ impl TemporaryAccessPasses {
     }
 
     pub async fn configuration(&self) -> Result<TapConfiguration> {
-        match self
-            .deps
-            .store
-            .document(
-                DocumentKind::AuthenticationMethodConfiguration,
-                CONFIGURATION_ID,
-            )
-            .await?
-        {
-            Some(doc) => serde_json::from_value(doc.body)
-                .map_err(|e| Error::Internal(format!("stored TAP configuration: {e}"))),
-            None => Ok(TapConfiguration::default()),
-        }
+        crate::method_config::load(&self.deps, CONFIGURATION_ID).await
     }
 
     pub async fn read_configuration(
@@ -387,63 +375,15 @@ impl TemporaryAccessPasses {
         request: &RequestContext,
         patch: Value,
     ) -> Result<TapConfiguration> {
-        let old = self.configuration().await?;
-        let Value::Object(patch) = patch else {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
-        };
-        let mut merged = serde_json::to_value(&old).map_err(|e| Error::Internal(e.to_string()))?;
-        for (k, v) in patch {
-            if k == "id" {
-                continue;
-            }
-            merged[k] = v;
-        }
-        let new: TapConfiguration = crate::json::from_value_naming_field(merged)?;
-        new.validate()?;
-        let now = self.deps.clock.now();
-        let existing = self
-            .deps
-            .store
-            .document(
-                DocumentKind::AuthenticationMethodConfiguration,
-                CONFIGURATION_ID,
-            )
-            .await?;
-        let body = serde_json::to_value(&new).map_err(|e| Error::Internal(e.to_string()))?;
-        let document = PolicyDocument {
-            kind: DocumentKind::AuthenticationMethodConfiguration,
-            id: CONFIGURATION_ID.to_string(),
-            display_name: "Temporary Access Pass".to_string(),
-            body: body.clone(),
-            created: existing.as_ref().map_or(now, |d| d.created),
-            modified: now,
-        };
-        let old_json = serde_json::to_value(&old).ok();
-        let target = TargetResource::new("Policy", CONFIGURATION_ID, "Temporary Access Pass")
-            .modified(
-                "TemporaryAccessPassAuthenticationMethodConfiguration",
-                old_json.as_ref(),
-                Some(&body),
-            );
-        let audit = audit_entry(
+        crate::method_config::update(
             &self.deps,
-            grant.actor(),
+            grant,
             request,
-            "ApplicationManagement",
-            "Authentication Methods Policy Update",
-            "Update",
-            target,
-        );
-        let change = if existing.is_some() {
-            Change::UpdateDocument(document)
-        } else {
-            Change::InsertDocument(document)
-        };
-        self.deps.store.commit(vec![change], Some(audit)).await?;
-        Ok(new)
+            (CONFIGURATION_ID, "Temporary Access Pass"),
+            patch,
+            TapConfiguration::validate,
+        )
+        .await
     }
 
     async fn target_user(&self, key: &str) -> Result<User> {

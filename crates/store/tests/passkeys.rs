@@ -216,7 +216,7 @@ async fn counters_only_move_forward(store: SqlStore) {
         id: p.id,
         sign_count: n,
         backup_eligible: true,
-        backup_state: n % 2 == 0,
+        backup_state: n.is_multiple_of(2),
         credential: format!("{{\"n\":{n}}}"),
         at: at(when),
     };
