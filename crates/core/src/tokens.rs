@@ -164,6 +164,53 @@ impl TokenService {
         Ok(())
     }
 
+    /// Retires the signing key in use and makes a new one, in one transaction, with an audit
+    /// entry. Tokens signed by the retired key keep verifying until they expire: the key stays
+    /// published that long. Returns the new key's id. Other nodes pick the new key up when they
+    /// next reload (within a minute, see the server's reload task).
+    pub async fn rotate(&self, request: &crate::audit::RequestContext) -> Result<String> {
+        let now = self.deps.clock.now();
+        let mut changes: Vec<Change> = self
+            .deps
+            .store
+            .signing_keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.retired.is_none())
+            .map(|k| Change::RetireSigningKey {
+                kid: k.kid,
+                at: now,
+            })
+            .collect();
+        let key = generate_signing_key(&self.deps, &self.sealer)?;
+        let kid = key.kid.clone();
+        changes.push(Change::InsertSigningKey(key));
+        let audit = crate::audit::DirectoryAudit {
+            id: self.deps.entropy.uuid(),
+            category: "KeyManagement".to_string(),
+            correlation_id: request.correlation_id,
+            result: "success".to_string(),
+            result_reason: String::new(),
+            activity_display_name: "Rotate token signing key".to_string(),
+            activity_date_time: now,
+            logged_by_service: "Core Directory".to_string(),
+            operation_type: "Update".to_string(),
+            initiated_by: crate::audit::AuditActivityInitiator::from_actor(
+                &Actor::System,
+                request.ip_address.clone(),
+            ),
+            target_resources: vec![crate::audit::TargetResource::new(
+                "SigningKey",
+                &kid,
+                "ES256 token signing key",
+            )],
+            additional_details: Vec::new(),
+        };
+        self.deps.store.commit(changes, Some(audit)).await?;
+        self.load_keys().await?;
+        Ok(kid)
+    }
+
     /// The public keys as a JWKS document.
     pub fn jwks(&self) -> serde_json::Value {
         serde_json::json!({ "keys": self.keys.read().expect("key lock poisoned").jwks })

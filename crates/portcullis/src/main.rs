@@ -23,6 +23,11 @@ enum Command {
     Migrate(ServerArgs),
     /// Print the resolved configuration with secrets redacted, then exit.
     CheckConfig(ServerArgs),
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     #[command(flatten)]
     Admin(portcullis_client::cli::AdminCommand),
     /// Offline Conditional Access tools (no server or database): what-if, lint.
@@ -30,6 +35,13 @@ enum Command {
         #[command(subcommand)]
         command: portcullis_policy_tools::PolicyCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Retire the signing key in use and make a new one. Tokens already issued stay valid until
+    /// they expire; every node signs with the new key within a minute.
+    Rotate(ServerArgs),
 }
 
 /// Settings given as flags win over `PORTCULLIS_*` environment variables, which win over the
@@ -149,6 +161,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "The database is up to date ({}).",
                 config::redact_url_password(&config.database_url())
+            );
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => {
+            let config = args.resolve()?;
+            let kid = server::rotate_signing_keys(&config).await?;
+            println!(
+                "A new signing key is in use: {kid}. The previous key stays published until its tokens expire."
             );
             Ok(())
         }

@@ -63,6 +63,8 @@ pub struct Server {
     /// printed, never written to a file.
     pub bootstrap_pass: Option<BootstrapPass>,
     pub store: SqlStore,
+    /// The node's signing keys; `reload_keys` picks up a rotation made elsewhere at once.
+    pub tokens: Arc<TokenService>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -271,6 +273,20 @@ pub async fn start(
         outcome.tenant.id,
     ));
     tokens.load_keys().await?;
+    // A rotation on another node (or by `portcullis keys rotate`) reaches this one within a
+    // minute; until then it signs with a key that stays published, so nothing breaks meanwhile.
+    let reload_tokens = tokens.clone();
+    let reloader = tokens.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = reloader.load_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the ones loaded");
+            }
+        }
+    });
     let passkeys = Passkeys::new(
         deps.clone(),
         Arc::new(store.clone()),
@@ -315,7 +331,30 @@ pub async fn start(
         bootstrap_file,
         bootstrap_pass,
         store,
+        tokens: reload_tokens,
         shutdown: Some(tx),
         task,
     })
+}
+
+/// `portcullis keys rotate`: retires the signing key in use and makes a new one.
+pub async fn rotate_signing_keys(config: &Config) -> anyhow::Result<String> {
+    let store = open_store(config).await?;
+    let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
+    let key = secret_key(config, entropy.as_ref())?;
+    let tenant = portcullis_core::store::Store::tenant(&store)
+        .await?
+        .context("no tenant yet: start the server once first")?;
+    let deps = Deps {
+        store: Arc::new(store.clone()),
+        clock: Arc::new(SystemClock),
+        entropy: entropy.clone(),
+    };
+    let tokens = TokenService::new(deps, Sealer::new(&key), config.public_url(), tenant.id);
+    tokens.load_keys().await?;
+    let kid = tokens
+        .rotate(&portcullis_core::audit::RequestContext::new(entropy.uuid()))
+        .await?;
+    store.close().await;
+    Ok(kid)
 }

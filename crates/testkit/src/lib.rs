@@ -165,6 +165,17 @@ impl TestServer {
         Self::launch(&self.config, &self.clock, Some(&self.url)).await
     }
 
+    /// Makes the server load its signing keys now, as its reload task does every minute.
+    pub async fn reload_keys(&self) {
+        self.server
+            .as_ref()
+            .expect("running")
+            .tokens
+            .load_keys()
+            .await
+            .expect("keys load");
+    }
+
     /// The server's own store, to read invariants.
     pub fn store(&self) -> &portcullis_store::SqlStore {
         &self.server.as_ref().expect("running").store

@@ -244,3 +244,70 @@ impl TrustedAttestationRoots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload() -> Value {
+        serde_json::json!({
+            "entries": [
+                {"aaguid": "11111111-1111-4111-8111-111111111111",
+                 "metadataStatement": {"description": "Good Key"},
+                 "statusReports": [{"status": "FIDO_CERTIFIED_L2"}]},
+                {"aaguid": "22222222-2222-4222-8222-222222222222",
+                 "metadataStatement": {"description": "Broken Key"},
+                 "statusReports": [{"status": "FIDO_CERTIFIED"}, {"status": "ATTESTATION_KEY_COMPROMISE"}]},
+                {"attestationCertificateKeyIdentifiers": ["abcd"],
+                 "metadataStatement": {"description": "U2F Key"}}
+            ]
+        })
+    }
+
+    #[test]
+    fn metadata_names_models_and_leaves_out_compromised_entries() {
+        let good = Uuid::parse_str("11111111-1111-4111-8111-111111111111").unwrap();
+        let broken = Uuid::parse_str("22222222-2222-4222-8222-222222222222").unwrap();
+        // The decoded JSON payload…
+        let mut roots = TrustedAttestationRoots::default();
+        let taken = roots
+            .add_mds_blob(payload().to_string().as_bytes(), "mds.json")
+            .unwrap();
+        assert_eq!(taken, 1);
+        assert_eq!(roots.model(good).as_deref(), Some("Good Key"));
+        assert_eq!(roots.model(broken), None);
+        // …and the JWT as the Metadata Service serves it read the same.
+        let jwt = format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload().to_string())
+        );
+        let mut from_jwt = TrustedAttestationRoots::default();
+        assert_eq!(from_jwt.add_mds_blob(jwt.as_bytes(), "mds.jwt").unwrap(), 1);
+        assert_eq!(from_jwt.model(good).as_deref(), Some("Good Key"));
+        // Well-known models are named without metadata.
+        let android = Uuid::parse_str("de1e552d-db1d-4423-a619-566b625cdc84").unwrap();
+        assert_eq!(
+            roots.model(android).as_deref(),
+            Some("Microsoft Authenticator for Android")
+        );
+    }
+
+    #[test]
+    fn unreadable_files_are_refused_with_their_name() {
+        let mut roots = TrustedAttestationRoots::default();
+        let err = roots.add_mds_blob(b"not a blob", "mds.jwt").unwrap_err();
+        assert!(err.to_string().contains("mds.jwt"), "{err}");
+        let err = roots
+            .add_pem(b"no certificates here", "roots.pem")
+            .unwrap_err();
+        assert!(err.to_string().contains("roots.pem"), "{err}");
+        let err = roots
+            .add_pem(
+                b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                "bad.pem",
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("bad.pem"), "{err}");
+        assert!(roots.is_empty());
+    }
+}

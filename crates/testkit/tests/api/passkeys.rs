@@ -3,13 +3,12 @@
 //! method policy's restrictions and attestation, and every attack the browser would stop before
 //! the server saw it.
 //!
-//! Registration needs a session that began with a Temporary Access Pass; until the TAP sign-in
-//! API exists those sessions come from `portcullis_testkit::sessions::tap_session`.
+//! Registration needs a recent strong sign-in or a Temporary Access Pass session: each person
+//! here gets a pass from the admin API and signs in with it, as a new person would.
 
 use portcullis_testkit::authenticator::{
     Attestation, SoftwareAuthenticator, TEST_AAGUID, TestAttestationCa, Tweaks,
 };
-use portcullis_testkit::sessions::tap_session;
 use portcullis_testkit::{Reply, StatusCode, TestServer};
 use serde_json::{Value, json};
 use time::Duration;
@@ -30,12 +29,33 @@ async fn person(t: &TestServer, upn: &str) -> Person {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap().to_string();
-    let token = tap_session(t, Uuid::parse_str(&id).unwrap(), false).await;
+    let token = tap_session(t, &id, upn, false).await;
     Person {
         id,
         upn: upn.to_string(),
         token,
     }
+}
+
+/// Issues `upn` a Temporary Access Pass through the admin API, signs in with it, and returns
+/// the session cookie's token.
+async fn tap_session(t: &TestServer, id: &str, upn: &str, one_time: bool) -> String {
+    let pass = t
+        .post(
+            &format!("/users/{id}/authentication/temporaryAccessPassMethods"),
+            json!({"isUsableOnce": one_time}),
+        )
+        .await;
+    assert_eq!(pass.status, StatusCode::CREATED, "{:?}", pass.body);
+    let signed_in = post(
+        t,
+        None,
+        "/auth/tap",
+        json!({"username": upn, "temporaryAccessPass": pass.body["temporaryAccessPass"]}),
+    )
+    .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
+    cookie_token(&signed_in).expect("a session cookie")
 }
 
 /// A self-service request (JSON, with the session cookie when given).
@@ -442,7 +462,7 @@ async fn passkeys_are_renamed_deleted_and_limited_to_ten() {
     assert_eq!(bad_device.status, StatusCode::BAD_REQUEST);
 
     // A one-time pass gives ten minutes to register.
-    let once = tap_session(&t, Uuid::parse_str(&joni.id).unwrap(), true).await;
+    let once = tap_session(&t, &joni.id, &joni.upn, true).await;
     t.clock.advance(Duration::minutes(11));
     let late = post(
         &t,
@@ -1040,5 +1060,69 @@ async fn passkey_administration_needs_its_permissions_and_goes_with_the_user() {
     assert_eq!(t.get(&method).await.status, StatusCode::NOT_FOUND);
     let r = sign_in(&t, &mut auth, None).await;
     assert_eq!(code(&r), "passkeyNotRegistered", "{:?}", r.body);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_passkey_sign_in_extends_the_session_it_arrives_with() {
+    let t = TestServer::start().await;
+    let joni = person(&t, "joni@contoso.com").await;
+    let mut auth = authenticator(&t);
+    assert_eq!(
+        register(&t, &joni, &mut auth, "this", "Laptop")
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let once = tap_session(&t, &joni.id, &joni.upn, true).await;
+    t.clock.advance(Duration::minutes(11));
+    let late = post(
+        &t,
+        Some(&once),
+        "/my/passkeys/options",
+        json!({"device": "this"}),
+    )
+    .await;
+    assert_eq!(late.status, StatusCode::FORBIDDEN);
+
+    // Signing in with a passkey inside that session adds the method to it: no new cookie, and
+    // the session now holds a fresh strong sign-in.
+    let options = sign_in_options(&t, json!({"username": joni.upn})).await;
+    let credential = auth.get(&options.body["options"]);
+    let extended = post(
+        &t,
+        Some(&once),
+        "/auth/passkey/verify",
+        json!({"ceremonyId": options.body["ceremonyId"], "credential": credential}),
+    )
+    .await;
+    assert_eq!(extended.status, StatusCode::OK, "{:?}", extended.body);
+    assert!(extended.headers.get("set-cookie").is_none());
+    registration_options(&t, &once, "another").await;
+
+    // Someone else's session is not extended with Joni's passkey: she gets her own.
+    let grady = person(&t, "grady@contoso.com").await;
+    let options = sign_in_options(&t, json!({})).await;
+    let credential = auth.get(&options.body["options"]);
+    let own = post(
+        &t,
+        Some(&grady.token),
+        "/auth/passkey/verify",
+        json!({"ceremonyId": options.body["ceremonyId"], "credential": credential}),
+    )
+    .await;
+    assert_eq!(own.body["userId"], joni.id);
+    let token = cookie_token(&own).expect("a new session for Joni");
+    let mine = call(&t, Some(&token), reqwest::Method::GET, "/my/passkeys", None).await;
+    assert_eq!(mine.body["value"][0]["displayName"], "Laptop");
+    let his = call(
+        &t,
+        Some(&grady.token),
+        reqwest::Method::GET,
+        "/my/passkeys",
+        None,
+    )
+    .await;
+    assert_eq!(his.body["value"], json!([]));
     t.stop().await;
 }

@@ -328,3 +328,73 @@ async fn probes_metrics_and_openapi() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn signing_keys_rotate_without_breaking_issued_tokens() {
+    let t = TestServer::start().await;
+    let before = t.admin_token().await;
+    let jwks = |t: &TestServer| {
+        let url = format!("{}/discovery/v2.0/keys", t.url);
+        let http = t.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(jwks(&t).await["keys"].as_array().unwrap().len(), 1);
+    let kid = portcullis::server::rotate_signing_keys(&t.config)
+        .await
+        .unwrap();
+    t.reload_keys().await;
+    let keys = jwks(&t).await;
+    let kids: Vec<&str> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids.len(),
+        2,
+        "the retired key stays published until its tokens expire"
+    );
+    assert!(kids.contains(&kid.as_str()));
+    // The token issued before still works; new ones carry the new key id.
+    assert_eq!(
+        t.graph_as(&before, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let after = t.admin_token().await;
+    let header = |token: &str| {
+        use base64::Engine as _;
+        let part = token.split('.').next().unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    assert_eq!(header(&after)["kid"], kid);
+    assert_ne!(header(&before)["kid"], kid);
+    assert_eq!(
+        t.graph_as(&after, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Once every token of the old key has expired, it is no longer published.
+    t.clock.advance(time::Duration::hours(2));
+    t.reload_keys().await;
+    assert_eq!(jwks(&t).await["keys"].as_array().unwrap().len(), 1);
+    let audit = t
+        .get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Rotate token signing key'")
+        .await;
+    assert_eq!(audit.body["value"].as_array().unwrap().len(), 1);
+    t.stop().await;
+}
