@@ -190,3 +190,12 @@ pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<Si
         .await?;
     Ok(entry)
 }
+
+/// How long sign-in log entries are kept unless configured otherwise (Entra keeps 30 days).
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+/// Deletes entries older than the retention period; how many went.
+pub async fn purge_expired(deps: &Deps, retention_days: u32) -> Result<u64> {
+    let before = deps.clock.now() - time::Duration::days(i64::from(retention_days));
+    deps.store.purge_sign_ins(before).await
+}

@@ -211,6 +211,9 @@ pub trait Store: Send + Sync + 'static {
     /// All documents of a kind, ordered by creation time.
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>>;
 
+    /// Deletes sign-in log entries older than `before`; how many went.
+    async fn purge_sign_ins(&self, before: OffsetDateTime) -> Result<u64>;
+
     /// Newest first.
     async fn list_sign_ins(&self, query: &ListQuery) -> Result<Page<SignInLogEntry>>;
 

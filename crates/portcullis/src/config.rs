@@ -39,6 +39,8 @@ pub struct Config {
     /// (as downloaded, or their JSON payload) and PEM certificate files. Read at start; nothing
     /// is downloaded. In the environment or a flag: paths separated by commas.
     pub attestation_roots: Vec<PathBuf>,
+    /// Days sign-in log entries are kept.
+    pub sign_in_log_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -63,6 +65,7 @@ impl Default for Config {
             tenant_name: "Portcullis".to_string(),
             bootstrap_admin: "admin@portcullis.local".to_string(),
             attestation_roots: Vec::new(),
+            sign_in_log_retention_days: portcullis_core::signin_log::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -88,6 +91,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("tenant_name", Kind::Text),
     ("bootstrap_admin", Kind::Text),
     ("attestation_roots", Kind::List),
+    ("sign_in_log_retention_days", Kind::Integer),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -195,6 +199,9 @@ impl Config {
                 || db.starts_with("postgresql://"))
         {
             bail!("database_url must start with sqlite: or postgres://");
+        }
+        if !(1..=3650).contains(&self.sign_in_log_retention_days) {
+            bail!("sign_in_log_retention_days must be from 1 to 3650");
         }
         if self.database_max_connections == 0 {
             bail!("database_max_connections must be at least 1");

@@ -287,6 +287,24 @@ pub async fn start(
             }
         }
     });
+    // Every node purges; the delete is idempotent, so several doing it at once is harmless.
+    let purge_deps = deps.clone();
+    let retention = config.sign_in_log_retention_days;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match portcullis_core::signin_log::purge_expired(&purge_deps, retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    retention_days = retention,
+                    "purged old sign-in log entries"
+                ),
+                Err(e) => tracing::warn!(error = %e, "purging old sign-in log entries failed"),
+            }
+        }
+    });
     let passkeys = Passkeys::new(
         deps.clone(),
         Arc::new(store.clone()),

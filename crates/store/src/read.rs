@@ -439,4 +439,8 @@ impl Store for SqlStore {
     async fn use_software_oath_step(&self, id: Uuid, step: i64) -> Result<bool> {
         self.advance_oath_step(id, step).await
     }
+
+    async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
+        self.delete_sign_ins_before(before).await
+    }
 }

@@ -329,6 +329,15 @@ impl SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    pub(crate) async fn delete_sign_ins_before(&self, before: OffsetDateTime) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM sign_ins WHERE created < $1")
+            .bind(unix_millis(before))
+            .execute(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(done.rows_affected())
+    }
+
     pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
         let row = sqlx::query(
             "SELECT failures, window_start FROM failure_counters WHERE counter_key = $1",

@@ -176,6 +176,18 @@ impl TestServer {
             .expect("keys load");
     }
 
+    /// Runs the hourly sign-in log purge now, with the configured retention.
+    pub async fn purge_sign_in_logs(&self) -> u64 {
+        let deps = portcullis_core::directory::Deps {
+            store: std::sync::Arc::new(self.store().clone()),
+            clock: std::sync::Arc::new(self.clock.clone()),
+            entropy: std::sync::Arc::new(SystemEntropy),
+        };
+        portcullis_core::signin_log::purge_expired(&deps, self.config.sign_in_log_retention_days)
+            .await
+            .expect("purge runs")
+    }
+
     /// The server's own store, to read invariants.
     pub fn store(&self) -> &portcullis_store::SqlStore {
         &self.server.as_ref().expect("running").store

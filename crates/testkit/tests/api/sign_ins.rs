@@ -156,5 +156,12 @@ async fn each_attempt_is_logged_and_filterable() {
             .status,
         StatusCode::BAD_REQUEST
     );
+
+    // Entries are kept for the retention period (30 days by default), then purged.
+    t.clock.advance(time::Duration::days(29));
+    assert_eq!(t.purge_sign_in_logs().await, 0);
+    t.clock.advance(time::Duration::days(2));
+    assert_eq!(t.purge_sign_in_logs().await, 3);
+    assert_eq!(count(&t.get("/auditLogs/signIns").await.body), 0);
     t.stop().await;
 }
