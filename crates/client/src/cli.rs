@@ -68,6 +68,8 @@ pub enum AdminCommand {
     Locations(LocationsArgs),
     /// Read the directory audit log
     Audit(AuditArgs),
+    /// Read the sign-in log
+    Logs(LogsArgs),
 }
 
 impl AdminCommand {
@@ -80,6 +82,7 @@ impl AdminCommand {
             AdminCommand::Apps(a) => &a.connection,
             AdminCommand::Locations(a) => &a.connection,
             AdminCommand::Audit(a) => &a.connection,
+            AdminCommand::Logs(a) => &a.connection,
         }
     }
 }
@@ -357,6 +360,51 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(subcommand)]
+    pub command: LogsCommand,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// List sign-ins, newest first (with --follow, oldest first as they arrive)
+    Signins {
+        /// An OData $filter, e.g. "conditionalAccessStatus eq 'failure'"
+        #[arg(long)]
+        filter: Option<String>,
+        /// Only this person's sign-ins
+        #[arg(long, value_name = "UPN")]
+        user: Option<String>,
+        /// Only sign-ins to this application (client id)
+        #[arg(long, value_name = "APP_ID")]
+        app: Option<String>,
+        /// Only sign-ins that ended with this error code (0: success)
+        #[arg(long, value_name = "CODE")]
+        error_code: Option<u32>,
+        /// Only this Conditional Access status: success, failure or notApplied
+        #[arg(long, value_name = "STATUS")]
+        ca_status: Option<String>,
+        /// Only sign-ins at or after this time (2026-01-31 or 2026-01-31T12:00:00Z)
+        #[arg(long, value_name = "DATETIME")]
+        since: Option<String>,
+        /// Return at most N entries
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        top: u32,
+        /// Keep printing new sign-ins as they happen (Ctrl-C to stop)
+        #[arg(long)]
+        follow: bool,
+        /// Seconds between polls with --follow
+        #[arg(long, value_name = "SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// Stop after this many polls with --follow (for scripts and tests)
+        #[arg(long, hide = true)]
+        max_polls: Option<u64>,
+    },
+}
+
 /// Runs one admin command, writing its output to `out`. The error's `Display` is the message
 /// to print before exiting non-zero (for a refusal, the server's own message).
 pub async fn run(cmd: AdminCommand, out: &mut (dyn Write + Send)) -> Result<(), ClientError> {
@@ -380,6 +428,7 @@ pub async fn run_with(
         AdminCommand::Apps(a) => apps(client, a.command, &printer, out).await,
         AdminCommand::Locations(a) => locations(client, a.command, &printer, out).await,
         AdminCommand::Audit(a) => audit(client, a.command, &printer, out).await,
+        AdminCommand::Logs(a) => logs(client, a.command, &printer, out).await,
     };
     match result {
         // `portcullis audit list | head` closes the pipe early; that is the reader being done,
@@ -1182,6 +1231,177 @@ async fn locations(
 
 /// The `$filter` for `audit list`: the given filter, the category and the start time, all
 /// required.
+/// The `$filter` for `logs signins` from its flags.
+#[allow(clippy::too_many_arguments)]
+fn sign_in_filter(
+    filter: Option<&str>,
+    user: Option<&str>,
+    app: Option<&str>,
+    error_code: Option<u32>,
+    ca_status: Option<&str>,
+    since: Option<&str>,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(f) = filter.map(str::trim).filter(|f| !f.is_empty()) {
+        parts.push(format!("({f})"));
+    }
+    if let Some(u) = user {
+        parts.push(format!("userPrincipalName eq {}", odata_string(u)));
+    }
+    if let Some(a) = app {
+        parts.push(format!("appId eq {}", odata_string(a)));
+    }
+    if let Some(c) = error_code {
+        parts.push(format!("status/errorCode eq {c}"));
+    }
+    if let Some(c) = ca_status {
+        parts.push(format!("conditionalAccessStatus eq {}", odata_string(c)));
+    }
+    if let Some(t) = since {
+        let t = t.trim();
+        let t = if t.len() == 10 && !t.contains('T') {
+            format!("{t}T00:00:00Z")
+        } else {
+            t.to_string()
+        };
+        parts.push(format!("createdDateTime ge {t}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" and "))
+}
+
+fn sign_in_table(items: &[Value]) -> Table {
+    let mut t = Table::new(&[
+        "TIME",
+        "USER",
+        "APPLICATION",
+        "RESULT",
+        "CONDITIONAL ACCESS",
+        "METHOD",
+        "IP",
+        "DEVICE",
+    ]);
+    for e in items {
+        let code = e["status"]["errorCode"].as_u64().unwrap_or_default();
+        let result = if code == 0 {
+            "success".to_string()
+        } else {
+            format!("failure {code}")
+        };
+        let method = e["authenticationDetails"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|m| m["authenticationMethod"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            })
+            .unwrap_or_default();
+        let device = format!(
+            "{} {}",
+            s(&e["deviceDetail"], "operatingSystem"),
+            s(&e["deviceDetail"], "browser")
+        );
+        t.row([
+            s(e, "createdDateTime"),
+            s(e, "userPrincipalName"),
+            s(e, "appDisplayName"),
+            result,
+            s(e, "conditionalAccessStatus"),
+            method,
+            s(e, "ipAddress"),
+            device.trim().to_string(),
+        ]);
+    }
+    t
+}
+
+async fn logs(
+    client: &AdminClient,
+    cmd: LogsCommand,
+    p: &Printer,
+    out: Out<'_>,
+) -> Result<(), ClientError> {
+    let LogsCommand::Signins {
+        filter,
+        user,
+        app,
+        error_code,
+        ca_status,
+        since,
+        top,
+        follow,
+        interval,
+        max_polls,
+    } = cmd;
+    let base = sign_in_filter(
+        filter.as_deref(),
+        user.as_deref(),
+        app.as_deref(),
+        error_code,
+        ca_status.as_deref(),
+        since.as_deref(),
+    );
+    let options = ListOptions {
+        filter: base.clone(),
+        top: Some(top as usize),
+    };
+    let mut items = client.sign_ins(&options).await?;
+    if !follow {
+        return p.list(out, &items, "No sign-ins.", || sign_in_table(&items));
+    }
+    // Following: print what there is oldest first, then poll for entries newer than the last
+    // one shown. Entries are ordered by time; an entry with the same instant is not repeated
+    // because the id is remembered too.
+    items.reverse();
+    let mut seen: std::collections::HashSet<String> = items.iter().map(|e| s(e, "id")).collect();
+    let mut last = items.last().map(|e| s(e, "createdDateTime"));
+    print_follow(p, out, &items)?;
+    let mut polls = 0;
+    loop {
+        if max_polls.is_some_and(|m| polls >= m) {
+            return Ok(());
+        }
+        polls += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+        let mut parts: Vec<String> = base.iter().map(|b| format!("({b})")).collect();
+        if let Some(t) = &last {
+            parts.push(format!("createdDateTime ge {t}"));
+        }
+        let options = ListOptions {
+            filter: (!parts.is_empty()).then(|| parts.join(" and ")),
+            top: Some(999),
+        };
+        let mut fresh: Vec<Value> = client
+            .sign_ins(&options)
+            .await?
+            .into_iter()
+            .filter(|e| !seen.contains(&s(e, "id")))
+            .collect();
+        fresh.reverse();
+        for e in &fresh {
+            seen.insert(s(e, "id"));
+            last = Some(s(e, "createdDateTime"));
+        }
+        print_follow(p, out, &fresh)?;
+    }
+}
+
+/// With --follow, one JSON object per line for scripts, or table rows for people.
+fn print_follow(p: &Printer, out: Out<'_>, items: &[Value]) -> Result<(), ClientError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    if p.json {
+        for e in items {
+            writeln!(out, "{}", serde_json::to_string(e).unwrap_or_default())?;
+        }
+    } else {
+        sign_in_table(items).write(out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn audit_filter(
     filter: Option<&str>,
     category: Option<&str>,

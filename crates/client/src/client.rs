@@ -794,6 +794,11 @@ impl AdminClient {
     pub async fn directory_audits(&self, options: &ListOptions) -> Result<Vec<Value>, ClientError> {
         self.list("auditLogs/directoryAudits", options).await
     }
+
+    /// Sign-in log entries, newest first.
+    pub async fn sign_ins(&self, options: &ListOptions) -> Result<Vec<Value>, ClientError> {
+        self.list("auditLogs/signIns", options).await
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Value {

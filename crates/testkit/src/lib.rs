@@ -11,7 +11,6 @@
 //! through the admin API like an administrator's would; the store is read only for invariants.
 
 pub mod authenticator;
-pub mod sessions;
 
 use std::sync::{Arc, Mutex};
 
@@ -383,6 +382,16 @@ impl TestServer {
                 "group {} contains itself",
                 g.id
             );
+        }
+        for user in &users {
+            use portcullis_core::passkeys::{MAX_PASSKEYS_PER_USER, PasskeyStore};
+            let passkeys = store.passkeys_of(user.id).await.unwrap();
+            assert!(
+                passkeys.len() <= MAX_PASSKEYS_PER_USER,
+                "user {} has more than {MAX_PASSKEYS_PER_USER} passkeys",
+                user.id
+            );
+            assert!(passkeys.iter().all(|p| p.user_id == user.id));
         }
         for app in &apps {
             for c in &app.password_credentials {

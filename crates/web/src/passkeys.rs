@@ -13,7 +13,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
@@ -26,8 +26,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::session_cookie;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Facts, Meta, parse_graph_json};
+use crate::extract::{CurrentSession, Facts, Meta, cookie, parse_graph_json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,59 +78,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
     }
 }
 
-/// The session named by the request's session cookie, if it is live.
+/// The session named by the request's session cookie, if it is live: a passkey sign-in adds
+/// itself to it rather than starting another.
 pub struct MaybeSession(pub Option<AuthSession>);
-
-/// The live session named by the request's cookie; 401 without one.
-pub struct Session(pub AuthSession);
-
-fn cookie_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
 
 impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(token) = cookie_token(parts) else {
+        let Some(token) = cookie(parts, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
             return Ok(MaybeSession(None));
         };
-        let deps = state.directory.deps();
-        Ok(MaybeSession(session_for_token(deps, &token).await?))
+        Ok(MaybeSession(
+            session_for_token(state.directory.deps(), token).await?,
+        ))
     }
-}
-
-impl FromRequestParts<AppState> for Session {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let MaybeSession(session) = MaybeSession::from_request_parts(parts, state).await?;
-        session.map(Session).ok_or_else(|| {
-            Error::Unauthenticated("Sign in first: this request has no live session.".into()).into()
-        })
-    }
-}
-
-fn session_cookie(state: &AppState, token: &str) -> Option<HeaderValue> {
-    let secure = if state.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        SESSION_LIFETIME.whole_seconds()
-    ))
-    .ok()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -189,11 +152,8 @@ async fn sign_in_verify(
         "sessionExpiresDateTime": portcullis_core::clock::graph_datetime::format(signed_in.session.expires),
     });
     let mut response = Json(reply).into_response();
-    if let Some(cookie) = signed_in
-        .new_token
-        .as_deref()
-        .and_then(|t| session_cookie(&state, t))
-    {
+    if let Some(token) = signed_in.new_token.as_deref() {
+        let cookie = session_cookie(&state, token, SESSION_LIFETIME.whole_seconds());
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(response)
@@ -207,7 +167,7 @@ struct RegistrationOptionsRequest {
 
 async fn registration_options(
     State(state): State<AppState>,
-    Session(session): Session,
+    CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
 ) -> ApiResult<Json<Value>> {
     let options = state
@@ -228,7 +188,7 @@ struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    Session(session): Session,
+    CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let method = state
@@ -247,7 +207,10 @@ async fn register(
     ))
 }
 
-async fn list(State(state): State<AppState>, Session(session): Session) -> ApiResult<Json<Value>> {
+async fn list(
+    State(state): State<AppState>,
+    CurrentSession { session }: CurrentSession,
+) -> ApiResult<Json<Value>> {
     let methods = state.passkeys.my_passkeys(&session).await?;
     Ok(Json(serde_json::json!({ "value": methods })))
 }
@@ -261,7 +224,7 @@ struct RenameRequest {
 async fn rename(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    Session(session): Session,
+    CurrentSession { session }: CurrentSession,
     Path(id): Path<String>,
     JsonOnly(body): JsonOnly<RenameRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -275,7 +238,7 @@ async fn rename(
 async fn remove(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    Session(session): Session,
+    CurrentSession { session }: CurrentSession,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state

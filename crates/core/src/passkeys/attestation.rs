@@ -123,10 +123,12 @@ impl TrustedAttestationRoots {
         let payload: Value = if text.starts_with('{') {
             serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?
         } else {
-            let part = text
-                .split('.')
-                .nth(1)
-                .ok_or_else(|| bad("neither a JWT nor JSON".into()))?;
+            let part = text.split('.').nth(1).ok_or_else(|| {
+                bad(
+                    "neither PEM certificates nor a FIDO MDS BLOB (a JWT, or its JSON payload)"
+                        .into(),
+                )
+            })?;
             let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(part.trim_end_matches('='))
                 .map_err(|e| bad(format!("JWT payload is not base64url: {e}")))?;

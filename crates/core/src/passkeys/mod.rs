@@ -790,6 +790,15 @@ impl Passkeys {
         if !policy.is_self_service_registration_allowed {
             return Err(Refusal::SelfServiceNotAllowed.into_error());
         }
+        if policy.is_attestation_enforced && device == RegistrationDevice::Another {
+            // As in Entra: phones answering the browser's cross-device request send no
+            // attestation, so with attestation enforced the QR-code path can only end in a
+            // refusal. Say so before the person walks through it.
+            return Err(code(
+                "passkeyCrossDeviceNeedsAttestation",
+                "This organization requires attested passkeys, and a passkey created on another device through the browser carries no attestation. Create it on this device with a security key or platform authenticator instead.",
+            ));
+        }
         let existing = self.store().passkeys_of(user.id).await?;
         if existing.len() >= MAX_PASSKEYS_PER_USER {
             return Err(limit_reached());

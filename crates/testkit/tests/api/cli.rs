@@ -807,3 +807,69 @@ async fn failures_carry_a_message_a_person_can_act_on() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn logs_signins_filters_and_follows() {
+    let t = TestServer::start().await;
+    let admin = Admin::new(&t);
+    let upn = t.bootstrap.admin_user_principal_name.clone();
+    assert!(
+        t.sign_in_with_pass(&t.url, &upn, "wrong-pass")
+            .await
+            .1
+            .is_none()
+    );
+    assert!(
+        t.sign_in_with_pass(&t.url, &upn, &t.bootstrap_pass)
+            .await
+            .1
+            .is_some()
+    );
+    let table = admin.ok(&["logs", "signins"]).await;
+    assert!(table.starts_with("TIME"), "{table}");
+    assert!(
+        table.contains("failure 50126") && table.contains("Temporary Access Pass"),
+        "{table}"
+    );
+    let failures = admin
+        .json(&["logs", "signins", "--error-code", "50126", "--user", &upn])
+        .await;
+    assert_eq!(values(&failures).len(), 1);
+    let successes = admin
+        .json(&[
+            "logs",
+            "signins",
+            "--error-code",
+            "0",
+            "--ca-status",
+            "notApplied",
+            "--since",
+            "2020-01-01",
+        ])
+        .await;
+    assert_eq!(values(&successes).len(), 1);
+    // --follow prints what there is, oldest first, then what arrives.
+    let followed = admin
+        .ok(&[
+            "logs",
+            "signins",
+            "--follow",
+            "--interval",
+            "1",
+            "--max-polls",
+            "1",
+            "--json",
+        ])
+        .await;
+    let lines: Vec<Value> = followed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["status"]["errorCode"], 50126, "oldest first");
+    let bad = admin
+        .fails(&["logs", "signins", "--filter", "nonsense eq 1"])
+        .await;
+    assert!(bad.to_string().contains("nonsense"), "{bad}");
+    t.stop().await;
+}

@@ -937,6 +937,20 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
             r.body
         );
     }
+    // The browser's cross-device path carries no attestation: refused up front.
+    let cross = post(
+        &t,
+        Some(&joni.token),
+        "/my/passkeys/options",
+        json!({"device": "another"}),
+    )
+    .await;
+    assert_eq!(
+        code(&cross),
+        "passkeyCrossDeviceNeedsAttestation",
+        "{:?}",
+        cross.body
+    );
     // A root from the metadata vouches only for its own models.
     let mut wrong_model = SoftwareAuthenticator::new(
         &t.url,
@@ -959,7 +973,7 @@ async fn enforced_attestation_needs_a_chain_to_a_trusted_root() {
     assert!(r.body["model"].is_null());
     // And a proven passkey of an allowed model.
     let mut second = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::Full(vendor));
-    let r = register(&t, &joni, &mut second, "another", "Second").await;
+    let r = register(&t, &joni, &mut second, "this", "Second").await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
     let names: Vec<Value> = graph_passkeys(&t, &joni)
