@@ -113,7 +113,7 @@ pub(crate) fn verify(secret: &str, hash: &str) -> bool {
 
 /// An argon2 hash of nothing anyone knows, verified against when the account does not exist, so
 /// that unknown accounts take as long to refuse as wrong passwords.
-const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$2C0cHqzXbAlbsm4eTSLD8ZQSeX/AMMBnvRhm7i4HNDI";
+pub(crate) const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$2C0cHqzXbAlbsm4eTSLD8ZQSeX/AMMBnvRhm7i4HNDI";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

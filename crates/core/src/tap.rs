@@ -682,13 +682,17 @@ impl TemporaryAccessPasses {
             reason: e.to_string(),
         };
         let wrong = "Your account or Temporary Access Pass is incorrect.";
-        let user = self
+        let Some(user) = self
             .deps
             .store
             .user_by_upn(user_principal_name.trim())
             .await
             .map_err(internal)?
-            .ok_or_else(|| refused(50126, wrong))?;
+        else {
+            // As long as a wrong pass takes, so that timing does not tell which accounts exist.
+            verify_pass(pass, crate::password::DECOY_HASH);
+            return Err(refused(50126, wrong));
+        };
         *found = Some(user.clone());
         let key = format!("tap:{}", user.id);
         let now = self.deps.clock.now();
@@ -708,6 +712,7 @@ impl TemporaryAccessPasses {
             .await
             .map_err(internal)?
         else {
+            verify_pass(pass, crate::password::DECOY_HASH);
             self.deps
                 .store
                 .record_failure(&key, now, LOCKOUT_WINDOW)
