@@ -405,15 +405,15 @@ impl Parser<'_> {
             Some(Token::Ident(word)) if word == "startswith" => {
                 self.expect(Token::LParen)?;
                 let field = self.property()?;
-                self.expect(Token::Comma)?;
-                let value = self.literal(field)?;
-                self.expect(Token::RParen)?;
                 if field.kind != FieldKind::Text {
                     return Err(filter_error(format!(
                         "startswith applies to text properties; '{}' is not one.",
                         field.property
                     )));
                 }
+                self.expect(Token::Comma)?;
+                let value = self.literal(field)?;
+                self.expect(Token::RParen)?;
                 out.push(Predicate {
                     field: field.column,
                     op: Op::StartsWith,

@@ -796,7 +796,7 @@ impl Passkeys {
             // refusal. Say so before the person walks through it.
             return Err(code(
                 "passkeyCrossDeviceNeedsAttestation",
-                "This organization requires attested passkeys, and a passkey created on another device through the browser carries no attestation. Create it on this device with a security key or platform authenticator instead.",
+                "This organization requires attested passkeys, and a passkey created on another device through the browser carries no attestation. Create it on this device instead.",
             ));
         }
         let existing = self.store().passkeys_of(user.id).await?;
