@@ -473,3 +473,70 @@ async fn cross_site_requests_are_refused() {
     assert_eq!(own.status(), StatusCode::NO_CONTENT);
     t.stop().await;
 }
+
+/// Issuing a pass needs UserAuthenticationMethod.ReadWrite.All; without it the request is
+/// refused and nothing is issued. (The role rules for people — nobody for themselves,
+/// Authentication Administrators for non-administrators only — are unit-tested in core.)
+#[tokio::test]
+async fn a_pass_issued_by_someone_not_allowed_is_refused() {
+    let t = TestServer::start().await;
+    let joni = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let app = t
+        .post("/applications", json!({"displayName": "Helpdesk tool", "apiPermissions": ["User.ReadWrite.All", "UserAuthenticationMethod.Read.All"]}))
+        .await
+        .body;
+    let secret = t
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await
+        .body;
+    let token = t
+        .client_token(
+            app["appId"].as_str().unwrap(),
+            secret["secretText"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
+    let path = format!("/users/{joni}/authentication/temporaryAccessPassMethods");
+    let refused = t
+        .graph_as(&token, reqwest::Method::POST, &path, Some(json!({})))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UserAuthenticationMethod.ReadWrite.All")
+    );
+    // It may read (nothing there), but not revoke.
+    let listed = t.graph_as(&token, reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        (listed.status, listed.body["value"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    let issued = t.post(&path, json!({})).await.body;
+    let delete = format!("{path}/{}", issued["id"].as_str().unwrap());
+    assert_eq!(
+        t.graph_as(&token, reqwest::Method::DELETE, &delete, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.get(&path).await.body["value"].as_array().unwrap().len(),
+        1,
+        "still there"
+    );
+    t.stop().await;
+}
