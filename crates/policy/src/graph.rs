@@ -184,17 +184,18 @@ pub fn classify(item: &Value) -> Option<ObjectKind> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_ascii_lowercase();
-    if odata.ends_with("namedlocation")
-        || map.contains_key("ipRanges")
-        || map.contains_key("countriesAndRegions")
-    {
+    // A member counts only when it carries a value: `null` is how Graph writes "not set", and
+    // export leaves it out, so classifying by a null member would classify the same object
+    // differently after a round trip (found by fuzzing).
+    let has = |key: &str| map.get(key).is_some_and(|v| !v.is_null());
+    if odata.ends_with("namedlocation") || has("ipRanges") || has("countriesAndRegions") {
         Some(ObjectKind::NamedLocation)
     } else if odata.ends_with("authenticationstrengthpolicy")
-        || map.contains_key("allowedCombinations")
-        || map.contains_key("policyType")
+        || has("allowedCombinations")
+        || has("policyType")
     {
         Some(ObjectKind::Strength)
-    } else if odata.ends_with("conditionalaccesspolicy") || map.contains_key("conditions") {
+    } else if odata.ends_with("conditionalaccesspolicy") || has("conditions") {
         Some(ObjectKind::Policy)
     } else {
         None
