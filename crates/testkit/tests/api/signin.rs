@@ -332,6 +332,44 @@ async fn joni_on_windows_registers_a_passkey_on_another_device_and_is_granted() 
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
     assert_eq!(again.body["error"]["code"], "signInStepOutOfOrder");
+
+    // Next time the passkey alone is the way in: no username, no pass, granted at once.
+    let started = post(
+        &t,
+        WINDOWS,
+        None,
+        "/signin/flows",
+        json!({"clientId": s.app_id}),
+    )
+    .await;
+    let next = started.body["flowId"].as_str().unwrap().to_string();
+    let options = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{next}/passkey/options"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    let assertion = phone.get(&options.body["options"]);
+    let granted = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{next}/passkey/verify"),
+        json!({"ceremonyId": options.body["ceremonyId"], "credential": assertion}),
+    )
+    .await;
+    assert_eq!(granted.status, StatusCode::OK, "{:?}", granted.body);
+    assert_eq!(granted.body["status"], "granted", "{:?}", granted.body);
+    assert!(cookie_token(&granted).is_some());
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(log[0]["status"]["errorCode"], 0);
+    assert_eq!(
+        log[0]["authenticationDetails"][0]["authenticationMethod"],
+        "Passkey"
+    );
 }
 
 #[tokio::test]
