@@ -39,6 +39,7 @@ pub mod passkeys;
 pub mod password;
 pub mod roles;
 pub mod session;
+pub mod signin;
 pub mod signin_log;
 pub mod store;
 pub mod tap;

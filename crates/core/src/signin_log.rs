@@ -14,8 +14,9 @@ use crate::Result;
 use crate::clock::graph_datetime;
 use crate::directory::Deps;
 use crate::model::User;
-use crate::session::MethodKind;
+use crate::session::{AuthSession, MethodKind};
 use crate::store::Change;
+use portcullis_policy::Decision;
 
 /// The facts of the request a sign-in came in on, extracted by the web layer.
 #[derive(Debug, Clone, Default)]
@@ -181,6 +182,116 @@ pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<Si
         }],
         authentication_requirement: "singleFactorAuthentication".to_string(),
         authentication_strength: None,
+    };
+    deps.store
+        .commit(
+            vec![Change::InsertSignInLogEntry(Box::new(entry.clone()))],
+            None,
+        )
+        .await?;
+    Ok(entry)
+}
+
+/// One outcome of a sign-in flow after Conditional Access was evaluated.
+pub struct FlowRecord<'a> {
+    pub facts: &'a RequestFacts,
+    pub user: &'a User,
+    pub app_id: String,
+    pub app_display_name: &'a str,
+    /// The session as it stands: every method in it is an authentication detail.
+    pub session: &'a AuthSession,
+    pub decision: &'a Decision,
+    /// 0 for granted; 50074 / 50079 for an interrupt; 53003 for a block.
+    pub error_code: u32,
+    pub failure_reason: Option<String>,
+}
+
+/// `appliedConditionalAccessPolicies`, from the engine's trace: one per policy, with its result
+/// (report-only ones as `reportOnly…`) and the grant controls it enforced.
+pub fn applied_policies(decision: &Decision) -> Vec<serde_json::Value> {
+    decision
+        .trace
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "id": t.policy_id(),
+                "displayName": t.display_name(),
+                "result": t.result.as_str(),
+                "enforcedGrantControls": t
+                    .enforced_grant_controls
+                    .iter()
+                    .map(portcullis_policy::Control::label)
+                    .collect::<Vec<_>>(),
+                "enforcedSessionControls": Vec::<String>::new(),
+            })
+        })
+        .collect()
+}
+
+/// Writes the entry for one outcome of a sign-in flow: granted, interrupted or blocked.
+pub async fn record_flow(deps: &Deps, record: FlowRecord<'_>) -> Result<SignInLogEntry> {
+    let ua = portcullis_useragent::parse(&record.facts.user_agent);
+    let now = deps.clock.now();
+    let decision = record.decision;
+    // The strength asked for by an enforced policy that applies (the first, as Entra shows one).
+    let strength = decision
+        .trace
+        .iter()
+        .filter(|t| t.applies && t.policy.state.is_enforced())
+        .flat_map(|t| t.enforced_grant_controls.iter())
+        .find_map(|c| c.strength().map(|s| s.name().to_string()));
+    let authentication_details = record
+        .session
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(i, m)| AuthenticationDetail {
+            authentication_method: method_label(m.method).to_string(),
+            succeeded: true,
+            authentication_step_result_detail: if i == 0 {
+                "Correct credential".to_string()
+            } else {
+                "MFA successfully completed".to_string()
+            },
+            authentication_step_requirement: if i == 0 {
+                "Primary authentication".to_string()
+            } else {
+                "Multifactor authentication".to_string()
+            },
+            authentication_step_date_time: m.at,
+        })
+        .collect();
+    let entry = SignInLogEntry {
+        id: deps.entropy.uuid(),
+        created_date_time: now,
+        user_principal_name: record.user.user_principal_name.to_lowercase(),
+        user_id: Some(record.user.id),
+        user_display_name: Some(record.user.display_name.clone()),
+        app_display_name: record.app_display_name.to_string(),
+        app_id: record.app_id,
+        ip_address: record.facts.ip_address.clone(),
+        client_app_used: client_app_label(&ua.client_app_type).to_string(),
+        correlation_id: record.facts.correlation_id,
+        is_interactive: true,
+        user_agent: record.facts.user_agent.chars().take(512).collect(),
+        device_detail: DeviceDetail {
+            operating_system: ua.operating_system,
+            browser: ua.browser,
+        },
+        status: SignInStatus {
+            error_code: record.error_code,
+            failure_reason: record.failure_reason,
+            additional_details: None,
+        },
+        conditional_access_status: decision.status.as_str().to_string(),
+        applied_conditional_access_policies: applied_policies(decision),
+        authentication_details,
+        authentication_requirement: if strength.is_some() {
+            "multiFactorAuthentication".to_string()
+        } else {
+            "singleFactorAuthentication".to_string()
+        },
+        authentication_strength: strength,
     };
     deps.store
         .commit(

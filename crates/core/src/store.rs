@@ -18,6 +18,7 @@ use crate::model::{
     RoleAssignment, SigningKey, Tenant, User,
 };
 use crate::session::{AuthSession, SessionMethod};
+use crate::signin::{SignInFlow, Step};
 use crate::signin_log::SignInLogEntry;
 use crate::tap::TemporaryAccessPass;
 use crate::totp::SoftwareOathMethod;
@@ -98,6 +99,14 @@ pub enum Change {
     DeleteSoftwareOath {
         user_id: Uuid,
         id: Uuid,
+    },
+    /// Boxed, like log entries: a flow is large next to most changes.
+    InsertSignInFlow(Box<SignInFlow>),
+    /// Stores the flow's new state if it is still at step `from`; otherwise the change fails
+    /// with a conflict (`signInStepOutOfOrder`): another request moved it first.
+    AdvanceSignInFlow {
+        flow: Box<SignInFlow>,
+        from: Step,
     },
 }
 
@@ -256,4 +265,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Forgets the failures under `key` (after a success).
     async fn clear_failures(&self, key: &str) -> Result<()>;
+
+    /// The sign-in flow with this id, expired or not.
+    async fn sign_in_flow(&self, id: Uuid) -> Result<Option<SignInFlow>>;
 }

@@ -425,6 +425,10 @@ impl Store for SqlStore {
         self.forget_failures(key).await
     }
 
+    async fn sign_in_flow(&self, id: Uuid) -> Result<Option<portcullis_core::signin::SignInFlow>> {
+        self.read_sign_in_flow(id).await
+    }
+
     async fn password(&self, user_id: Uuid) -> Result<Option<(String, time::OffsetDateTime)>> {
         self.read_password(user_id).await
     }

@@ -3,6 +3,7 @@
 
 use portcullis_core::clock::{from_unix_millis, unix_millis};
 use portcullis_core::session::{AuthSession, SessionMethod};
+use portcullis_core::signin::SignInFlow;
 use portcullis_core::store::{Change, FailureCount};
 use portcullis_core::tap::TemporaryAccessPass;
 use portcullis_core::totp::SoftwareOathMethod;
@@ -186,6 +187,38 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
+        Change::InsertSignInFlow(flow) => async {
+            let query = sqlx::query(
+                "INSERT INTO sign_in_flows (id, step, state, created, expires) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id(flow.id))
+            .bind(flow.step.as_str().to_string())
+            .bind(to_json(flow.as_ref())?)
+            .bind(unix_millis(flow.created))
+            .bind(unix_millis(flow.expires));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        .await,
+        Change::AdvanceSignInFlow { flow, from } => async {
+            // Compare-and-set on the step: of two requests that read the flow at the same step,
+            // only the first write lands; the other is told the flow moved on.
+            let query = sqlx::query(
+                "UPDATE sign_in_flows SET step = $2, state = $3 WHERE id = $1 AND step = $4",
+            )
+            .bind(id(flow.id))
+            .bind(flow.step.as_str().to_string())
+            .bind(to_json(flow.as_ref())?)
+            .bind(from.as_str().to_string());
+            let done = write::run(conn, change, query).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::Conflict {
+                    code: "signInStepOutOfOrder",
+                    message: "This sign-in moved on while this step was being submitted; reload it.".into(),
+                });
+            }
+            Ok(())
+        }
+        .await,
         other => Err(Error::Internal(format!("sessions::apply was handed {other:?}"))),
     }
 }
@@ -208,6 +241,19 @@ pub(crate) async fn remove_user(
 }
 
 impl SqlStore {
+    pub(crate) async fn read_sign_in_flow(&self, flow_id: Uuid) -> Result<Option<SignInFlow>> {
+        let row = sqlx::query("SELECT state FROM sign_in_flows WHERE id = $1")
+            .bind(id(flow_id))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        row.map(|row| {
+            serde_json::from_str(&text(&row, "state")?)
+                .map_err(|e| Error::Internal(format!("stored sign-in flow is not readable: {e}")))
+        })
+        .transpose()
+    }
+
     pub(crate) async fn read_session_by_token_hash(
         &self,
         token_hash: &str,

@@ -187,6 +187,8 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertSoftwareOath(_) => "InsertSoftwareOath",
         Change::DeleteSoftwareOath { .. } => "DeleteSoftwareOath",
         Change::InsertSignInLogEntry(_) => "InsertSignInLogEntry",
+        Change::InsertSignInFlow(_) => "InsertSignInFlow",
+        Change::AdvanceSignInFlow { .. } => "AdvanceSignInFlow",
     }
 }
 
@@ -229,7 +231,9 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         | Change::DeletePassword { .. }
         | Change::InsertSoftwareOath(_)
         | Change::DeleteSoftwareOath { .. }
-        | Change::InsertSignInLogEntry(_) => {
+        | Change::InsertSignInLogEntry(_)
+        | Change::InsertSignInFlow(_)
+        | Change::AdvanceSignInFlow { .. } => {
             return crate::sessions::apply(conn, change).await;
         }
         Change::InsertTenant(tenant) => {

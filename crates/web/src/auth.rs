@@ -137,22 +137,25 @@ fn signed_in(
             );
             response
         }
-        Err(r) => {
-            tracing::info!(error_code = r.error_code, "sign-in refused");
-            let status = match r.error_code {
-                50053 => StatusCode::TOO_MANY_REQUESTS,
-                50057 => StatusCode::FORBIDDEN,
-                500 => StatusCode::INTERNAL_SERVER_ERROR,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            let message = if status.is_server_error() {
-                "Something went wrong; try again."
-            } else {
-                &r.reason
-            };
-            refused(status, r.error_code, message)
-        }
+        Err(r) => pass_refused(&r),
     }
+}
+
+/// A refused first factor: Entra's error code, with the status that says why.
+pub(crate) fn pass_refused(r: &portcullis_core::tap::PassRefused) -> Response {
+    tracing::info!(error_code = r.error_code, "sign-in refused");
+    let status = match r.error_code {
+        50053 => StatusCode::TOO_MANY_REQUESTS,
+        50057 => StatusCode::FORBIDDEN,
+        500 => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    let message = if status.is_server_error() {
+        "Something went wrong; try again."
+    } else {
+        &r.reason
+    };
+    refused(status, r.error_code, message)
 }
 
 async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json::Value> {

@@ -23,6 +23,7 @@ pub mod my;
 pub mod oauth;
 pub mod openapi;
 pub mod passkeys;
+pub mod signin;
 
 use std::sync::Arc;
 
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
             auth::router()
                 .merge(my::router())
                 .merge(passkeys::router())
+                .merge(signin::router())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     middleware::same_origin,

@@ -11,3 +11,4 @@ mod passkeys;
 mod passwords;
 mod server;
 mod sign_ins;
+mod signin;

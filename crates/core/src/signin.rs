@@ -1,0 +1,946 @@
+//! The sign-in state machine: one [`SignInFlow`] per person signing in to one application,
+//! taken step by step — identify, first factor, Conditional Access, then whatever Conditional
+//! Access asks for (another method in the same session, or registering a passkey and proving it
+//! with one assertion) — until it is granted or blocked.
+//!
+//! The flow lives in the database ([`Store::sign_in_flow`](crate::store::Store::sign_in_flow)),
+//! so any node can serve any step; every move names the step it expects, so a step submitted out
+//! of order, twice, or by two racing nodes moves the flow at most once. After the first factor a
+//! flow belongs to one session: a step must come with that session.
+//!
+//! This module owns the *order* of the steps and the Conditional Access decision for the flow:
+//! the facts (`SignInContext`), the outcome (granted, requirements, registration needed,
+//! blocked) and the sign-in log entry of every outcome. The credential checks themselves belong
+//! to the method services ([`TemporaryAccessPasses`], [`Passwords`], [`SoftwareOath`],
+//! [`Passkeys`]), which it calls and never duplicates. It must never special-case a method
+//! against a strength (the engine's strengths decide what a TAP satisfies), never issue codes or
+//! tokens (the OIDC layer does, on top of a granted flow), and never see an HTTP type.
+
+use std::net::IpAddr;
+
+use portcullis_policy::{
+    AuthenticationMethodMode, Decision, Outcome, PolicySet, SatisfiedMethod, SignInContext, Target,
+    UserAction, UserKind, evaluate,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::audit::RequestContext;
+use crate::clock::graph_datetime;
+use crate::conditional_access::ConditionalAccess;
+use crate::directory::{Deps, Directory};
+use crate::model::{User, UserType};
+use crate::passkeys::policy::EnforcementType;
+use crate::passkeys::{CeremonyOptions, Passkeys, RegistrationDevice};
+use crate::password::Passwords;
+use crate::session::{AuthSession, MethodKind};
+use crate::signin_log::{self, FlowRecord, RequestFacts};
+use crate::store::Change;
+use crate::tap::TemporaryAccessPasses;
+use crate::totp::SoftwareOath;
+use crate::{Error, Result};
+
+/// How long a sign-in may take from start to finish.
+pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
+
+/// Entra's error codes for the outcomes this machine logs.
+pub const STRONG_AUTH_REQUIRED: u32 = 50074;
+pub const MORE_INFORMATION_REQUIRED: u32 = 50079;
+pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = 53003;
+
+/// Where a flow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    /// Waiting for a username (or a passkey, which names its own account).
+    Identify,
+    /// Waiting for a pass, a password or a passkey.
+    FirstFactor,
+    /// Conditional Access asks for more in this session (a passkey, an app code).
+    Requirements,
+    /// "More information required": register a method that meets the strength.
+    RegistrationNeeded,
+    /// A passkey was registered; one assertion with it must prove it.
+    ProveRegistration,
+    Granted,
+    Blocked,
+}
+
+impl Step {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Step::Identify => "identify",
+            Step::FirstFactor => "firstFactor",
+            Step::Requirements => "requirements",
+            Step::RegistrationNeeded => "registrationNeeded",
+            Step::ProveRegistration => "proveRegistration",
+            Step::Granted => "granted",
+            Step::Blocked => "blocked",
+        }
+    }
+}
+
+/// A policy named to the person (the one that blocked, or those that asked for more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedPolicy {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// One sign-in in progress, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInFlow {
+    pub id: Uuid,
+    pub step: Step,
+    /// The application's client id (`appId`).
+    pub client_id: Uuid,
+    pub app_display_name: String,
+    /// The facts of the request that started the flow; later steps are decided on these, so a
+    /// flow cannot change platform halfway.
+    pub correlation_id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: String,
+    /// What the person typed at the identify step.
+    pub username: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// The policies whose requirements sent the person to registration.
+    #[serde(default)]
+    pub interrupting_policies: Vec<NamedPolicy>,
+    /// What the last decision needs from the person.
+    #[serde(default)]
+    pub offered_methods: Vec<String>,
+    #[serde(default)]
+    pub required_strengths: Vec<String>,
+    /// The blocking policies of a blocked flow.
+    #[serde(default)]
+    pub blocking_policies: Vec<NamedPolicy>,
+    /// The passkey registered in this flow and not yet proven.
+    pub pending_passkey: Option<Uuid>,
+    #[serde(with = "graph_datetime")]
+    pub created: OffsetDateTime,
+    #[serde(with = "graph_datetime")]
+    pub expires: OffsetDateTime,
+}
+
+/// What the person (or the page) sees of a flow after a step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowState {
+    pub flow_id: Uuid,
+    pub status: &'static str,
+    pub app_id: Uuid,
+    pub app_display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    /// Entra's code for an interrupt or a block (50074, 50079, 53003).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Methods that would meet what is asked, in Graph's mode names (`fido2`, `softwareOath`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_strengths: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<NamedPolicy>,
+    /// For a block: what the person hands to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    /// The cookie token of a session started by this step; the web layer sets it and never
+    /// shows it.
+    #[serde(skip)]
+    pub new_session_token: Option<String>,
+}
+
+/// The methods a session has satisfied, as the engine's strengths read them. The mapping is
+/// here once; whether a mode meets a strength is the engine's business.
+pub fn satisfied_methods(session: &AuthSession) -> Vec<SatisfiedMethod> {
+    session
+        .methods
+        .iter()
+        .map(|m| match m.method {
+            MethodKind::Fido2 => SatisfiedMethod {
+                mode: AuthenticationMethodMode::Fido2,
+                aaguid: m.aaguid.clone(),
+            },
+            MethodKind::TemporaryAccessPass if m.one_time => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassOneTime)
+            }
+            MethodKind::TemporaryAccessPass => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassMultiUse)
+            }
+            MethodKind::Password => SatisfiedMethod::new(AuthenticationMethodMode::Password),
+            MethodKind::SoftwareOath => {
+                SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath)
+            }
+        })
+        .collect()
+}
+
+/// The sign-in service. Cheap to clone.
+#[derive(Clone)]
+pub struct SignIns {
+    deps: Deps,
+    directory: Directory,
+    conditional_access: ConditionalAccess,
+    passes: TemporaryAccessPasses,
+    passwords: Passwords,
+    software_oath: SoftwareOath,
+    passkeys: Passkeys,
+}
+
+fn out_of_order(expected: &[Step], actual: Step) -> Error {
+    let names: Vec<&str> = expected.iter().map(Step::as_str).collect();
+    Error::Conflict {
+        code: "signInStepOutOfOrder",
+        message: format!(
+            "This sign-in is at step '{}'; this request belongs to step {}.",
+            actual.as_str(),
+            names.join(" or ")
+        ),
+    }
+}
+
+fn wrong_session() -> Error {
+    Error::Conflict {
+        code: "signInFlowSessionMismatch",
+        message: "This sign-in belongs to another session; start again.".into(),
+    }
+}
+
+impl SignIns {
+    pub fn new(
+        directory: Directory,
+        conditional_access: ConditionalAccess,
+        passes: TemporaryAccessPasses,
+        passwords: Passwords,
+        software_oath: SoftwareOath,
+        passkeys: Passkeys,
+    ) -> Self {
+        SignIns {
+            deps: directory.deps().clone(),
+            directory,
+            conditional_access,
+            passes,
+            passwords,
+            software_oath,
+            passkeys,
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.deps.clock.now()
+    }
+
+    /// Starts a sign-in to the application with this client id.
+    pub async fn start(&self, client_id: &str, facts: &RequestFacts) -> Result<FlowState> {
+        let unknown = || Error::Invalid {
+            code: "unknownClient",
+            target: Some("clientId".into()),
+            message: format!("No application has the client id '{client_id}'."),
+        };
+        let app_id = Uuid::parse_str(client_id.trim()).map_err(|_| unknown())?;
+        let app = self
+            .deps
+            .store
+            .application_by_app_id(app_id)
+            .await?
+            .ok_or_else(unknown)?;
+        let now = self.now();
+        let flow = SignInFlow {
+            id: self.deps.entropy.uuid(),
+            step: Step::Identify,
+            client_id: app.app_id,
+            app_display_name: app.display_name,
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+            user_agent: facts.user_agent.chars().take(512).collect(),
+            username: None,
+            user_id: None,
+            session_id: None,
+            interrupting_policies: Vec::new(),
+            offered_methods: Vec::new(),
+            required_strengths: Vec::new(),
+            blocking_policies: Vec::new(),
+            pending_passkey: None,
+            created: now,
+            expires: now + FLOW_LIFETIME,
+        };
+        self.deps
+            .store
+            .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
+            .await?;
+        Ok(self.state(&flow, None))
+    }
+
+    /// The live flow with this id, at one of `steps`, and (once it has one) with this session.
+    async fn flow(
+        &self,
+        id: Uuid,
+        steps: &[Step],
+        session: Option<&AuthSession>,
+    ) -> Result<SignInFlow> {
+        let flow = self
+            .deps
+            .store
+            .sign_in_flow(id)
+            .await?
+            .filter(|f| f.expires > self.now())
+            .ok_or_else(|| Error::Invalid {
+                code: "signInFlowNotFound",
+                target: Some("flowId".into()),
+                message:
+                    "This sign-in is unknown or has expired (they last 10 minutes); start again."
+                        .into(),
+            })?;
+        if !steps.contains(&flow.step) {
+            return Err(out_of_order(steps, flow.step));
+        }
+        if let Some(bound) = flow.session_id
+            && session.map(|s| s.id) != Some(bound)
+        {
+            return Err(wrong_session());
+        }
+        Ok(flow)
+    }
+
+    /// Stores `flow`, which was read at step `from`; refused if another request moved it first.
+    async fn save(&self, flow: &SignInFlow, from: Step) -> Result<()> {
+        self.deps
+            .store
+            .commit(
+                vec![Change::AdvanceSignInFlow {
+                    flow: Box::new(flow.clone()),
+                    from,
+                }],
+                None,
+            )
+            .await
+    }
+
+    /// The current state, for a page that reloads.
+    pub async fn current(&self, id: Uuid, session: Option<&AuthSession>) -> Result<FlowState> {
+        let all = [
+            Step::Identify,
+            Step::FirstFactor,
+            Step::Requirements,
+            Step::RegistrationNeeded,
+            Step::ProveRegistration,
+            Step::Granted,
+            Step::Blocked,
+        ];
+        let flow = self.flow(id, &all, session).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    /// The identify step: remembers what was typed. Whether such an account exists is not said
+    /// here; the first factor answers the same either way.
+    pub async fn identify(&self, id: Uuid, username: &str) -> Result<FlowState> {
+        let mut flow = self.flow(id, &[Step::Identify], None).await?;
+        let username = username.trim();
+        if username.is_empty() || username.len() > 256 {
+            return Err(Error::invalid(
+                "username",
+                "username must be between 1 and 256 characters.",
+            ));
+        }
+        flow.username = Some(username.to_string());
+        flow.step = Step::FirstFactor;
+        self.save(&flow, Step::Identify).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    fn typed_username(flow: &SignInFlow) -> Result<&str> {
+        flow.username
+            .as_deref()
+            .ok_or_else(|| out_of_order(&[Step::Identify], Step::FirstFactor))
+    }
+
+    /// First factor: a Temporary Access Pass, checked by the pass service.
+    pub async fn with_pass(
+        &self,
+        id: Uuid,
+        pass: &str,
+        facts: &RequestFacts,
+    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
+        let flow = self.flow(id, &[Step::FirstFactor], None).await?;
+        let username = Self::typed_username(&flow)?.to_string();
+        match self.passes.sign_in(&username, pass, facts).await {
+            Ok((user, session, token)) => {
+                let state = self
+                    .after_first_factor(flow, &user, &session, token)
+                    .await?;
+                Ok(Ok(state))
+            }
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// First factor: a password, checked by the password service.
+    pub async fn with_password(
+        &self,
+        id: Uuid,
+        password: &str,
+        facts: &RequestFacts,
+    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
+        let flow = self.flow(id, &[Step::FirstFactor], None).await?;
+        let username = Self::typed_username(&flow)?.to_string();
+        match self.passwords.sign_in(&username, password, facts).await {
+            Ok((user, session, token)) => {
+                let state = self
+                    .after_first_factor(flow, &user, &session, token)
+                    .await?;
+                Ok(Ok(state))
+            }
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// Passkey options for the step the flow is at: the first factor (the typed username's
+    /// passkeys, or any discoverable one), or an assertion Conditional Access asked for.
+    pub async fn passkey_options(
+        &self,
+        id: Uuid,
+        session: Option<&AuthSession>,
+    ) -> Result<CeremonyOptions> {
+        let flow = self
+            .flow(
+                id,
+                &[
+                    Step::Identify,
+                    Step::FirstFactor,
+                    Step::Requirements,
+                    Step::ProveRegistration,
+                ],
+                session,
+            )
+            .await?;
+        let username = match flow.user_id {
+            Some(user_id) => self
+                .deps
+                .store
+                .user(user_id)
+                .await?
+                .map(|u| u.user_principal_name),
+            None => flow.username.clone(),
+        };
+        self.passkeys
+            .start_sign_in(username.as_deref(), false)
+            .await
+    }
+
+    /// A passkey assertion, checked by the passkey service: the first factor, the method
+    /// Conditional Access asked for, or the proof of a passkey just registered.
+    pub async fn with_passkey(
+        &self,
+        id: Uuid,
+        session: Option<&AuthSession>,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        credential: &Value,
+    ) -> Result<FlowState> {
+        let flow = self
+            .flow(
+                id,
+                &[
+                    Step::Identify,
+                    Step::FirstFactor,
+                    Step::Requirements,
+                    Step::ProveRegistration,
+                ],
+                session,
+            )
+            .await?;
+        let current = if flow.session_id.is_some() {
+            session
+        } else {
+            None
+        };
+        let signed_in = self
+            .passkeys
+            .finish_sign_in(facts, ceremony_id, credential, current)
+            .await?;
+        if let Some(user_id) = flow.user_id
+            && signed_in.user.id != user_id
+        {
+            return Err(Error::Invalid {
+                code: "signInWrongAccount",
+                target: Some("credential".into()),
+                message: "This passkey belongs to another account than the one signing in.".into(),
+            });
+        }
+        if flow.step == Step::ProveRegistration
+            && flow.pending_passkey != Some(signed_in.passkey.id)
+        {
+            return Err(Error::Invalid {
+                code: "signInProveNewPasskey",
+                target: Some("credential".into()),
+                message: "Use the passkey you just created to finish signing in.".into(),
+            });
+        }
+        let mut flow = flow;
+        if flow.step == Step::ProveRegistration {
+            flow.pending_passkey = None;
+        }
+        match signed_in.new_token {
+            Some(token) => {
+                self.after_first_factor(flow, &signed_in.user, &signed_in.session, token)
+                    .await
+            }
+            None => {
+                let from = flow.step;
+                self.decide(flow, from, &signed_in.user, &signed_in.session, None)
+                    .await
+            }
+        }
+    }
+
+    /// A code from an authenticator app, when Conditional Access asked for more.
+    pub async fn with_totp(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        code: &str,
+    ) -> Result<FlowState> {
+        let flow = self.flow(id, &[Step::Requirements], Some(session)).await?;
+        let used = self.software_oath.verify(session, code).await?;
+        let mut session = session.clone();
+        session.methods.push(used);
+        let user = self.user(&flow).await?;
+        self.decide(flow, Step::Requirements, &user, &session, None)
+            .await
+    }
+
+    /// "More information required": options to create a passkey on this or another device.
+    /// The register-security-info policies are evaluated first; a block there blocks the flow.
+    pub async fn registration_options(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        device: RegistrationDevice,
+    ) -> Result<std::result::Result<CeremonyOptions, FlowState>> {
+        let mut flow = self
+            .flow(id, &[Step::RegistrationNeeded], Some(session))
+            .await?;
+        let user = self.user(&flow).await?;
+        let set = self.policy_set().await?;
+        let decision = self
+            .evaluate(
+                &set,
+                &flow,
+                &user,
+                session,
+                Target::UserAction(UserAction::RegisterSecurityInformation),
+            )
+            .await?;
+        match &decision.outcome {
+            Outcome::Block { policies } => {
+                flow.blocking_policies = policies
+                    .iter()
+                    .map(|p| NamedPolicy {
+                        id: p.policy_id.clone(),
+                        display_name: p.display_name.clone(),
+                    })
+                    .collect();
+                flow.step = Step::Blocked;
+                self.save(&flow, Step::RegistrationNeeded).await?;
+                self.log(
+                    &flow,
+                    &user,
+                    session,
+                    &decision,
+                    BLOCKED_BY_CONDITIONAL_ACCESS,
+                )
+                .await?;
+                return Ok(Err(self.state(&flow, None)));
+            }
+            Outcome::Requirements { requirements } => {
+                // The interrupt exists to meet the policies that sent the person here; asking
+                // for those same strengths before registering would be circular. Any other
+                // policy on registering security information still has to be met.
+                let interrupting: Vec<&str> = flow
+                    .interrupting_policies
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect();
+                let other = requirements
+                    .iter()
+                    .flat_map(|r| r.policy_ids.iter())
+                    .any(|id| !interrupting.contains(&id.as_str()));
+                if other {
+                    return Err(Error::Conflict {
+                        code: "registrationRequirementsNotMet",
+                        message: "Your organization's policies for registering security information ask for more than this sign-in has proved.".into(),
+                    });
+                }
+            }
+            Outcome::Grant => {}
+        }
+        self.passkeys
+            .start_registration(session, device)
+            .await
+            .map(Ok)
+    }
+
+    /// Finishes registering the passkey; the flow then waits for one assertion with it.
+    pub async fn finish_registration(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        name: &str,
+        credential: &Value,
+    ) -> Result<FlowState> {
+        let mut flow = self
+            .flow(id, &[Step::RegistrationNeeded], Some(session))
+            .await?;
+        let request = RequestContext {
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+        };
+        let method = self
+            .passkeys
+            .finish_registration(session, &request, ceremony_id, name, credential)
+            .await?;
+        flow.pending_passkey = Some(method.id);
+        flow.step = Step::ProveRegistration;
+        flow.offered_methods = vec!["fido2".into()];
+        self.save(&flow, Step::RegistrationNeeded).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    async fn user(&self, flow: &SignInFlow) -> Result<User> {
+        let id = flow
+            .user_id
+            .ok_or_else(|| out_of_order(&[Step::FirstFactor], flow.step))?;
+        self.deps
+            .store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", id.to_string()))
+    }
+
+    async fn after_first_factor(
+        &self,
+        mut flow: SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        token: String,
+    ) -> Result<FlowState> {
+        let from = flow.step;
+        flow.user_id = Some(user.id);
+        flow.session_id = Some(session.id);
+        self.decide(flow, from, user, session, Some(token)).await
+    }
+
+    /// Compiled per decision from the stored documents: see the report in `decide`.
+    async fn policy_set(&self) -> Result<PolicySet> {
+        Ok(self.conditional_access.configuration().await?.policy_set())
+    }
+
+    /// The engine's view of this sign-in.
+    async fn context(
+        &self,
+        set: &PolicySet,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<SignInContext> {
+        let ua = portcullis_useragent::parse(&flow.user_agent);
+        let mut ctx = SignInContext::new(user.id.to_string(), target);
+        ctx.group_ids = self
+            .deps
+            .store
+            .transitive_member_of(user.id)
+            .await?
+            .iter()
+            .map(|g| g.id.to_string())
+            .collect();
+        ctx.role_template_ids = self
+            .directory
+            .active_roles_of_user(user.id)
+            .await?
+            .iter()
+            .map(Uuid::to_string)
+            .collect();
+        ctx.user_kind = match user.user_type {
+            UserType::Guest => UserKind::Guest,
+            _ => UserKind::Member,
+        };
+        ctx.platform = ua.platform;
+        ctx.client_app_type = ua.client_app_type;
+        ctx.ip_address = flow
+            .ip_address
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        if let Some(ip) = ctx.ip_address {
+            ctx.named_locations = set.locations_for(ip, None);
+        }
+        ctx.methods = satisfied_methods(session);
+        Ok(ctx)
+    }
+
+    async fn evaluate(
+        &self,
+        set: &PolicySet,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<Decision> {
+        let ctx = self.context(set, flow, user, session, target).await?;
+        Ok(evaluate(&ctx, set))
+    }
+
+    /// Conditional Access for the application, and the flow's next step from its outcome.
+    ///
+    /// The policy set is compiled from the stored documents on every decision rather than
+    /// cached per node: a decision happens a few times per sign-in, compiling a tenant's
+    /// policies is cheap next to the argon2 or signature check that precedes it, and a cache
+    /// would need cross-node invalidation to never decide on a policy an administrator already
+    /// changed.
+    async fn decide(
+        &self,
+        mut flow: SignInFlow,
+        from: Step,
+        user: &User,
+        session: &AuthSession,
+        token: Option<String>,
+    ) -> Result<FlowState> {
+        let set = self.policy_set().await?;
+        let decision = self
+            .evaluate(
+                &set,
+                &flow,
+                user,
+                session,
+                Target::Application(flow.client_id.to_string()),
+            )
+            .await?;
+        // What the person has and could add, read before deciding so no lookup waits while
+        // the decision's borrows are held.
+        let passkeys = self.passkeys.my_passkeys(session).await?;
+        let apps = self.deps.store.software_oath_methods(user.id).await?;
+        let registrable = self.registrable_models().await?;
+        flow.username = Some(user.user_principal_name.clone());
+        flow.offered_methods.clear();
+        flow.required_strengths.clear();
+        flow.blocking_policies.clear();
+        let named = |ids: &mut dyn Iterator<Item = &String>| -> Vec<NamedPolicy> {
+            let mut out: Vec<NamedPolicy> = Vec::new();
+            for id in ids {
+                if out.iter().any(|p| &p.id == id) {
+                    continue;
+                }
+                let display_name = decision
+                    .trace
+                    .iter()
+                    .find(|t| t.policy_id() == id)
+                    .map(|t| t.display_name().to_string())
+                    .unwrap_or_default();
+                out.push(NamedPolicy {
+                    id: id.clone(),
+                    display_name,
+                });
+            }
+            out
+        };
+        let error_code = match &decision.outcome {
+            Outcome::Grant => {
+                flow.step = Step::Granted;
+                0
+            }
+            Outcome::Block { policies } => {
+                flow.blocking_policies = policies
+                    .iter()
+                    .map(|p| NamedPolicy {
+                        id: p.policy_id.clone(),
+                        display_name: p.display_name.clone(),
+                    })
+                    .collect();
+                flow.step = Step::Blocked;
+                BLOCKED_BY_CONDITIONAL_ACCESS
+            }
+            Outcome::Requirements { requirements } => {
+                for s in requirements.iter().flat_map(|r| r.strengths()) {
+                    let name = s.name().to_string();
+                    if !flow.required_strengths.contains(&name) {
+                        flow.required_strengths.push(name);
+                    }
+                }
+                let have = satisfied_methods(session);
+                // Whether one more method of this kind would meet every requirement.
+                let meets = |extra: SatisfiedMethod| {
+                    let mut methods = have.clone();
+                    methods.push(extra);
+                    requirements
+                        .iter()
+                        .all(|r| r.strengths().any(|s| s.is_satisfied_by(&methods)))
+                };
+                if passkeys
+                    .iter()
+                    .any(|p| meets(SatisfiedMethod::passkey(p.aa_guid.clone())))
+                {
+                    flow.offered_methods.push("fido2".into());
+                }
+                if !apps.is_empty()
+                    && meets(SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath))
+                {
+                    flow.offered_methods.push("softwareOath".into());
+                }
+                let asking = named(&mut requirements.iter().flat_map(|r| r.policy_ids.iter()));
+                if !flow.offered_methods.is_empty() {
+                    flow.step = Step::Requirements;
+                    STRONG_AUTH_REQUIRED
+                } else if registrable
+                    .iter()
+                    .any(|aaguid| meets(SatisfiedMethod::passkey(aaguid.clone())))
+                {
+                    flow.offered_methods = vec!["fido2".into()];
+                    flow.interrupting_policies = asking;
+                    flow.step = Step::RegistrationNeeded;
+                    MORE_INFORMATION_REQUIRED
+                } else {
+                    // "If the authentication strength doesn't include a method that the user
+                    // can register and use, the user is blocked from sign-in to the resource."
+                    flow.blocking_policies = asking;
+                    flow.step = Step::Blocked;
+                    BLOCKED_BY_CONDITIONAL_ACCESS
+                }
+            }
+        };
+        self.save(&flow, from).await?;
+        self.log(&flow, user, session, &decision, error_code)
+            .await?;
+        Ok(self.state(&flow, token))
+    }
+
+    /// The passkey models (AAGUIDs) the person could register here: none when the passkey
+    /// policy is off or does not allow self-service; the allow-list when it has one; otherwise a
+    /// model no strength names, standing for "any".
+    async fn registrable_models(&self) -> Result<Vec<String>> {
+        let policy = self.passkeys.policy().await?;
+        if !policy.is_self_service_registration_allowed
+            || policy.state != crate::passkeys::policy::MethodState::Enabled
+        {
+            return Ok(Vec::new());
+        }
+        let restrictions = &policy.key_restrictions;
+        let candidates: Vec<String> = if restrictions.is_enforced
+            && restrictions.enforcement_type == EnforcementType::Allow
+        {
+            restrictions.aa_guids.clone()
+        } else {
+            // Any model may be registered; one the strength does not name stands for it.
+            vec![Uuid::nil().to_string()]
+        };
+        Ok(candidates)
+    }
+
+    async fn log(
+        &self,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        decision: &Decision,
+        error_code: u32,
+    ) -> Result<()> {
+        let facts = RequestFacts {
+            correlation_id: flow.correlation_id,
+            ip_address: flow.ip_address.clone(),
+            user_agent: flow.user_agent.clone(),
+        };
+        let failure_reason = match error_code {
+            0 => None,
+            STRONG_AUTH_REQUIRED => Some("Strong Authentication is required.".to_string()),
+            MORE_INFORMATION_REQUIRED => Some(
+                "The user is required to use multi-factor authentication and must register security information (More information required).".to_string(),
+            ),
+            _ => Some(format!(
+                "Access has been blocked by Conditional Access policies: {}.",
+                flow.blocking_policies
+                    .iter()
+                    .map(|p| p.display_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        signin_log::record_flow(
+            &self.deps,
+            FlowRecord {
+                facts: &facts,
+                user,
+                app_id: flow.client_id.to_string(),
+                app_display_name: &flow.app_display_name,
+                session,
+                decision,
+                error_code,
+                failure_reason,
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    fn state(&self, flow: &SignInFlow, token: Option<String>) -> FlowState {
+        let (error_code, message, policies) = match flow.step {
+            Step::Requirements => (
+                Some(STRONG_AUTH_REQUIRED),
+                Some("Your organization asks for a stronger sign-in to use this application.".to_string()),
+                Vec::new(),
+            ),
+            Step::RegistrationNeeded => (
+                Some(MORE_INFORMATION_REQUIRED),
+                Some("More information required: your organization needs you to set up a passkey to keep your account secure.".to_string()),
+                flow.interrupting_policies.clone(),
+            ),
+            Step::Blocked => (
+                Some(BLOCKED_BY_CONDITIONAL_ACCESS),
+                Some(format!(
+                    "You cannot access this right now. Blocked by: {}.",
+                    flow.blocking_policies
+                        .iter()
+                        .map(|p| p.display_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                flow.blocking_policies.clone(),
+            ),
+            _ => (None, None, Vec::new()),
+        };
+        let details = (flow.step == Step::Blocked).then(|| {
+            let ua = portcullis_useragent::parse(&flow.user_agent);
+            serde_json::json!({
+                "errorCode": BLOCKED_BY_CONDITIONAL_ACCESS,
+                "correlationId": flow.correlation_id,
+                "timestamp": graph_datetime::format(self.now()),
+                "appId": flow.client_id,
+                "appDisplayName": flow.app_display_name,
+                "platform": ua.operating_system,
+                "ipAddress": flow.ip_address,
+            })
+        });
+        FlowState {
+            flow_id: flow.id,
+            status: flow.step.as_str(),
+            app_id: flow.client_id,
+            app_display_name: flow.app_display_name.clone(),
+            user_principal_name: flow.username.clone(),
+            error_code,
+            message,
+            methods: flow.offered_methods.clone(),
+            required_strengths: flow.required_strengths.clone(),
+            policies,
+            details,
+            new_session_token: token,
+        }
+    }
+}

@@ -1,0 +1,575 @@
+//! The sign-in state machine end to end, over `/signin/flows`, with the story's tenant set up
+//! through the admin API (admins group, "Passkey test: enforcement" and "Passkey test:
+//! unsupported platforms", the passkey policy's allow-list holding the software authenticator),
+//! real user-agent strings and the software authenticator.
+
+use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+use portcullis_testkit::{Reply, StatusCode, TestServer};
+use serde_json::{Value, json};
+
+const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
+const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
+const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
+const FIDO2: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_string()
+}
+
+struct Story {
+    joni: Value,
+    app_id: String,
+    enforcement: Value,
+    platforms: Value,
+}
+
+async fn policy(t: &TestServer, body: Value) -> Value {
+    let r = t.post("/identity/conditionalAccess/policies", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body
+}
+
+/// DESIGN.md's tenant; `block_state` is the state of the platform policy.
+async fn story(t: &TestServer, block_state: &str, strength: &str) -> Story {
+    let joni = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni Sherman"}),
+        )
+        .await
+        .body;
+    let admins = t
+        .post("/groups", json!({"displayName": "Admins"}))
+        .await
+        .body;
+    let added = t
+        .post(
+            &format!("/groups/{}/members/$ref", id(&admins)),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&joni))}),
+        )
+        .await;
+    assert!(added.status.is_success(), "{:?}", added.body);
+    let app = t
+        .post("/applications", json!({"displayName": "Contoso Portal"}))
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
+    let enforcement = policy(
+        t,
+        json!({
+            "displayName": "Passkey test: enforcement",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeGroups": [id(&admins)]},
+                "applications": {"includeApplications": ["All"]},
+                "clientAppTypes": ["all"]
+            },
+            "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": strength}}
+        }),
+    )
+    .await;
+    let platforms = policy(
+        t,
+        json!({
+            "displayName": "Passkey test: unsupported platforms",
+            "state": block_state,
+            "conditions": {
+                "users": {"includeGroups": [id(&admins)]},
+                "applications": {"includeApplications": ["All"]},
+                "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]},
+                "clientAppTypes": ["all"]
+            },
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        }),
+    )
+    .await;
+    let r = t
+        .patch(
+            FIDO2,
+            json!({"isSelfServiceRegistrationAllowed": true,
+                   "keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [TEST_AAGUID.to_string()]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    Story {
+        joni,
+        app_id: app.body["appId"].as_str().unwrap().to_string(),
+        enforcement,
+        platforms,
+    }
+}
+
+/// A request as a browser on `ua` makes it: JSON, with the session cookie when given.
+async fn send(
+    t: &TestServer,
+    ua: &str,
+    token: Option<&str>,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    let mut request = t
+        .http
+        .request(method, format!("{}{path}", t.url))
+        .header("user-agent", ua);
+    if let Some(token) = token {
+        request = request.header("cookie", format!("portcullis_session={token}"));
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body read");
+    Reply {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+async fn post(t: &TestServer, ua: &str, token: Option<&str>, path: &str, body: Value) -> Reply {
+    send(t, ua, token, reqwest::Method::POST, path, Some(body)).await
+}
+
+fn cookie_token(reply: &Reply) -> Option<String> {
+    let cookie = reply.headers.get("set-cookie")?.to_str().ok()?;
+    let pair = cookie.split(';').next()?;
+    pair.strip_prefix("portcullis_session=").map(str::to_string)
+}
+
+async fn issue_pass(t: &TestServer, user_id: &str) -> String {
+    let pass = t
+        .post(
+            &format!("/users/{user_id}/authentication/temporaryAccessPassMethods"),
+            json!({"isUsableOnce": true}),
+        )
+        .await;
+    assert_eq!(pass.status, StatusCode::CREATED, "{:?}", pass.body);
+    pass.body["temporaryAccessPass"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Starts a flow, identifies Joni and signs in with a fresh pass: the reply and the session.
+async fn tap_first_factor(t: &TestServer, s: &Story, ua: &str) -> (String, Reply, String) {
+    let started = post(t, ua, None, "/signin/flows", json!({"clientId": s.app_id})).await;
+    assert_eq!(started.status, StatusCode::OK, "{:?}", started.body);
+    assert_eq!(started.body["status"], "identify");
+    let flow = started.body["flowId"].as_str().unwrap().to_string();
+    let identified = post(
+        t,
+        ua,
+        None,
+        &format!("/signin/flows/{flow}/identify"),
+        json!({"username": "joni@contoso.com"}),
+    )
+    .await;
+    assert_eq!(
+        identified.body["status"], "firstFactor",
+        "{:?}",
+        identified.body
+    );
+    let pass = issue_pass(t, &id(&s.joni)).await;
+    let reply = post(
+        t,
+        ua,
+        None,
+        &format!("/signin/flows/{flow}/tap"),
+        json!({"temporaryAccessPass": pass}),
+    )
+    .await;
+    let token = cookie_token(&reply).expect("a session cookie");
+    (flow, reply, token)
+}
+
+async fn sign_ins_for(t: &TestServer, app_id: &str) -> Vec<Value> {
+    let r = t.get("/auditLogs/signIns?$top=999").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["appId"] == app_id)
+        .cloned()
+        .collect()
+}
+
+fn applied<'a>(entry: &'a Value, policy_id: &str) -> &'a Value {
+    entry["appliedConditionalAccessPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == policy_id)
+        .expect("the policy in the entry")
+}
+
+/// Registers a passkey on "another device" in the flow and proves it: the final reply.
+async fn register_and_prove(
+    t: &TestServer,
+    ua: &str,
+    flow: &str,
+    token: &str,
+    phone: &mut SoftwareAuthenticator,
+) -> Reply {
+    let options = post(
+        t,
+        ua,
+        Some(token),
+        &format!("/signin/flows/{flow}/registration/options"),
+        json!({"device": "another"}),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    assert_eq!(
+        options.body["options"]["publicKey"]["hints"],
+        json!(["hybrid"])
+    );
+    let credential = phone.create(&options.body["options"]);
+    let registered = post(
+        t,
+        ua,
+        Some(token),
+        &format!("/signin/flows/{flow}/registration"),
+        json!({"ceremonyId": options.body["ceremonyId"], "name": "Joni's phone", "credential": credential}),
+    )
+    .await;
+    assert_eq!(registered.status, StatusCode::OK, "{:?}", registered.body);
+    assert_eq!(registered.body["status"], "proveRegistration");
+    let options = post(
+        t,
+        ua,
+        Some(token),
+        &format!("/signin/flows/{flow}/passkey/options"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    let assertion = phone.get(&options.body["options"]);
+    post(
+        t,
+        ua,
+        Some(token),
+        &format!("/signin/flows/{flow}/passkey/verify"),
+        json!({"ceremonyId": options.body["ceremonyId"], "credential": assertion}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn joni_on_windows_registers_a_passkey_on_another_device_and_is_granted() {
+    let t = TestServer::start().await;
+    let s = story(&t, "enabled", PHISHING_RESISTANT).await;
+    let (flow, reply, token) = tap_first_factor(&t, &s, WINDOWS).await;
+
+    // The pass does not meet phishing-resistant MFA, and Joni has nothing that does.
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["status"], "registrationNeeded",
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.body["errorCode"], 50079);
+    assert_eq!(reply.body["methods"], json!(["fido2"]));
+    assert_eq!(reply.body["policies"][0]["id"], id(&s.enforcement));
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"]["errorCode"], 50079);
+    assert_eq!(applied(&log[0], &id(&s.enforcement))["result"], "failure");
+    assert_eq!(applied(&log[0], &id(&s.platforms))["result"], "notApplied");
+    assert_eq!(log[0]["authenticationStrength"], "Phishing resistant MFA");
+    assert_eq!(
+        log[0]["authenticationRequirement"],
+        "multiFactorAuthentication"
+    );
+    assert_eq!(
+        log[0]["authenticationDetails"][0]["authenticationMethod"],
+        "Temporary Access Pass"
+    );
+
+    let mut phone = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let done = register_and_prove(&t, WINDOWS, &flow, &token, &mut phone).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["status"], "granted", "{:?}", done.body);
+    assert_eq!(done.body["userPrincipalName"], "joni@contoso.com");
+
+    let log = sign_ins_for(&t, &s.app_id).await;
+    let granted = &log[0];
+    assert_eq!(granted["status"]["errorCode"], 0, "{granted:?}");
+    assert_eq!(granted["conditionalAccessStatus"], "success");
+    let p1 = applied(granted, &id(&s.enforcement));
+    assert_eq!(p1["result"], "success");
+    assert_eq!(p1["displayName"], "Passkey test: enforcement");
+    assert_eq!(
+        p1["enforcedGrantControls"][0],
+        "Require authentication strength: Phishing resistant MFA"
+    );
+    assert!(
+        granted["deviceDetail"]["operatingSystem"]
+            .as_str()
+            .unwrap()
+            .starts_with("Windows"),
+        "{granted:?}"
+    );
+    let methods: Vec<&str> = granted["authenticationDetails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["authenticationMethod"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["Temporary Access Pass", "Passkey"]);
+
+    // A granted flow takes no more steps.
+    let again = post(
+        &t,
+        WINDOWS,
+        Some(&token),
+        &format!("/signin/flows/{flow}/passkey/options"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{:?}", again.body);
+    assert_eq!(again.body["error"]["code"], "signInStepOutOfOrder");
+
+    // Next time the passkey alone is the way in: no username, no pass, granted at once.
+    let started = post(
+        &t,
+        WINDOWS,
+        None,
+        "/signin/flows",
+        json!({"clientId": s.app_id}),
+    )
+    .await;
+    let next = started.body["flowId"].as_str().unwrap().to_string();
+    let options = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{next}/passkey/options"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    let assertion = phone.get(&options.body["options"]);
+    let granted = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{next}/passkey/verify"),
+        json!({"ceremonyId": options.body["ceremonyId"], "credential": assertion}),
+    )
+    .await;
+    assert_eq!(granted.status, StatusCode::OK, "{:?}", granted.body);
+    assert_eq!(granted.body["status"], "granted", "{:?}", granted.body);
+    assert!(cookie_token(&granted).is_some());
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(log[0]["status"]["errorCode"], 0);
+    assert_eq!(
+        log[0]["authenticationDetails"][0]["authenticationMethod"],
+        "Passkey"
+    );
+}
+
+#[tokio::test]
+async fn joni_on_android_is_blocked_by_the_platform_policy() {
+    let t = TestServer::start().await;
+    let s = story(&t, "enabled", PHISHING_RESISTANT).await;
+    let (flow, reply, token) = tap_first_factor(&t, &s, ANDROID).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.body);
+    assert_eq!(reply.body["status"], "blocked");
+    assert_eq!(reply.body["errorCode"], 53003);
+    assert_eq!(reply.body["policies"][0]["id"], id(&s.platforms));
+    assert_eq!(
+        reply.body["policies"][0]["displayName"],
+        "Passkey test: unsupported platforms"
+    );
+    let details = &reply.body["details"];
+    assert!(details["correlationId"].is_string(), "{details:?}");
+    assert!(details["timestamp"].is_string());
+    assert_eq!(details["appId"], s.app_id);
+    assert_eq!(details["platform"], "Android");
+
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(log[0]["status"]["errorCode"], 53003);
+    assert_eq!(log[0]["conditionalAccessStatus"], "failure");
+    assert_eq!(applied(&log[0], &id(&s.platforms))["result"], "failure");
+    assert!(
+        log[0]["status"]["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("Passkey test: unsupported platforms")
+    );
+
+    // Nothing more can be done in a blocked flow.
+    let options = post(
+        &t,
+        ANDROID,
+        Some(&token),
+        &format!("/signin/flows/{flow}/registration/options"),
+        json!({"device": "this"}),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::CONFLICT, "{:?}", options.body);
+    assert_eq!(options.body["error"]["code"], "signInStepOutOfOrder");
+}
+
+#[tokio::test]
+async fn a_report_only_platform_policy_lets_joni_in_from_android_and_logs_report_only_failure() {
+    let t = TestServer::start().await;
+    let s = story(&t, "enabledForReportingButNotEnforced", PHISHING_RESISTANT).await;
+    let (flow, reply, token) = tap_first_factor(&t, &s, ANDROID).await;
+    assert_eq!(
+        reply.body["status"], "registrationNeeded",
+        "{:?}",
+        reply.body
+    );
+    let mut phone = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let done = register_and_prove(&t, ANDROID, &flow, &token, &mut phone).await;
+    assert_eq!(done.body["status"], "granted", "{:?}", done.body);
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(log[0]["status"]["errorCode"], 0);
+    assert_eq!(
+        applied(&log[0], &id(&s.platforms))["result"],
+        "reportOnlyFailure"
+    );
+    assert_eq!(applied(&log[0], &id(&s.enforcement))["result"], "success");
+}
+
+#[tokio::test]
+async fn a_passkey_whose_model_the_strength_does_not_allow_never_satisfies_it() {
+    let t = TestServer::start().await;
+    // A custom strength: passkeys of one other model only.
+    let other_model = "90a3ccdf-635c-4729-a248-9b709135078f";
+    let strength = t
+        .post(
+            "/policies/authenticationStrengthPolicies",
+            json!({
+                "displayName": "Authenticator passkeys only",
+                "allowedCombinations": ["fido2"],
+                "combinationConfigurations": [{
+                    "@odata.type": "#microsoft.graph.fido2CombinationConfiguration",
+                    "appliesToCombinations": ["fido2"],
+                    "allowedAAGUIDs": [other_model]
+                }]
+            }),
+        )
+        .await;
+    assert_eq!(strength.status, StatusCode::CREATED, "{:?}", strength.body);
+    assert_eq!(
+        strength.body["combinationConfigurations"][0]["allowedAAGUIDs"][0],
+        other_model
+    );
+    let s = story(&t, "enabled", &id(&strength.body)).await;
+    // The passkey policy allows only the test authenticator's model, which the strength does
+    // not: nothing Joni could register would meet it, so she is blocked, never offered a
+    // registration she could not use.
+    let (_, reply, _) = tap_first_factor(&t, &s, WINDOWS).await;
+    assert_eq!(reply.body["status"], "blocked", "{:?}", reply.body);
+    assert_eq!(reply.body["policies"][0]["id"], id(&s.enforcement));
+}
+
+#[tokio::test]
+async fn a_pass_alone_never_reaches_granted_and_steps_out_of_order_are_refused() {
+    let t = TestServer::start().await;
+    let s = story(&t, "enabled", PHISHING_RESISTANT).await;
+    let (flow, reply, token) = tap_first_factor(&t, &s, WINDOWS).await;
+    assert_eq!(reply.body["status"], "registrationNeeded");
+
+    // Reading the flow again does not grant it; the pass step cannot be replayed.
+    let current = send(
+        &t,
+        WINDOWS,
+        Some(&token),
+        reqwest::Method::GET,
+        &format!("/signin/flows/{flow}"),
+        None,
+    )
+    .await;
+    assert_eq!(current.body["status"], "registrationNeeded");
+    let pass = issue_pass(&t, &id(&s.joni)).await;
+    let replay = post(
+        &t,
+        WINDOWS,
+        Some(&token),
+        &format!("/signin/flows/{flow}/tap"),
+        json!({"temporaryAccessPass": pass}),
+    )
+    .await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{:?}", replay.body);
+    assert_eq!(replay.body["error"]["code"], "signInStepOutOfOrder");
+
+    // Proving a passkey before registering one is out of order.
+    let early = post(
+        &t,
+        WINDOWS,
+        Some(&token),
+        &format!("/signin/flows/{flow}/passkey/options"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{:?}", early.body);
+
+    // Another flow's session cannot drive this one.
+    let (_, _, other_token) = tap_first_factor(&t, &s, WINDOWS).await;
+    let foreign = post(
+        &t,
+        WINDOWS,
+        Some(&other_token),
+        &format!("/signin/flows/{flow}/registration/options"),
+        json!({"device": "another"}),
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::CONFLICT, "{:?}", foreign.body);
+    assert_eq!(foreign.body["error"]["code"], "signInFlowSessionMismatch");
+
+    // A first factor before identification, and an unknown flow, are refused.
+    let started = post(
+        &t,
+        WINDOWS,
+        None,
+        "/signin/flows",
+        json!({"clientId": s.app_id}),
+    )
+    .await;
+    let fresh = started.body["flowId"].as_str().unwrap().to_string();
+    let early = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{fresh}/tap"),
+        json!({"temporaryAccessPass": "whatever"}),
+    )
+    .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{:?}", early.body);
+    let unknown = post(
+        &t,
+        WINDOWS,
+        None,
+        &format!("/signin/flows/{}/identify", uuid::Uuid::new_v4()),
+        json!({"username": "joni@contoso.com"}),
+    )
+    .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        unknown.body
+    );
+    assert_eq!(unknown.body["error"]["code"], "signInFlowNotFound");
+    let no_app = post(
+        &t,
+        WINDOWS,
+        None,
+        "/signin/flows",
+        json!({"clientId": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    assert_eq!(no_app.status, StatusCode::BAD_REQUEST, "{:?}", no_app.body);
+    assert_eq!(no_app.body["error"]["code"], "unknownClient");
+
+    // Whatever happened, no entry for this application says it was granted.
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert!(log.iter().all(|e| e["status"]["errorCode"] != 0), "{log:?}");
+}

@@ -1,0 +1,270 @@
+//! The sign-in flow's JSON endpoints under `/signin/flows`: start a sign-in to an application,
+//! identify, give a first factor (pass, password, passkey), answer what Conditional Access asks
+//! (a passkey, an app code), register a passkey when "More information required", prove it, and
+//! read where the flow stands. The sign-in pages and the OIDC authorize endpoint sit on top.
+//!
+//! Each handler extracts facts (body, session cookie, IP, user agent) and calls
+//! [`portcullis_core::signin::SignIns`], which decides. JSON bodies only; behind the same-origin
+//! guard. What it must never do: decide a step, or put flow state anywhere but the database (the
+//! browser holds the flow id and its session cookie).
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use portcullis_core::passkeys::RegistrationDevice;
+use portcullis_core::session::SESSION_LIFETIME;
+use portcullis_core::signin::{FlowState, SignIns};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::{pass_refused, session_cookie};
+use crate::error::ApiResult;
+use crate::extract::{CurrentSession, Facts};
+use crate::passkeys::{JsonOnly, MaybeSession};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/signin/flows", post(start))
+        .route("/signin/flows/{id}", get(current))
+        .route("/signin/flows/{id}/identify", post(identify))
+        .route("/signin/flows/{id}/tap", post(tap))
+        .route("/signin/flows/{id}/password", post(password))
+        .route("/signin/flows/{id}/totp", post(totp))
+        .route("/signin/flows/{id}/passkey/options", post(passkey_options))
+        .route("/signin/flows/{id}/passkey/verify", post(passkey_verify))
+        .route(
+            "/signin/flows/{id}/registration/options",
+            post(registration_options),
+        )
+        .route("/signin/flows/{id}/registration", post(register))
+}
+
+fn sign_ins(state: &AppState) -> SignIns {
+    SignIns::new(
+        state.directory.clone(),
+        state.conditional_access.clone(),
+        state.passes.clone(),
+        state.passwords.clone(),
+        state.software_oath.clone(),
+        state.passkeys.clone(),
+    )
+}
+
+/// A flow's state as JSON: 403 when blocked, 200 otherwise; the session cookie when this step
+/// started a session.
+fn reply(state: &AppState, flow: FlowState) -> Response {
+    let status = if flow.status == "blocked" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let token = flow.new_session_token.clone();
+    let mut response = (status, Json(flow)).into_response();
+    if let Some(token) = token {
+        response.headers_mut().insert(
+            header::SET_COOKIE,
+            session_cookie(state, &token, SESSION_LIFETIME.whole_seconds()),
+        );
+    }
+    response
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StartRequest {
+    client_id: String,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Facts(facts): Facts,
+    JsonOnly(body): JsonOnly<StartRequest>,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state).start(&body.client_id, &facts).await?;
+    Ok(reply(&state, flow))
+}
+
+async fn current(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    MaybeSession(session): MaybeSession,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state).current(id, session.as_ref()).await?;
+    Ok(reply(&state, flow))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IdentifyRequest {
+    username: String,
+}
+
+async fn identify(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    JsonOnly(body): JsonOnly<IdentifyRequest>,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state).identify(id, &body.username).await?;
+    Ok(reply(&state, flow))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PassRequest {
+    temporary_access_pass: String,
+}
+
+async fn tap(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Facts(facts): Facts,
+    JsonOnly(body): JsonOnly<PassRequest>,
+) -> ApiResult<Response> {
+    Ok(
+        match sign_ins(&state)
+            .with_pass(id, &body.temporary_access_pass, &facts)
+            .await?
+        {
+            Ok(flow) => reply(&state, flow),
+            Err(refused) => pass_refused(&refused),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PasswordRequest {
+    password: String,
+}
+
+async fn password(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Facts(facts): Facts,
+    JsonOnly(body): JsonOnly<PasswordRequest>,
+) -> ApiResult<Response> {
+    Ok(
+        match sign_ins(&state)
+            .with_password(id, &body.password, &facts)
+            .await?
+        {
+            Ok(flow) => reply(&state, flow),
+            Err(refused) => pass_refused(&refused),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CodeRequest {
+    code: String,
+}
+
+async fn totp(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    CurrentSession { session }: CurrentSession,
+    JsonOnly(body): JsonOnly<CodeRequest>,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state).with_totp(id, &session, &body.code).await?;
+    Ok(reply(&state, flow))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+async fn passkey_options(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    MaybeSession(session): MaybeSession,
+    JsonOnly(_): JsonOnly<Empty>,
+) -> ApiResult<Json<Value>> {
+    let options = sign_ins(&state)
+        .passkey_options(id, session.as_ref())
+        .await?;
+    Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VerifyRequest {
+    ceremony_id: Uuid,
+    credential: Value,
+}
+
+async fn passkey_verify(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Facts(facts): Facts,
+    MaybeSession(session): MaybeSession,
+    JsonOnly(body): JsonOnly<VerifyRequest>,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state)
+        .with_passkey(
+            id,
+            session.as_ref(),
+            &facts,
+            body.ceremony_id,
+            &body.credential,
+        )
+        .await?;
+    Ok(reply(&state, flow))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegistrationOptionsRequest {
+    device: RegistrationDevice,
+}
+
+async fn registration_options(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    CurrentSession { session }: CurrentSession,
+    JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
+) -> ApiResult<Response> {
+    Ok(
+        match sign_ins(&state)
+            .registration_options(id, &session, body.device)
+            .await?
+        {
+            Ok(options) => {
+                Json(serde_json::to_value(options).unwrap_or(Value::Null)).into_response()
+            }
+            Err(blocked) => reply(&state, blocked),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegisterRequest {
+    ceremony_id: Uuid,
+    name: String,
+    credential: Value,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    Facts(facts): Facts,
+    CurrentSession { session }: CurrentSession,
+    JsonOnly(body): JsonOnly<RegisterRequest>,
+) -> ApiResult<Response> {
+    let flow = sign_ins(&state)
+        .finish_registration(
+            id,
+            &session,
+            &facts,
+            body.ceremony_id,
+            &body.name,
+            &body.credential,
+        )
+        .await?;
+    Ok(reply(&state, flow))
+}
