@@ -277,7 +277,6 @@ impl Passwords {
     }
 
     /// Signs a person in, and writes the sign-in log entry for the attempt whatever its outcome.
-    /// If the entry cannot be written, the sign-in fails: no attempt goes unlogged.
     pub async fn sign_in(
         &self,
         user_principal_name: &str,
@@ -288,28 +287,15 @@ impl Passwords {
         let outcome = self
             .attempt(user_principal_name, password, &mut found)
             .await;
-        let (succeeded, error_code, failure_reason) = match &outcome {
-            Ok(_) => (true, 0, None),
-            Err(r) => (false, r.error_code, Some(r.reason.clone())),
-        };
-        crate::signin_log::record_first_factor(
+        crate::signin_log::logged_first_factor(
             &self.deps,
-            crate::signin_log::Attempt {
-                facts,
-                user: found.as_ref(),
-                typed_user_principal_name: user_principal_name,
-                method: MethodKind::Password,
-                succeeded,
-                error_code,
-                failure_reason,
-            },
+            facts,
+            user_principal_name,
+            MethodKind::Password,
+            found.as_ref(),
+            outcome,
         )
         .await
-        .map_err(|e| PassRefused {
-            error_code: 500,
-            reason: e.to_string(),
-        })?;
-        outcome
     }
 
     /// Signs a person in with their password: a new session whose first method is the password.

@@ -122,6 +122,43 @@ pub struct Attempt<'a> {
     pub failure_reason: Option<String>,
 }
 
+/// Logs a first-factor attempt, whatever its outcome, and hands the outcome back. If the entry
+/// cannot be written the sign-in fails: no attempt goes unlogged.
+pub async fn logged_first_factor(
+    deps: &Deps,
+    facts: &RequestFacts,
+    typed_user_principal_name: &str,
+    method: MethodKind,
+    found: Option<&User>,
+    outcome: std::result::Result<
+        (User, crate::session::AuthSession, String),
+        crate::tap::PassRefused,
+    >,
+) -> std::result::Result<(User, crate::session::AuthSession, String), crate::tap::PassRefused> {
+    let (succeeded, error_code, failure_reason) = match &outcome {
+        Ok(_) => (true, 0, None),
+        Err(r) => (false, r.error_code, Some(r.reason.clone())),
+    };
+    record_first_factor(
+        deps,
+        Attempt {
+            facts,
+            user: found,
+            typed_user_principal_name,
+            method,
+            succeeded,
+            error_code,
+            failure_reason,
+        },
+    )
+    .await
+    .map_err(|e| crate::tap::PassRefused {
+        error_code: 500,
+        reason: e.to_string(),
+    })?;
+    outcome
+}
+
 /// Writes the entry for a first-factor attempt made through the pages (no application yet;
 /// Conditional Access not evaluated).
 pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<SignInLogEntry> {

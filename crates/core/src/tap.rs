@@ -632,7 +632,6 @@ impl TemporaryAccessPasses {
     }
 
     /// Signs a person in, and writes the sign-in log entry for the attempt whatever its outcome.
-    /// If the entry cannot be written, the sign-in fails: no attempt goes unlogged.
     pub async fn sign_in(
         &self,
         user_principal_name: &str,
@@ -641,28 +640,15 @@ impl TemporaryAccessPasses {
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let mut found = None;
         let outcome = self.attempt(user_principal_name, pass, &mut found).await;
-        let (succeeded, error_code, failure_reason) = match &outcome {
-            Ok(_) => (true, 0, None),
-            Err(r) => (false, r.error_code, Some(r.reason.clone())),
-        };
-        crate::signin_log::record_first_factor(
+        crate::signin_log::logged_first_factor(
             &self.deps,
-            crate::signin_log::Attempt {
-                facts,
-                user: found.as_ref(),
-                typed_user_principal_name: user_principal_name,
-                method: MethodKind::TemporaryAccessPass,
-                succeeded,
-                error_code,
-                failure_reason,
-            },
+            facts,
+            user_principal_name,
+            MethodKind::TemporaryAccessPass,
+            found.as_ref(),
+            outcome,
         )
         .await
-        .map_err(|e| PassRefused {
-            error_code: 500,
-            reason: e.to_string(),
-        })?;
-        outcome
     }
 
     /// Signs a person in with their pass. On success, a new session whose first method is the
