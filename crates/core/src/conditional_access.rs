@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource};
-use crate::authz::{Actor, Granted, ReadPolicies, WriteConditionalAccess};
+use crate::authz::{Granted, ReadPolicies, WriteConditionalAccess};
 use crate::clock::graph_datetime;
 use crate::directory::{Deps, Directory};
 use crate::model::{DocumentKind, PolicyDocument, UserType};
@@ -129,15 +129,18 @@ impl ConditionalAccess {
         self.deps.clock.now()
     }
 
-    fn audit(
+    /// Applies one change with the audit entry that describes it, in one transaction. `target`
+    /// names the object and carries the document before and after.
+    async fn commit_audited(
         &self,
-        actor: &Actor,
+        grant: &Granted<WriteConditionalAccess>,
         request: &RequestContext,
+        change: Change,
         activity: &str,
         operation: &str,
         target: TargetResource,
-    ) -> DirectoryAudit {
-        DirectoryAudit {
+    ) -> Result<()> {
+        let audit = DirectoryAudit {
             id: self.deps.entropy.uuid(),
             category: "Policy".to_string(),
             correlation_id: request.correlation_id,
@@ -147,10 +150,14 @@ impl ConditionalAccess {
             activity_date_time: self.now(),
             logged_by_service: "Conditional Access".to_string(),
             operation_type: operation.to_string(),
-            initiated_by: AuditActivityInitiator::from_actor(actor, request.ip_address.clone()),
+            initiated_by: AuditActivityInitiator::from_actor(
+                grant.actor(),
+                request.ip_address.clone(),
+            ),
             target_resources: vec![target],
             additional_details: Vec::new(),
-        }
+        };
+        self.deps.store.commit(vec![change], Some(audit)).await
     }
 
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
@@ -345,17 +352,15 @@ impl ConditionalAccess {
             None,
             Some(&body),
         );
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::InsertDocument(document),
             "Add conditional access policy",
             "Add",
             target,
-        );
-        self.deps
-            .store
-            .commit(vec![Change::InsertDocument(document)], Some(audit))
-            .await?;
+        )
+        .await?;
         Ok(body)
     }
 
@@ -396,17 +401,15 @@ impl ConditionalAccess {
             Some(&existing.body),
             Some(&body),
         );
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::UpdateDocument(document),
             "Update conditional access policy",
             "Update",
             target,
-        );
-        self.deps
-            .store
-            .commit(vec![Change::UpdateDocument(document)], Some(audit))
-            .await?;
+        )
+        .await?;
         Ok(body)
     }
 
@@ -428,23 +431,18 @@ impl ConditionalAccess {
             Some(&existing.body),
             None,
         );
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::DeleteDocument {
+                kind: DocumentKind::ConditionalAccessPolicy,
+                id: existing.id,
+            },
             "Delete conditional access policy",
             "Delete",
             target,
-        );
-        self.deps
-            .store
-            .commit(
-                vec![Change::DeleteDocument {
-                    kind: DocumentKind::ConditionalAccessPolicy,
-                    id: existing.id,
-                }],
-                Some(audit),
-            )
-            .await
+        )
+        .await
     }
 
     // --- named locations ----------------------------------------------------------------
@@ -552,11 +550,15 @@ impl ConditionalAccess {
         let body = document.body.clone();
         let target = TargetResource::new("NamedLocation", &document.id, &document.display_name)
             .modified("NamedLocation", None, Some(&body));
-        let audit = self.audit(grant.actor(), request, "Add named location", "Add", target);
-        self.deps
-            .store
-            .commit(vec![Change::InsertDocument(document)], Some(audit))
-            .await?;
+        self.commit_audited(
+            grant,
+            request,
+            Change::InsertDocument(document),
+            "Add named location",
+            "Add",
+            target,
+        )
+        .await?;
         Ok(body)
     }
 
@@ -591,17 +593,15 @@ impl ConditionalAccess {
         let body = document.body.clone();
         let target = TargetResource::new("NamedLocation", &document.id, &document.display_name)
             .modified("NamedLocation", Some(&existing.body), Some(&body));
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::UpdateDocument(document),
             "Update named location",
             "Update",
             target,
-        );
-        self.deps
-            .store
-            .commit(vec![Change::UpdateDocument(document)], Some(audit))
-            .await?;
+        )
+        .await?;
         Ok(body)
     }
 
@@ -641,23 +641,18 @@ impl ConditionalAccess {
         }
         let target = TargetResource::new("NamedLocation", &existing.id, &existing.display_name)
             .modified("NamedLocation", Some(&existing.body), None);
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::DeleteDocument {
+                kind: DocumentKind::NamedLocation,
+                id: existing.id,
+            },
             "Delete named location",
             "Delete",
             target,
-        );
-        self.deps
-            .store
-            .commit(
-                vec![Change::DeleteDocument {
-                    kind: DocumentKind::NamedLocation,
-                    id: existing.id,
-                }],
-                Some(audit),
-            )
-            .await
+        )
+        .await
     }
 
     // --- authentication strengths -------------------------------------------------------
@@ -759,17 +754,15 @@ impl ConditionalAccess {
         let target =
             TargetResource::new("AuthenticationStrengthPolicy", &id, &document.display_name)
                 .modified("AuthenticationStrength", None, Some(&body));
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::InsertDocument(document),
             "Authentication Strength Policy Create",
             "Add",
             target,
-        );
-        self.deps
-            .store
-            .commit(vec![Change::InsertDocument(document)], Some(audit))
-            .await?;
+        )
+        .await?;
         Ok(body)
     }
 
@@ -807,17 +800,15 @@ impl ConditionalAccess {
             &document.display_name,
         )
         .modified("AuthenticationStrength", Some(&existing.body), Some(&body));
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::UpdateDocument(document),
             "Authentication Strength Policy Update",
             "Update",
             target,
-        );
-        self.deps
-            .store
-            .commit(vec![Change::UpdateDocument(document)], Some(audit))
-            .await?;
+        )
+        .await?;
         Ok(body)
     }
 
@@ -866,23 +857,18 @@ impl ConditionalAccess {
             &existing.display_name,
         )
         .modified("AuthenticationStrength", Some(&existing.body), None);
-        let audit = self.audit(
-            grant.actor(),
+        self.commit_audited(
+            grant,
             request,
+            Change::DeleteDocument {
+                kind: DocumentKind::AuthenticationStrength,
+                id: existing.id,
+            },
             "Authentication Strength Policy Delete",
             "Delete",
             target,
-        );
-        self.deps
-            .store
-            .commit(
-                vec![Change::DeleteDocument {
-                    kind: DocumentKind::AuthenticationStrength,
-                    id: existing.id,
-                }],
-                Some(audit),
-            )
-            .await
+        )
+        .await
     }
 
     // --- What-If ------------------------------------------------------------------------
