@@ -1765,3 +1765,6 @@ async fn sign_in_flows_advance_once_per_step(store: SqlStore) {
     assert_eq!(stored.step, Step::FirstFactor);
     assert!(stored.username.is_some());
 }
+
+// The passkey storage contract, on the same harness (`contract!` is defined above).
+mod passkeys;

@@ -3,7 +3,6 @@
 //! callers race, signature counters only move forward, the per-person limit and credential-id
 //! uniqueness hold under concurrency, and a person's passkeys go with them.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use portcullis_core::Error;
@@ -14,67 +13,12 @@ use portcullis_core::passkeys::{
     AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
 };
 use portcullis_core::store::{Change, ListQuery, Store};
-use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};
-use portcullis_store::{SqlStore, StoreOptions, connect};
+use portcullis_store::SqlStore;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-async fn run<F, Fut>(backend: Backend, body: F)
-where
-    F: FnOnce(SqlStore) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let scratch = match backend {
-        Backend::Sqlite => ScratchDatabase::sqlite(),
-        Backend::Postgres => match std::env::var(TEST_DATABASE_URL_ENV) {
-            Ok(base) if !base.trim().is_empty() => ScratchDatabase::postgres(base.trim())
-                .await
-                .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL_ENV} is set: {e}")),
-            _ => {
-                eprintln!("{TEST_DATABASE_URL_ENV} is not set: PostgreSQL variant not run");
-                return;
-            }
-        },
-    };
-    let options = StoreOptions {
-        max_connections: 5,
-        ..StoreOptions::default()
-    };
-    let store = connect(scratch.url(), &options)
-        .await
-        .expect("connect to the scratch database");
-    store.migrate().await.expect("migrate");
-    body(store.clone()).await;
-    store.close().await;
-    scratch.remove().await.expect("remove the scratch database");
-}
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Backend::Sqlite, super::$name).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::run(super::Backend::Postgres, super::$name).await;
-                }
-            )*
-        }
-    };
-}
+// The both-databases harness of this test binary (see main.rs).
+use super::{Backend, run};
 
 contract!(
     a_ceremony_is_taken_exactly_once,
