@@ -22,6 +22,7 @@ pub mod middleware;
 pub mod my;
 pub mod oauth;
 pub mod openapi;
+pub mod pages;
 pub mod passkeys;
 pub mod signin;
 
@@ -92,6 +93,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(my::router())
                 .merge(passkeys::router())
                 .merge(signin::router())
+                .merge(pages::router())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     middleware::same_origin,
