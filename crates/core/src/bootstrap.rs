@@ -1,5 +1,6 @@
 //! First start: the tenant, a bootstrap Global Administrator, and an automation application
-//! holding every admin API permission — created once, in one transaction.
+//! holding every admin API permission — created once, in one transaction — and, at every start,
+//! the first-party applications ([`crate::first_party`]) when they are missing.
 //!
 //! Several nodes may start at the same moment on one PostgreSQL database; the tenant row is the
 //! arbiter. The node whose transaction inserts it wins; the others see the conflict, find the
@@ -11,6 +12,7 @@ use uuid::Uuid;
 use crate::audit::{AuditActivityInitiator, DirectoryAudit, TargetResource};
 use crate::authz::{Actor, perm};
 use crate::directory::{Deps, Directory};
+use crate::first_party::ensure_first_party_applications;
 use crate::model::{Application, RedirectUris, RoleAssignment, Tenant, User, UserType};
 use crate::roles::GLOBAL_ADMINISTRATOR;
 use crate::store::Change;
@@ -47,6 +49,7 @@ pub async fn ensure_bootstrapped(
     settings: &BootstrapSettings,
 ) -> Result<BootstrapOutcome> {
     if let Some(tenant) = deps.store.tenant().await? {
+        ensure_first_party_applications(deps).await?;
         return Ok(BootstrapOutcome {
             tenant,
             created: None,
@@ -112,7 +115,11 @@ pub async fn ensure_bootstrapped(
         Change::InsertRoleAssignment(role),
         Change::InsertApplication(app.clone()),
     ];
-    match deps.store.commit(changes, Some(audit)).await {
+    let committed = deps.store.commit(changes, Some(audit)).await;
+    if matches!(committed, Ok(()) | Err(Error::Conflict { .. })) {
+        ensure_first_party_applications(deps).await?;
+    }
+    match committed {
         Ok(()) => Ok(BootstrapOutcome {
             created: Some(BootstrapCredentials {
                 tenant_id: tenant.id,

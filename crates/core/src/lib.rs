@@ -31,6 +31,7 @@ pub mod crypto;
 pub mod directory;
 pub mod entropy;
 pub mod error;
+pub mod first_party;
 pub mod json;
 mod method_config;
 pub mod model;

@@ -588,6 +588,38 @@ impl SignIns {
             .map(Ok)
     }
 
+    /// Whether this session, as it stands, may use the application: Conditional Access for it
+    /// grants on the session's methods and this request's facts. The first-party pages (security
+    /// info, the admin portal) ask on every visit, so a session whose first factor was followed
+    /// by a block or an unmet requirement — in this flow or any other — never opens them, and a
+    /// policy an administrator just changed applies at once. Nothing is logged: this is a check
+    /// of an existing sign-in, not a sign-in.
+    pub async fn session_may_use(
+        &self,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        client_id: Uuid,
+    ) -> Result<bool> {
+        let Some(user) = self.deps.store.user(session.user_id).await? else {
+            return Ok(false);
+        };
+        if !user.account_enabled {
+            return Ok(false);
+        }
+        let set = self.policy_set().await?;
+        let ctx = self
+            .context_for(
+                &set,
+                &facts.user_agent,
+                facts.ip_address.as_deref(),
+                &user,
+                session,
+                Target::Application(client_id.to_string()),
+            )
+            .await?;
+        Ok(matches!(evaluate(&ctx, &set).outcome, Outcome::Grant))
+    }
+
     /// Finishes registering the passkey; the flow then waits for one assertion with it.
     pub async fn finish_registration(
         &self,
@@ -654,7 +686,28 @@ impl SignIns {
         session: &AuthSession,
         target: Target,
     ) -> Result<SignInContext> {
-        let ua = portcullis_useragent::parse(&flow.user_agent);
+        self.context_for(
+            set,
+            &flow.user_agent,
+            flow.ip_address.as_deref(),
+            user,
+            session,
+            target,
+        )
+        .await
+    }
+
+    /// The engine's view of a sign-in from these request facts.
+    async fn context_for(
+        &self,
+        set: &PolicySet,
+        user_agent: &str,
+        ip_address: Option<&str>,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<SignInContext> {
+        let ua = portcullis_useragent::parse(user_agent);
         let mut ctx = SignInContext::new(user.id.to_string(), target);
         ctx.group_ids = self
             .deps
@@ -677,10 +730,7 @@ impl SignIns {
         };
         ctx.platform = ua.platform;
         ctx.client_app_type = ua.client_app_type;
-        ctx.ip_address = flow
-            .ip_address
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        ctx.ip_address = ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
         if let Some(ip) = ctx.ip_address {
             ctx.named_locations = set.locations_for(ip, None);
         }

@@ -347,3 +347,23 @@ pub async fn purge_expired(deps: &Deps, retention_days: u32) -> Result<u64> {
     let before = deps.clock.now() - time::Duration::days(i64::from(retention_days));
     deps.store.purge_sign_ins(before).await
 }
+
+/// The most recent sign-in log entries of one person, newest first, for their own "My
+/// sign-ins" page: only entries recorded against their account (an attempt with an unknown
+/// username belongs to nobody), at most `top` of them.
+pub async fn recent_for_user(
+    deps: &Deps,
+    user_id: Uuid,
+    top: usize,
+) -> Result<Vec<SignInLogEntry>> {
+    let query = crate::store::ListQuery {
+        filter: vec![crate::store::Predicate {
+            field: "user_id",
+            op: crate::store::Op::Eq,
+            value: crate::store::Value::Text(user_id.to_string()),
+        }],
+        top: top.clamp(1, 100),
+        after: None,
+    };
+    Ok(deps.store.list_sign_ins(&query).await?.items)
+}

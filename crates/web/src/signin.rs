@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/signin/flows/{id}/registration", post(register))
 }
 
-fn sign_ins(state: &AppState) -> SignIns {
+pub(crate) fn sign_ins(state: &AppState) -> SignIns {
     SignIns::new(
         state.directory.clone(),
         state.conditional_access.clone(),

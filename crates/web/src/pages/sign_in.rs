@@ -1,9 +1,228 @@
+//! The sign-in page, `/signin`: one server-rendered page whose panels (identify, first factor,
+//! what Conditional Access asks for, the "More information required" wizard, blocked, granted)
+//! are driven by `/assets/signin.js` over the `/signin/flows` JSON API.
+//!
+//! `GET /signin?flow=ID` continues a flow someone else started (the OIDC authorize endpoint);
+//! `GET /signin[?returnTo=/local/path]` starts a flow for the first-party application that owns
+//! the return path ([`portcullis_core::first_party`]) and, once it is granted, goes back there.
+//! Either way the server reads the flow first, so an unknown or expired flow, a malformed link
+//! or a flow of another session gets a friendly page with a way to start again, never JSON.
+//!
+//! What it must never do: decide a step (core does), follow a return path that is not a local
+//! path on this server (an open redirect), or put anything secret in a URL.
+
 use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use portcullis_core::Error;
+use portcullis_core::first_party;
+use portcullis_core::signin::FlowState;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
+use super::{error_page, render};
 use crate::AppState;
+use crate::extract::Facts;
+use crate::passkeys::MaybeSession;
+use crate::signin::sign_ins;
 
-pub(crate) const TEMPLATES: &[(&str, &str)] = &[];
+pub(crate) const TEMPLATES: &[(&str, &str)] = &[(
+    "signin/signin.html",
+    include_str!("../../templates/signin/signin.html"),
+)];
+
+const SCRIPT: &str = include_str!("../../assets/signin.js");
+
+/// Where a sign-in started from the pages goes when no return path is given.
+pub const DEFAULT_RETURN_PATH: &str = "/my/security-info";
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/signin", get(page))
+        .route("/assets/signin.js", get(script))
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SignInQuery {
+    flow: Option<String>,
+    return_to: Option<String>,
+}
+
+/// A return path is accepted only when it is a path on this server: it starts with one `/`, is
+/// not protocol-relative (`//host`, `/\host`, which browsers treat as another site), and holds
+/// no control characters or backslashes. Anything else is refused, not repaired.
+pub fn local_return_path(candidate: &str) -> Option<&str> {
+    let ok = candidate.len() <= 512
+        && candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && !candidate.contains('\\')
+        && !candidate.chars().any(char::is_control);
+    ok.then_some(candidate)
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    flow: &'a FlowState,
+    return_to: &'a str,
+    /// The panel shown before any script runs.
+    panel: &'static str,
+}
+
+fn bad_link(message: &str) -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "This sign-in link isn't valid",
+        message,
+    )
+}
+
+/// The friendly page for a flow that cannot be continued.
+fn flow_error(error: &Error, return_to: &str) -> Response {
+    let restart = format!("Start again from the application you were signing in to, or go to {return_to}.");
+    match error {
+        Error::Invalid {
+            code: "signInFlowNotFound",
+            ..
+        } => error_page(
+            StatusCode::NOT_FOUND,
+            "This sign-in has expired",
+            &format!("A sign-in has to be finished within 10 minutes, and this one is unknown or has run out of time. {restart}"),
+        ),
+        Error::Conflict {
+            code: "signInFlowSessionMismatch",
+            ..
+        } => error_page(
+            StatusCode::CONFLICT,
+            "This sign-in belongs to another browser session",
+            &format!("Someone started this sign-in in another session. {restart}"),
+        ),
+        other if other.http_status() < 500 => error_page(
+            StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+            "We couldn't continue this sign-in",
+            &other.public_message(),
+        ),
+        other => {
+            tracing::error!(error = %other, "sign-in page could not read the flow");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The sign-in could not be continued. Try again in a moment.",
+            )
+        }
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Facts(facts): Facts,
+    MaybeSession(session): MaybeSession,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Ok(query) = serde_urlencoded::from_str::<SignInQuery>(query.as_deref().unwrap_or(""))
+    else {
+        return bad_link("The address has a malformed query string.");
+    };
+    let return_to = match query.return_to.as_deref() {
+        None | Some("") => DEFAULT_RETURN_PATH,
+        Some(candidate) => match local_return_path(candidate) {
+            Some(path) => path,
+            None => {
+                return bad_link(
+                    "After signing in you can only be sent to a page of this site, and this link names another place.",
+                );
+            }
+        },
+    };
+    let sign_ins = sign_ins(&state);
+    let flow = match query.flow.as_deref() {
+        Some(id) => {
+            let Ok(id) = Uuid::parse_str(id.trim()) else {
+                return bad_link("The sign-in named in this address does not exist.");
+            };
+            sign_ins.current(id, session.as_ref()).await
+        }
+        None => {
+            let app = first_party::application_for_path(return_to);
+            sign_ins.start(&app.to_string(), &facts).await
+        }
+    };
+    let flow = match flow {
+        Ok(flow) => flow,
+        Err(Error::Invalid {
+            code: "unknownClient",
+            ..
+        }) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "This application isn't known here",
+                "The application you are signing in to is not registered with this organization. Tell its owner or your administrator.",
+            );
+        }
+        Err(e) => return flow_error(&e, return_to),
+    };
+    let panel = match flow.status {
+        "identify" => "identify",
+        "firstFactor" => "first-factor",
+        "requirements" => "requirements",
+        "registrationNeeded" => "register-intro",
+        "proveRegistration" => "prove",
+        "granted" => "granted",
+        "blocked" => "blocked",
+        _ => "identify",
+    };
+    let status = if flow.status == "blocked" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let mut response = render(
+        "signin/signin.html",
+        Page {
+            flow: &flow,
+            return_to,
+            panel,
+        },
+    );
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_return_path;
+
+    #[test]
+    fn only_local_paths_are_return_paths() {
+        assert_eq!(
+            local_return_path("/my/security-info"),
+            Some("/my/security-info")
+        );
+        assert_eq!(local_return_path("/admin?tab=users"), Some("/admin?tab=users"));
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "my/security-info",
+            "/a\nb",
+        ] {
+            assert_eq!(local_return_path(bad), None, "{bad}");
+        }
+    }
 }

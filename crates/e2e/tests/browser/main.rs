@@ -1,0 +1,11 @@
+//! DESIGN.md's story in a real browser, against the real server on a free port opened as
+//! `http://localhost:PORT` (WebAuthn refuses the IP address), configured only through the admin
+//! API. Screenshots of the key screens land in `target/e2e-screenshots/`.
+//!
+//! Also the pages' friendly errors over plain HTTP (no browser needed for those).
+
+mod harness;
+mod pages;
+mod story;
+mod use_case_1;
+mod use_case_2;
