@@ -164,18 +164,24 @@
   // Offers passkeys in the username field's autofill while the person is at the first panel.
   async function startAutofill() {
     if (flow.status !== "identify" || !P.passkeysSupported()) return;
-    if (!(await PublicKeyCredential.isConditionalMediationAvailable?.())) return;
+    // Asked anyway when the browser says "no": some (headless ones, with a virtual
+    // authenticator) answer a conditional request all the same; one that cannot just rejects.
+    if (typeof PublicKeyCredential.isConditionalMediationAvailable !== "function") return;
     const options = await P.api("POST", flowPath + "/passkey/options", {});
     if (!options.ok) return;
     autofill = new AbortController();
+    // Lets a test (and a curious person's dev tools) see that passkeys are on offer.
+    root.dataset.autofill = "offered";
     let credential;
     try {
       credential = await P.getPasskey(options.body.options, "conditional", autofill.signal);
     } catch (e) {
+      root.dataset.autofill = "ended";
       return; // aborted because the person chose another way, or nothing was picked
     } finally {
       autofill = null;
     }
+    root.dataset.autofill = "chosen";
     await step("/passkey/verify", { ceremonyId: options.body.ceremonyId, credential });
   }
 

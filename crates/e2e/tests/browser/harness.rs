@@ -355,37 +355,6 @@ impl Browser {
         }
     }
 
-    /// Clicks into the visible field labelled `label`, as a person does before typing.
-    pub async fn click_field(&self, label: &str) {
-        let id = self
-            .js(&format!(
-                "const l = [...document.querySelectorAll('label')].find(l => l.textContent.trim() === {label:?} && l.offsetParent); return l ? l.htmlFor : null;"
-            ))
-            .await;
-        let id = id.as_str().unwrap_or_else(|| panic!("no visible field labelled {label:?}"));
-        self.client
-            .find(Locator::Id(id))
-            .await
-            .expect("the field")
-            .click()
-            .await
-            .expect("the field takes a click");
-    }
-
-    /// Picks the passkey the focused field's autofill offers: the first suggestion, by
-    /// keyboard, as a person would (down arrow, Enter).
-    pub async fn choose_autofill_passkey(&self) {
-        let field = self.client.active_element().await.expect("a focused field");
-        field
-            .send_keys("\u{E015}")
-            .await
-            .expect("arrow down reaches the field");
-        field
-            .send_keys("\u{E007}")
-            .await
-            .expect("enter reaches the field");
-    }
-
     /// Saves a PNG of the page as `<test>-<n>-<name>.png` under [`screenshot_dir`].
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let n = self.shots.fetch_add(1, Ordering::SeqCst) + 1;

@@ -95,11 +95,8 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     b.set_user_agent(ANDROID_UA).await;
     let flow = start_flow(&b, &story.app_id).await;
     b.goto(&format!("/signin?flow={flow}")).await;
-    b.until_panel("identify").await;
-    b.fill("Email or username", "joni@contoso.com").await;
-    b.click("Next").await;
-    b.until_panel("first-factor").await;
-    b.click("Sign in with a passkey").await;
+    // The username field offers her passkey (conditional mediation) and the phone answers
+    // that offer; Conditional Access then blocks the platform.
     b.until_panel("blocked").await;
     b.until_text("You can't get there from here").await;
     let blocked = b.text("[data-panel=blocked]").await;

@@ -307,3 +307,34 @@ async fn my_sign_ins(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_pages_render_with_and_without_methods() {
+        let user = json!({"displayName": "Grady <Archie>", "userPrincipalName": "grady@contoso.com"});
+        let info = super::super::TEMPLATES
+            .get_template("my/security-info.html")
+            .expect("template");
+        for methods in [
+            json!([]),
+            json!([{"kind": "passkey", "id": "1", "name": "<i>Pixel</i>", "detail": "Passkey", "created": "x", "last_used": null},
+                   {"kind": "password", "id": "", "name": "Password", "detail": "Password", "created": "x", "last_used": null}]),
+        ] {
+            let html = info
+                .render(json!({"user": user, "methods": methods, "has_password": true, "done": null, "may_add": false}))
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            assert!(!html.contains("<i>Pixel</i>") && !html.contains("<Archie>"));
+        }
+        let sign_ins = super::super::TEMPLATES
+            .get_template("my/sign-ins.html")
+            .expect("template");
+        let row = json!({"when": "x", "app": "My Account", "result": "interrupted", "reason": "r",
+                         "methods": "Passkey", "device": "Windows", "ip_address": "", "correlation_id": "c"});
+        sign_ins
+            .render(json!({"user": user, "sign_ins": [row]}))
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}

@@ -206,6 +206,33 @@ async fn page(
 #[cfg(test)]
 mod tests {
     use super::local_return_path;
+    use serde_json::json;
+
+    /// Every panel's template renders for the states the flow API gives (fields it omits
+    /// included), and what a person typed is escaped.
+    #[test]
+    fn the_page_renders_for_every_state() {
+        let template = super::super::TEMPLATES
+            .get_template("signin/signin.html")
+            .expect("the template exists");
+        let states = [
+            json!({"flowId": "f", "status": "identify", "appId": "a", "appDisplayName": "<b>App</b>"}),
+            json!({"flowId": "f", "status": "requirements", "appId": "a", "appDisplayName": "App",
+                   "userPrincipalName": "joni@contoso.com", "methods": ["fido2", "softwareOath"]}),
+            json!({"flowId": "f", "status": "registrationNeeded", "appId": "a", "appDisplayName": "App",
+                   "policies": [{"id": "p", "displayName": "Passkey test: enforcement"}]}),
+            json!({"flowId": "f", "status": "blocked", "appId": "a", "appDisplayName": "App",
+                   "policies": [{"id": "p", "displayName": "Passkey test: unsupported platforms"}],
+                   "details": {"errorCode": 53003, "correlationId": "c", "timestamp": "t",
+                               "appId": "a", "appDisplayName": "App", "platform": "Android", "ipAddress": null}}),
+        ];
+        for flow in states {
+            let html = template
+                .render(json!({"flow": flow, "return_to": "/my/security-info", "panel": "identify"}))
+                .unwrap_or_else(|e| panic!("{flow}: {e:#}"));
+            assert!(!html.contains("<b>App</b>"), "escaped");
+        }
+    }
 
     #[test]
     fn only_local_paths_are_return_paths() {
