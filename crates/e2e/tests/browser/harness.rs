@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 /// How long a condition may take before the test gives up on it (a hang guard, not a check).
 const PATIENCE: Duration = Duration::from_secs(45);
 
-const INSTALL_HINT: &str = "run `sudo scripts/install-test-deps.sh` (it installs Debian's chromium and chromium-driver)";
+const INSTALL_HINT: &str =
+    "run `sudo scripts/install-test-deps.sh` (it installs Debian's chromium and chromium-driver)";
 
 /// Windows 11, Edge: the platform the story's policies let in.
 pub const WINDOWS_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
@@ -123,6 +124,15 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(ready, "chromedriver did not answer on port {port}");
+        // This test's screenshots from an earlier run go, so the folder shows only this run.
+        if let Ok(entries) = std::fs::read_dir(screenshot_dir()) {
+            let prefix = format!("{test}-");
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
         let profile = tempfile::tempdir().expect("a profile folder");
         let args = vec![
             "--headless=new".to_string(),
@@ -269,7 +279,9 @@ impl Browser {
         let quoted = serde_json::to_string(text).expect("text quotes");
         self.until(
             &format!("the text {text:?}"),
-            &format!("document.readyState === 'complete' && document.body.innerText.includes({quoted})"),
+            &format!(
+                "document.readyState === 'complete' && document.body.innerText.includes({quoted})"
+            ),
         )
         .await;
     }
@@ -330,16 +342,17 @@ impl Browser {
 
     /// Types into the visible field labelled `label`.
     pub async fn fill(&self, label: &str, value: &str) {
-        let xpath = format!(
-            "//label[normalize-space(.)={}]",
-            xpath_literal(label)
-        );
+        let xpath = format!("//label[normalize-space(.)={}]", xpath_literal(label));
         let started = std::time::Instant::now();
         loop {
             if let Ok(labels) = self.client.find_all(Locator::XPath(&xpath)).await {
                 for l in labels {
-                    let Ok(Some(id)) = l.attr("for").await else { continue };
-                    let Ok(input) = self.client.find(Locator::Id(&id)).await else { continue };
+                    let Ok(Some(id)) = l.attr("for").await else {
+                        continue;
+                    };
+                    let Ok(input) = self.client.find(Locator::Id(&id)).await else {
+                        continue;
+                    };
                     if input.is_displayed().await.unwrap_or(false) {
                         input.clear().await.expect("field clears");
                         input.send_keys(value).await.expect("typing works");

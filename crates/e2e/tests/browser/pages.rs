@@ -44,9 +44,17 @@ async fn get(t: &TestServer, path: &str, cookie: Option<&str>) -> Page {
 /// A page a person can read: HTML, the title given, and no JSON error body.
 fn friendly(page: &Page, status: StatusCode, title: &str) {
     assert_eq!(page.status, status, "{}", page.body);
-    assert!(page.content_type.starts_with("text/html"), "{}", page.content_type);
+    assert!(
+        page.content_type.starts_with("text/html"),
+        "{}",
+        page.content_type
+    );
     assert!(page.body.contains(title), "{title:?} in {}", page.body);
-    assert!(!page.body.contains("\"error\""), "no raw error: {}", page.body);
+    assert!(
+        !page.body.contains("\"error\""),
+        "no raw error: {}",
+        page.body
+    );
 }
 
 #[tokio::test]
@@ -57,7 +65,11 @@ async fn bad_sign_in_links_get_friendly_pages() {
     friendly(&unknown, StatusCode::NOT_FOUND, "This sign-in has expired");
 
     let garbage = get(&t, "/signin?flow=not-a-flow", None).await;
-    friendly(&garbage, StatusCode::BAD_REQUEST, "This sign-in link isn&#x27;t valid");
+    friendly(
+        &garbage,
+        StatusCode::BAD_REQUEST,
+        "This sign-in link isn&#x27;t valid",
+    );
 
     for elsewhere in [
         "https://evil.example/",
@@ -66,11 +78,20 @@ async fn bad_sign_in_links_get_friendly_pages() {
         "javascript:alert(1)",
     ] {
         let page = get(&t, &format!("/signin?returnTo={elsewhere}"), None).await;
-        friendly(&page, StatusCode::BAD_REQUEST, "This sign-in link isn&#x27;t valid");
+        friendly(
+            &page,
+            StatusCode::BAD_REQUEST,
+            "This sign-in link isn&#x27;t valid",
+        );
     }
 
     let malformed = get(&t, "/signin?returnTo=%ZZ", None).await;
-    assert_eq!(malformed.status, StatusCode::BAD_REQUEST, "{}", malformed.body);
+    assert_eq!(
+        malformed.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        malformed.body
+    );
 
     // A good link: the sign-in page for My Account, which security info is part of.
     let good = get(&t, "/signin?returnTo=/my/security-info", None).await;
@@ -126,7 +147,11 @@ async fn security_info_needs_a_sign_in_and_escapes_what_it_shows() {
 
     let sign_ins = get(&t, "/my/sign-ins", Some(&token)).await;
     assert_eq!(sign_ins.status, StatusCode::OK, "{}", sign_ins.body);
-    assert!(sign_ins.body.contains("Temporary Access Pass"), "{}", sign_ins.body);
+    assert!(
+        sign_ins.body.contains("Temporary Access Pass"),
+        "{}",
+        sign_ins.body
+    );
     t.stop().await;
 }
 
@@ -152,7 +177,9 @@ async fn a_policy_that_blocks_my_account_keeps_a_signed_in_person_out_of_securit
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let pass = issue_pass(&t, &id(&person)).await;
     // The pass is a good first factor, so a session exists; Conditional Access still decides.
-    let (_, token) = t.sign_in_with_pass(&t.url, "adele@contoso.com", &pass).await;
+    let (_, token) = t
+        .sign_in_with_pass(&t.url, "adele@contoso.com", &pass)
+        .await;
     let page = get(&t, "/my/security-info", token.as_deref()).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(

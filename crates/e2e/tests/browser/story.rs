@@ -8,7 +8,8 @@ pub const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
 /// The model (AAGUID) Chromium's virtual CTAP2 authenticator reports: the allow-list holds it,
 /// as a production tenant's holds Microsoft Authenticator's.
 pub const VIRTUAL_AUTHENTICATOR_AAGUID: &str = "01020304-0506-0708-0102-030405060708";
-const FIDO2: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+const FIDO2: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
 
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_string()

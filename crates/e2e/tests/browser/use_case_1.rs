@@ -65,7 +65,11 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
 
     // The phone made the passkey; she names it and proves it.
     b.until_panel("register-name").await;
-    assert_eq!(b.credentials(&phone).await.len(), 1, "the phone holds one passkey");
+    assert_eq!(
+        b.credentials(&phone).await.len(),
+        1,
+        "the phone holds one passkey"
+    );
     b.screenshot("passkey-created").await;
     b.fill("Passkey name", "Joni's phone").await;
     b.click("Save").await;

@@ -45,7 +45,11 @@ async fn grady_adds_a_passkey_from_security_info_and_signs_in_with_autofill() {
     b.screenshot("choose-operating-system").await;
     b.click("Android device").await;
     b.until_text("Passkey created").await;
-    assert_eq!(b.credentials(&phone).await.len(), 1, "the phone holds the passkey");
+    assert_eq!(
+        b.credentials(&phone).await.len(),
+        1,
+        "the phone holds the passkey"
+    );
     b.fill("Passkey name", "Grady's Android").await;
     b.click("Save").await;
     b.until_text("Your passkey was added").await;
@@ -54,13 +58,17 @@ async fn grady_adds_a_passkey_from_security_info_and_signs_in_with_autofill() {
 
     // Rename it.
     b.click("Rename").await;
-    b.fill("New name for Grady's Android", "Grady's Pixel").await;
+    b.fill("New name for Grady's Android", "Grady's Pixel")
+        .await;
     b.screenshot("rename").await;
     b.click("Save").await;
     b.until_text("The passkey was renamed").await;
     b.until_text("Grady's Pixel").await;
     let methods = t
-        .get(&format!("/users/{}/authentication/fido2Methods", id(&grady)))
+        .get(&format!(
+            "/users/{}/authentication/fido2Methods",
+            id(&grady)
+        ))
         .await;
     assert_eq!(methods.body["value"][0]["displayName"], "Grady's Pixel");
 

@@ -314,7 +314,8 @@ mod tests {
 
     #[test]
     fn the_pages_render_with_and_without_methods() {
-        let user = json!({"displayName": "Grady <Archie>", "userPrincipalName": "grady@contoso.com"});
+        let user =
+            json!({"displayName": "Grady <Archie>", "userPrincipalName": "grady@contoso.com"});
         let info = super::super::TEMPLATES
             .get_template("my/security-info.html")
             .expect("template");

@@ -92,7 +92,8 @@ fn bad_link(message: &str) -> Response {
 
 /// The friendly page for a flow that cannot be continued.
 fn flow_error(error: &Error, return_to: &str) -> Response {
-    let restart = format!("Start again from the application you were signing in to, or go to {return_to}.");
+    let restart =
+        format!("Start again from the application you were signing in to, or go to {return_to}.");
     match error {
         Error::Invalid {
             code: "signInFlowNotFound",
@@ -100,7 +101,9 @@ fn flow_error(error: &Error, return_to: &str) -> Response {
         } => error_page(
             StatusCode::NOT_FOUND,
             "This sign-in has expired",
-            &format!("A sign-in has to be finished within 10 minutes, and this one is unknown or has run out of time. {restart}"),
+            &format!(
+                "A sign-in has to be finished within 10 minutes, and this one is unknown or has run out of time. {restart}"
+            ),
         ),
         Error::Conflict {
             code: "signInFlowSessionMismatch",
@@ -228,7 +231,9 @@ mod tests {
         ];
         for flow in states {
             let html = template
-                .render(json!({"flow": flow, "return_to": "/my/security-info", "panel": "identify"}))
+                .render(
+                    json!({"flow": flow, "return_to": "/my/security-info", "panel": "identify"}),
+                )
                 .unwrap_or_else(|e| panic!("{flow}: {e:#}"));
             assert!(!html.contains("<b>App</b>"), "escaped");
         }
@@ -240,7 +245,10 @@ mod tests {
             local_return_path("/my/security-info"),
             Some("/my/security-info")
         );
-        assert_eq!(local_return_path("/admin?tab=users"), Some("/admin?tab=users"));
+        assert_eq!(
+            local_return_path("/admin?tab=users"),
+            Some("/admin?tab=users")
+        );
         for bad in [
             "https://evil.example",
             "//evil.example",
