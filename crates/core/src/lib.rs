@@ -35,6 +35,7 @@ pub mod json;
 mod method_config;
 pub mod model;
 pub mod odata;
+pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod roles;

@@ -385,6 +385,7 @@ impl Passwords {
                 aaguid: None,
                 credential_id: None,
                 one_time: false,
+                backup_eligible: false,
             },
         );
         self.deps

@@ -778,6 +778,7 @@ impl TemporaryAccessPasses {
                 aaguid: None,
                 credential_id: Some(tap.id.to_string()),
                 one_time: tap.is_usable_once,
+                backup_eligible: false,
             },
         );
         self.deps

@@ -394,6 +394,7 @@ impl SoftwareOath {
                     aaguid: None,
                     credential_id: Some(method.id.to_string()),
                     one_time: false,
+                    backup_eligible: false,
                 };
                 self.deps
                     .store

@@ -21,6 +21,7 @@ pub mod health;
 pub mod middleware;
 pub mod my;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod passkeys;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(oauth::router())
+        .merge(oidc::router())
         .merge(
             // The endpoints a browser calls with the session cookie.
             auth::router()

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod conditional_access;
 mod directory;
+mod oidc;
 mod passes;
 mod passkeys;
 mod passwords;
