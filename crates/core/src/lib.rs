@@ -32,6 +32,7 @@ pub mod directory;
 pub mod entropy;
 pub mod error;
 pub mod json;
+pub mod lockout;
 mod method_config;
 pub mod model;
 pub mod odata;

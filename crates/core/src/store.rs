@@ -131,6 +131,8 @@ pub struct FailureCount {
     /// Failures in the current window, this one included.
     pub count: u32,
     pub window_start: OffsetDateTime,
+    /// The latest failure (this one, when just recorded).
+    pub last_failure: OffsetDateTime,
 }
 
 /// A comparison in a list query. `field` is a column name from core's per-resource whitelist
