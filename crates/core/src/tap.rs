@@ -36,7 +36,6 @@ pub const CONFIGURATION_ID: &str = "TemporaryAccessPass";
 /// Entra's bounds for any lifetime setting: ten minutes to thirty days.
 pub const LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 10..=43_200;
 pub const LENGTH_RANGE: std::ops::RangeInclusive<u32> = 8..=48;
-/// Wrong passes before the account's pass sign-in locks, and for how long.
 
 /// A person's pass, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
