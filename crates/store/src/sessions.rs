@@ -329,7 +329,7 @@ impl SqlStore {
         .fetch_one(&self.pool)
         .await
         .map_err(error::storage)?;
-        Ok(failure_count(&row)?)
+        failure_count(&row)
     }
 
     pub(crate) async fn read_password(
