@@ -240,6 +240,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sign-in log entries older than `before`; how many went.
     async fn purge_sign_ins(&self, before: OffsetDateTime) -> Result<u64>;
 
+    /// Deletes what has expired by `now` and can no longer be used: sign-in flows, sessions,
+    /// and grants with their codes and refresh tokens. How many rows went.
+    async fn purge_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64>;
+
     /// Newest first.
     async fn list_sign_ins(&self, query: &ListQuery) -> Result<Page<SignInLogEntry>>;
 

@@ -474,4 +474,8 @@ impl Store for SqlStore {
     async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
         self.delete_sign_ins_before(before).await
     }
+
+    async fn purge_expired_sign_in_state(&self, now: time::OffsetDateTime) -> Result<u64> {
+        self.delete_expired_sign_in_state(now).await
+    }
 }

@@ -392,6 +392,29 @@ impl SqlStore {
         Ok(done.rows_affected())
     }
 
+    pub(crate) async fn delete_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64> {
+        // Children before their grant: SQLite enforces foreign keys only when asked to.
+        let statements = [
+            "DELETE FROM sign_in_flows WHERE expires < $1",
+            "DELETE FROM auth_sessions WHERE expires < $1",
+            "DELETE FROM oauth_codes WHERE expires < $1",
+            "DELETE FROM oauth_refresh_tokens WHERE expires < $1",
+            "DELETE FROM oauth_codes WHERE grant_id IN (SELECT id FROM oauth_grants WHERE expires < $1)",
+            "DELETE FROM oauth_refresh_tokens WHERE grant_id IN (SELECT id FROM oauth_grants WHERE expires < $1)",
+            "DELETE FROM oauth_grants WHERE expires < $1",
+        ];
+        let mut removed = 0;
+        for sql in statements {
+            let done = sqlx::query(sql)
+                .bind(unix_millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(error::storage)?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+
     pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
         let row = sqlx::query(
             "SELECT failures, window_start, last_failure FROM failure_counters WHERE counter_key = $1",

@@ -1888,6 +1888,25 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         .unwrap();
     let revoked = store.oauth_grant(grant.id).await.unwrap().unwrap();
     assert_eq!(revoked.revoked, Some(at(T0 + 2_000)));
+
+    // Nothing is purged before it expires; the grant and all under it go once it has.
+    store
+        .purge_expired_sign_in_state(at(T0 + 1_000))
+        .await
+        .unwrap();
+    assert!(store.oauth_grant(grant.id).await.unwrap().is_some());
+    assert!(store.refresh_token("ref1").await.unwrap().is_some());
+    let removed = store
+        .purge_expired_sign_in_state(at(T0 + 86_400_001))
+        .await
+        .unwrap();
+    assert!(removed >= 3, "{removed}");
+    assert_eq!(store.oauth_grant(grant.id).await.unwrap(), None);
+    assert_eq!(store.refresh_token("ref1").await.unwrap(), None);
+    assert_eq!(
+        store.take_authorization_code("c0de", at(T0)).await.unwrap(),
+        Taken::Unknown
+    );
 }
 
 // The passkey storage contract, on the same harness (`contract!` is defined above).
