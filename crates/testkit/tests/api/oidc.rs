@@ -1216,3 +1216,156 @@ async fn the_openidconnect_crate_completes_the_code_flow_and_validates_the_id_to
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn an_authentication_context_asked_for_with_acr_values_steps_up_the_sign_in() {
+    let t = TestServer::start().await;
+    let app = confidential_app(&t).await;
+    let joni = user(&t, "joni@contoso.com").await;
+    let pass = pass_for(&t, &joni).await;
+    let r = t
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": "Sensitive actions need phishing-resistant MFA", "state": "enabled",
+                   "conditions": {"users": {"includeUsers": ["All"]},
+                                  "applications": {"includeAuthenticationContextClassReferences": ["c1"]},
+                                  "clientAppTypes": ["all"]},
+                   "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": PHISHING_RESISTANT}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = t
+        .patch(
+            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
+            json!({"isSelfServiceRegistrationAllowed": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+
+    // Without the context the pass is enough for this application.
+    let (plain, _) = sign_in_with_pass(
+        &t,
+        &mut Browser::new(&t, WINDOWS),
+        &authorize_url(&app, None, ""),
+        "joni@contoso.com",
+        &pass,
+    )
+    .await;
+    assert_eq!(plain.body["status"], "completed", "{}", plain.text);
+    let code = query_param(plain.body["redirectUrl"].as_str().unwrap(), "code").unwrap();
+    let (_, tokens) = redeem(&t, &app, &code, None).await;
+    assert!(
+        claims(tokens["id_token"].as_str().unwrap())
+            .get("acrs")
+            .is_none()
+    );
+
+    // Asking for c1: the policy on c1 applies, and Joni must set up a passkey and prove it.
+    let mut browser = Browser::new(&t, WINDOWS);
+    let (stepped, flow) = sign_in_with_pass(
+        &t,
+        &mut browser,
+        &authorize_url(&app, None, "&acr_values=c1"),
+        "joni@contoso.com",
+        &pass,
+    )
+    .await;
+    assert_eq!(
+        stepped.body["status"], "registrationNeeded",
+        "{}",
+        stepped.text
+    );
+    assert_eq!(
+        stepped.body["policies"][0]["displayName"],
+        "Sensitive actions need phishing-resistant MFA"
+    );
+    let mut key = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let done = register_and_prove(&mut browser, &t.url.clone(), &flow, &mut key).await;
+    assert_eq!(done.body["status"], "completed", "{}", done.text);
+    let code = query_param(done.body["redirectUrl"].as_str().unwrap(), "code").unwrap();
+    let (_, tokens) = redeem(&t, &app, &code, None).await;
+    let id = claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acrs"], json!(["c1"]), "{id}");
+    assert_eq!(id["acr"], "phishingResistantMfa");
+
+    // An unknown context is refused back to the application.
+    let r = browser
+        .get(&authorize_url(
+            &app,
+            None,
+            "&acr_values=urn:mace:incommon:iap:silver",
+        ))
+        .await;
+    assert_eq!(
+        query_param(&r.location.unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_frequency_sends_a_lapsed_session_back_to_the_first_factor() {
+    let t = TestServer::start().await;
+    let app = confidential_app(&t).await;
+    let joni = user(&t, "joni@contoso.com").await;
+    let pass = pass_for(&t, &joni).await;
+    let r = t
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": "Sign in every hour, never persistent", "state": "enabled",
+                   "conditions": {"users": {"includeUsers": ["All"]},
+                                  "applications": {"includeApplications": ["All"]},
+                                  "clientAppTypes": ["all"]},
+                   "sessionControls": {"signInFrequency": {"isEnabled": true, "type": "hours", "value": 1, "frequencyInterval": "timeBased"},
+                                       "persistentBrowser": {"isEnabled": true, "mode": "never"}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let mut browser = Browser::new(&t, WINDOWS);
+    let started = browser.get(&authorize_url(&app, None, "")).await;
+    let flow = query_param(&started.location.unwrap(), "flow").unwrap();
+    browser
+        .step(
+            &t.url,
+            &format!("/signin/flows/{flow}/identify"),
+            json!({"username": "joni@contoso.com"}),
+        )
+        .await;
+    let request = browser
+        .http
+        .post(format!("{}/signin/flows/{flow}/tap", t.url))
+        .header("origin", &t.url)
+        .header("user-agent", WINDOWS)
+        .json(&json!({"temporaryAccessPass": pass}));
+    let response = request.send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    // "Never persistent": the cookie ends with the browser.
+    assert!(!cookie.to_ascii_lowercase().contains("max-age"), "{cookie}");
+    browser.cookie = Some(
+        cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("portcullis_session=")
+            .to_string(),
+    );
+    let done: Value = response.json().await.unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+
+    // Within the hour, single sign-on.
+    t.clock.advance(Duration::minutes(30));
+    let r = browser.get(&authorize_url(&app, None, "")).await;
+    assert!(r.location.unwrap().starts_with(REDIRECT));
+    // Past it, the person signs in again.
+    t.clock.advance(Duration::minutes(45));
+    let r = browser.get(&authorize_url(&app, None, "")).await;
+    let location = r.location.unwrap();
+    assert!(location.starts_with("/signin?flow="), "{location}");
+    let flow = query_param(&location, "flow").unwrap();
+    let state = browser.get(&format!("/signin/flows/{flow}")).await;
+    assert_eq!(state.body["status"], "firstFactor", "{}", state.text);
+    t.stop().await;
+}
