@@ -189,20 +189,26 @@ impl Principal {
     }
 }
 
-/// The built-in roles whose holders are granted `P`, least privileged first (fewest
-/// permissions), so that a refusal can name the role a person should ask for rather than
-/// sending everyone to Global Administrator.
+/// The built-in roles whose holders are granted `P`, the one made for the job first, so that a
+/// refusal names the role a person should ask for rather than sending everyone to Global
+/// Administrator (which comes last): roles holding `P` itself (or its nearest implying permission) come before
+/// roles that reach it through a directory-wide one, and fewer permissions before more.
 pub fn roles_granting<P: Permission>() -> Vec<&'static BuiltInRole> {
-    let mut found: Vec<&'static BuiltInRole> = roles::BUILT_IN_ROLES
+    let closeness = |role: &BuiltInRole| {
+        P::SATISFIED_BY
+            .iter()
+            .position(|name| role.permissions.contains(name))
+    };
+    let mut found: Vec<(usize, &'static BuiltInRole)> = roles::BUILT_IN_ROLES
         .iter()
-        .filter(|role| {
-            P::SATISFIED_BY
-                .iter()
-                .any(|name| role.permissions.contains(name))
-        })
+        .filter_map(|role| closeness(role).map(|c| (c, role)))
         .collect();
-    found.sort_by_key(|role| (role.permissions.len(), role.display_name));
-    found
+    // A role holding every permission (Global Administrator) would always look closest.
+    found.sort_by_key(|(c, role)| {
+        let holds_all = role.permissions.len() == perm::ALL.len();
+        (holds_all, *c, role.permissions.len(), role.display_name)
+    });
+    found.into_iter().map(|(_, role)| role).collect()
 }
 
 /// Proof that the caller holds permission `P`. Only [`Granted::check`] makes one.
@@ -341,6 +347,19 @@ mod tests {
             names(roles_granting::<WriteAuthenticationMethodPolicy>()).first(),
             Some(&"Authentication Policy Administrator")
         );
-        assert!(names(roles_granting::<WriteRoles>()).contains(&"Privileged Role Administrator"));
+        assert_eq!(
+            names(roles_granting::<WriteRoles>()).first(),
+            Some(&"Privileged Role Administrator")
+        );
+        // Reading users is reached through Directory.Read.All by many roles; the one for the
+        // job is named first.
+        assert_eq!(
+            names(roles_granting::<ReadUsers>()).first(),
+            Some(&"User Administrator")
+        );
+        assert_eq!(
+            names(roles_granting::<WriteUserMethods>()).first(),
+            Some(&"Authentication Administrator")
+        );
     }
 }

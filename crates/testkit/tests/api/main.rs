@@ -9,6 +9,7 @@ mod directory;
 mod passes;
 mod passkeys;
 mod passwords;
+mod portal;
 mod server;
 mod sign_ins;
 mod signin;

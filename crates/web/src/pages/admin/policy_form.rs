@@ -198,14 +198,16 @@ impl PolicyForm {
         form.user_action = actions.into_iter().next().unwrap_or_default();
         form.auth_contexts = contexts.join(", ");
 
-        if let Some(platforms) = conditions["platforms"].as_object() {
+        let platforms = &conditions["platforms"];
+        if platforms.is_object() {
             let include = strings(&platforms["includePlatforms"]);
             form.platforms_configured = true;
             form.platforms_include = if has(&include, "all") { "all" } else { "select" }.into();
             form.include_platforms = include.into_iter().filter(|p| p != "all").collect();
             form.exclude_platforms = strings(&platforms["excludePlatforms"]);
         }
-        if let Some(locations) = conditions["locations"].as_object() {
+        let locations = &conditions["locations"];
+        if locations.is_object() {
             let include = strings(&locations["includeLocations"]);
             form.locations_configured = true;
             form.locations_include = if has(&include, "All") {
@@ -225,9 +227,10 @@ impl PolicyForm {
         form.client_apps_configured = !client_apps.is_empty() && !has(&client_apps, "all");
         form.client_app_types = client_apps.into_iter().filter(|c| c != "all").collect();
 
-        match policy["grantControls"].as_object() {
-            None => form.grant = "none".into(),
-            Some(grant) => {
+        let grant = &policy["grantControls"];
+        match grant.is_object() {
+            false => form.grant = "none".into(),
+            true => {
                 let controls = strings(&grant["builtInControls"]);
                 form.operator = grant["operator"].as_str().unwrap_or("OR").to_uppercase();
                 form.strength = grant["authenticationStrength"]["id"]
