@@ -304,7 +304,11 @@ mod tests {
             let name = built_in_role(role).unwrap().display_name;
             assert_eq!(abilities(&[role]), expected, "{name}");
         }
-        assert_eq!(table.len(), BUILT_IN_ROLES.len(), "every built-in role is in the table");
+        assert_eq!(
+            table.len(),
+            BUILT_IN_ROLES.len(),
+            "every built-in role is in the table"
+        );
     }
 
     #[test]

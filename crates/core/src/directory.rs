@@ -1037,11 +1037,9 @@ impl Directory {
     /// permissions of the roles they actively hold now. Looked up on every request, so a role
     /// removed or an account disabled takes effect at once, on every node.
     pub async fn principal_for_user(&self, user_id: Uuid) -> Result<(User, Principal)> {
-        let user = self
-            .store()
-            .user(user_id)
-            .await?
-            .ok_or_else(|| Error::Unauthenticated("The signed-in account no longer exists.".into()))?;
+        let user = self.store().user(user_id).await?.ok_or_else(|| {
+            Error::Unauthenticated("The signed-in account no longer exists.".into())
+        })?;
         let roles = self.active_roles_of_user(user.id).await?;
         let principal = Principal::for_user(&user, &roles);
         Ok((user, principal))

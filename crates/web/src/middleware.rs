@@ -87,12 +87,10 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
     response
 }
 
-/// CSRF protection for the cookie-authenticated endpoints (`/auth/…`, `/my/…`, the pages): a
-/// request that changes something must come from this server's own origin (browsers send
-/// `Origin` on every such request) and carry a JSON body, which a cross-site form cannot send —
-/// or, for the pages' own HTML forms, a form body with an `Origin` that is this server's (a form
-/// post without one is refused too, so a browser that hides it cannot be used to get around the
-/// check). SameSite=Lax on the session cookie is a second wall, not the only one.
+/// CSRF protection for the cookie-authenticated endpoints (`/auth/…`, `/my/…`): a request that
+/// changes something must come from this server's own origin (browsers send `Origin` on every
+/// such request) and carry a JSON body, which a cross-site form cannot send. SameSite=Lax on the
+/// session cookie is a second wall, not the only one.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use axum::http::{Method, StatusCode, header};
     use axum::response::IntoResponse;
@@ -133,28 +131,8 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|n| n.trim() == "0");
-        let media_type = content_type.map(|ct| ct.to_ascii_lowercase());
-        let is_form = media_type.as_deref().is_some_and(|ct| {
-            ct.starts_with("application/x-www-form-urlencoded")
-                || ct.starts_with("multipart/form-data")
-        });
-        if is_form {
-            let origin = req.headers().get(header::ORIGIN);
-            let same_site_fetch = req
-                .headers()
-                .get("sec-fetch-site")
-                .and_then(|v| v.to_str().ok())
-                == Some("same-origin");
-            if origin.is_none() && !same_site_fetch {
-                return crate::error::ApiError(portcullis_core::Error::Forbidden(format!(
-                    "A form must be sent from a page of {expected}."
-                )))
-                .into_response();
-            }
-            return next.run(req).await;
-        }
-        let acceptable = match media_type {
-            Some(ct) => ct.starts_with("application/json"),
+        let acceptable = match content_type {
+            Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
             None => empty,
         };
         if !acceptable {
@@ -177,4 +155,42 @@ pub fn origin_of(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let host = rest.split('/').next().unwrap_or_default();
     format!("{scheme}://{host}")
+}
+
+/// CSRF protection for the pages' own HTML forms (the admin portal): a request that changes
+/// something must name this server as its `Origin` — browsers send it on every form post, and a
+/// post without one is refused too, so a browser that hides it cannot be used to get around the
+/// check (`Sec-Fetch-Site: same-origin` is accepted in its place). The body may be a form or
+/// JSON. The JSON endpoints keep [`same_origin`], which takes no form at all.
+pub async fn same_origin_forms(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::http::{Method, header};
+    use axum::response::IntoResponse;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes {
+        let expected = origin_of(&state.public_url);
+        let header_text = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let same_origin = match header_text(header::ORIGIN) {
+            Some(origin) => origin == expected,
+            None => {
+                header_text(header::HeaderName::from_static("sec-fetch-site")).as_deref()
+                    == Some("same-origin")
+            }
+        };
+        if !same_origin {
+            return crate::error::ApiError(portcullis_core::Error::Forbidden(format!(
+                "A form must be sent from a page of {expected}."
+            )))
+            .into_response();
+        }
+    }
+    next.run(req).await
 }

@@ -127,7 +127,10 @@ async fn admin(t: &TestServer) -> Browser {
 /// A new person holding `roles`, signed in with a pass the admin API issued them.
 async fn person(t: &TestServer, upn: &str, roles: &[&str]) -> (String, Browser) {
     let user = t
-        .post("/users", json!({"userPrincipalName": upn, "displayName": upn}))
+        .post(
+            "/users",
+            json!({"userPrincipalName": upn, "displayName": upn}),
+        )
         .await;
     assert_eq!(user.status, StatusCode::CREATED, "{:?}", user.body);
     let id = user.body["id"].as_str().unwrap().to_string();
@@ -219,7 +222,10 @@ async fn people_sign_in_first_and_without_the_role_are_told_which_role_opens_the
     assert_eq!(policies.status, StatusCode::FORBIDDEN);
     let nav = reader.get("/admin").await.html;
     assert!(nav.contains("href=\"/admin/sign-ins\""));
-    assert!(!nav.contains("href=\"/admin/users\""), "no way to pages they cannot open");
+    assert!(
+        !nav.contains("href=\"/admin/users\""),
+        "no way to pages they cannot open"
+    );
 
     // A Conditional Access Administrator cannot create users or issue passes, even by posting.
     let (_, ca_admin) = person(&t, "ca@contoso.com", &[CONDITIONAL_ACCESS_ADMINISTRATOR]).await;
@@ -227,7 +233,10 @@ async fn people_sign_in_first_and_without_the_role_are_told_which_role_opens_the
     let refused = ca_admin
         .post(
             "/admin/users",
-            &[("userPrincipalName", "sneaky@contoso.com"), ("displayName", "Sneaky")],
+            &[
+                ("userPrincipalName", "sneaky@contoso.com"),
+                ("displayName", "Sneaky"),
+            ],
         )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
@@ -256,7 +265,10 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(element(&bad.html, "userPrincipalName-error").contains("name@domain"));
     assert!(bad.html.contains("aria-invalid=\"true\""));
-    assert!(bad.html.contains("value=\"Joni\""), "what was typed is kept");
+    assert!(
+        bad.html.contains("value=\"Joni\""),
+        "what was typed is kept"
+    );
     assert_eq!(user_count(&t).await, before);
 
     let created = admin_browser
@@ -284,7 +296,10 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     let taken = admin_browser
         .post(
             "/admin/users",
-            &[("userPrincipalName", "joni@contoso.com"), ("displayName", "Other")],
+            &[
+                ("userPrincipalName", "joni@contoso.com"),
+                ("displayName", "Other"),
+            ],
         )
         .await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
@@ -296,7 +311,10 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     let none = admin_browser.get("/admin/users?upn=zz").await;
     assert!(none.html.contains("No users match."));
     assert_eq!(
-        admin_browser.get("/admin/users?state=sideways").await.status,
+        admin_browser
+            .get("/admin/users?state=sideways")
+            .await
+            .status,
         StatusCode::BAD_REQUEST
     );
 
@@ -304,18 +322,27 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     let user_path = format!("/admin/users/{joni_id}");
     redirected_to(
         &admin_browser
-            .post(&format!("{user_path}/state"), &[("accountEnabled", "false")])
+            .post(
+                &format!("{user_path}/state"),
+                &[("accountEnabled", "false")],
+            )
             .await,
         &user_path,
     );
-    assert_eq!(t.get(&format!("/users/{joni_id}")).await.body["accountEnabled"], false);
+    assert_eq!(
+        t.get(&format!("/users/{joni_id}")).await.body["accountEnabled"],
+        false
+    );
     redirected_to(
         &admin_browser
             .post(&format!("{user_path}/state"), &[("accountEnabled", "true")])
             .await,
         &user_path,
     );
-    assert_eq!(t.get(&format!("/users/{joni_id}")).await.body["accountEnabled"], true);
+    assert_eq!(
+        t.get(&format!("/users/{joni_id}")).await.body["accountEnabled"],
+        true
+    );
 
     // Groups: by name; an unknown group is an error beside the field.
     t.post("/groups", json!({"displayName": "Admins"})).await;
@@ -349,7 +376,10 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
         ))
         .await
         .body;
-    assert_eq!(roles["value"][0]["roleDefinitionId"], CONDITIONAL_ACCESS_ADMINISTRATOR);
+    assert_eq!(
+        roles["value"][0]["roleDefinitionId"],
+        CONDITIONAL_ACCESS_ADMINISTRATOR
+    );
     let page = admin_browser.get(&user_path).await.html;
     assert!(page.contains("Conditional Access Administrator"));
 
@@ -373,7 +403,11 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     assert!(issued.html.contains("id=\"copy-pass\""));
     assert!(element(&issued.html, "pass-one-time").starts_with("Yes"));
     assert!(!element(&issued.html, "pass-end").is_empty());
-    assert_eq!(issued.html.matches(&pass).count(), 1, "shown once on the page");
+    assert_eq!(
+        issued.html.matches(&pass).count(),
+        1,
+        "shown once on the page"
+    );
     // The page that lists it never shows it again.
     assert!(!admin_browser.get(&user_path).await.html.contains(&pass));
     let (signed_in, _) = t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await;
@@ -419,10 +453,19 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
         "Admin registered temporary access pass method for user",
         "Admin deleted security info",
     ] {
-        assert!(activities.contains(&expected), "{expected} in {activities:?}");
+        assert!(
+            activities.contains(&expected),
+            "{expected} in {activities:?}"
+        );
     }
-    let audit_page = admin_browser.get("/admin/audit-logs?activity=Add%20user").await;
-    assert!(audit_page.html.contains(&t.bootstrap.admin_user_principal_name));
+    let audit_page = admin_browser
+        .get("/admin/audit-logs?activity=Add%20user")
+        .await;
+    assert!(
+        audit_page
+            .html
+            .contains(&t.bootstrap.admin_user_principal_name)
+    );
     t.stop().await;
 }
 
@@ -448,9 +491,7 @@ fn pairs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)>
 }
 
 async fn policies(t: &TestServer) -> Vec<Value> {
-    t.get("/identity/conditionalAccess/policies")
-        .await
-        .body["value"]
+    t.get("/identity/conditionalAccess/policies").await.body["value"]
         .as_array()
         .unwrap()
         .clone()
@@ -460,7 +501,10 @@ async fn policies(t: &TestServer) -> Vec<Value> {
 async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal() {
     let t = TestServer::start().await;
     let browser = admin(&t).await;
-    let group = t.post("/groups", json!({"displayName": "Admins"})).await.body;
+    let group = t
+        .post("/groups", json!({"displayName": "Admins"}))
+        .await
+        .body;
     let group_id = group["id"].as_str().unwrap().to_string();
     let form = platform_policy_form("Passkey test: unsupported platforms", &group_id, "enabled");
 
@@ -471,20 +515,34 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
         .post("/admin/conditional-access/policies", &pairs(&nameless))
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("id=\"displayName-error\""), "{}", page.html);
+    assert!(
+        page.html.contains("id=\"displayName-error\""),
+        "{}",
+        page.html
+    );
     let mut both = form.clone();
     both.retain(|(k, _)| *k != "grant");
     both.extend([
         ("grant", "grant".into()),
         ("requireMfa", "true".into()),
-        ("authenticationStrength", "00000000-0000-0000-0000-000000000004".into()),
+        (
+            "authenticationStrength",
+            "00000000-0000-0000-0000-000000000004".into(),
+        ),
     ]);
     let page = browser
         .post("/admin/conditional-access/policies", &pairs(&both))
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
-    assert!(page.html.contains("id=\"grantControls-error\""), "{}", page.html);
-    assert!(page.html.contains("value=\"Passkey test: unsupported platforms\""));
+    assert!(
+        page.html.contains("id=\"grantControls-error\""),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("value=\"Passkey test: unsupported platforms\"")
+    );
     assert!(policies(&t).await.is_empty(), "nothing saved");
 
     // The happy path.
@@ -497,9 +555,18 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     let policy = &stored[0];
     let id = policy["id"].as_str().unwrap().to_string();
     assert_eq!(policy["state"], "enabled");
-    assert_eq!(policy["conditions"]["users"]["includeGroups"], json!([group_id]));
-    assert_eq!(policy["conditions"]["platforms"]["includePlatforms"], json!(["all"]));
-    assert_eq!(policy["conditions"]["platforms"]["excludePlatforms"], json!(["windows"]));
+    assert_eq!(
+        policy["conditions"]["users"]["includeGroups"],
+        json!([group_id])
+    );
+    assert_eq!(
+        policy["conditions"]["platforms"]["includePlatforms"],
+        json!(["all"])
+    );
+    assert_eq!(
+        policy["conditions"]["platforms"]["excludePlatforms"],
+        json!(["windows"])
+    );
     assert_eq!(policy["grantControls"]["builtInControls"], json!(["block"]));
 
     // The list and the form show it as a person checks it.
@@ -508,7 +575,9 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     assert!(list.contains("Block access"));
     assert!(list.contains(">On<"));
     let edit = browser.get(&location).await.html;
-    assert!(edit.contains("id=\"exclude-platform-windows\" name=\"excludePlatforms\" value=\"windows\" checked"));
+    assert!(edit.contains(
+        "id=\"exclude-platform-windows\" name=\"excludePlatforms\" value=\"windows\" checked"
+    ));
 
     // Edit it to report-only.
     let mut report_only = form.clone();
@@ -516,7 +585,10 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     report_only.push(("state", "enabledForReportingButNotEnforced".into()));
     redirected_to(
         &browser
-            .post(&format!("/admin/conditional-access/policies/{id}"), &pairs(&report_only))
+            .post(
+                &format!("/admin/conditional-access/policies/{id}"),
+                &pairs(&report_only),
+            )
             .await,
         &format!("/admin/conditional-access/policies/{id}"),
     );
@@ -525,19 +597,30 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
         .await
         .body;
     assert_eq!(stored["state"], "enabledForReportingButNotEnforced");
-    assert!(browser.get("/admin/conditional-access").await.html.contains(">Report-only<"));
+    assert!(
+        browser
+            .get("/admin/conditional-access")
+            .await
+            .html
+            .contains(">Report-only<")
+    );
 
     // A bad edit changes nothing.
     let mut bad = report_only.clone();
     bad.push(("platformsInclude", "select".into()));
     bad.retain(|(k, v)| !(*k == "platformsInclude" && v == "all"));
     let page = browser
-        .post(&format!("/admin/conditional-access/policies/{id}"), &pairs(&bad))
+        .post(
+            &format!("/admin/conditional-access/policies/{id}"),
+            &pairs(&bad),
+        )
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.html.contains("id=\"conditions-platforms-error\""));
     assert_eq!(
-        t.get(&format!("/identity/conditionalAccess/policies/{id}")).await.body,
+        t.get(&format!("/identity/conditionalAccess/policies/{id}"))
+            .await
+            .body,
         stored
     );
 
@@ -546,7 +629,11 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
         .get(&format!("/admin/conditional-access/policies/{id}/json"))
         .await;
     assert_eq!(view.status, StatusCode::OK);
-    assert!(view.html.contains(&format!("&quot;id&quot;: &quot;{id}&quot;")) || view.html.contains(&id));
+    assert!(
+        view.html
+            .contains(&format!("&quot;id&quot;: &quot;{id}&quot;"))
+            || view.html.contains(&id)
+    );
 
     // Import an exported file: UTF-16 with a byte-order mark, as Entra's export may be.
     let export = json!({
@@ -566,9 +653,16 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     for unit in export.encode_utf16() {
         utf16.extend_from_slice(&unit.to_le_bytes());
     }
-    let imported = browser.upload("/admin/conditional-access/import", &utf16).await;
+    let imported = browser
+        .upload("/admin/conditional-access/import", &utf16)
+        .await;
     redirected_to(&imported, "/admin/conditional-access/policies/");
-    assert!(policies(&t).await.iter().any(|p| p["displayName"] == "Imported: require MFA"));
+    assert!(
+        policies(&t)
+            .await
+            .iter()
+            .any(|p| p["displayName"] == "Imported: require MFA")
+    );
     let broken = browser
         .upload("/admin/conditional-access/import", b"{ not json")
         .await;
@@ -578,7 +672,10 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
 
     // What If: an Android sign-in by a member of the group meets the policy.
     let joni = t
-        .post("/users", json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}))
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
+        )
         .await
         .body;
     t.post(
@@ -586,7 +683,10 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
         json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", joni["id"].as_str().unwrap())}),
     )
     .await;
-    let app = t.post("/applications", json!({"displayName": "Contoso Portal"})).await.body;
+    let app = t
+        .post("/applications", json!({"displayName": "Contoso Portal"}))
+        .await
+        .body;
     let what_if = browser
         .get(&format!(
             "/admin/conditional-access/what-if?user=joni%40contoso.com&target=applications&app={}&platform=android",
@@ -596,7 +696,10 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     assert_eq!(what_if.status, StatusCode::OK, "{}", what_if.html);
     let table = &what_if.html[what_if.html.find("id=\"what-if-table\"").unwrap()..];
     let row = &table[table.find("Passkey test: unsupported platforms").unwrap()..];
-    assert!(row[..row.find("</tr>").unwrap()].contains("<td>Yes</td>"), "{row}");
+    assert!(
+        row[..row.find("</tr>").unwrap()].contains("<td>Yes</td>"),
+        "{row}"
+    );
     let unknown = browser
         .get("/admin/conditional-access/what-if?user=nobody%40contoso.com&app=x")
         .await;
@@ -606,7 +709,10 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     // Delete.
     redirected_to(
         &browser
-            .post(&format!("/admin/conditional-access/policies/{id}/delete"), &[])
+            .post(
+                &format!("/admin/conditional-access/policies/{id}/delete"),
+                &[],
+            )
             .await,
         "/admin/conditional-access",
     );
@@ -660,10 +766,16 @@ async fn joni_signs_in(t: &TestServer, joni_id: &str, app_id: &str, ua: &str) ->
 async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
     let t = TestServer::start().await;
     let browser = admin(&t).await;
-    let group = t.post("/groups", json!({"displayName": "Admins"})).await.body;
+    let group = t
+        .post("/groups", json!({"displayName": "Admins"}))
+        .await
+        .body;
     let group_id = group["id"].as_str().unwrap().to_string();
     let joni = t
-        .post("/users", json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}))
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
+        )
         .await
         .body;
     let joni_id = joni["id"].as_str().unwrap().to_string();
@@ -672,11 +784,16 @@ async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
         json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{joni_id}")}),
     )
     .await;
-    let app = t.post("/applications", json!({"displayName": "Contoso Portal"})).await.body;
+    let app = t
+        .post("/applications", json!({"displayName": "Contoso Portal"}))
+        .await
+        .body;
     let app_id = app["appId"].as_str().unwrap().to_string();
     let form = platform_policy_form("Passkey test: unsupported platforms", &group_id, "enabled");
     redirected_to(
-        &browser.post("/admin/conditional-access/policies", &pairs(&form)).await,
+        &browser
+            .post("/admin/conditional-access/policies", &pairs(&form))
+            .await,
         "/admin/conditional-access/policies/",
     );
 
@@ -687,14 +804,25 @@ async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
     // The table, filtered in the URL.
     let list = browser.get("/admin/sign-ins?user=joni&app=Contoso").await;
     assert_eq!(list.status, StatusCode::OK);
-    assert_eq!(list.html.matches("<td>Contoso Portal</td>").count(), 2, "{}", list.html);
-    let failures = browser.get("/admin/sign-ins?user=joni&status=53003").await.html;
+    assert_eq!(
+        list.html.matches("<td>Contoso Portal</td>").count(),
+        2,
+        "{}",
+        list.html
+    );
+    let failures = browser
+        .get("/admin/sign-ins?user=joni&status=53003")
+        .await
+        .html;
     assert_eq!(failures.matches("<td>Contoso Portal</td>").count(), 1);
     let ca_failures = browser.get("/admin/sign-ins?caStatus=failure").await.html;
     assert_eq!(ca_failures.matches("<td>Contoso Portal</td>").count(), 1);
     let today = time::OffsetDateTime::now_utc().date();
     let later = browser
-        .get(&format!("/admin/sign-ins?from={}", today + time::Duration::days(2)))
+        .get(&format!(
+            "/admin/sign-ins?from={}",
+            today + time::Duration::days(2)
+        ))
         .await
         .html;
     assert!(later.contains("No sign-ins match."));
@@ -704,7 +832,8 @@ async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
 
     // The blocked entry's three tabs.
     let entry_id = {
-        let start = failures.find("href=\"/admin/sign-ins/").unwrap() + "href=\"/admin/sign-ins/".len();
+        let start =
+            failures.find("href=\"/admin/sign-ins/").unwrap() + "href=\"/admin/sign-ins/".len();
         failures[start..start + 36].to_string()
     };
     let basic = browser.get(&format!("/admin/sign-ins/{entry_id}")).await;
@@ -717,7 +846,9 @@ async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
         .html;
     assert!(auth.contains("Temporary Access Pass"));
     let ca = browser
-        .get(&format!("/admin/sign-ins/{entry_id}?tab=conditional-access"))
+        .get(&format!(
+            "/admin/sign-ins/{entry_id}?tab=conditional-access"
+        ))
         .await
         .html;
     assert_eq!(element(&ca, "ca-status"), "Failure");
@@ -732,7 +863,10 @@ async fn sign_in_logs_show_each_policy_with_its_result_and_why() {
         .filter(|id| *id != entry_id)
         .collect();
     let windows = browser
-        .get(&format!("/admin/sign-ins/{}?tab=conditional-access", ids[0]))
+        .get(&format!(
+            "/admin/sign-ins/{}?tab=conditional-access",
+            ids[0]
+        ))
         .await
         .html;
     assert!(windows.contains("Not applied"), "{windows}");
@@ -751,7 +885,10 @@ async fn a_form_posted_from_another_origin_is_refused() {
     let t = TestServer::start().await;
     let browser = admin(&t).await;
     let before = user_count(&t).await;
-    let form = [("userPrincipalName", "csrf@contoso.com"), ("displayName", "CSRF")];
+    let form = [
+        ("userPrincipalName", "csrf@contoso.com"),
+        ("displayName", "CSRF"),
+    ];
     let foreign = browser
         .post_from(Some("https://evil.example"), "/admin/users", &form)
         .await;
@@ -761,10 +898,17 @@ async fn a_form_posted_from_another_origin_is_refused() {
     assert_eq!(user_count(&t).await, before, "nothing created");
     // The JSON sign-in endpoints still take no form, even from this origin.
     let as_form = browser
-        .post("/auth/tap", &[("username", "x"), ("temporaryAccessPass", "y")])
+        .post(
+            "/auth/tap",
+            &[("username", "x"), ("temporaryAccessPass", "y")],
+        )
         .await;
     assert!(as_form.status.is_client_error());
-    assert_ne!(as_form.status, StatusCode::UNAUTHORIZED, "refused before any attempt");
+    assert_ne!(
+        as_form.status,
+        StatusCode::UNAUTHORIZED,
+        "refused before any attempt"
+    );
     // From the portal itself it works.
     let own = browser.post("/admin/users", &form).await;
     redirected_to(&own, "/admin/users/");
@@ -782,7 +926,10 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
     let bad = browser
         .post(
             "/admin/applications",
-            &[("displayName", "Contoso Portal"), ("web.redirectUris", "http://contoso.example/cb")],
+            &[
+                ("displayName", "Contoso Portal"),
+                ("web.redirectUris", "http://contoso.example/cb"),
+            ],
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
@@ -791,7 +938,10 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
     let created = browser
         .post(
             "/admin/applications",
-            &[("displayName", "Contoso Portal"), ("web.redirectUris", "https://contoso.example/cb")],
+            &[
+                ("displayName", "Contoso Portal"),
+                ("web.redirectUris", "https://contoso.example/cb"),
+            ],
         )
         .await;
     let location = redirected_to(&created, "/admin/applications/");
@@ -802,7 +952,10 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
         .unwrap()
         .to_string();
     let app = t.get(&format!("/applications/{app_id}")).await.body;
-    assert_eq!(app["web"]["redirectUris"], json!(["https://contoso.example/cb"]));
+    assert_eq!(
+        app["web"]["redirectUris"],
+        json!(["https://contoso.example/cb"])
+    );
 
     // A secret, shown once; only its hint is kept.
     let secret_page = browser
@@ -816,9 +969,16 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
     let app = t.get(&format!("/applications/{app_id}")).await.body;
     let hint = app["passwordCredentials"][0]["hint"].as_str().unwrap();
     assert!(secret.starts_with(hint));
-    let later = browser.get(&format!("/admin/applications/{app_id}")).await.html;
+    let later = browser
+        .get(&format!("/admin/applications/{app_id}"))
+        .await
+        .html;
     assert!(!later.contains(&secret), "never shown again");
-    assert!(t.client_token(&app["appId"].as_str().unwrap().to_string(), &secret).await.is_ok());
+    assert!(
+        t.client_token(app["appId"].as_str().unwrap(), &secret)
+            .await
+            .is_ok()
+    );
 
     // Groups: create, then add a member by sign-in name.
     let created = browser
@@ -834,7 +994,10 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
         &group_path,
     );
     let nobody = browser
-        .post(&format!("{group_path}/members"), &[("member", "nobody@contoso.com")])
+        .post(
+            &format!("{group_path}/members"),
+            &[("member", "nobody@contoso.com")],
+        )
         .await;
     assert_eq!(nobody.status, StatusCode::BAD_REQUEST);
     assert!(element(&nobody.html, "member-error").contains("nobody@contoso.com"));
@@ -848,26 +1011,42 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
     let wide = browser
         .post(
             "/admin/conditional-access/named-locations",
-            &[("displayName", "Office"), ("kind", "ip"), ("ipRanges", "10.0.0.0/4")],
+            &[
+                ("displayName", "Office"),
+                ("kind", "ip"),
+                ("ipRanges", "10.0.0.0/4"),
+            ],
         )
         .await;
     assert!(wide.status.is_client_error(), "{}", wide.html);
     let ok = browser
         .post(
             "/admin/conditional-access/named-locations",
-            &[("displayName", "Office"), ("kind", "ip"), ("ipRanges", "203.0.113.0/24"), ("isTrusted", "true")],
+            &[
+                ("displayName", "Office"),
+                ("kind", "ip"),
+                ("ipRanges", "203.0.113.0/24"),
+                ("isTrusted", "true"),
+            ],
         )
         .await;
     redirected_to(&ok, "/admin/conditional-access/named-locations");
-    let locations = t.get("/identity/conditionalAccess/namedLocations").await.body;
+    let locations = t
+        .get("/identity/conditionalAccess/namedLocations")
+        .await
+        .body;
     assert_eq!(locations["value"].as_array().unwrap().len(), 1);
     assert_eq!(locations["value"][0]["isTrusted"], true);
 
     // The passkey policy: an AAGUID allow-list; a malformed AAGUID changes nothing.
-    const FIDO2: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+    const FIDO2: &str =
+        "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
     let stored = t.get(FIDO2).await.body;
     let methods = browser.get("/admin/authentication-methods").await;
-    assert!(methods.html.contains("id=\"self-reported-note\""), "says AAGUIDs are self-reported");
+    assert!(
+        methods.html.contains("id=\"self-reported-note\""),
+        "says AAGUIDs are self-reported"
+    );
     let fido2_form = |aaguid: &'static str| {
         vec![
             ("state", "enabled"),
@@ -878,7 +1057,10 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
         ]
     };
     let refused = browser
-        .post("/admin/authentication-methods/fido2", &fido2_form("not-a-guid"))
+        .post(
+            "/admin/authentication-methods/fido2",
+            &fido2_form("not-a-guid"),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
     assert_eq!(t.get(FIDO2).await.body, stored);
@@ -912,20 +1094,34 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
         ]
     };
     let refused = browser
-        .post("/admin/authentication-methods/temporary-access-pass", &pass_form("5"))
+        .post(
+            "/admin/authentication-methods/temporary-access-pass",
+            &pass_form("5"),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    assert!(refused.html.contains("id=\"minimumLifetimeInMinutes-error\""));
+    assert!(
+        refused
+            .html
+            .contains("id=\"minimumLifetimeInMinutes-error\"")
+    );
     assert_eq!(t.get(TAP).await.body["minimumLifetimeInMinutes"], 60);
     redirected_to(
         &browser
-            .post("/admin/authentication-methods/temporary-access-pass", &pass_form("30"))
+            .post(
+                "/admin/authentication-methods/temporary-access-pass",
+                &pass_form("30"),
+            )
             .await,
         "/admin/authentication-methods",
     );
     let tap = t.get(TAP).await.body;
     assert_eq!(
-        (tap["minimumLifetimeInMinutes"].clone(), tap["defaultLength"].clone(), tap["isUsableOnce"].clone()),
+        (
+            tap["minimumLifetimeInMinutes"].clone(),
+            tap["defaultLength"].clone(),
+            tap["isUsableOnce"].clone()
+        ),
         (json!(30), json!(12), json!(true))
     );
     t.stop().await;

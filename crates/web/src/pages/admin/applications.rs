@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use time::Duration;
 
 use super::users::first_link;
-use super::{Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal, when};
+use super::{
+    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal, when,
+};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,7 +40,15 @@ const FIELDS: &[&str] = &[
 ];
 
 async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
-    list_page(&state, &portal, &query, StatusCode::OK, json!({}), FieldErrors::new()).await
+    list_page(
+        &state,
+        &portal,
+        &query,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 async fn list_page(
@@ -160,7 +170,15 @@ fn app_view(app: &Application) -> Value {
 }
 
 async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
-    app_page(&state, &portal, &id, StatusCode::OK, None, FieldErrors::new()).await
+    app_page(
+        &state,
+        &portal,
+        &id,
+        StatusCode::OK,
+        None,
+        FieldErrors::new(),
+    )
+    .await
 }
 
 /// The application's page; `values` are the redirect URIs as typed when a save was refused.
@@ -229,7 +247,15 @@ async fn save(
         ),
         Err(e) => {
             let (status, errors) = refusal(e, FIELDS)?;
-            app_page(&state, &portal, &id, status, Some(form_values(&form)), errors).await
+            app_page(
+                &state,
+                &portal,
+                &id,
+                status,
+                Some(form_values(&form)),
+                errors,
+            )
+            .await
         }
     }
 }
@@ -248,8 +274,7 @@ async fn add_secret(
             Ok(n @ 1..=24) => n,
             _ => {
                 let errors = super::one_error("months", "Choose 1 to 24 months.");
-                return app_page(&state, &portal, &id, StatusCode::BAD_REQUEST, None, errors)
-                    .await;
+                return app_page(&state, &portal, &id, StatusCode::BAD_REQUEST, None, errors).await;
             }
         },
     };
@@ -257,9 +282,7 @@ async fn add_secret(
     let input = AddPassword {
         password_credential: Some(PasswordCredentialRequest {
             display_name: (!description.is_empty()).then(|| description.to_string()),
-            end_date_time: Some(
-                state.directory.deps().clock.now() + Duration::days(30 * months),
-            ),
+            end_date_time: Some(state.directory.deps().clock.now() + Duration::days(30 * months)),
         }),
     };
     let read = portal.grant::<ReadApplications>("applications")?;

@@ -33,12 +33,18 @@ pub fn router() -> Router<AppState> {
             "/admin/conditional-access/policies/{id}",
             get(edit_form).post(save),
         )
-        .route("/admin/conditional-access/policies/{id}/json", get(json_view))
+        .route(
+            "/admin/conditional-access/policies/{id}/json",
+            get(json_view),
+        )
         .route(
             "/admin/conditional-access/policies/{id}/download",
             get(download),
         )
-        .route("/admin/conditional-access/policies/{id}/delete", post(delete))
+        .route(
+            "/admin/conditional-access/policies/{id}/delete",
+            post(delete),
+        )
         .route(
             "/admin/conditional-access/import",
             get(import_form).post(import),
@@ -96,7 +102,11 @@ fn grant_summary(policy: &Value, strengths: &HashMap<String, String>) -> String 
             strengths.get(id).map_or(id, String::as_str)
         ));
     }
-    let joiner = if grant["operator"] == "AND" { " and " } else { " or " };
+    let joiner = if grant["operator"] == "AND" {
+        " and "
+    } else {
+        " or "
+    };
     format!("Require {}", parts.join(joiner))
 }
 
@@ -109,7 +119,12 @@ async fn strength_names(
         .strengths(grant)
         .await?
         .iter()
-        .filter_map(|s| Some((s["id"].as_str()?.to_string(), s["displayName"].as_str()?.to_string())))
+        .filter_map(|s| {
+            Some((
+                s["id"].as_str()?.to_string(),
+                s["displayName"].as_str()?.to_string(),
+            ))
+        })
         .collect())
 }
 
@@ -226,7 +241,11 @@ async fn render_form(
             .findings(&grant)
             .await?
             .into_iter()
-            .filter(|f| f.object_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(id)))
+            .filter(|f| {
+                f.object_id
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(id))
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -268,7 +287,15 @@ async fn edit_form(
     let policy = state.conditional_access.policy(&grant, &id).await?;
     let names = user_names(&state, &portal, &policy).await;
     let form = PolicyForm::from_policy(&policy, &names);
-    render_form(&state, &portal, StatusCode::OK, Some(&id), &form, FieldErrors::new()).await
+    render_form(
+        &state,
+        &portal,
+        StatusCode::OK,
+        Some(&id),
+        &form,
+        FieldErrors::new(),
+    )
+    .await
 }
 
 /// The sign-in names of the users a policy names by id, for the form's user boxes.
@@ -279,7 +306,12 @@ async fn user_names(state: &AppState, portal: &Portal, policy: &Value) -> HashMa
     };
     let users = &policy["conditions"]["users"];
     for key in ["includeUsers", "excludeUsers"] {
-        for id in users[key].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for id in users[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if uuid::Uuid::parse_str(id).is_ok()
                 && let Ok(user) = state.directory.user(&grant, id).await
             {
@@ -317,8 +349,15 @@ async fn create(
     let body = match form.apply(&policy_form::empty_policy(), &ids) {
         Ok(body) => body,
         Err(errors) => {
-            return render_form(&state, &portal, StatusCode::BAD_REQUEST, None, &form, errors)
-                .await;
+            return render_form(
+                &state,
+                &portal,
+                StatusCode::BAD_REQUEST,
+                None,
+                &form,
+                errors,
+            )
+            .await;
         }
     };
     match state
@@ -355,8 +394,15 @@ async fn save(
     let body = match form.apply(&stored, &ids) {
         Ok(body) => body,
         Err(errors) => {
-            return render_form(&state, &portal, StatusCode::BAD_REQUEST, Some(&id), &form, errors)
-                .await;
+            return render_form(
+                &state,
+                &portal,
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                &form,
+                errors,
+            )
+            .await;
         }
     };
     match state
@@ -405,7 +451,10 @@ async fn download(
     let id = policy["id"].as_str().unwrap_or("policy").to_string();
     Ok((
         [
-            (header::CONTENT_TYPE, "application/json; charset=utf-8".to_string()),
+            (
+                header::CONTENT_TYPE,
+                "application/json; charset=utf-8".to_string(),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"conditional-access-policy-{id}.json\""),
@@ -508,7 +557,14 @@ async fn import(
 // --- named locations ---------------------------------------------------------------------
 
 async fn locations(State(state): State<AppState>, portal: Portal) -> PageResult {
-    locations_page(&state, &portal, StatusCode::OK, json!({}), FieldErrors::new()).await
+    locations_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 async fn locations_page(
@@ -588,10 +644,12 @@ async fn create_location(
         .create_named_location(&grant, &request, body.to_string().as_bytes())
         .await
     {
-        Ok(_) => done("/admin/conditional-access/named-locations", "location-created"),
+        Ok(_) => done(
+            "/admin/conditional-access/named-locations",
+            "location-created",
+        ),
         Err(e) => {
-            let (status, errors) =
-                refusal(e, &["displayName", "ipRanges", "countriesAndRegions"])?;
+            let (status, errors) = refusal(e, &["displayName", "ipRanges", "countriesAndRegions"])?;
             let values = json!({
                 "kind": form.text("kind"),
                 "displayName": form.text("displayName"),
@@ -616,7 +674,10 @@ async fn delete_location(
         .delete_named_location(&grant, &request, &id)
         .await
     {
-        Ok(()) => done("/admin/conditional-access/named-locations", "location-deleted"),
+        Ok(()) => done(
+            "/admin/conditional-access/named-locations",
+            "location-deleted",
+        ),
         Err(e) => {
             let (status, errors) = refusal(e, &[])?;
             locations_page(&state, &portal, status, json!({}), errors).await
@@ -631,19 +692,41 @@ async fn delete_location(
 const COMBINATIONS: &[(&str, &str)] = &[
     ("fido2", "Passkey (FIDO2)"),
     ("windowsHelloForBusiness", "Windows Hello for Business"),
-    ("x509CertificateMultiFactor", "Certificate-based authentication (multifactor)"),
-    ("temporaryAccessPassOneTime", "Temporary Access Pass (one-time use)"),
-    ("temporaryAccessPassMultiUse", "Temporary Access Pass (multi-use)"),
-    ("password,microsoftAuthenticatorPush", "Password + Microsoft Authenticator (push)"),
+    (
+        "x509CertificateMultiFactor",
+        "Certificate-based authentication (multifactor)",
+    ),
+    (
+        "temporaryAccessPassOneTime",
+        "Temporary Access Pass (one-time use)",
+    ),
+    (
+        "temporaryAccessPassMultiUse",
+        "Temporary Access Pass (multi-use)",
+    ),
+    (
+        "password,microsoftAuthenticatorPush",
+        "Password + Microsoft Authenticator (push)",
+    ),
     ("password,softwareOath", "Password + software OATH token"),
     ("password,hardwareOath", "Password + hardware OATH token"),
     ("password,sms", "Password + SMS"),
-    ("microsoftAuthenticatorPush,federatedSingleFactor", "Federated single-factor + Microsoft Authenticator (push)"),
+    (
+        "microsoftAuthenticatorPush,federatedSingleFactor",
+        "Federated single-factor + Microsoft Authenticator (push)",
+    ),
     ("deviceBasedPush", "Microsoft Authenticator (phone sign-in)"),
 ];
 
 async fn strengths(State(state): State<AppState>, portal: Portal) -> PageResult {
-    strengths_page(&state, &portal, StatusCode::OK, json!({}), FieldErrors::new()).await
+    strengths_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 async fn strengths_page(

@@ -24,11 +24,22 @@ pub fn router() -> Router<AppState> {
         .route("/admin/groups/{id}", get(show))
         .route("/admin/groups/{id}/delete", post(delete))
         .route("/admin/groups/{id}/members", post(add_member))
-        .route("/admin/groups/{id}/members/{member}/remove", post(remove_member))
+        .route(
+            "/admin/groups/{id}/members/{member}/remove",
+            post(remove_member),
+        )
 }
 
 async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
-    list_page(&state, &portal, &query, StatusCode::OK, json!({}), FieldErrors::new()).await
+    list_page(
+        &state,
+        &portal,
+        &query,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
 }
 
 async fn list_page(
@@ -191,7 +202,11 @@ async fn add_member(
         .await
     {
         Ok(()) => done(&format!("/admin/groups/{id}"), "member-added"),
-        Err(e @ Error::NotFound { resource: "group", .. }) => Err(e.into()),
+        Err(
+            e @ Error::NotFound {
+                resource: "group", ..
+            },
+        ) => Err(e.into()),
         Err(e) => {
             let (status, mut errors) = refusal(e, &[])?;
             if let Some(message) = errors.remove("form") {

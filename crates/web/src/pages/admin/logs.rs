@@ -62,7 +62,11 @@ fn result_label(result: &str) -> (&'static str, &'static str) {
 
 /// A day typed into a date filter (`YYYY-MM-DD`, as a date input sends it).
 fn day(text: &str) -> Option<Date> {
-    Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).ok()
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 /// The from/to filters as predicates on `column`: from the start of `from` to the end of `to`
@@ -108,8 +112,18 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
     let grant = portal.grant::<ReadAuditLogs>("sign-in logs")?;
     let mut filter = Vec::new();
     let mut errors = FieldErrors::new();
-    text_filter(&mut filter, "user_principal_name", Op::StartsWith, query.get("user"));
-    text_filter(&mut filter, "app_display_name", Op::StartsWith, query.get("app"));
+    text_filter(
+        &mut filter,
+        "user_principal_name",
+        Op::StartsWith,
+        query.get("user"),
+    );
+    text_filter(
+        &mut filter,
+        "app_display_name",
+        Op::StartsWith,
+        query.get("app"),
+    );
     match query.get("status") {
         "" => {}
         "success" => filter.push(Predicate {
@@ -138,14 +152,14 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
     }
     match query.get("caStatus") {
         "" => {}
-        s @ ("success" | "failure" | "notApplied") => text_filter(
-            &mut filter,
-            "conditional_access_status",
-            Op::Eq,
-            s,
-        ),
+        s @ ("success" | "failure" | "notApplied") => {
+            text_filter(&mut filter, "conditional_access_status", Op::Eq, s)
+        }
         _ => {
-            errors.insert("caStatus".into(), "Choose a Conditional Access status.".into());
+            errors.insert(
+                "caStatus".into(),
+                "Choose a Conditional Access status.".into(),
+            );
         }
     }
     date_range(&query, "created", &mut filter, &mut errors);

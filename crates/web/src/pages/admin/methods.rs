@@ -63,8 +63,8 @@ async fn page(
             .unwrap_or_default(),
         "targets": stored_fido2["includeTargets"],
     });
-    let stored_pass = serde_json::to_value(state.passes.read_configuration(&grant).await?)
-        .unwrap_or_default();
+    let stored_pass =
+        serde_json::to_value(state.passes.read_configuration(&grant).await?).unwrap_or_default();
     let (fido2_values, fido2_errors) = fido2.unwrap_or((fido2_view, FieldErrors::new()));
     let (pass_values, pass_errors) = pass.unwrap_or((stored_pass, FieldErrors::new()));
     Ok(portal.render(
@@ -87,8 +87,13 @@ async fn save_fido2(
     Audit(request): Audit,
     form: FormData,
 ) -> PageResult {
-    let grant = portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
-    let aaguids: Vec<String> = form.lines("aaGuids").iter().map(|a| a.to_lowercase()).collect();
+    let grant =
+        portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
+    let aaguids: Vec<String> = form
+        .lines("aaGuids")
+        .iter()
+        .map(|a| a.to_lowercase())
+        .collect();
     let typed = json!({
         "state": form.text("state"),
         "isSelfServiceRegistrationAllowed": form.checked("isSelfServiceRegistrationAllowed"),
@@ -126,7 +131,8 @@ async fn save_pass(
     Audit(request): Audit,
     form: FormData,
 ) -> PageResult {
-    let grant = portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
+    let grant =
+        portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
     let typed = json!({
         "state": form.text("state"),
         "defaultLifetimeInMinutes": form.text("defaultLifetimeInMinutes"),

@@ -149,8 +149,8 @@ impl FromRequestParts<AppState> for Portal {
             _ => "/admin".into(),
         };
         let to_sign_in = || {
-            let query = serde_urlencoded::to_string([("returnTo", return_to.as_str())])
-                .unwrap_or_default();
+            let query =
+                serde_urlencoded::to_string([("returnTo", return_to.as_str())]).unwrap_or_default();
             Redirect::to(&format!("/signin?{query}")).into_response()
         };
         let Some(token) = cookie(parts, portcullis_core::session::SESSION_COOKIE) else {
@@ -158,14 +158,14 @@ impl FromRequestParts<AppState> for Portal {
         };
         let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
             .await
-            .map_err(|e| PageError::from(e).0)?;
+            .map_err(|e| *PageError::from(e).0)?;
         let Some(session) = session else {
             return Err(to_sign_in());
         };
         let (user, principal) = match state.directory.principal_for_user(session.user_id).await {
             Ok(found) => found,
             Err(Error::Unauthenticated(_)) => return Err(to_sign_in()),
-            Err(e) => return Err(PageError::from(e).0),
+            Err(e) => return Err(*PageError::from(e).0),
         };
         let notice = query_pairs(parts)
             .into_iter()
@@ -194,7 +194,7 @@ impl Portal {
 
     /// The page that says the person may not open `area`, and which roles would let them.
     fn refuse(&self, area: &str, permission: Option<&str>, roles: &[&str]) -> PageError {
-        PageError(self.render(
+        PageError::from(self.render(
             StatusCode::FORBIDDEN,
             "admin/forbidden.html",
             "",
@@ -330,14 +330,20 @@ fn notice_text(code: &str) -> Option<&'static str> {
 // --- failures ----------------------------------------------------------------------------
 
 /// A page instead of what was asked for: the friendly error page, a refusal naming the role
-/// needed, or the sign-in redirect.
-pub struct PageError(pub Response);
+/// needed, or the sign-in redirect. Boxed: it travels in every handler's `Result`.
+pub struct PageError(pub Box<Response>);
+
+impl From<Response> for PageError {
+    fn from(response: Response) -> Self {
+        PageError(Box::new(response))
+    }
+}
 
 pub type PageResult = Result<Response, PageError>;
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
@@ -355,7 +361,7 @@ impl From<Error> for PageError {
             s if s.is_client_error() => "That did not work",
             _ => "Something went wrong",
         };
-        PageError(error_page(status, title, &e.public_message()))
+        PageError::from(error_page(status, title, &e.public_message()))
     }
 }
 
@@ -377,9 +383,9 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
     let field = e
         .target()
         .and_then(|t| {
-            fields
-                .iter()
-                .find(|f| t == **f || t.starts_with(&format!("{f}.")) || t.starts_with(&format!("{f}[")))
+            fields.iter().find(|f| {
+                t == **f || t.starts_with(&format!("{f}.")) || t.starts_with(&format!("{f}["))
+            })
         })
         .map(|f| f.to_string())
         .unwrap_or_else(|| "form".to_string());
@@ -446,7 +452,7 @@ impl Query {
         match self.get("after") {
             "" => Ok(None),
             token => odata::decode_skiptoken(token).map(Some).map_err(|_| {
-                PageError(error_page(
+                PageError::from(error_page(
                     StatusCode::BAD_REQUEST,
                     "That page does not exist",
                     "The link to this page of the list is not one this server made. Go back to the first page.",
@@ -492,7 +498,7 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
             .unwrap_or_default()
             .to_ascii_lowercase();
         if !content_type.starts_with("application/x-www-form-urlencoded") {
-            return Err(PageError(error_page(
+            return Err(PageError::from(error_page(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "That did not work",
                 "This page takes the form it shows; send it from there.",
@@ -502,7 +508,7 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
         serde_urlencoded::from_bytes(&bytes)
             .map(FormData)
             .map_err(|_| {
-                PageError(error_page(
+                PageError::from(error_page(
                     StatusCode::BAD_REQUEST,
                     "That did not work",
                     "The form could not be read. Go back and send it again.",
@@ -519,7 +525,7 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Pag
             }
             .into()
         } else {
-            PageError(error_page(
+            PageError::from(error_page(
                 StatusCode::BAD_REQUEST,
                 "That did not work",
                 "The form could not be read. Go back and send it again.",

@@ -98,6 +98,12 @@ mod tests {
         assert_eq!(boundary("application/json"), None);
         assert_eq!(boundary("multipart/form-data"), None);
         assert!(parts(b"no boundary here", "x").is_none());
-        assert!(parts(b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", "x").is_none());
+        assert!(
+            parts(
+                b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
+                "x"
+            )
+            .is_none()
+        );
     }
 }

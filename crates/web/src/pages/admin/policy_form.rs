@@ -38,13 +38,19 @@ pub const PLATFORMS: &[(&str, &str)] = &[
 
 pub const CLIENT_APPS: &[(&str, &str)] = &[
     ("browser", "Browser"),
-    ("mobileAppsAndDesktopClients", "Mobile apps and desktop clients"),
+    (
+        "mobileAppsAndDesktopClients",
+        "Mobile apps and desktop clients",
+    ),
     ("exchangeActiveSync", "Exchange ActiveSync clients"),
     ("other", "Other clients"),
 ];
 
 pub const USER_ACTIONS: &[(&str, &str)] = &[
-    ("urn:user:registersecurityinfo", "Register security information"),
+    (
+        "urn:user:registersecurityinfo",
+        "Register security information",
+    ),
     ("urn:user:registerdevice", "Register or join devices"),
 ];
 
@@ -202,7 +208,12 @@ impl PolicyForm {
         if platforms.is_object() {
             let include = strings(&platforms["includePlatforms"]);
             form.platforms_configured = true;
-            form.platforms_include = if has(&include, "all") { "all" } else { "select" }.into();
+            form.platforms_include = if has(&include, "all") {
+                "all"
+            } else {
+                "select"
+            }
+            .into();
             form.include_platforms = include.into_iter().filter(|p| p != "all").collect();
             form.exclude_platforms = strings(&platforms["excludePlatforms"]);
         }
@@ -323,7 +334,11 @@ impl PolicyForm {
     /// The policy document: `base` (the stored policy, or `{}` for a new one) with every member
     /// the form covers replaced by what the form says. `user_ids` maps each typed user to its
     /// object id; a typed user missing from it is an error beside the users section.
-    pub fn apply(&self, base: &Value, user_ids: &HashMap<String, String>) -> Result<Value, FieldErrors> {
+    pub fn apply(
+        &self,
+        base: &Value,
+        user_ids: &HashMap<String, String>,
+    ) -> Result<Value, FieldErrors> {
         let mut errors = FieldErrors::new();
         let mut error = |field: &str, message: String| {
             errors.entry(field.to_string()).or_insert(message);
@@ -404,60 +419,64 @@ impl PolicyForm {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let (include_apps, exclude_apps, actions, contexts): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
-            match self.target.as_str() {
-                "applications" => {
-                    let include = match self.apps_include.as_str() {
-                        "all" => vec!["All".to_string()],
-                        "none" => vec!["None".to_string()],
-                        _ => {
-                            if self.include_apps.is_empty() {
-                                error(
-                                    "conditions.applications",
-                                    "Select at least one application, or choose All resources.".into(),
-                                );
-                            }
-                            self.include_apps.clone()
-                        }
-                    };
-                    (include, self.exclude_apps.clone(), vec![], vec![])
-                }
-                "userAction" => {
-                    if !USER_ACTIONS.iter().any(|(v, _)| *v == self.user_action) {
-                        error("conditions.applications", "Choose a user action.".into());
-                    }
-                    (vec![], vec![], vec![self.user_action.clone()], vec![])
-                }
-                "authenticationContext" => {
-                    let contexts: Vec<String> = lines(&self.auth_contexts);
-                    if contexts.is_empty() {
-                        error(
-                            "conditions.applications",
-                            "Give at least one authentication context, such as c1.".into(),
-                        );
-                    }
-                    for c in &contexts {
-                        let valid = c
-                            .strip_prefix('c')
-                            .and_then(|n| n.parse::<u8>().ok())
-                            .is_some_and(|n| (1..=99).contains(&n));
-                        if !valid {
+        let (include_apps, exclude_apps, actions, contexts): (
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        ) = match self.target.as_str() {
+            "applications" => {
+                let include = match self.apps_include.as_str() {
+                    "all" => vec!["All".to_string()],
+                    "none" => vec!["None".to_string()],
+                    _ => {
+                        if self.include_apps.is_empty() {
                             error(
                                 "conditions.applications",
-                                format!("'{c}' is not an authentication context id: use c1 to c99."),
+                                "Select at least one application, or choose All resources.".into(),
                             );
                         }
+                        self.include_apps.clone()
                     }
-                    (vec![], vec![], vec![], contexts)
+                };
+                (include, self.exclude_apps.clone(), vec![], vec![])
+            }
+            "userAction" => {
+                if !USER_ACTIONS.iter().any(|(v, _)| *v == self.user_action) {
+                    error("conditions.applications", "Choose a user action.".into());
                 }
-                _ => {
+                (vec![], vec![], vec![self.user_action.clone()], vec![])
+            }
+            "authenticationContext" => {
+                let contexts: Vec<String> = lines(&self.auth_contexts);
+                if contexts.is_empty() {
                     error(
+                        "conditions.applications",
+                        "Give at least one authentication context, such as c1.".into(),
+                    );
+                }
+                for c in &contexts {
+                    let valid = c
+                        .strip_prefix('c')
+                        .and_then(|n| n.parse::<u8>().ok())
+                        .is_some_and(|n| (1..=99).contains(&n));
+                    if !valid {
+                        error(
+                            "conditions.applications",
+                            format!("'{c}' is not an authentication context id: use c1 to c99."),
+                        );
+                    }
+                }
+                (vec![], vec![], vec![], contexts)
+            }
+            _ => {
+                error(
                         "conditions.applications",
                         "Choose what the policy applies to: applications, a user action or an authentication context.".into(),
                     );
-                    (vec![], vec![], vec![], vec![])
-                }
-            };
+                (vec![], vec![], vec![], vec![])
+            }
+        };
         apps.insert("includeApplications".into(), json!(include_apps));
         apps.insert("excludeApplications".into(), json!(exclude_apps));
         apps.insert("includeUserActions".into(), json!(actions));
@@ -549,10 +568,17 @@ impl PolicyForm {
                     );
                 }
                 if !matches!(self.operator.as_str(), "AND" | "OR") {
-                    error("grantControls", "Choose whether all or one of the controls is required.".into());
+                    error(
+                        "grantControls",
+                        "Choose whether all or one of the controls is required.".into(),
+                    );
                 }
                 grant.insert("operator".into(), json!(self.operator));
-                let controls: Vec<&str> = if self.require_mfa { vec!["mfa"] } else { vec![] };
+                let controls: Vec<&str> = if self.require_mfa {
+                    vec!["mfa"]
+                } else {
+                    vec![]
+                };
                 grant.insert("builtInControls".into(), json!(controls));
                 if self.strength.is_empty() {
                     grant.remove("authenticationStrength");
@@ -567,7 +593,10 @@ impl PolicyForm {
             "none" => {
                 policy.remove("grantControls");
             }
-            _ => error("grantControls", "Choose Block access or Grant access.".into()),
+            _ => error(
+                "grantControls",
+                "Choose Block access or Grant access.".into(),
+            ),
         }
 
         // Session controls: the two the form covers are replaced; others stay.
@@ -580,7 +609,11 @@ impl PolicyForm {
             let frequency = if self.sign_in_frequency_interval == "everyTime" {
                 json!({ "isEnabled": true, "frequencyInterval": "everyTime", "authenticationType": "primaryAndSecondaryAuthentication" })
             } else {
-                let limit = if self.sign_in_frequency_unit == "days" { 365 } else { 23 };
+                let limit = if self.sign_in_frequency_unit == "days" {
+                    365
+                } else {
+                    23
+                };
                 let unit_ok = matches!(self.sign_in_frequency_unit.as_str(), "hours" | "days");
                 match self.sign_in_frequency_value.parse::<u32>() {
                     Ok(v) if unit_ok && (1..=limit).contains(&v) => json!({
@@ -605,7 +638,10 @@ impl PolicyForm {
         }
         if self.persistent_browser {
             if !matches!(self.persistent_browser_mode.as_str(), "always" | "never") {
-                error("sessionControls", "Persistent browser session: choose Always or Never.".into());
+                error(
+                    "sessionControls",
+                    "Persistent browser session: choose Always or Never.".into(),
+                );
             }
             session.insert(
                 "persistentBrowser".into(),
@@ -682,7 +718,10 @@ mod tests {
         let conditions = &back["conditions"];
         assert_eq!(conditions["users"]["excludeUsers"], json!(["u1"]));
         assert_eq!(conditions["users"]["includeGroups"], json!(["g1"]));
-        assert_eq!(conditions["platforms"]["excludePlatforms"], json!(["windows"]));
+        assert_eq!(
+            conditions["platforms"]["excludePlatforms"],
+            json!(["windows"])
+        );
         // What the form does not show is kept as it was.
         assert_eq!(conditions["signInRiskLevels"], json!(["high"]));
         assert_eq!(conditions["devices"], policy["conditions"]["devices"]);
@@ -741,6 +780,9 @@ mod tests {
             policy["conditions"]["applications"]["includeAuthenticationContextClassReferences"],
             json!(["c1"])
         );
-        assert_eq!(policy["conditions"]["applications"]["includeApplications"], json!([]));
+        assert_eq!(
+            policy["conditions"]["applications"]["includeApplications"],
+            json!([])
+        );
     }
 }

@@ -19,8 +19,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done,
-    one_error, refusal, when,
+    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error, refusal,
+    when,
 };
 use crate::AppState;
 
@@ -31,10 +31,19 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}", get(show))
         .route("/admin/users/{id}/state", post(set_state))
         .route("/admin/users/{id}/groups", post(add_to_group))
-        .route("/admin/users/{id}/groups/{group}/remove", post(remove_from_group))
+        .route(
+            "/admin/users/{id}/groups/{group}/remove",
+            post(remove_from_group),
+        )
         .route("/admin/users/{id}/roles", post(assign_role))
-        .route("/admin/users/{id}/roles/{assignment}/remove", post(remove_role))
-        .route("/admin/users/{id}/passkeys/{passkey}/delete", post(delete_passkey))
+        .route(
+            "/admin/users/{id}/roles/{assignment}/remove",
+            post(remove_role),
+        )
+        .route(
+            "/admin/users/{id}/passkeys/{passkey}/delete",
+            post(delete_passkey),
+        )
         .route("/admin/users/{id}/pass", post(issue_pass))
         .route("/admin/users/{id}/pass/{pass}/delete", post(delete_pass))
 }
@@ -304,7 +313,9 @@ async fn user_page(
 fn usability_label(reason: &str) -> &'static str {
     match reason {
         "EnabledByPolicy" => "Usable",
-        "DisabledByPolicy" => "Not usable: the Temporary Access Pass policy does not cover this person",
+        "DisabledByPolicy" => {
+            "Not usable: the Temporary Access Pass policy does not cover this person"
+        }
         "Expired" => "Expired",
         "NotYetValid" => "Not valid yet",
         "OneTimeUsed" => "Used (one-time pass)",
@@ -372,7 +383,11 @@ async fn set_state(
     {
         Ok(user) => done(
             &format!("/admin/users/{}", user.id),
-            if enable { "user-enabled" } else { "user-disabled" },
+            if enable {
+                "user-enabled"
+            } else {
+                "user-disabled"
+            },
         ),
         Err(e) => refused_on_page(&state, &portal, &id, "state", e, &[]).await,
     }
@@ -444,7 +459,12 @@ async fn add_to_group(
     };
     match state
         .directory
-        .add_member(&grant, &request, &group.id.to_string(), &user.id.to_string())
+        .add_member(
+            &grant,
+            &request,
+            &group.id.to_string(),
+            &user.id.to_string(),
+        )
         .await
     {
         Ok(()) => done(&format!("/admin/users/{}", user.id), "group-added"),
@@ -595,12 +615,18 @@ async fn issue_pass(
     };
     match state
         .passes
-        .issue(&grant, &state.directory, &request, &user.id.to_string(), input)
+        .issue(
+            &grant,
+            &state.directory,
+            &request,
+            &user.id.to_string(),
+            input,
+        )
         .await
     {
         Ok(pass) => {
-            let end = pass.start_date_time
-                + time::Duration::minutes(i64::from(pass.lifetime_in_minutes));
+            let end =
+                pass.start_date_time + time::Duration::minutes(i64::from(pass.lifetime_in_minutes));
             portal.page(
                 "admin/tap_issued.html",
                 "users",
@@ -657,7 +683,10 @@ mod tests {
     fn start_times_are_read_as_utc() {
         assert_eq!(parse_local_utc(""), Ok(None));
         let t = parse_local_utc("2025-03-01T09:30").unwrap().unwrap();
-        assert_eq!((t.hour(), t.minute(), t.offset()), (9, 30, time::UtcOffset::UTC));
+        assert_eq!(
+            (t.hour(), t.minute(), t.offset()),
+            (9, 30, time::UtcOffset::UTC)
+        );
         assert!(parse_local_utc("tomorrow").is_err());
     }
 }

@@ -19,7 +19,15 @@ pub fn router() -> Router<AppState> {
 }
 
 const FIELDS: &[&str] = &[
-    "user", "target", "app", "userAction", "authContext", "platform", "clientApp", "ip", "country",
+    "user",
+    "target",
+    "app",
+    "userAction",
+    "authContext",
+    "platform",
+    "clientApp",
+    "ip",
+    "country",
 ];
 
 /// The What-If words for the reasons a policy does not apply.
@@ -37,7 +45,9 @@ fn reason_label(reason: &str) -> &str {
         "userRisk" => "User risk",
         "devices" => "Filter for devices",
         "policyNotEnabled" => "The policy is off",
-        "notEnoughInformation" => "Not enough information: the question does not give a signal this policy needs",
+        "notEnoughInformation" => {
+            "Not enough information: the question does not give a signal this policy needs"
+        }
         "invalidCondition" => "A condition cannot be evaluated: the policy fails closed",
         "emptyPolicy" => "The policy has no conditions",
         "workloadIdentities" => "The policy is for workload identities",
@@ -103,16 +113,26 @@ async fn ask(
     grant: &portcullis_core::authz::Granted<ReadPolicies>,
     query: &Query,
 ) -> Result<Answer, super::PageError> {
-    let bad = |field: &str, message: String| Ok(Err((StatusCode::BAD_REQUEST, one_error(field, message))));
+    let bad = |field: &str, message: String| {
+        Ok(Err((StatusCode::BAD_REQUEST, one_error(field, message))))
+    };
     let users = portal.grant::<ReadUsers>("users")?;
     let user = match state.directory.user(&users, query.get("user")).await {
         Ok(u) => u,
-        Err(_) => return bad("user", format!("No user signs in as '{}'.", query.get("user"))),
+        Err(_) => {
+            return bad(
+                "user",
+                format!("No user signs in as '{}'.", query.get("user")),
+            );
+        }
     };
     let target = match query.get("target") {
         "" | "applications" => {
             if query.get("app").is_empty() {
-                return bad("app", "Choose the application the person signs in to.".into());
+                return bad(
+                    "app",
+                    "Choose the application the person signs in to.".into(),
+                );
             }
             json!({ "@odata.type": "#microsoft.graph.applicationContext", "includeApplications": [query.get("app")] })
         }
@@ -146,7 +166,12 @@ async fn ask(
     let metadata = format!("{}/graph/v1.0/$metadata", state.public_url);
     let answer = match state
         .conditional_access
-        .what_if(grant, &state.directory, body.to_string().as_bytes(), &metadata)
+        .what_if(
+            grant,
+            &state.directory,
+            body.to_string().as_bytes(),
+            &metadata,
+        )
         .await
     {
         Ok(answer) => answer,
