@@ -95,11 +95,17 @@ pub fn router(state: AppState) -> Router {
                 .merge(my::router())
                 .merge(passkeys::router())
                 .merge(signin::router())
-                .merge(pages::router())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     middleware::same_origin,
                 )),
+        )
+        .merge(
+            // The pages, whose forms post HTML form bodies.
+            pages::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::same_origin_forms,
+            )),
         )
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

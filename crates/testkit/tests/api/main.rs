@@ -10,6 +10,7 @@ mod oidc;
 mod passes;
 mod passkeys;
 mod passwords;
+mod portal;
 mod server;
 mod sign_ins;
 mod signin;
