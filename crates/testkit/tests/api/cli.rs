@@ -506,8 +506,8 @@ async fn apps_commands_and_a_secret_shown_once() {
     );
     assert_eq!(
         list.lines().count(),
-        4,
-        "header, the automation app and two more:\n{list}"
+        6,
+        "header, the automation app, My Account, Admin Portal and two more:\n{list}"
     );
 
     // The secret is printed once, with the warning, and it works.
@@ -559,7 +559,8 @@ async fn apps_commands_and_a_secret_shown_once() {
         a.ok(&["apps", "delete", "Contoso CLI"]).await.trim(),
         "Deleted application Contoso CLI."
     );
-    assert_eq!(values(&a.json(&["apps", "list"]).await).len(), 2);
+    // The automation app, My Account, Admin Portal and the public client.
+    assert_eq!(values(&a.json(&["apps", "list"]).await).len(), 4);
     t.stop().await;
 }
 
