@@ -94,6 +94,7 @@
         show("prove");
         break;
       case "granted":
+      case "completed": // granted, and the application's authorization code issued
         show("granted");
         // A flow from an application's authorize request goes back to it; a sign-in to these
         // pages goes back to the page that asked.
@@ -321,7 +322,7 @@
     }
   });
 
-  if (flow.status === "granted") {
+  if (flow.status === "granted" || flow.status === "completed") {
     apply(flow);
   } else {
     startAutofill();

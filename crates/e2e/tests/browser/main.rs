@@ -6,6 +6,7 @@
 
 mod harness;
 mod pages;
+mod relying_party;
 mod story;
 mod use_case_1;
 mod use_case_2;

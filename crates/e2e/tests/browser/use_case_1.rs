@@ -8,6 +8,7 @@ use portcullis_testkit::TestServer;
 use serde_json::Value;
 
 use crate::harness::{ANDROID_UA, Browser, WINDOWS_UA};
+use crate::relying_party::RelyingParty;
 use crate::story::{self, id, issue_pass};
 
 /// Starts a sign-in to the application the way its authorize request does, from the browser
@@ -28,15 +29,17 @@ async fn start_flow(b: &Browser, client_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     let t = TestServer::start().await;
-    let story = story::tenant(&t, None).await;
+    let rp = RelyingParty::bind().await;
+    let story = story::tenant(&t, Some(&rp.redirect_uri)).await;
     let pass = issue_pass(&t, &id(&story.joni)).await;
 
     let b = Browser::start("use-case-1", &t.url, WINDOWS_UA).await;
     let phone = b.add_authenticator("hybrid").await;
 
-    // Windows: the application sends her to sign in.
-    let flow = start_flow(&b, &story.app_id).await;
-    b.goto(&format!("/signin?flow={flow}")).await;
+    // Windows: the application sends her to sign in (authorization code with PKCE).
+    let (authorize, verifier) = rp.authorize_url(&t.url, &story.app_id);
+    let callback = tokio::spawn(rp.serve_callback(t.url.clone(), story.app_id.clone(), verifier));
+    b.goto(&authorize).await;
     b.until_panel("identify").await;
     b.until_text("Contoso Portal").await;
     b.screenshot("sign-in").await;
@@ -77,10 +80,10 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     b.screenshot("prove-it").await;
     b.click("Sign in with your passkey").await;
 
-    // Signed in: the page goes on to where the sign-in was for.
-    b.until_path("/my/security-info").await;
-    b.until_text("Joni's phone").await;
-    b.screenshot("signed-in").await;
+    // Signed in: back at the application, which redeemed the code for her ID token.
+    b.until_text("Signed in as joni@contoso.com").await;
+    b.screenshot("signed-in-to-the-application").await;
+    callback.await.expect("the application served its callback");
     let methods = t
         .get(&format!(
             "/users/{}/authentication/fido2Methods",

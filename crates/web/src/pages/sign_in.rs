@@ -183,7 +183,7 @@ async fn page(
         "requirements" => "requirements",
         "registrationNeeded" => "register-intro",
         "proveRegistration" => "prove",
-        "granted" => "granted",
+        "granted" | "completed" => "granted",
         "blocked" => "blocked",
         _ => "identify",
     };
