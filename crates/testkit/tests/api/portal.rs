@@ -1126,3 +1126,31 @@ async fn applications_groups_locations_and_method_policies_are_managed_in_the_po
     );
     t.stop().await;
 }
+
+/// Conditional Access for the Admin Portal holds on every page, not only at sign-in: once a
+/// policy blocks the portal, a session that opened it a moment ago is sent back to sign in.
+#[tokio::test]
+async fn conditional_access_on_the_admin_portal_applies_to_every_page() {
+    let t = TestServer::start().await;
+    let browser = admin(&t).await;
+    assert_eq!(browser.get("/admin").await.status, StatusCode::OK);
+    let r = t
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": "Block the admin portal", "state": "enabled",
+                   "conditions": {"users": {"includeUsers": ["All"]},
+                                  "applications": {"includeApplications": [portcullis_core::first_party::ADMIN_PORTAL_APP_ID.to_string()]},
+                                  "clientAppTypes": ["all"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let page = browser.get("/admin/users").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(
+        redirected_to(&page, "/signin?").contains("returnTo"),
+        "{:?}",
+        page.location
+    );
+    t.stop().await;
+}

@@ -162,6 +162,25 @@ impl FromRequestParts<AppState> for Portal {
         let Some(session) = session else {
             return Err(to_sign_in());
         };
+        // Conditional Access for the Admin Portal, on this session and this request, on every
+        // page: a policy asking administrators for phishing-resistant MFA (or blocking a
+        // platform) holds here as it does at sign-in, and a change to it applies at once.
+        let facts = match crate::extract::Facts::from_request_parts(parts, state).await {
+            Ok(crate::extract::Facts(facts)) => facts,
+            Err(e) => return Err(e.into_response()),
+        };
+        match crate::signin::sign_ins(state)
+            .session_may_use(
+                &session,
+                &facts,
+                portcullis_core::first_party::ADMIN_PORTAL_APP_ID,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return Err(to_sign_in()),
+            Err(e) => return Err(*PageError::from(e).0),
+        }
         let (user, principal) = match state.directory.principal_for_user(session.user_id).await {
             Ok(found) => found,
             Err(Error::Unauthenticated(_)) => return Err(to_sign_in()),
