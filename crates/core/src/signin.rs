@@ -464,6 +464,18 @@ impl SignIns {
         Ok(self.state(&flow, None))
     }
 
+    /// The request's facts for a method service checking a step of this flow: a failure is
+    /// logged under the flow's application, a success left for the flow's own entry.
+    fn step_facts(facts: &RequestFacts, flow: &SignInFlow) -> RequestFacts {
+        RequestFacts {
+            application: Some(signin_log::FlowApplication {
+                app_id: flow.client_id.to_string(),
+                display_name: flow.app_display_name.clone(),
+            }),
+            ..facts.clone()
+        }
+    }
+
     fn typed_username(flow: &SignInFlow) -> Result<&str> {
         flow.username
             .as_deref()
@@ -479,7 +491,11 @@ impl SignIns {
     ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
         let flow = self.flow(id, &[Step::FirstFactor], None).await?;
         let username = Self::typed_username(&flow)?.to_string();
-        match self.passes.sign_in(&username, pass, facts).await {
+        match self
+            .passes
+            .sign_in(&username, pass, &Self::step_facts(facts, &flow))
+            .await
+        {
             Ok((user, session, token)) => {
                 let state = self
                     .after_first_factor(flow, &user, &session, token)
@@ -499,7 +515,11 @@ impl SignIns {
     ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
         let flow = self.flow(id, &[Step::FirstFactor], None).await?;
         let username = Self::typed_username(&flow)?.to_string();
-        match self.passwords.sign_in(&username, password, facts).await {
+        match self
+            .passwords
+            .sign_in(&username, password, &Self::step_facts(facts, &flow))
+            .await
+        {
             Ok((user, session, token)) => {
                 let state = self
                     .after_first_factor(flow, &user, &session, token)
@@ -572,7 +592,12 @@ impl SignIns {
         };
         let signed_in = self
             .passkeys
-            .finish_sign_in(facts, ceremony_id, credential, current)
+            .finish_sign_in(
+                &Self::step_facts(facts, &flow),
+                ceremony_id,
+                credential,
+                current,
+            )
             .await?;
         if let Some(user_id) = flow.user_id
             && signed_in.user.id != user_id
@@ -1072,6 +1097,7 @@ impl SignIns {
             correlation_id: flow.correlation_id,
             ip_address: flow.ip_address.clone(),
             user_agent: flow.user_agent.clone(),
+            application: None,
         };
         let failure_reason = match error_code {
             0 => None,

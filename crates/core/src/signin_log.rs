@@ -24,6 +24,17 @@ pub struct RequestFacts {
     pub correlation_id: Uuid,
     pub ip_address: Option<String>,
     pub user_agent: String,
+    /// The application a sign-in flow is for, when the attempt is a step of one. A failed step
+    /// is logged under it; a successful one is not logged on its own, because the flow logs its
+    /// outcome (with Conditional Access) right after — one entry per attempt.
+    pub application: Option<FlowApplication>,
+}
+
+/// The application of a sign-in flow, as the log names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowApplication {
+    pub app_id: String,
+    pub display_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -161,7 +172,20 @@ pub async fn logged_first_factor(
 
 /// Writes the entry for a first-factor attempt made through the pages (no application yet;
 /// Conditional Access not evaluated).
-pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<SignInLogEntry> {
+pub async fn record_first_factor(
+    deps: &Deps,
+    attempt: Attempt<'_>,
+) -> Result<Option<SignInLogEntry>> {
+    if attempt.succeeded && attempt.facts.application.is_some() {
+        return Ok(None);
+    }
+    let (app_id, app_display_name) = match &attempt.facts.application {
+        Some(app) => (app.app_id.clone(), app.display_name.clone()),
+        None => (
+            MY_SIGN_INS_APP_ID.to_string(),
+            MY_SIGN_INS_APP_NAME.to_string(),
+        ),
+    };
     let ua = portcullis_useragent::parse(&attempt.facts.user_agent);
     let now = deps.clock.now();
     let entry = SignInLogEntry {
@@ -181,8 +205,8 @@ pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<Si
             }),
         user_id: attempt.user.map(|u| u.id),
         user_display_name: attempt.user.map(|u| u.display_name.clone()),
-        app_display_name: MY_SIGN_INS_APP_NAME.to_string(),
-        app_id: MY_SIGN_INS_APP_ID.to_string(),
+        app_display_name,
+        app_id,
         ip_address: attempt.facts.ip_address.clone(),
         client_app_used: client_app_label(&ua.client_app_type).to_string(),
         correlation_id: attempt.facts.correlation_id,
@@ -226,7 +250,7 @@ pub async fn record_first_factor(deps: &Deps, attempt: Attempt<'_>) -> Result<Si
             None,
         )
         .await?;
-    Ok(entry)
+    Ok(Some(entry))
 }
 
 /// One outcome of a sign-in flow after Conditional Access was evaluated.

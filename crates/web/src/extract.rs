@@ -302,6 +302,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Facts {
             correlation_id: meta.correlation_id,
             ip_address: meta.ip_address,
             user_agent,
+            application: None,
         }))
     }
 }

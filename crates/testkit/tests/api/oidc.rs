@@ -1369,3 +1369,43 @@ async fn sign_in_frequency_sends_a_lapsed_session_back_to_the_first_factor() {
     assert_eq!(state.body["status"], "firstFactor", "{}", state.text);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn each_attempt_in_a_sign_in_is_one_log_entry_under_the_application() {
+    let t = TestServer::start().await;
+    let app = confidential_app(&t).await;
+    let joni = user(&t, "joni@contoso.com").await;
+    let pass = pass_for(&t, &joni).await;
+    let entries = |body: &Value| body["value"].as_array().unwrap().clone();
+    let before = entries(&t.get("/auditLogs/signIns?$top=999").await.body).len();
+
+    let (wrong, _) = sign_in_with_pass(
+        &t,
+        &mut Browser::new(&t, WINDOWS),
+        &authorize_url(&app, None, ""),
+        "joni@contoso.com",
+        "not-the-pass",
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text);
+    let (done, _) = sign_in_with_pass(
+        &t,
+        &mut Browser::new(&t, WINDOWS),
+        &authorize_url(&app, None, ""),
+        "joni@contoso.com",
+        &pass,
+    )
+    .await;
+    assert_eq!(done.body["status"], "completed", "{}", done.text);
+
+    let log = entries(&t.get("/auditLogs/signIns?$top=999").await.body);
+    let new: Vec<&Value> = log[..log.len() - before].iter().collect();
+    assert_eq!(new.len(), 2, "one entry per attempt: {new:?}");
+    assert!(new.iter().all(|e| e["appId"] == app.client_id), "{new:?}");
+    let codes: Vec<i64> = new
+        .iter()
+        .map(|e| e["status"]["errorCode"].as_i64().unwrap())
+        .collect();
+    assert!(codes.contains(&50126) && codes.contains(&0), "{codes:?}");
+    t.stop().await;
+}
