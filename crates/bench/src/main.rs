@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use portcullis_client::AdminClient;
-use portcullis_client::credentials::Credentials;
+use portcullis_client::Credentials;
 
 use crate::http::Browser;
 use crate::provision::BenchUser;
@@ -315,21 +315,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     measured.report(args.concurrency);
     if let Some(s) = first_start {
-        println!("startup to ready, new database (creates the tenant): {:.0} ms", s.as_secs_f64() * 1e3);
+        println!(
+            "startup to ready, new database (creates the tenant): {:.0} ms",
+            s.as_secs_f64() * 1e3
+        );
     }
     match startup {
-        Some(s) => println!("startup to ready, existing database: {:.0} ms", s.as_secs_f64() * 1e3),
+        Some(s) => println!(
+            "startup to ready, existing database: {:.0} ms",
+            s.as_secs_f64() * 1e3
+        ),
         None => println!("startup to ready: not measured (--target)"),
     }
     match idle_rss {
         Some(b) => println!("server idle RSS: {:.1} MB", mb(b)),
         None => println!("server idle RSS: unknown"),
     }
-    println!("server peak RSS under load (sampled): {:.1} MB", mb(peak_rss));
+    println!(
+        "server peak RSS under load (sampled): {:.1} MB",
+        mb(peak_rss)
+    );
     if let Some(hwm) = hwm {
-        println!("server VmHWM (whole life of the measured process): {:.1} MB", mb(hwm));
+        println!(
+            "server VmHWM (whole life of the measured process): {:.1} MB",
+            mb(hwm)
+        );
     }
-    println!("ES256 verify with ring: {per_core:.0}/s on one core, {machine:.0}/s on {cores} cores at once");
+    println!(
+        "ES256 verify with ring: {per_core:.0}/s on one core, {machine:.0}/s on {cores} cores at once"
+    );
     println!("load average at end: {}", load_average());
     let rate = measured.throughput();
     let rss_mb = mb(hwm.unwrap_or(peak_rss));
@@ -363,6 +377,9 @@ struct Measured {
     errors: BTreeMap<String, u64>,
     warm_up_errors: u64,
     peak_rss: u64,
+    /// CPU seconds the server and the generator used in the measured window.
+    server_cpu: Option<f64>,
+    generator_cpu: Option<f64>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -397,10 +414,7 @@ impl Measured {
             failed,
             self.warm_up_errors
         );
-        println!(
-            "throughput: {:.0} complete sign-ins/s",
-            self.throughput()
-        );
+        println!("throughput: {:.0} complete sign-ins/s", self.throughput());
         println!(
             "latency (complete sign-in): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.percentile_ms(50.0),
@@ -416,6 +430,22 @@ impl Measured {
                 "  {name:>9}: p50 {:.1} ms, p99 {:.1} ms",
                 ms(percentile(times, 50.0)),
                 ms(percentile(times, 99.0))
+            );
+        }
+        let n = self.totals.len().max(1) as f64;
+        let window = self.window.as_secs_f64();
+        if let Some(cpu) = self.server_cpu {
+            println!(
+                "server CPU: {:.2} cores busy, {:.2} ms per sign-in",
+                cpu / window,
+                cpu * 1e3 / n
+            );
+        }
+        if let Some(cpu) = self.generator_cpu {
+            println!(
+                "generator CPU: {:.2} cores busy, {:.2} ms per sign-in",
+                cpu / window,
+                cpu * 1e3 / n
             );
         }
         if self.errors.is_empty() {
@@ -469,8 +499,9 @@ impl Load {
                     if began >= measure_to {
                         break;
                     }
-                    let user = &mut mine[next];
+                    let index = next;
                     next = (next + 1) % mine.len();
+                    let user = &mut mine[index];
                     let result =
                         signin::sign_in(&load.browser, &load.client_id, user, load.oidc.as_deref())
                             .await;
@@ -494,6 +525,19 @@ impl Load {
                 out
             }));
         }
+        // CPU used in the window: the fairest figure on a machine others share, since it does
+        // not depend on how much of the CPU the run was given.
+        let cpu = {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(measure_from.into()).await;
+                let server = pid.and_then(|p| server::cpu_seconds(&p.to_string()));
+                let generator = server::cpu_seconds("self");
+                tokio::time::sleep_until(measure_to.into()).await;
+                let server = server.zip(pid.and_then(|p| server::cpu_seconds(&p.to_string())));
+                let generator = generator.zip(server::cpu_seconds("self"));
+                (server.map(|(a, b)| b - a), generator.map(|(a, b)| b - a))
+            })
+        };
         // Memory sampled through the measured window.
         let peak = Arc::new(AtomicU64::new(0));
         let sampler = {
@@ -533,6 +577,7 @@ impl Load {
             warm_up_errors += w.warm_up_errors;
         }
         sampler.await?;
+        let (server_cpu, generator_cpu) = cpu.await?;
         totals.sort();
         for l in &mut legs {
             l.sort();
@@ -544,6 +589,8 @@ impl Load {
             errors,
             warm_up_errors,
             peak_rss: peak.load(Ordering::Relaxed),
+            server_cpu,
+            generator_cpu,
         })
     }
 }

@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 /// The AAGUID the generator's passkeys report (the test kit's software authenticator's, so a
 /// tenant whose allow-list names it admits both).
 pub const BENCH_AAGUID: [u8; 16] = [
-    0x7e, 0x57, 0xa0, 0xa0, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x01,
+    0x7e, 0x57, 0xa0, 0xa0, 0x00, 0x00, 0x40, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
 ];
 
 const FLAG_UP: u8 = 0x01;
@@ -79,8 +78,14 @@ impl SoftPasskey {
             (Cbor::Integer(1.into()), Cbor::Integer(2.into())), // kty: EC2
             (Cbor::Integer(3.into()), Cbor::Integer((-7).into())), // alg: ES256
             (Cbor::Integer((-1).into()), Cbor::Integer(1.into())), // crv: P-256
-            (Cbor::Integer((-2).into()), Cbor::Bytes(point[1..33].to_vec())),
-            (Cbor::Integer((-3).into()), Cbor::Bytes(point[33..65].to_vec())),
+            (
+                Cbor::Integer((-2).into()),
+                Cbor::Bytes(point[1..33].to_vec()),
+            ),
+            (
+                Cbor::Integer((-3).into()),
+                Cbor::Bytes(point[33..65].to_vec()),
+            ),
         ]);
         let mut auth_data = Vec::with_capacity(200);
         auth_data.extend_from_slice(&sha256(rp_id.as_bytes()));

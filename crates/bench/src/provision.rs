@@ -30,7 +30,6 @@ const OTHER_APPS: usize = 6;
 
 /// One person the load signs in as.
 pub struct BenchUser {
-    pub user_principal_name: String,
     pub passkey: SoftPasskey,
 }
 
@@ -254,10 +253,7 @@ async fn one_user(
         registered.status,
         registered.body
     );
-    Ok(BenchUser {
-        user_principal_name: upn.to_string(),
-        passkey,
-    })
+    Ok(BenchUser { passkey })
 }
 
 /// Policy `i` of a realistic tenant, generated from its index so runs are comparable: "All

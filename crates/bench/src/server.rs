@@ -41,12 +41,9 @@ pub fn serve_child(args: &[String]) -> anyhow::Result<()> {
     runtime.block_on(async move {
         portcullis::init_logging(&config);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let mut server = portcullis::server::start(
-            &config,
-            listener,
-            portcullis::server::Overrides::default(),
-        )
-        .await?;
+        let mut server =
+            portcullis::server::start(&config, listener, portcullis::server::Overrides::default())
+                .await?;
         let stop = server.take_shutdown();
         // A blocking read on its own thread: the runtime's threads stay free for requests.
         std::thread::spawn(move || {
@@ -141,6 +138,8 @@ impl ChildServer {
                 }
             }
         }
+        // The server refuses PORTCULLIS_* variables it does not know.
+        command.env_remove(WRAPPER_ENV);
         if let Some(key) = &spec.secret_key {
             command.env("PORTCULLIS_SECRET_KEY", key);
         }
@@ -196,7 +195,11 @@ impl ChildServer {
     }
 
     /// Stops this server and starts it again on the same database and port.
-    pub async fn restart(&mut self, spec: &ChildSpec, http: &reqwest::Client) -> anyhow::Result<()> {
+    pub async fn restart(
+        &mut self,
+        spec: &ChildSpec,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<()> {
         self.stop_in_place()?;
         *self = ChildServer::start(spec, http).await?;
         Ok(())
@@ -205,11 +208,16 @@ impl ChildServer {
 
 /// Resident memory of a process in bytes: `(VmRSS, VmHWM)` from `/proc/PID/status` (Linux).
 pub fn rss(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status"))
-        .ok()?;
+    let text =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.starts_with(name))?;
-        let kb: u64 = line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()?;
+        let kb: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
         Some(kb * 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
@@ -231,4 +239,16 @@ pub async fn rss_from_metrics(http: &reqwest::Client, base: &str) -> Option<u64>
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .map(|v| v as u64)
+}
+
+/// CPU time a process has used so far (user + system), from `/proc/PID/stat`; `self` for the
+/// generator's own. Clock ticks are 100 a second on Linux.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &text[text.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / 100.0)
 }

@@ -154,7 +154,8 @@ pub async fn sign_in(
     let state = random_text(&rng, 16);
     let nonce = random_text(&rng, 16);
     let verifier = random_text(&rng, 32);
-    let challenge = b64url(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+    let challenge =
+        b64url(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
 
     let began = Instant::now();
     let flow_id = match oidc {
@@ -177,7 +178,8 @@ pub async fn sign_in(
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            query_value(location, "flow").ok_or_else(|| "authorize: no flow in Location".to_string())?
+            query_value(location, "flow")
+                .ok_or_else(|| "authorize: no flow in Location".to_string())?
         }
         None => {
             let reply = browser
@@ -276,7 +278,10 @@ fn encode(text: &str) -> String {
 
 /// A query parameter of a URL or a relative reference.
 fn query_value(url: &str, name: &str) -> Option<String> {
-    let absolute = reqwest::Url::parse("http://relative.invalid/").ok()?.join(url).ok()?;
+    let absolute = reqwest::Url::parse("http://relative.invalid/")
+        .ok()?
+        .join(url)
+        .ok()?;
     absolute
         .query_pairs()
         .find(|(k, _)| k == name)

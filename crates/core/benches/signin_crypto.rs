@@ -28,15 +28,16 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-
 fn key() -> SigningKey {
     // A fixed key: runs are comparable, and its value does not matter to the cost.
     SigningKey::from_bytes(&[7u8; 32].into()).expect("a valid scalar")
 }
 
 fn client_data(kind: &str, challenge: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({"type": kind, "challenge": challenge, "origin": ORIGIN, "crossOrigin": false}))
-        .expect("client data")
+    serde_json::to_vec(
+        &json!({"type": kind, "challenge": challenge, "origin": ORIGIN, "crossOrigin": false}),
+    )
+    .expect("client data")
 }
 
 /// A registered passkey (through webauthn-rs, attestation `none`) and the key behind it.
@@ -46,14 +47,22 @@ fn registered(webauthn: &Webauthn, key: &SigningKey) -> Credential {
         .start_passkey_registration(user, "bench@example.com", "Bench", None)
         .expect("registration starts");
     let options = serde_json::to_value(&options).expect("options serialize");
-    let challenge = options["publicKey"]["challenge"].as_str().expect("challenge");
+    let challenge = options["publicKey"]["challenge"]
+        .as_str()
+        .expect("challenge");
     let point = key.verifying_key().to_encoded_point(false);
     let cose = Cbor::Map(vec![
         (Cbor::Integer(1.into()), Cbor::Integer(2.into())),
         (Cbor::Integer(3.into()), Cbor::Integer((-7).into())),
         (Cbor::Integer((-1).into()), Cbor::Integer(1.into())),
-        (Cbor::Integer((-2).into()), Cbor::Bytes(point.x().expect("x").to_vec())),
-        (Cbor::Integer((-3).into()), Cbor::Bytes(point.y().expect("y").to_vec())),
+        (
+            Cbor::Integer((-2).into()),
+            Cbor::Bytes(point.x().expect("x").to_vec()),
+        ),
+        (
+            Cbor::Integer((-3).into()),
+            Cbor::Bytes(point.y().expect("y").to_vec()),
+        ),
     ]);
     let id = [9u8; 32];
     let mut auth_data = Sha256::digest(b"localhost").to_vec();
@@ -89,7 +98,9 @@ fn assertion(webauthn: &Webauthn, key: &SigningKey) -> (DiscoverableAuthenticati
         .start_discoverable_authentication()
         .expect("sign-in starts");
     let options = serde_json::to_value(&options).expect("options serialize");
-    let challenge = options["publicKey"]["challenge"].as_str().expect("challenge");
+    let challenge = options["publicKey"]["challenge"]
+        .as_str()
+        .expect("challenge");
     let data = client_data("webauthn.get", challenge);
     let mut signed = Sha256::digest(b"localhost").to_vec();
     signed.push(0x01 | 0x04);
@@ -116,19 +127,22 @@ fn webauthn_assertion(c: &mut Criterion) {
     let key = key();
     let credential = registered(&webauthn, &key);
     let (state, response) = assertion(&webauthn, &key);
-    c.bench_function("webauthn-rs: parse + verify a discoverable assertion", |b| {
-        b.iter_batched(
-            || state.clone(),
-            |state| {
-                let parsed: PublicKeyCredential =
-                    serde_json::from_value(response.clone()).expect("assertion parses");
-                webauthn
-                    .finish_discoverable_authentication_v2(&parsed, state, &credential)
-                    .expect("assertion verifies")
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    c.bench_function(
+        "webauthn-rs: parse + verify a discoverable assertion",
+        |b| {
+            b.iter_batched(
+                || state.clone(),
+                |state| {
+                    let parsed: PublicKeyCredential =
+                        serde_json::from_value(response.clone()).expect("assertion parses");
+                    webauthn
+                        .finish_discoverable_authentication_v2(&parsed, state, &credential)
+                        .expect("assertion verifies")
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 fn raw_es256_verify(c: &mut Criterion) {
@@ -174,9 +188,10 @@ fn token_signing(c: &mut Criterion) {
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("bench-key".into());
-    c.bench_function("ID token ES256 sign: jsonwebtoken rust_crypto (p256)", |b| {
-        b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &encoding).expect("signs"))
-    });
+    c.bench_function(
+        "ID token ES256 sign: jsonwebtoken rust_crypto (p256)",
+        |b| b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &encoding).expect("signs")),
+    );
     let rng = ring::rand::SystemRandom::new();
     let ring_key = ring::signature::EcdsaKeyPair::from_pkcs8(
         &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,

@@ -301,7 +301,9 @@ async fn one_sign_in(f: &Fixture, n: usize) {
         .await
         .unwrap();
     s.commit(
-        vec![Change::InsertSignInLogEntry(Box::new(log_entry(user, &f.app)))],
+        vec![Change::InsertSignInLogEntry(Box::new(log_entry(
+            user, &f.app,
+        )))],
         None,
     )
     .await
@@ -333,7 +335,9 @@ async fn one_sign_in(f: &Fixture, n: usize) {
     .await
     .unwrap();
     s.commit(
-        vec![Change::InsertSignInLogEntry(Box::new(log_entry(user, &f.app)))],
+        vec![Change::InsertSignInLogEntry(Box::new(log_entry(
+            user, &f.app,
+        )))],
         None,
     )
     .await
@@ -344,13 +348,16 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
     let runtime = Runtime::new().expect("runtime");
     let f = Arc::new(runtime.block_on(fixture(scratch)));
     let mut n = 0usize;
-    c.bench_function(&format!("{name}: storage calls of one passkey sign-in"), |b| {
-        b.to_async(&runtime).iter(|| {
-            n += 1;
-            let f = f.clone();
-            async move { one_sign_in(&f, n).await }
-        })
-    });
+    c.bench_function(
+        &format!("{name}: storage calls of one passkey sign-in"),
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                let f = f.clone();
+                async move { one_sign_in(&f, n).await }
+            })
+        },
+    );
     // Eight sign-ins at once: what the writer lock does to them under concurrency.
     c.bench_function(
         &format!("{name}: storage calls of 8 concurrent sign-ins"),
@@ -392,7 +399,9 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
         b.to_async(&runtime).iter(|| async {
             f.store
                 .commit(
-                    vec![Change::InsertSignInLogEntry(Box::new(log_entry(user, &f.app)))],
+                    vec![Change::InsertSignInLogEntry(Box::new(log_entry(
+                        user, &f.app,
+                    )))],
                     None,
                 )
                 .await

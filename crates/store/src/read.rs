@@ -325,8 +325,8 @@ impl Store for SqlStore {
             .bind(write::REVISION_KIND)
             .bind(write::REVISION_ID)
             .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+            .await
+            .map_err(error::storage)?;
         // No row yet (no document changed since this database was made): that too is a
         // revision, and the first change replaces it.
         Ok(Some(match row {

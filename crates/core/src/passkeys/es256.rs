@@ -79,12 +79,11 @@ mod b64url {
     }
 }
 
-/// What webauthn-rs's `AuthenticationResult` carries, and the credential updated as
-/// `Passkey::update_credential` would update it.
+/// The stored credential updated as `Passkey::update_credential` updates it (counter, backup
+/// flags); the caller stores it after every sign-in, changed or not.
 #[derive(Debug, Clone)]
 pub(crate) struct Verified {
     pub credential: Credential,
-    pub changed: bool,
 }
 
 /// Which webauthn-rs call this stands in for.
@@ -142,7 +141,8 @@ fn verify_p256(
     }
     // verify_credential_internal: parse as AuthenticatorAssertionResponse::try_from does.
     let raw = &rsp.response;
-    let auth_data = AuthenticatorData::<Authentication>::try_from(raw.authenticator_data.as_slice())?;
+    let auth_data =
+        AuthenticatorData::<Authentication>::try_from(raw.authenticator_data.as_slice())?;
     let client: CollectedClientData = serde_json::from_slice(raw.client_data_json.as_slice())
         .map_err(WebauthnError::ParseJSONFailure)?;
     if client.type_ != "webauthn.get" {
@@ -161,8 +161,7 @@ fn verify_p256(
     };
     // The parser accepted the data, so it holds at least the 32-byte RP ID hash.
     let rp_id_hash = &raw.authenticator_data[..32];
-    if !(rp_id_hash == rp.rp_id_hash || Some(rp_id_hash) == appid_hash.as_ref().map(|h| &h[..]))
-    {
+    if !(rp_id_hash == rp.rp_id_hash || Some(rp_id_hash) == appid_hash.as_ref().map(|h| &h[..])) {
         return Err(WebauthnError::InvalidRPIDHash);
     }
     if !auth_data.user_present {
@@ -228,23 +227,16 @@ struct Asserted {
 impl Asserted {
     /// `Passkey::update_credential` on the stored credential.
     fn apply_to(self, mut cred: Credential) -> Verified {
-        let mut changed = false;
         if self.counter > cred.counter {
             cred.counter = self.counter;
-            changed = true;
         }
         if self.backup_state != cred.backup_state {
             cred.backup_state = self.backup_state;
-            changed = true;
         }
         if self.backup_eligible && !cred.backup_eligible {
             cred.backup_eligible = true;
-            changed = true;
         }
-        Verified {
-            credential: cred,
-            changed,
-        }
+        Verified { credential: cred }
     }
 }
 
@@ -279,8 +271,10 @@ mod tests {
     }
 
     fn client_data(kind: &str, challenge: &str, origin: &str) -> Vec<u8> {
-        serde_json::to_vec(&json!({"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": false}))
-            .unwrap()
+        serde_json::to_vec(
+            &json!({"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": false}),
+        )
+        .unwrap()
     }
 
     /// A passkey registered through webauthn-rs with flags `flags` (UP|UV|AT at least).
@@ -295,8 +289,14 @@ mod tests {
             (Cbor::Integer(1.into()), Cbor::Integer(2.into())),
             (Cbor::Integer(3.into()), Cbor::Integer((-7).into())),
             (Cbor::Integer((-1).into()), Cbor::Integer(1.into())),
-            (Cbor::Integer((-2).into()), Cbor::Bytes(point.x().unwrap().to_vec())),
-            (Cbor::Integer((-3).into()), Cbor::Bytes(point.y().unwrap().to_vec())),
+            (
+                Cbor::Integer((-2).into()),
+                Cbor::Bytes(point.x().unwrap().to_vec()),
+            ),
+            (
+                Cbor::Integer((-3).into()),
+                Cbor::Bytes(point.y().unwrap().to_vec()),
+            ),
         ]);
         let mut auth = Sha256::digest(b"localhost").to_vec();
         auth.push(flags);
@@ -376,14 +376,23 @@ mod tests {
         })
     }
 
-    fn both(passkey: &Passkey, f: &Fake) -> (Result<(u32, bool, bool), WebauthnError>, Result<(u32, bool, bool), WebauthnError>) {
+    fn both(
+        passkey: &Passkey,
+        f: &Fake,
+    ) -> (
+        Result<(u32, bool, bool), WebauthnError>,
+        Result<(u32, bool, bool), WebauthnError>,
+    ) {
         let w = webauthn();
         let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         let id = [9u8; 32];
         let (options, state): (_, DiscoverableAuthentication) =
             w.start_discoverable_authentication().unwrap();
         let options = serde_json::to_value(&options).unwrap();
-        let challenge = options["publicKey"]["challenge"].as_str().unwrap().to_string();
+        let challenge = options["publicKey"]["challenge"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let response: PublicKeyCredential =
             serde_json::from_value(assertion(&key, &id, &challenge, f)).unwrap();
         let credential: Credential = passkey.clone().into();
@@ -399,7 +408,13 @@ mod tests {
         let rp = RelyingParty::new("localhost", Url::parse(ORIGIN).unwrap());
         let ours = verify(&rp, Ceremony::Discoverable, &text, &response, &credential)
             .expect("a P-256 key takes the fast path")
-            .map(|v| (v.credential.counter, v.credential.backup_eligible, v.credential.backup_state));
+            .map(|v| {
+                (
+                    v.credential.counter,
+                    v.credential.backup_eligible,
+                    v.credential.backup_state,
+                )
+            });
         (theirs, ours)
     }
 
@@ -421,22 +436,70 @@ mod tests {
         let passkey = register(&w, &key, &id, 0x45);
         same_verdict(&passkey, Fake::default(), true);
         let cases: Vec<Fake> = vec![
-            Fake { kind: Some("webauthn.create"), ..Fake::default() },
-            Fake { origin: Some("http://localhost:8081"), ..Fake::default() },
-            Fake { origin: Some("https://localhost:8080"), ..Fake::default() },
-            Fake { origin: Some("http://evil.localhost:8080"), ..Fake::default() },
-            Fake { challenge: Some(b64(b"another challenge")), ..Fake::default() },
-            Fake { rp_id: Some("example.com"), ..Fake::default() },
-            Fake { flags: Some(0x04), ..Fake::default() },
-            Fake { flags: Some(0x01), ..Fake::default() },
-            Fake { flags: Some(0x05 | 0x08), ..Fake::default() },
-            Fake { flags: Some(0x05 | 0x10), ..Fake::default() },
-            Fake { count: Some(0), ..Fake::default() },
-            Fake { flip_signature: true, ..Fake::default() },
-            Fake { other_key: true, ..Fake::default() },
-            Fake { truncate_auth_data: true, ..Fake::default() },
-            Fake { garbage_client_data: true, ..Fake::default() },
-            Fake { raw_id: Some(vec![1u8; 32]), ..Fake::default() },
+            Fake {
+                kind: Some("webauthn.create"),
+                ..Fake::default()
+            },
+            Fake {
+                origin: Some("http://localhost:8081"),
+                ..Fake::default()
+            },
+            Fake {
+                origin: Some("https://localhost:8080"),
+                ..Fake::default()
+            },
+            Fake {
+                origin: Some("http://evil.localhost:8080"),
+                ..Fake::default()
+            },
+            Fake {
+                challenge: Some(b64(b"another challenge")),
+                ..Fake::default()
+            },
+            Fake {
+                rp_id: Some("example.com"),
+                ..Fake::default()
+            },
+            Fake {
+                flags: Some(0x04),
+                ..Fake::default()
+            },
+            Fake {
+                flags: Some(0x01),
+                ..Fake::default()
+            },
+            Fake {
+                flags: Some(0x05 | 0x08),
+                ..Fake::default()
+            },
+            Fake {
+                flags: Some(0x05 | 0x10),
+                ..Fake::default()
+            },
+            Fake {
+                count: Some(0),
+                ..Fake::default()
+            },
+            Fake {
+                flip_signature: true,
+                ..Fake::default()
+            },
+            Fake {
+                other_key: true,
+                ..Fake::default()
+            },
+            Fake {
+                truncate_auth_data: true,
+                ..Fake::default()
+            },
+            Fake {
+                garbage_client_data: true,
+                ..Fake::default()
+            },
+            Fake {
+                raw_id: Some(vec![1u8; 32]),
+                ..Fake::default()
+            },
         ];
         for f in cases {
             same_verdict(&passkey, f, false);
@@ -452,7 +515,14 @@ mod tests {
         cred.counter = 5;
         let passkey: Passkey = cred.into();
         same_verdict(&passkey, Fake::default(), false);
-        same_verdict(&passkey, Fake { count: Some(6), ..Fake::default() }, true);
+        same_verdict(
+            &passkey,
+            Fake {
+                count: Some(6),
+                ..Fake::default()
+            },
+            true,
+        );
     }
 
     #[test]
@@ -461,8 +531,29 @@ mod tests {
         let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         // A synced passkey: backup eligible and backed up at registration.
         let synced = register(&w, &key, &[9u8; 32], 0x45 | 0x08 | 0x10);
-        same_verdict(&synced, Fake { flags: Some(0x05 | 0x08 | 0x10), ..Fake::default() }, true);
-        same_verdict(&synced, Fake { flags: Some(0x05 | 0x08), ..Fake::default() }, true);
-        same_verdict(&synced, Fake { flags: Some(0x05), ..Fake::default() }, false);
+        same_verdict(
+            &synced,
+            Fake {
+                flags: Some(0x05 | 0x08 | 0x10),
+                ..Fake::default()
+            },
+            true,
+        );
+        same_verdict(
+            &synced,
+            Fake {
+                flags: Some(0x05 | 0x08),
+                ..Fake::default()
+            },
+            true,
+        );
+        same_verdict(
+            &synced,
+            Fake {
+                flags: Some(0x05),
+                ..Fake::default()
+            },
+            false,
+        );
     }
 }
