@@ -10,6 +10,8 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::model::User;
+use crate::roles::{self, BuiltInRole};
 use crate::{Error, Result};
 
 /// Graph permission names used by the admin API.
@@ -158,9 +160,55 @@ impl Principal {
         }
     }
 
+    /// A signed-in person acting in the admin portal. What they may do is exactly what the
+    /// built-in directory roles they actively hold carry (see [`crate::roles`], the one place
+    /// that maps roles to permissions), so the portal and the admin API enforce one set of
+    /// rules. A disabled account holds nothing, whatever its roles: disabling someone must take
+    /// effect on their open sessions too.
+    pub fn for_user(user: &User, active_roles: &[Uuid]) -> Self {
+        Principal {
+            actor: Actor::User {
+                id: user.id,
+                user_principal_name: user.user_principal_name.clone(),
+            },
+            permissions: if user.account_enabled {
+                roles::permissions_of_roles(active_roles)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     pub fn holds(&self, name: &str) -> bool {
         self.permissions.iter().any(|p| p == name)
     }
+
+    /// Whether the caller holds permission `P`, without making the capability.
+    pub fn may<P: Permission>(&self) -> bool {
+        P::SATISFIED_BY.iter().any(|name| self.holds(name))
+    }
+}
+
+/// The built-in roles whose holders are granted `P`, the one made for the job first, so that a
+/// refusal names the role a person should ask for rather than sending everyone to Global
+/// Administrator (which comes last): roles holding `P` itself (or its nearest implying permission) come before
+/// roles that reach it through a directory-wide one, and fewer permissions before more.
+pub fn roles_granting<P: Permission>() -> Vec<&'static BuiltInRole> {
+    let closeness = |role: &BuiltInRole| {
+        P::SATISFIED_BY
+            .iter()
+            .position(|name| role.permissions.contains(name))
+    };
+    let mut found: Vec<(usize, &'static BuiltInRole)> = roles::BUILT_IN_ROLES
+        .iter()
+        .filter_map(|role| closeness(role).map(|c| (c, role)))
+        .collect();
+    // A role holding every permission (Global Administrator) would always look closest.
+    found.sort_by_key(|(c, role)| {
+        let holds_all = role.permissions.len() == perm::ALL.len();
+        (holds_all, *c, role.permissions.len(), role.display_name)
+    });
+    found.into_iter().map(|(_, role)| role).collect()
 }
 
 /// Proof that the caller holds permission `P`. Only [`Granted::check`] makes one.
@@ -172,7 +220,7 @@ pub struct Granted<P: Permission> {
 
 impl<P: Permission> Granted<P> {
     pub fn check(principal: &Principal) -> Result<Self> {
-        if P::SATISFIED_BY.iter().any(|name| principal.holds(name)) {
+        if principal.may::<P>() {
             Ok(Granted {
                 actor: principal.actor.clone(),
                 _permission: PhantomData,
@@ -187,5 +235,135 @@ impl<P: Permission> Granted<P> {
 
     pub fn actor(&self) -> &Actor {
         &self.actor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::UserType;
+    use crate::roles::*;
+
+    fn person(enabled: bool) -> User {
+        User {
+            id: Uuid::new_v4(),
+            user_principal_name: "joni@contoso.com".into(),
+            display_name: "Joni".into(),
+            mail: None,
+            account_enabled: enabled,
+            user_type: UserType::Member,
+            created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    /// What a holder of `roles` may do, one letter per capability the portal checks, so that a
+    /// table of expectations reads at a glance.
+    fn abilities(roles: &[Uuid]) -> String {
+        let p = Principal::for_user(&person(true), roles);
+        [
+            ('u', p.may::<ReadUsers>()),
+            ('U', p.may::<WriteUsers>()),
+            ('g', p.may::<ReadGroups>()),
+            ('G', p.may::<WriteGroups>()),
+            ('M', p.may::<WriteGroupMembers>()),
+            ('r', p.may::<ReadRoles>()),
+            ('R', p.may::<WriteRoles>()),
+            ('a', p.may::<ReadApplications>()),
+            ('A', p.may::<WriteApplications>()),
+            ('p', p.may::<ReadPolicies>()),
+            ('C', p.may::<WriteConditionalAccess>()),
+            ('P', p.may::<WriteAuthenticationMethodPolicy>()),
+            ('l', p.may::<ReadAuditLogs>()),
+            ('m', p.may::<ReadUserMethods>()),
+            ('T', p.may::<WriteUserMethods>()),
+        ]
+        .iter()
+        .map(|(c, ok)| if *ok { *c } else { '.' })
+        .collect()
+    }
+
+    #[test]
+    fn each_role_grants_what_its_holder_needs_and_no_more() {
+        let table = [
+            (GLOBAL_ADMINISTRATOR, "uUgGMrRaApCPlmT"),
+            (USER_ADMINISTRATOR, "uUgGMr.a....l.."),
+            (GROUPS_ADMINISTRATOR, "u.gGMr.a......."),
+            (CONDITIONAL_ACCESS_ADMINISTRATOR, "u.g..r.a.pC.l.."),
+            (AUTHENTICATION_POLICY_ADMINISTRATOR, "u.g..r.a.p.P..."),
+            (SECURITY_ADMINISTRATOR, "u.g..r.a.pCPl.."),
+            (SECURITY_READER, "u.g..r.a.p..lm."),
+            (GLOBAL_READER, "u.g..r.a.p..lm."),
+            (REPORTS_READER, "............l.."),
+            (AUTHENTICATION_ADMINISTRATOR, "u.g..r.a....lmT"),
+            (PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, "u.g..r.a....lmT"),
+            (PRIVILEGED_ROLE_ADMINISTRATOR, "u.g..rRa......."),
+            (APPLICATION_ADMINISTRATOR, "u.g..r.aA......"),
+            (HELPDESK_ADMINISTRATOR, "u.g..r.a......."),
+        ];
+        for (role, expected) in table {
+            let name = built_in_role(role).unwrap().display_name;
+            assert_eq!(abilities(&[role]), expected, "{name}");
+        }
+        assert_eq!(
+            table.len(),
+            BUILT_IN_ROLES.len(),
+            "every built-in role is in the table"
+        );
+    }
+
+    #[test]
+    fn no_role_and_disabled_accounts_hold_nothing() {
+        assert_eq!(abilities(&[]), "...............");
+        let disabled = Principal::for_user(&person(false), &[GLOBAL_ADMINISTRATOR]);
+        assert!(disabled.permissions.is_empty());
+        assert!(Granted::<ReadUsers>::check(&disabled).is_err());
+    }
+
+    #[test]
+    fn roles_add_up_and_the_actor_is_the_person() {
+        let user = person(true);
+        let p = Principal::for_user(&user, &[REPORTS_READER, GROUPS_ADMINISTRATOR]);
+        assert!(p.may::<ReadAuditLogs>() && p.may::<WriteGroups>());
+        assert!(!p.may::<WriteUsers>());
+        let grant = Granted::<ReadAuditLogs>::check(&p).unwrap();
+        assert_eq!(
+            grant.actor(),
+            &Actor::User {
+                id: user.id,
+                user_principal_name: user.user_principal_name.clone()
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_least_privileged_role_first() {
+        let names = |roles: Vec<&BuiltInRole>| -> Vec<&str> {
+            roles.iter().map(|r| r.display_name).collect()
+        };
+        let ca = names(roles_granting::<WriteConditionalAccess>());
+        assert_eq!(ca.first(), Some(&"Conditional Access Administrator"));
+        assert_eq!(ca.last(), Some(&"Global Administrator"));
+        assert_eq!(
+            names(roles_granting::<ReadAuditLogs>()).first(),
+            Some(&"Reports Reader")
+        );
+        assert_eq!(
+            names(roles_granting::<WriteAuthenticationMethodPolicy>()).first(),
+            Some(&"Authentication Policy Administrator")
+        );
+        assert_eq!(
+            names(roles_granting::<WriteRoles>()).first(),
+            Some(&"Privileged Role Administrator")
+        );
+        // Reading users is reached through Directory.Read.All by many roles; the one for the
+        // job is named first.
+        assert_eq!(
+            names(roles_granting::<ReadUsers>()).first(),
+            Some(&"User Administrator")
+        );
+        assert_eq!(
+            names(roles_granting::<WriteUserMethods>()).first(),
+            Some(&"Authentication Administrator")
+        );
     }
 }

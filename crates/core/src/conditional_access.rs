@@ -125,6 +125,19 @@ fn choose_id(deps: &Deps, given: &str) -> String {
     }
 }
 
+/// One lint finding about the stored configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyFinding {
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// The lint code, such as `unsupported-field`.
+    pub code: &'static str,
+    /// The policy, strength or location concerned.
+    pub object_id: Option<String>,
+    pub message: String,
+}
+
 impl ConditionalAccess {
     pub fn new(deps: Deps) -> Self {
         ConditionalAccess {
@@ -265,6 +278,27 @@ impl ConditionalAccess {
             return Err(Error::invalid(target, f.message.clone()));
         }
         Ok(())
+    }
+
+    /// What `portcullis policy lint` says about the stored configuration (unsupported fields
+    /// kept from an import, policies that can never apply, …), for the admin pages to show
+    /// beside the policies concerned. Errors cannot be stored, so these are warnings and notes.
+    pub async fn findings(&self, _grant: &Granted<ReadPolicies>) -> Result<Vec<PolicyFinding>> {
+        let config = self.configuration().await?;
+        Ok(lint(
+            &config.policy_set(),
+            &LintOptions {
+                max_policies: MAX_POLICIES,
+            },
+        )
+        .into_iter()
+        .map(|f| PolicyFinding {
+            severity: f.severity.to_string(),
+            code: f.code.as_str(),
+            object_id: f.object_id,
+            message: f.message,
+        })
+        .collect())
     }
 
     // --- policies -----------------------------------------------------------------------
@@ -409,6 +443,42 @@ impl ConditionalAccess {
         let patch = patch_body(patch)?;
         let mut merged = existing.body.clone();
         merge(&mut merged, &patch);
+        self.store_policy_revision(grant, request, existing, merged)
+            .await
+    }
+
+    /// Replaces a policy with a whole new document (PUT semantics), keeping its id and creation
+    /// time. The admin portal's form uses this: it starts from the stored document, so members
+    /// the form does not show are kept, and what it does show is replaced outright — a merge
+    /// would leave, say, an old authentication strength's members under a new strength's id.
+    pub async fn replace_policy(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Value> {
+        let existing = self
+            .find(
+                DocumentKind::ConditionalAccessPolicy,
+                "conditionalAccessPolicy",
+                id,
+            )
+            .await?;
+        let body = patch_body(body)?;
+        self.store_policy_revision(grant, request, existing, body)
+            .await
+    }
+
+    /// Validates a policy's next document against the whole configuration, then stores it with
+    /// its audit entry.
+    async fn store_policy_revision(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        existing: PolicyDocument,
+        merged: Value,
+    ) -> Result<Value> {
         let mut policy = one(
             graph::import_policies(merged.to_string().as_bytes()).map_err(import_error)?,
             "policy",

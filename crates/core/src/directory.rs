@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource};
 use crate::authz::{
-    Actor, Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadRoles, ReadUsers,
+    Actor, Granted, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadRoles, ReadUsers,
     WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers, perm,
 };
 use crate::clock::{Clock, graph_datetime};
@@ -1031,6 +1031,18 @@ impl Directory {
             }
         }
         Ok(roles)
+    }
+
+    /// The principal a signed-in person acts as (in the admin portal): their account and the
+    /// permissions of the roles they actively hold now. Looked up on every request, so a role
+    /// removed or an account disabled takes effect at once, on every node.
+    pub async fn principal_for_user(&self, user_id: Uuid) -> Result<(User, Principal)> {
+        let user = self.store().user(user_id).await?.ok_or_else(|| {
+            Error::Unauthenticated("The signed-in account no longer exists.".into())
+        })?;
+        let roles = self.active_roles_of_user(user.id).await?;
+        let principal = Principal::for_user(&user, &roles);
+        Ok((user, principal))
     }
 
     // --- applications -------------------------------------------------------------------

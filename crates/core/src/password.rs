@@ -6,7 +6,6 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -15,6 +14,7 @@ use crate::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
 use crate::directory::Deps;
+use crate::lockout::{self, LockoutKeys};
 use crate::model::User;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::store::Change;
@@ -26,8 +26,6 @@ pub const CONFIGURATION_ID: &str = "Password";
 pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 256;
-pub const LOCKOUT_THRESHOLD: u32 = 10;
-pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
 
 /// Whether the tenant allows passwords (a Portcullis setting in the methods policy's shape).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -285,7 +283,7 @@ impl Passwords {
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let mut found = None;
         let outcome = self
-            .attempt(user_principal_name, password, &mut found)
+            .attempt(user_principal_name, password, facts, &mut found)
             .await;
         crate::signin_log::logged_first_factor(
             &self.deps,
@@ -303,6 +301,7 @@ impl Passwords {
         &self,
         user_principal_name: &str,
         password: &str,
+        facts: &crate::signin_log::RequestFacts,
         found: &mut Option<User>,
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let refused = |code: u32, reason: &str| PassRefused {
@@ -326,22 +325,23 @@ impl Passwords {
             .user_by_upn(user_principal_name.trim())
             .await
             .map_err(internal)?;
+        let now = self.deps.clock.now();
+        let keys = LockoutKeys::new(
+            "password",
+            user.as_ref().map(|u| u.id),
+            facts.ip_address.as_deref(),
+        );
+        if let Some(lock) = lockout::check(&self.deps, &keys).await.map_err(internal)? {
+            return Err(refused(50053, &lock.message(now)));
+        }
         let Some(user) = user else {
             verify(password, DECOY_HASH);
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
+                return Err(refused(50053, &lock.message(now)));
+            }
             return Err(refused(50126, wrong));
         };
         *found = Some(user.clone());
-        let key = format!("password:{}", user.id);
-        let now = self.deps.clock.now();
-        if let Some(f) = self.deps.store.failures(&key).await.map_err(internal)?
-            && f.count >= LOCKOUT_THRESHOLD
-            && now < f.window_start + LOCKOUT_WINDOW
-        {
-            return Err(refused(
-                50053,
-                "Your account is locked because of too many wrong passwords. Try again later.",
-            ));
-        }
         let stored = self.deps.store.password(user.id).await.map_err(internal)?;
         let matches = match &stored {
             Some((hash, _)) => verify(password, hash),
@@ -351,17 +351,8 @@ impl Passwords {
             }
         };
         if !matches {
-            let count = self
-                .deps
-                .store
-                .record_failure(&key, now, LOCKOUT_WINDOW)
-                .await
-                .map_err(internal)?;
-            if count.count >= LOCKOUT_THRESHOLD {
-                return Err(refused(
-                    50053,
-                    "Your account is locked because of too many wrong passwords. Try again later.",
-                ));
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
+                return Err(refused(50053, &lock.message(now)));
             }
             return Err(refused(50126, wrong));
         }
@@ -371,9 +362,7 @@ impl Passwords {
                 "Your account has been disabled. Contact your administrator.",
             ));
         }
-        self.deps
-            .store
-            .clear_failures(&key)
+        lockout::succeed(&self.deps, &keys)
             .await
             .map_err(internal)?;
         let (session, token) = new_session(
@@ -385,6 +374,7 @@ impl Passwords {
                 aaguid: None,
                 credential_id: None,
                 one_time: false,
+                backup_eligible: false,
             },
         );
         self.deps

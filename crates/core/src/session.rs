@@ -49,6 +49,10 @@ pub struct SessionMethod {
     /// The id of the credential or pass used (passkey method id, TAP id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    /// For a passkey: whether it may be synced (backup eligible), which decides `amr` `swk`
+    /// rather than `hwk`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backup_eligible: bool,
     /// For a Temporary Access Pass: whether it was a one-time pass.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub one_time: bool,

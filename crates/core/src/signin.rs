@@ -32,6 +32,7 @@ use crate::clock::graph_datetime;
 use crate::conditional_access::ConditionalAccess;
 use crate::directory::{Deps, Directory};
 use crate::model::{User, UserType};
+use crate::oidc::AuthorizationRequest;
 use crate::passkeys::policy::EnforcementType;
 use crate::passkeys::{CeremonyOptions, Passkeys, RegistrationDevice};
 use crate::password::Passwords;
@@ -41,6 +42,10 @@ use crate::store::Change;
 use crate::tap::TemporaryAccessPasses;
 use crate::totp::SoftwareOath;
 use crate::{Error, Result};
+
+/// "Every time" sign-in frequency accepts a sign-in this recent (Entra allows five minutes of
+/// clock skew and sign-in time).
+pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
 
 /// How long a sign-in may take from start to finish.
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
@@ -66,6 +71,8 @@ pub enum Step {
     ProveRegistration,
     Granted,
     Blocked,
+    /// Granted, and the authorization code for it issued (once).
+    Completed,
 }
 
 impl Step {
@@ -78,6 +85,7 @@ impl Step {
             Step::ProveRegistration => "proveRegistration",
             Step::Granted => "granted",
             Step::Blocked => "blocked",
+            Step::Completed => "completed",
         }
     }
 }
@@ -121,6 +129,17 @@ pub struct SignInFlow {
     pub blocking_policies: Vec<NamedPolicy>,
     /// The passkey registered in this flow and not yet proven.
     pub pending_passkey: Option<Uuid>,
+    /// The application's authorization request, when the flow came from `/authorize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationRequest>,
+    /// The flow began with an existing session (single sign-on) rather than a first factor,
+    /// so the session's age is checked against sign-in frequency.
+    #[serde(default)]
+    pub reuses_session: bool,
+    /// Conditional Access's persistent-browser control for this sign-in: `Some(false)` for
+    /// "never persistent", `Some(true)` for "always".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_browser: Option<bool>,
     #[serde(with = "graph_datetime")]
     pub created: OffsetDateTime,
     #[serde(with = "graph_datetime")]
@@ -156,6 +175,20 @@ pub struct FlowState {
     /// shows it.
     #[serde(skip)]
     pub new_session_token: Option<String>,
+    /// Whether the session cookie may outlive the browser (Conditional Access's persistent
+    /// browser control); `None` leaves the default.
+    #[serde(skip)]
+    pub persistent_session: Option<bool>,
+    /// The flow came from `/authorize`: once granted, the OIDC layer issues its code.
+    #[serde(skip)]
+    pub for_authorization: bool,
+    /// Where the browser goes next: the application's redirect URI with the code, set by the
+    /// OIDC layer once the flow is granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// For `response_mode=form_post`: `{action, fields}` for the page to post instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form_post: Option<Value>,
 }
 
 /// The methods a session has satisfied, as the engine's strengths read them. The mapping is
@@ -240,6 +273,17 @@ impl SignIns {
 
     /// Starts a sign-in to the application with this client id.
     pub async fn start(&self, client_id: &str, facts: &RequestFacts) -> Result<FlowState> {
+        self.start_for(client_id, facts, None).await
+    }
+
+    /// Starts a sign-in, keeping the application's authorization request (if it came from
+    /// `/authorize`) for the code issued at the end.
+    pub async fn start_for(
+        &self,
+        client_id: &str,
+        facts: &RequestFacts,
+        authorization: Option<AuthorizationRequest>,
+    ) -> Result<FlowState> {
         let unknown = || Error::Invalid {
             code: "unknownClient",
             target: Some("clientId".into()),
@@ -269,6 +313,9 @@ impl SignIns {
             required_strengths: Vec::new(),
             blocking_policies: Vec::new(),
             pending_passkey: None,
+            authorization,
+            reuses_session: false,
+            persistent_browser: None,
             created: now,
             expires: now + FLOW_LIFETIME,
         };
@@ -277,6 +324,66 @@ impl SignIns {
             .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
             .await?;
         Ok(self.state(&flow, None))
+    }
+
+    /// Single sign-on: a sign-in to `app` with a session the browser already has. Conditional
+    /// Access decides again for this application: a strength met earlier counts, a block still
+    /// blocks, and a session older than a sign-in frequency control sends the person back to
+    /// the first factor.
+    pub async fn start_with_session(
+        &self,
+        app: &crate::model::Application,
+        facts: &RequestFacts,
+        authorization: AuthorizationRequest,
+        session: &AuthSession,
+    ) -> Result<FlowState> {
+        let user = self
+            .deps
+            .store
+            .user(session.user_id)
+            .await?
+            .filter(|u| u.account_enabled)
+            .ok_or_else(|| {
+                Error::Unauthenticated("This session's account is not available.".into())
+            })?;
+        let now = self.now();
+        let flow = SignInFlow {
+            id: self.deps.entropy.uuid(),
+            step: Step::Identify,
+            client_id: app.app_id,
+            app_display_name: app.display_name.clone(),
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+            user_agent: facts.user_agent.chars().take(512).collect(),
+            username: Some(user.user_principal_name.clone()),
+            user_id: Some(user.id),
+            session_id: Some(session.id),
+            interrupting_policies: Vec::new(),
+            offered_methods: Vec::new(),
+            required_strengths: Vec::new(),
+            blocking_policies: Vec::new(),
+            pending_passkey: None,
+            authorization: Some(authorization),
+            reuses_session: true,
+            persistent_browser: None,
+            created: now,
+            expires: now + FLOW_LIFETIME,
+        };
+        self.deps
+            .store
+            .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
+            .await?;
+        self.decide(flow, Step::Identify, &user, session, None)
+            .await
+    }
+
+    /// A granted flow of this session, for the OIDC layer to issue its code.
+    pub async fn granted_flow(
+        &self,
+        id: Uuid,
+        session: Option<&AuthSession>,
+    ) -> Result<SignInFlow> {
+        self.flow(id, &[Step::Granted], session).await
     }
 
     /// The live flow with this id, at one of `steps`, and (once it has one) with this session.
@@ -334,6 +441,7 @@ impl SignIns {
             Step::ProveRegistration,
             Step::Granted,
             Step::Blocked,
+            Step::Completed,
         ];
         let flow = self.flow(id, &all, session).await?;
         Ok(self.state(&flow, None))
@@ -717,7 +825,7 @@ impl SignIns {
         token: Option<String>,
     ) -> Result<FlowState> {
         let set = self.policy_set().await?;
-        let decision = self
+        let mut decision = self
             .evaluate(
                 &set,
                 &flow,
@@ -726,6 +834,48 @@ impl SignIns {
                 Target::Application(flow.client_id.to_string()),
             )
             .await?;
+        // An application asking for authentication contexts (step-up) must also pass the
+        // policies that target them.
+        let contexts = flow
+            .authorization
+            .as_ref()
+            .map(|a| a.auth_contexts.clone())
+            .unwrap_or_default();
+        for context in contexts {
+            let more = self
+                .evaluate(
+                    &set,
+                    &flow,
+                    user,
+                    session,
+                    Target::AuthenticationContext(context),
+                )
+                .await?;
+            decision = decision.combine(more);
+        }
+        flow.persistent_browser = match decision.session.persistent_browser {
+            Some(portcullis_policy::PersistentBrowserMode::Never) => Some(false),
+            Some(portcullis_policy::PersistentBrowserMode::Always) => Some(true),
+            _ => None,
+        };
+        if flow.reuses_session
+            && !matches!(decision.outcome, Outcome::Block { .. })
+            && let Some(hours) = decision
+                .session
+                .sign_in_frequency
+                .as_ref()
+                .and_then(|f| f.window_hours())
+        {
+            // "Every time" still tolerates the few minutes a sign-in takes, as Entra does.
+            let window = if hours == 0 {
+                EVERY_TIME_TOLERANCE
+            } else {
+                Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3_600_000))
+            };
+            if self.now() - crate::oidc::auth_time(session) > window {
+                return self.sign_in_again(flow, from).await;
+            }
+        }
         // What the person has and could add, read before deciding so no lookup waits while
         // the decision's borrows are held.
         let passkeys = self.passkeys.my_passkeys(session).await?;
@@ -822,6 +972,21 @@ impl SignIns {
         self.log(&flow, user, session, &decision, error_code)
             .await?;
         Ok(self.state(&flow, token))
+    }
+
+    /// Sign-in frequency has lapsed for a session being reused: the flow goes back to the first
+    /// factor for the same person, and no longer belongs to the old session.
+    async fn sign_in_again(&self, mut flow: SignInFlow, from: Step) -> Result<FlowState> {
+        flow.step = Step::FirstFactor;
+        flow.session_id = None;
+        flow.user_id = None;
+        flow.reuses_session = false;
+        self.save(&flow, from).await?;
+        let mut state = self.state(&flow, None);
+        state.message = Some(
+            "Your organization asks you to sign in again to use this application.".to_string(),
+        );
+        Ok(state)
     }
 
     /// The passkey models (AAGUIDs) the person could register here: none when the passkey
@@ -942,6 +1107,10 @@ impl SignIns {
             policies,
             details,
             new_session_token: token,
+            persistent_session: flow.persistent_browser,
+            for_authorization: flow.authorization.is_some(),
+            redirect_url: None,
+            form_post: None,
         }
     }
 }

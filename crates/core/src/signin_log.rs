@@ -260,9 +260,54 @@ pub fn applied_policies(decision: &Decision) -> Vec<serde_json::Value> {
                     .map(portcullis_policy::Control::label)
                     .collect::<Vec<_>>(),
                 "enforcedSessionControls": Vec::<String>::new(),
+                // Graph beta's name for the condition that kept the policy from applying.
+                "conditionsNotSatisfied": t.failed_condition.as_ref().map(|f| f.condition.as_str()),
+                // Portcullis extension: why, in a sentence an administrator reads in the log.
+                "resultReason": result_reason(t),
             })
         })
         .collect()
+}
+
+/// Why a policy had the result it had in a sign-in.
+fn result_reason(trace: &portcullis_policy::PolicyTrace) -> String {
+    use portcullis_policy::GrantOutcome;
+    if let Some(failure) = &trace.failed_condition {
+        return if trace.applies {
+            format!("Applied, failing closed: {failure}.")
+        } else {
+            format!("Not applied: {failure}.")
+        };
+    }
+    let labels = |controls: &[portcullis_policy::Control]| {
+        controls
+            .iter()
+            .map(portcullis_policy::Control::label)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &trace.grant {
+        Some(GrantOutcome::Block) => "All conditions matched; the policy blocks access.".into(),
+        Some(GrantOutcome::Satisfied) => {
+            "All conditions matched; its grant controls were satisfied.".into()
+        }
+        Some(GrantOutcome::Pending(options)) => format!(
+            "All conditions matched; still required: {}.",
+            options
+                .iter()
+                .map(|o| labels(o))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+        Some(GrantOutcome::Failed(controls)) => format!(
+            "All conditions matched; these controls cannot be satisfied: {}.",
+            labels(controls)
+        ),
+        Some(GrantOutcome::FailedClosed) => {
+            "All conditions matched, but one could not be evaluated; failing closed.".into()
+        }
+        None => "All conditions matched.".into(),
+    }
 }
 
 /// Writes the entry for one outcome of a sign-in flow: granted, interrupted or blocked.

@@ -17,6 +17,7 @@ use crate::model::{
     Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
     RoleAssignment, SigningKey, Tenant, User,
 };
+use crate::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
 use crate::session::{AuthSession, SessionMethod};
 use crate::signin::{SignInFlow, Step};
 use crate::signin_log::SignInLogEntry;
@@ -108,6 +109,20 @@ pub enum Change {
         flow: Box<SignInFlow>,
         from: Step,
     },
+    InsertOAuthGrant(Box<OAuthGrant>),
+    InsertAuthorizationCode(AuthorizationCode),
+    InsertRefreshToken(RefreshToken),
+    /// Revokes a grant: its refresh tokens stop working and its access tokens stop being
+    /// accepted by userinfo. Revoking a revoked grant keeps the first time.
+    RevokeOAuthGrant {
+        id: Uuid,
+        at: OffsetDateTime,
+    },
+    /// Revokes every grant made in a session (logout).
+    RevokeSessionGrants {
+        session_id: Uuid,
+        at: OffsetDateTime,
+    },
 }
 
 /// Failed attempts counted under one key (an account's method, a source address).
@@ -116,6 +131,8 @@ pub struct FailureCount {
     /// Failures in the current window, this one included.
     pub count: u32,
     pub window_start: OffsetDateTime,
+    /// The latest failure (this one, when just recorded).
+    pub last_failure: OffsetDateTime,
 }
 
 /// A comparison in a list query. `field` is a column name from core's per-resource whitelist
@@ -231,6 +248,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes sign-in log entries older than `before`; how many went.
     async fn purge_sign_ins(&self, before: OffsetDateTime) -> Result<u64>;
 
+    /// Deletes what has expired by `now` and can no longer be used: sign-in flows, sessions,
+    /// and grants with their codes and refresh tokens. How many rows went.
+    async fn purge_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64>;
+
     /// Newest first.
     async fn list_sign_ins(&self, query: &ListQuery) -> Result<Page<SignInLogEntry>>;
 
@@ -276,4 +297,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The sign-in flow with this id, expired or not.
     async fn sign_in_flow(&self, id: Uuid) -> Result<Option<SignInFlow>>;
+
+    /// Marks an authorization code used. Of any number of racing callers on any number of
+    /// nodes, exactly one gets [`Taken::Fresh`]; later ones get [`Taken::Replayed`].
+    async fn take_authorization_code(
+        &self,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Taken<AuthorizationCode>>;
+
+    /// Marks a refresh token used, with the same guarantee as codes.
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Taken<RefreshToken>>;
+
+    /// A refresh token, used or not.
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
+
+    async fn oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>>;
 }

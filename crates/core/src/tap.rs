@@ -24,6 +24,7 @@ use crate::authz::{
 };
 use crate::clock::graph_datetime;
 use crate::directory::{Deps, Directory};
+use crate::lockout::{self, LockoutKeys};
 use crate::model::{User, UserType};
 use crate::roles::{self, built_in_role};
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
@@ -35,9 +36,6 @@ pub const CONFIGURATION_ID: &str = "TemporaryAccessPass";
 /// Entra's bounds for any lifetime setting: ten minutes to thirty days.
 pub const LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 10..=43_200;
 pub const LENGTH_RANGE: std::ops::RangeInclusive<u32> = 8..=48;
-/// Wrong passes before the account's pass sign-in locks, and for how long.
-pub const LOCKOUT_THRESHOLD: u32 = 10;
-pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
 
 /// A person's pass, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,7 +339,7 @@ impl From<PassRefused> for Error {
     fn from(r: PassRefused) -> Self {
         match r.error_code {
             50053 => Error::TooManyRequests {
-                retry_after_secs: LOCKOUT_WINDOW.whole_seconds() as u64,
+                retry_after_secs: lockout::FIRST_LOCK.whole_seconds() as u64,
             },
             _ => Error::Unauthenticated(r.reason),
         }
@@ -639,7 +637,9 @@ impl TemporaryAccessPasses {
         facts: &crate::signin_log::RequestFacts,
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let mut found = None;
-        let outcome = self.attempt(user_principal_name, pass, &mut found).await;
+        let outcome = self
+            .attempt(user_principal_name, pass, facts, &mut found)
+            .await;
         crate::signin_log::logged_first_factor(
             &self.deps,
             facts,
@@ -657,6 +657,7 @@ impl TemporaryAccessPasses {
         &self,
         user_principal_name: &str,
         pass: &str,
+        facts: &crate::signin_log::RequestFacts,
         found: &mut Option<User>,
     ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
         let refused = |code: u32, reason: &str| PassRefused {
@@ -668,29 +669,33 @@ impl TemporaryAccessPasses {
             reason: e.to_string(),
         };
         let wrong = "Your account or Temporary Access Pass is incorrect.";
-        let Some(user) = self
+        let user = self
             .deps
             .store
             .user_by_upn(user_principal_name.trim())
             .await
-            .map_err(internal)?
-        else {
+            .map_err(internal)?;
+        let now = self.deps.clock.now();
+        let keys = LockoutKeys::new(
+            "tap",
+            user.as_ref().map(|u| u.id),
+            facts.ip_address.as_deref(),
+        );
+        if let Some(lock) = lockout::check(&self.deps, &keys).await.map_err(internal)? {
+            return Err(refused(50053, &lock.message(now)));
+        }
+        let fail = |keys: LockoutKeys| async move {
+            match lockout::fail(&self.deps, &keys).await.map_err(internal)? {
+                Some(lock) => Err(refused(50053, &lock.message(now))),
+                None => Err(refused(50126, wrong)),
+            }
+        };
+        let Some(user) = user else {
             // As long as a wrong pass takes, so that timing does not tell which accounts exist.
             verify_pass(pass, crate::password::DECOY_HASH);
-            return Err(refused(50126, wrong));
+            return fail(keys).await;
         };
         *found = Some(user.clone());
-        let key = format!("tap:{}", user.id);
-        let now = self.deps.clock.now();
-        if let Some(f) = self.deps.store.failures(&key).await.map_err(internal)?
-            && f.count >= LOCKOUT_THRESHOLD
-            && now < f.window_start + LOCKOUT_WINDOW
-        {
-            return Err(refused(
-                50053,
-                "Your account is locked because of too many wrong passes. Try again later.",
-            ));
-        }
         let Some(tap) = self
             .deps
             .store
@@ -699,29 +704,12 @@ impl TemporaryAccessPasses {
             .map_err(internal)?
         else {
             verify_pass(pass, crate::password::DECOY_HASH);
-            self.deps
-                .store
-                .record_failure(&key, now, LOCKOUT_WINDOW)
-                .await
-                .map_err(internal)?;
-            return Err(refused(50126, wrong));
+            return fail(keys).await;
         };
         // argon2 costs tens of milliseconds of one core; passes are used once per person, not per
         // sign-in, so it runs inline rather than on a blocking pool.
         if !verify_pass(pass, &tap.pass_hash) {
-            let count = self
-                .deps
-                .store
-                .record_failure(&key, now, LOCKOUT_WINDOW)
-                .await
-                .map_err(internal)?;
-            if count.count >= LOCKOUT_THRESHOLD {
-                return Err(refused(
-                    50053,
-                    "Your account is locked because of too many wrong passes. Try again later.",
-                ));
-            }
-            return Err(refused(50126, wrong));
+            return fail(keys).await;
         }
         if !user.account_enabled {
             return Err(refused(
@@ -764,9 +752,7 @@ impl TemporaryAccessPasses {
                 "Your Temporary Access Pass was for one use and has been used.",
             ));
         }
-        self.deps
-            .store
-            .clear_failures(&key)
+        lockout::succeed(&self.deps, &keys)
             .await
             .map_err(internal)?;
         let (session, token) = new_session(
@@ -778,6 +764,7 @@ impl TemporaryAccessPasses {
                 aaguid: None,
                 credential_id: Some(tap.id.to_string()),
                 one_time: tap.is_usable_once,
+                backup_eligible: false,
             },
         );
         self.deps

@@ -357,13 +357,10 @@ impl SoftwareOath {
     /// count toward the same lockout as other guesses.
     pub async fn verify(&self, session: &AuthSession, code: &str) -> Result<SessionMethod> {
         let now = self.deps.clock.now();
-        let key = format!("totp:{}", session.user_id);
-        if let Some(f) = self.deps.store.failures(&key).await?
-            && f.count >= crate::password::LOCKOUT_THRESHOLD
-            && now < f.window_start + crate::password::LOCKOUT_WINDOW
-        {
+        let keys = crate::lockout::LockoutKeys::new("totp", Some(session.user_id), None);
+        if let Some(lock) = crate::lockout::check(&self.deps, &keys).await? {
             return Err(Error::TooManyRequests {
-                retry_after_secs: crate::password::LOCKOUT_WINDOW.whole_seconds() as u64,
+                retry_after_secs: lock.retry_after_secs(now),
             });
         }
         for method in self
@@ -387,13 +384,14 @@ impl SoftwareOath {
                         "code: that code was already used; wait for the next one.",
                     ));
                 }
-                self.deps.store.clear_failures(&key).await?;
+                crate::lockout::succeed(&self.deps, &keys).await?;
                 let used = SessionMethod {
                     method: MethodKind::SoftwareOath,
                     at: now,
                     aaguid: None,
                     credential_id: Some(method.id.to_string()),
                     one_time: false,
+                    backup_eligible: false,
                 };
                 self.deps
                     .store
@@ -408,10 +406,11 @@ impl SoftwareOath {
                 return Ok(used);
             }
         }
-        self.deps
-            .store
-            .record_failure(&key, now, crate::password::LOCKOUT_WINDOW)
-            .await?;
+        if let Some(lock) = crate::lockout::fail(&self.deps, &keys).await? {
+            return Err(Error::TooManyRequests {
+                retry_after_secs: lock.retry_after_secs(now),
+            });
+        }
         Err(Error::invalid(
             "code",
             "code: that is not the code your app shows now.",

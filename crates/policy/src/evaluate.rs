@@ -580,6 +580,79 @@ fn merge_frequency(
     }
 }
 
+impl Decision {
+    /// One decision for a sign-in that must pass several targets at once: an application and
+    /// the authentication contexts (`acr_values`) it asked for. Any block blocks; otherwise the
+    /// requirements of both stand; the traces are listed together, a policy that appears in
+    /// both once (the stricter trace kept is the first that applied).
+    pub fn combine(self, other: Decision) -> Decision {
+        let outcome = match (self.outcome, other.outcome) {
+            (Outcome::Block { mut policies }, Outcome::Block { policies: more }) => {
+                for p in more {
+                    if !policies.iter().any(|q| q.policy_id == p.policy_id) {
+                        policies.push(p);
+                    }
+                }
+                Outcome::Block { policies }
+            }
+            (block @ Outcome::Block { .. }, _) | (_, block @ Outcome::Block { .. }) => block,
+            (
+                Outcome::Requirements { mut requirements },
+                Outcome::Requirements { requirements: more },
+            ) => {
+                for r in more {
+                    if !requirements.contains(&r) {
+                        requirements.push(r);
+                    }
+                }
+                requirements.sort_by_key(Requirement::rank);
+                Outcome::Requirements { requirements }
+            }
+            (req @ Outcome::Requirements { .. }, Outcome::Grant)
+            | (Outcome::Grant, req @ Outcome::Requirements { .. }) => req,
+            (Outcome::Grant, Outcome::Grant) => Outcome::Grant,
+        };
+        let mut trace = self.trace;
+        for t in other.trace {
+            match trace.iter_mut().find(|u| u.policy_id() == t.policy_id()) {
+                Some(existing) if !existing.applies && t.applies => *existing = t,
+                Some(_) => {}
+                None => trace.push(t),
+            }
+        }
+        let mut session = self.session;
+        if let Some(sif) = &other.session.sign_in_frequency {
+            session.sign_in_frequency = merge_frequency(session.sign_in_frequency.take(), sif);
+        }
+        session.persistent_browser =
+            match (session.persistent_browser, other.session.persistent_browser) {
+                (Some(PersistentBrowserMode::Never), _)
+                | (_, Some(PersistentBrowserMode::Never)) => Some(PersistentBrowserMode::Never),
+                (a, b) => a.or(b),
+            };
+        for key in other.session.not_enforced {
+            if !session.not_enforced.contains(&key) {
+                session.not_enforced.push(key);
+            }
+        }
+        let status = match (self.status, other.status) {
+            (ConditionalAccessStatus::Failure, _) | (_, ConditionalAccessStatus::Failure) => {
+                ConditionalAccessStatus::Failure
+            }
+            (ConditionalAccessStatus::Success, _) | (_, ConditionalAccessStatus::Success) => {
+                ConditionalAccessStatus::Success
+            }
+            (a, _) => a,
+        };
+        Decision {
+            outcome,
+            trace,
+            session,
+            status,
+        }
+    }
+}
+
 /// Decides a sign-in. Pure and deterministic.
 pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
     let policies = set.policies();

@@ -303,6 +303,15 @@ pub async fn start(
                 ),
                 Err(e) => tracing::warn!(error = %e, "purging old sign-in log entries failed"),
             }
+            let now = purge_deps.clock.now();
+            match purge_deps.store.purge_expired_sign_in_state(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "purged expired sign-in flows, sessions, codes and grants"
+                ),
+                Err(e) => tracing::warn!(error = %e, "purging expired sign-in state failed"),
+            }
         }
     });
     let passkeys = Passkeys::new(

@@ -24,6 +24,7 @@
 
 mod error;
 mod list;
+mod oidc;
 mod passkeys;
 mod read;
 mod rows;

@@ -444,6 +444,33 @@ impl Store for SqlStore {
         self.read_sign_in_flow(id).await
     }
 
+    async fn take_authorization_code(
+        &self,
+        code_hash: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<portcullis_core::oidc::Taken<portcullis_core::oidc::AuthorizationCode>> {
+        self.take_code(code_hash, at).await
+    }
+
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<portcullis_core::oidc::Taken<portcullis_core::oidc::RefreshToken>> {
+        self.take_refresh(token_hash, at).await
+    }
+
+    async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<portcullis_core::oidc::RefreshToken>> {
+        self.read_refresh_token(token_hash).await
+    }
+
+    async fn oauth_grant(&self, id: Uuid) -> Result<Option<portcullis_core::oidc::OAuthGrant>> {
+        self.read_grant(id).await
+    }
+
     async fn password(&self, user_id: Uuid) -> Result<Option<(String, time::OffsetDateTime)>> {
         self.read_password(user_id).await
     }
@@ -461,5 +488,9 @@ impl Store for SqlStore {
 
     async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
         self.delete_sign_ins_before(before).await
+    }
+
+    async fn purge_expired_sign_in_state(&self, now: time::OffsetDateTime) -> Result<u64> {
+        self.delete_expired_sign_in_state(now).await
     }
 }

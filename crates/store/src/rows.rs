@@ -91,7 +91,7 @@ pub(crate) fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime, Erro
     Ok(from_unix_millis(int(row, column)?))
 }
 
-fn opt_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, Error> {
+pub(crate) fn opt_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, Error> {
     let ms = row
         .try_get::<Option<i64>, _>(column)
         .map_err(|e| corrupt(column, e))?;

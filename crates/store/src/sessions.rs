@@ -20,6 +20,16 @@ fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
 }
 
+fn failure_count(row: &AnyRow) -> Result<FailureCount> {
+    let window_start = instant(row, "window_start")?;
+    Ok(FailureCount {
+        count: u32::try_from(int(row, "failures")?).unwrap_or(u32::MAX),
+        window_start,
+        // Counters written before 0007 have no latest failure; their start stands in.
+        last_failure: crate::rows::opt_instant(row, "last_failure")?.unwrap_or(window_start),
+    })
+}
+
 fn session(row: &AnyRow) -> Result<AuthSession> {
     let methods: Vec<SessionMethod> = serde_json::from_str(&text(row, "methods")?)
         .map_err(|e| Error::Internal(format!("stored session methods are not readable: {e}")))?;
@@ -306,11 +316,12 @@ impl SqlStore {
         let now = unix_millis(at);
         let stale_before = now - window.whole_milliseconds() as i64;
         let row = sqlx::query(
-            "INSERT INTO failure_counters (counter_key, failures, window_start) VALUES ($1, 1, $2) \
+            "INSERT INTO failure_counters (counter_key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
              ON CONFLICT (counter_key) DO UPDATE SET \
                failures = CASE WHEN failure_counters.window_start < $3 THEN 1 ELSE failure_counters.failures + 1 END, \
-               window_start = CASE WHEN failure_counters.window_start < $3 THEN $2 ELSE failure_counters.window_start END \
-             RETURNING failures, window_start",
+               window_start = CASE WHEN failure_counters.window_start < $3 THEN $2 ELSE failure_counters.window_start END, \
+               last_failure = $2 \
+             RETURNING failures, window_start, last_failure",
         )
         .bind(key.to_string())
         .bind(now)
@@ -318,10 +329,7 @@ impl SqlStore {
         .fetch_one(&self.pool)
         .await
         .map_err(error::storage)?;
-        Ok(FailureCount {
-            count: u32::try_from(int(&row, "failures")?).unwrap_or(u32::MAX),
-            window_start: instant(&row, "window_start")?,
-        })
+        failure_count(&row)
     }
 
     pub(crate) async fn read_password(
@@ -384,21 +392,38 @@ impl SqlStore {
         Ok(done.rows_affected())
     }
 
+    pub(crate) async fn delete_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64> {
+        // Children before their grant: SQLite enforces foreign keys only when asked to.
+        let statements = [
+            "DELETE FROM sign_in_flows WHERE expires < $1",
+            "DELETE FROM auth_sessions WHERE expires < $1",
+            "DELETE FROM oauth_codes WHERE expires < $1",
+            "DELETE FROM oauth_refresh_tokens WHERE expires < $1",
+            "DELETE FROM oauth_codes WHERE grant_id IN (SELECT id FROM oauth_grants WHERE expires < $1)",
+            "DELETE FROM oauth_refresh_tokens WHERE grant_id IN (SELECT id FROM oauth_grants WHERE expires < $1)",
+            "DELETE FROM oauth_grants WHERE expires < $1",
+        ];
+        let mut removed = 0;
+        for sql in statements {
+            let done = sqlx::query(sql)
+                .bind(unix_millis(now))
+                .execute(&self.pool)
+                .await
+                .map_err(error::storage)?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+
     pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
         let row = sqlx::query(
-            "SELECT failures, window_start FROM failure_counters WHERE counter_key = $1",
+            "SELECT failures, window_start, last_failure FROM failure_counters WHERE counter_key = $1",
         )
         .bind(key.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(error::storage)?;
-        row.map(|r| {
-            Ok(FailureCount {
-                count: u32::try_from(int(&r, "failures")?).unwrap_or(u32::MAX),
-                window_start: instant(&r, "window_start")?,
-            })
-        })
-        .transpose()
+        row.map(|r| failure_count(&r)).transpose()
     }
 
     pub(crate) async fn forget_failures(&self, key: &str) -> Result<()> {

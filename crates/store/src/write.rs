@@ -221,6 +221,11 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertSignInLogEntry(_) => "InsertSignInLogEntry",
         Change::InsertSignInFlow(_) => "InsertSignInFlow",
         Change::AdvanceSignInFlow { .. } => "AdvanceSignInFlow",
+        Change::InsertOAuthGrant(_) => "InsertOAuthGrant",
+        Change::InsertAuthorizationCode(_) => "InsertAuthorizationCode",
+        Change::InsertRefreshToken(_) => "InsertRefreshToken",
+        Change::RevokeOAuthGrant { .. } => "RevokeOAuthGrant",
+        Change::RevokeSessionGrants { .. } => "RevokeSessionGrants",
     }
 }
 
@@ -267,6 +272,13 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         | Change::InsertSignInFlow(_)
         | Change::AdvanceSignInFlow { .. } => {
             return crate::sessions::apply(conn, change).await;
+        }
+        Change::InsertOAuthGrant(_)
+        | Change::InsertAuthorizationCode(_)
+        | Change::InsertRefreshToken(_)
+        | Change::RevokeOAuthGrant { .. }
+        | Change::RevokeSessionGrants { .. } => {
+            return crate::oidc::apply(conn, change).await;
         }
         Change::InsertTenant(tenant) => {
             let query =

@@ -40,6 +40,19 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Heade
     .expect("token characters are cookie-safe")
 }
 
+/// A session cookie that ends with the browser (Conditional Access "never persistent").
+pub fn browser_session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    ))
+    .expect("token characters are cookie-safe")
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PassSignIn {

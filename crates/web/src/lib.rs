@@ -21,6 +21,7 @@ pub mod health;
 pub mod middleware;
 pub mod my;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod passkeys;
@@ -87,17 +88,24 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(oauth::router())
+        .merge(oidc::router())
         .merge(
             // The endpoints a browser calls with the session cookie.
             auth::router()
                 .merge(my::router())
                 .merge(passkeys::router())
                 .merge(signin::router())
-                .merge(pages::router())
                 .layer(axum::middleware::from_fn_with_state(
                     state.clone(),
                     middleware::same_origin,
                 )),
+        )
+        .merge(
+            // The pages, whose forms post HTML form bodies.
+            pages::router().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                middleware::same_origin_forms,
+            )),
         )
         .merge(health::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

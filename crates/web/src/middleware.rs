@@ -156,3 +156,41 @@ pub fn origin_of(url: &str) -> String {
     let host = rest.split('/').next().unwrap_or_default();
     format!("{scheme}://{host}")
 }
+
+/// CSRF protection for the pages' own HTML forms (the admin portal): a request that changes
+/// something must name this server as its `Origin` — browsers send it on every form post, and a
+/// post without one is refused too, so a browser that hides it cannot be used to get around the
+/// check (`Sec-Fetch-Site: same-origin` is accepted in its place). The body may be a form or
+/// JSON. The JSON endpoints keep [`same_origin`], which takes no form at all.
+pub async fn same_origin_forms(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::http::{Method, header};
+    use axum::response::IntoResponse;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes {
+        let expected = origin_of(&state.public_url);
+        let header_text = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let same_origin = match header_text(header::ORIGIN) {
+            Some(origin) => origin == expected,
+            None => {
+                header_text(header::HeaderName::from_static("sec-fetch-site")).as_deref()
+                    == Some("same-origin")
+            }
+        };
+        if !same_origin {
+            return crate::error::ApiError(portcullis_core::Error::Forbidden(format!(
+                "A form must be sent from a page of {expected}."
+            )))
+            .into_response();
+        }
+    }
+    next.run(req).await
+}

@@ -1,4 +1,5 @@
-//! The OAuth 2.0 token endpoint (client credentials for the admin API) and the public key set.
+//! The OAuth 2.0 token endpoint (client credentials for the admin API; authorization codes and
+//! refresh tokens for people, decided by core's OIDC provider) and the public key set.
 //!
 //! Errors here follow RFC 6749 §5.2 (`{"error","error_description"}`), not Graph's shape,
 //! because OAuth client libraries parse them.
@@ -10,7 +11,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use std::collections::HashMap;
+
 use portcullis_core::Error;
+use portcullis_core::oidc::{ClientAuth, OAuthError, TokenResponse};
 use serde_json::json;
 
 use crate::AppState;
@@ -21,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/discovery/v2.0/keys", get(keys))
 }
 
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     let mut r = (
         status,
         Json(json!({ "error": error, "error_description": description })),
@@ -38,27 +42,34 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
     r
 }
 
-/// `POST /oauth2/v2.0/token` with `grant_type=client_credentials`. The client authenticates
-/// with `client_id` and `client_secret` in the form or with HTTP Basic.
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
-        return oauth_error(
+/// A form body as a map; a repeated parameter is refused (RFC 6749 §3.2).
+pub(crate) fn read_form(body: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
+    let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
+        return Err(Box::new(oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "The body must be application/x-www-form-urlencoded.",
-        );
+        )));
     };
-    let mut form = std::collections::HashMap::new();
+    let mut form = HashMap::new();
     for (k, v) in pairs {
-        // RFC 6749 §3.2: parameters must not be included more than once.
         if form.insert(k.clone(), v).is_some() {
-            return oauth_error(
+            return Err(Box::new(oauth_error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 &format!("The parameter '{k}' is repeated."),
-            );
+            )));
         }
     }
+    Ok(form)
+}
+
+/// How the client authenticates: HTTP Basic or `client_secret` in the form, or (a public
+/// client) `client_id` alone. Two methods at once are refused.
+pub(crate) fn client_auth(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ClientAuth, Box<Response>> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -70,11 +81,73 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
-            s.split_once(':')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
+            s.split_once(':').map(|(a, b)| {
+                // RFC 6749 §2.3.1: both halves are form-urlencoded.
+                let decode = |v: &str| {
+                    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={v}"))
+                        .ok()
+                        .and_then(|mut p| p.pop())
+                        .map(|(_, v)| v)
+                        .unwrap_or_else(|| v.to_string())
+                };
+                (decode(a), decode(b))
+            })
         });
-    match form.get("grant_type").map(String::as_str) {
-        Some("client_credentials") => {}
+    match (basic, form.get("client_id"), form.get("client_secret")) {
+        (Some((client_id, secret)), None, None) => Ok(ClientAuth::Secret { client_id, secret }),
+        (Some((client_id, secret)), Some(named), None) if *named == client_id => {
+            Ok(ClientAuth::Secret { client_id, secret })
+        }
+        (None, Some(client_id), Some(secret)) => Ok(ClientAuth::Secret {
+            client_id: client_id.clone(),
+            secret: secret.clone(),
+        }),
+        (None, Some(client_id), None) => Ok(ClientAuth::Public {
+            client_id: client_id.clone(),
+        }),
+        (Some(_), _, _) => Err(Box::new(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Use one client authentication method, not two.",
+        ))),
+        _ => Err(Box::new(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication is missing.",
+        ))),
+    }
+}
+
+fn tokens_response(tokens: &impl serde::Serialize) -> Response {
+    let mut r = Json(tokens).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn grant_outcome(outcome: portcullis_core::Result<Result<TokenResponse, OAuthError>>) -> Response {
+    match outcome {
+        Ok(Ok(tokens)) => tokens_response(&tokens),
+        Ok(Err(e)) => oauth_error(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.error,
+            &e.description,
+        ),
+        Err(e) => crate::error::ApiError(e).into_response(),
+    }
+}
+
+/// `POST /oauth2/v2.0/token`: `client_credentials` for the admin API, `authorization_code`
+/// and `refresh_token` for people signing in to applications.
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match read_form(&body) {
+        Ok(form) => form,
+        Err(r) => return *r,
+    };
+    let grant_type = match form.get("grant_type").map(String::as_str) {
+        Some(g @ ("client_credentials" | "authorization_code" | "refresh_token")) => g.to_string(),
         Some(other) => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -89,7 +162,51 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
                 "The parameter 'grant_type' is missing.",
             );
         }
+    };
+    let client = match client_auth(&headers, &form) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let provider = crate::oidc::oidc(&state);
+    match grant_type.as_str() {
+        "authorization_code" => {
+            let Some(code) = form.get("code") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The parameter 'code' is missing.",
+                );
+            };
+            grant_outcome(
+                provider
+                    .redeem_code(
+                        &client,
+                        code,
+                        form.get("redirect_uri").map(String::as_str),
+                        form.get("code_verifier").map(String::as_str),
+                    )
+                    .await,
+            )
+        }
+        "refresh_token" => {
+            let Some(refresh_token) = form.get("refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The parameter 'refresh_token' is missing.",
+                );
+            };
+            grant_outcome(provider.refresh(&client, refresh_token).await)
+        }
+        _ => client_credentials(&state, &form, client).await,
     }
+}
+
+async fn client_credentials(
+    state: &AppState,
+    form: &HashMap<String, String>,
+    client: ClientAuth,
+) -> Response {
     if let Some(scope) = form.get("scope") {
         let graph_default = format!("{}/.default", state.tokens.graph_audience());
         let accepted = scope
@@ -103,23 +220,12 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
             );
         }
     }
-    let (client_id, secret) = match (basic, form.get("client_id"), form.get("client_secret")) {
-        (Some((id, secret)), None, None) => (id, secret),
-        (None, Some(id), Some(secret)) => (id.clone(), secret.clone()),
-        (Some(_), _, _) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Use one client authentication method, not two.",
-            );
-        }
-        _ => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "Client authentication is missing.",
-            );
-        }
+    let ClientAuth::Secret { client_id, secret } = client else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client credentials need the client's secret.",
+        );
     };
     let app = match state
         .directory
@@ -134,17 +240,11 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         Err(e) => return crate::error::ApiError(e).into_response(),
     };
     match state.tokens.issue_app_token(&app) {
-        Ok((access_token, expires_in)) => {
-            let mut r = Json(json!({
-                "token_type": "Bearer",
-                "expires_in": expires_in,
-                "access_token": access_token,
-            }))
-            .into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+        Ok((access_token, expires_in)) => tokens_response(&json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "access_token": access_token,
+        })),
         Err(e) => crate::error::ApiError(e).into_response(),
     }
 }

@@ -13,15 +13,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use portcullis_core::oidc::ResponseMode;
 use portcullis_core::passkeys::RegistrationDevice;
-use portcullis_core::session::SESSION_LIFETIME;
+use portcullis_core::session::{AuthSession, SESSION_LIFETIME, session_for_token};
 use portcullis_core::signin::{FlowState, SignIns};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{pass_refused, session_cookie};
+use crate::auth::{browser_session_cookie, pass_refused, session_cookie};
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts};
 use crate::passkeys::{JsonOnly, MaybeSession};
@@ -43,7 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/signin/flows/{id}/registration", post(register))
 }
 
-fn sign_ins(state: &AppState) -> SignIns {
+pub(crate) fn sign_ins(state: &AppState) -> SignIns {
     SignIns::new(
         state.directory.clone(),
         state.conditional_access.clone(),
@@ -55,7 +56,8 @@ fn sign_ins(state: &AppState) -> SignIns {
 }
 
 /// A flow's state as JSON: 403 when blocked, 200 otherwise; the session cookie when this step
-/// started a session.
+/// started a session (a browser-session cookie when Conditional Access says the browser must
+/// not stay signed in).
 fn reply(state: &AppState, flow: FlowState) -> Response {
     let status = if flow.status == "blocked" {
         StatusCode::FORBIDDEN
@@ -63,14 +65,61 @@ fn reply(state: &AppState, flow: FlowState) -> Response {
         StatusCode::OK
     };
     let token = flow.new_session_token.clone();
+    let persistent = flow.persistent_session != Some(false);
     let mut response = (status, Json(flow)).into_response();
     if let Some(token) = token {
-        response.headers_mut().insert(
-            header::SET_COOKIE,
-            session_cookie(state, &token, SESSION_LIFETIME.whole_seconds()),
-        );
+        let cookie = if persistent {
+            session_cookie(state, &token, SESSION_LIFETIME.whole_seconds())
+        } else {
+            browser_session_cookie(state, &token)
+        };
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// Like [`reply`], and when the flow came from `/authorize` and is now granted, issues the
+/// code: the reply's `redirectUrl` takes the browser back to the application.
+async fn finish(
+    state: &AppState,
+    mut flow: FlowState,
+    session: Option<&AuthSession>,
+) -> ApiResult<Response> {
+    if flow.status == "granted" && flow.for_authorization {
+        // Read again: the step may have added a method to the session (a passkey asked for by
+        // Conditional Access), and the code must record every method the person used.
+        let deps = state.directory.deps();
+        let fresh = match (&flow.new_session_token, session) {
+            (Some(token), _) => session_for_token(deps, token).await?,
+            (None, Some(s)) => deps
+                .store
+                .session_by_token_hash(&s.token_hash)
+                .await?
+                .filter(|s| s.expires > deps.clock.now()),
+            (None, None) => None,
+        };
+        let session = fresh.as_ref();
+        let response = crate::oidc::oidc(state)
+            .complete(&sign_ins(state), flow.flow_id, session)
+            .await?;
+        flow.status = "completed";
+        match response.response_mode {
+            ResponseMode::Query => flow.redirect_url = Some(response.url()),
+            // The page builds the form and posts it to the application.
+            ResponseMode::FormPost => {
+                let fields: serde_json::Map<String, Value> = response
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                flow.form_post = Some(serde_json::json!({
+                    "action": response.redirect_uri,
+                    "fields": fields,
+                }));
+            }
+        }
+    }
+    Ok(reply(state, flow))
 }
 
 #[derive(Deserialize)]
@@ -94,7 +143,7 @@ async fn current(
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).current(id, session.as_ref()).await?;
-    Ok(reply(&state, flow))
+    finish(&state, flow, session.as_ref()).await
 }
 
 #[derive(Deserialize)]
@@ -129,7 +178,7 @@ async fn tap(
             .with_pass(id, &body.temporary_access_pass, &facts)
             .await?
         {
-            Ok(flow) => reply(&state, flow),
+            Ok(flow) => finish(&state, flow, None).await?,
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -152,7 +201,7 @@ async fn password(
             .with_password(id, &body.password, &facts)
             .await?
         {
-            Ok(flow) => reply(&state, flow),
+            Ok(flow) => finish(&state, flow, None).await?,
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -171,7 +220,7 @@ async fn totp(
     JsonOnly(body): JsonOnly<CodeRequest>,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).with_totp(id, &session, &body.code).await?;
-    Ok(reply(&state, flow))
+    finish(&state, flow, Some(&session)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -213,7 +262,7 @@ async fn passkey_verify(
             &body.credential,
         )
         .await?;
-    Ok(reply(&state, flow))
+    finish(&state, flow, session.as_ref()).await
 }
 
 #[derive(Deserialize)]

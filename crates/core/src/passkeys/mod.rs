@@ -1151,6 +1151,7 @@ impl Passkeys {
             aaguid: Some(stored.aaguid.clone()),
             credential_id: Some(stored.id.to_string()),
             one_time: false,
+            backup_eligible: stored.backup_eligible,
         };
         let deps = &self.inner.deps;
         let (session, new_token) = match current.filter(|s| s.user_id == user.id) {

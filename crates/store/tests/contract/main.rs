@@ -98,6 +98,7 @@ contract!(
     migrate_twice_is_a_no_op,
     concurrent_writers_all_land,
     sign_in_flows_advance_once_per_step,
+    authorization_codes_and_refresh_tokens_are_taken_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1711,6 +1712,9 @@ fn flow(step: portcullis_core::signin::Step) -> portcullis_core::signin::SignInF
         required_strengths: Vec::new(),
         blocking_policies: Vec::new(),
         pending_passkey: None,
+        authorization: None,
+        reuses_session: false,
+        persistent_browser: None,
         created: at(T0),
         expires: at(T0 + 600_000),
     }
@@ -1764,6 +1768,145 @@ async fn sign_in_flows_advance_once_per_step(store: SqlStore) {
     let stored = store.sign_in_flow(start.id).await.unwrap().unwrap();
     assert_eq!(stored.step, Step::FirstFactor);
     assert!(stored.username.is_some());
+}
+
+/// Of many exchanges of one code (or one refresh token) on as many connections, exactly one
+/// is first; the rest see a replay. Revoking a grant, or every grant of a session, reads back.
+async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) {
+    use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
+    let session_id = Uuid::new_v4();
+    let grant = OAuthGrant {
+        id: Uuid::new_v4(),
+        client_id: Uuid::new_v4(),
+        user_id: Uuid::new_v4(),
+        session_id: Some(session_id),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        nonce: Some("n-1".into()),
+        auth_time: at(T0),
+        amr: vec!["tap".into()],
+        acr: Some("mfa".into()),
+        acrs: Vec::new(),
+        created: at(T0),
+        expires: at(T0 + 86_400_000),
+        revoked: None,
+    };
+    let code = AuthorizationCode {
+        code_hash: "c0de".into(),
+        grant_id: grant.id,
+        redirect_uri: "https://app.contoso.com/callback".into(),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        expires: at(T0 + 300_000),
+    };
+    let refresh = RefreshToken {
+        token_hash: "ref1".into(),
+        grant_id: grant.id,
+        created: at(T0),
+        expires: at(T0 + 3_600_000),
+    };
+    store
+        .commit(
+            vec![
+                Change::InsertOAuthGrant(Box::new(grant.clone())),
+                Change::InsertAuthorizationCode(code.clone()),
+                Change::InsertRefreshToken(refresh.clone()),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.oauth_grant(grant.id).await.unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(
+        store.refresh_token("ref1").await.unwrap(),
+        Some(refresh.clone())
+    );
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (
+                store
+                    .take_authorization_code("c0de", at(T0 + 1_000))
+                    .await
+                    .unwrap(),
+                store
+                    .take_refresh_token("ref1", at(T0 + 1_000))
+                    .await
+                    .unwrap(),
+            )
+        }));
+    }
+    let (mut fresh_codes, mut fresh_tokens) = (0, 0);
+    for task in tasks {
+        let (c, r) = task.await.unwrap();
+        match c {
+            Taken::Fresh(c) => {
+                assert_eq!(c, code);
+                fresh_codes += 1;
+            }
+            Taken::Replayed(c) => assert_eq!(c.grant_id, grant.id),
+            Taken::Unknown => panic!("the code exists"),
+        }
+        match r {
+            Taken::Fresh(_) => fresh_tokens += 1,
+            Taken::Replayed(r) => assert_eq!(r.grant_id, grant.id),
+            Taken::Unknown => panic!("the token exists"),
+        }
+    }
+    assert_eq!((fresh_codes, fresh_tokens), (1, 1));
+    assert_eq!(
+        store
+            .take_authorization_code("unknown", at(T0))
+            .await
+            .unwrap(),
+        Taken::Unknown
+    );
+
+    store
+        .commit(
+            vec![Change::RevokeSessionGrants {
+                session_id,
+                at: at(T0 + 2_000),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    // A second revocation keeps the first time.
+    store
+        .commit(
+            vec![Change::RevokeOAuthGrant {
+                id: grant.id,
+                at: at(T0 + 9_000),
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    let revoked = store.oauth_grant(grant.id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked, Some(at(T0 + 2_000)));
+
+    // Nothing is purged before it expires; the grant and all under it go once it has.
+    store
+        .purge_expired_sign_in_state(at(T0 + 1_000))
+        .await
+        .unwrap();
+    assert!(store.oauth_grant(grant.id).await.unwrap().is_some());
+    assert!(store.refresh_token("ref1").await.unwrap().is_some());
+    let removed = store
+        .purge_expired_sign_in_state(at(T0 + 86_400_001))
+        .await
+        .unwrap();
+    assert!(removed >= 3, "{removed}");
+    assert_eq!(store.oauth_grant(grant.id).await.unwrap(), None);
+    assert_eq!(store.refresh_token("ref1").await.unwrap(), None);
+    assert_eq!(
+        store.take_authorization_code("c0de", at(T0)).await.unwrap(),
+        Taken::Unknown
+    );
 }
 
 // The passkey storage contract, on the same harness (`contract!` is defined above).

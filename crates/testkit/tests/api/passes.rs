@@ -343,13 +343,59 @@ async fn wrong_guesses_lock_the_pass_sign_in() {
             .status,
         StatusCode::TOO_MANY_REQUESTS
     );
-    t.clock.advance(Duration::minutes(16));
+    assert!(
+        tenth.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Try again in 1 minute"),
+        "{:?}",
+        tenth.body
+    );
+    // The lock grows: after it ends, one more wrong pass locks for twice as long.
+    t.clock.advance(Duration::seconds(61));
+    let eleventh = t
+        .sign_in_with_pass(&t.url, "joni@contoso.com", "wrong-11")
+        .await
+        .0;
+    assert_eq!(eleventh.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        eleventh.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Try again in 2 minutes"),
+        "{:?}",
+        eleventh.body
+    );
+    t.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
+            .await
+            .0
+            .status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "still locked a minute into a two-minute lock"
+    );
+    t.clock.advance(Duration::minutes(2));
     assert_eq!(
         t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass)
             .await
             .0
             .status,
         StatusCode::OK
+    );
+    // The sign-in log says the account was locked.
+    let log = t
+        .get("/auditLogs/signIns?$filter=status/errorCode eq 50053")
+        .await;
+    let locked = log.body["value"].as_array().unwrap();
+    assert!(locked.len() >= 2, "{:?}", log.body);
+    assert!(
+        locked[0]["status"]["failureReason"]
+            .as_str()
+            .unwrap()
+            .contains("temporarily locked"),
+        "{:?}",
+        locked[0]
     );
     // An unknown account answers like a wrong pass.
     let unknown = t

@@ -28,6 +28,7 @@ use crate::middleware::current_request_id;
 const SHARED_TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("message.html", include_str!("../../templates/message.html")),
 ];
 
 const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
@@ -123,4 +124,46 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         Ok(html) => (status, no_store(), Html(html)).into_response(),
         Err(_) => (status, no_store(), "Something went wrong.").into_response(),
     }
+}
+
+/// The friendly page for a core error: its status, and a message a person can act on. Internal
+/// details never reach the page (the log has them, under the request id shown).
+pub fn failure_page(error: &portcullis_core::Error) -> Response {
+    use portcullis_core::Error;
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::error!(request_id = %current_request_id(), error = %error, "page request failed");
+    }
+    let (title, message) = match error {
+        Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. } => {
+            ("This request can't be completed", error.public_message())
+        }
+        Error::Unauthenticated(_) => ("Sign in again", error.public_message()),
+        Error::Forbidden(_) => ("You don't have access to this", error.public_message()),
+        Error::TooManyRequests { .. } => (
+            "Too many attempts",
+            "There have been too many attempts. Wait a few minutes and try again.".into(),
+        ),
+        Error::Unavailable(_) => (
+            "Portcullis is briefly unavailable",
+            "The service can't be reached right now and nothing was changed. Try again in a moment.".into(),
+        ),
+        _ => (
+            "Something went wrong",
+            "This page could not be shown. Try again; if it keeps happening, give your administrator the details below.".into(),
+        ),
+    };
+    error_page(status, title, &message)
+}
+
+/// Shown after signing out when no application asked to be returned to.
+pub fn signed_out_page() -> Response {
+    render(
+        "message.html",
+        minijinja::context! {
+            title => "You have signed out",
+            message => "You have signed out of your account. It's a good idea to close all browser windows.",
+        },
+    )
 }

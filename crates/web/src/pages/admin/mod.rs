@@ -1,9 +1,624 @@
+//! The admin portal under `/admin`: the pages an administrator uses to run the tenant.
+//!
+//! Every page is for a signed-in person ([`Portal`]); without a session the browser is sent to
+//! the sign-in page and back. What the person may do is what their directory roles carry
+//! ([`Principal::for_user`]), checked through the same [`Granted`] capabilities the admin API
+//! uses, so a page cannot reach a core operation its reader may not perform. Refusals are a
+//! page that names the role to ask for.
+//!
+//! Forms post `application/x-www-form-urlencoded` (the import, `multipart/form-data`) to portal
+//! handlers that call core and answer with a 303 back to the page and a notice. Bad input is
+//! answered with the form again, a 4xx status and the error beside the field; core validated
+//! and refused it, so nothing changed. A secret (a Temporary Access Pass, a client secret) is
+//! shown once, in the answer to the POST that made it: never in a URL, never redirected to.
+
+mod applications;
+mod conditional_access;
+mod groups;
+mod logs;
+mod methods;
+mod multipart;
+mod policy_form;
+mod users;
+mod what_if;
+
+use std::collections::BTreeMap;
+
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use portcullis_core::Error;
+use portcullis_core::audit::RequestContext;
+use portcullis_core::authz::{
+    Granted, Permission, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies,
+    ReadUsers, roles_granting,
+};
+use portcullis_core::model::User;
+use portcullis_core::odata;
+use portcullis_core::store::Cursor;
+use serde::Serialize;
+use time::OffsetDateTime;
 
+use super::{error_page, render_with_status};
 use crate::AppState;
+use crate::extract::cookie;
+use crate::middleware::RequestMeta;
 
-pub(crate) const TEMPLATES: &[(&str, &str)] = &[];
+macro_rules! admin_templates {
+    ($($name:literal),* $(,)?) => {
+        &[$((concat!("admin/", $name), include_str!(concat!("../../../templates/admin/", $name)))),*]
+    };
+}
+
+pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
+    "base.html",
+    "macros.html",
+    "home.html",
+    "forbidden.html",
+    "users.html",
+    "user_new.html",
+    "user.html",
+    "tap_issued.html",
+    "groups.html",
+    "group.html",
+    "applications.html",
+    "application.html",
+    "secret_issued.html",
+    "policies.html",
+    "policy_form.html",
+    "policy_json.html",
+    "policy_import.html",
+    "locations.html",
+    "strengths.html",
+    "what_if.html",
+    "sign_ins.html",
+    "sign_in.html",
+    "audits.html",
+    "methods.html",
+];
+
+const STYLESHEET: &str = include_str!("../../../assets/admin.css");
+const SCRIPT: &str = include_str!("../../../assets/admin.js");
+
+/// Rows per page in the portal's long lists.
+const PAGE_SIZE: usize = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/assets/admin.css", get(stylesheet))
+        .route("/assets/admin.js", get(script))
+        .route("/admin", get(home))
+        .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .merge(users::router())
+        .merge(groups::router())
+        .merge(applications::router())
+        .merge(conditional_access::router())
+        .merge(what_if::router())
+        .merge(logs::router())
+        .merge(methods::router())
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+// --- the signed-in person ----------------------------------------------------------------
+
+/// The person using the portal: their account, the permissions their roles carry now, and the
+/// notice the previous action left (`?done=…`).
+pub struct Portal {
+    pub user: User,
+    pub principal: Principal,
+    notice: Option<&'static str>,
+}
+
+impl FromRequestParts<AppState> for Portal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        // After signing in the person comes back to the page they asked for; a form post cannot
+        // be replayed by a redirect, so it comes back to the portal's home.
+        let return_to = match parts.method {
+            Method::GET | Method::HEAD => parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/admin".into()),
+            _ => "/admin".into(),
+        };
+        let to_sign_in = || {
+            let query =
+                serde_urlencoded::to_string([("returnTo", return_to.as_str())]).unwrap_or_default();
+            Redirect::to(&format!("/signin?{query}")).into_response()
+        };
+        let Some(token) = cookie(parts, portcullis_core::session::SESSION_COOKIE) else {
+            return Err(to_sign_in());
+        };
+        let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
+            .await
+            .map_err(|e| *PageError::from(e).0)?;
+        let Some(session) = session else {
+            return Err(to_sign_in());
+        };
+        let (user, principal) = match state.directory.principal_for_user(session.user_id).await {
+            Ok(found) => found,
+            Err(Error::Unauthenticated(_)) => return Err(to_sign_in()),
+            Err(e) => return Err(*PageError::from(e).0),
+        };
+        let notice = query_pairs(parts)
+            .into_iter()
+            .find(|(k, _)| k == "done")
+            .and_then(|(_, code)| notice_text(&code));
+        Ok(Portal {
+            user,
+            principal,
+            notice,
+        })
+    }
+}
+
+impl Portal {
+    /// The capability for `P`, or the page that says which role would grant it. `area` names
+    /// what the person tried to open ("users", "Conditional Access policies").
+    pub fn grant<P: Permission>(&self, area: &str) -> Result<Granted<P>, PageError> {
+        Granted::<P>::check(&self.principal).map_err(|_| {
+            let roles: Vec<&str> = roles_granting::<P>()
+                .iter()
+                .map(|r| r.display_name)
+                .collect();
+            self.refuse(area, Some(P::NAME), &roles)
+        })
+    }
+
+    /// The page that says the person may not open `area`, and which roles would let them.
+    fn refuse(&self, area: &str, permission: Option<&str>, roles: &[&str]) -> PageError {
+        PageError::from(self.render(
+            StatusCode::FORBIDDEN,
+            "admin/forbidden.html",
+            "",
+            minijinja::context! {
+                area => area,
+                permission => permission,
+                role => roles.first().copied().unwrap_or("Global Administrator"),
+                other_roles => roles.iter().skip(1).copied().collect::<Vec<_>>(),
+            },
+        ))
+    }
+
+    /// The capability for `P` when the person holds it, for the parts of a page only some
+    /// readers may use (the "Issue a pass" form on a user's page).
+    pub fn maybe<P: Permission>(&self) -> Option<Granted<P>> {
+        Granted::<P>::check(&self.principal).ok()
+    }
+
+    pub fn may<P: Permission>(&self) -> bool {
+        self.principal.may::<P>()
+    }
+
+    /// Renders a portal page: `context` plus the frame every page shares (who is signed in,
+    /// the navigation with `section` marked current, the notice).
+    pub fn render<S: Serialize>(
+        &self,
+        status: StatusCode,
+        template: &str,
+        section: &str,
+        context: S,
+    ) -> Response {
+        let nav: Vec<_> = [
+            ("home", "Home", "/admin", true),
+            ("users", "Users", "/admin/users", self.may::<ReadUsers>()),
+            ("groups", "Groups", "/admin/groups", self.may::<ReadGroups>()),
+            (
+                "applications",
+                "Applications",
+                "/admin/applications",
+                self.may::<ReadApplications>(),
+            ),
+            (
+                "conditional-access",
+                "Conditional Access",
+                "/admin/conditional-access",
+                self.may::<ReadPolicies>(),
+            ),
+            (
+                "methods",
+                "Authentication methods",
+                "/admin/authentication-methods",
+                self.may::<ReadPolicies>(),
+            ),
+            (
+                "sign-ins",
+                "Sign-in logs",
+                "/admin/sign-ins",
+                self.may::<ReadAuditLogs>(),
+            ),
+            (
+                "audit",
+                "Audit logs",
+                "/admin/audit-logs",
+                self.may::<ReadAuditLogs>(),
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, _, _, visible)| *visible)
+        .map(|(key, label, href, _)| {
+            minijinja::context! { key => key, label => label, href => href, current => key == section }
+        })
+        .collect();
+        let frame = minijinja::context! {
+            me => minijinja::context! {
+                name => self.user.display_name,
+                upn => self.user.user_principal_name,
+            },
+            nav => nav,
+            section => section,
+            notice => self.notice,
+        };
+        render_with_status(
+            status,
+            template,
+            minijinja::context! { frame => frame, ..minijinja::Value::from_serialize(&context) },
+        )
+    }
+
+    pub fn page<S: Serialize>(&self, template: &str, section: &str, context: S) -> PageResult {
+        Ok(self.render(StatusCode::OK, template, section, context))
+    }
+}
+
+/// After a change: back to `path` with a notice. The notice travels as a code from a fixed
+/// list, never as text, so a crafted link cannot make the portal say something it did not.
+pub fn done(path: &str, code: &str) -> PageResult {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    Ok(Redirect::to(&format!("{path}{separator}done={code}")).into_response())
+}
+
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "user-created" => "The user was created.",
+        "user-enabled" => "The account was enabled: the person can sign in.",
+        "user-disabled" => "The account was disabled: the person can no longer sign in.",
+        "group-added" => "Added to the group.",
+        "group-removed" => "Removed from the group.",
+        "role-assigned" => "The role was assigned.",
+        "role-removed" => "The role assignment was removed.",
+        "passkey-deleted" => "The passkey was deleted.",
+        "pass-deleted" => "The Temporary Access Pass was deleted.",
+        "group-created" => "The group was created.",
+        "group-deleted" => "The group was deleted.",
+        "member-added" => "The member was added.",
+        "member-removed" => "The member was removed.",
+        "application-created" => "The application was registered.",
+        "application-updated" => "The application was saved.",
+        "secret-removed" => "The client secret was removed.",
+        "policy-created" => "The policy was created.",
+        "policy-saved" => "The policy was saved.",
+        "policy-deleted" => "The policy was deleted.",
+        "policies-imported" => "The policies were imported.",
+        "location-created" => "The named location was created.",
+        "location-deleted" => "The named location was deleted.",
+        "strength-created" => "The authentication strength was created.",
+        "strength-deleted" => "The authentication strength was deleted.",
+        "fido2-saved" => "The passkey (FIDO2) policy was saved.",
+        "tap-saved" => "The Temporary Access Pass policy was saved.",
+        _ => return None,
+    })
+}
+
+// --- failures ----------------------------------------------------------------------------
+
+/// A page instead of what was asked for: the friendly error page, a refusal naming the role
+/// needed, or the sign-in redirect. Boxed: it travels in every handler's `Result`.
+pub struct PageError(pub Box<Response>);
+
+impl From<Response> for PageError {
+    fn from(response: Response) -> Self {
+        PageError(Box::new(response))
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl From<Error> for PageError {
+    fn from(e: Error) -> Self {
+        let status =
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "portal request failed");
+        }
+        let title = match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::CONFLICT => "Already there",
+            s if s.is_client_error() => "That did not work",
+            _ => "Something went wrong",
+        };
+        PageError::from(error_page(status, title, &e.public_message()))
+    }
+}
+
+/// Errors to show beside the fields of a form, keyed by field name; `form` holds the ones that
+/// belong to no single field.
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// The field errors for a refusal from core: an invalid field lands beside the field it names
+/// (when the form has it), anything else at the top of the form. Returns the status to answer
+/// with, or hands back an error that is not about the input (a missing object, a fault).
+pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), PageError> {
+    let status = match &e {
+        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => return Err(e.into()),
+    };
+    let field = e
+        .target()
+        .and_then(|t| {
+            fields.iter().find(|f| {
+                t == **f || t.starts_with(&format!("{f}.")) || t.starts_with(&format!("{f}["))
+            })
+        })
+        .map(|f| f.to_string())
+        .unwrap_or_else(|| "form".to_string());
+    let mut errors = FieldErrors::new();
+    errors.insert(field, e.public_message());
+    Ok((status, errors))
+}
+
+pub fn one_error(field: &str, message: impl Into<String>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    errors.insert(field.to_string(), message.into());
+    errors
+}
+
+// --- request helpers ---------------------------------------------------------------------
+
+/// The correlation id and source address of the request, for the audit entries of changes
+/// made in the portal.
+pub struct Audit(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Audit {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, PageError> {
+        let meta = parts
+            .extensions
+            .get::<RequestMeta>()
+            .cloned()
+            .ok_or_else(|| Error::Internal("request metadata missing".into()))?;
+        Ok(Audit(RequestContext {
+            correlation_id: meta.request_id,
+            ip_address: meta.client_ip,
+        }))
+    }
+}
+
+/// The query string of a page as name/value pairs (filters, the page cursor).
+pub struct Query(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, PageError> {
+        Ok(Query(query_pairs(parts)))
+    }
+}
+
+fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default()
+}
+
+impl Query {
+    /// The trimmed value of a parameter, `""` when absent.
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// The page a list starts after (`after=…`, a cursor this server issued).
+    pub fn cursor(&self) -> Result<Option<Cursor>, PageError> {
+        match self.get("after") {
+            "" => Ok(None),
+            token => odata::decode_skiptoken(token).map(Some).map_err(|_| {
+                PageError::from(error_page(
+                    StatusCode::BAD_REQUEST,
+                    "That page does not exist",
+                    "The link to this page of the list is not one this server made. Go back to the first page.",
+                ))
+            }),
+        }
+    }
+
+    /// The link to the page after `next`, keeping the filters.
+    pub fn next_link(&self, path: &str, next: Option<&Cursor>) -> Option<String> {
+        let next = next?;
+        let mut pairs: Vec<(&str, String)> = self
+            .0
+            .iter()
+            .filter(|(k, v)| k != "after" && k != "done" && !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), v.trim().to_string()))
+            .collect();
+        pairs.push(("after", odata::encode_skiptoken(next)));
+        Some(format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        ))
+    }
+
+    /// Whether this is a later page (so the list offers a way back to the first).
+    pub fn is_later_page(&self) -> bool {
+        !self.get("after").is_empty()
+    }
+}
+
+/// A submitted HTML form, as name/value pairs in the order sent (checkbox groups and multiple
+/// selects repeat a name).
+pub struct FormData(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for FormData {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !content_type.starts_with("application/x-www-form-urlencoded") {
+            return Err(PageError::from(error_page(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "That did not work",
+                "This page takes the form it shows; send it from there.",
+            )));
+        }
+        let bytes = read_body(req, state).await?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(FormData)
+            .map_err(|_| {
+                PageError::from(error_page(
+                    StatusCode::BAD_REQUEST,
+                    "That did not work",
+                    "The form could not be read. Go back and send it again.",
+                ))
+            })
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, PageError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge {
+                limit: crate::MAX_BODY_BYTES,
+            }
+            .into()
+        } else {
+            PageError::from(error_page(
+                StatusCode::BAD_REQUEST,
+                "That did not work",
+                "The form could not be read. Go back and send it again.",
+            ))
+        }
+    })
+}
+
+impl FormData {
+    /// The trimmed value of a field, `""` when absent.
+    pub fn text(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
+    }
+
+    /// Every non-empty value sent under a name (checkboxes, multiple selects).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_string())
+            .collect()
+    }
+
+    /// A checkbox: sent (with any value but "false") means ticked.
+    pub fn checked(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, v)| k == name && v != "false")
+    }
+
+    /// A text area's lines, trimmed, without blank ones.
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        self.text(name)
+            .lines()
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// A moment as the portal shows it: UTC, to the minute.
+pub fn when(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+// --- home --------------------------------------------------------------------------------
+
+/// The portal's home: what this person may look after, with a way into each. Someone with no
+/// administrator role is told which roles open the portal rather than shown an empty page.
+async fn home(State(state): State<AppState>, portal: Portal) -> PageResult {
+    if portal.principal.permissions.is_empty() {
+        return Err(portal.refuse(
+            "the admin portal",
+            None,
+            &[
+                "User Administrator",
+                "Conditional Access Administrator",
+                "Authentication Administrator",
+                "Reports Reader",
+                "Global Administrator",
+            ],
+        ));
+    }
+    let roles = state.directory.active_roles_of_user(portal.user.id).await?;
+    let role_names: Vec<&str> = roles
+        .iter()
+        .filter_map(|r| portcullis_core::roles::built_in_role(*r))
+        .map(|r| r.display_name)
+        .collect();
+    portal.page(
+        "admin/home.html",
+        "home",
+        minijinja::context! {
+            roles => role_names,
+            can => minijinja::context! {
+                users => portal.may::<ReadUsers>(),
+                groups => portal.may::<ReadGroups>(),
+                applications => portal.may::<ReadApplications>(),
+                policies => portal.may::<ReadPolicies>(),
+                logs => portal.may::<ReadAuditLogs>(),
+            },
+        },
+    )
 }

@@ -1,0 +1,209 @@
+//! OpenID Connect grants, authorization codes and refresh tokens: `0006_oauth_grants.sql`.
+//!
+//! The rule that makes codes and refresh tokens single-use lives in one statement here: a
+//! conditional `UPDATE … SET used = $2 WHERE … AND used IS NULL`, so of any number of callers on
+//! any number of nodes exactly one sees a row change; the others find the row used and report
+//! a replay, which core answers by revoking the grant.
+//!
+//! What it must never do: decide what a replay means or whether a grant is still good (core
+//! does); it only keeps the rows and says who came first.
+
+use portcullis_core::clock::unix_millis;
+use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
+use portcullis_core::store::Change;
+use portcullis_core::{Error, Result};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::rows::{instant, opt_text, text, to_json, uuid};
+use crate::{SqlStore, error, write};
+
+fn id(value: Uuid) -> String {
+    value.hyphenated().to_string()
+}
+
+fn code(row: &AnyRow) -> Result<AuthorizationCode> {
+    Ok(AuthorizationCode {
+        code_hash: text(row, "code_hash")?,
+        grant_id: uuid(row, "grant_id")?,
+        redirect_uri: text(row, "redirect_uri")?,
+        code_challenge: opt_text(row, "code_challenge")?,
+        expires: instant(row, "expires")?,
+    })
+}
+
+fn refresh(row: &AnyRow) -> Result<RefreshToken> {
+    Ok(RefreshToken {
+        token_hash: text(row, "token_hash")?,
+        grant_id: uuid(row, "grant_id")?,
+        created: instant(row, "created")?,
+        expires: instant(row, "expires")?,
+    })
+}
+
+pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<()> {
+    match change {
+        Change::InsertOAuthGrant(grant) => {
+            let query = sqlx::query(
+                "INSERT INTO oauth_grants (id, client_id, user_id, session_id, state, created, expires, revoked) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+            )
+            .bind(id(grant.id))
+            .bind(id(grant.client_id))
+            .bind(id(grant.user_id))
+            .bind(grant.session_id.map(id))
+            .bind(to_json(grant.as_ref())?)
+            .bind(unix_millis(grant.created))
+            .bind(unix_millis(grant.expires));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        Change::InsertAuthorizationCode(c) => {
+            let query = sqlx::query(
+                "INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires, used) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
+            )
+            .bind(c.code_hash.clone())
+            .bind(id(c.grant_id))
+            .bind(c.redirect_uri.clone())
+            .bind(c.code_challenge.clone())
+            .bind(unix_millis(c.expires));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        Change::InsertRefreshToken(t) => {
+            let query = sqlx::query(
+                "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created, expires, used) \
+                 VALUES ($1, $2, $3, $4, NULL)",
+            )
+            .bind(t.token_hash.clone())
+            .bind(id(t.grant_id))
+            .bind(unix_millis(t.created))
+            .bind(unix_millis(t.expires));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        Change::RevokeOAuthGrant { id: grant_id, at } => {
+            let query = sqlx::query(
+                "UPDATE oauth_grants SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
+            )
+            .bind(id(*grant_id))
+            .bind(unix_millis(*at));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        Change::RevokeSessionGrants { session_id, at } => {
+            let query = sqlx::query(
+                "UPDATE oauth_grants SET revoked = $2 WHERE session_id = $1 AND revoked IS NULL",
+            )
+            .bind(id(*session_id))
+            .bind(unix_millis(*at));
+            write::run(conn, change, query).await.map(|_| ())
+        }
+        other => Err(Error::Internal(format!("oidc::apply was handed {other:?}"))),
+    }
+}
+
+impl SqlStore {
+    /// One statement decides who is first; a second read tells a replay from a guess.
+    async fn take(
+        &self,
+        update: &'static str,
+        select: &'static str,
+        hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Taken<AnyRow>> {
+        let fresh = sqlx::query(update)
+            .bind(hash.to_string())
+            .bind(unix_millis(at))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        if let Some(row) = fresh {
+            return Ok(Taken::Fresh(row));
+        }
+        let used = sqlx::query(select)
+            .bind(hash.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        Ok(match used {
+            Some(row) => Taken::Replayed(row),
+            None => Taken::Unknown,
+        })
+    }
+
+    pub(crate) async fn take_code(
+        &self,
+        code_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Taken<AuthorizationCode>> {
+        let taken = self
+            .take(
+                "UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL \
+                 RETURNING code_hash, grant_id, redirect_uri, code_challenge, expires",
+                "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires \
+                 FROM oauth_codes WHERE code_hash = $1",
+                code_hash,
+                at,
+            )
+            .await?;
+        Ok(match taken {
+            Taken::Fresh(row) => Taken::Fresh(code(&row)?),
+            Taken::Replayed(row) => Taken::Replayed(code(&row)?),
+            Taken::Unknown => Taken::Unknown,
+        })
+    }
+
+    pub(crate) async fn take_refresh(
+        &self,
+        token_hash: &str,
+        at: OffsetDateTime,
+    ) -> Result<Taken<RefreshToken>> {
+        let taken = self
+            .take(
+                "UPDATE oauth_refresh_tokens SET used = $2 WHERE token_hash = $1 AND used IS NULL \
+                 RETURNING token_hash, grant_id, created, expires",
+                "SELECT token_hash, grant_id, created, expires \
+                 FROM oauth_refresh_tokens WHERE token_hash = $1",
+                token_hash,
+                at,
+            )
+            .await?;
+        Ok(match taken {
+            Taken::Fresh(row) => Taken::Fresh(refresh(&row)?),
+            Taken::Replayed(row) => Taken::Replayed(refresh(&row)?),
+            Taken::Unknown => Taken::Unknown,
+        })
+    }
+
+    pub(crate) async fn read_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshToken>> {
+        sqlx::query(
+            "SELECT token_hash, grant_id, created, expires FROM oauth_refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?
+        .as_ref()
+        .map(refresh)
+        .transpose()
+    }
+
+    pub(crate) async fn read_grant(&self, grant_id: Uuid) -> Result<Option<OAuthGrant>> {
+        let row = sqlx::query("SELECT state, revoked FROM oauth_grants WHERE id = $1")
+            .bind(id(grant_id))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut grant: OAuthGrant = serde_json::from_str(&text(&row, "state")?)
+            .map_err(|e| Error::Internal(format!("stored grant is not readable: {e}")))?;
+        // The column is the truth: revocation updates it, not the JSON.
+        grant.revoked = crate::rows::opt_instant(&row, "revoked")?;
+        Ok(Some(grant))
+    }
+}

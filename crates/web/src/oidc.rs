@@ -1,0 +1,262 @@
+//! OpenID Connect over HTTP: discovery, the authorization endpoint, userinfo, revocation and
+//! RP-initiated logout. The token endpoint's person grants (`authorization_code`,
+//! `refresh_token`) are in [`crate::oauth`] beside client credentials.
+//!
+//! `/authorize` never redirects to an address it has not matched exactly against the
+//! application's registration: an unknown client or redirect URI gets an error page. Once the
+//! redirect URI is trusted, errors go back to it as OAuth errors with `state` untouched.
+//!
+//! What it must never do: decide (core's [`Oidc`] and the sign-in flow do), or put a code or a
+//! token anywhere but the registered redirect URI and the token endpoint's response.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use portcullis_core::oidc::{
+    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, Oidc, ResponseMode,
+};
+use portcullis_core::session::SESSION_COOKIE;
+use portcullis_core::signin::FlowState;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::extract::Facts;
+use crate::pages::error_page;
+use crate::passkeys::MaybeSession;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/oauth2/v2.0/authorize", get(authorize))
+        .route("/oidc/userinfo", get(userinfo).post(userinfo))
+        .route("/oauth2/v2.0/revoke", axum::routing::post(revoke))
+        .route("/oauth2/v2.0/logout", get(logout))
+}
+
+pub(crate) fn oidc(state: &AppState) -> Oidc {
+    Oidc::new(state.directory.clone(), state.tokens.clone())
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let mut r = Json(oidc(&state).discovery(&state.public_url)).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+/// Minimal HTML escaping for the one page built here without a template (the form_post
+/// response must not depend on the page templates).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sends a code or an error to the application: a 303 to its redirect URI, or for
+/// `response_mode=form_post` a page that posts the parameters there.
+pub(crate) fn respond(response: &AuthorizationResponse) -> Response {
+    let mut r = match response.response_mode {
+        ResponseMode::Query => Redirect::to(&response.url()).into_response(),
+        ResponseMode::FormPost => {
+            let fields: String = response
+                .params
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                        escape(k),
+                        escape(v)
+                    )
+                })
+                .collect();
+            Html(format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Returning to the application</title></head>\
+                 <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{fields}\
+                 <noscript><p>Select Continue to return to the application.</p><button type=\"submit\">Continue</button></noscript>\
+                 </form></body></html>",
+                escape(&response.redirect_uri)
+            ))
+            .into_response()
+        }
+    };
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Where the browser goes to sign in for a flow.
+pub fn sign_in_page(flow: &FlowState) -> String {
+    format!("/signin?flow={}", flow.flow_id)
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    Facts(facts): Facts,
+    MaybeSession(session): MaybeSession,
+    query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request is not valid",
+            "The application sent a request Portcullis cannot read. Go back to the application and try again.",
+        );
+    };
+    let provider = oidc(&state);
+    let (app, request) = match provider.validate(&params).await {
+        Ok(Ok(valid)) => valid,
+        Ok(Err(AuthorizeRefusal::NoRedirect { code, message })) => {
+            tracing::info!(code, "authorization request refused without redirect");
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "We can't sign you in to this application",
+                &format!("{message} Contact the application's owner. (Error: {code})"),
+            );
+        }
+        Ok(Err(AuthorizeRefusal::Redirect(response))) => return respond(&response),
+        Err(e) => return crate::pages::failure_page(&e),
+    };
+    let sign_ins = crate::signin::sign_ins(&state);
+    match provider
+        .authorize(&sign_ins, &app, request, session, &facts)
+        .await
+    {
+        Ok(AuthorizeNext::Respond(response)) => respond(&response),
+        Ok(AuthorizeNext::SignIn { flow }) => Redirect::to(&sign_in_page(&flow)).into_response(),
+        Err(e) => crate::pages::failure_page(&e),
+    }
+}
+
+fn oauth_error_response(error: &portcullis_core::oidc::OAuthError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut r = (
+        status,
+        Json(json!({ "error": error.error, "error_description": error.description })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = if error.error == "invalid_token" {
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                error.description.replace('"', "'")
+            )
+        } else {
+            "Basic realm=\"portcullis\"".to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    r
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+    else {
+        let mut r = StatusCode::UNAUTHORIZED.into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    match oidc(&state).userinfo(token.trim()).await {
+        Ok(Ok(info)) => Json(info).into_response(),
+        Ok(Err(e)) => oauth_error_response(&e),
+        Err(e) => crate::error::ApiError(e).into_response(),
+    }
+}
+
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match crate::oauth::read_form(&body) {
+        Ok(form) => form,
+        Err(r) => return *r,
+    };
+    let client = match crate::oauth::client_auth(&headers, &form) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(token) = form.get("token") else {
+        return crate::oauth::oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The parameter 'token' is missing.",
+        );
+    };
+    match oidc(&state).revoke(&client, token).await {
+        Ok(Ok(())) => {
+            let mut r = StatusCode::OK.into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(e)) => oauth_error_response(&e),
+        Err(e) => crate::error::ApiError(e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutParams {
+    id_token_hint: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    state: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    query: Result<Query<LogoutParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-out request is not valid",
+            "The application sent a sign-out request Portcullis cannot read.",
+        );
+    };
+    let outcome = oidc(&state)
+        .end_session(
+            session.as_ref(),
+            params.id_token_hint.as_deref(),
+            params.post_logout_redirect_uri.as_deref(),
+            params.state.as_deref(),
+        )
+        .await;
+    let clear = HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    ))
+    .expect("static cookie");
+    let mut r = match outcome {
+        Ok(Ok(Some(url))) => Redirect::to(&url).into_response(),
+        Ok(Ok(None)) => crate::pages::signed_out_page(),
+        Ok(Err(e)) => error_page(
+            StatusCode::BAD_REQUEST,
+            "You have been signed out",
+            &format!(
+                "{} Close this window, or go back to the application.",
+                e.public_message()
+            ),
+        ),
+        Err(e) => return crate::pages::failure_page(&e),
+    };
+    r.headers_mut().insert(header::SET_COOKIE, clear);
+    r
+}

@@ -1,0 +1,327 @@
+//! Applications: the list, registering one, its redirect URIs, and its client secrets — a new
+//! secret is shown once, in the answer to the form that made it.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use portcullis_core::authz::{ReadApplications, WriteApplications};
+use portcullis_core::directory::{
+    AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
+};
+use portcullis_core::model::{Application, RedirectUris};
+use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
+use serde_json::{Value, json};
+use time::Duration;
+
+use super::users::first_link;
+use super::{
+    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal, when,
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/applications", get(list).post(create))
+        .route("/admin/applications/{id}", get(show).post(save))
+        .route("/admin/applications/{id}/secrets", post(add_secret))
+        .route(
+            "/admin/applications/{id}/secrets/{key}/remove",
+            post(remove_secret),
+        )
+}
+
+const FIELDS: &[&str] = &[
+    "displayName",
+    "web.redirectUris",
+    "spa.redirectUris",
+    "publicClient.redirectUris",
+    "isFallbackPublicClient",
+];
+
+async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+    list_page(
+        &state,
+        &portal,
+        &query,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn list_page(
+    state: &AppState,
+    portal: &Portal,
+    query: &Query,
+    status: StatusCode,
+    values: Value,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadApplications>("applications")?;
+    let mut filter = Vec::new();
+    if !query.get("name").is_empty() {
+        filter.push(Predicate {
+            field: "display_name",
+            op: Op::StartsWith,
+            value: QueryValue::Text(query.get("name").to_string()),
+        });
+    }
+    let page = state
+        .directory
+        .list_applications(
+            &grant,
+            &ListQuery {
+                filter,
+                top: PAGE_SIZE,
+                after: query.cursor()?,
+            },
+        )
+        .await?;
+    Ok(portal.render(
+        status,
+        "admin/applications.html",
+        "applications",
+        json!({
+            "applications": page.items.iter().map(|a| json!({
+                "id": a.id,
+                "appId": a.app_id,
+                "displayName": a.display_name,
+                "public": a.is_fallback_public_client,
+                "created": when(a.created_date_time),
+            })).collect::<Vec<_>>(),
+            "filters": { "name": query.get("name") },
+            "next_link": query.next_link("/admin/applications", page.next.as_ref()),
+            "later_page": query.is_later_page(),
+            "first_link": first_link("/admin/applications", query, &["name"]),
+            "can_write": portal.may::<WriteApplications>(),
+            "values": values,
+            "errors": errors,
+        }),
+    ))
+}
+
+fn uris(form: &FormData, name: &str) -> Option<RedirectUris> {
+    Some(RedirectUris {
+        redirect_uris: form.lines(name),
+    })
+}
+
+fn form_values(form: &FormData) -> Value {
+    json!({
+        "displayName": form.text("displayName"),
+        "web": form.text("web.redirectUris"),
+        "spa": form.text("spa.redirectUris"),
+        "publicClient": form.text("publicClient.redirectUris"),
+        "isFallbackPublicClient": form.checked("isFallbackPublicClient"),
+    })
+}
+
+/// Registers an application. Admin-API permissions are not granted here: that is admin consent,
+/// a role-management act, kept to the API where it is checked as such.
+async fn create(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    query: Query,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteApplications>("registering applications")?;
+    let input = NewApplication {
+        display_name: form.text("displayName").to_string(),
+        app_id: None,
+        is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
+        web: uris(&form, "web.redirectUris"),
+        public_client: uris(&form, "publicClient.redirectUris"),
+        spa: uris(&form, "spa.redirectUris"),
+        api_permissions: None,
+        sign_in_audience: None,
+        odata_type: None,
+    };
+    match state
+        .directory
+        .create_application(&grant, None, &request, input)
+        .await
+    {
+        Ok(app) => done(
+            &format!("/admin/applications/{}", app.id),
+            "application-created",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, FIELDS)?;
+            list_page(&state, &portal, &query, status, form_values(&form), errors).await
+        }
+    }
+}
+
+fn app_view(app: &Application) -> Value {
+    json!({
+        "id": app.id,
+        "appId": app.app_id,
+        "displayName": app.display_name,
+        "isFallbackPublicClient": app.is_fallback_public_client,
+        "web": app.web.redirect_uris.join("\n"),
+        "spa": app.spa.redirect_uris.join("\n"),
+        "publicClient": app.public_client.redirect_uris.join("\n"),
+        "apiPermissions": app.api_permissions,
+        "created": when(app.created_date_time),
+    })
+}
+
+async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+    app_page(
+        &state,
+        &portal,
+        &id,
+        StatusCode::OK,
+        None,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+/// The application's page; `values` are the redirect URIs as typed when a save was refused.
+async fn app_page(
+    state: &AppState,
+    portal: &Portal,
+    id: &str,
+    status: StatusCode,
+    values: Option<Value>,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadApplications>("applications")?;
+    let app = state.directory.application(&grant, id).await?;
+    let secrets: Vec<Value> = app
+        .password_credentials
+        .iter()
+        .map(|c| {
+            json!({
+                "keyId": c.key_id,
+                "displayName": c.display_name,
+                "hint": c.hint,
+                "start": when(c.start_date_time),
+                "end": when(c.end_date_time),
+            })
+        })
+        .collect();
+    let view = app_view(&app);
+    Ok(portal.render(
+        status,
+        "admin/application.html",
+        "applications",
+        json!({
+            "app": view,
+            "values": values.unwrap_or_else(|| view.clone()),
+            "secrets": secrets,
+            "errors": errors,
+            "can_write": portal.may::<WriteApplications>(),
+        }),
+    ))
+}
+
+async fn save(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteApplications>("changing applications")?;
+    let patch = ApplicationPatch {
+        display_name: Some(form.text("displayName").to_string()),
+        is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
+        web: uris(&form, "web.redirectUris"),
+        public_client: uris(&form, "publicClient.redirectUris"),
+        spa: uris(&form, "spa.redirectUris"),
+        api_permissions: None,
+    };
+    match state
+        .directory
+        .update_application(&grant, None, &request, &id, patch)
+        .await
+    {
+        Ok(app) => done(
+            &format!("/admin/applications/{}", app.id),
+            "application-updated",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, FIELDS)?;
+            app_page(
+                &state,
+                &portal,
+                &id,
+                status,
+                Some(form_values(&form)),
+                errors,
+            )
+            .await
+        }
+    }
+}
+
+async fn add_secret(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteApplications>("client secrets")?;
+    let months: i64 = match form.text("months") {
+        "" => 6,
+        text => match text.parse() {
+            Ok(n @ 1..=24) => n,
+            _ => {
+                let errors = super::one_error("months", "Choose 1 to 24 months.");
+                return app_page(&state, &portal, &id, StatusCode::BAD_REQUEST, None, errors).await;
+            }
+        },
+    };
+    let description = form.text("description");
+    let input = AddPassword {
+        password_credential: Some(PasswordCredentialRequest {
+            display_name: (!description.is_empty()).then(|| description.to_string()),
+            end_date_time: Some(state.directory.deps().clock.now() + Duration::days(30 * months)),
+        }),
+    };
+    let read = portal.grant::<ReadApplications>("applications")?;
+    let app = state.directory.application(&read, &id).await?;
+    match state
+        .directory
+        .add_password(&grant, &request, &id, input)
+        .await
+    {
+        Ok(secret) => portal.page(
+            "admin/secret_issued.html",
+            "applications",
+            json!({
+                "app": app_view(&app),
+                "secret": secret.secret_text,
+                "keyId": secret.credential.key_id,
+                "end": when(secret.credential.end_date_time),
+            }),
+        ),
+        Err(e) => {
+            let (status, mut errors) = refusal(e, &["passwordCredential"])?;
+            if let Some(message) = errors.remove("passwordCredential") {
+                errors.insert("months".into(), message);
+            }
+            app_page(&state, &portal, &id, status, None, errors).await
+        }
+    }
+}
+
+async fn remove_secret(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, key)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteApplications>("client secrets")?;
+    state
+        .directory
+        .remove_password(&grant, &request, &id, RemovePassword { key_id: key })
+        .await?;
+    done(&format!("/admin/applications/{id}"), "secret-removed")
+}

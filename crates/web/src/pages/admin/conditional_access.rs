@@ -1,0 +1,829 @@
+//! Conditional Access: the policy list, the policy form (new and edit), a policy's JSON, the
+//! import of an exported policy file, named locations and authentication strengths.
+//!
+//! The pages never judge a policy themselves: they turn the form into Graph JSON and core
+//! validates it with the same rules (and lint) as the API and `portcullis policy lint`.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use portcullis_core::authz::{
+    Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
+};
+use portcullis_core::roles::BUILT_IN_ROLES;
+use portcullis_core::store::ListQuery;
+use serde_json::{Value, json};
+
+use super::policy_form::{self, CLIENT_APPS, PLATFORMS, PolicyForm, USER_ACTIONS};
+use super::{
+    Audit, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/conditional-access", get(list))
+        .route("/admin/conditional-access/policies", post(create))
+        .route("/admin/conditional-access/policies/new", get(new_form))
+        .route(
+            "/admin/conditional-access/policies/{id}",
+            get(edit_form).post(save),
+        )
+        .route(
+            "/admin/conditional-access/policies/{id}/json",
+            get(json_view),
+        )
+        .route(
+            "/admin/conditional-access/policies/{id}/download",
+            get(download),
+        )
+        .route(
+            "/admin/conditional-access/policies/{id}/delete",
+            post(delete),
+        )
+        .route(
+            "/admin/conditional-access/import",
+            get(import_form).post(import),
+        )
+        .route(
+            "/admin/conditional-access/named-locations",
+            get(locations).post(create_location),
+        )
+        .route(
+            "/admin/conditional-access/named-locations/{id}/delete",
+            post(delete_location),
+        )
+        .route(
+            "/admin/conditional-access/authentication-strengths",
+            get(strengths).post(create_strength),
+        )
+        .route(
+            "/admin/conditional-access/authentication-strengths/{id}/delete",
+            post(delete_strength),
+        )
+}
+
+pub fn state_label(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "enabled" => ("On", "state-on"),
+        "disabled" => ("Off", "state-off"),
+        "enabledForReportingButNotEnforced" => ("Report-only", "state-report"),
+        _ => ("Unknown", "state-bad"),
+    }
+}
+
+/// One line on what a policy's grant asks for.
+fn grant_summary(policy: &Value, strengths: &HashMap<String, String>) -> String {
+    let grant = &policy["grantControls"];
+    if grant.is_null() {
+        return "Session controls only".into();
+    }
+    let controls: Vec<&str> = grant["builtInControls"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if controls.contains(&"block") {
+        return "Block access".into();
+    }
+    let mut parts: Vec<String> = controls
+        .iter()
+        .map(|c| match *c {
+            "mfa" => "Multifactor authentication".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    if let Some(id) = grant["authenticationStrength"]["id"].as_str() {
+        parts.push(format!(
+            "Authentication strength: {}",
+            strengths.get(id).map_or(id, String::as_str)
+        ));
+    }
+    let joiner = if grant["operator"] == "AND" {
+        " and "
+    } else {
+        " or "
+    };
+    format!("Require {}", parts.join(joiner))
+}
+
+async fn strength_names(
+    state: &AppState,
+    grant: &Granted<ReadPolicies>,
+) -> Result<HashMap<String, String>, PageError> {
+    Ok(state
+        .conditional_access
+        .strengths(grant)
+        .await?
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["id"].as_str()?.to_string(),
+                s["displayName"].as_str()?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+fn subnav(current: &str) -> Value {
+    json!({ "current": current })
+}
+
+async fn list(State(state): State<AppState>, portal: Portal) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let policies = state.conditional_access.policies(&grant).await?;
+    let strengths = strength_names(&state, &grant).await?;
+    let findings = state.conditional_access.findings(&grant).await?;
+    let mut rows: Vec<Value> = policies
+        .iter()
+        .map(|p| {
+            let id = p["id"].as_str().unwrap_or_default();
+            let (label, class) = state_label(p["state"].as_str().unwrap_or_default());
+            json!({
+                "id": id,
+                "displayName": p["displayName"],
+                "state": label,
+                "stateClass": class,
+                "grant": grant_summary(p, &strengths),
+                "modified": p["modifiedDateTime"].as_str().or(p["createdDateTime"].as_str()).unwrap_or_default(),
+                "findings": findings.iter().filter(|f| f.object_id.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(id))).count(),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        a["displayName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .cmp(&b["displayName"].as_str().unwrap_or_default().to_lowercase())
+    });
+    portal.page(
+        "admin/policies.html",
+        "conditional-access",
+        json!({
+            "policies": rows,
+            "can_write": portal.may::<WriteConditionalAccess>(),
+            "subnav": subnav("policies"),
+        }),
+    )
+}
+
+/// The choices the form offers: groups, roles, applications, named locations, strengths.
+async fn form_options(state: &AppState, portal: &Portal) -> Result<Value, PageError> {
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let everything = ListQuery {
+        top: 999,
+        ..ListQuery::default()
+    };
+    let groups: Vec<Value> = match portal.maybe::<ReadGroups>() {
+        Some(g) => state
+            .directory
+            .list_groups(&g, &everything)
+            .await?
+            .items
+            .iter()
+            .map(|g| json!([g.id, g.display_name]))
+            .collect(),
+        None => Vec::new(),
+    };
+    let applications: Vec<Value> = match portal.maybe::<ReadApplications>() {
+        Some(g) => state
+            .directory
+            .list_applications(&g, &everything)
+            .await?
+            .items
+            .iter()
+            .map(|a| json!([a.app_id, a.display_name]))
+            .collect(),
+        None => Vec::new(),
+    };
+    let locations: Vec<Value> = state
+        .conditional_access
+        .named_locations(&grant)
+        .await?
+        .iter()
+        .map(|l| json!([l["id"], l["displayName"]]))
+        .collect();
+    let strengths: Vec<Value> = state
+        .conditional_access
+        .strengths(&grant)
+        .await?
+        .iter()
+        .map(|s| json!([s["id"], s["displayName"]]))
+        .collect();
+    Ok(json!({
+        "groups": groups,
+        "roles": BUILT_IN_ROLES.iter().map(|r| json!([r.template_id, r.display_name])).collect::<Vec<_>>(),
+        "applications": applications,
+        "locations": locations,
+        "strengths": strengths,
+        "platforms": PLATFORMS,
+        "clientApps": CLIENT_APPS,
+        "userActions": USER_ACTIONS,
+    }))
+}
+
+async fn render_form(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    policy_id: Option<&str>,
+    form: &PolicyForm,
+    errors: FieldErrors,
+) -> PageResult {
+    let options = form_options(state, portal).await?;
+    let findings = match (policy_id, portal.maybe::<ReadPolicies>()) {
+        (Some(id), Some(grant)) => state
+            .conditional_access
+            .findings(&grant)
+            .await?
+            .into_iter()
+            .filter(|f| {
+                f.object_id
+                    .as_deref()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(id))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(portal.render(
+        status,
+        "admin/policy_form.html",
+        "conditional-access",
+        json!({
+            "policy_id": policy_id,
+            "form": form,
+            "options": options,
+            "errors": errors,
+            "findings": findings,
+            "can_write": portal.may::<WriteConditionalAccess>(),
+            "subnav": subnav("policies"),
+        }),
+    ))
+}
+
+async fn new_form(State(state): State<AppState>, portal: Portal) -> PageResult {
+    portal.grant::<WriteConditionalAccess>("creating Conditional Access policies")?;
+    render_form(
+        &state,
+        &portal,
+        StatusCode::OK,
+        None,
+        &PolicyForm::new_policy(),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let policy = state.conditional_access.policy(&grant, &id).await?;
+    let names = user_names(&state, &portal, &policy).await;
+    let form = PolicyForm::from_policy(&policy, &names);
+    render_form(
+        &state,
+        &portal,
+        StatusCode::OK,
+        Some(&id),
+        &form,
+        FieldErrors::new(),
+    )
+    .await
+}
+
+/// The sign-in names of the users a policy names by id, for the form's user boxes.
+async fn user_names(state: &AppState, portal: &Portal, policy: &Value) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let Some(grant) = portal.maybe::<ReadUsers>() else {
+        return names;
+    };
+    let users = &policy["conditions"]["users"];
+    for key in ["includeUsers", "excludeUsers"] {
+        for id in users[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if uuid::Uuid::parse_str(id).is_ok()
+                && let Ok(user) = state.directory.user(&grant, id).await
+            {
+                names.insert(id.to_string(), user.user_principal_name);
+            }
+        }
+    }
+    names
+}
+
+/// The object ids of the users typed into the form; those not found are left out, and the
+/// form reports them.
+async fn user_ids(state: &AppState, portal: &Portal, form: &PolicyForm) -> HashMap<String, String> {
+    let mut ids = HashMap::new();
+    let Some(grant) = portal.maybe::<ReadUsers>() else {
+        return ids;
+    };
+    for typed in form.typed_users() {
+        if let Ok(user) = state.directory.user(&grant, &typed).await {
+            ids.insert(typed, user.id.to_string());
+        }
+    }
+    ids
+}
+
+async fn create(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("creating Conditional Access policies")?;
+    let form = PolicyForm::from_form(&form);
+    let ids = user_ids(&state, &portal, &form).await;
+    let body = match form.apply(&policy_form::empty_policy(), &ids) {
+        Ok(body) => body,
+        Err(errors) => {
+            return render_form(
+                &state,
+                &portal,
+                StatusCode::BAD_REQUEST,
+                None,
+                &form,
+                errors,
+            )
+            .await;
+        }
+    };
+    match state
+        .conditional_access
+        .create_policy(&grant, &request, body.to_string().as_bytes())
+        .await
+    {
+        Ok(created) => done(
+            &format!(
+                "/admin/conditional-access/policies/{}",
+                created["id"].as_str().unwrap_or_default()
+            ),
+            "policy-created",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, policy_form::SECTIONS)?;
+            render_form(&state, &portal, status, None, &form, errors).await
+        }
+    }
+}
+
+async fn save(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("changing Conditional Access policies")?;
+    let read = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let stored = state.conditional_access.policy(&read, &id).await?;
+    let form = PolicyForm::from_form(&form);
+    let ids = user_ids(&state, &portal, &form).await;
+    let body = match form.apply(&stored, &ids) {
+        Ok(body) => body,
+        Err(errors) => {
+            return render_form(
+                &state,
+                &portal,
+                StatusCode::BAD_REQUEST,
+                Some(&id),
+                &form,
+                errors,
+            )
+            .await;
+        }
+    };
+    match state
+        .conditional_access
+        .replace_policy(&grant, &request, &id, body.to_string().as_bytes())
+        .await
+    {
+        Ok(_) => done(
+            &format!("/admin/conditional-access/policies/{id}"),
+            "policy-saved",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, policy_form::SECTIONS)?;
+            render_form(&state, &portal, status, Some(&id), &form, errors).await
+        }
+    }
+}
+
+async fn json_view(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let policy = state.conditional_access.policy(&grant, &id).await?;
+    portal.page(
+        "admin/policy_json.html",
+        "conditional-access",
+        json!({
+            "policy_id": id,
+            "displayName": policy["displayName"],
+            "json": serde_json::to_string_pretty(&policy).unwrap_or_default(),
+            "subnav": subnav("policies"),
+        }),
+    )
+}
+
+/// The policy as a file, in the shape Graph exports (and this portal imports).
+async fn download(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let policy = state.conditional_access.policy(&grant, &id).await?;
+    let id = policy["id"].as_str().unwrap_or("policy").to_string();
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/json; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"conditional-access-policy-{id}.json\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        serde_json::to_string_pretty(&policy).unwrap_or_default(),
+    )
+        .into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("deleting Conditional Access policies")?;
+    state
+        .conditional_access
+        .delete_policy(&grant, &request, &id)
+        .await?;
+    done("/admin/conditional-access", "policy-deleted")
+}
+
+// --- import ------------------------------------------------------------------------------
+
+async fn import_form(portal: Portal) -> PageResult {
+    portal.grant::<WriteConditionalAccess>("importing Conditional Access policies")?;
+    portal.page(
+        "admin/policy_import.html",
+        "conditional-access",
+        json!({ "errors": {}, "subnav": subnav("policies") }),
+    )
+}
+
+/// Creates the policy in an uploaded file, as exported from Entra or from this portal (UTF-8,
+/// or UTF-16 with a byte-order mark). Core refuses what it cannot store, and then nothing is.
+async fn import(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    req: Request,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("importing Conditional Access policies")?;
+    let again = |status: StatusCode, errors: FieldErrors| {
+        portal.render(
+            status,
+            "admin/policy_import.html",
+            "conditional-access",
+            json!({ "errors": errors, "subnav": subnav("policies") }),
+        )
+    };
+    let Some(boundary) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::multipart::boundary)
+    else {
+        return Ok(again(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            one_error("file", "Choose a file and send it with the form."),
+        ));
+    };
+    let body = super::read_body(req, &state).await?;
+    let file = super::multipart::parts(&body, &boundary)
+        .and_then(|parts| parts.into_iter().find(|p| p.name == "file"))
+        .map(|p| p.body.to_vec());
+    let file = match file {
+        Some(f) if !f.iter().all(u8::is_ascii_whitespace) => f,
+        _ => {
+            return Ok(again(
+                StatusCode::BAD_REQUEST,
+                one_error("file", "Choose a policy file (JSON) to import."),
+            ));
+        }
+    };
+    match state
+        .conditional_access
+        .create_policy(&grant, &request, &file)
+        .await
+    {
+        Ok(created) => done(
+            &format!(
+                "/admin/conditional-access/policies/{}",
+                created["id"].as_str().unwrap_or_default()
+            ),
+            "policy-created",
+        ),
+        Err(e) => {
+            let (status, mut errors) = refusal(e, &[])?;
+            if let Some(message) = errors.remove("form") {
+                errors.insert("file".into(), message);
+            }
+            Ok(again(status, errors))
+        }
+    }
+}
+
+// --- named locations ---------------------------------------------------------------------
+
+async fn locations(State(state): State<AppState>, portal: Portal) -> PageResult {
+    locations_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn locations_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    values: Value,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("named locations")?;
+    let locations: Vec<Value> = state
+        .conditional_access
+        .named_locations(&grant)
+        .await?
+        .iter()
+        .map(|l| {
+            let ranges: Vec<&str> = l["ipRanges"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r["cidrAddress"].as_str()).collect())
+                .unwrap_or_default();
+            let countries: Vec<&str> = l["countriesAndRegions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            json!({
+                "id": l["id"],
+                "displayName": l["displayName"],
+                "isTrusted": l["isTrusted"].as_bool().unwrap_or(false),
+                "ranges": ranges,
+                "countries": countries,
+            })
+        })
+        .collect();
+    Ok(portal.render(
+        status,
+        "admin/locations.html",
+        "conditional-access",
+        json!({
+            "locations": locations,
+            "values": values,
+            "errors": errors,
+            "can_write": portal.may::<WriteConditionalAccess>(),
+            "subnav": subnav("locations"),
+        }),
+    ))
+}
+
+async fn create_location(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("named locations")?;
+    let ranges = form.lines("ipRanges");
+    let countries = form.lines("countriesAndRegions");
+    let body = if form.text("kind") == "country" {
+        json!({
+            "@odata.type": "#microsoft.graph.countryNamedLocation",
+            "displayName": form.text("displayName"),
+            "countriesAndRegions": countries.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>(),
+            "includeUnknownCountriesAndRegions": form.checked("includeUnknownCountriesAndRegions"),
+        })
+    } else {
+        json!({
+            "@odata.type": "#microsoft.graph.ipNamedLocation",
+            "displayName": form.text("displayName"),
+            "isTrusted": form.checked("isTrusted"),
+            "ipRanges": ranges.iter().map(|r| json!({
+                "@odata.type": if r.contains(':') { "#microsoft.graph.iPv6CidrRange" } else { "#microsoft.graph.iPv4CidrRange" },
+                "cidrAddress": r,
+            })).collect::<Vec<_>>(),
+        })
+    };
+    match state
+        .conditional_access
+        .create_named_location(&grant, &request, body.to_string().as_bytes())
+        .await
+    {
+        Ok(_) => done(
+            "/admin/conditional-access/named-locations",
+            "location-created",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, &["displayName", "ipRanges", "countriesAndRegions"])?;
+            let values = json!({
+                "kind": form.text("kind"),
+                "displayName": form.text("displayName"),
+                "ipRanges": form.text("ipRanges"),
+                "countriesAndRegions": form.text("countriesAndRegions"),
+                "isTrusted": form.checked("isTrusted"),
+            });
+            locations_page(&state, &portal, status, values, errors).await
+        }
+    }
+}
+
+async fn delete_location(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("named locations")?;
+    match state
+        .conditional_access
+        .delete_named_location(&grant, &request, &id)
+        .await
+    {
+        Ok(()) => done(
+            "/admin/conditional-access/named-locations",
+            "location-deleted",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, &[])?;
+            locations_page(&state, &portal, status, json!({}), errors).await
+        }
+    }
+}
+
+// --- authentication strengths ------------------------------------------------------------
+
+/// The method combinations a custom strength may allow, in Graph's names, with the portal's
+/// words for them.
+const COMBINATIONS: &[(&str, &str)] = &[
+    ("fido2", "Passkey (FIDO2)"),
+    ("windowsHelloForBusiness", "Windows Hello for Business"),
+    (
+        "x509CertificateMultiFactor",
+        "Certificate-based authentication (multifactor)",
+    ),
+    (
+        "temporaryAccessPassOneTime",
+        "Temporary Access Pass (one-time use)",
+    ),
+    (
+        "temporaryAccessPassMultiUse",
+        "Temporary Access Pass (multi-use)",
+    ),
+    (
+        "password,microsoftAuthenticatorPush",
+        "Password + Microsoft Authenticator (push)",
+    ),
+    ("password,softwareOath", "Password + software OATH token"),
+    ("password,hardwareOath", "Password + hardware OATH token"),
+    ("password,sms", "Password + SMS"),
+    (
+        "microsoftAuthenticatorPush,federatedSingleFactor",
+        "Federated single-factor + Microsoft Authenticator (push)",
+    ),
+    ("deviceBasedPush", "Microsoft Authenticator (phone sign-in)"),
+];
+
+async fn strengths(State(state): State<AppState>, portal: Portal) -> PageResult {
+    strengths_page(
+        &state,
+        &portal,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn strengths_page(
+    state: &AppState,
+    portal: &Portal,
+    status: StatusCode,
+    values: Value,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadPolicies>("authentication strengths")?;
+    let strengths: Vec<Value> = state
+        .conditional_access
+        .strengths(&grant)
+        .await?
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s["id"],
+                "displayName": s["displayName"],
+                "description": s["description"],
+                "builtIn": s["policyType"] == "builtIn",
+                "combinations": s["allowedCombinations"],
+            })
+        })
+        .collect();
+    Ok(portal.render(
+        status,
+        "admin/strengths.html",
+        "conditional-access",
+        json!({
+            "strengths": strengths,
+            "combinations": COMBINATIONS,
+            "values": values,
+            "errors": errors,
+            "can_write": portal.may::<WriteConditionalAccess>(),
+            "subnav": subnav("strengths"),
+        }),
+    ))
+}
+
+async fn create_strength(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("authentication strengths")?;
+    let combinations = form.all("allowedCombinations");
+    let description = form.text("description");
+    let mut body = json!({
+        "displayName": form.text("displayName"),
+        "allowedCombinations": combinations,
+    });
+    if !description.is_empty() {
+        body["description"] = json!(description);
+    }
+    match state
+        .conditional_access
+        .create_strength(&grant, &request, body.to_string().as_bytes())
+        .await
+    {
+        Ok(_) => done(
+            "/admin/conditional-access/authentication-strengths",
+            "strength-created",
+        ),
+        Err(e) => {
+            let (status, errors) =
+                refusal(e, &["displayName", "description", "allowedCombinations"])?;
+            let values = json!({
+                "displayName": form.text("displayName"),
+                "description": description,
+                "allowedCombinations": combinations,
+            });
+            strengths_page(&state, &portal, status, values, errors).await
+        }
+    }
+}
+
+async fn delete_strength(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("authentication strengths")?;
+    match state
+        .conditional_access
+        .delete_strength(&grant, &request, &id)
+        .await
+    {
+        Ok(()) => done(
+            "/admin/conditional-access/authentication-strengths",
+            "strength-deleted",
+        ),
+        Err(e) => {
+            let (status, errors) = refusal(e, &[])?;
+            strengths_page(&state, &portal, status, json!({}), errors).await
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Groups: the list, a new group, one group with its members.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use portcullis_core::Error;
+use portcullis_core::authz::{ReadGroups, ReadUsers, WriteGroupMembers, WriteGroups};
+use portcullis_core::directory::NewGroup;
+use portcullis_core::model::ObjectKind;
+use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
+use serde_json::json;
+
+use super::users::{find_group, first_link};
+use super::{
+    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error, refusal,
+    when,
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/groups", get(list).post(create))
+        .route("/admin/groups/{id}", get(show))
+        .route("/admin/groups/{id}/delete", post(delete))
+        .route("/admin/groups/{id}/members", post(add_member))
+        .route(
+            "/admin/groups/{id}/members/{member}/remove",
+            post(remove_member),
+        )
+}
+
+async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+    list_page(
+        &state,
+        &portal,
+        &query,
+        StatusCode::OK,
+        json!({}),
+        FieldErrors::new(),
+    )
+    .await
+}
+
+async fn list_page(
+    state: &AppState,
+    portal: &Portal,
+    query: &Query,
+    status: StatusCode,
+    values: serde_json::Value,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadGroups>("groups")?;
+    let mut filter = Vec::new();
+    if !query.get("name").is_empty() {
+        filter.push(Predicate {
+            field: "display_name",
+            op: Op::StartsWith,
+            value: QueryValue::Text(query.get("name").to_string()),
+        });
+    }
+    let page = state
+        .directory
+        .list_groups(
+            &grant,
+            &ListQuery {
+                filter,
+                top: PAGE_SIZE,
+                after: query.cursor()?,
+            },
+        )
+        .await?;
+    Ok(portal.render(
+        status,
+        "admin/groups.html",
+        "groups",
+        json!({
+            "groups": page.items.iter().map(|g| json!({
+                "id": g.id,
+                "displayName": g.display_name,
+                "description": g.description,
+                "created": when(g.created_date_time),
+            })).collect::<Vec<_>>(),
+            "filters": { "name": query.get("name") },
+            "next_link": query.next_link("/admin/groups", page.next.as_ref()),
+            "later_page": query.is_later_page(),
+            "first_link": first_link("/admin/groups", query, &["name"]),
+            "can_create": portal.may::<WriteGroups>(),
+            "values": values,
+            "errors": errors,
+        }),
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    query: Query,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroups>("creating groups")?;
+    let description = form.text("description");
+    let input = NewGroup {
+        display_name: form.text("displayName").to_string(),
+        description: (!description.is_empty()).then(|| description.to_string()),
+        mail_nickname: None,
+        security_enabled: Some(true),
+        mail_enabled: None,
+        group_types: None,
+        odata_type: None,
+    };
+    match state.directory.create_group(&grant, &request, input).await {
+        Ok(group) => done(&format!("/admin/groups/{}", group.id), "group-created"),
+        Err(e) => {
+            let (status, errors) = refusal(e, &["displayName", "description"])?;
+            let values =
+                json!({ "displayName": form.text("displayName"), "description": description });
+            list_page(&state, &portal, &query, status, values, errors).await
+        }
+    }
+}
+
+async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+    group_page(&state, &portal, &id, StatusCode::OK, FieldErrors::new()).await
+}
+
+async fn group_page(
+    state: &AppState,
+    portal: &Portal,
+    id: &str,
+    status: StatusCode,
+    errors: FieldErrors,
+) -> PageResult {
+    let grant = portal.grant::<ReadGroups>("groups")?;
+    let group = state.directory.group(&grant, id).await?;
+    let members = state.directory.members(&grant, id, false).await?;
+    Ok(portal.render(
+        status,
+        "admin/group.html",
+        "groups",
+        json!({
+            "group": {
+                "id": group.id,
+                "displayName": group.display_name,
+                "description": group.description,
+                "created": when(group.created_date_time),
+            },
+            "members": members.iter().map(|m| json!({
+                "id": m.id,
+                "displayName": m.display_name,
+                "userPrincipalName": m.user_principal_name,
+                "isGroup": m.kind == ObjectKind::Group,
+            })).collect::<Vec<_>>(),
+            "can": {
+                "members": portal.may::<WriteGroupMembers>(),
+                "write": portal.may::<WriteGroups>(),
+            },
+            "errors": errors,
+        }),
+    ))
+}
+
+/// Adds a member typed as a userPrincipalName, or as a group's name or id (nesting).
+async fn add_member(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroupMembers>("group membership")?;
+    let read_groups = portal.grant::<ReadGroups>("groups")?;
+    let read_users = portal.grant::<ReadUsers>("users")?;
+    let typed = form.text("member");
+    let member_id = if typed.contains('@') {
+        match state.directory.user(&read_users, typed).await {
+            Ok(user) => user.id,
+            Err(_) => {
+                let errors = one_error("member", format!("No user signs in as '{typed}'."));
+                return group_page(&state, &portal, &id, StatusCode::BAD_REQUEST, errors).await;
+            }
+        }
+    } else if let Ok(user) = state.directory.user(&read_users, typed).await {
+        user.id
+    } else {
+        match find_group(&state, &read_groups, typed).await {
+            Ok(group) => group.id,
+            Err(mut errors) => {
+                let message = errors.remove("group").unwrap_or_default();
+                let errors = one_error(
+                    "member",
+                    format!("{message} Type a user's sign-in name, or a group's name or id."),
+                );
+                return group_page(&state, &portal, &id, StatusCode::BAD_REQUEST, errors).await;
+            }
+        }
+    };
+    match state
+        .directory
+        .add_member(&grant, &request, &id, &member_id.to_string())
+        .await
+    {
+        Ok(()) => done(&format!("/admin/groups/{id}"), "member-added"),
+        Err(
+            e @ Error::NotFound {
+                resource: "group", ..
+            },
+        ) => Err(e.into()),
+        Err(e) => {
+            let (status, mut errors) = refusal(e, &[])?;
+            if let Some(message) = errors.remove("form") {
+                errors.insert("member".into(), message);
+            }
+            group_page(&state, &portal, &id, status, errors).await
+        }
+    }
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, member)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroupMembers>("group membership")?;
+    state
+        .directory
+        .remove_member(&grant, &request, &id, &member)
+        .await?;
+    done(&format!("/admin/groups/{id}"), "member-removed")
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroups>("deleting groups")?;
+    state.directory.delete_group(&grant, &request, &id).await?;
+    done("/admin/groups", "group-deleted")
+}

@@ -1,0 +1,692 @@
+//! Users: the list, a new account, and one person's page — account state, groups, roles,
+//! passkeys and their Temporary Access Pass.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use portcullis_core::Error;
+use portcullis_core::authz::{
+    ReadGroups, ReadRoles, ReadUserMethods, ReadUsers, WriteGroupMembers, WriteRoles,
+    WriteUserMethods, WriteUsers,
+};
+use portcullis_core::directory::{NewRoleAssignment, NewUser, UserPatch};
+use portcullis_core::model::User;
+use portcullis_core::roles::{BUILT_IN_ROLES, built_in_role};
+use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
+use portcullis_core::tap::NewTemporaryAccessPass;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{
+    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error, refusal,
+    when,
+};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/users", get(list).post(create))
+        .route("/admin/users/new", get(new_form))
+        .route("/admin/users/{id}", get(show))
+        .route("/admin/users/{id}/state", post(set_state))
+        .route("/admin/users/{id}/groups", post(add_to_group))
+        .route(
+            "/admin/users/{id}/groups/{group}/remove",
+            post(remove_from_group),
+        )
+        .route("/admin/users/{id}/roles", post(assign_role))
+        .route(
+            "/admin/users/{id}/roles/{assignment}/remove",
+            post(remove_role),
+        )
+        .route(
+            "/admin/users/{id}/passkeys/{passkey}/delete",
+            post(delete_passkey),
+        )
+        .route("/admin/users/{id}/pass", post(issue_pass))
+        .route("/admin/users/{id}/pass/{pass}/delete", post(delete_pass))
+}
+
+fn user_row(u: &User) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "displayName": u.display_name,
+        "userPrincipalName": u.user_principal_name,
+        "mail": u.mail,
+        "accountEnabled": u.account_enabled,
+        "userType": u.user_type,
+        "created": when(u.created_date_time),
+    })
+}
+
+/// The list, filtered by name or userPrincipalName prefix and account state; filters and the
+/// page live in the URL.
+async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+    let grant = portal.grant::<ReadUsers>("users")?;
+    let mut filter = Vec::new();
+    let mut errors = FieldErrors::new();
+    if !query.get("name").is_empty() {
+        filter.push(Predicate {
+            field: "display_name",
+            op: Op::StartsWith,
+            value: QueryValue::Text(query.get("name").to_string()),
+        });
+    }
+    if !query.get("upn").is_empty() {
+        filter.push(Predicate {
+            field: "user_principal_name",
+            op: Op::StartsWith,
+            value: QueryValue::Text(query.get("upn").to_string()),
+        });
+    }
+    match query.get("state") {
+        "" => {}
+        "enabled" | "disabled" => filter.push(Predicate {
+            field: "account_enabled",
+            op: Op::Eq,
+            value: QueryValue::Bool(query.get("state") == "enabled"),
+        }),
+        _ => {
+            errors.insert("state".into(), "Choose enabled, disabled or any.".into());
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(portal.render(
+            StatusCode::BAD_REQUEST,
+            "admin/users.html",
+            "users",
+            json!({ "users": [], "errors": errors, "filters": filters(&query) }),
+        ));
+    }
+    let page = state
+        .directory
+        .list_users(
+            &grant,
+            &ListQuery {
+                filter,
+                top: PAGE_SIZE,
+                after: query.cursor()?,
+            },
+        )
+        .await?;
+    portal.page(
+        "admin/users.html",
+        "users",
+        json!({
+            "users": page.items.iter().map(user_row).collect::<Vec<_>>(),
+            "filters": filters(&query),
+            "next_link": query.next_link("/admin/users", page.next.as_ref()),
+            "later_page": query.is_later_page(),
+            "first_link": first_link("/admin/users", &query, &["name", "upn", "state"]),
+            "can_create": portal.may::<WriteUsers>(),
+            "errors": {},
+        }),
+    )
+}
+
+fn filters(query: &Query) -> serde_json::Value {
+    json!({ "name": query.get("name"), "upn": query.get("upn"), "state": query.get("state") })
+}
+
+/// The first page of a list with the same filters.
+pub fn first_link(path: &str, query: &Query, names: &[&str]) -> String {
+    let pairs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (*n, query.get(n)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
+async fn new_form(portal: Portal) -> PageResult {
+    portal.grant::<WriteUsers>("creating users")?;
+    portal.page(
+        "admin/user_new.html",
+        "users",
+        json!({ "values": { "accountEnabled": true }, "errors": {} }),
+    )
+}
+
+async fn create(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteUsers>("creating users")?;
+    let mail = form.text("mail");
+    let input = NewUser {
+        user_principal_name: form.text("userPrincipalName").to_string(),
+        display_name: form.text("displayName").to_string(),
+        mail: (!mail.is_empty()).then(|| mail.to_string()),
+        account_enabled: Some(form.checked("accountEnabled")),
+        user_type: None,
+        mail_nickname: None,
+        odata_type: None,
+    };
+    match state.directory.create_user(&grant, &request, input).await {
+        Ok(user) => done(&format!("/admin/users/{}", user.id), "user-created"),
+        Err(e) => {
+            let (status, mut errors) = refusal(e, &["userPrincipalName", "displayName", "mail"])?;
+            // A taken userPrincipalName is a conflict with no field named; it is that field's.
+            if status == StatusCode::CONFLICT
+                && let Some(message) = errors.remove("form")
+            {
+                errors.insert("userPrincipalName".into(), message);
+            }
+            Ok(portal.render(
+                status,
+                "admin/user_new.html",
+                "users",
+                json!({
+                    "values": {
+                        "userPrincipalName": form.text("userPrincipalName"),
+                        "displayName": form.text("displayName"),
+                        "mail": mail,
+                        "accountEnabled": form.checked("accountEnabled"),
+                    },
+                    "errors": errors,
+                }),
+            ))
+        }
+    }
+}
+
+async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+    user_page(&state, &portal, &id, StatusCode::OK, None).await
+}
+
+/// One person's page. `problem` is a refused action: which section it belongs to and the
+/// errors to show there.
+async fn user_page(
+    state: &AppState,
+    portal: &Portal,
+    id: &str,
+    status: StatusCode,
+    problem: Option<(&str, FieldErrors)>,
+) -> PageResult {
+    let grant = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&grant, id).await?;
+    let (section, errors) = problem.unwrap_or(("", FieldErrors::new()));
+    let mut context = json!({
+        "user": user_row(&user),
+        "problem_section": section,
+        "errors": errors,
+        "is_me": user.id == portal.user.id,
+        "can": {
+            "write": portal.may::<WriteUsers>(),
+            "members": portal.may::<WriteGroupMembers>(),
+            "roles": portal.may::<WriteRoles>(),
+            "methods": portal.may::<WriteUserMethods>(),
+        },
+    });
+    if let Some(groups_grant) = portal.maybe::<ReadGroups>() {
+        let groups = state
+            .directory
+            .member_of(&groups_grant, user.id, false)
+            .await?;
+        context["groups"] = json!(
+            groups
+                .iter()
+                .map(|g| json!({ "id": g.id, "displayName": g.display_name }))
+                .collect::<Vec<_>>()
+        );
+    }
+    if let Some(roles_grant) = portal.maybe::<ReadRoles>() {
+        let assignments = state
+            .directory
+            .role_assignments(&roles_grant, Some(user.id))
+            .await?;
+        context["roles"] = json!(
+            assignments
+                .iter()
+                .map(|a| json!({
+                    "id": a.id,
+                    "name": built_in_role(a.role_definition_id).map_or("Unknown role", |r| r.display_name),
+                }))
+                .collect::<Vec<_>>()
+        );
+        context["role_options"] = json!(
+            BUILT_IN_ROLES
+                .iter()
+                .map(|r| json!([r.template_id, r.display_name]))
+                .collect::<Vec<_>>()
+        );
+    }
+    if let Some(methods_grant) = portal.maybe::<ReadUserMethods>() {
+        let passkeys = state
+            .passkeys
+            .user_methods(&methods_grant, &user.id.to_string())
+            .await?;
+        context["passkeys"] = json!(
+            passkeys
+                .iter()
+                .map(|p| json!({
+                    "id": p.id,
+                    "displayName": p.display_name,
+                    "model": p.model,
+                    "aaGuid": p.aa_guid,
+                    "attested": p.attestation_level == "attested",
+                    "passkeyType": p.passkey_type,
+                    "created": when(p.created_date_time),
+                    "lastUsed": p.last_used_date_time.map(when),
+                }))
+                .collect::<Vec<_>>()
+        );
+        let passes = state
+            .passes
+            .list(&methods_grant, &user.id.to_string())
+            .await?;
+        context["passes"] = json!(
+            passes
+                .iter()
+                .map(|p| json!({
+                    "id": p.id,
+                    "start": when(p.start_date_time),
+                    "end": when(p.start_date_time + time::Duration::minutes(i64::from(p.lifetime_in_minutes))),
+                    "isUsableOnce": p.is_usable_once,
+                    "isUsable": p.is_usable,
+                    "reason": usability_label(&p.method_usability_reason),
+                }))
+                .collect::<Vec<_>>()
+        );
+        let config = state.passes.configuration().await?;
+        context["pass_policy"] = json!({
+            "default": config.default_lifetime_in_minutes,
+            "min": config.minimum_lifetime_in_minutes,
+            "max": config.maximum_lifetime_in_minutes,
+            "oneTimeOnly": config.is_usable_once,
+            "enabled": config.state == "enabled",
+        });
+    }
+    Ok(portal.render(status, "admin/user.html", "users", context))
+}
+
+fn usability_label(reason: &str) -> &'static str {
+    match reason {
+        "EnabledByPolicy" => "Usable",
+        "DisabledByPolicy" => {
+            "Not usable: the Temporary Access Pass policy does not cover this person"
+        }
+        "Expired" => "Expired",
+        "NotYetValid" => "Not valid yet",
+        "OneTimeUsed" => "Used (one-time pass)",
+        _ => "Unknown",
+    }
+}
+
+/// Answers a refused action on a person's page: the page again, the error in the section.
+async fn refused_on_page(
+    state: &AppState,
+    portal: &Portal,
+    id: &str,
+    section: &str,
+    e: Error,
+    fields: &[&str],
+) -> PageResult {
+    let (status, errors) = refusal(e, fields)?;
+    user_page(state, portal, id, status, Some((section, errors))).await
+}
+
+async fn set_state(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteUsers>("changing users")?;
+    let enable = match form.text("accountEnabled") {
+        "true" => true,
+        "false" => false,
+        _ => {
+            return user_page(
+                &state,
+                &portal,
+                &id,
+                StatusCode::BAD_REQUEST,
+                Some(("state", one_error("form", "Choose to enable or disable."))),
+            )
+            .await;
+        }
+    };
+    // Disabling yourself would end your own access to the portal mid-task.
+    if !enable && id.eq_ignore_ascii_case(&portal.user.id.to_string()) {
+        return user_page(
+            &state,
+            &portal,
+            &id,
+            StatusCode::BAD_REQUEST,
+            Some((
+                "state",
+                one_error("form", "You cannot disable your own account."),
+            )),
+        )
+        .await;
+    }
+    let patch = UserPatch {
+        account_enabled: Some(enable),
+        ..UserPatch::default()
+    };
+    match state
+        .directory
+        .update_user(&grant, &request, &id, patch)
+        .await
+    {
+        Ok(user) => done(
+            &format!("/admin/users/{}", user.id),
+            if enable {
+                "user-enabled"
+            } else {
+                "user-disabled"
+            },
+        ),
+        Err(e) => refused_on_page(&state, &portal, &id, "state", e, &[]).await,
+    }
+}
+
+/// Finds a group by id or by exact display name, as typed into the "add to group" field.
+pub async fn find_group(
+    state: &AppState,
+    grant: &portcullis_core::authz::Granted<ReadGroups>,
+    typed: &str,
+) -> Result<portcullis_core::model::Group, FieldErrors> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(one_error("group", "Type the group's name or id."));
+    }
+    if uuid::Uuid::parse_str(typed).is_ok()
+        && let Ok(g) = state.directory.group(grant, typed).await
+    {
+        return Ok(g);
+    }
+    let query = ListQuery {
+        filter: vec![Predicate {
+            field: "display_name",
+            op: Op::Eq,
+            value: QueryValue::Text(typed.to_string()),
+        }],
+        top: 2,
+        after: None,
+    };
+    let found = state
+        .directory
+        .list_groups(grant, &query)
+        .await
+        .map_err(|e| one_error("group", e.public_message()))?
+        .items;
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one group")),
+        0 => Err(one_error("group", format!("No group is named '{typed}'."))),
+        _ => Err(one_error(
+            "group",
+            format!("More than one group is named '{typed}'; use its id."),
+        )),
+    }
+}
+
+async fn add_to_group(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroupMembers>("group membership")?;
+    let read = portal.grant::<ReadGroups>("groups")?;
+    let users = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&users, &id).await?;
+    let group = match find_group(&state, &read, form.text("group")).await {
+        Ok(g) => g,
+        Err(errors) => {
+            return user_page(
+                &state,
+                &portal,
+                &id,
+                StatusCode::BAD_REQUEST,
+                Some(("groups", errors)),
+            )
+            .await;
+        }
+    };
+    match state
+        .directory
+        .add_member(
+            &grant,
+            &request,
+            &group.id.to_string(),
+            &user.id.to_string(),
+        )
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{}", user.id), "group-added"),
+        Err(e) => refused_on_page(&state, &portal, &id, "groups", e, &[]).await,
+    }
+}
+
+async fn remove_from_group(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, group)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteGroupMembers>("group membership")?;
+    let users = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&users, &id).await?;
+    match state
+        .directory
+        .remove_member(&grant, &request, &group, &user.id.to_string())
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{}", user.id), "group-removed"),
+        Err(e) => refused_on_page(&state, &portal, &id, "groups", e, &[]).await,
+    }
+}
+
+async fn assign_role(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteRoles>("role assignments")?;
+    let users = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&users, &id).await?;
+    let input = NewRoleAssignment {
+        principal_id: user.id.to_string(),
+        role_definition_id: form.text("role").to_string(),
+        directory_scope_id: None,
+        odata_type: None,
+    };
+    match state.directory.assign_role(&grant, &request, input).await {
+        Ok(_) => done(&format!("/admin/users/{}", user.id), "role-assigned"),
+        Err(e) => {
+            let e = match e {
+                Error::Invalid {
+                    target: Some(t), ..
+                } if t == "roleDefinitionId" => Error::invalid("role", "Choose a role."),
+                other => other,
+            };
+            refused_on_page(&state, &portal, &id, "roles", e, &["role"]).await
+        }
+    }
+}
+
+async fn remove_role(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, assignment)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteRoles>("role assignments")?;
+    let read = portal.grant::<ReadRoles>("role assignments")?;
+    let users = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&users, &id).await?;
+    // The assignment must be this person's: a form on their page removes only their roles.
+    let found = state.directory.role_assignment(&read, &assignment).await?;
+    if found.principal_id != user.id {
+        return Err(Error::not_found("roleAssignment", assignment).into());
+    }
+    match state
+        .directory
+        .remove_role_assignment(&grant, &request, &assignment)
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{}", user.id), "role-removed"),
+        Err(e) => refused_on_page(&state, &portal, &id, "roles", e, &[]).await,
+    }
+}
+
+async fn delete_passkey(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, passkey)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteUserMethods>("users' sign-in methods")?;
+    match state
+        .passkeys
+        .delete_user_method(&grant, &request, &id, &passkey)
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{id}"), "passkey-deleted"),
+        Err(e) => refused_on_page(&state, &portal, &id, "passkeys", e, &[]).await,
+    }
+}
+
+/// Issues a pass and shows it, once, in this answer: it is never stored in clear, never put in
+/// a URL, and reloading the page cannot show it again.
+async fn issue_pass(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteUserMethods>("Temporary Access Passes")?;
+    let users = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&users, &id).await?;
+    let fields = ["lifetimeInMinutes", "isUsableOnce", "startDateTime"];
+    let lifetime = match form.text("lifetimeInMinutes") {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return refused_on_page(
+                    &state,
+                    &portal,
+                    &id,
+                    "pass",
+                    Error::invalid("lifetimeInMinutes", "Give the lifetime in whole minutes."),
+                    &fields,
+                )
+                .await;
+            }
+        },
+    };
+    let start = match parse_local_utc(form.text("startDateTime")) {
+        Ok(start) => start,
+        Err(message) => {
+            return refused_on_page(
+                &state,
+                &portal,
+                &id,
+                "pass",
+                Error::invalid("startDateTime", message),
+                &fields,
+            )
+            .await;
+        }
+    };
+    let input = NewTemporaryAccessPass {
+        start_date_time: start,
+        lifetime_in_minutes: lifetime,
+        is_usable_once: Some(form.checked("isUsableOnce")),
+        odata_type: None,
+    };
+    match state
+        .passes
+        .issue(
+            &grant,
+            &state.directory,
+            &request,
+            &user.id.to_string(),
+            input,
+        )
+        .await
+    {
+        Ok(pass) => {
+            let end =
+                pass.start_date_time + time::Duration::minutes(i64::from(pass.lifetime_in_minutes));
+            portal.page(
+                "admin/tap_issued.html",
+                "users",
+                json!({
+                    "user": user_row(&user),
+                    "pass": pass.temporary_access_pass,
+                    "start": when(pass.start_date_time),
+                    "end": when(end),
+                    "lifetime": pass.lifetime_in_minutes,
+                    "isUsableOnce": pass.is_usable_once,
+                }),
+            )
+        }
+        Err(e) => refused_on_page(&state, &portal, &id, "pass", e, &fields).await,
+    }
+}
+
+/// A `datetime-local` value, read as UTC (the form says so); empty means "now".
+fn parse_local_utc(text: &str) -> Result<Option<OffsetDateTime>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let with_seconds =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, format)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, with_seconds))
+        .map(|t| Some(t.assume_utc()))
+        .map_err(|_| format!("'{text}' is not a date and time such as 2025-03-01T09:00."))
+}
+
+async fn delete_pass(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, pass)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteUserMethods>("Temporary Access Passes")?;
+    match state
+        .passes
+        .delete(&grant, &state.directory, &request, &id, &pass)
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{id}"), "pass-deleted"),
+        Err(e) => refused_on_page(&state, &portal, &id, "pass", e, &[]).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_are_read_as_utc() {
+        assert_eq!(parse_local_utc(""), Ok(None));
+        let t = parse_local_utc("2025-03-01T09:30").unwrap().unwrap();
+        assert_eq!(
+            (t.hour(), t.minute(), t.offset()),
+            (9, 30, time::UtcOffset::UTC)
+        );
+        assert!(parse_local_utc("tomorrow").is_err());
+    }
+}
