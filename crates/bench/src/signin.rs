@@ -224,7 +224,9 @@ pub async fn sign_in(
         )
         .await
         .map_err(|e| transport("verify", &e))?;
-    if !verified.status.is_success() || verified.body["status"] != "granted" {
+    // `granted`, or `completed` when the flow came from /authorize and the code was issued.
+    let done = verified.body["status"] == "granted" || verified.body["status"] == "completed";
+    if !verified.status.is_success() || !done {
         return Err(refused("verify", &verified));
     }
     times[2] = began.elapsed();
