@@ -36,8 +36,11 @@ pub struct ConditionalAccess {
     deps: Deps,
     /// The policy set compiled from the documents at a revision. Shared by clones; replaced
     /// when the store's revision moves (see [`ConditionalAccess::policy_set`]).
-    compiled: Arc<Mutex<Option<(String, Arc<PolicySet>)>>>,
+    compiled: Arc<Mutex<Option<Compiled>>>,
 }
+
+/// A policy set and the document revision it was compiled at.
+type Compiled = (String, Arc<PolicySet>);
 
 /// The tenant's whole Conditional Access configuration, as stored.
 pub struct Configuration {
