@@ -7,6 +7,8 @@
 //! and the audit trail. A change is checked by linting the configuration as it would be after
 //! the change, so the rules that refuse it are the same rules `portcullis policy lint` reports.
 
+use std::sync::{Arc, Mutex};
+
 use portcullis_policy::graph::{self, ImportError};
 use portcullis_policy::lint::{LintCode, LintOptions, Severity, lint};
 use portcullis_policy::whatif::{DirectoryFacts, EvaluateRequest, what_if_response};
@@ -32,7 +34,13 @@ pub const MAX_POLICIES: usize = 240;
 #[derive(Clone)]
 pub struct ConditionalAccess {
     deps: Deps,
+    /// The policy set compiled from the documents at a revision. Shared by clones; replaced
+    /// when the store's revision moves (see [`ConditionalAccess::policy_set`]).
+    compiled: Arc<Mutex<Option<Compiled>>>,
 }
+
+/// A policy set and the document revision it was compiled at.
+type Compiled = (String, Arc<PolicySet>);
 
 /// The tenant's whole Conditional Access configuration, as stored.
 pub struct Configuration {
@@ -135,7 +143,30 @@ pub struct PolicyFinding {
 
 impl ConditionalAccess {
     pub fn new(deps: Deps) -> Self {
-        ConditionalAccess { deps }
+        ConditionalAccess {
+            deps,
+            compiled: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The policy set every decision uses. Reading and compiling 50 stored policies costs more
+    /// than the rest of a decision, so the compiled set is kept for as long as the store's
+    /// document revision stays the same. The revision is read first and changes in the same
+    /// transaction as any document, so a set is never used under a revision older than the
+    /// documents it was compiled from, and a change made on any node is seen by the next
+    /// decision on every node.
+    pub async fn policy_set(&self) -> Result<Arc<PolicySet>> {
+        let Some(revision) = self.deps.store.document_revision().await? else {
+            return Ok(Arc::new(self.configuration().await?.policy_set()));
+        };
+        if let Some((at, set)) = self.compiled.lock().expect("cache lock").as_ref()
+            && *at == revision
+        {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(self.configuration().await?.policy_set());
+        *self.compiled.lock().expect("cache lock") = Some((revision, set.clone()));
+        Ok(set)
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -980,7 +1011,7 @@ impl ConditionalAccess {
                 UserType::Guest => UserKind::Guest,
             },
         };
-        let set = self.configuration().await?.policy_set();
+        let set = self.policy_set().await?;
         let context = request
             .to_sign_in_context(facts, &set)
             .map_err(|e| Error::invalid(e.field.clone(), e.to_string()))?;

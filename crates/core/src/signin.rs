@@ -805,9 +805,10 @@ impl SignIns {
         self.decide(flow, from, user, session, Some(token)).await
     }
 
-    /// Compiled per decision from the stored documents: see the report in `decide`.
-    async fn policy_set(&self) -> Result<PolicySet> {
-        Ok(self.conditional_access.configuration().await?.policy_set())
+    /// The tenant's compiled policies, kept per node until the documents change (see
+    /// [`ConditionalAccess::policy_set`]).
+    async fn policy_set(&self) -> Result<std::sync::Arc<PolicySet>> {
+        self.conditional_access.policy_set().await
     }
 
     /// The engine's view of this sign-in.
@@ -885,11 +886,11 @@ impl SignIns {
 
     /// Conditional Access for the application, and the flow's next step from its outcome.
     ///
-    /// The policy set is compiled from the stored documents on every decision rather than
-    /// cached per node: a decision happens a few times per sign-in, compiling a tenant's
-    /// policies is cheap next to the argon2 or signature check that precedes it, and a cache
-    /// would need cross-node invalidation to never decide on a policy an administrator already
-    /// changed.
+    /// The policy set comes compiled from [`ConditionalAccess::policy_set`], which recompiles
+    /// whenever the stored documents' revision moves: reading and compiling 50 policies per
+    /// decision was the largest cost of a passkey sign-in after the signature check
+    /// (BENCHMARKS.md), and the revision is the cross-node invalidation that keeps a decision
+    /// from ever using a policy an administrator already changed.
     async fn decide(
         &self,
         mut flow: SignInFlow,

@@ -205,6 +205,14 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers; used by `/readyz`.
     async fn ping(&self) -> Result<()>;
 
+    /// A token that changes, in the same transaction, whenever any policy document changes: a
+    /// node may keep what it derived from the documents for as long as the token stays the
+    /// same, and every node sees a change at its next read. `None`: this store keeps no such
+    /// token, and nothing derived from documents may be kept.
+    async fn document_revision(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     async fn tenant(&self) -> Result<Option<Tenant>>;
 
     async fn user(&self, id: Uuid) -> Result<Option<User>>;

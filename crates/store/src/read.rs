@@ -320,6 +320,21 @@ impl Store for SqlStore {
         })
     }
 
+    async fn document_revision(&self) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT body FROM policy_documents WHERE kind = $1 AND id = $2")
+            .bind(write::REVISION_KIND)
+            .bind(write::REVISION_ID)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(error::storage)?;
+        // No row yet (no document changed since this database was made): that too is a
+        // revision, and the first change replaces it.
+        Ok(Some(match row {
+            Some(row) => sqlx::Row::try_get::<String, _>(&row, 0).map_err(error::storage)?,
+            None => String::new(),
+        }))
+    }
+
     async fn document(&self, kind: DocumentKind, doc_id: &str) -> Result<Option<PolicyDocument>> {
         sqlx::query(concat!(
             "SELECT ",

@@ -39,11 +39,43 @@ pub(crate) async fn commit(
     for change in &changes {
         apply(&mut tx, change).await?;
     }
+    if changes.iter().any(|c| {
+        matches!(
+            c,
+            Change::InsertDocument(_) | Change::UpdateDocument(_) | Change::DeleteDocument { .. }
+        )
+    }) {
+        bump_document_revision(&mut tx).await?;
+    }
     if let Some(audit) = &audit {
         insert_audit(&mut tx, audit).await?;
     }
     // Dropping `tx` on any earlier `?` rolls the whole list back.
     tx.commit().await.map_err(error::storage)
+}
+
+/// The `kind` of the one row in `policy_documents` that is not a document: its body is the
+/// documents' revision (see `Store::document_revision`). Kept there rather than in a table of
+/// its own so that it needs no migration; no document kind has this name.
+pub(crate) const REVISION_KIND: &str = "documentsRevision";
+pub(crate) const REVISION_ID: &str = "documents";
+
+/// A new random revision, written in the transaction that changes a document.
+async fn bump_document_revision(tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+    let now = unix_millis(time::OffsetDateTime::now_utc());
+    sqlx::query(
+        "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
+         VALUES ($1, $2, '', $3, $4, $4) \
+         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, modified = excluded.modified",
+    )
+    .bind(REVISION_KIND)
+    .bind(REVISION_ID)
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(error::storage)?;
+    Ok(())
 }
 
 /// Opens a transaction that is going to write.

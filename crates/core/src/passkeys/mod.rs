@@ -14,6 +14,7 @@
 //! AAGUID pass where attestation is enforced.
 
 pub mod attestation;
+mod es256;
 pub mod policy;
 pub mod store;
 
@@ -25,8 +26,8 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, WebauthnError,
+    AuthenticationResult, Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, WebauthnError,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -168,6 +169,8 @@ struct Inner {
     deps: Deps,
     store: Arc<dyn PasskeyStore>,
     webauthn: Webauthn,
+    /// The same relying party for the ES256 fast path (see [`es256`]).
+    relying_party: es256::RelyingParty,
     roots: TrustedAttestationRoots,
 }
 
@@ -378,6 +381,7 @@ impl Passkeys {
                 deps,
                 store,
                 webauthn,
+                relying_party: es256::RelyingParty::new(&rp_id, origin.clone()),
                 roots,
             }),
         })
@@ -1058,13 +1062,29 @@ impl Passkeys {
         *owner = self.inner.deps.store.user(stored.user_id).await?;
         let passkey: Passkey = from_text("passkey", &stored.credential)?;
         let webauthn = &self.inner.webauthn;
-        let verified = match ceremony.kind {
+        let rp = &self.inner.relying_party;
+        let internals: Credential = passkey.clone().into();
+        // ES256 keys: the same checks as webauthn-rs with ring's signature arithmetic (see
+        // `es256`); any other key, or a state it cannot read, goes to webauthn-rs.
+        let fast = |kind| {
+            es256::verify(rp, kind, &ceremony.state, &response, &internals)
+                .map(|r| r.map(|v| Passkey::from(v.credential)))
+        };
+        let verified: std::result::Result<Passkey, WebauthnError> = match ceremony.kind {
             CeremonyKind::Authentication => {
                 if ceremony.user_id != Some(stored.user_id) {
                     return Err(not_registered());
                 }
-                let state: PasskeyAuthentication = from_text("sign-in state", &ceremony.state)?;
-                webauthn.finish_passkey_authentication(&response, &state)
+                match fast(es256::Ceremony::AllowList) {
+                    Some(r) => r,
+                    None => {
+                        let state: PasskeyAuthentication =
+                            from_text("sign-in state", &ceremony.state)?;
+                        webauthn
+                            .finish_passkey_authentication(&response, &state)
+                            .map(|r| updated(&passkey, &r))
+                    }
+                }
             }
             _ => {
                 let (handle, _) = webauthn
@@ -1078,14 +1098,20 @@ impl Passkeys {
                 if handle != stored.user_id {
                     return Err(not_registered());
                 }
-                let state: DiscoverableAuthentication =
-                    from_text("sign-in state", &ceremony.state)?;
-                let internals: Credential = passkey.clone().into();
-                webauthn.finish_discoverable_authentication_v2(&response, state, &internals)
+                match fast(es256::Ceremony::Discoverable) {
+                    Some(r) => r,
+                    None => {
+                        let state: DiscoverableAuthentication =
+                            from_text("sign-in state", &ceremony.state)?;
+                        webauthn
+                            .finish_discoverable_authentication_v2(&response, state, &internals)
+                            .map(|r| updated(&passkey, &r))
+                    }
+                }
             }
         };
-        let result = match verified {
-            Ok(r) => r,
+        let updated = match verified {
+            Ok(p) => p,
             Err(WebauthnError::CredentialPossibleCompromise) => {
                 self.report_possible_clone(request, &stored).await;
                 return Err(ceremony_error(WebauthnError::CredentialPossibleCompromise));
@@ -1103,8 +1129,6 @@ impl Passkeys {
         }
 
         let now = self.now();
-        let mut updated = passkey;
-        updated.update_credential(&result);
         let internals: Credential = updated.clone().into();
         let used = PasskeyUse {
             id: stored.id,
@@ -1202,6 +1226,13 @@ impl Passkeys {
             tracing::error!(error = %e, "could not audit a possibly cloned authenticator");
         }
     }
+}
+
+/// The stored passkey as webauthn-rs updates it after a sign-in (counter, backup state).
+fn updated(passkey: &Passkey, result: &AuthenticationResult) -> Passkey {
+    let mut p = passkey.clone();
+    p.update_credential(result);
+    p
 }
 
 fn limit_reached() -> Error {

@@ -303,6 +303,12 @@ async fn probes_metrics_and_openapi() {
     );
     assert!(metrics.contains("portcullis_http_request_duration_seconds_bucket"));
     assert!(metrics.contains("portcullis_db_pool_connections"));
+    if cfg!(target_os = "linux") {
+        assert!(
+            metrics.contains("process_resident_memory_bytes "),
+            "the load generator reads the server's memory from here"
+        );
+    }
     let api: serde_json::Value = get("/graph/v1.0/openapi.json")
         .await
         .unwrap()
