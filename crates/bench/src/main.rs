@@ -134,6 +134,8 @@ fn run_id() -> String {
 }
 
 /// Where the server is and how to watch its memory.
+// One value per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     Child {
         server: ChildServer,

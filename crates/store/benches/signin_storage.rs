@@ -191,6 +191,9 @@ fn flow(app: &Application) -> SignInFlow {
         required_strengths: Vec::new(),
         blocking_policies: Vec::new(),
         pending_passkey: None,
+        authorization: None,
+        reuses_session: false,
+        persistent_browser: None,
         created: now(),
         expires: now() + Duration::minutes(10),
     }
@@ -293,6 +296,7 @@ async fn one_sign_in(f: &Fixture, n: usize) {
             aaguid: Some(passkey.aaguid.clone()),
             credential_id: Some(passkey.id.to_string()),
             one_time: false,
+            backup_eligible: false,
         }],
         created: now(),
         expires: now() + Duration::hours(8),

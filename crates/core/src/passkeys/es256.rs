@@ -376,13 +376,10 @@ mod tests {
         })
     }
 
-    fn both(
-        passkey: &Passkey,
-        f: &Fake,
-    ) -> (
-        Result<(u32, bool, bool), WebauthnError>,
-        Result<(u32, bool, bool), WebauthnError>,
-    ) {
+    /// Accepted with (counter, backup eligible, backup state) stored afterwards, or refused.
+    type Verdict = Result<(u32, bool, bool), WebauthnError>;
+
+    fn both(passkey: &Passkey, f: &Fake) -> (Verdict, Verdict) {
         let w = webauthn();
         let key = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         let id = [9u8; 32];
