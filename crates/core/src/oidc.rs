@@ -778,8 +778,17 @@ impl Oidc {
                 let Some(app) = app else {
                     return Ok(Err(OAuthError::client("The client id is not valid.")));
                 };
+                // Without a redirect URI to judge by (refresh, revocation), an application with
+                // public redirect URIs and no secret is public.
                 let public = app.is_fallback_public_client
-                    || redirect_uri.is_some_and(|uri| is_public(&app, uri));
+                    || match redirect_uri {
+                        Some(uri) => is_public(&app, uri),
+                        None => {
+                            app.password_credentials.is_empty()
+                                && (!app.spa.redirect_uris.is_empty()
+                                    || !app.public_client.redirect_uris.is_empty())
+                        }
+                    };
                 if public {
                     Ok(Ok(app))
                 } else {
@@ -914,17 +923,7 @@ impl Oidc {
     ) -> Result<std::result::Result<TokenResponse, OAuthError>> {
         let app = match self.client(auth, None).await? {
             Ok(app) => app,
-            Err(e) => {
-                // A public client that signed in through an SPA or native redirect URI is
-                // public whatever this request says; check it by the token's grant.
-                if let ClientAuth::Public { client_id } = auth
-                    && let Some(app) = self.public_by_grant(client_id, refresh_token).await?
-                {
-                    app
-                } else {
-                    return Ok(Err(e));
-                }
-            }
+            Err(e) => return Ok(Err(e)),
         };
         let stored = match self
             .deps
@@ -957,24 +956,6 @@ impl Oidc {
             )));
         }
         self.issue(&app, &grant, false).await.map(Ok)
-    }
-
-    /// A public client known only by the redirect URI its grant was made through.
-    async fn public_by_grant(
-        &self,
-        client_id: &str,
-        _refresh_token: &str,
-    ) -> Result<Option<Application>> {
-        let Ok(app_id) = Uuid::parse_str(client_id.trim()) else {
-            return Ok(None);
-        };
-        let Some(app) = self.deps.store.application_by_app_id(app_id).await? else {
-            return Ok(None);
-        };
-        let public_uris =
-            !app.spa.redirect_uris.is_empty() || !app.public_client.redirect_uris.is_empty();
-        let has_secret = !app.password_credentials.is_empty();
-        Ok((public_uris && !has_secret).then_some(app))
     }
 
     async fn issue(
@@ -1118,15 +1099,7 @@ impl Oidc {
     ) -> Result<std::result::Result<(), OAuthError>> {
         let app = match self.client(auth, None).await? {
             Ok(app) => app,
-            Err(e) => match auth {
-                ClientAuth::Public { client_id } => {
-                    match self.public_by_grant(client_id, token).await? {
-                        Some(app) => app,
-                        None => return Ok(Err(e)),
-                    }
-                }
-                ClientAuth::Secret { .. } => return Ok(Err(e)),
-            },
+            Err(e) => return Ok(Err(e)),
         };
         let grant_id = match self.deps.store.refresh_token(&hash_secret(token)).await? {
             Some(stored) => Some(stored.grant_id),

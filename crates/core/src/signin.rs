@@ -489,21 +489,10 @@ impl SignIns {
         pass: &str,
         facts: &RequestFacts,
     ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
-        let flow = self.flow(id, &[Step::FirstFactor], None).await?;
-        let username = Self::typed_username(&flow)?.to_string();
-        match self
-            .passes
-            .sign_in(&username, pass, &Self::step_facts(facts, &flow))
-            .await
-        {
-            Ok((user, session, token)) => {
-                let state = self
-                    .after_first_factor(flow, &user, &session, token)
-                    .await?;
-                Ok(Ok(state))
-            }
-            Err(refused) => Ok(Err(refused)),
-        }
+        self.with_secret(id, facts, |username, step_facts| async move {
+            self.passes.sign_in(&username, pass, &step_facts).await
+        })
+        .await
     }
 
     /// First factor: a password, checked by the password service.
@@ -513,13 +502,31 @@ impl SignIns {
         password: &str,
         facts: &RequestFacts,
     ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
+        self.with_secret(id, facts, |username, step_facts| async move {
+            self.passwords
+                .sign_in(&username, password, &step_facts)
+                .await
+        })
+        .await
+    }
+
+    /// A typed first factor (pass or password): the service `check` names checks it for the
+    /// typed username, and a success moves the flow on to Conditional Access.
+    async fn with_secret<F, Fut>(
+        &self,
+        id: Uuid,
+        facts: &RequestFacts,
+        check: F,
+    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>>
+    where
+        F: FnOnce(String, RequestFacts) -> Fut,
+        Fut: std::future::Future<
+                Output = std::result::Result<(User, AuthSession, String), crate::tap::PassRefused>,
+            >,
+    {
         let flow = self.flow(id, &[Step::FirstFactor], None).await?;
         let username = Self::typed_username(&flow)?.to_string();
-        match self
-            .passwords
-            .sign_in(&username, password, &Self::step_facts(facts, &flow))
-            .await
-        {
+        match check(username, Self::step_facts(facts, &flow)).await {
             Ok((user, session, token)) => {
                 let state = self
                     .after_first_factor(flow, &user, &session, token)
