@@ -1014,23 +1014,7 @@ impl Directory {
 
     /// The role template ids a user holds, directly or through a group.
     pub async fn active_roles_of_user(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
-        let mut principals = vec![user_id];
-        principals.extend(
-            self.store()
-                .transitive_member_of(user_id)
-                .await?
-                .into_iter()
-                .map(|g| g.id),
-        );
-        let mut roles = Vec::new();
-        for p in principals {
-            for a in self.store().role_assignments(Some(p)).await? {
-                if !roles.contains(&a.role_definition_id) {
-                    roles.push(a.role_definition_id);
-                }
-            }
-        }
-        Ok(roles)
+        self.store().role_definitions_held(user_id).await
     }
 
     /// The principal a signed-in person acts as (in the admin portal): their account and the

@@ -34,9 +34,9 @@ use uuid::Uuid;
 use crate::clock::{graph_datetime, unix_millis};
 use crate::crypto::hash_secret;
 use crate::directory::{Deps, Directory};
-use crate::model::Application;
+use crate::model::{Application, User};
 use crate::session::{AuthSession, MethodKind};
-use crate::signin::{FlowState, SignIns, Step, satisfied_methods};
+use crate::signin::{FlowState, SignInFlow, SignIns, satisfied_methods};
 use crate::signin_log::RequestFacts;
 use crate::store::Change;
 use crate::tokens::TokenService;
@@ -114,6 +114,61 @@ pub struct AuthorizationResponse {
     pub redirect_uri: String,
     pub response_mode: ResponseMode,
     pub params: Vec<(String, String)>,
+}
+
+/// The grant and code for a flow from `/authorize` that Conditional Access has just granted:
+/// the changes to store and the response for the application. The sign-in flow commits them
+/// in the transaction that moves it to `completed` and logs the sign-in, so the code exists
+/// exactly when the flow says it was issued, and issuing it costs no further round trip.
+/// `None` for a flow that no application's authorization request started.
+pub(crate) fn issue_code(
+    deps: &Deps,
+    flow: &SignInFlow,
+    session: &AuthSession,
+) -> Option<(Vec<Change>, AuthorizationResponse)> {
+    let request = flow.authorization.as_ref()?;
+    let now = deps.clock.now();
+    let methods = satisfied_methods(session);
+    let grant = OAuthGrant {
+        id: deps.entropy.uuid(),
+        client_id: flow.client_id,
+        user_id: session.user_id,
+        session_id: Some(session.id),
+        scopes: request.scopes.clone(),
+        nonce: request.nonce.clone(),
+        auth_time: auth_time(session),
+        amr: amr_for(session),
+        acr: acr_for(&methods),
+        // The contexts asked for were evaluated with the application and met, or the flow
+        // would not be granted.
+        acrs: request.auth_contexts.clone(),
+        created: now,
+        expires: now + GRANT_LIFETIME,
+        revoked: None,
+    };
+    let code = deps.entropy.secret_text(43);
+    let stored = AuthorizationCode {
+        code_hash: hash_secret(&code),
+        grant_id: grant.id,
+        redirect_uri: request.redirect_uri.clone(),
+        code_challenge: request.code_challenge.clone(),
+        expires: now + CODE_LIFETIME,
+    };
+    let mut params = vec![("code".to_string(), code)];
+    if let Some(state) = &request.state {
+        params.push(("state".into(), state.clone()));
+    }
+    Some((
+        vec![
+            Change::InsertOAuthGrant(Box::new(grant)),
+            Change::InsertAuthorizationCode(stored),
+        ],
+        AuthorizationResponse {
+            redirect_uri: request.redirect_uri.clone(),
+            response_mode: request.response_mode,
+            params,
+        },
+    ))
 }
 
 impl AuthorizationResponse {
@@ -651,10 +706,8 @@ impl Oidc {
                 let flow = sign_ins
                     .start_with_session(app, facts, request.clone(), &session)
                     .await?;
-                if flow.status == Step::Granted.as_str() {
-                    let response = self
-                        .complete(sign_ins, flow.flow_id, Some(&session))
-                        .await?;
+                let mut flow = flow;
+                if let Some(response) = flow.completion.take() {
                     return Ok(AuthorizeNext::Respond(response));
                 }
                 if request.no_prompt {
@@ -682,77 +735,6 @@ impl Oidc {
                 })
             }
         }
-    }
-
-    /// Issues the code for a granted flow that came from `/authorize`, once: the flow moves to
-    /// `completed` in the same transaction that stores the grant and the code.
-    pub async fn complete(
-        &self,
-        sign_ins: &SignIns,
-        flow_id: Uuid,
-        session: Option<&AuthSession>,
-    ) -> Result<AuthorizationResponse> {
-        let flow = sign_ins.granted_flow(flow_id, session).await?;
-        let request = flow.authorization.clone().ok_or_else(|| Error::Conflict {
-            code: "signInFlowNotAuthorization",
-            message: "This sign-in was not started by an application's authorization request."
-                .into(),
-        })?;
-        let session = session.ok_or_else(|| {
-            Error::Unauthenticated("This sign-in needs its session; sign in again.".into())
-        })?;
-        let now = self.now();
-        let methods = satisfied_methods(session);
-        let grant = OAuthGrant {
-            id: self.deps.entropy.uuid(),
-            client_id: flow.client_id,
-            user_id: session.user_id,
-            session_id: Some(session.id),
-            scopes: request.scopes.clone(),
-            nonce: request.nonce.clone(),
-            auth_time: auth_time(session),
-            amr: amr_for(session),
-            acr: acr_for(&methods),
-            // The contexts asked for were evaluated with the application and met, or the flow
-            // would not be granted.
-            acrs: request.auth_contexts.clone(),
-            created: now,
-            expires: now + GRANT_LIFETIME,
-            revoked: None,
-        };
-        let code = self.deps.entropy.secret_text(43);
-        let stored = AuthorizationCode {
-            code_hash: hash_secret(&code),
-            grant_id: grant.id,
-            redirect_uri: request.redirect_uri.clone(),
-            code_challenge: request.code_challenge.clone(),
-            expires: now + CODE_LIFETIME,
-        };
-        let mut completed = flow.clone();
-        completed.step = Step::Completed;
-        self.deps
-            .store
-            .commit(
-                vec![
-                    Change::InsertOAuthGrant(Box::new(grant)),
-                    Change::InsertAuthorizationCode(stored),
-                    Change::AdvanceSignInFlow {
-                        flow: Box::new(completed),
-                        from: Step::Granted,
-                    },
-                ],
-                None,
-            )
-            .await?;
-        let mut params = vec![("code".to_string(), code)];
-        if let Some(state) = request.state {
-            params.push(("state".into(), state));
-        }
-        Ok(AuthorizationResponse {
-            redirect_uri: request.redirect_uri,
-            response_mode: request.response_mode,
-            params,
-        })
     }
 
     /// Who the client is. A confidential client must prove its secret; a public client may
@@ -813,11 +795,12 @@ impl Oidc {
             .await
     }
 
-    /// A live grant: present, not revoked, not past its lifetime, its person still enabled.
+    /// A live grant: present, not revoked, not past its lifetime, its person still enabled;
+    /// with that person, whom every caller needs next.
     async fn live_grant(
         &self,
         grant_id: Uuid,
-    ) -> Result<std::result::Result<OAuthGrant, OAuthError>> {
+    ) -> Result<std::result::Result<(OAuthGrant, User), OAuthError>> {
         let Some(grant) = self.deps.store.oauth_grant(grant_id).await? else {
             return Ok(Err(OAuthError::grant(
                 "The authorization no longer exists.",
@@ -830,7 +813,7 @@ impl Oidc {
             return Ok(Err(OAuthError::grant("The authorization has expired.")));
         }
         match self.deps.store.user(grant.user_id).await? {
-            Some(user) if user.account_enabled => Ok(Ok(grant)),
+            Some(user) if user.account_enabled => Ok(Ok((grant, user))),
             _ => Ok(Err(OAuthError::grant(
                 "The account is disabled or no longer exists.",
             ))),
@@ -849,33 +832,72 @@ impl Oidc {
             Ok(app) => app,
             Err(e) => return Ok(Err(e)),
         };
-        let stored = match self
-            .deps
-            .store
-            .take_authorization_code(&hash_secret(code), self.now())
-            .await?
-        {
+        let code_hash = hash_secret(code);
+        let stored = match self.deps.store.authorization_code(&code_hash).await? {
             Taken::Fresh(stored) => stored,
-            Taken::Replayed(stored) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what it issued.
-                tracing::warn!(grant = %stored.grant_id, "authorization code replayed; revoking its tokens");
-                self.revoke_grant(stored.grant_id).await?;
-                return Ok(Err(OAuthError::grant(
-                    "The authorization code was already used; the tokens issued with it are revoked.",
-                )));
-            }
+            Taken::Replayed(stored) => return self.code_replayed(stored.grant_id).await,
             Taken::Unknown => {
                 return Ok(Err(OAuthError::grant(
                     "The authorization code is not valid.",
                 )));
             }
         };
+        // The code is used up in the transaction that stores what it issues, or by the refusal
+        // below: either way it is good for one attempt.
+        let take = Change::TakeAuthorizationCode {
+            code_hash,
+            at: self.now(),
+        };
+        let (grant, user) = match self
+            .check_code(&app, &stored, redirect_uri, code_verifier)
+            .await?
+        {
+            Ok(found) => found,
+            Err(refusal) => {
+                match self.deps.store.commit(vec![take], None).await {
+                    Ok(()) | Err(Error::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(Err(refusal));
+            }
+        };
+        match self.issue(&app, &grant, &user, true, Some(take)).await {
+            Ok(response) => Ok(Ok(response)),
+            Err(Error::Conflict {
+                code: "authorizationCodeUsed",
+                ..
+            }) => self.code_replayed(grant.id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// RFC 6749 §4.1.2: a code used twice revokes what it issued.
+    async fn code_replayed(
+        &self,
+        grant_id: Uuid,
+    ) -> Result<std::result::Result<TokenResponse, OAuthError>> {
+        tracing::warn!(grant = %grant_id, "authorization code replayed; revoking its tokens");
+        self.revoke_grant(grant_id).await?;
+        Ok(Err(OAuthError::grant(
+            "The authorization code was already used; the tokens issued with it are revoked.",
+        )))
+    }
+
+    /// Whether this client may redeem this unused code now: unexpired, its grant live, issued
+    /// to this client for this redirect URI, and its PKCE challenge met.
+    async fn check_code(
+        &self,
+        app: &Application,
+        stored: &AuthorizationCode,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<std::result::Result<(OAuthGrant, User), OAuthError>> {
         if stored.expires <= self.now() {
             return Ok(Err(OAuthError::grant(
                 "The authorization code has expired.",
             )));
         }
-        let grant = match self.live_grant(stored.grant_id).await? {
+        let (grant, user) = match self.live_grant(stored.grant_id).await? {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
@@ -911,7 +933,7 @@ impl Oidc {
             }
             (None, None) => {}
         }
-        self.issue(&app, &grant, true).await.map(Ok)
+        Ok(Ok((grant, user)))
     }
 
     /// `grant_type=refresh_token`: the token is replaced; a token used twice revokes the
@@ -946,7 +968,7 @@ impl Oidc {
         if stored.expires <= self.now() {
             return Ok(Err(OAuthError::grant("The refresh token has expired.")));
         }
-        let grant = match self.live_grant(stored.grant_id).await? {
+        let (grant, user) = match self.live_grant(stored.grant_id).await? {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
@@ -955,21 +977,17 @@ impl Oidc {
                 "The refresh token was issued to another application.",
             )));
         }
-        self.issue(&app, &grant, false).await.map(Ok)
+        self.issue(&app, &grant, &user, false, None).await.map(Ok)
     }
 
     async fn issue(
         &self,
         app: &Application,
         grant: &OAuthGrant,
+        user: &User,
         first: bool,
+        take_code: Option<Change>,
     ) -> Result<TokenResponse> {
-        let user = self
-            .deps
-            .store
-            .user(grant.user_id)
-            .await?
-            .ok_or_else(|| Error::not_found("user", grant.user_id.to_string()))?;
         let now = self.now();
         let iat = unix_millis(now) / 1000;
         let exp = iat + USER_TOKEN_LIFETIME.whole_seconds();
@@ -1020,24 +1038,20 @@ impl Oidc {
         };
         let id_token = self.tokens.sign(&id_claims, "JWT")?;
         let access_token = self.tokens.sign(&access_claims, "at+jwt")?;
-        let refresh_token = if grant.scopes.iter().any(|s| s == "offline_access") {
+        // The code (when redeeming one) is used up in the same transaction that stores the
+        // refresh token: both or neither.
+        let mut changes: Vec<Change> = take_code.into_iter().collect();
+        let refresh_token = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
             let token = self.deps.entropy.secret_text(64);
-            self.deps
-                .store
-                .commit(
-                    vec![Change::InsertRefreshToken(RefreshToken {
-                        token_hash: hash_secret(&token),
-                        grant_id: grant.id,
-                        created: now,
-                        expires: (now + REFRESH_TOKEN_LIFETIME).min(grant.expires),
-                    })],
-                    None,
-                )
-                .await?;
-            Some(token)
-        } else {
-            None
-        };
+            changes.push(Change::InsertRefreshToken(RefreshToken {
+                token_hash: hash_secret(&token),
+                grant_id: grant.id,
+                created: now,
+                expires: (now + REFRESH_TOKEN_LIFETIME).min(grant.expires),
+            }));
+            token
+        });
+        self.deps.store.commit(changes, None).await?;
         Ok(TokenResponse {
             token_type: "Bearer",
             access_token,
@@ -1065,12 +1079,9 @@ impl Oidc {
         let Ok(grant_id) = Uuid::parse_str(&claims.gid) else {
             return Ok(Err(invalid("This token names no authorization.")));
         };
-        let grant = match self.live_grant(grant_id).await? {
+        let (grant, user) = match self.live_grant(grant_id).await? {
             Ok(g) => g,
             Err(e) => return Ok(Err(invalid(&e.description))),
-        };
-        let Some(user) = self.deps.store.user(grant.user_id).await? else {
-            return Ok(Err(invalid("The account no longer exists.")));
         };
         let mut info =
             serde_json::json!({ "sub": user.id, "oid": user.id, "tid": self.tokens.tenant_id() });

@@ -33,10 +33,12 @@ use crate::conditional_access::ConditionalAccess;
 use crate::directory::{Deps, Directory};
 use crate::model::{User, UserType};
 use crate::oidc::AuthorizationRequest;
+use crate::oidc::AuthorizationResponse;
 use crate::passkeys::policy::EnforcementType;
 use crate::passkeys::{CeremonyOptions, Passkeys, RegistrationDevice};
 use crate::password::Passwords;
 use crate::session::{AuthSession, MethodKind};
+use crate::signin_log::SignInLogEntry;
 use crate::signin_log::{self, FlowRecord, RequestFacts};
 use crate::store::Change;
 use crate::tap::TemporaryAccessPasses;
@@ -179,11 +181,11 @@ pub struct FlowState {
     /// browser control); `None` leaves the default.
     #[serde(skip)]
     pub persistent_session: Option<bool>,
-    /// The flow came from `/authorize`: once granted, the OIDC layer issues its code.
+    /// For a flow from `/authorize` that this step completed: the code (or error) to send
+    /// back to the application; the web layer turns it into `redirect_url` or `form_post`.
     #[serde(skip)]
-    pub for_authorization: bool,
-    /// Where the browser goes next: the application's redirect URI with the code, set by the
-    /// OIDC layer once the flow is granted.
+    pub completion: Option<AuthorizationResponse>,
+    /// Where the browser goes next: the application's redirect URI with the code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
     /// For `response_mode=form_post`: `{action, fields}` for the page to post instead.
@@ -373,17 +375,8 @@ impl SignIns {
             .store
             .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
             .await?;
-        self.decide(flow, Step::Identify, &user, session, None)
+        self.decide(flow, Step::Identify, &user, session, None, Vec::new())
             .await
-    }
-
-    /// A granted flow of this session, for the OIDC layer to issue its code.
-    pub async fn granted_flow(
-        &self,
-        id: Uuid,
-        session: Option<&AuthSession>,
-    ) -> Result<SignInFlow> {
-        self.flow(id, &[Step::Granted], session).await
     }
 
     /// The live flow with this id, at one of `steps`, and (once it has one) with this session.
@@ -529,7 +522,7 @@ impl SignIns {
         match check(username, Self::step_facts(facts, &flow)).await {
             Ok((user, session, token)) => {
                 let state = self
-                    .after_first_factor(flow, &user, &session, token)
+                    .after_first_factor(flow, &user, &session, token, Vec::new())
                     .await?;
                 Ok(Ok(state))
             }
@@ -597,47 +590,68 @@ impl SignIns {
         } else {
             None
         };
-        let signed_in = self
+        let step_facts = Self::step_facts(facts, &flow);
+        // The passkey's changes (challenge used, counter, session) are committed with the
+        // step's outcome, its log entry and any code, in one transaction.
+        let staged = self
             .passkeys
-            .finish_sign_in(
-                &Self::step_facts(facts, &flow),
-                ceremony_id,
-                credential,
-                current,
-            )
+            .stage_sign_in(&step_facts, ceremony_id, credential, current)
             .await?;
-        if let Some(user_id) = flow.user_id
+        let signed_in = &staged.signed_in;
+        let refusal = if let Some(user_id) = flow.user_id
             && signed_in.user.id != user_id
         {
-            return Err(Error::Invalid {
+            Some(Error::Invalid {
                 code: "signInWrongAccount",
                 target: Some("credential".into()),
                 message: "This passkey belongs to another account than the one signing in.".into(),
-            });
-        }
-        if flow.step == Step::ProveRegistration
+            })
+        } else if flow.step == Step::ProveRegistration
             && flow.pending_passkey != Some(signed_in.passkey.id)
         {
-            return Err(Error::Invalid {
+            Some(Error::Invalid {
                 code: "signInProveNewPasskey",
                 target: Some("credential".into()),
                 message: "Use the passkey you just created to finish signing in.".into(),
-            });
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.passkeys.discard(&staged).await;
+            return Err(refusal);
         }
         let mut flow = flow;
         if flow.step == Step::ProveRegistration {
             flow.pending_passkey = None;
         }
-        match signed_in.new_token {
+        let outcome = match &signed_in.new_token {
             Some(token) => {
-                self.after_first_factor(flow, &signed_in.user, &signed_in.session, token)
-                    .await
+                self.after_first_factor(
+                    flow,
+                    &signed_in.user,
+                    &signed_in.session,
+                    token.clone(),
+                    staged.changes.clone(),
+                )
+                .await
             }
             None => {
                 let from = flow.step;
-                self.decide(flow, from, &signed_in.user, &signed_in.session, None)
-                    .await
+                self.decide(
+                    flow,
+                    from,
+                    &signed_in.user,
+                    &signed_in.session,
+                    None,
+                    staged.changes.clone(),
+                )
+                .await
             }
+        };
+        match outcome {
+            Ok(state) => Ok(state),
+            Err(e) => Err(self.passkeys.settle_failure(&step_facts, &staged, e).await),
         }
     }
 
@@ -653,7 +667,7 @@ impl SignIns {
         let mut session = session.clone();
         session.methods.push(used);
         let user = self.user(&flow).await?;
-        self.decide(flow, Step::Requirements, &user, &session, None)
+        self.decide(flow, Step::Requirements, &user, &session, None, Vec::new())
             .await
     }
 
@@ -689,13 +703,14 @@ impl SignIns {
                     })
                     .collect();
                 flow.step = Step::Blocked;
-                self.save(&flow, Step::RegistrationNeeded).await?;
-                self.log(
+                self.save_logged(
                     &flow,
+                    Step::RegistrationNeeded,
                     &user,
                     session,
                     &decision,
                     BLOCKED_BY_CONDITIONAL_ACCESS,
+                    Vec::new(),
                 )
                 .await?;
                 return Ok(Err(self.state(&flow, None)));
@@ -799,17 +814,20 @@ impl SignIns {
             .ok_or_else(|| Error::not_found("user", id.to_string()))
     }
 
+    /// `pending`: what the first factor changed, committed with the outcome.
     async fn after_first_factor(
         &self,
         mut flow: SignInFlow,
         user: &User,
         session: &AuthSession,
         token: String,
+        pending: Vec<Change>,
     ) -> Result<FlowState> {
         let from = flow.step;
         flow.user_id = Some(user.id);
         flow.session_id = Some(session.id);
-        self.decide(flow, from, user, session, Some(token)).await
+        self.decide(flow, from, user, session, Some(token), pending)
+            .await
     }
 
     /// The tenant's compiled policies, kept per node until the documents change (see
@@ -898,6 +916,10 @@ impl SignIns {
     /// decision was the largest cost of a passkey sign-in after the signature check
     /// (BENCHMARKS.md), and the revision is the cross-node invalidation that keeps a decision
     /// from ever using a policy an administrator already changed.
+    ///
+    /// `pending` holds what the step itself changed and has not stored yet (a passkey
+    /// sign-in's challenge, counter and session): it is committed in the same transaction as
+    /// the outcome, so a step is stored whole or not at all.
     async fn decide(
         &self,
         mut flow: SignInFlow,
@@ -905,6 +927,7 @@ impl SignIns {
         user: &User,
         session: &AuthSession,
         token: Option<String>,
+        pending: Vec<Change>,
     ) -> Result<FlowState> {
         let set = self.policy_set().await?;
         let mut decision = self
@@ -955,14 +978,22 @@ impl SignIns {
                 Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3_600_000))
             };
             if self.now() - crate::oidc::auth_time(session) > window {
-                return self.sign_in_again(flow, from).await;
+                return self.sign_in_again(flow, from, pending).await;
             }
         }
-        // What the person has and could add, read before deciding so no lookup waits while
-        // the decision's borrows are held.
-        let passkeys = self.passkeys.my_passkeys(session).await?;
-        let apps = self.deps.store.software_oath_methods(user.id).await?;
-        let registrable = self.registrable_models().await?;
+        // What the person has and could add, read before matching on the outcome (so no
+        // lookup waits while its borrows are held), and only when something is asked of them:
+        // a granted sign-in, the common case, reads none of it.
+        let (passkeys, apps, registrable) =
+            if matches!(decision.outcome, Outcome::Requirements { .. }) {
+                (
+                    self.passkeys.my_passkeys(session).await?,
+                    self.deps.store.software_oath_methods(user.id).await?,
+                    self.registrable_models().await?,
+                )
+            } else {
+                (Vec::new(), Vec::new(), Vec::new())
+            };
         flow.username = Some(user.user_principal_name.clone());
         flow.offered_methods.clear();
         flow.required_strengths.clear();
@@ -1050,20 +1081,45 @@ impl SignIns {
                 }
             }
         };
-        self.save(&flow, from).await?;
-        self.log(&flow, user, session, &decision, error_code)
+        // A flow from `/authorize` is completed by the same commit that grants it.
+        let issued = match flow.step {
+            Step::Granted => crate::oidc::issue_code(&self.deps, &flow, session),
+            _ => None,
+        };
+        let mut more = pending;
+        let completion = match issued {
+            Some((changes, response)) => {
+                flow.step = Step::Completed;
+                more.extend(changes);
+                Some(response)
+            }
+            None => None,
+        };
+        self.save_logged(&flow, from, user, session, &decision, error_code, more)
             .await?;
-        Ok(self.state(&flow, token))
+        let mut state = self.state(&flow, token);
+        state.completion = completion;
+        Ok(state)
     }
 
     /// Sign-in frequency has lapsed for a session being reused: the flow goes back to the first
     /// factor for the same person, and no longer belongs to the old session.
-    async fn sign_in_again(&self, mut flow: SignInFlow, from: Step) -> Result<FlowState> {
+    async fn sign_in_again(
+        &self,
+        mut flow: SignInFlow,
+        from: Step,
+        pending: Vec<Change>,
+    ) -> Result<FlowState> {
         flow.step = Step::FirstFactor;
         flow.session_id = None;
         flow.user_id = None;
         flow.reuses_session = false;
-        self.save(&flow, from).await?;
+        let mut changes = pending;
+        changes.push(Change::AdvanceSignInFlow {
+            flow: Box::new(flow.clone()),
+            from,
+        });
+        self.deps.store.commit(changes, None).await?;
         let mut state = self.state(&flow, None);
         state.message = Some(
             "Your organization asks you to sign in again to use this application.".to_string(),
@@ -1093,14 +1149,40 @@ impl SignIns {
         Ok(candidates)
     }
 
-    async fn log(
+    /// Stores the flow's outcome, its sign-in log entry and `more` (an issued code) in one
+    /// transaction: a flow never moves without its entry, and a sign-in's outcome costs one
+    /// commit. Refused, with nothing written, if another request moved the flow first.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_logged(
+        &self,
+        flow: &SignInFlow,
+        from: Step,
+        user: &User,
+        session: &AuthSession,
+        decision: &Decision,
+        error_code: u32,
+        more: Vec<Change>,
+    ) -> Result<()> {
+        let entry = self.log_entry(flow, user, session, decision, error_code);
+        let mut changes = Vec::with_capacity(2 + more.len());
+        changes.push(Change::AdvanceSignInFlow {
+            flow: Box::new(flow.clone()),
+            from,
+        });
+        changes.push(Change::InsertSignInLogEntry(Box::new(entry)));
+        changes.extend(more);
+        self.deps.store.commit(changes, None).await
+    }
+
+    /// The sign-in log entry for the flow's outcome.
+    fn log_entry(
         &self,
         flow: &SignInFlow,
         user: &User,
         session: &AuthSession,
         decision: &Decision,
         error_code: u32,
-    ) -> Result<()> {
+    ) -> SignInLogEntry {
         let facts = RequestFacts {
             correlation_id: flow.correlation_id,
             ip_address: flow.ip_address.clone(),
@@ -1122,7 +1204,7 @@ impl SignIns {
                     .join(", ")
             )),
         };
-        signin_log::record_flow(
+        signin_log::flow_entry(
             &self.deps,
             FlowRecord {
                 facts: &facts,
@@ -1135,8 +1217,6 @@ impl SignIns {
                 failure_reason,
             },
         )
-        .await
-        .map(|_| ())
     }
 
     fn state(&self, flow: &SignInFlow, token: Option<String>) -> FlowState {
@@ -1191,7 +1271,7 @@ impl SignIns {
             details,
             new_session_token: token,
             persistent_session: flow.persistent_browser,
-            for_authorization: flow.authorization.is_some(),
+            completion: None,
             redirect_url: None,
             form_post: None,
         }

@@ -176,8 +176,23 @@ pub async fn record_first_factor(
     deps: &Deps,
     attempt: Attempt<'_>,
 ) -> Result<Option<SignInLogEntry>> {
-    if attempt.succeeded && attempt.facts.application.is_some() {
+    let Some(entry) = first_factor_entry(deps, attempt) else {
         return Ok(None);
+    };
+    deps.store
+        .commit(
+            vec![Change::InsertSignInLogEntry(Box::new(entry.clone()))],
+            None,
+        )
+        .await?;
+    Ok(Some(entry))
+}
+
+/// The entry for a first-factor attempt, for a caller that writes it with what the attempt
+/// changed. `None` for a success inside a flow: the flow's own entry records it.
+pub fn first_factor_entry(deps: &Deps, attempt: Attempt<'_>) -> Option<SignInLogEntry> {
+    if attempt.succeeded && attempt.facts.application.is_some() {
+        return None;
     }
     let (app_id, app_display_name) = match &attempt.facts.application {
         Some(app) => (app.app_id.clone(), app.display_name.clone()),
@@ -244,13 +259,7 @@ pub async fn record_first_factor(
         authentication_requirement: "singleFactorAuthentication".to_string(),
         authentication_strength: None,
     };
-    deps.store
-        .commit(
-            vec![Change::InsertSignInLogEntry(Box::new(entry.clone()))],
-            None,
-        )
-        .await?;
-    Ok(Some(entry))
+    Some(entry)
 }
 
 /// One outcome of a sign-in flow after Conditional Access was evaluated.
@@ -334,8 +343,10 @@ fn result_reason(trace: &portcullis_policy::PolicyTrace) -> String {
     }
 }
 
-/// Writes the entry for one outcome of a sign-in flow: granted, interrupted or blocked.
-pub async fn record_flow(deps: &Deps, record: FlowRecord<'_>) -> Result<SignInLogEntry> {
+/// The entry for one outcome of a sign-in flow: granted, interrupted or blocked. The flow
+/// writes it in the same transaction as the step it records, so a flow never moves without its
+/// entry and one sign-in costs one commit.
+pub fn flow_entry(deps: &Deps, record: FlowRecord<'_>) -> SignInLogEntry {
     let ua = portcullis_useragent::parse(&record.facts.user_agent);
     let now = deps.clock.now();
     let decision = record.decision;
@@ -367,7 +378,7 @@ pub async fn record_flow(deps: &Deps, record: FlowRecord<'_>) -> Result<SignInLo
             authentication_step_date_time: m.at,
         })
         .collect();
-    let entry = SignInLogEntry {
+    SignInLogEntry {
         id: deps.entropy.uuid(),
         created_date_time: now,
         user_principal_name: record.user.user_principal_name.to_lowercase(),
@@ -398,14 +409,7 @@ pub async fn record_flow(deps: &Deps, record: FlowRecord<'_>) -> Result<SignInLo
             "singleFactorAuthentication".to_string()
         },
         authentication_strength: strength,
-    };
-    deps.store
-        .commit(
-            vec![Change::InsertSignInLogEntry(Box::new(entry.clone()))],
-            None,
-        )
-        .await?;
-    Ok(entry)
+    }
 }
 
 /// How long sign-in log entries are kept unless configured otherwise (Entra keeps 30 days).

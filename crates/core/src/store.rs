@@ -109,8 +109,22 @@ pub enum Change {
         flow: Box<SignInFlow>,
         from: Step,
     },
+    /// Uses up a passkey ceremony (its challenge) if it is still there; otherwise the change
+    /// fails with a conflict (`passkeyChallengeNotFound`): another request used it first.
+    TakeCeremony(Uuid),
+    /// Records a passkey sign-in. The signature counter may only move forward (or stay at
+    /// zero for authenticators that keep none); otherwise the change fails with a conflict
+    /// (`passkeyCounterNotAdvanced`), so two nodes cannot both accept one counter value.
+    RecordPasskeyUse(crate::passkeys::PasskeyUse),
     InsertOAuthGrant(Box<OAuthGrant>),
     InsertAuthorizationCode(AuthorizationCode),
+    /// Marks an authorization code used if it is still unused; otherwise the change fails with
+    /// a conflict (`authorizationCodeUsed`). Of any number of racing commits on any number of
+    /// nodes, exactly one succeeds.
+    TakeAuthorizationCode {
+        code_hash: String,
+        at: OffsetDateTime,
+    },
     InsertRefreshToken(RefreshToken),
     /// Revokes a grant: its refresh tokens stop working and its access tokens stop being
     /// accepted by userinfo. Revoking a revoked grant keeps the first time.
@@ -235,6 +249,9 @@ pub trait Store: Send + Sync + 'static {
     async fn role_assignment(&self, id: Uuid) -> Result<Option<RoleAssignment>>;
     /// All assignments, or those of one principal.
     async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>>;
+    /// The role definitions assigned to the user directly or to any group they are in
+    /// (through nesting), each once, in one statement: read on every sign-in decision.
+    async fn role_definitions_held(&self, user_id: Uuid) -> Result<Vec<Uuid>>;
 
     /// With its password credentials.
     async fn application(&self, id: Uuid) -> Result<Option<Application>>;
@@ -298,13 +315,10 @@ pub trait Store: Send + Sync + 'static {
     /// The sign-in flow with this id, expired or not.
     async fn sign_in_flow(&self, id: Uuid) -> Result<Option<SignInFlow>>;
 
-    /// Marks an authorization code used. Of any number of racing callers on any number of
-    /// nodes, exactly one gets [`Taken::Fresh`]; later ones get [`Taken::Replayed`].
-    async fn take_authorization_code(
-        &self,
-        code_hash: &str,
-        at: OffsetDateTime,
-    ) -> Result<Taken<AuthorizationCode>>;
+    /// An authorization code as it stands, without using it: [`Taken::Fresh`] while unused,
+    /// [`Taken::Replayed`] once used. The token endpoint uses it up with
+    /// [`Change::TakeAuthorizationCode`] in the transaction that stores what it issues.
+    async fn authorization_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>>;
 
     /// Marks a refresh token used, with the same guarantee as codes.
     async fn take_refresh_token(

@@ -5,6 +5,8 @@
 //! reaches the store; the public half is published as a JWK. Every node loads the same keys from
 //! the database, so a token issued by one node verifies on any other.
 
+mod jose_ring;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -98,6 +100,7 @@ pub fn generate_signing_key(deps: &Deps, sealer: &Sealer) -> Result<SigningKey> 
 
 impl TokenService {
     pub fn new(deps: Deps, sealer: Sealer, issuer: String, tenant_id: Uuid) -> Self {
+        jose_ring::install();
         TokenService {
             deps,
             sealer,

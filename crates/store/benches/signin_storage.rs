@@ -15,6 +15,7 @@ use portcullis_core::audit::{AuditActivityInitiator, DirectoryAudit};
 use portcullis_core::model::{
     Application, DocumentKind, Group, ObjectKind, PolicyDocument, RedirectUris, User, UserType,
 };
+use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken};
 use portcullis_core::passkeys::store::{
     AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
 };
@@ -240,19 +241,19 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
     }
 }
 
-/// One sign-in's storage calls, in order.
+/// One complete OIDC passkey sign-in's storage calls, in the order the server makes them
+/// (`/authorize`, passkey options, passkey verify, token).
 async fn one_sign_in(f: &Fixture, n: usize) {
     let s = &f.store;
     let (user, passkey) = &f.users[n % f.users.len()];
-    // Start: the application, then the flow.
+    // Authorize: the application, then the flow.
     s.application_by_app_id(f.app.app_id).await.unwrap();
     let mut fl = flow(&f.app);
     s.commit(vec![Change::InsertSignInFlow(Box::new(fl.clone()))], None)
         .await
         .unwrap();
-    // Options: the flow, sweep expired ceremonies, a new ceremony.
+    // Options: the flow, a new ceremony.
     s.sign_in_flow(fl.id).await.unwrap();
-    s.delete_expired_ceremonies(now()).await.unwrap();
     let ceremony = Ceremony {
         id: Uuid::new_v4(),
         kind: CeremonyKind::DiscoverableAuthentication,
@@ -261,31 +262,24 @@ async fn one_sign_in(f: &Fixture, n: usize) {
         expires: now() + Duration::minutes(5),
     };
     s.insert_ceremony(&ceremony).await.unwrap();
-    // Verify: flow, ceremony, passkey, owner, passkey policy, counter, session, first-factor
-    // log; then the decision's reads, the flow's advance and the decision's log.
+    // Verify: the flow, the ceremony, the passkey, its owner, the passkey policy; the
+    // decision's revision check, groups and roles; then one commit of everything the step
+    // changed: challenge used, counter, session, flow, log entry, grant and code.
     s.sign_in_flow(fl.id).await.unwrap();
-    s.take_ceremony(ceremony.id).await.unwrap();
+    s.ceremony(ceremony.id).await.unwrap();
     s.passkey_by_credential_id(&passkey.credential_id)
         .await
         .unwrap();
     s.user(user.id).await.unwrap();
-    s.user(user.id).await.unwrap();
     s.document(DocumentKind::AuthenticationMethodConfiguration, "fido2")
         .await
         .unwrap();
+    s.document_revision().await.unwrap();
+    s.transitive_member_of(user.id).await.unwrap();
+    s.role_definitions_held(user.id).await.unwrap();
     let count = f
         .sign_count
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    s.record_passkey_use(&PasskeyUse {
-        id: passkey.id,
-        sign_count: count,
-        backup_eligible: false,
-        backup_state: false,
-        credential: "x".repeat(600),
-        at: now(),
-    })
-    .await
-    .unwrap();
     let session = AuthSession {
         id: Uuid::new_v4(),
         token_hash: Uuid::new_v4().simple().to_string(),
@@ -301,47 +295,74 @@ async fn one_sign_in(f: &Fixture, n: usize) {
         created: now(),
         expires: now() + Duration::hours(8),
     };
-    s.commit(vec![Change::InsertSession(session.clone())], None)
-        .await
-        .unwrap();
-    s.commit(
-        vec![Change::InsertSignInLogEntry(Box::new(log_entry(
-            user, &f.app,
-        )))],
-        None,
-    )
-    .await
-    .unwrap();
-    s.documents(DocumentKind::ConditionalAccessPolicy)
-        .await
-        .unwrap();
-    s.documents(DocumentKind::AuthenticationStrength)
-        .await
-        .unwrap();
-    s.documents(DocumentKind::NamedLocation).await.unwrap();
-    s.transitive_member_of(user.id).await.unwrap();
-    s.role_assignments(Some(user.id)).await.unwrap();
-    s.passkeys_of(user.id).await.unwrap();
-    s.software_oath_methods(user.id).await.unwrap();
-    s.document(DocumentKind::AuthenticationMethodConfiguration, "fido2")
-        .await
-        .unwrap();
-    fl.step = Step::Granted;
+    let grant = OAuthGrant {
+        id: Uuid::new_v4(),
+        client_id: f.app.app_id,
+        user_id: user.id,
+        session_id: Some(session.id),
+        scopes: vec!["openid".into(), "profile".into()],
+        nonce: Some("n".repeat(22)),
+        auth_time: now(),
+        amr: vec!["hwk".into(), "user".into(), "mfa".into()],
+        acr: Some("phishingResistantMfa".into()),
+        acrs: Vec::new(),
+        created: now(),
+        expires: now() + Duration::hours(24),
+        revoked: None,
+    };
+    let code_hash = Uuid::new_v4().simple().to_string();
+    fl.step = Step::Completed;
     fl.user_id = Some(user.id);
     fl.session_id = Some(session.id);
     s.commit(
-        vec![Change::AdvanceSignInFlow {
-            flow: Box::new(fl),
-            from: Step::Identify,
-        }],
+        vec![
+            Change::TakeCeremony(ceremony.id),
+            Change::RecordPasskeyUse(PasskeyUse {
+                id: passkey.id,
+                sign_count: count,
+                backup_eligible: false,
+                backup_state: false,
+                credential: "x".repeat(600),
+                at: now(),
+            }),
+            Change::InsertSession(session),
+            Change::AdvanceSignInFlow {
+                flow: Box::new(fl),
+                from: Step::Identify,
+            },
+            Change::InsertSignInLogEntry(Box::new(log_entry(user, &f.app))),
+            Change::InsertOAuthGrant(Box::new(grant.clone())),
+            Change::InsertAuthorizationCode(AuthorizationCode {
+                code_hash: code_hash.clone(),
+                grant_id: grant.id,
+                redirect_uri: "https://app.contoso.com/callback".into(),
+                code_challenge: Some("c".repeat(43)),
+                expires: now() + Duration::minutes(10),
+            }),
+        ],
         None,
     )
     .await
     .unwrap();
+    // Token: the client, the code, its grant and person; then one commit that uses the code
+    // up and stores the refresh token.
+    s.application_by_app_id(f.app.app_id).await.unwrap();
+    s.authorization_code(&code_hash).await.unwrap();
+    s.oauth_grant(grant.id).await.unwrap();
+    s.user(user.id).await.unwrap();
     s.commit(
-        vec![Change::InsertSignInLogEntry(Box::new(log_entry(
-            user, &f.app,
-        )))],
+        vec![
+            Change::TakeAuthorizationCode {
+                code_hash,
+                at: now(),
+            },
+            Change::InsertRefreshToken(RefreshToken {
+                token_hash: Uuid::new_v4().simple().to_string(),
+                grant_id: grant.id,
+                created: now(),
+                expires: now() + Duration::hours(24),
+            }),
+        ],
         None,
     )
     .await

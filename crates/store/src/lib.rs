@@ -94,7 +94,17 @@ pub struct PoolStats {
 /// The store on a sqlx pool. Cheap to clone: clones share the pool.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
+    /// Reads (and, on PostgreSQL and in-memory SQLite, everything).
     pool: AnyPool,
+    /// Every statement that writes. On a SQLite file this is its own pool of exactly one
+    /// connection: SQLite admits one writer at a time anyway, and a second writer waiting on
+    /// the file lock sleeps in SQLite's busy handler (in steps of up to 100 ms) even when the
+    /// lock was freed a microsecond later, which is where the sign-in p99 came from
+    /// (BENCHMARKS.md). Waiting for the one connection in the pool's queue instead is
+    /// first-come first-served and wakes as soon as the previous writer commits. Elsewhere it
+    /// is a clone of `pool`.
+    writer: AnyPool,
+    own_writer: bool,
     dialect: Dialect,
 }
 
@@ -122,32 +132,57 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             .idle_timeout(None)
             .max_lifetime(None);
     }
+    let file_sqlite = dialect == Dialect::Sqlite && !in_memory;
     if dialect == Dialect::Sqlite {
-        pool_options = pool_options.after_connect(|conn, _meta| {
-            Box::pin(async move {
-                // WAL lets readers run beside the writer; NORMAL is durable across application
-                // crashes in WAL mode; SQLite leaves foreign keys off unless asked; the busy
-                // timeout makes a second writer wait instead of failing at once.
-                sqlx::raw_sql(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                )
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
-        });
+        pool_options = pool_options.after_connect(|conn, _meta| Box::pin(sqlite_pragmas(conn)));
     }
     let pool = pool_options
-        .connect_with(connect_options)
+        .connect_with(connect_options.clone())
         .await
-        .map_err(|e| match e {
-            sqlx::Error::Configuration(_) => {
-                Error::invalid("database_url", format!("invalid database URL: {e}"))
-            }
-            other => Error::Unavailable(format!("cannot connect to the database: {other}")),
-        })?;
-    Ok(SqlStore { pool, dialect })
+        .map_err(connect_error)?;
+    let writer = if file_sqlite {
+        AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _meta| Box::pin(sqlite_pragmas(conn)))
+            .connect_with(connect_options)
+            .await
+            .map_err(connect_error)?
+    } else {
+        pool.clone()
+    };
+    Ok(SqlStore {
+        pool,
+        writer,
+        own_writer: file_sqlite,
+        dialect,
+    })
+}
+
+/// Settings every SQLite connection gets. WAL lets readers run beside the writer; NORMAL is
+/// durable across application crashes in WAL mode; SQLite leaves foreign keys off unless asked;
+/// the busy timeout makes a connection wait for the lock (a checkpoint, another process)
+/// instead of failing at once. (Memory-mapped reads were tried and left off: they saved
+/// some read system calls, but every mapped page of the database counts in the server's
+/// resident memory, which then grows with the sign-in log; see BENCHMARKS.md.)
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn connect_error(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Configuration(_) => {
+            Error::invalid("database_url", format!("invalid database URL: {e}"))
+        }
+        other => Error::Unavailable(format!("cannot connect to the database: {other}")),
+    }
 }
 
 impl SqlStore {
@@ -158,7 +193,7 @@ impl SqlStore {
             Dialect::Sqlite => sqlx::migrate!("../../migrations/sqlite"),
             Dialect::Postgres => sqlx::migrate!("../../migrations/postgres"),
         };
-        migrator.run(&self.pool).await.map_err(|e| match e {
+        migrator.run(&self.writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
             other => Error::Internal(format!("migration failed: {other}")),
         })
@@ -169,15 +204,22 @@ impl SqlStore {
     }
 
     pub fn pool_stats(&self) -> PoolStats {
+        let mut size = self.pool.size();
+        let mut idle = self.pool.num_idle();
+        if self.own_writer {
+            size += self.writer.size();
+            idle += self.writer.num_idle();
+        }
         PoolStats {
-            size: self.pool.size(),
-            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
         }
     }
 
     /// Closes every connection; later calls fail with 503. For orderly shutdown and for tests
     /// that drop their scratch database.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -12,8 +12,8 @@ use portcullis_core::clock::unix_millis;
 use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
-use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -71,6 +71,21 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             .bind(unix_millis(c.expires));
             write::run(conn, change, query).await.map(|_| ())
         }
+        Change::TakeAuthorizationCode { code_hash, at } => {
+            let query = sqlx::query(
+                "UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL",
+            )
+            .bind(code_hash.clone())
+            .bind(unix_millis(*at));
+            let done = write::run(conn, change, query).await?;
+            if done.rows_affected() == 0 {
+                return Err(Error::Conflict {
+                    code: "authorizationCodeUsed",
+                    message: "The authorization code was already used.".into(),
+                });
+            }
+            Ok(())
+        }
         Change::InsertRefreshToken(t) => {
             let query = sqlx::query(
                 "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created, expires, used) \
@@ -114,7 +129,7 @@ impl SqlStore {
         let fresh = sqlx::query(update)
             .bind(hash.to_string())
             .bind(unix_millis(at))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(error::storage)?;
         if let Some(row) = fresh {
@@ -131,25 +146,24 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn take_code(
-        &self,
-        code_hash: &str,
-        at: OffsetDateTime,
-    ) -> Result<Taken<AuthorizationCode>> {
-        let taken = self
-            .take(
-                "UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL \
-                 RETURNING code_hash, grant_id, redirect_uri, code_challenge, expires",
-                "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires \
-                 FROM oauth_codes WHERE code_hash = $1",
-                code_hash,
-                at,
-            )
-            .await?;
-        Ok(match taken {
-            Taken::Fresh(row) => Taken::Fresh(code(&row)?),
-            Taken::Replayed(row) => Taken::Replayed(code(&row)?),
-            Taken::Unknown => Taken::Unknown,
+    pub(crate) async fn read_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>> {
+        let row = sqlx::query(
+            "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires, used \
+             FROM oauth_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        Ok(match row {
+            None => Taken::Unknown,
+            Some(row) => {
+                let used: Option<i64> = row.try_get("used").map_err(error::storage)?;
+                match used {
+                    None => Taken::Fresh(code(&row)?),
+                    Some(_) => Taken::Replayed(code(&row)?),
+                }
+            }
         })
     }
 

@@ -16,6 +16,7 @@ use portcullis_core::clock::{from_unix_millis, unix_millis};
 use portcullis_core::passkeys::{
     AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
 };
+use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -75,6 +76,62 @@ fn ceremony(row: &AnyRow) -> Result<Ceremony> {
         state: text(row, "state")?,
         expires: from_unix_millis(int(row, "expires")?),
     })
+}
+
+/// The counter update of a sign-in. The condition is the check: the counter must move forward,
+/// except for authenticators that keep no counter at all (zero before and after).
+fn record_use(
+    used: &PasskeyUse,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "UPDATE passkeys SET sign_count = $2, backup_eligible = $3, backup_state = $4, \
+         credential = $5, last_used = $6 \
+         WHERE id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
+    )
+    .bind(id(used.id))
+    .bind(i64::from(used.sign_count))
+    .bind(i64::from(used.backup_eligible))
+    .bind(i64::from(used.backup_state))
+    .bind(used.credential.clone())
+    .bind(unix_millis(used.at))
+}
+
+/// The passkey changes a sign-in commits with the rest of its step ([`Store::commit`]).
+///
+/// [`Store::commit`]: portcullis_core::store::Store::commit
+pub(crate) async fn apply(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<()> {
+    match change {
+        Change::TakeCeremony(ceremony_id) => {
+            let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE id = $1")
+                .bind(id(*ceremony_id))
+                .execute(&mut *conn)
+                .await
+                .map_err(error::storage)?;
+            if done.rows_affected() == 0 {
+                return Err(Error::Conflict {
+                    code: "passkeyChallengeNotFound",
+                    message: "This passkey challenge was already used; start again.".into(),
+                });
+            }
+            Ok(())
+        }
+        Change::RecordPasskeyUse(used) => {
+            let done = record_use(used)
+                .execute(&mut *conn)
+                .await
+                .map_err(error::storage)?;
+            if done.rows_affected() == 0 {
+                return Err(Error::Conflict {
+                    code: portcullis_core::passkeys::COUNTER_NOT_ADVANCED,
+                    message: "The passkey's signature counter did not advance.".into(),
+                });
+            }
+            Ok(())
+        }
+        other => Err(Error::Internal(format!(
+            "passkeys::apply was handed {other:?}"
+        ))),
+    }
 }
 
 #[async_trait]
@@ -237,24 +294,17 @@ impl PasskeyStore for SqlStore {
         tx.commit().await.map_err(error::storage)
     }
 
-    async fn record_passkey_use(&self, used: &PasskeyUse) -> Result<bool> {
-        // The condition is the check: the counter must move forward, except for authenticators
-        // that keep no counter at all (zero before and after).
-        let done = sqlx::query(
-            "UPDATE passkeys SET sign_count = $2, backup_eligible = $3, backup_state = $4, \
-             credential = $5, last_used = $6 \
-             WHERE id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
+    async fn ceremony(&self, ceremony_id: Uuid) -> Result<Option<Ceremony>> {
+        sqlx::query(
+            "SELECT id, kind, user_id, state, expires FROM passkey_ceremonies WHERE id = $1",
         )
-        .bind(id(used.id))
-        .bind(i64::from(used.sign_count))
-        .bind(i64::from(used.backup_eligible))
-        .bind(i64::from(used.backup_state))
-        .bind(used.credential.clone())
-        .bind(unix_millis(used.at))
-        .execute(&self.pool)
+        .bind(id(ceremony_id))
+        .fetch_optional(&self.pool)
         .await
-        .map_err(error::storage)?;
-        Ok(done.rows_affected() == 1)
+        .map_err(error::storage)?
+        .as_ref()
+        .map(ceremony)
+        .transpose()
     }
 
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<()> {
@@ -267,7 +317,7 @@ impl PasskeyStore for SqlStore {
         .bind(ceremony.user_id.map(id))
         .bind(ceremony.state.clone())
         .bind(unix_millis(ceremony.expires))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(error::storage)?;
         Ok(())
@@ -279,7 +329,7 @@ impl PasskeyStore for SqlStore {
              RETURNING id, kind, user_id, state, expires",
         )
         .bind(id(ceremony_id))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(error::storage)?
         .as_ref()
@@ -290,7 +340,7 @@ impl PasskeyStore for SqlStore {
     async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64> {
         let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE expires < $1")
             .bind(unix_millis(now))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::storage)?;
         Ok(done.rows_affected())

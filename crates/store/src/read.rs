@@ -257,6 +257,28 @@ impl Store for SqlStore {
         .transpose()
     }
 
+    async fn role_definitions_held(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
+        // The same upward walk as `transitive_member_of`, joined to the assignments.
+        let found = sqlx::query(concat!(
+            "WITH RECURSIVE containing (id) AS (",
+            "SELECT group_id FROM group_members WHERE member_id = $1 ",
+            "UNION ",
+            "SELECT m.group_id FROM group_members m JOIN containing c ON m.member_id = c.id",
+            ") ",
+            "SELECT DISTINCT role_definition_id FROM role_assignments ",
+            "WHERE principal_id = $1 OR principal_id IN (SELECT id FROM containing) ",
+            "ORDER BY role_definition_id"
+        ))
+        .bind(id(user_id))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(error::storage)?;
+        found
+            .iter()
+            .map(|row| rows::uuid(row, "role_definition_id"))
+            .collect()
+    }
+
     async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>> {
         let found = match principal_id {
             Some(principal_id) => {
@@ -444,12 +466,11 @@ impl Store for SqlStore {
         self.read_sign_in_flow(id).await
     }
 
-    async fn take_authorization_code(
+    async fn authorization_code(
         &self,
         code_hash: &str,
-        at: time::OffsetDateTime,
     ) -> Result<portcullis_core::oidc::Taken<portcullis_core::oidc::AuthorizationCode>> {
-        self.take_code(code_hash, at).await
+        self.read_code(code_hash).await
     }
 
     async fn take_refresh_token(

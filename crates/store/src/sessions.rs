@@ -299,7 +299,7 @@ impl SqlStore {
         let done = sqlx::query("UPDATE temporary_access_passes SET used = $2 WHERE id = $1 AND used IS NULL AND is_usable_once = 1")
             .bind(id(tap_id))
             .bind(unix_millis(at))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::storage)?;
         Ok(done.rows_affected() == 1)
@@ -326,7 +326,7 @@ impl SqlStore {
         .bind(key.to_string())
         .bind(now)
         .bind(stale_before)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(error::storage)?;
         failure_count(&row)
@@ -377,7 +377,7 @@ impl SqlStore {
         let done = sqlx::query("UPDATE software_oath_methods SET last_used_step = $2 WHERE id = $1 AND last_used_step < $2")
             .bind(id(method_id))
             .bind(step)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::storage)?;
         Ok(done.rows_affected() == 1)
@@ -386,7 +386,7 @@ impl SqlStore {
     pub(crate) async fn delete_sign_ins_before(&self, before: OffsetDateTime) -> Result<u64> {
         let done = sqlx::query("DELETE FROM sign_ins WHERE created < $1")
             .bind(unix_millis(before))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::storage)?;
         Ok(done.rows_affected())
@@ -407,7 +407,7 @@ impl SqlStore {
         for sql in statements {
             let done = sqlx::query(sql)
                 .bind(unix_millis(now))
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(error::storage)?;
             removed += done.rows_affected();
@@ -429,7 +429,7 @@ impl SqlStore {
     pub(crate) async fn forget_failures(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
             .bind(key.to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(error::storage)?;
         Ok(())

@@ -85,8 +85,8 @@ pub(crate) async fn begin_write(store: &SqlStore) -> Result<Transaction<'static,
         // transactions that both read first deadlock on the upgrade and one fails at once with
         // SQLITE_BUSY, ignoring the busy timeout. IMMEDIATE takes the lock up front, so a second
         // writer waits its turn instead.
-        Dialect::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await,
-        Dialect::Postgres => store.pool.begin().await,
+        Dialect::Sqlite => store.writer.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => store.writer.begin().await,
     }
     .map_err(error::storage)
 }
@@ -226,6 +226,9 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertRefreshToken(_) => "InsertRefreshToken",
         Change::RevokeOAuthGrant { .. } => "RevokeOAuthGrant",
         Change::RevokeSessionGrants { .. } => "RevokeSessionGrants",
+        Change::TakeCeremony(_) => "TakeCeremony",
+        Change::TakeAuthorizationCode { .. } => "TakeAuthorizationCode",
+        Change::RecordPasskeyUse(_) => "RecordPasskeyUse",
     }
 }
 
@@ -275,10 +278,14 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         }
         Change::InsertOAuthGrant(_)
         | Change::InsertAuthorizationCode(_)
+        | Change::TakeAuthorizationCode { .. }
         | Change::InsertRefreshToken(_)
         | Change::RevokeOAuthGrant { .. }
         | Change::RevokeSessionGrants { .. } => {
             return crate::oidc::apply(conn, change).await;
+        }
+        Change::TakeCeremony(_) | Change::RecordPasskeyUse(_) => {
+            return crate::passkeys::apply(conn, change).await;
         }
         Change::InsertTenant(tenant) => {
             let query =

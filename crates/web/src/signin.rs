@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_core::oidc::ResponseMode;
 use portcullis_core::passkeys::RegistrationDevice;
-use portcullis_core::session::{AuthSession, SESSION_LIFETIME, session_for_token};
+use portcullis_core::session::SESSION_LIFETIME;
 use portcullis_core::signin::{FlowState, SignIns};
 use serde::Deserialize;
 use serde_json::Value;
@@ -80,29 +80,10 @@ fn reply(state: &AppState, flow: FlowState) -> Response {
 
 /// Like [`reply`], and when the flow came from `/authorize` and is now granted, issues the
 /// code: the reply's `redirectUrl` takes the browser back to the application.
-async fn finish(
-    state: &AppState,
-    mut flow: FlowState,
-    session: Option<&AuthSession>,
-) -> ApiResult<Response> {
-    if flow.status == "granted" && flow.for_authorization {
-        // Read again: the step may have added a method to the session (a passkey asked for by
-        // Conditional Access), and the code must record every method the person used.
-        let deps = state.directory.deps();
-        let fresh = match (&flow.new_session_token, session) {
-            (Some(token), _) => session_for_token(deps, token).await?,
-            (None, Some(s)) => deps
-                .store
-                .session_by_token_hash(&s.token_hash)
-                .await?
-                .filter(|s| s.expires > deps.clock.now()),
-            (None, None) => None,
-        };
-        let session = fresh.as_ref();
-        let response = crate::oidc::oidc(state)
-            .complete(&sign_ins(state), flow.flow_id, session)
-            .await?;
-        flow.status = "completed";
+fn finish(state: &AppState, mut flow: FlowState) -> ApiResult<Response> {
+    // A flow from `/authorize` that this step granted was completed in the same commit: the
+    // browser goes back to the application with its code.
+    if let Some(response) = flow.completion.take() {
         match response.response_mode {
             ResponseMode::Query => flow.redirect_url = Some(response.url()),
             // The page builds the form and posts it to the application.
@@ -143,7 +124,7 @@ async fn current(
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).current(id, session.as_ref()).await?;
-    finish(&state, flow, session.as_ref()).await
+    finish(&state, flow)
 }
 
 #[derive(Deserialize)]
@@ -178,7 +159,7 @@ async fn tap(
             .with_pass(id, &body.temporary_access_pass, &facts)
             .await?
         {
-            Ok(flow) => finish(&state, flow, None).await?,
+            Ok(flow) => finish(&state, flow)?,
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -201,7 +182,7 @@ async fn password(
             .with_password(id, &body.password, &facts)
             .await?
         {
-            Ok(flow) => finish(&state, flow, None).await?,
+            Ok(flow) => finish(&state, flow)?,
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -220,7 +201,7 @@ async fn totp(
     JsonOnly(body): JsonOnly<CodeRequest>,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).with_totp(id, &session, &body.code).await?;
-    finish(&state, flow, Some(&session)).await
+    finish(&state, flow)
 }
 
 #[derive(Deserialize, Default)]
@@ -262,7 +243,7 @@ async fn passkey_verify(
             &body.credential,
         )
         .await?;
-    finish(&state, flow, session.as_ref()).await
+    finish(&state, flow)
 }
 
 #[derive(Deserialize)]

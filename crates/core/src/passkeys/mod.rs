@@ -19,6 +19,7 @@ pub mod policy;
 pub mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -61,6 +62,9 @@ const AUTH_METHODS_SERVICE: &str = "Authentication Methods";
 /// The sign-in log's error code for a refused passkey ("Authentication failed during strong
 /// authentication request"); the failure reason says which check refused it.
 const PASSKEY_SIGN_IN_FAILED: u32 = 500121;
+/// The conflict code of a [`Change::RecordPasskeyUse`] whose counter another sign-in moved
+/// first: the same verdict as a regressed counter.
+pub const COUNTER_NOT_ADVANCED: &str = "passkeyCounterNotAdvanced";
 
 /// Where the person wants the new passkey: on the device they are using, or on a phone or
 /// tablet through the browser's cross-device (QR code) flow.
@@ -159,6 +163,15 @@ pub struct SignedIn {
     pub new_token: Option<String>,
 }
 
+/// A passkey sign-in verified and not yet stored (see [`Passkeys::stage_sign_in`]).
+pub struct StagedSignIn {
+    pub signed_in: SignedIn,
+    /// The challenge used up, the counter moved forward, the session started or extended.
+    pub changes: Vec<Change>,
+    ceremony_id: Uuid,
+    stored: StoredPasskey,
+}
+
 /// The passkey service. Cheap to clone.
 #[derive(Clone)]
 pub struct Passkeys {
@@ -172,7 +185,12 @@ struct Inner {
     /// The same relying party for the ES256 fast path (see [`es256`]).
     relying_party: es256::RelyingParty,
     roots: TrustedAttestationRoots,
+    /// When this node last swept expired ceremonies (unix milliseconds).
+    last_sweep: AtomicI64,
 }
+
+/// How often a node sweeps expired ceremonies as new ones start.
+const SWEEP_INTERVAL: time::Duration = time::Duration::minutes(1);
 
 fn code(code: &'static str, message: impl Into<String>) -> Error {
     Error::Invalid {
@@ -383,6 +401,7 @@ impl Passkeys {
                 webauthn,
                 relying_party: es256::RelyingParty::new(&rp_id, origin.clone()),
                 roots,
+                last_sweep: AtomicI64::new(0),
             }),
         })
     }
@@ -544,6 +563,9 @@ impl Passkeys {
 
     /// Whether the policy lets this person use passkeys at all.
     async fn admit(&self, policy: &Fido2Policy, user: &User) -> Result<()> {
+        if !policy.targets_groups() {
+            return policy.admits(&[]).map_err(Refusal::into_error);
+        }
         let groups: Vec<Uuid> = self
             .inner
             .deps
@@ -557,13 +579,7 @@ impl Passkeys {
     }
 
     async fn active_user(&self, id: Uuid) -> Result<User> {
-        match self.inner.deps.store.user(id).await? {
-            Some(u) if u.account_enabled => Ok(u),
-            Some(_) => Err(Error::Forbidden("This account is disabled.".into())),
-            None => Err(Error::Unauthenticated(
-                "The account this session belongs to no longer exists.".into(),
-            )),
-        }
+        enabled(self.inner.deps.store.user(id).await?)
     }
 
     // --- per-user passkeys, for administrators (Graph) ----------------------------------
@@ -739,8 +755,21 @@ impl Passkeys {
     ) -> Result<CeremonyOptions> {
         let now = self.now();
         // Expired ceremonies are swept as new ones start, so the table stays small without a
-        // scheduler; a failure here must not stop the sign-in.
-        if let Err(e) = self.store().delete_expired_ceremonies(now).await {
+        // scheduler, but at most once a minute per node: sweeping on every start was one more
+        // write queued on the database's writer per sign-in (BENCHMARKS.md). An expired
+        // ceremony left in the table until then is refused by `take` all the same. A failure
+        // here must not stop the sign-in.
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let last = self.inner.last_sweep.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(last) >= SWEEP_INTERVAL.whole_milliseconds() as i64;
+        if due
+            && self
+                .inner
+                .last_sweep
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            && let Err(e) = self.store().delete_expired_ceremonies(now).await
+        {
             tracing::warn!(error = %e, "could not sweep expired passkey ceremonies");
         }
         let ceremony = Ceremony {
@@ -760,7 +789,17 @@ impl Passkeys {
 
     /// Consumes a ceremony: once, unexpired, of an expected kind.
     async fn take(&self, id: Uuid, kinds: &[CeremonyKind]) -> Result<Ceremony> {
-        let ceremony = self.store().take_ceremony(id).await?.ok_or_else(|| {
+        self.checked(self.store().take_ceremony(id).await?, kinds)
+    }
+
+    /// Reads a ceremony with the same checks, leaving it to be taken by the transaction that
+    /// stores what it led to ([`Change::TakeCeremony`]).
+    async fn peek(&self, id: Uuid, kinds: &[CeremonyKind]) -> Result<Ceremony> {
+        self.checked(self.store().ceremony(id).await?, kinds)
+    }
+
+    fn checked(&self, found: Option<Ceremony>, kinds: &[CeremonyKind]) -> Result<Ceremony> {
+        let ceremony = found.ok_or_else(|| {
             code(
                 "passkeyChallengeNotFound",
                 "This passkey challenge is unknown or was already used; start again.",
@@ -1005,25 +1044,122 @@ impl Passkeys {
         credential: &Value,
         current: Option<&AuthSession>,
     ) -> Result<SignedIn> {
+        let staged = self
+            .stage_sign_in(facts, ceremony_id, credential, current)
+            .await?;
+        // The success's log entry goes in with what it changed: no sign-in without its entry.
+        let mut changes = staged.changes.clone();
+        if let Some(entry) = signin_log::first_factor_entry(
+            &self.inner.deps,
+            Self::attempt(facts, Some(&staged.signed_in.user), None),
+        ) {
+            changes.push(Change::InsertSignInLogEntry(Box::new(entry)));
+        }
+        if let Err(e) = self.inner.deps.store.commit(changes, None).await {
+            return Err(self.settle_failure(facts, &staged, e).await);
+        }
+        Ok(staged.signed_in)
+    }
+
+    /// Verifies an assertion and decides everything a successful sign-in changes, without
+    /// storing it: the caller commits [`StagedSignIn::changes`] together with its own (a sign-in
+    /// flow's step, its log entry, an authorization code) in one transaction, and hands a
+    /// failure of that commit to [`Passkeys::settle_failure`]. A refused assertion is logged
+    /// here, and its challenge used up, as a stored one would be.
+    pub async fn stage_sign_in(
+        &self,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        credential: &Value,
+        current: Option<&AuthSession>,
+    ) -> Result<StagedSignIn> {
         let mut owner = None;
         let outcome = self
             .verify_sign_in(facts, ceremony_id, credential, current, &mut owner)
             .await;
-        let failure_reason = outcome.as_ref().err().map(Error::public_message);
-        signin_log::record_first_factor(
-            &self.inner.deps,
-            Attempt {
-                facts,
-                user: owner.as_ref(),
-                typed_user_principal_name: "",
-                method: MethodKind::Fido2,
-                succeeded: outcome.is_ok(),
-                error_code: PASSKEY_SIGN_IN_FAILED,
-                failure_reason,
-            },
-        )
-        .await?;
+        if let Err(e) = &outcome {
+            self.discard_ceremony(ceremony_id).await;
+            self.log_attempt(facts, owner.as_ref(), Some(e)).await?;
+        }
         outcome
+    }
+
+    /// Uses up a staged sign-in's challenge when the caller refuses the sign-in for its own
+    /// reasons (another account, not the passkey just registered), so it cannot be tried again.
+    pub async fn discard(&self, staged: &StagedSignIn) {
+        self.discard_ceremony(staged.ceremony_id).await;
+    }
+
+    async fn discard_ceremony(&self, ceremony_id: Uuid) {
+        if let Err(e) = self.store().take_ceremony(ceremony_id).await {
+            tracing::warn!(error = %e, "could not remove a refused passkey challenge");
+        }
+    }
+
+    /// What a failed commit of a staged sign-in means: a counter that another sign-in moved
+    /// first is a possibly cloned authenticator (audited), and a challenge used meanwhile is a
+    /// replay; both are logged as failed attempts. Other errors pass through unchanged.
+    pub async fn settle_failure(
+        &self,
+        facts: &RequestFacts,
+        staged: &StagedSignIn,
+        error: Error,
+    ) -> Error {
+        let error = match error {
+            Error::Conflict { code, .. } if code == COUNTER_NOT_ADVANCED => {
+                let request = RequestContext {
+                    correlation_id: facts.correlation_id,
+                    ip_address: facts.ip_address.clone(),
+                };
+                self.report_possible_clone(&request, &staged.stored).await;
+                ceremony_error(WebauthnError::CredentialPossibleCompromise)
+            }
+            Error::Conflict {
+                code: "passkeyChallengeNotFound",
+                message,
+            } => Error::Invalid {
+                code: "passkeyChallengeNotFound",
+                target: None,
+                message,
+            },
+            other => return other,
+        };
+        if let Err(e) = self
+            .log_attempt(facts, Some(&staged.signed_in.user), Some(&error))
+            .await
+        {
+            tracing::error!(error = %e, "could not log a failed passkey sign-in");
+        }
+        error
+    }
+
+    /// The sign-in log entry of one passkey attempt (see `signin_log::record_first_factor`
+    /// for which are written inside a flow).
+    async fn log_attempt(
+        &self,
+        facts: &RequestFacts,
+        user: Option<&User>,
+        failure: Option<&Error>,
+    ) -> Result<()> {
+        signin_log::record_first_factor(&self.inner.deps, Self::attempt(facts, user, failure))
+            .await
+            .map(|_| ())
+    }
+
+    fn attempt<'a>(
+        facts: &'a RequestFacts,
+        user: Option<&'a User>,
+        failure: Option<&Error>,
+    ) -> Attempt<'a> {
+        Attempt {
+            facts,
+            user,
+            typed_user_principal_name: "",
+            method: MethodKind::Fido2,
+            succeeded: failure.is_none(),
+            error_code: PASSKEY_SIGN_IN_FAILED,
+            failure_reason: failure.map(Error::public_message),
+        }
     }
 
     async fn verify_sign_in(
@@ -1033,14 +1169,14 @@ impl Passkeys {
         credential: &Value,
         current: Option<&AuthSession>,
         owner: &mut Option<User>,
-    ) -> Result<SignedIn> {
+    ) -> Result<StagedSignIn> {
         let request = &RequestContext {
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
         };
         let response: PublicKeyCredential = parse_credential(credential)?;
         let ceremony = self
-            .take(
+            .peek(
                 ceremony_id,
                 &[
                     CeremonyKind::Authentication,
@@ -1119,7 +1255,8 @@ impl Passkeys {
             Err(e) => return Err(ceremony_error(e)),
         };
 
-        let user = self.active_user(stored.user_id).await?;
+        // The owner was read before the check so a failure can be logged under their name.
+        let user = enabled(owner.clone())?;
         let policy = self.policy().await?;
         self.admit(&policy, &user).await?;
         if let Err(refusal) = policy.allows_model(&stored.aaguid) {
@@ -1138,13 +1275,6 @@ impl Passkeys {
             credential: to_text(&updated)?,
             at: now,
         };
-        if !self.store().record_passkey_use(&used).await? {
-            // Another sign-in with the same counter value won the race, or the stored counter
-            // moved past this one since the ceremony began: the same as a regressed counter.
-            self.report_possible_clone(request, &stored).await;
-            return Err(ceremony_error(WebauthnError::CredentialPossibleCompromise));
-        }
-
         let method = SessionMethod {
             method: MethodKind::Fido2,
             at: now,
@@ -1154,39 +1284,41 @@ impl Passkeys {
             backup_eligible: stored.backup_eligible,
         };
         let deps = &self.inner.deps;
+        let mut changes = vec![
+            Change::TakeCeremony(ceremony_id),
+            Change::RecordPasskeyUse(used.clone()),
+        ];
         let (session, new_token) = match current.filter(|s| s.user_id == user.id) {
             Some(existing) => {
-                deps.store
-                    .commit(
-                        vec![Change::AddSessionMethod {
-                            session_id: existing.id,
-                            method: method.clone(),
-                        }],
-                        None,
-                    )
-                    .await?;
+                changes.push(Change::AddSessionMethod {
+                    session_id: existing.id,
+                    method: method.clone(),
+                });
                 let mut session = existing.clone();
                 session.methods.push(method);
                 (session, None)
             }
             None => {
                 let (session, token) = new_session(deps, user.id, method);
-                deps.store
-                    .commit(vec![Change::InsertSession(session.clone())], None)
-                    .await?;
+                changes.push(Change::InsertSession(session.clone()));
                 (session, Some(token))
             }
         };
-        let mut shown = stored;
+        let mut shown = stored.clone();
         shown.sign_count = used.sign_count;
         shown.backup_eligible = used.backup_eligible;
         shown.backup_state = used.backup_state;
         shown.last_used = Some(now);
-        Ok(SignedIn {
-            user,
-            passkey: Fido2Method::from(&shown),
-            session,
-            new_token,
+        Ok(StagedSignIn {
+            signed_in: SignedIn {
+                user,
+                passkey: Fido2Method::from(&shown),
+                session,
+                new_token,
+            },
+            changes,
+            ceremony_id,
+            stored,
         })
     }
 
@@ -1241,5 +1373,16 @@ fn limit_reached() -> Error {
         message: format!(
             "This account already has {MAX_PASSKEYS_PER_USER} passkeys, the most allowed; remove one first."
         ),
+    }
+}
+
+/// The account, if it exists and may sign in.
+fn enabled(found: Option<User>) -> Result<User> {
+    match found {
+        Some(u) if u.account_enabled => Ok(u),
+        Some(_) => Err(Error::Forbidden("This account is disabled.".into())),
+        None => Err(Error::Unauthenticated(
+            "The account this session belongs to no longer exists.".into(),
+        )),
     }
 }

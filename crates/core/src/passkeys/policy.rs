@@ -175,6 +175,14 @@ impl Fido2Policy {
         Ok(())
     }
 
+    /// Whether [`Fido2Policy::admits`] depends on the person's groups: only when a target
+    /// names a group rather than all users. Lets a sign-in skip reading the groups.
+    pub fn targets_groups(&self) -> bool {
+        let names_group = |id: &str| !id.eq_ignore_ascii_case(ALL_USERS);
+        self.include_targets.iter().any(|t| names_group(&t.id))
+            || self.exclude_targets.iter().any(|t| names_group(&t.id))
+    }
+
     /// Whether a model may register or sign in, by its AAGUID (lowercase hyphenated).
     pub fn allows_model(&self, aaguid: &str) -> std::result::Result<(), Refusal> {
         let restrictions = &self.key_restrictions;

@@ -156,12 +156,13 @@ pub trait PasskeyStore: Send + Sync + 'static {
     /// Removes a person's passkey; 404 when they have no such passkey.
     async fn delete_passkey(&self, user_id: Uuid, id: Uuid, audit: DirectoryAudit) -> Result<()>;
 
-    /// Records a successful sign-in. The signature counter may only move forward (or stay at
-    /// zero for authenticators that keep none); `false`, with nothing changed, when the stored
-    /// counter has already reached this one, so two nodes cannot both accept one counter value.
-    async fn record_passkey_use(&self, used: &PasskeyUse) -> Result<bool>;
-
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<()>;
+
+    /// The ceremony, without using it up: a sign-in verifies against it and then takes it in
+    /// the transaction that stores the sign-in ([`Change::TakeCeremony`]).
+    ///
+    /// [`Change::TakeCeremony`]: crate::store::Change::TakeCeremony
+    async fn ceremony(&self, id: Uuid) -> Result<Option<Ceremony>>;
 
     /// Removes the ceremony and returns it: to exactly one caller, expired or not (the caller
     /// checks the expiry, so that it can say "expired" rather than "unknown").

@@ -1823,15 +1823,25 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         Some(refresh.clone())
     );
 
+    assert_eq!(
+        store.authorization_code("c0de").await.unwrap(),
+        Taken::Fresh(code.clone()),
+        "reading a code does not use it"
+    );
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             (
                 store
-                    .take_authorization_code("c0de", at(T0 + 1_000))
-                    .await
-                    .unwrap(),
+                    .commit(
+                        vec![Change::TakeAuthorizationCode {
+                            code_hash: "c0de".into(),
+                            at: at(T0 + 1_000),
+                        }],
+                        None,
+                    )
+                    .await,
                 store
                     .take_refresh_token("ref1", at(T0 + 1_000))
                     .await
@@ -1843,12 +1853,12 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
     for task in tasks {
         let (c, r) = task.await.unwrap();
         match c {
-            Taken::Fresh(c) => {
-                assert_eq!(c, code);
-                fresh_codes += 1;
-            }
-            Taken::Replayed(c) => assert_eq!(c.grant_id, grant.id),
-            Taken::Unknown => panic!("the code exists"),
+            Ok(()) => fresh_codes += 1,
+            Err(Error::Conflict {
+                code: "authorizationCodeUsed",
+                ..
+            }) => {}
+            Err(other) => panic!("unexpected: {other:?}"),
         }
         match r {
             Taken::Fresh(_) => fresh_tokens += 1,
@@ -1858,11 +1868,41 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
     }
     assert_eq!((fresh_codes, fresh_tokens), (1, 1));
     assert_eq!(
-        store
-            .take_authorization_code("unknown", at(T0))
-            .await
-            .unwrap(),
+        store.authorization_code("c0de").await.unwrap(),
+        Taken::Replayed(code.clone())
+    );
+    assert_eq!(
+        store.authorization_code("unknown").await.unwrap(),
         Taken::Unknown
+    );
+    // A code taken by a commit whose other change fails stays unused.
+    let second = AuthorizationCode {
+        code_hash: "c0de2".into(),
+        ..code.clone()
+    };
+    store
+        .commit(vec![Change::InsertAuthorizationCode(second.clone())], None)
+        .await
+        .unwrap();
+    let refused = store
+        .commit(
+            vec![
+                Change::TakeAuthorizationCode {
+                    code_hash: "c0de2".into(),
+                    at: at(T0 + 1_500),
+                },
+                Change::InsertRefreshToken(refresh.clone()),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Conflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.authorization_code("c0de2").await.unwrap(),
+        Taken::Fresh(second)
     );
 
     store
@@ -1904,7 +1944,7 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
     assert_eq!(store.oauth_grant(grant.id).await.unwrap(), None);
     assert_eq!(store.refresh_token("ref1").await.unwrap(), None);
     assert_eq!(
-        store.take_authorization_code("c0de", at(T0)).await.unwrap(),
+        store.authorization_code("c0de").await.unwrap(),
         Taken::Unknown
     );
 }

@@ -10,7 +10,8 @@ use portcullis_core::audit::{AuditActivityInitiator, DirectoryAudit, UserIdentit
 use portcullis_core::clock::from_unix_millis;
 use portcullis_core::model::{User, UserType};
 use portcullis_core::passkeys::{
-    AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
+    AttestationLevel, COUNTER_NOT_ADVANCED, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse,
+    StoredPasskey,
 };
 use portcullis_core::store::{Change, ListQuery, Store};
 use portcullis_store::SqlStore;
@@ -144,6 +145,19 @@ async fn a_ceremony_is_taken_exactly_once(store: SqlStore) {
     assert_eq!(store.delete_expired_ceremonies(at(500)).await.unwrap(), 0);
 }
 
+/// A sign-in's counter update, as a sign-in commits it: `true` when stored, `false` when the
+/// change was refused because the counter did not move forward.
+async fn record(store: &SqlStore, used: &PasskeyUse) -> bool {
+    match store
+        .commit(vec![Change::RecordPasskeyUse(used.clone())], None)
+        .await
+    {
+        Ok(()) => true,
+        Err(Error::Conflict { code, .. }) if code == COUNTER_NOT_ADVANCED => false,
+        Err(other) => panic!("unexpected error: {other:?}"),
+    }
+}
+
 async fn counters_only_move_forward(store: SqlStore) {
     let user = new_user(&store, "joni@contoso.com").await;
     let counted = passkey(&user, b"counted", 0);
@@ -164,58 +178,80 @@ async fn counters_only_move_forward(store: SqlStore) {
         credential: format!("{{\"n\":{n}}}"),
         at: at(when),
     };
-    assert!(
-        store
-            .record_passkey_use(&used(&counted, 5, 10))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record_passkey_use(&used(&counted, 5, 11))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record_passkey_use(&used(&counted, 3, 12))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record_passkey_use(&used(&counted, 0, 13))
-            .await
-            .unwrap()
-    );
+    assert!(record(&store, &used(&counted, 5, 10)).await);
+    assert!(!record(&store, &used(&counted, 5, 11)).await);
+    assert!(!record(&store, &used(&counted, 3, 12)).await);
+    assert!(!record(&store, &used(&counted, 0, 13)).await);
     let now = store.passkey(counted.id).await.unwrap().unwrap();
     assert_eq!(
         (now.sign_count, now.last_used, now.credential.as_str()),
         (5, Some(at(10)), "{\"n\":5}")
     );
-    assert!(
-        store
-            .record_passkey_use(&used(&counted, 6, 14))
-            .await
-            .unwrap()
-    );
+    assert!(record(&store, &used(&counted, 6, 14)).await);
 
     // Authenticators without a counter stay at zero, use after use.
-    assert!(
-        store
-            .record_passkey_use(&used(&uncounted, 0, 20))
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .record_passkey_use(&used(&uncounted, 0, 21))
-            .await
-            .unwrap()
-    );
+    assert!(record(&store, &used(&uncounted, 0, 20)).await);
+    assert!(record(&store, &used(&uncounted, 0, 21)).await);
     let now = store.passkey(uncounted.id).await.unwrap().unwrap();
     assert_eq!((now.sign_count, now.last_used), (0, Some(at(21))));
     assert!(now.backup_eligible && now.backup_state);
+
+    // A sign-in is stored whole or not at all: a refused counter leaves its challenge in place,
+    // and a challenge can be taken by one commit only.
+    let ceremony = Ceremony {
+        id: Uuid::new_v4(),
+        kind: CeremonyKind::DiscoverableAuthentication,
+        user_id: None,
+        state: "state".into(),
+        expires: at(1_000_000),
+    };
+    store.insert_ceremony(&ceremony).await.unwrap();
+    let refused = store
+        .commit(
+            vec![
+                Change::TakeCeremony(ceremony.id),
+                Change::RecordPasskeyUse(used(&counted, 2, 30)),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Conflict { code, .. }) if code == COUNTER_NOT_ADVANCED),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.ceremony(ceremony.id).await.unwrap(),
+        Some(ceremony.clone()),
+        "the challenge is still there after the refused commit"
+    );
+    store
+        .commit(
+            vec![
+                Change::TakeCeremony(ceremony.id),
+                Change::RecordPasskeyUse(used(&counted, 7, 31)),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.ceremony(ceremony.id).await.unwrap(), None);
+    let again = store
+        .commit(vec![Change::TakeCeremony(ceremony.id)], None)
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(Error::Conflict {
+                code: "passkeyChallengeNotFound",
+                ..
+            })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.passkey(counted.id).await.unwrap().unwrap().sign_count,
+        7
+    );
 }
 
 async fn the_limit_and_credential_ids_hold_under_concurrency(store: SqlStore) {
