@@ -43,15 +43,7 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     b.until_panel("identify").await;
     b.until_text("Contoso Portal").await;
     b.screenshot("sign-in").await;
-    b.fill("Email or username", "joni@contoso.com").await;
-    b.click("Next").await;
-    b.until_panel("first-factor").await;
-    b.screenshot("choose-how").await;
-    b.click("Temporary Access Pass").await;
-    b.until_panel("tap").await;
-    b.fill("Temporary Access Pass", &pass).await;
-    b.screenshot("temporary-access-pass").await;
-    b.click("Sign in").await;
+    story::sign_in_with_pass(&b, "joni@contoso.com", &pass).await;
 
     // The pass does not meet phishing-resistant MFA: "More information required".
     b.until_panel("register-intro").await;
