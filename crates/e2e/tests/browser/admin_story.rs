@@ -6,7 +6,8 @@
 //! phone and is blocked by "Passkey test: unsupported platforms". Megan opens that policy in the
 //! portal's form and switches it to report-only. Joni signs in again, from a fresh browser, and
 //! gets in. In the sign-in logs Megan finds both sign-ins, and the Conditional Access tab of each
-//! shows the policy's result as she reads it: "Failure", then "Report-only: failure".
+//! shows the policy's result as she reads it: "Failure", then "Report-only: failure". Then she
+//! revokes Joni's pass, confirming on the page that names whose pass it is.
 
 use portcullis_core::first_party::ADMIN_PORTAL_APP_ID;
 use portcullis_core::roles::{AUTHENTICATION_ADMINISTRATOR, CONDITIONAL_ACCESS_ADMINISTRATOR};
@@ -267,6 +268,27 @@ async fn an_administrator_issues_a_pass_switches_a_policy_to_report_only_and_rea
         "Report-only: failure"
     );
     admin.screenshot("granted-sign-in-conditional-access").await;
+
+    // Done with it: she revokes Joni's pass, and the portal asks first, naming whose it is.
+    admin.click("Users").await;
+    admin.until_path("/admin/users").await;
+    admin.click("Joni Sherman").await;
+    admin.click("Revoke this pass").await;
+    admin.until_text("Revoke Temporary Access Pass?").await;
+    assert_eq!(admin.text("#confirm-name").await, "joni@contoso.com");
+    admin.screenshot("revoke-pass-confirmation").await;
+    admin.click("Revoke Temporary Access Pass").await;
+    admin
+        .until_text("The Temporary Access Pass was deleted.")
+        .await;
+    admin.until_text("No Temporary Access Pass.").await;
+    let passes = t
+        .get(&format!(
+            "/users/{}/authentication/temporaryAccessPassMethods",
+            id(&joni)
+        ))
+        .await;
+    assert_eq!(passes.body["value"], json!([]), "the pass is gone");
 
     admin.close().await;
     t.stop().await;
