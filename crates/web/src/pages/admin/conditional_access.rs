@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use portcullis_core::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
@@ -55,18 +55,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/admin/conditional-access/named-locations/{id}",
-            get(|state: State<AppState>, portal: Portal, id: Path<String>| {
-                edit_form_of(Editable::Location, state, portal, id)
-            })
-            .post(
-                |state: State<AppState>,
-                 portal: Portal,
-                 audit: Audit,
-                 id: Path<String>,
-                 form: FormData| {
-                    save_edit(Editable::Location, state, portal, audit, id, form)
-                },
-            ),
+            edit_route(Editable::Location),
         )
         .route(
             "/admin/conditional-access/named-locations/{id}/delete",
@@ -78,18 +67,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/admin/conditional-access/authentication-strengths/{id}",
-            get(|state: State<AppState>, portal: Portal, id: Path<String>| {
-                edit_form_of(Editable::Strength, state, portal, id)
-            })
-            .post(
-                |state: State<AppState>,
-                 portal: Portal,
-                 audit: Audit,
-                 id: Path<String>,
-                 form: FormData| {
-                    save_edit(Editable::Strength, state, portal, audit, id, form)
-                },
-            ),
+            edit_route(Editable::Strength),
         )
         .route(
             "/admin/conditional-access/authentication-strengths/{id}/delete",
@@ -786,6 +764,22 @@ fn edit_page(
             "subnav": subnav(current),
         }),
     ))
+}
+
+/// The form of one editable object (GET) and its save (POST), at the object's address.
+fn edit_route(what: Editable) -> MethodRouter<AppState> {
+    get(
+        move |state: State<AppState>, portal: Portal, id: Path<String>| {
+            edit_form_of(what, state, portal, id)
+        },
+    )
+    .post(
+        move |state: State<AppState>,
+              portal: Portal,
+              audit: Audit,
+              id: Path<String>,
+              form: FormData| { save_edit(what, state, portal, audit, id, form) },
+    )
 }
 
 async fn edit_form_of(
