@@ -41,6 +41,7 @@ pub mod oidc;
 pub mod passkeys;
 pub mod password;
 pub mod roles;
+pub mod security_info;
 pub mod session;
 pub mod signin;
 pub mod signin_log;

@@ -755,11 +755,26 @@ impl SignIns {
         facts: &RequestFacts,
         client_id: Uuid,
     ) -> Result<bool> {
+        let decision = self
+            .session_decision(session, facts, Target::Application(client_id.to_string()))
+            .await?;
+        Ok(decision.is_some_and(|d| matches!(d.outcome, Outcome::Grant)))
+    }
+
+    /// Conditional Access for `target` (an application, a user action) on this session as it
+    /// stands and this request's facts; `None` when the account is gone or disabled. Nothing
+    /// is logged.
+    pub async fn session_decision(
+        &self,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        target: Target,
+    ) -> Result<Option<Decision>> {
         let Some(user) = self.deps.store.user(session.user_id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         if !user.account_enabled {
-            return Ok(false);
+            return Ok(None);
         }
         let set = self.policy_set().await?;
         let ctx = self
@@ -769,10 +784,10 @@ impl SignIns {
                 facts.ip_address.as_deref(),
                 &user,
                 session,
-                Target::Application(client_id.to_string()),
+                target,
             )
             .await?;
-        Ok(matches!(evaluate(&ctx, &set).outcome, Outcome::Grant))
+        Ok(Some(evaluate(&ctx, &set)))
     }
 
     /// Finishes registering the passkey; the flow then waits for one assertion with it.

@@ -283,6 +283,31 @@ impl FromRequestParts<AppState> for CurrentSession {
     }
 }
 
+/// The signed-in person about to change their own security info (add, rename or remove a
+/// method, change their password): the session, once core's one decision for that
+/// ([`portcullis_core::security_info::may_change`]) allowed it for this request. Refused with
+/// 401 without a live session, and with 403 naming the policy when Conditional Access for My
+/// Account or for registering security information does not grant.
+pub struct SecurityInfoChange {
+    pub session: portcullis_core::session::AuthSession,
+}
+
+impl FromRequestParts<AppState> for SecurityInfoChange {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let CurrentSession { session } = CurrentSession::from_request_parts(parts, state).await?;
+        let Facts(facts) = Facts::from_request_parts(parts, state).await?;
+        portcullis_core::security_info::may_change(
+            &crate::signin::sign_ins(state),
+            &session,
+            &facts,
+        )
+        .await?;
+        Ok(SecurityInfoChange { session })
+    }
+}
+
 /// The plain facts of a sign-in request that core logs and decides on: correlation id, source
 /// address and user agent.
 pub struct Facts(pub portcullis_core::signin_log::RequestFacts);

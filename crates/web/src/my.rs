@@ -1,6 +1,8 @@
 //! Self-service security info (JSON): change your password, add and remove authenticator apps.
-//! Passkeys have their own module. Every route needs the session cookie; adding a method needs a
-//! recent strong sign-in or a Temporary Access Pass, as adding a passkey does.
+//! Passkeys have their own module. Every route needs the session cookie; every change also needs
+//! Conditional Access to let the session register security information
+//! ([`SecurityInfoChange`]), and adding a method a recent strong sign-in or a Temporary Access
+//! Pass, as adding a passkey does.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{CurrentSession, GraphJson, Meta};
+use crate::extract::{CurrentSession, GraphJson, Meta, SecurityInfoChange};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +33,7 @@ struct ChangePassword {
 
 async fn change_password(
     State(state): State<AppState>,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
@@ -49,7 +51,7 @@ async fn change_password(
 
 async fn totp_options(
     State(state): State<AppState>,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
 ) -> ApiResult<Json<Value>> {
     let options = state.software_oath.start_registration(&session).await?;
     Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
@@ -57,7 +59,7 @@ async fn totp_options(
 
 async fn finish_totp(
     State(state): State<AppState>,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<FinishTotpRegistration>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -81,7 +83,7 @@ async fn list_totp(
 
 async fn delete_totp(
     State(state): State<AppState>,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {

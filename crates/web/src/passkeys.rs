@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::session_cookie;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{CurrentSession, Facts, Meta, cookie, parse_graph_json};
+use crate::extract::{CurrentSession, Facts, Meta, SecurityInfoChange, cookie, parse_graph_json};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -167,7 +167,7 @@ struct RegistrationOptionsRequest {
 
 async fn registration_options(
     State(state): State<AppState>,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
 ) -> ApiResult<Json<Value>> {
     let options = state
@@ -188,7 +188,7 @@ struct RegisterRequest {
 async fn register(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     JsonOnly(body): JsonOnly<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let method = state
@@ -224,7 +224,7 @@ struct RenameRequest {
 async fn rename(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     Path(id): Path<String>,
     JsonOnly(body): JsonOnly<RenameRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -238,7 +238,7 @@ async fn rename(
 async fn remove(
     State(state): State<AppState>,
     Meta(meta): Meta,
-    CurrentSession { session }: CurrentSession,
+    SecurityInfoChange { session }: SecurityInfoChange,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     state

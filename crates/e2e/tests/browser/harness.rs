@@ -316,13 +316,41 @@ impl Browser {
 
     /// Clicks the visible button or link whose text contains `label`, as a person would.
     pub async fn click(&self, label: &str) {
+        self.click_within("", label).await;
+    }
+
+    /// Clicks the visible button or link whose text contains `label` inside the part of the
+    /// page `scope` (an XPath) picks: the tab bar rather than the menu with the same word.
+    pub async fn click_within(&self, scope: &str, label: &str) {
         let xpath = format!(
-            "//*[self::button or self::a][contains(normalize-space(.), {})]",
+            "{scope}//*[self::button or self::a][contains(normalize-space(.), {})]",
             xpath_literal(label)
         );
+        self.click_xpath(&xpath, &format!("{label:?}")).await;
+    }
+
+    /// Ticks, unticks or picks the checkbox or radio button labelled `label`, by its label.
+    pub async fn choose(&self, label: &str) {
+        let xpath = format!("//label[normalize-space(.)={}]", xpath_literal(label));
+        self.click_xpath(&xpath, &format!("the option {label:?}"))
+            .await;
+    }
+
+    /// Follows the link in the row of table `#table` that shows `text`.
+    pub async fn open_row(&self, table: &str, text: &str) {
+        let xpath = format!(
+            "//table[@id={}]//tr[contains(normalize-space(.), {})]//a",
+            xpath_literal(table),
+            xpath_literal(text)
+        );
+        self.click_xpath(&xpath, &format!("a row showing {text:?} in #{table}"))
+            .await;
+    }
+
+    async fn click_xpath(&self, xpath: &str, what: &str) {
         let started = std::time::Instant::now();
         loop {
-            if let Ok(found) = self.client.find_all(Locator::XPath(&xpath)).await {
+            if let Ok(found) = self.client.find_all(Locator::XPath(xpath)).await {
                 for element in found {
                     if element.is_displayed().await.unwrap_or(false)
                         && element.is_enabled().await.unwrap_or(false)
@@ -334,10 +362,28 @@ impl Browser {
             }
             if started.elapsed() > PATIENCE {
                 self.screenshot("gave-up").await;
-                panic!("[{}] no visible {label:?} to click", self.test);
+                panic!("[{}] nothing visible to click for {what}", self.test);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The visible text of each row of the table `#table`'s body.
+    pub async fn rows(&self, table: &str) -> Vec<String> {
+        let quoted = serde_json::to_string(table).expect("id quotes");
+        let found = self
+            .js(&format!(
+                "return [...document.getElementById({quoted}).tBodies[0].rows].map(r => r.innerText);"
+            ))
+            .await;
+        found
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Types into the visible field labelled `label`.

@@ -3,6 +3,8 @@
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 
+use crate::harness::Browser;
+
 /// Phishing-resistant MFA, the built-in authentication strength.
 pub const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
 /// The model (AAGUID) Chromium's virtual CTAP2 authenticator reports: the allow-list holds it,
@@ -58,33 +60,85 @@ pub async fn passkey_policy(t: &TestServer, allow_list: Option<&str>) {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
 }
 
+/// On the sign-in page: types the username, chooses "Temporary Access Pass", types the pass and
+/// signs in, saving a screenshot of the choice and of the pass typed in.
+pub async fn sign_in_with_pass(b: &Browser, upn: &str, pass: &str) {
+    b.until_panel("identify").await;
+    b.fill("Email or username", upn).await;
+    b.click("Next").await;
+    b.until_panel("first-factor").await;
+    b.screenshot("choose-how").await;
+    b.click("Temporary Access Pass").await;
+    b.until_panel("tap").await;
+    b.fill("Temporary Access Pass", pass).await;
+    b.screenshot("temporary-access-pass").await;
+    b.click("Sign in").await;
+}
+
 pub struct Story {
     pub joni: Value,
     pub app_id: String,
 }
 
-/// DESIGN.md's tenant: Joni in the admins group, the application she signs in to, the two
-/// policies, and the passkey policy's allow-list.
-pub async fn tenant(t: &TestServer, redirect_uri: Option<&str>) -> Story {
-    let joni = user(t, "joni@contoso.com", "Joni Sherman").await;
-    let admins = t
-        .post("/groups", json!({"displayName": "Admins"}))
-        .await
-        .body;
-    let added = t
-        .post(
-            &format!("/groups/{}/members/$ref", id(&admins)),
-            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&joni))}),
-        )
-        .await;
-    assert!(added.status.is_success(), "{:?}", added.body);
+/// A group holding `members`.
+pub async fn group(t: &TestServer, name: &str, members: &[&Value]) -> Value {
+    let group = t.post("/groups", json!({"displayName": name})).await;
+    assert_eq!(group.status, StatusCode::CREATED, "{:?}", group.body);
+    for member in members {
+        let added = t
+            .post(
+                &format!("/groups/{}/members/$ref", id(&group.body)),
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(member))}),
+            )
+            .await;
+        assert!(added.status.is_success(), "{:?}", added.body);
+    }
+    group.body
+}
+
+/// The application people sign in to: a public client, with the test's redirect URI if given.
+/// Returns its appId (the client id).
+pub async fn contoso_portal(t: &TestServer, redirect_uri: Option<&str>) -> String {
     let mut app = json!({"displayName": "Contoso Portal", "isFallbackPublicClient": true});
     if let Some(uri) = redirect_uri {
         app["publicClient"] = json!({"redirectUris": [uri]});
     }
     let app = t.post("/applications", app).await;
     assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
-    for policy in [
+    app.body["appId"].as_str().expect("an appId").to_string()
+}
+
+/// A Conditional Access policy, created through the admin API.
+pub async fn policy(t: &TestServer, policy: Value) -> Value {
+    let r = t.post("/identity/conditionalAccess/policies", policy).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    r.body
+}
+
+/// "Passkey test: unsupported platforms": the group's members are blocked everywhere but on
+/// Windows.
+pub fn unsupported_platforms(group: &Value) -> Value {
+    json!({
+        "displayName": "Passkey test: unsupported platforms",
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeGroups": [id(group)]},
+            "applications": {"includeApplications": ["All"]},
+            "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]},
+            "clientAppTypes": ["all"]
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+    })
+}
+
+/// DESIGN.md's tenant: Joni in the admins group, the application she signs in to, the two
+/// policies, and the passkey policy's allow-list.
+pub async fn tenant(t: &TestServer, redirect_uri: Option<&str>) -> Story {
+    let joni = user(t, "joni@contoso.com", "Joni Sherman").await;
+    let admins = group(t, "Admins", &[&joni]).await;
+    let app_id = contoso_portal(t, redirect_uri).await;
+    policy(
+        t,
         json!({
             "displayName": "Passkey test: enforcement",
             "state": "enabled",
@@ -95,24 +149,9 @@ pub async fn tenant(t: &TestServer, redirect_uri: Option<&str>) -> Story {
             },
             "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": PHISHING_RESISTANT}}
         }),
-        json!({
-            "displayName": "Passkey test: unsupported platforms",
-            "state": "enabled",
-            "conditions": {
-                "users": {"includeGroups": [id(&admins)]},
-                "applications": {"includeApplications": ["All"]},
-                "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]},
-                "clientAppTypes": ["all"]
-            },
-            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
-        }),
-    ] {
-        let r = t.post("/identity/conditionalAccess/policies", policy).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    }
+    )
+    .await;
+    policy(t, unsupported_platforms(&admins)).await;
     passkey_policy(t, Some(VIRTUAL_AUTHENTICATOR_AAGUID)).await;
-    Story {
-        joni,
-        app_id: app.body["appId"].as_str().expect("an appId").to_string(),
-    }
+    Story { joni, app_id }
 }

@@ -11,21 +11,6 @@ use crate::harness::{ANDROID_UA, Browser, WINDOWS_UA};
 use crate::relying_party::RelyingParty;
 use crate::story::{self, id, issue_pass};
 
-/// Starts a sign-in to the application the way its authorize request does, from the browser
-/// (so the flow records this browser's user agent and address), and returns the flow id.
-async fn start_flow(b: &Browser, client_id: &str) -> String {
-    b.goto("/healthz").await;
-    let started = b
-        .js(&format!(
-            "return fetch('/signin/flows', {{method: 'POST', headers: {{'Content-Type': 'application/json'}}, body: JSON.stringify({{clientId: {client_id:?}}})}}).then(r => r.json());"
-        ))
-        .await;
-    started["flowId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("a flow starts: {started}"))
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     let t = TestServer::start().await;
@@ -36,22 +21,16 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
     let b = Browser::start("use-case-1", &t.url, WINDOWS_UA).await;
     let phone = b.add_authenticator("hybrid").await;
 
-    // Windows: the application sends her to sign in (authorization code with PKCE).
+    // Windows: the application sends her to sign in (authorization code with PKCE). The
+    // Android visit later starts the same way, with its own PKCE pair.
     let (authorize, verifier) = rp.authorize_url(&t.url, &story.app_id);
+    let (android_authorize, _) = rp.authorize_url(&t.url, &story.app_id);
     let callback = tokio::spawn(rp.serve_callback(t.url.clone(), story.app_id.clone(), verifier));
     b.goto(&authorize).await;
     b.until_panel("identify").await;
     b.until_text("Contoso Portal").await;
     b.screenshot("sign-in").await;
-    b.fill("Email or username", "joni@contoso.com").await;
-    b.click("Next").await;
-    b.until_panel("first-factor").await;
-    b.screenshot("choose-how").await;
-    b.click("Temporary Access Pass").await;
-    b.until_panel("tap").await;
-    b.fill("Temporary Access Pass", &pass).await;
-    b.screenshot("temporary-access-pass").await;
-    b.click("Sign in").await;
+    story::sign_in_with_pass(&b, "joni@contoso.com", &pass).await;
 
     // The pass does not meet phishing-resistant MFA: "More information required".
     b.until_panel("register-intro").await;
@@ -100,8 +79,7 @@ async fn joni_registers_a_passkey_on_her_phone_and_is_blocked_from_android() {
 
     // Android: the same person, the same passkey, blocked by the platform policy.
     b.set_user_agent(ANDROID_UA).await;
-    let flow = start_flow(&b, &story.app_id).await;
-    b.goto(&format!("/signin?flow={flow}")).await;
+    b.goto(&android_authorize).await;
     // The username field offers her passkey (conditional mediation) and the phone answers
     // that offer; Conditional Access then blocks the platform.
     b.until_panel("blocked").await;

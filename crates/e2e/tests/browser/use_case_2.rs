@@ -23,12 +23,7 @@ async fn grady_adds_a_passkey_from_security_info_and_signs_in_with_autofill() {
     b.until_panel("identify").await;
     assert!(b.path().await.starts_with("/signin?"), "{}", b.path().await);
     b.until_text("My Account").await;
-    b.fill("Email or username", "grady@contoso.com").await;
-    b.click("Next").await;
-    b.until_panel("first-factor").await;
-    b.click("Temporary Access Pass").await;
-    b.fill("Temporary Access Pass", &pass).await;
-    b.click("Sign in").await;
+    story::sign_in_with_pass(&b, "grady@contoso.com", &pass).await;
 
     b.until_path("/my/security-info").await;
     b.until_text("You have no sign-in methods yet").await;

@@ -1140,3 +1140,152 @@ async fn a_passkey_sign_in_extends_the_session_it_arrives_with() {
     assert_eq!(his.body["value"], json!([]));
     t.stop().await;
 }
+
+/// Conditional Access for "Register security information" holds on the `/my/…` endpoints as
+/// it does on the security-info page, by the same decision: with a policy that blocks
+/// registering security info from outside the office's trusted addresses, a person signed in
+/// from elsewhere can neither add a passkey or an authenticator app, nor change their password,
+/// nor rename or remove a passkey — each refused with a 403 naming the policy, and nothing
+/// changes. Once this address is one of the office's, the same requests work.
+#[tokio::test]
+async fn registering_security_info_from_outside_the_office_is_refused_and_changes_nothing() {
+    let t = TestServer::start().await;
+    let p = person(&t, "ines@contoso.com").await;
+    let mut auth = authenticator(&t);
+    let registered = register(&t, &p, &mut auth, "this", "Ines's laptop").await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:?}",
+        registered.body
+    );
+    let passkey_id = registered.body["id"].as_str().unwrap().to_string();
+
+    let office = t
+        .post(
+            "/identity/conditionalAccess/namedLocations",
+            json!({
+                "@odata.type": "#microsoft.graph.ipNamedLocation",
+                "displayName": "Head office",
+                "isTrusted": true,
+                "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}]
+            }),
+        )
+        .await;
+    assert_eq!(office.status, StatusCode::CREATED, "{:?}", office.body);
+    let policy = t
+        .post(
+            "/identity/conditionalAccess/policies",
+            json!({
+                "displayName": "Security info only from the office",
+                "state": "enabled",
+                "conditions": {
+                    "users": {"includeUsers": ["All"]},
+                    "applications": {"includeApplications": [], "includeUserActions": ["urn:user:registersecurityinfo"]},
+                    "locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]},
+                    "clientAppTypes": ["all"]
+                },
+                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+            }),
+        )
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{:?}", policy.body);
+    let before = graph_passkeys(&t, &p).await;
+
+    let refused = [
+        post(
+            &t,
+            Some(&p.token),
+            "/my/passkeys/options",
+            json!({"device": "this"}),
+        )
+        .await,
+        post(&t, Some(&p.token), "/my/totp/options", json!({})).await,
+        post(
+            &t,
+            Some(&p.token),
+            "/my/password",
+            json!({"currentPassword": "", "newPassword": "a long new passphrase 42"}),
+        )
+        .await,
+        call(
+            &t,
+            Some(&p.token),
+            reqwest::Method::PATCH,
+            &format!("/my/passkeys/{passkey_id}"),
+            Some(json!({"displayName": "Renamed"})),
+        )
+        .await,
+        call(
+            &t,
+            Some(&p.token),
+            reqwest::Method::DELETE,
+            &format!("/my/passkeys/{passkey_id}"),
+            None,
+        )
+        .await,
+    ];
+    for reply in &refused {
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.body);
+        assert_eq!(code(reply), "Authorization_RequestDenied");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("'Security info only from the office'")
+                && message.contains("register or change security info"),
+            "{message}"
+        );
+    }
+    assert_eq!(graph_passkeys(&t, &p).await, before, "nothing changed");
+    let apps = call(&t, Some(&p.token), reqwest::Method::GET, "/my/totp", None).await;
+    assert_eq!(
+        apps.body["value"],
+        json!([]),
+        "no authenticator app was added"
+    );
+
+    // The security-info page says the same, and offers no way to add a method.
+    let page = t
+        .http
+        .get(format!("{}/my/security-info", t.url))
+        .header("cookie", format!("portcullis_session={}", p.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("id=\"security-info-policy\"")
+            && html.contains("Security info only from the office"),
+        "{html}"
+    );
+    assert!(!html.contains("Add sign-in method"), "{html}");
+
+    // This address becomes one of the office's: the same session may add a passkey again.
+    let moved = t
+        .patch(
+            &format!(
+                "/identity/conditionalAccess/namedLocations/{}",
+                office.body["id"].as_str().unwrap()
+            ),
+            json!({
+                "@odata.type": "#microsoft.graph.ipNamedLocation",
+                "ipRanges": [
+                    {"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"},
+                    {"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "127.0.0.1/32"}
+                ]
+            }),
+        )
+        .await;
+    assert!(moved.status.is_success(), "{:?}", moved.body);
+    let renamed = call(
+        &t,
+        Some(&p.token),
+        reqwest::Method::PATCH,
+        &format!("/my/passkeys/{passkey_id}"),
+        Some(json!({"displayName": "Renamed"})),
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
+    registration_options(&t, &p.token, "this").await;
+    t.stop().await;
+}

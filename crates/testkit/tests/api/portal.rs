@@ -1154,3 +1154,661 @@ async fn conditional_access_on_the_admin_portal_applies_to_every_page() {
     );
     t.stop().await;
 }
+
+/// What shows whether an object is still there, through the admin API.
+enum Probe {
+    /// The object answers at this path (and is 404 once gone).
+    Object(String),
+    /// The list at this path (or the object's client secrets) holds an entry with this id.
+    Listed(String, String),
+}
+
+async fn still_there(t: &TestServer, probe: &Probe) -> bool {
+    match probe {
+        Probe::Object(path) => {
+            let r = t.get(path).await;
+            assert!(
+                r.status == StatusCode::OK || r.status == StatusCode::NOT_FOUND,
+                "{path}: {:?}",
+                r.body
+            );
+            r.status == StatusCode::OK
+        }
+        Probe::Listed(path, id) => {
+            let body = t.get(path).await.body;
+            body["value"]
+                .as_array()
+                .or(body["passwordCredentials"].as_array())
+                .unwrap()
+                .iter()
+                .any(|v| v["id"] == id.as_str() || v["keyId"] == id.as_str())
+        }
+    }
+}
+
+/// One destructive action: the page with its button, the address it leads to, the name the
+/// confirmation must show, and how to tell whether the object is gone.
+struct Removal {
+    page: String,
+    confirm: String,
+    name: &'static str,
+    probe: Probe,
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_naming_what_goes_and_change_nothing_until_confirmed() {
+    let t = TestServer::start().await;
+    let browser = admin(&t).await;
+    let id_of = |v: &Value| v["id"].as_str().unwrap().to_string();
+
+    // Something of every kind the portal can remove.
+    let joni = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni Sherman"}),
+        )
+        .await
+        .body;
+    let grady = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "grady@contoso.com", "displayName": "Grady Archie"}),
+        )
+        .await
+        .body;
+    let (joni_id, grady_id) = (id_of(&joni), id_of(&grady));
+    let admins = id_of(
+        &t.post("/groups", json!({"displayName": "Admins"}))
+            .await
+            .body,
+    );
+    let helpdesk = id_of(
+        &t.post("/groups", json!({"displayName": "Helpdesk"}))
+            .await
+            .body,
+    );
+    for (group, user) in [(&admins, &joni_id), (&helpdesk, &grady_id)] {
+        let r = t
+            .post(
+                &format!("/groups/{group}/members/$ref"),
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user}")}),
+            )
+            .await;
+        assert!(r.status.is_success(), "{:?}", r.body);
+    }
+    let role = t
+        .post(
+            "/roleManagement/directory/roleAssignments",
+            json!({"principalId": joni_id, "roleDefinitionId": REPORTS_READER, "directoryScopeId": "/"}),
+        )
+        .await;
+    assert_eq!(role.status, StatusCode::CREATED, "{:?}", role.body);
+    let passes = format!("/users/{joni_id}/authentication/temporaryAccessPassMethods");
+    t.post(&passes, json!({})).await;
+    let pass_id = id_of(&t.get(&passes).await.body["value"][0]);
+    let app = t
+        .post("/applications", json!({"displayName": "Contoso Portal"}))
+        .await
+        .body;
+    let app_id = id_of(&app);
+    let secret = t
+        .post(
+            &format!("/applications/{app_id}/addPassword"),
+            json!({"passwordCredential": {"displayName": "CI"}}),
+        )
+        .await;
+    assert!(secret.status.is_success(), "{:?}", secret.body);
+    let key_id = secret.body["keyId"].as_str().unwrap().to_string();
+    let other_app = id_of(
+        &t.post("/applications", json!({"displayName": "Old Intranet"}))
+            .await
+            .body,
+    );
+    let policy = id_of(
+        &t.post(
+            "/identity/conditionalAccess/policies",
+            json!({"displayName": "Block legacy clients", "state": "disabled",
+                   "conditions": {"users": {"includeUsers": ["All"]},
+                                  "applications": {"includeApplications": ["All"]},
+                                  "clientAppTypes": ["exchangeActiveSync", "other"]},
+                   "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
+        )
+        .await
+        .body,
+    );
+    let location = id_of(
+        &t.post(
+            "/identity/conditionalAccess/namedLocations",
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Branch office",
+                   "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "198.51.100.0/24"}]}),
+        )
+        .await
+        .body,
+    );
+    let strength = id_of(
+        &t.post(
+            "/policies/authenticationStrengthPolicies",
+            json!({"displayName": "Passkeys only", "allowedCombinations": ["fido2"]}),
+        )
+        .await
+        .body,
+    );
+
+    let removals = vec![
+        Removal {
+            page: format!("/admin/users/{joni_id}"),
+            confirm: format!("/admin/users/{joni_id}/groups/{admins}/remove"),
+            name: "joni@contoso.com",
+            probe: Probe::Listed(format!("/groups/{admins}/members"), joni_id.clone()),
+        },
+        Removal {
+            page: format!("/admin/users/{joni_id}"),
+            confirm: format!(
+                "/admin/users/{joni_id}/roles/{}/remove",
+                role.body["id"].as_str().unwrap()
+            ),
+            name: "Reports Reader",
+            probe: Probe::Listed(
+                format!(
+                    "/roleManagement/directory/roleAssignments?$filter=principalId eq '{joni_id}'"
+                ),
+                role.body["id"].as_str().unwrap().to_string(),
+            ),
+        },
+        Removal {
+            page: format!("/admin/users/{joni_id}"),
+            confirm: format!("/admin/users/{joni_id}/pass/{pass_id}/delete"),
+            name: "joni@contoso.com",
+            probe: Probe::Listed(passes.clone(), pass_id.clone()),
+        },
+        Removal {
+            page: format!("/admin/groups/{helpdesk}"),
+            confirm: format!("/admin/groups/{helpdesk}/members/{grady_id}/remove"),
+            name: "grady@contoso.com",
+            probe: Probe::Listed(format!("/groups/{helpdesk}/members"), grady_id.clone()),
+        },
+        Removal {
+            page: format!("/admin/groups/{helpdesk}"),
+            confirm: format!("/admin/groups/{helpdesk}/delete"),
+            name: "Helpdesk",
+            probe: Probe::Object(format!("/groups/{helpdesk}")),
+        },
+        Removal {
+            page: format!("/admin/users/{grady_id}"),
+            confirm: format!("/admin/users/{grady_id}/delete"),
+            name: "grady@contoso.com",
+            probe: Probe::Object(format!("/users/{grady_id}")),
+        },
+        Removal {
+            page: format!("/admin/applications/{app_id}"),
+            confirm: format!("/admin/applications/{app_id}/secrets/{key_id}/remove"),
+            name: "CI (",
+            probe: Probe::Listed(format!("/applications/{app_id}"), key_id.clone()),
+        },
+        Removal {
+            page: format!("/admin/applications/{other_app}"),
+            confirm: format!("/admin/applications/{other_app}/delete"),
+            name: "Old Intranet",
+            probe: Probe::Object(format!("/applications/{other_app}")),
+        },
+        Removal {
+            page: format!("/admin/conditional-access/policies/{policy}"),
+            confirm: format!("/admin/conditional-access/policies/{policy}/delete"),
+            name: "Block legacy clients",
+            probe: Probe::Object(format!("/identity/conditionalAccess/policies/{policy}")),
+        },
+        Removal {
+            page: "/admin/conditional-access/named-locations".into(),
+            confirm: format!("/admin/conditional-access/named-locations/{location}/delete"),
+            name: "Branch office",
+            probe: Probe::Object(format!(
+                "/identity/conditionalAccess/namedLocations/{location}"
+            )),
+        },
+        Removal {
+            page: "/admin/conditional-access/authentication-strengths".into(),
+            confirm: format!(
+                "/admin/conditional-access/authentication-strengths/{strength}/delete"
+            ),
+            name: "Passkeys only",
+            probe: Probe::Object(format!(
+                "/policies/authenticationStrengthPolicies/{strength}"
+            )),
+        },
+    ];
+
+    for removal in &removals {
+        // The page's button leads to the confirmation; it does not remove anything itself.
+        let page = browser.get(&removal.page).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", removal.page);
+        assert!(
+            page.html.contains(&format!("href=\"{}\"", removal.confirm)),
+            "{} links to {}",
+            removal.page,
+            removal.confirm
+        );
+        assert!(
+            !page
+                .html
+                .contains(&format!("action=\"{}\"", removal.confirm)),
+            "no form on {} removes at once",
+            removal.page
+        );
+
+        // The confirmation names the object, offers Cancel, and posts to itself.
+        let confirm = browser.get(&removal.confirm).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.html);
+        assert!(
+            element(&confirm.html, "confirm-name").starts_with(removal.name),
+            "{} names {}: {}",
+            removal.confirm,
+            removal.name,
+            element(&confirm.html, "confirm-name")
+        );
+        assert!(
+            confirm.html.contains(&format!(
+                "action=\"{}\"",
+                removal.confirm.replace('/', "&#x2f;")
+            )),
+            "the confirmation posts to itself: {}",
+            confirm.html
+        );
+        assert!(
+            confirm
+                .html
+                .contains("class=\"button button-danger\" id=\"confirm\"")
+        );
+        assert!(confirm.html.contains("id=\"cancel\""));
+        assert!(confirm.html.contains("This can't be undone."));
+        assert!(
+            still_there(&t, &removal.probe).await,
+            "{}: asked only",
+            removal.confirm
+        );
+
+        // From another site the form is refused; from the page it removes.
+        let forged = browser
+            .post_from(Some("https://evil.example"), &removal.confirm, &[])
+            .await;
+        assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", removal.confirm);
+        assert!(
+            still_there(&t, &removal.probe).await,
+            "{}: forged",
+            removal.confirm
+        );
+        let done = browser.post(&removal.confirm, &[]).await;
+        let location = redirected_to(&done, "/admin");
+        assert!(location.contains("done="), "{location}");
+        assert!(
+            !still_there(&t, &removal.probe).await,
+            "{}: confirmed",
+            removal.confirm
+        );
+    }
+
+    // Asking about something that is not there is a friendly 404; about yourself, a refusal.
+    let missing = browser
+        .get("/admin/groups/00000000-0000-0000-0000-000000000000/delete")
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let me = t
+        .get(&format!("/users/{}", t.bootstrap.admin_user_principal_name))
+        .await
+        .body;
+    let myself = browser
+        .get(&format!("/admin/users/{}/delete", id_of(&me)))
+        .await;
+    assert_eq!(myself.status, StatusCode::BAD_REQUEST);
+    assert!(myself.html.contains("You cannot delete your own account"));
+    assert_eq!(
+        browser
+            .post(&format!("/admin/users/{}/delete", id_of(&me)), &[])
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(still_there(&t, &Probe::Object(format!("/users/{}", id_of(&me)))).await);
+
+    // Someone who may read but not change does not get the question either.
+    let (_, reader) = person(&t, "reader@contoso.com", &[REPORTS_READER]).await;
+    let refused = reader
+        .get(&format!(
+            "/admin/conditional-access/named-locations/{location}/delete"
+        ))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn named_locations_and_custom_strengths_are_edited_in_the_portal() {
+    let t = TestServer::start().await;
+    let browser = admin(&t).await;
+
+    // A named location: its form shows it as stored.
+    let created = t
+        .post(
+            "/identity/conditionalAccess/namedLocations",
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office",
+                   "isTrusted": true,
+                   "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}]}),
+        )
+        .await
+        .body;
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/admin/conditional-access/named-locations/{id}");
+    let stored = || async {
+        t.get(&format!("/identity/conditionalAccess/namedLocations/{id}"))
+            .await
+            .body
+    };
+    let before = stored().await;
+    let list = browser
+        .get("/admin/conditional-access/named-locations")
+        .await;
+    assert!(
+        list.html.contains(&format!("href=\"{path}\"")),
+        "the name opens its form"
+    );
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert!(form.html.contains("value=\"Office\""));
+    assert_eq!(unescape(element(&form.html, "ipRanges")), "203.0.113.0/24");
+    assert!(
+        form.html
+            .contains("id=\"isTrusted\" name=\"isTrusted\" value=\"true\" checked")
+    );
+    assert_eq!(element(&form.html, "location-kind"), "IP ranges");
+
+    // A mask too wide, then no name: each answered beside its field with what was typed, and
+    // nothing changes.
+    let wide = browser
+        .post(
+            &path,
+            &[
+                ("displayName", "Head office"),
+                ("ipRanges", "203.0.113.0/24\n10.0.0.0/4"),
+            ],
+        )
+        .await;
+    assert_eq!(wide.status, StatusCode::BAD_REQUEST, "{}", wide.html);
+    assert!(wide.html.contains("id=\"ipRanges-error\""), "{}", wide.html);
+    assert!(
+        wide.html.contains("value=\"Head office\""),
+        "what was typed is kept"
+    );
+    assert!(unescape(element(&wide.html, "ipRanges")).contains("10.0.0.0/4"));
+    let nameless = browser
+        .post(
+            &path,
+            &[("displayName", ""), ("ipRanges", "198.51.100.0/24")],
+        )
+        .await;
+    assert_eq!(
+        nameless.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        nameless.html
+    );
+    assert!(
+        nameless.html.contains("id=\"displayName-error\""),
+        "{}",
+        nameless.html
+    );
+    assert!(unescape(element(&nameless.html, "ipRanges")).contains("198.51.100.0/24"));
+    assert_eq!(stored().await, before, "nothing changed");
+
+    // A good edit: renamed, a second range, no longer trusted.
+    let saved = browser
+        .post(
+            &path,
+            &[
+                ("displayName", "Head office"),
+                ("ipRanges", "203.0.113.0/24\n198.51.100.0/24"),
+            ],
+        )
+        .await;
+    redirected_to(
+        &saved,
+        "/admin/conditional-access/named-locations?done=location-saved",
+    );
+    let after = stored().await;
+    assert_eq!(after["displayName"], "Head office");
+    assert_eq!(after["isTrusted"], false);
+    let ranges: Vec<&str> = after["ipRanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["cidrAddress"].as_str().unwrap())
+        .collect();
+    assert_eq!(ranges, ["203.0.113.0/24", "198.51.100.0/24"]);
+    assert_eq!(
+        browser.get(&path).await.status,
+        StatusCode::OK,
+        "the form opens again"
+    );
+    assert_eq!(
+        browser
+            .get("/admin/conditional-access/named-locations/00000000-0000-0000-0000-000000000000")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A custom authentication strength.
+    let strength = t
+        .post(
+            "/policies/authenticationStrengthPolicies",
+            json!({"displayName": "Passkeys only", "allowedCombinations": ["fido2"]}),
+        )
+        .await
+        .body;
+    let sid = strength["id"].as_str().unwrap().to_string();
+    let spath = format!("/admin/conditional-access/authentication-strengths/{sid}");
+    let stored_strength = || async {
+        t.get(&format!("/policies/authenticationStrengthPolicies/{sid}"))
+            .await
+            .body
+    };
+    let before = stored_strength().await;
+    let list = browser
+        .get("/admin/conditional-access/authentication-strengths")
+        .await;
+    assert!(list.html.contains(&format!("href=\"{spath}\"")));
+    let form = browser.get(&spath).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert!(form.html.contains("value=\"Passkeys only\""));
+    assert!(
+        form.html.contains(
+            "id=\"combination-fido2\" name=\"allowedCombinations\" value=\"fido2\" checked"
+        )
+    );
+    assert!(
+        !form
+            .html
+            .contains("value=\"windowsHelloForBusiness\" checked")
+    );
+
+    let empty = browser
+        .post(&spath, &[("displayName", "Passkeys or Hello")])
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.html);
+    assert!(
+        empty.html.contains("id=\"allowedCombinations-error\""),
+        "{}",
+        empty.html
+    );
+    assert!(empty.html.contains("value=\"Passkeys or Hello\""));
+    let nameless = browser
+        .post(
+            &spath,
+            &[
+                ("displayName", " "),
+                ("allowedCombinations", "fido2"),
+                ("allowedCombinations", "windowsHelloForBusiness"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        nameless.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        nameless.html
+    );
+    assert!(nameless.html.contains("id=\"displayName-error\""));
+    assert!(
+        nameless
+            .html
+            .contains("value=\"windowsHelloForBusiness\" checked"),
+        "ticks kept"
+    );
+    assert_eq!(stored_strength().await, before, "nothing changed");
+
+    let saved = browser
+        .post(
+            &spath,
+            &[
+                ("displayName", "Passkeys or Hello"),
+                ("description", "For administrators"),
+                ("allowedCombinations", "fido2"),
+                ("allowedCombinations", "windowsHelloForBusiness"),
+            ],
+        )
+        .await;
+    redirected_to(
+        &saved,
+        "/admin/conditional-access/authentication-strengths?done=strength-saved",
+    );
+    let after = stored_strength().await;
+    assert_eq!(after["displayName"], "Passkeys or Hello");
+    assert_eq!(after["description"], "For administrators");
+    assert_eq!(
+        after["allowedCombinations"],
+        json!(["fido2", "windowsHelloForBusiness"])
+    );
+
+    // The built-in strengths are not for editing.
+    let built_in = browser
+        .get("/admin/conditional-access/authentication-strengths/00000000-0000-0000-0000-000000000004")
+        .await;
+    assert_eq!(built_in.status, StatusCode::FORBIDDEN);
+    assert!(built_in.html.contains("built-in"), "{}", built_in.html);
+    let posted = browser
+        .post(
+            "/admin/conditional-access/authentication-strengths/00000000-0000-0000-0000-000000000004",
+            &[("displayName", "Mine now"), ("allowedCombinations", "fido2")],
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::FORBIDDEN);
+    t.stop().await;
+}
+
+/// Text from a page as a browser reads it: minijinja's escapes undone.
+fn unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The `href` of the element with `id`, unescaped as a browser would follow it.
+fn link(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let tag_start = html[..start].rfind('<')?;
+    let tag = &html[tag_start..start + html[start..].find('>')?];
+    let href = tag.split("href=\"").nth(1)?.split('"').next()?;
+    Some(unescape(href))
+}
+
+/// The users a page of the users list shows, by sign-in name.
+fn listed_users(html: &str) -> Vec<String> {
+    html.match_indices("@paging.example")
+        .map(|(i, _)| {
+            let start = html[..i].rfind('>').unwrap() + 1;
+            html[start..i].to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn long_lists_page_forwards_and_back_keeping_their_filters() {
+    let t = TestServer::start().await;
+    let browser = admin(&t).await;
+    for n in 0..55 {
+        let r = t
+            .post(
+                "/users",
+                json!({"userPrincipalName": format!("p{n:02}@paging.example"), "displayName": format!("Pat {n:02}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    // Someone the filter leaves out.
+    t.post(
+        "/users",
+        json!({"userPrincipalName": "other@contoso.com", "displayName": "Pat Other"}),
+    )
+    .await;
+
+    let first = browser.get("/admin/users?name=Pat&upn=p").await.html;
+    let page1 = listed_users(&first);
+    assert_eq!(page1.len(), 25, "{first}");
+    assert!(
+        link(&first, "previous-page").is_none(),
+        "no way back from the first page"
+    );
+    let next = link(&first, "next-page").expect("a next page");
+    assert!(
+        next.contains("name=Pat") && next.contains("upn=p"),
+        "{next}"
+    );
+
+    let second = browser.get(&next).await.html;
+    let page2 = listed_users(&second);
+    assert_eq!(page2.len(), 25);
+    assert!(page2.iter().all(|u| !page1.contains(u)), "a new page");
+    let back = link(&second, "previous-page").expect("a way back");
+    assert!(
+        back.contains("name=Pat") && back.contains("upn=p"),
+        "{back}"
+    );
+    assert_eq!(listed_users(&browser.get(&back).await.html), page1);
+
+    let third_link = link(&second, "next-page").expect("a third page");
+    let third = browser.get(&third_link).await.html;
+    let page3 = listed_users(&third);
+    assert_eq!(page3.len(), 5, "{third}");
+    assert!(link(&third, "next-page").is_none(), "the end");
+    assert!(
+        !third.contains("other@contoso.com"),
+        "the filters hold on every page"
+    );
+    let back = link(&third, "previous-page").expect("a way back");
+    assert_eq!(listed_users(&browser.get(&back).await.html), page2);
+    let first_again = link(&third, "first-page").expect("the first page");
+    assert_eq!(listed_users(&browser.get(&first_again).await.html), page1);
+
+    // The audit log pages the same way, with its filter.
+    let audits = browser
+        .get("/admin/audit-logs?activity=Add%20user")
+        .await
+        .html;
+    let next = link(&audits, "next-page").expect("more than a page of audits");
+    let later = browser.get(&next).await.html;
+    let back = link(&later, "previous-page").expect("a way back");
+    assert!(back.contains("activity=Add"), "{back}");
+    let again = browser.get(&back).await.html;
+    let rows = |html: &str| html.matches("<td>Add user</td>").count();
+    assert_eq!(rows(&again), rows(&audits));
+    assert_eq!(rows(&again), 25, "{again}");
+
+    // A page link the server did not make is a friendly 400.
+    let forged = browser
+        .get("/admin/users?after=bm90LWEtY3Vyc29y.%21%21")
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+    assert!(forged.html.contains("That page does not exist"));
+    t.stop().await;
+}

@@ -148,6 +148,9 @@ struct SecurityInfoPage {
     done: Option<&'static str>,
     /// Whether the session may add methods now (a recent passkey sign-in or a pass).
     may_add: bool,
+    /// Why Conditional Access does not let this session change its methods from here, if it
+    /// does not: the same decision the `/my/…` endpoints apply.
+    policy_refusal: Option<String>,
 }
 
 async fn security_info(
@@ -214,6 +217,13 @@ async fn security_info(
     let may_add = session
         .may_register_methods(state.directory.deps().clock.now())
         .is_ok();
+    let decision =
+        portcullis_core::security_info::may_change(&sign_ins(&state), &session, &facts).await;
+    let policy_refusal = match decision {
+        Ok(()) => None,
+        Err(portcullis_core::Error::Forbidden(message)) => Some(message),
+        Err(_) => return unavailable(),
+    };
     render(
         "my/security-info.html",
         SecurityInfoPage {
@@ -222,6 +232,7 @@ async fn security_info(
             has_password: password.is_some(),
             done,
             may_add,
+            policy_refusal,
         },
     )
 }
@@ -325,7 +336,7 @@ mod tests {
                    {"kind": "password", "id": "", "name": "Password", "detail": "Password", "created": "x", "last_used": null}]),
         ] {
             let html = info
-                .render(json!({"user": user, "methods": methods, "has_password": true, "done": null, "may_add": false}))
+                .render(json!({"user": user, "methods": methods, "has_password": true, "done": null, "may_add": false, "policy_refusal": null}))
                 .unwrap_or_else(|e| panic!("{e:#}"));
             assert!(!html.contains("<i>Pixel</i>") && !html.contains("<Archie>"));
         }

@@ -14,9 +14,9 @@ use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::{Value, json};
 use time::Duration;
 
-use super::users::first_link;
 use super::{
-    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal, when,
+    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal,
+    when,
 };
 use crate::AppState;
 
@@ -24,10 +24,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/applications", get(list).post(create))
         .route("/admin/applications/{id}", get(show).post(save))
+        .route(
+            "/admin/applications/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
         .route("/admin/applications/{id}/secrets", post(add_secret))
         .route(
             "/admin/applications/{id}/secrets/{key}/remove",
-            post(remove_secret),
+            get(confirm_remove_secret).post(remove_secret),
         )
 }
 
@@ -92,9 +96,7 @@ async fn list_page(
                 "created": when(a.created_date_time),
             })).collect::<Vec<_>>(),
             "filters": { "name": query.get("name") },
-            "next_link": query.next_link("/admin/applications", page.next.as_ref()),
-            "later_page": query.is_later_page(),
-            "first_link": first_link("/admin/applications", query, &["name"]),
+            "pager": query.pager("/admin/applications", page.next.as_ref()),
             "can_write": portal.may::<WriteApplications>(),
             "values": values,
             "errors": errors,
@@ -324,4 +326,75 @@ async fn remove_secret(
         .remove_password(&grant, &request, &id, RemovePassword { key_id: key })
         .await?;
     done(&format!("/admin/applications/{id}"), "secret-removed")
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteApplications>("deleting applications")?;
+    let read = portal.grant::<ReadApplications>("applications")?;
+    let app = state.directory.application(&read, &id).await?;
+    portal.confirm(
+        "applications",
+        Confirm {
+            action: "Delete application",
+            lead: "This deletes the application".into(),
+            name: app.display_name.clone(),
+            tail: format!("(client id {})", app.app_id),
+            consequences: vec![
+                "People can no longer sign in to it, and its client secrets stop working.".into(),
+                "Conditional Access policies that name it keep its id until you change them."
+                    .into(),
+            ],
+            back_to: format!("/admin/applications/{}", app.id),
+        },
+    )
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteApplications>("deleting applications")?;
+    state
+        .directory
+        .delete_application(&grant, &request, &id)
+        .await?;
+    done("/admin/applications", "application-deleted")
+}
+
+async fn confirm_remove_secret(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, key)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteApplications>("client secrets")?;
+    let read = portal.grant::<ReadApplications>("applications")?;
+    let app = state.directory.application(&read, &id).await?;
+    let secret = app
+        .password_credentials
+        .iter()
+        .find(|c| c.key_id.to_string().eq_ignore_ascii_case(&key))
+        .ok_or_else(|| portcullis_core::Error::not_found("passwordCredential", &key))?;
+    let name = match &secret.display_name {
+        Some(description) => format!("{description} ({}…)", secret.hint),
+        None => format!("{}…", secret.hint),
+    };
+    portal.confirm(
+        "applications",
+        Confirm {
+            action: "Remove client secret",
+            lead: "This removes the client secret".into(),
+            name,
+            tail: format!("of {}", app.display_name),
+            consequences: vec![
+                "Anything that still uses it can no longer get tokens as this application.".into(),
+            ],
+            back_to: format!("/admin/applications/{}", app.id),
+        },
+    )
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use portcullis_core::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::policy_form::{self, CLIENT_APPS, PLATFORMS, PolicyForm, USER_ACTIONS};
 use super::{
-    Audit, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
+    Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
 };
 use crate::AppState;
 
@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/admin/conditional-access/policies/{id}/delete",
-            post(delete),
+            get(confirm_delete).post(delete),
         )
         .route(
             "/admin/conditional-access/import",
@@ -54,16 +54,24 @@ pub fn router() -> Router<AppState> {
             get(locations).post(create_location),
         )
         .route(
+            "/admin/conditional-access/named-locations/{id}",
+            edit_route(Editable::Location),
+        )
+        .route(
             "/admin/conditional-access/named-locations/{id}/delete",
-            post(delete_location),
+            get(confirm_delete_location).post(delete_location),
         )
         .route(
             "/admin/conditional-access/authentication-strengths",
             get(strengths).post(create_strength),
         )
         .route(
+            "/admin/conditional-access/authentication-strengths/{id}",
+            edit_route(Editable::Strength),
+        )
+        .route(
             "/admin/conditional-access/authentication-strengths/{id}/delete",
-            post(delete_strength),
+            get(confirm_delete_strength).post(delete_strength),
         )
 }
 
@@ -466,6 +474,34 @@ async fn download(
         .into_response())
 }
 
+async fn confirm_delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteConditionalAccess>("deleting Conditional Access policies")?;
+    let read = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let policy = state.conditional_access.policy(&read, &id).await?;
+    let (state_text, _) = state_label(policy["state"].as_str().unwrap_or_default());
+    portal.confirm(
+        "conditional-access",
+        Confirm {
+            action: "Delete policy",
+            lead: "This deletes the Conditional Access policy".into(),
+            name: policy["displayName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            tail: format!("(now {state_text})"),
+            consequences: vec![
+                "Sign-ins are no longer checked against it, from the next one on.".into(),
+                "To stop it for a while instead, set it to Off or Report-only.".into(),
+            ],
+            back_to: format!("/admin/conditional-access/policies/{id}"),
+        },
+    )
+}
+
 async fn delete(
     State(state): State<AppState>,
     portal: Portal,
@@ -612,20 +648,247 @@ async fn locations_page(
     ))
 }
 
-async fn create_location(
+/// Which of the two Conditional Access objects with an edit form a request is about: a named
+/// location or a custom authentication strength. One form page and one save for both; this
+/// says where they differ.
+#[derive(Clone, Copy)]
+enum Editable {
+    Location,
+    Strength,
+}
+
+impl Editable {
+    /// The template's name for it, its list's address, its tab in the subnavigation, and the
+    /// words a refusal uses for it.
+    fn names(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Editable::Location => (
+                "location",
+                "/admin/conditional-access/named-locations",
+                "locations",
+                "named locations",
+            ),
+            Editable::Strength => (
+                "strength",
+                "/admin/conditional-access/authentication-strengths",
+                "strengths",
+                "authentication strengths",
+            ),
+        }
+    }
+
+    /// The object as stored; a built-in strength is refused (it cannot be changed).
+    async fn stored(self, state: &AppState, portal: &Portal, id: &str) -> Result<Value, PageError> {
+        match self {
+            Editable::Location => {
+                let grant = portal.grant::<ReadPolicies>(self.names().3)?;
+                Ok(state.conditional_access.named_location(&grant, id).await?)
+            }
+            Editable::Strength => custom_strength(state, portal, id).await,
+        }
+    }
+
+    /// The stored object as its form shows it.
+    fn values(self, stored: &Value) -> Value {
+        match self {
+            Editable::Location => location_values(stored),
+            Editable::Strength => json!({
+                "displayName": stored["displayName"],
+                "description": stored["description"],
+                "allowedCombinations": stored["allowedCombinations"],
+            }),
+        }
+    }
+
+    /// The form as it was sent, to show again beside its errors.
+    fn typed(self, form: &FormData, stored: &Value) -> Value {
+        match self {
+            Editable::Location => typed_location(form, location_kind(stored)),
+            Editable::Strength => typed_strength(form),
+        }
+    }
+
+    /// Saves the form over the stored object; core validates it, and refuses without changing
+    /// anything. A location keeps its kind (core refuses a change of type, so the form offers
+    /// none).
+    async fn save(
+        self,
+        state: &AppState,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &portcullis_core::audit::RequestContext,
+        stored: &Value,
+        form: &FormData,
+    ) -> Result<(), portcullis_core::Error> {
+        let id = stored["id"].as_str().unwrap_or_default();
+        let ca = &state.conditional_access;
+        match self {
+            Editable::Location => {
+                let body = location_body(form, location_kind(stored)).to_string();
+                ca.update_named_location(grant, request, id, body.as_bytes())
+                    .await?;
+            }
+            Editable::Strength => {
+                let body = strength_body(form).to_string();
+                ca.update_strength(grant, request, id, body.as_bytes())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The form of one stored named location or custom strength: `values` as the form shows them
+/// (stored, or as typed when refused) and `errors` beside their fields.
+fn edit_page(
+    portal: &Portal,
+    status: StatusCode,
+    what: Editable,
+    stored: &Value,
+    values: Value,
+    errors: FieldErrors,
+) -> PageResult {
+    let (kind, list, current, _) = what.names();
+    Ok(portal.render(
+        status,
+        "admin/ca_edit.html",
+        "conditional-access",
+        json!({
+            "kind": kind,
+            "list": list,
+            "id": stored["id"],
+            "name": stored["displayName"],
+            "combinations": COMBINATIONS,
+            "values": values,
+            "errors": errors,
+            "can_write": portal.may::<WriteConditionalAccess>(),
+            "subnav": subnav(current),
+        }),
+    ))
+}
+
+/// The form of one editable object (GET) and its save (POST), at the object's address.
+fn edit_route(what: Editable) -> MethodRouter<AppState> {
+    get(
+        move |state: State<AppState>, portal: Portal, id: Path<String>| {
+            edit_form_of(what, state, portal, id)
+        },
+    )
+    .post(
+        move |state: State<AppState>,
+              portal: Portal,
+              audit: Audit,
+              id: Path<String>,
+              form: FormData| { save_edit(what, state, portal, audit, id, form) },
+    )
+}
+
+async fn edit_form_of(
+    what: Editable,
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    let stored = what.stored(&state, &portal, &id).await?;
+    let values = what.values(&stored);
+    edit_page(
+        &portal,
+        StatusCode::OK,
+        what,
+        &stored,
+        values,
+        FieldErrors::new(),
+    )
+}
+
+async fn save_edit(
+    what: Editable,
     State(state): State<AppState>,
     portal: Portal,
     Audit(request): Audit,
+    Path(id): Path<String>,
     form: FormData,
 ) -> PageResult {
-    let grant = portal.grant::<WriteConditionalAccess>("named locations")?;
-    let ranges = form.lines("ipRanges");
-    let countries = form.lines("countriesAndRegions");
-    let body = if form.text("kind") == "country" {
+    let (kind, list, _, area) = what.names();
+    let grant = portal.grant::<WriteConditionalAccess>(area)?;
+    let stored = what.stored(&state, &portal, &id).await?;
+    match what.save(&state, &grant, &request, &stored, &form).await {
+        Ok(()) => done(list, &format!("{kind}-saved")),
+        Err(e) => {
+            let (status, errors) = refusal(e, EDIT_FIELDS)?;
+            let values = what.typed(&form, &stored);
+            edit_page(&portal, status, what, &stored, values, errors)
+        }
+    }
+}
+
+/// The fields of both edit forms that core's refusals can name.
+const EDIT_FIELDS: &[&str] = &[
+    "displayName",
+    "description",
+    "ipRanges",
+    "countriesAndRegions",
+    "allowedCombinations",
+];
+
+/// Whether a stored named location is a countries-and-regions one (the rest are IP ranges).
+fn is_country(location: &Value) -> bool {
+    location["@odata.type"] == "#microsoft.graph.countryNamedLocation"
+}
+
+/// `country` or `ip`: what kind of named location is stored.
+fn location_kind(location: &Value) -> &'static str {
+    if is_country(location) {
+        "country"
+    } else {
+        "ip"
+    }
+}
+
+/// A stored named location as its form shows it.
+fn location_values(location: &Value) -> Value {
+    let lines = |key: &str, inner: Option<&str>| -> String {
+        location[key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| match inner {
+                        Some(field) => v[field].as_str(),
+                        None => v.as_str(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    };
+    json!({
+        "kind": location_kind(location),
+        "displayName": location["displayName"],
+        "ipRanges": lines("ipRanges", Some("cidrAddress")),
+        "countriesAndRegions": lines("countriesAndRegions", None),
+        "isTrusted": location["isTrusted"].as_bool().unwrap_or(false),
+        "includeUnknownCountriesAndRegions": location["includeUnknownCountriesAndRegions"].as_bool().unwrap_or(false),
+    })
+}
+
+/// The form as it was sent, to show it again beside its errors.
+fn typed_location(form: &FormData, kind: &str) -> Value {
+    json!({
+        "kind": kind,
+        "displayName": form.text("displayName"),
+        "ipRanges": form.text("ipRanges"),
+        "countriesAndRegions": form.text("countriesAndRegions"),
+        "isTrusted": form.checked("isTrusted"),
+        "includeUnknownCountriesAndRegions": form.checked("includeUnknownCountriesAndRegions"),
+    })
+}
+
+/// The Graph body for a named location of `kind` from the form; core validates it.
+fn location_body(form: &FormData, kind: &str) -> Value {
+    if kind == "country" {
         json!({
             "@odata.type": "#microsoft.graph.countryNamedLocation",
             "displayName": form.text("displayName"),
-            "countriesAndRegions": countries.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>(),
+            "countriesAndRegions": form.lines("countriesAndRegions").iter().map(|c| c.to_uppercase()).collect::<Vec<_>>(),
             "includeUnknownCountriesAndRegions": form.checked("includeUnknownCountriesAndRegions"),
         })
     } else {
@@ -633,12 +896,29 @@ async fn create_location(
             "@odata.type": "#microsoft.graph.ipNamedLocation",
             "displayName": form.text("displayName"),
             "isTrusted": form.checked("isTrusted"),
-            "ipRanges": ranges.iter().map(|r| json!({
+            "ipRanges": form.lines("ipRanges").iter().map(|r| json!({
                 "@odata.type": if r.contains(':') { "#microsoft.graph.iPv6CidrRange" } else { "#microsoft.graph.iPv4CidrRange" },
                 "cidrAddress": r,
             })).collect::<Vec<_>>(),
         })
+    }
+}
+
+const LOCATION_FIELDS: &[&str] = &["displayName", "ipRanges", "countriesAndRegions"];
+
+async fn create_location(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("named locations")?;
+    let kind = if form.text("kind") == "country" {
+        "country"
+    } else {
+        "ip"
     };
+    let body = location_body(&form, kind);
     match state
         .conditional_access
         .create_named_location(&grant, &request, body.to_string().as_bytes())
@@ -649,17 +929,33 @@ async fn create_location(
             "location-created",
         ),
         Err(e) => {
-            let (status, errors) = refusal(e, &["displayName", "ipRanges", "countriesAndRegions"])?;
-            let values = json!({
-                "kind": form.text("kind"),
-                "displayName": form.text("displayName"),
-                "ipRanges": form.text("ipRanges"),
-                "countriesAndRegions": form.text("countriesAndRegions"),
-                "isTrusted": form.checked("isTrusted"),
-            });
-            locations_page(&state, &portal, status, values, errors).await
+            let (status, errors) = refusal(e, LOCATION_FIELDS)?;
+            locations_page(&state, &portal, status, typed_location(&form, kind), errors).await
         }
     }
+}
+
+async fn confirm_delete_location(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteConditionalAccess>("named locations")?;
+    let read = portal.grant::<ReadPolicies>("named locations")?;
+    let stored = state.conditional_access.named_location(&read, &id).await?;
+    portal.confirm(
+        "conditional-access",
+        Confirm {
+            action: "Delete named location",
+            lead: "This deletes the named location".into(),
+            name: stored["displayName"].as_str().unwrap_or_default().to_string(),
+            tail: String::new(),
+            consequences: vec![
+                "A location that a policy still names cannot be deleted: take it out of those policies first.".into(),
+            ],
+            back_to: "/admin/conditional-access/named-locations".into(),
+        },
+    )
 }
 
 async fn delete_location(
@@ -767,6 +1063,27 @@ async fn strengths_page(
     ))
 }
 
+/// The Graph body for a custom strength from the form; core validates it.
+fn strength_body(form: &FormData) -> Value {
+    let description = form.text("description");
+    json!({
+        "displayName": form.text("displayName"),
+        "description": (!description.is_empty()).then_some(description),
+        "allowedCombinations": form.all("allowedCombinations"),
+    })
+}
+
+/// The form as it was sent, to show it again beside its errors.
+fn typed_strength(form: &FormData) -> Value {
+    json!({
+        "displayName": form.text("displayName"),
+        "description": form.text("description"),
+        "allowedCombinations": form.all("allowedCombinations"),
+    })
+}
+
+const STRENGTH_FIELDS: &[&str] = &["displayName", "description", "allowedCombinations"];
+
 async fn create_strength(
     State(state): State<AppState>,
     portal: Portal,
@@ -774,18 +1091,13 @@ async fn create_strength(
     form: FormData,
 ) -> PageResult {
     let grant = portal.grant::<WriteConditionalAccess>("authentication strengths")?;
-    let combinations = form.all("allowedCombinations");
-    let description = form.text("description");
-    let mut body = json!({
-        "displayName": form.text("displayName"),
-        "allowedCombinations": combinations,
-    });
-    if !description.is_empty() {
-        body["description"] = json!(description);
-    }
     match state
         .conditional_access
-        .create_strength(&grant, &request, body.to_string().as_bytes())
+        .create_strength(
+            &grant,
+            &request,
+            strength_body(&form).to_string().as_bytes(),
+        )
         .await
     {
         Ok(_) => done(
@@ -793,16 +1105,47 @@ async fn create_strength(
             "strength-created",
         ),
         Err(e) => {
-            let (status, errors) =
-                refusal(e, &["displayName", "description", "allowedCombinations"])?;
-            let values = json!({
-                "displayName": form.text("displayName"),
-                "description": description,
-                "allowedCombinations": combinations,
-            });
-            strengths_page(&state, &portal, status, values, errors).await
+            let (status, errors) = refusal(e, STRENGTH_FIELDS)?;
+            strengths_page(&state, &portal, status, typed_strength(&form), errors).await
         }
     }
+}
+
+/// A custom strength stored in the tenant; the built-in ones cannot be changed, and their
+/// address answers so.
+async fn custom_strength(state: &AppState, portal: &Portal, id: &str) -> Result<Value, PageError> {
+    let grant = portal.grant::<ReadPolicies>("authentication strengths")?;
+    let stored = state.conditional_access.strength(&grant, id).await?;
+    if stored["policyType"] == "builtIn" {
+        return Err(portcullis_core::Error::Forbidden(format!(
+            "'{}' is a built-in authentication strength: it cannot be changed or deleted. Make a custom one instead.",
+            stored["displayName"].as_str().unwrap_or_default()
+        ))
+        .into());
+    }
+    Ok(stored)
+}
+
+async fn confirm_delete_strength(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteConditionalAccess>("authentication strengths")?;
+    let stored = custom_strength(&state, &portal, &id).await?;
+    portal.confirm(
+        "conditional-access",
+        Confirm {
+            action: "Delete authentication strength",
+            lead: "This deletes the authentication strength".into(),
+            name: stored["displayName"].as_str().unwrap_or_default().to_string(),
+            tail: String::new(),
+            consequences: vec![
+                "A strength that a policy still requires cannot be deleted: change those policies first.".into(),
+            ],
+            back_to: "/admin/conditional-access/authentication-strengths".into(),
+        },
+    )
 }
 
 async fn delete_strength(

@@ -11,10 +11,10 @@ use portcullis_core::model::ObjectKind;
 use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::json;
 
-use super::users::{find_group, first_link};
+use super::users::find_group;
 use super::{
-    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error, refusal,
-    when,
+    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error,
+    refusal, when,
 };
 use crate::AppState;
 
@@ -22,11 +22,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/groups", get(list).post(create))
         .route("/admin/groups/{id}", get(show))
-        .route("/admin/groups/{id}/delete", post(delete))
+        .route(
+            "/admin/groups/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
         .route("/admin/groups/{id}/members", post(add_member))
         .route(
             "/admin/groups/{id}/members/{member}/remove",
-            post(remove_member),
+            get(confirm_remove_member).post(remove_member),
         )
 }
 
@@ -82,9 +85,7 @@ async fn list_page(
                 "created": when(g.created_date_time),
             })).collect::<Vec<_>>(),
             "filters": { "name": query.get("name") },
-            "next_link": query.next_link("/admin/groups", page.next.as_ref()),
-            "later_page": query.is_later_page(),
-            "first_link": first_link("/admin/groups", query, &["name"]),
+            "pager": query.pager("/admin/groups", page.next.as_ref()),
             "can_create": portal.may::<WriteGroups>(),
             "values": values,
             "errors": errors,
@@ -240,4 +241,68 @@ async fn delete(
     let grant = portal.grant::<WriteGroups>("deleting groups")?;
     state.directory.delete_group(&grant, &request, &id).await?;
     done("/admin/groups", "group-deleted")
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteGroups>("deleting groups")?;
+    let read = portal.grant::<ReadGroups>("groups")?;
+    let group = state.directory.group(&read, &id).await?;
+    let members = state.directory.members(&read, &id, false).await?;
+    portal.confirm(
+        "groups",
+        Confirm {
+            action: "Delete group",
+            lead: "This deletes the group".into(),
+            name: group.display_name.clone(),
+            tail: String::new(),
+            consequences: vec![
+                format!(
+                    "Its {} direct member{} stay in the directory but leave the group.",
+                    members.len(),
+                    if members.len() == 1 { "" } else { "s" }
+                ),
+                "Policies and roles that reach people through this group stop applying to them."
+                    .into(),
+            ],
+            back_to: format!("/admin/groups/{}", group.id),
+        },
+    )
+}
+
+async fn confirm_remove_member(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, member)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteGroupMembers>("group membership")?;
+    let read = portal.grant::<ReadGroups>("groups")?;
+    let group = state.directory.group(&read, &id).await?;
+    let found = state
+        .directory
+        .members(&read, &id, false)
+        .await?
+        .into_iter()
+        .find(|m| m.id.to_string().eq_ignore_ascii_case(&member))
+        .ok_or_else(|| Error::not_found("member", &member))?;
+    portal.confirm(
+        "groups",
+        Confirm {
+            action: "Remove member",
+            lead: "This removes".into(),
+            name: found
+                .user_principal_name
+                .clone()
+                .unwrap_or_else(|| found.display_name.clone()),
+            tail: format!("from the group {}", group.display_name),
+            consequences: vec![
+                "Policies and roles that reach them through this group stop applying to them."
+                    .into(),
+            ],
+            back_to: format!("/admin/groups/{}", group.id),
+        },
+    )
 }

@@ -12,7 +12,6 @@ use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::{Value, json};
 use time::{Date, Duration};
 
-use super::users::first_link;
 use super::{FieldErrors, PAGE_SIZE, PageResult, Portal, Query, when};
 use crate::AppState;
 
@@ -22,9 +21,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/sign-ins/{id}", get(sign_in))
         .route("/admin/audit-logs", get(audits))
 }
-
-const SIGN_IN_FILTERS: &[&str] = &["user", "app", "status", "caStatus", "from", "to"];
-const AUDIT_FILTERS: &[&str] = &["category", "activity", "result", "from", "to"];
 
 /// Error codes that interrupt a sign-in to ask for more (Entra logs them as "Interrupted").
 const INTERRUPTS: &[u32] = &[50055, 50072, 50074, 50076, 50079, 50125, 50140];
@@ -212,9 +208,7 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
             "entries": entries,
             "filters": filters,
             "errors": {},
-            "next_link": query.next_link("/admin/sign-ins", page.next.as_ref()),
-            "later_page": query.is_later_page(),
-            "first_link": first_link("/admin/sign-ins", &query, SIGN_IN_FILTERS),
+            "pager": query.pager("/admin/sign-ins", page.next.as_ref()),
         }),
     )
 }
@@ -375,9 +369,7 @@ async fn audits(State(state): State<AppState>, portal: Portal, query: Query) -> 
             "entries": entries,
             "filters": filters,
             "errors": {},
-            "next_link": query.next_link("/admin/audit-logs", page.next.as_ref()),
-            "later_page": query.is_later_page(),
-            "first_link": first_link("/admin/audit-logs", &query, AUDIT_FILTERS),
+            "pager": query.pager("/admin/audit-logs", page.next.as_ref()),
         }),
     )
 }

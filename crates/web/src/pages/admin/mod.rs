@@ -59,6 +59,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "macros.html",
     "home.html",
     "forbidden.html",
+    "confirm.html",
     "users.html",
     "user_new.html",
     "user.html",
@@ -74,6 +75,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "policy_import.html",
     "locations.html",
     "strengths.html",
+    "ca_edit.html",
     "what_if.html",
     "sign_ins.html",
     "sign_in.html",
@@ -132,6 +134,8 @@ pub struct Portal {
     pub user: User,
     pub principal: Principal,
     notice: Option<&'static str>,
+    /// The path this request addressed (a confirmation's form posts back to it).
+    path: String,
 }
 
 impl FromRequestParts<AppState> for Portal {
@@ -194,6 +198,7 @@ impl FromRequestParts<AppState> for Portal {
             user,
             principal,
             notice,
+            path: parts.uri.path().to_string(),
         })
     }
 }
@@ -307,6 +312,44 @@ impl Portal {
     }
 }
 
+/// The page that asks before something is removed for good. Every delete, revoke and remove
+/// button in the portal is a link to its action's address (`GET`), which shows this page; only
+/// the form on it posts (same-origin guarded, as every portal form is) to that same address.
+pub struct Confirm {
+    /// What the button does, as its words and the page's title: "Delete group".
+    pub action: &'static str,
+    /// The sentence before the object's name: "This deletes the group".
+    pub lead: String,
+    /// The object as a person knows it (its name, a sign-in name).
+    pub name: String,
+    /// The rest of the sentence after the name, if any: "from Admins".
+    pub tail: String,
+    /// What else changes with it, one sentence each.
+    pub consequences: Vec<String>,
+    /// Where Cancel goes: the page the person came from.
+    pub back_to: String,
+}
+
+impl Portal {
+    /// Shows the confirmation for `confirm`, whose form posts back to the address it was opened
+    /// at; nothing has changed yet.
+    pub fn confirm(&self, section: &str, confirm: Confirm) -> PageResult {
+        self.page(
+            "admin/confirm.html",
+            section,
+            minijinja::context! {
+                action => confirm.action,
+                lead => confirm.lead,
+                name => confirm.name,
+                tail => confirm.tail,
+                consequences => confirm.consequences,
+                post_to => self.path,
+                back_to => confirm.back_to,
+            },
+        )
+    }
+}
+
 /// After a change: back to `path` with a notice. The notice travels as a code from a fixed
 /// list, never as text, so a crafted link cannot make the portal say something it did not.
 pub fn done(path: &str, code: &str) -> PageResult {
@@ -317,6 +360,7 @@ pub fn done(path: &str, code: &str) -> PageResult {
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "user-created" => "The user was created.",
+        "user-deleted" => "The user was deleted.",
         "user-enabled" => "The account was enabled: the person can sign in.",
         "user-disabled" => "The account was disabled: the person can no longer sign in.",
         "group-added" => "Added to the group.",
@@ -331,14 +375,17 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "member-removed" => "The member was removed.",
         "application-created" => "The application was registered.",
         "application-updated" => "The application was saved.",
+        "application-deleted" => "The application was deleted.",
         "secret-removed" => "The client secret was removed.",
         "policy-created" => "The policy was created.",
         "policy-saved" => "The policy was saved.",
         "policy-deleted" => "The policy was deleted.",
         "policies-imported" => "The policies were imported.",
         "location-created" => "The named location was created.",
+        "location-saved" => "The named location was saved.",
         "location-deleted" => "The named location was deleted.",
         "strength-created" => "The authentication strength was created.",
+        "strength-saved" => "The authentication strength was saved.",
         "strength-deleted" => "The authentication strength was deleted.",
         "fido2-saved" => "The passkey (FIDO2) policy was saved.",
         "tap-saved" => "The Temporary Access Pass policy was saved.",
@@ -466,41 +513,76 @@ impl Query {
             .unwrap_or("")
     }
 
-    /// The page a list starts after (`after=…`, a cursor this server issued).
+    /// Where this page of a list starts: the last cursor of the trail in `after`.
     pub fn cursor(&self) -> Result<Option<Cursor>, PageError> {
-        match self.get("after") {
-            "" => Ok(None),
-            token => odata::decode_skiptoken(token).map(Some).map_err(|_| {
+        let mut cursors = Vec::new();
+        for token in self.trail() {
+            cursors.push(odata::decode_skiptoken(token).map_err(|_| {
                 PageError::from(error_page(
                     StatusCode::BAD_REQUEST,
                     "That page does not exist",
                     "The link to this page of the list is not one this server made. Go back to the first page.",
                 ))
-            }),
+            })?);
         }
+        Ok(cursors.pop())
     }
 
-    /// The link to the page after `next`, keeping the filters.
-    pub fn next_link(&self, path: &str, next: Option<&Cursor>) -> Option<String> {
-        let next = next?;
+    /// `after=…` holds the cursors this server issued for the pages before this one and for
+    /// this one, oldest first, joined with `.` (which base64url never uses): the store pages
+    /// only forwards, so the way back travels in the link. The newest [`MAX_TRAIL`] are kept;
+    /// past that many pages "Previous" from the oldest one kept leads to the first page.
+    fn trail(&self) -> Vec<&str> {
+        self.get("after")
+            .split('.')
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// This list at `path` with the same filters, starting after the cursors `trail`.
+    fn link(&self, path: &str, trail: &[&str]) -> String {
         let mut pairs: Vec<(&str, String)> = self
             .0
             .iter()
             .filter(|(k, v)| k != "after" && k != "done" && !v.trim().is_empty())
             .map(|(k, v)| (k.as_str(), v.trim().to_string()))
             .collect();
-        pairs.push(("after", odata::encode_skiptoken(next)));
-        Some(format!(
+        if !trail.is_empty() {
+            pairs.push(("after", trail.join(".")));
+        }
+        if pairs.is_empty() {
+            return path.to_string();
+        }
+        format!(
             "{path}?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
-        ))
+        )
     }
 
-    /// Whether this is a later page (so the list offers a way back to the first).
-    pub fn is_later_page(&self) -> bool {
-        !self.get("after").is_empty()
+    /// The links of a list's pager, filters kept: the first page and the previous one (on a
+    /// later page), and the next (when `next` says there is more).
+    pub fn pager(&self, path: &str, next: Option<&Cursor>) -> serde_json::Value {
+        let trail = self.trail();
+        let previous = trail
+            .split_last()
+            .map(|(_, before)| self.link(path, before));
+        let next = next.map(|cursor| {
+            let token = odata::encode_skiptoken(cursor);
+            let mut longer = trail.clone();
+            longer.push(&token);
+            let start = longer.len().saturating_sub(MAX_TRAIL);
+            self.link(path, &longer[start..])
+        });
+        serde_json::json!({
+            "first": self.link(path, &[]),
+            "previous": previous,
+            "next": next,
+        })
     }
 }
+
+/// How many pages back a list's links remember (see [`Query::trail`]).
+const MAX_TRAIL: usize = 40;
 
 /// A submitted HTML form, as name/value pairs in the order sent (checkbox groups and multiple
 /// selects repeat a name).

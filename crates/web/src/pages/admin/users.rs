@@ -19,8 +19,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    Audit, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error, refusal,
-    when,
+    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageError, PageResult, Portal, Query, done,
+    one_error, refusal, when,
 };
 use crate::AppState;
 
@@ -29,23 +29,27 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(list).post(create))
         .route("/admin/users/new", get(new_form))
         .route("/admin/users/{id}", get(show))
+        .route("/admin/users/{id}/delete", get(confirm_delete).post(delete))
         .route("/admin/users/{id}/state", post(set_state))
         .route("/admin/users/{id}/groups", post(add_to_group))
         .route(
             "/admin/users/{id}/groups/{group}/remove",
-            post(remove_from_group),
+            get(confirm_remove_from_group).post(remove_from_group),
         )
         .route("/admin/users/{id}/roles", post(assign_role))
         .route(
             "/admin/users/{id}/roles/{assignment}/remove",
-            post(remove_role),
+            get(confirm_remove_role).post(remove_role),
         )
         .route(
             "/admin/users/{id}/passkeys/{passkey}/delete",
-            post(delete_passkey),
+            get(confirm_delete_passkey).post(delete_passkey),
         )
         .route("/admin/users/{id}/pass", post(issue_pass))
-        .route("/admin/users/{id}/pass/{pass}/delete", post(delete_pass))
+        .route(
+            "/admin/users/{id}/pass/{pass}/delete",
+            get(confirm_delete_pass).post(delete_pass),
+        )
 }
 
 fn user_row(u: &User) -> serde_json::Value {
@@ -116,9 +120,7 @@ async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> Pa
         json!({
             "users": page.items.iter().map(user_row).collect::<Vec<_>>(),
             "filters": filters(&query),
-            "next_link": query.next_link("/admin/users", page.next.as_ref()),
-            "later_page": query.is_later_page(),
-            "first_link": first_link("/admin/users", &query, &["name", "upn", "state"]),
+            "pager": query.pager("/admin/users", page.next.as_ref()),
             "can_create": portal.may::<WriteUsers>(),
             "errors": {},
         }),
@@ -127,23 +129,6 @@ async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> Pa
 
 fn filters(query: &Query) -> serde_json::Value {
     json!({ "name": query.get("name"), "upn": query.get("upn"), "state": query.get("state") })
-}
-
-/// The first page of a list with the same filters.
-pub fn first_link(path: &str, query: &Query, names: &[&str]) -> String {
-    let pairs: Vec<(&str, &str)> = names
-        .iter()
-        .map(|n| (*n, query.get(n)))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    }
 }
 
 async fn new_form(portal: Portal) -> PageResult {
@@ -673,6 +658,184 @@ async fn delete_pass(
         Ok(()) => done(&format!("/admin/users/{id}"), "pass-deleted"),
         Err(e) => refused_on_page(&state, &portal, &id, "pass", e, &[]).await,
     }
+}
+
+// --- confirmations -----------------------------------------------------------------------
+
+/// The person a confirmation is about, read with the reader's own grant (an unknown id is the
+/// friendly 404 before anything is asked).
+async fn person(state: &AppState, portal: &Portal, id: &str) -> Result<User, PageError> {
+    let grant = portal.grant::<ReadUsers>("users")?;
+    Ok(state.directory.user(&grant, id).await?)
+}
+
+/// A person's own account is not theirs to delete from the portal: it would end their access
+/// mid-task, and a tenant must keep an administrator.
+fn not_yourself(portal: &Portal, user: &User) -> Result<(), PageError> {
+    if user.id == portal.user.id {
+        return Err(PageError::from(super::error_page(
+            StatusCode::BAD_REQUEST,
+            "You cannot delete your own account",
+            "Ask another administrator to delete it, if it has to go.",
+        )));
+    }
+    Ok(())
+}
+
+async fn confirm_delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteUsers>("deleting users")?;
+    let user = person(&state, &portal, &id).await?;
+    not_yourself(&portal, &user)?;
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Delete user",
+            lead: format!("This deletes the account of {}:", user.display_name),
+            name: user.user_principal_name.clone(),
+            tail: String::new(),
+            consequences: vec![
+                "Their passkeys, authenticator apps, password and Temporary Access Pass go with it: they can no longer sign in.".into(),
+                "They leave every group and lose their directory roles.".into(),
+                "Sign-in and audit logs keep what they did.".into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<WriteUsers>("deleting users")?;
+    let user = person(&state, &portal, &id).await?;
+    not_yourself(&portal, &user)?;
+    state
+        .directory
+        .delete_user(&grant, &request, &user.id.to_string())
+        .await?;
+    done("/admin/users", "user-deleted")
+}
+
+async fn confirm_remove_from_group(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, group)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteGroupMembers>("group membership")?;
+    let user = person(&state, &portal, &id).await?;
+    let read = portal.grant::<ReadGroups>("groups")?;
+    let group = state.directory.group(&read, &group).await?;
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Remove from group",
+            lead: "This removes".into(),
+            name: user.user_principal_name.clone(),
+            tail: format!("from the group {}", group.display_name),
+            consequences: vec![
+                "Policies and roles that reach them through this group stop applying to them."
+                    .into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
+}
+
+async fn confirm_remove_role(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, assignment)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteRoles>("role assignments")?;
+    let read = portal.grant::<ReadRoles>("role assignments")?;
+    let user = person(&state, &portal, &id).await?;
+    let found = state.directory.role_assignment(&read, &assignment).await?;
+    if found.principal_id != user.id {
+        return Err(Error::not_found("roleAssignment", assignment).into());
+    }
+    let role = built_in_role(found.role_definition_id).map_or("Unknown role", |r| r.display_name);
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Remove role",
+            lead: "This removes the role".into(),
+            name: role.to_string(),
+            tail: format!("from {}", user.user_principal_name),
+            consequences: vec![
+                "What the role let them do in the portal and the admin API stops at once.".into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
+}
+
+async fn confirm_delete_passkey(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, passkey)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteUserMethods>("users' sign-in methods")?;
+    let read = portal.grant::<ReadUserMethods>("users' sign-in methods")?;
+    let user = person(&state, &portal, &id).await?;
+    let found = state
+        .passkeys
+        .user_methods(&read, &user.id.to_string())
+        .await?
+        .into_iter()
+        .find(|p| p.id.to_string().eq_ignore_ascii_case(&passkey))
+        .ok_or_else(|| Error::not_found("fido2AuthenticationMethod", &passkey))?;
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Delete passkey",
+            lead: "This deletes the passkey".into(),
+            name: found.display_name.clone(),
+            tail: format!("of {}", user.user_principal_name),
+            consequences: vec![
+                "They can no longer sign in with it; the copy on their device stays but is refused."
+                    .into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
+}
+
+async fn confirm_delete_pass(
+    State(state): State<AppState>,
+    portal: Portal,
+    Path((id, pass)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteUserMethods>("Temporary Access Passes")?;
+    let read = portal.grant::<ReadUserMethods>("Temporary Access Passes")?;
+    let user = person(&state, &portal, &id).await?;
+    let found = state
+        .passes
+        .list(&read, &user.id.to_string())
+        .await?
+        .into_iter()
+        .find(|p| p.id.to_string().eq_ignore_ascii_case(&pass))
+        .ok_or_else(|| Error::not_found("temporaryAccessPassAuthenticationMethod", &pass))?;
+    let end = found.start_date_time + time::Duration::minutes(i64::from(found.lifetime_in_minutes));
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Revoke Temporary Access Pass",
+            lead: "This revokes the Temporary Access Pass of".into(),
+            name: user.user_principal_name.clone(),
+            tail: format!("(valid until {})", when(end)),
+            consequences: vec![
+                "The pass stops working at once, also for a sign-in that has not finished.".into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
 }
 
 #[cfg(test)]
