@@ -1,7 +1,8 @@
 //! The cryptography of one passkey sign-in, per call: verifying the assertion the way the
 //! server does (webauthn-rs, every check), the bare ES256 verification inside it with the
 //! RustCrypto `p256` crate webauthn-rs uses and with `ring` for comparison, and signing a token
-//! with ES256 (jsonwebtoken's `rust_crypto` backend, as `TokenService` does, and `ring`).
+//! with ES256: through jsonwebtoken's RustCrypto provider (what `TokenService` used), through
+//! Portcullis's ring provider (what it uses now), and with `ring` alone.
 //!
 //! BENCHMARKS.md reads these next to the load generator's figures to say where a sign-in's
 //! time goes.
@@ -188,10 +189,34 @@ fn token_signing(c: &mut Criterion) {
     });
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
     header.kid = Some("bench-key".into());
-    c.bench_function(
-        "ID token ES256 sign: jsonwebtoken rust_crypto (p256)",
-        |b| b.iter(|| jsonwebtoken::encode(&header, black_box(&claims), &encoding).expect("signs")),
+    // What `jsonwebtoken::encode` does for the signature, per token: ask the provider for a
+    // signer for the key, then sign. Its RustCrypto provider (what TokenService used before)
+    // against the ring provider TokenService installs now.
+    let message = format!(
+        "{}.{}",
+        b64(&serde_json::to_vec(&header).expect("header")),
+        b64(&serde_json::to_vec(&claims).expect("claims"))
     );
+    let alg = jsonwebtoken::Algorithm::ES256;
+    for (name, provider) in [
+        (
+            "ID token ES256 signature: jsonwebtoken's RustCrypto provider (before)",
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+        ),
+        (
+            "ID token ES256 signature: Portcullis's ring provider (TokenService now)",
+            portcullis_core::tokens::jose_ring::provider(),
+        ),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                (provider.signer_factory)(&alg, &encoding)
+                    .expect("signer")
+                    .try_sign(black_box(message.as_bytes()))
+                    .expect("signs")
+            })
+        });
+    }
     let rng = ring::rand::SystemRandom::new();
     let ring_key = ring::signature::EcdsaKeyPair::from_pkcs8(
         &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -199,15 +224,10 @@ fn token_signing(c: &mut Criterion) {
         &rng,
     )
     .expect("ring loads the key");
-    let signing_input = format!(
-        "{}.{}",
-        b64(&serde_json::to_vec(&header).expect("header")),
-        b64(&serde_json::to_vec(&claims).expect("claims"))
-    );
     c.bench_function("ES256 sign: ring 0.17 (same signing input)", |b| {
         b.iter(|| {
             ring_key
-                .sign(&rng, black_box(signing_input.as_bytes()))
+                .sign(&rng, black_box(message.as_bytes()))
                 .expect("signs")
         })
     });

@@ -5,7 +5,7 @@
 //! reaches the store; the public half is published as a JWK. Every node loads the same keys from
 //! the database, so a token issued by one node verifies on any other.
 
-mod jose_ring;
+pub mod jose_ring;
 
 use std::collections::HashMap;
 use std::sync::RwLock;

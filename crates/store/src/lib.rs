@@ -106,6 +106,8 @@ pub struct SqlStore {
     writer: AnyPool,
     own_writer: bool,
     dialect: Dialect,
+    /// Held by every clone; background work for this store stops when the last one is gone.
+    _alive: std::sync::Arc<()>,
 }
 
 /// Opens a pool on `database_url` (`sqlite://PATH?mode=rwc`, `sqlite::memory:`, or
@@ -134,7 +136,12 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
     }
     let file_sqlite = dialect == Dialect::Sqlite && !in_memory;
     if dialect == Dialect::Sqlite {
-        pool_options = pool_options.after_connect(|conn, _meta| Box::pin(sqlite_pragmas(conn)));
+        // A pool pings a connection before lending it, to find one a network dropped. A SQLite
+        // connection has no network; the ping was one more round trip to the connection's
+        // thread for every statement (BENCHMARKS.md).
+        pool_options = pool_options
+            .test_before_acquire(false)
+            .after_connect(|conn, _meta| Box::pin(sqlite_pragmas(conn)));
     }
     let pool = pool_options
         .connect_with(connect_options.clone())
@@ -144,19 +151,38 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
         AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(options.acquire_timeout)
-            .after_connect(|conn, _meta| Box::pin(sqlite_pragmas(conn)))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlite_pragmas(conn).await?;
+                    // The writer never checkpoints as it commits; `checkpoint_in_background`
+                    // does, beside it.
+                    sqlx::raw_sql("PRAGMA wal_autocheckpoint = 0;")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
             .connect_with(connect_options)
             .await
             .map_err(connect_error)?
     } else {
         pool.clone()
     };
+    let alive = std::sync::Arc::new(());
+    if file_sqlite {
+        tokio::spawn(checkpoint_in_background(
+            pool.clone(),
+            std::sync::Arc::downgrade(&alive),
+        ));
+    }
     Ok(SqlStore {
         pool,
         writer,
         own_writer: file_sqlite,
         dialect,
+        _alive: alive,
     })
 }
 
@@ -174,6 +200,29 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Erro
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Copies the write-ahead log back into the database file, beside the writer rather than in
+/// its way. Left to SQLite, the connection whose commit crosses 1,000 log pages checkpoints
+/// there and then, file synchronisation included, while every other writer queues behind it;
+/// under sign-in load that was the writer's longest stall (BENCHMARKS.md). A passive
+/// checkpoint from a reading connection takes no lock a writer needs. It runs twice a second,
+/// and ends when the pool is closed or the store dropped.
+async fn checkpoint_in_background(pool: AnyPool, alive: std::sync::Weak<()>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() || alive.upgrade().is_none() {
+            break;
+        }
+        if let Err(e) = sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE);")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "background checkpoint of the SQLite log failed");
+        }
+    }
 }
 
 fn connect_error(e: sqlx::Error) -> Error {

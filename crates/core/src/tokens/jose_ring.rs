@@ -25,6 +25,11 @@ static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
     key_utils: rust_crypto::DEFAULT_PROVIDER.key_utils.clone(),
 });
 
+/// The provider itself, for benchmarks that compare it with jsonwebtoken's own.
+pub fn provider() -> &'static CryptoProvider {
+    &PROVIDER
+}
+
 /// Makes this the process's provider. Idempotent; if another provider was installed first
 /// (only a test harness would), that one stays and tokens are still correct, only slower.
 pub fn install() {
