@@ -6,6 +6,13 @@
 //! differ. It also owns the schema: `migrations/sqlite` and `migrations/postgres` (same file
 //! names, same tables), embedded in the binary and applied by [`SqlStore::migrate`].
 //!
+//! On a SQLite file, every write goes through one writer connection (SQLite admits one writer
+//! anyway; queueing in the pool beats sleeping in SQLite's busy handler) and the write-ahead log
+//! is checkpointed by a background task beside it, never by a committing writer. A sign-in
+//! step's writes arrive as one [`Store::commit`]: the conditional changes (`TakeCeremony`,
+//! `RecordPasskeyUse`, `TakeAuthorizationCode`, `AdvanceSignInFlow`) fail the whole list with
+//! a conflict when their condition does not hold.
+//!
 //! Storage conventions, the same in both databases so that decoding is uniform: ids are TEXT
 //! (lowercase hyphenated uuids), booleans are BIGINT 0/1, instants are BIGINT unix milliseconds
 //! (core's clock truncates to milliseconds so a value reads back equal), JSON is TEXT.
