@@ -78,11 +78,10 @@ fn reply(state: &AppState, flow: FlowState) -> Response {
     response
 }
 
-/// Like [`reply`], and when the flow came from `/authorize` and is now granted, issues the
-/// code: the reply's `redirectUrl` takes the browser back to the application.
-fn finish(state: &AppState, mut flow: FlowState) -> ApiResult<Response> {
-    // A flow from `/authorize` that this step granted was completed in the same commit: the
-    // browser goes back to the application with its code.
+/// Like [`reply`]; when this step completed a flow from `/authorize` (its code was stored in
+/// the step's own commit), the reply's `redirectUrl` or `formPost` takes the browser back to the
+/// application with that code.
+fn finish(state: &AppState, mut flow: FlowState) -> Response {
     if let Some(response) = flow.completion.take() {
         match response.response_mode {
             ResponseMode::Query => flow.redirect_url = Some(response.url()),
@@ -100,7 +99,7 @@ fn finish(state: &AppState, mut flow: FlowState) -> ApiResult<Response> {
             }
         }
     }
-    Ok(reply(state, flow))
+    reply(state, flow)
 }
 
 #[derive(Deserialize)]
@@ -124,7 +123,7 @@ async fn current(
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).current(id, session.as_ref()).await?;
-    finish(&state, flow)
+    Ok(finish(&state, flow))
 }
 
 #[derive(Deserialize)]
@@ -159,7 +158,7 @@ async fn tap(
             .with_pass(id, &body.temporary_access_pass, &facts)
             .await?
         {
-            Ok(flow) => finish(&state, flow)?,
+            Ok(flow) => finish(&state, flow),
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -182,7 +181,7 @@ async fn password(
             .with_password(id, &body.password, &facts)
             .await?
         {
-            Ok(flow) => finish(&state, flow)?,
+            Ok(flow) => finish(&state, flow),
             Err(refused) => pass_refused(&refused),
         },
     )
@@ -201,7 +200,7 @@ async fn totp(
     JsonOnly(body): JsonOnly<CodeRequest>,
 ) -> ApiResult<Response> {
     let flow = sign_ins(&state).with_totp(id, &session, &body.code).await?;
-    finish(&state, flow)
+    Ok(finish(&state, flow))
 }
 
 #[derive(Deserialize, Default)]
@@ -243,7 +242,7 @@ async fn passkey_verify(
             &body.credential,
         )
         .await?;
-    finish(&state, flow)
+    Ok(finish(&state, flow))
 }
 
 #[derive(Deserialize)]

@@ -423,6 +423,11 @@ async fn pkce_is_required_s256_only_and_checked_at_the_token_endpoint() {
         let (status, body) = redeem(&t, &app, &code, verifier).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
         assert_eq!(body["error"], "invalid_grant");
+        // A refused attempt uses the code up: the right verifier afterwards gets nothing.
+        let (status, body) = redeem(&t, &app, &code, Some(&p.verifier)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert_eq!(body["error"], "invalid_grant");
+        assert!(body.get("access_token").is_none(), "{body:?}");
     }
 
     // An expired code.

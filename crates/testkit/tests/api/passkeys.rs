@@ -703,6 +703,24 @@ async fn sign_in_attacks_are_refused_and_change_nothing() {
     );
     let replay = verify(&t, &options, credential).await;
     assert_eq!(code(&replay), "passkeyChallengeNotFound");
+    // A refused answer uses its challenge up too: the honest answer afterwards is refused.
+    let options = sign_in_options(&t, json!({"username": joni.upn})).await;
+    let refused = verify(
+        &t,
+        &options,
+        auth.get_with(
+            &options.body["options"],
+            &Tweaks {
+                challenge: Some(vec![1; 32]),
+                ..Tweaks::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(code(&refused), "passkeyChallengeMismatch");
+    let honest = verify(&t, &options, auth.get(&options.body["options"])).await;
+    assert_eq!(code(&honest), "passkeyChallengeNotFound");
+    assert!(honest.headers.get("set-cookie").is_none());
     let options = sign_in_options(&t, json!({})).await;
     let credential = auth.get(&options.body["options"]);
     t.clock.advance(Duration::minutes(6));

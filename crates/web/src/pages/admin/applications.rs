@@ -10,13 +10,11 @@ use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
 };
 use portcullis_core::model::{Application, RedirectUris};
-use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::{Value, json};
 use time::Duration;
 
 use super::{
-    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, refusal,
-    when,
+    Audit, Confirm, FieldErrors, FormData, PageResult, Portal, Query, done, refusal, when,
 };
 use crate::AppState;
 
@@ -64,24 +62,10 @@ async fn list_page(
     errors: FieldErrors,
 ) -> PageResult {
     let grant = portal.grant::<ReadApplications>("applications")?;
-    let mut filter = Vec::new();
-    if !query.get("name").is_empty() {
-        filter.push(Predicate {
-            field: "display_name",
-            op: Op::StartsWith,
-            value: QueryValue::Text(query.get("name").to_string()),
-        });
-    }
+    let filter = query.name_filter();
     let page = state
         .directory
-        .list_applications(
-            &grant,
-            &ListQuery {
-                filter,
-                top: PAGE_SIZE,
-                after: query.cursor()?,
-            },
-        )
+        .list_applications(&grant, &query.list(filter)?)
         .await?;
     Ok(portal.render(
         status,

@@ -8,13 +8,12 @@ use portcullis_core::Error;
 use portcullis_core::authz::{ReadGroups, ReadUsers, WriteGroupMembers, WriteGroups};
 use portcullis_core::directory::NewGroup;
 use portcullis_core::model::ObjectKind;
-use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::json;
 
 use super::users::find_group;
 use super::{
-    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageResult, Portal, Query, done, one_error,
-    refusal, when,
+    Audit, Confirm, FieldErrors, FormData, PageResult, Portal, Query, done, one_error, refusal,
+    when,
 };
 use crate::AppState;
 
@@ -54,24 +53,10 @@ async fn list_page(
     errors: FieldErrors,
 ) -> PageResult {
     let grant = portal.grant::<ReadGroups>("groups")?;
-    let mut filter = Vec::new();
-    if !query.get("name").is_empty() {
-        filter.push(Predicate {
-            field: "display_name",
-            op: Op::StartsWith,
-            value: QueryValue::Text(query.get("name").to_string()),
-        });
-    }
+    let filter = query.name_filter();
     let page = state
         .directory
-        .list_groups(
-            &grant,
-            &ListQuery {
-                filter,
-                top: PAGE_SIZE,
-                after: query.cursor()?,
-            },
-        )
+        .list_groups(&grant, &query.list(filter)?)
         .await?;
     Ok(portal.render(
         status,

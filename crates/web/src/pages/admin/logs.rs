@@ -8,12 +8,12 @@ use axum::routing::get;
 use portcullis_core::Error;
 use portcullis_core::authz::ReadAuditLogs;
 use portcullis_core::signin_log::SignInLogEntry;
-use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use serde_json::{Value, json};
 use time::{Date, Duration};
 
-use super::{FieldErrors, PAGE_SIZE, PageResult, Portal, Query, when};
+use super::{FieldErrors, PageResult, Portal, Query, when};
 use crate::AppState;
+use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -173,14 +173,7 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
     }
     let page = state
         .directory
-        .list_sign_ins(
-            &grant,
-            &ListQuery {
-                filter,
-                top: PAGE_SIZE,
-                after: query.cursor()?,
-            },
-        )
+        .list_sign_ins(&grant, &query.list(filter)?)
         .await?;
     let entries: Vec<Value> = page
         .items
@@ -330,14 +323,7 @@ async fn audits(State(state): State<AppState>, portal: Portal, query: Query) -> 
     }
     let page = state
         .directory
-        .list_audits(
-            &grant,
-            &ListQuery {
-                filter,
-                top: PAGE_SIZE,
-                after: query.cursor()?,
-            },
-        )
+        .list_audits(&grant, &query.list(filter)?)
         .await?;
     let entries: Vec<Value> = page
         .items

@@ -39,7 +39,7 @@ use portcullis_core::authz::{
 };
 use portcullis_core::model::User;
 use portcullis_core::odata;
-use portcullis_core::store::Cursor;
+use portcullis_core::store::{Cursor, ListQuery, Op, Predicate, Value as QueryValue};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -511,6 +511,28 @@ impl Query {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.trim())
             .unwrap_or("")
+    }
+
+    /// One page of a list with these filters, starting where this page's link says.
+    pub fn list(&self, filter: Vec<Predicate>) -> Result<ListQuery, PageError> {
+        Ok(ListQuery {
+            filter,
+            top: PAGE_SIZE,
+            after: self.cursor()?,
+        })
+    }
+
+    /// The `name` filter of a list of named objects: display names starting with it.
+    pub fn name_filter(&self) -> Vec<Predicate> {
+        let name = self.get("name");
+        if name.is_empty() {
+            return Vec::new();
+        }
+        vec![Predicate {
+            field: "display_name",
+            op: Op::StartsWith,
+            value: QueryValue::Text(name.to_string()),
+        }]
     }
 
     /// Where this page of a list starts: the last cursor of the trail in `after`.

@@ -13,16 +13,16 @@ use portcullis_core::authz::{
 use portcullis_core::directory::{NewRoleAssignment, NewUser, UserPatch};
 use portcullis_core::model::User;
 use portcullis_core::roles::{BUILT_IN_ROLES, built_in_role};
-use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 use portcullis_core::tap::NewTemporaryAccessPass;
 use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    Audit, Confirm, FieldErrors, FormData, PAGE_SIZE, PageError, PageResult, Portal, Query, done,
-    one_error, refusal, when,
+    Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, Query, done, one_error,
+    refusal, when,
 };
 use crate::AppState;
+use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -105,14 +105,7 @@ async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> Pa
     }
     let page = state
         .directory
-        .list_users(
-            &grant,
-            &ListQuery {
-                filter,
-                top: PAGE_SIZE,
-                after: query.cursor()?,
-            },
-        )
+        .list_users(&grant, &query.list(filter)?)
         .await?;
     portal.page(
         "admin/users.html",
