@@ -1,6 +1,8 @@
 //! # portcullis-bench — the load generator
 //!
-//! Performs complete passkey sign-ins against a Portcullis server and reports throughput,
+//! Performs complete sign-ins against a Portcullis server (passkey, the figure the targets are
+//! about; password with an authenticator app; a new person's pass and first passkey) and
+//! reports throughput,
 //! latency (p50/p95/p99, per leg too), errors by kind, the server's resident memory (peak under
 //! load and idle), its startup-to-ready time on an existing database, and this machine's ES256
 //! verification rate measured with `ring` in the same run, so the sign-in rate reads as a
@@ -19,28 +21,24 @@ mod passkey;
 mod provision;
 mod server;
 mod signin;
+mod totp;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use portcullis_client::AdminClient;
 use portcullis_client::Credentials;
 
 use crate::http::Browser;
-use crate::provision::BenchUser;
+use crate::provision::{BenchUser, Method};
 use crate::server::{ChildServer, ChildSpec};
-use crate::signin::{Oidc, STEPS, StepTimes};
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Mode {
-    /// Complete passkey sign-ins (the figure the targets are about).
-    Passkey,
-}
+use crate::signin::{LegTimes, Mode, Oidc};
 
 /// Complete passkey sign-ins against Portcullis, measured.
 #[derive(Parser, Debug)]
@@ -65,10 +63,13 @@ struct Args {
     /// Keep the child's data folder here instead of a temporary one.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// People to provision, each with one passkey; at least --concurrency, since one passkey
-    /// never has two sign-ins in flight.
-    #[arg(long, default_value_t = 256)]
-    users: usize,
+    /// People to provision; at least --concurrency, since one person never has two sign-ins
+    /// in flight. Default: 256 for passkey; 2048 for password (each person's app shows a new
+    /// code every 30 s, so N people allow at most N/30 sign-ins a second); 1536 for
+    /// tap-registration (each person signs in once; the measured window ends when the people
+    /// run out).
+    #[arg(long)]
+    users: Option<usize>,
     /// Sign-ins in flight at once.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -78,6 +79,7 @@ struct Args {
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 5.0)]
     warm_up: f64,
+    /// What the people sign in with.
     #[arg(long, value_enum, default_value = "passkey")]
     mode: Mode,
     /// Conditional Access policies created for the run.
@@ -93,11 +95,21 @@ fn main() -> anyhow::Result<()> {
     if raw.get(1).map(String::as_str) == Some(server::SERVE_ARG) {
         return server::serve_child(&raw[2..]);
     }
-    let args = Args::parse();
+    let mut args = Args::parse();
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    let users = *args.users.get_or_insert(match args.mode {
+        Mode::Passkey => 256,
+        Mode::Password => 2048,
+        Mode::TapRegistration => 1536,
+    });
     anyhow::ensure!(
-        args.users >= args.concurrency,
-        "--users must be at least --concurrency: one passkey never has two sign-ins in flight"
+        users >= args.concurrency,
+        "--users must be at least --concurrency: one person never has two sign-ins in flight"
+    );
+    anyhow::ensure!(
+        args.mode != Mode::TapRegistration || args.policies >= 5,
+        "tap-registration needs --policies 5 or more: policy 4 is the one that holds the new \
+         people to phishing-resistant MFA and so sends them to register a passkey"
     );
     // The generator's own threads: it shares the machine with the server, like a real client
     // would not; BENCHMARKS.md says so.
@@ -235,9 +247,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("connecting to the admin API")?;
     let began = Instant::now();
-    let tenant = provision::tenant(&admin, &browser, &run, args.users, args.policies).await?;
+    let users = args.users.unwrap_or_default();
+    let tenant = provision::tenant(&admin, &browser, &run, users, args.policies, args.mode).await?;
+    let with = match args.mode {
+        Mode::Passkey => "a passkey each",
+        Mode::Password => "a password and an authenticator app each",
+        Mode::TapRegistration => "a one-time Temporary Access Pass each",
+    };
     println!(
-        "provisioned {} users with passkeys and {} Conditional Access policies in {:.1} s",
+        "provisioned {} people with {with} and {} Conditional Access policies in {:.1} s",
         tenant.users.len(),
         tenant.policies,
         began.elapsed().as_secs_f64()
@@ -274,20 +292,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Oidc::discover(&browser).await?
     };
+    let method = match args.mode {
+        Mode::Passkey => "passkey options -> assertion",
+        Mode::Password => "identify -> password -> authenticator app code",
+        Mode::TapRegistration => {
+            "identify -> pass -> more information required -> new passkey registered -> assertion proves it"
+        }
+    };
     println!(
         "sign-in path: {}",
         if oidc.is_some() {
-            "OIDC authorize (PKCE) -> passkey options -> assertion -> code -> token -> ID token validated"
+            format!("OIDC authorize (PKCE) -> {method} -> code -> token -> ID token validated")
         } else {
-            "POST /signin/flows -> passkey options -> assertion -> granted (no OIDC on this server)"
+            format!("POST /signin/flows -> {method} -> granted (no OIDC on this server)")
         }
     );
-    let Mode::Passkey = args.mode;
 
     let load = Load {
         browser: browser.clone(),
         client_id: tenant.client_id.clone(),
         oidc: oidc.map(Arc::new),
+        mode: args.mode,
     };
     let measured = load
         .run(
@@ -315,7 +340,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let per_core = floor::verify_rate_one_core(Duration::from_millis(1500));
     let machine = floor::verify_rate_machine(cores, Duration::from_millis(1500));
 
-    measured.report(args.concurrency);
+    measured.report(args.concurrency, args.mode, users);
     if let Some(s) = first_start {
         println!(
             "startup to ready, new database (creates the tenant): {:.0} ms",
@@ -350,7 +375,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let rate = measured.throughput();
     let rss_mb = mb(hwm.unwrap_or(peak_rss));
     println!(
-        "passkey-signins-per-s: {:.0} p50-ms: {:.1} p99-ms: {:.1} rss-mb: {:.1} es256-verify-per-s: {:.0} ratio: {:.3}",
+        "{}: {:.0} p50-ms: {:.1} p99-ms: {:.1} rss-mb: {:.1} es256-verify-per-s: {:.0} ratio: {:.3}",
+        args.mode.rate_name(),
         rate,
         measured.percentile_ms(50.0),
         measured.percentile_ms(99.0),
@@ -367,6 +393,7 @@ struct Load {
     browser: Browser,
     client_id: String,
     oidc: Option<Arc<Oidc>>,
+    mode: Mode,
 }
 
 /// The figures of the measured window.
@@ -378,6 +405,11 @@ struct Measured {
     legs: Vec<Vec<Duration>>,
     errors: BTreeMap<String, u64>,
     warm_up_errors: u64,
+    /// When the people ran out before the window's end (tap-registration), the window was
+    /// cut there.
+    cut_short: bool,
+    /// Times a worker waited for a person's next authenticator code (password).
+    code_waits: u64,
     peak_rss: u64,
     /// CPU seconds the server and the generator used in the measured window.
     server_cpu: Option<f64>,
@@ -406,9 +438,22 @@ impl Measured {
         ms(percentile(&self.totals, p))
     }
 
-    fn report(&self, concurrency: usize) {
+    fn report(&self, concurrency: usize, mode: Mode, people: usize) {
         let failed: u64 = self.errors.values().sum();
         println!();
+        if self.cut_short {
+            println!(
+                "the {people} people ran out before the window's end; the window was cut where they did"
+            );
+        }
+        if mode == Mode::Password {
+            println!(
+                "{people} people, one authenticator code each per 30 s: at most {:.0} sign-ins/s; \
+                 workers waited for a fresh code {} times",
+                people as f64 / totp::STEP_SECONDS as f64,
+                self.code_waits
+            );
+        }
         println!(
             "measured {:.1} s at concurrency {concurrency}: {} sign-ins completed, {} failed ({} failed during warm-up)",
             self.window.as_secs_f64(),
@@ -424,7 +469,7 @@ impl Measured {
             self.percentile_ms(99.0),
             ms(self.totals.last().copied().unwrap_or_default())
         );
-        for (name, times) in STEPS.iter().zip(&self.legs) {
+        for (name, times) in mode.legs().iter().zip(&self.legs) {
             if times.iter().all(Duration::is_zero) {
                 continue;
             }
@@ -461,19 +506,58 @@ impl Measured {
     }
 }
 
-/// One worker's results.
+/// One worker's results, each with the instant it ended, so the window can be cut.
 #[derive(Default)]
 struct Worker {
-    totals: Vec<Duration>,
-    legs: Vec<StepTimes>,
-    errors: BTreeMap<String, u64>,
+    done: Vec<(Instant, Duration, LegTimes)>,
+    failed: Vec<(Instant, String)>,
     warm_up_errors: u64,
+    code_waits: u64,
+}
+
+/// Set when the first worker runs out of people: the others stop, and the window ends there.
+#[derive(Default)]
+struct RanOut {
+    at: Mutex<Option<Instant>>,
+    flag: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl RanOut {
+    fn now(&self) {
+        let mut at = self.at.lock().unwrap_or_else(|e| e.into_inner());
+        at.get_or_insert_with(Instant::now);
+        self.flag.store(true, Ordering::Relaxed);
+        self.notify.notify_waiters();
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    fn at(&self) -> Option<Instant> {
+        *self.at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Until `deadline`, or until the people ran out.
+    async fn sleep_until(&self, deadline: Instant) {
+        let notified = self.notify.notified();
+        if self.is_set() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = notified => {}
+        }
+    }
 }
 
 impl Load {
     /// Runs `concurrency` workers for warm-up + duration. Worker `w` signs in as users `w`,
     /// `w + concurrency`, … in turn, so no passkey is ever used by two sign-ins at once (its
-    /// counter would go backwards, and the server would rightly refuse it as a clone).
+    /// counter would go backwards, and the server would rightly refuse it as a clone), and a
+    /// person's next authenticator code is the one that has waited longest. A person whose
+    /// pass is used up ends the run: the window is cut there.
     async fn run(
         &self,
         users: Vec<BenchUser>,
@@ -490,32 +574,46 @@ impl Load {
         let start = Instant::now();
         let measure_from = start + warm_up;
         let measure_to = measure_from + duration;
+        let ran_out = Arc::new(RanOut::default());
         let mut tasks = Vec::new();
         for mut mine in shares {
             let load = self.clone();
+            let ran_out = ran_out.clone();
             tasks.push(tokio::spawn(async move {
                 let mut out = Worker::default();
                 let mut next = 0;
                 loop {
-                    let began = Instant::now();
-                    if began >= measure_to {
+                    if Instant::now() >= measure_to || ran_out.is_set() {
                         break;
                     }
                     let index = next;
                     next = (next + 1) % mine.len();
                     let user = &mut mine[index];
+                    match &user.method {
+                        Method::FirstPass(None) => {
+                            ran_out.now();
+                            break;
+                        }
+                        Method::PasswordAndApp { app, .. } if !app.ready_in().is_zero() => {
+                            out.code_waits += 1;
+                            ran_out.sleep_until(Instant::now() + app.ready_in()).await;
+                            if Instant::now() >= measure_to || ran_out.is_set() {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    let began = Instant::now();
                     let result =
                         signin::sign_in(&load.browser, &load.client_id, user, load.oidc.as_deref())
                             .await;
                     let ended = Instant::now();
-                    let counted = ended >= measure_from && ended <= measure_to;
                     match result {
-                        Ok(legs) if counted => {
-                            out.totals.push(ended - began);
-                            out.legs.push(legs);
+                        Ok(legs) if ended >= measure_from => {
+                            out.done.push((ended, ended - began, legs))
                         }
                         Ok(_) => {}
-                        Err(kind) if counted => *out.errors.entry(kind).or_default() += 1,
+                        Err(kind) if ended >= measure_from => out.failed.push((ended, kind)),
                         Err(kind) => {
                             if out.warm_up_errors == 0 {
                                 eprintln!("warm-up error (first of this worker): {kind}");
@@ -530,11 +628,12 @@ impl Load {
         // CPU used in the window: the fairest figure on a machine others share, since it does
         // not depend on how much of the CPU the run was given.
         let cpu = {
+            let ran_out = ran_out.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(measure_from.into()).await;
                 let server = pid.and_then(|p| server::cpu_seconds(&p.to_string()));
                 let generator = server::cpu_seconds("self");
-                tokio::time::sleep_until(measure_to.into()).await;
+                ran_out.sleep_until(measure_to).await;
                 let server = server.zip(pid.and_then(|p| server::cpu_seconds(&p.to_string())));
                 let generator = generator.zip(server::cpu_seconds("self"));
                 (server.map(|(a, b)| b - a), generator.map(|(a, b)| b - a))
@@ -546,9 +645,10 @@ impl Load {
             let peak = peak.clone();
             let probe = probe.clone();
             let base = self.browser.base.clone();
+            let ran_out = ran_out.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(measure_from.into()).await;
-                while Instant::now() < measure_to {
+                while Instant::now() < measure_to && !ran_out.is_set() {
                     let now = match pid {
                         Some(pid) => server::rss(pid).map(|(rss, _)| rss),
                         None => server::rss_from_metrics(&probe, &base).await,
@@ -561,22 +661,41 @@ impl Load {
                 }
             })
         };
+        let mut workers = Vec::new();
+        for t in tasks {
+            workers.push(t.await?);
+        }
+        let window_end = ran_out.at().map_or(measure_to, |t| t.min(measure_to));
+        anyhow::ensure!(
+            window_end > measure_from,
+            "the {} people were used up {:.1} s into the {:.1} s warm-up: give more --users",
+            workers
+                .iter()
+                .map(|w| w.done.len() + w.failed.len())
+                .sum::<usize>(),
+            (window_end - start).as_secs_f64(),
+            warm_up.as_secs_f64()
+        );
+        let counted = |ended: &Instant| *ended <= window_end;
         let mut totals = Vec::new();
-        let mut legs: Vec<Vec<Duration>> = STEPS.iter().map(|_| Vec::new()).collect();
+        let mut legs: Vec<Vec<Duration>> = self.mode.legs().iter().map(|_| Vec::new()).collect();
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         let mut warm_up_errors = 0;
-        for t in tasks {
-            let w = t.await?;
-            totals.extend(w.totals);
-            for l in w.legs {
-                for (i, d) in l.iter().enumerate() {
-                    legs[i].push(*d);
+        let mut code_waits = 0;
+        for w in workers {
+            for (_, total, times) in w.done.into_iter().filter(|(e, _, _)| counted(e)) {
+                totals.push(total);
+                for (i, d) in times.into_iter().enumerate() {
+                    if let Some(leg) = legs.get_mut(i) {
+                        leg.push(d);
+                    }
                 }
             }
-            for (k, n) in w.errors {
-                *errors.entry(k).or_default() += n;
+            for (_, kind) in w.failed.into_iter().filter(|(e, _)| counted(e)) {
+                *errors.entry(kind).or_default() += 1;
             }
             warm_up_errors += w.warm_up_errors;
+            code_waits += w.code_waits;
         }
         sampler.await?;
         let (server_cpu, generator_cpu) = cpu.await?;
@@ -585,11 +704,13 @@ impl Load {
             l.sort();
         }
         Ok(Measured {
-            window: duration,
+            window: window_end - measure_from,
             totals,
             legs,
             errors,
             warm_up_errors,
+            cut_short: window_end < measure_to,
+            code_waits,
             peak_rss: peak.load(Ordering::Relaxed),
             server_cpu,
             generator_cpu,

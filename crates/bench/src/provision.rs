@@ -1,10 +1,17 @@
 //! Sets up the tenant the load runs against, through the admin API and the sign-in endpoints
 //! only (as an administrator and the people themselves would): an application, groups, named
-//! locations, users who each registered one passkey with a Temporary Access Pass, and a
-//! realistic set of Conditional Access policies.
+//! locations, the people of the mode, and a realistic set of Conditional Access policies.
 //!
-//! The policies are created after the passkeys, so that no policy on registering security
-//! information stands between the generator and its users' first passkey; the sign-ins then
+//! - `passkey`: each person registered one passkey with a Temporary Access Pass.
+//! - `password`: each person has a password, set by an administrator, and an authenticator app
+//!   registered with a pass. They are kept out of the department groups that the policies hold
+//!   to phishing-resistant MFA, so the baseline "MFA for everyone" is what they meet.
+//! - `tap-registration`: each person has only a fresh one-time pass and is in a department
+//!   group held to phishing-resistant MFA on the application, so their first sign-in is the
+//!   onboarding path: pass, "more information required", a new passkey, proof of it.
+//!
+//! The policies are created after the people, so that no policy on registering security
+//! information stands between the generator and its people's methods; the sign-ins then
 //! run with every policy in place.
 
 use std::sync::Arc;
@@ -16,6 +23,8 @@ use tokio::sync::Semaphore;
 
 use crate::http::Browser;
 use crate::passkey::{BENCH_AAGUID, SoftPasskey};
+use crate::signin::Mode;
+use crate::totp::AuthenticatorApp;
 
 /// Where the application sends people back (public client with PKCE; never actually fetched).
 pub const REDIRECT_URI: &str = "http://localhost/bench/callback";
@@ -28,9 +37,27 @@ const USER_GROUPS: usize = 20;
 const OTHER_GROUPS: usize = 6;
 const OTHER_APPS: usize = 6;
 
+/// The groups no enabled policy holds to phishing-resistant MFA on the application (those are
+/// `USER_GROUPS` 4, 9, 14 and 19; see [`policy`]): where `password` people are placed.
+const PASSWORD_GROUPS: [usize; 16] = [0, 1, 2, 3, 5, 6, 7, 8, 10, 11, 12, 13, 15, 16, 17, 18];
+/// A department held to phishing-resistant MFA on the application by policy 4 (enabled).
+const PHISHING_RESISTANT_GROUP: usize = 4;
+
 /// One person the load signs in as.
 pub struct BenchUser {
-    pub passkey: SoftPasskey,
+    pub upn: String,
+    pub method: Method,
+}
+
+/// How a person signs in.
+pub enum Method {
+    Passkey(SoftPasskey),
+    PasswordAndApp {
+        password: String,
+        app: AuthenticatorApp,
+    },
+    /// A one-time pass not yet used; `None` once it was.
+    FirstPass(Option<String>),
 }
 
 pub struct Tenant {
@@ -57,6 +84,7 @@ pub async fn tenant(
     run: &str,
     users: usize,
     policies: usize,
+    mode: Mode,
 ) -> anyhow::Result<Tenant> {
     let app = admin
         .post(
@@ -123,7 +151,17 @@ pub async fn tenant(
         .await
         .context("setting the passkey policy")?;
 
-    let made = users_with_passkeys(admin, browser, run, users, &groups).await?;
+    if mode == Mode::Password {
+        // Passwords are off until an administrator turns them on (passkeys are the way in).
+        admin
+            .patch(
+                "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Password",
+                &json!({"state": "enabled"}),
+            )
+            .await
+            .context("turning passwords on")?;
+    }
+    let made = people(admin, browser, run, users, &groups, mode).await?;
 
     let mut created = 0;
     for i in 0..policies {
@@ -141,15 +179,17 @@ pub async fn tenant(
     })
 }
 
-async fn users_with_passkeys(
+async fn people(
     admin: &AdminClient,
     browser: &Browser,
     run: &str,
     count: usize,
     groups: &[String],
+    mode: Mode,
 ) -> anyhow::Result<Vec<BenchUser>> {
-    // Each person costs two argon2 computations on the server (issuing the pass, redeeming
-    // it); a few at a time keep both cores busy without queueing requests into timeouts.
+    // Each person costs two or three argon2 computations on the server (a password, issuing a
+    // pass, redeeming it); a few at a time keep both cores busy without queueing requests
+    // into timeouts.
     let gate = Arc::new(Semaphore::new(4));
     let mut tasks = Vec::new();
     for i in 0..count {
@@ -157,27 +197,42 @@ async fn users_with_passkeys(
         let browser = browser.clone();
         let gate = gate.clone();
         let upn = format!("bench{i}.{run}@bench.example");
-        let member_of: Vec<String> = [i, i * 7 + 3, i * 13 + 5]
-            .iter()
-            .map(|k| groups[k % USER_GROUPS].clone())
-            .collect();
+        let spread = [i, i * 7 + 3, i * 13 + 5];
+        let member_of: Vec<String> = match mode {
+            Mode::Passkey => spread
+                .iter()
+                .map(|k| groups[k % USER_GROUPS].clone())
+                .collect(),
+            Mode::Password => spread
+                .iter()
+                .map(|k| groups[PASSWORD_GROUPS[k % PASSWORD_GROUPS.len()]].clone())
+                .collect(),
+            Mode::TapRegistration => std::iter::once(PHISHING_RESISTANT_GROUP)
+                .chain(spread)
+                .map(|k| groups[k % USER_GROUPS].clone())
+                .collect(),
+        };
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await?;
-            one_user(&admin, &browser, &upn, &member_of).await
+            one_person(&admin, &browser, &upn, &member_of, mode).await
         }));
     }
     let mut out = Vec::with_capacity(count);
-    for t in tasks {
+    for (done, t) in tasks.into_iter().enumerate() {
         out.push(t.await??);
+        if (done + 1) % 500 == 0 {
+            println!("  {} of {count} people ready", done + 1);
+        }
     }
     Ok(out)
 }
 
-async fn one_user(
+async fn one_person(
     admin: &AdminClient,
     browser: &Browser,
     upn: &str,
     member_of: &[String],
+    mode: Mode,
 ) -> anyhow::Result<BenchUser> {
     let user = admin
         .post(
@@ -210,6 +265,22 @@ async fn one_user(
     let pass = pass["temporaryAccessPass"]
         .as_str()
         .context("the pass is in the reply")?;
+    if let Mode::TapRegistration = mode {
+        return Ok(BenchUser {
+            upn: upn.to_string(),
+            method: Method::FirstPass(Some(pass.to_string())),
+        });
+    }
+    let password = format!("Bench-{}-Correct-Horse", uuid::Uuid::new_v4().simple());
+    if let Mode::Password = mode {
+        admin
+            .post(
+                &format!("/users/{user_id}/authentication/passwordMethods/28c10230-6103-485e-b985-444c60001490/resetPassword"),
+                &json!({"newPassword": password}),
+            )
+            .await
+            .with_context(|| format!("setting a password for {upn}"))?;
+    }
     let signed_in = browser
         .post(
             "/auth/tap",
@@ -226,6 +297,13 @@ async fn one_user(
     let session = signed_in
         .session_cookie
         .context("the pass sign-in set a session cookie")?;
+    if let Mode::Password = mode {
+        let app = authenticator_app(browser, &session, upn).await?;
+        return Ok(BenchUser {
+            upn: upn.to_string(),
+            method: Method::PasswordAndApp { password, app },
+        });
+    }
     let options = browser
         .post(
             "/my/passkeys/options",
@@ -253,7 +331,50 @@ async fn one_user(
         registered.status,
         registered.body
     );
-    Ok(BenchUser { passkey })
+    Ok(BenchUser {
+        upn: upn.to_string(),
+        method: Method::Passkey(passkey),
+    })
+}
+
+/// Registers an authenticator app in the person's session, as the security-info page does: the
+/// server shows a secret, the app shows a code, the code confirms it.
+async fn authenticator_app(
+    browser: &Browser,
+    session: &str,
+    upn: &str,
+) -> anyhow::Result<AuthenticatorApp> {
+    let options = browser
+        .post("/my/totp/options", Some(session), &json!({}))
+        .await?;
+    anyhow::ensure!(
+        options.status.is_success(),
+        "authenticator app options for {upn}: {} {}",
+        options.status,
+        options.body
+    );
+    let secret = options.body["secret"]
+        .as_str()
+        .context("the options show the secret")?;
+    let mut app = AuthenticatorApp::from_base32(secret)?;
+    let code = match app.next_code() {
+        Some(code) => code,
+        None => anyhow::bail!("a new app has used no step"),
+    };
+    let registered = browser
+        .post(
+            "/my/totp",
+            Some(session),
+            &json!({"registration": options.body["registration"], "code": code, "displayName": "Bench app"}),
+        )
+        .await?;
+    anyhow::ensure!(
+        registered.status.is_success(),
+        "registering an authenticator app for {upn}: {} {}",
+        registered.status,
+        registered.body
+    );
+    Ok(app)
 }
 
 /// Policy `i` of a realistic tenant, generated from its index so runs are comparable: "All

@@ -24,6 +24,7 @@ pub const WRAPPER_ENV: &str = "PORTCULLIS_BENCH_SERVER_WRAPPER";
 /// Runs the server in this process until standard input closes. Arguments: data dir, listen
 /// address, public URL, and optionally a database URL.
 pub fn serve_child(args: &[String]) -> anyhow::Result<()> {
+    portcullis::prepare_process();
     let mut flags: BTreeMap<&'static str, String> = BTreeMap::new();
     for (key, value) in ["data_dir", "listen", "public_url", "database_url"]
         .into_iter()

@@ -1,6 +1,8 @@
-//! One complete passkey sign-in, as a browser and an OpenID Connect application do it together:
-//! authorization request with PKCE → passkey options → assertion → Conditional Access (the
-//! server's) → code → token exchange → ID token validated against the published keys.
+//! One complete sign-in, as a browser and an OpenID Connect application do it together:
+//! authorization request with PKCE → the person's method (a passkey; a password and an
+//! authenticator app's code; or a first pass, then a new passkey registered and proven) →
+//! Conditional Access (the server's) → code → token exchange → ID token validated against the
+//! published keys.
 //!
 //! Without OIDC on the server (`--no-oidc`, or a server that has no discovery document), the
 //! sign-in starts with `POST /signin/flows` and ends at `granted`; the authorize and token legs
@@ -14,11 +16,9 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde_json::{Value, json};
 
 use crate::http::{Browser, Reply};
+use crate::passkey::SoftPasskey;
 use crate::passkey::{b64url, from_b64url};
-use crate::provision::{BenchUser, REDIRECT_URI};
-
-/// The legs of one sign-in, in order; each one's time is reported on its own.
-pub const STEPS: [&str; 4] = ["authorize", "options", "verify", "token"];
+use crate::provision::{BenchUser, Method, REDIRECT_URI};
 
 /// What the application knows of the provider: issuer and signing keys.
 pub struct Oidc {
@@ -111,8 +111,47 @@ impl Oidc {
     }
 }
 
+/// What the load signs in with; each mode has its own legs, timed one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Complete passkey sign-ins (the figure the targets are about).
+    Passkey,
+    /// Password, then an authenticator app's code, as the baseline "MFA for everyone" asks.
+    Password,
+    /// A new person's first sign-in: a one-time pass, "more information required", a new
+    /// passkey registered and proven, then the application.
+    TapRegistration,
+}
+
+impl Mode {
+    /// The legs of one sign-in, in order.
+    pub fn legs(self) -> &'static [&'static str] {
+        match self {
+            Mode::Passkey => &["authorize", "options", "verify", "token"],
+            Mode::Password => &["authorize", "identify", "password", "code", "token"],
+            Mode::TapRegistration => &[
+                "authorize",
+                "identify",
+                "pass",
+                "register",
+                "prove",
+                "token",
+            ],
+        }
+    }
+
+    /// The name the last line gives the rate.
+    pub fn rate_name(self) -> &'static str {
+        match self {
+            Mode::Passkey => "passkey-signins-per-s",
+            Mode::Password => "password-signins-per-s",
+            Mode::TapRegistration => "tap-registrations-per-s",
+        }
+    }
+}
+
 /// The time of each leg of a successful sign-in.
-pub type StepTimes = [Duration; 4];
+pub type LegTimes = Vec<Duration>;
 
 fn random_text(rng: &SystemRandom, bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -141,105 +180,152 @@ fn transport(step: &str, e: &reqwest::Error) -> String {
     format!("{step}: {what}")
 }
 
-/// One complete sign-in of `user` to the application `client_id`. The error is a short kind
-/// ("verify: HTTP 400 passkeySignatureInvalid"), counted in the report.
-pub async fn sign_in(
+/// Times the legs of one sign-in as they happen.
+struct Legs {
+    times: LegTimes,
+    began: Instant,
+}
+
+impl Legs {
+    fn new() -> Legs {
+        Legs {
+            times: Vec::with_capacity(6),
+            began: Instant::now(),
+        }
+    }
+
+    fn done(&mut self) {
+        let now = Instant::now();
+        self.times.push(now - self.began);
+        self.began = now;
+    }
+}
+
+/// One step of a flow: POST `body` to `/signin/flows/{flow}/{path}`, which must answer 2xx and,
+/// unless `expected` is empty, with one of the `expected` statuses.
+async fn step(
     browser: &Browser,
-    client_id: &str,
-    user: &mut BenchUser,
-    oidc: Option<&Oidc>,
-) -> Result<StepTimes, String> {
-    let rng = SystemRandom::new();
-    let mut times = [Duration::ZERO; 4];
-    let state = random_text(&rng, 16);
-    let nonce = random_text(&rng, 16);
-    let verifier = random_text(&rng, 32);
-    let challenge =
-        b64url(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
-
-    let began = Instant::now();
-    let flow_id = match oidc {
-        Some(_) => {
-            let query = format!(
-                "/oauth2/v2.0/authorize?client_id={client_id}&redirect_uri={}&response_type=code\
-                 &scope=openid%20profile%20offline_access&state={state}&nonce={nonce}\
-                 &code_challenge={challenge}&code_challenge_method=S256",
-                encode(REDIRECT_URI)
-            );
-            let reply = browser
-                .get(&query)
-                .await
-                .map_err(|e| transport("authorize", &e))?;
-            if !reply.status.is_redirection() {
-                return Err(refused("authorize", &reply));
-            }
-            let location = reply
-                .headers
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            query_value(location, "flow")
-                .ok_or_else(|| "authorize: no flow in Location".to_string())?
-        }
-        None => {
-            let reply = browser
-                .post("/signin/flows", None, &json!({"clientId": client_id}))
-                .await
-                .map_err(|e| transport("authorize", &e))?;
-            if !reply.status.is_success() {
-                return Err(refused("authorize", &reply));
-            }
-            reply.body["flowId"]
-                .as_str()
-                .ok_or_else(|| "authorize: no flowId".to_string())?
-                .to_string()
-        }
-    };
-    times[0] = began.elapsed();
-
-    let began = Instant::now();
-    let options = browser
-        .post(
-            &format!("/signin/flows/{flow_id}/passkey/options"),
-            None,
-            &json!({}),
-        )
+    leg: &str,
+    flow: &str,
+    path: &str,
+    session: Option<&str>,
+    body: &Value,
+    expected: &[&str],
+) -> Result<Reply, String> {
+    let reply = browser
+        .post(&format!("/signin/flows/{flow}/{path}"), session, body)
         .await
-        .map_err(|e| transport("options", &e))?;
-    if !options.status.is_success() {
-        return Err(refused("options", &options));
+        .map_err(|e| transport(leg, &e))?;
+    let status = reply.body["status"].as_str().unwrap_or_default();
+    if !reply.status.is_success() || !(expected.is_empty() || expected.contains(&status)) {
+        return Err(refused(leg, &reply));
     }
-    times[1] = began.elapsed();
+    Ok(reply)
+}
 
-    let began = Instant::now();
-    let assertion = user
-        .passkey
-        .assert(&options.body["options"])
-        .map_err(|e| format!("options: {e}"))?;
-    let verified = browser
-        .post(
-            &format!("/signin/flows/{flow_id}/passkey/verify"),
-            None,
-            &json!({"ceremonyId": options.body["ceremonyId"], "credential": assertion}),
-        )
-        .await
-        .map_err(|e| transport("verify", &e))?;
-    // `granted`, or `completed` when the flow came from /authorize and the code was issued.
-    let done = verified.body["status"] == "granted" || verified.body["status"] == "completed";
-    if !verified.status.is_success() || !done {
-        return Err(refused("verify", &verified));
+/// The typed username, for the modes whose first factor is not a passkey.
+async fn identify(browser: &Browser, flow: &str, username: &str) -> Result<Reply, String> {
+    step(
+        browser,
+        "identify",
+        flow,
+        "identify",
+        None,
+        &json!({"username": username}),
+        &["firstFactor"],
+    )
+    .await
+}
+
+/// What ends a sign-in: `granted`, or `completed` when the flow came from /authorize and the
+/// code was issued.
+const DONE: &[&str] = &["granted", "completed"];
+
+/// The application's side of one sign-in: its authorization request (PKCE, state, nonce) and,
+/// at the end, the code exchanged and the ID token checked.
+struct Authorization {
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+impl Authorization {
+    /// Starts a flow: `/authorize` with PKCE, or `POST /signin/flows` without OIDC.
+    async fn start(
+        browser: &Browser,
+        client_id: &str,
+        oidc: Option<&Oidc>,
+    ) -> Result<(String, Authorization), String> {
+        let rng = SystemRandom::new();
+        let request = Authorization {
+            state: random_text(&rng, 16),
+            nonce: random_text(&rng, 16),
+            verifier: random_text(&rng, 32),
+        };
+        let challenge = b64url(
+            ring::digest::digest(&ring::digest::SHA256, request.verifier.as_bytes()).as_ref(),
+        );
+        let flow_id = match oidc {
+            Some(_) => {
+                let query = format!(
+                    "/oauth2/v2.0/authorize?client_id={client_id}&redirect_uri={}&response_type=code\
+                     &scope=openid%20profile%20offline_access&state={}&nonce={}\
+                     &code_challenge={challenge}&code_challenge_method=S256",
+                    encode(REDIRECT_URI),
+                    request.state,
+                    request.nonce,
+                );
+                let reply = browser
+                    .get(&query)
+                    .await
+                    .map_err(|e| transport("authorize", &e))?;
+                if !reply.status.is_redirection() {
+                    return Err(refused("authorize", &reply));
+                }
+                let location = reply
+                    .headers
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                query_value(location, "flow")
+                    .ok_or_else(|| "authorize: no flow in Location".to_string())?
+            }
+            None => {
+                let reply = browser
+                    .post("/signin/flows", None, &json!({"clientId": client_id}))
+                    .await
+                    .map_err(|e| transport("authorize", &e))?;
+                if !reply.status.is_success() {
+                    return Err(refused("authorize", &reply));
+                }
+                reply.body["flowId"]
+                    .as_str()
+                    .ok_or_else(|| "authorize: no flowId".to_string())?
+                    .to_string()
+            }
+        };
+        Ok((flow_id, request))
     }
-    times[2] = began.elapsed();
 
-    if let Some(oidc) = oidc {
-        let began = Instant::now();
-        let redirect = verified.body["redirectUrl"]
+    /// With OIDC: the code from the flow's last reply, exchanged with the PKCE verifier, and
+    /// the ID token validated as a relying party must. Without: nothing more to do.
+    async fn finish(
+        &self,
+        browser: &Browser,
+        client_id: &str,
+        oidc: Option<&Oidc>,
+        last: &Reply,
+    ) -> Result<(), String> {
+        let Some(oidc) = oidc else {
+            return Ok(());
+        };
+        let redirect = last.body["redirectUrl"]
             .as_str()
-            .ok_or_else(|| "verify: no redirectUrl".to_string())?;
-        if query_value(redirect, "state").as_deref() != Some(state.as_str()) {
-            return Err("verify: state mismatch".into());
+            .ok_or_else(|| "flow: no redirectUrl".to_string())?;
+        if query_value(redirect, "state").as_deref() != Some(self.state.as_str()) {
+            return Err("flow: state mismatch".into());
         }
-        let code = query_value(redirect, "code").ok_or_else(|| "verify: no code".to_string())?;
+        let code = query_value(redirect, "code").ok_or_else(|| "flow: no code".to_string())?;
         let token = browser
             .post_form(
                 "/oauth2/v2.0/token",
@@ -248,7 +334,7 @@ pub async fn sign_in(
                     ("code", &code),
                     ("redirect_uri", REDIRECT_URI),
                     ("client_id", client_id),
-                    ("code_verifier", &verifier),
+                    ("code_verifier", &self.verifier),
                 ],
             )
             .await
@@ -259,10 +345,169 @@ pub async fn sign_in(
         let id_token = token.body["id_token"]
             .as_str()
             .ok_or_else(|| "token: no id_token".to_string())?;
-        oidc.validate(id_token, client_id, &nonce)?;
-        times[3] = began.elapsed();
+        oidc.validate(id_token, client_id, &self.nonce)
     }
-    Ok(times)
+}
+
+/// One complete sign-in of `user` to the application `client_id`, the way the person's method
+/// makes it. The error is a short kind ("verify: HTTP 400 passkeySignatureInvalid"), counted
+/// in the report.
+pub async fn sign_in(
+    browser: &Browser,
+    client_id: &str,
+    user: &mut BenchUser,
+    oidc: Option<&Oidc>,
+) -> Result<LegTimes, String> {
+    let mut legs = Legs::new();
+    let (flow, request) = Authorization::start(browser, client_id, oidc).await?;
+    legs.done();
+    let last = match &mut user.method {
+        Method::Passkey(passkey) => {
+            let (last, times) =
+                with_passkey(browser, &flow, None, passkey, "options", "verify").await?;
+            legs.times.extend(times);
+            legs.began = Instant::now();
+            last
+        }
+        Method::PasswordAndApp { password, app } => {
+            identify(browser, &flow, &user.upn).await?;
+            legs.done();
+            let signed_in = step(
+                browser,
+                "password",
+                &flow,
+                "password",
+                None,
+                &json!({"password": password}),
+                &["requirements", "granted", "completed"],
+            )
+            .await?;
+            legs.done();
+            if signed_in.body["status"] != "requirements" {
+                // No policy asked for more (a run with no policies): there is no code leg.
+                legs.times.push(Duration::ZERO);
+                signed_in
+            } else {
+                let session = signed_in
+                    .session_cookie
+                    .ok_or_else(|| "password: no session cookie".to_string())?;
+                let code = app
+                    .next_code()
+                    .ok_or_else(|| "code: this step's code was already used".to_string())?;
+                let last = step(
+                    browser,
+                    "code",
+                    &flow,
+                    "totp",
+                    Some(&session),
+                    &json!({"code": code}),
+                    DONE,
+                )
+                .await?;
+                legs.done();
+                last
+            }
+        }
+        Method::FirstPass(pass) => {
+            let pass = pass
+                .take()
+                .ok_or_else(|| "pass: already used".to_string())?;
+            identify(browser, &flow, &user.upn).await?;
+            legs.done();
+            let signed_in = step(
+                browser,
+                "pass",
+                &flow,
+                "tap",
+                None,
+                &json!({"temporaryAccessPass": pass}),
+                &["registrationNeeded"],
+            )
+            .await?;
+            let session = signed_in
+                .session_cookie
+                .ok_or_else(|| "pass: no session cookie".to_string())?;
+            legs.done();
+            let options = step(
+                browser,
+                "register",
+                &flow,
+                "registration/options",
+                Some(&session),
+                &json!({"device": "this"}),
+                &[],
+            )
+            .await?;
+            let (mut passkey, credential) =
+                SoftPasskey::create(&options.body["options"], &browser.origin)
+                    .map_err(|e| format!("register: {e}"))?;
+            step(
+                browser,
+                "register",
+                &flow,
+                "registration",
+                Some(&session),
+                &json!({"ceremonyId": options.body["ceremonyId"], "name": "Bench key", "credential": credential}),
+                &["proveRegistration"],
+            )
+            .await?;
+            legs.done();
+            let (last, _) = with_passkey(
+                browser,
+                &flow,
+                Some(&session),
+                &mut passkey,
+                "prove",
+                "prove",
+            )
+            .await?;
+            legs.done();
+            last
+        }
+    };
+    request.finish(browser, client_id, oidc, &last).await?;
+    if oidc.is_some() {
+        legs.done();
+    }
+    Ok(legs.times)
+}
+
+/// Options and an assertion with `passkey` in the flow; the last reply and the two legs' times.
+async fn with_passkey(
+    browser: &Browser,
+    flow: &str,
+    session: Option<&str>,
+    passkey: &mut SoftPasskey,
+    options_leg: &str,
+    verify_leg: &str,
+) -> Result<(Reply, [Duration; 2]), String> {
+    let began = Instant::now();
+    let options = step(
+        browser,
+        options_leg,
+        flow,
+        "passkey/options",
+        session,
+        &json!({}),
+        &[],
+    )
+    .await?;
+    let options_time = began.elapsed();
+    let began = Instant::now();
+    let assertion = passkey
+        .assert(&options.body["options"])
+        .map_err(|e| format!("{options_leg}: {e}"))?;
+    let verified = step(
+        browser,
+        verify_leg,
+        flow,
+        "passkey/verify",
+        session,
+        &json!({"ceremonyId": options.body["ceremonyId"], "credential": assertion}),
+        DONE,
+    )
+    .await?;
+    Ok((verified, [options_time, began.elapsed()]))
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters pass).

@@ -38,6 +38,8 @@ pub struct Deps {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    /// Where argon2 runs ([`crate::typed_secret`]).
+    pub offload: Arc<dyn crate::typed_secret::Offload>,
 }
 
 #[derive(Clone)]

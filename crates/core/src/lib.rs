@@ -49,5 +49,6 @@ pub mod store;
 pub mod tap;
 pub mod tokens;
 pub mod totp;
+pub mod typed_secret;
 
 pub use error::{Error, Result};

@@ -2,8 +2,6 @@
 //! argon2id, changed by their owner, reset by an administrator, and counted toward a lockout on
 //! wrong guesses like every other sign-in secret.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,6 +17,7 @@ use crate::model::User;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::store::Change;
 use crate::tap::{PassRefused, audit_entry};
+use crate::typed_secret::{self, DECOY_HASH};
 use crate::{Error, Result};
 
 pub const CONFIGURATION_ID: &str = "Password";
@@ -89,29 +88,6 @@ pub fn check_new_password(user: &User, password: &str) -> Result<()> {
     }
     Ok(())
 }
-
-pub(crate) fn hash(deps: &Deps, secret: &str) -> Result<String> {
-    let mut salt = [0u8; 16];
-    deps.entropy.fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("hashing: {e}")))
-}
-
-/// argon2's verification compares in constant time.
-pub(crate) fn verify(secret: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(secret.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
-/// An argon2 hash of nothing anyone knows, verified against when the account does not exist, so
-/// that unknown accounts take as long to refuse as wrong passwords.
-pub(crate) const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZGVjb3lkZWNveWRlY295$2C0cHqzXbAlbsm4eTSLD8ZQSeX/AMMBnvRhm7i4HNDI";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -188,7 +164,7 @@ impl Passwords {
             ));
         }
         check_new_password(user, new_password)?;
-        let hash = hash(&self.deps, new_password)?;
+        let hash = typed_secret::hash(&self.deps, new_password).await?;
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name);
         let audit = audit_entry(
@@ -260,7 +236,7 @@ impl Passwords {
                 "You have no password to change; ask an administrator to set one.",
             )
         })?;
-        if !verify(current, &stored) {
+        if !typed_secret::verify(&self.deps, current, &stored).await {
             return Err(Error::invalid(
                 "currentPassword",
                 "currentPassword: that is not your current password.",
@@ -335,7 +311,7 @@ impl Passwords {
             return Err(refused(50053, &lock.message(now)));
         }
         let Some(user) = user else {
-            verify(password, DECOY_HASH);
+            typed_secret::verify(&self.deps, password, DECOY_HASH).await;
             if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
                 return Err(refused(50053, &lock.message(now)));
             }
@@ -344,9 +320,9 @@ impl Passwords {
         *found = Some(user.clone());
         let stored = self.deps.store.password(user.id).await.map_err(internal)?;
         let matches = match &stored {
-            Some((hash, _)) => verify(password, hash),
+            Some((hash, _)) => typed_secret::verify(&self.deps, password, hash).await,
             None => {
-                verify(password, DECOY_HASH);
+                typed_secret::verify(&self.deps, password, DECOY_HASH).await;
                 false
             }
         };
@@ -389,12 +365,6 @@ impl Passwords {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_decoy_hash_is_a_valid_argon2_hash() {
-        assert!(PasswordHash::new(DECOY_HASH).is_ok());
-        assert!(!verify("anything", DECOY_HASH));
-    }
 
     #[test]
     fn new_password_rules() {

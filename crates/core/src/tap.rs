@@ -9,8 +9,6 @@
 //! follows the roles involved. A pass satisfies the Multifactor strength only — that rule lives
 //! in the policy engine's built-in strengths, which know TAP as its own method.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -29,6 +27,7 @@ use crate::model::{User, UserType};
 use crate::roles::{self, built_in_role};
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::store::Change;
+use crate::typed_secret::{self, DECOY_HASH};
 use crate::{Error, Result};
 
 /// The configuration's id in the authentication methods policy.
@@ -307,25 +306,6 @@ fn generate_pass(deps: &Deps, length: u32) -> String {
     out
 }
 
-fn hash_pass(deps: &Deps, pass: &str) -> Result<String> {
-    let mut salt = [0u8; 16];
-    deps.entropy.fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Internal(format!("salt: {e}")))?;
-    Argon2::default()
-        .hash_password(pass.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Internal(format!("hashing a pass: {e}")))
-}
-
-/// argon2's verification compares in constant time.
-fn verify_pass(pass: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(pass.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
 /// A sign-in with a pass that did not succeed, in Entra's terms (the sign-in log uses them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassRefused {
@@ -506,7 +486,7 @@ impl TemporaryAccessPasses {
         let tap = TemporaryAccessPass {
             id: self.deps.entropy.uuid(),
             user_id: user.id,
-            pass_hash: hash_pass(&self.deps, &pass)?,
+            pass_hash: typed_secret::hash(&self.deps, &pass).await?,
             start,
             lifetime_minutes: lifetime,
             is_usable_once,
@@ -692,7 +672,7 @@ impl TemporaryAccessPasses {
         };
         let Some(user) = user else {
             // As long as a wrong pass takes, so that timing does not tell which accounts exist.
-            verify_pass(pass, crate::password::DECOY_HASH);
+            typed_secret::verify(&self.deps, pass, DECOY_HASH).await;
             return fail(keys).await;
         };
         *found = Some(user.clone());
@@ -703,12 +683,10 @@ impl TemporaryAccessPasses {
             .await
             .map_err(internal)?
         else {
-            verify_pass(pass, crate::password::DECOY_HASH);
+            typed_secret::verify(&self.deps, pass, DECOY_HASH).await;
             return fail(keys).await;
         };
-        // argon2 costs tens of milliseconds of one core; passes are used once per person, not per
-        // sign-in, so it runs inline rather than on a blocking pool.
-        if !verify_pass(pass, &tap.pass_hash) {
+        if !typed_secret::verify(&self.deps, pass, &tap.pass_hash).await {
             return fail(keys).await;
         }
         if !user.account_enabled {
@@ -930,19 +908,5 @@ mod tests {
             mutate(&mut c);
             assert_eq!(c.validate().unwrap_err().target(), Some(field));
         }
-    }
-
-    #[test]
-    fn passes_hash_and_verify() {
-        let h = {
-            let salt = SaltString::encode_b64(&[1u8; 16]).unwrap();
-            Argon2::default()
-                .hash_password(b"+drkzqAD", &salt)
-                .unwrap()
-                .to_string()
-        };
-        assert!(verify_pass("+drkzqAD", &h));
-        assert!(!verify_pass("+drkzqAE", &h));
-        assert!(!verify_pass("+drkzqAD", "not a hash"));
     }
 }

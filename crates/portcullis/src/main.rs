@@ -183,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    portcullis::prepare_process();
     let cli = Cli::parse();
     // The offline tools need no runtime, and their exit codes are their own (2: bad input).
     if let Command::Policy { command } = cli.command {

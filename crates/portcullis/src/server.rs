@@ -28,6 +28,32 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, decode_secret_key};
 
+/// argon2 off the request threads, one hash per core at most: see
+/// [`portcullis_core::typed_secret`]. Waiting for a permit is waiting for a core that would be
+/// busy anyway; the memory held is bounded by the number of cores, not by the burst.
+pub struct HashingThreads {
+    gate: tokio::sync::Semaphore,
+}
+
+impl HashingThreads {
+    pub fn per_core() -> HashingThreads {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        HashingThreads {
+            gate: tokio::sync::Semaphore::new(cores),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl portcullis_core::typed_secret::Offload for HashingThreads {
+    async fn run(&self, work: Box<dyn FnOnce() + Send>) {
+        // The semaphore is never closed, so a permit always comes.
+        let _permit = self.gate.acquire().await;
+        // A panic in the work leaves its result unset; the caller reports that.
+        let _ = tokio::task::spawn_blocking(work).await;
+    }
+}
+
 /// What a test or an embedding program may swap: the clock and the source of randomness.
 #[derive(Clone)]
 pub struct Overrides {
@@ -225,6 +251,7 @@ pub async fn start(
         store: Arc::new(store.clone()),
         clock: overrides.clock.clone(),
         entropy: overrides.entropy.clone(),
+        offload: Arc::new(HashingThreads::per_core()),
     };
     let settings = BootstrapSettings {
         tenant_display_name: config.tenant_name.clone(),
@@ -376,6 +403,7 @@ pub async fn rotate_signing_keys(config: &Config) -> anyhow::Result<String> {
         store: Arc::new(store.clone()),
         clock: Arc::new(SystemClock),
         entropy: entropy.clone(),
+        offload: Arc::new(portcullis_core::typed_secret::Inline),
     };
     let tokens = TokenService::new(deps, Sealer::new(&key), config.public_url(), tenant.id);
     tokens.load_keys().await?;

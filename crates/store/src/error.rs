@@ -1,4 +1,4 @@
-//! Turning sqlx failures into the domain's [`Error`].
+//! Turning database failures into the domain's [`Error`].
 //!
 //! The rule: a caller must be able to tell "you asked for something impossible" (409, 404) from
 //! "try again later" (503) from "this is a bug" (500) without reading driver text. Uniqueness and
@@ -6,35 +6,55 @@
 //! handles everything that has no better context.
 
 use portcullis_core::Error;
+use rusqlite::ErrorCode;
 use sqlx::error::{DatabaseError, ErrorKind};
 
+use crate::db::DbError;
+
 /// Maps an error with no write context: reads, `BEGIN`, `COMMIT`, pings.
-pub(crate) fn storage(err: sqlx::Error) -> Error {
-    match &err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => Error::Unavailable(err.to_string()),
-        sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
-            Error::Unavailable(db.message().to_string())
-        }
-        _ => Error::Internal(format!("storage: {err}")),
+pub(crate) fn storage(err: impl Into<DbError>) -> Error {
+    match err.into() {
+        DbError::Sqlx(err) => match &err {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => Error::Unavailable(err.to_string()),
+            sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
+                Error::Unavailable(db.message().to_string())
+            }
+            _ => Error::Internal(format!("storage: {err}")),
+        },
+        DbError::Lite(err) => match lite_code(&err) {
+            // Another process held the lock past the busy timeout, or the disk is full or
+            // gone: the request may pass later.
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen,
+            ) => Error::Unavailable(err.to_string()),
+            _ => Error::Internal(format!("storage: {err}")),
+        },
+        DbError::Closed => Error::Unavailable("the database is closed".to_string()),
+        waited @ DbError::Waited => Error::Internal(format!("storage: {waited}")),
+    }
+}
+
+fn lite_code(err: &rusqlite::Error) -> Option<ErrorCode> {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, _) => Some(failure.code),
+        _ => None,
     }
 }
 
 /// Failures that say nothing about the request and may pass if it is repeated: the server went
-/// away, refused more connections, or (SQLite) another writer held the lock past the busy
-/// timeout, or (PostgreSQL) the transaction lost a deadlock or serialization race.
+/// away, refused more connections, or the transaction lost a deadlock or serialization race.
 fn is_transient(db: &dyn DatabaseError) -> bool {
     let Some(code) = db.code() else {
         return false;
     };
-    // SQLite reports its (extended) result code as a decimal number; the primary code is the
-    // low byte. 5 = SQLITE_BUSY, 6 = SQLITE_LOCKED.
-    if let Ok(number) = code.parse::<i64>() {
-        return matches!(number & 0xff, 5 | 6);
-    }
     // PostgreSQL SQLSTATEs: 08 connection exception, 53 insufficient resources, 57P operator
     // intervention (shutdown, crash recovery), 40001 serialization failure, 40P01 deadlock.
     code.starts_with("08")
@@ -55,15 +75,31 @@ pub(crate) enum Violation {
 }
 
 /// Splits a write error into a violation the caller can name, or the generic mapping.
-pub(crate) fn classify(err: sqlx::Error) -> Result<Violation, Error> {
-    if let sqlx::Error::Database(db) = &err {
-        let detail =
-            || format!("{} {}", db.constraint().unwrap_or_default(), db.message()).to_lowercase();
-        match db.kind() {
-            ErrorKind::UniqueViolation => return Ok(Violation::Unique { detail: detail() }),
-            ErrorKind::ForeignKeyViolation => return Ok(Violation::ForeignKey),
-            _ => {}
+pub(crate) fn classify(err: DbError) -> Result<Violation, Error> {
+    match &err {
+        DbError::Sqlx(sqlx::Error::Database(db)) => {
+            let detail = || {
+                format!("{} {}", db.constraint().unwrap_or_default(), db.message()).to_lowercase()
+            };
+            match db.kind() {
+                ErrorKind::UniqueViolation => return Ok(Violation::Unique { detail: detail() }),
+                ErrorKind::ForeignKeyViolation => return Ok(Violation::ForeignKey),
+                _ => {}
+            }
         }
+        DbError::Lite(rusqlite::Error::SqliteFailure(failure, message)) => {
+            match failure.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                    return Ok(Violation::Unique {
+                        detail: message.clone().unwrap_or_default().to_lowercase(),
+                    });
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return Ok(Violation::ForeignKey),
+                _ => {}
+            }
+        }
+        _ => {}
     }
     Err(storage(err))
 }

@@ -8,14 +8,12 @@
 //! and the next page starts strictly after it, so rows inserted or deleted between pages neither
 //! repeat nor vanish. One row more than asked is fetched to know whether a next page exists.
 
+use crate::SqlStore;
+use crate::db::{self, Row};
+use crate::rows;
 use portcullis_core::Error;
 use portcullis_core::clock::unix_millis;
 use portcullis_core::store::{Cursor, ListQuery, Op, Value};
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, AssertSqlSafe};
-
-use crate::error;
-use crate::rows;
 
 /// A listable table: its name, the columns a filter may name (and which of them hold text),
 /// and how it is ordered.
@@ -163,10 +161,10 @@ fn comparison(op: Op) -> &'static str {
 
 /// One page of rows of `listing` that satisfy `query`, and whether more rows follow.
 pub(crate) async fn page(
-    pool: &AnyPool,
+    store: &SqlStore,
     listing: &Listing,
     query: &ListQuery,
-) -> Result<(Vec<AnyRow>, Option<Cursor>), Error> {
+) -> Result<(Vec<Row>, Option<Cursor>), Error> {
     let mut sql = Sql {
         text: format!("SELECT {} FROM {}", listing.columns, listing.table),
         args: Vec::new(),
@@ -251,14 +249,14 @@ pub(crate) async fn page(
         sort = listing.sort
     ));
 
-    let mut statement = sqlx::query(AssertSqlSafe(sql.text));
+    let mut statement = db::assembled(sql.text);
     for arg in sql.args {
         statement = match arg {
             Arg::Text(value) => statement.bind(value),
             Arg::Number(value) => statement.bind(value),
         };
     }
-    let mut found = statement.fetch_all(pool).await.map_err(error::storage)?;
+    let mut found = store.fetch_all_scanning(statement).await?;
     let next = if found.len() > top {
         found.truncate(top);
         let last = found

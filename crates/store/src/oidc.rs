@@ -8,23 +8,22 @@
 //! What it must never do: decide what a replay means or whether a grant is still good (core
 //! does); it only keeps the rows and says who came first.
 
+use crate::db::{self, Conn, Row};
 use portcullis_core::clock::unix_millis;
 use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{instant, opt_text, text, to_json, uuid};
-use crate::{SqlStore, error, write};
+use crate::{SqlStore, write};
 
 fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
 }
 
-fn code(row: &AnyRow) -> Result<AuthorizationCode> {
+fn code(row: &Row) -> Result<AuthorizationCode> {
     Ok(AuthorizationCode {
         code_hash: text(row, "code_hash")?,
         grant_id: uuid(row, "grant_id")?,
@@ -34,7 +33,7 @@ fn code(row: &AnyRow) -> Result<AuthorizationCode> {
     })
 }
 
-fn refresh(row: &AnyRow) -> Result<RefreshToken> {
+fn refresh(row: &Row) -> Result<RefreshToken> {
     Ok(RefreshToken {
         token_hash: text(row, "token_hash")?,
         grant_id: uuid(row, "grant_id")?,
@@ -43,10 +42,10 @@ fn refresh(row: &AnyRow) -> Result<RefreshToken> {
     })
 }
 
-pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<()> {
+pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
     match change {
         Change::InsertOAuthGrant(grant) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO oauth_grants (id, client_id, user_id, session_id, state, created, expires, revoked) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
             )
@@ -60,7 +59,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             write::run(conn, change, query).await.map(|_| ())
         }
         Change::InsertAuthorizationCode(c) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires, used) \
                  VALUES ($1, $2, $3, $4, $5, NULL)",
             )
@@ -72,13 +71,12 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             write::run(conn, change, query).await.map(|_| ())
         }
         Change::TakeAuthorizationCode { code_hash, at } => {
-            let query = sqlx::query(
-                "UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL",
-            )
-            .bind(code_hash.clone())
-            .bind(unix_millis(*at));
+            let query =
+                db::query("UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL")
+                    .bind(code_hash.clone())
+                    .bind(unix_millis(*at));
             let done = write::run(conn, change, query).await?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::Conflict {
                     code: "authorizationCodeUsed",
                     message: "The authorization code was already used.".into(),
@@ -87,7 +85,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             Ok(())
         }
         Change::InsertRefreshToken(t) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created, expires, used) \
                  VALUES ($1, $2, $3, $4, NULL)",
             )
@@ -98,15 +96,14 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             write::run(conn, change, query).await.map(|_| ())
         }
         Change::RevokeOAuthGrant { id: grant_id, at } => {
-            let query = sqlx::query(
-                "UPDATE oauth_grants SET revoked = $2 WHERE id = $1 AND revoked IS NULL",
-            )
-            .bind(id(*grant_id))
-            .bind(unix_millis(*at));
+            let query =
+                db::query("UPDATE oauth_grants SET revoked = $2 WHERE id = $1 AND revoked IS NULL")
+                    .bind(id(*grant_id))
+                    .bind(unix_millis(*at));
             write::run(conn, change, query).await.map(|_| ())
         }
         Change::RevokeSessionGrants { session_id, at } => {
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE oauth_grants SET revoked = $2 WHERE session_id = $1 AND revoked IS NULL",
             )
             .bind(id(*session_id))
@@ -125,21 +122,20 @@ impl SqlStore {
         select: &'static str,
         hash: &str,
         at: OffsetDateTime,
-    ) -> Result<Taken<AnyRow>> {
-        let fresh = sqlx::query(update)
-            .bind(hash.to_string())
-            .bind(unix_millis(at))
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(error::storage)?;
+    ) -> Result<Taken<Row>> {
+        let fresh = self
+            .fetch_optional_write(
+                db::query(update)
+                    .bind(hash.to_string())
+                    .bind(unix_millis(at)),
+            )
+            .await?;
         if let Some(row) = fresh {
             return Ok(Taken::Fresh(row));
         }
-        let used = sqlx::query(select)
-            .bind(hash.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let used = self
+            .fetch_optional(db::query(select).bind(hash.to_string()))
+            .await?;
         Ok(match used {
             Some(row) => Taken::Replayed(row),
             None => Taken::Unknown,
@@ -147,18 +143,19 @@ impl SqlStore {
     }
 
     pub(crate) async fn read_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>> {
-        let row = sqlx::query(
-            "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires, used \
+        let row = self
+            .fetch_optional(
+                db::query(
+                    "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires, used \
              FROM oauth_codes WHERE code_hash = $1",
-        )
-        .bind(code_hash.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+                )
+                .bind(code_hash.to_string()),
+            )
+            .await?;
         Ok(match row {
             None => Taken::Unknown,
             Some(row) => {
-                let used: Option<i64> = row.try_get("used").map_err(error::storage)?;
+                let used = row.opt_int("used")?;
                 match used {
                     None => Taken::Fresh(code(&row)?),
                     Some(_) => Taken::Replayed(code(&row)?),
@@ -193,24 +190,22 @@ impl SqlStore {
         &self,
         token_hash: &str,
     ) -> Result<Option<RefreshToken>> {
-        sqlx::query(
+        self.fetch_optional(db::query(
             "SELECT token_hash, grant_id, created, expires FROM oauth_refresh_tokens WHERE token_hash = $1",
         )
-        .bind(token_hash.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        .bind(token_hash.to_string())).await?
         .as_ref()
         .map(refresh)
         .transpose()
     }
 
     pub(crate) async fn read_grant(&self, grant_id: Uuid) -> Result<Option<OAuthGrant>> {
-        let row = sqlx::query("SELECT state, revoked FROM oauth_grants WHERE id = $1")
-            .bind(id(grant_id))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query("SELECT state, revoked FROM oauth_grants WHERE id = $1")
+                    .bind(id(grant_id)),
+            )
+            .await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -18,14 +18,13 @@ use portcullis_core::passkeys::{
 };
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::{self, Conn, Query, Row};
 use crate::error::{self, Violation};
-use crate::rows::{int, opt_text, text, uuid};
-use crate::write::{begin_write, insert_audit};
+use crate::rows::{corrupt, int, opt_text, text, uuid};
+use crate::write::insert_audit;
 use crate::{Dialect, SqlStore};
 
 const PASSKEY_COLUMNS: &str = "id, user_id, credential_id, display_name, aaguid, model, \
@@ -35,17 +34,11 @@ fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
 }
 
-fn corrupt(column: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("stored column '{column}' cannot be read: {detail}"))
-}
-
-fn passkey(row: &AnyRow) -> Result<StoredPasskey> {
+fn passkey(row: &Row) -> Result<StoredPasskey> {
     let level = text(row, "attestation_level")?;
     let credential_id =
         hex::decode(text(row, "credential_id")?).map_err(|e| corrupt("credential_id", e))?;
-    let last_used = row
-        .try_get::<Option<i64>, _>("last_used")
-        .map_err(|e| corrupt("last_used", e))?;
+    let last_used = row.opt_int("last_used")?;
     Ok(StoredPasskey {
         id: uuid(row, "id")?,
         user_id: uuid(row, "user_id")?,
@@ -64,7 +57,7 @@ fn passkey(row: &AnyRow) -> Result<StoredPasskey> {
     })
 }
 
-fn ceremony(row: &AnyRow) -> Result<Ceremony> {
+fn ceremony(row: &Row) -> Result<Ceremony> {
     let kind = text(row, "kind")?;
     let user_id = opt_text(row, "user_id")?
         .map(|u| Uuid::parse_str(&u).map_err(|e| corrupt("user_id", e)))
@@ -80,10 +73,8 @@ fn ceremony(row: &AnyRow) -> Result<Ceremony> {
 
 /// The counter update of a sign-in. The condition is the check: the counter must move forward,
 /// except for authenticators that keep no counter at all (zero before and after).
-fn record_use(
-    used: &PasskeyUse,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(
+fn record_use(used: &PasskeyUse) -> Query {
+    db::query(
         "UPDATE passkeys SET sign_count = $2, backup_eligible = $3, backup_state = $4, \
          credential = $5, last_used = $6 \
          WHERE id = $1 AND (sign_count < $2 OR (sign_count = 0 AND $2 = 0))",
@@ -99,15 +90,17 @@ fn record_use(
 /// The passkey changes a sign-in commits with the rest of its step ([`Store::commit`]).
 ///
 /// [`Store::commit`]: portcullis_core::store::Store::commit
-pub(crate) async fn apply(conn: &mut sqlx::AnyConnection, change: &Change) -> Result<()> {
+pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
     match change {
         Change::TakeCeremony(ceremony_id) => {
-            let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE id = $1")
-                .bind(id(*ceremony_id))
-                .execute(&mut *conn)
+            let done = conn
+                .execute(
+                    db::query("DELETE FROM passkey_ceremonies WHERE id = $1")
+                        .bind(id(*ceremony_id)),
+                )
                 .await
                 .map_err(error::storage)?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::Conflict {
                     code: "passkeyChallengeNotFound",
                     message: "This passkey challenge was already used; start again.".into(),
@@ -116,11 +109,11 @@ pub(crate) async fn apply(conn: &mut sqlx::AnyConnection, change: &Change) -> Re
             Ok(())
         }
         Change::RecordPasskeyUse(used) => {
-            let done = record_use(used)
-                .execute(&mut *conn)
+            let done = conn
+                .execute(record_use(used))
                 .await
                 .map_err(error::storage)?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::Conflict {
                     code: portcullis_core::passkeys::COUNTER_NOT_ADVANCED,
                     message: "The passkey's signature counter did not advance.".into(),
@@ -134,27 +127,45 @@ pub(crate) async fn apply(conn: &mut sqlx::AnyConnection, change: &Change) -> Re
     }
 }
 
+impl SqlStore {
+    /// Runs `change`, which must touch the one passkey, with its audit entry; 404 when the
+    /// person has no such passkey.
+    async fn change_one_passkey(
+        &self,
+        change: Query,
+        passkey_id: Uuid,
+        audit: DirectoryAudit,
+    ) -> Result<()> {
+        self.write(move |mut tx| {
+            Box::pin(async move {
+                let done = tx.execute(change).await.map_err(error::storage)?;
+                if done == 0 {
+                    return Err(Error::not_found(
+                        "fido2AuthenticationMethod",
+                        passkey_id.to_string(),
+                    ));
+                }
+                insert_audit(&mut tx, &audit).await
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl PasskeyStore for SqlStore {
     async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>> {
         let sql = format!(
             "SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = $1 ORDER BY created, id"
         );
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id(user_id))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let found = self.fetch_all(db::assembled(sql).bind(id(user_id))).await?;
         found.iter().map(passkey).collect()
     }
 
     async fn passkey(&self, passkey_id: Uuid) -> Result<Option<StoredPasskey>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id(passkey_id))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?
+        self.fetch_optional(db::assembled(sql).bind(id(passkey_id)))
+            .await?
             .as_ref()
             .map(passkey)
             .transpose()
@@ -165,11 +176,8 @@ impl PasskeyStore for SqlStore {
         credential_id: &[u8],
     ) -> Result<Option<StoredPasskey>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(hex::encode(credential_id))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?
+        self.fetch_optional(db::assembled(sql).bind(hex::encode(credential_id)))
+            .await?
             .as_ref()
             .map(passkey)
             .transpose()
@@ -181,68 +189,78 @@ impl PasskeyStore for SqlStore {
         limit: usize,
         audit: DirectoryAudit,
     ) -> Result<()> {
-        let mut tx = begin_write(self).await?;
-        // On PostgreSQL two registrations for one person would otherwise both count nine and
-        // both insert; locking the person's row makes the second wait for the first.
-        let lock = match self.dialect {
-            Dialect::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-            Dialect::Sqlite => "SELECT id FROM users WHERE id = $1",
-        };
-        let owner = sqlx::query(lock)
-            .bind(id(new.user_id))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(error::storage)?;
-        if owner.is_none() {
-            return Err(Error::not_found("user", new.user_id.to_string()));
-        }
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
-            .bind(id(new.user_id))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(error::storage)?
-            .try_get("n")
-            .map_err(|e| corrupt("n", e))?;
-        if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
-            return Err(Error::Conflict {
-                code: "passkeyLimitReached",
-                message: format!(
-                    "This account already has {limit} passkeys, the most allowed; remove one first."
-                ),
-            });
-        }
-        let sql = format!(
-            "INSERT INTO passkeys ({PASSKEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        );
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id(new.id))
-            .bind(id(new.user_id))
-            .bind(hex::encode(&new.credential_id))
-            .bind(new.display_name.clone())
-            .bind(new.aaguid.clone())
-            .bind(new.model.clone())
-            .bind(new.attestation_level.as_str())
-            .bind(i64::from(new.backup_eligible))
-            .bind(i64::from(new.backup_state))
-            .bind(i64::from(new.sign_count))
-            .bind(new.credential.clone())
-            .bind(unix_millis(new.created))
-            .bind(new.last_used.map(unix_millis))
-            .execute(&mut *tx)
-            .await;
-        if let Err(err) = inserted {
-            return Err(match error::classify(err) {
-                Ok(Violation::Unique { .. }) => Error::Conflict {
-                    code: "passkeyAlreadyRegistered",
-                    message: "This passkey is already registered.".to_string(),
-                },
-                Ok(Violation::ForeignKey) => Error::not_found("user", new.user_id.to_string()),
-                Err(other) => other,
-            });
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(error::storage)
+        let new = new.clone();
+        self.write(move |mut tx| {
+            Box::pin(async move {
+                // On PostgreSQL two registrations for one person would otherwise both count
+                // nine and both insert; locking the person's row makes the second wait for the
+                // first. (SQLite's one writer already serializes them.)
+                let lock = match tx.dialect() {
+                    Dialect::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+                    Dialect::Sqlite => "SELECT id FROM users WHERE id = $1",
+                };
+                let owner = tx
+                    .fetch_optional(db::query(lock).bind(id(new.user_id)))
+                    .await
+                    .map_err(error::storage)?;
+                if owner.is_none() {
+                    return Err(Error::not_found("user", new.user_id.to_string()));
+                }
+                let count = tx
+                    .fetch_optional(
+                        db::query("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = $1")
+                            .bind(id(new.user_id)),
+                    )
+                    .await
+                    .map_err(error::storage)?
+                    .ok_or_else(|| corrupt("n", "COUNT returned no row"))?
+                    .int("n")?;
+                if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
+                    return Err(Error::Conflict {
+                        code: "passkeyLimitReached",
+                        message: format!(
+                            "This account already has {limit} passkeys, the most allowed; remove one first."
+                        ),
+                    });
+                }
+                let sql = format!(
+                    "INSERT INTO passkeys ({PASSKEY_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                );
+                let inserted = tx
+                    .execute(
+                        db::assembled(sql)
+                            .bind(id(new.id))
+                            .bind(id(new.user_id))
+                            .bind(hex::encode(&new.credential_id))
+                            .bind(new.display_name.clone())
+                            .bind(new.aaguid.clone())
+                            .bind(new.model.clone())
+                            .bind(new.attestation_level.as_str())
+                            .bind(i64::from(new.backup_eligible))
+                            .bind(i64::from(new.backup_state))
+                            .bind(i64::from(new.sign_count))
+                            .bind(new.credential.clone())
+                            .bind(unix_millis(new.created))
+                            .bind(new.last_used.map(unix_millis)),
+                    )
+                    .await;
+                if let Err(err) = inserted {
+                    return Err(match error::classify(err) {
+                        Ok(Violation::Unique { .. }) => Error::Conflict {
+                            code: "passkeyAlreadyRegistered",
+                            message: "This passkey is already registered.".to_string(),
+                        },
+                        Ok(Violation::ForeignKey) => {
+                            Error::not_found("user", new.user_id.to_string())
+                        }
+                        Err(other) => other,
+                    });
+                }
+                insert_audit(&mut tx, &audit).await
+            })
+        })
+        .await
     }
 
     async fn rename_passkey(
@@ -252,23 +270,12 @@ impl PasskeyStore for SqlStore {
         display_name: &str,
         audit: DirectoryAudit,
     ) -> Result<()> {
-        let mut tx = begin_write(self).await?;
-        let done =
-            sqlx::query("UPDATE passkeys SET display_name = $3 WHERE user_id = $1 AND id = $2")
+        let rename =
+            db::query("UPDATE passkeys SET display_name = $3 WHERE user_id = $1 AND id = $2")
                 .bind(id(user_id))
                 .bind(id(passkey_id))
-                .bind(display_name.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(error::storage)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(
-                "fido2AuthenticationMethod",
-                passkey_id.to_string(),
-            ));
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(error::storage)
+                .bind(display_name.to_string());
+        self.change_one_passkey(rename, passkey_id, audit).await
     }
 
     async fn delete_passkey(
@@ -277,72 +284,62 @@ impl PasskeyStore for SqlStore {
         passkey_id: Uuid,
         audit: DirectoryAudit,
     ) -> Result<()> {
-        let mut tx = begin_write(self).await?;
-        let done = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
+        let delete = db::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
             .bind(id(user_id))
-            .bind(id(passkey_id))
-            .execute(&mut *tx)
-            .await
-            .map_err(error::storage)?;
-        if done.rows_affected() == 0 {
-            return Err(Error::not_found(
-                "fido2AuthenticationMethod",
-                passkey_id.to_string(),
-            ));
-        }
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(error::storage)
+            .bind(id(passkey_id));
+        self.change_one_passkey(delete, passkey_id, audit).await
     }
 
     async fn ceremony(&self, ceremony_id: Uuid) -> Result<Option<Ceremony>> {
-        sqlx::query(
-            "SELECT id, kind, user_id, state, expires FROM passkey_ceremonies WHERE id = $1",
+        self.fetch_optional(
+            db::query(
+                "SELECT id, kind, user_id, state, expires FROM passkey_ceremonies WHERE id = $1",
+            )
+            .bind(id(ceremony_id)),
         )
-        .bind(id(ceremony_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        .await?
         .as_ref()
         .map(ceremony)
         .transpose()
     }
 
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO passkey_ceremonies (id, kind, user_id, state, expires) \
+        self.execute_write(
+            db::query(
+                "INSERT INTO passkey_ceremonies (id, kind, user_id, state, expires) \
              VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id(ceremony.id))
+            .bind(ceremony.kind.as_str())
+            .bind(ceremony.user_id.map(id))
+            .bind(ceremony.state.clone())
+            .bind(unix_millis(ceremony.expires)),
         )
-        .bind(id(ceremony.id))
-        .bind(ceremony.kind.as_str())
-        .bind(ceremony.user_id.map(id))
-        .bind(ceremony.state.clone())
-        .bind(unix_millis(ceremony.expires))
-        .execute(&self.writer)
-        .await
-        .map_err(error::storage)?;
+        .await?;
         Ok(())
     }
 
     async fn take_ceremony(&self, ceremony_id: Uuid) -> Result<Option<Ceremony>> {
-        sqlx::query(
-            "DELETE FROM passkey_ceremonies WHERE id = $1 \
+        self.fetch_optional_write(
+            db::query(
+                "DELETE FROM passkey_ceremonies WHERE id = $1 \
              RETURNING id, kind, user_id, state, expires",
+            )
+            .bind(id(ceremony_id)),
         )
-        .bind(id(ceremony_id))
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(error::storage)?
+        .await?
         .as_ref()
         .map(ceremony)
         .transpose()
     }
 
     async fn delete_expired_ceremonies(&self, now: OffsetDateTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM passkey_ceremonies WHERE expires < $1")
-            .bind(unix_millis(now))
-            .execute(&self.writer)
-            .await
-            .map_err(error::storage)?;
-        Ok(done.rows_affected())
+        let done = self
+            .execute_write(
+                db::query("DELETE FROM passkey_ceremonies WHERE expires < $1")
+                    .bind(unix_millis(now)),
+            )
+            .await?;
+        Ok(done)
     }
 }

@@ -10,21 +10,21 @@ use portcullis_core::model::{
     Tenant, User,
 };
 use portcullis_core::store::{Change, ListQuery, Page, Store};
-use sqlx::AssertSqlSafe;
-use sqlx::any::AnyRow;
 use uuid::Uuid;
+
+use crate::db::{self, Row};
 
 use crate::rows::{
     self, application_columns, credential_columns, document_columns, group_columns,
     role_assignment_columns, signing_key_columns, user_columns,
 };
-use crate::{SqlStore, error, list, write};
+use crate::{SqlStore, list, write};
 
 fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
 }
 
-fn decode_all<T>(found: Vec<AnyRow>, decode: fn(&AnyRow) -> Result<T>) -> Result<Vec<T>> {
+fn decode_all<T>(found: Vec<Row>, decode: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
     found.iter().map(decode).collect()
 }
 
@@ -67,11 +67,11 @@ impl SqlStore {
             ),
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let mut query = db::assembled(sql);
         for app in &apps {
             query = query.bind(id(app.id));
         }
-        let found = query.fetch_all(&self.pool).await.map_err(error::storage)?;
+        let found = self.fetch_all(query).await?;
         let mut by_app: HashMap<Uuid, Vec<_>> = HashMap::new();
         for row in &found {
             let (app_id, credential) = rows::credential(row)?;
@@ -83,7 +83,7 @@ impl SqlStore {
         Ok(apps)
     }
 
-    async fn one_application(&self, row: Option<AnyRow>) -> Result<Option<Application>> {
+    async fn one_application(&self, row: Option<Row>) -> Result<Option<Application>> {
         let Some(row) = row else {
             return Ok(None);
         };
@@ -99,33 +99,28 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        self.fetch_optional(db::query("SELECT 1 AS one")).await?;
         Ok(())
     }
 
     async fn tenant(&self) -> Result<Option<Tenant>> {
-        sqlx::query("SELECT id, display_name, created FROM tenant")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?
+        self.fetch_optional(db::query("SELECT id, display_name, created FROM tenant"))
+            .await?
             .as_ref()
             .map(rows::tenant)
             .transpose()
     }
 
     async fn user(&self, user_id: Uuid) -> Result<Option<User>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id(user_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE id = $1"
+            ))
+            .bind(id(user_id)),
+        )
+        .await?
         .as_ref()
         .map(rows::user)
         .transpose()
@@ -133,22 +128,22 @@ impl Store for SqlStore {
 
     async fn user_by_upn(&self, upn: &str) -> Result<Option<User>> {
         // The same expression as the unique index, so the lookup uses it on both databases.
-        sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE lower(user_principal_name) = lower($1)"
-        ))
-        .bind(upn.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users WHERE lower(user_principal_name) = lower($1)"
+            ))
+            .bind(upn.to_string()),
+        )
+        .await?
         .as_ref()
         .map(rows::user)
         .transpose()
     }
 
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
-        let (found, next) = list::page(&self.pool, &list::USERS, query).await?;
+        let (found, next) = list::page(self, &list::USERS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::user)?,
             next,
@@ -156,22 +151,22 @@ impl Store for SqlStore {
     }
 
     async fn group(&self, group_id: Uuid) -> Result<Option<Group>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            group_columns!(),
-            " FROM groups WHERE id = $1"
-        ))
-        .bind(id(group_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                group_columns!(),
+                " FROM groups WHERE id = $1"
+            ))
+            .bind(id(group_id)),
+        )
+        .await?
         .as_ref()
         .map(rows::group)
         .transpose()
     }
 
     async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>> {
-        let (found, next) = list::page(&self.pool, &list::GROUPS, query).await?;
+        let (found, next) = list::page(self, &list::GROUPS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::group)?,
             next,
@@ -179,11 +174,9 @@ impl Store for SqlStore {
     }
 
     async fn members(&self, group_id: Uuid) -> Result<Vec<MemberRef>> {
-        let found = sqlx::query(members_query!("SELECT $1"))
-            .bind(id(group_id))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let found = self
+            .fetch_all(db::query(members_query!("SELECT $1")).bind(id(group_id)))
+            .await?;
         decode_all(found, rows::member)
     }
 
@@ -191,40 +184,38 @@ impl Store for SqlStore {
         // `nested` is the group and every group reachable below it. UNION (not UNION ALL)
         // drops ids already found, so a cycle of groups ends instead of recursing forever.
         // The group itself is not its own member, even when a cycle leads back to it.
-        let found = sqlx::query(concat!(
-            "WITH RECURSIVE nested (id) AS (",
-            "SELECT CAST($1 AS TEXT) ",
-            "UNION ",
-            "SELECT m.member_id FROM group_members m JOIN nested n ON m.group_id = n.id ",
-            "WHERE m.member_kind = 'group'",
-            ") ",
-            members_query!("SELECT id FROM nested")
-        ))
-        .bind(id(group_id))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        let found = self
+            .fetch_all(
+                db::query(concat!(
+                    "WITH RECURSIVE nested (id) AS (",
+                    "SELECT CAST($1 AS TEXT) ",
+                    "UNION ",
+                    "SELECT m.member_id FROM group_members m JOIN nested n ON m.group_id = n.id ",
+                    "WHERE m.member_kind = 'group'",
+                    ") ",
+                    members_query!("SELECT id FROM nested")
+                ))
+                .bind(id(group_id)),
+            )
+            .await?;
         decode_all(found, rows::member)
     }
 
     async fn member_of(&self, object_id: Uuid) -> Result<Vec<Group>> {
-        let found = sqlx::query(concat!(
+        let found = self.fetch_all(db::query(concat!(
             "SELECT ",
             group_columns!(),
             " FROM groups WHERE id IN (SELECT group_id FROM group_members WHERE member_id = $1) ",
             "ORDER BY lower(display_name), id"
         ))
-        .bind(id(object_id))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(id(object_id))).await?;
         decode_all(found, rows::group)
     }
 
     async fn transitive_member_of(&self, object_id: Uuid) -> Result<Vec<Group>> {
         // Upwards from the object: the groups that hold it, then the groups that hold those.
         // UNION ends cycles as in `transitive_members`.
-        let found = sqlx::query(concat!(
+        let found = self.fetch_all(db::query(concat!(
             "WITH RECURSIVE containing (id) AS (",
             "SELECT group_id FROM group_members WHERE member_id = $1 ",
             "UNION ",
@@ -235,23 +226,20 @@ impl Store for SqlStore {
             " FROM groups WHERE id IN (SELECT id FROM containing) AND id <> $1 ",
             "ORDER BY lower(display_name), id"
         ))
-        .bind(id(object_id))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(id(object_id))).await?;
         decode_all(found, rows::group)
     }
 
     async fn role_assignment(&self, assignment_id: Uuid) -> Result<Option<RoleAssignment>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            role_assignment_columns!(),
-            " FROM role_assignments WHERE id = $1"
-        ))
-        .bind(id(assignment_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                role_assignment_columns!(),
+                " FROM role_assignments WHERE id = $1"
+            ))
+            .bind(id(assignment_id)),
+        )
+        .await?
         .as_ref()
         .map(rows::role_assignment)
         .transpose()
@@ -259,7 +247,7 @@ impl Store for SqlStore {
 
     async fn role_definitions_held(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
         // The same upward walk as `transitive_member_of`, joined to the assignments.
-        let found = sqlx::query(concat!(
+        let found = self.fetch_all(db::query(concat!(
             "WITH RECURSIVE containing (id) AS (",
             "SELECT group_id FROM group_members WHERE member_id = $1 ",
             "UNION ",
@@ -269,10 +257,7 @@ impl Store for SqlStore {
             "WHERE principal_id = $1 OR principal_id IN (SELECT id FROM containing) ",
             "ORDER BY role_definition_id"
         ))
-        .bind(id(user_id))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(id(user_id))).await?;
         found
             .iter()
             .map(|row| rows::uuid(row, "role_definition_id"))
@@ -282,59 +267,60 @@ impl Store for SqlStore {
     async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>> {
         let found = match principal_id {
             Some(principal_id) => {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    role_assignment_columns!(),
-                    " FROM role_assignments WHERE principal_id = $1 ",
-                    "ORDER BY role_definition_id, directory_scope_id, id"
-                ))
-                .bind(id(principal_id))
-                .fetch_all(&self.pool)
+                self.fetch_all(
+                    db::query(concat!(
+                        "SELECT ",
+                        role_assignment_columns!(),
+                        " FROM role_assignments WHERE principal_id = $1 ",
+                        "ORDER BY role_definition_id, directory_scope_id, id"
+                    ))
+                    .bind(id(principal_id)),
+                )
                 .await
             }
             None => {
-                sqlx::query(concat!(
+                self.fetch_all(db::query(concat!(
                     "SELECT ",
                     role_assignment_columns!(),
                     " FROM role_assignments ",
                     "ORDER BY principal_id, role_definition_id, directory_scope_id, id"
-                ))
-                .fetch_all(&self.pool)
+                )))
                 .await
             }
-        }
-        .map_err(error::storage)?;
+        }?;
         decode_all(found, rows::role_assignment)
     }
 
     async fn application(&self, app_object_id: Uuid) -> Result<Option<Application>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            application_columns!(),
-            " FROM applications WHERE id = $1"
-        ))
-        .bind(id(app_object_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query(concat!(
+                    "SELECT ",
+                    application_columns!(),
+                    " FROM applications WHERE id = $1"
+                ))
+                .bind(id(app_object_id)),
+            )
+            .await?;
         self.one_application(row).await
     }
 
     async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            application_columns!(),
-            " FROM applications WHERE app_id = $1"
-        ))
-        .bind(id(app_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query(concat!(
+                    "SELECT ",
+                    application_columns!(),
+                    " FROM applications WHERE app_id = $1"
+                ))
+                .bind(id(app_id)),
+            )
+            .await?;
         self.one_application(row).await
     }
 
     async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>> {
-        let (found, next) = list::page(&self.pool, &list::APPLICATIONS, query).await?;
+        let (found, next) = list::page(self, &list::APPLICATIONS, query).await?;
         let apps = decode_all(found, rows::application)?;
         Ok(Page {
             items: self.with_credentials(apps).await?,
@@ -343,46 +329,48 @@ impl Store for SqlStore {
     }
 
     async fn document_revision(&self) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT body FROM policy_documents WHERE kind = $1 AND id = $2")
-            .bind(write::REVISION_KIND)
-            .bind(write::REVISION_ID)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query("SELECT body FROM policy_documents WHERE kind = $1 AND id = $2")
+                    .bind(write::REVISION_KIND)
+                    .bind(write::REVISION_ID),
+            )
+            .await?;
         // No row yet (no document changed since this database was made): that too is a
         // revision, and the first change replaces it.
         Ok(Some(match row {
-            Some(row) => sqlx::Row::try_get::<String, _>(&row, 0).map_err(error::storage)?,
+            Some(row) => rows::text(&row, "body")?,
             None => String::new(),
         }))
     }
 
     async fn document(&self, kind: DocumentKind, doc_id: &str) -> Result<Option<PolicyDocument>> {
-        sqlx::query(concat!(
-            "SELECT ",
-            document_columns!(),
-            " FROM policy_documents WHERE kind = $1 AND id = $2"
-        ))
-        .bind(kind.as_str())
-        .bind(doc_id.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                document_columns!(),
+                " FROM policy_documents WHERE kind = $1 AND id = $2"
+            ))
+            .bind(kind.as_str())
+            .bind(doc_id.to_string()),
+        )
+        .await?
         .as_ref()
         .map(rows::document)
         .transpose()
     }
 
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
-        let found = sqlx::query(concat!(
-            "SELECT ",
-            document_columns!(),
-            " FROM policy_documents WHERE kind = $1 ORDER BY created, id"
-        ))
-        .bind(kind.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        let found = self
+            .fetch_all(
+                db::query(concat!(
+                    "SELECT ",
+                    document_columns!(),
+                    " FROM policy_documents WHERE kind = $1 ORDER BY created, id"
+                ))
+                .bind(kind.as_str()),
+            )
+            .await?;
         decode_all(found, rows::document)
     }
 
@@ -390,7 +378,7 @@ impl Store for SqlStore {
         &self,
         query: &ListQuery,
     ) -> Result<Page<portcullis_core::signin_log::SignInLogEntry>> {
-        let (found, next) = list::page(&self.pool, &list::SIGN_INS, query).await?;
+        let (found, next) = list::page(self, &list::SIGN_INS, query).await?;
         let items = found
             .iter()
             .map(|row| {
@@ -404,7 +392,7 @@ impl Store for SqlStore {
     }
 
     async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
-        let (found, next) = list::page(&self.pool, &list::AUDITS, query).await?;
+        let (found, next) = list::page(self, &list::AUDITS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::audit)?,
             next,
@@ -412,14 +400,13 @@ impl Store for SqlStore {
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
-        let found = sqlx::query(concat!(
-            "SELECT ",
-            signing_key_columns!(),
-            " FROM signing_keys ORDER BY created DESC, kid DESC"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        let found = self
+            .fetch_all(db::query(concat!(
+                "SELECT ",
+                signing_key_columns!(),
+                " FROM signing_keys ORDER BY created DESC, kid DESC"
+            )))
+            .await?;
         decode_all(found, rows::signing_key)
     }
 

@@ -2,8 +2,9 @@
 //! selects the same columns in the same shape.
 //!
 //! The column lists are macros rather than constants so that `concat!` can build whole query
-//! texts at compile time: sqlx only accepts `&'static str` (or an explicit assertion) as SQL.
+//! texts at compile time: a fixed text needs no allocation and is prepared once per connection.
 
+use crate::db::Row;
 use portcullis_core::Error;
 use portcullis_core::audit::DirectoryAudit;
 use portcullis_core::clock::from_unix_millis;
@@ -11,8 +12,6 @@ use portcullis_core::model::{
     Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
     RedirectUris, RoleAssignment, SigningKey, Tenant, User, UserType,
 };
-use sqlx::Row;
-use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -62,48 +61,38 @@ pub(crate) use {
     role_assignment_columns, signing_key_columns, user_columns,
 };
 
-/// A column the schema guarantees but the row did not give as expected: a defect or a
-/// hand-edited database, never the caller's fault.
-fn corrupt(column: &str, detail: impl std::fmt::Display) -> Error {
-    Error::Internal(format!("stored column '{column}' cannot be read: {detail}"))
+pub(crate) use crate::db::corrupt;
+
+pub(crate) fn text(row: &Row, column: &str) -> Result<String, Error> {
+    row.text(column)
 }
 
-pub(crate) fn text(row: &AnyRow, column: &str) -> Result<String, Error> {
-    row.try_get::<String, _>(column)
-        .map_err(|e| corrupt(column, e))
+pub(crate) fn opt_text(row: &Row, column: &str) -> Result<Option<String>, Error> {
+    row.opt_text(column)
 }
 
-pub(crate) fn opt_text(row: &AnyRow, column: &str) -> Result<Option<String>, Error> {
-    row.try_get::<Option<String>, _>(column)
-        .map_err(|e| corrupt(column, e))
+pub(crate) fn int(row: &Row, column: &str) -> Result<i64, Error> {
+    row.int(column)
 }
 
-pub(crate) fn int(row: &AnyRow, column: &str) -> Result<i64, Error> {
-    row.try_get::<i64, _>(column)
-        .map_err(|e| corrupt(column, e))
-}
-
-fn flag(row: &AnyRow, column: &str) -> Result<bool, Error> {
+fn flag(row: &Row, column: &str) -> Result<bool, Error> {
     Ok(int(row, column)? != 0)
 }
 
-pub(crate) fn instant(row: &AnyRow, column: &str) -> Result<OffsetDateTime, Error> {
+pub(crate) fn instant(row: &Row, column: &str) -> Result<OffsetDateTime, Error> {
     Ok(from_unix_millis(int(row, column)?))
 }
 
-pub(crate) fn opt_instant(row: &AnyRow, column: &str) -> Result<Option<OffsetDateTime>, Error> {
-    let ms = row
-        .try_get::<Option<i64>, _>(column)
-        .map_err(|e| corrupt(column, e))?;
-    Ok(ms.map(from_unix_millis))
+pub(crate) fn opt_instant(row: &Row, column: &str) -> Result<Option<OffsetDateTime>, Error> {
+    Ok(row.opt_int(column)?.map(from_unix_millis))
 }
 
-pub(crate) fn uuid(row: &AnyRow, column: &str) -> Result<Uuid, Error> {
+pub(crate) fn uuid(row: &Row, column: &str) -> Result<Uuid, Error> {
     let value = text(row, column)?;
     Uuid::parse_str(&value).map_err(|e| corrupt(column, e))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, Error> {
+fn json<T: serde::de::DeserializeOwned>(row: &Row, column: &str) -> Result<T, Error> {
     let value = text(row, column)?;
     serde_json::from_str(&value).map_err(|e| corrupt(column, e))
 }
@@ -114,7 +103,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot serialize: {e}")))
 }
 
-pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant, Error> {
+pub(crate) fn tenant(row: &Row) -> Result<Tenant, Error> {
     Ok(Tenant {
         id: uuid(row, "id")?,
         display_name: text(row, "display_name")?,
@@ -122,7 +111,7 @@ pub(crate) fn tenant(row: &AnyRow) -> Result<Tenant, Error> {
     })
 }
 
-pub(crate) fn user(row: &AnyRow) -> Result<User, Error> {
+pub(crate) fn user(row: &Row) -> Result<User, Error> {
     let user_type = text(row, "user_type")?;
     Ok(User {
         id: uuid(row, "id")?,
@@ -136,7 +125,7 @@ pub(crate) fn user(row: &AnyRow) -> Result<User, Error> {
     })
 }
 
-pub(crate) fn group(row: &AnyRow) -> Result<Group, Error> {
+pub(crate) fn group(row: &Row) -> Result<Group, Error> {
     Ok(Group {
         id: uuid(row, "id")?,
         display_name: text(row, "display_name")?,
@@ -148,7 +137,7 @@ pub(crate) fn group(row: &AnyRow) -> Result<Group, Error> {
 }
 
 /// A member row joined with the member's name (see `read.rs` for the query).
-pub(crate) fn member(row: &AnyRow) -> Result<MemberRef, Error> {
+pub(crate) fn member(row: &Row) -> Result<MemberRef, Error> {
     let kind = text(row, "member_kind")?;
     Ok(MemberRef {
         id: uuid(row, "member_id")?,
@@ -159,7 +148,7 @@ pub(crate) fn member(row: &AnyRow) -> Result<MemberRef, Error> {
     })
 }
 
-pub(crate) fn role_assignment(row: &AnyRow) -> Result<RoleAssignment, Error> {
+pub(crate) fn role_assignment(row: &Row) -> Result<RoleAssignment, Error> {
     Ok(RoleAssignment {
         id: uuid(row, "id")?,
         principal_id: uuid(row, "principal_id")?,
@@ -169,7 +158,7 @@ pub(crate) fn role_assignment(row: &AnyRow) -> Result<RoleAssignment, Error> {
 }
 
 /// The application without its credentials; the caller attaches them.
-pub(crate) fn application(row: &AnyRow) -> Result<Application, Error> {
+pub(crate) fn application(row: &Row) -> Result<Application, Error> {
     let uris = |column: &str| -> Result<RedirectUris, Error> {
         Ok(RedirectUris {
             redirect_uris: json(row, column)?,
@@ -190,7 +179,7 @@ pub(crate) fn application(row: &AnyRow) -> Result<Application, Error> {
 }
 
 /// A credential and the application it belongs to.
-pub(crate) fn credential(row: &AnyRow) -> Result<(Uuid, PasswordCredential), Error> {
+pub(crate) fn credential(row: &Row) -> Result<(Uuid, PasswordCredential), Error> {
     Ok((
         uuid(row, "application_id")?,
         PasswordCredential {
@@ -215,7 +204,7 @@ pub(crate) fn document_kind(value: &str) -> Option<DocumentKind> {
     .find(|kind| kind.as_str() == value)
 }
 
-pub(crate) fn document(row: &AnyRow) -> Result<PolicyDocument, Error> {
+pub(crate) fn document(row: &Row) -> Result<PolicyDocument, Error> {
     let kind = text(row, "kind")?;
     Ok(PolicyDocument {
         kind: document_kind(&kind)
@@ -228,17 +217,15 @@ pub(crate) fn document(row: &AnyRow) -> Result<PolicyDocument, Error> {
     })
 }
 
-pub(crate) fn audit(row: &AnyRow) -> Result<DirectoryAudit, Error> {
+pub(crate) fn audit(row: &Row) -> Result<DirectoryAudit, Error> {
     json(row, "body")
 }
 
-pub(crate) fn signing_key(row: &AnyRow) -> Result<SigningKey, Error> {
+pub(crate) fn signing_key(row: &Row) -> Result<SigningKey, Error> {
     Ok(SigningKey {
         kid: text(row, "kid")?,
         algorithm: text(row, "algorithm")?,
-        sealed_private_key: row
-            .try_get::<Vec<u8>, _>("sealed_private_key")
-            .map_err(|e| corrupt("sealed_private_key", e))?,
+        sealed_private_key: row.blob("sealed_private_key")?,
         public_jwk: text(row, "public_jwk")?,
         created: instant(row, "created")?,
         retired: opt_instant(row, "retired")?,

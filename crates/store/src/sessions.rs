@@ -1,6 +1,7 @@
 //! Authentication sessions, Temporary Access Passes and failure counters: the rows a sign-in
 //! needs on every node.
 
+use crate::db::{self, Conn, Row};
 use portcullis_core::clock::{from_unix_millis, unix_millis};
 use portcullis_core::session::{AuthSession, SessionMethod};
 use portcullis_core::signin::SignInFlow;
@@ -8,8 +9,6 @@ use portcullis_core::store::{Change, FailureCount};
 use portcullis_core::tap::TemporaryAccessPass;
 use portcullis_core::totp::SoftwareOathMethod;
 use portcullis_core::{Error, Result};
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -20,7 +19,7 @@ fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
 }
 
-fn failure_count(row: &AnyRow) -> Result<FailureCount> {
+fn failure_count(row: &Row) -> Result<FailureCount> {
     let window_start = instant(row, "window_start")?;
     Ok(FailureCount {
         count: u32::try_from(int(row, "failures")?).unwrap_or(u32::MAX),
@@ -30,7 +29,7 @@ fn failure_count(row: &AnyRow) -> Result<FailureCount> {
     })
 }
 
-fn session(row: &AnyRow) -> Result<AuthSession> {
+fn session(row: &Row) -> Result<AuthSession> {
     let methods: Vec<SessionMethod> = serde_json::from_str(&text(row, "methods")?)
         .map_err(|e| Error::Internal(format!("stored session methods are not readable: {e}")))?;
     Ok(AuthSession {
@@ -43,7 +42,7 @@ fn session(row: &AnyRow) -> Result<AuthSession> {
     })
 }
 
-fn pass(row: &AnyRow) -> Result<TemporaryAccessPass> {
+fn pass(row: &Row) -> Result<TemporaryAccessPass> {
     let used = match opt_text(row, "used_text")? {
         Some(ms) => Some(from_unix_millis(
             ms.parse()
@@ -64,10 +63,10 @@ fn pass(row: &AnyRow) -> Result<TemporaryAccessPass> {
 }
 
 /// Applies the changes of this module inside `commit`'s transaction.
-pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<()> {
+pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
     match change {
         Change::InsertSession(s) => async {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO auth_sessions (id, token_hash, user_id, methods, created, expires) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -84,29 +83,26 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             // Read and write in the same transaction: the write lock (SQLite IMMEDIATE, or the
             // row lock PostgreSQL takes with FOR UPDATE semantics of the UPDATE) keeps two
             // steps of one session from losing each other's method.
-            let row = sqlx::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1")
-                .bind(id(*session_id))
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(error::storage)?
+            let row = conn.fetch_optional(db::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1")
+                .bind(id(*session_id))).await.map_err(error::storage)?
                 .ok_or_else(|| Error::not_found("session", session_id.to_string()))?;
             let mut current = session(&row)?;
             current.methods.push(method.clone());
-            let query = sqlx::query("UPDATE auth_sessions SET methods = $2 WHERE id = $1")
+            let query = db::query("UPDATE auth_sessions SET methods = $2 WHERE id = $1")
                 .bind(id(*session_id))
                 .bind(to_json(&current.methods)?);
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
         Change::DeleteSession(session_id) => async {
-            let query = sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(id(*session_id));
+            let query = db::query("DELETE FROM auth_sessions WHERE id = $1").bind(id(*session_id));
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
         Change::PutTemporaryAccessPass(tap) => async {
-            let query = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1").bind(id(tap.user_id));
+            let query = db::query("DELETE FROM temporary_access_passes WHERE user_id = $1").bind(id(tap.user_id));
             write::run(conn, change, query).await?;
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO temporary_access_passes (id, user_id, pass_hash, start_date_time, \
                  lifetime_minutes, is_usable_once, created, used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -122,20 +118,20 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
         }
         .await,
         Change::DeleteTemporaryAccessPass { user_id, id: tap_id } => async {
-            let query = sqlx::query("DELETE FROM temporary_access_passes WHERE user_id = $1 AND id = $2")
+            let query = db::query("DELETE FROM temporary_access_passes WHERE user_id = $1 AND id = $2")
                 .bind(id(*user_id))
                 .bind(id(*tap_id));
             let done = write::run(conn, change, query).await?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::not_found("temporaryAccessPassAuthenticationMethod", tap_id.to_string()));
             }
             Ok(())
         }
         .await,
         Change::SetPassword { user_id, hash, changed } => async {
-            let query = sqlx::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
+            let query = db::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
             write::run(conn, change, query).await?;
-            let query = sqlx::query("INSERT INTO passwords (user_id, hash, changed) VALUES ($1, $2, $3)")
+            let query = db::query("INSERT INTO passwords (user_id, hash, changed) VALUES ($1, $2, $3)")
                 .bind(id(*user_id))
                 .bind(hash.clone())
                 .bind(unix_millis(*changed));
@@ -143,16 +139,16 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
         }
         .await,
         Change::DeletePassword { user_id } => async {
-            let query = sqlx::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
+            let query = db::query("DELETE FROM passwords WHERE user_id = $1").bind(id(*user_id));
             let done = write::run(conn, change, query).await?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::not_found("passwordAuthenticationMethod", user_id.to_string()));
             }
             Ok(())
         }
         .await,
         Change::InsertSoftwareOath(m) => async {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO software_oath_methods (id, user_id, display_name, sealed_secret, created, last_used_step) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -166,18 +162,18 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
         }
         .await,
         Change::DeleteSoftwareOath { user_id, id: method_id } => async {
-            let query = sqlx::query("DELETE FROM software_oath_methods WHERE user_id = $1 AND id = $2")
+            let query = db::query("DELETE FROM software_oath_methods WHERE user_id = $1 AND id = $2")
                 .bind(id(*user_id))
                 .bind(id(*method_id));
             let done = write::run(conn, change, query).await?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::not_found("softwareOathAuthenticationMethod", method_id.to_string()));
             }
             Ok(())
         }
         .await,
         Change::InsertSignInLogEntry(entry) => async {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO sign_ins (id, created, user_principal_name, user_id, app_id, app_display_name, \
                  ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -198,7 +194,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
         }
         .await,
         Change::InsertSignInFlow(flow) => async {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO sign_in_flows (id, step, state, created, expires) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id(flow.id))
@@ -212,7 +208,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
         Change::AdvanceSignInFlow { flow, from } => async {
             // Compare-and-set on the step: of two requests that read the flow at the same step,
             // only the first write lands; the other is told the flow moved on.
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE sign_in_flows SET step = $2, state = $3 WHERE id = $1 AND step = $4",
             )
             .bind(id(flow.id))
@@ -220,7 +216,7 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
             .bind(to_json(flow.as_ref())?)
             .bind(from.as_str().to_string());
             let done = write::run(conn, change, query).await?;
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 return Err(Error::Conflict {
                     code: "signInStepOutOfOrder",
                     message: "This sign-in moved on while this step was being submitted; reload it.".into(),
@@ -234,29 +230,25 @@ pub(crate) async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(
 }
 
 /// The user's sessions and pass go with them.
-pub(crate) async fn remove_user(
-    conn: &mut AnyConnection,
-    change: &Change,
-    user_id: Uuid,
-) -> Result<()> {
+pub(crate) async fn remove_user(conn: &mut Conn<'_>, change: &Change, user_id: Uuid) -> Result<()> {
     for sql in [
         "DELETE FROM auth_sessions WHERE user_id = $1",
         "DELETE FROM temporary_access_passes WHERE user_id = $1",
         "DELETE FROM passwords WHERE user_id = $1",
         "DELETE FROM software_oath_methods WHERE user_id = $1",
     ] {
-        write::run(conn, change, sqlx::query(sql).bind(id(user_id))).await?;
+        write::run(conn, change, db::query(sql).bind(id(user_id))).await?;
     }
     Ok(())
 }
 
 impl SqlStore {
     pub(crate) async fn read_sign_in_flow(&self, flow_id: Uuid) -> Result<Option<SignInFlow>> {
-        let row = sqlx::query("SELECT state FROM sign_in_flows WHERE id = $1")
-            .bind(id(flow_id))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query("SELECT state FROM sign_in_flows WHERE id = $1").bind(id(flow_id)),
+            )
+            .await?;
         row.map(|row| {
             serde_json::from_str(&text(&row, "state")?)
                 .map_err(|e| Error::Internal(format!("stored sign-in flow is not readable: {e}")))
@@ -268,11 +260,8 @@ impl SqlStore {
         &self,
         token_hash: &str,
     ) -> Result<Option<AuthSession>> {
-        let row = sqlx::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE token_hash = $1")
-            .bind(token_hash.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let row = self.fetch_optional(db::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE token_hash = $1")
+            .bind(token_hash.to_string())).await?;
         row.as_ref().map(session).transpose()
     }
 
@@ -282,27 +271,21 @@ impl SqlStore {
     ) -> Result<Option<TemporaryAccessPass>> {
         // `used` is read as text so that a NULL decodes the same way through Any on both
         // databases.
-        let row = sqlx::query(
+        let row = self.fetch_optional(db::query(
             "SELECT id, user_id, pass_hash, start_date_time, lifetime_minutes, is_usable_once, created, \
              CAST(used AS TEXT) AS used_text FROM temporary_access_passes WHERE user_id = $1",
         )
-        .bind(id(user_id))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(id(user_id))).await?;
         row.as_ref().map(pass).transpose()
     }
 
     /// One statement, so the database decides the race: only an unused pass is marked, and
     /// only one caller sees a row change.
     pub(crate) async fn consume_pass(&self, tap_id: Uuid, at: OffsetDateTime) -> Result<bool> {
-        let done = sqlx::query("UPDATE temporary_access_passes SET used = $2 WHERE id = $1 AND used IS NULL AND is_usable_once = 1")
+        let done = self.execute_write(db::query("UPDATE temporary_access_passes SET used = $2 WHERE id = $1 AND used IS NULL AND is_usable_once = 1")
             .bind(id(tap_id))
-            .bind(unix_millis(at))
-            .execute(&self.writer)
-            .await
-            .map_err(error::storage)?;
-        Ok(done.rows_affected() == 1)
+            .bind(unix_millis(at))).await?;
+        Ok(done == 1)
     }
 
     /// An upsert that restarts a stale window and counts this failure, in one statement so that
@@ -315,7 +298,7 @@ impl SqlStore {
     ) -> Result<FailureCount> {
         let now = unix_millis(at);
         let stale_before = now - window.whole_milliseconds() as i64;
-        let row = sqlx::query(
+        let row = self.fetch_optional_write(db::query(
             "INSERT INTO failure_counters (counter_key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
              ON CONFLICT (counter_key) DO UPDATE SET \
                failures = CASE WHEN failure_counters.window_start < $3 THEN 1 ELSE failure_counters.failures + 1 END, \
@@ -325,10 +308,8 @@ impl SqlStore {
         )
         .bind(key.to_string())
         .bind(now)
-        .bind(stale_before)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(error::storage)?;
+        .bind(stale_before)).await?
+        .ok_or_else(|| Error::Internal("counting a failure returned no row".into()))?;
         failure_count(&row)
     }
 
@@ -336,11 +317,12 @@ impl SqlStore {
         &self,
         user_id: Uuid,
     ) -> Result<Option<(String, OffsetDateTime)>> {
-        let row = sqlx::query("SELECT hash, changed FROM passwords WHERE user_id = $1")
-            .bind(id(user_id))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(error::storage)?;
+        let row = self
+            .fetch_optional(
+                db::query("SELECT hash, changed FROM passwords WHERE user_id = $1")
+                    .bind(id(user_id)),
+            )
+            .await?;
         row.map(|r| Ok((text(&r, "hash")?, instant(&r, "changed")?)))
             .transpose()
     }
@@ -349,22 +331,18 @@ impl SqlStore {
         &self,
         user_id: Uuid,
     ) -> Result<Vec<SoftwareOathMethod>> {
-        let rows = sqlx::query(
+        let rows = self.fetch_all(db::query(
             "SELECT id, user_id, display_name, sealed_secret, created, last_used_step FROM software_oath_methods \
              WHERE user_id = $1 ORDER BY created, id",
         )
-        .bind(id(user_id))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(id(user_id))).await?;
         rows.iter()
             .map(|r| {
                 Ok(SoftwareOathMethod {
                     id: uuid(r, "id")?,
                     user_id: uuid(r, "user_id")?,
                     display_name: text(r, "display_name")?,
-                    sealed_secret: sqlx::Row::try_get::<Vec<u8>, _>(r, "sealed_secret")
-                        .map_err(|e| Error::Internal(format!("sealed_secret: {e}")))?,
+                    sealed_secret: r.blob("sealed_secret")?,
                     created: instant(r, "created")?,
                     last_used_step: int(r, "last_used_step")?,
                 })
@@ -374,22 +352,19 @@ impl SqlStore {
 
     /// One statement: only a step later than the last one used moves it, so a code counts once.
     pub(crate) async fn advance_oath_step(&self, method_id: Uuid, step: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE software_oath_methods SET last_used_step = $2 WHERE id = $1 AND last_used_step < $2")
+        let done = self.execute_write(db::query("UPDATE software_oath_methods SET last_used_step = $2 WHERE id = $1 AND last_used_step < $2")
             .bind(id(method_id))
-            .bind(step)
-            .execute(&self.writer)
-            .await
-            .map_err(error::storage)?;
-        Ok(done.rows_affected() == 1)
+            .bind(step)).await?;
+        Ok(done == 1)
     }
 
     pub(crate) async fn delete_sign_ins_before(&self, before: OffsetDateTime) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM sign_ins WHERE created < $1")
-            .bind(unix_millis(before))
-            .execute(&self.writer)
-            .await
-            .map_err(error::storage)?;
-        Ok(done.rows_affected())
+        let done = self
+            .execute_write(
+                db::query("DELETE FROM sign_ins WHERE created < $1").bind(unix_millis(before)),
+            )
+            .await?;
+        Ok(done)
     }
 
     pub(crate) async fn delete_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64> {
@@ -405,33 +380,27 @@ impl SqlStore {
         ];
         let mut removed = 0;
         for sql in statements {
-            let done = sqlx::query(sql)
-                .bind(unix_millis(now))
-                .execute(&self.writer)
-                .await
-                .map_err(error::storage)?;
-            removed += done.rows_affected();
+            let done = self
+                .execute_write(db::query(sql).bind(unix_millis(now)))
+                .await?;
+            removed += done;
         }
         Ok(removed)
     }
 
     pub(crate) async fn read_failures(&self, key: &str) -> Result<Option<FailureCount>> {
-        let row = sqlx::query(
+        let row = self.fetch_optional(db::query(
             "SELECT failures, window_start, last_failure FROM failure_counters WHERE counter_key = $1",
         )
-        .bind(key.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(error::storage)?;
+        .bind(key.to_string())).await?;
         row.map(|r| failure_count(&r)).transpose()
     }
 
     pub(crate) async fn forget_failures(&self, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM failure_counters WHERE counter_key = $1")
-            .bind(key.to_string())
-            .execute(&self.writer)
-            .await
-            .map_err(error::storage)?;
+        self.execute_write(
+            db::query("DELETE FROM failure_counters WHERE counter_key = $1").bind(key.to_string()),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -11,13 +11,12 @@ use portcullis_core::audit::DirectoryAudit;
 use portcullis_core::clock::unix_millis;
 use portcullis_core::model::{Application, Group, PasswordCredential, User};
 use portcullis_core::store::Change;
-use sqlx::any::AnyQueryResult;
-use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
+use crate::SqlStore;
+use crate::db::{self, Conn, Query};
 use crate::error::{self, Violation};
 use crate::rows::to_json;
-use crate::{Dialect, SqlStore};
 
 fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
@@ -35,23 +34,30 @@ pub(crate) async fn commit(
     if changes.is_empty() && audit.is_none() {
         return Ok(());
     }
-    let mut tx = begin_write(store).await?;
-    for change in &changes {
-        apply(&mut tx, change).await?;
-    }
-    if changes.iter().any(|c| {
-        matches!(
-            c,
-            Change::InsertDocument(_) | Change::UpdateDocument(_) | Change::DeleteDocument { .. }
-        )
-    }) {
-        bump_document_revision(&mut tx).await?;
-    }
-    if let Some(audit) = &audit {
-        insert_audit(&mut tx, audit).await?;
-    }
-    // Dropping `tx` on any earlier `?` rolls the whole list back.
-    tx.commit().await.map_err(error::storage)
+    // An error from the body rolls the whole list back.
+    store
+        .write(move |mut tx| {
+            Box::pin(async move {
+                for change in &changes {
+                    apply(&mut tx, change).await?;
+                }
+                if changes.iter().any(|c| {
+                    matches!(
+                        c,
+                        Change::InsertDocument(_)
+                            | Change::UpdateDocument(_)
+                            | Change::DeleteDocument { .. }
+                    )
+                }) {
+                    bump_document_revision(&mut tx).await?;
+                }
+                if let Some(audit) = &audit {
+                    insert_audit(&mut tx, audit).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
 }
 
 /// The `kind` of the one row in `policy_documents` that is not a document: its body is the
@@ -61,34 +67,22 @@ pub(crate) const REVISION_KIND: &str = "documentsRevision";
 pub(crate) const REVISION_ID: &str = "documents";
 
 /// A new random revision, written in the transaction that changes a document.
-async fn bump_document_revision(tx: &mut Transaction<'static, Any>) -> Result<(), Error> {
+async fn bump_document_revision(tx: &mut Conn<'_>) -> Result<(), Error> {
     let now = unix_millis(time::OffsetDateTime::now_utc());
-    sqlx::query(
-        "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
+    tx.execute(
+        db::query(
+            "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
          VALUES ($1, $2, '', $3, $4, $4) \
          ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, modified = excluded.modified",
+        )
+        .bind(REVISION_KIND)
+        .bind(REVISION_ID)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(now),
     )
-    .bind(REVISION_KIND)
-    .bind(REVISION_ID)
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(now)
-    .execute(&mut **tx)
     .await
     .map_err(error::storage)?;
     Ok(())
-}
-
-/// Opens a transaction that is going to write.
-pub(crate) async fn begin_write(store: &SqlStore) -> Result<Transaction<'static, Any>, Error> {
-    match store.dialect {
-        // A deferred SQLite transaction takes the write lock at its first write; two such
-        // transactions that both read first deadlock on the upgrade and one fails at once with
-        // SQLITE_BUSY, ignoring the busy timeout. IMMEDIATE takes the lock up front, so a second
-        // writer waits its turn instead.
-        Dialect::Sqlite => store.writer.begin_with("BEGIN IMMEDIATE").await,
-        Dialect::Postgres => store.writer.begin().await,
-    }
-    .map_err(error::storage)
 }
 
 /// What a change did when it ran into a constraint, in the caller's words.
@@ -233,12 +227,8 @@ fn change_name(change: &Change) -> &'static str {
 }
 
 /// Runs one statement of `change`, mapping constraint violations in the change's terms.
-pub(crate) async fn run(
-    conn: &mut AnyConnection,
-    change: &Change,
-    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
-) -> Result<AnyQueryResult, Error> {
-    match query.execute(conn).await {
+pub(crate) async fn run(conn: &mut Conn<'_>, change: &Change, query: Query) -> Result<u64, Error> {
+    match conn.execute(query).await {
         Ok(done) => Ok(done),
         Err(err) => Err(match error::classify(err) {
             Ok(found) => violation(change, found),
@@ -248,19 +238,15 @@ pub(crate) async fn run(
 }
 
 /// Fails with 404 when an update or delete matched no row.
-fn require_row(
-    done: AnyQueryResult,
-    resource: &'static str,
-    key: impl Into<String>,
-) -> Result<(), Error> {
-    if done.rows_affected() == 0 {
+fn require_row(done: u64, resource: &'static str, key: impl Into<String>) -> Result<(), Error> {
+    if done == 0 {
         Err(Error::not_found(resource, key))
     } else {
         Ok(())
     }
 }
 
-async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
+async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<(), Error> {
     match change {
         Change::InsertSession(_)
         | Change::AddSessionMethod { .. }
@@ -289,14 +275,14 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         }
         Change::InsertTenant(tenant) => {
             let query =
-                sqlx::query("INSERT INTO tenant (id, display_name, created) VALUES ($1, $2, $3)")
+                db::query("INSERT INTO tenant (id, display_name, created) VALUES ($1, $2, $3)")
                     .bind(id(tenant.id))
                     .bind(tenant.display_name.clone())
                     .bind(unix_millis(tenant.created_date_time));
             run(conn, change, query).await?;
         }
         Change::InsertUser(user) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO users (id, user_principal_name, display_name, mail, \
                  account_enabled, user_type, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             );
@@ -305,7 +291,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         }
         Change::UpdateUser(user) => {
             // `created` is set once, at insert.
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE users SET user_principal_name = $2, display_name = $3, mail = $4, \
                  account_enabled = $5, user_type = $6 WHERE id = $1",
             );
@@ -313,14 +299,14 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             require_row(done, "user", user.id.to_string())?;
         }
         Change::DeleteUser(user_id) => {
-            let query = sqlx::query("DELETE FROM users WHERE id = $1").bind(id(*user_id));
+            let query = db::query("DELETE FROM users WHERE id = $1").bind(id(*user_id));
             let done = run(conn, change, query).await?;
             require_row(done, "user", user_id.to_string())?;
             remove_principal(conn, change, *user_id).await?;
             crate::sessions::remove_user(conn, change, *user_id).await?;
         }
         Change::InsertGroup(group) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO groups (id, display_name, description, mail_nickname, \
                  security_enabled, created) VALUES ($1, $2, $3, $4, $5, $6)",
             );
@@ -328,7 +314,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             run(conn, change, query).await?;
         }
         Change::UpdateGroup(group) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE groups SET display_name = $2, description = $3, mail_nickname = $4, \
                  security_enabled = $5 WHERE id = $1",
             );
@@ -339,9 +325,9 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             // Its own member list first: the foreign key from group_members to groups would
             // refuse the group's deletion while rows still point at it.
             let query =
-                sqlx::query("DELETE FROM group_members WHERE group_id = $1").bind(id(*group_id));
+                db::query("DELETE FROM group_members WHERE group_id = $1").bind(id(*group_id));
             run(conn, change, query).await?;
-            let query = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id(*group_id));
+            let query = db::query("DELETE FROM groups WHERE id = $1").bind(id(*group_id));
             let done = run(conn, change, query).await?;
             require_row(done, "group", group_id.to_string())?;
             remove_principal(conn, change, *group_id).await?;
@@ -351,7 +337,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             member_id,
             member_kind,
         } => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO group_members (group_id, member_id, member_kind) VALUES ($1, $2, $3)",
             )
             .bind(id(*group_id))
@@ -364,14 +350,14 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             member_id,
         } => {
             let query =
-                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
+                db::query("DELETE FROM group_members WHERE group_id = $1 AND member_id = $2")
                     .bind(id(*group_id))
                     .bind(id(*member_id));
             let done = run(conn, change, query).await?;
             require_row(done, "member", format!("{group_id}/members/{member_id}"))?;
         }
         Change::InsertRoleAssignment(assignment) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO role_assignments (id, principal_id, role_definition_id, \
                  directory_scope_id) VALUES ($1, $2, $3, $4)",
             )
@@ -383,12 +369,12 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         }
         Change::DeleteRoleAssignment(assignment_id) => {
             let query =
-                sqlx::query("DELETE FROM role_assignments WHERE id = $1").bind(id(*assignment_id));
+                db::query("DELETE FROM role_assignments WHERE id = $1").bind(id(*assignment_id));
             let done = run(conn, change, query).await?;
             require_row(done, "roleAssignment", assignment_id.to_string())?;
         }
         Change::InsertApplication(app) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
                  web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, \
                  api_permissions, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -400,7 +386,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             }
         }
         Change::UpdateApplication(app) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE applications SET app_id = $2, display_name = $3, \
                  is_fallback_public_client = $4, web_redirect_uris = $5, \
                  public_client_redirect_uris = $6, spa_redirect_uris = $7, \
@@ -410,10 +396,10 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             require_row(done, "application", app.id.to_string())?;
         }
         Change::DeleteApplication(app_id) => {
-            let query = sqlx::query("DELETE FROM password_credentials WHERE application_id = $1")
+            let query = db::query("DELETE FROM password_credentials WHERE application_id = $1")
                 .bind(id(*app_id));
             run(conn, change, query).await?;
-            let query = sqlx::query("DELETE FROM applications WHERE id = $1").bind(id(*app_id));
+            let query = db::query("DELETE FROM applications WHERE id = $1").bind(id(*app_id));
             let done = run(conn, change, query).await?;
             require_row(done, "application", app_id.to_string())?;
             remove_principal(conn, change, *app_id).await?;
@@ -426,7 +412,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             application_id,
             key_id,
         } => {
-            let query = sqlx::query(
+            let query = db::query(
                 "DELETE FROM password_credentials WHERE application_id = $1 AND key_id = $2",
             )
             .bind(id(*application_id))
@@ -435,7 +421,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             require_row(done, "passwordCredential", key_id.to_string())?;
         }
         Change::InsertDocument(document) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -449,7 +435,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
         }
         Change::UpdateDocument(document) => {
             // `created` is set once, at insert.
-            let query = sqlx::query(
+            let query = db::query(
                 "UPDATE policy_documents SET display_name = $3, body = $4, modified = $5 \
                  WHERE kind = $1 AND id = $2",
             )
@@ -462,14 +448,14 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             require_row(done, document.kind.as_str(), document.id.clone())?;
         }
         Change::DeleteDocument { kind, id: doc_id } => {
-            let query = sqlx::query("DELETE FROM policy_documents WHERE kind = $1 AND id = $2")
+            let query = db::query("DELETE FROM policy_documents WHERE kind = $1 AND id = $2")
                 .bind(kind.as_str())
                 .bind(doc_id.clone());
             let done = run(conn, change, query).await?;
             require_row(done, kind.as_str(), doc_id.clone())?;
         }
         Change::InsertSigningKey(key) => {
-            let query = sqlx::query(
+            let query = db::query(
                 "INSERT INTO signing_keys (kid, algorithm, sealed_private_key, public_jwk, \
                  created, retired) VALUES ($1, $2, $3, $4, $5, $6)",
             )
@@ -482,7 +468,7 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
             run(conn, change, query).await?;
         }
         Change::RetireSigningKey { kid, at } => {
-            let query = sqlx::query("UPDATE signing_keys SET retired = $2 WHERE kid = $1")
+            let query = db::query("UPDATE signing_keys SET retired = $2 WHERE kid = $1")
                 .bind(kid.clone())
                 .bind(unix_millis(*at));
             let done = run(conn, change, query).await?;
@@ -492,11 +478,9 @@ async fn apply(conn: &mut AnyConnection, change: &Change) -> Result<(), Error> {
     Ok(())
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
-
 /// Binds a user's columns but `created` as $1..$6, in the order of `rows::user_columns!`;
 /// inserts bind `created` after them, updates leave it alone.
-fn bind_user<'q>(query: AnyQuery<'q>, user: &User) -> AnyQuery<'q> {
+fn bind_user(query: Query, user: &User) -> Query {
     query
         .bind(id(user.id))
         .bind(user.user_principal_name.clone())
@@ -507,7 +491,7 @@ fn bind_user<'q>(query: AnyQuery<'q>, user: &User) -> AnyQuery<'q> {
 }
 
 /// Binds a group's columns but `created` as $1..$5, in the order of `rows::group_columns!`.
-fn bind_group<'q>(query: AnyQuery<'q>, group: &Group) -> AnyQuery<'q> {
+fn bind_group(query: Query, group: &Group) -> Query {
     query
         .bind(id(group.id))
         .bind(group.display_name.clone())
@@ -518,7 +502,7 @@ fn bind_group<'q>(query: AnyQuery<'q>, group: &Group) -> AnyQuery<'q> {
 
 /// Binds an application's columns but `created` as $1..$8, in the order of
 /// `rows::application_columns!`.
-fn bind_application<'q>(query: AnyQuery<'q>, app: &Application) -> Result<AnyQuery<'q>, Error> {
+fn bind_application(query: Query, app: &Application) -> Result<Query, Error> {
     Ok(query
         .bind(id(app.id))
         .bind(id(app.app_id))
@@ -531,12 +515,12 @@ fn bind_application<'q>(query: AnyQuery<'q>, app: &Application) -> Result<AnyQue
 }
 
 async fn insert_credential(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     change: &Change,
     application_id: Uuid,
     credential: &PasswordCredential,
 ) -> Result<(), Error> {
-    let query = sqlx::query(
+    let query = db::query(
         "INSERT INTO password_credentials (application_id, key_id, display_name, hint, \
          start_date_time, end_date_time, secret_hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -554,24 +538,20 @@ async fn insert_credential(
 /// Removes what pointed at a deleted user, group or application: its memberships in groups and
 /// its role assignments, so that no row names an object that no longer exists.
 async fn remove_principal(
-    conn: &mut AnyConnection,
+    conn: &mut Conn<'_>,
     change: &Change,
     principal_id: Uuid,
 ) -> Result<(), Error> {
-    let query =
-        sqlx::query("DELETE FROM group_members WHERE member_id = $1").bind(id(principal_id));
+    let query = db::query("DELETE FROM group_members WHERE member_id = $1").bind(id(principal_id));
     run(conn, change, query).await?;
     let query =
-        sqlx::query("DELETE FROM role_assignments WHERE principal_id = $1").bind(id(principal_id));
+        db::query("DELETE FROM role_assignments WHERE principal_id = $1").bind(id(principal_id));
     run(conn, change, query).await?;
     Ok(())
 }
 
-pub(crate) async fn insert_audit(
-    conn: &mut AnyConnection,
-    audit: &DirectoryAudit,
-) -> Result<(), Error> {
-    let query = sqlx::query(
+pub(crate) async fn insert_audit(conn: &mut Conn<'_>, audit: &DirectoryAudit) -> Result<(), Error> {
+    let query = db::query(
         "INSERT INTO directory_audits (id, activity_date_time, category, activity_display_name, \
          result, correlation_id, initiated_by_id, operation_type, body) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -585,7 +565,7 @@ pub(crate) async fn insert_audit(
     .bind(audit.initiated_by.initiator_id())
     .bind(audit.operation_type.clone())
     .bind(to_json(audit)?);
-    match query.execute(conn).await {
+    match conn.execute(query).await {
         Ok(_) => Ok(()),
         Err(err) => Err(match error::classify(err) {
             Ok(Violation::Unique { .. }) => Error::conflict(format!(

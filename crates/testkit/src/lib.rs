@@ -181,6 +181,7 @@ impl TestServer {
             store: std::sync::Arc::new(self.store().clone()),
             clock: std::sync::Arc::new(self.clock.clone()),
             entropy: std::sync::Arc::new(SystemEntropy),
+            offload: std::sync::Arc::new(portcullis_core::typed_secret::Inline),
         };
         portcullis_core::signin_log::purge_expired(&deps, self.config.sign_in_log_retention_days)
             .await

@@ -97,6 +97,7 @@ contract!(
     audits_are_newest_first,
     migrate_twice_is_a_no_op,
     concurrent_writers_all_land,
+    concurrent_failures_take_only_their_own_changes_back,
     sign_in_flows_advance_once_per_step,
     authorization_codes_and_refresh_tokens_are_taken_once,
 );
@@ -1537,10 +1538,22 @@ async fn migrate_twice_is_a_no_op(store: SqlStore) {
     assert_eq!(store.user(joni.id).await.unwrap(), Some(joni));
 }
 
+/// Directory audit entries in the store (up to 100).
+async fn audit_count(store: &SqlStore) -> usize {
+    store
+        .list_audits(&ListQuery {
+            top: 100,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap()
+        .items
+        .len()
+}
+
 async fn concurrent_writers_all_land(store: SqlStore) {
-    // More writers than connections, each reading and then writing in its own transaction:
-    // on SQLite this needs BEGIN IMMEDIATE and the busy timeout, or some fail with "database
-    // is locked".
+    // More writers than connections, each with its own transaction: on SQLite they queue for
+    // the one writer and are committed several at a time; none may fail or be lost.
     let team = group("Team", T0);
     commit(&store, vec![Change::InsertGroup(team.clone())]).await;
     let mut tasks = Vec::new();
@@ -1564,6 +1577,60 @@ async fn concurrent_writers_all_land(store: SqlStore) {
         task.await.expect("task").expect("commit");
     }
     assert_eq!(store.members(team.id).await.unwrap().len(), 24);
+    assert_eq!(audit_count(&store).await, 24);
+}
+
+async fn concurrent_failures_take_only_their_own_changes_back(store: SqlStore) {
+    // On SQLite, commits that arrive together share one transaction (a savepoint each): a
+    // commit that fails must take back its own changes and nobody else's, and every caller
+    // must hear its own outcome.
+    let taken = user("taken@contoso.com", T0);
+    commit(&store, vec![Change::InsertUser(taken.clone())]).await;
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every third commit clashes on its second change, after its first has run.
+            let upn = if i % 3 == 0 {
+                "TAKEN@contoso.com".to_string()
+            } else {
+                format!("racer{i}@contoso.com")
+            };
+            let team = group(&format!("Team {i}"), T0 + i);
+            let result = store
+                .commit(
+                    vec![
+                        Change::InsertGroup(team.clone()),
+                        Change::InsertUser(user(&upn, T0 + i)),
+                    ],
+                    Some(audit("Add user", "UserManagement", T0 + i, team.id)),
+                )
+                .await;
+            (i, team.id, result)
+        }));
+    }
+    for task in tasks {
+        let (i, team, result) = task.await.expect("task");
+        let team_exists = store.group(team).await.unwrap().is_some();
+        if i % 3 == 0 {
+            assert!(
+                matches!(result, Err(Error::Conflict { .. })),
+                "commit {i}: {result:?}"
+            );
+            assert!(!team_exists, "commit {i} failed but its group stayed");
+        } else {
+            result.unwrap_or_else(|e| panic!("commit {i}: {e:?}"));
+            assert!(team_exists, "commit {i} succeeded but its group is missing");
+        }
+    }
+    let users = store
+        .list_users(&ListQuery {
+            top: 100,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(users.items.len(), 1 + 32);
     let audits = store
         .list_audits(&ListQuery {
             top: 100,
@@ -1571,7 +1638,100 @@ async fn concurrent_writers_all_land(store: SqlStore) {
         })
         .await
         .unwrap();
-    assert_eq!(audits.items.len(), 24);
+    assert_eq!(
+        audits.items.len(),
+        32,
+        "an audit entry per landed commit only"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite's own migration bookkeeping (PostgreSQL's is sqlx's)
+
+/// A migrated scratch SQLite database, its file path, and a direct connection to it.
+async fn migrated_sqlite_file() -> (ScratchDatabase, std::path::PathBuf) {
+    let scratch = ScratchDatabase::sqlite();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let path = scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .into();
+    (scratch, path)
+}
+
+#[tokio::test]
+async fn sqlite_migrations_keep_sqlx_bookkeeping() {
+    let (scratch, path) = migrated_sqlite_file().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, bool, i64)> = conn
+        .prepare("SELECT version, success, length(checksum) FROM _sqlx_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let files = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite"),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(rows.len(), files, "one row per migration file");
+    assert_eq!(rows.first().map(|r| r.0), Some(1));
+    // sqlx records a SHA-384 of each file: 48 bytes.
+    assert!(
+        rows.iter().all(|(_, success, len)| *success && *len == 48),
+        "{rows:?}"
+    );
+    drop(conn);
+    scratch.remove().await.unwrap();
+}
+
+/// Migrates a scratch SQLite database, alters its bookkeeping with `sql`, and migrates again.
+async fn migrate_after(sql: &str) -> Result<(), Error> {
+    let (scratch, path) = migrated_sqlite_file().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    let result = store.migrate().await;
+    store.close().await;
+    scratch.remove().await.unwrap();
+    result
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_changed_or_unknown_migration() {
+    match migrate_after("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1").await {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("migration 1 was changed"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match migrate_after(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, x'00', 0)",
+    )
+    .await
+    {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("newer Portcullis"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match migrate_after("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 2").await {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("partially applied"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
