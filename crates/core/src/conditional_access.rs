@@ -37,10 +37,32 @@ pub struct ConditionalAccess {
     /// The policy set compiled from the documents at a revision. Shared by clones; replaced
     /// when the store's revision moves (see [`ConditionalAccess::policy_set`]).
     compiled: Arc<Mutex<Option<Compiled>>>,
+    /// People's groups and roles at a memberships revision (see
+    /// [`ConditionalAccess::memberships`]).
+    memberships: Arc<Mutex<MembershipCache>>,
 }
 
 /// A policy set and the document revision it was compiled at.
 type Compiled = (String, Arc<PolicySet>);
+
+/// What Conditional Access needs to know of a person from the directory: the groups they are in
+/// (through nesting too) and the role templates they hold (directly or through a group).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Memberships {
+    pub group_ids: Vec<String>,
+    pub role_template_ids: Vec<String>,
+}
+
+/// Memberships read at one revision of the store's memberships.
+#[derive(Default)]
+struct MembershipCache {
+    revision: String,
+    people: std::collections::HashMap<Uuid, Arc<Memberships>>,
+}
+
+/// People whose memberships a node keeps at most; past that the cache starts again, which
+/// bounds its memory (a few hundred bytes a person) whatever the size of the tenant.
+const MEMBERSHIPS_KEPT: usize = 50_000;
 
 /// The tenant's whole Conditional Access configuration, as stored.
 pub struct Configuration {
@@ -146,6 +168,7 @@ impl ConditionalAccess {
         ConditionalAccess {
             deps,
             compiled: Arc::new(Mutex::new(None)),
+            memberships: Arc::new(Mutex::new(MembershipCache::default())),
         }
     }
 
@@ -156,7 +179,7 @@ impl ConditionalAccess {
     /// documents it was compiled from, and a change made on any node is seen by the next
     /// decision on every node.
     pub async fn policy_set(&self) -> Result<Arc<PolicySet>> {
-        let Some(revision) = self.deps.store.document_revision().await? else {
+        let Some(revision) = self.deps.store.revisions().await?.map(|r| r.documents) else {
             return Ok(Arc::new(self.configuration().await?.policy_set()));
         };
         if let Some((at, set)) = self.compiled.lock().expect("cache lock").as_ref()
@@ -167,6 +190,39 @@ impl ConditionalAccess {
         let set = Arc::new(self.configuration().await?.policy_set());
         *self.compiled.lock().expect("cache lock") = Some((revision, set.clone()));
         Ok(set)
+    }
+
+    /// The groups and roles of a person, as every sign-in decision needs them. Walking group
+    /// nesting and role assignments takes two recursive queries, the most expensive reads of
+    /// a passkey sign-in (BENCHMARKS.md), and memberships change far less often than people
+    /// sign in; so they are kept per node for as long as the store's memberships revision
+    /// stays the same. The revision moves in the transaction of any membership or role change,
+    /// so a decision never uses memberships older than the store's, on any node.
+    pub async fn memberships(&self, user_id: Uuid) -> Result<Arc<Memberships>> {
+        let revision = self.deps.store.revisions().await?.map(|r| r.memberships);
+        if let Some(revision) = &revision {
+            let cache = self.memberships.lock().expect("cache lock");
+            if cache.revision == *revision
+                && let Some(found) = cache.people.get(&user_id)
+            {
+                return Ok(found.clone());
+            }
+        }
+        let groups = self.deps.store.transitive_member_of(user_id).await?;
+        let roles = self.deps.store.role_definitions_held(user_id).await?;
+        let found = Arc::new(Memberships {
+            group_ids: groups.iter().map(|g| g.id.to_string()).collect(),
+            role_template_ids: roles.iter().map(Uuid::to_string).collect(),
+        });
+        if let Some(revision) = revision {
+            let mut cache = self.memberships.lock().expect("cache lock");
+            if cache.revision != revision || cache.people.len() >= MEMBERSHIPS_KEPT {
+                cache.people.clear();
+                cache.revision = revision;
+            }
+            cache.people.insert(user_id, found.clone());
+        }
+        Ok(found)
     }
 
     fn now(&self) -> OffsetDateTime {

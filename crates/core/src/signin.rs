@@ -222,7 +222,6 @@ pub fn satisfied_methods(session: &AuthSession) -> Vec<SatisfiedMethod> {
 #[derive(Clone)]
 pub struct SignIns {
     deps: Deps,
-    directory: Directory,
     conditional_access: ConditionalAccess,
     passes: TemporaryAccessPasses,
     passwords: Passwords,
@@ -260,7 +259,6 @@ impl SignIns {
     ) -> Self {
         SignIns {
             deps: directory.deps().clone(),
-            directory,
             conditional_access,
             passes,
             passwords,
@@ -883,21 +881,9 @@ impl SignIns {
     ) -> Result<SignInContext> {
         let ua = portcullis_useragent::parse(user_agent);
         let mut ctx = SignInContext::new(user.id.to_string(), target);
-        ctx.group_ids = self
-            .deps
-            .store
-            .transitive_member_of(user.id)
-            .await?
-            .iter()
-            .map(|g| g.id.to_string())
-            .collect();
-        ctx.role_template_ids = self
-            .directory
-            .active_roles_of_user(user.id)
-            .await?
-            .iter()
-            .map(Uuid::to_string)
-            .collect();
+        let memberships = self.conditional_access.memberships(user.id).await?;
+        ctx.group_ids = memberships.group_ids.clone();
+        ctx.role_template_ids = memberships.role_template_ids.clone();
         ctx.user_kind = match user.user_type {
             UserType::Guest => UserKind::Guest,
             _ => UserKind::Member,

@@ -139,6 +139,18 @@ pub enum Change {
     },
 }
 
+/// See [`Store::revisions`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Revisions {
+    /// Moves with every change to a policy document (policies, named locations, strengths,
+    /// method configurations).
+    pub documents: String,
+    /// Moves with every change to who is in which group and who holds which role: memberships,
+    /// role assignments, and deletions of users, groups and applications (which take theirs
+    /// with them).
+    pub memberships: String,
+}
+
 /// Failed attempts counted under one key (an account's method, a source address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailureCount {
@@ -219,11 +231,11 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the database answers; used by `/readyz`.
     async fn ping(&self) -> Result<()>;
 
-    /// A token that changes, in the same transaction, whenever any policy document changes: a
-    /// node may keep what it derived from the documents for as long as the token stays the
-    /// same, and every node sees a change at its next read. `None`: this store keeps no such
-    /// token, and nothing derived from documents may be kept.
-    async fn document_revision(&self) -> Result<Option<String>> {
+    /// Tokens that change, in the same transaction, whenever what they cover changes: a node
+    /// may keep what it derived from that data for as long as the token stays the same, and
+    /// every node sees a change at its next read. `None`: this store keeps no such tokens, and
+    /// nothing derived may be kept.
+    async fn revisions(&self) -> Result<Option<Revisions>> {
         Ok(None)
     }
 

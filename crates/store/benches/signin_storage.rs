@@ -22,7 +22,8 @@ use portcullis_core::passkeys::store::{
 use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
 use portcullis_core::signin::{SignInFlow, Step};
 use portcullis_core::signin_log::{
-    AuthenticationDetail, DeviceDetail, SignInLogEntry, SignInStatus,
+    AppliedConditionalAccessPolicy, AuthenticationDetail, DeviceDetail, SignInLogEntry,
+    SignInStatus,
 };
 use portcullis_core::store::{Change, Store};
 use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};
@@ -226,8 +227,15 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
         conditional_access_status: "success".into(),
         // 50 policies, each with its result, as a granted decision logs them.
         applied_conditional_access_policies: (0..POLICIES)
-            .map(|i| json!({"id": Uuid::new_v4(), "displayName": format!("Policy {i}"), "result": "notApplied",
-                            "enforcedGrantControls": [], "enforcedSessionControls": []}))
+            .map(|i| AppliedConditionalAccessPolicy {
+                id: Uuid::new_v4().to_string(),
+                display_name: format!("Policy {i}"),
+                result: "notApplied".into(),
+                enforced_grant_controls: Vec::new(),
+                enforced_session_controls: Vec::new(),
+                conditions_not_satisfied: Some("users".into()),
+                result_reason: "Not applied: users: not included.".into(),
+            })
             .collect(),
         authentication_details: vec![AuthenticationDetail {
             authentication_method: "Passkey".into(),
@@ -274,7 +282,7 @@ async fn one_sign_in(f: &Fixture, n: usize) {
     s.document(DocumentKind::AuthenticationMethodConfiguration, "fido2")
         .await
         .unwrap();
-    s.document_revision().await.unwrap();
+    s.revisions().await.unwrap();
     s.transitive_member_of(user.id).await.unwrap();
     s.role_definitions_held(user.id).await.unwrap();
     let count = f

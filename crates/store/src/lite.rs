@@ -16,7 +16,11 @@
 //!   caller: nothing is acknowledged before it is committed. One commit for many sign-in steps
 //!   is where the throughput comes from; a job runs alone when nothing else is waiting.
 //! - **Checkpoints** of the write-ahead log run on a thread of their own, beside the writer
-//!   rather than inside its commits (BENCHMARKS.md tells what that was worth).
+//!   rather than inside its commits (BENCHMARKS.md tells what that was worth). When the log
+//!   is long, the writer copies the last few frames itself right after a commit, so that the
+//!   log can start again from its beginning: under constant load a log only checkpointed from
+//!   beside the writer is never entirely copied at the moment the writer begins, and grows
+//!   without end.
 //!
 //! The transaction code is the same `async` code that runs on PostgreSQL ([`Conn`]); on SQLite
 //! its statements finish without waiting, so the writer polls it once with a no-op waker. A
@@ -47,6 +51,19 @@ const MAX_BATCH: usize = 128;
 
 /// Idle reading connections kept for the next reads.
 const IDLE_READERS: usize = 8;
+
+/// How often the checkpoint thread copies the log into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// A log this long (64 MiB of 4 KiB pages) is started again: the checkpoint thread asks the
+/// writer to finish the copy. Each time holds every write up for the writer's copy and two file
+/// synchronisations, 10 to 50 ms under full load on the machines here (the sign-in p99 rose by
+/// about 15 ms); shorter logs mean more of those stalls (throughput fell 12% at 1,000 frames),
+/// longer ones more disk (BENCHMARKS.md).
+const LONG_LOG_FRAMES: i64 = 16_384;
+
+/// Frames the checkpoint thread leaves for the writer to copy when the log starts again.
+const SMALL_REST_FRAMES: i64 = 512;
 
 /// Prepared statements kept per connection: every fixed query of the store fits.
 const STATEMENT_CACHE: usize = 256;
@@ -279,7 +296,11 @@ enum WriterConn {
     Shared(Arc<Mutex<Connection>>),
 }
 
-fn writer_thread(mut conn: WriterConn, jobs: mpsc::Receiver<Box<dyn Job>>) {
+fn writer_thread(
+    mut conn: WriterConn,
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    finish: Arc<AtomicBool>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -289,7 +310,12 @@ fn writer_thread(mut conn: WriterConn, jobs: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         match &mut conn {
-            WriterConn::Own(conn) => commit_batch(conn, batch),
+            WriterConn::Own(conn) => {
+                commit_batch(conn, batch);
+                if finish.swap(false, Ordering::AcqRel) {
+                    finish_checkpoint(conn);
+                }
+            }
             WriterConn::Shared(shared) => {
                 let mut guard = shared.lock().unwrap_or_else(|e| e.into_inner());
                 commit_batch(&mut guard, batch);
@@ -351,16 +377,49 @@ fn commit_batch(conn: &mut Connection, batch: Vec<Box<dyn Job>>) {
     }
 }
 
-/// Copies the write-ahead log back into the database file twice a second, from a connection
-/// of its own. A passive checkpoint takes no lock the writer needs. Ends when the engine goes.
-fn checkpoint_thread(conn: Connection, stop: mpsc::Receiver<()>) {
+/// A passive checkpoint: copies what it can of the log into the database file without waiting
+/// for anyone. How many frames the log holds and how many of them are now copied.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok((row.get(1)?, row.get(2)?))
+    })
+}
+
+/// The writer's part in keeping the log short: right after a commit, copy the few frames the
+/// checkpoint thread has not copied yet. With every frame copied when the writer next begins,
+/// SQLite starts the log again from its beginning instead of growing it (it grew by 2 GB in 12
+/// seconds of sign-ins without this: BENCHMARKS.md).
+fn finish_checkpoint(conn: &Connection) {
+    if let Err(e) = checkpoint(conn) {
+        tracing::warn!(error = %e, "checkpoint of the SQLite log failed");
+    }
+}
+
+/// Copies the write-ahead log back into the database file, from a connection of its own, so
+/// that the writer never does the bulk of that work: a passive checkpoint takes no lock the
+/// writer needs. Once the log is long, it asks the writer to copy the rest (`finish`) so that
+/// the log can start again. Ends when the engine goes.
+fn checkpoint_thread(conn: Connection, stop: mpsc::Receiver<()>, finish: Arc<AtomicBool>) {
     loop {
-        match stop.recv_timeout(Duration::from_millis(500)) {
+        match stop.recv_timeout(CHECKPOINT_EVERY) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::warn!(error = %e, "background checkpoint of the SQLite log failed");
+        match checkpoint(&conn) {
+            Ok((frames, _)) if frames >= LONG_LOG_FRAMES => {
+                // Copy again while much remains: the writer holds every write up while it
+                // copies and synchronises the rest, so the rest should be what one
+                // checkpoint's time lets through.
+                for _ in 0..4 {
+                    match checkpoint(&conn) {
+                        Ok((frames, copied)) if frames - copied > SMALL_REST_FRAMES => {}
+                        _ => break,
+                    }
+                }
+                finish.store(true, Ordering::Release);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "background checkpoint of the SQLite log failed"),
         }
     }
 }
@@ -397,9 +456,10 @@ impl Engine {
             Target::Memory => {
                 let shared = Arc::new(Mutex::new(open(&target, true).map_err(error::storage)?));
                 let writer = WriterConn::Shared(shared.clone());
+                let finish = Arc::new(AtomicBool::new(false));
                 let writing = std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || writer_thread(writer, queue))
+                    .spawn(move || writer_thread(writer, queue, finish))
                     .map_err(spawn_error)?;
                 Engine {
                     jobs: Mutex::new(Some(jobs)),
@@ -418,14 +478,16 @@ impl Engine {
                 let checkpointer = open(&target, false).map_err(open_error)?;
                 let reader = open(&target, false).map_err(open_error)?;
                 let writer = WriterConn::Own(Box::new(writer));
+                let finish = Arc::new(AtomicBool::new(false));
+                let asked = finish.clone();
                 let writing = std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || writer_thread(writer, queue))
+                    .spawn(move || writer_thread(writer, queue, finish))
                     .map_err(spawn_error)?;
                 let (stop, stopped) = mpsc::channel();
                 let checkpointing = std::thread::Builder::new()
                     .name("sqlite-checkpoint".into())
-                    .spawn(move || checkpoint_thread(checkpointer, stopped))
+                    .spawn(move || checkpoint_thread(checkpointer, stopped, asked))
                     .map_err(spawn_error)?;
                 Engine {
                     jobs: Mutex::new(Some(jobs)),

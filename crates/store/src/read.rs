@@ -9,7 +9,7 @@ use portcullis_core::model::{
     Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment, SigningKey,
     Tenant, User,
 };
-use portcullis_core::store::{Change, ListQuery, Page, Store};
+use portcullis_core::store::{Change, ListQuery, Page, Revisions, Store};
 use uuid::Uuid;
 
 use crate::db::{self, Row};
@@ -328,20 +328,25 @@ impl Store for SqlStore {
         })
     }
 
-    async fn document_revision(&self) -> Result<Option<String>> {
-        let row = self
-            .fetch_optional(
-                db::query("SELECT body FROM policy_documents WHERE kind = $1 AND id = $2")
-                    .bind(write::REVISION_KIND)
-                    .bind(write::REVISION_ID),
+    async fn revisions(&self) -> Result<Option<Revisions>> {
+        let rows = self
+            .fetch_all(
+                db::query("SELECT id, body FROM policy_documents WHERE kind = $1")
+                    .bind(write::REVISION_KIND),
             )
             .await?;
-        // No row yet (no document changed since this database was made): that too is a
-        // revision, and the first change replaces it.
-        Ok(Some(match row {
-            Some(row) => rows::text(&row, "body")?,
-            None => String::new(),
-        }))
+        // No row yet (nothing changed since this database was made): that too is a revision,
+        // and the first change replaces it.
+        let mut revisions = Revisions::default();
+        for row in &rows {
+            let body = rows::text(row, "body")?;
+            match rows::text(row, "id")?.as_str() {
+                write::DOCUMENTS_REVISION => revisions.documents = body,
+                write::MEMBERSHIPS_REVISION => revisions.memberships = body,
+                _ => {}
+            }
+        }
+        Ok(Some(revisions))
     }
 
     async fn document(&self, kind: DocumentKind, doc_id: &str) -> Result<Option<PolicyDocument>> {

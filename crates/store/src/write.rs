@@ -49,7 +49,21 @@ pub(crate) async fn commit(
                             | Change::DeleteDocument { .. }
                     )
                 }) {
-                    bump_document_revision(&mut tx).await?;
+                    bump_revision(&mut tx, DOCUMENTS_REVISION).await?;
+                }
+                if changes.iter().any(|c| {
+                    matches!(
+                        c,
+                        Change::AddMember { .. }
+                            | Change::RemoveMember { .. }
+                            | Change::InsertRoleAssignment(_)
+                            | Change::DeleteRoleAssignment(_)
+                            | Change::DeleteUser(_)
+                            | Change::DeleteGroup(_)
+                            | Change::DeleteApplication(_)
+                    )
+                }) {
+                    bump_revision(&mut tx, MEMBERSHIPS_REVISION).await?;
                 }
                 if let Some(audit) = &audit {
                     insert_audit(&mut tx, audit).await?;
@@ -60,23 +74,24 @@ pub(crate) async fn commit(
         .await
 }
 
-/// The `kind` of the one row in `policy_documents` that is not a document: its body is the
-/// documents' revision (see `Store::document_revision`). Kept there rather than in a table of
-/// its own so that it needs no migration; no document kind has this name.
+/// The `kind` of the rows in `policy_documents` that are not documents: each one's body is a
+/// revision (see `Store::revisions`), its id says which. Kept there rather than in a table of
+/// their own so that they need no migration; no document kind has this name.
 pub(crate) const REVISION_KIND: &str = "documentsRevision";
-pub(crate) const REVISION_ID: &str = "documents";
+pub(crate) const DOCUMENTS_REVISION: &str = "documents";
+pub(crate) const MEMBERSHIPS_REVISION: &str = "memberships";
 
-/// A new random revision, written in the transaction that changes a document.
-async fn bump_document_revision(tx: &mut Conn<'_>) -> Result<(), Error> {
+/// A new random revision, written in the transaction that makes the change it stands for.
+async fn bump_revision(tx: &mut Conn<'_>, which: &'static str) -> Result<(), Error> {
     let now = unix_millis(time::OffsetDateTime::now_utc());
     tx.execute(
         db::query(
             "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
-         VALUES ($1, $2, '', $3, $4, $4) \
-         ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, modified = excluded.modified",
+             VALUES ($1, $2, '', $3, $4, $4) \
+             ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body, modified = excluded.modified",
         )
         .bind(REVISION_KIND)
-        .bind(REVISION_ID)
+        .bind(which)
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(now),
     )

@@ -415,6 +415,66 @@ async fn joni_on_android_is_blocked_by_the_platform_policy() {
     assert_eq!(options.body["error"]["code"], "signInStepOutOfOrder");
 }
 
+/// Starts a flow on the node at `url` and signs Joni in with a fresh pass from Android.
+async fn android_pass_sign_in_at(t: &TestServer, url: &str, s: &Story) -> Value {
+    let http = &t.http;
+    let post_at = |path: String, body: Value| async move {
+        let response = http
+            .post(format!("{url}{path}"))
+            .header("user-agent", ANDROID)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        response.json::<Value>().await.unwrap_or(Value::Null)
+    };
+    let started = post_at("/signin/flows".into(), json!({"clientId": s.app_id})).await;
+    let flow = started["flowId"].as_str().expect("a flow").to_string();
+    let identified = post_at(
+        format!("/signin/flows/{flow}/identify"),
+        json!({"username": "joni@contoso.com"}),
+    )
+    .await;
+    assert_eq!(identified["status"], "firstFactor", "{identified:?}");
+    let pass = issue_pass(t, &id(&s.joni)).await;
+    post_at(
+        format!("/signin/flows/{flow}/tap"),
+        json!({"temporaryAccessPass": pass}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_membership_removed_on_one_node_counts_at_the_next_sign_in_on_another() {
+    // Nodes keep people's groups between decisions; removing Joni from Admins through one node
+    // must take her out of the Admins-only policies at her very next sign-in on the other.
+    let t = TestServer::start().await;
+    let s = story(&t, "enabled", PHISHING_RESISTANT).await;
+    let (node_b, url_b) = t.second_node().await.expect("a second node");
+    let first = android_pass_sign_in_at(&t, &url_b, &s).await;
+    assert_eq!(first["status"], "blocked", "{first:?}");
+
+    let admins = t.get("/groups?$filter=displayName eq 'Admins'").await.body["value"][0].clone();
+    let removed = t
+        .delete(&format!(
+            "/groups/{}/members/{}/$ref",
+            id(&admins),
+            id(&s.joni)
+        ))
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
+
+    let second = android_pass_sign_in_at(&t, &url_b, &s).await;
+    assert_ne!(second["status"], "blocked", "{second:?}");
+    let log = sign_ins_for(&t, &s.app_id).await;
+    assert_eq!(applied(&log[0], &id(&s.platforms))["result"], "notApplied");
+    assert_eq!(
+        applied(&log[0], &id(&s.enforcement))["result"],
+        "notApplied"
+    );
+    drop(node_b);
+}
+
 #[tokio::test]
 async fn a_report_only_platform_policy_lets_joni_in_from_android_and_logs_report_only_failure() {
     let t = TestServer::start().await;

@@ -251,15 +251,15 @@ fn entry_view(e: &SignInLogEntry) -> Value {
         .applied_conditional_access_policies
         .iter()
         .map(|p| {
-            let (result, result_class) = result_label(p["result"].as_str().unwrap_or_default());
+            let (result, result_class) = result_label(&p.result);
             json!({
-                "id": p["id"],
-                "displayName": p["displayName"],
+                "id": p.id,
+                "displayName": p.display_name,
                 "result": result,
                 "resultClass": result_class,
-                "grantControls": p["enforcedGrantControls"],
-                "reason": p["resultReason"],
-                "notSatisfied": p["conditionsNotSatisfied"],
+                "grantControls": p.enforced_grant_controls,
+                "reason": p.result_reason,
+                "notSatisfied": p.conditions_not_satisfied,
             })
         })
         .collect();
