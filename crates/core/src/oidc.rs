@@ -130,7 +130,7 @@ pub(crate) fn issue_code(
     let now = deps.clock.now();
     let methods = satisfied_methods(session);
     let grant = OAuthGrant {
-        id: deps.entropy.uuid(),
+        id: deps.entropy.ordered_uuid(now),
         client_id: flow.client_id,
         user_id: session.user_id,
         session_id: Some(session.id),

@@ -108,7 +108,7 @@ pub fn new_session(deps: &Deps, user_id: Uuid, first: SessionMethod) -> (AuthSes
     let token = deps.entropy.secret_text(43);
     (
         AuthSession {
-            id: deps.entropy.uuid(),
+            id: deps.entropy.ordered_uuid(now),
             token_hash: hash_secret(&token),
             user_id,
             methods: vec![first],

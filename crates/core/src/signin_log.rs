@@ -227,7 +227,7 @@ pub fn first_factor_entry(deps: &Deps, attempt: Attempt<'_>) -> Option<SignInLog
     let ua = portcullis_useragent::parse(&attempt.facts.user_agent);
     let now = deps.clock.now();
     let entry = SignInLogEntry {
-        id: deps.entropy.uuid(),
+        id: deps.entropy.ordered_uuid(now),
         created_date_time: now,
         user_principal_name: attempt
             .user
@@ -401,7 +401,7 @@ pub fn flow_entry(deps: &Deps, record: FlowRecord<'_>) -> SignInLogEntry {
         })
         .collect();
     SignInLogEntry {
-        id: deps.entropy.uuid(),
+        id: deps.entropy.ordered_uuid(now),
         created_date_time: now,
         user_principal_name: record.user.user_principal_name.to_lowercase(),
         user_id: Some(record.user.id),

@@ -16,7 +16,7 @@ use portcullis_core::{Error, Result};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::rows::{instant, opt_text, text, to_json, uuid};
+use crate::rows::{instant, json_or, opt_text, text, uuid};
 use crate::{SqlStore, write};
 
 fn id(value: Uuid) -> String {
@@ -42,7 +42,11 @@ fn refresh(row: &Row) -> Result<RefreshToken> {
     })
 }
 
-pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
+pub(crate) async fn apply(
+    conn: &mut Conn<'_>,
+    change: &Change,
+    body: Option<String>,
+) -> Result<()> {
     match change {
         Change::InsertOAuthGrant(grant) => {
             let query = db::query(
@@ -53,7 +57,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
             .bind(id(grant.client_id))
             .bind(id(grant.user_id))
             .bind(grant.session_id.map(id))
-            .bind(to_json(grant.as_ref())?)
+            .bind(json_or(body, grant.as_ref())?)
             .bind(unix_millis(grant.created))
             .bind(unix_millis(grant.expires));
             write::run(conn, change, query).await.map(|_| ())

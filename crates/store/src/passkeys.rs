@@ -145,7 +145,7 @@ impl SqlStore {
                         passkey_id.to_string(),
                     ));
                 }
-                insert_audit(&mut tx, &audit).await
+                insert_audit(&mut tx, &audit, None).await
             })
         })
         .await
@@ -257,7 +257,7 @@ impl PasskeyStore for SqlStore {
                         Err(other) => other,
                     });
                 }
-                insert_audit(&mut tx, &audit).await
+                insert_audit(&mut tx, &audit, None).await
             })
         })
         .await

@@ -103,6 +103,18 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("cannot serialize: {e}")))
 }
 
+/// `value`'s JSON text, or the text already made of it before the change reached the writer
+/// (see `write::commit`).
+pub(crate) fn json_or<T: serde::Serialize>(
+    made: Option<String>,
+    value: &T,
+) -> Result<String, Error> {
+    match made {
+        Some(text) => Ok(text),
+        None => to_json(value),
+    }
+}
+
 pub(crate) fn tenant(row: &Row) -> Result<Tenant, Error> {
     Ok(Tenant {
         id: uuid(row, "id")?,

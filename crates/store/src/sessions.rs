@@ -12,7 +12,7 @@ use portcullis_core::{Error, Result};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::rows::{instant, int, opt_text, text, to_json, uuid};
+use crate::rows::{instant, int, json_or, opt_text, text, to_json, uuid};
 use crate::{SqlStore, error, write};
 
 fn id(value: Uuid) -> String {
@@ -63,7 +63,11 @@ fn pass(row: &Row) -> Result<TemporaryAccessPass> {
 }
 
 /// Applies the changes of this module inside `commit`'s transaction.
-pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
+pub(crate) async fn apply(
+    conn: &mut Conn<'_>,
+    change: &Change,
+    body: Option<String>,
+) -> Result<()> {
     match change {
         Change::InsertSession(s) => async {
             let query = db::query(
@@ -73,7 +77,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
             .bind(id(s.id))
             .bind(s.token_hash.clone())
             .bind(id(s.user_id))
-            .bind(to_json(&s.methods)?)
+            .bind(json_or(body, &s.methods)?)
             .bind(unix_millis(s.created))
             .bind(unix_millis(s.expires));
             write::run(conn, change, query).await.map(|_| ())
@@ -189,7 +193,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
             .bind(entry.conditional_access_status.clone())
             .bind(id(entry.correlation_id))
             .bind(entry.client_app_used.clone())
-            .bind(to_json(entry.as_ref())?);
+            .bind(json_or(body, entry.as_ref())?);
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
@@ -199,7 +203,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
             )
             .bind(id(flow.id))
             .bind(flow.step.as_str().to_string())
-            .bind(to_json(flow.as_ref())?)
+            .bind(json_or(body, flow.as_ref())?)
             .bind(unix_millis(flow.created))
             .bind(unix_millis(flow.expires));
             write::run(conn, change, query).await.map(|_| ())
@@ -213,7 +217,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
             )
             .bind(id(flow.id))
             .bind(flow.step.as_str().to_string())
-            .bind(to_json(flow.as_ref())?)
+            .bind(json_or(body, flow.as_ref())?)
             .bind(from.as_str().to_string());
             let done = write::run(conn, change, query).await?;
             if done == 0 {

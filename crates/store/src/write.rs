@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::SqlStore;
 use crate::db::{self, Conn, Query};
 use crate::error::{self, Violation};
-use crate::rows::to_json;
+use crate::rows::{json_or, to_json};
 
 fn id(value: Uuid) -> String {
     value.hyphenated().to_string()
@@ -34,12 +34,19 @@ pub(crate) async fn commit(
     if changes.is_empty() && audit.is_none() {
         return Ok(());
     }
+    // The large JSON columns are written out here, on the caller's thread, rather than on the
+    // one writer thread every commit queues for (BENCHMARKS.md).
+    let bodies = changes
+        .iter()
+        .map(serialized_body)
+        .collect::<Result<Vec<_>, Error>>()?;
+    let audit_body = audit.as_ref().map(to_json).transpose()?;
     // An error from the body rolls the whole list back.
     store
         .write(move |mut tx| {
             Box::pin(async move {
-                for change in &changes {
-                    apply(&mut tx, change).await?;
+                for (change, body) in changes.iter().zip(bodies) {
+                    apply(&mut tx, change, body).await?;
                 }
                 if changes.iter().any(|c| {
                     matches!(
@@ -66,12 +73,25 @@ pub(crate) async fn commit(
                     bump_revision(&mut tx, MEMBERSHIPS_REVISION).await?;
                 }
                 if let Some(audit) = &audit {
-                    insert_audit(&mut tx, audit).await?;
+                    insert_audit(&mut tx, audit, audit_body).await?;
                 }
                 Ok(())
             })
         })
         .await
+}
+
+/// The JSON text of a change's large column, for the changes every sign-in makes.
+fn serialized_body(change: &Change) -> Result<Option<String>, Error> {
+    Ok(match change {
+        Change::InsertSignInLogEntry(entry) => Some(to_json(entry.as_ref())?),
+        Change::InsertSignInFlow(flow) | Change::AdvanceSignInFlow { flow, .. } => {
+            Some(to_json(flow.as_ref())?)
+        }
+        Change::InsertOAuthGrant(grant) => Some(to_json(grant.as_ref())?),
+        Change::InsertSession(session) => Some(to_json(&session.methods)?),
+        _ => None,
+    })
 }
 
 /// The `kind` of the rows in `policy_documents` that are not documents: each one's body is a
@@ -261,7 +281,8 @@ fn require_row(done: u64, resource: &'static str, key: impl Into<String>) -> Res
     }
 }
 
-async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<(), Error> {
+/// Applies one change; `body` is its large column's JSON when already made.
+async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Result<(), Error> {
     match change {
         Change::InsertSession(_)
         | Change::AddSessionMethod { .. }
@@ -275,7 +296,7 @@ async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<(), Error> {
         | Change::InsertSignInLogEntry(_)
         | Change::InsertSignInFlow(_)
         | Change::AdvanceSignInFlow { .. } => {
-            return crate::sessions::apply(conn, change).await;
+            return crate::sessions::apply(conn, change, body).await;
         }
         Change::InsertOAuthGrant(_)
         | Change::InsertAuthorizationCode(_)
@@ -283,7 +304,7 @@ async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<(), Error> {
         | Change::InsertRefreshToken(_)
         | Change::RevokeOAuthGrant { .. }
         | Change::RevokeSessionGrants { .. } => {
-            return crate::oidc::apply(conn, change).await;
+            return crate::oidc::apply(conn, change, body).await;
         }
         Change::TakeCeremony(_) | Change::RecordPasskeyUse(_) => {
             return crate::passkeys::apply(conn, change).await;
@@ -565,7 +586,12 @@ async fn remove_principal(
     Ok(())
 }
 
-pub(crate) async fn insert_audit(conn: &mut Conn<'_>, audit: &DirectoryAudit) -> Result<(), Error> {
+/// `body`: the entry's JSON when already made.
+pub(crate) async fn insert_audit(
+    conn: &mut Conn<'_>,
+    audit: &DirectoryAudit,
+    body: Option<String>,
+) -> Result<(), Error> {
     let query = db::query(
         "INSERT INTO directory_audits (id, activity_date_time, category, activity_display_name, \
          result, correlation_id, initiated_by_id, operation_type, body) \
@@ -579,7 +605,7 @@ pub(crate) async fn insert_audit(conn: &mut Conn<'_>, audit: &DirectoryAudit) ->
     .bind(id(audit.correlation_id))
     .bind(audit.initiated_by.initiator_id())
     .bind(audit.operation_type.clone())
-    .bind(to_json(audit)?);
+    .bind(json_or(body, audit)?);
     match conn.execute(query).await {
         Ok(_) => Ok(()),
         Err(err) => Err(match error::classify(err) {

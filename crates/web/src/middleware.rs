@@ -38,7 +38,8 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
         .get("client-request-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::parse_str(v).ok())
-        .unwrap_or_else(Uuid::new_v4);
+        // Time-ordered: the sign-in log's correlation index then grows at its end.
+        .unwrap_or_else(Uuid::now_v7);
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
