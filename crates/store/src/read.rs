@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::db::{self, Row};
 
 use crate::rows::{
-    self, application_columns, credential_columns, document_columns, group_columns,
-    role_assignment_columns, signing_key_columns, user_columns,
+    self, credential_columns, document_columns, group_columns, role_assignment_columns,
+    signing_key_columns, user_columns,
 };
 use crate::{SqlStore, list, write};
 
@@ -83,12 +83,43 @@ impl SqlStore {
         Ok(apps)
     }
 
-    async fn one_application(&self, row: Option<Row>) -> Result<Option<Application>> {
-        let Some(row) = row else {
+    /// One application and its credentials in one statement (it is read on every
+    /// authorization request and token exchange): a row per credential, or one row of NULL
+    /// credential columns. `key` is `id` or `app_id`.
+    async fn one_application(&self, key: Uuid, by_app_id: bool) -> Result<Option<Application>> {
+        macro_rules! joined {
+            ($key:literal) => {
+                concat!(
+                    "SELECT a.id, a.app_id, a.display_name, a.is_fallback_public_client, ",
+                    "a.web_redirect_uris, a.public_client_redirect_uris, a.spa_redirect_uris, ",
+                    "a.api_permissions, a.created, c.key_id AS credential_key_id, ",
+                    "c.display_name AS credential_display_name, c.hint AS credential_hint, ",
+                    "c.start_date_time AS credential_start, c.end_date_time AS credential_end, ",
+                    "c.secret_hash AS credential_secret_hash ",
+                    "FROM applications a ",
+                    "LEFT JOIN password_credentials c ON c.application_id = a.id ",
+                    "WHERE a.",
+                    $key,
+                    " = $1 ORDER BY c.start_date_time, c.key_id"
+                )
+            };
+        }
+        let sql = if by_app_id {
+            joined!("app_id")
+        } else {
+            joined!("id")
+        };
+        let found = self.fetch_all(db::query(sql).bind(id(key))).await?;
+        let Some(first) = found.first() else {
             return Ok(None);
         };
-        let app = rows::application(&row)?;
-        Ok(self.with_credentials(vec![app]).await?.pop())
+        let mut app = rows::application(first)?;
+        for row in &found {
+            if let Some(credential) = rows::joined_credential(row)? {
+                app.password_credentials.push(credential);
+            }
+        }
+        Ok(Some(app))
     }
 }
 
@@ -292,31 +323,11 @@ impl Store for SqlStore {
     }
 
     async fn application(&self, app_object_id: Uuid) -> Result<Option<Application>> {
-        let row = self
-            .fetch_optional(
-                db::query(concat!(
-                    "SELECT ",
-                    application_columns!(),
-                    " FROM applications WHERE id = $1"
-                ))
-                .bind(id(app_object_id)),
-            )
-            .await?;
-        self.one_application(row).await
+        self.one_application(app_object_id, false).await
     }
 
     async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>> {
-        let row = self
-            .fetch_optional(
-                db::query(concat!(
-                    "SELECT ",
-                    application_columns!(),
-                    " FROM applications WHERE app_id = $1"
-                ))
-                .bind(id(app_id)),
-            )
-            .await?;
-        self.one_application(row).await
+        self.one_application(app_id, true).await
     }
 
     async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>> {

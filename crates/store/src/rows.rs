@@ -205,6 +205,22 @@ pub(crate) fn credential(row: &Row) -> Result<(Uuid, PasswordCredential), Error>
     ))
 }
 
+/// The credential columns of an application read with its credentials joined
+/// (`read.rs`); `None` for the row of an application without any.
+pub(crate) fn joined_credential(row: &Row) -> Result<Option<PasswordCredential>, Error> {
+    let Some(key_id) = opt_text(row, "credential_key_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(PasswordCredential {
+        key_id: Uuid::parse_str(&key_id).map_err(|e| corrupt("credential_key_id", e))?,
+        display_name: opt_text(row, "credential_display_name")?,
+        hint: text(row, "credential_hint")?,
+        start_date_time: instant(row, "credential_start")?,
+        end_date_time: instant(row, "credential_end")?,
+        secret_hash: text(row, "credential_secret_hash")?,
+    }))
+}
+
 pub(crate) fn document_kind(value: &str) -> Option<DocumentKind> {
     [
         DocumentKind::NamedLocation,
