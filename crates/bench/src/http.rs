@@ -1,7 +1,17 @@
 //! Requests as a browser on Windows makes them to the sign-in endpoints: JSON bodies, the
 //! page's `Origin` (the same-origin guard wants it), a real user-agent string (Conditional
-//! Access reads the platform from it), and the session cookie when there is one.
+//! Access reads the platform from it), and the session cookie when there is one. `Browser`
+//! (reqwest, pooled) serves provisioning and discovery; each worker's `Tab` holds its own
+//! connection for the measured sign-ins.
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, HOST, HeaderName};
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, ORIGIN, SET_COOKIE, USER_AGENT};
 use serde_json::Value;
@@ -100,4 +110,213 @@ impl Browser {
             .form(form);
         Self::finish(request.send().await?).await
     }
+}
+
+/// A worker's browser tab: one keep-alive HTTP/1.1 connection of its own, as a browser keeps
+/// one to the site it is on. For `http://` servers the requests go straight through a hyper
+/// connection; reqwest's pool, URL handling and middleware cost the generator about a third
+/// of its CPU per sign-in, and on the benchmark machine every cycle the generator spends is
+/// one the server under test does not get. `https://` servers go through reqwest (TLS).
+pub struct Tab {
+    browser: Browser,
+    /// `host:port` to connect to, when the base URL is plain `http://`.
+    plain: Option<String>,
+    connection: Option<SendRequest<Full<Bytes>>>,
+}
+
+/// What went wrong on the wire, for the report's error kinds.
+#[derive(Debug)]
+pub enum Transport {
+    Timeout,
+    Connect,
+    Other,
+}
+
+impl From<reqwest::Error> for Transport {
+    fn from(e: reqwest::Error) -> Transport {
+        if e.is_timeout() {
+            Transport::Timeout
+        } else if e.is_connect() {
+            Transport::Connect
+        } else {
+            Transport::Other
+        }
+    }
+}
+
+impl Transport {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Transport::Timeout => "timeout",
+            Transport::Connect => "connect",
+            Transport::Other => "transport",
+        }
+    }
+}
+
+/// As long as reqwest's timeout: a server that stops answering fails the sign-in, not the run.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Tab {
+    pub fn new(browser: &Browser) -> Tab {
+        let plain = browser
+            .base
+            .strip_prefix("http://")
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string());
+        Tab {
+            browser: browser.clone(),
+            plain,
+            connection: None,
+        }
+    }
+
+    /// The page origin (the WebAuthn origin of the passkeys).
+    pub fn origin(&self) -> &str {
+        &self.browser.origin
+    }
+
+    async fn connected(
+        &mut self,
+        authority: &str,
+    ) -> Result<&mut SendRequest<Full<Bytes>>, Transport> {
+        if let Some(sender) = &mut self.connection
+            && !sender.is_closed()
+            && sender.ready().await.is_ok()
+        {
+            return Ok(self.connection.as_mut().expect("just checked"));
+        }
+        self.connection = None;
+        let stream = tokio::net::TcpStream::connect(authority)
+            .await
+            .map_err(|_| Transport::Connect)?;
+        // Small requests, each awaited: Nagle's delay would only add latency.
+        stream.set_nodelay(true).map_err(|_| Transport::Connect)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| Transport::Connect)?;
+        tokio::spawn(async move {
+            // Ends when the server closes the connection or the tab is dropped; the next
+            // request then opens a new one.
+            let _ = connection.await;
+        });
+        Ok(self.connection.insert(sender))
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, &str)],
+        body: Bytes,
+    ) -> Result<Reply, Transport> {
+        let authority = self.plain.clone().expect("only plain http comes here");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, &authority)
+            .header(USER_AGENT, WINDOWS_EDGE);
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|_| Transport::Other)?;
+        let exchange = async {
+            let sender = self.connected(&authority).await?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|_| Transport::Other)?;
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|_| Transport::Other)?
+                .to_bytes();
+            Ok::<_, Transport>(Reply {
+                session_cookie: session_cookie(&parts.headers),
+                status: parts.status,
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                headers: parts.headers,
+            })
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => {
+                // The connection may be half-used: start the next request on a new one.
+                self.connection = None;
+                Err(e)
+            }
+            Err(_) => {
+                self.connection = None;
+                Err(Transport::Timeout)
+            }
+        }
+    }
+
+    pub async fn get(&mut self, path_and_query: &str) -> Result<Reply, Transport> {
+        if self.plain.is_none() {
+            return Ok(self.browser.get(path_and_query).await?);
+        }
+        self.send(Method::GET, path_and_query, &[], Bytes::new())
+            .await
+    }
+
+    pub async fn post(
+        &mut self,
+        path: &str,
+        session: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply, Transport> {
+        if self.plain.is_none() {
+            return Ok(self.browser.post(path, session, body).await?);
+        }
+        let json = serde_json::to_vec(body).map_err(|_| Transport::Other)?;
+        let origin = self.browser.origin.clone();
+        let cookie = session.map(|token| format!("{SESSION_COOKIE}={token}"));
+        let mut headers = vec![
+            (ORIGIN, origin.as_str()),
+            (CONTENT_TYPE, "application/json"),
+        ];
+        if let Some(cookie) = &cookie {
+            headers.push((COOKIE, cookie.as_str()));
+        }
+        self.send(Method::POST, path, &headers, Bytes::from(json))
+            .await
+    }
+
+    pub async fn post_form(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Reply, Transport> {
+        if self.plain.is_none() {
+            return Ok(self.browser.post_form(path, form).await?);
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send(
+            Method::POST,
+            path,
+            &[(CONTENT_TYPE, "application/x-www-form-urlencoded")],
+            Bytes::from(body),
+        )
+        .await
+    }
+}
+
+/// Percent-encodes a query or form value (RFC 3986 unreserved characters pass).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -35,7 +35,7 @@ use clap::Parser;
 use portcullis_client::AdminClient;
 use portcullis_client::Credentials;
 
-use crate::http::Browser;
+use crate::http::{Browser, Tab};
 use crate::provision::{BenchUser, Method};
 use crate::server::{ChildServer, ChildSpec};
 use crate::signin::{LegTimes, Mode, Oidc};
@@ -448,8 +448,9 @@ impl Measured {
         }
         if mode == Mode::Password {
             println!(
-                "{people} people, one authenticator code each per 30 s: at most {:.0} sign-ins/s; \
-                 workers waited for a fresh code {} times",
+                "{people} people, one authenticator code each per 30 s: at most {:.0} sign-ins/s \
+                 once every code of the first 30 s is used (runs shorter than that are not bound \
+                 by it); workers waited for a fresh code {} times",
                 people as f64 / totp::STEP_SECONDS as f64,
                 self.code_waits
             );
@@ -581,6 +582,7 @@ impl Load {
             let ran_out = ran_out.clone();
             tasks.push(tokio::spawn(async move {
                 let mut out = Worker::default();
+                let mut tab = Tab::new(&load.browser);
                 let mut next = 0;
                 loop {
                     if Instant::now() >= measure_to || ran_out.is_set() {
@@ -605,7 +607,7 @@ impl Load {
                     }
                     let began = Instant::now();
                     let result =
-                        signin::sign_in(&load.browser, &load.client_id, user, load.oidc.as_deref())
+                        signin::sign_in(&mut tab, &load.client_id, user, load.oidc.as_deref())
                             .await;
                     let ended = Instant::now();
                     match result {

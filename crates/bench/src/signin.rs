@@ -15,7 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde_json::{Value, json};
 
-use crate::http::{Browser, Reply};
+use crate::http::{Browser, Reply, Tab, Transport, percent_encode};
 use crate::passkey::SoftPasskey;
 use crate::passkey::{b64url, from_b64url};
 use crate::provision::{BenchUser, Method, REDIRECT_URI};
@@ -169,15 +169,8 @@ fn refused(step: &str, reply: &Reply) -> String {
     format!("{step}: HTTP {} {code}", reply.status.as_u16())
 }
 
-fn transport(step: &str, e: &reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else {
-        "transport"
-    };
-    format!("{step}: {what}")
+fn transport(step: &str, e: &Transport) -> String {
+    format!("{step}: {}", e.kind())
 }
 
 /// Times the legs of one sign-in as they happen.
@@ -204,7 +197,7 @@ impl Legs {
 /// One step of a flow: POST `body` to `/signin/flows/{flow}/{path}`, which must answer 2xx and,
 /// unless `expected` is empty, with one of the `expected` statuses.
 async fn step(
-    browser: &Browser,
+    tab: &mut Tab,
     leg: &str,
     flow: &str,
     path: &str,
@@ -212,7 +205,7 @@ async fn step(
     body: &Value,
     expected: &[&str],
 ) -> Result<Reply, String> {
-    let reply = browser
+    let reply = tab
         .post(&format!("/signin/flows/{flow}/{path}"), session, body)
         .await
         .map_err(|e| transport(leg, &e))?;
@@ -224,9 +217,9 @@ async fn step(
 }
 
 /// The typed username, for the modes whose first factor is not a passkey.
-async fn identify(browser: &Browser, flow: &str, username: &str) -> Result<Reply, String> {
+async fn identify(tab: &mut Tab, flow: &str, username: &str) -> Result<Reply, String> {
     step(
-        browser,
+        tab,
         "identify",
         flow,
         "identify",
@@ -252,7 +245,7 @@ struct Authorization {
 impl Authorization {
     /// Starts a flow: `/authorize` with PKCE, or `POST /signin/flows` without OIDC.
     async fn start(
-        browser: &Browser,
+        tab: &mut Tab,
         client_id: &str,
         oidc: Option<&Oidc>,
     ) -> Result<(String, Authorization), String> {
@@ -271,11 +264,11 @@ impl Authorization {
                     "/oauth2/v2.0/authorize?client_id={client_id}&redirect_uri={}&response_type=code\
                      &scope=openid%20profile%20offline_access&state={}&nonce={}\
                      &code_challenge={challenge}&code_challenge_method=S256",
-                    encode(REDIRECT_URI),
+                    percent_encode(REDIRECT_URI),
                     request.state,
                     request.nonce,
                 );
-                let reply = browser
+                let reply = tab
                     .get(&query)
                     .await
                     .map_err(|e| transport("authorize", &e))?;
@@ -291,7 +284,7 @@ impl Authorization {
                     .ok_or_else(|| "authorize: no flow in Location".to_string())?
             }
             None => {
-                let reply = browser
+                let reply = tab
                     .post("/signin/flows", None, &json!({"clientId": client_id}))
                     .await
                     .map_err(|e| transport("authorize", &e))?;
@@ -311,7 +304,7 @@ impl Authorization {
     /// the ID token validated as a relying party must. Without: nothing more to do.
     async fn finish(
         &self,
-        browser: &Browser,
+        tab: &mut Tab,
         client_id: &str,
         oidc: Option<&Oidc>,
         last: &Reply,
@@ -326,7 +319,7 @@ impl Authorization {
             return Err("flow: state mismatch".into());
         }
         let code = query_value(redirect, "code").ok_or_else(|| "flow: no code".to_string())?;
-        let token = browser
+        let token = tab
             .post_form(
                 "/oauth2/v2.0/token",
                 &[
@@ -353,27 +346,27 @@ impl Authorization {
 /// makes it. The error is a short kind ("verify: HTTP 400 passkeySignatureInvalid"), counted
 /// in the report.
 pub async fn sign_in(
-    browser: &Browser,
+    tab: &mut Tab,
     client_id: &str,
     user: &mut BenchUser,
     oidc: Option<&Oidc>,
 ) -> Result<LegTimes, String> {
     let mut legs = Legs::new();
-    let (flow, request) = Authorization::start(browser, client_id, oidc).await?;
+    let (flow, request) = Authorization::start(tab, client_id, oidc).await?;
     legs.done();
     let last = match &mut user.method {
         Method::Passkey(passkey) => {
             let (last, times) =
-                with_passkey(browser, &flow, None, passkey, "options", "verify").await?;
+                with_passkey(tab, &flow, None, passkey, "options", "verify").await?;
             legs.times.extend(times);
             legs.began = Instant::now();
             last
         }
         Method::PasswordAndApp { password, app } => {
-            identify(browser, &flow, &user.upn).await?;
+            identify(tab, &flow, &user.upn).await?;
             legs.done();
             let signed_in = step(
-                browser,
+                tab,
                 "password",
                 &flow,
                 "password",
@@ -395,7 +388,7 @@ pub async fn sign_in(
                     .next_code()
                     .ok_or_else(|| "code: this step's code was already used".to_string())?;
                 let last = step(
-                    browser,
+                    tab,
                     "code",
                     &flow,
                     "totp",
@@ -412,10 +405,10 @@ pub async fn sign_in(
             let pass = pass
                 .take()
                 .ok_or_else(|| "pass: already used".to_string())?;
-            identify(browser, &flow, &user.upn).await?;
+            identify(tab, &flow, &user.upn).await?;
             legs.done();
             let signed_in = step(
-                browser,
+                tab,
                 "pass",
                 &flow,
                 "tap",
@@ -429,7 +422,7 @@ pub async fn sign_in(
                 .ok_or_else(|| "pass: no session cookie".to_string())?;
             legs.done();
             let options = step(
-                browser,
+                tab,
                 "register",
                 &flow,
                 "registration/options",
@@ -439,10 +432,10 @@ pub async fn sign_in(
             )
             .await?;
             let (mut passkey, credential) =
-                SoftPasskey::create(&options.body["options"], &browser.origin)
+                SoftPasskey::create(&options.body["options"], tab.origin())
                     .map_err(|e| format!("register: {e}"))?;
             step(
-                browser,
+                tab,
                 "register",
                 &flow,
                 "registration",
@@ -452,20 +445,13 @@ pub async fn sign_in(
             )
             .await?;
             legs.done();
-            let (last, _) = with_passkey(
-                browser,
-                &flow,
-                Some(&session),
-                &mut passkey,
-                "prove",
-                "prove",
-            )
-            .await?;
+            let (last, _) =
+                with_passkey(tab, &flow, Some(&session), &mut passkey, "prove", "prove").await?;
             legs.done();
             last
         }
     };
-    request.finish(browser, client_id, oidc, &last).await?;
+    request.finish(tab, client_id, oidc, &last).await?;
     if oidc.is_some() {
         legs.done();
     }
@@ -474,7 +460,7 @@ pub async fn sign_in(
 
 /// Options and an assertion with `passkey` in the flow; the last reply and the two legs' times.
 async fn with_passkey(
-    browser: &Browser,
+    tab: &mut Tab,
     flow: &str,
     session: Option<&str>,
     passkey: &mut SoftPasskey,
@@ -483,7 +469,7 @@ async fn with_passkey(
 ) -> Result<(Reply, [Duration; 2]), String> {
     let began = Instant::now();
     let options = step(
-        browser,
+        tab,
         options_leg,
         flow,
         "passkey/options",
@@ -498,7 +484,7 @@ async fn with_passkey(
         .assert(&options.body["options"])
         .map_err(|e| format!("{options_leg}: {e}"))?;
     let verified = step(
-        browser,
+        tab,
         verify_leg,
         flow,
         "passkey/verify",
@@ -510,27 +496,62 @@ async fn with_passkey(
     Ok((verified, [options_time, began.elapsed()]))
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters pass).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+/// A query parameter of a URL or a relative reference, percent- and `+`-decoded.
+fn query_value(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(key).as_deref() == Some(name)).then(|| decode(value))?
+    })
 }
 
-/// A query parameter of a URL or a relative reference.
-fn query_value(url: &str, name: &str) -> Option<String> {
-    let absolute = reqwest::Url::parse("http://relative.invalid/")
-        .ok()?
-        .join(url)
-        .ok()?;
-    absolute
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+/// `application/x-www-form-urlencoded` decoding; `None` for a malformed escape.
+fn decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut rest = text.bytes();
+    while let Some(b) = rest.next() {
+        bytes.push(match b {
+            b'+' => b' ',
+            b'%' => {
+                let hex = [rest.next()?, rest.next()?];
+                u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
+            }
+            other => other,
+        });
+    }
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_found_and_decoded() {
+        let url = "https://app.example/cb?code=a%2Bb%3D&state=x+y&flow=&empty#frag";
+        assert_eq!(query_value(url, "code").as_deref(), Some("a+b="));
+        assert_eq!(query_value(url, "state").as_deref(), Some("x y"));
+        assert_eq!(query_value(url, "flow").as_deref(), Some(""));
+        assert_eq!(query_value(url, "missing"), None);
+        assert_eq!(
+            query_value("/signin?flow=abc", "flow").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(query_value("/signin", "flow"), None);
+        // A broken escape is no value rather than a wrong one.
+        assert_eq!(query_value("/cb?code=%4", "code"), None);
+    }
+
+    #[test]
+    fn what_is_encoded_decodes_to_itself() {
+        let text = "https://app.example/cb?x=1 & y/é";
+        let encoded = percent_encode(text);
+        assert!(
+            encoded
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b))
+        );
+        assert_eq!(decode(&encoded).as_deref(), Some(text));
+    }
 }
