@@ -119,9 +119,14 @@ impl Browser {
 /// one the server under test does not get. `https://` servers go through reqwest (TLS).
 pub struct Tab {
     browser: Browser,
-    /// `host:port` to connect to, when the base URL is plain `http://`.
-    plain: Option<String>,
-    connection: Option<SendRequest<Full<Bytes>>>,
+    /// `None` when the base URL is not plain `http://`.
+    plain: Option<PlainConnection>,
+}
+
+/// One HTTP/1.1 connection to `host:port`, opened again when the server closed it.
+struct PlainConnection {
+    authority: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 /// What went wrong on the wire, for the report's error kinds.
@@ -157,36 +162,16 @@ impl Transport {
 /// As long as reqwest's timeout: a server that stops answering fails the sign-in, not the run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-impl Tab {
-    pub fn new(browser: &Browser) -> Tab {
-        let plain = browser
-            .base
-            .strip_prefix("http://")
-            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string());
-        Tab {
-            browser: browser.clone(),
-            plain,
-            connection: None,
-        }
-    }
-
-    /// The page origin (the WebAuthn origin of the passkeys).
-    pub fn origin(&self) -> &str {
-        &self.browser.origin
-    }
-
-    async fn connected(
-        &mut self,
-        authority: &str,
-    ) -> Result<&mut SendRequest<Full<Bytes>>, Transport> {
-        if let Some(sender) = &mut self.connection
+impl PlainConnection {
+    async fn ready(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Transport> {
+        if let Some(sender) = &mut self.sender
             && !sender.is_closed()
             && sender.ready().await.is_ok()
         {
-            return Ok(self.connection.as_mut().expect("just checked"));
+            return Ok(self.sender.as_mut().expect("just checked"));
         }
-        self.connection = None;
-        let stream = tokio::net::TcpStream::connect(authority)
+        self.sender = None;
+        let stream = tokio::net::TcpStream::connect(&self.authority)
             .await
             .map_err(|_| Transport::Connect)?;
         // Small requests, each awaited: Nagle's delay would only add latency.
@@ -199,7 +184,7 @@ impl Tab {
             // request then opens a new one.
             let _ = connection.await;
         });
-        Ok(self.connection.insert(sender))
+        Ok(self.sender.insert(sender))
     }
 
     async fn send(
@@ -209,11 +194,10 @@ impl Tab {
         headers: &[(HeaderName, &str)],
         body: Bytes,
     ) -> Result<Reply, Transport> {
-        let authority = self.plain.clone().expect("only plain http comes here");
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(HOST, &authority)
+            .header(HOST, &self.authority)
             .header(USER_AGENT, WINDOWS_EDGE);
         for (name, value) in headers {
             request = request.header(name, *value);
@@ -222,8 +206,9 @@ impl Tab {
             .body(Full::new(body))
             .map_err(|_| Transport::Other)?;
         let exchange = async {
-            let sender = self.connected(&authority).await?;
-            let response = sender
+            let response = self
+                .ready()
+                .await?
                 .send_request(request)
                 .await
                 .map_err(|_| Transport::Other)?;
@@ -240,25 +225,43 @@ impl Tab {
                 headers: parts.headers,
             })
         };
-        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => {
-                // The connection may be half-used: start the next request on a new one.
-                self.connection = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.connection = None;
-                Err(Transport::Timeout)
-            }
+        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .unwrap_or(Err(Transport::Timeout));
+        if outcome.is_err() {
+            // The connection may be half-used: start the next request on a new one.
+            self.sender = None;
+        }
+        outcome
+    }
+}
+
+impl Tab {
+    pub fn new(browser: &Browser) -> Tab {
+        let plain = browser
+            .base
+            .strip_prefix("http://")
+            .map(|rest| PlainConnection {
+                authority: rest.split('/').next().unwrap_or(rest).to_string(),
+                sender: None,
+            });
+        Tab {
+            browser: browser.clone(),
+            plain,
         }
     }
 
+    /// The page origin (the WebAuthn origin of the passkeys).
+    pub fn origin(&self) -> &str {
+        &self.browser.origin
+    }
+
     pub async fn get(&mut self, path_and_query: &str) -> Result<Reply, Transport> {
-        if self.plain.is_none() {
+        let Some(plain) = &mut self.plain else {
             return Ok(self.browser.get(path_and_query).await?);
-        }
-        self.send(Method::GET, path_and_query, &[], Bytes::new())
+        };
+        plain
+            .send(Method::GET, path_and_query, &[], Bytes::new())
             .await
     }
 
@@ -268,20 +271,20 @@ impl Tab {
         session: Option<&str>,
         body: &Value,
     ) -> Result<Reply, Transport> {
-        if self.plain.is_none() {
+        let Some(plain) = &mut self.plain else {
             return Ok(self.browser.post(path, session, body).await?);
-        }
+        };
         let json = serde_json::to_vec(body).map_err(|_| Transport::Other)?;
-        let origin = self.browser.origin.clone();
         let cookie = session.map(|token| format!("{SESSION_COOKIE}={token}"));
         let mut headers = vec![
-            (ORIGIN, origin.as_str()),
+            (ORIGIN, self.browser.origin.as_str()),
             (CONTENT_TYPE, "application/json"),
         ];
         if let Some(cookie) = &cookie {
             headers.push((COOKIE, cookie.as_str()));
         }
-        self.send(Method::POST, path, &headers, Bytes::from(json))
+        plain
+            .send(Method::POST, path, &headers, Bytes::from(json))
             .await
     }
 
@@ -290,21 +293,22 @@ impl Tab {
         path: &str,
         form: &[(&str, &str)],
     ) -> Result<Reply, Transport> {
-        if self.plain.is_none() {
+        let Some(plain) = &mut self.plain else {
             return Ok(self.browser.post_form(path, form).await?);
-        }
+        };
         let body = form
             .iter()
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        self.send(
-            Method::POST,
-            path,
-            &[(CONTENT_TYPE, "application/x-www-form-urlencoded")],
-            Bytes::from(body),
-        )
-        .await
+        plain
+            .send(
+                Method::POST,
+                path,
+                &[(CONTENT_TYPE, "application/x-www-form-urlencoded")],
+                Bytes::from(body),
+            )
+            .await
     }
 }
 

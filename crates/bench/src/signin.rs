@@ -515,6 +515,10 @@ fn decode(text: &str) -> Option<String> {
             b'+' => b' ',
             b'%' => {
                 let hex = [rest.next()?, rest.next()?];
+                // from_str_radix alone would take "%+1" as a signed number.
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?
             }
             other => other,
@@ -541,6 +545,8 @@ mod tests {
         assert_eq!(query_value("/signin", "flow"), None);
         // A broken escape is no value rather than a wrong one.
         assert_eq!(query_value("/cb?code=%4", "code"), None);
+        assert_eq!(query_value("/cb?code=%+1", "code"), None);
+        assert_eq!(query_value("/cb?code=%zz", "code"), None);
     }
 
     #[test]
