@@ -205,7 +205,7 @@ fn token_signing(c: &mut Criterion) {
         ),
         (
             "ID token ES256 signature: Portcullis's ring provider (TokenService now)",
-            portcullis_core::tokens::jose_ring::provider(),
+            portcullis_core::oidc::tokens::jose_ring::provider(),
         ),
     ] {
         c.bench_function(name, |b| {

@@ -1,6 +1,6 @@
 //! First start: the tenant, a bootstrap Global Administrator, and an automation application
 //! holding every admin API permission — created once, in one transaction — and, at every start,
-//! the first-party applications ([`crate::first_party`]) when they are missing.
+//! the first-party applications ([`crate::directory::first_party`]) when they are missing.
 //!
 //! Several nodes may start at the same moment on one PostgreSQL database; the tenant row is the
 //! arbiter. The node whose transaction inserts it wins; the others see the conflict, find the
@@ -9,13 +9,15 @@
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::audit::{AuditActivityInitiator, DirectoryAudit, TargetResource};
-use crate::authz::{Actor, perm};
-use crate::directory::{Deps, Directory};
-use crate::first_party::ensure_first_party_applications;
-use crate::model::{Application, RedirectUris, RoleAssignment, Tenant, User, UserType};
-use crate::roles::GLOBAL_ADMINISTRATOR;
-use crate::store::Change;
+use crate::directory::Directory;
+use crate::directory::audit::{AuditActivityInitiator, DirectoryAudit, TargetResource};
+use crate::directory::authz::{Actor, perm};
+use crate::directory::first_party::ensure_first_party_applications;
+use crate::directory::model::{Application, RedirectUris, RoleAssignment, Tenant, User, UserType};
+use crate::directory::roles::GLOBAL_ADMINISTRATOR;
+use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
+use crate::kernel::Deps;
+use crate::store::Store;
 use crate::{Error, Result};
 
 #[derive(Debug, Clone)]
@@ -45,7 +47,7 @@ pub struct BootstrapOutcome {
 }
 
 pub async fn ensure_bootstrapped(
-    deps: &Deps,
+    deps: &Deps<dyn Store>,
     settings: &BootstrapSettings,
 ) -> Result<BootstrapOutcome> {
     if let Some(tenant) = deps.store.tenant().await? {
@@ -70,7 +72,7 @@ pub async fn ensure_bootstrapped(
         user_type: UserType::Member,
         created_date_time: now,
     };
-    let directory = Directory::new(deps.clone());
+    let directory = Directory::new(crate::narrow!(deps, DirectoryStore));
     let secret = directory.new_secret(Some("bootstrap".to_string()), None)?;
     let app = Application {
         id: deps.entropy.uuid(),

@@ -1,54 +1,58 @@
 //! # portcullis-core — the identity provider's domain
 //!
-//! This crate owns what Portcullis *is*: the directory (tenant, users, groups with nested
-//! membership, built-in directory roles and their assignments, applications and their secrets),
-//! the permissions an administrator or an automation application holds, the audit trail of every
-//! administrative change, and the first-start bootstrap.
+//! This crate owns what Portcullis *is*, cut by capability. Its top-level modules form layers;
+//! each imports only the ones listed before it (a test, `tests/layers.rs`, fails on any import
+//! that goes the other way):
 //!
-//! It reaches the outside world only through traits: storage ([`store::Store`]), time
-//! ([`clock::Clock`]) and randomness ([`entropy::Entropy`]). That keeps every rule testable with
-//! a fixed clock and deterministic randomness, and lets the same logic run on SQLite and on
-//! PostgreSQL.
+//! | module | owns |
+//! |---|---|
+//! | [`kernel`] | the one error type, time, randomness, hashing of secrets, list queries, [`kernel::Deps`] |
+//! | [`directory`] | tenant, users, groups, roles, applications, policy documents as stored, permissions ([`directory::authz`]), directory audits, the storage door ([`directory::store::Commit`]) |
+//! | [`conditional_access`] | policies, named locations and strengths as administered, and the live policy set the pure engine (`portcullis-policy`) evaluates |
+//! | [`session`] | who proved what, and when; what each kind of method means ([`session::MethodKind`]) |
+//! | [`logs`] | the sign-in log |
+//! | [`methods`] | passkeys, Temporary Access Passes, passwords, TOTP, method policies, smart lockout |
+//! | [`signin`] | the sign-in flow, what a completed flow issues to its application, security-info rules |
+//! | [`oidc`] | OpenID Connect: authorize, token, refresh, userinfo, logout, signing keys |
+//! | [`store`] | the whole storage contract, composed for the store crate and the server |
+//! | [`bootstrap`] | the first start |
+//!
+//! It reaches the outside world only through traits: storage (one trait per capability, each a
+//! supertrait of the next, all composed as [`store::Store`]), time ([`kernel::clock::Clock`]) and
+//! randomness ([`kernel::entropy::Entropy`]). That keeps every rule testable with a fixed clock and
+//! deterministic randomness, and lets the same logic run on SQLite and on PostgreSQL.
 //!
 //! What it must never do: speak HTTP or know a web framework's types (the web crate extracts
 //! plain facts and hands them here), write SQL (the store crate does), read configuration files
 //! or environment variables (the binary does), or keep sign-in state in memory (any node must be
-//! able to serve any step, so state lives behind [`store::Store`]).
+//! able to serve any step, so state lives behind the storage traits).
 //!
 //! Where to look:
 //! - a change an administrator makes: [`directory::Directory`], which checks the
-//!   [`authz::Granted`] capability, validates, and commits the change together with its
-//!   [`audit::DirectoryAudit`] in one transaction;
-//! - a failure: [`error::Error`], one variant per outcome, each documenting its HTTP status;
+//!   [`directory::authz::Granted`] capability, validates, and commits the change together with
+//!   its [`directory::audit::DirectoryAudit`] in one transaction;
+//! - a failure: [`Error`], one variant per outcome, each documenting its HTTP status;
+//! - a sign-in: [`signin::SignIns`];
 //! - first start: [`bootstrap`].
 
-pub mod audit;
-pub mod authz;
-pub mod bootstrap;
-pub mod clock;
-pub mod conditional_access;
-pub mod crypto;
-pub mod directory;
-pub mod entropy;
-pub mod error;
-pub mod first_party;
-pub mod json;
-pub mod lockout;
-mod method_config;
-pub mod model;
-pub mod odata;
-pub mod oidc;
-pub mod passkeys;
-pub mod password;
-pub mod roles;
-pub mod security_info;
-pub mod session;
-pub mod signin;
-pub mod signin_log;
-pub mod store;
-pub mod tap;
-pub mod tokens;
-pub mod totp;
-pub mod typed_secret;
+pub mod kernel;
 
-pub use error::{Error, Result};
+pub mod directory;
+
+pub mod conditional_access;
+
+pub mod session;
+
+pub mod logs;
+
+pub mod methods;
+
+pub mod signin;
+
+pub mod oidc;
+
+pub mod store;
+
+pub mod bootstrap;
+
+pub use kernel::{Error, Result};

@@ -1,28 +1,49 @@
-//! The storage contract. The store crate implements it once on SQLite and PostgreSQL; core
-//! never sees SQL.
+//! The whole storage contract, composed: what a server needs of its store, as the sum of every
+//! capability's storage trait, and the flat list of row changes the store crate applies.
 //!
-//! Writes go through one door, [`Store::commit`]: a list of [`Change`]s and the audit entry that
-//! describes them, applied in a single transaction. Either all of it lands or none of it does.
-//! Uniqueness violations come back as [`Error::Conflict`](crate::Error::Conflict), updates and
-//! deletes of rows that do not exist as [`Error::NotFound`](crate::Error::NotFound), an
-//! unreachable database as [`Error::Unavailable`](crate::Error::Unavailable).
+//! Each capability writes and reads through its own trait ([`DirectoryStore`],
+//! [`SessionStore`](crate::session::store::SessionStore), [`LogStore`](crate::logs::store::LogStore),
+//! [`MethodStore`](crate::methods::store::MethodStore),
+//! [`SignInStore`](crate::signin::store::SignInStore), [`OidcStore`]) with its own change type;
+//! this module is the only place that names them all. A store implements [`Store`] and applies
+//! [`Change`]s; a capability's change converts into the flat list with `Change::flatten`, so a
+//! store needs one `Commit` implementation for them all.
+//!
+//! What it must never be: imported by a capability. It sits above all of them.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Result;
-use crate::audit::DirectoryAudit;
-use crate::model::{
-    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
+use crate::directory::model::{
+    Application, DocumentKind, Group, ObjectKind, PasswordCredential, PolicyDocument,
     RoleAssignment, SigningKey, Tenant, User,
 };
-use crate::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
+use crate::directory::store::DirectoryChange;
+use crate::logs::sign_in::SignInLogEntry;
+use crate::logs::store::LogChange;
+use crate::methods::passkeys::PasskeyUse;
+use crate::methods::store::MethodChange;
+use crate::methods::tap::TemporaryAccessPass;
+use crate::methods::totp::SoftwareOathMethod;
+use crate::oidc::store::{OidcChange, OidcStore, RefreshToken};
+use crate::session::store::SessionChange;
 use crate::session::{AuthSession, SessionMethod};
+use crate::signin::authorization::{AuthorizationCode, OAuthGrant};
+use crate::signin::store::SignInChange;
 use crate::signin::{SignInFlow, Step};
-use crate::signin_log::SignInLogEntry;
-use crate::tap::TemporaryAccessPass;
-use crate::totp::SoftwareOathMethod;
+
+pub use crate::directory::store::{Commit, DirectoryStore, Revisions};
+pub use crate::kernel::query::{Cursor, ListQuery, Op, Page, Predicate, Taken, Value};
+pub use crate::methods::store::FailureCount;
+
+/// Everything a server needs of its store.
+#[async_trait]
+pub trait Store: OidcStore {
+    /// Whether the database answers; used by `/readyz`.
+    async fn ping(&self) -> Result<()>;
+}
 
 /// One row-level change. A change list is applied in order, in one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,7 +136,7 @@ pub enum Change {
     /// Records a passkey sign-in. The signature counter may only move forward (or stay at
     /// zero for authenticators that keep none); otherwise the change fails with a conflict
     /// (`passkeyCounterNotAdvanced`), so two nodes cannot both accept one counter value.
-    RecordPasskeyUse(crate::passkeys::PasskeyUse),
+    RecordPasskeyUse(PasskeyUse),
     InsertOAuthGrant(Box<OAuthGrant>),
     InsertAuthorizationCode(AuthorizationCode),
     /// Marks an authorization code used if it is still unused; otherwise the change fails with
@@ -139,208 +160,187 @@ pub enum Change {
     },
 }
 
-/// See [`Store::revisions`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Revisions {
-    /// Moves with every change to a policy document (policies, named locations, strengths,
-    /// method configurations).
-    pub documents: String,
-    /// Moves with every change to who is in which group and who holds which role: memberships,
-    /// role assignments, and deletions of users, groups and applications (which take theirs
-    /// with them).
-    pub memberships: String,
+/// Turns one capability's change (and the changes of the layers it wraps) into flat [`Change`]s.
+pub trait Flatten {
+    fn flatten_into(self, out: &mut Vec<Change>);
 }
 
-/// Failed attempts counted under one key (an account's method, a source address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureCount {
-    /// Failures in the current window, this one included.
-    pub count: u32,
-    pub window_start: OffsetDateTime,
-    /// The latest failure (this one, when just recorded).
-    pub last_failure: OffsetDateTime,
-}
-
-/// A comparison in a list query. `field` is a column name from core's per-resource whitelist
-/// ([`crate::odata`]), never text from a request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Predicate {
-    pub field: &'static str,
-    pub op: Op,
-    pub value: Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// Case-insensitive for text, as Graph's `eq` is for directory properties.
-    Eq,
-    Ne,
-    /// Case-insensitive prefix match.
-    StartsWith,
-    Ge,
-    Gt,
-    Le,
-    Lt,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Text(String),
-    Bool(bool),
-    Int(i64),
-    Instant(OffsetDateTime),
-}
-
-/// Where the previous page ended: the sort key of its last row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub created: OffsetDateTime,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListQuery {
-    /// All must hold.
-    pub filter: Vec<Predicate>,
-    pub top: usize,
-    pub after: Option<Cursor>,
-}
-
-impl Default for ListQuery {
-    fn default() -> Self {
-        ListQuery {
-            filter: Vec::new(),
-            top: 100,
-            after: None,
+impl Change {
+    /// The flat changes of a capability's change list, in order.
+    pub fn flatten<C: Flatten>(changes: Vec<C>) -> Vec<Change> {
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            change.flatten_into(&mut out);
         }
+        out
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Present when more rows follow.
-    pub next: Option<Cursor>,
+impl Flatten for Change {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(self);
+    }
 }
 
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Applies every change and writes the audit entry, in one transaction.
-    async fn commit(&self, changes: Vec<Change>, audit: Option<DirectoryAudit>) -> Result<()>;
+impl Flatten for DirectoryChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            DirectoryChange::InsertTenant(t) => Change::InsertTenant(t),
+            DirectoryChange::InsertUser(u) => Change::InsertUser(u),
+            DirectoryChange::UpdateUser(u) => Change::UpdateUser(u),
+            DirectoryChange::DeleteUser(id) => Change::DeleteUser(id),
+            DirectoryChange::InsertGroup(g) => Change::InsertGroup(g),
+            DirectoryChange::UpdateGroup(g) => Change::UpdateGroup(g),
+            DirectoryChange::DeleteGroup(id) => Change::DeleteGroup(id),
+            DirectoryChange::AddMember {
+                group_id,
+                member_id,
+                member_kind,
+            } => Change::AddMember {
+                group_id,
+                member_id,
+                member_kind,
+            },
+            DirectoryChange::RemoveMember {
+                group_id,
+                member_id,
+            } => Change::RemoveMember {
+                group_id,
+                member_id,
+            },
+            DirectoryChange::InsertRoleAssignment(a) => Change::InsertRoleAssignment(a),
+            DirectoryChange::DeleteRoleAssignment(id) => Change::DeleteRoleAssignment(id),
+            DirectoryChange::InsertApplication(a) => Change::InsertApplication(a),
+            DirectoryChange::UpdateApplication(a) => Change::UpdateApplication(a),
+            DirectoryChange::DeleteApplication(id) => Change::DeleteApplication(id),
+            DirectoryChange::InsertPasswordCredential {
+                application_id,
+                credential,
+            } => Change::InsertPasswordCredential {
+                application_id,
+                credential,
+            },
+            DirectoryChange::DeletePasswordCredential {
+                application_id,
+                key_id,
+            } => Change::DeletePasswordCredential {
+                application_id,
+                key_id,
+            },
+            DirectoryChange::InsertDocument(d) => Change::InsertDocument(d),
+            DirectoryChange::UpdateDocument(d) => Change::UpdateDocument(d),
+            DirectoryChange::DeleteDocument { kind, id } => Change::DeleteDocument { kind, id },
+        })
+    }
+}
 
-    /// Whether the database answers; used by `/readyz`.
-    async fn ping(&self) -> Result<()>;
+impl Flatten for SessionChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            SessionChange::InsertSession(s) => Change::InsertSession(s),
+            SessionChange::AddSessionMethod { session_id, method } => {
+                Change::AddSessionMethod { session_id, method }
+            }
+            SessionChange::DeleteSession(id) => Change::DeleteSession(id),
+        })
+    }
+}
 
-    /// Tokens that change, in the same transaction, whenever what they cover changes: a node
-    /// may keep what it derived from that data for as long as the token stays the same, and
-    /// every node sees a change at its next read. `None`: this store keeps no such tokens, and
-    /// nothing derived may be kept.
-    async fn revisions(&self) -> Result<Option<Revisions>> {
-        Ok(None)
+impl Flatten for LogChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            LogChange::InsertSignInLogEntry(e) => Change::InsertSignInLogEntry(e),
+        })
+    }
+}
+
+impl Flatten for MethodChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            MethodChange::PutTemporaryAccessPass(p) => Change::PutTemporaryAccessPass(p),
+            MethodChange::DeleteTemporaryAccessPass { user_id, id } => {
+                Change::DeleteTemporaryAccessPass { user_id, id }
+            }
+            MethodChange::SetPassword {
+                user_id,
+                hash,
+                changed,
+            } => Change::SetPassword {
+                user_id,
+                hash,
+                changed,
+            },
+            MethodChange::DeletePassword { user_id } => Change::DeletePassword { user_id },
+            MethodChange::InsertSoftwareOath(m) => Change::InsertSoftwareOath(m),
+            MethodChange::DeleteSoftwareOath { user_id, id } => {
+                Change::DeleteSoftwareOath { user_id, id }
+            }
+            MethodChange::TakeCeremony(id) => Change::TakeCeremony(id),
+            MethodChange::RecordPasskeyUse(u) => Change::RecordPasskeyUse(u),
+            MethodChange::Directory(c) => return c.flatten_into(out),
+            MethodChange::Session(c) => return c.flatten_into(out),
+            MethodChange::Log(c) => return c.flatten_into(out),
+        })
+    }
+}
+
+impl Flatten for SignInChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            SignInChange::InsertSignInFlow(f) => Change::InsertSignInFlow(f),
+            SignInChange::AdvanceSignInFlow { flow, from } => {
+                Change::AdvanceSignInFlow { flow, from }
+            }
+            SignInChange::InsertOAuthGrant(g) => Change::InsertOAuthGrant(g),
+            SignInChange::InsertAuthorizationCode(c) => Change::InsertAuthorizationCode(c),
+            SignInChange::Method(c) => return c.flatten_into(out),
+        })
+    }
+}
+
+impl Flatten for OidcChange {
+    fn flatten_into(self, out: &mut Vec<Change>) {
+        out.push(match self {
+            OidcChange::TakeAuthorizationCode { code_hash, at } => {
+                Change::TakeAuthorizationCode { code_hash, at }
+            }
+            OidcChange::InsertRefreshToken(t) => Change::InsertRefreshToken(t),
+            OidcChange::RevokeOAuthGrant { id, at } => Change::RevokeOAuthGrant { id, at },
+            OidcChange::RevokeSessionGrants { session_id, at } => {
+                Change::RevokeSessionGrants { session_id, at }
+            }
+            OidcChange::InsertSigningKey(k) => Change::InsertSigningKey(k),
+            OidcChange::RetireSigningKey { kid, at } => Change::RetireSigningKey { kid, at },
+            OidcChange::SignIn(c) => return c.flatten_into(out),
+        })
+    }
+}
+
+/// Every storage trait, for code that holds a concrete store and calls it directly (the store
+/// crate's own tests and benchmarks): `use portcullis_core::store::prelude::*;`.
+pub mod prelude {
+    pub use crate::directory::store::{Commit, DirectoryStore};
+    pub use crate::logs::store::LogStore;
+    pub use crate::methods::passkeys::PasskeyStore;
+    pub use crate::methods::store::MethodStore;
+    pub use crate::oidc::store::OidcStore;
+    pub use crate::session::store::SessionStore;
+    pub use crate::signin::store::SignInStore;
+
+    pub use super::Store;
+}
+
+/// Whether the database answers, for `/readyz`: the one read the web layer makes of the store
+/// as a whole.
+#[derive(Clone)]
+pub struct Readiness(std::sync::Arc<dyn Store>);
+
+impl Readiness {
+    pub fn new(store: std::sync::Arc<dyn Store>) -> Self {
+        Readiness(store)
     }
 
-    async fn tenant(&self) -> Result<Option<Tenant>>;
-
-    async fn user(&self, id: Uuid) -> Result<Option<User>>;
-    /// Case-insensitive, as userPrincipalName is in Entra.
-    async fn user_by_upn(&self, upn: &str) -> Result<Option<User>>;
-    /// Ordered by creation time, then id.
-    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
-
-    async fn group(&self, id: Uuid) -> Result<Option<Group>>;
-    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;
-    /// Direct members, users and groups, ordered by display name.
-    async fn members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
-    /// Members of the group and of every group nested in it, each once.
-    async fn transitive_members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
-    /// Groups the object is a direct member of.
-    async fn member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
-    /// Groups the object is a member of directly or through nesting, each once.
-    async fn transitive_member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
-
-    async fn role_assignment(&self, id: Uuid) -> Result<Option<RoleAssignment>>;
-    /// All assignments, or those of one principal.
-    async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>>;
-    /// The role definitions assigned to the user directly or to any group they are in
-    /// (through nesting), each once, in one statement: read on every sign-in decision.
-    async fn role_definitions_held(&self, user_id: Uuid) -> Result<Vec<Uuid>>;
-
-    /// With its password credentials.
-    async fn application(&self, id: Uuid) -> Result<Option<Application>>;
-    async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>>;
-    async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>>;
-
-    async fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<PolicyDocument>>;
-    /// All documents of a kind, ordered by creation time.
-    async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>>;
-
-    /// Deletes sign-in log entries older than `before`; how many went.
-    async fn purge_sign_ins(&self, before: OffsetDateTime) -> Result<u64>;
-
-    /// Deletes what has expired by `now` and can no longer be used: sign-in flows, sessions,
-    /// and grants with their codes and refresh tokens. How many rows went.
-    async fn purge_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64>;
-
-    /// Newest first.
-    async fn list_sign_ins(&self, query: &ListQuery) -> Result<Page<SignInLogEntry>>;
-
-    /// Newest first.
-    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>>;
-
-    /// Every key, retired ones included, newest first.
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>>;
-
-    /// The session whose token hashes to this, expired or not.
-    async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<AuthSession>>;
-
-    /// The user's pass, if one exists (used or not, valid or not).
-    async fn temporary_access_pass(&self, user_id: Uuid) -> Result<Option<TemporaryAccessPass>>;
-
-    /// Marks a one-time pass used. `true` for exactly one caller, however many nodes and tasks
-    /// race: the pass must exist and be unused.
-    async fn consume_temporary_access_pass(&self, id: Uuid, at: OffsetDateTime) -> Result<bool>;
-
-    /// Counts a failure under `key`. A window older than `window` starts again at this failure.
-    async fn record_failure(
-        &self,
-        key: &str,
-        at: OffsetDateTime,
-        window: time::Duration,
-    ) -> Result<FailureCount>;
-
-    /// The user's password hash and when it was set.
-    async fn password(&self, user_id: Uuid) -> Result<Option<(String, OffsetDateTime)>>;
-
-    /// The user's software OATH (TOTP) methods.
-    async fn software_oath_methods(&self, user_id: Uuid) -> Result<Vec<SoftwareOathMethod>>;
-
-    /// Records that a TOTP time step was used. `true` only if it is later than every step used
-    /// before with this method: a code is accepted once, even by racing nodes.
-    async fn use_software_oath_step(&self, id: Uuid, step: i64) -> Result<bool>;
-
-    /// The failures counted under `key`, if any.
-    async fn failures(&self, key: &str) -> Result<Option<FailureCount>>;
-
-    /// Forgets the failures under `key` (after a success).
-    async fn clear_failures(&self, key: &str) -> Result<()>;
-
-    /// The sign-in flow with this id, expired or not.
-    async fn sign_in_flow(&self, id: Uuid) -> Result<Option<SignInFlow>>;
-
-    /// An authorization code as it stands, without using it: [`Taken::Fresh`] while unused,
-    /// [`Taken::Replayed`] once used. The token endpoint uses it up with
-    /// [`Change::TakeAuthorizationCode`] in the transaction that stores what it issues.
-    async fn authorization_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>>;
-
-    /// Marks a refresh token used, with the same guarantee as codes.
-    async fn take_refresh_token(
-        &self,
-        token_hash: &str,
-        at: OffsetDateTime,
-    ) -> Result<Taken<RefreshToken>>;
-
-    /// A refresh token, used or not.
-    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
-
-    async fn oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>>;
+    pub async fn check(&self) -> Result<()> {
+        self.0.ping().await
+    }
 }

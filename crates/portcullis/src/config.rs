@@ -65,7 +65,7 @@ impl Default for Config {
             tenant_name: "Portcullis".to_string(),
             bootstrap_admin: "admin@portcullis.local".to_string(),
             attestation_roots: Vec::new(),
-            sign_in_log_retention_days: portcullis_core::signin_log::DEFAULT_RETENTION_DAYS,
+            sign_in_log_retention_days: portcullis_core::logs::sign_in::DEFAULT_RETENTION_DAYS,
         }
     }
 }

@@ -9,16 +9,29 @@ use anyhow::Context;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use portcullis_core::bootstrap::{BootstrapCredentials, BootstrapSettings, ensure_bootstrapped};
-use portcullis_core::clock::{Clock, SystemClock};
 use portcullis_core::conditional_access::ConditionalAccess;
-use portcullis_core::crypto::Sealer;
-use portcullis_core::directory::{Deps, Directory};
-use portcullis_core::entropy::{Entropy, SystemEntropy};
-use portcullis_core::passkeys::{Passkeys, TrustedAttestationRoots};
-use portcullis_core::password::Passwords;
-use portcullis_core::tap::TemporaryAccessPasses;
-use portcullis_core::tokens::TokenService;
-use portcullis_core::totp::SoftwareOath;
+use portcullis_core::directory::Directory;
+use portcullis_core::directory::store::DirectoryStore;
+use portcullis_core::kernel::Deps;
+use portcullis_core::kernel::clock::{Clock, SystemClock};
+use portcullis_core::kernel::crypto::Sealer;
+use portcullis_core::kernel::entropy::{Entropy, SystemEntropy};
+use portcullis_core::logs::sign_in::SignInLogs;
+use portcullis_core::logs::store::LogStore;
+use portcullis_core::methods::passkeys::{Passkeys, TrustedAttestationRoots};
+use portcullis_core::methods::password::Passwords;
+use portcullis_core::methods::store::MethodStore;
+use portcullis_core::methods::tap::TemporaryAccessPasses;
+use portcullis_core::methods::totp::SoftwareOath;
+use portcullis_core::narrow;
+use portcullis_core::oidc::Oidc;
+use portcullis_core::oidc::store::OidcStore;
+use portcullis_core::oidc::tokens::TokenService;
+use portcullis_core::session::Sessions;
+use portcullis_core::session::store::SessionStore;
+use portcullis_core::signin::SignIns;
+use portcullis_core::signin::store::SignInStore;
+use portcullis_core::store::{Readiness, Store};
 use portcullis_store::{SqlStore, StoreOptions};
 use portcullis_web::{AppState, PoolStats, Services};
 use serde::Serialize;
@@ -29,7 +42,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, decode_secret_key};
 
 /// argon2 off the request threads, one hash per core at most: see
-/// [`portcullis_core::typed_secret`]. Waiting for a permit is waiting for a core that would be
+/// [`portcullis_core::kernel::typed_secret`]. Waiting for a permit is waiting for a core that would be
 /// busy anyway; the memory held is bounded by the number of cores, not by the burst.
 pub struct HashingThreads {
     gate: tokio::sync::Semaphore,
@@ -45,7 +58,7 @@ impl HashingThreads {
 }
 
 #[async_trait::async_trait]
-impl portcullis_core::typed_secret::Offload for HashingThreads {
+impl portcullis_core::kernel::typed_secret::Offload for HashingThreads {
     async fn run(&self, work: Box<dyn FnOnce() + Send>) {
         // The semaphore is never closed, so a permit always comes.
         let _permit = self.gate.acquire().await;
@@ -247,7 +260,8 @@ pub async fn start(
     let public_url = config.public_url();
     let store = open_store(config).await?;
     let key = secret_key(config, overrides.entropy.as_ref())?;
-    let deps = Deps {
+    // The composition root: the one place that holds every capability's store at once.
+    let deps: Deps<dyn Store> = Deps {
         store: Arc::new(store.clone()),
         clock: overrides.clock.clone(),
         entropy: overrides.entropy.clone(),
@@ -260,7 +274,7 @@ pub async fn start(
         automation_app_display_name: "Portcullis automation".to_string(),
     };
     let outcome = ensure_bootstrapped(&deps, &settings).await?;
-    let passes = TemporaryAccessPasses::new(deps.clone());
+    let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
     let mut bootstrap_file = None;
     let mut bootstrap_pass = None;
     if let Some(created) = &outcome.created {
@@ -294,7 +308,7 @@ pub async fn start(
         bootstrap_file = Some(path);
     }
     let tokens = Arc::new(TokenService::new(
-        deps.clone(),
+        narrow!(deps, OidcStore),
         Sealer::new(&key),
         public_url.clone(),
         outcome.tenant.id,
@@ -321,7 +335,7 @@ pub async fn start(
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match portcullis_core::signin_log::purge_expired(&purge_deps, retention).await {
+            match portcullis_core::logs::sign_in::purge_expired(&purge_deps, retention).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     removed = n,
@@ -342,19 +356,39 @@ pub async fn start(
         }
     });
     let passkeys = Passkeys::new(
-        deps.clone(),
+        narrow!(deps, MethodStore),
         Arc::new(store.clone()),
         &public_url,
         load_attestation_roots(config)?,
     )?;
     let pool_store = store.clone();
+    let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore));
+    let passwords = Passwords::new(narrow!(deps, MethodStore));
+    let software_oath = SoftwareOath::new(
+        narrow!(deps, MethodStore),
+        Sealer::new(&key),
+        public_url.clone(),
+    );
+    let sign_ins = SignIns::new(
+        narrow!(deps, SignInStore),
+        conditional_access.clone(),
+        passes.clone(),
+        passwords.clone(),
+        software_oath.clone(),
+        passkeys.clone(),
+    );
     let state = AppState(Arc::new(Services {
+        directory: Directory::new(narrow!(deps, DirectoryStore)),
+        sessions: Sessions::new(narrow!(deps, SessionStore)),
+        sign_ins,
+        oidc: Oidc::new(narrow!(deps, OidcStore), tokens.clone()),
+        sign_in_logs: SignInLogs::new(narrow!(deps, LogStore)),
+        readiness: Readiness::new(deps.store.clone()),
         passkeys,
-        conditional_access: ConditionalAccess::new(deps.clone()),
+        conditional_access,
         passes,
-        passwords: Passwords::new(deps.clone()),
-        software_oath: SoftwareOath::new(deps.clone(), Sealer::new(&key), public_url.clone()),
-        directory: Directory::new(deps),
+        passwords,
+        software_oath,
         tokens,
         public_url: public_url.clone(),
         metrics: prometheus(),
@@ -396,19 +430,21 @@ pub async fn rotate_signing_keys(config: &Config) -> anyhow::Result<String> {
     let store = open_store(config).await?;
     let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
     let key = secret_key(config, entropy.as_ref())?;
-    let tenant = portcullis_core::store::Store::tenant(&store)
+    let tenant = DirectoryStore::tenant(&store)
         .await?
         .context("no tenant yet: start the server once first")?;
-    let deps = Deps {
+    let deps: Deps<dyn OidcStore> = Deps {
         store: Arc::new(store.clone()),
         clock: Arc::new(SystemClock),
         entropy: entropy.clone(),
-        offload: Arc::new(portcullis_core::typed_secret::Inline),
+        offload: Arc::new(portcullis_core::kernel::typed_secret::Inline),
     };
     let tokens = TokenService::new(deps, Sealer::new(&key), config.public_url(), tenant.id);
     tokens.load_keys().await?;
     let kid = tokens
-        .rotate(&portcullis_core::audit::RequestContext::new(entropy.uuid()))
+        .rotate(&portcullis_core::directory::audit::RequestContext::new(
+            entropy.uuid(),
+        ))
         .await?;
     store.close().await;
     Ok(kid)

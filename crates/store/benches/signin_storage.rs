@@ -13,21 +13,22 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use portcullis_core::audit::{AuditActivityInitiator, DirectoryAudit};
-use portcullis_core::model::{
+use portcullis_core::directory::audit::{AuditActivityInitiator, DirectoryAudit};
+use portcullis_core::directory::model::{
     Application, DocumentKind, Group, ObjectKind, PolicyDocument, RedirectUris, User, UserType,
 };
-use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken};
-use portcullis_core::passkeys::store::{
-    AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
-};
-use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
-use portcullis_core::signin::{SignInFlow, Step};
-use portcullis_core::signin_log::{
+use portcullis_core::logs::sign_in::{
     AppliedConditionalAccessPolicy, AuthenticationDetail, DeviceDetail, SignInLogEntry,
     SignInStatus,
 };
-use portcullis_core::store::{Change, Store};
+use portcullis_core::methods::passkeys::store::{
+    AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
+};
+use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken};
+use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
+use portcullis_core::signin::{SignInFlow, Step};
+use portcullis_core::store::Change;
+use portcullis_core::store::prelude::*;
 use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};
 use portcullis_store::{SqlStore, StoreOptions, connect};
 use serde_json::json;

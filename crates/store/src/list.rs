@@ -12,8 +12,8 @@ use crate::SqlStore;
 use crate::db::{self, Row};
 use crate::rows;
 use portcullis_core::Error;
-use portcullis_core::clock::unix_millis;
-use portcullis_core::store::{Cursor, ListQuery, Op, Value};
+use portcullis_core::kernel::clock::unix_millis;
+use portcullis_core::kernel::query::{Cursor, ListQuery, Op, Value};
 
 /// A listable table: its name, the columns a filter may name (and which of them hold text),
 /// and how it is ordered.

@@ -9,8 +9,10 @@
 //! does); it only keeps the rows and says who came first.
 
 use crate::db::{self, Conn, Row};
-use portcullis_core::clock::unix_millis;
-use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
+use portcullis_core::kernel::clock::unix_millis;
+use portcullis_core::kernel::query::Taken;
+use portcullis_core::oidc::store::RefreshToken;
+use portcullis_core::signin::authorization::{AuthorizationCode, OAuthGrant};
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
 use time::OffsetDateTime;

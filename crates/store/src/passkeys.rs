@@ -11,9 +11,9 @@
 //! What it must never do: decide anything about passkeys beyond keeping these rows consistent.
 
 use async_trait::async_trait;
-use portcullis_core::audit::DirectoryAudit;
-use portcullis_core::clock::{from_unix_millis, unix_millis};
-use portcullis_core::passkeys::{
+use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
+use portcullis_core::methods::passkeys::{
     AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
 };
 use portcullis_core::store::Change;
@@ -115,7 +115,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
                 .map_err(error::storage)?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: portcullis_core::passkeys::COUNTER_NOT_ADVANCED,
+                    code: portcullis_core::methods::passkeys::COUNTER_NOT_ADVANCED,
                     message: "The passkey's signature counter did not advance.".into(),
                 });
             }

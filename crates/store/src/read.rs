@@ -1,15 +1,22 @@
-//! The [`Store`] implementation: reads here, writes delegated to `write.rs`.
+//! The storage traits implemented: one `impl` per capability: reads here, writes delegated to `write.rs`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use portcullis_core::Result;
-use portcullis_core::audit::DirectoryAudit;
-use portcullis_core::model::{
+use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::directory::model::{
     Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment, SigningKey,
     Tenant, User,
 };
-use portcullis_core::store::{Change, ListQuery, Page, Revisions, Store};
+use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
+use portcullis_core::kernel::query::{ListQuery, Page};
+use portcullis_core::logs::store::LogStore;
+use portcullis_core::methods::store::MethodStore;
+use portcullis_core::oidc::store::OidcStore;
+use portcullis_core::session::store::SessionStore;
+use portcullis_core::signin::store::SignInStore;
+use portcullis_core::store::{Change, Flatten, Store};
 use uuid::Uuid;
 
 use crate::db::{self, Row};
@@ -124,16 +131,7 @@ impl SqlStore {
 }
 
 #[async_trait]
-impl Store for SqlStore {
-    async fn commit(&self, changes: Vec<Change>, audit: Option<DirectoryAudit>) -> Result<()> {
-        write::commit(self, changes, audit).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.fetch_optional(db::query("SELECT 1 AS one")).await?;
-        Ok(())
-    }
-
+impl DirectoryStore for SqlStore {
     async fn tenant(&self) -> Result<Option<Tenant>> {
         self.fetch_optional(db::query("SELECT id, display_name, created FROM tenant"))
             .await?
@@ -390,10 +388,31 @@ impl Store for SqlStore {
         decode_all(found, rows::document)
     }
 
+    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
+        let (found, next) = list::page(self, &list::AUDITS, query).await?;
+        Ok(Page {
+            items: decode_all(found, rows::audit)?,
+            next,
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<portcullis_core::session::AuthSession>> {
+        self.read_session_by_token_hash(token_hash).await
+    }
+}
+
+#[async_trait]
+impl LogStore for SqlStore {
     async fn list_sign_ins(
         &self,
         query: &ListQuery,
-    ) -> Result<Page<portcullis_core::signin_log::SignInLogEntry>> {
+    ) -> Result<Page<portcullis_core::logs::sign_in::SignInLogEntry>> {
         let (found, next) = list::page(self, &list::SIGN_INS, query).await?;
         let items = found
             .iter()
@@ -407,36 +426,17 @@ impl Store for SqlStore {
         Ok(Page { items, next })
     }
 
-    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
-        let (found, next) = list::page(self, &list::AUDITS, query).await?;
-        Ok(Page {
-            items: decode_all(found, rows::audit)?,
-            next,
-        })
+    async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
+        self.delete_sign_ins_before(before).await
     }
+}
 
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
-        let found = self
-            .fetch_all(db::query(concat!(
-                "SELECT ",
-                signing_key_columns!(),
-                " FROM signing_keys ORDER BY created DESC, kid DESC"
-            )))
-            .await?;
-        decode_all(found, rows::signing_key)
-    }
-
-    async fn session_by_token_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<portcullis_core::session::AuthSession>> {
-        self.read_session_by_token_hash(token_hash).await
-    }
-
+#[async_trait]
+impl MethodStore for SqlStore {
     async fn temporary_access_pass(
         &self,
         user_id: Uuid,
-    ) -> Result<Option<portcullis_core::tap::TemporaryAccessPass>> {
+    ) -> Result<Option<portcullis_core::methods::tap::TemporaryAccessPass>> {
         self.read_temporary_access_pass(user_id).await
     }
 
@@ -465,36 +465,6 @@ impl Store for SqlStore {
         self.forget_failures(key).await
     }
 
-    async fn sign_in_flow(&self, id: Uuid) -> Result<Option<portcullis_core::signin::SignInFlow>> {
-        self.read_sign_in_flow(id).await
-    }
-
-    async fn authorization_code(
-        &self,
-        code_hash: &str,
-    ) -> Result<portcullis_core::oidc::Taken<portcullis_core::oidc::AuthorizationCode>> {
-        self.read_code(code_hash).await
-    }
-
-    async fn take_refresh_token(
-        &self,
-        token_hash: &str,
-        at: time::OffsetDateTime,
-    ) -> Result<portcullis_core::oidc::Taken<portcullis_core::oidc::RefreshToken>> {
-        self.take_refresh(token_hash, at).await
-    }
-
-    async fn refresh_token(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<portcullis_core::oidc::RefreshToken>> {
-        self.read_refresh_token(token_hash).await
-    }
-
-    async fn oauth_grant(&self, id: Uuid) -> Result<Option<portcullis_core::oidc::OAuthGrant>> {
-        self.read_grant(id).await
-    }
-
     async fn password(&self, user_id: Uuid) -> Result<Option<(String, time::OffsetDateTime)>> {
         self.read_password(user_id).await
     }
@@ -502,19 +472,80 @@ impl Store for SqlStore {
     async fn software_oath_methods(
         &self,
         user_id: Uuid,
-    ) -> Result<Vec<portcullis_core::totp::SoftwareOathMethod>> {
+    ) -> Result<Vec<portcullis_core::methods::totp::SoftwareOathMethod>> {
         self.read_software_oath(user_id).await
     }
 
     async fn use_software_oath_step(&self, id: Uuid, step: i64) -> Result<bool> {
         self.advance_oath_step(id, step).await
     }
+}
 
-    async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
-        self.delete_sign_ins_before(before).await
+#[async_trait]
+impl SignInStore for SqlStore {
+    async fn sign_in_flow(&self, id: Uuid) -> Result<Option<portcullis_core::signin::SignInFlow>> {
+        self.read_sign_in_flow(id).await
     }
 
     async fn purge_expired_sign_in_state(&self, now: time::OffsetDateTime) -> Result<u64> {
         self.delete_expired_sign_in_state(now).await
+    }
+}
+
+#[async_trait]
+impl OidcStore for SqlStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKey>> {
+        let found = self
+            .fetch_all(db::query(concat!(
+                "SELECT ",
+                signing_key_columns!(),
+                " FROM signing_keys ORDER BY created DESC, kid DESC"
+            )))
+            .await?;
+        decode_all(found, rows::signing_key)
+    }
+
+    async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<portcullis_core::kernel::query::Taken<portcullis_core::oidc::AuthorizationCode>>
+    {
+        self.read_code(code_hash).await
+    }
+
+    async fn take_refresh_token(
+        &self,
+        token_hash: &str,
+        at: time::OffsetDateTime,
+    ) -> Result<portcullis_core::kernel::query::Taken<portcullis_core::oidc::store::RefreshToken>>
+    {
+        self.take_refresh(token_hash, at).await
+    }
+
+    async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<portcullis_core::oidc::store::RefreshToken>> {
+        self.read_refresh_token(token_hash).await
+    }
+
+    async fn oauth_grant(&self, id: Uuid) -> Result<Option<portcullis_core::oidc::OAuthGrant>> {
+        self.read_grant(id).await
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<()> {
+        self.fetch_optional(db::query("SELECT 1 AS one")).await?;
+        Ok(())
+    }
+}
+
+/// Every capability's changes reach the one writer as the flat list the store applies.
+#[async_trait]
+impl<C: Flatten + Send + 'static> Commit<C> for SqlStore {
+    async fn commit(&self, changes: Vec<C>, audit: Option<DirectoryAudit>) -> Result<()> {
+        write::commit(self, Change::flatten(changes), audit).await
     }
 }

@@ -6,12 +6,12 @@
 
 use crate::db::Row;
 use portcullis_core::Error;
-use portcullis_core::audit::DirectoryAudit;
-use portcullis_core::clock::from_unix_millis;
-use portcullis_core::model::{
+use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::directory::model::{
     Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
     RedirectUris, RoleAssignment, SigningKey, Tenant, User, UserType,
 };
+use portcullis_core::kernel::clock::from_unix_millis;
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -2,12 +2,13 @@
 //! needs on every node.
 
 use crate::db::{self, Conn, Row};
-use portcullis_core::clock::{from_unix_millis, unix_millis};
+use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
+use portcullis_core::methods::store::FailureCount;
+use portcullis_core::methods::tap::TemporaryAccessPass;
+use portcullis_core::methods::totp::SoftwareOathMethod;
 use portcullis_core::session::{AuthSession, SessionMethod};
 use portcullis_core::signin::SignInFlow;
-use portcullis_core::store::{Change, FailureCount};
-use portcullis_core::tap::TemporaryAccessPass;
-use portcullis_core::totp::SoftwareOathMethod;
+use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;

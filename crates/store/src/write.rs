@@ -7,9 +7,9 @@
 //! object. The first failing change ends the transaction and nothing of the list remains.
 
 use portcullis_core::Error;
-use portcullis_core::audit::DirectoryAudit;
-use portcullis_core::clock::unix_millis;
-use portcullis_core::model::{Application, Group, PasswordCredential, User};
+use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::directory::model::{Application, Group, PasswordCredential, User};
+use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::store::Change;
 use uuid::Uuid;
 

@@ -18,9 +18,10 @@ use anyhow::Context;
 use portcullis::config::Config;
 use portcullis::server::{Overrides, Server};
 use portcullis_core::bootstrap::BootstrapCredentials;
-use portcullis_core::clock::{Clock, truncate_to_millis};
-use portcullis_core::entropy::SystemEntropy;
-use portcullis_core::store::{ListQuery, Store};
+use portcullis_core::kernel::clock::{Clock, truncate_to_millis};
+use portcullis_core::kernel::entropy::SystemEntropy;
+use portcullis_core::kernel::query::ListQuery;
+use portcullis_core::store::prelude::*;
 use portcullis_store::testing::ScratchDatabase;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -177,13 +178,13 @@ impl TestServer {
 
     /// Runs the hourly sign-in log purge now, with the configured retention.
     pub async fn purge_sign_in_logs(&self) -> u64 {
-        let deps = portcullis_core::directory::Deps {
+        let deps = portcullis_core::kernel::Deps {
             store: std::sync::Arc::new(self.store().clone()),
             clock: std::sync::Arc::new(self.clock.clone()),
             entropy: std::sync::Arc::new(SystemEntropy),
-            offload: std::sync::Arc::new(portcullis_core::typed_secret::Inline),
+            offload: std::sync::Arc::new(portcullis_core::kernel::typed_secret::Inline),
         };
-        portcullis_core::signin_log::purge_expired(&deps, self.config.sign_in_log_retention_days)
+        portcullis_core::logs::sign_in::purge_expired(&deps, self.config.sign_in_log_retention_days)
             .await
             .expect("purge runs")
     }
@@ -368,7 +369,7 @@ impl TestServer {
                 a.id
             );
             assert!(
-                portcullis_core::roles::built_in_role(a.role_definition_id).is_some(),
+                portcullis_core::directory::roles::built_in_role(a.role_definition_id).is_some(),
                 "role assignment {} names an unknown role",
                 a.id
             );
@@ -385,7 +386,7 @@ impl TestServer {
             );
         }
         for user in &users {
-            use portcullis_core::passkeys::{MAX_PASSKEYS_PER_USER, PasskeyStore};
+            use portcullis_core::methods::passkeys::{MAX_PASSKEYS_PER_USER, PasskeyStore};
             let passkeys = store.passkeys_of(user.id).await.unwrap();
             assert!(
                 passkeys.len() <= MAX_PASSKEYS_PER_USER,

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use portcullis_core::session::{SESSION_COOKIE, SESSION_LIFETIME};
-use portcullis_core::store::Change;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -129,11 +128,11 @@ fn signed_in(
     state: &AppState,
     outcome: Result<
         (
-            portcullis_core::model::User,
+            portcullis_core::directory::model::User,
             portcullis_core::session::AuthSession,
             String,
         ),
-        portcullis_core::tap::PassRefused,
+        portcullis_core::methods::tap::PassRefused,
     >,
 ) -> Response {
     match outcome {
@@ -155,7 +154,7 @@ fn signed_in(
 }
 
 /// A refused first factor: Entra's error code, with the status that says why.
-pub(crate) fn pass_refused(r: &portcullis_core::tap::PassRefused) -> Response {
+pub(crate) fn pass_refused(r: &portcullis_core::methods::tap::PassRefused) -> Response {
     tracing::info!(error_code = r.error_code, "sign-in refused");
     let status = match r.error_code {
         50053 => StatusCode::TOO_MANY_REQUESTS,
@@ -175,7 +174,7 @@ async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json:
     Json(json!({
         "userId": session.user_id,
         "methods": session.methods,
-        "expiresDateTime": portcullis_core::clock::graph_datetime::format(session.expires),
+        "expiresDateTime": portcullis_core::kernel::clock::graph_datetime::format(session.expires),
     }))
 }
 
@@ -183,12 +182,7 @@ async fn sign_out(
     State(state): State<AppState>,
     CurrentSession { session }: CurrentSession,
 ) -> ApiResult<Response> {
-    state
-        .directory
-        .deps()
-        .store
-        .commit(vec![Change::DeleteSession(session.id)], None)
-        .await?;
+    state.sessions.end(&session).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

@@ -29,7 +29,7 @@ pub fn graph_error_body(error: &Error, request_id: &str) -> serde_json::Value {
         "innerError": {
             "request-id": request_id,
             "client-request-id": request_id,
-            "date": portcullis_core::clock::graph_datetime::format(time::OffsetDateTime::now_utc()),
+            "date": portcullis_core::kernel::clock::graph_datetime::format(time::OffsetDateTime::now_utc()),
         }
     });
     if let Some(target) = error.target() {

@@ -6,9 +6,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use portcullis_core::Error;
-use portcullis_core::audit::RequestContext;
-use portcullis_core::authz::{Granted, Permission, Principal};
-use portcullis_core::odata::QueryOptions;
+use portcullis_core::directory::audit::RequestContext;
+use portcullis_core::directory::authz::{Granted, Permission, Principal};
+use portcullis_core::kernel::odata::QueryOptions;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -274,18 +274,16 @@ impl FromRequestParts<AppState> for CurrentSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = cookie(parts, portcullis_core::session::SESSION_COOKIE)
             .ok_or_else(|| Error::Unauthenticated("You are not signed in.".into()))?;
-        let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
-            .await?
-            .ok_or_else(|| {
-                Error::Unauthenticated("Your sign-in has expired; sign in again.".into())
-            })?;
+        let session = state.sessions.for_token(token).await?.ok_or_else(|| {
+            Error::Unauthenticated("Your sign-in has expired; sign in again.".into())
+        })?;
         Ok(CurrentSession { session })
     }
 }
 
 /// The signed-in person about to change their own security info (add, rename or remove a
 /// method, change their password): the session, once core's one decision for that
-/// ([`portcullis_core::security_info::may_change`]) allowed it for this request. Refused with
+/// ([`portcullis_core::signin::security_info::may_change`]) allowed it for this request. Refused with
 /// 401 without a live session, and with 403 naming the policy when Conditional Access for My
 /// Account or for registering security information does not grant.
 pub struct SecurityInfoChange {
@@ -298,19 +296,15 @@ impl FromRequestParts<AppState> for SecurityInfoChange {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let CurrentSession { session } = CurrentSession::from_request_parts(parts, state).await?;
         let Facts(facts) = Facts::from_request_parts(parts, state).await?;
-        portcullis_core::security_info::may_change(
-            &crate::signin::sign_ins(state),
-            &session,
-            &facts,
-        )
-        .await?;
+        portcullis_core::signin::security_info::may_change(&state.sign_ins, &session, &facts)
+            .await?;
         Ok(SecurityInfoChange { session })
     }
 }
 
 /// The plain facts of a sign-in request that core logs and decides on: correlation id, source
 /// address and user agent.
-pub struct Facts(pub portcullis_core::signin_log::RequestFacts);
+pub struct Facts(pub portcullis_core::logs::sign_in::RequestFacts);
 
 impl<S: Send + Sync> FromRequestParts<S> for Facts {
     type Rejection = ApiError;
@@ -323,7 +317,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Facts {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
-        Ok(Facts(portcullis_core::signin_log::RequestFacts {
+        Ok(Facts(portcullis_core::logs::sign_in::RequestFacts {
             correlation_id: meta.correlation_id,
             ip_address: meta.ip_address,
             user_agent,

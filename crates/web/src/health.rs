@@ -22,7 +22,7 @@ async fn healthz() -> &'static str {
 
 /// The database answers; a load balancer sends traffic here only then.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.directory.deps().store.ping().await {
+    match state.readiness.check().await {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -34,11 +34,16 @@ use axum::extract::DefaultBodyLimit;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
-use portcullis_core::passkeys::Passkeys;
-use portcullis_core::password::Passwords;
-use portcullis_core::tap::TemporaryAccessPasses;
-use portcullis_core::tokens::TokenService;
-use portcullis_core::totp::SoftwareOath;
+use portcullis_core::logs::sign_in::SignInLogs;
+use portcullis_core::methods::passkeys::Passkeys;
+use portcullis_core::methods::password::Passwords;
+use portcullis_core::methods::tap::TemporaryAccessPasses;
+use portcullis_core::methods::totp::SoftwareOath;
+use portcullis_core::oidc::Oidc;
+use portcullis_core::oidc::tokens::TokenService;
+use portcullis_core::session::Sessions;
+use portcullis_core::signin::SignIns;
+use portcullis_core::store::Readiness;
 
 /// The largest request body accepted (a Graph export of 240 policies fits easily).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -52,6 +57,11 @@ pub struct PoolStats {
 
 pub struct Services {
     pub directory: Directory,
+    pub sessions: Sessions,
+    pub sign_ins: SignIns,
+    pub oidc: Oidc,
+    pub sign_in_logs: SignInLogs,
+    pub readiness: Readiness,
     pub conditional_access: ConditionalAccess,
     pub passes: TemporaryAccessPasses,
     pub passwords: Passwords,

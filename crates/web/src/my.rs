@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use portcullis_core::totp::FinishTotpRegistration;
+use portcullis_core::methods::totp::FinishTotpRegistration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -167,7 +167,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let provider = crate::oidc::oidc(&state);
+    let provider = state.oidc.clone();
     match grant_type.as_str() {
         "authorization_code" => {
             let Some(code) = form.get("code") else {

@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use portcullis_core::oidc::{
-    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, Oidc, ResponseMode,
+    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, ResponseMode,
 };
 use portcullis_core::session::SESSION_COOKIE;
 use portcullis_core::signin::FlowState;
@@ -37,12 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/v2.0/logout", get(logout))
 }
 
-pub(crate) fn oidc(state: &AppState) -> Oidc {
-    Oidc::new(state.directory.clone(), state.tokens.clone())
-}
-
 async fn discovery(State(state): State<AppState>) -> Response {
-    let mut r = Json(oidc(&state).discovery(&state.public_url)).into_response();
+    let mut r = Json(state.oidc.discovery(&state.public_url)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=3600"),
@@ -117,7 +113,7 @@ async fn authorize(
             "The application sent a request Portcullis cannot read. Go back to the application and try again.",
         );
     };
-    let provider = oidc(&state);
+    let provider = &state.oidc;
     let (app, request) = match provider.validate(&params).await {
         Ok(Ok(valid)) => valid,
         Ok(Err(AuthorizeRefusal::NoRedirect { code, message })) => {
@@ -131,7 +127,7 @@ async fn authorize(
         Ok(Err(AuthorizeRefusal::Redirect(response))) => return respond(&response),
         Err(e) => return crate::pages::failure_page(&e),
     };
-    let sign_ins = crate::signin::sign_ins(&state);
+    let sign_ins = state.sign_ins.clone();
     match provider
         .authorize(&sign_ins, &app, request, session, &facts)
         .await
@@ -178,7 +174,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     };
-    match oidc(&state).userinfo(token.trim()).await {
+    match state.oidc.userinfo(token.trim()).await {
         Ok(Ok(info)) => Json(info).into_response(),
         Ok(Err(e)) => oauth_error_response(&e),
         Err(e) => crate::error::ApiError(e).into_response(),
@@ -201,7 +197,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             "The parameter 'token' is missing.",
         );
     };
-    match oidc(&state).revoke(&client, token).await {
+    match state.oidc.revoke(&client, token).await {
         Ok(Ok(())) => {
             let mut r = StatusCode::OK.into_response();
             r.headers_mut()
@@ -232,7 +228,8 @@ async fn logout(
             "The application sent a sign-out request Portcullis cannot read.",
         );
     };
-    let outcome = oidc(&state)
+    let outcome = state
+        .oidc
         .end_session(
             session.as_ref(),
             params.id_token_hint.as_deref(),

@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
 use portcullis_core::Error;
-use portcullis_core::passkeys::RegistrationDevice;
-use portcullis_core::session::{AuthSession, SESSION_COOKIE, SESSION_LIFETIME, session_for_token};
+use portcullis_core::methods::passkeys::RegistrationDevice;
+use portcullis_core::session::{AuthSession, SESSION_COOKIE, SESSION_LIFETIME};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -89,9 +89,7 @@ impl FromRequestParts<AppState> for MaybeSession {
         let Some(token) = cookie(parts, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
             return Ok(MaybeSession(None));
         };
-        Ok(MaybeSession(
-            session_for_token(state.directory.deps(), token).await?,
-        ))
+        Ok(MaybeSession(state.sessions.for_token(token).await?))
     }
 }
 
@@ -149,7 +147,7 @@ async fn sign_in_verify(
         "userPrincipalName": signed_in.user.user_principal_name,
         "displayName": signed_in.user.display_name,
         "passkey": signed_in.passkey,
-        "sessionExpiresDateTime": portcullis_core::clock::graph_datetime::format(signed_in.session.expires),
+        "sessionExpiresDateTime": portcullis_core::kernel::clock::graph_datetime::format(signed_in.session.expires),
     });
     let mut response = Json(reply).into_response();
     if let Some(token) = signed_in.new_token.as_deref() {

@@ -13,10 +13,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use portcullis_core::methods::passkeys::RegistrationDevice;
 use portcullis_core::oidc::ResponseMode;
-use portcullis_core::passkeys::RegistrationDevice;
 use portcullis_core::session::SESSION_LIFETIME;
-use portcullis_core::signin::{FlowState, SignIns};
+use portcullis_core::signin::FlowState;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -42,17 +42,6 @@ pub fn router() -> Router<AppState> {
             post(registration_options),
         )
         .route("/signin/flows/{id}/registration", post(register))
-}
-
-pub(crate) fn sign_ins(state: &AppState) -> SignIns {
-    SignIns::new(
-        state.directory.clone(),
-        state.conditional_access.clone(),
-        state.passes.clone(),
-        state.passwords.clone(),
-        state.software_oath.clone(),
-        state.passkeys.clone(),
-    )
 }
 
 /// A flow's state as JSON: 403 when blocked, 200 otherwise; the session cookie when this step
@@ -113,7 +102,7 @@ async fn start(
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<StartRequest>,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state).start(&body.client_id, &facts).await?;
+    let flow = state.sign_ins.start(&body.client_id, &facts).await?;
     Ok(reply(&state, flow))
 }
 
@@ -122,7 +111,7 @@ async fn current(
     Path(id): Path<Uuid>,
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state).current(id, session.as_ref()).await?;
+    let flow = state.sign_ins.current(id, session.as_ref()).await?;
     Ok(finish(&state, flow))
 }
 
@@ -137,7 +126,7 @@ async fn identify(
     Path(id): Path<Uuid>,
     JsonOnly(body): JsonOnly<IdentifyRequest>,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state).identify(id, &body.username).await?;
+    let flow = state.sign_ins.identify(id, &body.username).await?;
     Ok(reply(&state, flow))
 }
 
@@ -154,7 +143,8 @@ async fn tap(
     JsonOnly(body): JsonOnly<PassRequest>,
 ) -> ApiResult<Response> {
     Ok(
-        match sign_ins(&state)
+        match state
+            .sign_ins
             .with_pass(id, &body.temporary_access_pass, &facts)
             .await?
         {
@@ -177,7 +167,8 @@ async fn password(
     JsonOnly(body): JsonOnly<PasswordRequest>,
 ) -> ApiResult<Response> {
     Ok(
-        match sign_ins(&state)
+        match state
+            .sign_ins
             .with_password(id, &body.password, &facts)
             .await?
         {
@@ -199,7 +190,7 @@ async fn totp(
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<CodeRequest>,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state).with_totp(id, &session, &body.code).await?;
+    let flow = state.sign_ins.with_totp(id, &session, &body.code).await?;
     Ok(finish(&state, flow))
 }
 
@@ -213,9 +204,7 @@ async fn passkey_options(
     MaybeSession(session): MaybeSession,
     JsonOnly(_): JsonOnly<Empty>,
 ) -> ApiResult<Json<Value>> {
-    let options = sign_ins(&state)
-        .passkey_options(id, session.as_ref())
-        .await?;
+    let options = state.sign_ins.passkey_options(id, session.as_ref()).await?;
     Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
 }
 
@@ -233,7 +222,8 @@ async fn passkey_verify(
     MaybeSession(session): MaybeSession,
     JsonOnly(body): JsonOnly<VerifyRequest>,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state)
+    let flow = state
+        .sign_ins
         .with_passkey(
             id,
             session.as_ref(),
@@ -258,7 +248,8 @@ async fn registration_options(
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
 ) -> ApiResult<Response> {
     Ok(
-        match sign_ins(&state)
+        match state
+            .sign_ins
             .registration_options(id, &session, body.device)
             .await?
         {
@@ -285,7 +276,8 @@ async fn register(
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let flow = sign_ins(&state)
+    let flow = state
+        .sign_ins
         .finish_registration(
             id,
             &session,

@@ -9,8 +9,10 @@
 //! shows the policy's result as she reads it: "Failure", then "Report-only: failure". Then she
 //! revokes Joni's pass, confirming on the page that names whose pass it is.
 
-use portcullis_core::first_party::ADMIN_PORTAL_APP_ID;
-use portcullis_core::roles::{AUTHENTICATION_ADMINISTRATOR, CONDITIONAL_ACCESS_ADMINISTRATOR};
+use portcullis_core::directory::first_party::ADMIN_PORTAL_APP_ID;
+use portcullis_core::directory::roles::{
+    AUTHENTICATION_ADMINISTRATOR, CONDITIONAL_ACCESS_ADMINISTRATOR,
+};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 

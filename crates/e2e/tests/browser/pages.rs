@@ -167,7 +167,7 @@ async fn a_policy_that_blocks_my_account_keeps_a_signed_in_person_out_of_securit
                 "state": "enabled",
                 "conditions": {
                     "users": {"includeUsers": [id(&person)]},
-                    "applications": {"includeApplications": [portcullis_core::first_party::MY_ACCOUNT_APP_ID.to_string()]},
+                    "applications": {"includeApplications": [portcullis_core::directory::first_party::MY_ACCOUNT_APP_ID.to_string()]},
                     "clientAppTypes": ["all"]
                 },
                 "grantControls": {"operator": "OR", "builtInControls": ["block"]}

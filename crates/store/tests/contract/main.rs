@@ -9,14 +9,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use portcullis_core::Error;
-use portcullis_core::audit::{
+use portcullis_core::directory::audit::{
     AuditActivityInitiator, DirectoryAudit, TargetResource, UserIdentity,
 };
-use portcullis_core::clock::from_unix_millis;
-use portcullis_core::model::{
+use portcullis_core::directory::model::{
     Application, DocumentKind, Group, ObjectKind, PasswordCredential, PolicyDocument, RedirectUris,
     RoleAssignment, SigningKey, Tenant, User, UserType,
 };
+use portcullis_core::kernel::clock::from_unix_millis;
+use portcullis_core::store::prelude::*;
 use portcullis_core::store::{Change, Cursor, ListQuery, Op, Predicate, Store, Value};
 use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};
 use portcullis_store::{Dialect, SqlStore, StoreOptions, connect};
@@ -535,12 +536,12 @@ async fn every_type_round_trips(store: SqlStore) {
     // An audit entry alone is a valid commit, and an empty one changes nothing.
     store
         .commit(
-            Vec::new(),
+            Vec::<Change>::new(),
             Some(audit("Sign-in policy", "Policy", T0 + 50, joni.id)),
         )
         .await
         .unwrap();
-    store.commit(Vec::new(), None).await.unwrap();
+    store.commit(Vec::<Change>::new(), None).await.unwrap();
     assert_eq!(
         store
             .list_audits(&ListQuery::default())
@@ -693,9 +694,12 @@ async fn duplicate_keys_conflict(store: SqlStore) {
         "group with id",
     );
     let entry = audit("Add user", "UserManagement", T0, Uuid::new_v4());
-    store.commit(Vec::new(), Some(entry.clone())).await.unwrap();
+    store
+        .commit(Vec::<Change>::new(), Some(entry.clone()))
+        .await
+        .unwrap();
     expect_conflict(
-        store.commit(Vec::new(), Some(entry)).await,
+        store.commit(Vec::<Change>::new(), Some(entry)).await,
         "directory audit",
     );
 }
@@ -794,7 +798,7 @@ async fn a_failing_change_leaves_nothing_behind(store: SqlStore) {
 
     let logged = audit("Add user", "UserManagement", T0 + 7, existing.id);
     store
-        .commit(Vec::new(), Some(logged.clone()))
+        .commit(Vec::<Change>::new(), Some(logged.clone()))
         .await
         .unwrap();
     let result = store
@@ -901,7 +905,7 @@ async fn nested_groups_resolve_transitively_and_cycles_end(store: SqlStore) {
     )
     .await;
 
-    let ids = |members: Vec<portcullis_core::model::MemberRef>| -> Vec<Uuid> {
+    let ids = |members: Vec<portcullis_core::directory::model::MemberRef>| -> Vec<Uuid> {
         members.into_iter().map(|m| m.id).collect()
     };
     let group_ids =
@@ -1092,7 +1096,7 @@ async fn filters(store: SqlStore) {
     let changes = users.iter().cloned().map(Change::InsertUser).collect();
     commit(&store, changes).await;
 
-    let upns = |page: portcullis_core::store::Page<User>| -> Vec<String> {
+    let upns = |page: portcullis_core::kernel::query::Page<User>| -> Vec<String> {
         page.items
             .into_iter()
             .map(|u| u.user_principal_name)
@@ -1434,7 +1438,10 @@ async fn audits_are_newest_first(store: SqlStore) {
         };
         let entry = audit(&format!("Activity {i}"), category, when, initiator);
         // One commit each, as administrative changes arrive.
-        store.commit(Vec::new(), Some(entry.clone())).await.unwrap();
+        store
+            .commit(Vec::<Change>::new(), Some(entry.clone()))
+            .await
+            .unwrap();
         entries.push(entry);
     }
     let mut expected = entries.clone();

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use portcullis_core::Error;
-use portcullis_core::audit::{AuditActivityInitiator, DirectoryAudit, UserIdentity};
-use portcullis_core::clock::from_unix_millis;
-use portcullis_core::model::{User, UserType};
-use portcullis_core::passkeys::{
+use portcullis_core::directory::audit::{AuditActivityInitiator, DirectoryAudit, UserIdentity};
+use portcullis_core::directory::model::{User, UserType};
+use portcullis_core::kernel::clock::from_unix_millis;
+use portcullis_core::methods::passkeys::{
     AttestationLevel, COUNTER_NOT_ADVANCED, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse,
     StoredPasskey,
 };
-use portcullis_core::store::{Change, ListQuery, Store};
+use portcullis_core::store::prelude::*;
+use portcullis_core::store::{Change, ListQuery};
 use portcullis_store::SqlStore;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -140,7 +140,7 @@ async fn a_pass_is_shown_once_replaced_by_a_new_one_and_obeys_its_window() {
     let later = (time::OffsetDateTime::now_utc() + Duration::hours(2))
         .replace_nanosecond(0)
         .unwrap();
-    let future = issue(&t, &joni, json!({"startDateTime": portcullis_core::clock::graph_datetime::format(later), "lifetimeInMinutes": 60})).await;
+    let future = issue(&t, &joni, json!({"startDateTime": portcullis_core::kernel::clock::graph_datetime::format(later), "lifetimeInMinutes": 60})).await;
     assert_eq!(future["methodUsabilityReason"], "NotYetValid");
     let future_pass = future["temporaryAccessPass"].as_str().unwrap().to_string();
     let early = t

@@ -1,8 +1,8 @@
 //! Passwords (optional per tenant) and authenticator apps (TOTP) as the non-passkey path to
 //! the Multifactor strength.
 
-use portcullis_core::clock::Clock;
-use portcullis_core::totp::{code_at, step_of};
+use portcullis_core::kernel::clock::Clock;
+use portcullis_core::methods::totp::{code_at, step_of};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 use time::Duration;

@@ -1139,7 +1139,7 @@ async fn conditional_access_on_the_admin_portal_applies_to_every_page() {
             "/identity/conditionalAccess/policies",
             json!({"displayName": "Block the admin portal", "state": "enabled",
                    "conditions": {"users": {"includeUsers": ["All"]},
-                                  "applications": {"includeApplications": [portcullis_core::first_party::ADMIN_PORTAL_APP_ID.to_string()]},
+                                  "applications": {"includeApplications": [portcullis_core::directory::first_party::ADMIN_PORTAL_APP_ID.to_string()]},
                                   "clientAppTypes": ["all"]},
                    "grantControls": {"operator": "OR", "builtInControls": ["block"]}}),
         )

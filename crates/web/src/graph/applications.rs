@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{ReadApplications, WriteApplications, WriteRoles};
+use portcullis_core::directory::authz::{ReadApplications, WriteApplications, WriteRoles};
+use portcullis_core::directory::model::Application;
 use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, NewSecret, RemovePassword,
 };
-use portcullis_core::model::Application;
-use portcullis_core::odata::{self, APPLICATION_FIELDS};
+use portcullis_core::kernel::odata::{self, APPLICATION_FIELDS};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -2,10 +2,11 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use portcullis_core::authz::ReadAuditLogs;
-use portcullis_core::odata::{self, AUDIT_FIELDS};
+use portcullis_core::Error;
+use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::directory::authz::ReadAuditLogs;
+use portcullis_core::kernel::odata::{self, AUDIT_FIELDS};
 use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
-use portcullis_core::{Error, audit::DirectoryAudit};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -120,7 +121,7 @@ async fn list_sign_ins(
     od: OData,
 ) -> ApiResult<Json<Value>> {
     let list = odata::parse_list(&od.options, odata::SIGN_IN_FIELDS, SIGN_IN_PROPERTIES)?;
-    let page = state.directory.list_sign_ins(&grant, &list.query).await?;
+    let page = state.sign_in_logs.list(&grant, &list.query).await?;
     Ok(collection(
         &state,
         "auditLogs/signIns",
@@ -150,8 +151,8 @@ async fn get_sign_in(
         after: None,
     };
     let entry = state
-        .directory
-        .list_sign_ins(&grant, &query)
+        .sign_in_logs
+        .list(&grant, &query)
         .await?
         .items
         .into_iter()

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{ReadPolicies, ReadUsers, WriteConditionalAccess};
+use portcullis_core::directory::authz::{ReadPolicies, ReadUsers, WriteConditionalAccess};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

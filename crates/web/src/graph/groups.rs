@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{ReadGroups, WriteGroupMembers, WriteGroups};
+use portcullis_core::directory::authz::{ReadGroups, WriteGroupMembers, WriteGroups};
+use portcullis_core::directory::model::{Group, MemberRef};
 use portcullis_core::directory::{GroupPatch, NewGroup};
-use portcullis_core::model::{Group, MemberRef};
-use portcullis_core::odata::{self, GROUP_FIELDS};
+use portcullis_core::kernel::odata::{self, GROUP_FIELDS};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;

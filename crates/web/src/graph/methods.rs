@@ -4,11 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{
+use portcullis_core::directory::authz::{
     ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
-use portcullis_core::password::{PasswordConfiguration, ResetPassword};
-use portcullis_core::tap::{NewTemporaryAccessPass, TapConfiguration, TemporaryAccessPassMethod};
+use portcullis_core::methods::password::{PasswordConfiguration, ResetPassword};
+use portcullis_core::methods::tap::{
+    NewTemporaryAccessPass, TapConfiguration, TemporaryAccessPassMethod,
+};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

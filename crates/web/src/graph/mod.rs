@@ -10,8 +10,8 @@ mod roles;
 mod users;
 
 use axum::Json;
-use portcullis_core::odata::{self, ListRequest};
-use portcullis_core::store::Page;
+use portcullis_core::kernel::odata::{self, ListRequest};
+use portcullis_core::kernel::query::Page;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -95,22 +95,16 @@ pub(crate) fn plain_collection(state: &AppState, what: &str, value: Vec<Value>) 
     security(("bearer" = ["Directory.Read.All"])))]
 async fn organization(
     axum::extract::State(state): axum::extract::State<AppState>,
-    _auth: Authorized<portcullis_core::authz::ReadUsers>,
+    _auth: Authorized<portcullis_core::directory::authz::ReadUsers>,
 ) -> ApiResult<Json<Value>> {
-    let tenant = state
-        .directory
-        .deps()
-        .store
-        .tenant()
-        .await?
-        .ok_or_else(|| portcullis_core::Error::Internal("tenant missing".into()))?;
+    let tenant = state.directory.tenant().await?;
     Ok(plain_collection(
         &state,
         "organization",
         vec![serde_json::json!({
             "id": tenant.id,
             "displayName": tenant.display_name,
-            "createdDateTime": portcullis_core::clock::graph_datetime::format(tenant.created_date_time),
+            "createdDateTime": portcullis_core::kernel::clock::graph_datetime::format(tenant.created_date_time),
         })],
     ))
 }

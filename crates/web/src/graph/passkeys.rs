@@ -5,10 +5,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{
+use portcullis_core::directory::authz::{
     ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
-use portcullis_core::passkeys::Fido2Method;
+use portcullis_core::methods::passkeys::Fido2Method;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;

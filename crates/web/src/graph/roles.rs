@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{ReadRoles, WriteRoles};
+use portcullis_core::directory::DirectoryObject;
 use portcullis_core::directory::NewRoleAssignment;
-use portcullis_core::model::RoleAssignment;
-use portcullis_core::odata::{self, FieldKind, FilterField};
-use portcullis_core::roles::{BUILT_IN_ROLES, BuiltInRole, built_in_role};
-use portcullis_core::store::Value as QueryValue;
+use portcullis_core::directory::authz::{ReadRoles, WriteRoles};
+use portcullis_core::directory::model::RoleAssignment;
+use portcullis_core::directory::roles::{BUILT_IN_ROLES, BuiltInRole, built_in_role};
+use portcullis_core::kernel::odata::{self, FieldKind, FilterField};
+use portcullis_core::kernel::query::Value as QueryValue;
 use portcullis_core::{Error, store::Op};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -224,19 +225,16 @@ async fn directory_role_members(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let role = find_role(&id)?;
-    let store = &state.directory.deps().store;
-    let mut value = Vec::new();
-    for a in state.directory.role_assignments(&grant, None).await? {
-        if a.role_definition_id != role.template_id {
-            continue;
-        }
-        if let Some(u) = store.user(a.principal_id).await? {
-            value.push(json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "displayName": u.display_name, "userPrincipalName": u.user_principal_name}));
-        } else if let Some(g) = store.group(a.principal_id).await? {
-            value.push(json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}));
-        } else if let Some(app) = store.application(a.principal_id).await? {
-            value.push(json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": app.id, "appId": app.app_id, "displayName": app.display_name}));
-        }
-    }
+    let value = state
+        .directory
+        .role_members(&grant, role.template_id)
+        .await?
+        .into_iter()
+        .map(|member| match member {
+            DirectoryObject::User(u) => json!({"@odata.type": "#microsoft.graph.user", "id": u.id, "displayName": u.display_name, "userPrincipalName": u.user_principal_name}),
+            DirectoryObject::Group(g) => json!({"@odata.type": "#microsoft.graph.group", "id": g.id, "displayName": g.display_name}),
+            DirectoryObject::Application(app) => json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": app.id, "appId": app.app_id, "displayName": app.display_name}),
+        })
+        .collect();
     Ok(plain_collection(&state, "directoryObjects", value))
 }

@@ -3,10 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::authz::{ReadGroups, ReadUsers, WriteUsers};
+use portcullis_core::directory::authz::{ReadGroups, ReadUsers, WriteUsers};
+use portcullis_core::directory::model::{Group, User};
 use portcullis_core::directory::{NewUser, UserPatch};
-use portcullis_core::model::{Group, User};
-use portcullis_core::odata::{self, USER_FIELDS};
+use portcullis_core::kernel::odata::{self, USER_FIELDS};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -119,8 +119,8 @@ async fn delete_user(
 
 async fn member_of(
     state: &AppState,
-    read_users: &portcullis_core::authz::Granted<ReadUsers>,
-    grant: &portcullis_core::authz::Granted<ReadGroups>,
+    read_users: &portcullis_core::directory::authz::Granted<ReadUsers>,
+    grant: &portcullis_core::directory::authz::Granted<ReadGroups>,
     id: &str,
     transitive: bool,
 ) -> ApiResult<Json<Value>> {

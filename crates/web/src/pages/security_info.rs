@@ -18,10 +18,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use portcullis_core::first_party::MY_ACCOUNT_APP_ID;
-use portcullis_core::model::User;
+use portcullis_core::directory::first_party::MY_ACCOUNT_APP_ID;
+use portcullis_core::directory::model::User;
+use portcullis_core::logs::sign_in::SignInLogEntry;
 use portcullis_core::session::AuthSession;
-use portcullis_core::signin_log::{self, SignInLogEntry};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -30,7 +30,6 @@ use super::{error_page, render};
 use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
-use crate::signin::sign_ins;
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -97,14 +96,15 @@ fn unavailable() -> Response {
 /// The signed-in person, or the response that sends them to sign in.
 async fn signed_in(
     state: &AppState,
-    facts: &portcullis_core::signin_log::RequestFacts,
+    facts: &portcullis_core::logs::sign_in::RequestFacts,
     session: Option<AuthSession>,
     path: &str,
 ) -> Result<(AuthSession, User), Response> {
     let Some(session) = session else {
         return Err(sign_in_again(path));
     };
-    match sign_ins(state)
+    match state
+        .sign_ins
         .session_may_use(&session, facts, MY_ACCOUNT_APP_ID)
         .await
     {
@@ -115,7 +115,7 @@ async fn signed_in(
             return Err(unavailable());
         }
     }
-    match state.directory.deps().store.user(session.user_id).await {
+    match state.sessions.person(&session).await {
         Ok(Some(user)) => Ok((session, user)),
         Ok(None) => Err(sign_in_again(path)),
         Err(_) => Err(unavailable()),
@@ -165,7 +165,7 @@ async fn security_info(
     };
     let passkeys = state.passkeys.my_passkeys(&session).await;
     let apps = state.software_oath.list(user.id).await;
-    let password = state.directory.deps().store.password(user.id).await;
+    let password = state.passwords.last_set(user.id).await;
     let (Ok(passkeys), Ok(apps), Ok(password)) = (passkeys, apps, password) else {
         return unavailable();
     };
@@ -192,7 +192,7 @@ async fn security_info(
         created: when(a.created_date_time),
         last_used: None,
     }));
-    if let Some((_, set)) = &password {
+    if let Some(set) = &password {
         methods.push(Method {
             kind: "password",
             id: String::new(),
@@ -214,11 +214,9 @@ async fn security_info(
             "password" => Some("Your password was changed."),
             _ => None,
         });
-    let may_add = session
-        .may_register_methods(state.directory.deps().clock.now())
-        .is_ok();
+    let may_add = session.may_register_methods(state.sessions.now()).is_ok();
     let decision =
-        portcullis_core::security_info::may_change(&sign_ins(&state), &session, &facts).await;
+        portcullis_core::signin::security_info::may_change(&state.sign_ins, &session, &facts).await;
     let policy_refusal = match decision {
         Ok(()) => None,
         Err(portcullis_core::Error::Forbidden(message)) => Some(message),
@@ -305,8 +303,10 @@ async fn my_sign_ins(
         Ok(found) => found,
         Err(response) => return response,
     };
-    let Ok(entries) =
-        signin_log::recent_for_user(state.directory.deps(), user.id, MY_SIGN_INS_SHOWN).await
+    let Ok(entries) = state
+        .sign_in_logs
+        .recent_for_user(user.id, MY_SIGN_INS_SHOWN)
+        .await
     else {
         return unavailable();
     };

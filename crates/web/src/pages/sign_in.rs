@@ -4,7 +4,7 @@
 //!
 //! `GET /signin?flow=ID` continues a flow someone else started (the OIDC authorize endpoint);
 //! `GET /signin[?returnTo=/local/path]` starts a flow for the first-party application that owns
-//! the return path ([`portcullis_core::first_party`]) and, once it is granted, goes back there.
+//! the return path ([`portcullis_core::directory::first_party`]) and, once it is granted, goes back there.
 //! Either way the server reads the flow first, so an unknown or expired flow, a malformed link
 //! or a flow of another session gets a friendly page with a way to start again, never JSON.
 //!
@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use portcullis_core::Error;
-use portcullis_core::first_party;
+use portcullis_core::directory::first_party;
 use portcullis_core::signin::FlowState;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -26,7 +26,6 @@ use super::{error_page, render};
 use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
-use crate::signin::sign_ins;
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[(
     "signin/signin.html",
@@ -150,7 +149,7 @@ async fn page(
             }
         },
     };
-    let sign_ins = sign_ins(&state);
+    let sign_ins = &state.sign_ins;
     let flow = match query.flow.as_deref() {
         Some(id) => {
             let Ok(id) = Uuid::parse_str(id.trim()) else {

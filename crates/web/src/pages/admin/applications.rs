@@ -5,11 +5,11 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use portcullis_core::authz::{ReadApplications, WriteApplications};
+use portcullis_core::directory::authz::{ReadApplications, WriteApplications};
+use portcullis_core::directory::model::{Application, RedirectUris};
 use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
 };
-use portcullis_core::model::{Application, RedirectUris};
 use serde_json::{Value, json};
 use time::Duration;
 
@@ -268,7 +268,7 @@ async fn add_secret(
     let input = AddPassword {
         password_credential: Some(PasswordCredentialRequest {
             display_name: (!description.is_empty()).then(|| description.to_string()),
-            end_date_time: Some(state.directory.deps().clock.now() + Duration::days(30 * months)),
+            end_date_time: Some(state.directory.now() + Duration::days(30 * months)),
         }),
     };
     let read = portal.grant::<ReadApplications>("applications")?;

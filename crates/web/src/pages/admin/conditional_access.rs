@@ -11,11 +11,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
-use portcullis_core::authz::{
+use portcullis_core::directory::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
-use portcullis_core::roles::BUILT_IN_ROLES;
-use portcullis_core::store::ListQuery;
+use portcullis_core::directory::roles::BUILT_IN_ROLES;
+use portcullis_core::kernel::query::ListQuery;
 use serde_json::{Value, json};
 
 use super::policy_form::{self, CLIENT_APPS, PLATFORMS, PolicyForm, USER_ACTIONS};
@@ -715,7 +715,7 @@ impl Editable {
         self,
         state: &AppState,
         grant: &Granted<WriteConditionalAccess>,
-        request: &portcullis_core::audit::RequestContext,
+        request: &portcullis_core::directory::audit::RequestContext,
         stored: &Value,
         form: &FormData,
     ) -> Result<(), portcullis_core::Error> {

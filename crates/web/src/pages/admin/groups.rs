@@ -5,9 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use portcullis_core::Error;
-use portcullis_core::authz::{ReadGroups, ReadUsers, WriteGroupMembers, WriteGroups};
 use portcullis_core::directory::NewGroup;
-use portcullis_core::model::ObjectKind;
+use portcullis_core::directory::authz::{ReadGroups, ReadUsers, WriteGroupMembers, WriteGroups};
+use portcullis_core::directory::model::ObjectKind;
 use serde_json::json;
 
 use super::users::find_group;

@@ -6,8 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use portcullis_core::Error;
-use portcullis_core::authz::ReadAuditLogs;
-use portcullis_core::signin_log::SignInLogEntry;
+use portcullis_core::directory::authz::ReadAuditLogs;
+use portcullis_core::logs::sign_in::SignInLogEntry;
 use serde_json::{Value, json};
 use time::{Date, Duration};
 
@@ -172,8 +172,8 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
         ));
     }
     let page = state
-        .directory
-        .list_sign_ins(&grant, &query.list(filter)?)
+        .sign_in_logs
+        .list(&grant, &query.list(filter)?)
         .await?;
     let entries: Vec<Value> = page
         .items
@@ -215,8 +215,8 @@ async fn sign_in(
     let grant = portal.grant::<ReadAuditLogs>("sign-in logs")?;
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| Error::not_found("signIn", &id))?;
     let entry = state
-        .directory
-        .list_sign_ins(
+        .sign_in_logs
+        .list(
             &grant,
             &ListQuery {
                 filter: vec![Predicate {

@@ -6,7 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use portcullis_core::authz::{ReadPolicies, WriteAuthenticationMethodPolicy};
+use portcullis_core::directory::authz::{ReadPolicies, WriteAuthenticationMethodPolicy};
 use serde_json::{Value, json};
 
 use super::{Audit, FieldErrors, FormData, PageResult, Portal, done, one_error, refusal};

@@ -32,13 +32,13 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use portcullis_core::Error;
-use portcullis_core::audit::RequestContext;
-use portcullis_core::authz::{
+use portcullis_core::directory::audit::RequestContext;
+use portcullis_core::directory::authz::{
     Granted, Permission, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies,
     ReadUsers, roles_granting,
 };
-use portcullis_core::model::User;
-use portcullis_core::odata;
+use portcullis_core::directory::model::User;
+use portcullis_core::kernel::odata;
 use portcullis_core::store::{Cursor, ListQuery, Op, Predicate, Value as QueryValue};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -160,7 +160,9 @@ impl FromRequestParts<AppState> for Portal {
         let Some(token) = cookie(parts, portcullis_core::session::SESSION_COOKIE) else {
             return Err(to_sign_in());
         };
-        let session = portcullis_core::session::session_for_token(state.directory.deps(), token)
+        let session = state
+            .sessions
+            .for_token(token)
             .await
             .map_err(|e| *PageError::from(e).0)?;
         let Some(session) = session else {
@@ -173,11 +175,12 @@ impl FromRequestParts<AppState> for Portal {
             Ok(crate::extract::Facts(facts)) => facts,
             Err(e) => return Err(e.into_response()),
         };
-        match crate::signin::sign_ins(state)
+        match state
+            .sign_ins
             .session_may_use(
                 &session,
                 &facts,
-                portcullis_core::first_party::ADMIN_PORTAL_APP_ID,
+                portcullis_core::directory::first_party::ADMIN_PORTAL_APP_ID,
             )
             .await
         {
@@ -727,7 +730,7 @@ async fn home(State(state): State<AppState>, portal: Portal) -> PageResult {
     let roles = state.directory.active_roles_of_user(portal.user.id).await?;
     let role_names: Vec<&str> = roles
         .iter()
-        .filter_map(|r| portcullis_core::roles::built_in_role(*r))
+        .filter_map(|r| portcullis_core::directory::roles::built_in_role(*r))
         .map(|r| r.display_name)
         .collect();
     portal.page(

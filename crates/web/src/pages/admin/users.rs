@@ -6,14 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use portcullis_core::Error;
-use portcullis_core::authz::{
+use portcullis_core::directory::authz::{
     ReadGroups, ReadRoles, ReadUserMethods, ReadUsers, WriteGroupMembers, WriteRoles,
     WriteUserMethods, WriteUsers,
 };
+use portcullis_core::directory::model::User;
+use portcullis_core::directory::roles::{BUILT_IN_ROLES, built_in_role};
 use portcullis_core::directory::{NewRoleAssignment, NewUser, UserPatch};
-use portcullis_core::model::User;
-use portcullis_core::roles::{BUILT_IN_ROLES, built_in_role};
-use portcullis_core::tap::NewTemporaryAccessPass;
+use portcullis_core::methods::tap::NewTemporaryAccessPass;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -374,9 +374,9 @@ async fn set_state(
 /// Finds a group by id or by exact display name, as typed into the "add to group" field.
 pub async fn find_group(
     state: &AppState,
-    grant: &portcullis_core::authz::Granted<ReadGroups>,
+    grant: &portcullis_core::directory::authz::Granted<ReadGroups>,
     typed: &str,
-) -> Result<portcullis_core::model::Group, FieldErrors> {
+) -> Result<portcullis_core::directory::model::Group, FieldErrors> {
     let typed = typed.trim();
     if typed.is_empty() {
         return Err(one_error("group", "Type the group's name or id."));

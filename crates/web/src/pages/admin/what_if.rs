@@ -5,8 +5,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use portcullis_core::authz::{ReadApplications, ReadPolicies, ReadUsers};
-use portcullis_core::store::ListQuery;
+use portcullis_core::directory::authz::{ReadApplications, ReadPolicies, ReadUsers};
+use portcullis_core::kernel::query::ListQuery;
 use serde_json::{Value, json};
 
 use super::conditional_access::state_label;
@@ -110,7 +110,7 @@ type Answer = Result<Vec<Value>, (StatusCode, FieldErrors)>;
 async fn ask(
     state: &AppState,
     portal: &Portal,
-    grant: &portcullis_core::authz::Granted<ReadPolicies>,
+    grant: &portcullis_core::directory::authz::Granted<ReadPolicies>,
     query: &Query,
 ) -> Result<Answer, super::PageError> {
     let bad = |field: &str, message: String| {

@@ -1,0 +1,17 @@
+//! The directory: the tenant, users, groups with nested membership, built-in directory roles and
+//! their assignments, applications and their secrets, policy documents as stored, the
+//! permissions a caller holds ([`authz`]) and the audit entry of every change ([`audit`]).
+//!
+//! Every other capability stands on it: a person, an application and a role are directory
+//! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
+//! live above it), or write anything except through [`store::Commit`] with its audit entry.
+
+pub mod audit;
+pub mod authz;
+pub mod first_party;
+pub mod model;
+pub mod roles;
+mod service;
+pub mod store;
+
+pub use service::*;

@@ -1,0 +1,232 @@
+//! Directory objects as Graph shows them. Serialization is Graph's JSON shape (camelCase names,
+//! ISO 8601 instants); the store keeps the same values in columns.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::kernel::clock::graph_datetime;
+
+/// The one tenant a deployment serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: Uuid,
+    pub display_name: String,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+pub enum UserType {
+    #[default]
+    Member,
+    Guest,
+}
+
+impl UserType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Member => "Member",
+            UserType::Guest => "Guest",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "Member" => Some(UserType::Member),
+            "Guest" => Some(UserType::Guest),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub user_principal_name: String,
+    pub display_name: String,
+    pub mail: Option<String>,
+    pub account_enabled: bool,
+    pub user_type: UserType,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub mail_nickname: Option<String>,
+    pub security_enabled: bool,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+}
+
+/// What kind of directory object a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectKind {
+    User,
+    Group,
+    ServicePrincipal,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::User => "user",
+            ObjectKind::Group => "group",
+            ObjectKind::ServicePrincipal => "servicePrincipal",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(ObjectKind::User),
+            "group" => Some(ObjectKind::Group),
+            "servicePrincipal" => Some(ObjectKind::ServicePrincipal),
+            _ => None,
+        }
+    }
+    /// Graph's `@odata.type` for this kind.
+    pub fn odata_type(self) -> &'static str {
+        match self {
+            ObjectKind::User => "#microsoft.graph.user",
+            ObjectKind::Group => "#microsoft.graph.group",
+            ObjectKind::ServicePrincipal => "#microsoft.graph.servicePrincipal",
+        }
+    }
+}
+
+/// A member of a group: a user or a nested group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    pub id: Uuid,
+    pub kind: ObjectKind,
+    pub display_name: String,
+    /// Present for users.
+    pub user_principal_name: Option<String>,
+}
+
+/// `unifiedRoleAssignment`: a principal holds a built-in role tenant-wide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub id: Uuid,
+    pub principal_id: Uuid,
+    /// The role's template id (built-in roles use the template id as their definition id).
+    pub role_definition_id: Uuid,
+    pub directory_scope_id: String,
+}
+
+/// An application registration. Public clients (`isFallbackPublicClient`) have no secrets and
+/// must use PKCE; confidential clients authenticate with a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Application {
+    /// Object id.
+    pub id: Uuid,
+    /// Client id.
+    pub app_id: Uuid,
+    pub display_name: String,
+    pub is_fallback_public_client: bool,
+    pub web: RedirectUris,
+    pub public_client: RedirectUris,
+    pub spa: RedirectUris,
+    /// Graph application permissions this application has been granted for the admin API (what
+    /// Entra calls admin-consented app roles of Microsoft Graph), e.g. `User.ReadWrite.All`.
+    pub api_permissions: Vec<String>,
+    pub password_credentials: Vec<PasswordCredential>,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+}
+
+impl Application {
+    pub fn all_redirect_uris(&self) -> impl Iterator<Item = &str> {
+        self.web
+            .redirect_uris
+            .iter()
+            .chain(&self.public_client.redirect_uris)
+            .chain(&self.spa.redirect_uris)
+            .map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedirectUris {
+    pub redirect_uris: Vec<String>,
+}
+
+/// A client secret as listed: never the secret itself. `secretText` exists only in the response
+/// that created it (see [`crate::directory::NewSecret`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordCredential {
+    pub key_id: Uuid,
+    pub display_name: Option<String>,
+    /// The first three characters, so a person can tell secrets apart.
+    pub hint: String,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub start_date_time: OffsetDateTime,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub end_date_time: OffsetDateTime,
+    /// SHA-256 of the secret, hex. Never serialized.
+    #[serde(skip)]
+    pub secret_hash: String,
+}
+
+/// A key the server signs tokens with. The private key is stored only encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub algorithm: String,
+    /// AES-256-GCM sealed PKCS#8 DER, see [`crate::kernel::crypto::Sealer`].
+    pub sealed_private_key: Vec<u8>,
+    /// The public key as a JWK (JSON text).
+    pub public_jwk: String,
+    pub created: OffsetDateTime,
+    /// When set, the key no longer signs; it stays published until its tokens have expired.
+    pub retired: Option<OffsetDateTime>,
+}
+
+/// A Graph object kept as its JSON document: Conditional Access policies, named locations,
+/// authentication strengths and method configurations. The policy crate owns their meaning; the
+/// store only keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDocument {
+    pub kind: DocumentKind,
+    pub id: String,
+    pub display_name: String,
+    pub body: serde_json::Value,
+    pub created: OffsetDateTime,
+    pub modified: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocumentKind {
+    NamedLocation,
+    ConditionalAccessPolicy,
+    AuthenticationStrength,
+    AuthenticationMethodConfiguration,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::NamedLocation => "namedLocation",
+            DocumentKind::ConditionalAccessPolicy => "conditionalAccessPolicy",
+            DocumentKind::AuthenticationStrength => "authenticationStrengthPolicy",
+            DocumentKind::AuthenticationMethodConfiguration => "authenticationMethodConfiguration",
+        }
+    }
+}

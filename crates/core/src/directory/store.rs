@@ -1,0 +1,140 @@
+//! The directory's storage contract, and the one door every capability writes through.
+//!
+//! [`Commit`] applies a list of one capability's changes and the audit entry that describes them
+//! in a single transaction: all of it lands or none of it does. Each capability names its own
+//! change type (this module's [`DirectoryChange`], `MethodChange`, `SignInChange`, …); a layer's
+//! change type wraps the layers below it, so one step can change a session, a method and the
+//! sign-in log at once. The store crate implements `Commit` once for every change type.
+//!
+//! Uniqueness violations come back as [`Error::Conflict`](crate::Error::Conflict), updates and
+//! deletes of rows that do not exist as [`Error::NotFound`](crate::Error::NotFound), an
+//! unreachable database as [`Error::Unavailable`](crate::Error::Unavailable).
+//!
+//! What it must never name: a type of a capability above the directory.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::Result;
+use crate::directory::audit::DirectoryAudit;
+use crate::directory::model::{
+    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
+    RoleAssignment, Tenant, User,
+};
+use crate::kernel::query::{ListQuery, Page};
+
+/// Applies changes of type `C` with their audit entry, in one transaction.
+#[async_trait]
+pub trait Commit<C: Send + 'static>: Send + Sync {
+    async fn commit(&self, changes: Vec<C>, audit: Option<DirectoryAudit>) -> Result<()>;
+}
+
+/// One row-level change to the directory. A change list is applied in order, in one
+/// transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DirectoryChange {
+    InsertTenant(Tenant),
+    InsertUser(User),
+    UpdateUser(User),
+    /// Also removes the user's memberships and role assignments.
+    DeleteUser(Uuid),
+    InsertGroup(Group),
+    UpdateGroup(Group),
+    /// Also removes the group's memberships (as container and as member) and role assignments.
+    DeleteGroup(Uuid),
+    AddMember {
+        group_id: Uuid,
+        member_id: Uuid,
+        member_kind: ObjectKind,
+    },
+    RemoveMember {
+        group_id: Uuid,
+        member_id: Uuid,
+    },
+    InsertRoleAssignment(RoleAssignment),
+    DeleteRoleAssignment(Uuid),
+    /// Inserts the application and its password credentials.
+    InsertApplication(Application),
+    /// Updates the application's own fields; its credentials are left as they are.
+    UpdateApplication(Application),
+    /// Also removes its credentials and role assignments.
+    DeleteApplication(Uuid),
+    InsertPasswordCredential {
+        application_id: Uuid,
+        credential: PasswordCredential,
+    },
+    DeletePasswordCredential {
+        application_id: Uuid,
+        key_id: Uuid,
+    },
+    /// Policy documents: Conditional Access policies, named locations, authentication
+    /// strengths and method configurations, kept as Graph JSON.
+    InsertDocument(PolicyDocument),
+    UpdateDocument(PolicyDocument),
+    DeleteDocument {
+        kind: DocumentKind,
+        id: String,
+    },
+}
+
+/// See [`DirectoryStore::revisions`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Revisions {
+    /// Moves with every change to a policy document (policies, named locations, strengths,
+    /// method configurations).
+    pub documents: String,
+    /// Moves with every change to who is in which group and who holds which role: memberships,
+    /// role assignments, and deletions of users, groups and applications (which take theirs
+    /// with them).
+    pub memberships: String,
+}
+
+/// What the directory reads.
+#[async_trait]
+pub trait DirectoryStore: Commit<DirectoryChange> + Send + Sync + 'static {
+    /// Tokens that change, in the same transaction, whenever what they cover changes: a node
+    /// may keep what it derived from that data for as long as the token stays the same, and
+    /// every node sees a change at its next read. `None`: this store keeps no such tokens, and
+    /// nothing derived may be kept.
+    async fn revisions(&self) -> Result<Option<Revisions>> {
+        Ok(None)
+    }
+
+    async fn tenant(&self) -> Result<Option<Tenant>>;
+
+    async fn user(&self, id: Uuid) -> Result<Option<User>>;
+    /// Case-insensitive, as userPrincipalName is in Entra.
+    async fn user_by_upn(&self, upn: &str) -> Result<Option<User>>;
+    /// Ordered by creation time, then id.
+    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
+
+    async fn group(&self, id: Uuid) -> Result<Option<Group>>;
+    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;
+    /// Direct members, users and groups, ordered by display name.
+    async fn members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
+    /// Members of the group and of every group nested in it, each once.
+    async fn transitive_members(&self, group_id: Uuid) -> Result<Vec<MemberRef>>;
+    /// Groups the object is a direct member of.
+    async fn member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
+    /// Groups the object is a member of directly or through nesting, each once.
+    async fn transitive_member_of(&self, object_id: Uuid) -> Result<Vec<Group>>;
+
+    async fn role_assignment(&self, id: Uuid) -> Result<Option<RoleAssignment>>;
+    /// All assignments, or those of one principal.
+    async fn role_assignments(&self, principal_id: Option<Uuid>) -> Result<Vec<RoleAssignment>>;
+    /// The role definitions assigned to the user directly or to any group they are in
+    /// (through nesting), each once, in one statement: read on every sign-in decision.
+    async fn role_definitions_held(&self, user_id: Uuid) -> Result<Vec<Uuid>>;
+
+    /// With its password credentials.
+    async fn application(&self, id: Uuid) -> Result<Option<Application>>;
+    async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>>;
+    async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>>;
+
+    async fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<PolicyDocument>>;
+    /// All documents of a kind, ordered by creation time.
+    async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>>;
+
+    /// Newest first.
+    async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>>;
+}

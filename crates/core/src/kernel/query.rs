@@ -1,0 +1,79 @@
+//! The shape of a list read: filters, page size and where the previous page ended, and the page
+//! that comes back. Every capability's storage trait pages its lists with these.
+//!
+//! What it must never hold: a column name taken from a request. A [`Predicate`]'s field comes
+//! from core's per-resource whitelist ([`crate::kernel::odata`]).
+
+use time::OffsetDateTime;
+
+/// A comparison in a list query. `field` is a column name from core's per-resource whitelist
+/// ([`crate::kernel::odata`]), never text from a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predicate {
+    pub field: &'static str,
+    pub op: Op,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Case-insensitive for text, as Graph's `eq` is for directory properties.
+    Eq,
+    Ne,
+    /// Case-insensitive prefix match.
+    StartsWith,
+    Ge,
+    Gt,
+    Le,
+    Lt,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+    Instant(OffsetDateTime),
+}
+
+/// Where the previous page ended: the sort key of its last row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created: OffsetDateTime,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// All must hold.
+    pub filter: Vec<Predicate>,
+    pub top: usize,
+    pub after: Option<Cursor>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            filter: Vec::new(),
+            top: 100,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Present when more rows follow.
+    pub next: Option<Cursor>,
+}
+
+/// The result of taking a one-use secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken<T> {
+    /// This caller is the first and only one to use it.
+    Fresh(T),
+    /// It exists and was used before: a replay.
+    Replayed(T),
+    Unknown,
+}

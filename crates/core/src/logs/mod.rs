@@ -1,0 +1,8 @@
+//! The sign-in log: one entry for every sign-in attempt — success, failure or interrupt — with
+//! the request's facts and each Conditional Access policy's result, in Graph's `signIn` shape.
+//!
+//! What it must never do: hold a secret, or let an attempt go unlogged (a step whose entry cannot
+//! be written fails). Directory audits are the directory's ([`crate::directory::audit`]).
+
+pub mod sign_in;
+pub mod store;

@@ -1,0 +1,394 @@
+//! Passwords: optional per tenant (off by default — passkeys are the way in), hashed with
+//! argon2id, changed by their owner, reset by an administrator, and counted toward a lockout on
+//! wrong guesses like every other sign-in secret.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::directory::audit::{RequestContext, TargetResource};
+use crate::directory::authz::{
+    Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
+};
+use crate::directory::model::User;
+use crate::kernel::Deps;
+use crate::kernel::typed_secret::{self, DECOY_HASH};
+use crate::methods::lockout::{self, LockoutKeys};
+use crate::methods::store::{MethodChange as Change, MethodStore};
+use crate::methods::tap::{PassRefused, audit_entry};
+use crate::session::store::SessionChange;
+use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
+use crate::{Error, Result};
+
+pub const CONFIGURATION_ID: &str = "Password";
+/// Graph's fixed id of the password method.
+pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
+pub const MIN_LENGTH: usize = 8;
+pub const MAX_LENGTH: usize = 256;
+
+/// Whether the tenant allows passwords (a Portcullis setting in the methods policy's shape).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordConfiguration {
+    #[serde(rename = "@odata.type", default = "odata_type")]
+    pub odata_type: String,
+    #[serde(default = "config_id")]
+    pub id: String,
+    /// `enabled` or `disabled` (the default).
+    pub state: String,
+}
+
+fn odata_type() -> String {
+    "#portcullis.passwordAuthenticationMethodConfiguration".to_string()
+}
+fn config_id() -> String {
+    CONFIGURATION_ID.to_string()
+}
+
+impl Default for PasswordConfiguration {
+    fn default() -> Self {
+        PasswordConfiguration {
+            odata_type: odata_type(),
+            id: config_id(),
+            state: "disabled".to_string(),
+        }
+    }
+}
+
+/// Length and a few obvious refusals; no composition rules (they make passwords worse).
+pub fn check_new_password(user: &User, password: &str) -> Result<()> {
+    let field = "newPassword";
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
+        return Err(Error::invalid(
+            field,
+            format!("newPassword: at least {MIN_LENGTH} characters."),
+        ));
+    }
+    if length > MAX_LENGTH {
+        return Err(Error::invalid(
+            field,
+            format!("newPassword: at most {MAX_LENGTH} characters."),
+        ));
+    }
+    let lower = password.to_lowercase();
+    let local = user
+        .user_principal_name
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    if lower == user.user_principal_name.to_lowercase()
+        || (!local.is_empty() && lower.contains(&local))
+    {
+        return Err(Error::invalid(
+            field,
+            "newPassword: must not contain your user name.",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResetPassword {
+    pub new_password: String,
+}
+
+#[derive(Clone)]
+pub struct Passwords {
+    deps: Deps<dyn MethodStore>,
+}
+
+impl Passwords {
+    pub fn new(deps: Deps<dyn MethodStore>) -> Self {
+        Passwords { deps }
+    }
+
+    /// When the person's password was last set; `None` when they have none.
+    pub async fn last_set(&self, user_id: Uuid) -> Result<Option<time::OffsetDateTime>> {
+        Ok(self.deps.store.password(user_id).await?.map(|(_, at)| at))
+    }
+
+    pub async fn configuration(&self) -> Result<PasswordConfiguration> {
+        crate::methods::config::load(&self.deps, CONFIGURATION_ID).await
+    }
+
+    pub async fn read_configuration(
+        &self,
+        _grant: &Granted<ReadPolicies>,
+    ) -> Result<PasswordConfiguration> {
+        self.configuration().await
+    }
+
+    pub async fn update_configuration(
+        &self,
+        grant: &Granted<WriteAuthenticationMethodPolicy>,
+        request: &RequestContext,
+        patch: Value,
+    ) -> Result<PasswordConfiguration> {
+        crate::methods::config::update(
+            &self.deps,
+            grant,
+            request,
+            (CONFIGURATION_ID, "Password"),
+            patch,
+            |new: &PasswordConfiguration| {
+                if new.state != "enabled" && new.state != "disabled" {
+                    return Err(Error::invalid(
+                        "state",
+                        "state: must be enabled or disabled.",
+                    ));
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    async fn user(&self, key: &str) -> Result<User> {
+        let found = match Uuid::parse_str(key) {
+            Ok(id) => self.deps.store.user(id).await?,
+            Err(_) => self.deps.store.user_by_upn(key).await?,
+        };
+        found.ok_or_else(|| Error::not_found("user", key))
+    }
+
+    async fn set(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        user: &User,
+        new_password: &str,
+        activity: &str,
+    ) -> Result<()> {
+        if self.configuration().await?.state != "enabled" {
+            return Err(Error::invalid(
+                "newPassword",
+                "Passwords are turned off in this tenant's authentication methods policy.",
+            ));
+        }
+        check_new_password(user, new_password)?;
+        let hash = typed_secret::hash(&self.deps, new_password).await?;
+        let target = TargetResource::new("User", user.id, &user.display_name)
+            .with_upn(&user.user_principal_name);
+        let audit = audit_entry(
+            &self.deps,
+            actor,
+            request,
+            "UserManagement",
+            activity,
+            "Update",
+            target,
+        );
+        self.deps
+            .store
+            .commit(
+                vec![Change::SetPassword {
+                    user_id: user.id,
+                    hash,
+                    changed: self.deps.clock.now(),
+                }],
+                Some(audit),
+            )
+            .await
+    }
+
+    /// An administrator sets a new password for someone.
+    pub async fn reset(
+        &self,
+        grant: &Granted<WriteUserMethods>,
+        request: &RequestContext,
+        user_key: &str,
+        input: ResetPassword,
+    ) -> Result<()> {
+        let user = self.user(user_key).await?;
+        if let Actor::User { id, .. } = grant.actor()
+            && *id == user.id
+        {
+            return Err(Error::Forbidden(
+                "Change your own password from your security info, with your current password."
+                    .into(),
+            ));
+        }
+        self.set(
+            grant.actor(),
+            request,
+            &user,
+            &input.new_password,
+            "Reset user password",
+        )
+        .await
+    }
+
+    /// The owner changes their password, proving the current one.
+    pub async fn change(
+        &self,
+        session: &AuthSession,
+        request: &RequestContext,
+        current: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        let user = self
+            .deps
+            .store
+            .user(session.user_id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", session.user_id.to_string()))?;
+        let (stored, _) = self.deps.store.password(user.id).await?.ok_or_else(|| {
+            Error::invalid(
+                "currentPassword",
+                "You have no password to change; ask an administrator to set one.",
+            )
+        })?;
+        if !typed_secret::verify(&self.deps, current, &stored).await {
+            return Err(Error::invalid(
+                "currentPassword",
+                "currentPassword: that is not your current password.",
+            ));
+        }
+        let actor = Actor::User {
+            id: user.id,
+            user_principal_name: user.user_principal_name.clone(),
+        };
+        self.set(&actor, request, &user, new_password, "Change user password")
+            .await
+    }
+
+    /// Signs a person in, and writes the sign-in log entry for the attempt whatever its outcome.
+    pub async fn sign_in(
+        &self,
+        user_principal_name: &str,
+        password: &str,
+        facts: &crate::logs::sign_in::RequestFacts,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let mut found = None;
+        let outcome = self
+            .attempt(user_principal_name, password, facts, &mut found)
+            .await;
+        crate::methods::logged_first_factor(
+            &self.deps,
+            facts,
+            user_principal_name,
+            MethodKind::Password,
+            found.as_ref(),
+            outcome,
+        )
+        .await
+    }
+
+    /// Signs a person in with their password: a new session whose first method is the password.
+    async fn attempt(
+        &self,
+        user_principal_name: &str,
+        password: &str,
+        facts: &crate::logs::sign_in::RequestFacts,
+        found: &mut Option<User>,
+    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+        let refused = |code: u32, reason: &str| PassRefused {
+            error_code: code,
+            reason: reason.to_string(),
+        };
+        let internal = |e: Error| PassRefused {
+            error_code: 500,
+            reason: e.to_string(),
+        };
+        let wrong = "Your account or password is incorrect.";
+        if self.configuration().await.map_err(internal)?.state != "enabled" {
+            return Err(refused(
+                50126,
+                "Passwords are not accepted here; sign in with a passkey.",
+            ));
+        }
+        let user = self
+            .deps
+            .store
+            .user_by_upn(user_principal_name.trim())
+            .await
+            .map_err(internal)?;
+        let now = self.deps.clock.now();
+        let keys = LockoutKeys::new(
+            "password",
+            user.as_ref().map(|u| u.id),
+            facts.ip_address.as_deref(),
+        );
+        if let Some(lock) = lockout::check(&self.deps, &keys).await.map_err(internal)? {
+            return Err(refused(50053, &lock.message(now)));
+        }
+        let Some(user) = user else {
+            typed_secret::verify(&self.deps, password, DECOY_HASH).await;
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
+                return Err(refused(50053, &lock.message(now)));
+            }
+            return Err(refused(50126, wrong));
+        };
+        *found = Some(user.clone());
+        let stored = self.deps.store.password(user.id).await.map_err(internal)?;
+        let matches = match &stored {
+            Some((hash, _)) => typed_secret::verify(&self.deps, password, hash).await,
+            None => {
+                typed_secret::verify(&self.deps, password, DECOY_HASH).await;
+                false
+            }
+        };
+        if !matches {
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
+                return Err(refused(50053, &lock.message(now)));
+            }
+            return Err(refused(50126, wrong));
+        }
+        if !user.account_enabled {
+            return Err(refused(
+                50057,
+                "Your account has been disabled. Contact your administrator.",
+            ));
+        }
+        lockout::succeed(&self.deps, &keys)
+            .await
+            .map_err(internal)?;
+        let (session, token) = new_session(
+            &self.deps,
+            user.id,
+            SessionMethod {
+                method: MethodKind::Password,
+                at: now,
+                aaguid: None,
+                credential_id: None,
+                one_time: false,
+                backup_eligible: false,
+            },
+        );
+        self.deps
+            .store
+            .commit(
+                vec![Change::from(SessionChange::InsertSession(session.clone()))],
+                None,
+            )
+            .await
+            .map_err(internal)?;
+        Ok((user, session, token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_password_rules() {
+        let user = User {
+            id: Uuid::new_v4(),
+            user_principal_name: "joni@contoso.com".into(),
+            display_name: "Joni".into(),
+            mail: None,
+            account_enabled: true,
+            user_type: crate::directory::model::UserType::Member,
+            created_date_time: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        assert!(check_new_password(&user, "correct horse battery").is_ok());
+        assert!(check_new_password(&user, "short").is_err());
+        assert!(check_new_password(&user, "JONI1234567").is_err());
+        assert!(check_new_password(&user, &"x".repeat(257)).is_err());
+    }
+}

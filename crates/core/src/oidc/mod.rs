@@ -1,0 +1,1031 @@
+//! The OpenID Connect provider: what an application asks for at the authorization endpoint, the
+//! code it gets back once the sign-in flow is granted, and the tokens it exchanges that code
+//! for (ID token, access token, rotating refresh tokens), userinfo, revocation and logout.
+//!
+//! One authorization is one [`OAuthGrant`]: the person, the application, the scopes and how the
+//! person proved who they are (`amr`, `acr`, `auth_time`). The code and every refresh token
+//! point at it, so revoking the grant (a replayed code, a reused refresh token, a logout)
+//! revokes everything issued under it at once, on every node.
+//!
+//! Codes and refresh tokens are random strings kept only as SHA-256 hashes, taken once by a
+//! conditional update ([`OidcStore::authorization_code`](crate::oidc::store::OidcStore::authorization_code)),
+//! so two racing exchanges of one code cannot both succeed.
+//!
+//! What this module owns: validating authorization requests (exact redirect URIs, PKCE S256,
+//! scopes, prompt, max_age, acr_values), the single-sign-on decision to reuse a session, and
+//! issuing and redeeming codes and tokens. What it must never do: decide Conditional Access
+//! (the sign-in flow does, through the engine), check a credential, or redirect anywhere that
+//! is not registered for the application.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::directory::Directory;
+use crate::directory::model::{Application, User};
+use crate::kernel::Deps;
+use crate::kernel::clock::unix_millis;
+use crate::kernel::crypto::hash_secret;
+pub use crate::kernel::query::Taken;
+use crate::logs::sign_in::RequestFacts;
+pub use crate::oidc::store::RefreshToken;
+use crate::oidc::store::{OidcChange as Change, OidcStore};
+use crate::oidc::tokens::TokenService;
+use crate::session::AuthSession;
+use crate::session::store::SessionChange;
+use crate::signin::{FlowState, SignIns};
+
+pub mod store;
+pub mod tokens;
+
+pub use crate::signin::authorization::{
+    AuthorizationCode, AuthorizationRequest, AuthorizationResponse, CODE_LIFETIME, GRANT_LIFETIME,
+    OAuthGrant, ResponseMode, acr_for, amr_for, auth_time,
+};
+use crate::{Error, Result};
+
+/// ID and access tokens for people.
+pub const USER_TOKEN_LIFETIME: Duration = Duration::hours(1);
+/// One refresh token; each use replaces it with a new one.
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::days(14);
+/// The scopes this provider knows. Anything else is refused by name.
+pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// The query parameters of `/authorize`, as received.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub response_mode: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub acr_values: Option<String>,
+    pub login_hint: Option<String>,
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeRefusal {
+    /// The client or its redirect URI cannot be trusted: show an error page, never redirect.
+    NoRedirect { code: &'static str, message: String },
+    /// The redirect URI is registered; the error goes back to the application.
+    Redirect(AuthorizationResponse),
+}
+
+/// What `/authorize` does next.
+#[derive(Debug, Clone)]
+pub enum AuthorizeNext {
+    /// Send the person to the sign-in pages for this flow.
+    SignIn { flow: Box<FlowState> },
+    /// Answer the application now (single sign-on granted, or `prompt=none` refused).
+    Respond(AuthorizationResponse),
+}
+
+/// How the client authenticated at the token endpoint.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    Secret {
+        client_id: String,
+        secret: String,
+    },
+    /// A public client names itself only.
+    Public {
+        client_id: String,
+    },
+}
+
+/// An OAuth error for the token, revocation and userinfo endpoints (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    pub status: u16,
+    pub error: &'static str,
+    pub description: String,
+}
+
+impl OAuthError {
+    fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
+    }
+    fn grant(description: impl Into<String>) -> Self {
+        OAuthError::new(400, "invalid_grant", description)
+    }
+    fn client(description: impl Into<String>) -> Self {
+        OAuthError::new(401, "invalid_client", description)
+    }
+}
+
+/// Tokens for a person.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub token_type: &'static str,
+    pub access_token: String,
+    pub id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    pub expires_in: i64,
+    pub scope: String,
+}
+
+/// The claims of an ID token (OpenID Connect Core §2) with Entra's extras.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub amr: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acrs: Vec<String>,
+    /// The session, for RP-initiated logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    pub oid: String,
+    pub tid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub ver: String,
+}
+
+/// The claims of an access token issued to an application on a person's behalf.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserAccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub scp: String,
+    pub oid: String,
+    pub tid: String,
+    pub azp: String,
+    /// The grant it was issued under; revoking the grant revokes the token.
+    pub gid: String,
+    pub idtyp: String,
+    pub jti: String,
+}
+
+/// Whether the client must prove PKCE: public clients always (OAuth 2.1), confidential ones
+/// when they started with a challenge.
+fn is_public(app: &Application, redirect_uri: &str) -> bool {
+    app.is_fallback_public_client
+        || app
+            .spa
+            .redirect_uris
+            .iter()
+            .chain(&app.public_client.redirect_uris)
+            .any(|u| u == redirect_uri)
+}
+
+fn is_auth_context(value: &str) -> bool {
+    value
+        .strip_prefix('c')
+        .and_then(|n| n.parse::<u8>().ok())
+        .is_some_and(|n| (1..=99).contains(&n) && !value[1..].starts_with('0'))
+}
+
+/// `BASE64URL(SHA256(verifier))`, RFC 7636 §4.6.
+pub fn s256_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn valid_pkce_text(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The OpenID Connect provider. Cheap to clone.
+#[derive(Clone)]
+pub struct Oidc {
+    deps: Deps<dyn OidcStore>,
+    directory: Directory,
+    tokens: Arc<TokenService>,
+}
+
+impl Oidc {
+    pub fn new(deps: Deps<dyn OidcStore>, tokens: Arc<TokenService>) -> Self {
+        Oidc {
+            directory: Directory::new(crate::narrow!(
+                deps,
+                crate::directory::store::DirectoryStore
+            )),
+            deps,
+            tokens,
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.deps.clock.now()
+    }
+
+    /// Checks an authorization request. The client and redirect URI are checked first, and
+    /// until both are known good nothing is sent to the redirect URI.
+    pub async fn validate(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<std::result::Result<(Application, AuthorizationRequest), AuthorizeRefusal>> {
+        let no_redirect = |code: &'static str, message: String| {
+            Ok(Err(AuthorizeRefusal::NoRedirect { code, message }))
+        };
+        let Some(client_id) = params.client_id.as_deref().map(str::trim) else {
+            return no_redirect(
+                "missingClientId",
+                "The request names no application (client_id is missing).".into(),
+            );
+        };
+        let app = match Uuid::parse_str(client_id) {
+            Ok(app_id) => self.deps.store.application_by_app_id(app_id).await?,
+            Err(_) => None,
+        };
+        let Some(app) = app else {
+            return no_redirect(
+                "unknownClient",
+                format!("No application is registered with the client id '{client_id}'."),
+            );
+        };
+        let Some(redirect_uri) = params.redirect_uri.clone() else {
+            return no_redirect(
+                "missingRedirectUri",
+                format!(
+                    "The application '{}' did not say where to return (redirect_uri is missing).",
+                    app.display_name
+                ),
+            );
+        };
+        // Exact comparison (RFC 9700 §4.1.3): no prefix, wildcard or normalisation.
+        if !app.all_redirect_uris().any(|u| u == redirect_uri) {
+            return no_redirect(
+                "redirectUriMismatch",
+                format!(
+                    "The address '{redirect_uri}' is not registered for the application '{}'.",
+                    app.display_name
+                ),
+            );
+        }
+        let response_mode = match params.response_mode.as_deref() {
+            None | Some("query") => ResponseMode::Query,
+            Some("form_post") => ResponseMode::FormPost,
+            Some(_) => ResponseMode::Query,
+        };
+        let mut request = AuthorizationRequest {
+            redirect_uri: redirect_uri.clone(),
+            response_mode,
+            scopes: Vec::new(),
+            state: params.state.clone(),
+            nonce: None,
+            code_challenge: None,
+            fresh_sign_in: false,
+            no_prompt: false,
+            max_age: None,
+            auth_contexts: Vec::new(),
+        };
+        let refuse = |request: &AuthorizationRequest, error: &str, description: &str| {
+            Ok(Err(AuthorizeRefusal::Redirect(
+                AuthorizationResponse::error(request, error, description),
+            )))
+        };
+        if let Some(mode) = params.response_mode.as_deref()
+            && !matches!(mode, "query" | "form_post")
+        {
+            return refuse(
+                &request,
+                "invalid_request",
+                "response_mode must be query or form_post.",
+            );
+        }
+        match params.response_type.as_deref() {
+            Some("code") => {}
+            None => {
+                return refuse(&request, "invalid_request", "response_type is missing.");
+            }
+            Some(_) => {
+                return refuse(
+                    &request,
+                    "unsupported_response_type",
+                    "Only response_type=code is supported.",
+                );
+            }
+        }
+        let scopes: Vec<String> = params
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            return refuse(&request, "invalid_scope", "The scope must include openid.");
+        }
+        if let Some(unknown) = scopes
+            .iter()
+            .find(|s| !SUPPORTED_SCOPES.contains(&s.as_str()))
+        {
+            return refuse(
+                &request,
+                "invalid_scope",
+                &format!("The scope '{unknown}' is not supported."),
+            );
+        }
+        request.scopes = scopes;
+        if let Some(nonce) = &params.nonce {
+            if nonce.len() > 512 {
+                return refuse(&request, "invalid_request", "nonce is longer than 512.");
+            }
+            request.nonce = Some(nonce.clone());
+        }
+        match (
+            params.code_challenge.as_deref(),
+            params.code_challenge_method.as_deref(),
+        ) {
+            (Some(challenge), Some("S256")) => {
+                if !valid_pkce_text(challenge) {
+                    return refuse(
+                        &request,
+                        "invalid_request",
+                        "code_challenge must be 43 to 128 characters of base64url.",
+                    );
+                }
+                request.code_challenge = Some(challenge.to_string());
+            }
+            (Some(_), _) | (None, Some(_)) => {
+                return refuse(
+                    &request,
+                    "invalid_request",
+                    "Only code_challenge_method=S256 is supported, with a code_challenge.",
+                );
+            }
+            (None, None) => {
+                if is_public(&app, &redirect_uri) {
+                    return refuse(
+                        &request,
+                        "invalid_request",
+                        "This application is a public client: PKCE (code_challenge with S256) is required.",
+                    );
+                }
+            }
+        }
+        for prompt in params.prompt.as_deref().unwrap_or("").split_whitespace() {
+            match prompt {
+                "login" | "select_account" => request.fresh_sign_in = true,
+                "none" => request.no_prompt = true,
+                "consent" => {}
+                other => {
+                    return refuse(
+                        &request,
+                        "invalid_request",
+                        &format!("prompt '{other}' is not supported."),
+                    );
+                }
+            }
+        }
+        if request.no_prompt && request.fresh_sign_in {
+            return refuse(
+                &request,
+                "invalid_request",
+                "prompt=none cannot be combined with another prompt.",
+            );
+        }
+        if let Some(max_age) = &params.max_age {
+            match max_age.trim().parse::<i64>() {
+                Ok(v) if v >= 0 => request.max_age = Some(v),
+                _ => {
+                    return refuse(
+                        &request,
+                        "invalid_request",
+                        "max_age must be a number of seconds.",
+                    );
+                }
+            }
+        }
+        for value in params
+            .acr_values
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+        {
+            if !is_auth_context(value) {
+                return refuse(
+                    &request,
+                    "invalid_request",
+                    &format!(
+                        "acr_values names '{value}'; only authentication contexts c1 to c99 are supported."
+                    ),
+                );
+            }
+            if !request.auth_contexts.iter().any(|c| c == value) {
+                request.auth_contexts.push(value.to_string());
+            }
+        }
+        Ok(Ok((app, request)))
+    }
+
+    /// Starts (or, with single sign-on, finishes) the sign-in for a validated request.
+    pub async fn authorize(
+        &self,
+        sign_ins: &SignIns,
+        app: &Application,
+        request: AuthorizationRequest,
+        session: Option<AuthSession>,
+        facts: &RequestFacts,
+    ) -> Result<AuthorizeNext> {
+        let now = self.now();
+        let reusable = session.filter(|s| {
+            !request.fresh_sign_in
+                && request
+                    .max_age
+                    .is_none_or(|max| now - auth_time(s) <= Duration::seconds(max))
+        });
+        match reusable {
+            Some(session) => {
+                let flow = sign_ins
+                    .start_with_session(app, facts, request.clone(), &session)
+                    .await?;
+                let mut flow = flow;
+                if let Some(response) = flow.completion.take() {
+                    return Ok(AuthorizeNext::Respond(response));
+                }
+                if request.no_prompt {
+                    return Ok(AuthorizeNext::Respond(AuthorizationResponse::error(
+                        &request,
+                        "interaction_required",
+                        "Conditional Access needs the person to do more before signing in.",
+                    )));
+                }
+                Ok(AuthorizeNext::SignIn {
+                    flow: Box::new(flow),
+                })
+            }
+            None if request.no_prompt => Ok(AuthorizeNext::Respond(AuthorizationResponse::error(
+                &request,
+                "login_required",
+                "The person is not signed in (or must sign in again).",
+            ))),
+            None => {
+                let flow = sign_ins
+                    .start_for(&app.app_id.to_string(), facts, Some(request))
+                    .await?;
+                Ok(AuthorizeNext::SignIn {
+                    flow: Box::new(flow),
+                })
+            }
+        }
+    }
+
+    /// Who the client is. A confidential client must prove its secret; a public client may
+    /// only name itself when it is one.
+    async fn client(
+        &self,
+        auth: &ClientAuth,
+        redirect_uri: Option<&str>,
+    ) -> Result<std::result::Result<Application, OAuthError>> {
+        match auth {
+            ClientAuth::Secret { client_id, secret } => {
+                match self.directory.authenticate_client(client_id, secret).await {
+                    Ok(app) => Ok(Ok(app)),
+                    Err(Error::Unauthenticated(m)) => Ok(Err(OAuthError::client(m))),
+                    Err(e) => Err(e),
+                }
+            }
+            ClientAuth::Public { client_id } => {
+                let app = match Uuid::parse_str(client_id.trim()) {
+                    Ok(id) => self.deps.store.application_by_app_id(id).await?,
+                    Err(_) => None,
+                };
+                let Some(app) = app else {
+                    return Ok(Err(OAuthError::client("The client id is not valid.")));
+                };
+                // Without a redirect URI to judge by (refresh, revocation), an application with
+                // public redirect URIs and no secret is public.
+                let public = app.is_fallback_public_client
+                    || match redirect_uri {
+                        Some(uri) => is_public(&app, uri),
+                        None => {
+                            app.password_credentials.is_empty()
+                                && (!app.spa.redirect_uris.is_empty()
+                                    || !app.public_client.redirect_uris.is_empty())
+                        }
+                    };
+                if public {
+                    Ok(Ok(app))
+                } else {
+                    Ok(Err(OAuthError::client(
+                        "This application is a confidential client: authenticate with its secret.",
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn revoke_grant(&self, grant_id: Uuid) -> Result<()> {
+        self.deps
+            .store
+            .commit(
+                vec![Change::RevokeOAuthGrant {
+                    id: grant_id,
+                    at: self.now(),
+                }],
+                None,
+            )
+            .await
+    }
+
+    /// A live grant: present, not revoked, not past its lifetime, its person still enabled;
+    /// with that person, whom every caller needs next.
+    async fn live_grant(
+        &self,
+        grant_id: Uuid,
+    ) -> Result<std::result::Result<(OAuthGrant, User), OAuthError>> {
+        let Some(grant) = self.deps.store.oauth_grant(grant_id).await? else {
+            return Ok(Err(OAuthError::grant(
+                "The authorization no longer exists.",
+            )));
+        };
+        if grant.revoked.is_some() {
+            return Ok(Err(OAuthError::grant("The authorization was revoked.")));
+        }
+        if grant.expires <= self.now() {
+            return Ok(Err(OAuthError::grant("The authorization has expired.")));
+        }
+        match self.deps.store.user(grant.user_id).await? {
+            Some(user) if user.account_enabled => Ok(Ok((grant, user))),
+            _ => Ok(Err(OAuthError::grant(
+                "The account is disabled or no longer exists.",
+            ))),
+        }
+    }
+
+    /// `grant_type=authorization_code`.
+    pub async fn redeem_code(
+        &self,
+        auth: &ClientAuth,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<std::result::Result<TokenResponse, OAuthError>> {
+        let app = match self.client(auth, redirect_uri).await? {
+            Ok(app) => app,
+            Err(e) => return Ok(Err(e)),
+        };
+        let code_hash = hash_secret(code);
+        let stored = match self.deps.store.authorization_code(&code_hash).await? {
+            Taken::Fresh(stored) => stored,
+            Taken::Replayed(stored) => return self.code_replayed(stored.grant_id).await,
+            Taken::Unknown => {
+                return Ok(Err(OAuthError::grant(
+                    "The authorization code is not valid.",
+                )));
+            }
+        };
+        // The code is used up in the transaction that stores what it issues, or by the refusal
+        // below: either way it is good for one attempt.
+        let take = Change::TakeAuthorizationCode {
+            code_hash,
+            at: self.now(),
+        };
+        let (grant, user) = match self
+            .check_code(&app, &stored, redirect_uri, code_verifier)
+            .await?
+        {
+            Ok(found) => found,
+            Err(refusal) => {
+                match self.deps.store.commit(vec![take], None).await {
+                    Ok(()) | Err(Error::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                return Ok(Err(refusal));
+            }
+        };
+        match self.issue(&app, &grant, &user, true, Some(take)).await {
+            Ok(response) => Ok(Ok(response)),
+            Err(Error::Conflict {
+                code: "authorizationCodeUsed",
+                ..
+            }) => self.code_replayed(grant.id).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// RFC 6749 §4.1.2: a code used twice revokes what it issued.
+    async fn code_replayed(
+        &self,
+        grant_id: Uuid,
+    ) -> Result<std::result::Result<TokenResponse, OAuthError>> {
+        tracing::warn!(grant = %grant_id, "authorization code replayed; revoking its tokens");
+        self.revoke_grant(grant_id).await?;
+        Ok(Err(OAuthError::grant(
+            "The authorization code was already used; the tokens issued with it are revoked.",
+        )))
+    }
+
+    /// Whether this client may redeem this unused code now: unexpired, its grant live, issued
+    /// to this client for this redirect URI, and its PKCE challenge met.
+    async fn check_code(
+        &self,
+        app: &Application,
+        stored: &AuthorizationCode,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<std::result::Result<(OAuthGrant, User), OAuthError>> {
+        if stored.expires <= self.now() {
+            return Ok(Err(OAuthError::grant(
+                "The authorization code has expired.",
+            )));
+        }
+        let (grant, user) = match self.live_grant(stored.grant_id).await? {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        if grant.client_id != app.app_id {
+            return Ok(Err(OAuthError::grant(
+                "The authorization code was issued to another application.",
+            )));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Ok(Err(OAuthError::grant(
+                "redirect_uri must be the one the authorization request used.",
+            )));
+        }
+        match (&stored.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) => {
+                let computed = s256_challenge(verifier);
+                if !valid_pkce_text(verifier)
+                    || !bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+                {
+                    return Ok(Err(OAuthError::grant(
+                        "The code_verifier does not match the code_challenge.",
+                    )));
+                }
+            }
+            (Some(_), None) => {
+                return Ok(Err(OAuthError::grant("code_verifier is missing.")));
+            }
+            // A verifier for a code issued without a challenge is a downgrade attempt.
+            (None, Some(_)) => {
+                return Ok(Err(OAuthError::grant(
+                    "This code was issued without a code_challenge; a code_verifier is not expected.",
+                )));
+            }
+            (None, None) => {}
+        }
+        Ok(Ok((grant, user)))
+    }
+
+    /// `grant_type=refresh_token`: the token is replaced; a token used twice revokes the
+    /// whole family (RFC 9700 §4.14.2).
+    pub async fn refresh(
+        &self,
+        auth: &ClientAuth,
+        refresh_token: &str,
+    ) -> Result<std::result::Result<TokenResponse, OAuthError>> {
+        let app = match self.client(auth, None).await? {
+            Ok(app) => app,
+            Err(e) => return Ok(Err(e)),
+        };
+        let stored = match self
+            .deps
+            .store
+            .take_refresh_token(&hash_secret(refresh_token), self.now())
+            .await?
+        {
+            Taken::Fresh(stored) => stored,
+            Taken::Replayed(stored) => {
+                tracing::warn!(grant = %stored.grant_id, "refresh token reused; revoking its family");
+                self.revoke_grant(stored.grant_id).await?;
+                return Ok(Err(OAuthError::grant(
+                    "The refresh token was already used; every token of this sign-in is revoked.",
+                )));
+            }
+            Taken::Unknown => {
+                return Ok(Err(OAuthError::grant("The refresh token is not valid.")));
+            }
+        };
+        if stored.expires <= self.now() {
+            return Ok(Err(OAuthError::grant("The refresh token has expired.")));
+        }
+        let (grant, user) = match self.live_grant(stored.grant_id).await? {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        if grant.client_id != app.app_id {
+            return Ok(Err(OAuthError::grant(
+                "The refresh token was issued to another application.",
+            )));
+        }
+        self.issue(&app, &grant, &user, false, None).await.map(Ok)
+    }
+
+    async fn issue(
+        &self,
+        app: &Application,
+        grant: &OAuthGrant,
+        user: &User,
+        first: bool,
+        take_code: Option<Change>,
+    ) -> Result<TokenResponse> {
+        let now = self.now();
+        let iat = unix_millis(now) / 1000;
+        let exp = iat + USER_TOKEN_LIFETIME.whole_seconds();
+        let tid = self.tokens.tenant_id().to_string();
+        let profile = grant.scopes.iter().any(|s| s == "profile");
+        let email = grant.scopes.iter().any(|s| s == "email");
+        let id_claims = IdTokenClaims {
+            iss: self.tokens.issuer().to_string(),
+            sub: user.id.to_string(),
+            aud: app.app_id.to_string(),
+            exp,
+            iat,
+            nbf: iat,
+            auth_time: unix_millis(grant.auth_time) / 1000,
+            // The nonce belongs to the authentication: only the first ID token carries it.
+            nonce: if first { grant.nonce.clone() } else { None },
+            amr: grant.amr.clone(),
+            acr: grant.acr.clone(),
+            acrs: grant.acrs.clone(),
+            sid: grant.session_id.map(|s| s.to_string()),
+            oid: user.id.to_string(),
+            tid: tid.clone(),
+            name: profile.then(|| user.display_name.clone()),
+            preferred_username: profile.then(|| user.user_principal_name.clone()),
+            email: email
+                .then(|| {
+                    user.mail
+                        .clone()
+                        .unwrap_or(user.user_principal_name.clone())
+                })
+                .filter(|m| m.contains('@')),
+            ver: "2.0".into(),
+        };
+        let access_claims = UserAccessTokenClaims {
+            iss: self.tokens.issuer().to_string(),
+            sub: user.id.to_string(),
+            aud: app.app_id.to_string(),
+            exp,
+            iat,
+            nbf: iat,
+            scp: grant.scopes.join(" "),
+            oid: user.id.to_string(),
+            tid,
+            azp: app.app_id.to_string(),
+            gid: grant.id.to_string(),
+            idtyp: "user".into(),
+            jti: self.deps.entropy.uuid().to_string(),
+        };
+        let id_token = self.tokens.sign(&id_claims, "JWT")?;
+        let access_token = self.tokens.sign(&access_claims, "at+jwt")?;
+        // The code (when redeeming one) is used up in the same transaction that stores the
+        // refresh token: both or neither.
+        let mut changes: Vec<Change> = take_code.into_iter().collect();
+        let refresh_token = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
+            let token = self.deps.entropy.secret_text(64);
+            changes.push(Change::InsertRefreshToken(RefreshToken {
+                token_hash: hash_secret(&token),
+                grant_id: grant.id,
+                created: now,
+                expires: (now + REFRESH_TOKEN_LIFETIME).min(grant.expires),
+            }));
+            token
+        });
+        self.deps.store.commit(changes, None).await?;
+        Ok(TokenResponse {
+            token_type: "Bearer",
+            access_token,
+            id_token,
+            refresh_token,
+            expires_in: USER_TOKEN_LIFETIME.whole_seconds(),
+            scope: grant.scopes.join(" "),
+        })
+    }
+
+    /// The person behind an access token, for `/userinfo`; refused once its grant is revoked.
+    pub async fn userinfo(
+        &self,
+        access_token: &str,
+    ) -> Result<std::result::Result<serde_json::Value, OAuthError>> {
+        let invalid = |m: &str| OAuthError::new(401, "invalid_token", m);
+        let claims: UserAccessTokenClaims = match self.tokens.verify(access_token, None).await {
+            Ok(c) => c,
+            Err(Error::Unauthenticated(m)) => return Ok(Err(invalid(&m))),
+            Err(e) => return Err(e),
+        };
+        if claims.idtyp != "user" {
+            return Ok(Err(invalid("This token was not issued for a person.")));
+        }
+        let Ok(grant_id) = Uuid::parse_str(&claims.gid) else {
+            return Ok(Err(invalid("This token names no authorization.")));
+        };
+        let (grant, user) = match self.live_grant(grant_id).await? {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(invalid(&e.description))),
+        };
+        let mut info =
+            serde_json::json!({ "sub": user.id, "oid": user.id, "tid": self.tokens.tenant_id() });
+        if grant.scopes.iter().any(|s| s == "profile") {
+            info["name"] = user.display_name.clone().into();
+            info["preferred_username"] = user.user_principal_name.clone().into();
+        }
+        if grant.scopes.iter().any(|s| s == "email") {
+            let mail = user
+                .mail
+                .clone()
+                .unwrap_or(user.user_principal_name.clone());
+            if mail.contains('@') {
+                info["email"] = mail.into();
+            }
+        }
+        Ok(Ok(info))
+    }
+
+    /// RFC 7009 revocation: a refresh token or an access token revokes its grant. Unknown
+    /// tokens are not an error (the answer must not tell a guesser anything).
+    pub async fn revoke(
+        &self,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<std::result::Result<(), OAuthError>> {
+        let app = match self.client(auth, None).await? {
+            Ok(app) => app,
+            Err(e) => return Ok(Err(e)),
+        };
+        let grant_id = match self.deps.store.refresh_token(&hash_secret(token)).await? {
+            Some(stored) => Some(stored.grant_id),
+            None => match self
+                .tokens
+                .verify::<UserAccessTokenClaims>(token, None)
+                .await
+            {
+                Ok(claims) => Uuid::parse_str(&claims.gid).ok(),
+                Err(_) => None,
+            },
+        };
+        if let Some(grant_id) = grant_id
+            && let Some(grant) = self.deps.store.oauth_grant(grant_id).await?
+            && grant.client_id == app.app_id
+            && grant.revoked.is_none()
+        {
+            self.revoke_grant(grant_id).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    /// RP-initiated logout: ends the session and revokes what was issued in it. Returns where
+    /// to send the browser: the application's post-logout address only if it is registered for
+    /// the application the ID token hint names.
+    pub async fn end_session(
+        &self,
+        session: Option<&AuthSession>,
+        id_token_hint: Option<&str>,
+        post_logout_redirect_uri: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<std::result::Result<Option<String>, Error>> {
+        let hint = match id_token_hint {
+            Some(token) => match self.tokens.verify_hint(token).await {
+                Ok(claims) => Some(claims),
+                Err(_) => {
+                    return Ok(Err(Error::invalid(
+                        "id_token_hint",
+                        "The ID token hint is not one this server issued.",
+                    )));
+                }
+            },
+            None => None,
+        };
+        let now = self.now();
+        let mut changes = Vec::new();
+        if let Some(session) = session {
+            changes.push(Change::RevokeSessionGrants {
+                session_id: session.id,
+                at: now,
+            });
+            changes.push(Change::from(SessionChange::DeleteSession(session.id)));
+        } else if let Some(sid) = hint
+            .as_ref()
+            .and_then(|h| h.sid.as_deref())
+            .and_then(|s| Uuid::parse_str(s).ok())
+        {
+            changes.push(Change::RevokeSessionGrants {
+                session_id: sid,
+                at: now,
+            });
+        }
+        if !changes.is_empty() {
+            self.deps.store.commit(changes, None).await?;
+        }
+        let Some(target) = post_logout_redirect_uri else {
+            return Ok(Ok(None));
+        };
+        let Some(hint) = hint else {
+            return Ok(Err(Error::invalid(
+                "post_logout_redirect_uri",
+                "A post-logout address needs an id_token_hint naming the application.",
+            )));
+        };
+        let app = match Uuid::parse_str(&hint.aud) {
+            Ok(app_id) => self.deps.store.application_by_app_id(app_id).await?,
+            Err(_) => None,
+        };
+        match app {
+            Some(app) if app.all_redirect_uris().any(|u| u == target) => {
+                let mut url = target.to_string();
+                if let Some(state) = state {
+                    let q = serde_urlencoded::to_string([("state", state)]).unwrap_or_default();
+                    url.push(if url.contains('?') { '&' } else { '?' });
+                    url.push_str(&q);
+                }
+                Ok(Ok(Some(url)))
+            }
+            _ => Ok(Err(Error::invalid(
+                "post_logout_redirect_uri",
+                "The post-logout address is not registered for the application.",
+            ))),
+        }
+    }
+
+    /// The discovery document (OpenID Connect Discovery 1.0 §3).
+    pub fn discovery(&self, public_url: &str) -> serde_json::Value {
+        let base = public_url.trim_end_matches('/');
+        serde_json::json!({
+            "issuer": self.tokens.issuer(),
+            "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
+            "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+            "userinfo_endpoint": format!("{base}/oidc/userinfo"),
+            "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+            "revocation_endpoint": format!("{base}/oauth2/v2.0/revoke"),
+            "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "form_post"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SUPPORTED_SCOPES,
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "acrs", "sid", "oid", "tid", "name", "preferred_username", "email"],
+            "acr_values_supported": (1..=99).map(|n| format!("c{n}")).collect::<Vec<_>>(),
+            "prompt_values_supported": ["none", "login", "select_account", "consent"],
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_contexts_are_c1_to_c99() {
+        for ok in ["c1", "c9", "c10", "c99"] {
+            assert!(is_auth_context(ok), "{ok}");
+        }
+        for bad in ["c0", "c100", "c01", "C1", "c", "1", "c1x", "urn:c1"] {
+            assert!(!is_auth_context(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn s256_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn pkce_text_is_43_to_128_unreserved_characters() {
+        assert!(valid_pkce_text(&"a".repeat(43)));
+        assert!(valid_pkce_text(&"-._~".repeat(32)));
+        assert!(!valid_pkce_text(&"a".repeat(42)));
+        assert!(!valid_pkce_text(&"a".repeat(129)));
+        assert!(!valid_pkce_text(&format!("{}+", "a".repeat(43))));
+    }
+}

@@ -1,0 +1,178 @@
+//! Authentication sessions: who proved what, and when. A session is created by a first factor
+//! (a passkey, a Temporary Access Pass, a password) and remembers every method satisfied in it,
+//! so later steps — registering a passkey, Conditional Access, single sign-on — can ask what this
+//! person has proved and how recently.
+//!
+//! The browser holds only a random token; the database keeps its SHA-256 and the session, so any
+//! node can serve any step and a stolen database row cannot be replayed as a cookie.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::kernel::Deps;
+use crate::kernel::clock::graph_datetime;
+use crate::kernel::crypto::hash_secret;
+use crate::session::store::SessionStore;
+
+pub mod store;
+use crate::{Error, Result};
+
+/// The name of the cookie that carries a session token.
+pub const SESSION_COOKIE: &str = "portcullis_session";
+/// How long a session lives without a new sign-in.
+pub const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// "Registering a passkey needs a recent strong sign-in (5 minutes)…"
+pub const RECENT_STRONG_SIGN_IN: Duration = Duration::minutes(5);
+/// "…or a TAP session (10 minutes for a one-time TAP)."
+pub const ONE_TIME_TAP_REGISTRATION_WINDOW: Duration = Duration::minutes(10);
+
+/// A way a person proved who they are, in Graph's method names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum MethodKind {
+    /// A passkey (FIDO2): phishing-resistant, passwordless.
+    Fido2,
+    TemporaryAccessPass,
+    Password,
+    /// Software OATH (TOTP).
+    SoftwareOath,
+}
+
+/// One method satisfied in a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMethod {
+    pub method: MethodKind,
+    #[serde(with = "graph_datetime")]
+    pub at: OffsetDateTime,
+    /// The passkey's AAGUID, for authentication strengths that restrict models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aaguid: Option<String>,
+    /// The id of the credential or pass used (passkey method id, TAP id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
+    /// For a passkey: whether it may be synced (backup eligible), which decides `amr` `swk`
+    /// rather than `hwk`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backup_eligible: bool,
+    /// For a Temporary Access Pass: whether it was a one-time pass.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub one_time: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSession {
+    pub id: Uuid,
+    /// SHA-256 (hex) of the token the browser holds.
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub methods: Vec<SessionMethod>,
+    pub created: OffsetDateTime,
+    pub expires: OffsetDateTime,
+}
+
+impl AuthSession {
+    pub fn latest(&self, kind: MethodKind) -> Option<&SessionMethod> {
+        self.methods
+            .iter()
+            .filter(|m| m.method == kind)
+            .max_by_key(|m| m.at)
+    }
+
+    /// Whether this session may register a new passkey now: a passkey sign-in in the last five
+    /// minutes, or a Temporary Access Pass (a one-time pass only within ten minutes of use).
+    /// Any other answer names what is missing.
+    pub fn may_register_methods(&self, now: OffsetDateTime) -> Result<()> {
+        if self
+            .latest(MethodKind::Fido2)
+            .is_some_and(|m| now - m.at <= RECENT_STRONG_SIGN_IN)
+        {
+            return Ok(());
+        }
+        if let Some(tap) = self.latest(MethodKind::TemporaryAccessPass) {
+            if !tap.one_time || now - tap.at <= ONE_TIME_TAP_REGISTRATION_WINDOW {
+                return Ok(());
+            }
+            return Err(Error::Forbidden(
+                "The one-time Temporary Access Pass was used more than 10 minutes ago; sign in again to add a passkey.".into(),
+            ));
+        }
+        Err(Error::Forbidden(
+            "Adding a passkey needs a sign-in with a passkey in the last 5 minutes, or a Temporary Access Pass; sign in again.".into(),
+        ))
+    }
+}
+
+/// Starts a session for `user_id` with its first method. Returns the session and the token to
+/// hand to the browser (shown nowhere else).
+pub fn new_session<S: SessionStore + ?Sized>(
+    deps: &Deps<S>,
+    user_id: Uuid,
+    first: SessionMethod,
+) -> (AuthSession, String) {
+    let now = deps.clock.now();
+    let token = deps.entropy.secret_text(43);
+    (
+        AuthSession {
+            id: deps.entropy.ordered_uuid(now),
+            token_hash: hash_secret(&token),
+            user_id,
+            methods: vec![first],
+            created: now,
+            expires: now + SESSION_LIFETIME,
+        },
+        token,
+    )
+}
+
+/// The live session a token names, if any.
+pub async fn session_for_token<S: SessionStore + ?Sized>(
+    deps: &Deps<S>,
+    token: &str,
+) -> Result<Option<AuthSession>> {
+    let session = deps
+        .store
+        .session_by_token_hash(&hash_secret(token))
+        .await?;
+    Ok(session.filter(|s| s.expires > deps.clock.now()))
+}
+
+/// Sessions as the web layer meets them: the live session behind a cookie, who it belongs to,
+/// and signing out. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions {
+    deps: Deps<dyn SessionStore>,
+}
+
+impl Sessions {
+    pub fn new(deps: Deps<dyn SessionStore>) -> Self {
+        Sessions { deps }
+    }
+
+    /// The live session a token names, if any.
+    pub async fn for_token(&self, token: &str) -> Result<Option<AuthSession>> {
+        session_for_token(&self.deps, token).await
+    }
+
+    /// The person a session belongs to; `None` once their account is gone.
+    pub async fn person(
+        &self,
+        session: &AuthSession,
+    ) -> Result<Option<crate::directory::model::User>> {
+        self.deps.store.user(session.user_id).await
+    }
+
+    /// Ends a session (signing out): its token stops working on every node at once.
+    pub async fn end(&self, session: &AuthSession) -> Result<()> {
+        self.deps
+            .store
+            .commit(vec![store::SessionChange::DeleteSession(session.id)], None)
+            .await
+    }
+
+    /// The current time on the server's clock (a session's recency is judged against it).
+    pub fn now(&self) -> OffsetDateTime {
+        self.deps.clock.now()
+    }
+}

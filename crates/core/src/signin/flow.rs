@@ -1,0 +1,1286 @@
+//! The sign-in state machine: one [`SignInFlow`] per person signing in to one application,
+//! taken step by step — identify, first factor, Conditional Access, then whatever Conditional
+//! Access asks for (another method in the same session, or registering a passkey and proving it
+//! with one assertion) — until it is granted or blocked.
+//!
+//! The flow lives in the database ([`SignInStore::sign_in_flow`](crate::signin::store::SignInStore::sign_in_flow)),
+//! so any node can serve any step; every move names the step it expects, so a step submitted out
+//! of order, twice, or by two racing nodes moves the flow at most once. After the first factor a
+//! flow belongs to one session: a step must come with that session.
+//!
+//! This module owns the *order* of the steps and the Conditional Access decision for the flow:
+//! the facts (`SignInContext`), the outcome (granted, requirements, registration needed,
+//! blocked) and the sign-in log entry of every outcome. The credential checks themselves belong
+//! to the method services ([`TemporaryAccessPasses`], [`Passwords`], [`SoftwareOath`],
+//! [`Passkeys`]), which it calls and never duplicates. It must never special-case a method
+//! against a strength (the engine's strengths decide what a TAP satisfies), never issue codes or
+//! tokens (the OIDC layer does, on top of a granted flow), and never see an HTTP type.
+
+use std::net::IpAddr;
+
+use portcullis_policy::{
+    AuthenticationMethodMode, Decision, Outcome, PolicySet, SatisfiedMethod, SignInContext, Target,
+    UserAction, UserKind, evaluate,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::conditional_access::ConditionalAccess;
+use crate::directory::audit::RequestContext;
+use crate::directory::model::{User, UserType};
+use crate::kernel::Deps;
+use crate::kernel::clock::graph_datetime;
+use crate::logs::sign_in::SignInLogEntry;
+use crate::logs::sign_in::{self, FlowRecord, RequestFacts};
+use crate::logs::store::LogChange;
+use crate::methods::passkeys::policy::EnforcementType;
+use crate::methods::passkeys::{CeremonyOptions, Passkeys, RegistrationDevice};
+use crate::methods::password::Passwords;
+use crate::methods::tap::TemporaryAccessPasses;
+use crate::methods::totp::SoftwareOath;
+use crate::session::{AuthSession, MethodKind};
+use crate::signin::authorization::AuthorizationRequest;
+use crate::signin::authorization::AuthorizationResponse;
+use crate::signin::store::{SignInChange as Change, SignInStore};
+use crate::{Error, Result};
+
+/// "Every time" sign-in frequency accepts a sign-in this recent (Entra allows five minutes of
+/// clock skew and sign-in time).
+pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
+
+/// How long a sign-in may take from start to finish.
+pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
+
+/// Entra's error codes for the outcomes this machine logs.
+pub const STRONG_AUTH_REQUIRED: u32 = 50074;
+pub const MORE_INFORMATION_REQUIRED: u32 = 50079;
+pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = 53003;
+
+/// Where a flow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    /// Waiting for a username (or a passkey, which names its own account).
+    Identify,
+    /// Waiting for a pass, a password or a passkey.
+    FirstFactor,
+    /// Conditional Access asks for more in this session (a passkey, an app code).
+    Requirements,
+    /// "More information required": register a method that meets the strength.
+    RegistrationNeeded,
+    /// A passkey was registered; one assertion with it must prove it.
+    ProveRegistration,
+    Granted,
+    Blocked,
+    /// Granted, and the authorization code for it issued (once).
+    Completed,
+}
+
+impl Step {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Step::Identify => "identify",
+            Step::FirstFactor => "firstFactor",
+            Step::Requirements => "requirements",
+            Step::RegistrationNeeded => "registrationNeeded",
+            Step::ProveRegistration => "proveRegistration",
+            Step::Granted => "granted",
+            Step::Blocked => "blocked",
+            Step::Completed => "completed",
+        }
+    }
+}
+
+/// A policy named to the person (the one that blocked, or those that asked for more).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedPolicy {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// One sign-in in progress, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInFlow {
+    pub id: Uuid,
+    pub step: Step,
+    /// The application's client id (`appId`).
+    pub client_id: Uuid,
+    pub app_display_name: String,
+    /// The facts of the request that started the flow; later steps are decided on these, so a
+    /// flow cannot change platform halfway.
+    pub correlation_id: Uuid,
+    pub ip_address: Option<String>,
+    pub user_agent: String,
+    /// What the person typed at the identify step.
+    pub username: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub session_id: Option<Uuid>,
+    /// The policies whose requirements sent the person to registration.
+    #[serde(default)]
+    pub interrupting_policies: Vec<NamedPolicy>,
+    /// What the last decision needs from the person.
+    #[serde(default)]
+    pub offered_methods: Vec<String>,
+    #[serde(default)]
+    pub required_strengths: Vec<String>,
+    /// The blocking policies of a blocked flow.
+    #[serde(default)]
+    pub blocking_policies: Vec<NamedPolicy>,
+    /// The passkey registered in this flow and not yet proven.
+    pub pending_passkey: Option<Uuid>,
+    /// The application's authorization request, when the flow came from `/authorize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<AuthorizationRequest>,
+    /// The flow began with an existing session (single sign-on) rather than a first factor,
+    /// so the session's age is checked against sign-in frequency.
+    #[serde(default)]
+    pub reuses_session: bool,
+    /// Conditional Access's persistent-browser control for this sign-in: `Some(false)` for
+    /// "never persistent", `Some(true)` for "always".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistent_browser: Option<bool>,
+    #[serde(with = "graph_datetime")]
+    pub created: OffsetDateTime,
+    #[serde(with = "graph_datetime")]
+    pub expires: OffsetDateTime,
+}
+
+/// What the person (or the page) sees of a flow after a step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowState {
+    pub flow_id: Uuid,
+    pub status: &'static str,
+    pub app_id: Uuid,
+    pub app_display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_principal_name: Option<String>,
+    /// Entra's code for an interrupt or a block (50074, 50079, 53003).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Methods that would meet what is asked, in Graph's mode names (`fido2`, `softwareOath`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub required_strengths: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<NamedPolicy>,
+    /// For a block: what the person hands to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+    /// The cookie token of a session started by this step; the web layer sets it and never
+    /// shows it.
+    #[serde(skip)]
+    pub new_session_token: Option<String>,
+    /// Whether the session cookie may outlive the browser (Conditional Access's persistent
+    /// browser control); `None` leaves the default.
+    #[serde(skip)]
+    pub persistent_session: Option<bool>,
+    /// For a flow from `/authorize` that this step completed: the code (or error) to send
+    /// back to the application; the web layer turns it into `redirect_url` or `form_post`.
+    #[serde(skip)]
+    pub completion: Option<AuthorizationResponse>,
+    /// Where the browser goes next: the application's redirect URI with the code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// For `response_mode=form_post`: `{action, fields}` for the page to post instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub form_post: Option<Value>,
+}
+
+/// The methods a session has satisfied, as the engine's strengths read them. The mapping is
+/// here once; whether a mode meets a strength is the engine's business.
+pub fn satisfied_methods(session: &AuthSession) -> Vec<SatisfiedMethod> {
+    session
+        .methods
+        .iter()
+        .map(|m| match m.method {
+            MethodKind::Fido2 => SatisfiedMethod {
+                mode: AuthenticationMethodMode::Fido2,
+                aaguid: m.aaguid.clone(),
+            },
+            MethodKind::TemporaryAccessPass if m.one_time => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassOneTime)
+            }
+            MethodKind::TemporaryAccessPass => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassMultiUse)
+            }
+            MethodKind::Password => SatisfiedMethod::new(AuthenticationMethodMode::Password),
+            MethodKind::SoftwareOath => {
+                SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath)
+            }
+        })
+        .collect()
+}
+
+/// The sign-in service. Cheap to clone.
+#[derive(Clone)]
+pub struct SignIns {
+    deps: Deps<dyn SignInStore>,
+    conditional_access: ConditionalAccess,
+    passes: TemporaryAccessPasses,
+    passwords: Passwords,
+    software_oath: SoftwareOath,
+    passkeys: Passkeys,
+}
+
+fn out_of_order(expected: &[Step], actual: Step) -> Error {
+    let names: Vec<&str> = expected.iter().map(Step::as_str).collect();
+    Error::Conflict {
+        code: "signInStepOutOfOrder",
+        message: format!(
+            "This sign-in is at step '{}'; this request belongs to step {}.",
+            actual.as_str(),
+            names.join(" or ")
+        ),
+    }
+}
+
+fn wrong_session() -> Error {
+    Error::Conflict {
+        code: "signInFlowSessionMismatch",
+        message: "This sign-in belongs to another session; start again.".into(),
+    }
+}
+
+impl SignIns {
+    pub fn new(
+        deps: Deps<dyn SignInStore>,
+        conditional_access: ConditionalAccess,
+        passes: TemporaryAccessPasses,
+        passwords: Passwords,
+        software_oath: SoftwareOath,
+        passkeys: Passkeys,
+    ) -> Self {
+        SignIns {
+            deps,
+            conditional_access,
+            passes,
+            passwords,
+            software_oath,
+            passkeys,
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.deps.clock.now()
+    }
+
+    /// Starts a sign-in to the application with this client id.
+    pub async fn start(&self, client_id: &str, facts: &RequestFacts) -> Result<FlowState> {
+        self.start_for(client_id, facts, None).await
+    }
+
+    /// Starts a sign-in, keeping the application's authorization request (if it came from
+    /// `/authorize`) for the code issued at the end.
+    pub async fn start_for(
+        &self,
+        client_id: &str,
+        facts: &RequestFacts,
+        authorization: Option<AuthorizationRequest>,
+    ) -> Result<FlowState> {
+        let unknown = || Error::Invalid {
+            code: "unknownClient",
+            target: Some("clientId".into()),
+            message: format!("No application has the client id '{client_id}'."),
+        };
+        let app_id = Uuid::parse_str(client_id.trim()).map_err(|_| unknown())?;
+        let app = self
+            .deps
+            .store
+            .application_by_app_id(app_id)
+            .await?
+            .ok_or_else(unknown)?;
+        let now = self.now();
+        let flow = SignInFlow {
+            id: self.deps.entropy.uuid(),
+            step: Step::Identify,
+            client_id: app.app_id,
+            app_display_name: app.display_name,
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+            user_agent: facts.user_agent.chars().take(512).collect(),
+            username: None,
+            user_id: None,
+            session_id: None,
+            interrupting_policies: Vec::new(),
+            offered_methods: Vec::new(),
+            required_strengths: Vec::new(),
+            blocking_policies: Vec::new(),
+            pending_passkey: None,
+            authorization,
+            reuses_session: false,
+            persistent_browser: None,
+            created: now,
+            expires: now + FLOW_LIFETIME,
+        };
+        self.deps
+            .store
+            .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
+            .await?;
+        Ok(self.state(&flow, None))
+    }
+
+    /// Single sign-on: a sign-in to `app` with a session the browser already has. Conditional
+    /// Access decides again for this application: a strength met earlier counts, a block still
+    /// blocks, and a session older than a sign-in frequency control sends the person back to
+    /// the first factor.
+    pub async fn start_with_session(
+        &self,
+        app: &crate::directory::model::Application,
+        facts: &RequestFacts,
+        authorization: AuthorizationRequest,
+        session: &AuthSession,
+    ) -> Result<FlowState> {
+        let user = self
+            .deps
+            .store
+            .user(session.user_id)
+            .await?
+            .filter(|u| u.account_enabled)
+            .ok_or_else(|| {
+                Error::Unauthenticated("This session's account is not available.".into())
+            })?;
+        let now = self.now();
+        let flow = SignInFlow {
+            id: self.deps.entropy.uuid(),
+            step: Step::Identify,
+            client_id: app.app_id,
+            app_display_name: app.display_name.clone(),
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+            user_agent: facts.user_agent.chars().take(512).collect(),
+            username: Some(user.user_principal_name.clone()),
+            user_id: Some(user.id),
+            session_id: Some(session.id),
+            interrupting_policies: Vec::new(),
+            offered_methods: Vec::new(),
+            required_strengths: Vec::new(),
+            blocking_policies: Vec::new(),
+            pending_passkey: None,
+            authorization: Some(authorization),
+            reuses_session: true,
+            persistent_browser: None,
+            created: now,
+            expires: now + FLOW_LIFETIME,
+        };
+        self.deps
+            .store
+            .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
+            .await?;
+        self.decide(flow, Step::Identify, &user, session, None, Vec::new())
+            .await
+    }
+
+    /// The live flow with this id, at one of `steps`, and (once it has one) with this session.
+    async fn flow(
+        &self,
+        id: Uuid,
+        steps: &[Step],
+        session: Option<&AuthSession>,
+    ) -> Result<SignInFlow> {
+        let flow = self
+            .deps
+            .store
+            .sign_in_flow(id)
+            .await?
+            .filter(|f| f.expires > self.now())
+            .ok_or_else(|| Error::Invalid {
+                code: "signInFlowNotFound",
+                target: Some("flowId".into()),
+                message:
+                    "This sign-in is unknown or has expired (they last 10 minutes); start again."
+                        .into(),
+            })?;
+        if !steps.contains(&flow.step) {
+            return Err(out_of_order(steps, flow.step));
+        }
+        if let Some(bound) = flow.session_id
+            && session.map(|s| s.id) != Some(bound)
+        {
+            return Err(wrong_session());
+        }
+        Ok(flow)
+    }
+
+    /// Stores `flow`, which was read at step `from`; refused if another request moved it first.
+    async fn save(&self, flow: &SignInFlow, from: Step) -> Result<()> {
+        self.deps
+            .store
+            .commit(
+                vec![Change::AdvanceSignInFlow {
+                    flow: Box::new(flow.clone()),
+                    from,
+                }],
+                None,
+            )
+            .await
+    }
+
+    /// The current state, for a page that reloads.
+    pub async fn current(&self, id: Uuid, session: Option<&AuthSession>) -> Result<FlowState> {
+        let all = [
+            Step::Identify,
+            Step::FirstFactor,
+            Step::Requirements,
+            Step::RegistrationNeeded,
+            Step::ProveRegistration,
+            Step::Granted,
+            Step::Blocked,
+            Step::Completed,
+        ];
+        let flow = self.flow(id, &all, session).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    /// The identify step: remembers what was typed. Whether such an account exists is not said
+    /// here; the first factor answers the same either way.
+    pub async fn identify(&self, id: Uuid, username: &str) -> Result<FlowState> {
+        let mut flow = self.flow(id, &[Step::Identify], None).await?;
+        let username = username.trim();
+        if username.is_empty() || username.len() > 256 {
+            return Err(Error::invalid(
+                "username",
+                "username must be between 1 and 256 characters.",
+            ));
+        }
+        flow.username = Some(username.to_string());
+        flow.step = Step::FirstFactor;
+        self.save(&flow, Step::Identify).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    /// The request's facts for a method service checking a step of this flow: a failure is
+    /// logged under the flow's application, a success left for the flow's own entry.
+    fn step_facts(facts: &RequestFacts, flow: &SignInFlow) -> RequestFacts {
+        RequestFacts {
+            application: Some(sign_in::FlowApplication {
+                app_id: flow.client_id.to_string(),
+                display_name: flow.app_display_name.clone(),
+            }),
+            ..facts.clone()
+        }
+    }
+
+    fn typed_username(flow: &SignInFlow) -> Result<&str> {
+        flow.username
+            .as_deref()
+            .ok_or_else(|| out_of_order(&[Step::Identify], Step::FirstFactor))
+    }
+
+    /// First factor: a Temporary Access Pass, checked by the pass service.
+    pub async fn with_pass(
+        &self,
+        id: Uuid,
+        pass: &str,
+        facts: &RequestFacts,
+    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>> {
+        self.with_secret(id, facts, |username, step_facts| async move {
+            self.passes.sign_in(&username, pass, &step_facts).await
+        })
+        .await
+    }
+
+    /// First factor: a password, checked by the password service.
+    pub async fn with_password(
+        &self,
+        id: Uuid,
+        password: &str,
+        facts: &RequestFacts,
+    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>> {
+        self.with_secret(id, facts, |username, step_facts| async move {
+            self.passwords
+                .sign_in(&username, password, &step_facts)
+                .await
+        })
+        .await
+    }
+
+    /// A typed first factor (pass or password): the service `check` names checks it for the
+    /// typed username, and a success moves the flow on to Conditional Access.
+    async fn with_secret<F, Fut>(
+        &self,
+        id: Uuid,
+        facts: &RequestFacts,
+        check: F,
+    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>>
+    where
+        F: FnOnce(String, RequestFacts) -> Fut,
+        Fut: std::future::Future<
+                Output = std::result::Result<
+                    (User, AuthSession, String),
+                    crate::methods::tap::PassRefused,
+                >,
+            >,
+    {
+        let flow = self.flow(id, &[Step::FirstFactor], None).await?;
+        let username = Self::typed_username(&flow)?.to_string();
+        match check(username, Self::step_facts(facts, &flow)).await {
+            Ok((user, session, token)) => {
+                let state = self
+                    .after_first_factor(flow, &user, &session, token, Vec::new())
+                    .await?;
+                Ok(Ok(state))
+            }
+            Err(refused) => Ok(Err(refused)),
+        }
+    }
+
+    /// Passkey options for the step the flow is at: the first factor (the typed username's
+    /// passkeys, or any discoverable one), or an assertion Conditional Access asked for.
+    pub async fn passkey_options(
+        &self,
+        id: Uuid,
+        session: Option<&AuthSession>,
+    ) -> Result<CeremonyOptions> {
+        let flow = self
+            .flow(
+                id,
+                &[
+                    Step::Identify,
+                    Step::FirstFactor,
+                    Step::Requirements,
+                    Step::ProveRegistration,
+                ],
+                session,
+            )
+            .await?;
+        let username = match flow.user_id {
+            Some(user_id) => self
+                .deps
+                .store
+                .user(user_id)
+                .await?
+                .map(|u| u.user_principal_name),
+            None => flow.username.clone(),
+        };
+        self.passkeys
+            .start_sign_in(username.as_deref(), false)
+            .await
+    }
+
+    /// A passkey assertion, checked by the passkey service: the first factor, the method
+    /// Conditional Access asked for, or the proof of a passkey just registered.
+    pub async fn with_passkey(
+        &self,
+        id: Uuid,
+        session: Option<&AuthSession>,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        credential: &Value,
+    ) -> Result<FlowState> {
+        let flow = self
+            .flow(
+                id,
+                &[
+                    Step::Identify,
+                    Step::FirstFactor,
+                    Step::Requirements,
+                    Step::ProveRegistration,
+                ],
+                session,
+            )
+            .await?;
+        let current = if flow.session_id.is_some() {
+            session
+        } else {
+            None
+        };
+        let step_facts = Self::step_facts(facts, &flow);
+        // The passkey's changes (challenge used, counter, session) are committed with the
+        // step's outcome, its log entry and any code, in one transaction.
+        let staged = self
+            .passkeys
+            .stage_sign_in(&step_facts, ceremony_id, credential, current)
+            .await?;
+        let signed_in = &staged.signed_in;
+        let refusal = if let Some(user_id) = flow.user_id
+            && signed_in.user.id != user_id
+        {
+            Some(Error::Invalid {
+                code: "signInWrongAccount",
+                target: Some("credential".into()),
+                message: "This passkey belongs to another account than the one signing in.".into(),
+            })
+        } else if flow.step == Step::ProveRegistration
+            && flow.pending_passkey != Some(signed_in.passkey.id)
+        {
+            Some(Error::Invalid {
+                code: "signInProveNewPasskey",
+                target: Some("credential".into()),
+                message: "Use the passkey you just created to finish signing in.".into(),
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            self.passkeys.discard(&staged).await;
+            return Err(refusal);
+        }
+        let mut flow = flow;
+        if flow.step == Step::ProveRegistration {
+            flow.pending_passkey = None;
+        }
+        let outcome = match &signed_in.new_token {
+            Some(token) => {
+                self.after_first_factor(
+                    flow,
+                    &signed_in.user,
+                    &signed_in.session,
+                    token.clone(),
+                    staged.changes.iter().cloned().map(Change::from).collect(),
+                )
+                .await
+            }
+            None => {
+                let from = flow.step;
+                self.decide(
+                    flow,
+                    from,
+                    &signed_in.user,
+                    &signed_in.session,
+                    None,
+                    staged.changes.iter().cloned().map(Change::from).collect(),
+                )
+                .await
+            }
+        };
+        match outcome {
+            Ok(state) => Ok(state),
+            Err(e) => Err(self.passkeys.settle_failure(&step_facts, &staged, e).await),
+        }
+    }
+
+    /// A code from an authenticator app, when Conditional Access asked for more.
+    pub async fn with_totp(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        code: &str,
+    ) -> Result<FlowState> {
+        let flow = self.flow(id, &[Step::Requirements], Some(session)).await?;
+        let used = self.software_oath.verify(session, code).await?;
+        let mut session = session.clone();
+        session.methods.push(used);
+        let user = self.user(&flow).await?;
+        self.decide(flow, Step::Requirements, &user, &session, None, Vec::new())
+            .await
+    }
+
+    /// "More information required": options to create a passkey on this or another device.
+    /// The register-security-info policies are evaluated first; a block there blocks the flow.
+    pub async fn registration_options(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        device: RegistrationDevice,
+    ) -> Result<std::result::Result<CeremonyOptions, FlowState>> {
+        let mut flow = self
+            .flow(id, &[Step::RegistrationNeeded], Some(session))
+            .await?;
+        let user = self.user(&flow).await?;
+        let set = self.policy_set().await?;
+        let decision = self
+            .evaluate(
+                &set,
+                &flow,
+                &user,
+                session,
+                Target::UserAction(UserAction::RegisterSecurityInformation),
+            )
+            .await?;
+        match &decision.outcome {
+            Outcome::Block { policies } => {
+                flow.blocking_policies = policies
+                    .iter()
+                    .map(|p| NamedPolicy {
+                        id: p.policy_id.clone(),
+                        display_name: p.display_name.clone(),
+                    })
+                    .collect();
+                flow.step = Step::Blocked;
+                self.save_logged(
+                    &flow,
+                    Step::RegistrationNeeded,
+                    &user,
+                    session,
+                    &decision,
+                    BLOCKED_BY_CONDITIONAL_ACCESS,
+                    Vec::new(),
+                )
+                .await?;
+                return Ok(Err(self.state(&flow, None)));
+            }
+            Outcome::Requirements { requirements } => {
+                // The interrupt exists to meet the policies that sent the person here; asking
+                // for those same strengths before registering would be circular. Any other
+                // policy on registering security information still has to be met.
+                let interrupting: Vec<&str> = flow
+                    .interrupting_policies
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect();
+                let other = requirements
+                    .iter()
+                    .flat_map(|r| r.policy_ids.iter())
+                    .any(|id| !interrupting.contains(&id.as_str()));
+                if other {
+                    return Err(Error::Conflict {
+                        code: "registrationRequirementsNotMet",
+                        message: "Your organization's policies for registering security information ask for more than this sign-in has proved.".into(),
+                    });
+                }
+            }
+            Outcome::Grant => {}
+        }
+        self.passkeys
+            .start_registration(session, device)
+            .await
+            .map(Ok)
+    }
+
+    /// Whether this session, as it stands, may use the application: Conditional Access for it
+    /// grants on the session's methods and this request's facts. The first-party pages (security
+    /// info, the admin portal) ask on every visit, so a session whose first factor was followed
+    /// by a block or an unmet requirement — in this flow or any other — never opens them, and a
+    /// policy an administrator just changed applies at once. Nothing is logged: this is a check
+    /// of an existing sign-in, not a sign-in.
+    pub async fn session_may_use(
+        &self,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        client_id: Uuid,
+    ) -> Result<bool> {
+        let decision = self
+            .session_decision(session, facts, Target::Application(client_id.to_string()))
+            .await?;
+        Ok(decision.is_some_and(|d| matches!(d.outcome, Outcome::Grant)))
+    }
+
+    /// Conditional Access for `target` (an application, a user action) on this session as it
+    /// stands and this request's facts; `None` when the account is gone or disabled. Nothing
+    /// is logged.
+    pub async fn session_decision(
+        &self,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        target: Target,
+    ) -> Result<Option<Decision>> {
+        let Some(user) = self.deps.store.user(session.user_id).await? else {
+            return Ok(None);
+        };
+        if !user.account_enabled {
+            return Ok(None);
+        }
+        let set = self.policy_set().await?;
+        let ctx = self
+            .context_for(
+                &set,
+                &facts.user_agent,
+                facts.ip_address.as_deref(),
+                &user,
+                session,
+                target,
+            )
+            .await?;
+        Ok(Some(evaluate(&ctx, &set)))
+    }
+
+    /// Finishes registering the passkey; the flow then waits for one assertion with it.
+    pub async fn finish_registration(
+        &self,
+        id: Uuid,
+        session: &AuthSession,
+        facts: &RequestFacts,
+        ceremony_id: Uuid,
+        name: &str,
+        credential: &Value,
+    ) -> Result<FlowState> {
+        let mut flow = self
+            .flow(id, &[Step::RegistrationNeeded], Some(session))
+            .await?;
+        let request = RequestContext {
+            correlation_id: facts.correlation_id,
+            ip_address: facts.ip_address.clone(),
+        };
+        let method = self
+            .passkeys
+            .finish_registration(session, &request, ceremony_id, name, credential)
+            .await?;
+        flow.pending_passkey = Some(method.id);
+        flow.step = Step::ProveRegistration;
+        flow.offered_methods = vec!["fido2".into()];
+        self.save(&flow, Step::RegistrationNeeded).await?;
+        Ok(self.state(&flow, None))
+    }
+
+    async fn user(&self, flow: &SignInFlow) -> Result<User> {
+        let id = flow
+            .user_id
+            .ok_or_else(|| out_of_order(&[Step::FirstFactor], flow.step))?;
+        self.deps
+            .store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", id.to_string()))
+    }
+
+    /// `pending`: what the first factor changed, committed with the outcome.
+    async fn after_first_factor(
+        &self,
+        mut flow: SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        token: String,
+        pending: Vec<Change>,
+    ) -> Result<FlowState> {
+        let from = flow.step;
+        flow.user_id = Some(user.id);
+        flow.session_id = Some(session.id);
+        self.decide(flow, from, user, session, Some(token), pending)
+            .await
+    }
+
+    /// The tenant's compiled policies, kept per node until the documents change (see
+    /// [`ConditionalAccess::policy_set`]).
+    async fn policy_set(&self) -> Result<std::sync::Arc<PolicySet>> {
+        self.conditional_access.policy_set().await
+    }
+
+    /// The engine's view of this sign-in.
+    async fn context(
+        &self,
+        set: &PolicySet,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<SignInContext> {
+        self.context_for(
+            set,
+            &flow.user_agent,
+            flow.ip_address.as_deref(),
+            user,
+            session,
+            target,
+        )
+        .await
+    }
+
+    /// The engine's view of a sign-in from these request facts.
+    async fn context_for(
+        &self,
+        set: &PolicySet,
+        user_agent: &str,
+        ip_address: Option<&str>,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<SignInContext> {
+        let ua = portcullis_useragent::parse(user_agent);
+        let mut ctx = SignInContext::new(user.id.to_string(), target);
+        let memberships = self.conditional_access.memberships(user.id).await?;
+        ctx.group_ids = memberships.group_ids.clone();
+        ctx.role_template_ids = memberships.role_template_ids.clone();
+        ctx.user_kind = match user.user_type {
+            UserType::Guest => UserKind::Guest,
+            _ => UserKind::Member,
+        };
+        ctx.platform = ua.platform;
+        ctx.client_app_type = ua.client_app_type;
+        ctx.ip_address = ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
+        if let Some(ip) = ctx.ip_address {
+            ctx.named_locations = set.locations_for(ip, None);
+        }
+        ctx.methods = satisfied_methods(session);
+        Ok(ctx)
+    }
+
+    async fn evaluate(
+        &self,
+        set: &PolicySet,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        target: Target,
+    ) -> Result<Decision> {
+        let ctx = self.context(set, flow, user, session, target).await?;
+        Ok(evaluate(&ctx, set))
+    }
+
+    /// Conditional Access for the application, and the flow's next step from its outcome.
+    ///
+    /// The policy set comes compiled from [`ConditionalAccess::policy_set`], which recompiles
+    /// whenever the stored documents' revision moves: reading and compiling 50 policies per
+    /// decision was the largest cost of a passkey sign-in after the signature check
+    /// (BENCHMARKS.md), and the revision is the cross-node invalidation that keeps a decision
+    /// from ever using a policy an administrator already changed.
+    ///
+    /// `pending` holds what the step itself changed and has not stored yet (a passkey
+    /// sign-in's challenge, counter and session): it is committed in the same transaction as
+    /// the outcome, so a step is stored whole or not at all.
+    async fn decide(
+        &self,
+        mut flow: SignInFlow,
+        from: Step,
+        user: &User,
+        session: &AuthSession,
+        token: Option<String>,
+        pending: Vec<Change>,
+    ) -> Result<FlowState> {
+        let set = self.policy_set().await?;
+        let mut decision = self
+            .evaluate(
+                &set,
+                &flow,
+                user,
+                session,
+                Target::Application(flow.client_id.to_string()),
+            )
+            .await?;
+        // An application asking for authentication contexts (step-up) must also pass the
+        // policies that target them.
+        let contexts = flow
+            .authorization
+            .as_ref()
+            .map(|a| a.auth_contexts.clone())
+            .unwrap_or_default();
+        for context in contexts {
+            let more = self
+                .evaluate(
+                    &set,
+                    &flow,
+                    user,
+                    session,
+                    Target::AuthenticationContext(context),
+                )
+                .await?;
+            decision = decision.combine(more);
+        }
+        flow.persistent_browser = match decision.session.persistent_browser {
+            Some(portcullis_policy::PersistentBrowserMode::Never) => Some(false),
+            Some(portcullis_policy::PersistentBrowserMode::Always) => Some(true),
+            _ => None,
+        };
+        if flow.reuses_session
+            && !matches!(decision.outcome, Outcome::Block { .. })
+            && let Some(hours) = decision
+                .session
+                .sign_in_frequency
+                .as_ref()
+                .and_then(|f| f.window_hours())
+        {
+            // "Every time" still tolerates the few minutes a sign-in takes, as Entra does.
+            let window = if hours == 0 {
+                EVERY_TIME_TOLERANCE
+            } else {
+                Duration::hours(i64::try_from(hours).unwrap_or(i64::MAX / 3_600_000))
+            };
+            if self.now() - crate::signin::authorization::auth_time(session) > window {
+                return self.sign_in_again(flow, from, pending).await;
+            }
+        }
+        // What the person has and could add, read before matching on the outcome (so no
+        // lookup waits while its borrows are held), and only when something is asked of them:
+        // a granted sign-in, the common case, reads none of it.
+        let (passkeys, apps, registrable) =
+            if matches!(decision.outcome, Outcome::Requirements { .. }) {
+                (
+                    self.passkeys.my_passkeys(session).await?,
+                    self.deps.store.software_oath_methods(user.id).await?,
+                    self.registrable_models().await?,
+                )
+            } else {
+                (Vec::new(), Vec::new(), Vec::new())
+            };
+        flow.username = Some(user.user_principal_name.clone());
+        flow.offered_methods.clear();
+        flow.required_strengths.clear();
+        flow.blocking_policies.clear();
+        let named = |ids: &mut dyn Iterator<Item = &String>| -> Vec<NamedPolicy> {
+            let mut out: Vec<NamedPolicy> = Vec::new();
+            for id in ids {
+                if out.iter().any(|p| &p.id == id) {
+                    continue;
+                }
+                let display_name = decision
+                    .trace
+                    .iter()
+                    .find(|t| t.policy_id() == id)
+                    .map(|t| t.display_name().to_string())
+                    .unwrap_or_default();
+                out.push(NamedPolicy {
+                    id: id.clone(),
+                    display_name,
+                });
+            }
+            out
+        };
+        let error_code = match &decision.outcome {
+            Outcome::Grant => {
+                flow.step = Step::Granted;
+                0
+            }
+            Outcome::Block { policies } => {
+                flow.blocking_policies = policies
+                    .iter()
+                    .map(|p| NamedPolicy {
+                        id: p.policy_id.clone(),
+                        display_name: p.display_name.clone(),
+                    })
+                    .collect();
+                flow.step = Step::Blocked;
+                BLOCKED_BY_CONDITIONAL_ACCESS
+            }
+            Outcome::Requirements { requirements } => {
+                for s in requirements.iter().flat_map(|r| r.strengths()) {
+                    let name = s.name().to_string();
+                    if !flow.required_strengths.contains(&name) {
+                        flow.required_strengths.push(name);
+                    }
+                }
+                let have = satisfied_methods(session);
+                // Whether one more method of this kind would meet every requirement.
+                let meets = |extra: SatisfiedMethod| {
+                    let mut methods = have.clone();
+                    methods.push(extra);
+                    requirements
+                        .iter()
+                        .all(|r| r.strengths().any(|s| s.is_satisfied_by(&methods)))
+                };
+                if passkeys
+                    .iter()
+                    .any(|p| meets(SatisfiedMethod::passkey(p.aa_guid.clone())))
+                {
+                    flow.offered_methods.push("fido2".into());
+                }
+                if !apps.is_empty()
+                    && meets(SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath))
+                {
+                    flow.offered_methods.push("softwareOath".into());
+                }
+                let asking = named(&mut requirements.iter().flat_map(|r| r.policy_ids.iter()));
+                if !flow.offered_methods.is_empty() {
+                    flow.step = Step::Requirements;
+                    STRONG_AUTH_REQUIRED
+                } else if registrable
+                    .iter()
+                    .any(|aaguid| meets(SatisfiedMethod::passkey(aaguid.clone())))
+                {
+                    flow.offered_methods = vec!["fido2".into()];
+                    flow.interrupting_policies = asking;
+                    flow.step = Step::RegistrationNeeded;
+                    MORE_INFORMATION_REQUIRED
+                } else {
+                    // "If the authentication strength doesn't include a method that the user
+                    // can register and use, the user is blocked from sign-in to the resource."
+                    flow.blocking_policies = asking;
+                    flow.step = Step::Blocked;
+                    BLOCKED_BY_CONDITIONAL_ACCESS
+                }
+            }
+        };
+        // A flow from `/authorize` is completed by the same commit that grants it.
+        let issued = match flow.step {
+            Step::Granted => crate::signin::authorization::issue_code(&self.deps, &flow, session),
+            _ => None,
+        };
+        let mut more = pending;
+        let completion = match issued {
+            Some((changes, response)) => {
+                flow.step = Step::Completed;
+                more.extend(changes);
+                Some(response)
+            }
+            None => None,
+        };
+        self.save_logged(&flow, from, user, session, &decision, error_code, more)
+            .await?;
+        let mut state = self.state(&flow, token);
+        state.completion = completion;
+        Ok(state)
+    }
+
+    /// Sign-in frequency has lapsed for a session being reused: the flow goes back to the first
+    /// factor for the same person, and no longer belongs to the old session.
+    async fn sign_in_again(
+        &self,
+        mut flow: SignInFlow,
+        from: Step,
+        pending: Vec<Change>,
+    ) -> Result<FlowState> {
+        flow.step = Step::FirstFactor;
+        flow.session_id = None;
+        flow.user_id = None;
+        flow.reuses_session = false;
+        let mut changes = pending;
+        changes.push(Change::AdvanceSignInFlow {
+            flow: Box::new(flow.clone()),
+            from,
+        });
+        self.deps.store.commit(changes, None).await?;
+        let mut state = self.state(&flow, None);
+        state.message = Some(
+            "Your organization asks you to sign in again to use this application.".to_string(),
+        );
+        Ok(state)
+    }
+
+    /// The passkey models (AAGUIDs) the person could register here: none when the passkey
+    /// policy is off or does not allow self-service; the allow-list when it has one; otherwise a
+    /// model no strength names, standing for "any".
+    async fn registrable_models(&self) -> Result<Vec<String>> {
+        let policy = self.passkeys.policy().await?;
+        if !policy.is_self_service_registration_allowed
+            || policy.state != crate::methods::passkeys::policy::MethodState::Enabled
+        {
+            return Ok(Vec::new());
+        }
+        let restrictions = &policy.key_restrictions;
+        let candidates: Vec<String> = if restrictions.is_enforced
+            && restrictions.enforcement_type == EnforcementType::Allow
+        {
+            restrictions.aa_guids.clone()
+        } else {
+            // Any model may be registered; one the strength does not name stands for it.
+            vec![Uuid::nil().to_string()]
+        };
+        Ok(candidates)
+    }
+
+    /// Stores the flow's outcome, its sign-in log entry and `more` (an issued code) in one
+    /// transaction: a flow never moves without its entry, and a sign-in's outcome costs one
+    /// commit. Refused, with nothing written, if another request moved the flow first.
+    #[allow(clippy::too_many_arguments)]
+    async fn save_logged(
+        &self,
+        flow: &SignInFlow,
+        from: Step,
+        user: &User,
+        session: &AuthSession,
+        decision: &Decision,
+        error_code: u32,
+        more: Vec<Change>,
+    ) -> Result<()> {
+        let entry = self.log_entry(flow, user, session, decision, error_code);
+        let mut changes = Vec::with_capacity(2 + more.len());
+        changes.push(Change::AdvanceSignInFlow {
+            flow: Box::new(flow.clone()),
+            from,
+        });
+        changes.push(Change::from(LogChange::InsertSignInLogEntry(Box::new(
+            entry,
+        ))));
+        changes.extend(more);
+        self.deps.store.commit(changes, None).await
+    }
+
+    /// The sign-in log entry for the flow's outcome.
+    fn log_entry(
+        &self,
+        flow: &SignInFlow,
+        user: &User,
+        session: &AuthSession,
+        decision: &Decision,
+        error_code: u32,
+    ) -> SignInLogEntry {
+        let facts = RequestFacts {
+            correlation_id: flow.correlation_id,
+            ip_address: flow.ip_address.clone(),
+            user_agent: flow.user_agent.clone(),
+            application: None,
+        };
+        let failure_reason = match error_code {
+            0 => None,
+            STRONG_AUTH_REQUIRED => Some("Strong Authentication is required.".to_string()),
+            MORE_INFORMATION_REQUIRED => Some(
+                "The user is required to use multi-factor authentication and must register security information (More information required).".to_string(),
+            ),
+            _ => Some(format!(
+                "Access has been blocked by Conditional Access policies: {}.",
+                flow.blocking_policies
+                    .iter()
+                    .map(|p| p.display_name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        };
+        sign_in::flow_entry(
+            &self.deps,
+            FlowRecord {
+                facts: &facts,
+                user,
+                app_id: flow.client_id.to_string(),
+                app_display_name: &flow.app_display_name,
+                session,
+                decision,
+                error_code,
+                failure_reason,
+            },
+        )
+    }
+
+    fn state(&self, flow: &SignInFlow, token: Option<String>) -> FlowState {
+        let (error_code, message, policies) = match flow.step {
+            Step::Requirements => (
+                Some(STRONG_AUTH_REQUIRED),
+                Some("Your organization asks for a stronger sign-in to use this application.".to_string()),
+                Vec::new(),
+            ),
+            Step::RegistrationNeeded => (
+                Some(MORE_INFORMATION_REQUIRED),
+                Some("More information required: your organization needs you to set up a passkey to keep your account secure.".to_string()),
+                flow.interrupting_policies.clone(),
+            ),
+            Step::Blocked => (
+                Some(BLOCKED_BY_CONDITIONAL_ACCESS),
+                Some(format!(
+                    "You cannot access this right now. Blocked by: {}.",
+                    flow.blocking_policies
+                        .iter()
+                        .map(|p| p.display_name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                flow.blocking_policies.clone(),
+            ),
+            _ => (None, None, Vec::new()),
+        };
+        let details = (flow.step == Step::Blocked).then(|| {
+            let ua = portcullis_useragent::parse(&flow.user_agent);
+            serde_json::json!({
+                "errorCode": BLOCKED_BY_CONDITIONAL_ACCESS,
+                "correlationId": flow.correlation_id,
+                "timestamp": graph_datetime::format(self.now()),
+                "appId": flow.client_id,
+                "appDisplayName": flow.app_display_name,
+                "platform": ua.operating_system,
+                "ipAddress": flow.ip_address,
+            })
+        });
+        FlowState {
+            flow_id: flow.id,
+            status: flow.step.as_str(),
+            app_id: flow.client_id,
+            app_display_name: flow.app_display_name.clone(),
+            user_principal_name: flow.username.clone(),
+            error_code,
+            message,
+            methods: flow.offered_methods.clone(),
+            required_strengths: flow.required_strengths.clone(),
+            policies,
+            details,
+            new_session_token: token,
+            persistent_session: flow.persistent_browser,
+            completion: None,
+            redirect_url: None,
+            form_post: None,
+        }
+    }
+}
