@@ -26,7 +26,7 @@ use portcullis_core::methods::passkeys::store::{
 };
 use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken};
 use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
-use portcullis_core::signin::{SignInFlow, Step};
+use portcullis_core::signin::{FlowStep, SignInFlow};
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
 use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};
@@ -182,7 +182,7 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
 fn flow(app: &Application) -> SignInFlow {
     SignInFlow {
         id: Uuid::new_v4(),
-        step: Step::Identify,
+        step: FlowStep::Identify,
         client_id: app.app_id,
         app_display_name: app.display_name.clone(),
         correlation_id: Uuid::new_v4(),
@@ -191,11 +191,6 @@ fn flow(app: &Application) -> SignInFlow {
         username: None,
         user_id: None,
         session_id: None,
-        interrupting_policies: Vec::new(),
-        offered_methods: Vec::new(),
-        required_strengths: Vec::new(),
-        blocking_policies: Vec::new(),
-        pending_passkey: None,
         authorization: None,
         reuses_session: false,
         persistent_browser: None,
@@ -322,7 +317,7 @@ async fn one_sign_in(f: &Fixture, n: usize) {
         revoked: None,
     };
     let code_hash = Uuid::new_v4().simple().to_string();
-    fl.step = Step::Completed;
+    fl.step = FlowStep::Completed;
     fl.user_id = Some(user.id);
     fl.session_id = Some(session.id);
     s.commit(

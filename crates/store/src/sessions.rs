@@ -203,7 +203,7 @@ pub(crate) async fn apply(
                 "INSERT INTO sign_in_flows (id, step, state, created, expires) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(id(flow.id))
-            .bind(flow.step.as_str().to_string())
+            .bind(flow.step.kind().as_str().to_string())
             .bind(json_or(body, flow.as_ref())?)
             .bind(unix_millis(flow.created))
             .bind(unix_millis(flow.expires));
@@ -217,7 +217,7 @@ pub(crate) async fn apply(
                 "UPDATE sign_in_flows SET step = $2, state = $3 WHERE id = $1 AND step = $4",
             )
             .bind(id(flow.id))
-            .bind(flow.step.as_str().to_string())
+            .bind(flow.step.kind().as_str().to_string())
             .bind(json_or(body, flow.as_ref())?)
             .bind(from.as_str().to_string());
             let done = write::run(conn, change, query).await?;

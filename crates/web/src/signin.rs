@@ -16,7 +16,7 @@ use axum::{Json, Router};
 use portcullis_core::methods::passkeys::RegistrationDevice;
 use portcullis_core::oidc::ResponseMode;
 use portcullis_core::session::SESSION_LIFETIME;
-use portcullis_core::signin::FlowState;
+use portcullis_core::signin::{FlowState, Step};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -48,7 +48,7 @@ pub fn router() -> Router<AppState> {
 /// started a session (a browser-session cookie when Conditional Access says the browser must
 /// not stay signed in).
 fn reply(state: &AppState, flow: FlowState) -> Response {
-    let status = if flow.status == "blocked" {
+    let status = if flow.status == Step::Blocked {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::OK

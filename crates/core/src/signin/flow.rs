@@ -43,6 +43,9 @@ use crate::methods::totp::SoftwareOath;
 use crate::session::{AuthSession, MethodKind};
 use crate::signin::authorization::AuthorizationRequest;
 use crate::signin::authorization::AuthorizationResponse;
+use crate::signin::step::{
+    BLOCKED_BY_CONDITIONAL_ACCESS, FlowStep, NamedPolicy, PersonMethods, Step, next_step,
+};
 use crate::signin::store::{SignInChange as Change, SignInStore};
 use crate::{Error, Result};
 
@@ -53,60 +56,13 @@ pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
 /// How long a sign-in may take from start to finish.
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 
-/// Entra's error codes for the outcomes this machine logs.
-pub const STRONG_AUTH_REQUIRED: u32 = 50074;
-pub const MORE_INFORMATION_REQUIRED: u32 = 50079;
-pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = 53003;
-
-/// Where a flow is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Step {
-    /// Waiting for a username (or a passkey, which names its own account).
-    Identify,
-    /// Waiting for a pass, a password or a passkey.
-    FirstFactor,
-    /// Conditional Access asks for more in this session (a passkey, an app code).
-    Requirements,
-    /// "More information required": register a method that meets the strength.
-    RegistrationNeeded,
-    /// A passkey was registered; one assertion with it must prove it.
-    ProveRegistration,
-    Granted,
-    Blocked,
-    /// Granted, and the authorization code for it issued (once).
-    Completed,
-}
-
-impl Step {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Step::Identify => "identify",
-            Step::FirstFactor => "firstFactor",
-            Step::Requirements => "requirements",
-            Step::RegistrationNeeded => "registrationNeeded",
-            Step::ProveRegistration => "proveRegistration",
-            Step::Granted => "granted",
-            Step::Blocked => "blocked",
-            Step::Completed => "completed",
-        }
-    }
-}
-
-/// A policy named to the person (the one that blocked, or those that asked for more).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NamedPolicy {
-    pub id: String,
-    pub display_name: String,
-}
-
 /// One sign-in in progress, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInFlow {
     pub id: Uuid,
-    pub step: Step,
+    /// Where the flow is, with what that step needs.
+    pub step: FlowStep,
     /// The application's client id (`appId`).
     pub client_id: Uuid,
     pub app_display_name: String,
@@ -119,19 +75,6 @@ pub struct SignInFlow {
     pub username: Option<String>,
     pub user_id: Option<Uuid>,
     pub session_id: Option<Uuid>,
-    /// The policies whose requirements sent the person to registration.
-    #[serde(default)]
-    pub interrupting_policies: Vec<NamedPolicy>,
-    /// What the last decision needs from the person.
-    #[serde(default)]
-    pub offered_methods: Vec<String>,
-    #[serde(default)]
-    pub required_strengths: Vec<String>,
-    /// The blocking policies of a blocked flow.
-    #[serde(default)]
-    pub blocking_policies: Vec<NamedPolicy>,
-    /// The passkey registered in this flow and not yet proven.
-    pub pending_passkey: Option<Uuid>,
     /// The application's authorization request, when the flow came from `/authorize`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<AuthorizationRequest>,
@@ -154,7 +97,8 @@ pub struct SignInFlow {
 #[serde(rename_all = "camelCase")]
 pub struct FlowState {
     pub flow_id: Uuid,
-    pub status: &'static str,
+    /// The step the flow is at (`identify`, `requirements`, `blocked`, …).
+    pub status: Step,
     pub app_id: Uuid,
     pub app_display_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,7 +110,7 @@ pub struct FlowState {
     pub message: Option<String>,
     /// Methods that would meet what is asked, in Graph's mode names (`fido2`, `softwareOath`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub methods: Vec<String>,
+    pub methods: Vec<MethodKind>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required_strengths: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -300,7 +244,7 @@ impl SignIns {
         let now = self.now();
         let flow = SignInFlow {
             id: self.deps.entropy.uuid(),
-            step: Step::Identify,
+            step: FlowStep::Identify,
             client_id: app.app_id,
             app_display_name: app.display_name,
             correlation_id: facts.correlation_id,
@@ -309,11 +253,6 @@ impl SignIns {
             username: None,
             user_id: None,
             session_id: None,
-            interrupting_policies: Vec::new(),
-            offered_methods: Vec::new(),
-            required_strengths: Vec::new(),
-            blocking_policies: Vec::new(),
-            pending_passkey: None,
             authorization,
             reuses_session: false,
             persistent_browser: None,
@@ -350,7 +289,7 @@ impl SignIns {
         let now = self.now();
         let flow = SignInFlow {
             id: self.deps.entropy.uuid(),
-            step: Step::Identify,
+            step: FlowStep::Identify,
             client_id: app.app_id,
             app_display_name: app.display_name.clone(),
             correlation_id: facts.correlation_id,
@@ -359,11 +298,6 @@ impl SignIns {
             username: Some(user.user_principal_name.clone()),
             user_id: Some(user.id),
             session_id: Some(session.id),
-            interrupting_policies: Vec::new(),
-            offered_methods: Vec::new(),
-            required_strengths: Vec::new(),
-            blocking_policies: Vec::new(),
-            pending_passkey: None,
             authorization: Some(authorization),
             reuses_session: true,
             persistent_browser: None,
@@ -398,8 +332,8 @@ impl SignIns {
                     "This sign-in is unknown or has expired (they last 10 minutes); start again."
                         .into(),
             })?;
-        if !steps.contains(&flow.step) {
-            return Err(out_of_order(steps, flow.step));
+        if !steps.contains(&flow.step.kind()) {
+            return Err(out_of_order(steps, flow.step.kind()));
         }
         if let Some(bound) = flow.session_id
             && session.map(|s| s.id) != Some(bound)
@@ -451,7 +385,7 @@ impl SignIns {
             ));
         }
         flow.username = Some(username.to_string());
-        flow.step = Step::FirstFactor;
+        flow.step = FlowStep::FirstFactor;
         self.save(&flow, Step::Identify).await?;
         Ok(self.state(&flow, None))
     }
@@ -608,8 +542,10 @@ impl SignIns {
                 target: Some("credential".into()),
                 message: "This passkey belongs to another account than the one signing in.".into(),
             })
-        } else if flow.step == Step::ProveRegistration
-            && flow.pending_passkey != Some(signed_in.passkey.id)
+        } else if let FlowStep::ProveRegistration {
+            pending_passkey, ..
+        } = &flow.step
+            && *pending_passkey != signed_in.passkey.id
         {
             Some(Error::Invalid {
                 code: "signInProveNewPasskey",
@@ -623,10 +559,6 @@ impl SignIns {
             self.passkeys.discard(&staged).await;
             return Err(refusal);
         }
-        let mut flow = flow;
-        if flow.step == Step::ProveRegistration {
-            flow.pending_passkey = None;
-        }
         let outcome = match &signed_in.new_token {
             Some(token) => {
                 self.after_first_factor(
@@ -639,7 +571,7 @@ impl SignIns {
                 .await
             }
             None => {
-                let from = flow.step;
+                let from = flow.step.kind();
                 self.decide(
                     flow,
                     from,
@@ -697,14 +629,7 @@ impl SignIns {
             .await?;
         match &decision.outcome {
             Outcome::Block { policies } => {
-                flow.blocking_policies = policies
-                    .iter()
-                    .map(|p| NamedPolicy {
-                        id: p.policy_id.clone(),
-                        display_name: p.display_name.clone(),
-                    })
-                    .collect();
-                flow.step = Step::Blocked;
+                flow.step = FlowStep::blocked_by(policies);
                 self.save_logged(
                     &flow,
                     Step::RegistrationNeeded,
@@ -722,7 +647,8 @@ impl SignIns {
                 // for those same strengths before registering would be circular. Any other
                 // policy on registering security information still has to be met.
                 let interrupting: Vec<&str> = flow
-                    .interrupting_policies
+                    .step
+                    .named_policies()
                     .iter()
                     .map(|p| p.id.as_str())
                     .collect();
@@ -813,9 +739,18 @@ impl SignIns {
             .passkeys
             .finish_registration(session, &request, ceremony_id, name, credential)
             .await?;
-        flow.pending_passkey = Some(method.id);
-        flow.step = Step::ProveRegistration;
-        flow.offered_methods = vec!["fido2".into()];
+        let (required_strengths, interrupting_policies) = match flow.step {
+            FlowStep::RegistrationNeeded {
+                required_strengths,
+                interrupting_policies,
+            } => (required_strengths, interrupting_policies),
+            _ => (Vec::new(), Vec::new()),
+        };
+        flow.step = FlowStep::ProveRegistration {
+            pending_passkey: method.id,
+            required_strengths,
+            interrupting_policies,
+        };
         self.save(&flow, Step::RegistrationNeeded).await?;
         Ok(self.state(&flow, None))
     }
@@ -823,7 +758,7 @@ impl SignIns {
     async fn user(&self, flow: &SignInFlow) -> Result<User> {
         let id = flow
             .user_id
-            .ok_or_else(|| out_of_order(&[Step::FirstFactor], flow.step))?;
+            .ok_or_else(|| out_of_order(&[Step::FirstFactor], flow.step.kind()))?;
         self.deps
             .store
             .user(id)
@@ -840,7 +775,7 @@ impl SignIns {
         token: String,
         pending: Vec<Change>,
     ) -> Result<FlowState> {
-        let from = flow.step;
+        let from = flow.step.kind();
         flow.user_id = Some(user.id);
         flow.session_id = Some(session.id);
         self.decide(flow, from, user, session, Some(token), pending)
@@ -1000,101 +935,25 @@ impl SignIns {
                 (Vec::new(), Vec::new(), Vec::new())
             };
         flow.username = Some(user.user_principal_name.clone());
-        flow.offered_methods.clear();
-        flow.required_strengths.clear();
-        flow.blocking_policies.clear();
-        let named = |ids: &mut dyn Iterator<Item = &String>| -> Vec<NamedPolicy> {
-            let mut out: Vec<NamedPolicy> = Vec::new();
-            for id in ids {
-                if out.iter().any(|p| &p.id == id) {
-                    continue;
-                }
-                let display_name = decision
-                    .trace
-                    .iter()
-                    .find(|t| t.policy_id() == id)
-                    .map(|t| t.display_name().to_string())
-                    .unwrap_or_default();
-                out.push(NamedPolicy {
-                    id: id.clone(),
-                    display_name,
-                });
-            }
-            out
+        let person = PersonMethods {
+            satisfied: satisfied_methods(session),
+            passkeys: passkeys.into_iter().map(|p| p.aa_guid).collect(),
+            authenticator_app: !apps.is_empty(),
+            registrable_passkeys: registrable,
         };
-        let error_code = match &decision.outcome {
-            Outcome::Grant => {
-                flow.step = Step::Granted;
-                0
-            }
-            Outcome::Block { policies } => {
-                flow.blocking_policies = policies
-                    .iter()
-                    .map(|p| NamedPolicy {
-                        id: p.policy_id.clone(),
-                        display_name: p.display_name.clone(),
-                    })
-                    .collect();
-                flow.step = Step::Blocked;
-                BLOCKED_BY_CONDITIONAL_ACCESS
-            }
-            Outcome::Requirements { requirements } => {
-                for s in requirements.iter().flat_map(|r| r.strengths()) {
-                    let name = s.name().to_string();
-                    if !flow.required_strengths.contains(&name) {
-                        flow.required_strengths.push(name);
-                    }
-                }
-                let have = satisfied_methods(session);
-                // Whether one more method of this kind would meet every requirement.
-                let meets = |extra: SatisfiedMethod| {
-                    let mut methods = have.clone();
-                    methods.push(extra);
-                    requirements
-                        .iter()
-                        .all(|r| r.strengths().any(|s| s.is_satisfied_by(&methods)))
-                };
-                if passkeys
-                    .iter()
-                    .any(|p| meets(SatisfiedMethod::passkey(p.aa_guid.clone())))
-                {
-                    flow.offered_methods.push("fido2".into());
-                }
-                if !apps.is_empty()
-                    && meets(SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath))
-                {
-                    flow.offered_methods.push("softwareOath".into());
-                }
-                let asking = named(&mut requirements.iter().flat_map(|r| r.policy_ids.iter()));
-                if !flow.offered_methods.is_empty() {
-                    flow.step = Step::Requirements;
-                    STRONG_AUTH_REQUIRED
-                } else if registrable
-                    .iter()
-                    .any(|aaguid| meets(SatisfiedMethod::passkey(aaguid.clone())))
-                {
-                    flow.offered_methods = vec!["fido2".into()];
-                    flow.interrupting_policies = asking;
-                    flow.step = Step::RegistrationNeeded;
-                    MORE_INFORMATION_REQUIRED
-                } else {
-                    // "If the authentication strength doesn't include a method that the user
-                    // can register and use, the user is blocked from sign-in to the resource."
-                    flow.blocking_policies = asking;
-                    flow.step = Step::Blocked;
-                    BLOCKED_BY_CONDITIONAL_ACCESS
-                }
-            }
-        };
+        flow.step = next_step(&decision, &person);
+        let error_code = flow.step.error_code().unwrap_or(0);
         // A flow from `/authorize` is completed by the same commit that grants it.
         let issued = match flow.step {
-            Step::Granted => crate::signin::authorization::issue_code(&self.deps, &flow, session),
+            FlowStep::Granted => {
+                crate::signin::authorization::issue_code(&self.deps, &flow, session)
+            }
             _ => None,
         };
         let mut more = pending;
         let completion = match issued {
             Some((changes, response)) => {
-                flow.step = Step::Completed;
+                flow.step = FlowStep::Completed;
                 more.extend(changes);
                 Some(response)
             }
@@ -1115,7 +974,7 @@ impl SignIns {
         from: Step,
         pending: Vec<Change>,
     ) -> Result<FlowState> {
-        flow.step = Step::FirstFactor;
+        flow.step = FlowStep::FirstFactor;
         flow.session_id = None;
         flow.user_id = None;
         flow.reuses_session = false;
@@ -1196,20 +1055,16 @@ impl SignIns {
             user_agent: flow.user_agent.clone(),
             application: None,
         };
-        let failure_reason = match error_code {
-            0 => None,
-            STRONG_AUTH_REQUIRED => Some("Strong Authentication is required.".to_string()),
-            MORE_INFORMATION_REQUIRED => Some(
+        let failure_reason = match &flow.step {
+            FlowStep::Requirements { .. } => Some("Strong Authentication is required.".to_string()),
+            FlowStep::RegistrationNeeded { .. } => Some(
                 "The user is required to use multi-factor authentication and must register security information (More information required).".to_string(),
             ),
-            _ => Some(format!(
+            FlowStep::Blocked { policies, .. } => Some(format!(
                 "Access has been blocked by Conditional Access policies: {}.",
-                flow.blocking_policies
-                    .iter()
-                    .map(|p| p.display_name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                display_names(policies)
             )),
+            _ => None,
         };
         sign_in::flow_entry(
             &self.deps,
@@ -1227,32 +1082,27 @@ impl SignIns {
     }
 
     fn state(&self, flow: &SignInFlow, token: Option<String>) -> FlowState {
-        let (error_code, message, policies) = match flow.step {
-            Step::Requirements => (
-                Some(STRONG_AUTH_REQUIRED),
-                Some("Your organization asks for a stronger sign-in to use this application.".to_string()),
-                Vec::new(),
+        let message = match &flow.step {
+            FlowStep::Requirements { .. } => Some(
+                "Your organization asks for a stronger sign-in to use this application."
+                    .to_string(),
             ),
-            Step::RegistrationNeeded => (
-                Some(MORE_INFORMATION_REQUIRED),
-                Some("More information required: your organization needs you to set up a passkey to keep your account secure.".to_string()),
-                flow.interrupting_policies.clone(),
-            ),
-            Step::Blocked => (
-                Some(BLOCKED_BY_CONDITIONAL_ACCESS),
-                Some(format!(
-                    "You cannot access this right now. Blocked by: {}.",
-                    flow.blocking_policies
-                        .iter()
-                        .map(|p| p.display_name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                flow.blocking_policies.clone(),
-            ),
-            _ => (None, None, Vec::new()),
+            FlowStep::RegistrationNeeded { .. } => Some("More information required: your organization needs you to set up a passkey to keep your account secure.".to_string()),
+            FlowStep::Blocked { policies, .. } => Some(format!(
+                "You cannot access this right now. Blocked by: {}.",
+                display_names(policies)
+            )),
+            _ => None,
         };
-        let details = (flow.step == Step::Blocked).then(|| {
+        // What the person is shown of the policies: the blocking ones, or those that sent them
+        // to registration (not those asking for more of their own methods).
+        let policies = match &flow.step {
+            FlowStep::Blocked { .. } | FlowStep::RegistrationNeeded { .. } => {
+                flow.step.named_policies().to_vec()
+            }
+            _ => Vec::new(),
+        };
+        let details = matches!(flow.step, FlowStep::Blocked { .. }).then(|| {
             let ua = portcullis_useragent::parse(&flow.user_agent);
             serde_json::json!({
                 "errorCode": BLOCKED_BY_CONDITIONAL_ACCESS,
@@ -1266,14 +1116,14 @@ impl SignIns {
         });
         FlowState {
             flow_id: flow.id,
-            status: flow.step.as_str(),
+            status: flow.step.kind(),
             app_id: flow.client_id,
             app_display_name: flow.app_display_name.clone(),
             user_principal_name: flow.username.clone(),
-            error_code,
+            error_code: flow.step.error_code(),
             message,
-            methods: flow.offered_methods.clone(),
-            required_strengths: flow.required_strengths.clone(),
+            methods: flow.step.offered_methods(),
+            required_strengths: flow.step.required_strengths().to_vec(),
             policies,
             details,
             new_session_token: token,
@@ -1283,4 +1133,13 @@ impl SignIns {
             form_post: None,
         }
     }
+}
+
+/// Policy names for a sentence: "A, B".
+fn display_names(policies: &[NamedPolicy]) -> String {
+    policies
+        .iter()
+        .map(|p| p.display_name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

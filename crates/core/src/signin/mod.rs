@@ -9,6 +9,8 @@
 pub mod authorization;
 mod flow;
 pub mod security_info;
+pub mod step;
 pub mod store;
 
 pub use flow::*;
+pub use step::{FlowStep, NamedPolicy, Step};

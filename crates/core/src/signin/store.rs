@@ -12,7 +12,8 @@ use crate::logs::store::LogChange;
 use crate::methods::store::{MethodChange, MethodStore};
 use crate::session::store::SessionChange;
 use crate::signin::authorization::{AuthorizationCode, OAuthGrant};
-use crate::signin::flow::{SignInFlow, Step};
+use crate::signin::flow::SignInFlow;
+use crate::signin::step::Step;
 
 /// One change a sign-in step makes, or one of a layer below that must land with it.
 #[derive(Debug, Clone, PartialEq)]

@@ -284,8 +284,8 @@ fn row(entry: &SignInLogEntry) -> SignInRow {
 
 /// Entra's interrupt codes, which a person should read as "asked for more", not "failed".
 mod signin_log_codes {
-    pub const STRONG_AUTH: u32 = portcullis_core::signin::STRONG_AUTH_REQUIRED;
-    pub const MORE_INFO: u32 = portcullis_core::signin::MORE_INFORMATION_REQUIRED;
+    pub const STRONG_AUTH: u32 = portcullis_core::signin::step::STRONG_AUTH_REQUIRED;
+    pub const MORE_INFO: u32 = portcullis_core::signin::step::MORE_INFORMATION_REQUIRED;
 }
 
 #[derive(Serialize)]

@@ -19,6 +19,7 @@ use axum::routing::get;
 use portcullis_core::Error;
 use portcullis_core::directory::first_party;
 use portcullis_core::signin::FlowState;
+use portcullis_core::signin::Step;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -177,16 +178,15 @@ async fn page(
         Err(e) => return flow_error(&e, return_to),
     };
     let panel = match flow.status {
-        "identify" => "identify",
-        "firstFactor" => "first-factor",
-        "requirements" => "requirements",
-        "registrationNeeded" => "register-intro",
-        "proveRegistration" => "prove",
-        "granted" | "completed" => "granted",
-        "blocked" => "blocked",
-        _ => "identify",
+        Step::Identify => "identify",
+        Step::FirstFactor => "first-factor",
+        Step::Requirements => "requirements",
+        Step::RegistrationNeeded => "register-intro",
+        Step::ProveRegistration => "prove",
+        Step::Granted | Step::Completed => "granted",
+        Step::Blocked => "blocked",
     };
-    let status = if flow.status == "blocked" {
+    let status = if flow.status == Step::Blocked {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::OK
