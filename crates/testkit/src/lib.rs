@@ -6,12 +6,14 @@
 //! talk to it over HTTP as any client would. Every test also checks that it left the directory
 //! consistent, whether or not it remembers to: [`TestServer::stop`] checks the database's
 //! invariants before it removes the scratch database, and a server dropped without `stop`
-//! checks them as it goes (see [`TestServer`]'s `Drop`).
+//! checks them as it goes (see [`TestServer`]'s `Drop`). [`fixtures`] holds the users,
+//! passes, policies and sessions that tests set up again and again.
 //!
 //! What it must never do: reach into the server's internals to make a test pass. Setup goes
 //! through the admin API like an administrator's would; the store is read only for invariants.
 
 pub mod authenticator;
+pub mod fixtures;
 
 use std::sync::{Arc, Mutex};
 
