@@ -26,7 +26,7 @@ use portcullis_core::methods::passkeys::store::{
 };
 use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken};
 use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
-use portcullis_core::signin::{FlowStep, SignInFlow};
+use portcullis_core::signin::{FlowStep, SignInFlow, Step};
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
 use portcullis_store::testing::{ScratchDatabase, TEST_DATABASE_URL_ENV};

@@ -85,10 +85,15 @@ pub(crate) async fn apply(
         }
         .await,
         Change::AddSessionMethod { session_id, method } => async {
-            // Read and write in the same transaction: the write lock (SQLite IMMEDIATE, or the
-            // row lock PostgreSQL takes with FOR UPDATE semantics of the UPDATE) keeps two
-            // steps of one session from losing each other's method.
-            let row = conn.fetch_optional(db::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1")
+            // Read and write in the same transaction, holding the row from the read on: SQLite's
+            // IMMEDIATE transaction holds the write lock already; PostgreSQL needs FOR UPDATE,
+            // or two steps of one session both read the old list and the later write drops the
+            // earlier one's method (the contract test `sessions` races them).
+            let select = match conn.dialect() {
+                crate::Dialect::Postgres => "SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1 FOR UPDATE",
+                crate::Dialect::Sqlite => "SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1",
+            };
+            let row = conn.fetch_optional(db::query(select)
                 .bind(id(*session_id))).await.map_err(error::storage)?
                 .ok_or_else(|| Error::not_found("session", session_id.to_string()))?;
             let mut current = session(&row)?;

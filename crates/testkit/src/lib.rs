@@ -3,14 +3,17 @@
 //! [`TestServer::start`] starts the real server in-process on port 0, on a scratch SQLite
 //! database, or on a scratch PostgreSQL database when `PORTCULLIS_TEST_DATABASE_URL` is set, and
 //! hands back what first start created (the automation application's credentials). Tests then
-//! talk to it over HTTP as any client would. [`TestServer::stop`] checks the database's
-//! invariants before it removes the scratch database, so every test also checks that it left
-//! the directory consistent.
+//! talk to it over HTTP as any client would. Every test also checks that it left the directory
+//! consistent, whether or not it remembers to: [`TestServer::stop`] checks the database's
+//! invariants before it removes the scratch database, and a server dropped without `stop`
+//! checks them as it goes (see [`TestServer`]'s `Drop`). [`fixtures`] holds the users,
+//! passes, policies and sessions that tests set up again and again.
 //!
 //! What it must never do: reach into the server's internals to make a test pass. Setup goes
 //! through the admin API like an administrator's would; the store is read only for invariants.
 
 pub mod authenticator;
+pub mod fixtures;
 
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +25,7 @@ use portcullis_core::kernel::clock::{Clock, truncate_to_millis};
 use portcullis_core::kernel::entropy::SystemEntropy;
 use portcullis_core::kernel::query::ListQuery;
 use portcullis_core::store::prelude::*;
+use portcullis_store::StoreOptions;
 use portcullis_store::testing::ScratchDatabase;
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
@@ -68,6 +72,9 @@ impl Reply {
     }
 }
 
+/// The server of one test. However the test ends without panicking, the database invariants
+/// are checked: by [`TestServer::stop`], or else when the server is dropped, so that a test
+/// cannot pass while leaving the directory inconsistent by forgetting to call `stop`.
 pub struct TestServer {
     pub url: String,
     pub bootstrap: BootstrapCredentials,
@@ -78,6 +85,8 @@ pub struct TestServer {
     pub config: Config,
     server: Option<Server>,
     database: Option<ScratchDatabase>,
+    /// Set once the invariants were checked, so that dropping does not check them again.
+    checked: bool,
     _data_dir: Arc<tempfile::TempDir>,
 }
 
@@ -133,6 +142,7 @@ impl TestServer {
             config,
             server: Some(server),
             database: Some(database),
+            checked: false,
             _data_dir: data_dir,
         })
     }
@@ -336,6 +346,7 @@ impl TestServer {
     /// the scratch database.
     pub async fn stop(mut self) {
         self.check_invariants().await;
+        self.checked = true;
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
@@ -344,70 +355,116 @@ impl TestServer {
         }
     }
 
-    /// Database invariants: exactly one tenant; every role assignment's principal and role
-    /// exist; every membership points at existing objects; nesting has no cycle; every audit
-    /// entry is well formed.
+    /// Checks the database invariants now, through the server's own store (see the free
+    /// function `check_invariants` for what they are).
     pub async fn check_invariants(&self) {
-        let store = self.store();
-        assert!(store.tenant().await.unwrap().is_some(), "the tenant exists");
-        let all = ListQuery {
-            top: 999,
-            ..ListQuery::default()
+        check_invariants(self.store()).await;
+    }
+}
+
+impl Drop for TestServer {
+    /// Checks the invariants of a server the test did not stop. `drop` cannot wait for the
+    /// async check, and the test's runtime may be single-threaded and is blocked in this very
+    /// call, so the check runs on a thread of its own with its own runtime and its own
+    /// connection to the scratch database (the server's pool belongs to the blocked runtime).
+    /// A violation fails the test by panicking here. When the test is already panicking the
+    /// check is skipped: it has failed anyway, and a second panic would abort the test binary.
+    fn drop(&mut self) {
+        if self.checked || std::thread::panicking() {
+            return;
+        }
+        self.checked = true;
+        let Some(url) = self.database.as_ref().map(|db| db.url().to_string()) else {
+            return;
         };
-        let users = store.list_users(&all).await.unwrap().items;
-        let groups = store.list_groups(&all).await.unwrap().items;
-        let apps = store.list_applications(&all).await.unwrap().items;
-        let exists = |id: uuid::Uuid| {
-            users.iter().any(|u| u.id == id)
-                || groups.iter().any(|g| g.id == id)
-                || apps.iter().any(|a| a.id == id)
-        };
-        for a in store.role_assignments(None).await.unwrap() {
-            assert!(
-                exists(a.principal_id),
-                "role assignment {} points at a missing principal",
-                a.id
+        let check = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the invariant check");
+            runtime.block_on(async {
+                let options = StoreOptions {
+                    max_connections: 1,
+                    ..StoreOptions::default()
+                };
+                let store = portcullis_store::connect(&url, &options)
+                    .await
+                    .expect("the invariant check reaches the test's database");
+                check_invariants(&store).await;
+                store.close().await;
+            });
+        });
+        if let Err(violation) = check.join() {
+            // The fields (the server, then the scratch database) are still dropped as this
+            // unwinds, so the database is removed even when the check fails.
+            std::panic::resume_unwind(violation);
+        }
+    }
+}
+
+/// Database invariants: the tenant exists; every role assignment's principal and role
+/// exist; every membership points at existing objects; nesting has no cycle; every person
+/// keeps within the passkey limit; application secrets are kept only as hashes; every audit
+/// entry is well formed.
+async fn check_invariants(store: &portcullis_store::SqlStore) {
+    assert!(store.tenant().await.unwrap().is_some(), "the tenant exists");
+    let all = ListQuery {
+        top: 999,
+        ..ListQuery::default()
+    };
+    let users = store.list_users(&all).await.unwrap().items;
+    let groups = store.list_groups(&all).await.unwrap().items;
+    let apps = store.list_applications(&all).await.unwrap().items;
+    let exists = |id: uuid::Uuid| {
+        users.iter().any(|u| u.id == id)
+            || groups.iter().any(|g| g.id == id)
+            || apps.iter().any(|a| a.id == id)
+    };
+    for a in store.role_assignments(None).await.unwrap() {
+        assert!(
+            exists(a.principal_id),
+            "role assignment {} points at a missing principal",
+            a.id
+        );
+        assert!(
+            portcullis_core::directory::roles::built_in_role(a.role_definition_id).is_some(),
+            "role assignment {} names an unknown role",
+            a.id
+        );
+    }
+    for g in &groups {
+        for m in store.members(g.id).await.unwrap() {
+            assert!(exists(m.id), "group {} has a missing member {}", g.id, m.id);
+        }
+        let containing = store.transitive_member_of(g.id).await.unwrap();
+        assert!(
+            !containing.iter().any(|c| c.id == g.id),
+            "group {} contains itself",
+            g.id
+        );
+    }
+    for user in &users {
+        use portcullis_core::methods::passkeys::{MAX_PASSKEYS_PER_USER, PasskeyStore};
+        let passkeys = store.passkeys_of(user.id).await.unwrap();
+        assert!(
+            passkeys.len() <= MAX_PASSKEYS_PER_USER,
+            "user {} has more than {MAX_PASSKEYS_PER_USER} passkeys",
+            user.id
+        );
+        assert!(passkeys.iter().all(|p| p.user_id == user.id));
+    }
+    for app in &apps {
+        for c in &app.password_credentials {
+            assert_eq!(
+                c.secret_hash.len(),
+                64,
+                "secrets are stored as SHA-256 hashes"
             );
-            assert!(
-                portcullis_core::directory::roles::built_in_role(a.role_definition_id).is_some(),
-                "role assignment {} names an unknown role",
-                a.id
-            );
         }
-        for g in &groups {
-            for m in store.members(g.id).await.unwrap() {
-                assert!(exists(m.id), "group {} has a missing member {}", g.id, m.id);
-            }
-            let containing = store.transitive_member_of(g.id).await.unwrap();
-            assert!(
-                !containing.iter().any(|c| c.id == g.id),
-                "group {} contains itself",
-                g.id
-            );
-        }
-        for user in &users {
-            use portcullis_core::methods::passkeys::{MAX_PASSKEYS_PER_USER, PasskeyStore};
-            let passkeys = store.passkeys_of(user.id).await.unwrap();
-            assert!(
-                passkeys.len() <= MAX_PASSKEYS_PER_USER,
-                "user {} has more than {MAX_PASSKEYS_PER_USER} passkeys",
-                user.id
-            );
-            assert!(passkeys.iter().all(|p| p.user_id == user.id));
-        }
-        for app in &apps {
-            for c in &app.password_credentials {
-                assert_eq!(
-                    c.secret_hash.len(),
-                    64,
-                    "secrets are stored as SHA-256 hashes"
-                );
-            }
-        }
-        let audits = store.list_audits(&all).await.unwrap().items;
-        for a in audits {
-            assert!(!a.activity_display_name.is_empty());
-            assert!(a.initiated_by.user.is_some() || a.initiated_by.app.is_some());
-        }
+    }
+    let audits = store.list_audits(&all).await.unwrap().items;
+    for a in audits {
+        assert!(!a.activity_display_name.is_empty());
+        assert!(a.initiated_by.user.is_some() || a.initiated_by.app.is_some());
     }
 }

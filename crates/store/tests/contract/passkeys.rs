@@ -19,9 +19,6 @@ use portcullis_store::SqlStore;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-// The both-databases harness of this test binary (see main.rs).
-use super::{Backend, run};
-
 contract!(
     a_ceremony_is_taken_exactly_once,
     counters_only_move_forward,

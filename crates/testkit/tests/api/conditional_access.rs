@@ -1,74 +1,9 @@
 //! Conditional Access through the admin API: the story's two policies, Entra exports as they
 //! are, referential integrity, and What-If backed by the same engine.
 
+use portcullis_testkit::fixtures::{PHISHING_RESISTANT, id, story_tenant};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
-
-const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
-}
-
-/// The tenant of DESIGN.md's story: an admins group holding Joni, and the two policies.
-async fn story(t: &TestServer, block_state: &str) -> (Value, Value, Value, Value) {
-    let joni = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni Sherman"}),
-        )
-        .await
-        .body;
-    let admins = t
-        .post("/groups", json!({"displayName": "Admins"}))
-        .await
-        .body;
-    t.post(&format!("/groups/{}/members/$ref", id(&admins)), json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&joni))})).await;
-    let enforcement = t
-        .post(
-            "/identity/conditionalAccess/policies",
-            json!({
-                "displayName": "Passkey test: enforcement",
-                "state": "enabled",
-                "conditions": {
-                    "users": {"includeGroups": [id(&admins)]},
-                    "applications": {"includeApplications": ["All"]},
-                    "clientAppTypes": ["all"]
-                },
-                "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": PHISHING_RESISTANT}}
-            }),
-        )
-        .await;
-    assert_eq!(
-        enforcement.status,
-        StatusCode::CREATED,
-        "{:?}",
-        enforcement.body
-    );
-    let platforms = t
-        .post(
-            "/identity/conditionalAccess/policies",
-            json!({
-                "displayName": "Passkey test: unsupported platforms",
-                "state": block_state,
-                "conditions": {
-                    "users": {"includeGroups": [id(&admins)]},
-                    "applications": {"includeApplications": ["All"]},
-                    "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]},
-                    "clientAppTypes": ["all"]
-                },
-                "grantControls": {"operator": "OR", "builtInControls": ["block"]}
-            }),
-        )
-        .await;
-    assert_eq!(
-        platforms.status,
-        StatusCode::CREATED,
-        "{:?}",
-        platforms.body
-    );
-    (joni, admins, enforcement.body, platforms.body)
-}
 
 fn what_if(user: &str, platform: &str) -> Value {
     json!({
@@ -91,7 +26,8 @@ fn result_for<'a>(reply: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn the_story_policies_and_what_if() {
     let t = TestServer::start().await;
-    let (joni, _admins, enforcement, _platforms) = story(&t, "enabled").await;
+    let story = story_tenant(&t, "enabled", PHISHING_RESISTANT).await;
+    let (joni, enforcement) = (story.joni, story.enforcement);
     assert!(enforcement["createdDateTime"].is_string());
     assert_eq!(
         t.get(&format!(
@@ -114,7 +50,7 @@ async fn the_story_policies_and_what_if() {
     let android = t
         .post(
             "/identity/conditionalAccess/evaluate",
-            what_if(&id(&joni), "android"),
+            what_if(&joni, "android"),
         )
         .await;
     assert_eq!(android.status, StatusCode::OK, "{:?}", android.body);
@@ -126,7 +62,7 @@ async fn the_story_policies_and_what_if() {
     let windows = t
         .post(
             "/identity/conditionalAccess/evaluate",
-            what_if(&id(&joni), "windows"),
+            what_if(&joni, "windows"),
         )
         .await;
     let block = result_for(&windows.body, "Passkey test: unsupported platforms");
@@ -161,13 +97,13 @@ async fn the_story_policies_and_what_if() {
             .all(|r| r["policyApplies"] == false)
     );
     // appliedPoliciesOnly leaves out what does not apply.
-    let mut only = what_if(&id(&joni), "windows");
+    let mut only = what_if(&joni, "windows");
     only["appliedPoliciesOnly"] = json!(true);
     let only = t.post("/identity/conditionalAccess/evaluate", only).await;
     assert_eq!(only.body["value"].as_array().unwrap().len(), 1);
 
     // Bad What-If requests name the member.
-    let mut bad = what_if(&id(&joni), "android");
+    let mut bad = what_if(&joni, "android");
     bad["signInIdentity"]["userId"] = json!(uuid::Uuid::new_v4().to_string());
     assert_eq!(
         t.post("/identity/conditionalAccess/evaluate", bad)
@@ -175,7 +111,7 @@ async fn the_story_policies_and_what_if() {
             .error_target(),
         Some("signInIdentity.userId")
     );
-    let mut bad = what_if(&id(&joni), "android");
+    let mut bad = what_if(&joni, "android");
     bad["signInConditions"]["ipAddress"] = json!("300.1.1.1");
     assert_eq!(
         t.post("/identity/conditionalAccess/evaluate", bad)
@@ -199,11 +135,12 @@ async fn the_story_policies_and_what_if() {
 #[tokio::test]
 async fn report_only_is_traced_but_never_blocks() {
     let t = TestServer::start().await;
-    let (joni, _, _, platforms) = story(&t, "enabledForReportingButNotEnforced").await;
+    let story = story_tenant(&t, "enabledForReportingButNotEnforced", PHISHING_RESISTANT).await;
+    let (joni, platforms) = (story.joni, story.platforms);
     let android = t
         .post(
             "/identity/conditionalAccess/evaluate",
-            what_if(&id(&joni), "android"),
+            what_if(&joni, "android"),
         )
         .await;
     let block = result_for(&android.body, "Passkey test: unsupported platforms");

@@ -1,11 +1,8 @@
 //! Round trips of users, groups, nesting, roles, applications, and the audit trail they leave.
 
+use portcullis_testkit::fixtures::id;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
-}
 
 #[tokio::test]
 async fn users_round_trip_with_filters_select_and_paging() {

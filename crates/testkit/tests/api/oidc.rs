@@ -7,15 +7,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+use portcullis_testkit::fixtures::{
+    ANDROID, PHISHING_RESISTANT, WINDOWS, allow_test_authenticator, issue_pass, story_tenant, user,
+};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
-const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
 const REDIRECT: &str = "https://app.contoso.com/callback";
-const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
 
 /// A browser: one user agent, its cookie, never following redirects (the test reads them).
 struct Browser {
@@ -172,26 +172,14 @@ async fn confidential_app(t: &TestServer) -> App {
     }
 }
 
-async fn user(t: &TestServer, upn: &str) -> String {
-    let r = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": upn, "displayName": upn.split('@').next().unwrap()}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
+/// A reusable pass for `user_id`, good for an hour.
 async fn pass_for(t: &TestServer, user_id: &str) -> String {
-    let r = t
-        .post(
-            &format!("/users/{user_id}/authentication/temporaryAccessPassMethods"),
-            json!({"isUsableOnce": false, "lifetimeInMinutes": 60}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body["temporaryAccessPass"].as_str().unwrap().to_string()
+    issue_pass(
+        t,
+        user_id,
+        json!({"isUsableOnce": false, "lifetimeInMinutes": 60}),
+    )
+    .await
 }
 
 fn authorize_url(app: &App, pkce: Option<&Pkce>, extra: &str) -> String {
@@ -747,50 +735,8 @@ async fn logout_ends_the_session_revokes_its_tokens_and_returns_only_to_register
 /// DESIGN.md's tenant for the OIDC story: admins must use phishing-resistant MFA, and every
 /// platform but Windows is blocked (or only reported).
 async fn story(t: &TestServer, block_state: &str) -> (String, String) {
-    let joni = user(t, "joni@contoso.com").await;
-    let admins = t
-        .post("/groups", json!({"displayName": "Admins"}))
-        .await
-        .body;
-    let admins = admins["id"].as_str().unwrap().to_string();
-    let r = t
-        .post(
-            &format!("/groups/{admins}/members/$ref"),
-            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{joni}")}),
-        )
-        .await;
-    assert!(r.status.is_success());
-    for (name, state, conditions, grant) in [
-        (
-            "Passkey test: enforcement",
-            "enabled",
-            json!({"users": {"includeGroups": [admins]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]}),
-            json!({"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": PHISHING_RESISTANT}}),
-        ),
-        (
-            "Passkey test: unsupported platforms",
-            block_state,
-            json!({"users": {"includeGroups": [admins]}, "applications": {"includeApplications": ["All"]},
-                   "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]}, "clientAppTypes": ["all"]}),
-            json!({"operator": "OR", "builtInControls": ["block"]}),
-        ),
-    ] {
-        let r = t
-            .post(
-                "/identity/conditionalAccess/policies",
-                json!({"displayName": name, "state": state, "conditions": conditions, "grantControls": grant}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    }
-    let r = t
-        .patch(
-            "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2",
-            json!({"isSelfServiceRegistrationAllowed": true,
-                   "keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [TEST_AAGUID.to_string()]}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let joni = story_tenant(t, block_state, PHISHING_RESISTANT).await.joni;
+    allow_test_authenticator(t).await;
     let pass = pass_for(t, &joni).await;
     (joni, pass)
 }

@@ -1,30 +1,14 @@
 //! Temporary Access Pass: issued by an administrator, shown once, one per person, obeying the
 //! method policy, redeemed once however many try at the same moment, locked after wrong guesses.
 
+use portcullis_testkit::fixtures::{create_user, issue_pass_method as issue};
 use portcullis_testkit::{StatusCode, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
 
+/// A new person, named after their sign-in name.
 async fn new_user(t: &TestServer, upn: &str) -> String {
-    let r = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": upn, "displayName": upn}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
-async fn issue(t: &TestServer, user: &str, body: Value) -> Value {
-    let r = t
-        .post(
-            &format!("/users/{user}/authentication/temporaryAccessPassMethods"),
-            body,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body
+    create_user(t, upn, upn).await
 }
 
 #[tokio::test]

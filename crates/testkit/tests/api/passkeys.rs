@@ -9,6 +9,9 @@
 use portcullis_testkit::authenticator::{
     Attestation, SoftwareAuthenticator, TEST_AAGUID, TestAttestationCa, Tweaks,
 };
+use portcullis_testkit::fixtures::{
+    self, FIDO2_CONFIGURATION as FIDO2, pass_session, session_token, user,
+};
 use portcullis_testkit::{Reply, StatusCode, TestServer};
 use serde_json::{Value, json};
 use time::Duration;
@@ -21,14 +24,7 @@ struct Person {
 }
 
 async fn person(t: &TestServer, upn: &str) -> Person {
-    let created = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": upn, "displayName": upn.split('@').next().unwrap()}),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_string();
+    let id = user(t, upn).await;
     let token = tap_session(t, &id, upn, false).await;
     Person {
         id,
@@ -40,22 +36,7 @@ async fn person(t: &TestServer, upn: &str) -> Person {
 /// Issues `upn` a Temporary Access Pass through the admin API, signs in with it, and returns
 /// the session cookie's token.
 async fn tap_session(t: &TestServer, id: &str, upn: &str, one_time: bool) -> String {
-    let pass = t
-        .post(
-            &format!("/users/{id}/authentication/temporaryAccessPassMethods"),
-            json!({"isUsableOnce": one_time}),
-        )
-        .await;
-    assert_eq!(pass.status, StatusCode::CREATED, "{:?}", pass.body);
-    let signed_in = post(
-        t,
-        None,
-        "/auth/tap",
-        json!({"username": upn, "temporaryAccessPass": pass.body["temporaryAccessPass"]}),
-    )
-    .await;
-    assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
-    cookie_token(&signed_in).expect("a session cookie")
+    pass_session(t, id, upn, json!({"isUsableOnce": one_time})).await
 }
 
 /// A self-service request (JSON, with the session cookie when given).
@@ -66,23 +47,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Reply {
-    let mut request = t.http.request(method, format!("{}{path}", t.url));
-    if let Some(token) = token {
-        request = request.header("cookie", format!("portcullis_session={token}"));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body read");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    fixtures::call(t, None, token, method, path, body).await
 }
 
 async fn post(t: &TestServer, token: Option<&str>, path: &str, body: Value) -> Reply {
@@ -164,14 +129,6 @@ async fn sign_in(
     verify(t, &options, credential).await
 }
 
-fn cookie_token(reply: &Reply) -> Option<String> {
-    let cookie = reply.headers.get("set-cookie")?.to_str().ok()?;
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    let pair = cookie.split(';').next()?;
-    pair.strip_prefix("portcullis_session=").map(str::to_string)
-}
-
 async fn graph_passkeys(t: &TestServer, p: &Person) -> Vec<Value> {
     let r = t
         .get(&format!("/users/{}/authentication/fido2Methods", p.id))
@@ -194,9 +151,6 @@ async fn audits(t: &TestServer, activity: &str) -> Vec<Value> {
 fn authenticator(t: &TestServer) -> SoftwareAuthenticator {
     SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None)
 }
-
-const FIDO2: &str =
-    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
 
 #[tokio::test]
 async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
@@ -281,7 +235,7 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
     assert_eq!(signed_in.status, StatusCode::OK, "{:?}", signed_in.body);
     assert_eq!(signed_in.body["userPrincipalName"], "joni@contoso.com");
     assert_eq!(signed_in.body["passkey"]["displayName"], "Laptop");
-    let session = cookie_token(&signed_in).expect("a session cookie");
+    let session = session_token(&signed_in).expect("a session cookie");
 
     // Usernameless, then autofill (conditional mediation).
     let options = sign_in_options(&t, json!({})).await;
@@ -1144,7 +1098,7 @@ async fn a_passkey_sign_in_extends_the_session_it_arrives_with() {
     )
     .await;
     assert_eq!(own.body["userId"], joni.id);
-    let token = cookie_token(&own).expect("a new session for Joni");
+    let token = session_token(&own).expect("a new session for Joni");
     let mine = call(&t, Some(&token), reqwest::Method::GET, "/my/passkeys", None).await;
     assert_eq!(mine.body["value"][0]["displayName"], "Laptop");
     let his = call(

@@ -3,6 +3,7 @@
 
 use portcullis_core::kernel::clock::Clock;
 use portcullis_core::methods::totp::{code_at, step_of};
+use portcullis_testkit::fixtures::{create_user, pass_session};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 use time::Duration;
@@ -56,16 +57,7 @@ async fn password_sign_in(
 #[tokio::test]
 async fn passwords_are_off_until_the_tenant_turns_them_on() {
     let t = TestServer::start().await;
-    let joni = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let joni = create_user(&t, "joni@contoso.com", "Joni").await;
     assert_eq!(t.get(CONFIG).await.body["state"], "disabled");
     let refused = t
         .post(
@@ -201,16 +193,7 @@ async fn passwords_are_off_until_the_tenant_turns_them_on() {
 #[tokio::test]
 async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once() {
     let t = TestServer::start().await;
-    let joni = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni"}),
-        )
-        .await
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let joni = create_user(&t, "joni@contoso.com", "Joni").await;
     t.patch(CONFIG, json!({"state": "enabled"})).await;
     t.post(
         &reset_path(&joni),
@@ -229,18 +212,8 @@ async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     // A pass session may.
-    let pass = t
-        .post(
-            &format!("/users/{joni}/authentication/temporaryAccessPassMethods"),
-            json!({"isUsableOnce": true}),
-        )
-        .await
-        .body["temporaryAccessPass"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (_, tap_session) = t.sign_in_with_pass(&t.url, "joni@contoso.com", &pass).await;
-    let tap_session = tap_session.unwrap();
+    let tap_session =
+        pass_session(&t, &joni, "joni@contoso.com", json!({"isUsableOnce": true})).await;
     let (status, options) = post_with(&t, &tap_session, "/my/totp/options", json!({})).await;
     assert_eq!(status, StatusCode::OK, "{options}");
     assert!(

@@ -3,11 +3,12 @@
 //! through the Graph API), bad input changes nothing and is answered beside the field, and a
 //! form posted from another origin is refused.
 
+use portcullis_testkit::fixtures::{
+    ANDROID, WINDOWS, admin_session, issue_pass, person_with_roles,
+};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 
-const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0";
-const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36";
 const CONDITIONAL_ACCESS_ADMINISTRATOR: &str = "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9";
 const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
 
@@ -118,44 +119,13 @@ fn encode(text: &str) -> String {
 
 /// The bootstrap administrator (Global Administrator), signed in with their first-start pass.
 async fn admin(t: &TestServer) -> Browser {
-    let upn = t.bootstrap.admin_user_principal_name.clone();
-    let (reply, token) = t.sign_in_with_pass(&t.url, &upn, &t.bootstrap_pass).await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    Browser::new(t, token)
+    Browser::new(t, Some(admin_session(t).await))
 }
 
 /// A new person holding `roles`, signed in with a pass the admin API issued them.
 async fn person(t: &TestServer, upn: &str, roles: &[&str]) -> (String, Browser) {
-    let user = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": upn, "displayName": upn}),
-        )
-        .await;
-    assert_eq!(user.status, StatusCode::CREATED, "{:?}", user.body);
-    let id = user.body["id"].as_str().unwrap().to_string();
-    for role in roles {
-        let r = t
-            .post(
-                "/roleManagement/directory/roleAssignments",
-                json!({"principalId": id, "roleDefinitionId": role, "directoryScopeId": "/"}),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    }
-    let pass = t
-        .post(
-            &format!("/users/{id}/authentication/temporaryAccessPassMethods"),
-            json!({}),
-        )
-        .await
-        .body["temporaryAccessPass"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (reply, token) = t.sign_in_with_pass(&t.url, upn, &pass).await;
-    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    (id, Browser::new(t, token))
+    let (id, token) = person_with_roles(t, upn, upn, roles).await;
+    (id, Browser::new(t, Some(token)))
 }
 
 /// The text of the element with `id`, as the page has it (escaped).
@@ -743,16 +713,7 @@ async fn joni_signs_in(t: &TestServer, joni_id: &str, app_id: &str, ua: &str) ->
         json!({"username": "joni@contoso.com"}),
     )
     .await;
-    let pass = t
-        .post(
-            &format!("/users/{joni_id}/authentication/temporaryAccessPassMethods"),
-            json!({}),
-        )
-        .await
-        .body["temporaryAccessPass"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pass = issue_pass(t, joni_id, json!({})).await;
     flow_step(
         t,
         ua,

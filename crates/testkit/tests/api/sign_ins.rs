@@ -1,15 +1,14 @@
 //! Every sign-in attempt writes a sign-in log entry in Graph's `signIn` shape — success or
 //! failure, known account or not — and none holds a secret.
 
+use portcullis_testkit::fixtures::WINDOWS;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
-
-const WINDOWS_EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0";
 
 async fn pass_attempt(t: &TestServer, username: &str, pass: &str) -> StatusCode {
     t.http
         .post(format!("{}/auth/tap", t.url))
-        .header("user-agent", WINDOWS_EDGE)
+        .header("user-agent", WINDOWS)
         .json(&json!({"username": username, "temporaryAccessPass": pass}))
         .send()
         .await

@@ -4,153 +4,44 @@
 //! real user-agent strings and the software authenticator.
 
 use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+use portcullis_testkit::fixtures::{
+    ANDROID, PHISHING_RESISTANT, WINDOWS, allow_test_authenticator, call, id, issue_pass,
+    session_token, story_tenant,
+};
 use portcullis_testkit::{Reply, StatusCode, TestServer};
 use serde_json::{Value, json};
 
-const PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000004";
-const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0";
-const ANDROID: &str = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36";
-const FIDO2: &str =
-    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("an id").to_string()
-}
-
 struct Story {
-    joni: Value,
+    joni: String,
     app_id: String,
     enforcement: Value,
     platforms: Value,
 }
 
-async fn policy(t: &TestServer, body: Value) -> Value {
-    let r = t.post("/identity/conditionalAccess/policies", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    r.body
-}
-
-/// DESIGN.md's tenant; `block_state` is the state of the platform policy.
+/// DESIGN.md's tenant with an application to sign in to; `block_state` is the state of the
+/// platform policy.
 async fn story(t: &TestServer, block_state: &str, strength: &str) -> Story {
-    let joni = t
-        .post(
-            "/users",
-            json!({"userPrincipalName": "joni@contoso.com", "displayName": "Joni Sherman"}),
-        )
-        .await
-        .body;
-    let admins = t
-        .post("/groups", json!({"displayName": "Admins"}))
-        .await
-        .body;
-    let added = t
-        .post(
-            &format!("/groups/{}/members/$ref", id(&admins)),
-            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id(&joni))}),
-        )
-        .await;
-    assert!(added.status.is_success(), "{:?}", added.body);
+    let tenant = story_tenant(t, block_state, strength).await;
     let app = t
         .post("/applications", json!({"displayName": "Contoso Portal"}))
         .await;
     assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
-    let enforcement = policy(
-        t,
-        json!({
-            "displayName": "Passkey test: enforcement",
-            "state": "enabled",
-            "conditions": {
-                "users": {"includeGroups": [id(&admins)]},
-                "applications": {"includeApplications": ["All"]},
-                "clientAppTypes": ["all"]
-            },
-            "grantControls": {"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": strength}}
-        }),
-    )
-    .await;
-    let platforms = policy(
-        t,
-        json!({
-            "displayName": "Passkey test: unsupported platforms",
-            "state": block_state,
-            "conditions": {
-                "users": {"includeGroups": [id(&admins)]},
-                "applications": {"includeApplications": ["All"]},
-                "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows"]},
-                "clientAppTypes": ["all"]
-            },
-            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
-        }),
-    )
-    .await;
-    let r = t
-        .patch(
-            FIDO2,
-            json!({"isSelfServiceRegistrationAllowed": true,
-                   "keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [TEST_AAGUID.to_string()]}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    allow_test_authenticator(t).await;
     Story {
-        joni,
+        joni: tenant.joni,
         app_id: app.body["appId"].as_str().unwrap().to_string(),
-        enforcement,
-        platforms,
-    }
-}
-
-/// A request as a browser on `ua` makes it: JSON, with the session cookie when given.
-async fn send(
-    t: &TestServer,
-    ua: &str,
-    token: Option<&str>,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = t
-        .http
-        .request(method, format!("{}{path}", t.url))
-        .header("user-agent", ua);
-    if let Some(token) = token {
-        request = request.header("cookie", format!("portcullis_session={token}"));
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.expect("body read");
-    Reply {
-        status,
-        headers,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        enforcement: tenant.enforcement,
+        platforms: tenant.platforms,
     }
 }
 
 async fn post(t: &TestServer, ua: &str, token: Option<&str>, path: &str, body: Value) -> Reply {
-    send(t, ua, token, reqwest::Method::POST, path, Some(body)).await
+    call(t, Some(ua), token, reqwest::Method::POST, path, Some(body)).await
 }
 
-fn cookie_token(reply: &Reply) -> Option<String> {
-    let cookie = reply.headers.get("set-cookie")?.to_str().ok()?;
-    let pair = cookie.split(';').next()?;
-    pair.strip_prefix("portcullis_session=").map(str::to_string)
-}
-
-async fn issue_pass(t: &TestServer, user_id: &str) -> String {
-    let pass = t
-        .post(
-            &format!("/users/{user_id}/authentication/temporaryAccessPassMethods"),
-            json!({"isUsableOnce": true}),
-        )
-        .await;
-    assert_eq!(pass.status, StatusCode::CREATED, "{:?}", pass.body);
-    pass.body["temporaryAccessPass"]
-        .as_str()
-        .unwrap()
-        .to_string()
+/// A fresh one-time pass for `user_id`.
+async fn one_time_pass(t: &TestServer, user_id: &str) -> String {
+    issue_pass(t, user_id, json!({"isUsableOnce": true})).await
 }
 
 /// Starts a flow, identifies Joni and signs in with a fresh pass: the reply and the session.
@@ -172,7 +63,7 @@ async fn tap_first_factor(t: &TestServer, s: &Story, ua: &str) -> (String, Reply
         "{:?}",
         identified.body
     );
-    let pass = issue_pass(t, &id(&s.joni)).await;
+    let pass = one_time_pass(t, &s.joni).await;
     let reply = post(
         t,
         ua,
@@ -181,7 +72,7 @@ async fn tap_first_factor(t: &TestServer, s: &Story, ua: &str) -> (String, Reply
         json!({"temporaryAccessPass": pass}),
     )
     .await;
-    let token = cookie_token(&reply).expect("a session cookie");
+    let token = session_token(&reply).expect("a session cookie");
     (flow, reply, token)
 }
 
@@ -363,7 +254,7 @@ async fn joni_on_windows_registers_a_passkey_on_another_device_and_is_granted() 
     .await;
     assert_eq!(granted.status, StatusCode::OK, "{:?}", granted.body);
     assert_eq!(granted.body["status"], "granted", "{:?}", granted.body);
-    assert!(cookie_token(&granted).is_some());
+    assert!(session_token(&granted).is_some());
     let log = sign_ins_for(&t, &s.app_id).await;
     assert_eq!(log[0]["status"]["errorCode"], 0);
     assert_eq!(
@@ -436,7 +327,7 @@ async fn android_pass_sign_in_at(t: &TestServer, url: &str, s: &Story) -> Value 
     )
     .await;
     assert_eq!(identified["status"], "firstFactor", "{identified:?}");
-    let pass = issue_pass(t, &id(&s.joni)).await;
+    let pass = one_time_pass(t, &s.joni).await;
     post_at(
         format!("/signin/flows/{flow}/tap"),
         json!({"temporaryAccessPass": pass}),
@@ -456,11 +347,7 @@ async fn a_membership_removed_on_one_node_counts_at_the_next_sign_in_on_another(
 
     let admins = t.get("/groups?$filter=displayName eq 'Admins'").await.body["value"][0].clone();
     let removed = t
-        .delete(&format!(
-            "/groups/{}/members/{}/$ref",
-            id(&admins),
-            id(&s.joni)
-        ))
+        .delete(&format!("/groups/{}/members/{}/$ref", id(&admins), s.joni))
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{:?}", removed.body);
 
@@ -538,9 +425,9 @@ async fn a_pass_alone_never_reaches_granted_and_steps_out_of_order_are_refused()
     assert_eq!(reply.body["status"], "registrationNeeded");
 
     // Reading the flow again does not grant it; the pass step cannot be replayed.
-    let current = send(
+    let current = call(
         &t,
-        WINDOWS,
+        Some(WINDOWS),
         Some(&token),
         reqwest::Method::GET,
         &format!("/signin/flows/{flow}"),
@@ -548,7 +435,7 @@ async fn a_pass_alone_never_reaches_granted_and_steps_out_of_order_are_refused()
     )
     .await;
     assert_eq!(current.body["status"], "registrationNeeded");
-    let pass = issue_pass(&t, &id(&s.joni)).await;
+    let pass = one_time_pass(&t, &s.joni).await;
     let replay = post(
         &t,
         WINDOWS,

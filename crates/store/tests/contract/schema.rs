@@ -1,0 +1,319 @@
+//! The schema and the connection: migrations (applied once, SQLite's bookkeeping kept as sqlx
+//! keeps it, a changed migration refused, the two dialects' folders alike by name and by
+//! content), URLs that cannot work, in-memory SQLite, a closed store, and scratch databases
+//! that clean up after a panicking test.
+
+use std::time::Duration;
+
+use portcullis_core::Error;
+use portcullis_core::store::Change;
+use portcullis_core::store::prelude::*;
+use portcullis_store::testing::ScratchDatabase;
+use portcullis_store::{Dialect, SqlStore, StoreOptions, connect};
+use uuid::Uuid;
+
+use crate::fixtures::{T0, commit, user};
+
+contract!(migrate_twice_is_a_no_op);
+
+async fn migrate_twice_is_a_no_op(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    commit(&store, vec![Change::InsertUser(joni.clone())]).await;
+    store.migrate().await.expect("second migrate");
+    store.migrate().await.expect("third migrate");
+    assert_eq!(store.user(joni.id).await.unwrap(), Some(joni));
+}
+
+/// A migrated scratch SQLite database, its file path, and a direct connection to it.
+async fn migrated_sqlite_file() -> (ScratchDatabase, std::path::PathBuf) {
+    let scratch = ScratchDatabase::sqlite();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let path = scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .into();
+    (scratch, path)
+}
+
+#[tokio::test]
+async fn sqlite_migrations_keep_sqlx_bookkeeping() {
+    let (scratch, path) = migrated_sqlite_file().await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, bool, i64)> = conn
+        .prepare("SELECT version, success, length(checksum) FROM _sqlx_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let files = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite"),
+    )
+    .unwrap()
+    .count();
+    assert_eq!(rows.len(), files, "one row per migration file");
+    assert_eq!(rows.first().map(|r| r.0), Some(1));
+    // sqlx records a SHA-384 of each file: 48 bytes.
+    assert!(
+        rows.iter().all(|(_, success, len)| *success && *len == 48),
+        "{rows:?}"
+    );
+    drop(conn);
+    scratch.remove().await.unwrap();
+}
+
+/// Migrates a scratch SQLite database, alters its bookkeeping with `sql`, and migrates again.
+async fn migrate_after(sql: &str) -> Result<(), Error> {
+    let (scratch, path) = migrated_sqlite_file().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    let result = store.migrate().await;
+    store.close().await;
+    scratch.remove().await.unwrap();
+    result
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_changed_or_unknown_migration() {
+    match migrate_after("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 1").await {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("migration 1 was changed"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match migrate_after(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, x'00', 0)",
+    )
+    .await
+    {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("newer Portcullis"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    match migrate_after("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 2").await {
+        Err(Error::Internal(message)) => {
+            assert!(message.contains("partially applied"), "{message}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn migration_folders_hold_the_same_file_names() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let names = |dialect: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dialect))
+            .unwrap_or_else(|e| panic!("read migrations/{dialect}: {e}"))
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+}
+
+/// The differences the two migration folders may have, each as (why, the SQLite text, the
+/// PostgreSQL text). Anything else that differs fails
+/// [`migration_folders_hold_the_same_statements`]: a change made in one folder only, or a new
+/// kind of difference, which then belongs on this list with its reason.
+const KNOWN_DIALECT_DIFFERENCES: &[(&str, &str, &str)] = &[
+    (
+        "0001's header states the one difference from its own side",
+        "The only difference from the PostgreSQL file is BLOB for BYTEA.",
+        "The only difference from the SQLite file is BYTEA for BLOB.",
+    ),
+    (
+        "each file's comments point at the other folder",
+        "migrations/postgres",
+        "migrations/sqlite",
+    ),
+    (
+        "binary columns: SQLite's BLOB is PostgreSQL's BYTEA",
+        "BLOB",
+        "BYTEA",
+    ),
+];
+
+/// `line` with every whole-word occurrence of `from` replaced by `to`.
+fn replace_word(line: &str, from: &str, to: &str) -> (String, usize) {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::new();
+    let mut rest = line;
+    let mut count = 0;
+    while let Some(i) = rest.find(from) {
+        out.push_str(&rest[..i]);
+        let before = out.chars().last();
+        let after = rest[i + from.len()..].chars().next();
+        if word(before) || word(after) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+            count += 1;
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    (out, count)
+}
+
+#[test]
+fn migration_folders_hold_the_same_statements() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut names: Vec<String> = std::fs::read_dir(root.join("sqlite"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    let mut used = vec![0; KNOWN_DIALECT_DIFFERENCES.len()];
+    for name in &names {
+        let read = |dialect: &str| {
+            std::fs::read_to_string(root.join(dialect).join(name))
+                .unwrap_or_else(|e| panic!("read migrations/{dialect}/{name}: {e}"))
+        };
+        let (sqlite, postgres) = (read("sqlite"), read("postgres"));
+        let (sqlite, postgres): (Vec<&str>, Vec<&str>) =
+            (sqlite.lines().collect(), postgres.lines().collect());
+        assert_eq!(
+            sqlite.len(),
+            postgres.len(),
+            "{name}: the two folders' files have different lengths"
+        );
+        for (number, (lite, pg)) in sqlite.iter().zip(&postgres).enumerate() {
+            let (mut lite, mut pg) = (lite.to_string(), pg.to_string());
+            for (k, (_, in_sqlite, in_postgres)) in KNOWN_DIALECT_DIFFERENCES.iter().enumerate() {
+                let marker = format!("<difference {k}>");
+                let (l, found_l) = replace_word(&lite, in_sqlite, &marker);
+                let (p, found_p) = replace_word(&pg, in_postgres, &marker);
+                (lite, pg) = (l, p);
+                used[k] += found_l.min(found_p);
+            }
+            assert_eq!(
+                lite,
+                pg,
+                "migrations/sqlite/{name} and migrations/postgres/{name} differ at line {} in a \
+                 way KNOWN_DIALECT_DIFFERENCES does not list",
+                number + 1
+            );
+        }
+    }
+    for ((why, _, _), count) in KNOWN_DIALECT_DIFFERENCES.iter().zip(used) {
+        assert!(
+            count > 0,
+            "no migration differs by \"{why}\" any more: take it off the list"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_urls_are_invalid_and_unreachable_servers_unavailable() {
+    match connect("mysql://localhost/x", &StoreOptions::default()).await {
+        Err(Error::Invalid { .. }) => {}
+        other => panic!("expected invalid, got {:?}", other.map(|s| s.dialect())),
+    }
+    let options = StoreOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_secs(2),
+    };
+    // Port 1 on the loopback: nothing listens there.
+    match connect("postgres://postgres@127.0.0.1:1/none", &options).await {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("expected unavailable, got {:?}", other.map(|s| s.dialect())),
+    }
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_keeps_one_database() {
+    let store = connect("sqlite::memory:", &StoreOptions::default())
+        .await
+        .expect("connect");
+    assert_eq!(store.dialect(), Dialect::Sqlite);
+    store.migrate().await.expect("migrate");
+    let joni = user("joni@contoso.com", T0);
+    commit(&store, vec![Change::InsertUser(joni.clone())]).await;
+    // Several reads at once must all see the same database.
+    let reads: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            let id = joni.id;
+            tokio::spawn(async move { store.user(id).await })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.unwrap().unwrap(), Some(joni.clone()));
+    }
+}
+
+#[tokio::test]
+async fn a_closed_store_is_unavailable() {
+    let scratch = ScratchDatabase::sqlite();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // Connections run in WAL mode: the write-ahead log sits beside the database file.
+    let path = scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .to_string();
+    assert!(std::path::Path::new(&format!("{path}-wal")).exists());
+    store.close().await;
+    match store.ping().await {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    match store
+        .commit(vec![Change::DeleteUser(Uuid::new_v4())], None)
+        .await
+    {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    scratch.remove().await.unwrap();
+}
+
+/// A test that panics never reaches `remove`: dropping the guard must still delete the
+/// database, or repeated runs would pile them up (on PostgreSQL when the variable is set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_scratch_database_removes_it() {
+    let scratch = ScratchDatabase::from_env().await.expect("scratch database");
+    let url = scratch.url().to_string();
+    let store = connect(&url, &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    // Keep the pool open: removal must not wait for the test to close it.
+    drop(scratch);
+    match Dialect::from_url(&url).unwrap() {
+        Dialect::Sqlite => {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_end_matches("?mode=rwc");
+            assert!(!std::path::Path::new(path).exists());
+        }
+        Dialect::Postgres => {
+            assert!(store.ping().await.is_err(), "the database still answers");
+            let options = StoreOptions {
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(2),
+            };
+            assert!(
+                connect(&url, &options).await.is_err(),
+                "the database still exists"
+            );
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Authentication sessions: found by the hash of the browser's token (unique), every method
+//! added by concurrent steps of one session kept (none lost to a racing write), lookups racing
+//! with the session's end see it whole or not at all, and a person's sessions go with them.
+
+use std::sync::Arc;
+
+use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
+use portcullis_core::store::Change;
+use portcullis_core::store::prelude::*;
+use portcullis_store::SqlStore;
+use uuid::Uuid;
+
+use crate::fixtures::{T0, at, commit, expect_conflict, user};
+
+contract!(
+    a_session_is_found_by_its_token_hash_only,
+    concurrent_steps_of_one_session_keep_every_method,
+    lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all,
+);
+
+const RACERS: usize = 16;
+
+fn session(user_id: Uuid, token_hash: &str) -> AuthSession {
+    AuthSession {
+        id: Uuid::new_v4(),
+        token_hash: token_hash.to_string(),
+        user_id,
+        methods: vec![method(MethodKind::TemporaryAccessPass, T0)],
+        created: at(T0),
+        expires: at(T0 + 8 * 3_600_000),
+    }
+}
+
+fn method(kind: MethodKind, when: i64) -> SessionMethod {
+    SessionMethod {
+        method: kind,
+        at: at(when),
+        aaguid: None,
+        credential_id: Some(format!("credential-{when}")),
+        backup_eligible: false,
+        one_time: false,
+    }
+}
+
+async fn a_session_is_found_by_its_token_hash_only(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    let grady = user("grady@contoso.com", T0);
+    let mine = session(joni.id, "a1");
+    let his = session(grady.id, "b2");
+    commit(
+        &store,
+        vec![
+            Change::InsertUser(joni.clone()),
+            Change::InsertUser(grady.clone()),
+            Change::InsertSession(mine.clone()),
+            Change::InsertSession(his.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.session_by_token_hash("a1").await.unwrap(),
+        Some(mine.clone())
+    );
+    assert_eq!(
+        store.session_by_token_hash("b2").await.unwrap(),
+        Some(his.clone())
+    );
+    assert_eq!(store.session_by_token_hash("A1").await.unwrap(), None);
+    assert_eq!(store.session_by_token_hash("").await.unwrap(), None);
+
+    // Two sessions never share a token.
+    let twin = session(grady.id, "a1");
+    expect_conflict(
+        store.commit(vec![Change::InsertSession(twin)], None).await,
+        "",
+    );
+
+    // Ending a session ends only that one; deleting a person ends theirs.
+    commit(&store, vec![Change::DeleteSession(mine.id)]).await;
+    assert_eq!(store.session_by_token_hash("a1").await.unwrap(), None);
+    assert_eq!(
+        store.session_by_token_hash("b2").await.unwrap(),
+        Some(his.clone())
+    );
+    commit(&store, vec![Change::DeleteUser(grady.id)]).await;
+    assert_eq!(store.session_by_token_hash("b2").await.unwrap(), None);
+}
+
+async fn concurrent_steps_of_one_session_keep_every_method(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    let shared = session(joni.id, "c3");
+    commit(
+        &store,
+        vec![
+            Change::InsertUser(joni.clone()),
+            Change::InsertSession(shared.clone()),
+        ],
+    )
+    .await;
+    let store = Arc::new(store);
+    let mut racers = Vec::new();
+    for i in 0..RACERS {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            let added = method(MethodKind::Fido2, T0 + 1 + i as i64);
+            store
+                .commit(
+                    vec![Change::AddSessionMethod {
+                        session_id: shared.id,
+                        method: added.clone(),
+                    }],
+                    None,
+                )
+                .await
+                .expect("a step adds its method");
+            // Right after its own write, each step finds the session with its method in it.
+            let found = store
+                .session_by_token_hash("c3")
+                .await
+                .unwrap()
+                .expect("the session");
+            assert_eq!(found.id, shared.id);
+            assert!(found.methods.contains(&added), "{found:?}");
+            added
+        }));
+    }
+    let mut expected = shared.methods.clone();
+    for racer in racers {
+        expected.push(racer.await.unwrap());
+    }
+    let stored = store.session_by_token_hash("c3").await.unwrap().unwrap();
+    assert_eq!(
+        stored.methods.len(),
+        1 + RACERS,
+        "no method lost: {stored:?}"
+    );
+    for m in &expected {
+        assert!(stored.methods.contains(m), "{m:?} lost");
+    }
+    assert_eq!(
+        (stored.user_id, stored.created, stored.expires),
+        (shared.user_id, shared.created, shared.expires)
+    );
+}
+
+async fn lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    let mut ending = session(joni.id, "d4");
+    ending.methods.push(method(MethodKind::Fido2, T0 + 1));
+    commit(
+        &store,
+        vec![
+            Change::InsertUser(joni.clone()),
+            Change::InsertSession(ending.clone()),
+        ],
+    )
+    .await;
+    let store = Arc::new(store);
+    let mut readers = Vec::new();
+    for _ in 0..RACERS {
+        let store = store.clone();
+        readers.push(tokio::spawn(async move {
+            store.session_by_token_hash("d4").await.unwrap()
+        }));
+    }
+    let signing_out = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .commit(vec![Change::DeleteSession(ending.id)], None)
+                .await
+        })
+    };
+    for reader in readers {
+        if let Some(found) = reader.await.unwrap() {
+            assert_eq!(found, ending, "a session is read whole");
+        }
+    }
+    signing_out.await.unwrap().expect("sign-out");
+    assert_eq!(store.session_by_token_hash("d4").await.unwrap(), None);
+}
