@@ -24,6 +24,7 @@ use crate::audit::{AuditActivityInitiator, DirectoryAudit, RequestContext, Targe
 use crate::authz::{Granted, ReadPolicies, WriteConditionalAccess};
 use crate::clock::graph_datetime;
 use crate::directory::{Deps, Directory};
+use crate::error::ErrorCode;
 use crate::model::{DocumentKind, PolicyDocument, UserType};
 use crate::store::Change;
 use crate::{Error, Result};
@@ -789,7 +790,7 @@ impl ConditionalAccess {
             .collect();
         if !users.is_empty() {
             return Err(Error::Conflict {
-                code: "namedLocationInUse",
+                code: ErrorCode::NamedLocationInUse,
                 message: format!(
                     "The named location is used by the policies: {}. Remove it from them first.",
                     users.join(", ")
@@ -1001,7 +1002,7 @@ impl ConditionalAccess {
             .collect();
         if !users.is_empty() {
             return Err(Error::Conflict {
-                code: "authenticationStrengthInUse",
+                code: ErrorCode::AuthenticationStrengthInUse,
                 message: format!(
                     "The authentication strength is required by the policies: {}. Change them first.",
                     users.join(", ")

@@ -31,6 +31,7 @@ use crate::audit::RequestContext;
 use crate::clock::graph_datetime;
 use crate::conditional_access::ConditionalAccess;
 use crate::directory::{Deps, Directory};
+use crate::error::{ErrorCode, SignInErrorCode};
 use crate::model::{User, UserType};
 use crate::oidc::AuthorizationRequest;
 use crate::oidc::AuthorizationResponse;
@@ -53,9 +54,9 @@ pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 
 /// Entra's error codes for the outcomes this machine logs.
-pub const STRONG_AUTH_REQUIRED: u32 = 50074;
-pub const MORE_INFORMATION_REQUIRED: u32 = 50079;
-pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = 53003;
+pub const STRONG_AUTH_REQUIRED: u32 = SignInErrorCode::StrongAuthRequired.code();
+pub const MORE_INFORMATION_REQUIRED: u32 = SignInErrorCode::MoreInformationRequired.code();
+pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = SignInErrorCode::BlockedByConditionalAccess.code();
 
 /// Where a flow is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,7 +233,7 @@ pub struct SignIns {
 fn out_of_order(expected: &[Step], actual: Step) -> Error {
     let names: Vec<&str> = expected.iter().map(Step::as_str).collect();
     Error::Conflict {
-        code: "signInStepOutOfOrder",
+        code: ErrorCode::SignInStepOutOfOrder,
         message: format!(
             "This sign-in is at step '{}'; this request belongs to step {}.",
             actual.as_str(),
@@ -243,7 +244,7 @@ fn out_of_order(expected: &[Step], actual: Step) -> Error {
 
 fn wrong_session() -> Error {
     Error::Conflict {
-        code: "signInFlowSessionMismatch",
+        code: ErrorCode::SignInFlowSessionMismatch,
         message: "This sign-in belongs to another session; start again.".into(),
     }
 }
@@ -285,7 +286,7 @@ impl SignIns {
         authorization: Option<AuthorizationRequest>,
     ) -> Result<FlowState> {
         let unknown = || Error::Invalid {
-            code: "unknownClient",
+            code: ErrorCode::UnknownClient,
             target: Some("clientId".into()),
             message: format!("No application has the client id '{client_id}'."),
         };
@@ -391,7 +392,7 @@ impl SignIns {
             .await?
             .filter(|f| f.expires > self.now())
             .ok_or_else(|| Error::Invalid {
-                code: "signInFlowNotFound",
+                code: ErrorCode::SignInFlowNotFound,
                 target: Some("flowId".into()),
                 message:
                     "This sign-in is unknown or has expired (they last 10 minutes); start again."
@@ -474,12 +475,7 @@ impl SignIns {
     }
 
     /// First factor: a Temporary Access Pass, checked by the pass service.
-    pub async fn with_pass(
-        &self,
-        id: Uuid,
-        pass: &str,
-        facts: &RequestFacts,
-    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
+    pub async fn with_pass(&self, id: Uuid, pass: &str, facts: &RequestFacts) -> Result<FlowState> {
         self.with_secret(id, facts, |username, step_facts| async move {
             self.passes.sign_in(&username, pass, &step_facts).await
         })
@@ -492,7 +488,7 @@ impl SignIns {
         id: Uuid,
         password: &str,
         facts: &RequestFacts,
-    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>> {
+    ) -> Result<FlowState> {
         self.with_secret(id, facts, |username, step_facts| async move {
             self.passwords
                 .sign_in(&username, password, &step_facts)
@@ -508,24 +504,16 @@ impl SignIns {
         id: Uuid,
         facts: &RequestFacts,
         check: F,
-    ) -> Result<std::result::Result<FlowState, crate::tap::PassRefused>>
+    ) -> Result<FlowState>
     where
         F: FnOnce(String, RequestFacts) -> Fut,
-        Fut: std::future::Future<
-                Output = std::result::Result<(User, AuthSession, String), crate::tap::PassRefused>,
-            >,
+        Fut: std::future::Future<Output = Result<(User, AuthSession, String)>>,
     {
         let flow = self.flow(id, &[Step::FirstFactor], None).await?;
         let username = Self::typed_username(&flow)?.to_string();
-        match check(username, Self::step_facts(facts, &flow)).await {
-            Ok((user, session, token)) => {
-                let state = self
-                    .after_first_factor(flow, &user, &session, token, Vec::new())
-                    .await?;
-                Ok(Ok(state))
-            }
-            Err(refused) => Ok(Err(refused)),
-        }
+        let (user, session, token) = check(username, Self::step_facts(facts, &flow)).await?;
+        self.after_first_factor(flow, &user, &session, token, Vec::new())
+            .await
     }
 
     /// Passkey options for the step the flow is at: the first factor (the typed username's
@@ -600,7 +588,7 @@ impl SignIns {
             && signed_in.user.id != user_id
         {
             Some(Error::Invalid {
-                code: "signInWrongAccount",
+                code: ErrorCode::SignInWrongAccount,
                 target: Some("credential".into()),
                 message: "This passkey belongs to another account than the one signing in.".into(),
             })
@@ -608,7 +596,7 @@ impl SignIns {
             && flow.pending_passkey != Some(signed_in.passkey.id)
         {
             Some(Error::Invalid {
-                code: "signInProveNewPasskey",
+                code: ErrorCode::SignInProveNewPasskey,
                 target: Some("credential".into()),
                 message: "Use the passkey you just created to finish signing in.".into(),
             })
@@ -728,7 +716,7 @@ impl SignIns {
                     .any(|id| !interrupting.contains(&id.as_str()));
                 if other {
                     return Err(Error::Conflict {
-                        code: "registrationRequirementsNotMet",
+                        code: ErrorCode::RegistrationRequirementsNotMet,
                         message: "Your organization's policies for registering security information ask for more than this sign-in has proved.".into(),
                     });
                 }

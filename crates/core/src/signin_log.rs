@@ -164,14 +164,16 @@ pub async fn logged_first_factor(
     typed_user_principal_name: &str,
     method: MethodKind,
     found: Option<&User>,
-    outcome: std::result::Result<
-        (User, crate::session::AuthSession, String),
-        crate::tap::PassRefused,
-    >,
-) -> std::result::Result<(User, crate::session::AuthSession, String), crate::tap::PassRefused> {
+    outcome: Result<(User, crate::session::AuthSession, String)>,
+) -> Result<(User, crate::session::AuthSession, String)> {
     let (succeeded, error_code, failure_reason) = match &outcome {
         Ok(_) => (true, 0, None),
-        Err(r) => (false, r.error_code, Some(r.reason.clone())),
+        Err(e) => (
+            false,
+            e.sign_in_code()
+                .map_or(FAULT_DURING_SIGN_IN, |code| code.code()),
+            Some(e.to_string()),
+        ),
     };
     record_first_factor(
         deps,
@@ -185,13 +187,13 @@ pub async fn logged_first_factor(
             failure_reason,
         },
     )
-    .await
-    .map_err(|e| crate::tap::PassRefused {
-        error_code: 500,
-        reason: e.to_string(),
-    })?;
+    .await?;
     outcome
 }
+
+/// The log's error code for an attempt that failed on a fault (the database, a defect) rather
+/// than a refusal. Not one of Entra's codes, so that no search for a refusal finds it.
+const FAULT_DURING_SIGN_IN: u32 = 500;
 
 /// Writes the entry for a first-factor attempt made through the pages (no application yet;
 /// Conditional Access not evaluated).

@@ -10,6 +10,7 @@
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::clock::unix_millis;
+use portcullis_core::error::ErrorCode;
 use portcullis_core::oidc::{AuthorizationCode, OAuthGrant, RefreshToken, Taken};
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
@@ -82,7 +83,7 @@ pub(crate) async fn apply(
             let done = write::run(conn, change, query).await?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: "authorizationCodeUsed",
+                    code: ErrorCode::AuthorizationCodeUsed,
                     message: "The authorization code was already used.".into(),
                 });
             }

@@ -3,6 +3,7 @@
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::clock::{from_unix_millis, unix_millis};
+use portcullis_core::error::ErrorCode;
 use portcullis_core::session::{AuthSession, SessionMethod};
 use portcullis_core::signin::SignInFlow;
 use portcullis_core::store::{Change, FailureCount};
@@ -222,7 +223,7 @@ pub(crate) async fn apply(
             let done = write::run(conn, change, query).await?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: "signInStepOutOfOrder",
+                    code: ErrorCode::SignInStepOutOfOrder,
                     message: "This sign-in moved on while this step was being submitted; reload it.".into(),
                 });
             }

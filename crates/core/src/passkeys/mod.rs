@@ -47,6 +47,7 @@ use crate::authz::{
 };
 use crate::clock::graph_datetime;
 use crate::directory::Deps;
+use crate::error::{ErrorCode, SignInErrorCode};
 use crate::model::{DocumentKind, PolicyDocument, User};
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::signin_log::{self, Attempt, RequestFacts};
@@ -61,10 +62,10 @@ const MAX_PASSKEY_NAME: usize = 64;
 const AUTH_METHODS_SERVICE: &str = "Authentication Methods";
 /// The sign-in log's error code for a refused passkey ("Authentication failed during strong
 /// authentication request"); the failure reason says which check refused it.
-const PASSKEY_SIGN_IN_FAILED: u32 = 500121;
+const PASSKEY_SIGN_IN_FAILED: u32 = SignInErrorCode::PasskeySignInFailed.code();
 /// The conflict code of a [`Change::RecordPasskeyUse`] whose counter another sign-in moved
 /// first: the same verdict as a regressed counter.
-pub const COUNTER_NOT_ADVANCED: &str = "passkeyCounterNotAdvanced";
+pub const COUNTER_NOT_ADVANCED: ErrorCode = ErrorCode::PasskeyCounterNotAdvanced;
 
 /// Where the person wants the new passkey: on the device they are using, or on a phone or
 /// tablet through the browser's cross-device (QR code) flow.
@@ -192,7 +193,7 @@ struct Inner {
 /// How often a node sweeps expired ceremonies as new ones start.
 const SWEEP_INTERVAL: time::Duration = time::Duration::minutes(1);
 
-fn code(code: &'static str, message: impl Into<String>) -> Error {
+fn code(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Invalid {
         code,
         target: None,
@@ -200,7 +201,7 @@ fn code(code: &'static str, message: impl Into<String>) -> Error {
     }
 }
 
-fn credential_error(c: &'static str, message: impl Into<String>) -> Error {
+fn credential_error(c: ErrorCode, message: impl Into<String>) -> Error {
     Error::Invalid {
         code: c,
         target: Some("credential".into()),
@@ -213,31 +214,31 @@ fn ceremony_error(e: WebauthnError) -> Error {
     use WebauthnError as W;
     match e {
         W::InvalidRPOrigin | W::CredentialCrossOrigin => credential_error(
-            "passkeyOriginMismatch",
+            ErrorCode::PasskeyOriginMismatch,
             "The passkey was used on a different site (origin) than this one.",
         ),
         W::InvalidRPIDHash => credential_error(
-            "passkeyRpIdMismatch",
+            ErrorCode::PasskeyRpIdMismatch,
             "The passkey belongs to a different relying party (RP ID hash mismatch).",
         ),
         W::MismatchedChallenge => credential_error(
-            "passkeyChallengeMismatch",
+            ErrorCode::PasskeyChallengeMismatch,
             "The passkey answered a different challenge than this ceremony's.",
         ),
         W::UserNotVerified => credential_error(
-            "passkeyUserNotVerified",
+            ErrorCode::PasskeyUserNotVerified,
             "The authenticator did not verify the person (PIN or biometrics); user verification is required.",
         ),
         W::UserNotPresent => credential_error(
-            "passkeyUserNotPresent",
+            ErrorCode::PasskeyUserNotPresent,
             "The authenticator did not confirm the person's presence.",
         ),
         W::CredentialPossibleCompromise => credential_error(
-            "passkeyCounterRegressed",
+            ErrorCode::PasskeyCounterRegressed,
             "The passkey's signature counter went backwards: the authenticator may have been cloned. Sign-in refused.",
         ),
         W::CredentialNotFound => credential_error(
-            "passkeyNotRegistered",
+            ErrorCode::PasskeyNotRegistered,
             "This passkey is not registered for the account.",
         ),
         W::InvalidClientDataType
@@ -250,19 +251,19 @@ fn ceremony_error(e: WebauthnError) -> Error {
         | W::AttestationStatementMapInvalid
         | W::COSEKeyInvalidCBORValue
         | W::COSEKeyInvalidType => credential_error(
-            "passkeyMalformed",
+            ErrorCode::PasskeyMalformed,
             format!("The passkey response is malformed ({e})."),
         ),
         W::CredentialAlteredAlgFromRequest | W::CredentialExcludedFromRequest => credential_error(
-            "passkeyAlreadyRegistered",
+            ErrorCode::PasskeyAlreadyRegistered,
             "This passkey is already registered, or does not use an algorithm that was offered.",
         ),
         W::AttestationNotSupported => credential_error(
-            "passkeyAttestationUnsupported",
+            ErrorCode::PasskeyAttestationUnsupported,
             "The passkey's attestation format is not supported.",
         ),
         other => credential_error(
-            "passkeyVerificationFailed",
+            ErrorCode::PasskeyVerificationFailed,
             format!("The passkey response did not verify ({other})."),
         ),
     }
@@ -271,7 +272,7 @@ fn ceremony_error(e: WebauthnError) -> Error {
 fn parse_credential<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T> {
     serde_json::from_value(value.clone()).map_err(|e| {
         credential_error(
-            "passkeyMalformed",
+            ErrorCode::PasskeyMalformed,
             format!("The credential is not a WebAuthn public key credential in JSON form: {e}"),
         )
     })
@@ -289,7 +290,12 @@ fn from_text<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
 /// The AAGUID in a registration's authenticator data (bytes 37..53), which the attestation
 /// signature covers. Called only after webauthn-rs accepted the attestation object.
 fn aaguid_of(attestation_object: &[u8]) -> Result<Uuid> {
-    let malformed = || credential_error("passkeyMalformed", "The attestation object is malformed.");
+    let malformed = || {
+        credential_error(
+            ErrorCode::PasskeyMalformed,
+            "The attestation object is malformed.",
+        )
+    };
     let value: ciborium::Value =
         ciborium::from_reader(attestation_object).map_err(|_| malformed())?;
     let auth_data = value
@@ -801,19 +807,19 @@ impl Passkeys {
     fn checked(&self, found: Option<Ceremony>, kinds: &[CeremonyKind]) -> Result<Ceremony> {
         let ceremony = found.ok_or_else(|| {
             code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge is unknown or was already used; start again.",
             )
         })?;
         if ceremony.expires <= self.now() {
             return Err(code(
-                "passkeyChallengeExpired",
+                ErrorCode::PasskeyChallengeExpired,
                 "This passkey challenge expired (they last 5 minutes); start again.",
             ));
         }
         if !kinds.contains(&ceremony.kind) {
             return Err(code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge was started for something else; start again.",
             ));
         }
@@ -838,7 +844,7 @@ impl Passkeys {
             // attestation, so with attestation enforced the QR-code path can only end in a
             // refusal. Say so before the person walks through it.
             return Err(code(
-                "passkeyCrossDeviceNeedsAttestation",
+                ErrorCode::PasskeyCrossDeviceNeedsAttestation,
                 "This organization requires attested passkeys, and a passkey created on another device through the browser carries no attestation. Create it on this device instead.",
             ));
         }
@@ -906,7 +912,7 @@ impl Passkeys {
             .await?;
         if ceremony.user_id != Some(session.user_id) {
             return Err(code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge was started by someone else; start again.",
             ));
         }
@@ -930,7 +936,7 @@ impl Passkeys {
         let assessment = self.inner.roots.assess(&credential_internals, aaguid);
         if policy.is_attestation_enforced && assessment.level != AttestationLevel::Attested {
             return Err(credential_error(
-                "passkeyAttestationRequired",
+                ErrorCode::PasskeyAttestationRequired,
                 format!(
                     "This organization requires passkeys whose model is proven by attestation. {}",
                     assessment.shortfall.unwrap_or_default()
@@ -1115,10 +1121,10 @@ impl Passkeys {
                 ceremony_error(WebauthnError::CredentialPossibleCompromise)
             }
             Error::Conflict {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 message,
             } => Error::Invalid {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 target: None,
                 message,
             },
@@ -1186,7 +1192,7 @@ impl Passkeys {
             .await?;
         let not_registered = || {
             credential_error(
-                "passkeyNotRegistered",
+                ErrorCode::PasskeyNotRegistered,
                 "This passkey is not registered here (it may have been removed).",
             )
         };
@@ -1227,7 +1233,7 @@ impl Passkeys {
                     .identify_discoverable_authentication(&response)
                     .map_err(|_| {
                         credential_error(
-                            "passkeyMalformed",
+                            ErrorCode::PasskeyMalformed,
                             "The passkey response does not name its account (userHandle).",
                         )
                     })?;
@@ -1369,7 +1375,7 @@ fn updated(passkey: &Passkey, result: &AuthenticationResult) -> Passkey {
 
 fn limit_reached() -> Error {
     Error::Conflict {
-        code: "passkeyLimitReached",
+        code: ErrorCode::PasskeyLimitReached,
         message: format!(
             "This account already has {MAX_PASSKEYS_PER_USER} passkeys, the most allowed; remove one first."
         ),

@@ -13,6 +13,7 @@ use portcullis_core::audit::{
     AuditActivityInitiator, DirectoryAudit, TargetResource, UserIdentity,
 };
 use portcullis_core::clock::from_unix_millis;
+use portcullis_core::error::ErrorCode;
 use portcullis_core::model::{
     Application, DocumentKind, Group, ObjectKind, PasswordCredential, PolicyDocument, RedirectUris,
     RoleAssignment, SigningKey, Tenant, User, UserType,
@@ -2037,7 +2038,7 @@ async fn sign_in_flows_advance_once_per_step(store: SqlStore) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => won += 1,
-            Err(Error::Conflict { code, .. }) => assert_eq!(code, "signInStepOutOfOrder"),
+            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::SignInStepOutOfOrder),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -2132,7 +2133,7 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         match c {
             Ok(()) => fresh_codes += 1,
             Err(Error::Conflict {
-                code: "authorizationCodeUsed",
+                code: ErrorCode::AuthorizationCodeUsed,
                 ..
             }) => {}
             Err(other) => panic!("unexpected: {other:?}"),

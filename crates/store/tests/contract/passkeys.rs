@@ -8,6 +8,7 @@ use std::sync::Arc;
 use portcullis_core::Error;
 use portcullis_core::audit::{AuditActivityInitiator, DirectoryAudit, UserIdentity};
 use portcullis_core::clock::from_unix_millis;
+use portcullis_core::error::ErrorCode;
 use portcullis_core::model::{User, UserType};
 use portcullis_core::passkeys::{
     AttestationLevel, COUNTER_NOT_ADVANCED, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse,
@@ -242,7 +243,7 @@ async fn counters_only_move_forward(store: SqlStore) {
         matches!(
             again,
             Err(Error::Conflict {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 ..
             })
         ),
@@ -273,7 +274,7 @@ async fn the_limit_and_credential_ids_hold_under_concurrency(store: SqlStore) {
     for racer in racers {
         match racer.await.unwrap() {
             Ok(()) => stored += 1,
-            Err(Error::Conflict { code, .. }) => assert_eq!(code, "passkeyLimitReached"),
+            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::PasskeyLimitReached),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -294,7 +295,7 @@ async fn the_limit_and_credential_ids_hold_under_concurrency(store: SqlStore) {
         .insert_passkey(&passkey(&grady, &taken, 0), 10, audit(&grady))
         .await
     {
-        Err(Error::Conflict { code, .. }) => assert_eq!(code, "passkeyAlreadyRegistered"),
+        Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::PasskeyAlreadyRegistered),
         other => panic!("expected a conflict, got {other:?}"),
     }
     let found = store
