@@ -10,6 +10,7 @@
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::kernel::clock::unix_millis;
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::kernel::query::Taken;
 use portcullis_core::oidc::store::RefreshToken;
 use portcullis_core::signin::authorization::{AuthorizationCode, OAuthGrant};
@@ -84,7 +85,7 @@ pub(crate) async fn apply(
             let done = write::run(conn, change, query).await?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: "authorizationCodeUsed",
+                    code: ErrorCode::AuthorizationCodeUsed,
                     message: "The authorization code was already used.".into(),
                 });
             }

@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::methods::passkeys::{
     AttestationLevel, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse, StoredPasskey,
 };
@@ -102,7 +103,7 @@ pub(crate) async fn apply(conn: &mut Conn<'_>, change: &Change) -> Result<()> {
                 .map_err(error::storage)?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: "passkeyChallengeNotFound",
+                    code: ErrorCode::PasskeyChallengeNotFound,
                     message: "This passkey challenge was already used; start again.".into(),
                 });
             }
@@ -217,7 +218,7 @@ impl PasskeyStore for SqlStore {
                     .int("n")?;
                 if usize::try_from(count).unwrap_or(usize::MAX) >= limit {
                     return Err(Error::Conflict {
-                        code: "passkeyLimitReached",
+                        code: ErrorCode::PasskeyLimitReached,
                         message: format!(
                             "This account already has {limit} passkeys, the most allowed; remove one first."
                         ),
@@ -248,7 +249,7 @@ impl PasskeyStore for SqlStore {
                 if let Err(err) = inserted {
                     return Err(match error::classify(err) {
                         Ok(Violation::Unique { .. }) => Error::Conflict {
-                            code: "passkeyAlreadyRegistered",
+                            code: ErrorCode::PasskeyAlreadyRegistered,
                             message: "This passkey is already registered.".to_string(),
                         },
                         Ok(Violation::ForeignKey) => {

@@ -3,6 +3,7 @@
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::methods::store::FailureCount;
 use portcullis_core::methods::tap::TemporaryAccessPass;
 use portcullis_core::methods::totp::SoftwareOathMethod;
@@ -228,7 +229,7 @@ pub(crate) async fn apply(
             let done = write::run(conn, change, query).await?;
             if done == 0 {
                 return Err(Error::Conflict {
-                    code: "signInStepOutOfOrder",
+                    code: ErrorCode::SignInStepOutOfOrder,
                     message: "This sign-in moved on while this step was being submitted; reload it.".into(),
                 });
             }

@@ -15,7 +15,6 @@ use serde_json::json;
 use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts, GraphJson};
-use crate::middleware::current_request_id;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -59,19 +58,6 @@ struct PassSignIn {
     temporary_access_pass: String,
 }
 
-/// A refused sign-in: Entra's error code, a message for the person, the request id.
-fn refused(status: StatusCode, error_code: u32, message: &str) -> Response {
-    let body = json!({
-        "error": {
-            "code": "signInRefused",
-            "errorCode": error_code,
-            "message": message,
-            "innerError": { "request-id": current_request_id() }
-        }
-    });
-    (status, Json(body)).into_response()
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PasswordSignIn {
@@ -89,24 +75,24 @@ async fn sign_in_with_pass(
     State(state): State<AppState>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PassSignIn>,
-) -> Response {
+) -> ApiResult<Response> {
     let outcome = state
         .passes
         .sign_in(&input.username, &input.temporary_access_pass, &facts)
-        .await;
-    signed_in(&state, outcome)
+        .await?;
+    Ok(signed_in(&state, outcome))
 }
 
 async fn sign_in_with_password(
     State(state): State<AppState>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PasswordSignIn>,
-) -> Response {
+) -> ApiResult<Response> {
     let outcome = state
         .passwords
         .sign_in(&input.username, &input.password, &facts)
-        .await;
-    signed_in(&state, outcome)
+        .await?;
+    Ok(signed_in(&state, outcome))
 }
 
 /// Adds an authenticator app's code to the current session (the second step after a password).
@@ -123,51 +109,27 @@ async fn second_step_totp(
     ))
 }
 
-/// The response to a first factor: the session cookie, or Entra's error code.
+/// The response to an accepted first factor: the person and the session cookie. (A refusal is
+/// an [`portcullis_core::Error::SignInRefused`], rendered like every other JSON error.)
 fn signed_in(
     state: &AppState,
-    outcome: Result<
-        (
-            portcullis_core::directory::model::User,
-            portcullis_core::session::AuthSession,
-            String,
-        ),
-        portcullis_core::methods::tap::PassRefused,
-    >,
+    (user, session, token): (
+        portcullis_core::directory::model::User,
+        portcullis_core::session::AuthSession,
+        String,
+    ),
 ) -> Response {
-    match outcome {
-        Ok((user, session, token)) => {
-            let mut response = Json(json!({
-                "userId": user.id,
-                "userPrincipalName": user.user_principal_name,
-                "methods": session.methods,
-            }))
-            .into_response();
-            response.headers_mut().insert(
-                header::SET_COOKIE,
-                session_cookie(state, &token, SESSION_LIFETIME.whole_seconds()),
-            );
-            response
-        }
-        Err(r) => pass_refused(&r),
-    }
-}
-
-/// A refused first factor: Entra's error code, with the status that says why.
-pub(crate) fn pass_refused(r: &portcullis_core::methods::tap::PassRefused) -> Response {
-    tracing::info!(error_code = r.error_code, "sign-in refused");
-    let status = match r.error_code {
-        50053 => StatusCode::TOO_MANY_REQUESTS,
-        50057 => StatusCode::FORBIDDEN,
-        500 => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::UNAUTHORIZED,
-    };
-    let message = if status.is_server_error() {
-        "Something went wrong; try again."
-    } else {
-        &r.reason
-    };
-    refused(status, r.error_code, message)
+    let mut response = Json(json!({
+        "userId": user.id,
+        "userPrincipalName": user.user_principal_name,
+        "methods": session.methods,
+    }))
+    .into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie(state, &token, SESSION_LIFETIME.whole_seconds()),
+    );
+    response
 }
 
 async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json::Value> {

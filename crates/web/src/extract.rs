@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use portcullis_core::Error;
 use portcullis_core::directory::audit::RequestContext;
 use portcullis_core::directory::authz::{Granted, Permission, Principal};
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::kernel::odata::QueryOptions;
 use serde::de::DeserializeOwned;
 
@@ -120,7 +121,7 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
             if !ct.starts_with("application/json") {
                 return Err(Error::Invalid {
-                    code: "invalidRequest",
+                    code: ErrorCode::InvalidRequest,
                     target: Some("Content-Type".into()),
                     message: format!("Expected Content-Type application/json, got '{ct}'."),
                 }

@@ -93,7 +93,7 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
 /// such request) and carry a JSON body, which a cross-site form cannot send. SameSite=Lax on the
 /// session cookie is a second wall, not the only one.
 pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    use axum::http::{Method, StatusCode, header};
+    use axum::http::{Method, header};
     use axum::response::IntoResponse;
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
@@ -137,15 +137,10 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
             None => empty,
         };
         if !acceptable {
-            return (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                crate::error::ApiError(portcullis_core::Error::Invalid {
-                    code: "unsupportedContentType",
-                    target: Some("Content-Type".into()),
-                    message: "Send the request as application/json.".into(),
-                }),
-            )
-                .into_response();
+            return crate::error::ApiError(portcullis_core::Error::UnsupportedContentType {
+                message: "Send the request as application/json.".into(),
+            })
+            .into_response();
         }
     }
     next.run(req).await

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use std::collections::HashMap;
 
 use portcullis_core::Error;
-use portcullis_core::oidc::{ClientAuth, OAuthError, TokenResponse};
+use portcullis_core::oidc::{ClientAuth, OAuthError, OAuthErrorCode, TokenResponse};
 use serde_json::json;
 
 use crate::AppState;
@@ -25,38 +25,53 @@ pub fn router() -> Router<AppState> {
         .route("/discovery/v2.0/keys", get(keys))
 }
 
-pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+/// The one renderer of an OAuth error, for the token, revocation and userinfo endpoints:
+/// RFC 6749 §5.2's `{"error","error_description"}` with the status its code carries (decided by
+/// [`OAuthErrorCode::http_status`], nowhere else), never cached, and with the challenge a 401
+/// owes: `Bearer` for a refused access token (RFC 6750 §3), `Basic` for a refused client.
+pub(crate) fn oauth_error(error: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = (
         status,
-        Json(json!({ "error": error, "error_description": description })),
+        Json(json!({ "error": error.code.as_str(), "error_description": error.description })),
     )
         .into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"portcullis\""),
-        );
+        let challenge = if error.code == OAuthErrorCode::InvalidToken {
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                error.description.replace('"', "'")
+            )
+        } else {
+            "Basic realm=\"portcullis\"".to_string()
+        };
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
     }
     r
+}
+
+/// An OAuth error this layer finds itself (a malformed form, a missing parameter).
+pub(crate) fn refuse(code: OAuthErrorCode, description: &str) -> Response {
+    oauth_error(&OAuthError::new(code, description))
 }
 
 /// A form body as a map; a repeated parameter is refused (RFC 6749 §3.2).
 pub(crate) fn read_form(body: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
     let Ok(pairs) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
-        return Err(Box::new(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return Err(Box::new(refuse(
+            OAuthErrorCode::InvalidRequest,
             "The body must be application/x-www-form-urlencoded.",
         )));
     };
     let mut form = HashMap::new();
     for (k, v) in pairs {
         if form.insert(k.clone(), v).is_some() {
-            return Err(Box::new(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+            return Err(Box::new(refuse(
+                OAuthErrorCode::InvalidRequest,
                 &format!("The parameter '{k}' is repeated."),
             )));
         }
@@ -105,14 +120,12 @@ pub(crate) fn client_auth(
         (None, Some(client_id), None) => Ok(ClientAuth::Public {
             client_id: client_id.clone(),
         }),
-        (Some(_), _, _) => Err(Box::new(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        (Some(_), _, _) => Err(Box::new(refuse(
+            OAuthErrorCode::InvalidRequest,
             "Use one client authentication method, not two.",
         ))),
-        _ => Err(Box::new(oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
+        _ => Err(Box::new(refuse(
+            OAuthErrorCode::InvalidClient,
             "Client authentication is missing.",
         ))),
     }
@@ -130,11 +143,7 @@ fn tokens_response(tokens: &impl serde::Serialize) -> Response {
 fn grant_outcome(outcome: portcullis_core::Result<Result<TokenResponse, OAuthError>>) -> Response {
     match outcome {
         Ok(Ok(tokens)) => tokens_response(&tokens),
-        Ok(Err(e)) => oauth_error(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.error,
-            &e.description,
-        ),
+        Ok(Err(e)) => oauth_error(&e),
         Err(e) => crate::error::ApiError(e).into_response(),
     }
 }
@@ -149,16 +158,14 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     let grant_type = match form.get("grant_type").map(String::as_str) {
         Some(g @ ("client_credentials" | "authorization_code" | "refresh_token")) => g.to_string(),
         Some(other) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
+            return refuse(
+                OAuthErrorCode::UnsupportedGrantType,
                 &format!("The grant type '{other}' is not supported here."),
             );
         }
         None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
+            return refuse(
+                OAuthErrorCode::InvalidRequest,
                 "The parameter 'grant_type' is missing.",
             );
         }
@@ -171,9 +178,8 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
     match grant_type.as_str() {
         "authorization_code" => {
             let Some(code) = form.get("code") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                return refuse(
+                    OAuthErrorCode::InvalidRequest,
                     "The parameter 'code' is missing.",
                 );
             };
@@ -190,9 +196,8 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
         }
         "refresh_token" => {
             let Some(refresh_token) = form.get("refresh_token") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                return refuse(
+                    OAuthErrorCode::InvalidRequest,
                     "The parameter 'refresh_token' is missing.",
                 );
             };
@@ -213,17 +218,15 @@ async fn client_credentials(
             .split_whitespace()
             .all(|s| s == graph_default || s == "https://graph.microsoft.com/.default");
         if !accepted {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
+            return refuse(
+                OAuthErrorCode::InvalidScope,
                 &format!("Client credentials may ask only for '{graph_default}'."),
             );
         }
     }
     let ClientAuth::Secret { client_id, secret } = client else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
+        return refuse(
+            OAuthErrorCode::InvalidClient,
             "Client credentials need the client's secret.",
         );
     };
@@ -235,7 +238,7 @@ async fn client_credentials(
         Ok(app) => app,
         Err(Error::Unauthenticated(msg)) => {
             tracing::info!(client_id = %client_id, "client credentials refused");
-            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", &msg);
+            return refuse(OAuthErrorCode::InvalidClient, &msg);
         }
         Err(e) => return crate::error::ApiError(e).into_response(),
     };
@@ -252,4 +255,79 @@ async fn client_credentials(
 /// The public keys that verify tokens this server signs.
 async fn keys(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.tokens.jwks())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What an OAuth client receives: status, `WWW-Authenticate`, `Cache-Control`, body.
+    async fn received(error: &OAuthError) -> (u16, Option<String>, Option<String>, Value) {
+        let response = oauth_error(error);
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &HeaderValue| v.to_str().unwrap().to_string())
+        };
+        let challenge = header(header::WWW_AUTHENTICATE);
+        let cache = header(header::CACHE_CONTROL);
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            challenge,
+            cache,
+            serde_json::from_slice(&bytes).unwrap(),
+        )
+    }
+
+    /// Every OAuth code, rendered: RFC 6749 §5.2's body, its one status, never cached, and the
+    /// challenge a 401 owes (Bearer for a token, Basic for a client).
+    #[tokio::test]
+    async fn every_oauth_error_renders_with_its_status_and_challenge() {
+        use OAuthErrorCode as C;
+        let expected = [
+            (C::InvalidRequest, "invalid_request", 400, None),
+            (
+                C::InvalidClient,
+                "invalid_client",
+                401,
+                Some("Basic realm=\"portcullis\""),
+            ),
+            (C::InvalidGrant, "invalid_grant", 400, None),
+            (C::InvalidScope, "invalid_scope", 400, None),
+            (
+                C::InvalidToken,
+                "invalid_token",
+                401,
+                Some("Bearer error=\"invalid_token\", error_description=\"It's 'gone'.\""),
+            ),
+            (C::UnsupportedGrantType, "unsupported_grant_type", 400, None),
+            (
+                C::UnsupportedResponseType,
+                "unsupported_response_type",
+                400,
+                None,
+            ),
+            (C::LoginRequired, "login_required", 400, None),
+            (C::InteractionRequired, "interaction_required", 400, None),
+        ];
+        assert_eq!(expected.len(), C::ALL.len(), "every code is checked");
+        for (code, spelled, status, challenge) in expected {
+            let error = OAuthError::new(code, "It's \"gone\".");
+            let (got, got_challenge, cache, body) = received(&error).await;
+            assert_eq!(code.as_str(), spelled);
+            assert_eq!(got, status, "{code:?}");
+            assert_eq!(got_challenge.as_deref(), challenge, "{code:?}");
+            assert_eq!(cache.as_deref(), Some("no-store"));
+            assert_eq!(
+                body,
+                serde_json::json!({"error": spelled, "error_description": "It's \"gone\"."})
+            );
+        }
+    }
 }

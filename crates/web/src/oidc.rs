@@ -15,17 +15,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use portcullis_core::Error;
 use portcullis_core::oidc::{
-    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, ResponseMode,
+    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, OAuthErrorCode,
+    ResponseMode,
 };
 use portcullis_core::session::SESSION_COOKIE;
 use portcullis_core::signin::FlowState;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::AppState;
 use crate::extract::Facts;
-use crate::pages::error_page;
+use crate::pages::failure_page_as;
 use crate::passkeys::MaybeSession;
 
 pub fn router() -> Router<AppState> {
@@ -107,21 +108,30 @@ async fn authorize(
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = query else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
+        let message = "The application sent a request Portcullis cannot read. Go back to the application and try again.";
+        return failure_page_as(
+            &Error::invalid("query", message),
             "This sign-in request is not valid",
-            "The application sent a request Portcullis cannot read. Go back to the application and try again.",
+            message,
         );
     };
     let provider = &state.oidc;
     let (app, request) = match provider.validate(&params).await {
         Ok(Ok(valid)) => valid,
         Ok(Err(AuthorizeRefusal::NoRedirect { code, message })) => {
-            tracing::info!(code, "authorization request refused without redirect");
-            return error_page(
-                StatusCode::BAD_REQUEST,
+            tracing::info!(
+                code = code.as_str(),
+                "authorization request refused without redirect"
+            );
+            let shown = format!("{message} Contact the application's owner. (Error: {code})");
+            return failure_page_as(
+                &Error::Invalid {
+                    code,
+                    target: None,
+                    message,
+                },
                 "We can't sign you in to this application",
-                &format!("{message} Contact the application's owner. (Error: {code})"),
+                &shown,
             );
         }
         Ok(Err(AuthorizeRefusal::Redirect(response))) => return respond(&response),
@@ -138,31 +148,6 @@ async fn authorize(
     }
 }
 
-fn oauth_error_response(error: &portcullis_core::oidc::OAuthError) -> Response {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut r = (
-        status,
-        Json(json!({ "error": error.error, "error_description": error.description })),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = if error.error == "invalid_token" {
-            format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                error.description.replace('"', "'")
-            )
-        } else {
-            "Basic realm=\"portcullis\"".to_string()
-        };
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-    }
-    r
-}
-
 async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = headers
         .get(header::AUTHORIZATION)
@@ -176,7 +161,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     };
     match state.oidc.userinfo(token.trim()).await {
         Ok(Ok(info)) => Json(info).into_response(),
-        Ok(Err(e)) => oauth_error_response(&e),
+        Ok(Err(e)) => crate::oauth::oauth_error(&e),
         Err(e) => crate::error::ApiError(e).into_response(),
     }
 }
@@ -191,9 +176,8 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         Err(r) => return *r,
     };
     let Some(token) = form.get("token") else {
-        return crate::oauth::oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return crate::oauth::refuse(
+            OAuthErrorCode::InvalidRequest,
             "The parameter 'token' is missing.",
         );
     };
@@ -204,7 +188,7 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Ok(Err(e)) => oauth_error_response(&e),
+        Ok(Err(e)) => crate::oauth::oauth_error(&e),
         Err(e) => crate::error::ApiError(e).into_response(),
     }
 }
@@ -222,10 +206,11 @@ async fn logout(
     query: Result<Query<LogoutParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = query else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
+        let message = "The application sent a sign-out request Portcullis cannot read.";
+        return failure_page_as(
+            &Error::invalid("query", message),
             "This sign-out request is not valid",
-            "The application sent a sign-out request Portcullis cannot read.",
+            message,
         );
     };
     let outcome = state
@@ -244,8 +229,8 @@ async fn logout(
     let mut r = match outcome {
         Ok(Ok(Some(url))) => Redirect::to(&url).into_response(),
         Ok(Ok(None)) => crate::pages::signed_out_page(),
-        Ok(Err(e)) => error_page(
-            StatusCode::BAD_REQUEST,
+        Ok(Err(e)) => failure_page_as(
+            &e,
             "You have been signed out",
             &format!(
                 "{} Close this window, or go back to the application.",

@@ -53,9 +53,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
             .unwrap_or_default()
             .to_ascii_lowercase();
         if !content_type.starts_with("application/json") {
-            return Err(Error::Invalid {
-                code: "unsupportedContentType",
-                target: Some("Content-Type".into()),
+            return Err(Error::UnsupportedContentType {
                 message: format!(
                     "This endpoint accepts only application/json, got '{content_type}'."
                 ),

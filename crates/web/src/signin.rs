@@ -22,7 +22,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{browser_session_cookie, pass_refused, session_cookie};
+use crate::auth::{browser_session_cookie, session_cookie};
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts};
 use crate::passkeys::{JsonOnly, MaybeSession};
@@ -142,16 +142,11 @@ async fn tap(
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PassRequest>,
 ) -> ApiResult<Response> {
-    Ok(
-        match state
-            .sign_ins
-            .with_pass(id, &body.temporary_access_pass, &facts)
-            .await?
-        {
-            Ok(flow) => finish(&state, flow),
-            Err(refused) => pass_refused(&refused),
-        },
-    )
+    let flow = state
+        .sign_ins
+        .with_pass(id, &body.temporary_access_pass, &facts)
+        .await?;
+    Ok(finish(&state, flow))
 }
 
 #[derive(Deserialize)]
@@ -166,16 +161,11 @@ async fn password(
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PasswordRequest>,
 ) -> ApiResult<Response> {
-    Ok(
-        match state
-            .sign_ins
-            .with_password(id, &body.password, &facts)
-            .await?
-        {
-            Ok(flow) => finish(&state, flow),
-            Err(refused) => pass_refused(&refused),
-        },
-    )
+    let flow = state
+        .sign_ins
+        .with_password(id, &body.password, &facts)
+        .await?;
+    Ok(finish(&state, flow))
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,7 @@ use crate::directory::model::{DocumentKind, PolicyDocument, UserType};
 use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
+use crate::kernel::error::ErrorCode;
 use crate::{Error, Result};
 
 /// Entra's current limit on Conditional Access policies in a tenant.
@@ -792,7 +793,7 @@ impl ConditionalAccess {
             .collect();
         if !users.is_empty() {
             return Err(Error::Conflict {
-                code: "namedLocationInUse",
+                code: ErrorCode::NamedLocationInUse,
                 message: format!(
                     "The named location is used by the policies: {}. Remove it from them first.",
                     users.join(", ")
@@ -1004,7 +1005,7 @@ impl ConditionalAccess {
             .collect();
         if !users.is_empty() {
             return Err(Error::Conflict {
-                code: "authenticationStrengthInUse",
+                code: ErrorCode::AuthenticationStrengthInUse,
                 message: format!(
                     "The authentication strength is required by the policies: {}. Change them first.",
                     users.join(", ")

@@ -15,12 +15,12 @@ pub mod store;
 pub mod tap;
 pub mod totp;
 
+use crate::Result;
 use crate::directory::model::User;
 use crate::kernel::Deps;
 use crate::logs::sign_in::RequestFacts;
 use crate::logs::store::LogStore;
-use crate::methods::tap::PassRefused;
-use crate::session::MethodKind;
+use crate::session::{AuthSession, MethodKind};
 
 /// Logs a first-factor attempt, whatever its outcome, and hands the outcome back. If the entry
 /// cannot be written the sign-in fails: no attempt goes unlogged.
@@ -30,11 +30,16 @@ pub(crate) async fn logged_first_factor<S: LogStore + ?Sized>(
     typed_user_principal_name: &str,
     method: MethodKind,
     found: Option<&User>,
-    outcome: std::result::Result<(User, crate::session::AuthSession, String), PassRefused>,
-) -> std::result::Result<(User, crate::session::AuthSession, String), PassRefused> {
+    outcome: Result<(User, AuthSession, String)>,
+) -> Result<(User, AuthSession, String)> {
     let (succeeded, error_code, failure_reason) = match &outcome {
         Ok(_) => (true, 0, None),
-        Err(r) => (false, r.error_code, Some(r.reason.clone())),
+        Err(e) => (
+            false,
+            e.sign_in_code()
+                .map_or(FAULT_DURING_SIGN_IN, |code| code.code()),
+            Some(e.to_string()),
+        ),
     };
     crate::logs::sign_in::record_first_factor(
         deps,
@@ -48,10 +53,10 @@ pub(crate) async fn logged_first_factor<S: LogStore + ?Sized>(
             failure_reason,
         },
     )
-    .await
-    .map_err(|e| PassRefused {
-        error_code: 500,
-        reason: e.to_string(),
-    })?;
+    .await?;
     outcome
 }
+
+/// The log's error code for an attempt that failed on a fault (the database, a defect) rather
+/// than a refusal. Not one of Entra's codes, so that no search for a refusal finds it.
+const FAULT_DURING_SIGN_IN: u32 = 500;

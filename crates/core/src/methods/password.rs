@@ -13,10 +13,11 @@ use crate::directory::authz::{
 };
 use crate::directory::model::User;
 use crate::kernel::Deps;
+use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
 use crate::methods::lockout::{self, LockoutKeys};
 use crate::methods::store::{MethodChange as Change, MethodStore};
-use crate::methods::tap::{PassRefused, audit_entry};
+use crate::methods::tap::audit_entry;
 use crate::session::store::SessionChange;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
 use crate::{Error, Result};
@@ -262,7 +263,7 @@ impl Passwords {
         user_principal_name: &str,
         password: &str,
         facts: &crate::logs::sign_in::RequestFacts,
-    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+    ) -> Result<(User, AuthSession, String)> {
         let mut found = None;
         let outcome = self
             .attempt(user_principal_name, password, facts, &mut found)
@@ -285,19 +286,12 @@ impl Passwords {
         password: &str,
         facts: &crate::logs::sign_in::RequestFacts,
         found: &mut Option<User>,
-    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
-        let refused = |code: u32, reason: &str| PassRefused {
-            error_code: code,
-            reason: reason.to_string(),
-        };
-        let internal = |e: Error| PassRefused {
-            error_code: 500,
-            reason: e.to_string(),
-        };
+    ) -> Result<(User, AuthSession, String)> {
+        let refused = |code: SignInErrorCode, reason: &str| Error::sign_in_refused(code, reason);
         let wrong = "Your account or password is incorrect.";
-        if self.configuration().await.map_err(internal)?.state != "enabled" {
+        if self.configuration().await?.state != "enabled" {
             return Err(refused(
-                50126,
+                SignInErrorCode::InvalidCredentials,
                 "Passwords are not accepted here; sign in with a passkey.",
             ));
         }
@@ -305,26 +299,25 @@ impl Passwords {
             .deps
             .store
             .user_by_upn(user_principal_name.trim())
-            .await
-            .map_err(internal)?;
+            .await?;
         let now = self.deps.clock.now();
         let keys = LockoutKeys::new(
             "password",
             user.as_ref().map(|u| u.id),
             facts.ip_address.as_deref(),
         );
-        if let Some(lock) = lockout::check(&self.deps, &keys).await.map_err(internal)? {
-            return Err(refused(50053, &lock.message(now)));
+        if let Some(lock) = lockout::check(&self.deps, &keys).await? {
+            return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
         }
         let Some(user) = user else {
             typed_secret::verify(&self.deps, password, DECOY_HASH).await;
-            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
-                return Err(refused(50053, &lock.message(now)));
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await? {
+                return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
             }
-            return Err(refused(50126, wrong));
+            return Err(refused(SignInErrorCode::InvalidCredentials, wrong));
         };
         *found = Some(user.clone());
-        let stored = self.deps.store.password(user.id).await.map_err(internal)?;
+        let stored = self.deps.store.password(user.id).await?;
         let matches = match &stored {
             Some((hash, _)) => typed_secret::verify(&self.deps, password, hash).await,
             None => {
@@ -333,20 +326,18 @@ impl Passwords {
             }
         };
         if !matches {
-            if let Some(lock) = lockout::fail(&self.deps, &keys).await.map_err(internal)? {
-                return Err(refused(50053, &lock.message(now)));
+            if let Some(lock) = lockout::fail(&self.deps, &keys).await? {
+                return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
             }
-            return Err(refused(50126, wrong));
+            return Err(refused(SignInErrorCode::InvalidCredentials, wrong));
         }
         if !user.account_enabled {
             return Err(refused(
-                50057,
+                SignInErrorCode::AccountDisabled,
                 "Your account has been disabled. Contact your administrator.",
             ));
         }
-        lockout::succeed(&self.deps, &keys)
-            .await
-            .map_err(internal)?;
+        lockout::succeed(&self.deps, &keys).await?;
         let (session, token) = new_session(
             &self.deps,
             user.id,
@@ -365,8 +356,7 @@ impl Passwords {
                 vec![Change::from(SessionChange::InsertSession(session.clone()))],
                 None,
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         Ok((user, session, token))
     }
 }

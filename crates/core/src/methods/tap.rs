@@ -27,6 +27,7 @@ use crate::directory::model::{User, UserType};
 use crate::directory::roles::{self, built_in_role};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
+use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
 use crate::methods::lockout::{self, LockoutKeys};
 use crate::methods::store::{MethodChange as Change, MethodStore};
@@ -308,26 +309,6 @@ fn generate_pass<S: MethodStore + ?Sized>(deps: &Deps<S>, length: u32) -> String
         }
     }
     out
-}
-
-/// A sign-in with a pass that did not succeed, in Entra's terms (the sign-in log uses them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PassRefused {
-    /// Entra's error code: 50126 wrong credentials, 50053 locked, 50057 account disabled,
-    /// 130500-range for pass policy problems (here 50126-like codes are kept simple).
-    pub error_code: u32,
-    pub reason: String,
-}
-
-impl From<PassRefused> for Error {
-    fn from(r: PassRefused) -> Self {
-        match r.error_code {
-            50053 => Error::TooManyRequests {
-                retry_after_secs: lockout::FIRST_LOCK.whole_seconds() as u64,
-            },
-            _ => Error::Unauthenticated(r.reason),
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -619,7 +600,7 @@ impl TemporaryAccessPasses {
         user_principal_name: &str,
         pass: &str,
         facts: &crate::logs::sign_in::RequestFacts,
-    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
+    ) -> Result<(User, AuthSession, String)> {
         let mut found = None;
         let outcome = self
             .attempt(user_principal_name, pass, facts, &mut found)
@@ -643,35 +624,27 @@ impl TemporaryAccessPasses {
         pass: &str,
         facts: &crate::logs::sign_in::RequestFacts,
         found: &mut Option<User>,
-    ) -> std::result::Result<(User, AuthSession, String), PassRefused> {
-        let refused = |code: u32, reason: &str| PassRefused {
-            error_code: code,
-            reason: reason.to_string(),
-        };
-        let internal = |e: Error| PassRefused {
-            error_code: 500,
-            reason: e.to_string(),
-        };
+    ) -> Result<(User, AuthSession, String)> {
+        let refused = |code: SignInErrorCode, reason: &str| Error::sign_in_refused(code, reason);
         let wrong = "Your account or Temporary Access Pass is incorrect.";
         let user = self
             .deps
             .store
             .user_by_upn(user_principal_name.trim())
-            .await
-            .map_err(internal)?;
+            .await?;
         let now = self.deps.clock.now();
         let keys = LockoutKeys::new(
             "tap",
             user.as_ref().map(|u| u.id),
             facts.ip_address.as_deref(),
         );
-        if let Some(lock) = lockout::check(&self.deps, &keys).await.map_err(internal)? {
-            return Err(refused(50053, &lock.message(now)));
+        if let Some(lock) = lockout::check(&self.deps, &keys).await? {
+            return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
         }
         let fail = |keys: LockoutKeys| async move {
-            match lockout::fail(&self.deps, &keys).await.map_err(internal)? {
-                Some(lock) => Err(refused(50053, &lock.message(now))),
-                None => Err(refused(50126, wrong)),
+            match lockout::fail(&self.deps, &keys).await? {
+                Some(lock) => Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
+                None => Err(refused(SignInErrorCode::InvalidCredentials, wrong)),
             }
         };
         let Some(user) = user else {
@@ -680,13 +653,7 @@ impl TemporaryAccessPasses {
             return fail(keys).await;
         };
         *found = Some(user.clone());
-        let Some(tap) = self
-            .deps
-            .store
-            .temporary_access_pass(user.id)
-            .await
-            .map_err(internal)?
-        else {
+        let Some(tap) = self.deps.store.temporary_access_pass(user.id).await? else {
             typed_secret::verify(&self.deps, pass, DECOY_HASH).await;
             return fail(keys).await;
         };
@@ -695,17 +662,16 @@ impl TemporaryAccessPasses {
         }
         if !user.account_enabled {
             return Err(refused(
-                50057,
+                SignInErrorCode::AccountDisabled,
                 "Your account has been disabled. Contact your administrator.",
             ));
         }
-        let config = self.configuration().await.map_err(internal)?;
+        let config = self.configuration().await?;
         let groups: Vec<Uuid> = self
             .deps
             .store
             .transitive_member_of(user.id)
-            .await
-            .map_err(internal)?
+            .await?
             .iter()
             .map(|g| g.id)
             .collect();
@@ -719,24 +685,21 @@ impl TemporaryAccessPasses {
                 "OneTimeUsed" => "Your Temporary Access Pass was for one use and has been used.",
                 _ => "Temporary Access Pass sign in was blocked due to User Credential Policy.",
             };
-            return Err(refused(50126, text));
+            return Err(refused(SignInErrorCode::InvalidCredentials, text));
         }
         if tap.is_usable_once
             && !self
                 .deps
                 .store
                 .consume_temporary_access_pass(tap.id, now)
-                .await
-                .map_err(internal)?
+                .await?
         {
             return Err(refused(
-                50126,
+                SignInErrorCode::InvalidCredentials,
                 "Your Temporary Access Pass was for one use and has been used.",
             ));
         }
-        lockout::succeed(&self.deps, &keys)
-            .await
-            .map_err(internal)?;
+        lockout::succeed(&self.deps, &keys).await?;
         let (session, token) = new_session(
             &self.deps,
             user.id,
@@ -755,8 +718,7 @@ impl TemporaryAccessPasses {
                 vec![Change::from(SessionChange::InsertSession(session.clone()))],
                 None,
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         Ok((user, session, token))
     }
 }

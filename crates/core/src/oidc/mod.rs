@@ -32,6 +32,7 @@ use crate::directory::model::{Application, User};
 use crate::kernel::Deps;
 use crate::kernel::clock::unix_millis;
 use crate::kernel::crypto::hash_secret;
+use crate::kernel::error::ErrorCode;
 pub use crate::kernel::query::Taken;
 use crate::logs::sign_in::RequestFacts;
 pub use crate::oidc::store::RefreshToken;
@@ -79,7 +80,7 @@ pub struct AuthorizeParams {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeRefusal {
     /// The client or its redirect URI cannot be trusted: show an error page, never redirect.
-    NoRedirect { code: &'static str, message: String },
+    NoRedirect { code: ErrorCode, message: String },
     /// The redirect URI is registered; the error goes back to the application.
     Redirect(AuthorizationResponse),
 }
@@ -106,27 +107,93 @@ pub enum ClientAuth {
     },
 }
 
+/// OAuth 2.0's own error codes, which client libraries match on: the token endpoint's (RFC 6749
+/// §5.2), the authorization endpoint's (§4.1.2.1, OpenID Connect Core §3.1.2.6) and a bearer
+/// token's (RFC 6750 §3.1). Distinct from [`ErrorCode`]: these are OAuth's spelling and shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OAuthErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    InvalidScope,
+    InvalidToken,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    /// `prompt=none`, and the person is not signed in.
+    LoginRequired,
+    /// `prompt=none`, and Conditional Access asks the person for more.
+    InteractionRequired,
+}
+
+impl OAuthErrorCode {
+    pub const ALL: &'static [OAuthErrorCode] = &[
+        OAuthErrorCode::InvalidRequest,
+        OAuthErrorCode::InvalidClient,
+        OAuthErrorCode::InvalidGrant,
+        OAuthErrorCode::InvalidScope,
+        OAuthErrorCode::InvalidToken,
+        OAuthErrorCode::UnsupportedGrantType,
+        OAuthErrorCode::UnsupportedResponseType,
+        OAuthErrorCode::LoginRequired,
+        OAuthErrorCode::InteractionRequired,
+    ];
+
+    /// The code as it appears in `error`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OAuthErrorCode::InvalidRequest => "invalid_request",
+            OAuthErrorCode::InvalidClient => "invalid_client",
+            OAuthErrorCode::InvalidGrant => "invalid_grant",
+            OAuthErrorCode::InvalidScope => "invalid_scope",
+            OAuthErrorCode::InvalidToken => "invalid_token",
+            OAuthErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            OAuthErrorCode::LoginRequired => "login_required",
+            OAuthErrorCode::InteractionRequired => "interaction_required",
+        }
+    }
+
+    /// The status when the error is the answer of an endpoint (token, revocation, userinfo):
+    /// 401 when the client or the token failed to authenticate (RFC 6749 §5.2, RFC 6750 §3.1),
+    /// 400 otherwise. The one place an OAuth error's status is decided. (At the authorization
+    /// endpoint the error travels in the redirect instead, and has no status of its own.)
+    pub const fn http_status(self) -> u16 {
+        match self {
+            OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => 401,
+            OAuthErrorCode::InvalidRequest
+            | OAuthErrorCode::InvalidGrant
+            | OAuthErrorCode::InvalidScope
+            | OAuthErrorCode::UnsupportedGrantType
+            | OAuthErrorCode::UnsupportedResponseType
+            | OAuthErrorCode::LoginRequired
+            | OAuthErrorCode::InteractionRequired => 400,
+        }
+    }
+}
+
 /// An OAuth error for the token, revocation and userinfo endpoints (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
-    pub status: u16,
-    pub error: &'static str,
+    pub code: OAuthErrorCode,
     pub description: String,
 }
 
 impl OAuthError {
-    fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> Self {
         OAuthError {
-            status,
-            error,
+            code,
             description: description.into(),
         }
     }
     fn grant(description: impl Into<String>) -> Self {
-        OAuthError::new(400, "invalid_grant", description)
+        OAuthError::new(OAuthErrorCode::InvalidGrant, description)
     }
     fn client(description: impl Into<String>) -> Self {
-        OAuthError::new(401, "invalid_client", description)
+        OAuthError::new(OAuthErrorCode::InvalidClient, description)
+    }
+    /// The HTTP status, from the code.
+    pub fn http_status(&self) -> u16 {
+        self.code.http_status()
     }
 }
 
@@ -253,12 +320,12 @@ impl Oidc {
         &self,
         params: &AuthorizeParams,
     ) -> Result<std::result::Result<(Application, AuthorizationRequest), AuthorizeRefusal>> {
-        let no_redirect = |code: &'static str, message: String| {
+        let no_redirect = |code: ErrorCode, message: String| {
             Ok(Err(AuthorizeRefusal::NoRedirect { code, message }))
         };
         let Some(client_id) = params.client_id.as_deref().map(str::trim) else {
             return no_redirect(
-                "missingClientId",
+                ErrorCode::MissingClientId,
                 "The request names no application (client_id is missing).".into(),
             );
         };
@@ -268,13 +335,13 @@ impl Oidc {
         };
         let Some(app) = app else {
             return no_redirect(
-                "unknownClient",
+                ErrorCode::UnknownClient,
                 format!("No application is registered with the client id '{client_id}'."),
             );
         };
         let Some(redirect_uri) = params.redirect_uri.clone() else {
             return no_redirect(
-                "missingRedirectUri",
+                ErrorCode::MissingRedirectUri,
                 format!(
                     "The application '{}' did not say where to return (redirect_uri is missing).",
                     app.display_name
@@ -284,7 +351,7 @@ impl Oidc {
         // Exact comparison (RFC 9700 §4.1.3): no prefix, wildcard or normalisation.
         if !app.all_redirect_uris().any(|u| u == redirect_uri) {
             return no_redirect(
-                "redirectUriMismatch",
+                ErrorCode::RedirectUriMismatch,
                 format!(
                     "The address '{redirect_uri}' is not registered for the application '{}'.",
                     app.display_name
@@ -308,29 +375,35 @@ impl Oidc {
             max_age: None,
             auth_contexts: Vec::new(),
         };
-        let refuse = |request: &AuthorizationRequest, error: &str, description: &str| {
-            Ok(Err(AuthorizeRefusal::Redirect(
-                AuthorizationResponse::error(request, error, description),
-            )))
+        let refuse = |request: &AuthorizationRequest, error: OAuthErrorCode, description: &str| {
+            Ok(Err(AuthorizeRefusal::Redirect(error_response(
+                request,
+                error,
+                description,
+            ))))
         };
         if let Some(mode) = params.response_mode.as_deref()
             && !matches!(mode, "query" | "form_post")
         {
             return refuse(
                 &request,
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "response_mode must be query or form_post.",
             );
         }
         match params.response_type.as_deref() {
             Some("code") => {}
             None => {
-                return refuse(&request, "invalid_request", "response_type is missing.");
+                return refuse(
+                    &request,
+                    OAuthErrorCode::InvalidRequest,
+                    "response_type is missing.",
+                );
             }
             Some(_) => {
                 return refuse(
                     &request,
-                    "unsupported_response_type",
+                    OAuthErrorCode::UnsupportedResponseType,
                     "Only response_type=code is supported.",
                 );
             }
@@ -343,7 +416,11 @@ impl Oidc {
             .map(str::to_string)
             .collect();
         if !scopes.iter().any(|s| s == "openid") {
-            return refuse(&request, "invalid_scope", "The scope must include openid.");
+            return refuse(
+                &request,
+                OAuthErrorCode::InvalidScope,
+                "The scope must include openid.",
+            );
         }
         if let Some(unknown) = scopes
             .iter()
@@ -351,14 +428,18 @@ impl Oidc {
         {
             return refuse(
                 &request,
-                "invalid_scope",
+                OAuthErrorCode::InvalidScope,
                 &format!("The scope '{unknown}' is not supported."),
             );
         }
         request.scopes = scopes;
         if let Some(nonce) = &params.nonce {
             if nonce.len() > 512 {
-                return refuse(&request, "invalid_request", "nonce is longer than 512.");
+                return refuse(
+                    &request,
+                    OAuthErrorCode::InvalidRequest,
+                    "nonce is longer than 512.",
+                );
             }
             request.nonce = Some(nonce.clone());
         }
@@ -370,7 +451,7 @@ impl Oidc {
                 if !valid_pkce_text(challenge) {
                     return refuse(
                         &request,
-                        "invalid_request",
+                        OAuthErrorCode::InvalidRequest,
                         "code_challenge must be 43 to 128 characters of base64url.",
                     );
                 }
@@ -379,7 +460,7 @@ impl Oidc {
             (Some(_), _) | (None, Some(_)) => {
                 return refuse(
                     &request,
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     "Only code_challenge_method=S256 is supported, with a code_challenge.",
                 );
             }
@@ -387,7 +468,7 @@ impl Oidc {
                 if is_public(&app, &redirect_uri) {
                     return refuse(
                         &request,
-                        "invalid_request",
+                        OAuthErrorCode::InvalidRequest,
                         "This application is a public client: PKCE (code_challenge with S256) is required.",
                     );
                 }
@@ -401,7 +482,7 @@ impl Oidc {
                 other => {
                     return refuse(
                         &request,
-                        "invalid_request",
+                        OAuthErrorCode::InvalidRequest,
                         &format!("prompt '{other}' is not supported."),
                     );
                 }
@@ -410,7 +491,7 @@ impl Oidc {
         if request.no_prompt && request.fresh_sign_in {
             return refuse(
                 &request,
-                "invalid_request",
+                OAuthErrorCode::InvalidRequest,
                 "prompt=none cannot be combined with another prompt.",
             );
         }
@@ -420,7 +501,7 @@ impl Oidc {
                 _ => {
                     return refuse(
                         &request,
-                        "invalid_request",
+                        OAuthErrorCode::InvalidRequest,
                         "max_age must be a number of seconds.",
                     );
                 }
@@ -435,7 +516,7 @@ impl Oidc {
             if !is_auth_context(value) {
                 return refuse(
                     &request,
-                    "invalid_request",
+                    OAuthErrorCode::InvalidRequest,
                     &format!(
                         "acr_values names '{value}'; only authentication contexts c1 to c99 are supported."
                     ),
@@ -474,9 +555,9 @@ impl Oidc {
                     return Ok(AuthorizeNext::Respond(response));
                 }
                 if request.no_prompt {
-                    return Ok(AuthorizeNext::Respond(AuthorizationResponse::error(
+                    return Ok(AuthorizeNext::Respond(error_response(
                         &request,
-                        "interaction_required",
+                        OAuthErrorCode::InteractionRequired,
                         "Conditional Access needs the person to do more before signing in.",
                     )));
                 }
@@ -484,9 +565,9 @@ impl Oidc {
                     flow: Box::new(flow),
                 })
             }
-            None if request.no_prompt => Ok(AuthorizeNext::Respond(AuthorizationResponse::error(
+            None if request.no_prompt => Ok(AuthorizeNext::Respond(error_response(
                 &request,
-                "login_required",
+                OAuthErrorCode::LoginRequired,
                 "The person is not signed in (or must sign in again).",
             ))),
             None => {
@@ -627,7 +708,7 @@ impl Oidc {
         match self.issue(&app, &grant, &user, true, Some(take)).await {
             Ok(response) => Ok(Ok(response)),
             Err(Error::Conflict {
-                code: "authorizationCodeUsed",
+                code: ErrorCode::AuthorizationCodeUsed,
                 ..
             }) => self.code_replayed(grant.id).await,
             Err(e) => Err(e),
@@ -830,7 +911,7 @@ impl Oidc {
         &self,
         access_token: &str,
     ) -> Result<std::result::Result<serde_json::Value, OAuthError>> {
-        let invalid = |m: &str| OAuthError::new(401, "invalid_token", m);
+        let invalid = |m: &str| OAuthError::new(OAuthErrorCode::InvalidToken, m);
         let claims: UserAccessTokenClaims = match self.tokens.verify(access_token, None).await {
             Ok(c) => c,
             Err(Error::Unauthenticated(m)) => return Ok(Err(invalid(&m))),
@@ -995,6 +1076,27 @@ impl Oidc {
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
         })
+    }
+}
+
+/// An OAuth error sent back to the application's redirect URI (RFC 6749 §4.1.2.1), with the
+/// request's `state`.
+fn error_response(
+    request: &AuthorizationRequest,
+    error: OAuthErrorCode,
+    description: &str,
+) -> AuthorizationResponse {
+    let mut params = vec![
+        ("error".to_string(), error.as_str().to_string()),
+        ("error_description".to_string(), description.to_string()),
+    ];
+    if let Some(state) = &request.state {
+        params.push(("state".into(), state.clone()));
+    }
+    AuthorizationResponse {
+        redirect_uri: request.redirect_uri.clone(),
+        response_mode: request.response_mode,
+        params,
     }
 }
 

@@ -129,21 +129,6 @@ pub(crate) fn issue_code<S: SignInStore + ?Sized>(
 }
 
 impl AuthorizationResponse {
-    pub(crate) fn error(request: &AuthorizationRequest, error: &str, description: &str) -> Self {
-        let mut params = vec![
-            ("error".to_string(), error.to_string()),
-            ("error_description".to_string(), description.to_string()),
-        ];
-        if let Some(state) = &request.state {
-            params.push(("state".into(), state.clone()));
-        }
-        AuthorizationResponse {
-            redirect_uri: request.redirect_uri.clone(),
-            response_mode: request.response_mode,
-            params,
-        }
-    }
-
     /// The redirect URI with the parameters in its query, for `response_mode=query`.
     pub fn url(&self) -> String {
         let query = serde_urlencoded::to_string(&self.params).unwrap_or_default();

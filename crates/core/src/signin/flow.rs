@@ -32,6 +32,7 @@ use crate::directory::audit::RequestContext;
 use crate::directory::model::{User, UserType};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
+use crate::kernel::error::ErrorCode;
 use crate::logs::sign_in::SignInLogEntry;
 use crate::logs::sign_in::{self, FlowRecord, RequestFacts};
 use crate::logs::store::LogChange;
@@ -177,7 +178,7 @@ pub struct SignIns {
 fn out_of_order(expected: &[Step], actual: Step) -> Error {
     let names: Vec<&str> = expected.iter().map(Step::as_str).collect();
     Error::Conflict {
-        code: "signInStepOutOfOrder",
+        code: ErrorCode::SignInStepOutOfOrder,
         message: format!(
             "This sign-in is at step '{}'; this request belongs to step {}.",
             actual.as_str(),
@@ -188,7 +189,7 @@ fn out_of_order(expected: &[Step], actual: Step) -> Error {
 
 fn wrong_session() -> Error {
     Error::Conflict {
-        code: "signInFlowSessionMismatch",
+        code: ErrorCode::SignInFlowSessionMismatch,
         message: "This sign-in belongs to another session; start again.".into(),
     }
 }
@@ -230,7 +231,7 @@ impl SignIns {
         authorization: Option<AuthorizationRequest>,
     ) -> Result<FlowState> {
         let unknown = || Error::Invalid {
-            code: "unknownClient",
+            code: ErrorCode::UnknownClient,
             target: Some("clientId".into()),
             message: format!("No application has the client id '{client_id}'."),
         };
@@ -326,7 +327,7 @@ impl SignIns {
             .await?
             .filter(|f| f.expires > self.now())
             .ok_or_else(|| Error::Invalid {
-                code: "signInFlowNotFound",
+                code: ErrorCode::SignInFlowNotFound,
                 target: Some("flowId".into()),
                 message:
                     "This sign-in is unknown or has expired (they last 10 minutes); start again."
@@ -409,12 +410,7 @@ impl SignIns {
     }
 
     /// First factor: a Temporary Access Pass, checked by the pass service.
-    pub async fn with_pass(
-        &self,
-        id: Uuid,
-        pass: &str,
-        facts: &RequestFacts,
-    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>> {
+    pub async fn with_pass(&self, id: Uuid, pass: &str, facts: &RequestFacts) -> Result<FlowState> {
         self.with_secret(id, facts, |username, step_facts| async move {
             self.passes.sign_in(&username, pass, &step_facts).await
         })
@@ -427,7 +423,7 @@ impl SignIns {
         id: Uuid,
         password: &str,
         facts: &RequestFacts,
-    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>> {
+    ) -> Result<FlowState> {
         self.with_secret(id, facts, |username, step_facts| async move {
             self.passwords
                 .sign_in(&username, password, &step_facts)
@@ -443,27 +439,16 @@ impl SignIns {
         id: Uuid,
         facts: &RequestFacts,
         check: F,
-    ) -> Result<std::result::Result<FlowState, crate::methods::tap::PassRefused>>
+    ) -> Result<FlowState>
     where
         F: FnOnce(String, RequestFacts) -> Fut,
-        Fut: std::future::Future<
-                Output = std::result::Result<
-                    (User, AuthSession, String),
-                    crate::methods::tap::PassRefused,
-                >,
-            >,
+        Fut: std::future::Future<Output = Result<(User, AuthSession, String)>>,
     {
         let flow = self.flow(id, &[Step::FirstFactor], None).await?;
         let username = Self::typed_username(&flow)?.to_string();
-        match check(username, Self::step_facts(facts, &flow)).await {
-            Ok((user, session, token)) => {
-                let state = self
-                    .after_first_factor(flow, &user, &session, token, Vec::new())
-                    .await?;
-                Ok(Ok(state))
-            }
-            Err(refused) => Ok(Err(refused)),
-        }
+        let (user, session, token) = check(username, Self::step_facts(facts, &flow)).await?;
+        self.after_first_factor(flow, &user, &session, token, Vec::new())
+            .await
     }
 
     /// Passkey options for the step the flow is at: the first factor (the typed username's
@@ -538,7 +523,7 @@ impl SignIns {
             && signed_in.user.id != user_id
         {
             Some(Error::Invalid {
-                code: "signInWrongAccount",
+                code: ErrorCode::SignInWrongAccount,
                 target: Some("credential".into()),
                 message: "This passkey belongs to another account than the one signing in.".into(),
             })
@@ -548,7 +533,7 @@ impl SignIns {
             && *pending_passkey != signed_in.passkey.id
         {
             Some(Error::Invalid {
-                code: "signInProveNewPasskey",
+                code: ErrorCode::SignInProveNewPasskey,
                 target: Some("credential".into()),
                 message: "Use the passkey you just created to finish signing in.".into(),
             })
@@ -658,7 +643,7 @@ impl SignIns {
                     .any(|id| !interrupting.contains(&id.as_str()));
                 if other {
                     return Err(Error::Conflict {
-                        code: "registrationRequirementsNotMet",
+                        code: ErrorCode::RegistrationRequirementsNotMet,
                         message: "Your organization's policies for registering security information ask for more than this sign-in has proved.".into(),
                     });
                 }

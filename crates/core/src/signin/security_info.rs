@@ -61,8 +61,9 @@ pub async fn may_change(
         Outcome::Block { policies } => {
             let ids: Vec<&str> = policies.iter().map(|p| p.policy_id.as_str()).collect();
             Err(Error::Forbidden(format!(
-                "Your organization's policy {} doesn't let you register or change security info from here (error 53003). Try again from a place or device your organization allows.",
-                named(&ids)
+                "Your organization's policy {} doesn't let you register or change security info from here (error {}). Try again from a place or device your organization allows.",
+                named(&ids),
+                crate::kernel::error::SignInErrorCode::BlockedByConditionalAccess.code()
             )))
         }
         Outcome::Requirements { requirements } => {

@@ -15,12 +15,13 @@ use portcullis_policy::{AuthenticationMethodMode, Decision, Outcome, SatisfiedMe
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::kernel::error::SignInErrorCode;
 use crate::session::MethodKind;
 
 /// Entra's error codes for the outcomes a flow logs and shows.
-pub const STRONG_AUTH_REQUIRED: u32 = 50074;
-pub const MORE_INFORMATION_REQUIRED: u32 = 50079;
-pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = 53003;
+pub const STRONG_AUTH_REQUIRED: u32 = SignInErrorCode::StrongAuthRequired.code();
+pub const MORE_INFORMATION_REQUIRED: u32 = SignInErrorCode::MoreInformationRequired.code();
+pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = SignInErrorCode::BlockedByConditionalAccess.code();
 
 /// The kind of step a flow is at, without its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! once however many exchanges race, revocations read back, and expired state is purged.
 
 use portcullis_core::Error;
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
 use portcullis_store::SqlStore;
@@ -96,7 +97,7 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         match c {
             Ok(()) => fresh_codes += 1,
             Err(Error::Conflict {
-                code: "authorizationCodeUsed",
+                code: ErrorCode::AuthorizationCodeUsed,
                 ..
             }) => {}
             Err(other) => panic!("unexpected: {other:?}"),

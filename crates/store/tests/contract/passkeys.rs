@@ -9,6 +9,7 @@ use portcullis_core::Error;
 use portcullis_core::directory::audit::{AuditActivityInitiator, DirectoryAudit, UserIdentity};
 use portcullis_core::directory::model::{User, UserType};
 use portcullis_core::kernel::clock::from_unix_millis;
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::methods::passkeys::{
     AttestationLevel, COUNTER_NOT_ADVANCED, Ceremony, CeremonyKind, PasskeyStore, PasskeyUse,
     StoredPasskey,
@@ -240,7 +241,7 @@ async fn counters_only_move_forward(store: SqlStore) {
         matches!(
             again,
             Err(Error::Conflict {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 ..
             })
         ),
@@ -271,7 +272,7 @@ async fn the_limit_and_credential_ids_hold_under_concurrency(store: SqlStore) {
     for racer in racers {
         match racer.await.unwrap() {
             Ok(()) => stored += 1,
-            Err(Error::Conflict { code, .. }) => assert_eq!(code, "passkeyLimitReached"),
+            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::PasskeyLimitReached),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -292,7 +293,7 @@ async fn the_limit_and_credential_ids_hold_under_concurrency(store: SqlStore) {
         .insert_passkey(&passkey(&grady, &taken, 0), 10, audit(&grady))
         .await
     {
-        Err(Error::Conflict { code, .. }) => assert_eq!(code, "passkeyAlreadyRegistered"),
+        Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::PasskeyAlreadyRegistered),
         other => panic!("expected a conflict, got {other:?}"),
     }
     let found = store

@@ -2,6 +2,7 @@
 //! the same step exactly one lands.
 
 use portcullis_core::Error;
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::signin::FlowStep;
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
@@ -72,7 +73,7 @@ async fn sign_in_flows_advance_once_per_step(store: SqlStore) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(()) => won += 1,
-            Err(Error::Conflict { code, .. }) => assert_eq!(code, "signInStepOutOfOrder"),
+            Err(Error::Conflict { code, .. }) => assert_eq!(code, ErrorCode::SignInStepOutOfOrder),
             Err(other) => panic!("unexpected {other:?}"),
         }
     }

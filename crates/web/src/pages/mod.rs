@@ -4,7 +4,9 @@
 //! copying text).
 //!
 //! Pages call the same core services as the JSON endpoints and never decide anything themselves.
-//! What they must never do: show a raw error (every failure becomes [`error_page`]), put a
+//! What they must never do: show a raw error (every core error becomes a page through
+//! [`failure_page`] or [`failure_page_as`], which take its status from core and hide internal
+//! details; [`error_page`] is only the template), decide an error's status themselves, put a
 //! secret in a URL, or render text without escaping (templates end in `.html`, so minijinja
 //! escapes every value).
 
@@ -20,6 +22,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use minijinja::Environment;
 use serde::Serialize;
+
+use portcullis_core::Error;
 
 use crate::AppState;
 use crate::middleware::current_request_id;
@@ -126,19 +130,46 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     }
 }
 
-/// The friendly page for a core error: its status, and a message a person can act on. Internal
-/// details never reach the page (the log has them, under the request id shown).
-pub fn failure_page(error: &portcullis_core::Error) -> Response {
-    use portcullis_core::Error;
+/// The friendly page for a core error, in the words this module gives each kind of failure.
+/// See [`failure_page_as`].
+pub fn failure_page(error: &Error) -> Response {
+    render_failure(error, None)
+}
+
+/// The one renderer of a failure as a page: the status is core's
+/// ([`Error::http_status`]; pages keep no list of their own), a server-side failure is logged
+/// under the request id the page shows, and the page reads `title` and `message` — the words
+/// a page area (the sign-in page, the portal) has for it. Callers word a fault only in
+/// general terms or with [`Error::public_message`], which never describes internals.
+pub fn failure_page_as(error: &Error, title: &str, message: &str) -> Response {
+    render_failure(error, Some((title, message)))
+}
+
+fn render_failure(error: &Error, wording: Option<(&str, &str)>) -> Response {
     let status =
         StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() {
         tracing::error!(request_id = %current_request_id(), error = %error, "page request failed");
     }
-    let (title, message) = match error {
-        Error::Invalid { .. } | Error::Conflict { .. } | Error::NotFound { .. } => {
-            ("This request can't be completed", error.public_message())
+    match wording {
+        Some((title, message)) => error_page(status, title, message),
+        None => {
+            let (title, message) = failure_wording(error);
+            error_page(status, title, &message)
         }
+    }
+}
+
+/// The title and message for each kind of failure. No wildcard arm: a new kind of failure gets
+/// its own words.
+fn failure_wording(error: &Error) -> (&'static str, String) {
+    match error {
+        Error::Invalid { .. }
+        | Error::Conflict { .. }
+        | Error::PayloadTooLarge { .. }
+        | Error::UnsupportedContentType { .. } => ("That did not work", error.public_message()),
+        Error::NotFound { .. } => ("Not found", error.public_message()),
+        Error::SignInRefused { .. } => ("We couldn't sign you in", error.public_message()),
         Error::Unauthenticated(_) => ("Sign in again", error.public_message()),
         Error::Forbidden(_) => ("You don't have access to this", error.public_message()),
         Error::TooManyRequests { .. } => (
@@ -149,12 +180,11 @@ pub fn failure_page(error: &portcullis_core::Error) -> Response {
             "Portcullis is briefly unavailable",
             "The service can't be reached right now and nothing was changed. Try again in a moment.".into(),
         ),
-        _ => (
+        Error::Internal(_) => (
             "Something went wrong",
             "This page could not be shown. Try again; if it keeps happening, give your administrator the details below.".into(),
         ),
-    };
-    error_page(status, title, &message)
+    }
 }
 
 /// Shown after signing out when no application asked to be returned to.
@@ -166,4 +196,125 @@ pub fn signed_out_page() -> Response {
             message => "You have signed out of your account. It's a good idea to close all browser windows.",
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_core::kernel::error::{ErrorCode, SignInErrorCode};
+
+    async fn received(response: Response) -> (u16, String, String) {
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8(bytes.to_vec()).unwrap(),
+        )
+    }
+
+    /// Every variant as a person sees it: core's status, an HTML page with a title for the
+    /// kind of failure, and never an internal detail.
+    #[tokio::test]
+    async fn every_error_becomes_a_page_with_cores_status() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (
+                Error::invalid("name", "The name is too long."),
+                400,
+                "That did not work",
+            ),
+            (
+                Error::sign_in_refused(
+                    SignInErrorCode::AccountDisabled,
+                    "Your account has been disabled.",
+                ),
+                403,
+                "We couldn&#x27;t sign you in",
+            ),
+            (
+                Error::Unauthenticated("Your session ended.".into()),
+                401,
+                "Sign in again",
+            ),
+            (
+                Error::Forbidden("Needs a role.".into()),
+                403,
+                "You don&#x27;t have access to this",
+            ),
+            (Error::not_found("group", "g1"), 404, "Not found"),
+            (
+                Error::Conflict {
+                    code: ErrorCode::NamedLocationInUse,
+                    message: "A policy names it.".into(),
+                },
+                409,
+                "That did not work",
+            ),
+            (
+                Error::PayloadTooLarge { limit: 10 },
+                413,
+                "That did not work",
+            ),
+            (
+                Error::UnsupportedContentType {
+                    message: "Send the form.".into(),
+                },
+                415,
+                "That did not work",
+            ),
+            (
+                Error::TooManyRequests {
+                    retry_after_secs: 60,
+                },
+                429,
+                "Too many attempts",
+            ),
+            (
+                Error::Unavailable("db-7 down".into()),
+                503,
+                "Portcullis is briefly unavailable",
+            ),
+            (
+                Error::Internal("db-7 refused".into()),
+                500,
+                "Something went wrong",
+            ),
+        ];
+        for (error, status, title) in cases {
+            let (got, content_type, html) = received(failure_page(&error)).await;
+            assert_eq!(got, status, "{error:?}");
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+            assert!(html.contains(title), "{title} in {html}");
+            assert!(!html.contains("db-7"), "no internal detail: {html}");
+        }
+    }
+
+    /// A page area's own words replace the defaults and never change the status.
+    #[tokio::test]
+    async fn a_page_areas_words_keep_cores_status() {
+        let (status, _, html) = received(failure_page_as(
+            &Error::not_found("sign-in", "f"),
+            "This sign-in has expired",
+            "Start again.",
+        ))
+        .await;
+        assert_eq!(status, 404);
+        assert!(html.contains("This sign-in has expired"));
+        let unavailable = Error::Unavailable("db-7 down".into());
+        let (status, _, html) = received(failure_page_as(
+            &unavailable,
+            "Security info isn't available right now",
+            &unavailable.public_message(),
+        ))
+        .await;
+        assert_eq!(status, 503);
+        assert!(html.contains("Security info isn"), "{html}");
+    }
 }

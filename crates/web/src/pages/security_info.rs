@@ -15,9 +15,10 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use portcullis_core::Error;
 use portcullis_core::directory::first_party::MY_ACCOUNT_APP_ID;
 use portcullis_core::directory::model::User;
 use portcullis_core::logs::sign_in::SignInLogEntry;
@@ -26,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::{error_page, render};
+use super::{failure_page_as, render};
 use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
@@ -85,9 +86,11 @@ fn sign_in_again(path: &str) -> Response {
     Redirect::to(&format!("/signin?returnTo={path}")).into_response()
 }
 
+/// Whatever failed reading security info (the cause is logged where it happened), the page
+/// says the service is unavailable: nothing was changed, and trying again is the person's move.
 fn unavailable() -> Response {
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
+    failure_page_as(
+        &Error::Unavailable("security info could not be read".into()),
         "Security info isn't available right now",
         "We couldn't read your sign-in methods. Try again in a moment.",
     )

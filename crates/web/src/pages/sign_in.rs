@@ -18,12 +18,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use portcullis_core::Error;
 use portcullis_core::directory::first_party;
+use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::signin::FlowState;
 use portcullis_core::signin::Step;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{error_page, render};
+use super::{failure_page_as, render};
 use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
@@ -83,49 +84,44 @@ struct Page<'a> {
 }
 
 fn bad_link(message: &str) -> Response {
-    error_page(
-        StatusCode::BAD_REQUEST,
+    failure_page_as(
+        &Error::invalid("flow", message),
         "This sign-in link isn't valid",
         message,
     )
 }
 
-/// The friendly page for a flow that cannot be continued.
-fn flow_error(error: &Error, return_to: &str) -> Response {
+/// The friendly page for a flow that cannot be continued. The status is core's, for the error
+/// as the page sees it: this page's address names the flow, so a flow that is unknown or has
+/// run out of time is the page not being found (404) — while the flow's JSON steps, which take
+/// the id as an input, answer 400 `signInFlowNotFound`.
+fn flow_error(error: &Error, flow_id: &str, return_to: &str) -> Response {
     let restart =
         format!("Start again from the application you were signing in to, or go to {return_to}.");
     match error {
         Error::Invalid {
-            code: "signInFlowNotFound",
+            code: ErrorCode::SignInFlowNotFound,
             ..
-        } => error_page(
-            StatusCode::NOT_FOUND,
+        } => failure_page_as(
+            &Error::not_found("sign-in", flow_id),
             "This sign-in has expired",
             &format!(
                 "A sign-in has to be finished within 10 minutes, and this one is unknown or has run out of time. {restart}"
             ),
         ),
         Error::Conflict {
-            code: "signInFlowSessionMismatch",
+            code: ErrorCode::SignInFlowSessionMismatch,
             ..
-        } => error_page(
-            StatusCode::CONFLICT,
+        } => failure_page_as(
+            error,
             "This sign-in belongs to another browser session",
             &format!("Someone started this sign-in in another session. {restart}"),
         ),
-        other if other.http_status() < 500 => error_page(
-            StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_REQUEST),
+        other => failure_page_as(
+            other,
             "We couldn't continue this sign-in",
             &other.public_message(),
         ),
-        other => {
-            tracing::error!(error = %other, "sign-in page could not read the flow");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The sign-in could not be continued. Try again in a moment.",
-            )
-        }
     }
 }
 
@@ -165,17 +161,18 @@ async fn page(
     };
     let flow = match flow {
         Ok(flow) => flow,
+        // As for a flow: the application this page was asked to sign in to is not found.
         Err(Error::Invalid {
-            code: "unknownClient",
+            code: ErrorCode::UnknownClient,
             ..
         }) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
+            return failure_page_as(
+                &Error::not_found("application", return_to),
                 "This application isn't known here",
                 "The application you are signing in to is not registered with this organization. Tell its owner or your administrator.",
             );
         }
-        Err(e) => return flow_error(&e, return_to),
+        Err(e) => return flow_error(&e, query.flow.as_deref().unwrap_or_default(), return_to),
     };
     let panel = match flow.status {
         Step::Identify => "identify",

@@ -49,6 +49,7 @@ use crate::directory::model::{DocumentKind, PolicyDocument, User};
 use crate::directory::store::DirectoryChange;
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
+use crate::kernel::error::{ErrorCode, SignInErrorCode};
 use crate::logs::sign_in::{self, Attempt, RequestFacts};
 use crate::logs::store::LogChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
@@ -64,10 +65,10 @@ const MAX_PASSKEY_NAME: usize = 64;
 const AUTH_METHODS_SERVICE: &str = "Authentication Methods";
 /// The sign-in log's error code for a refused passkey ("Authentication failed during strong
 /// authentication request"); the failure reason says which check refused it.
-const PASSKEY_SIGN_IN_FAILED: u32 = 500121;
+const PASSKEY_SIGN_IN_FAILED: u32 = SignInErrorCode::PasskeySignInFailed.code();
 /// The conflict code of a [`Change::RecordPasskeyUse`] whose counter another sign-in moved
 /// first: the same verdict as a regressed counter.
-pub const COUNTER_NOT_ADVANCED: &str = "passkeyCounterNotAdvanced";
+pub const COUNTER_NOT_ADVANCED: ErrorCode = ErrorCode::PasskeyCounterNotAdvanced;
 
 /// Where the person wants the new passkey: on the device they are using, or on a phone or
 /// tablet through the browser's cross-device (QR code) flow.
@@ -195,7 +196,7 @@ struct Inner {
 /// How often a node sweeps expired ceremonies as new ones start.
 const SWEEP_INTERVAL: time::Duration = time::Duration::minutes(1);
 
-fn code(code: &'static str, message: impl Into<String>) -> Error {
+fn code(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Invalid {
         code,
         target: None,
@@ -203,7 +204,7 @@ fn code(code: &'static str, message: impl Into<String>) -> Error {
     }
 }
 
-fn credential_error(c: &'static str, message: impl Into<String>) -> Error {
+fn credential_error(c: ErrorCode, message: impl Into<String>) -> Error {
     Error::Invalid {
         code: c,
         target: Some("credential".into()),
@@ -216,31 +217,31 @@ fn ceremony_error(e: WebauthnError) -> Error {
     use WebauthnError as W;
     match e {
         W::InvalidRPOrigin | W::CredentialCrossOrigin => credential_error(
-            "passkeyOriginMismatch",
+            ErrorCode::PasskeyOriginMismatch,
             "The passkey was used on a different site (origin) than this one.",
         ),
         W::InvalidRPIDHash => credential_error(
-            "passkeyRpIdMismatch",
+            ErrorCode::PasskeyRpIdMismatch,
             "The passkey belongs to a different relying party (RP ID hash mismatch).",
         ),
         W::MismatchedChallenge => credential_error(
-            "passkeyChallengeMismatch",
+            ErrorCode::PasskeyChallengeMismatch,
             "The passkey answered a different challenge than this ceremony's.",
         ),
         W::UserNotVerified => credential_error(
-            "passkeyUserNotVerified",
+            ErrorCode::PasskeyUserNotVerified,
             "The authenticator did not verify the person (PIN or biometrics); user verification is required.",
         ),
         W::UserNotPresent => credential_error(
-            "passkeyUserNotPresent",
+            ErrorCode::PasskeyUserNotPresent,
             "The authenticator did not confirm the person's presence.",
         ),
         W::CredentialPossibleCompromise => credential_error(
-            "passkeyCounterRegressed",
+            ErrorCode::PasskeyCounterRegressed,
             "The passkey's signature counter went backwards: the authenticator may have been cloned. Sign-in refused.",
         ),
         W::CredentialNotFound => credential_error(
-            "passkeyNotRegistered",
+            ErrorCode::PasskeyNotRegistered,
             "This passkey is not registered for the account.",
         ),
         W::InvalidClientDataType
@@ -253,19 +254,19 @@ fn ceremony_error(e: WebauthnError) -> Error {
         | W::AttestationStatementMapInvalid
         | W::COSEKeyInvalidCBORValue
         | W::COSEKeyInvalidType => credential_error(
-            "passkeyMalformed",
+            ErrorCode::PasskeyMalformed,
             format!("The passkey response is malformed ({e})."),
         ),
         W::CredentialAlteredAlgFromRequest | W::CredentialExcludedFromRequest => credential_error(
-            "passkeyAlreadyRegistered",
+            ErrorCode::PasskeyAlreadyRegistered,
             "This passkey is already registered, or does not use an algorithm that was offered.",
         ),
         W::AttestationNotSupported => credential_error(
-            "passkeyAttestationUnsupported",
+            ErrorCode::PasskeyAttestationUnsupported,
             "The passkey's attestation format is not supported.",
         ),
         other => credential_error(
-            "passkeyVerificationFailed",
+            ErrorCode::PasskeyVerificationFailed,
             format!("The passkey response did not verify ({other})."),
         ),
     }
@@ -274,7 +275,7 @@ fn ceremony_error(e: WebauthnError) -> Error {
 fn parse_credential<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T> {
     serde_json::from_value(value.clone()).map_err(|e| {
         credential_error(
-            "passkeyMalformed",
+            ErrorCode::PasskeyMalformed,
             format!("The credential is not a WebAuthn public key credential in JSON form: {e}"),
         )
     })
@@ -292,7 +293,12 @@ fn from_text<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T
 /// The AAGUID in a registration's authenticator data (bytes 37..53), which the attestation
 /// signature covers. Called only after webauthn-rs accepted the attestation object.
 fn aaguid_of(attestation_object: &[u8]) -> Result<Uuid> {
-    let malformed = || credential_error("passkeyMalformed", "The attestation object is malformed.");
+    let malformed = || {
+        credential_error(
+            ErrorCode::PasskeyMalformed,
+            "The attestation object is malformed.",
+        )
+    };
     let value: ciborium::Value =
         ciborium::from_reader(attestation_object).map_err(|_| malformed())?;
     let auth_data = value
@@ -804,19 +810,19 @@ impl Passkeys {
     fn checked(&self, found: Option<Ceremony>, kinds: &[CeremonyKind]) -> Result<Ceremony> {
         let ceremony = found.ok_or_else(|| {
             code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge is unknown or was already used; start again.",
             )
         })?;
         if ceremony.expires <= self.now() {
             return Err(code(
-                "passkeyChallengeExpired",
+                ErrorCode::PasskeyChallengeExpired,
                 "This passkey challenge expired (they last 5 minutes); start again.",
             ));
         }
         if !kinds.contains(&ceremony.kind) {
             return Err(code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge was started for something else; start again.",
             ));
         }
@@ -841,7 +847,7 @@ impl Passkeys {
             // attestation, so with attestation enforced the QR-code path can only end in a
             // refusal. Say so before the person walks through it.
             return Err(code(
-                "passkeyCrossDeviceNeedsAttestation",
+                ErrorCode::PasskeyCrossDeviceNeedsAttestation,
                 "This organization requires attested passkeys, and a passkey created on another device through the browser carries no attestation. Create it on this device instead.",
             ));
         }
@@ -909,7 +915,7 @@ impl Passkeys {
             .await?;
         if ceremony.user_id != Some(session.user_id) {
             return Err(code(
-                "passkeyChallengeNotFound",
+                ErrorCode::PasskeyChallengeNotFound,
                 "This passkey challenge was started by someone else; start again.",
             ));
         }
@@ -933,7 +939,7 @@ impl Passkeys {
         let assessment = self.inner.roots.assess(&credential_internals, aaguid);
         if policy.is_attestation_enforced && assessment.level != AttestationLevel::Attested {
             return Err(credential_error(
-                "passkeyAttestationRequired",
+                ErrorCode::PasskeyAttestationRequired,
                 format!(
                     "This organization requires passkeys whose model is proven by attestation. {}",
                     assessment.shortfall.unwrap_or_default()
@@ -1120,10 +1126,10 @@ impl Passkeys {
                 ceremony_error(WebauthnError::CredentialPossibleCompromise)
             }
             Error::Conflict {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 message,
             } => Error::Invalid {
-                code: "passkeyChallengeNotFound",
+                code: ErrorCode::PasskeyChallengeNotFound,
                 target: None,
                 message,
             },
@@ -1191,7 +1197,7 @@ impl Passkeys {
             .await?;
         let not_registered = || {
             credential_error(
-                "passkeyNotRegistered",
+                ErrorCode::PasskeyNotRegistered,
                 "This passkey is not registered here (it may have been removed).",
             )
         };
@@ -1232,7 +1238,7 @@ impl Passkeys {
                     .identify_discoverable_authentication(&response)
                     .map_err(|_| {
                         credential_error(
-                            "passkeyMalformed",
+                            ErrorCode::PasskeyMalformed,
                             "The passkey response does not name its account (userHandle).",
                         )
                     })?;
@@ -1380,7 +1386,7 @@ fn updated(passkey: &Passkey, result: &AuthenticationResult) -> Passkey {
 
 fn limit_reached() -> Error {
     Error::Conflict {
-        code: "passkeyLimitReached",
+        code: ErrorCode::PasskeyLimitReached,
         message: format!(
             "This account already has {MAX_PASSKEYS_PER_USER} passkeys, the most allowed; remove one first."
         ),

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::kernel::error::ErrorCode;
 use crate::{Error, Result};
 
 /// The document id (and path segment) of this configuration.
@@ -136,13 +137,13 @@ impl Refusal {
     }
 
     /// The stable error code for this refusal.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Refusal::MethodDisabled => "passkeyMethodDisabled",
-            Refusal::NotTargeted => "passkeyMethodNotEnabledForUser",
-            Refusal::Excluded => "passkeyMethodExcludedForUser",
-            Refusal::SelfServiceNotAllowed => "passkeySelfServiceNotAllowed",
-            Refusal::ModelNotAllowed { .. } => "passkeyModelNotAllowed",
+            Refusal::MethodDisabled => ErrorCode::PasskeyMethodDisabled,
+            Refusal::NotTargeted => ErrorCode::PasskeyMethodNotEnabledForUser,
+            Refusal::Excluded => ErrorCode::PasskeyMethodExcludedForUser,
+            Refusal::SelfServiceNotAllowed => ErrorCode::PasskeySelfServiceNotAllowed,
+            Refusal::ModelNotAllowed { .. } => ErrorCode::PasskeyModelNotAllowed,
         }
     }
 

@@ -43,7 +43,7 @@ use portcullis_core::store::{Cursor, ListQuery, Op, Predicate, Value as QueryVal
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{error_page, render_with_status};
+use super::{failure_page_as, render_with_status};
 use crate::AppState;
 use crate::extract::cookie;
 use crate::middleware::RequestMeta;
@@ -418,19 +418,7 @@ impl IntoResponse for PageError {
 
 impl From<Error> for PageError {
     fn from(e: Error) -> Self {
-        let status =
-            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            tracing::error!(error = %e, "portal request failed");
-        }
-        let title = match status {
-            StatusCode::NOT_FOUND => "Not found",
-            StatusCode::FORBIDDEN => "Not allowed",
-            StatusCode::CONFLICT => "Already there",
-            s if s.is_client_error() => "That did not work",
-            _ => "Something went wrong",
-        };
-        PageError::from(error_page(status, title, &e.public_message()))
+        PageError::from(super::failure_page(&e))
     }
 }
 
@@ -442,13 +430,18 @@ pub type FieldErrors = BTreeMap<String, String>;
 /// (when the form has it), anything else at the top of the form. Returns the status to answer
 /// with, or hands back an error that is not about the input (a missing object, a fault).
 pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), PageError> {
-    let status = match &e {
-        Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-        Error::Conflict { .. } => StatusCode::CONFLICT,
-        Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => return Err(e.into()),
-    };
+    // Which failures are about what was typed; their status is still core's.
+    let about_the_input = matches!(
+        e,
+        Error::Invalid { .. }
+            | Error::Conflict { .. }
+            | Error::Forbidden(_)
+            | Error::PayloadTooLarge { .. }
+    );
+    if !about_the_input {
+        return Err(e.into());
+    }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let field = e
         .target()
         .and_then(|t| {
@@ -543,10 +536,11 @@ impl Query {
         let mut cursors = Vec::new();
         for token in self.trail() {
             cursors.push(odata::decode_skiptoken(token).map_err(|_| {
-                PageError::from(error_page(
-                    StatusCode::BAD_REQUEST,
+                let message = "The link to this page of the list is not one this server made. Go back to the first page.";
+                PageError::from(failure_page_as(
+                    &Error::invalid("after", message),
                     "That page does not exist",
-                    "The link to this page of the list is not one this server made. Go back to the first page.",
+                    message,
                 ))
             })?);
         }
@@ -624,22 +618,15 @@ impl<S: Send + Sync> FromRequest<S> for FormData {
             .unwrap_or_default()
             .to_ascii_lowercase();
         if !content_type.starts_with("application/x-www-form-urlencoded") {
-            return Err(PageError::from(error_page(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "That did not work",
-                "This page takes the form it shows; send it from there.",
-            )));
+            return Err(Error::UnsupportedContentType {
+                message: "This page takes the form it shows; send it from there.".into(),
+            }
+            .into());
         }
         let bytes = read_body(req, state).await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(FormData)
-            .map_err(|_| {
-                PageError::from(error_page(
-                    StatusCode::BAD_REQUEST,
-                    "That did not work",
-                    "The form could not be read. Go back and send it again.",
-                ))
-            })
+            .map_err(|_| unreadable_form().into())
     }
 }
 
@@ -651,13 +638,16 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Pag
             }
             .into()
         } else {
-            PageError::from(error_page(
-                StatusCode::BAD_REQUEST,
-                "That did not work",
-                "The form could not be read. Go back and send it again.",
-            ))
+            unreadable_form().into()
         }
     })
+}
+
+fn unreadable_form() -> Error {
+    Error::invalid(
+        "form",
+        "The form could not be read. Go back and send it again.",
+    )
 }
 
 impl FormData {

@@ -666,10 +666,11 @@ async fn person(state: &AppState, portal: &Portal, id: &str) -> Result<User, Pag
 /// mid-task, and a tenant must keep an administrator.
 fn not_yourself(portal: &Portal, user: &User) -> Result<(), PageError> {
     if user.id == portal.user.id {
-        return Err(PageError::from(super::error_page(
-            StatusCode::BAD_REQUEST,
+        let message = "Ask another administrator to delete it, if it has to go.";
+        return Err(PageError::from(super::failure_page_as(
+            &Error::invalid("id", message),
             "You cannot delete your own account",
-            "Ask another administrator to delete it, if it has to go.",
+            message,
         )));
     }
     Ok(())
