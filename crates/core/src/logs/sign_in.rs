@@ -120,12 +120,7 @@ pub struct AuthenticationDetail {
 
 /// The name a method has in sign-in logs.
 pub fn method_label(method: MethodKind) -> &'static str {
-    match method {
-        MethodKind::Fido2 => "Passkey",
-        MethodKind::TemporaryAccessPass => "Temporary Access Pass",
-        MethodKind::Password => "Password",
-        MethodKind::SoftwareOath => "Software OATH token",
-    }
+    method.label()
 }
 
 /// The portal's name for a client app type.

@@ -6,6 +6,7 @@
 //! The browser holds only a random token; the database keeps its SHA-256 and the session, so any
 //! node can serve any step and a stolen database row cannot be replayed as a cookie.
 
+use portcullis_policy::{AuthenticationMethodMode, SatisfiedMethod};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -39,6 +40,29 @@ pub enum MethodKind {
     SoftwareOath,
 }
 
+impl MethodKind {
+    /// The name the sign-in log and the pages give it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MethodKind::Fido2 => "Passkey",
+            MethodKind::TemporaryAccessPass => "Temporary Access Pass",
+            MethodKind::Password => "Password",
+            MethodKind::SoftwareOath => "Software OATH token",
+        }
+    }
+}
+
+/// How long after its use a method lets the session register new methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationWindow {
+    /// This method alone never lets a person add methods.
+    Never,
+    /// Within this long of its use.
+    Within(Duration),
+    /// For as long as the session lasts (a multi-use Temporary Access Pass).
+    WholeSession,
+}
+
 /// One method satisfied in a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +83,57 @@ pub struct SessionMethod {
     /// For a Temporary Access Pass: whether it was a one-time pass.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub one_time: bool,
+}
+
+impl SessionMethod {
+    /// RFC 8176 method references this method contributes to `amr`.
+    pub fn amr(&self) -> &'static [&'static str] {
+        match self.method {
+            // A synced passkey's key lives in software the provider syncs (`swk`); a
+            // device-bound one in the authenticator's hardware (`hwk`). User verification is
+            // required of every passkey here: presence and a PIN or biometric were both
+            // checked by the authenticator.
+            MethodKind::Fido2 if self.backup_eligible => &["swk", "user", "pin"],
+            MethodKind::Fido2 => &["hwk", "user", "pin"],
+            MethodKind::Password => &["pwd"],
+            MethodKind::SoftwareOath => &["otp"],
+            MethodKind::TemporaryAccessPass => &["tap"],
+        }
+    }
+
+    /// The method as the engine's authentication strengths read it. Whether a mode meets a
+    /// strength is the engine's business, never decided here.
+    pub fn strength_mode(&self) -> SatisfiedMethod {
+        match self.method {
+            MethodKind::Fido2 => SatisfiedMethod {
+                mode: AuthenticationMethodMode::Fido2,
+                aaguid: self.aaguid.clone(),
+            },
+            MethodKind::TemporaryAccessPass if self.one_time => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassOneTime)
+            }
+            MethodKind::TemporaryAccessPass => {
+                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassMultiUse)
+            }
+            MethodKind::Password => SatisfiedMethod::new(AuthenticationMethodMode::Password),
+            MethodKind::SoftwareOath => {
+                SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath)
+            }
+        }
+    }
+
+    /// "Registering a passkey needs a recent strong sign-in (5 minutes) or a TAP session (10
+    /// minutes for a one-time TAP)."
+    pub fn registration_window(&self) -> RegistrationWindow {
+        match self.method {
+            MethodKind::Fido2 => RegistrationWindow::Within(RECENT_STRONG_SIGN_IN),
+            MethodKind::TemporaryAccessPass if self.one_time => {
+                RegistrationWindow::Within(ONE_TIME_TAP_REGISTRATION_WINDOW)
+            }
+            MethodKind::TemporaryAccessPass => RegistrationWindow::WholeSession,
+            MethodKind::Password | MethodKind::SoftwareOath => RegistrationWindow::Never,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,16 +159,15 @@ impl AuthSession {
     /// minutes, or a Temporary Access Pass (a one-time pass only within ten minutes of use).
     /// Any other answer names what is missing.
     pub fn may_register_methods(&self, now: OffsetDateTime) -> Result<()> {
-        if self
-            .latest(MethodKind::Fido2)
-            .is_some_and(|m| now - m.at <= RECENT_STRONG_SIGN_IN)
-        {
+        let open = |m: &SessionMethod| match m.registration_window() {
+            RegistrationWindow::Never => false,
+            RegistrationWindow::Within(window) => now - m.at <= window,
+            RegistrationWindow::WholeSession => true,
+        };
+        if self.methods.iter().any(open) {
             return Ok(());
         }
-        if let Some(tap) = self.latest(MethodKind::TemporaryAccessPass) {
-            if !tap.one_time || now - tap.at <= ONE_TIME_TAP_REGISTRATION_WINDOW {
-                return Ok(());
-            }
+        if self.latest(MethodKind::TemporaryAccessPass).is_some() {
             return Err(Error::Forbidden(
                 "The one-time Temporary Access Pass was used more than 10 minutes ago; sign in again to add a passkey.".into(),
             ));
@@ -174,5 +248,102 @@ impl Sessions {
     /// The current time on the server's clock (a session's recency is judged against it).
     pub fn now(&self) -> OffsetDateTime {
         self.deps.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(method: MethodKind, at: OffsetDateTime) -> SessionMethod {
+        SessionMethod {
+            method,
+            at,
+            aaguid: None,
+            credential_id: None,
+            backup_eligible: false,
+            one_time: false,
+        }
+    }
+
+    fn session(methods: Vec<SessionMethod>) -> AuthSession {
+        AuthSession {
+            id: Uuid::nil(),
+            token_hash: String::new(),
+            user_id: Uuid::nil(),
+            methods,
+            created: OffsetDateTime::UNIX_EPOCH,
+            expires: OffsetDateTime::UNIX_EPOCH + SESSION_LIFETIME,
+        }
+    }
+
+    #[test]
+    fn each_method_names_its_own_references() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let mut synced = used(MethodKind::Fido2, t);
+        synced.backup_eligible = true;
+        assert_eq!(synced.amr(), ["swk", "user", "pin"]);
+        assert_eq!(used(MethodKind::Fido2, t).amr(), ["hwk", "user", "pin"]);
+        assert_eq!(used(MethodKind::Password, t).amr(), ["pwd"]);
+        assert_eq!(used(MethodKind::SoftwareOath, t).amr(), ["otp"]);
+        assert_eq!(used(MethodKind::TemporaryAccessPass, t).amr(), ["tap"]);
+    }
+
+    #[test]
+    fn a_one_time_pass_reads_as_one_time_to_the_strengths() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let mut pass = used(MethodKind::TemporaryAccessPass, t);
+        assert_eq!(
+            pass.strength_mode().mode,
+            AuthenticationMethodMode::TemporaryAccessPassMultiUse
+        );
+        pass.one_time = true;
+        assert_eq!(
+            pass.strength_mode().mode,
+            AuthenticationMethodMode::TemporaryAccessPassOneTime
+        );
+    }
+
+    #[test]
+    fn registering_needs_a_recent_passkey_or_a_pass_within_its_window() {
+        let t = OffsetDateTime::UNIX_EPOCH;
+        let passkey = session(vec![used(MethodKind::Fido2, t)]);
+        assert!(
+            passkey
+                .may_register_methods(t + Duration::minutes(5))
+                .is_ok()
+        );
+        assert!(
+            passkey
+                .may_register_methods(t + Duration::minutes(6))
+                .is_err()
+        );
+
+        let mut one_time = used(MethodKind::TemporaryAccessPass, t);
+        one_time.one_time = true;
+        let one_time = session(vec![one_time]);
+        assert!(
+            one_time
+                .may_register_methods(t + Duration::minutes(10))
+                .is_ok()
+        );
+        assert!(
+            one_time
+                .may_register_methods(t + Duration::minutes(11))
+                .is_err()
+        );
+
+        let multi_use = session(vec![used(MethodKind::TemporaryAccessPass, t)]);
+        assert!(
+            multi_use
+                .may_register_methods(t + Duration::hours(11))
+                .is_ok()
+        );
+
+        let password = session(vec![
+            used(MethodKind::Password, t),
+            used(MethodKind::SoftwareOath, t),
+        ]);
+        assert!(password.may_register_methods(t).is_err());
     }
 }

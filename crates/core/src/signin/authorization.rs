@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::crypto::hash_secret;
-use crate::session::{AuthSession, MethodKind};
+use crate::session::AuthSession;
 use crate::signin::flow::{SignInFlow, satisfied_methods};
 use crate::signin::store::SignInChange as Change;
 use crate::signin::store::SignInStore;
@@ -186,19 +186,8 @@ pub fn amr_for(session: &AuthSession) -> Vec<String> {
         }
     };
     for m in &session.methods {
-        match m.method {
-            MethodKind::Fido2 => {
-                // A synced passkey's key lives in software the provider syncs; a device-bound
-                // one in the authenticator's hardware.
-                push(if m.backup_eligible { "swk" } else { "hwk" });
-                // User verification is required of every passkey here: presence and a PIN or
-                // biometric were both checked by the authenticator.
-                push("user");
-                push("pin");
-            }
-            MethodKind::Password => push("pwd"),
-            MethodKind::SoftwareOath => push("otp"),
-            MethodKind::TemporaryAccessPass => push("tap"),
+        for reference in m.amr() {
+            push(reference);
         }
     }
     let methods = satisfied_methods(session);

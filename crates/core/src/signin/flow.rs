@@ -19,8 +19,8 @@
 use std::net::IpAddr;
 
 use portcullis_policy::{
-    AuthenticationMethodMode, Decision, Outcome, PolicySet, SatisfiedMethod, SignInContext, Target,
-    UserAction, UserKind, evaluate,
+    Decision, Outcome, PolicySet, SatisfiedMethod, SignInContext, Target, UserAction, UserKind,
+    evaluate,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,7 +41,7 @@ use crate::methods::passkeys::{CeremonyOptions, Passkeys, RegistrationDevice};
 use crate::methods::password::Passwords;
 use crate::methods::tap::TemporaryAccessPasses;
 use crate::methods::totp::SoftwareOath;
-use crate::session::{AuthSession, MethodKind};
+use crate::session::{AuthSession, MethodKind, SessionMethod};
 use crate::signin::authorization::AuthorizationRequest;
 use crate::signin::authorization::AuthorizationResponse;
 use crate::signin::step::{
@@ -145,22 +145,7 @@ pub fn satisfied_methods(session: &AuthSession) -> Vec<SatisfiedMethod> {
     session
         .methods
         .iter()
-        .map(|m| match m.method {
-            MethodKind::Fido2 => SatisfiedMethod {
-                mode: AuthenticationMethodMode::Fido2,
-                aaguid: m.aaguid.clone(),
-            },
-            MethodKind::TemporaryAccessPass if m.one_time => {
-                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassOneTime)
-            }
-            MethodKind::TemporaryAccessPass => {
-                SatisfiedMethod::new(AuthenticationMethodMode::TemporaryAccessPassMultiUse)
-            }
-            MethodKind::Password => SatisfiedMethod::new(AuthenticationMethodMode::Password),
-            MethodKind::SoftwareOath => {
-                SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath)
-            }
-        })
+        .map(SessionMethod::strength_mode)
         .collect()
 }
 

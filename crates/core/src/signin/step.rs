@@ -295,3 +295,196 @@ fn named_policies<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use portcullis_policy::{
+        AuthenticationStrength, BlockReason, BlockingPolicy, ConditionalAccessStatus, Control,
+        MULTIFACTOR_STRENGTH_ID, PHISHING_RESISTANT_STRENGTH_ID, Requirement, built_in_strength,
+    };
+
+    use super::*;
+
+    /// A YubiKey 5's AAGUID, as an allow-list would name it.
+    const YUBIKEY: &str = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+
+    fn strength(id: &str) -> Arc<AuthenticationStrength> {
+        Arc::new(built_in_strength(id).expect("a built-in strength").clone())
+    }
+
+    fn decision(outcome: Outcome) -> Decision {
+        Decision {
+            outcome,
+            trace: Vec::new(),
+            session: Default::default(),
+            status: ConditionalAccessStatus::Failure,
+        }
+    }
+
+    fn asking(strength_id: &str, policy: &str) -> Decision {
+        decision(Outcome::Requirements {
+            requirements: vec![Requirement {
+                alternatives: vec![Control::AuthenticationStrength(strength(strength_id))],
+                policy_ids: vec![policy.to_string()],
+            }],
+        })
+    }
+
+    fn after_pass() -> PersonMethods {
+        PersonMethods {
+            satisfied: vec![SatisfiedMethod::new(
+                AuthenticationMethodMode::TemporaryAccessPassOneTime,
+            )],
+            ..PersonMethods::default()
+        }
+    }
+
+    fn policy_ids(step: &FlowStep) -> Vec<&str> {
+        step.named_policies()
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_grant_grants_and_a_block_names_every_blocking_policy() {
+        assert_eq!(
+            next_step(&decision(Outcome::Grant), &after_pass()),
+            FlowStep::Granted
+        );
+        let blocked = next_step(
+            &decision(Outcome::Block {
+                policies: vec![
+                    BlockingPolicy {
+                        policy_id: "p1".into(),
+                        display_name: "Block Android".into(),
+                        reason: BlockReason::BlockControl,
+                    },
+                    BlockingPolicy {
+                        policy_id: "p2".into(),
+                        display_name: "Block legacy".into(),
+                        reason: BlockReason::BlockControl,
+                    },
+                ],
+            }),
+            &after_pass(),
+        );
+        assert_eq!(blocked.kind(), Step::Blocked);
+        assert_eq!(policy_ids(&blocked), ["p1", "p2"]);
+        assert_eq!(blocked.named_policies()[0].display_name, "Block Android");
+        assert_eq!(blocked.error_code(), Some(53003));
+    }
+
+    #[test]
+    fn a_registered_passkey_that_meets_the_strength_is_offered() {
+        let person = PersonMethods {
+            passkeys: vec![YUBIKEY.into()],
+            authenticator_app: true,
+            ..after_pass()
+        };
+        let step = next_step(&asking(PHISHING_RESISTANT_STRENGTH_ID, "p1"), &person);
+        // The app's code does not meet phishing-resistant MFA, so it is not offered.
+        assert_eq!(
+            step,
+            FlowStep::Requirements {
+                offered: vec![MethodKind::Fido2],
+                required_strengths: vec!["Phishing resistant MFA".into()],
+            }
+        );
+        assert_eq!(step.error_code(), Some(50074));
+        assert_eq!(step.offered_methods(), [MethodKind::Fido2]);
+    }
+
+    #[test]
+    fn an_authenticator_app_is_offered_when_it_completes_multifactor() {
+        let person = PersonMethods {
+            satisfied: vec![SatisfiedMethod::new(AuthenticationMethodMode::Password)],
+            authenticator_app: true,
+            ..PersonMethods::default()
+        };
+        let step = next_step(&asking(MULTIFACTOR_STRENGTH_ID, "p1"), &person);
+        assert_eq!(step.offered_methods(), [MethodKind::SoftwareOath]);
+    }
+
+    #[test]
+    fn nothing_to_offer_but_a_registrable_passkey_asks_for_registration() {
+        let person = PersonMethods {
+            registrable_passkeys: vec![YUBIKEY.into()],
+            authenticator_app: true,
+            ..after_pass()
+        };
+        let step = next_step(&asking(PHISHING_RESISTANT_STRENGTH_ID, "p1"), &person);
+        assert_eq!(step.kind(), Step::RegistrationNeeded);
+        assert_eq!(policy_ids(&step), ["p1"]);
+        assert_eq!(step.offered_methods(), [MethodKind::Fido2]);
+        assert_eq!(step.error_code(), Some(50079));
+    }
+
+    #[test]
+    fn nothing_that_can_meet_the_strength_blocks_with_the_policies_that_asked() {
+        // Self-service registration is off: nothing can be registered.
+        let step = next_step(&asking(PHISHING_RESISTANT_STRENGTH_ID, "p1"), &after_pass());
+        assert_eq!(step.kind(), Step::Blocked);
+        assert_eq!(policy_ids(&step), ["p1"]);
+        assert_eq!(step.required_strengths(), ["Phishing resistant MFA"]);
+        assert_eq!(step.error_code(), Some(53003));
+    }
+
+    #[test]
+    fn every_requirement_must_be_met_by_what_is_offered() {
+        // Two policies: MFA and phishing-resistant. An authenticator app meets the first only,
+        // so it is not offered; the passkey meets both.
+        let both = decision(Outcome::Requirements {
+            requirements: vec![
+                Requirement {
+                    alternatives: vec![Control::AuthenticationStrength(strength(
+                        MULTIFACTOR_STRENGTH_ID,
+                    ))],
+                    policy_ids: vec!["mfa".into()],
+                },
+                Requirement {
+                    alternatives: vec![Control::AuthenticationStrength(strength(
+                        PHISHING_RESISTANT_STRENGTH_ID,
+                    ))],
+                    policy_ids: vec!["prm".into()],
+                },
+            ],
+        });
+        let person = PersonMethods {
+            passkeys: vec![YUBIKEY.into()],
+            authenticator_app: true,
+            ..after_pass()
+        };
+        let step = next_step(&both, &person);
+        assert_eq!(step.offered_methods(), [MethodKind::Fido2]);
+        assert_eq!(step.required_strengths().len(), 2);
+    }
+
+    #[test]
+    fn a_stored_step_reads_back_as_written() {
+        let steps = [
+            FlowStep::Identify,
+            FlowStep::Requirements {
+                offered: vec![MethodKind::Fido2, MethodKind::SoftwareOath],
+                required_strengths: vec!["Multifactor authentication".into()],
+            },
+            FlowStep::ProveRegistration {
+                pending_passkey: Uuid::nil(),
+                required_strengths: Vec::new(),
+                interrupting_policies: vec![NamedPolicy {
+                    id: "p1".into(),
+                    display_name: "Passkeys for admins".into(),
+                }],
+            },
+            FlowStep::Completed,
+        ];
+        for step in steps {
+            let json = serde_json::to_value(&step).expect("serialises");
+            assert_eq!(json["kind"], step.kind().as_str());
+            let back: FlowStep = serde_json::from_value(json).expect("reads back");
+            assert_eq!(back, step);
+        }
+    }
+}
