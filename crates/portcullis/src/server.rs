@@ -377,7 +377,7 @@ pub async fn start(
         software_oath.clone(),
         passkeys.clone(),
     );
-    let state = AppState(Arc::new(Services {
+    let state = AppState::new(Services {
         directory: Directory::new(narrow!(deps, DirectoryStore)),
         sessions: Sessions::new(narrow!(deps, SessionStore)),
         sign_ins,
@@ -399,7 +399,7 @@ pub async fn start(
                 idle: s.idle,
             }
         }),
-    }));
+    });
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

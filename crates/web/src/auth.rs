@@ -3,6 +3,8 @@
 //! HttpOnly, SameSite=Lax cookie. These endpoints accept only `application/json` bodies, which
 //! a cross-site form cannot send, so together with SameSite that is their CSRF protection.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,9 @@ use portcullis_core::session::{SESSION_COOKIE, SESSION_LIFETIME};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts, GraphJson};
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +28,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The `Set-Cookie` value for a session token (or, empty, for removing it).
-pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> HeaderValue {
+pub fn session_cookie(state: &SignInState, token: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -39,7 +41,7 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Heade
 }
 
 /// A session cookie that ends with the browser (Conditional Access "never persistent").
-pub fn browser_session_cookie(state: &AppState, token: &str) -> HeaderValue {
+pub fn browser_session_cookie(state: &SignInState, token: &str) -> HeaderValue {
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -72,7 +74,7 @@ struct CodeStep {
 }
 
 async fn sign_in_with_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PassSignIn>,
 ) -> ApiResult<Response> {
@@ -84,7 +86,7 @@ async fn sign_in_with_pass(
 }
 
 async fn sign_in_with_password(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PasswordSignIn>,
 ) -> ApiResult<Response> {
@@ -97,7 +99,7 @@ async fn sign_in_with_password(
 
 /// Adds an authenticator app's code to the current session (the second step after a password).
 async fn second_step_totp(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     CurrentSession { session }: CurrentSession,
     GraphJson(input): GraphJson<CodeStep>,
 ) -> ApiResult<Json<serde_json::Value>> {
@@ -112,7 +114,7 @@ async fn second_step_totp(
 /// The response to an accepted first factor: the person and the session cookie. (A refusal is
 /// an [`portcullis_core::Error::SignInRefused`], rendered like every other JSON error.)
 fn signed_in(
-    state: &AppState,
+    state: &SignInState,
     (user, session, token): (
         portcullis_core::directory::model::User,
         portcullis_core::session::AuthSession,
@@ -141,7 +143,7 @@ async fn current(CurrentSession { session }: CurrentSession) -> Json<serde_json:
 }
 
 async fn sign_out(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     CurrentSession { session }: CurrentSession,
 ) -> ApiResult<Response> {
     state.sessions.end(&session).await?;

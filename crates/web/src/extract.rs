@@ -43,8 +43,8 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 Error::Unauthenticated("The Authorization header must be 'Bearer <token>'.".into())
             })?;
-        let claims = state.tokens.verify_access_token(token).await?;
-        let principal = state.tokens.principal_for(&claims).await?;
+        let claims = state.sign_in().tokens.verify_access_token(token).await?;
+        let principal = state.sign_in().tokens.principal_for(&claims).await?;
         let caller = Caller(principal);
         parts.extensions.insert(caller.clone());
         Ok(caller)
@@ -275,9 +275,14 @@ impl FromRequestParts<AppState> for CurrentSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = cookie(parts, portcullis_core::session::SESSION_COOKIE)
             .ok_or_else(|| Error::Unauthenticated("You are not signed in.".into()))?;
-        let session = state.sessions.for_token(token).await?.ok_or_else(|| {
-            Error::Unauthenticated("Your sign-in has expired; sign in again.".into())
-        })?;
+        let session = state
+            .sign_in()
+            .sessions
+            .for_token(token)
+            .await?
+            .ok_or_else(|| {
+                Error::Unauthenticated("Your sign-in has expired; sign in again.".into())
+            })?;
         Ok(CurrentSession { session })
     }
 }
@@ -297,8 +302,12 @@ impl FromRequestParts<AppState> for SecurityInfoChange {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let CurrentSession { session } = CurrentSession::from_request_parts(parts, state).await?;
         let Facts(facts) = Facts::from_request_parts(parts, state).await?;
-        portcullis_core::signin::security_info::may_change(&state.sign_ins, &session, &facts)
-            .await?;
+        portcullis_core::signin::security_info::may_change(
+            &state.sign_in().sign_ins,
+            &session,
+            &facts,
+        )
+        .await?;
         Ok(SecurityInfoChange { session })
     }
 }

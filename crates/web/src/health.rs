@@ -1,12 +1,14 @@
 //! Liveness, readiness and metrics.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::AppState;
+use crate::{AppState, OperationsState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,7 +23,7 @@ async fn healthz() -> &'static str {
 }
 
 /// The database answers; a load balancer sends traffic here only then.
-async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+async fn readyz(State(state): State<Arc<OperationsState>>) -> impl IntoResponse {
     match state.readiness.check().await {
         Ok(()) => (StatusCode::OK, "ready".to_string()),
         Err(e) => {
@@ -35,7 +37,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<OperationsState>>) -> impl IntoResponse {
     let stats = (state.pool_stats)();
     metrics::gauge!("portcullis_db_pool_connections").set(stats.size as f64);
     metrics::gauge!("portcullis_db_pool_idle_connections").set(stats.idle as f64);

@@ -9,9 +9,15 @@
 //! the permission it needs by the type of its [`extract::Authorized`] argument, and core's
 //! operations cannot be called without that capability.
 //!
+//! Each part of the surface takes only the services it needs, as an axum sub-state: the Graph
+//! API [`GraphState`], the sign-in endpoints, pages and OAuth [`SignInState`], the admin portal
+//! [`PortalState`], the probes [`OperationsState`]. None of them holds a store: web reaches the
+//! database only through core's services.
+//!
 //! What it must never do: decide policy or validate domain rules itself (core does), speak SQL,
-//! or show a caller an internal error's details. Every failure goes through
-//! [`error::ApiError`], which uses core's one status mapping.
+//! or show a caller an internal error's details. Failures render through one function per
+//! surface, all on core's one status mapping: [`error::ApiError`] for JSON,
+//! [`oauth::oauth_error`] for the OAuth endpoints, [`pages::failure_page`] for pages.
 
 pub mod auth;
 pub mod error;
@@ -30,7 +36,7 @@ pub mod signin;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
@@ -55,6 +61,8 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// Everything the server composed, handed over once at start. [`AppState::new`] splits it into
+/// the sub-states each part of the HTTP surface may reach.
 pub struct Services {
     pub directory: Directory,
     pub sessions: Sessions,
@@ -74,14 +82,139 @@ pub struct Services {
     pub pool_stats: Arc<dyn Fn() -> PoolStats + Send + Sync>,
 }
 
+/// What the Graph admin API's handlers may reach: the directory and the policies, never a
+/// session or a sign-in flow.
+pub struct GraphState {
+    pub directory: Directory,
+    pub conditional_access: ConditionalAccess,
+    pub passes: TemporaryAccessPasses,
+    pub passkeys: Passkeys,
+    pub passwords: Passwords,
+    pub sign_in_logs: SignInLogs,
+    pub public_url: String,
+}
+
+/// What the sign-in endpoints and pages, security info and the OAuth/OIDC endpoints may reach.
+pub struct SignInState {
+    pub sign_ins: SignIns,
+    pub sessions: Sessions,
+    /// Signing in with a pass outside a flow (`/auth/tap`).
+    pub passes: TemporaryAccessPasses,
+    /// A person's own recent sign-ins.
+    pub sign_in_logs: SignInLogs,
+    pub passkeys: Passkeys,
+    pub passwords: Passwords,
+    pub software_oath: SoftwareOath,
+    pub oidc: Oidc,
+    pub tokens: Arc<TokenService>,
+    pub public_url: String,
+}
+
+/// What the admin portal's pages may reach (the portal's own sign-in check goes through
+/// [`SignInState`]).
+pub struct PortalState {
+    pub directory: Directory,
+    pub conditional_access: ConditionalAccess,
+    pub passes: TemporaryAccessPasses,
+    pub passkeys: Passkeys,
+    pub sign_in_logs: SignInLogs,
+    pub public_url: String,
+}
+
+/// Probes and metrics.
+pub struct OperationsState {
+    pub readiness: Readiness,
+    pub metrics: Option<PrometheusHandle>,
+    pub pool_stats: Arc<dyn Fn() -> PoolStats + Send + Sync>,
+}
+
+/// The router's state: one sub-state per part of the HTTP surface, each behind an `Arc` so that
+/// a handler's `State<Arc<GraphState>>` (axum's `FromRef`) costs one reference count.
+pub struct Parts {
+    pub graph: Arc<GraphState>,
+    pub sign_in: Arc<SignInState>,
+    pub portal: Arc<PortalState>,
+    pub operations: Arc<OperationsState>,
+}
+
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
-pub struct AppState(pub Arc<Services>);
+pub struct AppState(Arc<Parts>);
 
-impl std::ops::Deref for AppState {
-    type Target = Services;
-    fn deref(&self) -> &Services {
-        &self.0
+impl AppState {
+    pub fn new(s: Services) -> Self {
+        AppState(Arc::new(Parts {
+            graph: Arc::new(GraphState {
+                directory: s.directory.clone(),
+                conditional_access: s.conditional_access.clone(),
+                passes: s.passes.clone(),
+                passkeys: s.passkeys.clone(),
+                passwords: s.passwords.clone(),
+                sign_in_logs: s.sign_in_logs.clone(),
+                public_url: s.public_url.clone(),
+            }),
+            portal: Arc::new(PortalState {
+                directory: s.directory,
+                conditional_access: s.conditional_access,
+                passes: s.passes.clone(),
+                passkeys: s.passkeys.clone(),
+                sign_in_logs: s.sign_in_logs.clone(),
+                public_url: s.public_url.clone(),
+            }),
+            sign_in: Arc::new(SignInState {
+                sign_ins: s.sign_ins,
+                sessions: s.sessions,
+                passes: s.passes,
+                sign_in_logs: s.sign_in_logs,
+                passkeys: s.passkeys,
+                passwords: s.passwords,
+                software_oath: s.software_oath,
+                oidc: s.oidc,
+                tokens: s.tokens,
+                public_url: s.public_url,
+            }),
+            operations: Arc::new(OperationsState {
+                readiness: s.readiness,
+                metrics: s.metrics,
+                pool_stats: s.pool_stats,
+            }),
+        }))
+    }
+
+    pub fn graph(&self) -> &GraphState {
+        &self.0.graph
+    }
+
+    pub fn sign_in(&self) -> &SignInState {
+        &self.0.sign_in
+    }
+
+    pub fn portal(&self) -> &PortalState {
+        &self.0.portal
+    }
+}
+
+impl FromRef<AppState> for Arc<GraphState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.graph.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<SignInState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.sign_in.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<PortalState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.portal.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<OperationsState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.0.operations.clone()
     }
 }
 

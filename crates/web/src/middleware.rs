@@ -97,7 +97,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
     use axum::response::IntoResponse;
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
-        let expected = origin_of(&state.public_url);
+        let expected = origin_of(&state.sign_in().public_url);
         if let Some(origin) = req
             .headers()
             .get(header::ORIGIN)
@@ -167,7 +167,7 @@ pub async fn same_origin_forms(
     use axum::response::IntoResponse;
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
-        let expected = origin_of(&state.public_url);
+        let expected = origin_of(&state.sign_in().public_url);
         let header_text = |name: header::HeaderName| {
             req.headers()
                 .get(name)

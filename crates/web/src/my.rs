@@ -4,6 +4,8 @@
 //! ([`SecurityInfoChange`]), and adding a method a recent strong sign-in or a Temporary Access
 //! Pass, as adding a passkey does.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -12,9 +14,9 @@ use portcullis_core::methods::totp::FinishTotpRegistration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, GraphJson, Meta, SecurityInfoChange};
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,7 +34,7 @@ struct ChangePassword {
 }
 
 async fn change_password(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<ChangePassword>,
@@ -50,7 +52,7 @@ async fn change_password(
 }
 
 async fn totp_options(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     SecurityInfoChange { session }: SecurityInfoChange,
 ) -> ApiResult<Json<Value>> {
     let options = state.software_oath.start_registration(&session).await?;
@@ -58,7 +60,7 @@ async fn totp_options(
 }
 
 async fn finish_totp(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<FinishTotpRegistration>,
@@ -74,7 +76,7 @@ async fn finish_totp(
 }
 
 async fn list_totp(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     CurrentSession { session }: CurrentSession,
 ) -> ApiResult<Json<Value>> {
     let methods = state.software_oath.list(session.user_id).await?;
@@ -82,7 +84,7 @@ async fn list_totp(
 }
 
 async fn delete_totp(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     SecurityInfoChange { session }: SecurityInfoChange,
     Meta(meta): Meta,
     Path(id): Path<String>,

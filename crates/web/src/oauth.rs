@@ -4,6 +4,8 @@
 //! Errors here follow RFC 6749 §5.2 (`{"error","error_description"}`), not Graph's shape,
 //! because OAuth client libraries parse them.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,7 +19,7 @@ use portcullis_core::Error;
 use portcullis_core::oidc::{ClientAuth, OAuthError, OAuthErrorCode, TokenResponse};
 use serde_json::json;
 
-use crate::AppState;
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,7 +31,7 @@ pub fn router() -> Router<AppState> {
 /// RFC 6749 §5.2's `{"error","error_description"}` with the status its code carries (decided by
 /// [`OAuthErrorCode::http_status`], nowhere else), never cached, and with the challenge a 401
 /// owes: `Bearer` for a refused access token (RFC 6750 §3), `Basic` for a refused client.
-pub(crate) fn oauth_error(error: &OAuthError) -> Response {
+pub fn oauth_error(error: &OAuthError) -> Response {
     let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
     let mut r = (
         status,
@@ -150,7 +152,7 @@ fn grant_outcome(outcome: portcullis_core::Result<Result<TokenResponse, OAuthErr
 
 /// `POST /oauth2/v2.0/token`: `client_credentials` for the admin API, `authorization_code`
 /// and `refresh_token` for people signing in to applications.
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(State(state): State<Arc<SignInState>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = match read_form(&body) {
         Ok(form) => form,
         Err(r) => return *r,
@@ -208,7 +210,7 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn client_credentials(
-    state: &AppState,
+    state: &SignInState,
     form: &HashMap<String, String>,
     client: ClientAuth,
 ) -> Response {
@@ -230,11 +232,7 @@ async fn client_credentials(
             "Client credentials need the client's secret.",
         );
     };
-    let app = match state
-        .directory
-        .authenticate_client(&client_id, &secret)
-        .await
-    {
+    let app = match state.oidc.authenticate_client(&client_id, &secret).await {
         Ok(app) => app,
         Err(Error::Unauthenticated(msg)) => {
             tracing::info!(client_id = %client_id, "client credentials refused");
@@ -253,7 +251,7 @@ async fn client_credentials(
 }
 
 /// The public keys that verify tokens this server signs.
-async fn keys(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn keys(State(state): State<Arc<SignInState>>) -> Json<serde_json::Value> {
     Json(state.tokens.jwks())
 }
 

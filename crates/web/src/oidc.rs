@@ -9,6 +9,8 @@
 //! What it must never do: decide (core's [`Oidc`] and the sign-in flow do), or put a code or a
 //! token anywhere but the registered redirect URI and the token endpoint's response.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,10 +26,10 @@ use portcullis_core::session::SESSION_COOKIE;
 use portcullis_core::signin::FlowState;
 use serde::Deserialize;
 
-use crate::AppState;
 use crate::extract::Facts;
 use crate::pages::failure_page_as;
 use crate::passkeys::MaybeSession;
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/oauth2/v2.0/logout", get(logout))
 }
 
-async fn discovery(State(state): State<AppState>) -> Response {
+async fn discovery(State(state): State<Arc<SignInState>>) -> Response {
     let mut r = Json(state.oidc.discovery(&state.public_url)).into_response();
     r.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -102,7 +104,7 @@ pub fn sign_in_page(flow: &FlowState) -> String {
 }
 
 async fn authorize(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
@@ -148,7 +150,7 @@ async fn authorize(
     }
 }
 
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn userinfo(State(state): State<Arc<SignInState>>, headers: HeaderMap) -> Response {
     let Some(token) = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
@@ -166,7 +168,11 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
     }
 }
 
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn revoke(
+    State(state): State<Arc<SignInState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match crate::oauth::read_form(&body) {
         Ok(form) => form,
         Err(r) => return *r,
@@ -201,7 +207,7 @@ struct LogoutParams {
 }
 
 async fn logout(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     MaybeSession(session): MaybeSession,
     query: Result<Query<LogoutParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {

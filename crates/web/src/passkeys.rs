@@ -10,6 +10,8 @@
 //! What it must never do: decide anything about passkeys (core does), or put ceremony state in
 //! the browser (it gets only the ceremony id).
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -25,10 +27,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::session_cookie;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CurrentSession, Facts, Meta, SecurityInfoChange, cookie, parse_graph_json};
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -87,7 +89,9 @@ impl FromRequestParts<AppState> for MaybeSession {
         let Some(token) = cookie(parts, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
             return Ok(MaybeSession(None));
         };
-        Ok(MaybeSession(state.sessions.for_token(token).await?))
+        Ok(MaybeSession(
+            state.sign_in().sessions.for_token(token).await?,
+        ))
     }
 }
 
@@ -102,7 +106,7 @@ struct SignInOptionsRequest {
 }
 
 async fn sign_in_options(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     JsonOnly(body): JsonOnly<SignInOptionsRequest>,
 ) -> ApiResult<Json<Value>> {
     let conditional = match body.mediation.as_deref() {
@@ -131,7 +135,7 @@ struct VerifyRequest {
 }
 
 async fn sign_in_verify(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     MaybeSession(current): MaybeSession,
     JsonOnly(body): JsonOnly<VerifyRequest>,
@@ -162,7 +166,7 @@ struct RegistrationOptionsRequest {
 }
 
 async fn registration_options(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     SecurityInfoChange { session }: SecurityInfoChange,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -182,7 +186,7 @@ struct RegisterRequest {
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Meta(meta): Meta,
     SecurityInfoChange { session }: SecurityInfoChange,
     JsonOnly(body): JsonOnly<RegisterRequest>,
@@ -204,7 +208,7 @@ async fn register(
 }
 
 async fn list(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     CurrentSession { session }: CurrentSession,
 ) -> ApiResult<Json<Value>> {
     let methods = state.passkeys.my_passkeys(&session).await?;
@@ -218,7 +222,7 @@ struct RenameRequest {
 }
 
 async fn rename(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Meta(meta): Meta,
     SecurityInfoChange { session }: SecurityInfoChange,
     Path(id): Path<String>,
@@ -232,7 +236,7 @@ async fn rename(
 }
 
 async fn remove(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Meta(meta): Meta,
     SecurityInfoChange { session }: SecurityInfoChange,
     Path(id): Path<String>,

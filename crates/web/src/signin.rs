@@ -8,6 +8,8 @@
 //! guard. What it must never do: decide a step, or put flow state anywhere but the database (the
 //! browser holds the flow id and its session cookie).
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,11 +23,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::AppState;
 use crate::auth::{browser_session_cookie, session_cookie};
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts};
 use crate::passkeys::{JsonOnly, MaybeSession};
+use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,7 +49,7 @@ pub fn router() -> Router<AppState> {
 /// A flow's state as JSON: 403 when blocked, 200 otherwise; the session cookie when this step
 /// started a session (a browser-session cookie when Conditional Access says the browser must
 /// not stay signed in).
-fn reply(state: &AppState, flow: FlowState) -> Response {
+fn reply(state: &SignInState, flow: FlowState) -> Response {
     let status = if flow.status == Step::Blocked {
         StatusCode::FORBIDDEN
     } else {
@@ -70,7 +72,7 @@ fn reply(state: &AppState, flow: FlowState) -> Response {
 /// Like [`reply`]; when this step completed a flow from `/authorize` (its code was stored in
 /// the step's own commit), the reply's `redirectUrl` or `formPost` takes the browser back to the
 /// application with that code.
-fn finish(state: &AppState, mut flow: FlowState) -> Response {
+fn finish(state: &SignInState, mut flow: FlowState) -> Response {
     if let Some(response) = flow.completion.take() {
         match response.response_mode {
             ResponseMode::Query => flow.redirect_url = Some(response.url()),
@@ -98,7 +100,7 @@ struct StartRequest {
 }
 
 async fn start(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<StartRequest>,
 ) -> ApiResult<Response> {
@@ -107,7 +109,7 @@ async fn start(
 }
 
 async fn current(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
@@ -122,7 +124,7 @@ struct IdentifyRequest {
 }
 
 async fn identify(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     JsonOnly(body): JsonOnly<IdentifyRequest>,
 ) -> ApiResult<Response> {
@@ -137,7 +139,7 @@ struct PassRequest {
 }
 
 async fn tap(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PassRequest>,
@@ -156,7 +158,7 @@ struct PasswordRequest {
 }
 
 async fn password(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PasswordRequest>,
@@ -175,7 +177,7 @@ struct CodeRequest {
 }
 
 async fn totp(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<CodeRequest>,
@@ -189,7 +191,7 @@ async fn totp(
 struct Empty {}
 
 async fn passkey_options(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     MaybeSession(session): MaybeSession,
     JsonOnly(_): JsonOnly<Empty>,
@@ -206,7 +208,7 @@ struct VerifyRequest {
 }
 
 async fn passkey_verify(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
@@ -232,7 +234,7 @@ struct RegistrationOptionsRequest {
 }
 
 async fn registration_options(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
@@ -260,7 +262,7 @@ struct RegisterRequest {
 }
 
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     CurrentSession { session }: CurrentSession,

@@ -314,6 +314,12 @@ impl Oidc {
         self.deps.clock.now()
     }
 
+    /// The application whose client id and secret these are (client credentials, and a
+    /// confidential client at the token endpoint).
+    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Application> {
+        self.directory.authenticate_client(client_id, secret).await
+    }
+
     /// Checks an authorization request. The client and redirect URI are checked first, and
     /// until both are known good nothing is sent to the redirect URI.
     pub async fn validate(

@@ -1,5 +1,7 @@
 //! `/applications`: application registrations and their client secrets.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,9 +16,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{collection, entity};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, MaybeAuthorized, Meta, OData};
+use crate::{AppState, GraphState};
 
 const APPLICATION_PROPERTIES: &[&str] = &[
     "id",
@@ -48,7 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of applications")), security(("bearer" = ["Application.Read.All"])))]
 async fn list_applications(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadApplications>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -65,7 +67,7 @@ async fn list_applications(
     responses((status = 201, body = Application), (status = 400, description = "Invalid field"), (status = 403, description = "Granting permissions without consent rights")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn create_application(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
     MaybeAuthorized(consent): MaybeAuthorized<WriteRoles>,
     Meta(meta): Meta,
@@ -85,7 +87,7 @@ async fn create_application(
 #[utoipa::path(get, path = "/applications/{id}", tag = "applications", params(("id" = String, Path)),
     responses((status = 200, body = Application), (status = 404, description = "No such application")), security(("bearer" = ["Application.Read.All"])))]
 async fn get_application(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadApplications>,
     Path(id): Path<String>,
     od: OData,
@@ -101,7 +103,7 @@ async fn get_application(
     responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such application")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn update_application(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
     MaybeAuthorized(consent): MaybeAuthorized<WriteRoles>,
     Meta(meta): Meta,
@@ -119,7 +121,7 @@ async fn update_application(
 #[utoipa::path(delete, path = "/applications/{id}", tag = "applications", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such application")), security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn delete_application(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -136,7 +138,7 @@ async fn delete_application(
     responses((status = 200, body = NewSecret), (status = 400, description = "Invalid field"), (status = 404, description = "No such application")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn add_password(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -158,7 +160,7 @@ async fn add_password(
     responses((status = 204, description = "Removed"), (status = 404, description = "No such application or secret")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn remove_password(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
     Meta(meta): Meta,
     Path(id): Path<String>,

@@ -1,5 +1,7 @@
 //! `/auditLogs/directoryAudits`: the record of every administrative change, newest first.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use portcullis_core::Error;
@@ -12,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{collection, entity};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, OData};
+use crate::{AppState, GraphState};
 
 const AUDIT_PROPERTIES: &[&str] = &[
     "id",
@@ -44,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of audit entries")), security(("bearer" = ["AuditLog.Read.All"])))]
 async fn list_audits(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadAuditLogs>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -64,7 +66,7 @@ async fn list_audits(
 #[utoipa::path(get, path = "/auditLogs/directoryAudits/{id}", tag = "audit", params(("id" = String, Path)),
     responses((status = 200, body = DirectoryAudit), (status = 404, description = "No such entry")), security(("bearer" = ["AuditLog.Read.All"])))]
 async fn get_audit(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadAuditLogs>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -116,7 +118,7 @@ const SIGN_IN_PROPERTIES: &[&str] = &[
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of sign-ins")), security(("bearer" = ["AuditLog.Read.All"])))]
 async fn list_sign_ins(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadAuditLogs>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -136,7 +138,7 @@ async fn list_sign_ins(
 #[utoipa::path(get, path = "/auditLogs/signIns/{id}", tag = "audit", params(("id" = String, Path)),
     responses((status = 200, description = "Sign-in"), (status = 404, description = "No such entry")), security(("bearer" = ["AuditLog.Read.All"])))]
 async fn get_sign_in(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadAuditLogs>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {

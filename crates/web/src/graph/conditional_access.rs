@@ -3,6 +3,8 @@
 //! bytes so that a policy exported from Entra (UTF-16 with a byte-order mark, `@odata`
 //! annotations, fields this engine does not implement) is accepted as it is.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{context, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphBody, Meta};
+use crate::{AppState, GraphState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -27,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(evaluate))
 }
 
-fn with_context(state: &AppState, what: &str, mut body: Value) -> Json<Value> {
+fn with_context(state: &GraphState, what: &str, mut body: Value) -> Json<Value> {
     if let Value::Object(map) = &mut body {
         map.insert("@odata.context".into(), Value::String(context(state, what)));
     }
@@ -38,7 +40,7 @@ fn with_context(state: &AppState, what: &str, mut body: Value) -> Json<Value> {
 #[utoipa::path(get, path = "/identity/conditionalAccess/policies", tag = "conditionalAccess",
     responses((status = 200, description = "Policies")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_policies(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.policies(&grant).await?;
@@ -54,7 +56,7 @@ async fn list_policies(
     responses((status = 201, description = "Created"), (status = 400, description = "Invalid field, unknown strength or location, mfa with a strength")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn create_policy(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     GraphBody(body): GraphBody,
@@ -77,7 +79,7 @@ async fn create_policy(
 #[utoipa::path(get, path = "/identity/conditionalAccess/policies/{id}", tag = "conditionalAccess", params(("id" = String, Path)),
     responses((status = 200, description = "Policy"), (status = 404, description = "No such policy")), security(("bearer" = ["Policy.Read.All"])))]
 async fn get_policy(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -94,7 +96,7 @@ async fn get_policy(
     responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such policy")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn update_policy(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -111,7 +113,7 @@ async fn update_policy(
 #[utoipa::path(delete, path = "/identity/conditionalAccess/policies/{id}", tag = "conditionalAccess", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such policy")), security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn delete_policy(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -127,7 +129,7 @@ async fn delete_policy(
 #[utoipa::path(get, path = "/identity/conditionalAccess/namedLocations", tag = "conditionalAccess",
     responses((status = 200, description = "Named locations")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_locations(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.named_locations(&grant).await?;
@@ -143,7 +145,7 @@ async fn list_locations(
     responses((status = 201, description = "Created"), (status = 400, description = "Invalid range, mask /8 or wider, too many")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn create_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     GraphBody(body): GraphBody,
@@ -166,7 +168,7 @@ async fn create_location(
 #[utoipa::path(get, path = "/identity/conditionalAccess/namedLocations/{id}", tag = "conditionalAccess", params(("id" = String, Path)),
     responses((status = 200, description = "Named location"), (status = 404, description = "No such location")), security(("bearer" = ["Policy.Read.All"])))]
 async fn get_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -183,7 +185,7 @@ async fn get_location(
     responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such location")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn update_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -201,7 +203,7 @@ async fn update_location(
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such location"), (status = 409, description = "A policy uses it")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn delete_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -217,7 +219,7 @@ async fn delete_location(
 #[utoipa::path(get, path = "/policies/authenticationStrengthPolicies", tag = "conditionalAccess",
     responses((status = 200, description = "Authentication strengths")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_strengths(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.strengths(&grant).await?;
@@ -232,7 +234,7 @@ async fn list_strengths(
 #[utoipa::path(post, path = "/policies/authenticationStrengthPolicies", tag = "conditionalAccess", request_body(content = Object),
     responses((status = 201, description = "Created"), (status = 400, description = "Invalid field")), security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn create_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     GraphBody(body): GraphBody,
@@ -255,7 +257,7 @@ async fn create_strength(
 #[utoipa::path(get, path = "/policies/authenticationStrengthPolicies/{id}", tag = "conditionalAccess", params(("id" = String, Path)),
     responses((status = 200, description = "Strength"), (status = 404, description = "No such strength")), security(("bearer" = ["Policy.Read.All"])))]
 async fn get_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -272,7 +274,7 @@ async fn get_strength(
     responses((status = 204, description = "Updated"), (status = 403, description = "Built-in"), (status = 404, description = "No such strength")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn update_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -290,7 +292,7 @@ async fn update_strength(
     responses((status = 204, description = "Deleted"), (status = 403, description = "Built-in"), (status = 409, description = "A policy requires it")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn delete_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -307,7 +309,7 @@ async fn delete_strength(
     responses((status = 200, description = "whatIfAnalysisResult collection"), (status = 400, description = "Invalid member")),
     security(("bearer" = ["Policy.Read.All", "User.Read.All"])))]
 async fn evaluate(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
     _users: Authorized<ReadUsers>,
     GraphBody(body): GraphBody,

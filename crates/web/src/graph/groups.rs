@@ -1,5 +1,7 @@
 //! `/groups`: security groups, their members and nesting.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,9 +16,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{collection, entity, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
+use crate::{AppState, GraphState};
 
 const GROUP_PROPERTIES: &[&str] = &[
     "id",
@@ -64,7 +66,7 @@ pub(super) fn member_json(m: &MemberRef) -> Value {
     responses((status = 200, description = "A page of groups")),
     security(("bearer" = ["Group.Read.All"])))]
 async fn list_groups(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -78,7 +80,7 @@ async fn list_groups(
     responses((status = 201, body = Group), (status = 400, description = "Invalid field")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn create_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteGroups>,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<NewGroup>,
@@ -95,7 +97,7 @@ async fn create_group(
     responses((status = 200, body = Group), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
 async fn get_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
     od: OData,
@@ -111,7 +113,7 @@ async fn get_group(
     responses((status = 204, description = "Updated"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn update_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteGroups>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -129,7 +131,7 @@ async fn update_group(
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn delete_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteGroups>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -143,7 +145,7 @@ async fn delete_group(
     responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
 async fn list_members(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -160,7 +162,7 @@ async fn list_members(
     responses((status = 200, description = "Members"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
 async fn transitive_members(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -177,7 +179,7 @@ async fn transitive_members(
     responses((status = 200, description = "Groups"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.Read.All"])))]
 async fn group_member_of(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -195,7 +197,7 @@ async fn group_member_of(
     responses((status = 204, description = "Added"), (status = 400, description = "Bad reference or circular nesting"), (status = 404, description = "No such group or member"), (status = 409, description = "Already a member")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
 async fn add_member(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteGroupMembers>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -213,7 +215,7 @@ async fn add_member(
     responses((status = 204, description = "Removed"), (status = 404, description = "No such group or membership")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
 async fn remove_member(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteGroupMembers>,
     Meta(meta): Meta,
     Path((id, member_id)): Path<(String, String)>,

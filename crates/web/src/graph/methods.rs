@@ -1,6 +1,8 @@
 //! Temporary Access Pass: the per-user methods under `users/{id}/authentication/` and the
 //! method's configuration in the authentication methods policy.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{entity, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta};
+use crate::{AppState, GraphState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/policies/authenticationMethodsPolicy", tag = "authentication methods",
     responses((status = 200, description = "authenticationMethodsPolicy")), security(("bearer" = ["Policy.Read.All"])))]
 async fn methods_policy(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let configurations = vec![
@@ -60,7 +62,7 @@ async fn methods_policy(
 #[utoipa::path(get, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Password", tag = "authentication methods",
     responses((status = 200, body = PasswordConfiguration)), security(("bearer" = ["Policy.Read.All"])))]
 async fn get_password_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let config = state.passwords.read_configuration(&grant).await?;
@@ -76,7 +78,7 @@ async fn get_password_configuration(
     request_body(content = Object), responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field")),
     security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
 async fn update_password_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteAuthenticationMethodPolicy>,
     Meta(meta): Meta,
     GraphJson(patch): GraphJson<Value>,
@@ -94,7 +96,7 @@ async fn update_password_configuration(
     responses((status = 204, description = "Set"), (status = 400, description = "Too short, contains the user name, or passwords are off"), (status = 404, description = "No such user")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn reset_password(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -108,7 +110,7 @@ async fn reset_password(
 #[utoipa::path(get, path = "/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication methods", params(("id" = String, Path)),
     responses((status = 200, description = "Passes"), (status = 404, description = "No such user")), security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
 async fn list_passes(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUserMethods>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -130,7 +132,7 @@ async fn list_passes(
     responses((status = 201, body = TemporaryAccessPassMethod), (status = 400, description = "Outside the policy's limits"), (status = 403, description = "Not allowed to issue to this user")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn create_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -155,7 +157,7 @@ async fn create_pass(
     params(("id" = String, Path), ("method_id" = String, Path)),
     responses((status = 200, body = TemporaryAccessPassMethod), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
 async fn get_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUserMethods>,
     Path((id, method_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
@@ -172,7 +174,7 @@ async fn get_pass(
     params(("id" = String, Path), ("method_id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn delete_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path((id, method_id)): Path<(String, String)>,
@@ -188,7 +190,7 @@ async fn delete_pass(
 #[utoipa::path(get, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass", tag = "authentication methods",
     responses((status = 200, body = TapConfiguration)), security(("bearer" = ["Policy.Read.All"])))]
 async fn get_tap_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let config = state.passes.read_configuration(&grant).await?;
@@ -204,7 +206,7 @@ async fn get_tap_configuration(
     request_body(content = Object),
     responses((status = 204, description = "Updated"), (status = 400, description = "Outside Entra's ranges")), security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
 async fn update_tap_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteAuthenticationMethodPolicy>,
     Meta(meta): Meta,
     GraphJson(patch): GraphJson<Value>,

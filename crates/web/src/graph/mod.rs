@@ -9,6 +9,8 @@ mod passkeys;
 mod roles;
 mod users;
 
+use std::sync::Arc;
+
 use axum::Json;
 use portcullis_core::kernel::odata::{self, ListRequest};
 use portcullis_core::kernel::query::Page;
@@ -17,9 +19,9 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, OData};
+use crate::{AppState, GraphState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,13 +37,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Graph's `@odata.context` for a collection or entity set.
-pub(crate) fn context(state: &AppState, what: &str) -> String {
+pub(crate) fn context(state: &GraphState, what: &str) -> String {
     format!("{}/graph/v1.0/$metadata#{what}", state.public_url)
 }
 
 /// A collection response: `@odata.context`, `value`, and `@odata.nextLink` when more follow.
 pub(crate) fn collection<T: Serialize>(
-    state: &AppState,
+    state: &GraphState,
     what: &str,
     page: Page<T>,
     list: &ListRequest,
@@ -76,7 +78,7 @@ pub(crate) fn collection<T: Serialize>(
 }
 
 /// An entity response with its `@odata.context`.
-pub(crate) fn entity<T: Serialize>(state: &AppState, what: &str, item: &T) -> Json<Value> {
+pub(crate) fn entity<T: Serialize>(state: &GraphState, what: &str, item: &T) -> Json<Value> {
     let mut json = serde_json::to_value(item).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut json {
         map.insert("@odata.context".into(), Value::String(context(state, what)));
@@ -85,7 +87,7 @@ pub(crate) fn entity<T: Serialize>(state: &AppState, what: &str, item: &T) -> Js
 }
 
 /// A plain list (no paging) as a Graph collection.
-pub(crate) fn plain_collection(state: &AppState, what: &str, value: Vec<Value>) -> Json<Value> {
+pub(crate) fn plain_collection(state: &GraphState, what: &str, value: Vec<Value>) -> Json<Value> {
     Json(serde_json::json!({ "@odata.context": context(state, what), "value": value }))
 }
 
@@ -94,7 +96,7 @@ pub(crate) fn plain_collection(state: &AppState, what: &str, value: Vec<Value>) 
     responses((status = 200, description = "The tenant, as a one-item collection")),
     security(("bearer" = ["Directory.Read.All"])))]
 async fn organization(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<Arc<GraphState>>,
     _auth: Authorized<portcullis_core::directory::authz::ReadUsers>,
 ) -> ApiResult<Json<Value>> {
     let tenant = state.directory.tenant().await?;

@@ -2,6 +2,8 @@
 //! (`policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2`) and each
 //! person's passkeys (`users/{id}/authentication/fido2Methods`).
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{context, entity, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta};
+use crate::{AppState, GraphState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,7 +46,7 @@ pub struct Fido2MethodPatch {
     responses((status = 200, description = "fido2AuthenticationMethodConfiguration")),
     security(("bearer" = ["Policy.Read.All"])))]
 async fn get_fido2_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let mut body = state.passkeys.configuration(&grant).await?;
@@ -61,7 +63,7 @@ async fn get_fido2_configuration(
     responses((status = 204, description = "Updated"), (status = 400, description = "Invalid or unsupported property, unknown group")),
     security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
 async fn update_fido2_configuration(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteAuthenticationMethodPolicy>,
     Meta(meta): Meta,
     GraphJson(patch): GraphJson<Value>,
@@ -79,7 +81,7 @@ async fn update_fido2_configuration(
     responses((status = 200, description = "fido2AuthenticationMethod collection"), (status = 404, description = "No such user")),
     security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
 async fn list_fido2_methods(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUserMethods>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -101,7 +103,7 @@ async fn list_fido2_methods(
     responses((status = 200, body = Fido2Method), (status = 404, description = "No such user or passkey")),
     security(("bearer" = ["UserAuthenticationMethod.Read.All"])))]
 async fn get_fido2_method(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUserMethods>,
     Path((id, method_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
@@ -119,7 +121,7 @@ async fn get_fido2_method(
     responses((status = 204, description = "Renamed"), (status = 400, description = "Invalid name"), (status = 404, description = "No such user or passkey")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn update_fido2_method(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path((id, method_id)): Path<(String, String)>,
@@ -139,7 +141,7 @@ async fn update_fido2_method(
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such user or passkey")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn delete_fido2_method(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path((id, method_id)): Path<(String, String)>,

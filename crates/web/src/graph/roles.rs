@@ -1,6 +1,8 @@
 //! Directory roles: the built-in role definitions, their assignments, and Graph's older
 //! `/directoryRoles` view of the same facts.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,9 +20,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{entity, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
+use crate::{AppState, GraphState};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,7 +58,7 @@ fn find_role(id: &str) -> Result<&'static BuiltInRole, Error> {
 #[utoipa::path(get, path = "/roleManagement/directory/roleDefinitions", tag = "roles",
     responses((status = 200, description = "Role definitions")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn list_role_definitions(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     _auth: Authorized<ReadRoles>,
 ) -> Json<Value> {
     plain_collection(
@@ -70,7 +72,7 @@ async fn list_role_definitions(
 #[utoipa::path(get, path = "/roleManagement/directory/roleDefinitions/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, description = "Role definition"), (status = 404, description = "No such role")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn get_role_definition(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     _auth: Authorized<ReadRoles>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -100,7 +102,7 @@ const ASSIGNMENT_FIELDS: &[FilterField] = &[
     params(("$filter" = Option<String>, Query)),
     responses((status = 200, description = "Role assignments")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn list_role_assignments(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadRoles>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -151,7 +153,7 @@ async fn list_role_assignments(
     responses((status = 201, body = RoleAssignment), (status = 400, description = "Unknown role or principal"), (status = 409, description = "Already assigned")),
     security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
 async fn create_role_assignment(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteRoles>,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<NewRoleAssignment>,
@@ -171,7 +173,7 @@ async fn create_role_assignment(
 #[utoipa::path(get, path = "/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, body = RoleAssignment), (status = 404, description = "No such assignment")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn get_role_assignment(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadRoles>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -187,7 +189,7 @@ async fn get_role_assignment(
 #[utoipa::path(delete, path = "/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = String, Path)),
     responses((status = 204, description = "Removed"), (status = 404, description = "No such assignment")), security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
 async fn delete_role_assignment(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteRoles>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -203,7 +205,7 @@ async fn delete_role_assignment(
 #[utoipa::path(get, path = "/directoryRoles", tag = "roles",
     responses((status = 200, description = "Directory roles")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn list_directory_roles(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     _auth: Authorized<ReadRoles>,
 ) -> Json<Value> {
     plain_collection(
@@ -220,7 +222,7 @@ async fn list_directory_roles(
 #[utoipa::path(get, path = "/directoryRoles/{id}/members", tag = "roles", params(("id" = String, Path)),
     responses((status = 200, description = "Members"), (status = 404, description = "No such role")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn directory_role_members(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadRoles>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {

@@ -1,5 +1,7 @@
 //! `/users`: people in the directory.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{collection, entity, plain_collection};
-use crate::AppState;
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
+use crate::{AppState, GraphState};
 
 pub(super) const USER_PROPERTIES: &[&str] = &[
     "id",
@@ -46,7 +48,7 @@ pub(super) fn group_json(g: &Group) -> Value {
     responses((status = 200, description = "A page of users"), (status = 400, description = "Unsupported or malformed query option")),
     security(("bearer" = ["User.Read.All"])))]
 async fn list_users(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUsers>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
@@ -60,7 +62,7 @@ async fn list_users(
     responses((status = 201, body = User), (status = 400, description = "Invalid field"), (status = 409, description = "userPrincipalName already in use")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn create_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUsers>,
     Meta(meta): Meta,
     GraphJson(input): GraphJson<NewUser>,
@@ -74,7 +76,7 @@ async fn create_user(
     responses((status = 200, body = User), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All"])))]
 async fn get_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadUsers>,
     Path(id): Path<String>,
     od: OData,
@@ -90,7 +92,7 @@ async fn get_user(
     responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such user"), (status = 409, description = "userPrincipalName already in use")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn update_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUsers>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -108,7 +110,7 @@ async fn update_user(
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn delete_user(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUsers>,
     Meta(meta): Meta,
     Path(id): Path<String>,
@@ -118,7 +120,7 @@ async fn delete_user(
 }
 
 async fn member_of(
-    state: &AppState,
+    state: &GraphState,
     read_users: &portcullis_core::directory::authz::Granted<ReadUsers>,
     grant: &portcullis_core::directory::authz::Granted<ReadGroups>,
     id: &str,
@@ -141,7 +143,7 @@ async fn member_of(
     responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
 async fn user_member_of(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(users): Authorized<ReadUsers>,
     Authorized(groups): Authorized<ReadGroups>,
     Path(id): Path<String>,
@@ -154,7 +156,7 @@ async fn user_member_of(
     responses((status = 200, description = "Groups"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
 async fn user_transitive_member_of(
-    State(state): State<AppState>,
+    State(state): State<Arc<GraphState>>,
     Authorized(users): Authorized<ReadUsers>,
     Authorized(groups): Authorized<ReadGroups>,
     Path(id): Path<String>,

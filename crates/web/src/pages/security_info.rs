@@ -13,6 +13,8 @@
 //! What it must never do: show another person's data (everything is read by the session's user
 //! id), or render a method, a name or a log field without escaping.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
@@ -28,9 +30,9 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::{failure_page_as, render};
-use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
+use crate::{AppState, SignInState};
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -98,7 +100,7 @@ fn unavailable() -> Response {
 
 /// The signed-in person, or the response that sends them to sign in.
 async fn signed_in(
-    state: &AppState,
+    state: &SignInState,
     facts: &portcullis_core::logs::sign_in::RequestFacts,
     session: Option<AuthSession>,
     path: &str,
@@ -157,7 +159,7 @@ struct SecurityInfoPage {
 }
 
 async fn security_info(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     RawQuery(query): RawQuery,
@@ -298,7 +300,7 @@ struct SignInsPage {
 }
 
 async fn my_sign_ins(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
 ) -> Response {

@@ -11,6 +11,8 @@
 //! What it must never do: decide a step (core does), follow a return path that is not a local
 //! path on this server (an open redirect), or put anything secret in a URL.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
@@ -25,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{failure_page_as, render};
-use crate::AppState;
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
+use crate::{AppState, SignInState};
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[(
     "signin/signin.html",
@@ -126,7 +128,7 @@ fn flow_error(error: &Error, flow_id: &str, return_to: &str) -> Response {
 }
 
 async fn page(
-    State(state): State<AppState>,
+    State(state): State<Arc<SignInState>>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     RawQuery(query): RawQuery,

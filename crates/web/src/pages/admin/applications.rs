@@ -1,6 +1,8 @@
 //! Applications: the list, registering one, its redirect URIs, and its client secrets — a new
 //! secret is shown once, in the answer to the form that made it.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,7 +18,7 @@ use time::Duration;
 use super::{
     Audit, Confirm, FieldErrors, FormData, PageResult, Portal, Query, done, refusal, when,
 };
-use crate::AppState;
+use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,7 +43,7 @@ const FIELDS: &[&str] = &[
     "isFallbackPublicClient",
 ];
 
-async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
     list_page(
         &state,
         &portal,
@@ -54,7 +56,7 @@ async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> Pa
 }
 
 async fn list_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     query: &Query,
     status: StatusCode,
@@ -107,7 +109,7 @@ fn form_values(form: &FormData) -> Value {
 /// Registers an application. Admin-API permissions are not granted here: that is admin consent,
 /// a role-management act, kept to the API where it is checked as such.
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     query: Query,
@@ -155,7 +157,11 @@ fn app_view(app: &Application) -> Value {
     })
 }
 
-async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+async fn show(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
     app_page(
         &state,
         &portal,
@@ -169,7 +175,7 @@ async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<Stri
 
 /// The application's page; `values` are the redirect URIs as typed when a save was refused.
 async fn app_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     id: &str,
     status: StatusCode,
@@ -207,7 +213,7 @@ async fn app_page(
 }
 
 async fn save(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -247,7 +253,7 @@ async fn save(
 }
 
 async fn add_secret(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -299,7 +305,7 @@ async fn add_secret(
 }
 
 async fn remove_secret(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, key)): Path<(String, String)>,
@@ -313,7 +319,7 @@ async fn remove_secret(
 }
 
 async fn confirm_delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -338,7 +344,7 @@ async fn confirm_delete(
 }
 
 async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -352,7 +358,7 @@ async fn delete(
 }
 
 async fn confirm_remove_secret(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, key)): Path<(String, String)>,
 ) -> PageResult {

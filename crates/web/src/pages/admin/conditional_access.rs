@@ -4,6 +4,8 @@
 //! The pages never judge a policy themselves: they turn the form into Graph JSON and core
 //! validates it with the same rules (and lint) as the API and `portcullis policy lint`.
 
+use std::sync::Arc;
+
 use std::collections::HashMap;
 
 use axum::Router;
@@ -22,7 +24,7 @@ use super::policy_form::{self, CLIENT_APPS, PLATFORMS, PolicyForm, USER_ACTIONS}
 use super::{
     Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
 };
-use crate::AppState;
+use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -119,7 +121,7 @@ fn grant_summary(policy: &Value, strengths: &HashMap<String, String>) -> String 
 }
 
 async fn strength_names(
-    state: &AppState,
+    state: &PortalState,
     grant: &Granted<ReadPolicies>,
 ) -> Result<HashMap<String, String>, PageError> {
     Ok(state
@@ -140,7 +142,7 @@ fn subnav(current: &str) -> Value {
     json!({ "current": current })
 }
 
-async fn list(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn list(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let policies = state.conditional_access.policies(&grant).await?;
     let strengths = strength_names(&state, &grant).await?;
@@ -180,7 +182,7 @@ async fn list(State(state): State<AppState>, portal: Portal) -> PageResult {
 }
 
 /// The choices the form offers: groups, roles, applications, named locations, strengths.
-async fn form_options(state: &AppState, portal: &Portal) -> Result<Value, PageError> {
+async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, PageError> {
     let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let everything = ListQuery {
         top: 999,
@@ -235,7 +237,7 @@ async fn form_options(state: &AppState, portal: &Portal) -> Result<Value, PageEr
 }
 
 async fn render_form(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     status: StatusCode,
     policy_id: Option<&str>,
@@ -273,7 +275,7 @@ async fn render_form(
     ))
 }
 
-async fn new_form(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn new_form(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     portal.grant::<WriteConditionalAccess>("creating Conditional Access policies")?;
     render_form(
         &state,
@@ -287,7 +289,7 @@ async fn new_form(State(state): State<AppState>, portal: Portal) -> PageResult {
 }
 
 async fn edit_form(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -307,7 +309,11 @@ async fn edit_form(
 }
 
 /// The sign-in names of the users a policy names by id, for the form's user boxes.
-async fn user_names(state: &AppState, portal: &Portal, policy: &Value) -> HashMap<String, String> {
+async fn user_names(
+    state: &PortalState,
+    portal: &Portal,
+    policy: &Value,
+) -> HashMap<String, String> {
     let mut names = HashMap::new();
     let Some(grant) = portal.maybe::<ReadUsers>() else {
         return names;
@@ -332,7 +338,11 @@ async fn user_names(state: &AppState, portal: &Portal, policy: &Value) -> HashMa
 
 /// The object ids of the users typed into the form; those not found are left out, and the
 /// form reports them.
-async fn user_ids(state: &AppState, portal: &Portal, form: &PolicyForm) -> HashMap<String, String> {
+async fn user_ids(
+    state: &PortalState,
+    portal: &Portal,
+    form: &PolicyForm,
+) -> HashMap<String, String> {
     let mut ids = HashMap::new();
     let Some(grant) = portal.maybe::<ReadUsers>() else {
         return ids;
@@ -346,7 +356,7 @@ async fn user_ids(state: &AppState, portal: &Portal, form: &PolicyForm) -> HashM
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,
@@ -388,7 +398,7 @@ async fn create(
 }
 
 async fn save(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -430,7 +440,7 @@ async fn save(
 }
 
 async fn json_view(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -450,7 +460,7 @@ async fn json_view(
 
 /// The policy as a file, in the shape Graph exports (and this portal imports).
 async fn download(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -475,7 +485,7 @@ async fn download(
 }
 
 async fn confirm_delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -503,7 +513,7 @@ async fn confirm_delete(
 }
 
 async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -530,7 +540,7 @@ async fn import_form(portal: Portal) -> PageResult {
 /// Creates the policy in an uploaded file, as exported from Entra or from this portal (UTF-8,
 /// or UTF-16 with a byte-order mark). Core refuses what it cannot store, and then nothing is.
 async fn import(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     req: Request,
@@ -592,7 +602,7 @@ async fn import(
 
 // --- named locations ---------------------------------------------------------------------
 
-async fn locations(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn locations(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     locations_page(
         &state,
         &portal,
@@ -604,7 +614,7 @@ async fn locations(State(state): State<AppState>, portal: Portal) -> PageResult 
 }
 
 async fn locations_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     status: StatusCode,
     values: Value,
@@ -678,7 +688,12 @@ impl Editable {
     }
 
     /// The object as stored; a built-in strength is refused (it cannot be changed).
-    async fn stored(self, state: &AppState, portal: &Portal, id: &str) -> Result<Value, PageError> {
+    async fn stored(
+        self,
+        state: &PortalState,
+        portal: &Portal,
+        id: &str,
+    ) -> Result<Value, PageError> {
         match self {
             Editable::Location => {
                 let grant = portal.grant::<ReadPolicies>(self.names().3)?;
@@ -713,7 +728,7 @@ impl Editable {
     /// none).
     async fn save(
         self,
-        state: &AppState,
+        state: &PortalState,
         grant: &Granted<WriteConditionalAccess>,
         request: &portcullis_core::directory::audit::RequestContext,
         stored: &Value,
@@ -769,12 +784,12 @@ fn edit_page(
 /// The form of one editable object (GET) and its save (POST), at the object's address.
 fn edit_route(what: Editable) -> MethodRouter<AppState> {
     get(
-        move |state: State<AppState>, portal: Portal, id: Path<String>| {
+        move |state: State<Arc<PortalState>>, portal: Portal, id: Path<String>| {
             edit_form_of(what, state, portal, id)
         },
     )
     .post(
-        move |state: State<AppState>,
+        move |state: State<Arc<PortalState>>,
               portal: Portal,
               audit: Audit,
               id: Path<String>,
@@ -784,7 +799,7 @@ fn edit_route(what: Editable) -> MethodRouter<AppState> {
 
 async fn edit_form_of(
     what: Editable,
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -802,7 +817,7 @@ async fn edit_form_of(
 
 async fn save_edit(
     what: Editable,
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -907,7 +922,7 @@ fn location_body(form: &FormData, kind: &str) -> Value {
 const LOCATION_FIELDS: &[&str] = &["displayName", "ipRanges", "countriesAndRegions"];
 
 async fn create_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,
@@ -936,7 +951,7 @@ async fn create_location(
 }
 
 async fn confirm_delete_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -959,7 +974,7 @@ async fn confirm_delete_location(
 }
 
 async fn delete_location(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -1014,7 +1029,7 @@ const COMBINATIONS: &[(&str, &str)] = &[
     ("deviceBasedPush", "Microsoft Authenticator (phone sign-in)"),
 ];
 
-async fn strengths(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn strengths(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     strengths_page(
         &state,
         &portal,
@@ -1026,7 +1041,7 @@ async fn strengths(State(state): State<AppState>, portal: Portal) -> PageResult 
 }
 
 async fn strengths_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     status: StatusCode,
     values: Value,
@@ -1085,7 +1100,7 @@ fn typed_strength(form: &FormData) -> Value {
 const STRENGTH_FIELDS: &[&str] = &["displayName", "description", "allowedCombinations"];
 
 async fn create_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,
@@ -1113,7 +1128,11 @@ async fn create_strength(
 
 /// A custom strength stored in the tenant; the built-in ones cannot be changed, and their
 /// address answers so.
-async fn custom_strength(state: &AppState, portal: &Portal, id: &str) -> Result<Value, PageError> {
+async fn custom_strength(
+    state: &PortalState,
+    portal: &Portal,
+    id: &str,
+) -> Result<Value, PageError> {
     let grant = portal.grant::<ReadPolicies>("authentication strengths")?;
     let stored = state.conditional_access.strength(&grant, id).await?;
     if stored["policyType"] == "builtIn" {
@@ -1127,7 +1146,7 @@ async fn custom_strength(state: &AppState, portal: &Portal, id: &str) -> Result<
 }
 
 async fn confirm_delete_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -1149,7 +1168,7 @@ async fn confirm_delete_strength(
 }
 
 async fn delete_strength(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,

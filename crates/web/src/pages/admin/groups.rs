@@ -1,5 +1,7 @@
 //! Groups: the list, a new group, one group with its members.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,7 +17,7 @@ use super::{
     Audit, Confirm, FieldErrors, FormData, PageResult, Portal, Query, done, one_error, refusal,
     when,
 };
-use crate::AppState;
+use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -32,7 +34,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
     list_page(
         &state,
         &portal,
@@ -45,7 +47,7 @@ async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> Pa
 }
 
 async fn list_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     query: &Query,
     status: StatusCode,
@@ -79,7 +81,7 @@ async fn list_page(
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     query: Query,
@@ -107,12 +109,16 @@ async fn create(
     }
 }
 
-async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+async fn show(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
     group_page(&state, &portal, &id, StatusCode::OK, FieldErrors::new()).await
 }
 
 async fn group_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     id: &str,
     status: StatusCode,
@@ -149,7 +155,7 @@ async fn group_page(
 
 /// Adds a member typed as a userPrincipalName, or as a group's name or id (nesting).
 async fn add_member(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -204,7 +210,7 @@ async fn add_member(
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, member)): Path<(String, String)>,
@@ -218,7 +224,7 @@ async fn remove_member(
 }
 
 async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -229,7 +235,7 @@ async fn delete(
 }
 
 async fn confirm_delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -259,7 +265,7 @@ async fn confirm_delete(
 }
 
 async fn confirm_remove_member(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, member)): Path<(String, String)>,
 ) -> PageResult {

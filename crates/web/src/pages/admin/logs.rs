@@ -1,6 +1,8 @@
 //! Sign-in logs and audit logs: filterable, paged tables (the filters live in the URL), and a
 //! sign-in's details in three tabs — basic info, authentication details, Conditional Access.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 use time::{Date, Duration};
 
 use super::{FieldErrors, PageResult, Portal, Query, when};
-use crate::AppState;
+use crate::{AppState, PortalState};
 use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 
 pub fn router() -> Router<AppState> {
@@ -104,7 +106,11 @@ fn text_filter(filter: &mut Vec<Predicate>, column: &'static str, op: Op, value:
     }
 }
 
-async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn sign_ins(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    query: Query,
+) -> PageResult {
     let grant = portal.grant::<ReadAuditLogs>("sign-in logs")?;
     let mut filter = Vec::new();
     let mut errors = FieldErrors::new();
@@ -207,7 +213,7 @@ async fn sign_ins(State(state): State<AppState>, portal: Portal, query: Query) -
 }
 
 async fn sign_in(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
     query: Query,
@@ -296,7 +302,7 @@ fn entry_view(e: &SignInLogEntry) -> Value {
     })
 }
 
-async fn audits(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn audits(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
     let grant = portal.grant::<ReadAuditLogs>("audit logs")?;
     let mut filter = Vec::new();
     let mut errors = FieldErrors::new();

@@ -2,6 +2,8 @@
 //! switch, and the Temporary Access Pass lifetimes. Who the methods are for (include and
 //! exclude groups) is kept as it is; the form changes the settings it shows.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +12,7 @@ use portcullis_core::directory::authz::{ReadPolicies, WriteAuthenticationMethodP
 use serde_json::{Value, json};
 
 use super::{Audit, FieldErrors, FormData, PageResult, Portal, done, one_error, refusal};
-use crate::AppState;
+use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -37,13 +39,13 @@ const PASS_FIELDS: &[&str] = &[
     "isUsableOnce",
 ];
 
-async fn show(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn show(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     page(&state, &portal, StatusCode::OK, None, None).await
 }
 
 /// The page; a refused form comes back with what was typed and its errors (`fido2` or `pass`).
 async fn page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     status: StatusCode,
     fido2: Option<(Value, FieldErrors)>,
@@ -82,7 +84,7 @@ async fn page(
 }
 
 async fn save_fido2(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,
@@ -126,7 +128,7 @@ async fn save_fido2(
 }
 
 async fn save_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,

@@ -22,6 +22,8 @@ mod policy_form;
 mod users;
 mod what_if;
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use axum::Router;
@@ -44,9 +46,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{failure_page_as, render_with_status};
-use crate::AppState;
 use crate::extract::cookie;
 use crate::middleware::RequestMeta;
+use crate::{AppState, PortalState};
 
 macro_rules! admin_templates {
     ($($name:literal),* $(,)?) => {
@@ -161,6 +163,7 @@ impl FromRequestParts<AppState> for Portal {
             return Err(to_sign_in());
         };
         let session = state
+            .sign_in()
             .sessions
             .for_token(token)
             .await
@@ -176,6 +179,7 @@ impl FromRequestParts<AppState> for Portal {
             Err(e) => return Err(e.into_response()),
         };
         match state
+            .sign_in()
             .sign_ins
             .session_may_use(
                 &session,
@@ -188,7 +192,12 @@ impl FromRequestParts<AppState> for Portal {
             Ok(false) => return Err(to_sign_in()),
             Err(e) => return Err(*PageError::from(e).0),
         }
-        let (user, principal) = match state.directory.principal_for_user(session.user_id).await {
+        let (user, principal) = match state
+            .portal()
+            .directory
+            .principal_for_user(session.user_id)
+            .await
+        {
             Ok(found) => found,
             Err(Error::Unauthenticated(_)) => return Err(to_sign_in()),
             Err(e) => return Err(*PageError::from(e).0),
@@ -703,7 +712,7 @@ pub fn when(t: OffsetDateTime) -> String {
 
 /// The portal's home: what this person may look after, with a way into each. Someone with no
 /// administrator role is told which roles open the portal rather than shown an empty page.
-async fn home(State(state): State<AppState>, portal: Portal) -> PageResult {
+async fn home(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     if portal.principal.permissions.is_empty() {
         return Err(portal.refuse(
             "the admin portal",

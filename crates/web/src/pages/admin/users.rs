@@ -1,6 +1,8 @@
 //! Users: the list, a new account, and one person's page — account state, groups, roles,
 //! passkeys and their Temporary Access Pass.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,7 +23,7 @@ use super::{
     Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, Query, done, one_error,
     refusal, when,
 };
-use crate::AppState;
+use crate::{AppState, PortalState};
 use portcullis_core::store::{ListQuery, Op, Predicate, Value as QueryValue};
 
 pub fn router() -> Router<AppState> {
@@ -66,7 +68,7 @@ fn user_row(u: &User) -> serde_json::Value {
 
 /// The list, filtered by name or userPrincipalName prefix and account state; filters and the
 /// page live in the URL.
-async fn list(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
     let grant = portal.grant::<ReadUsers>("users")?;
     let mut filter = Vec::new();
     let mut errors = FieldErrors::new();
@@ -134,7 +136,7 @@ async fn new_form(portal: Portal) -> PageResult {
 }
 
 async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     form: FormData,
@@ -178,14 +180,18 @@ async fn create(
     }
 }
 
-async fn show(State(state): State<AppState>, portal: Portal, Path(id): Path<String>) -> PageResult {
+async fn show(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
     user_page(&state, &portal, &id, StatusCode::OK, None).await
 }
 
 /// One person's page. `problem` is a refused action: which section it belongs to and the
 /// errors to show there.
 async fn user_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     id: &str,
     status: StatusCode,
@@ -303,7 +309,7 @@ fn usability_label(reason: &str) -> &'static str {
 
 /// Answers a refused action on a person's page: the page again, the error in the section.
 async fn refused_on_page(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     id: &str,
     section: &str,
@@ -315,7 +321,7 @@ async fn refused_on_page(
 }
 
 async fn set_state(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -373,7 +379,7 @@ async fn set_state(
 
 /// Finds a group by id or by exact display name, as typed into the "add to group" field.
 pub async fn find_group(
-    state: &AppState,
+    state: &PortalState,
     grant: &portcullis_core::directory::authz::Granted<ReadGroups>,
     typed: &str,
 ) -> Result<portcullis_core::directory::model::Group, FieldErrors> {
@@ -412,7 +418,7 @@ pub async fn find_group(
 }
 
 async fn add_to_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -451,7 +457,7 @@ async fn add_to_group(
 }
 
 async fn remove_from_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, group)): Path<(String, String)>,
@@ -470,7 +476,7 @@ async fn remove_from_group(
 }
 
 async fn assign_role(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -500,7 +506,7 @@ async fn assign_role(
 }
 
 async fn remove_role(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, assignment)): Path<(String, String)>,
@@ -525,7 +531,7 @@ async fn remove_role(
 }
 
 async fn delete_passkey(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, passkey)): Path<(String, String)>,
@@ -544,7 +550,7 @@ async fn delete_passkey(
 /// Issues a pass and shows it, once, in this answer: it is never stored in clear, never put in
 /// a URL, and reloading the page cannot show it again.
 async fn issue_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -637,7 +643,7 @@ fn parse_local_utc(text: &str) -> Result<Option<OffsetDateTime>, String> {
 }
 
 async fn delete_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path((id, pass)): Path<(String, String)>,
@@ -657,7 +663,7 @@ async fn delete_pass(
 
 /// The person a confirmation is about, read with the reader's own grant (an unknown id is the
 /// friendly 404 before anything is asked).
-async fn person(state: &AppState, portal: &Portal, id: &str) -> Result<User, PageError> {
+async fn person(state: &PortalState, portal: &Portal, id: &str) -> Result<User, PageError> {
     let grant = portal.grant::<ReadUsers>("users")?;
     Ok(state.directory.user(&grant, id).await?)
 }
@@ -677,7 +683,7 @@ fn not_yourself(portal: &Portal, user: &User) -> Result<(), PageError> {
 }
 
 async fn confirm_delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path(id): Path<String>,
 ) -> PageResult {
@@ -702,7 +708,7 @@ async fn confirm_delete(
 }
 
 async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Audit(request): Audit,
     Path(id): Path<String>,
@@ -718,7 +724,7 @@ async fn delete(
 }
 
 async fn confirm_remove_from_group(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, group)): Path<(String, String)>,
 ) -> PageResult {
@@ -743,7 +749,7 @@ async fn confirm_remove_from_group(
 }
 
 async fn confirm_remove_role(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, assignment)): Path<(String, String)>,
 ) -> PageResult {
@@ -771,7 +777,7 @@ async fn confirm_remove_role(
 }
 
 async fn confirm_delete_passkey(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, passkey)): Path<(String, String)>,
 ) -> PageResult {
@@ -802,7 +808,7 @@ async fn confirm_delete_passkey(
 }
 
 async fn confirm_delete_pass(
-    State(state): State<AppState>,
+    State(state): State<Arc<PortalState>>,
     portal: Portal,
     Path((id, pass)): Path<(String, String)>,
 ) -> PageResult {

@@ -1,6 +1,8 @@
 //! What If: describe a sign-in, see which policies would apply and why. The form is a GET, so a
 //! question is a link an administrator can share, and asking changes nothing.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 use super::conditional_access::state_label;
 use super::policy_form::{CLIENT_APPS, PLATFORMS};
 use super::{FieldErrors, PageResult, Portal, Query, one_error, refusal};
-use crate::AppState;
+use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/admin/conditional-access/what-if", get(what_if))
@@ -55,7 +57,11 @@ fn reason_label(reason: &str) -> &str {
     }
 }
 
-async fn what_if(State(state): State<AppState>, portal: Portal, query: Query) -> PageResult {
+async fn what_if(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    query: Query,
+) -> PageResult {
     let grant = portal.grant::<ReadPolicies>("What If")?;
     let applications: Vec<Value> = match portal.maybe::<ReadApplications>() {
         Some(g) => state
@@ -108,7 +114,7 @@ type Answer = Result<Vec<Value>, (StatusCode, FieldErrors)>;
 /// Builds Graph's evaluate request from the form, asks core, and turns each policy's answer into
 /// a row. Input errors come back to show beside their fields.
 async fn ask(
-    state: &AppState,
+    state: &PortalState,
     portal: &Portal,
     grant: &portcullis_core::directory::authz::Granted<ReadPolicies>,
     query: &Query,
