@@ -24,6 +24,7 @@ const GROUP_PROPERTIES: &[&str] = &[
     "description",
     "mailNickname",
     "securityEnabled",
+    "isAssignableToRole",
     "createdDateTime",
 ];
 
