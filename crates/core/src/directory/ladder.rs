@@ -46,25 +46,36 @@ pub enum GroupChange {
 }
 
 /// Refuses a change to a role-assignable group's membership (or making one) by a caller who
-/// does not manage roles. Changes to ordinary groups are not this rule's business.
-pub fn check_group_change(held: &[String], group: &Group, change: GroupChange) -> Result<()> {
+/// does not manage roles. `containing` are the groups `group` is in, directly or through
+/// nesting: a group nested in a role-assignable one (possible only in a database made before
+/// role-assignable groups existed) passes its members the roles too, so it is guarded alike.
+/// Changes to other groups are not this rule's business.
+pub fn check_group_change(
+    held: &[String],
+    group: &Group,
+    containing: &[Group],
+    change: GroupChange,
+) -> Result<()> {
     let guarded = match change {
         GroupChange::CreateRoleAssignable => true,
-        GroupChange::AddMember | GroupChange::RemoveMember => group.is_assignable_to_role,
+        GroupChange::AddMember | GroupChange::RemoveMember => {
+            group.is_assignable_to_role || containing.iter().any(|g| g.is_assignable_to_role)
+        }
     };
     if !guarded || manages_roles(held) {
         return Ok(());
     }
+    let kind = if group.is_assignable_to_role {
+        "a role-assignable group"
+    } else {
+        "a group nested in a role-assignable group"
+    };
     let what = match change {
         GroupChange::CreateRoleAssignable => "Making a role-assignable group".to_string(),
-        GroupChange::AddMember => format!(
-            "Adding a member to '{}', a role-assignable group,",
-            group.display_name
-        ),
-        GroupChange::RemoveMember => format!(
-            "Removing a member from '{}', a role-assignable group,",
-            group.display_name
-        ),
+        GroupChange::AddMember => format!("Adding a member to '{}', {kind},", group.display_name),
+        GroupChange::RemoveMember => {
+            format!("Removing a member from '{}', {kind},", group.display_name)
+        }
     };
     Err(Error::denied(
         ErrorCode::RoleAssignableGroupNeedsRoleManagement,
@@ -261,23 +272,29 @@ mod tests {
             perm::USER_READ_WRITE_ALL,
         ]);
         let roles = held(&[perm::ROLE_MANAGEMENT_READ_WRITE_DIRECTORY]);
+        let in_tier0 = [group(false), group(true)];
+        let plain = [group(false)];
         for change in [GroupChange::AddMember, GroupChange::RemoveMember] {
             for caller in [&members_only, &everything_but] {
-                assert_eq!(
-                    code(check_group_change(caller, &group(true), change)),
-                    Some("roleAssignableGroupNeedsRoleManagement"),
-                    "{change:?} by {caller:?}"
-                );
-                assert_eq!(
-                    code(check_group_change(caller, &group(false), change)),
-                    None
-                );
+                // The group itself is role-assignable, or is nested in one.
+                for (target, containing) in [(group(true), &[][..]), (group(false), &in_tier0)] {
+                    assert_eq!(
+                        code(check_group_change(caller, &target, containing, change)),
+                        Some("roleAssignableGroupNeedsRoleManagement"),
+                        "{change:?} by {caller:?}"
+                    );
+                }
+                let other = check_group_change(caller, &group(false), &plain, change);
+                assert_eq!(code(other), None);
             }
-            assert_eq!(code(check_group_change(&roles, &group(true), change)), None);
+            let own = check_group_change(&roles, &group(true), &[], change);
+            assert_eq!(code(own), None);
+            let nested = check_group_change(&roles, &group(false), &in_tier0, change);
+            assert_eq!(code(nested), None);
         }
         let create = GroupChange::CreateRoleAssignable;
-        assert!(check_group_change(&everything_but, &group(true), create).is_err());
-        assert!(check_group_change(&roles, &group(true), create).is_ok());
+        assert!(check_group_change(&everything_but, &group(true), &[], create).is_err());
+        assert!(check_group_change(&roles, &group(true), &[], create).is_ok());
     }
 
     #[test]

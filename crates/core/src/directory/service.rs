@@ -651,8 +651,12 @@ impl Directory {
         }
         let target = TargetResource::new("Group", group.id, &group.display_name);
         if group.is_assignable_to_role
-            && let Err(e) =
-                ladder::check_group_change(grant.held(), &group, GroupChange::CreateRoleAssignable)
+            && let Err(e) = ladder::check_group_change(
+                grant.held(),
+                &group,
+                &[],
+                GroupChange::CreateRoleAssignable,
+            )
         {
             return Err(self
                 .refused(
@@ -799,7 +803,10 @@ impl Directory {
     ) -> Result<()> {
         let group = self.find_group(group_id).await?;
         let member_id = parse_odata_reference(reference)?;
-        if let Err(e) = ladder::check_group_change(grant.held(), &group, GroupChange::AddMember) {
+        let containing = self.store().transitive_member_of(group.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &group, &containing, GroupChange::AddMember)
+        {
             let target = TargetResource::new("Group", group.id, &group.display_name);
             return Err(self
                 .refused(
@@ -829,7 +836,6 @@ impl Directory {
                     "A group cannot be a member of itself.",
                 ));
             }
-            let containing = self.store().transitive_member_of(group.id).await?;
             if containing.iter().any(|g| g.id == member.id) {
                 return Err(Error::invalid(
                     "@odata.id",
@@ -901,7 +907,9 @@ impl Directory {
             .into_iter()
             .find(|m| m.id == member_uuid)
             .ok_or_else(|| Error::not_found("member", member_id))?;
-        if let Err(e) = ladder::check_group_change(grant.held(), &group, GroupChange::RemoveMember)
+        let containing = self.store().transitive_member_of(group.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &group, &containing, GroupChange::RemoveMember)
         {
             let target = TargetResource::new("Group", group.id, &group.display_name);
             return Err(self

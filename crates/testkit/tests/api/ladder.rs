@@ -2,6 +2,9 @@
 //! API and the portal: each escalation is refused with its code, audited as a failure, and
 //! changes nothing; the people and applications allowed to make the change still can.
 
+use portcullis_core::directory::model::ObjectKind;
+use portcullis_core::store::Change;
+use portcullis_core::store::prelude::*;
 use portcullis_testkit::fixtures::{
     add_member, app_with_permissions, assign_role, create_group, create_role_assignable_group, id,
     user,
@@ -186,7 +189,47 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
         )
         .await;
     assert_eq!(remove.status, StatusCode::NO_CONTENT, "{:?}", remove.body);
-    assert_eq!(member_ids(&t, &tier0).await, vec![keeper]);
+    assert_eq!(member_ids(&t, &tier0).await, vec![keeper.clone()]);
+    t.stop().await;
+}
+
+/// A database from before role-assignable groups may hold a group nested in one that holds a
+/// role; its members get the role too, so its membership is guarded alike.
+#[tokio::test]
+async fn a_group_nested_in_a_role_holding_group_is_guarded_alike() {
+    let t = TestServer::start().await;
+    let tier0 = create_role_assignable_group(&t, "Tier 0").await;
+    assign_role(&t, &tier0, GLOBAL_ADMINISTRATOR).await;
+    let legacy = create_group(&t, "Legacy admins").await;
+    // As the upgrade leaves it: nesting that the API no longer allows.
+    t.store()
+        .commit(
+            vec![Change::AddMember {
+                group_id: tier0.parse().unwrap(),
+                member_id: legacy.parse().unwrap(),
+                member_kind: ObjectKind::Group,
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    let mallory = user(&t, "mallory@contoso.com").await;
+    let (_, token) =
+        app_with_permissions(&t, "Member writer", &["GroupMember.ReadWrite.All"]).await;
+    let add = t
+        .graph_as(
+            &token,
+            Method::POST,
+            &format!("/groups/{legacy}/members/$ref"),
+            Some(reference(&mallory)),
+        )
+        .await;
+    refused(
+        &add,
+        StatusCode::FORBIDDEN,
+        "roleAssignableGroupNeedsRoleManagement",
+    );
+    assert_eq!(member_ids(&t, &legacy).await, Vec::<String>::new());
     t.stop().await;
 }
 
