@@ -194,6 +194,10 @@ pub enum GroupsCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// Let the group hold directory roles (cannot be changed later; needs
+        /// RoleManagement.ReadWrite.Directory)
+        #[arg(long)]
+        role_assignable: bool,
     },
     /// Show a group
     Show { group: String },
@@ -782,6 +786,7 @@ fn write_group(out: Out<'_>, g: &Value) -> std::io::Result<()> {
             ("Description", s(g, "description")),
             ("Mail nickname", s(g, "mailNickname")),
             ("Security enabled", yes_no(g, "securityEnabled")),
+            ("Role-assignable", yes_no(g, "isAssignableToRole")),
             ("Created", s(g, "createdDateTime")),
         ],
     )
@@ -798,8 +803,14 @@ async fn groups(
             let items = client.list_groups(&list.options()).await?;
             p.list(out, &items, "No groups.", || group_table(&items))
         }
-        GroupsCommand::Create { name, description } => {
-            let created = client.create_group(&name, description.as_deref()).await?;
+        GroupsCommand::Create {
+            name,
+            description,
+            role_assignable,
+        } => {
+            let created = client
+                .create_group(&name, description.as_deref(), role_assignable)
+                .await?;
             p.object(out, &created, |out| {
                 writeln!(out, "Created group {}.", s(&created, "displayName"))?;
                 write_group(out, &created)

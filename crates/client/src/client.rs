@@ -518,15 +518,21 @@ impl AdminClient {
         self.get(&format!("groups/{}", segment(id))).await
     }
 
+    /// Creates a security group; `role_assignable` makes it able to hold directory roles (fixed
+    /// for the group's life, and needing RoleManagement.ReadWrite.Directory).
     pub async fn create_group(
         &self,
         display_name: &str,
         description: Option<&str>,
+        role_assignable: bool,
     ) -> Result<Value, ClientError> {
         let mut body =
             json!({ "displayName": display_name, "securityEnabled": true, "mailEnabled": false });
         if let Some(d) = description {
             body["description"] = json!(d);
+        }
+        if role_assignable {
+            body["isAssignableToRole"] = json!(true);
         }
         self.post("groups", &body).await
     }

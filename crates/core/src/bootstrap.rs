@@ -85,6 +85,7 @@ pub async fn ensure_bootstrapped(
         api_permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
         password_credentials: vec![secret.credential.clone()],
         created_date_time: now,
+        bootstrap_automation: true,
     };
     let role = RoleAssignment {
         id: deps.entropy.uuid(),

@@ -96,6 +96,7 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
         api_permissions: Vec::new(),
         password_credentials: Vec::new(),
         created_date_time: now(),
+        bootstrap_automation: false,
     };
     let mut changes = vec![Change::InsertApplication(app.clone())];
     let groups: Vec<Uuid> = (0..GROUPS).map(|_| Uuid::new_v4()).collect();
@@ -106,6 +107,7 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
             description: None,
             mail_nickname: None,
             security_enabled: true,
+            is_assignable_to_role: false,
             created_date_time: now(),
         }));
     }

@@ -79,6 +79,7 @@ pub(crate) const GROUPS: Listing = Listing {
         ("description", Kind::Text),
         ("mail_nickname", Kind::Text),
         ("security_enabled", Kind::Number),
+        ("is_assignable_to_role", Kind::Number),
         ("created", Kind::Number),
     ],
     sort: "created",

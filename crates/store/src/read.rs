@@ -99,7 +99,8 @@ impl SqlStore {
                 concat!(
                     "SELECT a.id, a.app_id, a.display_name, a.is_fallback_public_client, ",
                     "a.web_redirect_uris, a.public_client_redirect_uris, a.spa_redirect_uris, ",
-                    "a.api_permissions, a.created, c.key_id AS credential_key_id, ",
+                    "a.api_permissions, a.created, a.bootstrap_automation, ",
+                    "c.key_id AS credential_key_id, ",
                     "c.display_name AS credential_display_name, c.hint AS credential_hint, ",
                     "c.start_date_time AS credential_start, c.end_date_time AS credential_end, ",
                     "c.secret_hash AS credential_secret_hash ",

@@ -22,13 +22,15 @@ macro_rules! user_columns {
 }
 macro_rules! group_columns {
     () => {
-        "id, display_name, description, mail_nickname, security_enabled, created"
+        "id, display_name, description, mail_nickname, security_enabled, is_assignable_to_role, \
+         created"
     };
 }
 macro_rules! application_columns {
     () => {
         "id, app_id, display_name, is_fallback_public_client, web_redirect_uris, \
-         public_client_redirect_uris, spa_redirect_uris, api_permissions, created"
+         public_client_redirect_uris, spa_redirect_uris, api_permissions, created, \
+         bootstrap_automation"
     };
 }
 macro_rules! credential_columns {
@@ -144,6 +146,7 @@ pub(crate) fn group(row: &Row) -> Result<Group, Error> {
         description: opt_text(row, "description")?,
         mail_nickname: opt_text(row, "mail_nickname")?,
         security_enabled: flag(row, "security_enabled")?,
+        is_assignable_to_role: flag(row, "is_assignable_to_role")?,
         created_date_time: instant(row, "created")?,
     })
 }
@@ -187,6 +190,7 @@ pub(crate) fn application(row: &Row) -> Result<Application, Error> {
         api_permissions: json(row, "api_permissions")?,
         password_credentials: Vec::new(),
         created_date_time: instant(row, "created")?,
+        bootstrap_automation: flag(row, "bootstrap_automation")?,
     })
 }
 

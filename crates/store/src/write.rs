@@ -344,9 +344,13 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         Change::InsertGroup(group) => {
             let query = db::query(
                 "INSERT INTO groups (id, display_name, description, mail_nickname, \
-                 security_enabled, created) VALUES ($1, $2, $3, $4, $5, $6)",
+                 security_enabled, created, is_assignable_to_role) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             );
-            let query = bind_group(query, group).bind(unix_millis(group.created_date_time));
+            // isAssignableToRole is written here only: no update changes it.
+            let query = bind_group(query, group)
+                .bind(unix_millis(group.created_date_time))
+                .bind(flag(group.is_assignable_to_role));
             run(conn, change, query).await?;
         }
         Change::UpdateGroup(group) => {
@@ -413,9 +417,13 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             let query = db::query(
                 "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
                  web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, \
-                 api_permissions, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 api_permissions, created, bootstrap_automation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             );
-            let query = bind_application(query, app)?.bind(unix_millis(app.created_date_time));
+            // The automation marker is written here only: no update changes it.
+            let query = bind_application(query, app)?
+                .bind(unix_millis(app.created_date_time))
+                .bind(flag(app.bootstrap_automation));
             run(conn, change, query).await?;
             for credential in &app.password_credentials {
                 insert_credential(conn, change, app.id, credential).await?;

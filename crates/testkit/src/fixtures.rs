@@ -86,6 +86,48 @@ pub async fn assign_role(t: &TestServer, principal: &str, role: &str) {
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
 
+/// Creates a security group that may hold directory roles (`isAssignableToRole`); its id.
+pub async fn create_role_assignable_group(t: &TestServer, display_name: &str) -> String {
+    let r = t
+        .post(
+            "/groups",
+            json!({"displayName": display_name, "isAssignableToRole": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["isAssignableToRole"], true);
+    id(&r.body)
+}
+
+/// Registers a confidential application holding `permissions`, gives it a secret and signs it
+/// in with client credentials: its object id and an access token.
+pub async fn app_with_permissions(
+    t: &TestServer,
+    display_name: &str,
+    permissions: &[&str],
+) -> (String, String) {
+    let app = t
+        .post(
+            "/applications",
+            json!({"displayName": display_name, "apiPermissions": permissions}),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{:?}", app.body);
+    let object_id = id(&app.body);
+    let secret = t
+        .post(&format!("/applications/{object_id}/addPassword"), json!({}))
+        .await;
+    assert_eq!(secret.status, StatusCode::OK, "{:?}", secret.body);
+    let token = t
+        .client_token(
+            app.body["appId"].as_str().expect("an appId"),
+            secret.body["secretText"].as_str().expect("a secret"),
+        )
+        .await
+        .expect("a client credentials token");
+    (object_id, token)
+}
+
 /// Creates a Conditional Access policy from its Graph JSON; the created policy.
 pub async fn create_policy(t: &TestServer, body: Value) -> Value {
     let r = t.post("/identity/conditionalAccess/policies", body).await;

@@ -215,6 +215,9 @@ pub fn roles_granting<P: Permission>() -> Vec<&'static BuiltInRole> {
 #[derive(Debug, Clone)]
 pub struct Granted<P: Permission> {
     actor: Actor,
+    /// Everything the caller held when checked: rules about a target (see
+    /// [`crate::directory::ladder`]) weigh the caller's whole standing, not only `P`.
+    held: Vec<String>,
     _permission: PhantomData<fn() -> P>,
 }
 
@@ -223,6 +226,7 @@ impl<P: Permission> Granted<P> {
         if principal.may::<P>() {
             Ok(Granted {
                 actor: principal.actor.clone(),
+                held: principal.permissions.clone(),
                 _permission: PhantomData,
             })
         } else {
@@ -236,6 +240,51 @@ impl<P: Permission> Granted<P> {
     pub fn actor(&self) -> &Actor {
         &self.actor
     }
+
+    /// Every permission the caller held when the grant was made.
+    pub fn held(&self) -> &[String] {
+        &self.held
+    }
+}
+
+/// The typed permissions with what implies each, looked up by name: a held permission covers a
+/// needed one when it is the same or implies it.
+const IMPLIED: &[(&str, &[&str])] = &[
+    (ReadUsers::NAME, ReadUsers::SATISFIED_BY),
+    (WriteUsers::NAME, WriteUsers::SATISFIED_BY),
+    (ReadGroups::NAME, ReadGroups::SATISFIED_BY),
+    (WriteGroups::NAME, WriteGroups::SATISFIED_BY),
+    (WriteGroupMembers::NAME, WriteGroupMembers::SATISFIED_BY),
+    (ReadRoles::NAME, ReadRoles::SATISFIED_BY),
+    (WriteRoles::NAME, WriteRoles::SATISFIED_BY),
+    (ReadApplications::NAME, ReadApplications::SATISFIED_BY),
+    (WriteApplications::NAME, WriteApplications::SATISFIED_BY),
+    (ReadPolicies::NAME, ReadPolicies::SATISFIED_BY),
+    (
+        WriteConditionalAccess::NAME,
+        WriteConditionalAccess::SATISFIED_BY,
+    ),
+    (
+        WriteAuthenticationMethodPolicy::NAME,
+        WriteAuthenticationMethodPolicy::SATISFIED_BY,
+    ),
+    (ReadAuditLogs::NAME, ReadAuditLogs::SATISFIED_BY),
+    (ReadUserMethods::NAME, ReadUserMethods::SATISFIED_BY),
+    (WriteUserMethods::NAME, WriteUserMethods::SATISFIED_BY),
+    (
+        perm::DIRECTORY_READ_ALL,
+        &[perm::DIRECTORY_READ_ALL, perm::DIRECTORY_READ_WRITE_ALL],
+    ),
+];
+
+/// Whether the permissions in `held` cover `needed`: held itself, or implied by one held.
+pub fn covers(held: &[String], needed: &str) -> bool {
+    let implied_by = IMPLIED
+        .iter()
+        .find(|(name, _)| *name == needed)
+        .map_or(&[][..], |(_, by)| *by);
+    held.iter()
+        .any(|h| h == needed || implied_by.contains(&h.as_str()))
 }
 
 #[cfg(test)]

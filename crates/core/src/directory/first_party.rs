@@ -64,6 +64,7 @@ pub async fn ensure_first_party_applications<S: DirectoryStore + ?Sized>(
             api_permissions: Vec::new(),
             password_credentials: Vec::new(),
             created_date_time: now,
+            bootstrap_automation: false,
         };
         let audit = DirectoryAudit {
             id: deps.entropy.uuid(),

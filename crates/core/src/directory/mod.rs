@@ -1,6 +1,7 @@
 //! The directory: the tenant, users, groups with nested membership, built-in directory roles and
 //! their assignments, applications and their secrets, policy documents as stored, the
-//! permissions a caller holds ([`authz`]) and the audit entry of every change ([`audit`]).
+//! permissions a caller holds ([`authz`]), the rules that keep managing groups and applications
+//! from becoming a privilege ladder ([`ladder`]) and the audit entry of every change ([`audit`]).
 //!
 //! Every other capability stands on it: a person, an application and a role are directory
 //! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
@@ -9,6 +10,7 @@
 pub mod audit;
 pub mod authz;
 pub mod first_party;
+pub mod ladder;
 pub mod model;
 pub mod roles;
 mod service;

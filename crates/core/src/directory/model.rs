@@ -64,6 +64,9 @@ pub struct Group {
     pub description: Option<String>,
     pub mail_nickname: Option<String>,
     pub security_enabled: bool,
+    /// Graph's `isAssignableToRole`: only such a group may hold a directory role. Set when the
+    /// group is made and never changed afterwards (see [`crate::directory::ladder`]).
+    pub is_assignable_to_role: bool,
     #[serde(with = "graph_datetime")]
     #[schema(value_type = String, format = DateTime)]
     pub created_date_time: OffsetDateTime,
@@ -146,6 +149,11 @@ pub struct Application {
     #[serde(with = "graph_datetime")]
     #[schema(value_type = String, format = DateTime)]
     pub created_date_time: OffsetDateTime,
+    /// The automation application made at first start: protected like a Global Administrator
+    /// (see [`crate::directory::ladder`]). Set only when it is made; not shown in the API.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub bootstrap_automation: bool,
 }
 
 impl Application {

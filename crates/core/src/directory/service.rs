@@ -15,6 +15,7 @@ use crate::directory::authz::{
     Actor, Granted, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadRoles, ReadUsers,
     WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers, perm,
 };
+use crate::directory::ladder::{self, ApplicationChange, GroupChange};
 use crate::directory::model::{
     Application, Group, MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment,
     Tenant, User, UserType,
@@ -27,6 +28,8 @@ use crate::kernel::crypto::{hash_secret, verify_secret};
 use crate::kernel::query::{ListQuery, Page};
 use crate::{Error, Result};
 
+/// The audit activity of adding or removing a client secret, as Entra names it.
+const SECRETS_ACTIVITY: &str = "Update application – Certificates and secrets management";
 /// The longest a client secret may live, as in Entra's recommendation (two years).
 pub const MAX_SECRET_LIFETIME: Duration = Duration::days(730);
 const MAX_DISPLAY_NAME: usize = 256;
@@ -107,6 +110,10 @@ pub struct NewGroup {
     /// Only security groups (`[]`) exist here.
     #[serde(default)]
     pub group_types: Option<Vec<String>>,
+    /// Whether the group may hold directory roles; fixed once the group is made. `true` needs
+    /// RoleManagement.ReadWrite.Directory as well.
+    #[serde(default)]
+    pub is_assignable_to_role: Option<bool>,
     #[serde(default, rename = "@odata.type")]
     #[schema(ignore)]
     pub odata_type: Option<String>,
@@ -124,6 +131,8 @@ pub struct GroupPatch {
     #[schema(value_type = Option<String>)]
     pub mail_nickname: Option<Option<String>>,
     pub security_enabled: Option<bool>,
+    /// Fixed when the group is made: a different value is refused.
+    pub is_assignable_to_role: Option<bool>,
 }
 
 /// Body of `POST /roleManagement/directory/roleAssignments`.
@@ -425,6 +434,17 @@ impl Directory {
         }
     }
 
+    /// Records a refusal by a rule of [`ladder`] as a failed audit entry and hands the error
+    /// back. The entry describes what was attempted; nothing else is written.
+    async fn refused(&self, mut audit: DirectoryAudit, error: Error) -> Error {
+        audit.result = "failure".to_string();
+        audit.result_reason = format!("{}: {}", error.code(), error.public_message());
+        if let Err(e) = self.store().commit(Vec::new(), Some(audit)).await {
+            tracing::warn!(error = %e, "could not record a refused change in the audit log");
+        }
+        error
+    }
+
     // --- users --------------------------------------------------------------------------
 
     pub async fn create_user(
@@ -616,6 +636,7 @@ impl Directory {
                 .map(|d| d.trim().to_string())
                 .filter(|d| !d.is_empty()),
             security_enabled: true,
+            is_assignable_to_role: input.is_assignable_to_role.unwrap_or(false),
             created_date_time: self.now(),
         };
         if group
@@ -629,6 +650,28 @@ impl Directory {
             ));
         }
         let target = TargetResource::new("Group", group.id, &group.display_name);
+        if group.is_assignable_to_role
+            && let Err(e) = ladder::check_group_change(
+                grant.held(),
+                &group,
+                &[],
+                GroupChange::CreateRoleAssignable,
+            )
+        {
+            return Err(self
+                .refused(
+                    self.audit(
+                        grant.actor(),
+                        request,
+                        "GroupManagement",
+                        "Add group",
+                        "Add",
+                        vec![target],
+                    ),
+                    e,
+                )
+                .await);
+        }
         let audit = self.audit(
             grant.actor(),
             request,
@@ -687,6 +730,7 @@ impl Directory {
                 "Only security groups are supported.",
             ));
         }
+        ladder::check_assignable_unchanged(&old, patch.is_assignable_to_role)?;
         if new == old {
             return Ok(old);
         }
@@ -759,6 +803,25 @@ impl Directory {
     ) -> Result<()> {
         let group = self.find_group(group_id).await?;
         let member_id = parse_odata_reference(reference)?;
+        let containing = self.store().transitive_member_of(group.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &group, &containing, GroupChange::AddMember)
+        {
+            let target = TargetResource::new("Group", group.id, &group.display_name);
+            return Err(self
+                .refused(
+                    self.audit(
+                        grant.actor(),
+                        request,
+                        "GroupManagement",
+                        "Add member to group",
+                        "Assign",
+                        vec![target],
+                    ),
+                    e,
+                )
+                .await);
+        }
         let (kind, name, upn) = if let Some(user) = self.store().user(member_id).await? {
             (
                 ObjectKind::User,
@@ -766,13 +829,13 @@ impl Directory {
                 Some(user.user_principal_name),
             )
         } else if let Some(member) = self.store().group(member_id).await? {
+            ladder::check_may_contain_group(&group)?;
             if member.id == group.id {
                 return Err(Error::invalid(
                     "@odata.id",
                     "A group cannot be a member of itself.",
                 ));
             }
-            let containing = self.store().transitive_member_of(group.id).await?;
             if containing.iter().any(|g| g.id == member.id) {
                 return Err(Error::invalid(
                     "@odata.id",
@@ -844,6 +907,25 @@ impl Directory {
             .into_iter()
             .find(|m| m.id == member_uuid)
             .ok_or_else(|| Error::not_found("member", member_id))?;
+        let containing = self.store().transitive_member_of(group.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &group, &containing, GroupChange::RemoveMember)
+        {
+            let target = TargetResource::new("Group", group.id, &group.display_name);
+            return Err(self
+                .refused(
+                    self.audit(
+                        grant.actor(),
+                        request,
+                        "GroupManagement",
+                        "Remove member from group",
+                        "Unassign",
+                        vec![target],
+                    ),
+                    e,
+                )
+                .await);
+        }
         let audit = self.audit(
             grant.actor(),
             request,
@@ -962,6 +1044,9 @@ impl Directory {
                 format!("'{role_id}' is not a built-in directory role template id."),
             )
         })?;
+        if let Some(group) = self.store().group(principal_id).await? {
+            ladder::check_group_may_hold_role(&group)?;
+        }
         let (name, kind, upn) = self.principal(principal_id).await?.ok_or_else(|| {
             Error::invalid(
                 "principalId",
@@ -1127,6 +1212,7 @@ impl Directory {
             api_permissions,
             password_credentials: Vec::new(),
             created_date_time: self.now(),
+            bootstrap_automation: false,
         };
         let target = TargetResource::new("Application", app.id, &app.display_name);
         let audit = self.audit(
@@ -1202,6 +1288,14 @@ impl Directory {
         if let Some(p) = patch.api_permissions {
             new.api_permissions = check_api_permissions(&p)?;
             if new.api_permissions != old.api_permissions {
+                self.check_application_change(
+                    grant,
+                    request,
+                    &old,
+                    ApplicationChange::ChangePermissions,
+                    "Update application",
+                )
+                .await?;
                 let added: Vec<String> = new
                     .api_permissions
                     .iter()
@@ -1250,6 +1344,14 @@ impl Directory {
         id: &str,
     ) -> Result<()> {
         let app = self.find_application(id).await?;
+        self.check_application_change(
+            grant,
+            request,
+            &app,
+            ApplicationChange::Delete,
+            "Delete application",
+        )
+        .await?;
         let target = TargetResource::new("Application", app.id, &app.display_name);
         let audit = self.audit(
             grant.actor(),
@@ -1262,6 +1364,40 @@ impl Directory {
         self.store()
             .commit(vec![Change::DeleteApplication(app.id)], Some(audit))
             .await
+    }
+
+    /// Applies [`ladder::check_application_change`]; a refusal is audited as a failure of
+    /// `activity`.
+    async fn check_application_change(
+        &self,
+        grant: &Granted<WriteApplications>,
+        request: &RequestContext,
+        app: &Application,
+        change: ApplicationChange,
+        activity: &str,
+    ) -> Result<()> {
+        let Err(e) = ladder::check_application_change(grant.held(), app, change) else {
+            return Ok(());
+        };
+        let operation = if change == ApplicationChange::Delete {
+            "Delete"
+        } else {
+            "Update"
+        };
+        let target = TargetResource::new("Application", app.id, &app.display_name);
+        Err(self
+            .refused(
+                self.audit(
+                    grant.actor(),
+                    request,
+                    "ApplicationManagement",
+                    activity,
+                    operation,
+                    vec![target],
+                ),
+                e,
+            )
+            .await)
     }
 
     /// Makes a new client secret. Its text is returned here once and stored only as a hash.
@@ -1309,6 +1445,14 @@ impl Directory {
         input: AddPassword,
     ) -> Result<NewSecret> {
         let app = self.find_application(id).await?;
+        self.check_application_change(
+            grant,
+            request,
+            &app,
+            ApplicationChange::AddCredential,
+            SECRETS_ACTIVITY,
+        )
+        .await?;
         if app.is_fallback_public_client {
             return Err(Error::invalid(
                 "passwordCredential",
@@ -1336,7 +1480,7 @@ impl Directory {
             grant.actor(),
             request,
             "ApplicationManagement",
-            "Update application – Certificates and secrets management",
+            SECRETS_ACTIVITY,
             "Update",
             vec![target],
         );
@@ -1361,6 +1505,14 @@ impl Directory {
     ) -> Result<()> {
         let app = self.find_application(id).await?;
         let key_id = parse_id("keyId", &input.key_id)?;
+        self.check_application_change(
+            grant,
+            request,
+            &app,
+            ApplicationChange::RemoveCredential,
+            SECRETS_ACTIVITY,
+        )
+        .await?;
         if !app.password_credentials.iter().any(|c| c.key_id == key_id) {
             return Err(Error::not_found("passwordCredential", key_id.to_string()));
         }
@@ -1373,7 +1525,7 @@ impl Directory {
             grant.actor(),
             request,
             "ApplicationManagement",
-            "Update application – Certificates and secrets management",
+            SECRETS_ACTIVITY,
             "Update",
             vec![target],
         );

@@ -103,6 +103,23 @@ error_codes! {
     PasskeyUserNotPresent => "passkeyUserNotPresent",
     PasskeyUserNotVerified => "passkeyUserNotVerified",
     PasskeyVerificationFailed => "passkeyVerificationFailed",
+    // No privilege ladder (see `directory::ladder`).
+    /// A role-assignable group's members (or the group itself) were to be changed by a caller
+    /// without RoleManagement.ReadWrite.Directory.
+    RoleAssignableGroupNeedsRoleManagement => "roleAssignableGroupNeedsRoleManagement",
+    /// A role was to be assigned to a group that is not role-assignable.
+    GroupNotAssignableToRole => "groupNotAssignableToRole",
+    /// A group was to be added to a role-assignable group.
+    RoleAssignableGroupCannotNest => "roleAssignableGroupCannotNest",
+    /// An application's credentials or permissions were to be changed by a caller who does not
+    /// hold every permission the application holds.
+    ApplicationPermissionsNotCovered => "applicationPermissionsNotCovered",
+    /// The automation application made at first start was to be changed or deleted by a caller
+    /// without RoleManagement.ReadWrite.Directory (or every permission it holds).
+    AutomationApplicationProtected => "automationApplicationProtected",
+    /// A first-party application (My Account, Admin Portal) was to be deleted or given a
+    /// credential.
+    FirstPartyApplicationProtected => "firstPartyApplicationProtected",
 }
 
 impl fmt::Display for ErrorCode {
@@ -215,6 +232,10 @@ pub enum Error {
     /// HTTP 403: Authenticated, but the caller lacks the permission the operation states.
     #[error("{0}")]
     Forbidden(String),
+    /// HTTP 403: The caller holds the operation's permission, but a rule about its target refuses
+    /// it; `code` names the rule.
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
     /// HTTP 404: The addressed object does not exist.
     #[error("{resource} '{id}' does not exist")]
     NotFound { resource: &'static str, id: String },
@@ -273,6 +294,27 @@ impl Error {
         }
     }
 
+    /// A 403 from a rule about the target rather than a missing permission; `code` names the rule.
+    pub fn denied(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Denied {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 400 whose code names the rule broken, and whose target names the field at fault.
+    pub fn invalid_by_rule(
+        code: ErrorCode,
+        field: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Invalid {
+            code,
+            target: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
     /// A refused first factor, with the message the person reads.
     pub fn sign_in_refused(code: SignInErrorCode, message: impl Into<String>) -> Self {
         Error::SignInRefused {
@@ -298,7 +340,7 @@ impl Error {
                 // The credential may be right; the account or the policy refuses.
                 S::AccountDisabled | S::BlockedByConditionalAccess => 403,
             },
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::Denied { .. } => 403,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
@@ -316,6 +358,7 @@ impl Error {
             Error::Unauthenticated(_) => ErrorCode::InvalidAuthenticationToken,
             Error::SignInRefused { .. } => ErrorCode::SignInRefused,
             Error::Forbidden(_) => ErrorCode::AuthorizationRequestDenied,
+            Error::Denied { code, .. } => *code,
             Error::NotFound { .. } => ErrorCode::ResourceNotFound,
             Error::Conflict { code, .. } => *code,
             Error::PayloadTooLarge { .. } => ErrorCode::EntityTooLarge,
@@ -426,6 +469,18 @@ mod tests {
                 403,
                 "Authorization_RequestDenied",
                 None,
+            ),
+            (
+                Error::denied(ErrorCode::AutomationApplicationProtected, "x"),
+                403,
+                "automationApplicationProtected",
+                None,
+            ),
+            (
+                Error::invalid_by_rule(ErrorCode::GroupNotAssignableToRole, "principalId", "x"),
+                400,
+                "groupNotAssignableToRole",
+                Some("principalId"),
             ),
             (
                 Error::not_found("user", "u1"),

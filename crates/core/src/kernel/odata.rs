@@ -61,6 +61,11 @@ pub const GROUP_FIELDS: &[FilterField] = &[
     field("displayName", "display_name", FieldKind::Text),
     field("mailNickname", "mail_nickname", FieldKind::Text),
     field("securityEnabled", "security_enabled", FieldKind::Bool),
+    field(
+        "isAssignableToRole",
+        "is_assignable_to_role",
+        FieldKind::Bool,
+    ),
     field("createdDateTime", "created", FieldKind::Instant),
 ];
 

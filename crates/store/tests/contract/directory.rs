@@ -1,6 +1,8 @@
 //! The directory's storage: users (unique names, ignoring case), applications (unique app
 //! ids), groups and nested membership (transitive both ways, cycles end), what a delete takes
-//! with it, list filters, keyset paging, and directory audits newest first.
+//! with it, list filters, keyset paging, directory audits newest first, and the two markers
+//! written only when their row is made (a group's isAssignableToRole, the automation
+//! application's).
 
 use std::collections::HashSet;
 
@@ -27,6 +29,7 @@ contract!(
     filters,
     keyset_paging_has_no_duplicates_or_gaps,
     audits_are_newest_first,
+    role_assignable_and_automation_markers_are_kept_and_never_updated,
 );
 
 async fn upn_lookup_ignores_case_and_duplicates_conflict(store: SqlStore) {
@@ -768,5 +771,94 @@ async fn audits_are_newest_first(store: SqlStore) {
         )])
         .await,
         vec!["Activity 6"]
+    );
+}
+
+async fn role_assignable_and_automation_markers_are_kept_and_never_updated(store: SqlStore) {
+    let mut tier0 = group("Tier 0 admins", T0);
+    tier0.is_assignable_to_role = true;
+    let plain = group("Readers", T0 + 1);
+    let mut automation = application("Automation", T0);
+    automation.bootstrap_automation = true;
+    let other = application("Other", T0 + 1);
+    commit(
+        &store,
+        vec![
+            Change::InsertGroup(tier0.clone()),
+            Change::InsertGroup(plain.clone()),
+            Change::InsertApplication(automation.clone()),
+            Change::InsertApplication(other.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(store.group(tier0.id).await.unwrap(), Some(tier0.clone()));
+    assert_eq!(store.group(plain.id).await.unwrap(), Some(plain.clone()));
+    let assignable = store
+        .list_groups(&query(vec![pred(
+            "is_assignable_to_role",
+            Op::Eq,
+            Value::Bool(true),
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(assignable.items, vec![tier0.clone()]);
+    for found in [
+        store.application(automation.id).await.unwrap(),
+        store
+            .application_by_app_id(automation.app_id)
+            .await
+            .unwrap(),
+    ] {
+        assert!(found.unwrap().bootstrap_automation);
+    }
+    let listed = store
+        .list_applications(&ListQuery::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        listed
+            .iter()
+            .map(|a| (a.display_name.as_str(), a.bootstrap_automation))
+            .collect::<Vec<_>>(),
+        vec![("Automation", true), ("Other", false)]
+    );
+
+    // An update that carries other values changes neither marker: both are set when the row is
+    // made and only then.
+    let mut renamed = tier0.clone();
+    renamed.display_name = "Tier zero".to_string();
+    renamed.is_assignable_to_role = false;
+    let mut promoted = other.clone();
+    promoted.bootstrap_automation = true;
+    let mut demoted = automation.clone();
+    demoted.bootstrap_automation = false;
+    commit(
+        &store,
+        vec![
+            Change::UpdateGroup(renamed),
+            Change::UpdateApplication(promoted),
+            Change::UpdateApplication(demoted),
+        ],
+    )
+    .await;
+    let kept = store.group(tier0.id).await.unwrap().unwrap();
+    assert_eq!(kept.display_name, "Tier zero");
+    assert!(kept.is_assignable_to_role);
+    assert!(
+        store
+            .application(automation.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .bootstrap_automation
+    );
+    assert!(
+        !store
+            .application(other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .bootstrap_automation
     );
 }

@@ -40,6 +40,7 @@ pub(crate) fn group(name: &str, created: i64) -> Group {
         description: None,
         mail_nickname: None,
         security_enabled: true,
+        is_assignable_to_role: false,
         created_date_time: at(created),
     }
 }
@@ -74,6 +75,7 @@ pub(crate) fn application(name: &str, created: i64) -> Application {
         api_permissions: vec!["User.ReadWrite.All".to_string()],
         password_credentials: Vec::new(),
         created_date_time: at(created),
+        bootstrap_automation: false,
     }
 }
 

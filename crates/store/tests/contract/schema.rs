@@ -317,3 +317,103 @@ async fn dropping_a_scratch_database_removes_it() {
         }
     }
 }
+
+/// Rows as a database from before migration 8 holds them: a tenant, the automation application
+/// made with it, a first-party application made at the same instant, another application, a
+/// group holding a role and one holding none.
+const BEFORE_MIGRATION_8: &str = "
+INSERT INTO tenant (id, display_name, created) VALUES ('t', 'Contoso', 1000);
+INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, web_redirect_uris,
+    public_client_redirect_uris, spa_redirect_uris, api_permissions, created) VALUES
+    ('automation', 'a1', 'Automation', 0, '[]', '[]', '[]', '[]', 1000),
+    ('portal', '005cbd19-3de0-4238-a5c6-97d038f6c66d', 'Admin Portal', 0, '[]', '[]', '[]', '[]', 1000),
+    ('later', 'a2', 'Later', 0, '[]', '[]', '[]', '[]', 2000);
+INSERT INTO groups (id, display_name, security_enabled, created) VALUES
+    ('admins', 'Admins', 1, 1000), ('readers', 'Readers', 1, 1000);
+INSERT INTO role_assignments (id, principal_id, role_definition_id, directory_scope_id) VALUES
+    ('r1', 'admins', '62e90394-69f5-4237-9190-012177145e10', '/');
+";
+
+const AFTER_MIGRATION_8: &str = "
+SELECT id FROM groups WHERE is_assignable_to_role = 1
+UNION ALL SELECT id FROM applications WHERE bootstrap_automation = 1";
+
+fn migration_files(dialect: &str) -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations")
+        .join(dialect);
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Migration 8 marks the groups that already hold a role as role-assignable, and the automation
+/// application (made with the tenant) as such, on both databases.
+#[tokio::test]
+async fn upgrading_marks_role_holding_groups_and_the_automation_application() {
+    let expected = vec!["admins".to_string(), "automation".to_string()];
+    let split = |dialect| {
+        let files = migration_files(dialect);
+        let at = files
+            .iter()
+            .position(|(name, _)| name.starts_with("0008_"))
+            .expect("migration 8");
+        (files[..at].to_vec(), files[at].1.clone())
+    };
+
+    let (earlier, eighth) = split("sqlite");
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    for (_, sql) in &earlier {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(BEFORE_MIGRATION_8).unwrap();
+    conn.execute_batch(&eighth).unwrap();
+    let marked: Vec<String> = conn
+        .prepare(AFTER_MIGRATION_8)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut marked = marked;
+    marked.sort();
+    assert_eq!(marked, expected, "SQLite");
+
+    let Ok(base) = std::env::var(portcullis_store::testing::TEST_DATABASE_URL_ENV) else {
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection, Row};
+    let scratch = ScratchDatabase::postgres(base.trim()).await.unwrap();
+    let mut pg = sqlx::PgConnection::connect(scratch.url()).await.unwrap();
+    let (earlier, eighth) = split("postgres");
+    for (_, sql) in &earlier {
+        sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+    }
+    for sql in [BEFORE_MIGRATION_8, &eighth] {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+    }
+    let mut marked: Vec<String> = sqlx::query(AFTER_MIGRATION_8)
+        .fetch_all(&mut pg)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    marked.sort();
+    assert_eq!(marked, expected, "PostgreSQL");
+    pg.close().await.unwrap();
+    scratch.remove().await.unwrap();
+}

@@ -369,7 +369,16 @@ async fn roles_commands() {
             "Joni Sherman",
         ])
         .await;
-    a.ok(&["groups", "create", "--name", "Admins"]).await;
+    // Only a role-assignable group may hold a role; the flag is fixed when the group is made.
+    let admins = a
+        .ok(&["groups", "create", "--name", "Admins", "--role-assignable"])
+        .await;
+    assert!(
+        admins
+            .lines()
+            .any(|l| l.starts_with("Role-assignable") && l.contains("yes")),
+        "{admins}"
+    );
 
     let roles = a.ok(&["roles", "list"]).await;
     assert_eq!(

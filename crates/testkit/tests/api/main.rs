@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod conditional_access;
 mod directory;
+mod ladder;
 mod oidc;
 mod passes;
 mod passkeys;

@@ -14,17 +14,17 @@ const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
 
 /// A browser signed in to the portal: its session cookie, and redirects left for the test to
 /// see.
-struct Browser {
+pub(crate) struct Browser {
     url: String,
     cookie: Option<String>,
     http: reqwest::Client,
 }
 
 /// What a page answered.
-struct Page {
-    status: StatusCode,
-    location: Option<String>,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) html: String,
 }
 
 impl Browser {
@@ -57,13 +57,13 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         let request = self.with_cookie(self.http.get(format!("{}{path}", self.url)));
         Self::page(request.send().await.unwrap()).await
     }
 
     /// Posts a form as the portal's own page does: same origin.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         self.post_from(Some(&self.url.clone()), path, form).await
     }
 
@@ -118,12 +118,12 @@ fn encode(text: &str) -> String {
 }
 
 /// The bootstrap administrator (Global Administrator), signed in with their first-start pass.
-async fn admin(t: &TestServer) -> Browser {
+pub(crate) async fn admin(t: &TestServer) -> Browser {
     Browser::new(t, Some(admin_session(t).await))
 }
 
 /// A new person holding `roles`, signed in with a pass the admin API issued them.
-async fn person(t: &TestServer, upn: &str, roles: &[&str]) -> (String, Browser) {
+pub(crate) async fn person(t: &TestServer, upn: &str, roles: &[&str]) -> (String, Browser) {
     let (id, token) = person_with_roles(t, upn, upn, roles).await;
     (id, Browser::new(t, Some(token)))
 }

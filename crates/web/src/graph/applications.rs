@@ -100,7 +100,7 @@ async fn get_application(
 
 /// Update an application.
 #[utoipa::path(patch, path = "/applications/{id}", tag = "applications", request_body = ApplicationPatch, params(("id" = String, Path)),
-    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such application")),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 403, description = "The caller does not hold every permission the application holds, nor RoleManagement.ReadWrite.Directory (applicationPermissionsNotCovered, automationApplicationProtected, firstPartyApplicationProtected)"), (status = 404, description = "No such application")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn update_application(
     State(state): State<Arc<GraphState>>,
@@ -119,7 +119,7 @@ async fn update_application(
 
 /// Delete an application and its secrets.
 #[utoipa::path(delete, path = "/applications/{id}", tag = "applications", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such application")), security(("bearer" = ["Application.ReadWrite.All"])))]
+    responses((status = 204, description = "Deleted"), (status = 403, description = "The caller does not hold every permission the application holds, nor RoleManagement.ReadWrite.Directory (applicationPermissionsNotCovered, automationApplicationProtected, firstPartyApplicationProtected)"), (status = 404, description = "No such application")), security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn delete_application(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteApplications>,
@@ -135,7 +135,7 @@ async fn delete_application(
 
 /// Add a client secret. The response is the only time `secretText` is shown.
 #[utoipa::path(post, path = "/applications/{id}/addPassword", tag = "applications", request_body = AddPassword, params(("id" = String, Path)),
-    responses((status = 200, body = NewSecret), (status = 400, description = "Invalid field"), (status = 404, description = "No such application")),
+    responses((status = 200, body = NewSecret), (status = 400, description = "Invalid field"), (status = 403, description = "The caller does not hold every permission the application holds, nor RoleManagement.ReadWrite.Directory (applicationPermissionsNotCovered, automationApplicationProtected, firstPartyApplicationProtected)"), (status = 404, description = "No such application")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn add_password(
     State(state): State<Arc<GraphState>>,
@@ -157,7 +157,7 @@ async fn add_password(
 
 /// Remove a client secret by keyId.
 #[utoipa::path(post, path = "/applications/{id}/removePassword", tag = "applications", request_body = RemovePassword, params(("id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 404, description = "No such application or secret")),
+    responses((status = 204, description = "Removed"), (status = 403, description = "The caller does not hold every permission the application holds, nor RoleManagement.ReadWrite.Directory (applicationPermissionsNotCovered, automationApplicationProtected, firstPartyApplicationProtected)"), (status = 404, description = "No such application or secret")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn remove_password(
     State(state): State<Arc<GraphState>>,

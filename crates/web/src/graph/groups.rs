@@ -26,6 +26,7 @@ const GROUP_PROPERTIES: &[&str] = &[
     "description",
     "mailNickname",
     "securityEnabled",
+    "isAssignableToRole",
     "createdDateTime",
 ];
 
@@ -77,7 +78,7 @@ async fn list_groups(
 
 /// Create a security group.
 #[utoipa::path(post, path = "/groups", tag = "groups", request_body = NewGroup,
-    responses((status = 201, body = Group), (status = 400, description = "Invalid field")),
+    responses((status = 201, body = Group), (status = 400, description = "Invalid field"), (status = 403, description = "isAssignableToRole without RoleManagement.ReadWrite.Directory (roleAssignableGroupNeedsRoleManagement)")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn create_group(
     State(state): State<Arc<GraphState>>,
@@ -110,7 +111,7 @@ async fn get_group(
 
 /// Update a group.
 #[utoipa::path(patch, path = "/groups/{id}", tag = "groups", request_body = GroupPatch, params(("id" = String, Path)),
-    responses((status = 204, description = "Updated"), (status = 404, description = "No such group")),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field, or isAssignableToRole changed"), (status = 404, description = "No such group")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn update_group(
     State(state): State<Arc<GraphState>>,
@@ -194,7 +195,7 @@ async fn group_member_of(
 
 /// Add a user or a group as a member: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.
 #[utoipa::path(post, path = "/groups/{id}/members/$ref", tag = "groups", request_body = MemberReference, params(("id" = String, Path)),
-    responses((status = 204, description = "Added"), (status = 400, description = "Bad reference or circular nesting"), (status = 404, description = "No such group or member"), (status = 409, description = "Already a member")),
+    responses((status = 204, description = "Added"), (status = 400, description = "Bad reference, circular nesting, or a group into a role-assignable group (roleAssignableGroupCannotNest)"), (status = 403, description = "A role-assignable group without RoleManagement.ReadWrite.Directory (roleAssignableGroupNeedsRoleManagement)"), (status = 404, description = "No such group or member"), (status = 409, description = "Already a member")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
 async fn add_member(
     State(state): State<Arc<GraphState>>,
@@ -212,7 +213,7 @@ async fn add_member(
 
 /// Remove a member.
 #[utoipa::path(delete, path = "/groups/{id}/members/{member_id}/$ref", tag = "groups", params(("id" = String, Path), ("member_id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 404, description = "No such group or membership")),
+    responses((status = 204, description = "Removed"), (status = 403, description = "A role-assignable group without RoleManagement.ReadWrite.Directory (roleAssignableGroupNeedsRoleManagement)"), (status = 404, description = "No such group or membership")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
 async fn remove_member(
     State(state): State<Arc<GraphState>>,

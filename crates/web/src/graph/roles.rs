@@ -150,7 +150,7 @@ async fn list_role_assignments(
 
 /// Assign a built-in role to a user, group or application, tenant-wide.
 #[utoipa::path(post, path = "/roleManagement/directory/roleAssignments", tag = "roles", request_body = NewRoleAssignment,
-    responses((status = 201, body = RoleAssignment), (status = 400, description = "Unknown role or principal"), (status = 409, description = "Already assigned")),
+    responses((status = 201, body = RoleAssignment), (status = 400, description = "Unknown role or principal, or a group that is not role-assignable (groupNotAssignableToRole)"), (status = 409, description = "Already assigned")),
     security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
 async fn create_role_assignment(
     State(state): State<Arc<GraphState>>,

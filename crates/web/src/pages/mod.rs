@@ -115,10 +115,21 @@ fn no_store() -> [(header::HeaderName, &'static str); 1] {
 
 /// A friendly error page with the request id a person quotes to support.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    coded_error_page(status, title, message, None)
+}
+
+/// [`error_page`] with the stable code of the failure, shown beside the status.
+fn coded_error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: Option<&str>,
+) -> Response {
     let context = minijinja::context! {
         title => title,
         message => message,
         status => status.as_u16(),
+        code => code,
         request_id => current_request_id(),
     };
     match TEMPLATES
@@ -151,11 +162,13 @@ fn render_failure(error: &Error, wording: Option<(&str, &str)>) -> Response {
     if status.is_server_error() {
         tracing::error!(request_id = %current_request_id(), error = %error, "page request failed");
     }
+    // A refusal's code names the rule, so a person can quote it; a fault's code says nothing.
+    let code = (!status.is_server_error()).then(|| error.code().as_str());
     match wording {
-        Some((title, message)) => error_page(status, title, message),
+        Some((title, message)) => coded_error_page(status, title, message, code),
         None => {
             let (title, message) = failure_wording(error);
-            error_page(status, title, &message)
+            coded_error_page(status, title, &message, code)
         }
     }
 }
@@ -171,7 +184,9 @@ fn failure_wording(error: &Error) -> (&'static str, String) {
         Error::NotFound { .. } => ("Not found", error.public_message()),
         Error::SignInRefused { .. } => ("We couldn't sign you in", error.public_message()),
         Error::Unauthenticated(_) => ("Sign in again", error.public_message()),
-        Error::Forbidden(_) => ("You don't have access to this", error.public_message()),
+        Error::Forbidden(_) | Error::Denied { .. } => {
+            ("You don't have access to this", error.public_message())
+        }
         Error::TooManyRequests { .. } => (
             "Too many attempts",
             "There have been too many attempts. Wait a few minutes and try again.".into(),

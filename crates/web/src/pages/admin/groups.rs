@@ -69,6 +69,7 @@ async fn list_page(
                 "id": g.id,
                 "displayName": g.display_name,
                 "description": g.description,
+                "isAssignableToRole": g.is_assignable_to_role,
                 "created": when(g.created_date_time),
             })).collect::<Vec<_>>(),
             "filters": { "name": query.get("name") },
@@ -96,14 +97,18 @@ async fn create(
         security_enabled: Some(true),
         mail_enabled: None,
         group_types: None,
+        is_assignable_to_role: Some(form.checked("isAssignableToRole")),
         odata_type: None,
     };
     match state.directory.create_group(&grant, &request, input).await {
         Ok(group) => done(&format!("/admin/groups/{}", group.id), "group-created"),
         Err(e) => {
             let (status, errors) = refusal(e, &["displayName", "description"])?;
-            let values =
-                json!({ "displayName": form.text("displayName"), "description": description });
+            let values = json!({
+                "displayName": form.text("displayName"),
+                "description": description,
+                "isAssignableToRole": form.checked("isAssignableToRole"),
+            });
             list_page(&state, &portal, &query, status, values, errors).await
         }
     }
@@ -136,6 +141,7 @@ async fn group_page(
                 "id": group.id,
                 "displayName": group.display_name,
                 "description": group.description,
+                "isAssignableToRole": group.is_assignable_to_role,
                 "created": when(group.created_date_time),
             },
             "members": members.iter().map(|m| json!({

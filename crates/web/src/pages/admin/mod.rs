@@ -445,6 +445,7 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         Error::Invalid { .. }
             | Error::Conflict { .. }
             | Error::Forbidden(_)
+            | Error::Denied { .. }
             | Error::PayloadTooLarge { .. }
     );
     if !about_the_input {
@@ -460,8 +461,13 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         })
         .map(|f| f.to_string())
         .unwrap_or_else(|| "form".to_string());
+    // A rule's refusal carries its code, so a person can quote it as the API would.
+    let message = match &e {
+        Error::Denied { code, .. } => format!("{} (code: {code})", e.public_message()),
+        _ => e.public_message(),
+    };
     let mut errors = FieldErrors::new();
-    errors.insert(field, e.public_message());
+    errors.insert(field, message);
     Ok((status, errors))
 }
 
