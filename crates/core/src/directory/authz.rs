@@ -215,6 +215,9 @@ pub fn roles_granting<P: Permission>() -> Vec<&'static BuiltInRole> {
 #[derive(Debug, Clone)]
 pub struct Granted<P: Permission> {
     actor: Actor,
+    /// Everything the caller was granted, not only `P`: an application's standing in
+    /// [`crate::directory::tiers`] is read from its permissions.
+    permissions: Vec<String>,
     _permission: PhantomData<fn() -> P>,
 }
 
@@ -223,6 +226,7 @@ impl<P: Permission> Granted<P> {
         if principal.may::<P>() {
             Ok(Granted {
                 actor: principal.actor.clone(),
+                permissions: principal.permissions.clone(),
                 _permission: PhantomData,
             })
         } else {
@@ -235,6 +239,11 @@ impl<P: Permission> Granted<P> {
 
     pub fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    /// Every permission the caller holds (see the field).
+    pub fn permissions(&self) -> &[String] {
+        &self.permissions
     }
 }
 

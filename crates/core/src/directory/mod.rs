@@ -1,6 +1,7 @@
 //! The directory: the tenant, users, groups with nested membership, built-in directory roles and
 //! their assignments, applications and their secrets, policy documents as stored, the
-//! permissions a caller holds ([`authz`]) and the audit entry of every change ([`audit`]).
+//! permissions a caller holds ([`authz`]), who may take sensitive actions on whom ([`tiers`]) and
+//! the audit entry of every change ([`audit`]).
 //!
 //! Every other capability stands on it: a person, an application and a role are directory
 //! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
@@ -13,5 +14,6 @@ pub mod model;
 pub mod roles;
 mod service;
 pub mod store;
+pub mod tiers;
 
 pub use service::*;

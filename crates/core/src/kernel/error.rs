@@ -54,6 +54,9 @@ error_codes! {
     MultipleObjectsWithSameKeyValue => "Request_MultipleObjectsWithSameKeyValue",
     InvalidAuthenticationToken => "InvalidAuthenticationToken",
     AuthorizationRequestDenied => "Authorization_RequestDenied",
+    /// The target of a sensitive action holds a role the caller's roles do not cover (Entra's
+    /// tiers, see `directory::tiers`).
+    TargetPrivileged => "Authorization_TargetPrivileged",
     ResourceNotFound => "Request_ResourceNotFound",
     EntityTooLarge => "Request_EntityTooLarge",
     TooManyRequests => "TooManyRequests",
@@ -215,6 +218,10 @@ pub enum Error {
     /// HTTP 403: Authenticated, but the caller lacks the permission the operation states.
     #[error("{0}")]
     Forbidden(String),
+    /// HTTP 403: Authenticated and permitted the operation, but a rule about the object refuses
+    /// it; `code` names the rule (e.g. [`ErrorCode::TargetPrivileged`]).
+    #[error("{message}")]
+    Denied { code: ErrorCode, message: String },
     /// HTTP 404: The addressed object does not exist.
     #[error("{resource} '{id}' does not exist")]
     NotFound { resource: &'static str, id: String },
@@ -298,7 +305,7 @@ impl Error {
                 // The credential may be right; the account or the policy refuses.
                 S::AccountDisabled | S::BlockedByConditionalAccess => 403,
             },
-            Error::Forbidden(_) => 403,
+            Error::Forbidden(_) | Error::Denied { .. } => 403,
             Error::NotFound { .. } => 404,
             Error::Conflict { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
@@ -316,6 +323,7 @@ impl Error {
             Error::Unauthenticated(_) => ErrorCode::InvalidAuthenticationToken,
             Error::SignInRefused { .. } => ErrorCode::SignInRefused,
             Error::Forbidden(_) => ErrorCode::AuthorizationRequestDenied,
+            Error::Denied { code, .. } => *code,
             Error::NotFound { .. } => ErrorCode::ResourceNotFound,
             Error::Conflict { code, .. } => *code,
             Error::PayloadTooLarge { .. } => ErrorCode::EntityTooLarge,
@@ -425,6 +433,15 @@ mod tests {
                 Error::Forbidden("x".into()),
                 403,
                 "Authorization_RequestDenied",
+                None,
+            ),
+            (
+                Error::Denied {
+                    code: ErrorCode::TargetPrivileged,
+                    message: "x".into(),
+                },
+                403,
+                "Authorization_TargetPrivileged",
                 None,
             ),
             (
