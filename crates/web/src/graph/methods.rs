@@ -136,10 +136,7 @@ async fn create_pass(
     Path(id): Path<String>,
     GraphJson(input): GraphJson<NewTemporaryAccessPass>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let created = state
-        .passes
-        .issue(&grant, &state.directory, &meta, &id, input)
-        .await?;
+    let created = state.passes.issue(&grant, &meta, &id, input).await?;
     Ok((
         StatusCode::CREATED,
         entity(
@@ -177,10 +174,7 @@ async fn delete_pass(
     Meta(meta): Meta,
     Path((id, method_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .passes
-        .delete(&grant, &state.directory, &meta, &id, &method_id)
-        .await?;
+    state.passes.delete(&grant, &meta, &id, &method_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

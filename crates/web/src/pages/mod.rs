@@ -115,10 +115,22 @@ fn no_store() -> [(header::HeaderName, &'static str); 1] {
 
 /// A friendly error page with the request id a person quotes to support.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    error_page_with_code(status, title, message, None)
+}
+
+/// [`error_page`], naming the stable code of a core error as the API would (so a person can
+/// quote the same code a script sees).
+fn error_page_with_code(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    code: Option<&str>,
+) -> Response {
     let context = minijinja::context! {
         title => title,
         message => message,
         status => status.as_u16(),
+        code => code,
         request_id => current_request_id(),
     };
     match TEMPLATES
@@ -151,11 +163,12 @@ fn render_failure(error: &Error, wording: Option<(&str, &str)>) -> Response {
     if status.is_server_error() {
         tracing::error!(request_id = %current_request_id(), error = %error, "page request failed");
     }
+    let code = Some(error.code().as_str());
     match wording {
-        Some((title, message)) => error_page(status, title, message),
+        Some((title, message)) => error_page_with_code(status, title, message, code),
         None => {
             let (title, message) = failure_wording(error);
-            error_page(status, title, &message)
+            error_page_with_code(status, title, &message, code)
         }
     }
 }
@@ -172,6 +185,7 @@ fn failure_wording(error: &Error) -> (&'static str, String) {
         Error::SignInRefused { .. } => ("We couldn't sign you in", error.public_message()),
         Error::Unauthenticated(_) => ("Sign in again", error.public_message()),
         Error::Forbidden(_) => ("You don't have access to this", error.public_message()),
+        Error::Denied { .. } => ("You can't do that to this account", error.public_message()),
         Error::TooManyRequests { .. } => (
             "Too many attempts",
             "There have been too many attempts. Wait a few minutes and try again.".into(),

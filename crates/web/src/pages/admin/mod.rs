@@ -436,6 +436,7 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         Error::Invalid { .. }
             | Error::Conflict { .. }
             | Error::Forbidden(_)
+            | Error::Denied { .. }
             | Error::PayloadTooLarge { .. }
     );
     if !about_the_input {
@@ -452,7 +453,12 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         .map(|f| f.to_string())
         .unwrap_or_else(|| "form".to_string());
     let mut errors = FieldErrors::new();
-    errors.insert(field, e.public_message());
+    // A rule's refusal names its code, as the admin API does.
+    let message = match &e {
+        Error::Denied { code, .. } => format!("{} ({code})", e.public_message()),
+        _ => e.public_message(),
+    };
+    errors.insert(field, message);
     Ok((status, errors))
 }
 
