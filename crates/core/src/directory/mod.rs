@@ -1,7 +1,8 @@
 //! The directory: the tenant, users, groups with nested membership, built-in directory roles and
 //! their assignments, applications and their secrets, policy documents as stored, the
 //! permissions a caller holds ([`authz`]), the rules that keep managing groups and applications
-//! from becoming a privilege ladder ([`ladder`]) and the audit entry of every change ([`audit`]).
+//! from becoming a privilege ladder ([`ladder`]), who may take sensitive actions on whom
+//! ([`tiers`]) and the audit entry of every change ([`audit`]).
 //!
 //! Every other capability stands on it: a person, an application and a role are directory
 //! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
@@ -15,5 +16,6 @@ pub mod model;
 pub mod roles;
 mod service;
 pub mod store;
+pub mod tiers;
 
 pub use service::*;

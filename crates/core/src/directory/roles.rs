@@ -10,8 +10,8 @@ pub struct BuiltInRole {
     pub template_id: Uuid,
     pub display_name: &'static str,
     pub description: &'static str,
-    /// Whether Entra counts this role as privileged (it matters for who may issue a
-    /// Temporary Access Pass to whom).
+    /// Whether Entra counts this role as privileged (Graph's `isPrivileged`). Who may act on a
+    /// holder is decided by the tables in [`crate::directory::tiers`], not by this flag.
     pub is_privileged: bool,
     /// The Graph permissions the role carries in this product's admin API and portal.
     pub permissions: &'static [&'static str],

@@ -22,6 +22,7 @@ use crate::directory::model::{
 };
 use crate::directory::roles::built_in_role;
 use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
+use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::crypto::{hash_secret, verify_secret};
@@ -395,6 +396,23 @@ pub fn parse_odata_reference(reference: &str) -> Result<Uuid> {
     })
 }
 
+/// The sensitive actions (see [`tiers`]) an update from `old` to `new` takes.
+fn sensitive_actions_of(old: &User, new: &User) -> Vec<SensitiveAction> {
+    let mut actions = Vec::new();
+    match (old.account_enabled, new.account_enabled) {
+        (true, false) => actions.push(SensitiveAction::Disable),
+        (false, true) => actions.push(SensitiveAction::Enable),
+        _ => {}
+    }
+    if old.user_principal_name != new.user_principal_name {
+        actions.push(SensitiveAction::ChangeUserPrincipalName);
+    }
+    if old.mail != new.mail {
+        actions.push(SensitiveAction::ChangeMail);
+    }
+    actions
+}
+
 impl Directory {
     pub fn new(deps: Deps<dyn DirectoryStore>) -> Self {
         Directory { deps }
@@ -541,6 +559,9 @@ impl Directory {
         if target.modified_properties.is_empty() {
             return Ok(old);
         }
+        for action in sensitive_actions_of(&old, &new) {
+            tiers::enforce(&self.deps, grant, request, action, &old).await?;
+        }
         let activity = if old.account_enabled && !new.account_enabled {
             "Disable account"
         } else if !old.account_enabled && new.account_enabled {
@@ -569,6 +590,7 @@ impl Directory {
         key: &str,
     ) -> Result<()> {
         let user = self.find_user(key).await?;
+        tiers::enforce(&self.deps, grant, request, SensitiveAction::Delete, &user).await?;
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name);
         let audit = self.audit(

@@ -54,6 +54,9 @@ error_codes! {
     MultipleObjectsWithSameKeyValue => "Request_MultipleObjectsWithSameKeyValue",
     InvalidAuthenticationToken => "InvalidAuthenticationToken",
     AuthorizationRequestDenied => "Authorization_RequestDenied",
+    /// The target of a sensitive action holds a role the caller's roles do not cover (Entra's
+    /// tiers, see `directory::tiers`).
+    TargetPrivileged => "Authorization_TargetPrivileged",
     ResourceNotFound => "Request_ResourceNotFound",
     EntityTooLarge => "Request_EntityTooLarge",
     TooManyRequests => "TooManyRequests",
@@ -481,6 +484,15 @@ mod tests {
                 400,
                 "groupNotAssignableToRole",
                 Some("principalId"),
+            ),
+            (
+                Error::Denied {
+                    code: ErrorCode::TargetPrivileged,
+                    message: "x".into(),
+                },
+                403,
+                "Authorization_TargetPrivileged",
+                None,
             ),
             (
                 Error::not_found("user", "u1"),

@@ -12,6 +12,8 @@ use crate::directory::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
 use crate::directory::model::User;
+use crate::directory::store::DirectoryStore;
+use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
@@ -205,14 +207,14 @@ impl Passwords {
         input: ResetPassword,
     ) -> Result<()> {
         let user = self.user(user_key).await?;
-        if let Actor::User { id, .. } = grant.actor()
-            && *id == user.id
-        {
-            return Err(Error::Forbidden(
-                "Change your own password from your security info, with your current password."
-                    .into(),
-            ));
-        }
+        tiers::enforce(
+            &crate::narrow!(self.deps, DirectoryStore),
+            grant,
+            request,
+            SensitiveAction::ResetPassword,
+            &user,
+        )
+        .await?;
         self.set(
             grant.actor(),
             request,

@@ -15,7 +15,6 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::Directory;
 use crate::directory::audit::{
     AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
@@ -24,7 +23,8 @@ use crate::directory::authz::{
     WriteUserMethods,
 };
 use crate::directory::model::{User, UserType};
-use crate::directory::roles::{self, built_in_role};
+use crate::directory::store::DirectoryStore;
+use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::SignInErrorCode;
@@ -258,42 +258,6 @@ pub fn usability(
     }
 }
 
-/// Who may issue (or delete) a pass for whom, by Entra's rules: nobody for themselves; a
-/// Privileged Authentication Administrator or Global Administrator for anyone; an
-/// Authentication Administrator for people who hold no administrator role. Applications with
-/// `UserAuthenticationMethod.ReadWrite.All` act for the tenant and may issue to anyone.
-pub fn may_manage_pass(
-    actor: &Actor,
-    actor_roles: &[Uuid],
-    target: &User,
-    target_roles: &[Uuid],
-) -> Result<()> {
-    let Actor::User { id, .. } = actor else {
-        return Ok(());
-    };
-    if *id == target.id {
-        return Err(Error::Forbidden(
-            "Nobody may issue a Temporary Access Pass to themselves.".into(),
-        ));
-    }
-    let holds = |r: Uuid| actor_roles.contains(&r);
-    if holds(roles::GLOBAL_ADMINISTRATOR) || holds(roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR) {
-        return Ok(());
-    }
-    let target_is_admin = target_roles
-        .iter()
-        .any(|r| built_in_role(*r).is_some_and(|role| role.is_privileged));
-    if holds(roles::AUTHENTICATION_ADMINISTRATOR) && !target_is_admin {
-        return Ok(());
-    }
-    Err(Error::Forbidden(if target_is_admin {
-        "Only a Privileged Authentication Administrator or a Global Administrator may manage an administrator's Temporary Access Pass.".into()
-    } else {
-        "Managing a Temporary Access Pass needs the Authentication Administrator role or higher."
-            .into()
-    }))
-}
-
 /// A pass's characters: letters, digits and a few symbols, without look-alikes (0/O, 1/l/I).
 fn generate_pass<S: MethodStore + ?Sized>(deps: &Deps<S>, length: u32) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789+=@#%";
@@ -384,18 +348,25 @@ impl TemporaryAccessPasses {
         })
     }
 
+    /// Who may issue (or delete) a pass for whom is one case of the directory's tier rule
+    /// ([`tiers`]): nobody for themselves; a Privileged Authentication Administrator or Global
+    /// Administrator for anyone; an Authentication Administrator for people without a role and
+    /// the few roles Entra lists; an application by the roles its permissions stand for.
     async fn check_authority(
         &self,
-        directory: &Directory,
-        actor: &Actor,
+        grant: &Granted<WriteUserMethods>,
+        request: &RequestContext,
+        action: SensitiveAction,
         target: &User,
     ) -> Result<()> {
-        let actor_roles = match actor {
-            Actor::User { id, .. } => directory.active_roles_of_user(*id).await?,
-            _ => Vec::new(),
-        };
-        let target_roles = directory.active_roles_of_user(target.id).await?;
-        may_manage_pass(actor, &actor_roles, target, &target_roles)
+        tiers::enforce(
+            &crate::narrow!(self.deps, DirectoryStore),
+            grant,
+            request,
+            action,
+            target,
+        )
+        .await
     }
 
     /// Issues a pass, replacing any the person had. The returned method carries the pass: the
@@ -403,14 +374,18 @@ impl TemporaryAccessPasses {
     pub async fn issue(
         &self,
         grant: &Granted<WriteUserMethods>,
-        directory: &Directory,
         request: &RequestContext,
         user_key: &str,
         input: NewTemporaryAccessPass,
     ) -> Result<TemporaryAccessPassMethod> {
         let user = self.target_user(user_key).await?;
-        self.check_authority(directory, grant.actor(), &user)
-            .await?;
+        self.check_authority(
+            grant,
+            request,
+            SensitiveAction::IssueTemporaryAccessPass,
+            &user,
+        )
+        .await?;
         self.issue_unchecked(grant.actor(), request, &user, input)
             .await
     }
@@ -556,14 +531,18 @@ impl TemporaryAccessPasses {
     pub async fn delete(
         &self,
         grant: &Granted<WriteUserMethods>,
-        directory: &Directory,
         request: &RequestContext,
         user_key: &str,
         id: &str,
     ) -> Result<()> {
         let user = self.target_user(user_key).await?;
-        self.check_authority(directory, grant.actor(), &user)
-            .await?;
+        self.check_authority(
+            grant,
+            request,
+            SensitiveAction::DeleteTemporaryAccessPass,
+            &user,
+        )
+        .await?;
         let tap = self
             .deps
             .store
@@ -752,72 +731,6 @@ pub(crate) fn audit_entry<S: MethodStore + ?Sized>(
 mod tests {
     use super::*;
     use time::macros::datetime;
-
-    fn user(id: Uuid) -> User {
-        User {
-            id,
-            user_principal_name: "x@contoso.com".into(),
-            display_name: "X".into(),
-            mail: None,
-            account_enabled: true,
-            user_type: UserType::Member,
-            created_date_time: datetime!(2026-01-01 0:00 UTC),
-        }
-    }
-
-    #[test]
-    fn who_may_issue_follows_entras_roles() {
-        let me = Uuid::new_v4();
-        let actor = Actor::User {
-            id: me,
-            user_principal_name: "me@contoso.com".into(),
-        };
-        let member = user(Uuid::new_v4());
-        let admin_roles = [roles::CONDITIONAL_ACCESS_ADMINISTRATOR];
-        // Nobody for themselves, whatever their roles.
-        assert!(may_manage_pass(&actor, &[roles::GLOBAL_ADMINISTRATOR], &user(me), &[]).is_err());
-        // Authentication Administrator: members yes, administrators no.
-        assert!(
-            may_manage_pass(&actor, &[roles::AUTHENTICATION_ADMINISTRATOR], &member, &[]).is_ok()
-        );
-        assert!(
-            may_manage_pass(
-                &actor,
-                &[roles::AUTHENTICATION_ADMINISTRATOR],
-                &member,
-                &admin_roles
-            )
-            .is_err()
-        );
-        // Privileged Authentication Administrator and Global Administrator: anyone else.
-        assert!(
-            may_manage_pass(
-                &actor,
-                &[roles::PRIVILEGED_AUTHENTICATION_ADMINISTRATOR],
-                &member,
-                &admin_roles
-            )
-            .is_ok()
-        );
-        assert!(
-            may_manage_pass(
-                &actor,
-                &[roles::GLOBAL_ADMINISTRATOR],
-                &member,
-                &admin_roles
-            )
-            .is_ok()
-        );
-        // Other roles: no.
-        assert!(may_manage_pass(&actor, &[roles::SECURITY_READER], &member, &[]).is_err());
-        // An application with the permission acts for the tenant.
-        let app = Actor::App {
-            id: Uuid::new_v4(),
-            app_id: Uuid::new_v4(),
-            display_name: "ci".into(),
-        };
-        assert!(may_manage_pass(&app, &[], &member, &admin_roles).is_ok());
-    }
 
     #[test]
     fn usability_reasons() {

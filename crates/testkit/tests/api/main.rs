@@ -15,3 +15,4 @@ mod portal;
 mod server;
 mod sign_ins;
 mod signin;
+mod tiers;

@@ -505,8 +505,8 @@ async fn cross_site_requests_are_refused() {
 }
 
 /// Issuing a pass needs UserAuthenticationMethod.ReadWrite.All; without it the request is
-/// refused and nothing is issued. (The role rules for people — nobody for themselves,
-/// Authentication Administrators for non-administrators only — are unit-tested in core.)
+/// refused and nothing is issued. (Whom a caller may issue a pass to is the tier rule, tested
+/// in core's `directory::tiers` and in `tiers.rs` here.)
 #[tokio::test]
 async fn a_pass_issued_by_someone_not_allowed_is_refused() {
     let t = TestServer::start().await;

@@ -93,7 +93,7 @@ async fn update_password_configuration(
 /// An administrator sets a user's password (`{"newPassword": "…"}`).
 #[utoipa::path(post, path = "/users/{id}/authentication/passwordMethods/28c10230-6103-485e-b985-444c60001490/resetPassword", tag = "authentication methods",
     params(("id" = String, Path)), request_body = ResetPassword,
-    responses((status = 204, description = "Set"), (status = 400, description = "Too short, contains the user name, or passwords are off"), (status = 404, description = "No such user")),
+    responses((status = 204, description = "Set"), (status = 400, description = "Too short, contains the user name, or passwords are off"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn reset_password(
     State(state): State<Arc<GraphState>>,
@@ -129,7 +129,7 @@ async fn list_passes(
 /// Issue a Temporary Access Pass, replacing any the user had. The response is the only place the pass appears.
 #[utoipa::path(post, path = "/users/{id}/authentication/temporaryAccessPassMethods", tag = "authentication methods", params(("id" = String, Path)),
     request_body = NewTemporaryAccessPass,
-    responses((status = 201, body = TemporaryAccessPassMethod), (status = 400, description = "Outside the policy's limits"), (status = 403, description = "Not allowed to issue to this user")),
+    responses((status = 201, body = TemporaryAccessPassMethod), (status = 400, description = "Outside the policy's limits"), (status = 403, description = "Not for yourself, or Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn create_pass(
     State(state): State<Arc<GraphState>>,
@@ -138,10 +138,7 @@ async fn create_pass(
     Path(id): Path<String>,
     GraphJson(input): GraphJson<NewTemporaryAccessPass>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let created = state
-        .passes
-        .issue(&grant, &state.directory, &meta, &id, input)
-        .await?;
+    let created = state.passes.issue(&grant, &meta, &id, input).await?;
     Ok((
         StatusCode::CREATED,
         entity(
@@ -172,17 +169,14 @@ async fn get_pass(
 /// Revoke a pass.
 #[utoipa::path(delete, path = "/users/{id}/authentication/temporaryAccessPassMethods/{method_id}", tag = "authentication methods",
     params(("id" = String, Path), ("method_id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such pass")), security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn delete_pass(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteUserMethods>,
     Meta(meta): Meta,
     Path((id, method_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state
-        .passes
-        .delete(&grant, &state.directory, &meta, &id, &method_id)
-        .await?;
+    state.passes.delete(&grant, &meta, &id, &method_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

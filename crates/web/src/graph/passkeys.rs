@@ -138,7 +138,7 @@ async fn update_fido2_method(
 /// signs in here.)
 #[utoipa::path(delete, path = "/users/{id}/authentication/fido2Methods/{methodId}", tag = "authenticationMethods",
     params(("id" = String, Path), ("methodId" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such user or passkey")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user or passkey")),
     security(("bearer" = ["UserAuthenticationMethod.ReadWrite.All"])))]
 async fn delete_fido2_method(
     State(state): State<Arc<GraphState>>,

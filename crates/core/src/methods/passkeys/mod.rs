@@ -46,7 +46,8 @@ use crate::directory::authz::{
     WriteUserMethods,
 };
 use crate::directory::model::{DocumentKind, PolicyDocument, User};
-use crate::directory::store::DirectoryChange;
+use crate::directory::store::{DirectoryChange, DirectoryStore};
+use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::{ErrorCode, SignInErrorCode};
@@ -659,6 +660,16 @@ impl Passkeys {
         method_id: &str,
     ) -> Result<()> {
         let user = self.resolve_user(user_key).await?;
+        // An unknown passkey is a 404 before the tiers are asked.
+        self.owned(&user, method_id).await?;
+        tiers::enforce(
+            &crate::narrow!(self.inner.deps, DirectoryStore),
+            grant,
+            request,
+            SensitiveAction::DeleteMethod,
+            &user,
+        )
+        .await?;
         self.delete(grant.actor(), ADMIN_DELETED, request, &user, method_id)
             .await
     }

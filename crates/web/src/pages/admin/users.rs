@@ -599,13 +599,7 @@ async fn issue_pass(
     };
     match state
         .passes
-        .issue(
-            &grant,
-            &state.directory,
-            &request,
-            &user.id.to_string(),
-            input,
-        )
+        .issue(&grant, &request, &user.id.to_string(), input)
         .await
     {
         Ok(pass) => {
@@ -649,11 +643,7 @@ async fn delete_pass(
     Path((id, pass)): Path<(String, String)>,
 ) -> PageResult {
     let grant = portal.grant::<WriteUserMethods>("Temporary Access Passes")?;
-    match state
-        .passes
-        .delete(&grant, &state.directory, &request, &id, &pass)
-        .await
-    {
+    match state.passes.delete(&grant, &request, &id, &pass).await {
         Ok(()) => done(&format!("/admin/users/{id}"), "pass-deleted"),
         Err(e) => refused_on_page(&state, &portal, &id, "pass", e, &[]).await,
     }
