@@ -10,6 +10,7 @@ pub mod audit;
 pub mod authz;
 pub mod first_party;
 pub mod model;
+pub mod references;
 pub mod roles;
 mod service;
 pub mod store;

@@ -30,6 +30,7 @@ use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
 use crate::methods::lockout::{self, LockoutKeys};
+use crate::directory::store::DirectoryChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::session::store::SessionChange;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};
@@ -585,10 +586,19 @@ impl TemporaryAccessPasses {
         self.deps
             .store
             .commit(
-                vec![Change::DeleteTemporaryAccessPass {
-                    user_id: user.id,
-                    id: tap.id,
-                }],
+                vec![
+                    Change::DeleteTemporaryAccessPass {
+                        user_id: user.id,
+                        id: tap.id,
+                    },
+                    // The sessions the pass opened end with it (and their grants).
+                    DirectoryChange::EndSignIns {
+                        user_id: user.id,
+                        credential_id: Some(tap.id.to_string()),
+                        at: self.deps.clock.now(),
+                    }
+                    .into(),
+                ],
                 Some(audit),
             )
             .await

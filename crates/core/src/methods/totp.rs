@@ -19,6 +19,7 @@ use crate::directory::authz::Actor;
 use crate::kernel::Deps;
 use crate::kernel::clock::{graph_datetime, unix_millis};
 use crate::kernel::crypto::Sealer;
+use crate::directory::store::DirectoryChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::methods::tap::audit_entry;
 use crate::session::store::SessionChange;
@@ -345,10 +346,19 @@ impl SoftwareOath {
         self.deps
             .store
             .commit(
-                vec![Change::DeleteSoftwareOath {
-                    user_id: user.id,
-                    id: method.id,
-                }],
+                vec![
+                    Change::DeleteSoftwareOath {
+                        user_id: user.id,
+                        id: method.id,
+                    },
+                    // The sessions in which it was used end with it (and their grants).
+                    DirectoryChange::EndSignIns {
+                        user_id: user.id,
+                        credential_id: Some(method.id.to_string()),
+                        at: self.deps.clock.now(),
+                    }
+                    .into(),
+                ],
                 Some(audit),
             )
             .await

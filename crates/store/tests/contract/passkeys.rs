@@ -338,7 +338,9 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete_passkey(grady.id, key.id, audit(&grady)).await,
+        store
+            .delete_passkey(grady.id, key.id, time::OffsetDateTime::now_utc(), audit(&grady))
+            .await,
         Err(Error::NotFound { .. })
     ));
     store

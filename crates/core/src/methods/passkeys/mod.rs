@@ -708,7 +708,7 @@ impl Passkeys {
         let passkey = self.owned(user, method_id).await?;
         let audit = self.method_audit(actor, request, activity, user, &passkey, None);
         self.store()
-            .delete_passkey(user.id, passkey.id, audit)
+            .delete_passkey(user.id, passkey.id, self.now(), audit)
             .await
     }
 
