@@ -139,7 +139,10 @@ pub(crate) async fn apply(
             // A session's methods are JSON text; the credential's id appears in it as its
             // `credentialId` member. Ids are UUIDs or base64url, which hold no LIKE wildcard
             // but `_`, so that one is escaped.
-            let escaped = credential.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = credential
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             let pattern = format!("%\"credentialId\":\"{escaped}\"%");
             let revoke = db::query(
                 "UPDATE oauth_grants SET revoked = $3 WHERE revoked IS NULL AND session_id IN \

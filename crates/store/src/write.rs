@@ -167,7 +167,11 @@ async fn expect_revisions(tx: &mut Conn<'_>, expected: &Revisions) -> Result<(),
                     )
                     .await
                     .map_err(error::storage)?;
-                if made == 0 { "moved".to_string() } else { String::new() }
+                if made == 0 {
+                    "moved".to_string()
+                } else {
+                    String::new()
+                }
             }
         };
         if current != *want {

@@ -47,7 +47,10 @@ where
 pub async fn precondition<S: DirectoryStore + ?Sized>(
     store: &S,
 ) -> Result<Option<DirectoryChange>> {
-    Ok(store.revisions().await?.map(DirectoryChange::ExpectRevisions))
+    Ok(store
+        .revisions()
+        .await?
+        .map(DirectoryChange::ExpectRevisions))
 }
 
 /// Whether any string in `body` (other than its own top-level `id`) is one of `ids`, compared

@@ -13,8 +13,8 @@ use crate::directory::audit::{
 };
 use crate::directory::authz::{
     Actor, Granted, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadRoles, ReadUsers,
-    RevokeUserSessions,
-    WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers, perm,
+    RevokeUserSessions, WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers,
+    perm,
 };
 use crate::directory::model::{
     Application, Group, MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment,

@@ -12,11 +12,11 @@ use crate::directory::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
 use crate::directory::model::User;
+use crate::directory::store::DirectoryChange;
 use crate::kernel::Deps;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
 use crate::methods::lockout::{self, LockoutKeys};
-use crate::directory::store::DirectoryChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::methods::tap::audit_entry;
 use crate::session::store::SessionChange;

@@ -25,12 +25,12 @@ use crate::directory::authz::{
 };
 use crate::directory::model::{User, UserType};
 use crate::directory::roles::{self, built_in_role};
+use crate::directory::store::DirectoryChange;
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
 use crate::methods::lockout::{self, LockoutKeys};
-use crate::directory::store::DirectoryChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::session::store::SessionChange;
 use crate::session::{AuthSession, MethodKind, SessionMethod, new_session};

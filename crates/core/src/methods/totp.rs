@@ -16,10 +16,10 @@ use uuid::Uuid;
 
 use crate::directory::audit::{RequestContext, TargetResource};
 use crate::directory::authz::Actor;
+use crate::directory::store::DirectoryChange;
 use crate::kernel::Deps;
 use crate::kernel::clock::{graph_datetime, unix_millis};
 use crate::kernel::crypto::Sealer;
-use crate::directory::store::DirectoryChange;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::methods::tap::audit_entry;
 use crate::session::store::SessionChange;

@@ -339,7 +339,12 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
     ));
     assert!(matches!(
         store
-            .delete_passkey(grady.id, key.id, time::OffsetDateTime::now_utc(), audit(&grady))
+            .delete_passkey(
+                grady.id,
+                key.id,
+                time::OffsetDateTime::now_utc(),
+                audit(&grady)
+            )
             .await,
         Err(Error::NotFound { .. })
     ));

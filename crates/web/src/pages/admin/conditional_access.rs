@@ -14,6 +14,7 @@ use axum::routing::{MethodRouter, get, post};
 use portcullis_core::directory::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
+use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::directory::roles::BUILT_IN_ROLES;
 use portcullis_core::kernel::query::ListQuery;
 use serde_json::{Value, json};
@@ -257,6 +258,18 @@ async fn render_form(
             .collect(),
         _ => Vec::new(),
     };
+    // Ids an imported export named that do not exist here: kept, and shown so that they can
+    // be fixed.
+    let unresolved = match (policy_id, portal.maybe::<ReadPolicies>()) {
+        (Some(id), Some(grant)) => state
+            .conditional_access
+            .policy(&grant, id)
+            .await?
+            .get(UNRESOLVED_PROPERTY)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Value::Null,
+    };
     Ok(portal.render(
         status,
         "admin/policy_form.html",
@@ -267,6 +280,7 @@ async fn render_form(
             "options": options,
             "errors": errors,
             "findings": findings,
+            "unresolved": unresolved,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -570,7 +584,7 @@ async fn import(
     };
     match state
         .conditional_access
-        .create_policy(&grant, &request, &file)
+        .import_policy(&grant, &request, &file)
         .await
     {
         Ok(created) => done(
