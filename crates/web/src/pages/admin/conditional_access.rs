@@ -11,10 +11,10 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
+use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::directory::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
-use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::directory::roles::BUILT_IN_ROLES;
 use portcullis_core::kernel::query::ListQuery;
 use serde_json::{Value, json};
