@@ -14,3 +14,4 @@ mod portal;
 mod server;
 mod sign_ins;
 mod signin;
+mod trust;
