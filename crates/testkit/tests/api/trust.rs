@@ -436,6 +436,20 @@ async fn an_import_keeps_what_does_not_resolve_lists_it_and_never_enforces_an_un
     let unresolved = read["portcullisUnresolvedReferences"].as_array().unwrap();
     assert_eq!(unresolved.len(), 2, "{read}");
     assert!(unresolved.iter().any(|r| r["id"] == gone_group));
+    // The policy's page in the portal lists them too.
+    let admin = portcullis_testkit::fixtures::admin_session(&t).await;
+    let page = t
+        .http
+        .get(format!("{}/admin/conditional-access/policies/{id}", t.url))
+        .header("cookie", format!("portcullis_session={admin}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"policy-unresolved\""), "{page}");
+    assert!(page.contains(gone_user), "{page}");
     // Renaming it keeps what was imported; enabling it with the exclusion unresolved does not.
     let r = t
         .patch(
