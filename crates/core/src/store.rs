@@ -88,6 +88,17 @@ pub enum Change {
         kind: DocumentKind,
         id: String,
     },
+    /// See [`DirectoryChange::EndSignIns`]: deletes the person's sessions (those that used the
+    /// credential, when one is named) and revokes the grants made to applications (in those
+    /// sessions, or all of them).
+    EndSignIns {
+        user_id: Uuid,
+        credential_id: Option<String>,
+        at: OffsetDateTime,
+    },
+    /// See [`DirectoryChange::ExpectRevisions`]: checked after the other changes of the list
+    /// and before the revisions move, holding the revision rows until the commit.
+    ExpectRevisions(Revisions),
     InsertSigningKey(SigningKey),
     RetireSigningKey {
         kid: String,
@@ -230,6 +241,16 @@ impl Flatten for DirectoryChange {
             DirectoryChange::InsertDocument(d) => Change::InsertDocument(d),
             DirectoryChange::UpdateDocument(d) => Change::UpdateDocument(d),
             DirectoryChange::DeleteDocument { kind, id } => Change::DeleteDocument { kind, id },
+            DirectoryChange::EndSignIns {
+                user_id,
+                credential_id,
+                at,
+            } => Change::EndSignIns {
+                user_id,
+                credential_id,
+                at,
+            },
+            DirectoryChange::ExpectRevisions(r) => Change::ExpectRevisions(r),
         })
     }
 }

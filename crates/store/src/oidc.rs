@@ -117,6 +117,48 @@ pub(crate) async fn apply(
             .bind(unix_millis(*at));
             write::run(conn, change, query).await.map(|_| ())
         }
+        Change::EndSignIns {
+            user_id,
+            credential_id: None,
+            at,
+        } => {
+            let revoke = db::query(
+                "UPDATE oauth_grants SET revoked = $2 WHERE user_id = $1 AND revoked IS NULL",
+            )
+            .bind(id(*user_id))
+            .bind(unix_millis(*at));
+            write::run(conn, change, revoke).await?;
+            let end = db::query("DELETE FROM auth_sessions WHERE user_id = $1").bind(id(*user_id));
+            write::run(conn, change, end).await.map(|_| ())
+        }
+        Change::EndSignIns {
+            user_id,
+            credential_id: Some(credential),
+            at,
+        } => {
+            // A session's methods are JSON text; the credential's id appears in it as its
+            // `credentialId` member. Ids are UUIDs or base64url, which hold no LIKE wildcard
+            // but `_`, so that one is escaped.
+            let escaped = credential
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%\"credentialId\":\"{escaped}\"%");
+            let revoke = db::query(
+                "UPDATE oauth_grants SET revoked = $3 WHERE revoked IS NULL AND session_id IN \
+                 (SELECT id FROM auth_sessions WHERE user_id = $1 AND methods LIKE $2 ESCAPE '\\')",
+            )
+            .bind(id(*user_id))
+            .bind(pattern.clone())
+            .bind(unix_millis(*at));
+            write::run(conn, change, revoke).await?;
+            let end = db::query(
+                "DELETE FROM auth_sessions WHERE user_id = $1 AND methods LIKE $2 ESCAPE '\\'",
+            )
+            .bind(id(*user_id))
+            .bind(pattern);
+            write::run(conn, change, end).await.map(|_| ())
+        }
         other => Err(Error::Internal(format!("oidc::apply was handed {other:?}"))),
     }
 }

@@ -283,12 +283,31 @@ impl PasskeyStore for SqlStore {
         &self,
         user_id: Uuid,
         passkey_id: Uuid,
+        at: OffsetDateTime,
         audit: DirectoryAudit,
     ) -> Result<()> {
         let delete = db::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
             .bind(id(user_id))
             .bind(id(passkey_id));
-        self.change_one_passkey(delete, passkey_id, audit).await
+        let end = Change::EndSignIns {
+            user_id,
+            credential_id: Some(passkey_id.to_string()),
+            at,
+        };
+        self.write(move |mut tx| {
+            Box::pin(async move {
+                let done = tx.execute(delete).await.map_err(error::storage)?;
+                if done == 0 {
+                    return Err(Error::not_found(
+                        "fido2AuthenticationMethod",
+                        passkey_id.to_string(),
+                    ));
+                }
+                crate::oidc::apply(&mut tx, &end, None).await?;
+                insert_audit(&mut tx, &audit, None).await
+            })
+        })
+        .await
     }
 
     async fn ceremony(&self, ceremony_id: Uuid) -> Result<Option<Ceremony>> {

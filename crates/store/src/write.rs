@@ -10,7 +10,8 @@ use portcullis_core::Error;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{Application, Group, PasswordCredential, User};
 use portcullis_core::kernel::clock::unix_millis;
-use portcullis_core::store::Change;
+use portcullis_core::kernel::error::ErrorCode;
+use portcullis_core::store::{Change, Revisions};
 use uuid::Uuid;
 
 use crate::SqlStore;
@@ -47,6 +48,13 @@ pub(crate) async fn commit(
             Box::pin(async move {
                 for (change, body) in changes.iter().zip(bodies) {
                     apply(&mut tx, change, body).await?;
+                }
+                // After the changes, so that a deletion takes its rows' locks before the
+                // revision rows' (as every other commit does), and before the revisions move.
+                for change in &changes {
+                    if let Change::ExpectRevisions(expected) = change {
+                        expect_revisions(&mut tx, expected).await?;
+                    }
                 }
                 if changes.iter().any(|c| {
                     matches!(
@@ -117,6 +125,64 @@ async fn bump_revision(tx: &mut Conn<'_>, which: &'static str) -> Result<(), Err
     )
     .await
     .map_err(error::storage)?;
+    Ok(())
+}
+
+/// Fails with `revisionMoved` unless both revisions are still the expected ones. On PostgreSQL
+/// the rows are locked (documents, then memberships: the order `commit` moves them in) and read
+/// at their latest committed state, so of two commits that each checked what the other
+/// changes, the second to get here sees the first's revision and fails. SQLite's one writer
+/// already runs commits one at a time.
+async fn expect_revisions(tx: &mut Conn<'_>, expected: &Revisions) -> Result<(), Error> {
+    let select = match tx.dialect() {
+        crate::Dialect::Postgres => {
+            "SELECT body FROM policy_documents WHERE kind = $1 AND id = $2 FOR UPDATE"
+        }
+        crate::Dialect::Sqlite => "SELECT body FROM policy_documents WHERE kind = $1 AND id = $2",
+    };
+    for (which, want) in [
+        (DOCUMENTS_REVISION, &expected.documents),
+        (MEMBERSHIPS_REVISION, &expected.memberships),
+    ] {
+        let row = tx
+            .fetch_optional(db::query(select).bind(REVISION_KIND).bind(which))
+            .await
+            .map_err(error::storage)?;
+        let current = match row {
+            Some(row) => crate::rows::text(&row, "body")?,
+            None => {
+                // No row yet reads as the empty revision. Make one, so that there is a row to
+                // hold; if another commit made it first, it moved.
+                let now = unix_millis(time::OffsetDateTime::now_utc());
+                let made = tx
+                    .execute(
+                        db::query(
+                            "INSERT INTO policy_documents (kind, id, display_name, body, created, modified) \
+                             VALUES ($1, $2, '', $3, $4, $4) ON CONFLICT (kind, id) DO NOTHING",
+                        )
+                        .bind(REVISION_KIND)
+                        .bind(which)
+                        .bind(Uuid::new_v4().to_string())
+                        .bind(now),
+                    )
+                    .await
+                    .map_err(error::storage)?;
+                if made == 0 {
+                    "moved".to_string()
+                } else {
+                    String::new()
+                }
+            }
+        };
+        if current != *want {
+            return Err(Error::Conflict {
+                code: ErrorCode::RevisionMoved,
+                message: format!(
+                    "The {which} changed while this change was being checked; nothing was written. Try again."
+                ),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -236,6 +302,8 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertDocument(_) => "InsertDocument",
         Change::UpdateDocument(_) => "UpdateDocument",
         Change::DeleteDocument { .. } => "DeleteDocument",
+        Change::EndSignIns { .. } => "EndSignIns",
+        Change::ExpectRevisions(_) => "ExpectRevisions",
         Change::InsertSigningKey(_) => "InsertSigningKey",
         Change::RetireSigningKey { .. } => "RetireSigningKey",
         Change::InsertSession(_) => "InsertSession",
@@ -303,9 +371,12 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         | Change::TakeAuthorizationCode { .. }
         | Change::InsertRefreshToken(_)
         | Change::RevokeOAuthGrant { .. }
-        | Change::RevokeSessionGrants { .. } => {
+        | Change::RevokeSessionGrants { .. }
+        | Change::EndSignIns { .. } => {
             return crate::oidc::apply(conn, change, body).await;
         }
+        // Checked by `commit` once the list has been applied.
+        Change::ExpectRevisions(_) => {}
         Change::TakeCeremony(_) | Change::RecordPasskeyUse(_) => {
             return crate::passkeys::apply(conn, change).await;
         }

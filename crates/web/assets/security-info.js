@@ -8,10 +8,16 @@
   const HERE = "/my/security-info";
 
   document.addEventListener("click", async (event) => {
-    const target = event.target.closest("[data-action=sign-out], [data-action=sign-in-again]");
+    const target = event.target.closest(
+      "[data-action=sign-out], [data-action=sign-in-again], [data-action=sign-out-everywhere]");
     if (!target) return;
     event.preventDefault();
-    await P.api("POST", "/auth/sign-out");
+    if (target.dataset.action === "sign-out-everywhere") {
+      if (!confirm("Sign out of every browser and app where you are signed in?")) return;
+      await P.api("POST", "/auth/sign-out-everywhere");
+    } else {
+      await P.api("POST", "/auth/sign-out");
+    }
     location.assign("/signin?returnTo=" + encodeURIComponent(location.pathname));
   });
 

@@ -1,5 +1,5 @@
 //! The sign-in JSON API the pages use: sign in with a Temporary Access Pass or a password, add
-//! an authenticator app's code as a second step, read the current session, sign out. The session lives in the database; the browser holds a random token in an
+//! an authenticator app's code as a second step, read the current session, sign out (here or everywhere). The session lives in the database; the browser holds a random token in an
 //! HttpOnly, SameSite=Lax cookie. These endpoints accept only `application/json` bodies, which
 //! a cross-site form cannot send, so together with SameSite that is their CSRF protection.
 
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiResult;
-use crate::extract::{CurrentSession, Facts, GraphJson};
+use crate::extract::{CurrentSession, Facts, GraphJson, Meta};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/totp", post(second_step_totp))
         .route("/auth/session", get(current))
         .route("/auth/sign-out", post(sign_out))
+        .route("/auth/sign-out-everywhere", post(sign_out_everywhere))
 }
 
 /// The `Set-Cookie` value for a session token (or, empty, for removing it).
@@ -147,6 +148,21 @@ async fn sign_out(
     CurrentSession { session }: CurrentSession,
 ) -> ApiResult<Response> {
     state.sessions.end(&session).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&state, "", 0));
+    Ok(response)
+}
+
+/// "Sign out everywhere" (security info): every session of the person, this one included, and
+/// every refresh token issued to them end at once, on every node.
+async fn sign_out_everywhere(
+    State(state): State<Arc<SignInState>>,
+    Meta(meta): Meta,
+    CurrentSession { session }: CurrentSession,
+) -> ApiResult<Response> {
+    state.sessions.end_everywhere(&session, &meta).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

@@ -7,6 +7,8 @@
 //! and the audit trail. A change is checked by linting the configuration as it would be after
 //! the change, so the rules that refuse it are the same rules `portcullis policy lint` reports.
 
+pub mod references;
+
 use std::sync::{Arc, Mutex};
 
 use portcullis_policy::graph::{self, ImportError};
@@ -26,11 +28,13 @@ use crate::directory::audit::{
 };
 use crate::directory::authz::{Granted, ReadPolicies, WriteConditionalAccess};
 use crate::directory::model::{DocumentKind, PolicyDocument, UserType};
+use crate::directory::references::{precondition, retrying};
 use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::ErrorCode;
 use crate::{Error, Result};
+use references::ReferenceCheck;
 
 /// Entra's current limit on Conditional Access policies in a tenant.
 pub const MAX_POLICIES: usize = 240;
@@ -128,7 +132,12 @@ fn merge(target: &mut Value, patch: &Value) {
 
 fn read_only(body: &mut Value) {
     if let Value::Object(map) = body {
-        for key in ["id", "createdDateTime", "modifiedDateTime"] {
+        for key in [
+            "id",
+            "createdDateTime",
+            "modifiedDateTime",
+            references::UNRESOLVED_PROPERTY,
+        ] {
             map.remove(key);
         }
     }
@@ -239,7 +248,7 @@ impl ConditionalAccess {
         &self,
         grant: &Granted<WriteConditionalAccess>,
         request: &RequestContext,
-        change: Change,
+        changes: Vec<Change>,
         activity: &str,
         operation: &str,
         target: TargetResource,
@@ -261,7 +270,7 @@ impl ConditionalAccess {
             target_resources: vec![target],
             additional_details: Vec::new(),
         };
-        self.deps.store.commit(vec![change], Some(audit)).await
+        self.deps.store.commit(changes, Some(audit)).await
     }
 
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
@@ -366,23 +375,37 @@ impl ConditionalAccess {
 
     // --- policies -----------------------------------------------------------------------
 
+    /// The policies as stored, each with the references that do not resolve listed in
+    /// [`references::UNRESOLVED_PROPERTY`] (only policies imported as they are have any).
     pub async fn policies(&self, _grant: &Granted<ReadPolicies>) -> Result<Vec<Value>> {
-        Ok(self
+        let mut out = Vec::new();
+        for d in self
             .documents(DocumentKind::ConditionalAccessPolicy)
             .await?
-            .into_iter()
-            .map(|d| d.body)
-            .collect())
+        {
+            out.push(self.annotated(d.body).await?);
+        }
+        Ok(out)
     }
 
     pub async fn policy(&self, _grant: &Granted<ReadPolicies>, id: &str) -> Result<Value> {
-        self.find(
-            DocumentKind::ConditionalAccessPolicy,
-            "conditionalAccessPolicy",
-            id,
-        )
-        .await
-        .map(|d| d.body)
+        let d = self
+            .find(
+                DocumentKind::ConditionalAccessPolicy,
+                "conditionalAccessPolicy",
+                id,
+            )
+            .await?;
+        self.annotated(d.body).await
+    }
+
+    async fn annotated(&self, mut body: Value) -> Result<Value> {
+        let parsed = graph::import_policies(body.to_string().as_bytes())
+            .map_err(|e| Error::Internal(format!("stored policy: {e}")))?;
+        for policy in &parsed {
+            references::annotate(self.deps.store.as_ref(), policy, &mut body).await?;
+        }
+        Ok(body)
     }
 
     async fn find(
@@ -448,11 +471,37 @@ impl ConditionalAccess {
         request: &RequestContext,
         body: &[u8],
     ) -> Result<Value> {
+        retrying(|| self.try_create_policy(grant, request, body, ReferenceCheck::Strict)).await
+    }
+
+    /// Creates a policy from an exported file as it is: users, groups, roles and applications
+    /// it names that do not exist here are kept and listed as unresolved (see
+    /// [`references`]), except an unresolved exclusion in an enabled policy.
+    pub async fn import_policy(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        body: &[u8],
+    ) -> Result<Value> {
+        retrying(|| self.try_create_policy(grant, request, body, ReferenceCheck::Import)).await
+    }
+
+    async fn try_create_policy(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        body: &[u8],
+        mode: ReferenceCheck,
+    ) -> Result<Value> {
         let mut policy = one(
             graph::import_policies(body).map_err(import_error)?,
             "policy",
         )?;
+        // What this server said about the policy when it was read is not part of it.
+        policy.extra.remove(references::UNRESOLVED_PROPERTY);
         Self::validate_policy(&policy)?;
+        // Read before anything the checks read: the commit fails if any of it moved since.
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let mut config = self.configuration().await?;
         policy.id = choose_id(&self.deps, &policy.id);
         if config
@@ -470,6 +519,7 @@ impl ConditionalAccess {
         policy.modified_date_time = None;
         config.policies.push(policy.clone());
         self.check(&config, &policy.id)?;
+        references::check(self.deps.store.as_ref(), &policy, None, mode).await?;
         let document = self.policy_document(&policy, now);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -480,7 +530,9 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::InsertDocument(document),
+            std::iter::once(Change::InsertDocument(document))
+                .chain(precondition)
+                .collect(),
             "Add conditional access policy",
             "Add",
             target,
@@ -496,6 +548,17 @@ impl ConditionalAccess {
         id: &str,
         patch: &[u8],
     ) -> Result<Value> {
+        retrying(|| self.try_update_policy(grant, request, id, patch)).await
+    }
+
+    async fn try_update_policy(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        patch: &[u8],
+    ) -> Result<Value> {
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let existing = self
             .find(
                 DocumentKind::ConditionalAccessPolicy,
@@ -506,7 +569,7 @@ impl ConditionalAccess {
         let patch = patch_body(patch)?;
         let mut merged = existing.body.clone();
         merge(&mut merged, &patch);
-        self.store_policy_revision(grant, request, existing, merged)
+        self.store_policy_revision(grant, request, existing, merged, precondition)
             .await
     }
 
@@ -521,6 +584,17 @@ impl ConditionalAccess {
         id: &str,
         body: &[u8],
     ) -> Result<Value> {
+        retrying(|| self.try_replace_policy(grant, request, id, body)).await
+    }
+
+    async fn try_replace_policy(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Value> {
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let existing = self
             .find(
                 DocumentKind::ConditionalAccessPolicy,
@@ -529,7 +603,7 @@ impl ConditionalAccess {
             )
             .await?;
         let body = patch_body(body)?;
-        self.store_policy_revision(grant, request, existing, body)
+        self.store_policy_revision(grant, request, existing, body, precondition)
             .await
     }
 
@@ -541,6 +615,7 @@ impl ConditionalAccess {
         request: &RequestContext,
         existing: PolicyDocument,
         merged: Value,
+        precondition: Option<Change>,
     ) -> Result<Value> {
         let mut policy = one(
             graph::import_policies(merged.to_string().as_bytes()).map_err(import_error)?,
@@ -551,10 +626,18 @@ impl ConditionalAccess {
         policy.created_date_time = Some(graph_datetime::format(existing.created));
         policy.modified_date_time = Some(graph_datetime::format(self.now()));
         let mut config = self.configuration().await?;
+        let mut before = None;
         for p in config.policies.iter_mut().filter(|p| p.id == policy.id) {
-            *p = policy.clone();
+            before = Some(std::mem::replace(p, policy.clone()));
         }
         self.check(&config, &policy.id)?;
+        references::check(
+            self.deps.store.as_ref(),
+            &policy,
+            before.as_ref(),
+            ReferenceCheck::Strict,
+        )
+        .await?;
         let document = self.policy_document(&policy, existing.created);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -565,7 +648,9 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::UpdateDocument(document),
+            std::iter::once(Change::UpdateDocument(document))
+                .chain(precondition)
+                .collect(),
             "Update conditional access policy",
             "Update",
             target,
@@ -595,10 +680,10 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::DeleteDocument {
+            vec![Change::DeleteDocument {
                 kind: DocumentKind::ConditionalAccessPolicy,
                 id: existing.id,
-            },
+            }],
             "Delete conditional access policy",
             "Delete",
             target,
@@ -714,7 +799,7 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::InsertDocument(document),
+            vec![Change::InsertDocument(document)],
             "Add named location",
             "Add",
             target,
@@ -757,7 +842,7 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::UpdateDocument(document),
+            vec![Change::UpdateDocument(document)],
             "Update named location",
             "Update",
             target,
@@ -774,6 +859,9 @@ impl ConditionalAccess {
         request: &RequestContext,
         id: &str,
     ) -> Result<()> {
+        // The check below reads the policies: a policy written meanwhile on any node must
+        // fail this delete rather than be left naming nothing.
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let existing = self
             .find(DocumentKind::NamedLocation, "namedLocation", id)
             .await?;
@@ -805,10 +893,12 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::DeleteDocument {
+            std::iter::once(Change::DeleteDocument {
                 kind: DocumentKind::NamedLocation,
                 id: existing.id,
-            },
+            })
+            .chain(precondition)
+            .collect(),
             "Delete named location",
             "Delete",
             target,
@@ -918,7 +1008,7 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::InsertDocument(document),
+            vec![Change::InsertDocument(document)],
             "Authentication Strength Policy Create",
             "Add",
             target,
@@ -964,7 +1054,7 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::UpdateDocument(document),
+            vec![Change::UpdateDocument(document)],
             "Authentication Strength Policy Update",
             "Update",
             target,
@@ -984,6 +1074,9 @@ impl ConditionalAccess {
                 "Built-in authentication strengths cannot be deleted.".into(),
             ));
         }
+        // The check below reads the policies: a policy written meanwhile on any node must
+        // fail this delete rather than be left naming nothing.
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let existing = self
             .find(
                 DocumentKind::AuthenticationStrength,
@@ -1021,10 +1114,12 @@ impl ConditionalAccess {
         self.commit_audited(
             grant,
             request,
-            Change::DeleteDocument {
+            std::iter::once(Change::DeleteDocument {
                 kind: DocumentKind::AuthenticationStrength,
                 id: existing.id,
-            },
+            })
+            .chain(precondition)
+            .collect(),
             "Authentication Strength Policy Delete",
             "Delete",
             target,

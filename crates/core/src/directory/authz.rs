@@ -20,6 +20,7 @@ pub mod perm {
     pub const DIRECTORY_READ_WRITE_ALL: &str = "Directory.ReadWrite.All";
     pub const USER_READ_ALL: &str = "User.Read.All";
     pub const USER_READ_WRITE_ALL: &str = "User.ReadWrite.All";
+    pub const USER_REVOKE_SESSIONS_ALL: &str = "User.RevokeSessions.All";
     pub const GROUP_READ_ALL: &str = "Group.Read.All";
     pub const GROUP_READ_WRITE_ALL: &str = "Group.ReadWrite.All";
     pub const GROUP_MEMBER_READ_WRITE_ALL: &str = "GroupMember.ReadWrite.All";
@@ -42,6 +43,7 @@ pub mod perm {
         DIRECTORY_READ_WRITE_ALL,
         USER_READ_ALL,
         USER_READ_WRITE_ALL,
+        USER_REVOKE_SESSIONS_ALL,
         GROUP_READ_ALL,
         GROUP_READ_WRITE_ALL,
         GROUP_MEMBER_READ_WRITE_ALL,
@@ -87,6 +89,10 @@ permission!(
 permission!(
     /// Create, change and delete users.
     WriteUsers = perm::USER_READ_WRITE_ALL, implied by [perm::DIRECTORY_READ_WRITE_ALL]);
+permission!(
+    /// End a user's sessions and refresh tokens (`revokeSignInSessions`); Graph documents
+    /// `User.ReadWrite.All` and `Directory.ReadWrite.All` as the higher-privileged ones.
+    RevokeUserSessions = perm::USER_REVOKE_SESSIONS_ALL, implied by [perm::USER_READ_WRITE_ALL, perm::DIRECTORY_READ_WRITE_ALL]);
 permission!(
     /// Read groups and their members.
     ReadGroups = perm::GROUP_READ_ALL, implied by [perm::GROUP_READ_WRITE_ALL, perm::GROUP_MEMBER_READ_WRITE_ALL, perm::DIRECTORY_READ_ALL, perm::DIRECTORY_READ_WRITE_ALL]);

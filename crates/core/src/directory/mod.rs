@@ -13,6 +13,7 @@ pub mod authz;
 pub mod first_party;
 pub mod ladder;
 pub mod model;
+pub mod references;
 pub mod roles;
 mod service;
 pub mod store;

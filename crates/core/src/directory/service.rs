@@ -13,13 +13,15 @@ use crate::directory::audit::{
 };
 use crate::directory::authz::{
     Actor, Granted, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadRoles, ReadUsers,
-    WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers, perm,
+    RevokeUserSessions, WriteApplications, WriteGroupMembers, WriteGroups, WriteRoles, WriteUsers,
+    perm,
 };
 use crate::directory::ladder::{self, ApplicationChange, GroupChange};
 use crate::directory::model::{
     Application, Group, MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment,
     Tenant, User, UserType,
 };
+use crate::directory::references;
 use crate::directory::roles::built_in_role;
 use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
 use crate::directory::tiers::{self, SensitiveAction};
@@ -577,20 +579,40 @@ impl Directory {
             "Update",
             vec![target],
         );
-        self.store()
-            .commit(vec![Change::UpdateUser(new.clone())], Some(audit))
-            .await?;
+        let mut changes = vec![Change::UpdateUser(new.clone())];
+        if old.account_enabled && !new.account_enabled {
+            // Trust ends at once: the sessions and refresh tokens of a disabled account end
+            // in the same transaction, so no node serves them after this commit.
+            changes.push(Change::EndSignIns {
+                user_id: new.id,
+                credential_id: None,
+                at: self.now(),
+            });
+        }
+        self.store().commit(changes, Some(audit)).await?;
         Ok(new)
     }
 
+    /// Refused while a policy names the user; ends their sessions and grants with them.
     pub async fn delete_user(
         &self,
         grant: &Granted<WriteUsers>,
         request: &RequestContext,
         key: &str,
     ) -> Result<()> {
+        references::retrying(|| self.try_delete_user(grant, request, key)).await
+    }
+
+    async fn try_delete_user(
+        &self,
+        grant: &Granted<WriteUsers>,
+        request: &RequestContext,
+        key: &str,
+    ) -> Result<()> {
+        let precondition = references::precondition(self.store()).await?;
         let user = self.find_user(key).await?;
         tiers::enforce(&self.deps, grant, request, SensitiveAction::Delete, &user).await?;
+        references::refuse_if_named(self.store(), "user", &[user.id.to_string()]).await?;
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name);
         let audit = self.audit(
@@ -601,8 +623,54 @@ impl Directory {
             "Delete",
             vec![target],
         );
+        let mut changes = vec![
+            Change::EndSignIns {
+                user_id: user.id,
+                credential_id: None,
+                at: self.now(),
+            },
+            Change::DeleteUser(user.id),
+        ];
+        changes.extend(precondition);
+        self.store().commit(changes, Some(audit)).await
+    }
+
+    /// Graph's `revokeSignInSessions`: ends every session of the user and revokes every refresh
+    /// token issued to them, on every node, with an audit entry.
+    pub async fn revoke_sign_in_sessions(
+        &self,
+        grant: &Granted<RevokeUserSessions>,
+        request: &RequestContext,
+        key: &str,
+    ) -> Result<()> {
+        let user = self.find_user(key).await?;
+        tiers::enforce(
+            &self.deps,
+            grant,
+            request,
+            SensitiveAction::RevokeSessions,
+            &user,
+        )
+        .await?;
+        let target = TargetResource::new("User", user.id, &user.display_name)
+            .with_upn(&user.user_principal_name);
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            "UserManagement",
+            "Invalidate all refresh tokens for user",
+            "Update",
+            vec![target],
+        );
         self.store()
-            .commit(vec![Change::DeleteUser(user.id)], Some(audit))
+            .commit(
+                vec![Change::EndSignIns {
+                    user_id: user.id,
+                    credential_id: None,
+                    at: self.now(),
+                }],
+                Some(audit),
+            )
             .await
     }
 
@@ -778,13 +846,25 @@ impl Directory {
         Ok(new)
     }
 
+    /// Refused while a policy names the group.
     pub async fn delete_group(
         &self,
         grant: &Granted<WriteGroups>,
         request: &RequestContext,
         id: &str,
     ) -> Result<()> {
+        references::retrying(|| self.try_delete_group(grant, request, id)).await
+    }
+
+    async fn try_delete_group(
+        &self,
+        grant: &Granted<WriteGroups>,
+        request: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
+        let precondition = references::precondition(self.store()).await?;
         let group = self.find_group(id).await?;
+        references::refuse_if_named(self.store(), "group", &[group.id.to_string()]).await?;
         let target = TargetResource::new("Group", group.id, &group.display_name);
         let audit = self.audit(
             grant.actor(),
@@ -794,9 +874,9 @@ impl Directory {
             "Delete",
             vec![target],
         );
-        self.store()
-            .commit(vec![Change::DeleteGroup(group.id)], Some(audit))
-            .await
+        let mut changes = vec![Change::DeleteGroup(group.id)];
+        changes.extend(precondition);
+        self.store().commit(changes, Some(audit)).await
     }
 
     pub async fn members(
@@ -1359,12 +1439,23 @@ impl Directory {
         Ok(new)
     }
 
+    /// Refused while a policy names the application (by its appId or its object id).
     pub async fn delete_application(
         &self,
         grant: &Granted<WriteApplications>,
         request: &RequestContext,
         id: &str,
     ) -> Result<()> {
+        references::retrying(|| self.try_delete_application(grant, request, id)).await
+    }
+
+    async fn try_delete_application(
+        &self,
+        grant: &Granted<WriteApplications>,
+        request: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
+        let precondition = references::precondition(self.store()).await?;
         let app = self.find_application(id).await?;
         self.check_application_change(
             grant,
@@ -1372,6 +1463,12 @@ impl Directory {
             &app,
             ApplicationChange::Delete,
             "Delete application",
+        )
+        .await?;
+        references::refuse_if_named(
+            self.store(),
+            "application",
+            &[app.id.to_string(), app.app_id.to_string()],
         )
         .await?;
         let target = TargetResource::new("Application", app.id, &app.display_name);
@@ -1383,9 +1480,9 @@ impl Directory {
             "Delete",
             vec![target],
         );
-        self.store()
-            .commit(vec![Change::DeleteApplication(app.id)], Some(audit))
-            .await
+        let mut changes = vec![Change::DeleteApplication(app.id)];
+        changes.extend(precondition);
+        self.store().commit(changes, Some(audit)).await
     }
 
     /// Applies [`ladder::check_application_change`]; a refusal is audited as a failure of

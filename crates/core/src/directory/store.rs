@@ -13,6 +13,7 @@
 //! What it must never name: a type of a capability above the directory.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Result;
@@ -75,6 +76,23 @@ pub enum DirectoryChange {
         kind: DocumentKind,
         id: String,
     },
+    /// Ends what a person's past sign-ins still hold: their sessions, and the grants (refresh
+    /// tokens) made to applications. With `credential_id`, only the sessions in which that
+    /// credential was used, and the grants made in them; without, every session and every
+    /// grant of the person. The directory names the event (trust in this person ended) so that
+    /// disabling or deleting them ends their sign-ins in the same transaction; the store knows
+    /// the rows it touches.
+    EndSignIns {
+        user_id: Uuid,
+        credential_id: Option<String>,
+        at: OffsetDateTime,
+    },
+    /// A precondition: the commit fails with a conflict (`revisionMoved`) unless the store's
+    /// revisions are still these when the rest of the list has been applied. A write that
+    /// checked other objects first (a policy naming a group, a deletion that no policy names
+    /// what it deletes) carries the revisions it read before checking, so that a concurrent
+    /// change on any node cannot slip between the check and the write.
+    ExpectRevisions(Revisions),
 }
 
 /// See [`DirectoryStore::revisions`].

@@ -24,7 +24,8 @@
 //! Applications have no roles; they are judged by the roles their Graph permissions stand for
 //! ([`application_standing`]). Entra does not publish this mapping; Portcullis keeps it
 //! conservative: `User.ReadWrite.All` and `Directory.ReadWrite.All` stand for User
-//! Administrator, `UserAuthenticationMethod.ReadWrite.All` for Authentication Administrator, and
+//! Administrator, `UserAuthenticationMethod.ReadWrite.All` for Authentication Administrator,
+//! `User.RevokeSessions.All` for Helpdesk Administrator (whose reach is sessions), and
 //! only `RoleManagement.ReadWrite.Directory` — with which an application can already make anyone
 //! a Global Administrator — stands for Global Administrator and so reaches privileged targets.
 //!
@@ -250,6 +251,11 @@ pub fn application_standing(permissions: &[String]) -> Vec<Uuid> {
     }
     if holds(perm::USER_READ_WRITE_ALL) || holds(perm::DIRECTORY_READ_WRITE_ALL) {
         roles.push(USER_ADMINISTRATOR);
+    }
+    // Revoking sessions on its own is the Helpdesk Administrator's reach: people without a
+    // role, Helpdesk Administrators and Reports Readers.
+    if holds(perm::USER_REVOKE_SESSIONS_ALL) {
+        roles.push(HELPDESK_ADMINISTRATOR);
     }
     roles
 }

@@ -82,6 +82,11 @@ error_codes! {
     // Conditional Access.
     NamedLocationInUse => "namedLocationInUse",
     AuthenticationStrengthInUse => "authenticationStrengthInUse",
+    /// A user, group or application is named by policies, which would be left naming nothing.
+    ObjectInUseByPolicy => "objectInUseByPolicy",
+    /// What a write was checked against changed before it committed (another request, maybe
+    /// on another node); nothing was written, and the write may be tried again.
+    RevisionMoved => "revisionMoved",
     // Passkeys.
     PasskeyAlreadyRegistered => "passkeyAlreadyRegistered",
     PasskeyAttestationRequired => "passkeyAttestationRequired",

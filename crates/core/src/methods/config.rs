@@ -5,11 +5,13 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use uuid::Uuid;
 
 use crate::directory::audit::{RequestContext, TargetResource};
 use crate::directory::authz::{Granted, WriteAuthenticationMethodPolicy};
 use crate::directory::model::{DocumentKind, PolicyDocument};
-use crate::directory::store::DirectoryChange;
+use crate::directory::references::{precondition, retrying};
+use crate::directory::store::{DirectoryChange, DirectoryStore};
 use crate::kernel::Deps;
 use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::methods::tap::audit_entry;
@@ -31,8 +33,40 @@ pub(crate) async fn load<T: DeserializeOwned + Default>(
     }
 }
 
+/// Refuses a configuration whose `includeTargets` / `excludeTargets` name a group that does not
+/// exist (400 naming the target). `all_users` is not an id.
+pub(crate) async fn check_targets<S: DirectoryStore + ?Sized>(
+    store: &S,
+    body: &Value,
+) -> Result<()> {
+    for list in ["includeTargets", "excludeTargets"] {
+        let Some(targets) = body.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, target) in targets.iter().enumerate() {
+            let id = target.get("id").and_then(Value::as_str).unwrap_or_default();
+            if id.eq_ignore_ascii_case("all_users") {
+                continue;
+            }
+            let exists = match Uuid::parse_str(id.trim()) {
+                Ok(group) => store.group(group).await?.is_some(),
+                Err(_) => false,
+            };
+            if !exists {
+                return Err(Error::invalid(
+                    format!("{list}[{i}].id"),
+                    format!("{list}[{i}].id: the group '{id}' does not exist."),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies `patch` (members given replace those stored; `id` is read-only), validates the
-/// result, and stores it with an "Authentication Methods Policy Update" audit entry.
+/// result (its targets must name groups that exist), and stores it with an "Authentication
+/// Methods Policy Update" audit entry, under a revision precondition (tried again if the
+/// directory moved meanwhile).
 pub(crate) async fn update<T>(
     deps: &Deps<dyn MethodStore>,
     grant: &Granted<WriteAuthenticationMethodPolicy>,
@@ -44,6 +78,31 @@ pub(crate) async fn update<T>(
 where
     T: Serialize + DeserializeOwned + Default,
 {
+    retrying(|| {
+        update_once(
+            deps,
+            grant,
+            request,
+            (id, display_name),
+            patch.clone(),
+            &validate,
+        )
+    })
+    .await
+}
+
+async fn update_once<T>(
+    deps: &Deps<dyn MethodStore>,
+    grant: &Granted<WriteAuthenticationMethodPolicy>,
+    request: &RequestContext,
+    (id, display_name): (&str, &str),
+    patch: Value,
+    validate: &impl Fn(&T) -> Result<()>,
+) -> Result<T>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let precondition = precondition(deps.store.as_ref()).await?;
     let old: T = load(deps, id).await?;
     let Value::Object(patch) = patch else {
         return Err(Error::invalid(
@@ -61,6 +120,7 @@ where
     let new: T = crate::kernel::json::from_value_naming_field(merged)?;
     validate(&new)?;
     let body = serde_json::to_value(&new).map_err(|e| Error::Internal(e.to_string()))?;
+    check_targets(deps.store.as_ref(), &body).await?;
     let now = deps.clock.now();
     let existing = deps
         .store
@@ -93,6 +153,9 @@ where
     } else {
         Change::from(DirectoryChange::InsertDocument(document))
     };
-    deps.store.commit(vec![change], Some(audit)).await?;
+    let changes = std::iter::once(change)
+        .chain(precondition.map(Change::from))
+        .collect();
+    deps.store.commit(changes, Some(audit)).await?;
     Ok(new)
 }

@@ -12,6 +12,7 @@ use crate::directory::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
 };
 use crate::directory::model::User;
+use crate::directory::store::DirectoryChange;
 use crate::directory::store::DirectoryStore;
 use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
@@ -185,17 +186,26 @@ impl Passwords {
             "Update",
             target,
         );
-        self.deps
-            .store
-            .commit(
-                vec![Change::SetPassword {
+        let now = self.deps.clock.now();
+        let mut changes = vec![Change::SetPassword {
+            user_id: user.id,
+            hash,
+            changed: now,
+        }];
+        // Someone else setting the password (a reset) means the old one is no longer trusted:
+        // whatever was signed in with it ends. A person changing their own keeps the session
+        // they are changing it from.
+        if !matches!(actor, Actor::User { id, .. } if *id == user.id) {
+            changes.push(
+                DirectoryChange::EndSignIns {
                     user_id: user.id,
-                    hash,
-                    changed: self.deps.clock.now(),
-                }],
-                Some(audit),
-            )
-            .await
+                    credential_id: None,
+                    at: now,
+                }
+                .into(),
+            );
+        }
+        self.deps.store.commit(changes, Some(audit)).await
     }
 
     /// An administrator sets a new password for someone.

@@ -23,6 +23,7 @@ use crate::directory::authz::{
     WriteUserMethods,
 };
 use crate::directory::model::{User, UserType};
+use crate::directory::store::DirectoryChange;
 use crate::directory::store::DirectoryStore;
 use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
@@ -564,10 +565,19 @@ impl TemporaryAccessPasses {
         self.deps
             .store
             .commit(
-                vec![Change::DeleteTemporaryAccessPass {
-                    user_id: user.id,
-                    id: tap.id,
-                }],
+                vec![
+                    Change::DeleteTemporaryAccessPass {
+                        user_id: user.id,
+                        id: tap.id,
+                    },
+                    // The sessions the pass opened end with it (and their grants).
+                    DirectoryChange::EndSignIns {
+                        user_id: user.id,
+                        credential_id: Some(tap.id.to_string()),
+                        at: self.deps.clock.now(),
+                    }
+                    .into(),
+                ],
                 Some(audit),
             )
             .await

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::directory::audit::{RequestContext, TargetResource};
 use crate::directory::authz::Actor;
+use crate::directory::store::DirectoryChange;
 use crate::kernel::Deps;
 use crate::kernel::clock::{graph_datetime, unix_millis};
 use crate::kernel::crypto::Sealer;
@@ -345,10 +346,19 @@ impl SoftwareOath {
         self.deps
             .store
             .commit(
-                vec![Change::DeleteSoftwareOath {
-                    user_id: user.id,
-                    id: method.id,
-                }],
+                vec![
+                    Change::DeleteSoftwareOath {
+                        user_id: user.id,
+                        id: method.id,
+                    },
+                    // The sessions in which it was used end with it (and their grants).
+                    DirectoryChange::EndSignIns {
+                        user_id: user.id,
+                        credential_id: Some(method.id.to_string()),
+                        at: self.deps.clock.now(),
+                    }
+                    .into(),
+                ],
                 Some(audit),
             )
             .await

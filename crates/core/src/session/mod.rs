@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::directory::audit::{
+    AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
+};
+use crate::directory::authz::Actor;
+use crate::directory::store::{Commit, DirectoryChange};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::crypto::hash_secret;
@@ -209,7 +214,16 @@ pub async fn session_for_token<S: SessionStore + ?Sized>(
         .store
         .session_by_token_hash(&hash_secret(token))
         .await?;
-    Ok(session.filter(|s| s.expires > deps.clock.now()))
+    let Some(session) = session.filter(|s| s.expires > deps.clock.now()) else {
+        return Ok(None);
+    };
+    // Disabling or deleting a person ends their sessions in the same transaction; this read
+    // keeps that true for a session row that outlived it anyway (a commit that predates the
+    // rule, a restored backup): a session of an account that is disabled or gone is not live.
+    match deps.store.user(session.user_id).await? {
+        Some(user) if user.account_enabled => Ok(Some(session)),
+        _ => Ok(None),
+    }
 }
 
 /// Sessions as the web layer meets them: the live session behind a cookie, who it belongs to,
@@ -243,6 +257,50 @@ impl Sessions {
             .store
             .commit(vec![store::SessionChange::DeleteSession(session.id)], None)
             .await
+    }
+
+    /// Signs the session's person out everywhere: every session of theirs and every refresh
+    /// token issued to them end, on every node, in one transaction with its audit entry.
+    pub async fn end_everywhere(
+        &self,
+        session: &AuthSession,
+        request: &RequestContext,
+    ) -> Result<()> {
+        let Some(user) = self.deps.store.user(session.user_id).await? else {
+            return Err(Error::Unauthenticated("Sign in again.".into()));
+        };
+        let now = self.deps.clock.now();
+        let actor = Actor::User {
+            id: user.id,
+            user_principal_name: user.user_principal_name.clone(),
+        };
+        let audit = DirectoryAudit {
+            id: self.deps.entropy.uuid(),
+            category: "UserManagement".to_string(),
+            correlation_id: request.correlation_id,
+            result: "success".to_string(),
+            result_reason: String::new(),
+            activity_display_name: "Invalidate all refresh tokens for user".to_string(),
+            activity_date_time: now,
+            logged_by_service: "Core Directory".to_string(),
+            operation_type: "Update".to_string(),
+            initiated_by: AuditActivityInitiator::from_actor(&actor, request.ip_address.clone()),
+            target_resources: vec![
+                TargetResource::new("User", user.id, &user.display_name)
+                    .with_upn(&user.user_principal_name),
+            ],
+            additional_details: Vec::new(),
+        };
+        Commit::<DirectoryChange>::commit(
+            self.deps.store.as_ref(),
+            vec![DirectoryChange::EndSignIns {
+                user_id: user.id,
+                credential_id: None,
+                at: now,
+            }],
+            Some(audit),
+        )
+        .await
     }
 
     /// The current time on the server's clock (a session's recency is judged against it).

@@ -87,3 +87,4 @@ mod schema;
 mod sessions;
 mod sign_in_logs;
 mod signin_flows;
+mod trust;

@@ -338,7 +338,14 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        store.delete_passkey(grady.id, key.id, audit(&grady)).await,
+        store
+            .delete_passkey(
+                grady.id,
+                key.id,
+                time::OffsetDateTime::now_utc(),
+                audit(&grady)
+            )
+            .await,
         Err(Error::NotFound { .. })
     ));
     store
@@ -348,6 +355,57 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
     assert_eq!(
         store.passkey(key.id).await.unwrap().unwrap().display_name,
         "Laptop"
+    );
+
+    // Deleting a passkey ends the sessions it was used in, in the same transaction, and
+    // leaves the person's other sessions alone.
+    let spare = passkey(&joni, b"joni-spare", 0);
+    store
+        .insert_passkey(&spare, 10, audit(&joni))
+        .await
+        .unwrap();
+    let session_with = |key: &StoredPasskey, hash: &str| portcullis_core::session::AuthSession {
+        id: Uuid::new_v4(),
+        token_hash: hash.to_string(),
+        user_id: joni.id,
+        methods: vec![portcullis_core::session::SessionMethod {
+            method: portcullis_core::session::MethodKind::Fido2,
+            at: OffsetDateTime::now_utc(),
+            aaguid: None,
+            credential_id: Some(key.id.to_string()),
+            backup_eligible: false,
+            one_time: false,
+        }],
+        created: OffsetDateTime::now_utc(),
+        expires: OffsetDateTime::now_utc() + time::Duration::hours(1),
+    };
+    store
+        .commit(
+            vec![
+                Change::InsertSession(session_with(&spare, "with-spare")),
+                Change::InsertSession(session_with(&key, "with-laptop")),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .delete_passkey(joni.id, spare.id, OffsetDateTime::now_utc(), audit(&joni))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .session_by_token_hash("with-spare")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session_by_token_hash("with-laptop")
+            .await
+            .unwrap()
+            .is_some()
     );
 
     store

@@ -16,3 +16,4 @@ mod server;
 mod sign_ins;
 mod signin;
 mod tiers;
+mod trust;

@@ -18,22 +18,22 @@ use time::Duration;
 const REDIRECT: &str = "https://app.contoso.com/callback";
 
 /// A browser: one user agent, its cookie, never following redirects (the test reads them).
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     ua: &'static str,
-    cookie: Option<String>,
+    pub(crate) cookie: Option<String>,
 }
 
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    body: Value,
-    text: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) location: Option<String>,
+    pub(crate) body: Value,
+    pub(crate) text: String,
 }
 
 impl Browser {
-    fn new(t: &TestServer, ua: &'static str) -> Browser {
+    pub(crate) fn new(t: &TestServer, ua: &'static str) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -80,7 +80,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path_and_query: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path_and_query: &str) -> Answer {
         let url = if path_and_query.starts_with("http") {
             path_and_query.to_string()
         } else {
@@ -101,7 +101,7 @@ impl Browser {
     }
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     serde_urlencoded::from_str::<Vec<(String, String)>>(query)
         .ok()?
@@ -115,7 +115,7 @@ fn claims(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-struct Pkce {
+pub(crate) struct Pkce {
     verifier: String,
     challenge: String,
 }
@@ -131,7 +131,7 @@ fn pkce(seed: &str) -> Pkce {
 
 /// An application registered through the admin API: a public client with an SPA redirect
 /// URI, or a confidential web client with a secret.
-struct App {
+pub(crate) struct App {
     client_id: String,
     secret: Option<String>,
 }
@@ -150,7 +150,7 @@ async fn public_app(t: &TestServer) -> App {
     }
 }
 
-async fn confidential_app(t: &TestServer) -> App {
+pub(crate) async fn confidential_app(t: &TestServer) -> App {
     let r = t
         .post(
             "/applications",
@@ -173,7 +173,7 @@ async fn confidential_app(t: &TestServer) -> App {
 }
 
 /// A reusable pass for `user_id`, good for an hour.
-async fn pass_for(t: &TestServer, user_id: &str) -> String {
+pub(crate) async fn pass_for(t: &TestServer, user_id: &str) -> String {
     issue_pass(
         t,
         user_id,
@@ -182,7 +182,7 @@ async fn pass_for(t: &TestServer, user_id: &str) -> String {
     .await
 }
 
-fn authorize_url(app: &App, pkce: Option<&Pkce>, extra: &str) -> String {
+pub(crate) fn authorize_url(app: &App, pkce: Option<&Pkce>, extra: &str) -> String {
     let mut url = format!(
         "/oauth2/v2.0/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid%20profile%20offline_access&state=st%20ate%2F1&nonce=n-0S6_WzA2Mj",
         app.client_id,
@@ -204,7 +204,7 @@ fn urlencode(s: &str) -> String {
 
 /// `/authorize`, then identify and a pass: the final step's answer (with `redirectUrl` when
 /// granted) and the flow id.
-async fn sign_in_with_pass(
+pub(crate) async fn sign_in_with_pass(
     t: &TestServer,
     browser: &mut Browser,
     authorize: &str,
@@ -234,7 +234,7 @@ async fn sign_in_with_pass(
     (done, flow)
 }
 
-async fn token(t: &TestServer, app: &App, form: &[(&str, &str)]) -> (StatusCode, Value) {
+pub(crate) async fn token(t: &TestServer, app: &App, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let mut fields: Vec<(&str, &str)> = form.to_vec();
     fields.push(("client_id", &app.client_id));
     if let Some(secret) = &app.secret {
@@ -244,7 +244,7 @@ async fn token(t: &TestServer, app: &App, form: &[(&str, &str)]) -> (StatusCode,
     (r.status, r.body)
 }
 
-async fn redeem(
+pub(crate) async fn redeem(
     t: &TestServer,
     app: &App,
     code: &str,

@@ -842,7 +842,7 @@ async fn key_restrictions_and_excluded_groups_apply_at_registration_and_sign_in(
         (json!({"state": "sometimes"}), "state"),
         (
             json!({"includeTargets": [{"targetType": "group", "id": Uuid::new_v4()}]}),
-            "includeTargets",
+            "includeTargets[0].id",
         ),
         (
             json!({"excludeTargets": [{"targetType": "user", "id": Uuid::new_v4()}]}),

@@ -1773,3 +1773,91 @@ async fn long_lists_page_forwards_and_back_keeping_their_filters() {
     assert!(forged.html.contains("That page does not exist"));
     t.stop().await;
 }
+
+/// "Revoke sessions" on a person's page asks first, refuses a forged post, and then ends the
+/// person's session at once; deleting a group a policy names is refused with a page naming the
+/// policy; security info offers "Sign out everywhere".
+#[tokio::test]
+async fn revoking_sessions_and_deleting_what_a_policy_names_from_the_portal() {
+    let t = TestServer::start().await;
+    let browser = Browser::new(&t, Some(admin_session(&t).await));
+    let (joni, joni_session) = person_with_roles(&t, "joni@contoso.com", "Joni Sherman", &[]).await;
+    let joni_alive = || async {
+        portcullis_testkit::fixtures::call(
+            &t,
+            Some(WINDOWS),
+            Some(&joni_session),
+            reqwest::Method::GET,
+            "/auth/session",
+            None,
+        )
+        .await
+        .status
+    };
+    let confirm = format!("/admin/users/{joni}/revoke-sessions");
+    let page = browser.get(&format!("/admin/users/{joni}")).await;
+    assert!(
+        page.html.contains(&format!("href=\"{confirm}\"")),
+        "{}",
+        page.html
+    );
+    let asked = browser.get(&confirm).await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.html);
+    assert!(element(&asked.html, "confirm-name").starts_with("joni@contoso.com"));
+    assert_eq!(joni_alive().await, StatusCode::OK, "asking revokes nothing");
+    let forged = browser
+        .post_from(Some("https://evil.example"), &confirm, &[])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        joni_alive().await,
+        StatusCode::OK,
+        "a forged post revokes nothing"
+    );
+    let done = browser.post(&confirm, &[]).await;
+    assert!(
+        redirected_to(&done, &format!("/admin/users/{joni}")).contains("done=sessions-revoked")
+    );
+    assert_eq!(joni_alive().await, StatusCode::UNAUTHORIZED);
+
+    let group = portcullis_testkit::fixtures::id(
+        &t.post(
+            "/groups",
+            json!({"displayName": "Contractors", "mailEnabled": false, "mailNickname": "contractors", "securityEnabled": true}),
+        )
+        .await
+        .body,
+    );
+    let policy = json!({
+        "displayName": "Contractors need MFA",
+        "state": "enabled",
+        "conditions": {"users": {"includeGroups": [group]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}
+    });
+    assert_eq!(
+        t.post("/identity/conditionalAccess/policies", policy)
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let refused = browser
+        .post(&format!("/admin/groups/{group}/delete"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    assert!(
+        refused.html.contains("Contractors need MFA"),
+        "{}",
+        refused.html
+    );
+    assert_eq!(
+        t.get(&format!("/groups/{group}")).await.status,
+        StatusCode::OK
+    );
+
+    let (_, grady_session) = person_with_roles(&t, "grady@contoso.com", "Grady", &[]).await;
+    let mine = Browser::new(&t, Some(grady_session));
+    let info = mine.get("/my/security-info").await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.html);
+    assert!(info.html.contains("id=\"sign-out-everywhere\""));
+    t.stop().await;
+}

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use portcullis_core::directory::authz::{ReadPolicies, ReadUsers, WriteConditionalAccess};
 use serde_json::Value;
@@ -51,20 +51,37 @@ async fn list_policies(
     ))
 }
 
-/// Create a policy (Graph JSON; UTF-16 with BOM accepted).
+/// Create a policy (Graph JSON; UTF-16 with BOM accepted). The users, groups, roles and
+/// applications it names must exist, unless `portcullisImport=true` is in the query: then an
+/// Entra export is taken as it is, and ids that do not resolve are kept and listed in
+/// `portcullisUnresolvedReferences` (an enabled policy may not keep an unresolved exclusion).
 #[utoipa::path(post, path = "/identity/conditionalAccess/policies", tag = "conditionalAccess", request_body(content = Object, description = "conditionalAccessPolicy"),
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid field, unknown strength or location, mfa with a strength")),
+    params(("portcullisImport" = Option<bool>, Query, description = "Keep references that do not resolve (an imported export)")),
+    responses((status = 201, description = "Created"), (status = 400, description = "Invalid field, unknown strength, location, user, group, role or application, mfa with a strength")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn create_policy(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteConditionalAccess>,
     Meta(meta): Meta,
+    RawQuery(query): RawQuery,
     GraphBody(body): GraphBody,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let created = state
-        .conditional_access
-        .create_policy(&grant, &meta, &body)
-        .await?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let import = pairs
+        .iter()
+        .any(|(k, v)| k == "portcullisImport" && v.eq_ignore_ascii_case("true"));
+    let created = if import {
+        state
+            .conditional_access
+            .import_policy(&grant, &meta, &body)
+            .await?
+    } else {
+        state
+            .conditional_access
+            .create_policy(&grant, &meta, &body)
+            .await?
+    };
     Ok((
         StatusCode::CREATED,
         with_context(

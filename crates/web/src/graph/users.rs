@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use portcullis_core::directory::authz::{ReadGroups, ReadUsers, WriteUsers};
+use portcullis_core::directory::authz::{ReadGroups, ReadUsers, RevokeUserSessions, WriteUsers};
 use portcullis_core::directory::model::{Group, User};
 use portcullis_core::directory::{NewUser, UserPatch};
 use portcullis_core::kernel::odata::{self, USER_FIELDS};
@@ -32,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
         .routes(routes!(get_user, update_user, delete_user))
+        .routes(routes!(revoke_sign_in_sessions))
         .routes(routes!(user_member_of))
         .routes(routes!(user_transitive_member_of))
 }
@@ -117,6 +118,27 @@ async fn delete_user(
 ) -> ApiResult<StatusCode> {
     state.directory.delete_user(&grant, &meta, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// End every session of a user and revoke every refresh token issued to them, on every node
+/// at once; Graph's action, which answers `{"value": true}`.
+#[utoipa::path(post, path = "/users/{id}/revokeSignInSessions", tag = "users", params(("id" = String, Path)),
+    responses((status = 200, description = "Revoked"), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.RevokeSessions.All"])))]
+async fn revoke_sign_in_sessions(
+    State(state): State<Arc<GraphState>>,
+    Authorized(grant): Authorized<RevokeUserSessions>,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state
+        .directory
+        .revoke_sign_in_sessions(&grant, &meta, &id)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean",
+        "value": true
+    })))
 }
 
 async fn member_of(

@@ -515,7 +515,21 @@ impl Passkeys {
         request: &RequestContext,
         patch: &Value,
     ) -> Result<Value> {
+        crate::directory::references::retrying(|| {
+            self.try_update_configuration(grant, request, patch)
+        })
+        .await
+    }
+
+    async fn try_update_configuration(
+        &self,
+        grant: &Granted<WriteAuthenticationMethodPolicy>,
+        request: &RequestContext,
+        patch: &Value,
+    ) -> Result<Value> {
         let deps = &self.inner.deps;
+        // Read first: a group deleted on any node after the check below fails the commit.
+        let precondition = crate::directory::references::precondition(deps.store.as_ref()).await?;
         let existing = deps
             .store
             .document(
@@ -528,14 +542,13 @@ impl Passkeys {
             None => Fido2Policy::default(),
         };
         let next = current.patched(patch)?;
-        for group in next.named_groups() {
-            if deps.store.group(group).await?.is_none() {
-                return Err(Error::invalid(
-                    "includeTargets",
-                    format!("The group '{group}' named as a target does not exist."),
-                ));
-            }
-        }
+        // A target that names nothing would leave the method on for nobody (or excluded from
+        // nobody): refused, so that a typo cannot turn passkeys off for everyone.
+        crate::methods::config::check_targets(
+            deps.store.as_ref(),
+            &serde_json::to_value(next.to_graph()).unwrap_or_default(),
+        )
+        .await?;
         let now = self.now();
         let old_json = current.to_graph();
         let new_json = next.to_graph();
@@ -567,7 +580,10 @@ impl Passkeys {
             vec![target],
             Vec::new(),
         );
-        deps.store.commit(vec![change], Some(audit)).await?;
+        let changes = std::iter::once(change)
+            .chain(precondition.map(Change::from))
+            .collect();
+        deps.store.commit(changes, Some(audit)).await?;
         Ok(new_json)
     }
 
@@ -719,7 +735,7 @@ impl Passkeys {
         let passkey = self.owned(user, method_id).await?;
         let audit = self.method_audit(actor, request, activity, user, &passkey, None);
         self.store()
-            .delete_passkey(user.id, passkey.id, audit)
+            .delete_passkey(user.id, passkey.id, self.now(), audit)
             .await
     }
 

@@ -153,8 +153,16 @@ pub trait PasskeyStore: Send + Sync + 'static {
         audit: DirectoryAudit,
     ) -> Result<()>;
 
-    /// Removes a person's passkey; 404 when they have no such passkey.
-    async fn delete_passkey(&self, user_id: Uuid, id: Uuid, audit: DirectoryAudit) -> Result<()>;
+    /// Removes a person's passkey; 404 when they have no such passkey. In the same transaction
+    /// the sign-ins that used it end (as `DirectoryChange::EndSignIns` with its id, at `at`):
+    /// the sessions in which it was used, and the grants made in them.
+    async fn delete_passkey(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        at: time::OffsetDateTime,
+        audit: DirectoryAudit,
+    ) -> Result<()>;
 
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<()>;
 

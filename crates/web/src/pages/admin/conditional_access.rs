@@ -13,6 +13,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
+use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::directory::authz::{
     Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
 };
@@ -259,6 +260,18 @@ async fn render_form(
             .collect(),
         _ => Vec::new(),
     };
+    // Ids an imported export named that do not exist here: kept, and shown so that they can
+    // be fixed.
+    let unresolved = match (policy_id, portal.maybe::<ReadPolicies>()) {
+        (Some(id), Some(grant)) => state
+            .conditional_access
+            .policy(&grant, id)
+            .await?
+            .get(UNRESOLVED_PROPERTY)
+            .cloned()
+            .unwrap_or_default(),
+        _ => Value::Null,
+    };
     Ok(portal.render(
         status,
         "admin/policy_form.html",
@@ -269,6 +282,7 @@ async fn render_form(
             "options": options,
             "errors": errors,
             "findings": findings,
+            "unresolved": unresolved,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -580,7 +594,7 @@ async fn import(
     };
     match state
         .conditional_access
-        .create_policy(&grant, &request, &file)
+        .import_policy(&grant, &request, &file)
         .await
     {
         Ok(created) => done(

@@ -375,6 +375,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "user-deleted" => "The user was deleted.",
         "user-enabled" => "The account was enabled: the person can sign in.",
         "user-disabled" => "The account was disabled: the person can no longer sign in.",
+        "sessions-revoked" => {
+            "Their sessions and refresh tokens were revoked: they must sign in again."
+        }
         "group-added" => "Added to the group.",
         "group-removed" => "Removed from the group.",
         "role-assigned" => "The role was assigned.",

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use portcullis_core::Error;
 use portcullis_core::directory::authz::{
-    ReadGroups, ReadRoles, ReadUserMethods, ReadUsers, WriteGroupMembers, WriteRoles,
-    WriteUserMethods, WriteUsers,
+    ReadGroups, ReadRoles, ReadUserMethods, ReadUsers, RevokeUserSessions, WriteGroupMembers,
+    WriteRoles, WriteUserMethods, WriteUsers,
 };
 use portcullis_core::directory::model::User;
 use portcullis_core::directory::roles::{BUILT_IN_ROLES, built_in_role};
@@ -33,6 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}", get(show))
         .route("/admin/users/{id}/delete", get(confirm_delete).post(delete))
         .route("/admin/users/{id}/state", post(set_state))
+        .route(
+            "/admin/users/{id}/revoke-sessions",
+            get(confirm_revoke_sessions).post(revoke_sessions),
+        )
         .route("/admin/users/{id}/groups", post(add_to_group))
         .route(
             "/admin/users/{id}/groups/{group}/remove",
@@ -207,6 +211,7 @@ async fn user_page(
         "is_me": user.id == portal.user.id,
         "can": {
             "write": portal.may::<WriteUsers>(),
+            "revoke": portal.may::<RevokeUserSessions>(),
             "members": portal.may::<WriteGroupMembers>(),
             "roles": portal.may::<WriteRoles>(),
             "methods": portal.may::<WriteUserMethods>(),
@@ -711,6 +716,48 @@ async fn delete(
         .delete_user(&grant, &request, &user.id.to_string())
         .await?;
     done("/admin/users", "user-deleted")
+}
+
+async fn confirm_revoke_sessions(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<RevokeUserSessions>("revoking sessions")?;
+    let user = person(&state, &portal, &id).await?;
+    portal.confirm(
+        "users",
+        Confirm {
+            action: "Revoke sessions",
+            lead: format!("This signs {} out everywhere:", user.display_name),
+            name: user.user_principal_name.clone(),
+            tail: String::new(),
+            consequences: vec![
+                "Every browser session of theirs ends at once, on every server.".into(),
+                "Applications they signed in to can no longer refresh their tokens.".into(),
+                "They can sign in again with their methods.".into(),
+            ],
+            back_to: format!("/admin/users/{}", user.id),
+        },
+    )
+}
+
+async fn revoke_sessions(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+) -> PageResult {
+    let grant = portal.grant::<RevokeUserSessions>("revoking sessions")?;
+    let user = person(&state, &portal, &id).await?;
+    match state
+        .directory
+        .revoke_sign_in_sessions(&grant, &request, &user.id.to_string())
+        .await
+    {
+        Ok(()) => done(&format!("/admin/users/{}", user.id), "sessions-revoked"),
+        Err(e) => refused_on_page(&state, &portal, &id, "state", e, &[]).await,
+    }
 }
 
 async fn confirm_remove_from_group(
