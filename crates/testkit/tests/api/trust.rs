@@ -584,3 +584,48 @@ async fn a_group_deletion_racing_a_policy_update_on_two_nodes_leaves_no_dangling
     node.shutdown().await.expect("the second node stops");
     t.stop().await;
 }
+
+/// Revoking sessions is one of the tiers' sensitive actions: the narrow permission reaches people
+/// without a role (Helpdesk Administrator's reach), never a Global Administrator, whose sessions
+/// stay live; the refusal is the tier rule's and is audited as a failure.
+#[tokio::test]
+async fn revoking_an_administrators_sessions_needs_a_caller_who_covers_them() {
+    let t = TestServer::start().await;
+    let app = confidential_app(&t).await;
+    let mut admin = signed_in(&t, &app, "megan@contoso.com").await;
+    portcullis_testkit::fixtures::assign_role(
+        &t,
+        &admin.id,
+        "62e90394-69f5-4237-9190-012177145e10",
+    )
+    .await;
+    let mut joni = signed_in(&t, &app, "joni@contoso.com").await;
+    let (_, token) = portcullis_testkit::fixtures::app_with_permissions(
+        &t,
+        "Helpdesk script",
+        &["User.RevokeSessions.All"],
+    )
+    .await;
+
+    let path = format!("/users/{}/revokeSignInSessions", admin.id);
+    let refused = t.graph_as(&token, reqwest::Method::POST, &path, None).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    assert_eq!(refused.error_code(), Some("Authorization_TargetPrivileged"));
+    assert_live(&t, &app, &mut admin, "after a refused revocation").await;
+    let audits = t
+        .get("/auditLogs/directoryAudits?$filter=result eq 'failure'")
+        .await;
+    assert!(
+        audits.body["value"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty()),
+        "the refusal is audited: {:?}",
+        audits.body
+    );
+
+    let path = format!("/users/{}/revokeSignInSessions", joni.id);
+    let done = t.graph_as(&token, reqwest::Method::POST, &path, None).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_ended(&t, &app, &mut joni, "after revokeSignInSessions").await;
+    t.stop().await;
+}
