@@ -360,6 +360,10 @@ pub async fn start(
         Arc::new(store.clone()),
         &public_url,
         load_attestation_roots(config)?,
+        portcullis_core::kernel::crypto::derive_key(
+            &key,
+            "portcullis passkey decoy credential ids",
+        ),
     )?;
     let pool_store = store.clone();
     let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore));

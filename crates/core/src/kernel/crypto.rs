@@ -81,6 +81,20 @@ impl Sealer {
     }
 }
 
+/// A key for one purpose, derived from the server's secret key (HMAC-SHA256 of the purpose), so
+/// that every node derives the same key and no two purposes share one.
+pub fn derive_key(secret: &[u8; 32], purpose: &str) -> [u8; 32] {
+    keyed_hash(secret, purpose.as_bytes())
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn keyed_hash(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -259,12 +259,15 @@ async fn passkeys_register_on_this_and_another_device_and_sign_in_both_ways() {
     let assertion = laptop.get(&options.body["options"]);
     assert_eq!(verify(&t, &options, assertion).await.status, StatusCode::OK);
 
-    // An unknown username gets the same discoverable options: no account enumeration.
-    let options = sign_in_options(&t, json!({"username": "nobody@contoso.com"})).await;
-    assert!(
-        options.body["options"]["publicKey"]["allowCredentials"]
-            .as_array()
-            .is_none_or(|a| a.is_empty())
+    // An unknown username gets options shaped like Joni's: no account enumeration.
+    let known = sign_in_options(&t, json!({"username": "joni@contoso.com"})).await;
+    let unknown = sign_in_options(&t, json!({"username": "nobody@contoso.com"})).await;
+    assert_eq!(
+        shape(&unknown.body),
+        shape(&known.body),
+        "known: {:?}\nunknown: {:?}",
+        known.body,
+        unknown.body
     );
 
     // The passkey session is a recent strong sign-in: it may add a passkey for five minutes.
@@ -1259,5 +1262,78 @@ async fn registering_security_info_from_outside_the_office_is_refused_and_change
     .await;
     assert_eq!(renamed.status, StatusCode::OK, "{:?}", renamed.body);
     registration_options(&t, &p.token, "this").await;
+    t.stop().await;
+}
+
+/// The shape of a JSON value: its keys and the kinds of its leaves, with arrays reduced to the
+/// shape of their first element, so two answers compare equal when nothing but their values
+/// (ids, challenges, counts) tells them apart.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "ceremonyId")
+                .map(|(k, v)| (k.clone(), shape(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.first().map(shape).into_iter().collect()),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => Value::Null,
+    }
+}
+
+/// Username-first passkey options do not tell whether an account exists or has a passkey: an
+/// unknown name and a name without passkeys get credential ids too, the same ones each time and
+/// on every node (derived with the server's secret), different per name, and an assertion
+/// against them cannot succeed.
+#[tokio::test]
+async fn username_first_options_do_not_reveal_accounts() {
+    use base64::Engine as _;
+    let t = TestServer::start().await;
+    let joni = person(&t, "joni@contoso.com").await;
+    let mut laptop = authenticator(&t);
+    let done = register(&t, &joni, &mut laptop, "this", "Laptop").await;
+    assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
+    user(&t, "grady@contoso.com").await;
+
+    let ids = |r: &Reply| -> Vec<String> {
+        r.body["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|c| c["id"].as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let real = sign_in_options(&t, json!({"username": "joni@contoso.com"})).await;
+    let nobody = sign_in_options(&t, json!({"username": "nobody@contoso.com"})).await;
+    let no_passkey = sign_in_options(&t, json!({"username": "grady@contoso.com"})).await;
+    for decoy in [&nobody, &no_passkey] {
+        assert_eq!(shape(&decoy.body), shape(&real.body), "{:?}", decoy.body);
+        let decoy_ids = ids(decoy);
+        assert!(!decoy_ids.is_empty() && decoy_ids.len() <= 2);
+        for id in &decoy_ids {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(id)
+                .expect("base64url");
+            assert!(
+                [16, 20, 32, 64].contains(&bytes.len()),
+                "{} bytes",
+                bytes.len()
+            );
+        }
+    }
+    // The same name gets the same ids (as a real account would), in any case; names differ.
+    let again = sign_in_options(&t, json!({"username": "NOBODY@contoso.com"})).await;
+    assert_eq!(ids(&again), ids(&nobody));
+    assert_ne!(ids(&nobody), ids(&no_passkey));
+
+    // A real passkey cannot be used against a decoy ceremony to sign in as someone else.
+    let assertion = laptop.get(&real.body["options"]);
+    let refused = verify(&t, &nobody, assertion).await;
+    assert_ne!(refused.status, StatusCode::OK, "{:?}", refused.body);
     t.stop().await;
 }

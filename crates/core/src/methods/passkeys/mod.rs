@@ -190,12 +190,39 @@ struct Inner {
     /// The same relying party for the ES256 fast path (see [`es256`]).
     relying_party: es256::RelyingParty,
     roots: TrustedAttestationRoots,
+    /// Derives the decoy credential ids shown for usernames without passkeys (see
+    /// [`Passkeys::start_sign_in`]); the same on every node.
+    decoy_key: [u8; 32],
     /// When this node last swept expired ceremonies (unix milliseconds).
     last_sweep: AtomicI64,
 }
 
 /// How often a node sweeps expired ceremonies as new ones start.
 const SWEEP_INTERVAL: time::Duration = time::Duration::minutes(1);
+
+/// The decoy `allowCredentials` for a username without passkeys: one or two credential ids of
+/// the lengths real authenticators use (16 to 64 bytes), each derived from the lower-cased
+/// username under `key`, so the same name always gets the same ids.
+fn decoy_credentials(key: &[u8; 32], username: &str) -> Vec<Value> {
+    use base64::Engine as _;
+
+    use crate::kernel::crypto::keyed_hash;
+    let name = username.to_lowercase();
+    let seed = keyed_hash(key, name.as_bytes());
+    let count = 1 + usize::from(seed[0] % 2);
+    (0..count)
+        .map(|i| {
+            let part = |label: &str| keyed_hash(key, format!("{label}:{i}:{name}").as_bytes());
+            let mut id = part("a").to_vec();
+            id.extend_from_slice(&part("b"));
+            id.truncate([16, 20, 32, 64][usize::from(seed[1 + i] % 4)]);
+            serde_json::json!({
+                "type": "public-key",
+                "id": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&id),
+            })
+        })
+        .collect()
+}
 
 fn code(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::Invalid {
@@ -383,6 +410,7 @@ impl Passkeys {
         store: Arc<dyn PasskeyStore>,
         public_url: &str,
         roots: TrustedAttestationRoots,
+        decoy_key: [u8; 32],
     ) -> Result<Self> {
         let origin = Url::parse(public_url)
             .map_err(|e| Error::invalid("public_url", format!("not a URL: {e}")))?;
@@ -411,6 +439,7 @@ impl Passkeys {
                 webauthn,
                 relying_party: es256::RelyingParty::new(&rp_id, origin.clone()),
                 roots,
+                decoy_key,
                 last_sweep: AtomicI64::new(0),
             }),
         })
@@ -1006,46 +1035,61 @@ impl Passkeys {
         Ok(Fido2Method::from(&stored))
     }
 
-    /// Starts a sign-in. With a username that has passkeys, the options list them
-    /// (allowCredentials); otherwise — no username, or one that is unknown or has none — the
-    /// authenticator chooses (discoverable), so the answer never tells whether an account
-    /// exists. `conditional` asks the browser for autofill (conditional mediation).
+    /// Starts a sign-in. Without a username the authenticator chooses (discoverable), and
+    /// `conditional` asks the browser for autofill (conditional mediation). With a username the
+    /// options list that person's passkeys (`allowCredentials`); for a username that is unknown
+    /// or has no passkey they list decoys instead — credential ids derived from the username
+    /// with a server secret, so the same name always gets the same ids on every node, shaped
+    /// like real ones — after the same reads a real answer makes. So the answer never tells
+    /// whether an account exists or has a passkey. An assertion against a decoy cannot
+    /// succeed: no authenticator holds those credentials.
     pub async fn start_sign_in(
         &self,
         username: Option<&str>,
         conditional: bool,
     ) -> Result<CeremonyOptions> {
         let store = &self.inner.deps.store;
-        let user = match username.map(str::trim).filter(|u| !u.is_empty()) {
-            Some(name) => store.user_by_upn(name).await?,
-            None => None,
+        let Some(name) = username.map(str::trim).filter(|u| !u.is_empty()) else {
+            return self.start_discoverable(conditional, Vec::new()).await;
         };
-        if let Some(user) = user {
-            let passkeys: Vec<Passkey> = self
-                .store()
-                .passkeys_of(user.id)
-                .await?
+        let user = store.user_by_upn(name).await?;
+        // Read a person's passkeys whether or not the account exists, so both answers cost the
+        // same reads.
+        let stored = self
+            .store()
+            .passkeys_of(user.as_ref().map_or(Uuid::nil(), |u| u.id))
+            .await?;
+        if let Some(user) = user.filter(|_| !stored.is_empty()) {
+            let passkeys: Vec<Passkey> = stored
                 .iter()
                 .map(|p| from_text("passkey", &p.credential))
                 .collect::<Result<_>>()?;
-            if !passkeys.is_empty() {
-                let (challenge, state) = self
-                    .inner
-                    .webauthn
-                    .start_passkey_authentication(&passkeys)
-                    .map_err(|e| Error::Internal(format!("cannot start sign-in: {e}")))?;
-                let options = serde_json::to_value(&challenge)
-                    .map_err(|e| Error::Internal(format!("cannot serialize options: {e}")))?;
-                return self
-                    .begin(
-                        CeremonyKind::Authentication,
-                        Some(user.id),
-                        to_text(&state)?,
-                        options,
-                    )
-                    .await;
-            }
+            let (challenge, state) = self
+                .inner
+                .webauthn
+                .start_passkey_authentication(&passkeys)
+                .map_err(|e| Error::Internal(format!("cannot start sign-in: {e}")))?;
+            let options = serde_json::to_value(&challenge)
+                .map_err(|e| Error::Internal(format!("cannot serialize options: {e}")))?;
+            return self
+                .begin(
+                    CeremonyKind::Authentication,
+                    Some(user.id),
+                    to_text(&state)?,
+                    options,
+                )
+                .await;
         }
+        self.start_discoverable(false, decoy_credentials(&self.inner.decoy_key, name))
+            .await
+    }
+
+    /// A discoverable sign-in; with `allow`, its options name those credentials (decoys).
+    async fn start_discoverable(
+        &self,
+        conditional: bool,
+        allow: Vec<Value>,
+    ) -> Result<CeremonyOptions> {
         let (mut challenge, state) = self
             .inner
             .webauthn
@@ -1056,8 +1100,16 @@ impl Passkeys {
             // button wants the ordinary modal prompt.
             challenge.mediation = None;
         }
-        let options = serde_json::to_value(&challenge)
+        let mut options = serde_json::to_value(&challenge)
             .map_err(|e| Error::Internal(format!("cannot serialize options: {e}")))?;
+        if !allow.is_empty() {
+            // Shaped as webauthn-rs shapes a real person's options, which ask for no
+            // extension (a discoverable sign-in asks for `uvm`).
+            options["publicKey"]["allowCredentials"] = Value::Array(allow);
+            if let Some(public_key) = options["publicKey"].as_object_mut() {
+                public_key.remove("extensions");
+            }
+        }
         self.begin(
             CeremonyKind::DiscoverableAuthentication,
             None,
