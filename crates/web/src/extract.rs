@@ -119,7 +119,7 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !ct.starts_with("application/json") {
+            if !is_json_media_type(&ct) {
                 return Err(Error::Invalid {
                     code: ErrorCode::InvalidRequest,
                     target: Some("Content-Type".into()),
@@ -162,7 +162,7 @@ pub fn parse_graph_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         let message = inner.to_string();
@@ -194,7 +194,28 @@ pub fn parse_graph_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             format!("Invalid value for '{target}': {message}")
         };
         Error::invalid(target, message)
-    })
+    })?;
+    // One JSON value and nothing after it: `{…}garbage` or two objects back to back are not a
+    // body anyone meant to send.
+    de.end().map_err(|_| {
+        Error::invalid(
+            "body",
+            "The request body has data after its JSON object; send exactly one object.",
+        )
+    })?;
+    Ok(value)
+}
+
+/// Whether a `Content-Type` names JSON: the media type `application/json` in any case, with or
+/// without parameters (`; charset=utf-8`). `application/jsonp`, `application/json-seq` and the
+/// like are other formats and are refused.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("application/json")
 }
 
 /// The OData query options of a request (`$filter`, `$top`, `$select`, `$skiptoken`; anything

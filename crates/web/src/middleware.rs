@@ -133,7 +133,7 @@ pub async fn same_origin(State(state): State<AppState>, req: Request, next: Next
                 .and_then(|v| v.to_str().ok())
                 .is_none_or(|n| n.trim() == "0");
         let acceptable = match content_type {
-            Some(ct) => ct.to_ascii_lowercase().starts_with("application/json"),
+            Some(ct) => crate::extract::is_json_media_type(ct),
             None => empty,
         };
         if !acceptable {

@@ -54,7 +54,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonOnly<T> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        if !content_type.starts_with("application/json") {
+        if !crate::extract::is_json_media_type(&content_type) {
             return Err(Error::UnsupportedContentType {
                 message: format!(
                     "This endpoint accepts only application/json, got '{content_type}'."

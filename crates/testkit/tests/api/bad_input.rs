@@ -387,3 +387,80 @@ async fn bad_query_options_are_refused_by_name() {
     assert_eq!(r.body["value"], json!([]));
     t.stop().await;
 }
+
+/// One JSON body reader for every JSON endpoint: a body is exactly one JSON object, sent as
+/// `application/json` (parameters allowed); trailing data, arrays and look-alike media types such
+/// as `application/jsonp` are refused with a 4xx naming the problem, and nothing changes.
+#[tokio::test]
+async fn a_json_body_is_one_object_sent_as_json() {
+    let t = TestServer::start().await;
+    let before = snapshot(&t).await;
+    let user = br#"{"userPrincipalName": "trail@contoso.com", "displayName": "Trail"}"#;
+
+    for (content_type, body) in [
+        ("application/json", [&user[..], b"garbage"].concat()),
+        ("application/json", [&user[..], &user[..]].concat()),
+        ("application/json", [b"[", &user[..], b"]"].concat()),
+        ("application/jsonp", user.to_vec()),
+        ("application/json-seq", user.to_vec()),
+        ("text/json", user.to_vec()),
+    ] {
+        let r = t
+            .graph_raw(reqwest::Method::POST, "/users", content_type, body.clone())
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{content_type} {:?}: {:?}",
+            String::from_utf8_lossy(&body),
+            r.body
+        );
+        assert!(
+            matches!(r.error_target(), Some("body" | "Content-Type")),
+            "{:?}",
+            r.body
+        );
+    }
+    // Parameters and case do not matter; trailing whitespace is not data.
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/users",
+            "Application/JSON; charset=utf-8",
+            [&user[..], b" \n"].concat(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    t.delete(&format!("/users/{}", r.body["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        snapshot(&t).await["users"],
+        before["users"],
+        "nothing else was created"
+    );
+
+    // The sign-in endpoints the pages call read bodies the same way (415 for other types).
+    for (content_type, body, status) in [
+        (
+            "application/json",
+            br#"{"username": "x@contoso.com", "temporaryAccessPass": "abcdefgh"} {}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/jsonp",
+            br#"{"username": "x@contoso.com", "temporaryAccessPass": "abcdefgh"}"#.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ] {
+        let r = t
+            .http
+            .post(format!("{}/auth/tap", t.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(r.status(), status, "{content_type}");
+    }
+    t.stop().await;
+}
