@@ -50,6 +50,7 @@ pub mod location;
 pub mod model;
 pub mod policy_set;
 pub mod strength;
+pub mod values;
 pub mod whatif;
 
 pub use context::{SignInContext, Target, UserKind};

@@ -321,6 +321,17 @@ impl ConditionalAccess {
                 ),
             ));
         }
+        // Entra's enumerations for the fields this engine knows: a write may keep fields it does
+        // not implement, never a value Entra would refuse for a field it does.
+        if let Some(unknown) = config
+            .policies
+            .iter()
+            .filter(|p| p.id.eq_ignore_ascii_case(object_id))
+            .flat_map(portcullis_policy::values::unknown_values)
+            .next()
+        {
+            return Err(Error::invalid(unknown.field.clone(), unknown.to_string()));
+        }
         let findings = lint(
             &config.policy_set(),
             &LintOptions {

@@ -464,3 +464,81 @@ async fn a_json_body_is_one_object_sent_as_json() {
     }
     t.stop().await;
 }
+
+/// A Conditional Access policy keeps fields this engine does not implement, but not values Entra
+/// itself refuses for fields it knows: each is a 400 naming the field and what it takes, and
+/// nothing is stored.
+#[tokio::test]
+async fn policy_values_outside_entras_enumerations_are_refused_by_name() {
+    let t = TestServer::start().await;
+    let path = "/identity/conditionalAccess/policies";
+    let before = t.get(path).await.body["value"].clone();
+    let base = || {
+        json!({
+            "displayName": "Block Android",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeUsers": ["All"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientAppTypes": ["all"],
+                "platforms": {"includePlatforms": ["android"]}
+            },
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        })
+    };
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change)> = vec![
+        (
+            "grantControls.operator",
+            Box::new(|p: &mut Value| p["grantControls"]["operator"] = json!("XOR")),
+        ),
+        (
+            "conditions.platforms.includePlatforms[0]",
+            Box::new(|p: &mut Value| {
+                p["conditions"]["platforms"]["includePlatforms"] = json!(["androidTV"])
+            }),
+        ),
+        (
+            "conditions.clientAppTypes[0]",
+            Box::new(|p: &mut Value| p["conditions"]["clientAppTypes"] = json!(["fax"])),
+        ),
+        (
+            "conditions.signInRiskLevels[0]",
+            Box::new(|p: &mut Value| p["conditions"]["signInRiskLevels"] = json!(["extreme"])),
+        ),
+        (
+            "state",
+            Box::new(|p: &mut Value| p["state"] = json!("sometimes")),
+        ),
+        (
+            "sessionControls.signInFrequency.value",
+            Box::new(|p: &mut Value| {
+                p["grantControls"] = json!({"operator": "OR", "builtInControls": ["mfa"]});
+                p["sessionControls"] =
+                    json!({"signInFrequency": {"isEnabled": true, "type": "hours", "value": -1}});
+            }),
+        ),
+    ];
+    for (field, change) in cases {
+        let mut body = base();
+        change(&mut body);
+        let r = t.post(path, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {:?}", r.body);
+        assert_eq!(r.error_target(), Some(field), "{:?}", r.body);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field.split('[').next().unwrap_or(field))),
+            "{:?}",
+            r.body
+        );
+    }
+    assert_eq!(
+        t.get(path).await.body["value"],
+        before,
+        "nothing was stored"
+    );
+    // The same policy in Entra's values is accepted.
+    assert_eq!(t.post(path, base()).await.status, StatusCode::CREATED);
+    t.stop().await;
+}
