@@ -281,6 +281,20 @@ mod tests {
     }
 
     #[test]
+    fn the_rule_handed_to_the_store_is_the_same_schedule() {
+        let r = rule(ACCOUNT_THRESHOLD);
+        let minutes: Vec<i64> = r.locks.iter().map(|d| d.whole_minutes()).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60]);
+        assert_eq!(r.lock_for(ACCOUNT_THRESHOLD - 1), None);
+        assert_eq!(r.lock_for(ACCOUNT_THRESHOLD), Some(FIRST_LOCK));
+        assert_eq!(r.lock_for(u32::MAX), Some(LONGEST_LOCK));
+        assert_eq!(
+            (r.threshold, r.window),
+            (ACCOUNT_THRESHOLD, COUNTING_WINDOW)
+        );
+    }
+
+    #[test]
     fn the_message_says_how_long_to_wait_and_whose_lock_it_is() {
         let t = OffsetDateTime::UNIX_EPOCH;
         let account = Lock {
