@@ -1,5 +1,5 @@
-//! Authentication sessions, Temporary Access Passes and failure counters: the rows a sign-in
-//! needs on every node.
+//! Authentication sessions, Temporary Access Passes, failure counters and familiar sources: the
+//! rows a sign-in needs on every node.
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
