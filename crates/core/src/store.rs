@@ -36,7 +36,7 @@ use crate::signin::{SignInFlow, Step};
 
 pub use crate::directory::store::{Commit, DirectoryStore, Revisions};
 pub use crate::kernel::query::{Cursor, ListQuery, Op, Page, Predicate, Taken, Value};
-pub use crate::methods::store::FailureCount;
+pub use crate::methods::store::{FailureCount, LockRule, SlotTaking};
 
 /// Everything a server needs of its store.
 #[async_trait]

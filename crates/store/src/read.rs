@@ -449,13 +449,21 @@ impl MethodStore for SqlStore {
         self.consume_pass(id, at).await
     }
 
-    async fn record_failure(
+    async fn take_failure_slot(
         &self,
         key: &str,
         at: time::OffsetDateTime,
-        window: time::Duration,
-    ) -> Result<portcullis_core::store::FailureCount> {
-        self.count_failure(key, at, window).await
+        rule: &portcullis_core::store::LockRule,
+    ) -> Result<portcullis_core::store::SlotTaking> {
+        self.take_slot(key, at, rule).await
+    }
+
+    async fn return_failure_slot(
+        &self,
+        key: &str,
+        taken: &portcullis_core::store::FailureCount,
+    ) -> Result<()> {
+        self.return_slot(key, taken).await
     }
 
     async fn failures(&self, key: &str) -> Result<Option<portcullis_core::store::FailureCount>> {
@@ -464,6 +472,20 @@ impl MethodStore for SqlStore {
 
     async fn clear_failures(&self, key: &str) -> Result<()> {
         self.forget_failures(key).await
+    }
+
+    async fn is_familiar_source(&self, user_id: Uuid, source: &str) -> Result<bool> {
+        self.read_familiar_source(user_id, source).await
+    }
+
+    async fn remember_familiar_source(
+        &self,
+        user_id: Uuid,
+        source: &str,
+        at: time::OffsetDateTime,
+        keep: u32,
+    ) -> Result<()> {
+        self.put_familiar_source(user_id, source, at, keep).await
     }
 
     async fn password(&self, user_id: Uuid) -> Result<Option<(String, time::OffsetDateTime)>> {

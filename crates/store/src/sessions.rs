@@ -1,17 +1,17 @@
-//! Authentication sessions, Temporary Access Passes and failure counters: the rows a sign-in
-//! needs on every node.
+//! Authentication sessions, Temporary Access Passes, failure counters and familiar sources: the
+//! rows a sign-in needs on every node.
 
 use crate::db::{self, Conn, Row};
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
 use portcullis_core::kernel::error::ErrorCode;
-use portcullis_core::methods::store::FailureCount;
+use portcullis_core::methods::store::{FailureCount, LockRule, SlotTaking};
 use portcullis_core::methods::tap::TemporaryAccessPass;
 use portcullis_core::methods::totp::SoftwareOathMethod;
 use portcullis_core::session::{AuthSession, SessionMethod};
 use portcullis_core::signin::SignInFlow;
 use portcullis_core::store::Change;
 use portcullis_core::{Error, Result};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rows::{instant, int, json_or, opt_text, text, to_json, uuid};
@@ -240,13 +240,14 @@ pub(crate) async fn apply(
     }
 }
 
-/// The user's sessions and pass go with them.
+/// The user's sessions, methods and familiar sources go with them.
 pub(crate) async fn remove_user(conn: &mut Conn<'_>, change: &Change, user_id: Uuid) -> Result<()> {
     for sql in [
         "DELETE FROM auth_sessions WHERE user_id = $1",
         "DELETE FROM temporary_access_passes WHERE user_id = $1",
         "DELETE FROM passwords WHERE user_id = $1",
         "DELETE FROM software_oath_methods WHERE user_id = $1",
+        "DELETE FROM familiar_sources WHERE user_id = $1",
     ] {
         write::run(conn, change, db::query(sql).bind(id(user_id))).await?;
     }
@@ -299,29 +300,146 @@ impl SqlStore {
         Ok(done == 1)
     }
 
-    /// An upsert that restarts a stale window and counts this failure, in one statement so that
-    /// concurrent failures on several nodes all count.
-    pub(crate) async fn count_failure(
+    /// Takes a failure slot in one upsert. Its `WHERE` is the lock: when the stored count
+    /// locks the key at `at`, nothing changes and no row comes back. PostgreSQL holds the row
+    /// lock while it decides, and SQLite's one writer runs one statement at a time, so racing
+    /// takers are judged one after another, each on the count the last one left.
+    pub(crate) async fn take_slot(
         &self,
         key: &str,
         at: OffsetDateTime,
-        window: Duration,
-    ) -> Result<FailureCount> {
+        rule: &LockRule,
+    ) -> Result<SlotTaking> {
+        if rule.locks.is_empty() {
+            return Err(Error::Internal(
+                "a lock rule needs at least one lock".into(),
+            ));
+        }
         let now = unix_millis(at);
-        let stale_before = now - window.whole_milliseconds() as i64;
-        let row = self.fetch_optional_write(db::query(
-            "INSERT INTO failure_counters (counter_key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
+        let stale_before = now - rule.window.whole_milliseconds() as i64;
+        // The lock each count brings, past the threshold, as `CASE` arms over bound values
+        // ($5 onwards): the schedule is core's, the statement only applies it.
+        let mut arms = String::new();
+        let last = rule.locks.len().saturating_sub(1);
+        for i in 0..last {
+            arms.push_str(&format!("WHEN {i} THEN ${} ", i + 5));
+        }
+        let sql = format!(
+            "INSERT INTO failure_counters (counter_key, failures, window_start, last_failure, previous_failure) \
+             VALUES ($1, 1, $2, $2, NULL) \
              ON CONFLICT (counter_key) DO UPDATE SET \
                failures = CASE WHEN failure_counters.window_start < $3 THEN 1 ELSE failure_counters.failures + 1 END, \
                window_start = CASE WHEN failure_counters.window_start < $3 THEN $2 ELSE failure_counters.window_start END, \
+               previous_failure = failure_counters.last_failure, \
                last_failure = $2 \
+             WHERE NOT (failure_counters.failures >= $4 AND \
+               $2 < COALESCE(failure_counters.last_failure, failure_counters.window_start) + \
+                 CASE failure_counters.failures - $4 {arms}ELSE ${} END) \
              RETURNING failures, window_start, last_failure",
-        )
-        .bind(key.to_string())
-        .bind(now)
-        .bind(stale_before)).await?
-        .ok_or_else(|| Error::Internal("counting a failure returned no row".into()))?;
-        failure_count(&row)
+            last + 5
+        );
+        let mut query = db::assembled(sql)
+            .bind(key.to_string())
+            .bind(now)
+            .bind(stale_before)
+            .bind(i64::from(rule.threshold));
+        for lock in &rule.locks {
+            query = query.bind(lock.whole_milliseconds() as i64);
+        }
+        match self.fetch_optional_write(query).await? {
+            Some(row) => Ok(SlotTaking::Taken(failure_count(&row)?)),
+            None => Ok(SlotTaking::Locked(self.read_failures(key).await?)),
+        }
+    }
+
+    /// Gives a slot back: one fewer, and the failure before the slot's is the latest again if
+    /// no slot was taken since (the count is still the one the take left). A count that
+    /// reaches nothing is removed.
+    pub(crate) async fn return_slot(&self, key: &str, taken: &FailureCount) -> Result<()> {
+        let key = key.to_string();
+        let taken = i64::from(taken.count);
+        self.write(move |mut conn| {
+            Box::pin(async move {
+                conn.execute(
+                    db::query(
+                        "UPDATE failure_counters SET failures = failures - 1, \
+                         last_failure = CASE WHEN failures = $2 \
+                           THEN COALESCE(previous_failure, last_failure) ELSE last_failure END \
+                         WHERE counter_key = $1 AND failures > 0",
+                    )
+                    .bind(key.clone())
+                    .bind(taken),
+                )
+                .await
+                .map_err(error::storage)?;
+                conn.execute(
+                    db::query(
+                        "DELETE FROM failure_counters WHERE counter_key = $1 AND failures <= 0",
+                    )
+                    .bind(key),
+                )
+                .await
+                .map_err(error::storage)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn read_familiar_source(&self, user_id: Uuid, source: &str) -> Result<bool> {
+        let row = self
+            .fetch_optional(
+                db::query(
+                    "SELECT 1 AS known FROM familiar_sources WHERE user_id = $1 AND source = $2",
+                )
+                .bind(id(user_id))
+                .bind(source.to_string()),
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Upserts the source's latest success and drops all but the `keep` most recent, in one
+    /// transaction so that concurrent successes cannot leave more.
+    pub(crate) async fn put_familiar_source(
+        &self,
+        user_id: Uuid,
+        source: &str,
+        at: OffsetDateTime,
+        keep: u32,
+    ) -> Result<()> {
+        let user = id(user_id);
+        let source = source.to_string();
+        let at = unix_millis(at);
+        self.write(move |mut conn| {
+            Box::pin(async move {
+                conn.execute(
+                    db::query(
+                        "INSERT INTO familiar_sources (user_id, source, last_success) VALUES ($1, $2, $3) \
+                         ON CONFLICT (user_id, source) DO UPDATE SET last_success = \
+                           CASE WHEN familiar_sources.last_success > $3 THEN familiar_sources.last_success ELSE $3 END",
+                    )
+                    .bind(user.clone())
+                    .bind(source)
+                    .bind(at),
+                )
+                .await
+                .map_err(error::storage)?;
+                conn.execute(
+                    db::query(
+                        "DELETE FROM familiar_sources WHERE user_id = $1 AND source NOT IN \
+                         (SELECT source FROM familiar_sources WHERE user_id = $1 \
+                          ORDER BY last_success DESC, source LIMIT $2)",
+                    )
+                    .bind(user)
+                    .bind(i64::from(keep)),
+                )
+                .await
+                .map_err(error::storage)?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub(crate) async fn read_password(

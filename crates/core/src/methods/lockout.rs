@@ -4,20 +4,29 @@
 //! from the latest failure — guessing gets slower and slower, while a person who mistypes a few
 //! times is never locked.
 //!
+//! A guess is counted before it is compared: [`begin`] takes a failure slot under each key in
+//! one conditional statement per key, and only an attempt holding its slots compares the
+//! secret. A wrong secret keeps them ([`Attempt::failed`]); a right one gives them back
+//! ([`Attempt::succeeded`], [`Attempt::released`]). So at most a threshold's number of guesses
+//! are ever compared per key and lock, however many arrive at once on however many nodes — a
+//! burst cannot slip between a check and a count, because there is no separate check.
+//!
 //! The per-source count catches one address spraying many accounts (which stays under each
 //! account's threshold); it is higher than an account's so a shared office address is not
 //! locked by a few people's typos. A success clears the account's count, never the source's.
+//! As in Entra, a source an account has signed in from before is familiar to it: a source lock
+//! (earned by guesses at other accounts) does not refuse that account there, while the account's
+//! own lock still does. Each account keeps its [`FAMILIAR_SOURCES`] most recent sources.
 //!
 //! What it must never do: tell whether an account exists (unknown accounts count under the
-//! source just the same), or lock on a success.
+//! source just the same), lock on a success, or compare a secret without holding its slots.
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::Result;
 use crate::kernel::Deps;
-use crate::methods::store::FailureCount;
-use crate::methods::store::MethodStore;
+use crate::methods::store::{FailureCount, LockRule, MethodStore, SlotTaking};
 
 /// Failures of one account's method before it locks (Entra's default is 10).
 pub const ACCOUNT_THRESHOLD: u32 = 10;
@@ -28,15 +37,30 @@ pub const FIRST_LOCK: Duration = Duration::minutes(1);
 pub const LONGEST_LOCK: Duration = Duration::hours(1);
 /// A count restarts this long after it began.
 pub const COUNTING_WINDOW: Duration = Duration::hours(24);
+/// How many sources (the most recent) each account keeps as familiar.
+pub const FAMILIAR_SOURCES: u32 = 20;
+
+/// The rule a key with `threshold` locks by: the first lock at the threshold, twice as long
+/// with each failure past it, never longer than [`LONGEST_LOCK`].
+pub fn rule(threshold: u32) -> LockRule {
+    let mut locks: Vec<Duration> = vec![FIRST_LOCK];
+    while let Some(&last) = locks.last()
+        && last < LONGEST_LOCK
+    {
+        locks.push((last * 2_i32).min(LONGEST_LOCK));
+    }
+    LockRule {
+        threshold,
+        window: COUNTING_WINDOW,
+        locks,
+    }
+}
 
 /// Until when a count locks its key, if it does.
 pub fn locked_until(count: &FailureCount, threshold: u32) -> Option<OffsetDateTime> {
-    if count.count < threshold {
-        return None;
-    }
-    let doublings = (count.count - threshold).min(6);
-    let lock = (FIRST_LOCK * 2_i32.pow(doublings)).min(LONGEST_LOCK);
-    Some(count.last_failure + lock)
+    rule(threshold)
+        .lock_for(count.count)
+        .map(|lock| count.last_failure + lock)
 }
 
 /// A lock in force: until when, and whether it is the source address's rather than the
@@ -75,6 +99,8 @@ impl Lock {
 pub struct LockoutKeys {
     account: Option<String>,
     source: Option<String>,
+    user_id: Option<Uuid>,
+    ip_address: Option<String>,
 }
 
 impl LockoutKeys {
@@ -84,65 +110,140 @@ impl LockoutKeys {
         LockoutKeys {
             account: user_id.map(|id| format!("{method}:{id}")),
             source: ip_address.map(|ip| format!("source:{ip}")),
+            user_id,
+            ip_address: ip_address.map(str::to_string),
         }
     }
+}
 
-    fn each(&self) -> impl Iterator<Item = (&str, u32, bool)> {
-        self.account
-            .iter()
-            .map(|k| (k.as_str(), ACCOUNT_THRESHOLD, false))
-            .chain(
-                self.source
-                    .iter()
-                    .map(|k| (k.as_str(), SOURCE_THRESHOLD, true)),
-            )
+/// A slot held under one key.
+#[derive(Debug, Clone)]
+struct Held {
+    key: String,
+    taken: FailureCount,
+    threshold: u32,
+    by_source: bool,
+}
+
+/// An attempt allowed to compare its secret: the failure slots it holds. Dropped without an
+/// outcome (a fault, a cancelled request), the slots stay counted as failures — the safe side.
+#[must_use = "an attempt ends as failed, succeeded or released"]
+#[derive(Debug)]
+pub struct Attempt {
+    keys: LockoutKeys,
+    held: Vec<Held>,
+}
+
+/// Takes a failure slot under each of `keys` before a secret is compared: the attempt, or the
+/// lock that refuses it (then nothing stays counted). The account's slot is taken first, so a
+/// locked account does not use up its source's count; a slot taken under one key is given back
+/// when another key refuses. A source lock does not refuse an account the source is familiar
+/// to: that attempt is judged by its account's count alone.
+pub async fn begin<S: MethodStore + ?Sized>(
+    deps: &Deps<S>,
+    keys: &LockoutKeys,
+) -> Result<std::result::Result<Attempt, Lock>> {
+    let now = deps.clock.now();
+    let mut attempt = Attempt {
+        keys: keys.clone(),
+        held: Vec::new(),
+    };
+    let each = keys
+        .account
+        .iter()
+        .map(|k| (k, ACCOUNT_THRESHOLD, false))
+        .chain(keys.source.iter().map(|k| (k, SOURCE_THRESHOLD, true)));
+    for (key, threshold, by_source) in each {
+        match deps
+            .store
+            .take_failure_slot(key, now, &rule(threshold))
+            .await?
+        {
+            SlotTaking::Taken(taken) => attempt.held.push(Held {
+                key: key.clone(),
+                taken,
+                threshold,
+                by_source,
+            }),
+            SlotTaking::Locked(count) => {
+                if by_source && familiar(deps, keys).await? {
+                    continue;
+                }
+                attempt.give_back(deps).await?;
+                // The lock may have ended (or been cleared) between the refusal and the read:
+                // the attempt was still refused, so the person is told to wait a moment.
+                let until = count
+                    .and_then(|c| locked_until(&c, threshold))
+                    .filter(|until| *until > now)
+                    .unwrap_or(now + Duration::seconds(1));
+                return Ok(Err(Lock { until, by_source }));
+            }
+        }
+    }
+    Ok(Ok(attempt))
+}
+
+/// Whether the source is familiar to the account. Asked for an unknown account too (under the
+/// nil id, which has no sources), so that a locked source answers unknown and known accounts
+/// in the same time.
+async fn familiar<S: MethodStore + ?Sized>(deps: &Deps<S>, keys: &LockoutKeys) -> Result<bool> {
+    let Some(ip) = &keys.ip_address else {
+        return Ok(false);
+    };
+    let user = keys.user_id.unwrap_or(Uuid::nil());
+    Ok(deps.store.is_familiar_source(user, ip).await? && keys.user_id.is_some())
+}
+
+impl Attempt {
+    /// The secret was wrong: the slots stay counted. The lock this failure brought, if any.
+    pub fn failed(self) -> Option<Lock> {
+        latest(self.held.iter().filter_map(|h| {
+            locked_until(&h.taken, h.threshold).map(|until| Lock {
+                until,
+                by_source: h.by_source,
+            })
+        }))
+    }
+
+    /// The secret was right and the person is signed in: the account's failures are forgotten,
+    /// the source's slot is given back (its other failures stay counted), and the source
+    /// becomes familiar to the account.
+    pub async fn succeeded<S: MethodStore + ?Sized>(self, deps: &Deps<S>) -> Result<()> {
+        if let Some(account) = &self.keys.account {
+            deps.store.clear_failures(account).await?;
+        }
+        for held in self.held.iter().filter(|h| h.by_source) {
+            deps.store
+                .return_failure_slot(&held.key, &held.taken)
+                .await?;
+        }
+        if let (Some(user_id), Some(ip)) = (self.keys.user_id, &self.keys.ip_address) {
+            deps.store
+                .remember_familiar_source(user_id, ip, deps.clock.now(), FAMILIAR_SOURCES)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The secret was right but the sign-in went no further (a disabled account, an expired or
+    /// used pass, a replayed code): not a guess, so every slot is given back, and nothing is
+    /// forgotten or learnt.
+    pub async fn released<S: MethodStore + ?Sized>(mut self, deps: &Deps<S>) -> Result<()> {
+        self.give_back(deps).await
+    }
+
+    async fn give_back<S: MethodStore + ?Sized>(&mut self, deps: &Deps<S>) -> Result<()> {
+        for held in self.held.drain(..) {
+            deps.store
+                .return_failure_slot(&held.key, &held.taken)
+                .await?;
+        }
+        Ok(())
     }
 }
 
 fn latest(locks: impl Iterator<Item = Lock>) -> Option<Lock> {
     locks.max_by_key(|l| l.until)
-}
-
-/// The lock in force for these keys now, if any.
-pub async fn check<S: MethodStore + ?Sized>(
-    deps: &Deps<S>,
-    keys: &LockoutKeys,
-) -> Result<Option<Lock>> {
-    let now = deps.clock.now();
-    let mut locks = Vec::new();
-    for (key, threshold, by_source) in keys.each() {
-        if let Some(count) = deps.store.failures(key).await?
-            && let Some(until) = locked_until(&count, threshold)
-            && now < until
-        {
-            locks.push(Lock { until, by_source });
-        }
-    }
-    Ok(latest(locks.into_iter()))
-}
-
-/// Counts a failure under each key; the lock it brings, if any.
-pub async fn fail<S: MethodStore + ?Sized>(
-    deps: &Deps<S>,
-    keys: &LockoutKeys,
-) -> Result<Option<Lock>> {
-    let now = deps.clock.now();
-    let mut locks = Vec::new();
-    for (key, threshold, by_source) in keys.each() {
-        let count = deps.store.record_failure(key, now, COUNTING_WINDOW).await?;
-        if let Some(until) = locked_until(&count, threshold) {
-            locks.push(Lock { until, by_source });
-        }
-    }
-    Ok(latest(locks.into_iter()))
-}
-
-/// A success forgets the account's failures (the source's stay counted).
-pub async fn succeed<S: MethodStore + ?Sized>(deps: &Deps<S>, keys: &LockoutKeys) -> Result<()> {
-    if let Some(account) = &keys.account {
-        deps.store.clear_failures(account).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -176,6 +277,20 @@ mod tests {
         assert_eq!(
             locked_until(&count(40, t), 10),
             Some(t + Duration::hours(1))
+        );
+    }
+
+    #[test]
+    fn the_rule_handed_to_the_store_is_the_same_schedule() {
+        let r = rule(ACCOUNT_THRESHOLD);
+        let minutes: Vec<i64> = r.locks.iter().map(|d| d.whole_minutes()).collect();
+        assert_eq!(minutes, [1, 2, 4, 8, 16, 32, 60]);
+        assert_eq!(r.lock_for(ACCOUNT_THRESHOLD - 1), None);
+        assert_eq!(r.lock_for(ACCOUNT_THRESHOLD), Some(FIRST_LOCK));
+        assert_eq!(r.lock_for(u32::MAX), Some(LONGEST_LOCK));
+        assert_eq!(
+            (r.threshold, r.window),
+            (ACCOUNT_THRESHOLD, COUNTING_WINDOW)
         );
     }
 

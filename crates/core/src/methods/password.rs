@@ -318,15 +318,18 @@ impl Passwords {
             user.as_ref().map(|u| u.id),
             facts.ip_address.as_deref(),
         );
-        if let Some(lock) = lockout::check(&self.deps, &keys).await? {
-            return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
-        }
+        // The guess is counted before it is compared; only an attempt holding its slots compares.
+        let attempt = match lockout::begin(&self.deps, &keys).await? {
+            Ok(attempt) => attempt,
+            Err(lock) => return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
+        };
+        let fail = |attempt: lockout::Attempt| match attempt.failed() {
+            Some(lock) => Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
+            None => Err(refused(SignInErrorCode::InvalidCredentials, wrong)),
+        };
         let Some(user) = user else {
             typed_secret::verify(&self.deps, password, DECOY_HASH).await;
-            if let Some(lock) = lockout::fail(&self.deps, &keys).await? {
-                return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
-            }
-            return Err(refused(SignInErrorCode::InvalidCredentials, wrong));
+            return fail(attempt);
         };
         *found = Some(user.clone());
         let stored = self.deps.store.password(user.id).await?;
@@ -338,18 +341,16 @@ impl Passwords {
             }
         };
         if !matches {
-            if let Some(lock) = lockout::fail(&self.deps, &keys).await? {
-                return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
-            }
-            return Err(refused(SignInErrorCode::InvalidCredentials, wrong));
+            return fail(attempt);
         }
         if !user.account_enabled {
+            attempt.released(&self.deps).await?;
             return Err(refused(
                 SignInErrorCode::AccountDisabled,
                 "Your account has been disabled. Contact your administrator.",
             ));
         }
-        lockout::succeed(&self.deps, &keys).await?;
+        attempt.succeeded(&self.deps).await?;
         let (session, token) = new_session(
             &self.deps,
             user.id,

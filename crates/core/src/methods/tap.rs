@@ -627,29 +627,30 @@ impl TemporaryAccessPasses {
             user.as_ref().map(|u| u.id),
             facts.ip_address.as_deref(),
         );
-        if let Some(lock) = lockout::check(&self.deps, &keys).await? {
-            return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now)));
-        }
-        let fail = |keys: LockoutKeys| async move {
-            match lockout::fail(&self.deps, &keys).await? {
-                Some(lock) => Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
-                None => Err(refused(SignInErrorCode::InvalidCredentials, wrong)),
-            }
+        // The guess is counted before it is compared; only an attempt holding its slots compares.
+        let attempt = match lockout::begin(&self.deps, &keys).await? {
+            Ok(attempt) => attempt,
+            Err(lock) => return Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
+        };
+        let fail = |attempt: lockout::Attempt| match attempt.failed() {
+            Some(lock) => Err(refused(SignInErrorCode::AccountLocked, &lock.message(now))),
+            None => Err(refused(SignInErrorCode::InvalidCredentials, wrong)),
         };
         let Some(user) = user else {
             // As long as a wrong pass takes, so that timing does not tell which accounts exist.
             typed_secret::verify(&self.deps, pass, DECOY_HASH).await;
-            return fail(keys).await;
+            return fail(attempt);
         };
         *found = Some(user.clone());
         let Some(tap) = self.deps.store.temporary_access_pass(user.id).await? else {
             typed_secret::verify(&self.deps, pass, DECOY_HASH).await;
-            return fail(keys).await;
+            return fail(attempt);
         };
         if !typed_secret::verify(&self.deps, pass, &tap.pass_hash).await {
-            return fail(keys).await;
+            return fail(attempt);
         }
         if !user.account_enabled {
+            attempt.released(&self.deps).await?;
             return Err(refused(
                 SignInErrorCode::AccountDisabled,
                 "Your account has been disabled. Contact your administrator.",
@@ -674,6 +675,7 @@ impl TemporaryAccessPasses {
                 "OneTimeUsed" => "Your Temporary Access Pass was for one use and has been used.",
                 _ => "Temporary Access Pass sign in was blocked due to User Credential Policy.",
             };
+            attempt.released(&self.deps).await?;
             return Err(refused(SignInErrorCode::InvalidCredentials, text));
         }
         if tap.is_usable_once
@@ -683,12 +685,13 @@ impl TemporaryAccessPasses {
                 .consume_temporary_access_pass(tap.id, now)
                 .await?
         {
+            attempt.released(&self.deps).await?;
             return Err(refused(
                 SignInErrorCode::InvalidCredentials,
                 "Your Temporary Access Pass was for one use and has been used.",
             ));
         }
-        lockout::succeed(&self.deps, &keys).await?;
+        attempt.succeeded(&self.deps).await?;
         let (session, token) = new_session(
             &self.deps,
             user.id,

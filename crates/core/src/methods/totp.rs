@@ -369,11 +369,15 @@ impl SoftwareOath {
     pub async fn verify(&self, session: &AuthSession, code: &str) -> Result<SessionMethod> {
         let now = self.deps.clock.now();
         let keys = crate::methods::lockout::LockoutKeys::new("totp", Some(session.user_id), None);
-        if let Some(lock) = crate::methods::lockout::check(&self.deps, &keys).await? {
-            return Err(Error::TooManyRequests {
-                retry_after_secs: lock.retry_after_secs(now),
-            });
-        }
+        // The guess is counted before it is compared; only an attempt holding its slot compares.
+        let attempt = match crate::methods::lockout::begin(&self.deps, &keys).await? {
+            Ok(attempt) => attempt,
+            Err(lock) => {
+                return Err(Error::TooManyRequests {
+                    retry_after_secs: lock.retry_after_secs(now),
+                });
+            }
+        };
         for method in self
             .deps
             .store
@@ -390,12 +394,13 @@ impl SoftwareOath {
                     .use_software_oath_step(method.id, step)
                     .await?
                 {
+                    attempt.released(&self.deps).await?;
                     return Err(Error::invalid(
                         "code",
                         "code: that code was already used; wait for the next one.",
                     ));
                 }
-                crate::methods::lockout::succeed(&self.deps, &keys).await?;
+                attempt.succeeded(&self.deps).await?;
                 let used = SessionMethod {
                     method: MethodKind::SoftwareOath,
                     at: now,
@@ -417,7 +422,7 @@ impl SoftwareOath {
                 return Ok(used);
             }
         }
-        if let Some(lock) = crate::methods::lockout::fail(&self.deps, &keys).await? {
+        if let Some(lock) = attempt.failed() {
             return Err(Error::TooManyRequests {
                 retry_after_secs: lock.retry_after_secs(now),
             });

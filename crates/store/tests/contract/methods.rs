@@ -1,16 +1,18 @@
 //! Authentication methods' storage other than passkeys: Temporary Access Passes (one per
 //! person, a one-time pass redeemed by exactly one of any number of racing callers), passwords,
-//! software OATH (TOTP) methods (a time step accepted once, even by racing callers), and the
-//! smart-lockout failure counters (every concurrent failure counted exactly once).
+//! software OATH (TOTP) methods (a time step accepted once, even by racing callers), the
+//! smart-lockout failure slots (of any number of racing takers, on one store handle or two,
+//! exactly the threshold's number get through; a lock refuses and grows; a slot given back
+//! leaves no lock behind), and familiar sources (kept per person, most recent first, bounded).
 
 use std::sync::Arc;
 
+use portcullis_core::methods::lockout;
 use portcullis_core::methods::tap::TemporaryAccessPass;
 use portcullis_core::methods::totp::SoftwareOathMethod;
-use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
+use portcullis_core::store::{Change, FailureCount, LockRule, SlotTaking};
 use portcullis_store::SqlStore;
-use time::Duration;
 use uuid::Uuid;
 
 use crate::fixtures::{T0, at, commit, expect_not_found, user};
@@ -20,8 +22,10 @@ contract!(
     a_one_time_pass_is_redeemed_by_exactly_one_of_many,
     passwords_are_set_replaced_and_removed,
     a_totp_step_is_accepted_once_under_racing_callers,
-    concurrent_failures_are_each_counted_once,
-    a_failure_window_restarts_when_it_has_lapsed,
+    concurrent_slot_takes_let_exactly_the_threshold_through,
+    a_lock_refuses_then_grows_and_a_window_restarts,
+    a_slot_given_back_leaves_no_lock_behind,
+    familiar_sources_are_kept_per_person_and_bounded,
 );
 
 /// How many callers race in the tests that promise one winner: more than the pool's
@@ -281,69 +285,304 @@ async fn a_totp_step_is_accepted_once_under_racing_callers(store: SqlStore) {
     assert_eq!(store.software_oath_methods(joni.id).await.unwrap(), vec![]);
 }
 
-async fn concurrent_failures_are_each_counted_once(store: SqlStore) {
-    let store = Arc::new(store);
-    let key = "tap:joni@contoso.com";
-    let window = Duration::minutes(10);
+/// The account rule: ten guesses, then a lock of a minute doubling with each guess past it.
+fn account_rule() -> LockRule {
+    lockout::rule(lockout::ACCOUNT_THRESHOLD)
+}
+
+fn taken(taking: SlotTaking) -> FailureCount {
+    match taking {
+        SlotTaking::Taken(count) => count,
+        SlotTaking::Locked(count) => panic!("expected a slot, the key is locked: {count:?}"),
+    }
+}
+
+/// Races `RACERS` takers on each of `stores` (cycling through them) for one key at one instant;
+/// the counts of those let through, sorted, and how many were refused.
+async fn race(stores: &[SqlStore], key: &'static str) -> (Vec<u32>, usize) {
     let mut racers = Vec::new();
-    for _ in 0..RACERS {
-        let store = store.clone();
+    for i in 0..RACERS * 2 {
+        let store = stores[i % stores.len()].clone();
         racers.push(tokio::spawn(async move {
             store
-                .record_failure(key, at(T0), window)
+                .take_failure_slot(key, at(T0), &account_rule())
                 .await
-                .expect("a failure is counted")
+                .expect("the take answers")
         }));
     }
-    let mut counts = Vec::new();
+    let (mut counts, mut refused) = (Vec::new(), 0);
     for racer in racers {
-        let recorded = racer.await.unwrap();
-        assert_eq!(recorded.window_start, at(T0), "{recorded:?}");
-        counts.push(recorded.count);
+        match racer.await.unwrap() {
+            SlotTaking::Taken(count) => {
+                assert_eq!(count.window_start, at(T0), "{count:?}");
+                counts.push(count.count);
+            }
+            SlotTaking::Locked(count) => {
+                assert_eq!(count.map(|c| c.count), Some(lockout::ACCOUNT_THRESHOLD));
+                refused += 1;
+            }
+        }
     }
     counts.sort_unstable();
-    let expected: Vec<u32> = (1..=RACERS as u32).collect();
+    (counts, refused)
+}
+
+async fn concurrent_slot_takes_let_exactly_the_threshold_through(store: SqlStore) {
+    let key = "tap:joni@contoso.com";
+    let (counts, refused) = race(std::slice::from_ref(&store), key).await;
+    let expected: Vec<u32> = (1..=lockout::ACCOUNT_THRESHOLD).collect();
     assert_eq!(
         counts, expected,
-        "each failure sees its own count: none lost, none counted twice"
+        "each slot sees its own count, and no more than the threshold are let through"
     );
+    assert_eq!(refused, RACERS * 2 - lockout::ACCOUNT_THRESHOLD as usize);
     let stored = store.failures(key).await.unwrap().expect("counted");
-    assert_eq!(stored.count, RACERS as u32);
+    assert_eq!(stored.count, lockout::ACCOUNT_THRESHOLD);
 
     // Another key counts on its own; clearing forgets only the one cleared.
-    let other = "ip:192.0.2.1";
-    let first = store.record_failure(other, at(T0), window).await.unwrap();
+    let other = "source:192.0.2.1";
+    let first = taken(
+        store
+            .take_failure_slot(other, at(T0), &lockout::rule(lockout::SOURCE_THRESHOLD))
+            .await
+            .unwrap(),
+    );
     assert_eq!(first.count, 1);
     store.clear_failures(key).await.unwrap();
     assert_eq!(store.failures(key).await.unwrap(), None);
     assert_eq!(store.failures(other).await.unwrap().unwrap().count, 1);
-    let restarted = store
-        .record_failure(key, at(T0 + 100), window)
-        .await
-        .unwrap();
+    let restarted = taken(
+        store
+            .take_failure_slot(key, at(T0 + 100), &account_rule())
+            .await
+            .unwrap(),
+    );
     assert_eq!(restarted.count, 1);
 }
 
-async fn a_failure_window_restarts_when_it_has_lapsed(store: SqlStore) {
+/// Two store handles on one database, as two nodes have: together they still let exactly the
+/// threshold's number of takers through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_database_let_exactly_the_threshold_through() {
+    let scratch = portcullis_store::testing::ScratchDatabase::from_env()
+        .await
+        .expect("scratch database");
+    let options = portcullis_store::StoreOptions {
+        max_connections: 5,
+        ..portcullis_store::StoreOptions::default()
+    };
+    let first = portcullis_store::connect(scratch.url(), &options)
+        .await
+        .unwrap();
+    first.migrate().await.unwrap();
+    let second = portcullis_store::connect(scratch.url(), &options)
+        .await
+        .unwrap();
+    let (counts, refused) = race(&[first.clone(), second.clone()], "password:grady").await;
+    let expected: Vec<u32> = (1..=lockout::ACCOUNT_THRESHOLD).collect();
+    assert_eq!(counts, expected, "{refused} refused");
+    first.close().await;
+    second.close().await;
+    scratch.remove().await.unwrap();
+}
+
+async fn a_lock_refuses_then_grows_and_a_window_restarts(store: SqlStore) {
     let key = "password:grady@contoso.com";
-    let window = Duration::minutes(1);
-    let first = store.record_failure(key, at(T0), window).await.unwrap();
-    assert_eq!((first.count, first.window_start), (1, at(T0)));
-    assert_eq!(first.last_failure, at(T0));
-    let second = store
-        .record_failure(key, at(T0 + 59_000), window)
+    let rule = account_rule();
+    for n in 1..=lockout::ACCOUNT_THRESHOLD {
+        let count = taken(store.take_failure_slot(key, at(T0), &rule).await.unwrap());
+        assert_eq!(
+            (count.count, count.window_start, count.last_failure),
+            (n, at(T0), at(T0))
+        );
+    }
+    // Locked for a minute from the latest failure: refused, and nothing counted.
+    let locked = store
+        .take_failure_slot(key, at(T0 + 59_999), &rule)
         .await
         .unwrap();
     assert_eq!(
-        (second.count, second.window_start, second.last_failure),
-        (2, at(T0), at(T0 + 59_000))
+        locked,
+        SlotTaking::Locked(store.failures(key).await.unwrap())
     );
-    // Past the window, counting starts again at this failure.
-    let later = T0 + 61_000;
-    let third = store.record_failure(key, at(later), window).await.unwrap();
+    assert_eq!(store.failures(key).await.unwrap().unwrap().count, 10);
+    // The lock over, one more slot; it locks for two minutes from now.
+    let eleventh = taken(
+        store
+            .take_failure_slot(key, at(T0 + 60_000), &rule)
+            .await
+            .unwrap(),
+    );
     assert_eq!(
-        (third.count, third.window_start, third.last_failure),
+        (eleventh.count, eleventh.last_failure),
+        (11, at(T0 + 60_000))
+    );
+    for still in [T0 + 61_000, T0 + 179_999] {
+        assert!(matches!(
+            store.take_failure_slot(key, at(still), &rule).await.unwrap(),
+            SlotTaking::Locked(Some(c)) if c.count == 11
+        ));
+    }
+    assert_eq!(
+        taken(
+            store
+                .take_failure_slot(key, at(T0 + 180_000), &rule)
+                .await
+                .unwrap()
+        )
+        .count,
+        12
+    );
+    // Past the window (and the lock), counting starts again at this attempt.
+    let later = T0 + rule.window.whole_milliseconds() as i64 + 1;
+    let fresh = taken(
+        store
+            .take_failure_slot(key, at(later), &rule)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (fresh.count, fresh.window_start, fresh.last_failure),
         (1, at(later), at(later))
     );
-    assert_eq!(store.failures(key).await.unwrap(), Some(third));
+    assert_eq!(store.failures(key).await.unwrap(), Some(fresh));
+}
+
+async fn a_slot_given_back_leaves_no_lock_behind(store: SqlStore) {
+    let key = "source:198.51.100.7";
+    let rule = account_rule();
+    for _ in 1..lockout::ACCOUNT_THRESHOLD {
+        taken(store.take_failure_slot(key, at(T0), &rule).await.unwrap());
+    }
+    // The tenth slot locks while it is held; given back, the key is open again at once.
+    let tenth = taken(
+        store
+            .take_failure_slot(key, at(T0 + 10), &rule)
+            .await
+            .unwrap(),
+    );
+    assert!(matches!(
+        store
+            .take_failure_slot(key, at(T0 + 11), &rule)
+            .await
+            .unwrap(),
+        SlotTaking::Locked(_)
+    ));
+    store.return_failure_slot(key, &tenth).await.unwrap();
+    let back = store.failures(key).await.unwrap().unwrap();
+    assert_eq!((back.count, back.last_failure), (9, at(T0)));
+    let again = taken(
+        store
+            .take_failure_slot(key, at(T0 + 12), &rule)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again.count, 10);
+
+    // Past the threshold, a slot given back puts back the latest failure before it, so the
+    // lock that had ended stays ended (a success must not lock).
+    let after = T0 + 12 + 60_000;
+    let eleventh = taken(
+        store
+            .take_failure_slot(key, at(after), &rule)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(eleventh.count, 11);
+    store.return_failure_slot(key, &eleventh).await.unwrap();
+    let back = store.failures(key).await.unwrap().unwrap();
+    assert_eq!((back.count, back.last_failure), (10, at(T0 + 12)));
+    assert_eq!(
+        taken(
+            store
+                .take_failure_slot(key, at(after + 1), &rule)
+                .await
+                .unwrap()
+        )
+        .count,
+        11
+    );
+
+    // A count given back to nothing is gone.
+    let single = "tap:single";
+    let one = taken(
+        store
+            .take_failure_slot(single, at(T0), &rule)
+            .await
+            .unwrap(),
+    );
+    store.return_failure_slot(single, &one).await.unwrap();
+    assert_eq!(store.failures(single).await.unwrap(), None);
+}
+
+async fn familiar_sources_are_kept_per_person_and_bounded(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    let grady = user("grady@contoso.com", T0);
+    commit(
+        &store,
+        vec![
+            Change::InsertUser(joni.clone()),
+            Change::InsertUser(grady.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        !store
+            .is_familiar_source(joni.id, "192.0.2.1")
+            .await
+            .unwrap()
+    );
+    for i in 0..25 {
+        store
+            .remember_familiar_source(joni.id, &format!("192.0.2.{i}"), at(T0 + i), 20)
+            .await
+            .unwrap();
+    }
+    // The 20 most recent are kept; a success again makes an old one recent.
+    for i in 0..25 {
+        assert_eq!(
+            store
+                .is_familiar_source(joni.id, &format!("192.0.2.{i}"))
+                .await
+                .unwrap(),
+            i >= 5,
+            "192.0.2.{i}"
+        );
+    }
+    store
+        .remember_familiar_source(joni.id, "192.0.2.0", at(T0 + 100), 20)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .is_familiar_source(joni.id, "192.0.2.0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_familiar_source(joni.id, "192.0.2.5")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .is_familiar_source(joni.id, "192.0.2.6")
+            .await
+            .unwrap()
+    );
+    // Familiar to one person is not familiar to another; they go with the person.
+    assert!(
+        !store
+            .is_familiar_source(grady.id, "192.0.2.6")
+            .await
+            .unwrap()
+    );
+    commit(&store, vec![Change::DeleteUser(joni.id)]).await;
+    assert!(
+        !store
+            .is_familiar_source(joni.id, "192.0.2.6")
+            .await
+            .unwrap()
+    );
 }

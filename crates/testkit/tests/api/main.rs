@@ -7,6 +7,7 @@ mod cli;
 mod conditional_access;
 mod directory;
 mod ladder;
+mod lockout;
 mod oidc;
 mod passes;
 mod passkeys;
