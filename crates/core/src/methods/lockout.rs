@@ -114,6 +114,28 @@ impl LockoutKeys {
             ip_address: ip_address.map(str::to_string),
         }
     }
+
+    /// For a first factor given with a username: a name that matches no account is counted and
+    /// locked under the name itself, exactly as an account would be, so that the 11th wrong
+    /// guess at a made-up name answers "locked" just as it would for a real one and lockout does
+    /// not tell which accounts exist.
+    pub fn for_name(
+        method: &str,
+        user_id: Option<Uuid>,
+        typed_name: &str,
+        ip_address: Option<&str>,
+    ) -> Self {
+        let account = match user_id {
+            Some(id) => format!("{method}:{id}"),
+            None => format!("{method}:name:{}", typed_name.trim().to_lowercase()),
+        };
+        LockoutKeys {
+            account: Some(account),
+            source: ip_address.map(|ip| format!("source:{ip}")),
+            user_id,
+            ip_address: ip_address.map(str::to_string),
+        }
+    }
 }
 
 /// A slot held under one key.

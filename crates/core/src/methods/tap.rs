@@ -622,9 +622,10 @@ impl TemporaryAccessPasses {
             .user_by_upn(user_principal_name.trim())
             .await?;
         let now = self.deps.clock.now();
-        let keys = LockoutKeys::new(
+        let keys = LockoutKeys::for_name(
             "tap",
             user.as_ref().map(|u| u.id),
+            user_principal_name,
             facts.ip_address.as_deref(),
         );
         // The guess is counted before it is compared; only an attempt holding its slots compares.

@@ -232,3 +232,32 @@ async fn a_locked_source_still_admits_those_familiar_with_it() {
     assert_eq!(seen.body["value"][0]["ipAddress"], "127.0.0.2");
     t.stop().await;
 }
+
+/// Lockout does not tell which accounts exist: wrong passes at a name that matches no account
+/// lock it exactly as they lock a real one, with the same answers in the same order.
+#[tokio::test]
+async fn a_made_up_name_locks_as_a_real_account_does() {
+    let t = TestServer::start().await;
+    let real = user(&t, "joni@contoso.com").await;
+    issue_pass(&t, &real, json!({"isUsableOnce": false})).await;
+    let http = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for name in ["joni@contoso.com", "nobody@contoso.com"] {
+        let mut codes = Vec::new();
+        for _ in 0..=ACCOUNT_THRESHOLD {
+            codes.push(pass_sign_in(&http, &t.url, name, "wrong-pass-1234").await);
+        }
+        answers.push(codes);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the real and the made-up name answer alike"
+    );
+    assert_eq!(
+        answers[1].last(),
+        Some(&(StatusCode::TOO_MANY_REQUESTS, 50053)),
+        "{:?}",
+        answers[1]
+    );
+    t.stop().await;
+}
