@@ -228,6 +228,33 @@ pub struct OData {
     pub path: String,
 }
 
+/// For the lists that are returned whole (policies, named locations, strengths, role
+/// definitions, directory roles: a tenant has at most a few hundred of each): any OData query
+/// option is refused by name rather than silently ignored, so a script that filters gets told
+/// instead of getting everything.
+pub struct WholeList;
+
+impl<S: Send + Sync> FromRequestParts<S> for WholeList {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
+            Error::bad_query("query", "The query string is not valid URL encoding.")
+        })?;
+        match pairs.iter().find(|(key, _)| key.starts_with('$')) {
+            Some((key, _)) => Err(Error::bad_query(
+                key.clone(),
+                format!(
+                    "The query option '{key}' is not supported on this list; it is returned whole."
+                ),
+            )
+            .into()),
+            None => Ok(WholeList),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for OData {
     type Rejection = ApiError;
 

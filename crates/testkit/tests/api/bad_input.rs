@@ -542,3 +542,35 @@ async fn policy_values_outside_entras_enumerations_are_refused_by_name() {
     assert_eq!(t.post(path, base()).await.status, StatusCode::CREATED);
     t.stop().await;
 }
+
+/// The lists returned whole refuse query options by name instead of ignoring them.
+#[tokio::test]
+async fn whole_lists_refuse_query_options_by_name() {
+    let t = TestServer::start().await;
+    for list in [
+        "/identity/conditionalAccess/policies",
+        "/identity/conditionalAccess/namedLocations",
+        "/policies/authenticationStrengthPolicies",
+        "/roleManagement/directory/roleDefinitions",
+        "/directoryRoles",
+    ] {
+        assert_eq!(t.get(list).await.status, StatusCode::OK, "{list}");
+        for option in [
+            "$top=1",
+            "$filter=displayName eq 'x'",
+            "$orderby=displayName",
+        ] {
+            let r = t.get(&format!("{list}?{option}")).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{list}?{option}");
+            let name = option.split('=').next().unwrap();
+            assert_eq!(
+                r.error_target(),
+                Some(name),
+                "{list}?{option}: {:?}",
+                r.body
+            );
+            assert_eq!(r.error_code(), Some("Request_UnsupportedQuery"));
+        }
+    }
+    t.stop().await;
+}

@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::{context, plain_collection};
 use crate::error::ApiResult;
+use crate::extract::WholeList;
 use crate::extract::{Authorized, GraphBody, Meta};
 use crate::{AppState, GraphState};
 
@@ -41,6 +42,7 @@ fn with_context(state: &GraphState, what: &str, mut body: Value) -> Json<Value> 
     responses((status = 200, description = "Policies")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_policies(
     State(state): State<Arc<GraphState>>,
+    _whole: WholeList,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.policies(&grant).await?;
@@ -147,6 +149,7 @@ async fn delete_policy(
     responses((status = 200, description = "Named locations")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_locations(
     State(state): State<Arc<GraphState>>,
+    _whole: WholeList,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.named_locations(&grant).await?;
@@ -237,6 +240,7 @@ async fn delete_location(
     responses((status = 200, description = "Authentication strengths")), security(("bearer" = ["Policy.Read.All"])))]
 async fn list_strengths(
     State(state): State<Arc<GraphState>>,
+    _whole: WholeList,
     Authorized(grant): Authorized<ReadPolicies>,
 ) -> ApiResult<Json<Value>> {
     let value = state.conditional_access.strengths(&grant).await?;

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::{entity, plain_collection};
 use crate::error::ApiResult;
+use crate::extract::WholeList;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
 use crate::{AppState, GraphState};
 
@@ -59,6 +60,7 @@ fn find_role(id: &str) -> Result<&'static BuiltInRole, Error> {
     responses((status = 200, description = "Role definitions")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn list_role_definitions(
     State(state): State<Arc<GraphState>>,
+    _whole: WholeList,
     _auth: Authorized<ReadRoles>,
 ) -> Json<Value> {
     plain_collection(
@@ -206,6 +208,7 @@ async fn delete_role_assignment(
     responses((status = 200, description = "Directory roles")), security(("bearer" = ["RoleManagement.Read.Directory"])))]
 async fn list_directory_roles(
     State(state): State<Arc<GraphState>>,
+    _whole: WholeList,
     _auth: Authorized<ReadRoles>,
 ) -> Json<Value> {
     plain_collection(
