@@ -344,6 +344,61 @@ fn aaguid_of(attestation_object: &[u8]) -> Result<Uuid> {
     Ok(Uuid::from_bytes(bytes))
 }
 
+/// WebAuthn's limit on a credential id (Level 3, `credentialIdLength`).
+const MAX_CREDENTIAL_ID_BYTES: usize = 1023;
+
+/// What WebAuthn requires of a registration's shape, beyond what its signature proves: a
+/// `public-key` credential whose id is 1 to 1,023 bytes, and an attestation that says what it
+/// is — the `none` format carries an empty statement (anything in it is a forgery of a kind
+/// the verifier would otherwise skip).
+fn check_registration_shape(response: &RegisterPublicKeyCredential) -> Result<()> {
+    if response.type_ != "public-key" {
+        return Err(Error::invalid(
+            "credential.type",
+            format!(
+                "A passkey is a 'public-key' credential, not '{}'.",
+                response.type_
+            ),
+        ));
+    }
+    let id_len = response.raw_id.len();
+    if id_len == 0 || id_len > MAX_CREDENTIAL_ID_BYTES {
+        return Err(Error::invalid(
+            "credential.rawId",
+            format!(
+                "A credential id is 1 to {MAX_CREDENTIAL_ID_BYTES} bytes; this one is {id_len}."
+            ),
+        ));
+    }
+    let malformed = || {
+        credential_error(
+            ErrorCode::PasskeyMalformed,
+            "The attestation object is malformed.",
+        )
+    };
+    let value: ciborium::Value = ciborium::from_reader(&response.response.attestation_object[..])
+        .map_err(|_| malformed())?;
+    let map = value.as_map().ok_or_else(malformed)?;
+    let field = |name: &str| {
+        map.iter()
+            .find(|(k, _)| k.as_text() == Some(name))
+            .map(|(_, v)| v)
+    };
+    let format = field("fmt")
+        .and_then(|v| v.as_text())
+        .ok_or_else(malformed)?;
+    let statement = field("attStmt")
+        .and_then(|v| v.as_map())
+        .ok_or_else(malformed)?;
+    if format == "none" && !statement.is_empty() {
+        return Err(Error::invalid(
+            "credential.response.attestationObject",
+            "An attestation of format 'none' carries an empty statement; this one does not.",
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<String> {
     let trimmed = name.trim();
     if trimmed.is_empty() {
@@ -966,6 +1021,8 @@ impl Passkeys {
         session.may_register_methods(now)?;
         let display_name = check_name(name)?;
         let response: RegisterPublicKeyCredential = parse_credential(credential)?;
+        // Checked before the ceremony is taken: a malformed credential changes nothing.
+        check_registration_shape(&response)?;
         let ceremony = self
             .take(ceremony_id, &[CeremonyKind::Registration])
             .await?;
