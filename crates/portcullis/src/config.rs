@@ -525,6 +525,99 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_ranges_or_addresses_and_a_bad_one_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let c = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            c.trusted_proxies,
+            vec![
+                ProxyRange("10.0.0.0/8".parse().unwrap()),
+                ProxyRange("::1/128".parse().unwrap())
+            ]
+        );
+        assert!(c.redacted_toml().contains("\"10.0.0.0/8\""));
+        let c = resolve(
+            None,
+            env(&[("PORTCULLIS_TRUSTED_PROXIES", "192.0.2.10, 198.51.100.0/24,")]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(
+            resolve(None, env(&[]), &BTreeMap::new())
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        for bad in ["10.0.0/8", "10.0.0.0/33", "proxy.internal"] {
+            let err = resolve(
+                None,
+                env(&[("PORTCULLIS_TRUSTED_PROXIES", bad)]),
+                &BTreeMap::new(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("trusted_proxies") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
+        std::fs::write(
+            &file,
+            "trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.300\"]\n",
+        )
+        .unwrap();
+        let err = resolve(Some(&file), env(&[]), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("10.0.0.300"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_bounds() {
+        let c = resolve(None, env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_seconds,
+                c.keep_alive_timeout_seconds,
+                c.request_body_timeout_seconds
+            ),
+            (10, 60, 30)
+        );
+        let derived = c.max_connections();
+        assert!(
+            (16..=DEFAULT_MAX_CONNECTIONS).contains(&derived),
+            "{derived}"
+        );
+        let c = resolve(
+            None,
+            env(&[
+                ("PORTCULLIS_MAX_CONNECTIONS", "50"),
+                ("PORTCULLIS_KEEP_ALIVE_TIMEOUT_SECONDS", "5"),
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!((c.max_connections(), c.keep_alive_timeout_seconds), (50, 5));
+        for (name, value) in [
+            ("PORTCULLIS_HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("PORTCULLIS_REQUEST_BODY_TIMEOUT_SECONDS", "0"),
+            ("PORTCULLIS_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = resolve(None, env(&[(name, value)]), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            let key = name.trim_start_matches("PORTCULLIS_").to_ascii_lowercase();
+            assert!(err.contains(&key), "{err}");
+        }
+    }
+
+    #[test]
     fn check_config_redacts_secrets() {
         let c = Config {
             secret_key: Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
