@@ -371,6 +371,8 @@ fn open_file_limit() -> Option<u64> {
         // SAFETY: getrlimit only writes the struct it is given.
         let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
         if ok && limit.rlim_cur != libc::RLIM_INFINITY {
+            // rlim_t is u64 here but not on every Unix.
+            #[allow(clippy::unnecessary_cast)]
             return Some(limit.rlim_cur as u64);
         }
         None
