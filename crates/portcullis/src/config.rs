@@ -306,16 +306,19 @@ impl Config {
         if let Some(n) = self.max_connections {
             return n as usize;
         }
-        match open_file_limit() {
-            Some(limit) => {
-                let reserve = FILE_RESERVE + u64::from(self.database_max_connections);
-                limit
-                    .saturating_sub(reserve)
-                    .clamp(MIN_DERIVED_CONNECTIONS, DEFAULT_MAX_CONNECTIONS as u64)
-                    as usize
+        match self.connections_the_file_limit_allows() {
+            Some(allowed) => {
+                allowed.clamp(MIN_DERIVED_CONNECTIONS, DEFAULT_MAX_CONNECTIONS as u64) as usize
             }
             None => DEFAULT_MAX_CONNECTIONS,
         }
+    }
+
+    /// The open-file limit less the reserve for everything else; `None` when unlimited or
+    /// unknown.
+    pub fn connections_the_file_limit_allows(&self) -> Option<u64> {
+        let reserve = FILE_RESERVE + u64::from(self.database_max_connections);
+        open_file_limit().map(|limit| limit.saturating_sub(reserve))
     }
 
     pub fn public_url(&self) -> String {

@@ -407,6 +407,17 @@ pub async fn start(
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();
     let limits = ConnectionLimits::from_config(config);
+    if let Some(allowed) = config.connections_the_file_limit_allows()
+        && limits.max_connections as u64 > allowed
+    {
+        // Not refused: the operator may raise the limit for the service later. But past it,
+        // accept fails and the server stops answering, which is what the cap is there to stop.
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            allowed,
+            "max_connections is more than the open-file limit leaves room for; raise the limit (ulimit -n, LimitNOFILE) or lower max_connections"
+        );
+    }
     tracing::info!(
         max_connections = limits.max_connections,
         header_read_timeout_seconds = limits.header_read.as_secs(),
