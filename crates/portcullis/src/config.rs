@@ -41,6 +41,57 @@ pub struct Config {
     pub attestation_roots: Vec<PathBuf>,
     /// Days sign-in log entries are kept.
     pub sign_in_log_retention_days: u32,
+    /// Seconds a new connection has to send its first request's headers in full, and the
+    /// headers of a request that began arriving on a kept-alive connection.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout_seconds: u64,
+    /// Seconds a request's body has to arrive in full, counted from its headers.
+    pub request_body_timeout_seconds: u64,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    /// By default derived from the open-file limit (see [`Config::max_connections`]).
+    pub max_connections: Option<u32>,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` and `Forwarded` headers are
+    /// believed. From any other peer those headers are ignored. Comma-separated in the
+    /// environment.
+    pub trusted_proxies: Vec<ProxyRange>,
+}
+
+/// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyRange(pub ipnet::IpNet);
+
+impl std::str::FromStr for ProxyRange {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<ProxyRange> {
+        let text = text.trim();
+        if let Ok(net) = text.parse::<ipnet::IpNet>() {
+            return Ok(ProxyRange(net));
+        }
+        if let Ok(address) = text.parse::<std::net::IpAddr>() {
+            return Ok(ProxyRange(ipnet::IpNet::from(address)));
+        }
+        bail!(
+            "trusted_proxies: '{text}' is not an IP address or CIDR range such as 10.0.0.0/8 or 2001:db8::/32"
+        )
+    }
+}
+
+impl Serialize for ProxyRange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyRange {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(|e: anyhow::Error| {
+            // The message names the key: toml's own error would not say where the value was.
+            serde::de::Error::custom(e.to_string())
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -66,6 +117,11 @@ impl Default for Config {
             bootstrap_admin: "admin@portcullis.local".to_string(),
             attestation_roots: Vec::new(),
             sign_in_log_retention_days: portcullis_core::logs::sign_in::DEFAULT_RETENTION_DAYS,
+            header_read_timeout_seconds: 10,
+            keep_alive_timeout_seconds: 60,
+            request_body_timeout_seconds: 30,
+            max_connections: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -92,6 +148,11 @@ const KEYS: &[(&str, Kind)] = &[
     ("bootstrap_admin", Kind::Text),
     ("attestation_roots", Kind::List),
     ("sign_in_log_retention_days", Kind::Integer),
+    ("header_read_timeout_seconds", Kind::Integer),
+    ("keep_alive_timeout_seconds", Kind::Integer),
+    ("request_body_timeout_seconds", Kind::Integer),
+    ("max_connections", Kind::Integer),
+    ("trusted_proxies", Kind::List),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -212,7 +273,52 @@ impl Config {
         if let Some(key) = &self.secret_key {
             decode_secret_key(key)?;
         }
+        for (key, seconds) in [
+            (
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+            ),
+            (
+                "keep_alive_timeout_seconds",
+                self.keep_alive_timeout_seconds,
+            ),
+            (
+                "request_body_timeout_seconds",
+                self.request_body_timeout_seconds,
+            ),
+        ] {
+            // Zero would close every connection at once; a day is far past any real client.
+            if !(1..=86_400).contains(&seconds) {
+                bail!("{key} must be from 1 to 86400 seconds, got {seconds}");
+            }
+        }
+        if self.max_connections == Some(0) {
+            bail!("max_connections must be at least 1");
+        }
         Ok(())
+    }
+
+    /// Connections served at once: `max_connections` when set, otherwise what the process's
+    /// open-file limit leaves after a reserve for the database, log and data files, at most
+    /// [`DEFAULT_MAX_CONNECTIONS`]. Past the open-file limit `accept` fails and nobody is served,
+    /// so staying under it keeps the server reachable for whoever holds a slot.
+    pub fn max_connections(&self) -> usize {
+        if let Some(n) = self.max_connections {
+            return n as usize;
+        }
+        match self.connections_the_file_limit_allows() {
+            Some(allowed) => {
+                allowed.clamp(MIN_DERIVED_CONNECTIONS, DEFAULT_MAX_CONNECTIONS as u64) as usize
+            }
+            None => DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    /// The open-file limit less the reserve for everything else; `None` when unlimited or
+    /// unknown.
+    pub fn connections_the_file_limit_allows(&self) -> Option<u64> {
+        let reserve = FILE_RESERVE + u64::from(self.database_max_connections);
+        open_file_limit().map(|limit| limit.saturating_sub(reserve))
     }
 
     pub fn public_url(&self) -> String {
@@ -242,6 +348,40 @@ impl Config {
         shown.database_url = Some(redact_url_password(&self.database_url()));
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
+}
+
+/// The cap on connections when the open-file limit does not ask for less: an idle HTTP/1.1
+/// connection costs its buffers and a task (tens of KiB), so this bounds that memory to a few
+/// hundred MB whatever the limit is.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// File descriptors kept back from connections for everything else the process opens: SQLite's
+/// database, WAL and shared-memory files per connection, PostgreSQL sockets (added per pool
+/// connection), the runtime's own descriptors, logs, attestation roots read at start.
+const FILE_RESERVE: u64 = 128;
+
+/// However low the open-file limit, a server that serves fewer than this is no server.
+const MIN_DERIVED_CONNECTIONS: u64 = 16;
+
+/// The soft limit on open files (`RLIMIT_NOFILE`); `None` when unlimited or unknown.
+fn open_file_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit only writes the struct it is given.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+        if ok && limit.rlim_cur != libc::RLIM_INFINITY {
+            // rlim_t is u64 here but not on every Unix.
+            #[allow(clippy::unnecessary_cast)]
+            return Some(limit.rlim_cur as u64);
+        }
+        None
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Hides the password in `scheme://user:password@host/…`.
@@ -387,6 +527,99 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_or_addresses_and_a_bad_one_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n").unwrap();
+        let c = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            c.trusted_proxies,
+            vec![
+                ProxyRange("10.0.0.0/8".parse().unwrap()),
+                ProxyRange("::1/128".parse().unwrap())
+            ]
+        );
+        assert!(c.redacted_toml().contains("\"10.0.0.0/8\""));
+        let c = resolve(
+            None,
+            env(&[("PORTCULLIS_TRUSTED_PROXIES", "192.0.2.10, 198.51.100.0/24,")]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(
+            resolve(None, env(&[]), &BTreeMap::new())
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        for bad in ["10.0.0/8", "10.0.0.0/33", "proxy.internal"] {
+            let err = resolve(
+                None,
+                env(&[("PORTCULLIS_TRUSTED_PROXIES", bad)]),
+                &BTreeMap::new(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("trusted_proxies") && err.contains(bad),
+                "{bad}: {err}"
+            );
+        }
+        std::fs::write(
+            &file,
+            "trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.300\"]\n",
+        )
+        .unwrap();
+        let err = resolve(Some(&file), env(&[]), &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trusted_proxies") && err.contains("10.0.0.300"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_bounds() {
+        let c = resolve(None, env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            (
+                c.header_read_timeout_seconds,
+                c.keep_alive_timeout_seconds,
+                c.request_body_timeout_seconds
+            ),
+            (10, 60, 30)
+        );
+        let derived = c.max_connections();
+        assert!(
+            (16..=DEFAULT_MAX_CONNECTIONS).contains(&derived),
+            "{derived}"
+        );
+        let c = resolve(
+            None,
+            env(&[
+                ("PORTCULLIS_MAX_CONNECTIONS", "50"),
+                ("PORTCULLIS_KEEP_ALIVE_TIMEOUT_SECONDS", "5"),
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!((c.max_connections(), c.keep_alive_timeout_seconds), (50, 5));
+        for (name, value) in [
+            ("PORTCULLIS_HEADER_READ_TIMEOUT_SECONDS", "0"),
+            ("PORTCULLIS_REQUEST_BODY_TIMEOUT_SECONDS", "0"),
+            ("PORTCULLIS_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = resolve(None, env(&[(name, value)]), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            let key = name.trim_start_matches("PORTCULLIS_").to_ascii_lowercase();
+            assert!(err.contains(&key), "{err}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! [`server::start`] — the test kit uses that same function, so what is tested is what runs.
 
 pub mod config;
+pub mod connections;
 pub mod server;
 
 /// The allocator of every program built on this crate (the server, the load generator's child

@@ -40,6 +40,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, decode_secret_key};
+use crate::connections::ConnectionLimits;
 
 /// argon2 off the request threads, one hash per core at most: see
 /// [`portcullis_core::kernel::typed_secret`]. Waiting for a permit is waiting for a core that would be
@@ -403,19 +404,39 @@ pub async fn start(
                 idle: s.idle,
             }
         }),
+        trusted_proxies: portcullis_web::client_address::TrustedProxies::new(
+            config.trusted_proxies.iter().map(|range| range.0),
+        ),
     });
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
+    let limits = ConnectionLimits::from_config(config);
+    if let Some(allowed) = config.connections_the_file_limit_allows()
+        && limits.max_connections as u64 > allowed
+    {
+        // Not refused: the operator may raise the limit for the service later. But past it,
+        // accept fails and the server stops answering, which is what the cap is there to stop.
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            allowed,
+            "max_connections is more than the open-file limit leaves room for; raise the limit (ulimit -n, LimitNOFILE) or lower max_connections"
+        );
+    }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        header_read_timeout_seconds = limits.header_read.as_secs(),
+        keep_alive_timeout_seconds = limits.keep_alive.as_secs(),
+        request_body_timeout_seconds = limits.request_body.as_secs(),
+        "connection limits"
+    );
+    let task = tokio::spawn(crate::connections::serve(
+        listener,
+        app,
+        limits,
+        async move {
             let _ = rx.await;
-        })
-        .await
-    });
+        },
+    ));
     Ok(Server {
         local_addr,
         public_url,

@@ -20,6 +20,7 @@
 //! [`oauth::oauth_error`] for the OAuth endpoints, [`pages::failure_page`] for pages.
 
 pub mod auth;
+pub mod client_address;
 pub mod error;
 pub mod extract;
 pub mod graph;
@@ -80,6 +81,8 @@ pub struct Services {
     pub public_url: String,
     pub metrics: Option<PrometheusHandle>,
     pub pool_stats: Arc<dyn Fn() -> PoolStats + Send + Sync>,
+    /// Whose forwarding headers name the client (see [`client_address`]).
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 /// What the Graph admin API's handlers may reach: the directory and the policies, never a
@@ -135,6 +138,8 @@ pub struct Parts {
     pub sign_in: Arc<SignInState>,
     pub portal: Arc<PortalState>,
     pub operations: Arc<OperationsState>,
+    /// Read by the request middleware, before any part of the surface is reached.
+    pub trusted_proxies: client_address::TrustedProxies,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -178,6 +183,7 @@ impl AppState {
                 metrics: s.metrics,
                 pool_stats: s.pool_stats,
             }),
+            trusted_proxies: s.trusted_proxies,
         }))
     }
 
@@ -191,6 +197,10 @@ impl AppState {
 
     pub fn portal(&self) -> &PortalState {
         &self.0.portal
+    }
+
+    pub fn trusted_proxies(&self) -> &client_address::TrustedProxies {
+        &self.0.trusted_proxies
     }
 }
 

@@ -1,5 +1,6 @@
 //! Per-request plumbing: a request id (also the correlation id of audit entries), the caller's
-//! address, structured request logs and Prometheus metrics by route and status.
+//! address (from [`crate::client_address`]), structured request logs and Prometheus metrics by
+//! route and status.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -30,7 +31,7 @@ pub struct RequestMeta {
     pub client_ip: Option<String>,
 }
 
-pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     // A caller may name its own correlation id, as Graph's `client-request-id` allows.
     let request_id = req
@@ -40,10 +41,14 @@ pub async fn observe(State(_state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| Uuid::parse_str(v).ok())
         // Time-ordered: the sign-in log's correlation index then grows at its end.
         .unwrap_or_else(Uuid::now_v7);
+    // The one place the client's address is decided; everything downstream reads it here.
     let client_ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string());
+        .map(|ConnectInfo(peer)| {
+            crate::client_address::client_address(peer.ip(), req.headers(), state.trusted_proxies())
+                .to_string()
+        });
     let route = req
         .extensions()
         .get::<MatchedPath>()

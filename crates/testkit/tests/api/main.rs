@@ -5,6 +5,7 @@
 mod bad_input;
 mod cli;
 mod conditional_access;
+mod connections;
 mod directory;
 mod ladder;
 mod lockout;
