@@ -237,11 +237,9 @@ pub struct WholeList;
 impl<S: Send + Sync> FromRequestParts<S> for WholeList {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let raw = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).map_err(|_| {
-            Error::bad_query("query", "The query string is not valid URL encoding.")
-        })?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // The same reading of the query string as every other list; only the answer differs.
+        let OData { pairs, .. } = OData::from_request_parts(parts, state).await?;
         match pairs.iter().find(|(key, _)| key.starts_with('$')) {
             Some((key, _)) => Err(Error::bad_query(
                 key.clone(),

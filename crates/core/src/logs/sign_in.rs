@@ -118,11 +118,6 @@ pub struct AuthenticationDetail {
     pub authentication_step_date_time: OffsetDateTime,
 }
 
-/// The name a method has in sign-in logs.
-pub fn method_label(method: MethodKind) -> &'static str {
-    method.label()
-}
-
 /// The portal's name for a client app type.
 fn client_app_label(t: &portcullis_policy::ClientAppType) -> &'static str {
     use portcullis_policy::ClientAppType as C;
@@ -227,7 +222,7 @@ pub fn first_factor_entry<S: LogStore + ?Sized>(
         conditional_access_status: "notApplied".to_string(),
         applied_conditional_access_policies: Vec::new(),
         authentication_details: vec![AuthenticationDetail {
-            authentication_method: method_label(attempt.method).to_string(),
+            authentication_method: attempt.method.label().to_string(),
             succeeded: attempt.succeeded,
             authentication_step_result_detail: if attempt.succeeded {
                 "Correct credential".to_string()
@@ -346,7 +341,7 @@ pub fn flow_entry<S: LogStore + ?Sized>(deps: &Deps<S>, record: FlowRecord<'_>) 
         .iter()
         .enumerate()
         .map(|(i, m)| AuthenticationDetail {
-            authentication_method: method_label(m.method).to_string(),
+            authentication_method: m.method.label().to_string(),
             succeeded: true,
             authentication_step_result_detail: if i == 0 {
                 "Correct credential".to_string()
