@@ -1,5 +1,5 @@
 //! The admin commands of the `portcullis` binary: `users`, `groups`, `roles`, `apps`,
-//! `locations` and `audit`, each a thin layer over [`AdminClient`].
+//! `locations`, `audit`, `logs` and `passes`, each a thin layer over [`AdminClient`].
 //!
 //! The binary embeds [`AdminCommand`] with `#[command(flatten)]` in its own subcommand enum and
 //! calls [`run`]; on `Err` it prints the error and exits non-zero. The connection flags live in
@@ -18,7 +18,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::ClientError;
-use crate::client::{AdminClient, ListOptions, NewApplication, NewUser, UserUpdate, odata_string};
+use crate::client::{
+    AdminClient, ListOptions, NewApplication, NewUser, UserUpdate, odata_string, segment,
+};
 use crate::credentials::{Credentials, ENV_URL};
 use crate::table::{Table, write_record};
 
@@ -70,6 +72,9 @@ pub enum AdminCommand {
     Audit(AuditArgs),
     /// Read the sign-in log
     Logs(LogsArgs),
+    /// Issue, show and revoke a user's Temporary Access Pass (how a person with no method, or a
+    /// locked-out administrator, gets in)
+    Passes(PassesArgs),
 }
 
 impl AdminCommand {
@@ -83,6 +88,7 @@ impl AdminCommand {
             AdminCommand::Locations(a) => &a.connection,
             AdminCommand::Audit(a) => &a.connection,
             AdminCommand::Logs(a) => &a.connection,
+            AdminCommand::Passes(a) => &a.connection,
         }
     }
 }
@@ -365,6 +371,39 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct PassesArgs {
+    #[command(subcommand)]
+    pub command: PassesCommand,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PassesCommand {
+    /// Issue a pass (replacing the one the user had) and print it: it is shown only this once
+    Issue {
+        /// Object id or userPrincipalName
+        user: String,
+        /// How long the pass works [default: the policy's default lifetime]
+        #[arg(long, value_name = "MINUTES")]
+        lifetime: Option<u32>,
+        /// The pass works for one sign-in only [default: the policy's setting]
+        #[arg(long)]
+        once: bool,
+    },
+    /// Show the user's pass: when it works and whether it still can (never the pass itself)
+    Show {
+        /// Object id or userPrincipalName
+        user: String,
+    },
+    /// Delete the user's pass so it no longer works
+    Revoke {
+        /// Object id or userPrincipalName
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     #[command(subcommand)]
     pub command: LogsCommand,
@@ -433,6 +472,7 @@ pub async fn run_with(
         AdminCommand::Locations(a) => locations(client, a.command, &printer, out).await,
         AdminCommand::Audit(a) => audit(client, a.command, &printer, out).await,
         AdminCommand::Logs(a) => logs(client, a.command, &printer, out).await,
+        AdminCommand::Passes(a) => passes(client, a.command, &printer, out).await,
     };
     match result {
         // `portcullis audit list | head` closes the pipe early; that is the reader being done,
@@ -647,6 +687,85 @@ fn user_table(items: &[Value]) -> Table {
         ]);
     }
     t
+}
+
+fn write_pass(out: Out<'_>, p: &Value) -> std::io::Result<()> {
+    let mut rows = Vec::new();
+    if let Some(pass) = p.get("temporaryAccessPass").and_then(Value::as_str) {
+        rows.push(("Temporary Access Pass", pass.to_string()));
+    }
+    rows.extend([
+        ("Starts", s(p, "startDateTime")),
+        ("Lifetime (minutes)", s(p, "lifetimeInMinutes")),
+        ("One use", yes_no(p, "isUsableOnce")),
+        ("Usable now", yes_no(p, "isUsable")),
+        ("Why", s(p, "methodUsabilityReason")),
+        ("ID", s(p, "id")),
+    ]);
+    write_record(out, &rows)
+}
+
+async fn passes(
+    client: &AdminClient,
+    cmd: PassesCommand,
+    p: &Printer,
+    out: Out<'_>,
+) -> Result<(), ClientError> {
+    let path = |user: &str| {
+        format!(
+            "users/{}/authentication/temporaryAccessPassMethods",
+            segment(user)
+        )
+    };
+    match cmd {
+        PassesCommand::Issue {
+            user,
+            lifetime,
+            once,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(minutes) = lifetime {
+                body.insert("lifetimeInMinutes".into(), json!(minutes));
+            }
+            if once {
+                body.insert("isUsableOnce".into(), json!(true));
+            }
+            let issued = client.post(&path(&user), &Value::Object(body)).await?;
+            p.object(out, &issued, |out| {
+                writeln!(
+                    out,
+                    "Issued a Temporary Access Pass for {user}. It is shown only now."
+                )?;
+                write_pass(out, &issued)
+            })
+        }
+        PassesCommand::Show { user } => {
+            let items = client.list_all(&path(&user)).await?;
+            match items.first() {
+                Some(pass) => p.object(out, pass, |out| write_pass(out, pass)),
+                None if p.json => write_json(out, &Value::Null),
+                None => {
+                    writeln!(out, "{user} has no Temporary Access Pass.")?;
+                    Ok(())
+                }
+            }
+        }
+        PassesCommand::Revoke { user } => {
+            let items = client.list_all(&path(&user)).await?;
+            if items.is_empty() {
+                return p.done(out, &format!("{user} had no Temporary Access Pass."));
+            }
+            for pass in &items {
+                client
+                    .delete(&format!("{}/{}", path(&user), segment(&s(pass, "id"))))
+                    .await?;
+            }
+            p.done(
+                out,
+                &format!("Revoked the Temporary Access Pass of {user}: it no longer works."),
+            )
+        }
+    }
 }
 
 fn write_user(out: Out<'_>, u: &Value) -> std::io::Result<()> {

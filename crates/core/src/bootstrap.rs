@@ -1,10 +1,17 @@
-//! First start: the tenant, a bootstrap Global Administrator, and an automation application
-//! holding every admin API permission — created once, in one transaction — and, at every start,
-//! the first-party applications ([`crate::directory::first_party`]) when they are missing.
+//! First start: the tenant, a bootstrap Global Administrator with a one-time Temporary Access
+//! Pass, and an automation application holding every admin API permission — and, at every
+//! start, the first-party applications ([`crate::directory::first_party`]) when they are missing.
+//!
+//! First start cannot be left half done. It is prepared in memory ([`begin`]), handed out by the
+//! caller (the binary writes `bootstrap.json` and prints the pass), and only then made real by
+//! one commit ([`FirstStart::commit`]) that stores the tenant, the administrator, the role, the
+//! application and the pass together. A crash before the commit leaves nothing, and the next
+//! start begins again; a crash after it leaves a complete installation whose credentials were
+//! already shown. Nothing here writes files or prints: that is the caller's part.
 //!
 //! Several nodes may start at the same moment on one PostgreSQL database; the tenant row is the
 //! arbiter. The node whose transaction inserts it wins; the others see the conflict, find the
-//! tenant, and carry on without creating anything.
+//! tenant, and must withdraw what they handed out ([`FirstStartCommit::AnotherNodeCreated`]).
 
 use serde::Serialize;
 use uuid::Uuid;
@@ -15,8 +22,11 @@ use crate::directory::authz::{Actor, perm};
 use crate::directory::first_party::ensure_first_party_applications;
 use crate::directory::model::{Application, RedirectUris, RoleAssignment, Tenant, User, UserType};
 use crate::directory::roles::GLOBAL_ADMINISTRATOR;
-use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
+use crate::directory::store::{DirectoryChange, DirectoryStore};
 use crate::kernel::Deps;
+use crate::kernel::clock::graph_datetime;
+use crate::methods::store::{MethodChange, MethodStore};
+use crate::methods::tap::TemporaryAccessPasses;
 use crate::store::Store;
 use crate::{Error, Result};
 
@@ -39,23 +49,49 @@ pub struct BootstrapCredentials {
     pub client_secret: String,
 }
 
+/// The bootstrap administrator's one-time pass. It is shown once and never written to a file.
 #[derive(Debug, Clone)]
-pub struct BootstrapOutcome {
-    pub tenant: Tenant,
-    /// `Some` only on the start that created the tenant.
-    pub created: Option<BootstrapCredentials>,
+pub struct BootstrapPass {
+    pub temporary_access_pass: String,
+    pub valid_until: time::OffsetDateTime,
 }
 
-pub async fn ensure_bootstrapped(
-    deps: &Deps<dyn Store>,
-    settings: &BootstrapSettings,
-) -> Result<BootstrapOutcome> {
+/// What [`begin`] found.
+#[derive(Debug)]
+pub enum Bootstrap {
+    /// The tenant exists: nothing to hand out.
+    Existing(Tenant),
+    /// No tenant yet: hand out [`FirstStart::credentials`] and [`FirstStart::pass`], then
+    /// [`FirstStart::commit`].
+    FirstStart(Box<FirstStart>),
+}
+
+/// A first start prepared in memory; nothing of it is stored until [`FirstStart::commit`].
+#[derive(Debug)]
+pub struct FirstStart {
+    pub tenant: Tenant,
+    pub credentials: BootstrapCredentials,
+    pub pass: BootstrapPass,
+    changes: Vec<MethodChange>,
+    audit: DirectoryAudit,
+}
+
+/// What the one commit of a first start did.
+#[derive(Debug, Clone)]
+pub enum FirstStartCommit {
+    /// This start created the tenant: the credentials it handed out are the real ones.
+    Created(Tenant),
+    /// Another node created the tenant first: what this start handed out is void and must be
+    /// withdrawn.
+    AnotherNodeCreated(Tenant),
+}
+
+/// Looks for the tenant; when there is none, prepares everything a first start creates. At
+/// every start that finds the tenant, the first-party applications are made sure of.
+pub async fn begin(deps: &Deps<dyn Store>, settings: &BootstrapSettings) -> Result<Bootstrap> {
     if let Some(tenant) = deps.store.tenant().await? {
         ensure_first_party_applications(deps).await?;
-        return Ok(BootstrapOutcome {
-            tenant,
-            created: None,
-        });
+        return Ok(Bootstrap::Existing(tenant));
     }
     let now = deps.clock.now();
     let tenant = Tenant {
@@ -93,6 +129,9 @@ pub async fn ensure_bootstrapped(
         role_definition_id: GLOBAL_ADMINISTRATOR,
         directory_scope_id: "/".to_string(),
     };
+    let passes = TemporaryAccessPasses::new(crate::narrow!(deps, MethodStore));
+    let (tap, pass) = passes.prepare_bootstrap(&admin).await?;
+    let valid_until = tap.start + time::Duration::minutes(i64::from(tap.lifetime_minutes));
     let audit = DirectoryAudit {
         id: deps.entropy.uuid(),
         category: "DirectoryManagement".to_string(),
@@ -107,41 +146,65 @@ pub async fn ensure_bootstrapped(
         target_resources: vec![
             TargetResource::new("Company", tenant.id, &tenant.display_name),
             TargetResource::new("User", admin.id, &admin.display_name)
-                .with_upn(&admin.user_principal_name),
+                .with_upn(&admin.user_principal_name)
+                .modified(
+                    "TemporaryAccessPass",
+                    None,
+                    Some(&serde_json::json!({
+                        "startDateTime": graph_datetime::format(tap.start),
+                        "lifetimeInMinutes": tap.lifetime_minutes,
+                        "isUsableOnce": tap.is_usable_once,
+                    })),
+                ),
             TargetResource::new("Application", app.id, &app.display_name),
         ],
         additional_details: Vec::new(),
     };
+    let credentials = BootstrapCredentials {
+        tenant_id: tenant.id,
+        admin_user_id: admin.id,
+        admin_user_principal_name: admin.user_principal_name.clone(),
+        client_id: app.app_id,
+        client_secret: secret.secret_text,
+    };
     let changes = vec![
-        Change::InsertTenant(tenant.clone()),
-        Change::InsertUser(admin.clone()),
-        Change::InsertRoleAssignment(role),
-        Change::InsertApplication(app.clone()),
+        DirectoryChange::InsertTenant(tenant.clone()).into(),
+        DirectoryChange::InsertUser(admin).into(),
+        DirectoryChange::InsertRoleAssignment(role).into(),
+        DirectoryChange::InsertApplication(app).into(),
+        MethodChange::PutTemporaryAccessPass(tap),
     ];
-    let committed = deps.store.commit(changes, Some(audit)).await;
-    if matches!(committed, Ok(()) | Err(Error::Conflict { .. })) {
-        ensure_first_party_applications(deps).await?;
-    }
-    match committed {
-        Ok(()) => Ok(BootstrapOutcome {
-            created: Some(BootstrapCredentials {
-                tenant_id: tenant.id,
-                admin_user_id: admin.id,
-                admin_user_principal_name: admin.user_principal_name,
-                client_id: app.app_id,
-                client_secret: secret.secret_text,
-            }),
-            tenant,
-        }),
-        Err(Error::Conflict { .. }) => {
-            let tenant = deps.store.tenant().await?.ok_or_else(|| {
-                Error::Internal("bootstrap conflicted but no tenant exists".into())
-            })?;
-            Ok(BootstrapOutcome {
-                tenant,
-                created: None,
-            })
+    Ok(Bootstrap::FirstStart(Box::new(FirstStart {
+        tenant,
+        credentials,
+        pass: BootstrapPass {
+            temporary_access_pass: pass,
+            valid_until,
+        },
+        changes,
+        audit,
+    })))
+}
+
+impl FirstStart {
+    /// Stores the whole first start in one transaction. Call it only after the credentials
+    /// and the pass have been handed out, so that a crash cannot leave a tenant nobody can
+    /// enter.
+    pub async fn commit(self, deps: &Deps<dyn Store>) -> Result<FirstStartCommit> {
+        let committed = deps.store.commit(self.changes, Some(self.audit)).await;
+        match committed {
+            Ok(()) => {
+                ensure_first_party_applications(deps).await?;
+                Ok(FirstStartCommit::Created(self.tenant))
+            }
+            Err(Error::Conflict { .. }) => {
+                ensure_first_party_applications(deps).await?;
+                let tenant = deps.store.tenant().await?.ok_or_else(|| {
+                    Error::Internal("bootstrap conflicted but no tenant exists".into())
+                })?;
+                Ok(FirstStartCommit::AnotherNodeCreated(tenant))
+            }
+            Err(e) => Err(e),
         }
-        Err(e) => Err(e),
     }
 }

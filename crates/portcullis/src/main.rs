@@ -105,34 +105,72 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+/// Shows a first start's pass on standard output, in one write, before the first start is
+/// committed (see [`server::HandOut`]).
+struct PrintToTerminal;
+
+impl PrintToTerminal {
+    fn write(text: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    }
+}
+
+impl server::HandOut for PrintToTerminal {
+    fn show(&self, notice: &server::FirstStartNotice<'_>) -> anyhow::Result<()> {
+        let valid_until = notice
+            .pass
+            .valid_until
+            .to_offset(time::UtcOffset::UTC)
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))?;
+        let url = notice.public_url;
+        let file = notice.file.display();
+        Self::write(&format!(
+            "First start: created the tenant and its administrator.\n\
+             \n\
+             \x20 Sign in at:             {url}/signin\n\
+             \x20 Administrator:          {upn}\n\
+             \x20 Temporary Access Pass:  {pass}\n\
+             \x20                         (works once, until {valid_until})\n\
+             \x20 Automation credentials: {file} (client id {client_id})\n\
+             \x20 Admin API:              {url}/graph/v1.0\n\
+             \n\
+             Sign in with the pass and register a passkey. If the pass expires unused, \
+             `portcullis passes issue {upn}` issues another with the automation credentials.\n\
+             Keep {file} private: its secret grants every admin permission.\n\n",
+            upn = notice.credentials.admin_user_principal_name,
+            pass = notice.pass.temporary_access_pass,
+            client_id = notice.credentials.client_id,
+        ))
+    }
+
+    fn withdraw(&self, _: &server::FirstStartNotice<'_>) -> anyhow::Result<()> {
+        Self::write(
+            "Another node completed the first start at the same moment: the pass above is void. \
+             Use the pass that node printed.\n\n",
+        )
+    }
+}
+
 async fn serve(config: Config) -> anyhow::Result<()> {
     portcullis::init_logging(&config);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let mut server = server::start(&config, listener, Overrides::default()).await?;
+    let overrides = Overrides {
+        hand_out: std::sync::Arc::new(PrintToTerminal),
+        ..Overrides::default()
+    };
+    let mut server = server::start(&config, listener, overrides).await?;
     println!(
         "Portcullis is running at {}  (listening on {})",
         server.public_url, server.local_addr
     );
-    if let (Some(created), Some(file)) = (&server.bootstrap, &server.bootstrap_file) {
-        println!();
-        println!("First start: created the tenant and its administrator.");
-        println!(
-            "  Administrator:          {}",
-            created.admin_user_principal_name
-        );
-        println!(
-            "  Automation credentials: {} (client id {})",
-            file.display(),
-            created.client_id
-        );
-        println!("  Admin API:              {}/graph/v1.0", server.public_url);
-        println!(
-            "Keep {} private: its secret grants every admin permission.",
-            file.display()
-        );
-    }
     let stop = server.take_shutdown();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 use anyhow::Context;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use portcullis_core::bootstrap::{BootstrapCredentials, BootstrapSettings, ensure_bootstrapped};
+use portcullis_core::bootstrap::{
+    self, Bootstrap, BootstrapCredentials, BootstrapPass, BootstrapSettings, FirstStartCommit,
+};
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
 use portcullis_core::directory::store::DirectoryStore;
@@ -68,11 +70,13 @@ impl portcullis_core::kernel::typed_secret::Offload for HashingThreads {
     }
 }
 
-/// What a test or an embedding program may swap: the clock and the source of randomness.
+/// What a test or an embedding program may swap: the clock, the source of randomness, and how
+/// a first start hands out what it created.
 #[derive(Clone)]
 pub struct Overrides {
     pub clock: Arc<dyn Clock>,
     pub entropy: Arc<dyn Entropy>,
+    pub hand_out: Arc<dyn HandOut>,
 }
 
 impl Default for Overrides {
@@ -80,15 +84,43 @@ impl Default for Overrides {
         Overrides {
             clock: Arc::new(SystemClock),
             entropy: Arc::new(SystemEntropy),
+            hand_out: Arc::new(KeepInServer),
         }
     }
 }
 
-/// A one-time pass for the first administrator.
+/// What a first start shows the person who started it, before it is committed.
 #[derive(Debug, Clone)]
-pub struct BootstrapPass {
-    pub temporary_access_pass: String,
-    pub valid_until: time::OffsetDateTime,
+pub struct FirstStartNotice<'a> {
+    pub public_url: &'a str,
+    pub credentials: &'a BootstrapCredentials,
+    pub pass: &'a BootstrapPass,
+    /// Where `bootstrap.json` was written.
+    pub file: &'a Path,
+}
+
+/// How a first start hands out the pass and says where the automation credentials are.
+///
+/// [`HandOut::show`] runs after `bootstrap.json` is written and *before* the one commit that
+/// creates the tenant, so that a crash can never leave a tenant whose pass nobody saw; when the
+/// commit then finds that another node created the tenant first, [`HandOut::withdraw`] says
+/// that what was shown is void.
+pub trait HandOut: Send + Sync {
+    fn show(&self, notice: &FirstStartNotice<'_>) -> anyhow::Result<()>;
+    fn withdraw(&self, notice: &FirstStartNotice<'_>) -> anyhow::Result<()>;
+}
+
+/// Shows nothing: what was created stays in [`Server::bootstrap`] and [`Server::bootstrap_pass`]
+/// (tests and embedding programs read it there).
+pub struct KeepInServer;
+
+impl HandOut for KeepInServer {
+    fn show(&self, _: &FirstStartNotice<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn withdraw(&self, _: &FirstStartNotice<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// A running server.
@@ -204,6 +236,50 @@ pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `bootstrap.json` whole or not at all: to a temporary file first, then renamed over
+/// the old one, so a crash never leaves half a file.
+fn write_bootstrap_file(
+    config: &Config,
+    public_url: &str,
+    credentials: &BootstrapCredentials,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = config.data_dir.join("bootstrap.json");
+    let file = BootstrapFile {
+        note: "Created at first start. The client secret grants every admin permission: keep this file private, and delete it once you have stored the secret elsewhere.",
+        url: public_url,
+        token_endpoint: format!("{public_url}/oauth2/v2.0/token"),
+        graph_url: format!("{public_url}/graph/v1.0"),
+        credentials,
+    };
+    let staged = config.data_dir.join("bootstrap.json.partial");
+    write_private_file(&staged, &serde_json::to_string_pretty(&file)?)?;
+    std::fs::rename(&staged, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    if let Ok(dir) = std::fs::File::open(&config.data_dir) {
+        // The rename is durable only once the folder is.
+        let _ = dir.sync_all();
+    }
+    Ok(path)
+}
+
+/// Removes a `bootstrap.json` this node wrote for a first start that another node won; one
+/// that holds other credentials (a data folder shared by the nodes) is left alone.
+fn remove_if_ours(path: &Path, client_secret: &str) {
+    let ours = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| json["clientSecret"] == client_secret);
+    if ours {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct BootstrapFile<'a> {
@@ -274,45 +350,58 @@ pub async fn start(
         admin_display_name: "Bootstrap Administrator".to_string(),
         automation_app_display_name: "Portcullis automation".to_string(),
     };
-    let outcome = ensure_bootstrapped(&deps, &settings).await?;
-    let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
-    let mut bootstrap_file = None;
-    let mut bootstrap_pass = None;
-    if let Some(created) = &outcome.created {
-        // The first thing a new administrator does is sign in with this and register a passkey.
-        let admin = deps
-            .store
-            .user(created.admin_user_id)
-            .await?
-            .context("the bootstrap administrator exists")?;
-        let pass = passes.issue_bootstrap(&admin, created.tenant_id).await?;
-        bootstrap_pass = Some(BootstrapPass {
-            temporary_access_pass: pass.temporary_access_pass.unwrap_or_default(),
-            valid_until: pass.start_date_time
-                + time::Duration::minutes(i64::from(pass.lifetime_in_minutes)),
-        });
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data folder {}",
-                config.data_dir.display()
-            )
-        })?;
-        let path = config.data_dir.join("bootstrap.json");
-        let file = BootstrapFile {
-            note: "Created at first start. The client secret grants every admin permission: keep this file private, and delete it once you have stored the secret elsewhere.",
-            url: &public_url,
-            token_endpoint: format!("{public_url}/oauth2/v2.0/token"),
-            graph_url: format!("{public_url}/graph/v1.0"),
-            credentials: created,
+    // Settings that can still refuse the start are checked before a first start hands out a
+    // pass: a pass printed by a server that then refuses to run is a pass for nothing.
+    let passkeys = Passkeys::new(
+        narrow!(deps, MethodStore),
+        Arc::new(store.clone()),
+        &public_url,
+        load_attestation_roots(config)?,
+        portcullis_core::kernel::crypto::derive_key(
+            &key,
+            "portcullis passkey decoy credential ids",
+        ),
+    )?;
+    let (tenant, bootstrap, bootstrap_file, bootstrap_pass) =
+        match bootstrap::begin(&deps, &settings).await? {
+            Bootstrap::Existing(tenant) => (tenant, None, None, None),
+            Bootstrap::FirstStart(first) => {
+                let path = write_bootstrap_file(config, &public_url, &first.credentials)?;
+                let notice = FirstStartNotice {
+                    public_url: &public_url,
+                    credentials: &first.credentials,
+                    pass: &first.pass,
+                    file: &path,
+                };
+                overrides.hand_out.show(&notice)?;
+                let (credentials, pass) = (first.credentials.clone(), first.pass.clone());
+                // A failed commit keeps the file: if nothing was stored, the next start
+                // writes it again; if the failure came after the commit, it is the only copy.
+                match first.commit(&deps).await.context(
+                    "first start did not complete: the pass shown above is void; start again",
+                )? {
+                    FirstStartCommit::Created(tenant) => {
+                        (tenant, Some(credentials), Some(path), Some(pass))
+                    }
+                    FirstStartCommit::AnotherNodeCreated(tenant) => {
+                        let notice = FirstStartNotice {
+                            public_url: &public_url,
+                            credentials: &credentials,
+                            pass: &pass,
+                            file: &path,
+                        };
+                        remove_if_ours(&path, credentials.client_secret.as_str());
+                        overrides.hand_out.withdraw(&notice)?;
+                        (tenant, None, None, None)
+                    }
+                }
+            }
         };
-        write_private_file(&path, &serde_json::to_string_pretty(&file)?)?;
-        bootstrap_file = Some(path);
-    }
     let tokens = Arc::new(TokenService::new(
         narrow!(deps, OidcStore),
         Sealer::new(&key),
         public_url.clone(),
-        outcome.tenant.id,
+        tenant.id,
     ));
     tokens.load_keys().await?;
     // A rotation on another node (or by `portcullis keys rotate`) reaches this one within a
@@ -356,17 +445,8 @@ pub async fn start(
             }
         }
     });
-    let passkeys = Passkeys::new(
-        narrow!(deps, MethodStore),
-        Arc::new(store.clone()),
-        &public_url,
-        load_attestation_roots(config)?,
-        portcullis_core::kernel::crypto::derive_key(
-            &key,
-            "portcullis passkey decoy credential ids",
-        ),
-    )?;
     let pool_store = store.clone();
+    let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
     let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore));
     let passwords = Passwords::new(narrow!(deps, MethodStore));
     let software_oath = SoftwareOath::new(
@@ -440,7 +520,7 @@ pub async fn start(
     Ok(Server {
         local_addr,
         public_url,
-        bootstrap: outcome.created,
+        bootstrap,
         bootstrap_file,
         bootstrap_pass,
         store,

@@ -163,6 +163,7 @@ impl TestServer {
         let overrides = Overrides {
             clock: Arc::new(clock.clone()),
             entropy: Arc::new(SystemEntropy),
+            ..Overrides::default()
         };
         let server = portcullis::server::start(&config, listener, overrides).await?;
         Ok((server, url))

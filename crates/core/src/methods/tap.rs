@@ -391,13 +391,13 @@ impl TemporaryAccessPasses {
             .await
     }
 
-    async fn issue_unchecked(
+    /// Checks a new pass against the policy and makes it: the row to store and the pass itself,
+    /// which exists only here and in the answer to the one who asked for it. Nothing is stored.
+    async fn prepare(
         &self,
-        actor: &Actor,
-        request: &RequestContext,
         user: &User,
         input: NewTemporaryAccessPass,
-    ) -> Result<TemporaryAccessPassMethod> {
+    ) -> Result<(TemporaryAccessPass, String)> {
         if user.user_type == UserType::Guest && user.user_principal_name.contains("#EXT#") {
             return Err(Error::invalid(
                 "user",
@@ -454,6 +454,20 @@ impl TemporaryAccessPasses {
             created: now,
             used: None,
         };
+        Ok((tap, pass))
+    }
+
+    async fn issue_unchecked(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        user: &User,
+        input: NewTemporaryAccessPass,
+    ) -> Result<TemporaryAccessPassMethod> {
+        let (tap, pass) = self.prepare(user, input).await?;
+        let start = tap.start;
+        let lifetime = tap.lifetime_minutes;
+        let is_usable_once = tap.is_usable_once;
         let target = TargetResource::new("User", user.id, &user.display_name)
             .with_upn(&user.user_principal_name)
             .modified(
@@ -484,16 +498,12 @@ impl TemporaryAccessPasses {
         self.view(&tap, Some(pass)).await
     }
 
-    /// First start: a one-time pass for the bootstrap administrator.
-    pub async fn issue_bootstrap(
-        &self,
-        user: &User,
-        correlation_id: Uuid,
-    ) -> Result<TemporaryAccessPassMethod> {
+    /// First start: a one-time pass for the bootstrap administrator, for the longest lifetime the
+    /// policy allows, not stored: [`crate::bootstrap`] commits it with the tenant, in one
+    /// transaction, after the pass has been handed out.
+    pub async fn prepare_bootstrap(&self, user: &User) -> Result<(TemporaryAccessPass, String)> {
         let config = self.configuration().await?;
-        self.issue_unchecked(
-            &Actor::System,
-            &RequestContext::new(correlation_id),
+        self.prepare(
             user,
             NewTemporaryAccessPass {
                 is_usable_once: Some(true),

@@ -404,3 +404,108 @@ async fn signing_keys_rotate_without_breaking_issued_tokens() {
     assert_eq!(audit.body["value"].as_array().unwrap().len(), 1);
     t.stop().await;
 }
+
+/// Remembers what each racing node handed out and withdrew.
+#[derive(Default)]
+struct Recorded {
+    shown: std::sync::Mutex<Vec<String>>,
+    withdrawn: std::sync::Mutex<Vec<String>>,
+}
+
+impl portcullis::server::HandOut for Recorded {
+    fn show(&self, notice: &portcullis::server::FirstStartNotice<'_>) -> anyhow::Result<()> {
+        assert!(
+            notice.file.exists(),
+            "bootstrap.json is written before the pass is shown"
+        );
+        let pass = notice.pass.temporary_access_pass.clone();
+        self.shown.lock().unwrap().push(pass);
+        Ok(())
+    }
+    fn withdraw(&self, notice: &portcullis::server::FirstStartNotice<'_>) -> anyhow::Result<()> {
+        let pass = notice.pass.temporary_access_pass.clone();
+        self.withdrawn.lock().unwrap().push(pass);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nodes_racing_through_a_first_start_keep_one_pass_and_withdraw_the_rest() {
+    const NODES: usize = 4;
+    let database = portcullis_store::testing::ScratchDatabase::from_env()
+        .await
+        .expect("a scratch database");
+    let recorded = std::sync::Arc::new(Recorded::default());
+    let mut folders = Vec::new();
+    let mut starts = tokio::task::JoinSet::new();
+    for node in 0..NODES {
+        let folder = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = portcullis::config::Config {
+            data_dir: folder.path().to_path_buf(),
+            database_url: Some(database.url().to_string()),
+            secret_key: Some("cG9ydGN1bGxpcy10ZXN0LXNlY3JldC1rZXktMzJieSE=".to_string()),
+            database_max_connections: 5,
+            listen: listener.local_addr().unwrap(),
+            public_url: format!("http://localhost:{}", listener.local_addr().unwrap().port()),
+            ..portcullis::config::Config::default()
+        };
+        folders.push(folder);
+        let overrides = portcullis::server::Overrides {
+            hand_out: recorded.clone(),
+            ..portcullis::server::Overrides::default()
+        };
+        starts.spawn(async move {
+            let server = portcullis::server::start(&config, listener, overrides)
+                .await
+                .expect("every node starts");
+            (node, server)
+        });
+    }
+    let mut servers = Vec::new();
+    while let Some(started) = starts.join_next().await {
+        servers.push(started.unwrap());
+    }
+
+    let winners: Vec<_> = servers
+        .iter()
+        .filter(|(_, s)| s.bootstrap.is_some())
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one node created the tenant");
+    let (winner, server) = winners[0];
+    let kept = server.bootstrap_pass.clone().unwrap().temporary_access_pass;
+    let shown = recorded.shown.lock().unwrap().clone();
+    let withdrawn = recorded.withdrawn.lock().unwrap().clone();
+    assert!(shown.contains(&kept));
+    assert!(
+        !withdrawn.contains(&kept),
+        "the winner's pass is not withdrawn"
+    );
+    assert_eq!(
+        shown.len(),
+        withdrawn.len() + 1,
+        "every pass shown but the winner's is withdrawn"
+    );
+    for (node, folder) in folders.iter().enumerate() {
+        assert_eq!(
+            folder.path().join("bootstrap.json").exists(),
+            node == *winner,
+            "node {node}: only the winner keeps bootstrap.json"
+        );
+    }
+
+    // The kept pass signs the administrator in, on any node.
+    let (_, other) = servers.iter().find(|(n, _)| n != winner).unwrap();
+    let reply = reqwest::Client::new()
+        .post(format!("http://{}/auth/tap", other.local_addr))
+        .json(&json!({"username": "admin@portcullis.local", "temporaryAccessPass": kept}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+
+    for (_, server) in servers {
+        server.shutdown().await.unwrap();
+    }
+    database.remove().await.unwrap();
+}
