@@ -18,6 +18,14 @@ use anyhow::Context;
 /// The hidden first argument that turns the generator into the server under test.
 pub const SERVE_ARG: &str = "__serve";
 
+/// The server's rate-limit settings the generator lifts (see [`ChildServer::start`]).
+const BENCH_RATE_LIMITS: &[&str] = &[
+    "PORTCULLIS_RATE_LIMIT_PER_ADDRESS_PER_MINUTE",
+    "PORTCULLIS_RATE_LIMIT_STARTS_PER_ADDRESS_PER_MINUTE",
+    "PORTCULLIS_RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
+    "PORTCULLIS_RATE_LIMIT_TOKEN_PER_MINUTE",
+];
+
 /// A command put in front of the server's, e.g. `valgrind --tool=callgrind`.
 pub const WRAPPER_ENV: &str = "PORTCULLIS_BENCH_SERVER_WRAPPER";
 
@@ -143,6 +151,15 @@ impl ChildServer {
         command.env_remove(WRAPPER_ENV);
         if let Some(key) = &spec.secret_key {
             command.env("PORTCULLIS_SECRET_KEY", key);
+        }
+        // The generator is one source address signing in as fast as the server answers, with
+        // one application: the anonymous endpoints' per-address and per-client limits would
+        // measure themselves. They stay in the path (each call is still checked), lifted out of
+        // reach. Variables already set (to measure with limits) are kept.
+        for name in BENCH_RATE_LIMITS {
+            if std::env::var_os(name).is_none() {
+                command.env(name, "1000000000");
+            }
         }
         command
             .stdin(Stdio::piped())

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
+use portcullis_web::rate_limit::RateLimitSettings;
 use serde::{Deserialize, Serialize};
 
 /// Every setting. Field names are the TOML keys; the environment variable is the key in upper
@@ -55,6 +56,21 @@ pub struct Config {
     /// believed. From any other peer those headers are ignored. Comma-separated in the
     /// environment.
     pub trusted_proxies: Vec<ProxyRange>,
+    /// Calls per minute, per node, from one source address (IPv6: one /64) to the sign-in
+    /// endpoints an anonymous caller reaches (authorize, the sign-in page, the flow and its
+    /// steps, passkey and `/auth` sign-in); also the burst.
+    pub rate_limit_per_address_per_minute: u32,
+    /// Of those, calls that store a sign-in flow or a passkey ceremony: this bounds the rows
+    /// one source can have waiting.
+    pub rate_limit_starts_per_address_per_minute: u32,
+    /// Calls per minute, per node, naming one username, from any address.
+    pub rate_limit_per_account_per_minute: u32,
+    /// Token and revocation calls per minute, per node, from one source address, and naming one
+    /// `client_id`, each.
+    pub rate_limit_token_per_minute: u32,
+    /// Seconds between purges of expired sign-in state (flows, passkey ceremonies, sessions,
+    /// codes, refresh tokens, grants).
+    pub sign_in_state_purge_seconds: u64,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -122,6 +138,12 @@ impl Default for Config {
             request_body_timeout_seconds: 30,
             max_connections: None,
             trusted_proxies: Vec::new(),
+            rate_limit_per_address_per_minute: RateLimitSettings::default().per_address_per_minute,
+            rate_limit_starts_per_address_per_minute: RateLimitSettings::default()
+                .starts_per_address_per_minute,
+            rate_limit_per_account_per_minute: RateLimitSettings::default().per_account_per_minute,
+            rate_limit_token_per_minute: RateLimitSettings::default().token_per_minute,
+            sign_in_state_purge_seconds: 60,
         }
     }
 }
@@ -153,6 +175,11 @@ const KEYS: &[(&str, Kind)] = &[
     ("request_body_timeout_seconds", Kind::Integer),
     ("max_connections", Kind::Integer),
     ("trusted_proxies", Kind::List),
+    ("rate_limit_per_address_per_minute", Kind::Integer),
+    ("rate_limit_starts_per_address_per_minute", Kind::Integer),
+    ("rate_limit_per_account_per_minute", Kind::Integer),
+    ("rate_limit_token_per_minute", Kind::Integer),
+    ("sign_in_state_purge_seconds", Kind::Integer),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -295,7 +322,47 @@ impl Config {
         if self.max_connections == Some(0) {
             bail!("max_connections must be at least 1");
         }
+        for (key, per_minute) in [
+            (
+                "rate_limit_per_address_per_minute",
+                self.rate_limit_per_address_per_minute,
+            ),
+            (
+                "rate_limit_starts_per_address_per_minute",
+                self.rate_limit_starts_per_address_per_minute,
+            ),
+            (
+                "rate_limit_per_account_per_minute",
+                self.rate_limit_per_account_per_minute,
+            ),
+            (
+                "rate_limit_token_per_minute",
+                self.rate_limit_token_per_minute,
+            ),
+        ] {
+            // Zero would refuse every sign-in; past a billion a minute a limit limits nothing.
+            if !(1..=MAX_RATE_LIMIT).contains(&per_minute) {
+                bail!("{key} must be from 1 to {MAX_RATE_LIMIT} calls a minute, got {per_minute}");
+            }
+        }
+        // Expired rows are refused when read whatever the interval; it bounds how many wait.
+        if !(1..=3_600).contains(&self.sign_in_state_purge_seconds) {
+            bail!(
+                "sign_in_state_purge_seconds must be from 1 to 3600, got {}",
+                self.sign_in_state_purge_seconds
+            );
+        }
         Ok(())
+    }
+
+    /// The anonymous endpoints' rate limits.
+    pub fn rate_limits(&self) -> RateLimitSettings {
+        RateLimitSettings {
+            per_address_per_minute: self.rate_limit_per_address_per_minute,
+            starts_per_address_per_minute: self.rate_limit_starts_per_address_per_minute,
+            per_account_per_minute: self.rate_limit_per_account_per_minute,
+            token_per_minute: self.rate_limit_token_per_minute,
+        }
     }
 
     /// Connections served at once: `max_connections` when set, otherwise what the process's
@@ -349,6 +416,9 @@ impl Config {
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
 }
+
+/// The largest rate limit accepted, in calls a minute.
+const MAX_RATE_LIMIT: u32 = 1_000_000_000;
 
 /// The cap on connections when the open-file limit does not ask for less: an idle HTTP/1.1
 /// connection costs its buffers and a task (tens of KiB), so this bounds that memory to a few
@@ -613,6 +683,39 @@ mod tests {
             ("PORTCULLIS_HEADER_READ_TIMEOUT_SECONDS", "0"),
             ("PORTCULLIS_REQUEST_BODY_TIMEOUT_SECONDS", "0"),
             ("PORTCULLIS_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = resolve(None, env(&[(name, value)]), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            let key = name.trim_start_matches("PORTCULLIS_").to_ascii_lowercase();
+            assert!(err.contains(&key), "{err}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_have_defaults_and_bounds() {
+        let c = resolve(None, env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(c.rate_limits(), RateLimitSettings::default());
+        assert_eq!(c.sign_in_state_purge_seconds, 60);
+        let c = resolve(
+            None,
+            env(&[
+                ("PORTCULLIS_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "1200"),
+                ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MINUTE", "50"),
+                ("PORTCULLIS_SIGN_IN_STATE_PURGE_SECONDS", "5"),
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(c.rate_limits().per_address_per_minute, 1200);
+        assert_eq!(c.rate_limits().token_per_minute, 50);
+        assert_eq!(c.sign_in_state_purge_seconds, 5);
+        for (name, value) in [
+            ("PORTCULLIS_RATE_LIMIT_PER_ADDRESS_PER_MINUTE", "0"),
+            ("PORTCULLIS_RATE_LIMIT_STARTS_PER_ADDRESS_PER_MINUTE", "0"),
+            ("PORTCULLIS_RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", "0"),
+            ("PORTCULLIS_RATE_LIMIT_TOKEN_PER_MINUTE", "2000000000"),
+            ("PORTCULLIS_SIGN_IN_STATE_PURGE_SECONDS", "0"),
         ] {
             let err = resolve(None, env(&[(name, value)]), &BTreeMap::new())
                 .unwrap_err()

@@ -326,6 +326,22 @@ pub fn load_attestation_roots(config: &Config) -> anyhow::Result<TrustedAttestat
     Ok(roots)
 }
 
+/// How often the rate limits drop the keys of callers whose bucket has refilled.
+const RATE_LIMIT_SWEEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Deletes the sign-in state that has expired by `now`: flows, sessions, codes, refresh tokens
+/// and grants, and passkey ceremonies. Every expired row is refused when read anyway; this only
+/// keeps them from piling up. The number of rows removed.
+pub async fn purge_expired_sign_in_state(
+    store: &SqlStore,
+    now: time::OffsetDateTime,
+) -> portcullis_core::Result<u64> {
+    use portcullis_core::methods::passkeys::PasskeyStore;
+    let state = store.purge_expired_sign_in_state(now).await?;
+    let ceremonies = store.delete_expired_ceremonies(now).await?;
+    Ok(state + ceremonies)
+}
+
 /// Starts Portcullis on an already-bound listener: migrates, bootstraps on first start, loads
 /// signing keys and serves until [`Server::shutdown`].
 pub async fn start(
@@ -418,7 +434,10 @@ pub async fn start(
             }
         }
     });
-    // Every node purges; the delete is idempotent, so several doing it at once is harmless.
+    // Every node purges; the deletes are idempotent, so several doing it at once is harmless.
+    // The sign-in log is kept for days and purged hourly. Sign-in state lives minutes (a flow
+    // ten, a ceremony five), and anonymous calls create it, so it is purged every minute or so:
+    // each delete runs on an `expires` index and finds only what expired since the last one.
     let purge_deps = deps.clone();
     let retention = config.sign_in_log_retention_days;
     tokio::spawn(async move {
@@ -434,15 +453,41 @@ pub async fn start(
                 ),
                 Err(e) => tracing::warn!(error = %e, "purging old sign-in log entries failed"),
             }
-            let now = purge_deps.clock.now();
-            match purge_deps.store.purge_expired_sign_in_state(now).await {
+        }
+    });
+    let state_store = store.clone();
+    let state_clock = overrides.clock.clone();
+    let purge_every = std::time::Duration::from_secs(config.sign_in_state_purge_seconds);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(purge_every);
+        // A purge that falls behind (a slow database) is not made up in a burst.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = state_clock.now();
+            match purge_expired_sign_in_state(&state_store, now).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(
+                Ok(n) => tracing::debug!(
                     removed = n,
-                    "purged expired sign-in flows, sessions, codes and grants"
+                    "purged expired sign-in flows, passkey ceremonies, sessions, codes and grants"
                 ),
                 Err(e) => tracing::warn!(error = %e, "purging expired sign-in state failed"),
             }
+        }
+    });
+    // The rate limits' buckets are per node and in memory; keys whose bucket has refilled are
+    // dropped every few seconds, so what they hold follows the recent request rate, not the
+    // number of addresses or names ever seen (see portcullis_web::rate_limit).
+    let rate_limits = Arc::new(portcullis_web::rate_limit::RateLimits::new(
+        config.rate_limits(),
+    ));
+    let sweep_limits = rate_limits.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RATE_LIMIT_SWEEP);
+        loop {
+            tick.tick().await;
+            let held = sweep_limits.forget_idle();
+            metrics::gauge!("portcullis_rate_limit_keys").set(held as f64);
         }
     });
     let pool_store = store.clone();
@@ -487,6 +532,7 @@ pub async fn start(
         trusted_proxies: portcullis_web::client_address::TrustedProxies::new(
             config.trusted_proxies.iter().map(|range| range.0),
         ),
+        rate_limits,
     });
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();

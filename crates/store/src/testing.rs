@@ -216,6 +216,37 @@ fn with_database(base_url: &str, name: &str) -> Result<String, Error> {
     Ok(url)
 }
 
+/// Rows of sign-in state in the database, expired or not: what an anonymous caller can make
+/// the server store, and what the purge removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInStateRows {
+    pub passkey_ceremonies: u64,
+    pub sign_in_flows: u64,
+}
+
+impl crate::SqlStore {
+    /// Counts the rows of sign-in state, for tests that check a bound or a purge.
+    pub async fn sign_in_state_rows(&self) -> Result<SignInStateRows, Error> {
+        Ok(SignInStateRows {
+            passkey_ceremonies: self
+                .count_rows("SELECT COUNT(*) AS n FROM passkey_ceremonies")
+                .await?,
+            sign_in_flows: self
+                .count_rows("SELECT COUNT(*) AS n FROM sign_in_flows")
+                .await?,
+        })
+    }
+
+    async fn count_rows(&self, sql: &'static str) -> Result<u64, Error> {
+        let n = self
+            .fetch_optional(crate::db::query(sql))
+            .await?
+            .ok_or_else(|| Error::Internal(format!("{sql} returned no row")))?
+            .int("n")?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

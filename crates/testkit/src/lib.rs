@@ -54,6 +54,10 @@ impl Clock for TestClock {
     }
 }
 
+/// The rate limits of a test server unless a test asks for the production ones: a billion calls
+/// a minute is no limit a test reaches.
+pub const UNLIMITED_FOR_TESTS: u32 = 1_000_000_000;
+
 /// A response as a test sees it.
 #[derive(Debug)]
 pub struct Reply {
@@ -120,6 +124,14 @@ impl TestServer {
             // A fixed key, so that a second node on the same database can open signing keys.
             secret_key: Some("cG9ydGN1bGxpcy10ZXN0LXNlY3JldC1rZXktMzJieSE=".to_string()),
             database_max_connections: 5,
+            // Every test client is one address (loopback) sending at machine speed, and tests
+            // of other things (a lockout burst of 100 guesses at one name) must not be answered
+            // by a rate limit first. The rate-limit tests put the production defaults back
+            // with [`TestServer::start_with_rate_limits`].
+            rate_limit_per_address_per_minute: UNLIMITED_FOR_TESTS,
+            rate_limit_starts_per_address_per_minute: UNLIMITED_FOR_TESTS,
+            rate_limit_per_account_per_minute: UNLIMITED_FOR_TESTS,
+            rate_limit_token_per_minute: UNLIMITED_FOR_TESTS,
             ..Config::default()
         };
         configure(&mut config);
@@ -145,6 +157,21 @@ impl TestServer {
             checked: false,
             _data_dir: data_dir,
         })
+    }
+
+    /// A fresh tenant whose anonymous endpoints have the production rate limits
+    /// ([`Config::default`]'s), with configuration the test adjusts after that.
+    pub async fn start_with_rate_limits(configure: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with(|config| {
+            let production = Config::default();
+            config.rate_limit_per_address_per_minute = production.rate_limit_per_address_per_minute;
+            config.rate_limit_starts_per_address_per_minute =
+                production.rate_limit_starts_per_address_per_minute;
+            config.rate_limit_per_account_per_minute = production.rate_limit_per_account_per_minute;
+            config.rate_limit_token_per_minute = production.rate_limit_token_per_minute;
+            configure(config);
+        })
+        .await
     }
 
     async fn launch(

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts, GraphJson, Meta};
+use crate::rate_limit::{Endpoint, WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -76,9 +77,13 @@ struct CodeStep {
 
 async fn sign_in_with_pass(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::SignIn>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PassSignIn>,
 ) -> ApiResult<Response> {
+    state
+        .rate_limits
+        .admit_account(Endpoint::SignIn, &input.username)?;
     let outcome = state
         .passes
         .sign_in(&input.username, &input.temporary_access_pass, &facts)
@@ -88,9 +93,13 @@ async fn sign_in_with_pass(
 
 async fn sign_in_with_password(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::SignIn>,
     Facts(facts): Facts,
     GraphJson(input): GraphJson<PasswordSignIn>,
 ) -> ApiResult<Response> {
+    state
+        .rate_limits
+        .admit_account(Endpoint::SignIn, &input.username)?;
     let outcome = state
         .passwords
         .sign_in(&input.username, &input.password, &facts)
@@ -101,6 +110,7 @@ async fn sign_in_with_password(
 /// Adds an authenticator app's code to the current session (the second step after a password).
 async fn second_step_totp(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::SignIn>,
     CurrentSession { session }: CurrentSession,
     GraphJson(input): GraphJson<CodeStep>,
 ) -> ApiResult<Json<serde_json::Value>> {

@@ -32,6 +32,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod passkeys;
+pub mod rate_limit;
 pub mod signin;
 
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub struct Services {
     pub pool_stats: Arc<dyn Fn() -> PoolStats + Send + Sync>,
     /// Whose forwarding headers name the client (see [`client_address`]).
     pub trusted_proxies: client_address::TrustedProxies,
+    /// The anonymous endpoints' limits (see [`rate_limit`]).
+    pub rate_limits: Arc<rate_limit::RateLimits>,
 }
 
 /// What the Graph admin API's handlers may reach: the directory and the policies, never a
@@ -111,6 +114,8 @@ pub struct SignInState {
     pub oidc: Oidc,
     pub tokens: Arc<TokenService>,
     pub public_url: String,
+    /// Every endpoint here that an anonymous caller reaches is limited (see [`rate_limit`]).
+    pub rate_limits: Arc<rate_limit::RateLimits>,
 }
 
 /// What the admin portal's pages may reach (the portal's own sign-in check goes through
@@ -177,6 +182,7 @@ impl AppState {
                 oidc: s.oidc,
                 tokens: s.tokens,
                 public_url: s.public_url,
+                rate_limits: s.rate_limits,
             }),
             operations: Arc::new(OperationsState {
                 readiness: s.readiness,

@@ -42,13 +42,22 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         // Time-ordered: the sign-in log's correlation index then grows at its end.
         .unwrap_or_else(Uuid::now_v7);
     // The one place the client's address is decided; everything downstream reads it here.
-    let client_ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| {
-            crate::client_address::client_address(peer.ip(), req.headers(), state.trusted_proxies())
-                .to_string()
-        });
+    let client_address =
+        req.extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| {
+                crate::client_address::client_address(
+                    peer.ip(),
+                    req.headers(),
+                    state.trusted_proxies(),
+                )
+            });
+    let client_ip = client_address.map(|address| address.to_string());
+    // The rate limits count by the address itself, not by its text.
+    if let Some(address) = client_address {
+        req.extensions_mut()
+            .insert(crate::rate_limit::ClientAddress(address));
+    }
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -19,6 +19,7 @@ use portcullis_core::Error;
 use portcullis_core::oidc::{ClientAuth, OAuthError, OAuthErrorCode, TokenResponse};
 use serde_json::json;
 
+use crate::rate_limit::{WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -53,6 +54,18 @@ pub fn oauth_error(error: &OAuthError) -> Response {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
+    r
+}
+
+/// A call refused by a rate limit ([`crate::rate_limit`]), as an OAuth client reads it:
+/// RFC 6749's `temporarily_unavailable` with status 429 and `Retry-After` in seconds.
+pub(crate) fn too_many_requests(retry_after_secs: u64) -> Response {
+    let mut r = refuse(
+        OAuthErrorCode::TemporarilyUnavailable,
+        &format!("Too many requests. Try again in {retry_after_secs} seconds."),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     r
 }
 
@@ -133,6 +146,13 @@ pub(crate) fn client_auth(
     }
 }
 
+/// The `client_id` a request names, however it authenticates.
+pub(crate) fn named_client(client: &ClientAuth) -> &str {
+    match client {
+        ClientAuth::Secret { client_id, .. } | ClientAuth::Public { client_id } => client_id,
+    }
+}
+
 fn tokens_response(tokens: &impl serde::Serialize) -> Response {
     let mut r = Json(tokens).into_response();
     r.headers_mut()
@@ -152,7 +172,12 @@ fn grant_outcome(outcome: portcullis_core::Result<Result<TokenResponse, OAuthErr
 
 /// `POST /oauth2/v2.0/token`: `client_credentials` for the admin API, `authorization_code`
 /// and `refresh_token` for people signing in to applications.
-async fn token(State(state): State<Arc<SignInState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token(
+    State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::Token>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match read_form(&body) {
         Ok(form) => form,
         Err(r) => return *r,
@@ -176,6 +201,10 @@ async fn token(State(state): State<Arc<SignInState>>, headers: HeaderMap, body: 
         Ok(c) => c,
         Err(r) => return *r,
     };
+    // Per application as well as per address: one client's callers may come from anywhere.
+    if let Err(refused) = state.rate_limits.admit_client(named_client(&client)) {
+        return refused.response();
+    }
     let provider = state.oidc.clone();
     match grant_type.as_str() {
         "authorization_code" => {
@@ -313,6 +342,12 @@ mod tests {
             ),
             (C::LoginRequired, "login_required", 400, None),
             (C::InteractionRequired, "interaction_required", 400, None),
+            (
+                C::TemporarilyUnavailable,
+                "temporarily_unavailable",
+                429,
+                None,
+            ),
         ];
         assert_eq!(expected.len(), C::ALL.len(), "every code is checked");
         for (code, spelled, status, challenge) in expected {

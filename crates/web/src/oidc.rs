@@ -29,6 +29,7 @@ use serde::Deserialize;
 use crate::extract::Facts;
 use crate::pages::failure_page_as;
 use crate::passkeys::MaybeSession;
+use crate::rate_limit::{WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -105,6 +106,7 @@ pub fn sign_in_page(flow: &FlowState) -> String {
 
 async fn authorize(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::Authorize>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
@@ -170,6 +172,7 @@ async fn userinfo(State(state): State<Arc<SignInState>>, headers: HeaderMap) -> 
 
 async fn revoke(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::Token>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -181,6 +184,12 @@ async fn revoke(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    if let Err(refused) = state
+        .rate_limits
+        .admit_client(crate::oauth::named_client(&client))
+    {
+        return refused.response();
+    }
     let Some(token) = form.get("token") else {
         return crate::oauth::refuse(
             OAuthErrorCode::InvalidRequest,

@@ -30,6 +30,7 @@ use uuid::Uuid;
 use crate::auth::session_cookie;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{CurrentSession, Facts, Meta, SecurityInfoChange, cookie, parse_graph_json};
+use crate::rate_limit::{Endpoint, WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -107,6 +108,7 @@ struct SignInOptionsRequest {
 
 async fn sign_in_options(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::PasskeyOptions>,
     JsonOnly(body): JsonOnly<SignInOptionsRequest>,
 ) -> ApiResult<Json<Value>> {
     let conditional = match body.mediation.as_deref() {
@@ -120,6 +122,11 @@ async fn sign_in_options(
             .into());
         }
     };
+    if let Some(username) = body.username.as_deref() {
+        state
+            .rate_limits
+            .admit_account(Endpoint::PasskeyOptions, username)?;
+    }
     let options = state
         .passkeys
         .start_sign_in(body.username.as_deref(), conditional)
@@ -136,6 +143,7 @@ struct VerifyRequest {
 
 async fn sign_in_verify(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::PasskeyVerify>,
     Facts(facts): Facts,
     MaybeSession(current): MaybeSession,
     JsonOnly(body): JsonOnly<VerifyRequest>,

@@ -27,6 +27,7 @@ use crate::auth::{browser_session_cookie, session_cookie};
 use crate::error::ApiResult;
 use crate::extract::{CurrentSession, Facts};
 use crate::passkeys::{JsonOnly, MaybeSession};
+use crate::rate_limit::{Endpoint, WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub fn router() -> Router<AppState> {
@@ -101,6 +102,7 @@ struct StartRequest {
 
 async fn start(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStart>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<StartRequest>,
 ) -> ApiResult<Response> {
@@ -110,6 +112,7 @@ async fn start(
 
 async fn current(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
@@ -125,9 +128,13 @@ struct IdentifyRequest {
 
 async fn identify(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     JsonOnly(body): JsonOnly<IdentifyRequest>,
 ) -> ApiResult<Response> {
+    state
+        .rate_limits
+        .admit_account(Endpoint::FlowStep, &body.username)?;
     let flow = state.sign_ins.identify(id, &body.username).await?;
     Ok(reply(&state, flow))
 }
@@ -140,6 +147,7 @@ struct PassRequest {
 
 async fn tap(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PassRequest>,
@@ -159,6 +167,7 @@ struct PasswordRequest {
 
 async fn password(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PasswordRequest>,
@@ -178,6 +187,7 @@ struct CodeRequest {
 
 async fn totp(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<CodeRequest>,
@@ -192,6 +202,7 @@ struct Empty {}
 
 async fn passkey_options(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowPasskeyOptions>,
     Path(id): Path<Uuid>,
     MaybeSession(session): MaybeSession,
     JsonOnly(_): JsonOnly<Empty>,
@@ -209,6 +220,7 @@ struct VerifyRequest {
 
 async fn passkey_verify(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
@@ -235,6 +247,7 @@ struct RegistrationOptionsRequest {
 
 async fn registration_options(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
@@ -263,6 +276,7 @@ struct RegisterRequest {
 
 async fn register(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::FlowStep>,
     Path(id): Path<Uuid>,
     Facts(facts): Facts,
     CurrentSession { session }: CurrentSession,

@@ -123,6 +123,9 @@ pub enum OAuthErrorCode {
     LoginRequired,
     /// `prompt=none`, and Conditional Access asks the person for more.
     InteractionRequired,
+    /// Too many requests: a rate limit refused the call (RFC 6749 §4.1.2.1's name for a server
+    /// that cannot take the request now), answered 429 with `Retry-After`.
+    TemporarilyUnavailable,
 }
 
 impl OAuthErrorCode {
@@ -136,6 +139,7 @@ impl OAuthErrorCode {
         OAuthErrorCode::UnsupportedResponseType,
         OAuthErrorCode::LoginRequired,
         OAuthErrorCode::InteractionRequired,
+        OAuthErrorCode::TemporarilyUnavailable,
     ];
 
     /// The code as it appears in `error`.
@@ -150,12 +154,13 @@ impl OAuthErrorCode {
             OAuthErrorCode::UnsupportedResponseType => "unsupported_response_type",
             OAuthErrorCode::LoginRequired => "login_required",
             OAuthErrorCode::InteractionRequired => "interaction_required",
+            OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
     /// The status when the error is the answer of an endpoint (token, revocation, userinfo):
     /// 401 when the client or the token failed to authenticate (RFC 6749 §5.2, RFC 6750 §3.1),
-    /// 400 otherwise. The one place an OAuth error's status is decided. (At the authorization
+    /// 429 when a rate limit refused the call, 400 otherwise. The one place an OAuth error's status is decided. (At the authorization
     /// endpoint the error travels in the redirect instead, and has no status of its own.)
     pub const fn http_status(self) -> u16 {
         match self {
@@ -167,6 +172,7 @@ impl OAuthErrorCode {
             | OAuthErrorCode::UnsupportedResponseType
             | OAuthErrorCode::LoginRequired
             | OAuthErrorCode::InteractionRequired => 400,
+            OAuthErrorCode::TemporarilyUnavailable => 429,
         }
     }
 }

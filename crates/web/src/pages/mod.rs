@@ -164,13 +164,21 @@ fn render_failure(error: &Error, wording: Option<(&str, &str)>) -> Response {
     }
     // A refusal's code names the rule, so a person can quote it; a fault's code says nothing.
     let code = (!status.is_server_error()).then(|| error.code().as_str());
-    match wording {
+    let mut page = match wording {
         Some((title, message)) => coded_error_page(status, title, message, code),
         None => {
             let (title, message) = failure_wording(error);
             coded_error_page(status, title, &message, code)
         }
+    };
+    // A browser (or a script driving one) is told when to come back, as the JSON surfaces do.
+    if let Error::TooManyRequests { retry_after_secs } = error {
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(*retry_after_secs),
+        );
     }
+    page
 }
 
 /// The title and message for each kind of failure. No wildcard arm: a new kind of failure gets
@@ -303,7 +311,17 @@ mod tests {
             ),
         ];
         for (error, status, title) in cases {
-            let (got, content_type, html) = received(failure_page(&error)).await;
+            let page = failure_page(&error);
+            let retry_after = page
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.to_str().unwrap().to_string());
+            let expected_retry = match &error {
+                Error::TooManyRequests { retry_after_secs } => Some(retry_after_secs.to_string()),
+                _ => None,
+            };
+            assert_eq!(retry_after, expected_retry, "{error:?}");
+            let (got, content_type, html) = received(page).await;
             assert_eq!(got, status, "{error:?}");
             assert!(content_type.starts_with("text/html"), "{content_type}");
             assert!(html.contains(title), "{title} in {html}");

@@ -29,6 +29,7 @@ use uuid::Uuid;
 use super::{failure_page_as, render};
 use crate::extract::Facts;
 use crate::passkeys::MaybeSession;
+use crate::rate_limit::{WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
 pub(crate) const TEMPLATES: &[(&str, &str)] = &[(
@@ -129,6 +130,7 @@ fn flow_error(error: &Error, flow_id: &str, return_to: &str) -> Response {
 
 async fn page(
     State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::SignInPage>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     RawQuery(query): RawQuery,
