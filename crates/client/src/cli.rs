@@ -70,6 +70,8 @@ pub enum AdminCommand {
     Audit(AuditArgs),
     /// Read the sign-in log
     Logs(LogsArgs),
+    /// Conditional Access: replay the sign-in log against changed policies
+    Ca(crate::ca::CaArgs),
 }
 
 impl AdminCommand {
@@ -83,6 +85,7 @@ impl AdminCommand {
             AdminCommand::Locations(a) => &a.connection,
             AdminCommand::Audit(a) => &a.connection,
             AdminCommand::Logs(a) => &a.connection,
+            AdminCommand::Ca(a) => &a.connection,
         }
     }
 }
@@ -433,6 +436,7 @@ pub async fn run_with(
         AdminCommand::Locations(a) => locations(client, a.command, &printer, out).await,
         AdminCommand::Audit(a) => audit(client, a.command, &printer, out).await,
         AdminCommand::Logs(a) => logs(client, a.command, &printer, out).await,
+        AdminCommand::Ca(a) => crate::ca::run(client, a.command, json, out).await,
     };
     match result {
         // `portcullis audit list | head` closes the pipe early; that is the reader being done,

@@ -14,6 +14,7 @@ mod passes;
 mod passkeys;
 mod passwords;
 mod portal;
+mod replay;
 mod server;
 mod sign_ins;
 mod signin;
