@@ -46,7 +46,7 @@ fn entry(n: usize, at: OffsetDateTime, groups: &[Uuid], app: Uuid) -> SignInLogE
         role_template_ids: Vec::new(),
         guest: false,
         targets: vec![ReplayTarget::Application(app.to_string())],
-        platform: Some(if n % 3 == 0 {
+        platform: Some(if n.is_multiple_of(3) {
             DevicePlatform::Android
         } else {
             DevicePlatform::Windows

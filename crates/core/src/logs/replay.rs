@@ -53,8 +53,9 @@ pub enum Candidate {
 /// One change to the tenant's policies.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PolicyChange {
-    /// Replaces the policy with the same id, or adds it when there is none.
-    Put(ConditionalAccessPolicy),
+    /// Replaces the policy with the same id, or adds it when there is none. Boxed: a policy
+    /// is large beside an id.
+    Put(Box<ConditionalAccessPolicy>),
     Delete(String),
 }
 
@@ -277,7 +278,7 @@ fn change(index: usize, value: &Value) -> Result<PolicyChange> {
                 }
                 _ => {}
             }
-            Ok(PolicyChange::Put(policy))
+            Ok(PolicyChange::Put(Box::new(policy)))
         }
     }
 }
@@ -704,8 +705,8 @@ async fn candidate_set(
                         match policies.iter_mut().find(|p| {
                             !policy.id.is_empty() && p.id.eq_ignore_ascii_case(&policy.id)
                         }) {
-                            Some(existing) => *existing = policy,
-                            None => policies.push(policy),
+                            Some(existing) => *existing = *policy,
+                            None => policies.push(*policy),
                         }
                     }
                 }
