@@ -75,6 +75,8 @@ pub enum AdminCommand {
     /// Issue, show and revoke a user's Temporary Access Pass (how a person with no method, or a
     /// locked-out administrator, gets in)
     Passes(PassesArgs),
+    /// Conditional Access: replay the sign-in log against changed policies
+    Ca(crate::ca::CaArgs),
 }
 
 impl AdminCommand {
@@ -89,6 +91,7 @@ impl AdminCommand {
             AdminCommand::Audit(a) => &a.connection,
             AdminCommand::Logs(a) => &a.connection,
             AdminCommand::Passes(a) => &a.connection,
+            AdminCommand::Ca(a) => &a.connection,
         }
     }
 }
@@ -473,6 +476,7 @@ pub async fn run_with(
         AdminCommand::Audit(a) => audit(client, a.command, &printer, out).await,
         AdminCommand::Logs(a) => logs(client, a.command, &printer, out).await,
         AdminCommand::Passes(a) => passes(client, a.command, &printer, out).await,
+        AdminCommand::Ca(a) => crate::ca::run(client, a.command, json, out).await,
     };
     match result {
         // `portcullis audit list | head` closes the pipe early; that is the reader being done,

@@ -4,7 +4,7 @@
 //! `/graph/v1.0/` (OAuth 2.0 client credentials, bearer tokens refreshed before they expire,
 //! `@odata.nextLink` paging, Graph and OAuth errors parsed into one [`ClientError`]); where its
 //! credentials come from ([`Credentials`]: bootstrap.json or `PORTCULLIS_*` variables); and
-//! [`cli`], the `users|groups|roles|apps|locations|audit` commands of the `portcullis` binary,
+//! [`cli`], the `users|groups|roles|apps|locations|audit|logs|ca` commands of the `portcullis` binary,
 //! with their table printer.
 //!
 //! Must never: depend on the server's crates (core, store, web): it speaks only HTTP and JSON,
@@ -13,6 +13,7 @@
 //! re-based, redirects are refused); print or log a client secret except the one `apps
 //! add-secret` was asked to create.
 
+pub mod ca;
 pub mod cli;
 mod client;
 mod credentials;

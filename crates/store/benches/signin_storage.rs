@@ -246,6 +246,7 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
         }],
         authentication_requirement: "multiFactorAuthentication".into(),
         authentication_strength: None,
+        replay_context: None,
     }
 }
 

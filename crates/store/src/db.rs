@@ -65,6 +65,12 @@ impl From<Vec<u8>> for Param {
     }
 }
 
+impl From<Option<Vec<u8>>> for Param {
+    fn from(value: Option<Vec<u8>>) -> Self {
+        Param::Blob(value)
+    }
+}
+
 /// SQL text and the values for its placeholders, in `$n` order.
 #[derive(Debug, Clone)]
 pub(crate) struct Query {
@@ -180,6 +186,20 @@ impl Row {
     pub(crate) fn int(&self, column: &str) -> Result<i64, Error> {
         self.opt_int(column)?
             .ok_or_else(|| corrupt(column, "unexpected NULL"))
+    }
+
+    pub(crate) fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, Error> {
+        use rusqlite::types::Value;
+        match self {
+            Row::Any(row) => row
+                .try_get::<Option<Vec<u8>>, _>(column)
+                .map_err(|e| corrupt(column, e)),
+            Row::Lite(row) => match Row::lite_value(row, column)? {
+                Value::Null => Ok(None),
+                Value::Blob(bytes) => Ok(Some(bytes.clone())),
+                other => Err(corrupt(column, format!("expected bytes, found {other:?}"))),
+            },
+        }
     }
 
     pub(crate) fn blob(&self, column: &str) -> Result<Vec<u8>, Error> {

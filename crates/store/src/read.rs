@@ -427,6 +427,16 @@ impl LogStore for SqlStore {
         Ok(Page { items, next })
     }
 
+    async fn logged_decisions(
+        &self,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+        after: Option<&portcullis_core::kernel::query::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<portcullis_core::logs::store::LoggedDecision>> {
+        self.read_logged_decisions(from, to, after, limit).await
+    }
+
     async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
         self.delete_sign_ins_before(before).await
     }

@@ -186,8 +186,9 @@ pub(crate) async fn apply(
         Change::InsertSignInLogEntry(entry) => async {
             let query = db::query(
                 "INSERT INTO sign_ins (id, created, user_principal_name, user_id, app_id, app_display_name, \
-                 ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body, \
+                 replay_context) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(id(entry.id))
             .bind(unix_millis(entry.created_date_time))
@@ -200,7 +201,8 @@ pub(crate) async fn apply(
             .bind(entry.conditional_access_status.clone())
             .bind(id(entry.correlation_id))
             .bind(entry.client_app_used.clone())
-            .bind(json_or(body, entry.as_ref())?);
+            .bind(json_or(body, entry.as_ref())?)
+            .bind(entry.replay_context.as_ref().map(|c| c.encode()));
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
@@ -485,6 +487,52 @@ impl SqlStore {
             .bind(id(method_id))
             .bind(step)).await?;
         Ok(done == 1)
+    }
+
+    /// Replay's batches: in `(created, id)` order, which the `sign_ins_created_id` index
+    /// serves, resuming after the previous batch's last row.
+    pub(crate) async fn read_logged_decisions(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<&portcullis_core::kernel::query::Cursor>,
+        limit: usize,
+    ) -> Result<Vec<portcullis_core::logs::store::LoggedDecision>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let query = match after {
+            None => db::query(
+                "SELECT id, created, user_principal_name, user_id, app_id, replay_context FROM sign_ins \
+                 WHERE created >= $1 AND created <= $2 ORDER BY created, id LIMIT $3",
+            )
+            .bind(unix_millis(from))
+            .bind(unix_millis(to))
+            .bind(limit),
+            Some(cursor) => db::query(
+                "SELECT id, created, user_principal_name, user_id, app_id, replay_context FROM sign_ins \
+                 WHERE created <= $2 AND (created > $3 OR (created = $3 AND id > $4)) AND created >= $1 \
+                 ORDER BY created, id LIMIT $5",
+            )
+            .bind(unix_millis(from))
+            .bind(unix_millis(to))
+            .bind(unix_millis(cursor.created))
+            .bind(cursor.id.clone())
+            .bind(limit),
+        };
+        let rows = self.fetch_all(query).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(portcullis_core::logs::store::LoggedDecision {
+                    id: uuid(r, "id")?,
+                    created: instant(r, "created")?,
+                    user_principal_name: text(r, "user_principal_name")?,
+                    user_id: opt_text(r, "user_id")?
+                        .map(|u| Uuid::parse_str(&u).map_err(|e| db::corrupt("user_id", e)))
+                        .transpose()?,
+                    app_id: text(r, "app_id")?,
+                    context: r.opt_blob("replay_context")?,
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn delete_sign_ins_before(&self, before: OffsetDateTime) -> Result<u64> {

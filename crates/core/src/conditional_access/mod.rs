@@ -450,7 +450,8 @@ impl ConditionalAccess {
         }
     }
 
-    fn validate_policy(policy: &ConditionalAccessPolicy) -> Result<()> {
+    /// What every policy written or replayed must be: named, in a state this engine reads.
+    pub fn validate_policy(policy: &ConditionalAccessPolicy) -> Result<()> {
         if policy.display_name.trim().is_empty() {
             return Err(Error::invalid(
                 "displayName",

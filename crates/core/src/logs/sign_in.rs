@@ -65,6 +65,10 @@ pub struct SignInLogEntry {
     pub authentication_requirement: String,
     /// The authentication strength asked for, when a policy asked for one.
     pub authentication_strength: Option<String>,
+    /// What Conditional Access decided this sign-in on, for replay; stored beside the entry,
+    /// never part of Graph's `signIn` (so never in an answer), and read back only by replay.
+    #[serde(skip)]
+    pub replay_context: Option<crate::logs::replay_context::ReplayContext>,
 }
 
 /// One policy's result in a sign-in, as Graph's `appliedConditionalAccessPolicy`: every
@@ -237,6 +241,7 @@ pub fn first_factor_entry<S: LogStore + ?Sized>(
         }],
         authentication_requirement: "singleFactorAuthentication".to_string(),
         authentication_strength: None,
+        replay_context: None,
     };
     Some(entry)
 }
@@ -387,6 +392,7 @@ pub fn flow_entry<S: LogStore + ?Sized>(deps: &Deps<S>, record: FlowRecord<'_>) 
             "singleFactorAuthentication".to_string()
         },
         authentication_strength: strength,
+        replay_context: None,
     }
 }
 
@@ -425,7 +431,7 @@ pub async fn recent_for_user<S: LogStore + ?Sized>(
 /// Reads the sign-in log for administrators (Graph's `auditLogs/signIns`).
 #[derive(Clone)]
 pub struct SignInLogs {
-    deps: Deps<dyn LogStore>,
+    pub(super) deps: Deps<dyn LogStore>,
 }
 
 impl SignInLogs {

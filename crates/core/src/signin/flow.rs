@@ -33,6 +33,7 @@ use crate::directory::model::{User, UserType};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::ErrorCode;
+use crate::logs::replay_context::ReplayContext;
 use crate::logs::sign_in::SignInLogEntry;
 use crate::logs::sign_in::{self, FlowRecord, RequestFacts};
 use crate::logs::store::LogChange;
@@ -588,8 +589,8 @@ impl SignIns {
             .await?;
         let user = self.user(&flow).await?;
         let set = self.policy_set().await?;
-        let decision = self
-            .evaluate(
+        let ctx = self
+            .context(
                 &set,
                 &flow,
                 &user,
@@ -597,15 +598,16 @@ impl SignIns {
                 Target::UserAction(UserAction::RegisterSecurityInformation),
             )
             .await?;
+        let decision = evaluate(&ctx, &set);
         match &decision.outcome {
             Outcome::Block { policies } => {
                 flow.step = FlowStep::blocked_by(policies);
+                let replay = ReplayContext::record(&ctx, &[], &decision);
                 self.save_logged(
                     &flow,
                     Step::RegistrationNeeded,
                     &user,
-                    session,
-                    &decision,
+                    (session, &decision, replay),
                     BLOCKED_BY_CONDITIONAL_ACCESS,
                     Vec::new(),
                 )
@@ -807,18 +809,6 @@ impl SignIns {
         Ok(ctx)
     }
 
-    async fn evaluate(
-        &self,
-        set: &PolicySet,
-        flow: &SignInFlow,
-        user: &User,
-        session: &AuthSession,
-        target: Target,
-    ) -> Result<Decision> {
-        let ctx = self.context(set, flow, user, session, target).await?;
-        Ok(evaluate(&ctx, set))
-    }
-
     /// Conditional Access for the application, and the flow's next step from its outcome.
     ///
     /// The policy set comes compiled from [`ConditionalAccess::policy_set`], which recompiles
@@ -840,8 +830,8 @@ impl SignIns {
         pending: Vec<Change>,
     ) -> Result<FlowState> {
         let set = self.policy_set().await?;
-        let mut decision = self
-            .evaluate(
+        let ctx = self
+            .context(
                 &set,
                 &flow,
                 user,
@@ -849,25 +839,20 @@ impl SignIns {
                 Target::Application(flow.client_id.to_string()),
             )
             .await?;
+        let mut decision = evaluate(&ctx, &set);
         // An application asking for authentication contexts (step-up) must also pass the
-        // policies that target them.
+        // policies that target them: the same facts, another target.
         let contexts = flow
             .authorization
             .as_ref()
             .map(|a| a.auth_contexts.clone())
             .unwrap_or_default();
-        for context in contexts {
-            let more = self
-                .evaluate(
-                    &set,
-                    &flow,
-                    user,
-                    session,
-                    Target::AuthenticationContext(context),
-                )
-                .await?;
-            decision = decision.combine(more);
+        for context in &contexts {
+            let mut step_up = ctx.clone();
+            step_up.target = Target::AuthenticationContext(context.clone());
+            decision = decision.combine(evaluate(&step_up, &set));
         }
+        let replay = ReplayContext::record(&ctx, &contexts, &decision);
         flow.persistent_browser = match decision.session.persistent_browser {
             Some(portcullis_policy::PersistentBrowserMode::Never) => Some(false),
             Some(portcullis_policy::PersistentBrowserMode::Always) => Some(true),
@@ -929,8 +914,15 @@ impl SignIns {
             }
             None => None,
         };
-        self.save_logged(&flow, from, user, session, &decision, error_code, more)
-            .await?;
+        self.save_logged(
+            &flow,
+            from,
+            user,
+            (session, &decision, replay),
+            error_code,
+            more,
+        )
+        .await?;
         let mut state = self.state(&flow, token);
         state.completion = completion;
         Ok(state)
@@ -986,18 +978,21 @@ impl SignIns {
     /// Stores the flow's outcome, its sign-in log entry and `more` (an issued code) in one
     /// transaction: a flow never moves without its entry, and a sign-in's outcome costs one
     /// commit. Refused, with nothing written, if another request moved the flow first.
-    #[allow(clippy::too_many_arguments)]
+    ///
+    /// `decided` is the session the decision was made for, the decision, and what it was
+    /// made on, kept with the entry for replay.
     async fn save_logged(
         &self,
         flow: &SignInFlow,
         from: Step,
         user: &User,
-        session: &AuthSession,
-        decision: &Decision,
+        decided: (&AuthSession, &Decision, ReplayContext),
         error_code: u32,
         more: Vec<Change>,
     ) -> Result<()> {
-        let entry = self.log_entry(flow, user, session, decision, error_code);
+        let (session, decision, replay) = decided;
+        let mut entry = self.log_entry(flow, user, session, decision, error_code);
+        entry.replay_context = Some(replay);
         let mut changes = Vec::with_capacity(2 + more.len());
         changes.push(Change::AdvanceSignInFlow {
             flow: Box::new(flow.clone()),

@@ -2,6 +2,8 @@
 //! included), newest first, filterable on the columns the admin API filters on, and purged by
 //! age only.
 
+use portcullis_core::kernel::query::Cursor;
+use portcullis_core::logs::replay_context::{ReplayContext, ReplayTarget, Verdict};
 use portcullis_core::logs::sign_in::{
     AppliedConditionalAccessPolicy, AuthenticationDetail, DeviceDetail, SignInLogEntry,
     SignInStatus,
@@ -13,7 +15,10 @@ use uuid::Uuid;
 
 use crate::fixtures::{T0, at, commit, pred, query, text};
 
-contract!(sign_ins_read_back_newest_first_filter_and_purge_by_age);
+contract!(
+    sign_ins_read_back_newest_first_filter_and_purge_by_age,
+    replay_reads_contexts_in_time_order_in_batches_within_the_window,
+);
 
 fn entry(upn: &str, error_code: u32, when: i64) -> SignInLogEntry {
     SignInLogEntry {
@@ -61,6 +66,7 @@ fn entry(upn: &str, error_code: u32, when: i64) -> SignInLogEntry {
         }],
         authentication_requirement: "multiFactorAuthentication".to_string(),
         authentication_strength: Some("Phishing-resistant MFA".to_string()),
+        replay_context: None,
     }
 }
 
@@ -103,4 +109,96 @@ async fn sign_ins_read_back_newest_first_filter_and_purge_by_age(store: SqlStore
     assert_eq!(store.purge_sign_ins(at(T0 + 1_000)).await.unwrap(), 1);
     let left = store.list_sign_ins(&ListQuery::default()).await.unwrap();
     assert_eq!(left.items, vec![other, wrong_pass]);
+}
+
+/// A replay context that says which entry it belongs to (in its country member).
+fn context(tag: &str) -> ReplayContext {
+    ReplayContext {
+        user_id: Uuid::new_v4(),
+        group_ids: vec![Uuid::new_v4(), Uuid::new_v4()],
+        role_template_ids: Vec::new(),
+        guest: false,
+        targets: vec![ReplayTarget::Application(Uuid::new_v4().to_string())],
+        platform: None,
+        client_app_type: None,
+        ip_address: Some("203.0.113.7".parse().unwrap()),
+        country: Some(tag.to_owned()),
+        sign_in_risk: None,
+        user_risk: None,
+        device: None,
+        methods: Vec::new(),
+        password_changed: false,
+        accepted_terms_of_use: Vec::new(),
+        verdict: Verdict::Block,
+    }
+}
+
+async fn replay_reads_contexts_in_time_order_in_batches_within_the_window(store: SqlStore) {
+    // Five entries: two in the same millisecond (ordered by id), one without a context (as
+    // logged before contexts were kept), one outside the window on each side.
+    let mut entries = Vec::new();
+    for (tag, when) in [
+        ("early", T0 - 1),
+        ("a", T0),
+        ("b", T0 + 10),
+        ("c", T0 + 10),
+        ("none", T0 + 20),
+        ("late", T0 + 31),
+    ] {
+        let mut e = entry(&format!("{tag}@contoso.com"), 0, when);
+        e.replay_context = (tag != "none").then(|| context(tag));
+        entries.push(e);
+    }
+    commit(
+        &store,
+        entries
+            .iter()
+            .map(|e| Change::InsertSignInLogEntry(Box::new(e.clone())))
+            .collect(),
+    )
+    .await;
+    let (from, to) = (at(T0), at(T0 + 30));
+    let mut read = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let batch = store
+            .logged_decisions(from, to, after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(batch.len() <= 2, "a batch holds at most its limit");
+        let Some(last) = batch.last() else { break };
+        after = Some(Cursor {
+            created: last.created,
+            id: last.id.to_string(),
+        });
+        read.extend(batch);
+    }
+    let mut same_instant = [entries[2].id, entries[3].id];
+    same_instant.sort_by_key(|id| id.to_string());
+    let expected_ids = [
+        entries[1].id,
+        same_instant[0],
+        same_instant[1],
+        entries[4].id,
+    ];
+    assert_eq!(
+        read.iter().map(|r| r.id).collect::<Vec<_>>(),
+        expected_ids,
+        "oldest first, ties by id, inside the window only"
+    );
+    for row in &read {
+        let written = entries.iter().find(|e| e.id == row.id).unwrap();
+        assert_eq!(row.user_principal_name, written.user_principal_name);
+        assert_eq!(row.app_id, written.app_id);
+        assert_eq!(row.created, written.created_date_time);
+        assert_eq!(row.user_id, written.user_id);
+        let back = row
+            .context
+            .as_deref()
+            .map(|bytes| ReplayContext::decode(bytes).unwrap());
+        assert_eq!(back, written.replay_context, "the context reads back whole");
+    }
+    // The log's own reading is unchanged by the context beside it.
+    let listed = store.list_sign_ins(&ListQuery::default()).await.unwrap();
+    assert!(listed.items.iter().all(|e| e.replay_context.is_none()));
 }

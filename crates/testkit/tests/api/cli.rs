@@ -18,13 +18,13 @@ struct Argv {
 
 /// A data folder holding a bootstrap.json for the test server, the way an administrator's
 /// machine would after copying it from the server.
-struct Admin {
+pub(crate) struct Admin {
     url: String,
     dir: tempfile::TempDir,
 }
 
 impl Admin {
-    fn new(t: &TestServer) -> Admin {
+    pub(crate) fn new(t: &TestServer) -> Admin {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let bootstrap = serde_json::json!({
             "url": t.url,
@@ -52,13 +52,13 @@ impl Admin {
         Ok(String::from_utf8(out).expect("UTF-8 output"))
     }
 
-    async fn ok(&self, args: &[&str]) -> String {
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
         self.run(args)
             .await
             .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
     }
 
-    async fn json(&self, args: &[&str]) -> Value {
+    pub(crate) async fn json(&self, args: &[&str]) -> Value {
         let mut with_json = args.to_vec();
         with_json.push("--json");
         let text = self.ok(&with_json).await;
@@ -66,7 +66,7 @@ impl Admin {
             .unwrap_or_else(|e| panic!("{args:?} --json printed JSON: {e}\n{text}"))
     }
 
-    async fn fails(&self, args: &[&str]) -> ClientError {
+    pub(crate) async fn fails(&self, args: &[&str]) -> ClientError {
         match self.run(args).await {
             Ok(out) => panic!("{args:?} succeeded:\n{out}"),
             Err(e) => e,

@@ -15,6 +15,7 @@ mod passkeys;
 mod passwords;
 mod portal;
 mod rate_limits;
+mod replay;
 mod server;
 mod sign_ins;
 mod signin;

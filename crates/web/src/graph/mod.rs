@@ -6,6 +6,7 @@ mod conditional_access;
 mod groups;
 mod methods;
 mod passkeys;
+mod replay;
 mod roles;
 mod users;
 
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(conditional_access::router())
         .merge(methods::router())
         .merge(passkeys::router())
+        .merge(replay::router())
 }
 
 /// Graph's `@odata.context` for a collection or entity set.
