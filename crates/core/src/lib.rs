@@ -12,6 +12,7 @@
 //! | [`session`] | who proved what, and when; what each kind of method means ([`session::MethodKind`]) |
 //! | [`logs`] | the sign-in log |
 //! | [`methods`] | passkeys, Temporary Access Passes, passwords, TOTP, method policies, smart lockout |
+//! | [`guard`] | the lockout guard: no change may take the Admin Portal from the last Global Administrators or from the person making it |
 //! | [`signin`] | the sign-in flow, what a completed flow issues to its application, security-info rules |
 //! | [`oidc`] | OpenID Connect: authorize, token, refresh, userinfo, logout, signing keys |
 //! | [`store`] | the whole storage contract, composed for the store crate and the server |
@@ -46,6 +47,8 @@ pub mod session;
 pub mod logs;
 
 pub mod methods;
+
+pub mod guard;
 
 pub mod signin;
 

@@ -1,18 +1,23 @@
-//! The offline `portcullis policy` commands: `what-if` and `lint` on exported Graph JSON,
-//! without a server or a database.
+//! The offline `portcullis policy` commands: `what-if`, `lint` and `analyze` on exported Graph
+//! JSON, without a server or a database.
 //!
 //! This crate is the one place where the policy engine meets files: it reads the exports,
 //! builds the sign-in the flags describe, calls the pure engine and prints the result. The main
 //! binary mounts [`PolicyCommand`] as `portcullis policy …` and calls [`run`].
 //!
 //! Exit codes: `what-if` gives 0 after an evaluation, whatever the decision; `lint` gives 0 when
-//! there is no error-level finding and 1 otherwise; both give 2 on bad input, with a message
-//! naming the file and the member (or the flag) at fault.
+//! there is no error-level finding and 1 otherwise; `analyze` gives 0 when there is no high
+//! finding and 1 otherwise; all give 2 on bad input, with a message naming the file and the
+//! member (or the flag) at fault.
 
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use portcullis_policy::analyze::{
+    Analysis, AnalysisInput, Application, Directory, PersonFacts, Severity as AnalysisSeverity,
+    analyze,
+};
 use portcullis_policy::graph::{Imported, import_any};
 use portcullis_policy::lint::{DEFAULT_MAX_POLICIES, LintOptions, Severity, lint};
 use portcullis_policy::{
@@ -31,6 +36,30 @@ pub enum PolicyCommand {
     WhatIf(WhatIfArgs),
     /// Check exported policies for problems.
     Lint(LintArgs),
+    /// Analyse exported policies over every sign-in they can meet: lockouts, gaps, dead and
+    /// shadowed policies, each proved by a sign-in `what-if` confirms.
+    Analyze(AnalyzeArgs),
+}
+
+/// The files for `analyze`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Policy files or folders of exported JSON (strengths and locations found there are used).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Authentication strength policies (file or folder).
+    #[arg(long, value_name = "PATH")]
+    pub strengths: Option<PathBuf>,
+    /// Named locations (file or folder).
+    #[arg(long, value_name = "PATH")]
+    pub locations: Option<PathBuf>,
+    /// A directory to analyse against: `{"users": [{"id", "groups", "roles", "guest",
+    /// "methods"}], "groups": [...], "roles": [...], "applications": [{"appId", "displayName"}]}`.
+    #[arg(long, value_name = "PATH")]
+    pub directory: Option<PathBuf>,
+    /// Print `{"policies", "findings"}` as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The sign-in and the policies for `what-if`.
@@ -117,6 +146,7 @@ pub fn run(cmd: PolicyCommand, out: &mut dyn Write, err: &mut dyn Write) -> i32 
     let result = match cmd {
         PolicyCommand::WhatIf(args) => what_if(&args, out),
         PolicyCommand::Lint(args) => run_lint(&args, out),
+        PolicyCommand::Analyze(args) => run_analyze(&args, out),
     };
     match result {
         Ok(code) => code,
@@ -302,24 +332,28 @@ fn sign_in(args: &WhatIfArgs, set: &PolicySet) -> Result<SignInContext, BadInput
         .map(|m| m.trim())
         .filter(|m| !m.is_empty())
     {
-        let (mode, aaguid) = match method.split_once(':') {
-            Some((mode, aaguid)) => (mode, Some(aaguid.trim().to_owned())),
-            None => (method, None),
-        };
-        let mode = AuthenticationMethodMode::parse(mode.trim());
-        if !mode.is_known() || mode == AuthenticationMethodMode::UnknownFutureValue {
-            return Err(bad(format!(
-                "--methods `{method}`: not an authenticationMethodModes value"
-            )));
-        }
-        if aaguid.is_some() && mode != AuthenticationMethodMode::Fido2 {
-            return Err(bad(format!(
-                "--methods `{method}`: only fido2 takes an AAGUID"
-            )));
-        }
-        ctx.methods.push(SatisfiedMethod { mode, aaguid });
+        let method = parse_method(method).map_err(|e| bad(format!("--methods {e}")))?;
+        ctx.methods.push(method);
     }
     Ok(ctx)
+}
+
+/// `mode` or `fido2:AAGUID`, as `--methods` and directory files write a method.
+fn parse_method(method: &str) -> Result<SatisfiedMethod, String> {
+    let (mode, aaguid) = match method.split_once(':') {
+        Some((mode, aaguid)) => (mode, Some(aaguid.trim().to_owned())),
+        None => (method, None),
+    };
+    let mode = AuthenticationMethodMode::parse(mode.trim());
+    if !mode.is_known() || mode == AuthenticationMethodMode::UnknownFutureValue {
+        return Err(format!(
+            "`{method}`: not an authenticationMethodModes value"
+        ));
+    }
+    if aaguid.is_some() && mode != AuthenticationMethodMode::Fido2 {
+        return Err(format!("`{method}`: only fido2 takes an AAGUID"));
+    }
+    Ok(SatisfiedMethod { mode, aaguid })
 }
 
 fn what_if(args: &WhatIfArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
@@ -567,4 +601,172 @@ fn run_lint(args: &LintArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
     } else {
         0
     })
+}
+
+/// Reads a directory file (see [`AnalyzeArgs::directory`]), naming the member at fault.
+fn read_directory(path: &Path) -> Result<Directory, BadInput> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("{file}: {e}")))?;
+    let text =
+        portcullis_policy::graph::decode_text(&bytes).map_err(|e| bad(format!("{file}: {e}")))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("{file}: not JSON: {e}")))?;
+    let at = |member: &str, message: &str| bad(format!("{file}: {member}: {message}"));
+    let Value::Object(root) = &value else {
+        return Err(at(
+            "",
+            "expected an object with users, groups and applications",
+        ));
+    };
+    let strings = |v: Option<&Value>, member: &str| -> Result<Vec<String>, BadInput> {
+        match v {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    // A list of ids, or of objects with an `id` (as Graph lists them).
+                    item.as_str()
+                        .or_else(|| item.get("id").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .ok_or_else(|| at(&format!("{member}[{i}]"), "expected an id"))
+                })
+                .collect(),
+            Some(_) => Err(at(member, "expected a list")),
+        }
+    };
+    let mut directory = Directory {
+        group_ids: strings(root.get("groups"), "groups")?,
+        role_template_ids: match root.get("roles") {
+            None | Some(Value::Null) => None,
+            some => Some(strings(some, "roles")?),
+        },
+        ..Directory::default()
+    };
+    let users = match root.get("users") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(_) => return Err(at("users", "expected a list")),
+    };
+    for (i, user) in users.iter().enumerate() {
+        let member = format!("users[{i}]");
+        let id = user
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| at(&format!("{member}.id"), "every user needs an id"))?;
+        let guest = match (user.get("guest"), user.get("userType")) {
+            (Some(Value::Bool(b)), _) => *b,
+            (_, Some(Value::String(t))) => t.eq_ignore_ascii_case("guest"),
+            (None, None) | (Some(Value::Null), _) => false,
+            _ => return Err(at(&format!("{member}.guest"), "expected true or false")),
+        };
+        let methods = strings(user.get("methods"), &format!("{member}.methods"))?
+            .iter()
+            .map(|m| parse_method(m.trim()).map_err(|e| at(&format!("{member}.methods"), &e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        directory.people.push(PersonFacts {
+            user_id: id.trim().to_owned(),
+            group_ids: strings(user.get("groups"), &format!("{member}.groups"))?,
+            role_template_ids: strings(user.get("roles"), &format!("{member}.roles"))?,
+            guest,
+            methods,
+        });
+    }
+    if let Some(apps) = root.get("applications").filter(|v| !v.is_null()) {
+        let Value::Array(apps) = apps else {
+            return Err(at("applications", "expected a list"));
+        };
+        for (i, app) in apps.iter().enumerate() {
+            let app_id = app
+                .get("appId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| at(&format!("applications[{i}].appId"), "expected a string"))?;
+            directory.applications.push(Application {
+                app_id: app_id.trim().to_owned(),
+                display_name: app
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or(app_id)
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(directory)
+}
+
+fn run_analyze(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<i32, BadInput> {
+    let mut imported = Imported::default();
+    let paths: Vec<&Path> = args
+        .paths
+        .iter()
+        .chain(&args.strengths)
+        .chain(&args.locations)
+        .map(PathBuf::as_path)
+        .collect();
+    load(&paths, &mut imported)?;
+    let directory = args.directory.as_deref().map(read_directory).transpose()?;
+    let set = PolicySet::new(
+        imported.policies,
+        imported.strengths,
+        imported.named_locations,
+    );
+    let analysis = analyze(&AnalysisInput {
+        directory: directory.as_ref(),
+        ..AnalysisInput::new(&set)
+    });
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut *out, &analysis.to_json())
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out))
+    } else {
+        analysis_text(&analysis, out)
+    };
+    written.map_err(|e| bad(format!("writing the report: {e}")))?;
+    Ok(if analysis.has_high() { 1 } else { 0 })
+}
+
+fn analysis_text(analysis: &Analysis, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{:<8} {:<20} FINDING", "SEVERITY", "KIND")?;
+    for finding in &analysis.findings {
+        writeln!(
+            out,
+            "{:<8} {:<20} {}",
+            finding.severity.as_str(),
+            finding.kind.as_str(),
+            finding.message
+        )?;
+        if !finding.policies.is_empty() {
+            let names: Vec<String> = finding
+                .policies
+                .iter()
+                .map(|p| format!("\"{}\" ({})", p.display_name, p.id))
+                .collect();
+            writeln!(out, "{:<29} policies: {}", "", names.join(", "))?;
+        }
+        writeln!(
+            out,
+            "{:<29} witness: portcullis policy what-if {} -> {}",
+            "",
+            finding.witness.what_if_args().join(" "),
+            finding.decision.name()
+        )?;
+    }
+    let high = analysis
+        .findings
+        .iter()
+        .filter(|f| f.severity == AnalysisSeverity::High)
+        .count();
+    let stats = &analysis.stats;
+    writeln!(
+        out,
+        "{} policies, {} findings ({high} high); {} person classes x {} targets x {} condition classes = {} sign-in classes, {} evaluations",
+        analysis.policies,
+        analysis.findings.len(),
+        stats.person_classes,
+        stats.targets,
+        stats.condition_classes,
+        stats.combinations,
+        stats.evaluations
+    )
 }

@@ -265,3 +265,232 @@ fn lint_reports_findings_and_exit_codes() {
     assert_eq!(code, 1);
     assert!(out.contains("too-many-policies"), "{out}");
 }
+
+/// A folder of its own for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("portcullis-analyze-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const GLOBAL_ADMIN: &str = "62e90394-69f5-4237-9190-012177145e10";
+const BREAK_GLASS: &str = "bbbbbbbb-0000-4000-8000-00000000b001";
+
+fn write_policies(dir: &std::path::Path, policies: Value) -> String {
+    let path = dir.join("policies.json");
+    std::fs::write(&path, serde_json::json!({"value": policies}).to_string()).unwrap();
+    path.display().to_string()
+}
+
+fn ca_policy(id: &str, name: &str, users: Value, grant: Value) -> Value {
+    serde_json::json!({
+        "id": id, "displayName": name, "state": "enabled",
+        "conditions": {"users": users, "applications": {"includeApplications": ["All"]},
+                       "clientAppTypes": ["all"]},
+        "grantControls": grant
+    })
+}
+
+#[test]
+fn analyze_proves_each_finding_with_a_sign_in_what_if_confirms() {
+    let dir = scratch("witness");
+    let policies = write_policies(
+        &dir,
+        serde_json::json!([
+            ca_policy(
+                "block-all",
+                "Block everyone except break-glass",
+                serde_json::json!({"includeUsers": ["All"], "excludeUsers": [BREAK_GLASS]}),
+                serde_json::json!({"operator": "OR", "builtInControls": ["block"]})
+            ),
+            ca_policy(
+                "admins-mfa",
+                "Admins: MFA",
+                serde_json::json!({"includeRoles": [GLOBAL_ADMIN]}),
+                serde_json::json!({"operator": "OR", "builtInControls": ["mfa"]})
+            ),
+            ca_policy(
+                "staff-mfa",
+                "Staff: MFA",
+                serde_json::json!({"includeGroups": [ADMINS], "excludeGroups": [ADMINS]}),
+                serde_json::json!({"operator": "OR", "builtInControls": ["mfa"]})
+            ),
+        ]),
+    );
+    let (code, out, err) = invoke(&["analyze", &policies, "--json"]);
+    assert_eq!(code, 1, "a lockout of Global Administrators is high: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["policies"], 3);
+    let findings = report["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"lockout") && kinds.contains(&"deadPolicy"),
+        "{kinds:?}"
+    );
+    let lockout = findings.iter().find(|f| f["kind"] == "lockout").unwrap();
+    assert_eq!(lockout["severity"], "high");
+    assert_eq!(lockout["policies"][0]["id"], "block-all");
+    assert_eq!(
+        lockout["policies"][0]["displayName"],
+        "Block everyone except break-glass"
+    );
+
+    // Every witness, given to what-if flag for flag, gets the finding's decision.
+    for finding in findings {
+        let w = &finding["witness"];
+        let mut args: Vec<String> = vec![
+            "what-if".into(),
+            "--policies".into(),
+            policies.clone(),
+            "--json".into(),
+            "--user".into(),
+            w["user"].as_str().unwrap().into(),
+        ];
+        for g in w["groups"].as_array().unwrap() {
+            args.extend(["--group".into(), g.as_str().unwrap().into()]);
+        }
+        for r in w["roles"].as_array().unwrap() {
+            args.extend(["--role".into(), r.as_str().unwrap().into()]);
+        }
+        if w["guest"] == true {
+            args.push("--guest".into());
+        }
+        for (key, flag) in [
+            ("app", "--app"),
+            ("userAction", "--user-action"),
+            ("authContext", "--auth-context"),
+            ("platform", "--platform"),
+            ("clientApp", "--client-app"),
+            ("ip", "--ip"),
+            ("signInRisk", "--sign-in-risk"),
+            ("userRisk", "--user-risk"),
+        ] {
+            if let Some(value) = w[key].as_str() {
+                args.extend([flag.into(), value.into()]);
+            }
+        }
+        let methods: Vec<&str> = w["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        if !methods.is_empty() {
+            args.extend(["--methods".into(), methods.join(",")]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = invoke(&refs);
+        assert_eq!(code, 0, "{err}");
+        let what_if: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            what_if["decision"], finding["decision"],
+            "{}: {args:?}",
+            finding["message"]
+        );
+    }
+
+    // As text: one line per finding and the witness as a command line.
+    let (code, out, _) = invoke(&["analyze", &policies]);
+    assert_eq!(code, 1);
+    assert!(out.contains("lockout"), "{out}");
+    assert!(
+        out.contains("witness: portcullis policy what-if --user"),
+        "{out}"
+    );
+    assert!(out.contains("3 policies"), "{out}");
+}
+
+#[test]
+fn analyze_exits_0_when_nothing_is_high_and_2_on_bad_input() {
+    let dir = scratch("clean");
+    let policies = write_policies(
+        &dir,
+        serde_json::json!([
+            ca_policy(
+                "mfa-all",
+                "Everyone: MFA",
+                serde_json::json!({"includeUsers": ["All"]}),
+                serde_json::json!({"operator": "OR", "builtInControls": ["mfa"]})
+            ),
+            ca_policy(
+                "admins-pr",
+                "Admins: phishing-resistant",
+                serde_json::json!({"includeRoles": [GLOBAL_ADMIN]}),
+                serde_json::json!({"builtInControls": [], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000004"}})
+            ),
+        ]),
+    );
+    let (code, out, err) = invoke(&["analyze", &policies, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["severity"] != "high")
+    );
+
+    // A directory whose user has no id is refused, naming the member.
+    let directory = dir.join("directory.json");
+    std::fs::write(&directory, r#"{"users": [{"groups": []}]}"#).unwrap();
+    let directory = directory.display().to_string();
+    let (code, out, err) = invoke(&["analyze", &policies, "--directory", &directory]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("users[0].id"), "{err}");
+    // A method that does not exist is refused too.
+    let directory_path = dir.join("directory.json");
+    std::fs::write(
+        &directory_path,
+        r#"{"users": [{"id": "u", "methods": ["carrierPigeon"]}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = invoke(&["analyze", &policies, "--directory", &directory]);
+    assert_eq!(code, 2);
+    assert!(err.contains("carrierPigeon"), "{err}");
+    // A missing file is refused.
+    let (code, _, err) = invoke(&["analyze", "/nonexistent/policies.json"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent/policies.json"), "{err}");
+}
+
+#[test]
+fn analyze_with_a_directory_reports_what_it_does_not_hold() {
+    let dir = scratch("directory");
+    let policies = write_policies(
+        &dir,
+        serde_json::json!([ca_policy(
+            "mfa-all",
+            "Everyone: MFA",
+            serde_json::json!({"includeUsers": ["All"], "excludeGroups": [ADMINS]}),
+            serde_json::json!({"operator": "OR", "builtInControls": ["mfa"]})
+        ),]),
+    );
+    let directory = dir.join("directory.json");
+    std::fs::write(
+        &directory,
+        serde_json::json!({
+            "users": [{"id": "admin", "roles": [GLOBAL_ADMIN], "methods": ["password", format!("fido2:{AUTHENTICATOR_IOS}")]}],
+            "groups": [],
+            "applications": [{"appId": APP, "displayName": "Payroll"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let directory = directory.display().to_string();
+    let (_, out, err) = invoke(&["analyze", &policies, "--directory", &directory, "--json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    let unresolved = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "unresolvedReference")
+        .expect("the excluded group is not in the directory");
+    assert!(unresolved["message"].as_str().unwrap().contains(ADMINS));
+    assert_eq!(unresolved["witness"]["groups"][0], ADMINS);
+}

@@ -3,7 +3,7 @@
 //! This crate owns the policy model in Microsoft Graph's shape (Conditional Access policies,
 //! authentication strengths, named locations), its import and export as Graph JSON, the
 //! decision for a sign-in ([`evaluate`]) with a per-policy trace, the What-If request and
-//! response shapes, and `lint`.
+//! response shapes, `lint`, and the exhaustive analyzer ([`analyze`]) built on `evaluate`.
 //!
 //! It must stay pure, and the build keeps it so: no async, no I/O, no clock, no randomness, no
 //! global mutable state. Everything a decision depends on comes in through [`SignInContext`]
@@ -40,6 +40,7 @@
 //! - Session controls other than sign-in frequency and persistent browser are kept, reported in
 //!   `Decision::session.not_enforced`, and not enforced.
 
+pub mod analyze;
 pub mod context;
 pub mod device_filter;
 pub mod enums;

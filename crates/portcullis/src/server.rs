@@ -14,6 +14,7 @@ use portcullis_core::bootstrap::{
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
 use portcullis_core::directory::store::DirectoryStore;
+use portcullis_core::guard::LockoutGuard;
 use portcullis_core::kernel::Deps;
 use portcullis_core::kernel::clock::{Clock, SystemClock};
 use portcullis_core::kernel::crypto::Sealer;
@@ -368,6 +369,8 @@ pub async fn start(
     };
     // Settings that can still refuse the start are checked before a first start hands out a
     // pass: a pass printed by a server that then refuses to run is a pass for nothing.
+    // Refuses a policy or passkey-policy change that would lock the administrators out.
+    let lockout_guard = Arc::new(LockoutGuard::new(narrow!(deps, MethodStore)));
     let passkeys = Passkeys::new(
         narrow!(deps, MethodStore),
         Arc::new(store.clone()),
@@ -377,7 +380,8 @@ pub async fn start(
             &key,
             "portcullis passkey decoy credential ids",
         ),
-    )?;
+    )?
+    .with_policy_check(lockout_guard.clone());
     let (tenant, bootstrap, bootstrap_file, bootstrap_pass) =
         match bootstrap::begin(&deps, &settings).await? {
             Bootstrap::Existing(tenant) => (tenant, None, None, None),
@@ -492,7 +496,8 @@ pub async fn start(
     });
     let pool_store = store.clone();
     let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
-    let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore));
+    let conditional_access =
+        ConditionalAccess::new(narrow!(deps, DirectoryStore)).with_change_check(lockout_guard);
     let passwords = Passwords::new(narrow!(deps, MethodStore));
     let software_oath = SoftwareOath::new(
         narrow!(deps, MethodStore),

@@ -42,6 +42,10 @@ pub fn graph_error_body(error: &Error, request_id: &str) -> serde_json::Value {
     if let Some(target) = error.target() {
         body["target"] = serde_json::Value::String(target.to_string());
     }
+    // The lockout guard's proof: who would be locked out, by which policies, on which sign-in.
+    if let Error::WouldLockOut { finding, .. } = error {
+        body["finding"] = finding.as_ref().clone();
+    }
     // Entra's number beside Graph's code, as Entra's own sign-in endpoints report it.
     if let Some(code) = error.sign_in_code() {
         body["errorCode"] = code.code().into();

@@ -77,8 +77,18 @@ impl<P: Permission> FromRequestParts<AppState> for MaybeAuthorized<P> {
     }
 }
 
-/// The request's correlation id and source address, for audit entries.
+/// The request's correlation id and source address, for audit entries, and whether it says it
+/// knows the change may lock administrators out.
 pub struct Meta(pub RequestContext);
+
+/// `acknowledgeLockout=true` in the query string (the only value that acknowledges: a typo
+/// must not switch the lockout guard off).
+pub fn acknowledges_lockout(query: Option<&str>) -> bool {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query.unwrap_or_default())
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, v)| k == "acknowledgeLockout" && v.eq_ignore_ascii_case("true"))
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = ApiError;
@@ -92,6 +102,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
         Ok(Meta(RequestContext {
             correlation_id: meta.request_id,
             ip_address: meta.client_ip,
+            acknowledge_lockout: acknowledges_lockout(parts.uri.query()),
         }))
     }
 }

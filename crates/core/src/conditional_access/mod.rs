@@ -26,7 +26,7 @@ use crate::directory::Directory;
 use crate::directory::audit::{
     AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
-use crate::directory::authz::{Granted, ReadPolicies, WriteConditionalAccess};
+use crate::directory::authz::{Actor, Granted, ReadPolicies, WriteConditionalAccess};
 use crate::directory::model::{DocumentKind, PolicyDocument, UserType};
 use crate::directory::references::{precondition, retrying};
 use crate::directory::store::{DirectoryChange as Change, DirectoryStore};
@@ -48,6 +48,9 @@ pub struct ConditionalAccess {
     /// People's groups and roles at a memberships revision (see
     /// [`ConditionalAccess::memberships`]).
     memberships: Arc<Mutex<MembershipCache>>,
+    /// Asked before a policy change is committed (the lockout guard, set by the composition
+    /// root with [`ConditionalAccess::with_change_check`]).
+    change_check: Option<Arc<dyn PolicyChangeCheck>>,
 }
 
 /// A policy set and the document revision it was compiled at.
@@ -163,6 +166,20 @@ fn choose_id<S: DirectoryStore + ?Sized>(deps: &Deps<S>, given: &str) -> String 
     }
 }
 
+/// A check on a change to the tenant's Conditional Access, given the policies before and after.
+/// The lockout guard (`crate::guard`) implements it: it needs people's registered methods,
+/// which live above this layer.
+#[async_trait::async_trait]
+pub trait PolicyChangeCheck: Send + Sync {
+    async fn check_policy_change(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        before: &PolicySet,
+        after: &PolicySet,
+    ) -> Result<()>;
+}
+
 /// One lint finding about the stored configuration.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -182,7 +199,31 @@ impl ConditionalAccess {
             deps,
             compiled: Arc::new(Mutex::new(None)),
             memberships: Arc::new(Mutex::new(MembershipCache::default())),
+            change_check: None,
         }
+    }
+
+    /// Every policy change (create, import, update, replace, delete) is checked by `check`
+    /// before it is committed.
+    pub fn with_change_check(mut self, check: Arc<dyn PolicyChangeCheck>) -> Self {
+        self.change_check = Some(check);
+        self
+    }
+
+    /// Asks the change check, if one is set, about `after` replacing today's policies.
+    async fn check_change(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        after: &Configuration,
+    ) -> Result<()> {
+        let Some(check) = &self.change_check else {
+            return Ok(());
+        };
+        let before = self.configuration().await?.policy_set();
+        check
+            .check_policy_change(grant.actor(), request, &before, &after.policy_set())
+            .await
     }
 
     /// The policy set every decision uses. Reading and compiling 50 stored policies costs more
@@ -532,6 +573,7 @@ impl ConditionalAccess {
         config.policies.push(policy.clone());
         self.check(&config, &policy.id)?;
         references::check(self.deps.store.as_ref(), &policy, None, mode).await?;
+        self.check_change(grant, request, &config).await?;
         let document = self.policy_document(&policy, now);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -650,6 +692,7 @@ impl ConditionalAccess {
             ReferenceCheck::Strict,
         )
         .await?;
+        self.check_change(grant, request, &config).await?;
         let document = self.policy_document(&policy, existing.created);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -684,6 +727,9 @@ impl ConditionalAccess {
                 id,
             )
             .await?;
+        let mut after = self.configuration().await?;
+        after.policies.retain(|p| p.id != existing.id);
+        self.check_change(grant, request, &after).await?;
         let target = TargetResource::new("Policy", &existing.id, &existing.display_name).modified(
             "ConditionalAccessPolicy",
             Some(&existing.body),

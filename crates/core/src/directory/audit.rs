@@ -170,6 +170,9 @@ impl TargetResource {
 pub struct RequestContext {
     pub correlation_id: Uuid,
     pub ip_address: Option<String>,
+    /// The caller said it knows the change may lock administrators out
+    /// (`?acknowledgeLockout=true`, or the portal's checkbox): the lockout guard lets it pass.
+    pub acknowledge_lockout: bool,
 }
 
 impl RequestContext {
@@ -177,6 +180,7 @@ impl RequestContext {
         RequestContext {
             correlation_id,
             ip_address: None,
+            acknowledge_lockout: false,
         }
     }
 }

@@ -87,6 +87,9 @@ error_codes! {
     /// What a write was checked against changed before it committed (another request, maybe
     /// on another node); nothing was written, and the write may be tried again.
     RevisionMoved => "revisionMoved",
+    /// The change would leave every Global Administrator, or the person making it, unable to
+    /// reach the Admin Portal (see `crate::guard`).
+    PolicyWouldLockOut => "policyWouldLockOut",
     // Passkeys.
     PasskeyAlreadyRegistered => "passkeyAlreadyRegistered",
     PasskeyAttestationRequired => "passkeyAttestationRequired",
@@ -252,6 +255,13 @@ pub enum Error {
     #[error("{message}")]
     Conflict { code: ErrorCode, message: String },
     /// HTTP 413: The request body is larger than the server accepts.
+    /// A change the lockout guard refused: `finding` is the analyzer's finding (kind
+    /// `lockout`) with the sign-in that proves it.
+    #[error("{message}")]
+    WouldLockOut {
+        message: String,
+        finding: Box<serde_json::Value>,
+    },
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// HTTP 415: The body is not in the one content type the endpoint accepts.
@@ -350,7 +360,7 @@ impl Error {
             },
             Error::Forbidden(_) | Error::Denied { .. } => 403,
             Error::NotFound { .. } => 404,
-            Error::Conflict { .. } => 409,
+            Error::Conflict { .. } | Error::WouldLockOut { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedContentType { .. } => 415,
             Error::TooManyRequests { .. } => 429,
@@ -369,6 +379,7 @@ impl Error {
             Error::Denied { code, .. } => *code,
             Error::NotFound { .. } => ErrorCode::ResourceNotFound,
             Error::Conflict { code, .. } => *code,
+            Error::WouldLockOut { .. } => ErrorCode::PolicyWouldLockOut,
             Error::PayloadTooLarge { .. } => ErrorCode::EntityTooLarge,
             Error::UnsupportedContentType { .. } => ErrorCode::UnsupportedContentType,
             Error::TooManyRequests { .. } => ErrorCode::TooManyRequests,

@@ -706,6 +706,7 @@ impl SignIns {
         let request = RequestContext {
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            acknowledge_lockout: false,
         };
         let method = self
             .passkeys

@@ -7,6 +7,7 @@ mod cli;
 mod conditional_access;
 mod connections;
 mod directory;
+mod guard;
 mod ladder;
 mod lockout;
 mod oidc;

@@ -1861,3 +1861,48 @@ async fn revoking_sessions_and_deleting_what_a_policy_names_from_the_portal() {
     assert!(info.html.contains("id=\"sign-out-everywhere\""));
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_policy_editor_refuses_a_lockout_shows_why_and_saves_it_when_ticked() {
+    let t = TestServer::start().await;
+    let browser = admin(&t).await;
+    let form = vec![
+        ("displayName", "Block everyone".to_string()),
+        ("usersInclude", "all".into()),
+        ("target", "applications".into()),
+        ("appsInclude", "all".into()),
+        ("grant", "block".into()),
+        ("operator", "OR".into()),
+        ("state", "enabled".into()),
+    ];
+    let page = browser
+        .post("/admin/conditional-access/policies", &pairs(&form))
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT);
+    let start = page
+        .html
+        .find("id=\"policy-lockout\"")
+        .unwrap_or_else(|| panic!("no lockout panel in:\n{}", page.html));
+    let panel = &page.html[start..start + page.html[start..].find("</div>").unwrap()];
+    assert!(panel.contains("would lock administrators out"), "{panel}");
+    assert!(
+        panel.contains(&t.bootstrap.admin_user_principal_name),
+        "the panel names who: {panel}"
+    );
+    assert!(panel.contains("the Admin Portal"), "{panel}");
+    assert!(panel.contains("id=\"acknowledge-lockout\""), "{panel}");
+    assert!(
+        page.html.contains("value=\"Block everyone\""),
+        "what was typed is kept"
+    );
+    assert!(policies(&t).await.is_empty(), "nothing saved");
+
+    let mut ticked = form.clone();
+    ticked.push(("acknowledgeLockout", "true".into()));
+    let created = browser
+        .post("/admin/conditional-access/policies", &pairs(&ticked))
+        .await;
+    redirected_to(&created, "/admin/conditional-access/policies/");
+    assert_eq!(policies(&t).await.len(), 1);
+    t.stop().await;
+}

@@ -37,6 +37,10 @@ async fn first_start_creates_tenant_admin_and_private_credentials_once() {
         .get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Create company'")
         .await;
     assert_eq!(audits.body["value"].as_array().unwrap().len(), 1);
+    // With the administrator's pass (when and how long it works), never the pass itself.
+    let entry = audits.body["value"][0].to_string();
+    assert!(entry.contains("TemporaryAccessPass"), "{entry}");
+    assert!(!entry.contains(&t.bootstrap_pass), "{entry}");
 
     // A second node (or a restart) on the same database creates nothing new.
     let (second, url) = t.second_node().await.unwrap();

@@ -190,6 +190,7 @@ fn failure_wording(error: &Error) -> (&'static str, String) {
         | Error::PayloadTooLarge { .. }
         | Error::UnsupportedContentType { .. } => ("That did not work", error.public_message()),
         Error::NotFound { .. } => ("Not found", error.public_message()),
+        Error::WouldLockOut { .. } => ("Not saved: administrators would be locked out", error.public_message()),
         Error::SignInRefused { .. } => ("We couldn't sign you in", error.public_message()),
         Error::Unauthenticated(_) => ("Sign in again", error.public_message()),
         Error::Forbidden(_) | Error::Denied { .. } => {

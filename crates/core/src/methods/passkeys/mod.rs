@@ -195,6 +195,23 @@ struct Inner {
     decoy_key: [u8; 32],
     /// When this node last swept expired ceremonies (unix milliseconds).
     last_sweep: AtomicI64,
+    /// Asked before the passkey (FIDO2) method policy changes: the lockout guard, set by the
+    /// composition root with [`Passkeys::with_policy_check`].
+    policy_check: std::sync::OnceLock<Arc<dyn PasskeyPolicyCheck>>,
+}
+
+/// A check on a change to the passkey (FIDO2) method policy, given the policy before and after.
+/// The lockout guard (`crate::guard`) implements it: turning passkeys off, or an AAGUID list
+/// that leaves out the models administrators registered, can lock them out.
+#[async_trait::async_trait]
+pub trait PasskeyPolicyCheck: Send + Sync {
+    async fn check_passkey_policy_change(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        before: &Fido2Policy,
+        after: &Fido2Policy,
+    ) -> Result<()>;
 }
 
 /// How often a node sweeps expired ceremonies as new ones start.
@@ -496,8 +513,17 @@ impl Passkeys {
                 roots,
                 decoy_key,
                 last_sweep: AtomicI64::new(0),
+                policy_check: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Every change to the passkey method policy is checked by `check` before it is
+    /// committed. Set once, while the composition root builds the services; a second call
+    /// changes nothing.
+    pub fn with_policy_check(self, check: Arc<dyn PasskeyPolicyCheck>) -> Self {
+        let _ = self.inner.policy_check.set(check);
+        self
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -626,6 +652,11 @@ impl Passkeys {
             None => Fido2Policy::default(),
         };
         let next = current.patched(patch)?;
+        if let Some(check) = self.inner.policy_check.get() {
+            check
+                .check_passkey_policy_change(grant.actor(), request, &current, &next)
+                .await?;
+        }
         // A target that names nothing would leave the method on for nobody (or excluded from
         // nobody): refused, so that a typo cannot turn passkeys off for everyone.
         crate::methods::config::check_targets(
@@ -1257,6 +1288,7 @@ impl Passkeys {
                 let request = RequestContext {
                     correlation_id: facts.correlation_id,
                     ip_address: facts.ip_address.clone(),
+                    acknowledge_lockout: false,
                 };
                 self.report_possible_clone(&request, &staged.stored).await;
                 ceremony_error(WebauthnError::CredentialPossibleCompromise)
@@ -1320,6 +1352,7 @@ impl Passkeys {
         let request = &RequestContext {
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            acknowledge_lockout: false,
         };
         let response: PublicKeyCredential = parse_credential(credential)?;
         let ceremony = self

@@ -26,6 +26,8 @@ use super::{
     Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
 };
 use crate::{AppState, PortalState};
+use portcullis_core::Error;
+use portcullis_core::directory::audit::RequestContext;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -244,6 +246,7 @@ async fn render_form(
     policy_id: Option<&str>,
     form: &PolicyForm,
     errors: FieldErrors,
+    lockout: Option<&Value>,
 ) -> PageResult {
     let options = form_options(state, portal).await?;
     let findings = match (policy_id, portal.maybe::<ReadPolicies>()) {
@@ -283,6 +286,7 @@ async fn render_form(
             "errors": errors,
             "findings": findings,
             "unresolved": unresolved,
+            "lockout": lockout,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -298,6 +302,7 @@ async fn new_form(State(state): State<Arc<PortalState>>, portal: Portal) -> Page
         None,
         &PolicyForm::new_policy(),
         FieldErrors::new(),
+        None,
     )
     .await
 }
@@ -318,6 +323,7 @@ async fn edit_form(
         Some(&id),
         &form,
         FieldErrors::new(),
+        None,
     )
     .await
 }
@@ -369,6 +375,21 @@ async fn user_ids(
     ids
 }
 
+/// The form's "I understand this may lock administrators out" checkbox.
+fn acknowledged(mut request: RequestContext, form: &FormData) -> RequestContext {
+    request.acknowledge_lockout = form.text("acknowledgeLockout") == "true";
+    request
+}
+
+/// The lockout guard's finding, when that is why a change was refused: the form shows it with
+/// the checkbox that acknowledges it.
+fn lockout_finding(e: &Error) -> Option<Value> {
+    match e {
+        Error::WouldLockOut { finding, .. } => Some(finding.as_ref().clone()),
+        _ => None,
+    }
+}
+
 async fn create(
     State(state): State<Arc<PortalState>>,
     portal: Portal,
@@ -376,6 +397,7 @@ async fn create(
     form: FormData,
 ) -> PageResult {
     let grant = portal.grant::<WriteConditionalAccess>("creating Conditional Access policies")?;
+    let request = acknowledged(request, &form);
     let form = PolicyForm::from_form(&form);
     let ids = user_ids(&state, &portal, &form).await;
     let body = match form.apply(&policy_form::empty_policy(), &ids) {
@@ -388,6 +410,7 @@ async fn create(
                 None,
                 &form,
                 errors,
+                None,
             )
             .await;
         }
@@ -405,8 +428,18 @@ async fn create(
             "policy-created",
         ),
         Err(e) => {
+            let lockout = lockout_finding(&e);
             let (status, errors) = refusal(e, policy_form::SECTIONS)?;
-            render_form(&state, &portal, status, None, &form, errors).await
+            render_form(
+                &state,
+                &portal,
+                status,
+                None,
+                &form,
+                errors,
+                lockout.as_ref(),
+            )
+            .await
         }
     }
 }
@@ -421,6 +454,7 @@ async fn save(
     let grant = portal.grant::<WriteConditionalAccess>("changing Conditional Access policies")?;
     let read = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let stored = state.conditional_access.policy(&read, &id).await?;
+    let request = acknowledged(request, &form);
     let form = PolicyForm::from_form(&form);
     let ids = user_ids(&state, &portal, &form).await;
     let body = match form.apply(&stored, &ids) {
@@ -433,6 +467,7 @@ async fn save(
                 Some(&id),
                 &form,
                 errors,
+                None,
             )
             .await;
         }
@@ -447,8 +482,18 @@ async fn save(
             "policy-saved",
         ),
         Err(e) => {
+            let lockout = lockout_finding(&e);
             let (status, errors) = refusal(e, policy_form::SECTIONS)?;
-            render_form(&state, &portal, status, Some(&id), &form, errors).await
+            render_form(
+                &state,
+                &portal,
+                status,
+                Some(&id),
+                &form,
+                errors,
+                lockout.as_ref(),
+            )
+            .await
         }
     }
 }

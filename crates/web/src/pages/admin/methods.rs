@@ -91,12 +91,14 @@ async fn save_fido2(
 ) -> PageResult {
     let grant =
         portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
+    let mut request = request;
+    request.acknowledge_lockout = form.text("acknowledgeLockout") == "true";
     let aaguids: Vec<String> = form
         .lines("aaGuids")
         .iter()
         .map(|a| a.to_lowercase())
         .collect();
-    let typed = json!({
+    let mut typed = json!({
         "state": form.text("state"),
         "isSelfServiceRegistrationAllowed": form.checked("isSelfServiceRegistrationAllowed"),
         "isAttestationEnforced": form.checked("isAttestationEnforced"),
@@ -121,6 +123,8 @@ async fn save_fido2(
     {
         Ok(_) => done("/admin/authentication-methods", "fido2-saved"),
         Err(e) => {
+            // The lockout guard refused: the form offers the checkbox that acknowledges it.
+            typed["lockout"] = json!(matches!(e, portcullis_core::Error::WouldLockOut { .. }));
             let (status, errors) = refusal(e, FIDO2_FIELDS)?;
             page(&state, &portal, status, Some((typed, errors)), None).await
         }

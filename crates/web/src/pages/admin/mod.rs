@@ -447,6 +447,7 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         e,
         Error::Invalid { .. }
             | Error::Conflict { .. }
+            | Error::WouldLockOut { .. }
             | Error::Forbidden(_)
             | Error::Denied { .. }
             | Error::PayloadTooLarge { .. }
@@ -495,9 +496,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Audit {
             .get::<RequestMeta>()
             .cloned()
             .ok_or_else(|| Error::Internal("request metadata missing".into()))?;
+        // The portal's forms acknowledge a lockout with a checkbox, read by the handler.
         Ok(Audit(RequestContext {
             correlation_id: meta.request_id,
             ip_address: meta.client_ip,
+            acknowledge_lockout: false,
         }))
     }
 }

@@ -1,0 +1,240 @@
+//! The lockout guard: a change that would take the Admin Portal from the last Global
+//! Administrators, or from the person making it, is refused with 409 `policyWouldLockOut` and
+//! the proof, and passes only when the request acknowledges it.
+
+use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+use portcullis_testkit::fixtures::{self, assign_role, create_user, id};
+use portcullis_testkit::{StatusCode, TestServer};
+use serde_json::{Value, json};
+
+const POLICIES: &str = "/identity/conditionalAccess/policies";
+const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+const FIDO2: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/fido2";
+
+fn block_everyone(name: &str, state: &str, excluded_users: &[&str]) -> Value {
+    json!({
+        "displayName": name,
+        "state": state,
+        "conditions": {
+            "users": {"includeUsers": ["All"], "excludeUsers": excluded_users},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+    })
+}
+
+async fn policy_names(t: &TestServer) -> Vec<String> {
+    let r = t.get(POLICIES).await;
+    r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["displayName"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The refusal as a caller reads it: 409, the code, and the finding.
+fn refused(reply: &portcullis_testkit::Reply) -> &Value {
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
+    assert_eq!(reply.body["error"]["code"], "policyWouldLockOut");
+    &reply.body["error"]["finding"]
+}
+
+#[tokio::test]
+async fn a_block_on_everyone_is_refused_with_its_proof_and_changes_nothing() {
+    let t = TestServer::start().await;
+    let admin = t.bootstrap.admin_user_principal_name.clone();
+    let reply = t
+        .post(POLICIES, block_everyone("Block everyone", "enabled", &[]))
+        .await;
+    let finding = refused(&reply);
+    assert_eq!(finding["kind"], "lockout");
+    assert_eq!(finding["severity"], "high");
+    assert_eq!(finding["decision"], "block");
+    assert_eq!(finding["witness"]["user"], admin.as_str());
+    assert_eq!(finding["policies"][0]["displayName"], "Block everyone");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("acknowledgeLockout=true"), "{message}");
+    assert!(policy_names(&t).await.is_empty(), "nothing was stored");
+
+    // Anything but "true" is not an acknowledgement: a typo must not switch the guard off.
+    let typo = t
+        .post(
+            &format!("{POLICIES}?acknowledgeLockout=yes"),
+            block_everyone("Block everyone", "enabled", &[]),
+        )
+        .await;
+    refused(&typo);
+    // Said knowingly, it is stored.
+    let acknowledged = t
+        .post(
+            &format!("{POLICIES}?acknowledgeLockout=true"),
+            block_everyone("Block everyone", "enabled", &[]),
+        )
+        .await;
+    assert_eq!(
+        acknowledged.status,
+        StatusCode::CREATED,
+        "{:?}",
+        acknowledged.body
+    );
+    assert_eq!(policy_names(&t).await, vec!["Block everyone".to_string()]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn report_only_disabled_and_break_glass_excluded_blocks_are_not_lockouts() {
+    let t = TestServer::start().await;
+    let admin = t.bootstrap.admin_user_id.to_string();
+    for (name, state, excluded) in [
+        ("Report only", "enabledForReportingButNotEnforced", vec![]),
+        ("Disabled", "disabled", vec![]),
+        (
+            "Everyone but the administrator",
+            "enabled",
+            vec![admin.as_str()],
+        ),
+    ] {
+        let r = t
+            .post(POLICIES, block_everyone(name, state, &excluded))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{name}: {:?}", r.body);
+    }
+    // Turning the report-only block on would lock the administrator out: refused, and the
+    // policy stays report-only.
+    let names = t.get(POLICIES).await;
+    let report_only = names.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"] == "Report only")
+        .unwrap()
+        .clone();
+    let path = format!("{POLICIES}/{}", id(&report_only));
+    let on = t.patch(&path, json!({"state": "enabled"})).await;
+    refused(&on);
+    assert_eq!(
+        t.get(&path).await.body["state"],
+        "enabledForReportingButNotEnforced"
+    );
+    // Deleting the break-glass exclusion's policy is harmless; editing the exclusion away is
+    // not.
+    let excluded = names.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["displayName"] == "Everyone but the administrator")
+        .unwrap()
+        .clone();
+    let excluded_path = format!("{POLICIES}/{}", id(&excluded));
+    let edit = t
+        .patch(
+            &excluded_path,
+            json!({"conditions": {"users": {"includeUsers": ["All"], "excludeUsers": []}}}),
+        )
+        .await;
+    refused(&edit);
+    let acknowledged = t
+        .patch(
+            &format!("{path}?acknowledgeLockout=true"),
+            json!({"state": "enabled"}),
+        )
+        .await;
+    assert_eq!(
+        acknowledged.status,
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        acknowledged.body
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn one_global_administrator_keeping_access_is_enough() {
+    let t = TestServer::start().await;
+    // A second Global Administrator who can sign in (a pass).
+    let second = create_user(&t, "second@portcullis.local", "Second Admin").await;
+    assign_role(&t, &second, GLOBAL_ADMINISTRATOR).await;
+    fixtures::issue_pass(&t, &second, json!({"isUsableOnce": false})).await;
+
+    // Blocking everyone but the second administrator leaves them the portal: allowed.
+    let r = t
+        .post(
+            POLICIES,
+            block_everyone("All but second", "enabled", &[second.as_str()]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+
+    // Then blocking the second one too takes the portal from the last who had it.
+    let reply = t
+        .post(POLICIES, block_everyone("Everyone", "enabled", &[]))
+        .await;
+    let finding = refused(&reply);
+    assert_eq!(finding["witness"]["user"], "second@portcullis.local");
+    assert_eq!(policy_names(&t).await, vec!["All but second".to_string()]);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_passkey_allow_list_that_leaves_out_the_administrators_passkeys_is_refused() {
+    let t = TestServer::start().await;
+    fixtures::allow_test_authenticator(&t).await;
+    // The administrator registers a passkey with the first-start pass, which that uses up.
+    let session = fixtures::admin_session(&t).await;
+    let options = fixtures::call(
+        &t,
+        None,
+        Some(&session),
+        reqwest::Method::POST,
+        "/my/passkeys/options",
+        Some(json!({"device": "this"})),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let credential = authenticator.create(&options.body["options"]);
+    let done = fixtures::call(
+        &t,
+        None,
+        Some(&session),
+        reqwest::Method::POST,
+        "/my/passkeys",
+        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": "Laptop", "credential": credential})),
+    )
+    .await;
+    assert!(done.status.is_success(), "{:?}", done.body);
+
+    // Another model only: the administrator's passkey would stop working, and with the pass
+    // used up they would have nothing to sign in with.
+    let other_model = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+    let list = json!({"keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [other_model]}});
+    let reply = t.patch(FIDO2, list.clone()).await;
+    let finding = refused(&reply);
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("no way to sign in"),
+        "{finding}"
+    );
+    let stored = t.get(FIDO2).await;
+    assert_eq!(
+        stored.body["keyRestrictions"]["aaGuids"],
+        json!([TEST_AAGUID.to_string()]),
+        "nothing changed"
+    );
+    // Turning passkeys off: the same.
+    refused(&t.patch(FIDO2, json!({"state": "disabled"})).await);
+    // Adding a model keeps the administrator's: allowed.
+    let both = json!({"keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [TEST_AAGUID.to_string(), other_model]}});
+    let r = t.patch(FIDO2, both).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t
+        .patch(&format!("{FIDO2}?acknowledgeLockout=true"), list)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    t.stop().await;
+}
