@@ -55,6 +55,11 @@ pub struct Config {
     /// believed. From any other peer those headers are ignored. Comma-separated in the
     /// environment.
     pub trusted_proxies: Vec<ProxyRange>,
+    /// A MaxMind-format country database (GeoLite2-Country or GeoIP2-Country `.mmdb`) that
+    /// places client addresses in countries for country named locations and the sign-in log.
+    /// Read once at start; nothing is downloaded. Without one, every address is of unknown
+    /// country.
+    pub geoip_country_database: Option<PathBuf>,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -122,6 +127,7 @@ impl Default for Config {
             request_body_timeout_seconds: 30,
             max_connections: None,
             trusted_proxies: Vec::new(),
+            geoip_country_database: None,
         }
     }
 }
@@ -153,6 +159,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("request_body_timeout_seconds", Kind::Integer),
     ("max_connections", Kind::Integer),
     ("trusted_proxies", Kind::List),
+    ("geoip_country_database", Kind::Text),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin

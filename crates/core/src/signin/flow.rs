@@ -71,6 +71,10 @@ pub struct SignInFlow {
     /// flow cannot change platform halfway.
     pub correlation_id: Uuid,
     pub ip_address: Option<String>,
+    /// The country of `ip_address` when the flow started (see
+    /// [`crate::conditional_access::countries`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     pub user_agent: String,
     /// What the person typed at the identify step.
     pub username: Option<String>,
@@ -235,6 +239,7 @@ impl SignIns {
             app_display_name: app.display_name,
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            country: facts.country.clone(),
             user_agent: facts.user_agent.chars().take(512).collect(),
             username: None,
             user_id: None,
@@ -280,6 +285,7 @@ impl SignIns {
             app_display_name: app.display_name.clone(),
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            country: facts.country.clone(),
             user_agent: facts.user_agent.chars().take(512).collect(),
             username: Some(user.user_principal_name.clone()),
             user_id: Some(user.id),
@@ -680,6 +686,7 @@ impl SignIns {
                 &set,
                 &facts.user_agent,
                 facts.ip_address.as_deref(),
+                facts.country.as_deref(),
                 &user,
                 session,
                 target,
@@ -771,6 +778,7 @@ impl SignIns {
             set,
             &flow.user_agent,
             flow.ip_address.as_deref(),
+            flow.country.as_deref(),
             user,
             session,
             target,
@@ -784,6 +792,7 @@ impl SignIns {
         set: &PolicySet,
         user_agent: &str,
         ip_address: Option<&str>,
+        country: Option<&str>,
         user: &User,
         session: &AuthSession,
         target: Target,
@@ -800,8 +809,11 @@ impl SignIns {
         ctx.platform = ua.platform;
         ctx.client_app_type = ua.client_app_type;
         ctx.ip_address = ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
+        // The country was looked up when the request's facts were taken (see
+        // `conditional_access::countries`); without it the sign-in is of unknown country.
+        ctx.country = country.map(str::to_owned);
         if let Some(ip) = ctx.ip_address {
-            ctx.named_locations = set.locations_for(ip, None);
+            ctx.named_locations = set.locations_for(ip, country);
         }
         ctx.methods = satisfied_methods(session);
         Ok(ctx)
@@ -1022,6 +1034,7 @@ impl SignIns {
         let facts = RequestFacts {
             correlation_id: flow.correlation_id,
             ip_address: flow.ip_address.clone(),
+            country: flow.country.clone(),
             user_agent: flow.user_agent.clone(),
             application: None,
         };
