@@ -462,6 +462,41 @@ mod tests {
     }
 
     #[test]
+    fn the_country_database_is_a_path_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        assert_eq!(
+            resolve(None, env(&[]), &BTreeMap::new())
+                .unwrap()
+                .geoip_country_database,
+            None
+        );
+        std::fs::write(
+            &file,
+            "geoip_country_database = \"/var/lib/GeoIP/GeoLite2-Country.mmdb\"\n",
+        )
+        .unwrap();
+        let c = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            c.geoip_country_database,
+            Some(PathBuf::from("/var/lib/GeoIP/GeoLite2-Country.mmdb"))
+        );
+        let c = resolve(
+            Some(&file),
+            env(&[(
+                "PORTCULLIS_GEOIP_COUNTRY_DATABASE",
+                "/srv/GeoIP2-Country.mmdb",
+            )]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.geoip_country_database,
+            Some(PathBuf::from("/srv/GeoIP2-Country.mmdb"))
+        );
+    }
+
+    #[test]
     fn attestation_roots_are_a_list_in_the_file_and_comma_separated_in_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p.toml");

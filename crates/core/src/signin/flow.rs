@@ -97,6 +97,14 @@ pub struct SignInFlow {
     pub expires: OffsetDateTime,
 }
 
+/// Where a sign-in comes from, as the request (or the flow that began with it) tells: what the
+/// engine's platform, client app, address and location conditions are decided on.
+struct Origin<'a> {
+    user_agent: &'a str,
+    ip_address: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
 /// What the person (or the page) sees of a flow after a step.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -684,9 +692,11 @@ impl SignIns {
         let ctx = self
             .context_for(
                 &set,
-                &facts.user_agent,
-                facts.ip_address.as_deref(),
-                facts.country.as_deref(),
+                Origin {
+                    user_agent: &facts.user_agent,
+                    ip_address: facts.ip_address.as_deref(),
+                    country: facts.country.as_deref(),
+                },
                 &user,
                 session,
                 target,
@@ -776,9 +786,11 @@ impl SignIns {
     ) -> Result<SignInContext> {
         self.context_for(
             set,
-            &flow.user_agent,
-            flow.ip_address.as_deref(),
-            flow.country.as_deref(),
+            Origin {
+                user_agent: &flow.user_agent,
+                ip_address: flow.ip_address.as_deref(),
+                country: flow.country.as_deref(),
+            },
             user,
             session,
             target,
@@ -790,13 +802,16 @@ impl SignIns {
     async fn context_for(
         &self,
         set: &PolicySet,
-        user_agent: &str,
-        ip_address: Option<&str>,
-        country: Option<&str>,
+        origin: Origin<'_>,
         user: &User,
         session: &AuthSession,
         target: Target,
     ) -> Result<SignInContext> {
+        let Origin {
+            user_agent,
+            ip_address,
+            country,
+        } = origin;
         let ua = portcullis_useragent::parse(user_agent);
         let mut ctx = SignInContext::new(user.id.to_string(), target);
         let memberships = self.conditional_access.memberships(user.id).await?;
