@@ -32,6 +32,13 @@
 //!   as in Graph's What-If API; live sign-ins always carry the address.
 //! - A location reference that cannot be evaluated (undefined id, GPS country lookup, a location
 //!   type this engine does not know) fails closed, like any unmodelled condition.
+//! - A sign-in whose country is not known (the server has no country database, or the database
+//!   does not place the address) is from an unknown country, as Entra treats an address it
+//!   cannot map: a country location matches it only if it includes unknown countries and
+//!   regions. So an allow-list ("all locations except these countries") applies to it and fails
+//!   closed, while a deny-list ("these countries") reaches it only with
+//!   `includeUnknownCountriesAndRegions`, which is what a deny-list should set. The engine never
+//!   guesses a country; the caller's lookup supplies it in [`SignInContext::country`].
 //! - An unmet control that cannot be met by prompting (non-compliant device) blocks at once, so
 //!   the user is not prompted for MFA first and blocked after.
 //! - `mfa` is the built-in Multifactor strength. When one required strength always meets

@@ -103,6 +103,38 @@ impl IpRange {
     }
 }
 
+/// The ISO 3166-1 alpha-2 codes officially assigned (249), which is what Entra's
+/// `countriesAndRegions` takes and what MaxMind-format databases answer with. Written here
+/// rather than taken from a crate: the list changes once in years, the engine stays free of
+/// dependencies it does not need, and the test below pins its size and order.
+pub const COUNTRY_CODES: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// Whether `code` is an assigned ISO 3166-1 alpha-2 code, in any letter case (Graph accepts
+/// any casing; the engine compares without it).
+pub fn is_country_code(code: &str) -> bool {
+    code.len() == 2
+        && COUNTRY_CODES
+            .binary_search(&code.to_ascii_uppercase().as_str())
+            .is_ok()
+}
+
 /// `countryNamedLocation`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,7 +242,9 @@ impl NamedLocation {
     }
 
     /// Whether a sign-in from `ip` (with its geolocated `country`, if known) is in this
-    /// location. Invalid ranges never match; `validate` reports them.
+    /// location. Invalid ranges never match; `validate` reports them. A sign-in whose country
+    /// is not known is in a country location only if that location includes unknown countries
+    /// and regions (see the crate's decisions).
     pub fn contains(&self, ip: IpAddr, country: Option<&str>) -> bool {
         match self {
             NamedLocation::Ip(l) => l
@@ -306,13 +340,24 @@ impl<'de> Deserialize<'de> for NamedLocation {
             // Re-added on export from the variant, so it is not kept twice.
             map.remove("@odata.type");
         }
+        // Read through a path tracker: the subtype is read from a buffered value, so an error
+        // would otherwise lose which member it is about. The message starts with the member's
+        // path (`isTrusted: invalid type …`) so that a refusal can name the field.
+        fn at_path<E: Error>(error: serde_path_to_error::Error<serde_json::Error>) -> E {
+            let path = error.path().to_string();
+            if path.is_empty() || path == "." {
+                E::custom(error.into_inner())
+            } else {
+                E::custom(format!("{path}: {}", error.into_inner()))
+            }
+        }
         match kind {
-            Kind::Ip => IpNamedLocation::deserialize(value)
+            Kind::Ip => serde_path_to_error::deserialize::<_, IpNamedLocation>(value)
                 .map(NamedLocation::Ip)
-                .map_err(D::Error::custom),
-            Kind::Country => CountryNamedLocation::deserialize(value)
+                .map_err(at_path),
+            Kind::Country => serde_path_to_error::deserialize::<_, CountryNamedLocation>(value)
                 .map(NamedLocation::Country)
-                .map_err(D::Error::custom),
+                .map_err(at_path),
             Kind::Other => Ok(NamedLocation::Other(value)),
         }
     }

@@ -24,6 +24,42 @@ pub const PHISHING_RESISTANT_STRENGTH_ID: &str = "00000000-0000-0000-0000-000000
 /// `@odata.type` of a FIDO2 combination configuration.
 pub const FIDO2_COMBINATION_CONFIGURATION: &str = "#microsoft.graph.fido2CombinationConfiguration";
 
+/// Every combination Entra lets a strength allow (Graph's
+/// `authenticationStrength/combinations`): the Multifactor strength's nineteen, and the
+/// single-factor ones a custom strength may also name. A custom strength is built only from
+/// these; `password,fido2`, say, is not one, though each of its modes is a mode.
+pub const ENTRA_COMBINATIONS: &[&str] = &[
+    "windowsHelloForBusiness",
+    "fido2",
+    "x509CertificateMultiFactor",
+    "deviceBasedPush",
+    "temporaryAccessPassOneTime",
+    "temporaryAccessPassMultiUse",
+    "password,microsoftAuthenticatorPush",
+    "password,softwareOath",
+    "password,hardwareOath",
+    "password,x509CertificateSingleFactor",
+    "password,x509CertificateMultiFactor",
+    "password,sms",
+    "password,voice",
+    "federatedMultiFactor",
+    "microsoftAuthenticatorPush,federatedSingleFactor",
+    "softwareOath,federatedSingleFactor",
+    "hardwareOath,federatedSingleFactor",
+    "sms,federatedSingleFactor",
+    "voice,federatedSingleFactor",
+    "x509CertificateSingleFactor",
+    "sms",
+    "password",
+    "federatedSingleFactor",
+    "email",
+    "qrCodePin",
+];
+
+/// `@odata.type` of an X.509 certificate combination configuration.
+pub const X509_COMBINATION_CONFIGURATION: &str =
+    "#microsoft.graph.x509CertificateCombinationConfiguration";
+
 /// One allowed combination: methods that together satisfy a strength. Graph writes it as a
 /// comma-joined string such as `"password,sms"`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -53,6 +89,15 @@ impl MethodCombination {
         self.0
             .iter()
             .try_fold(0u32, |mask, mode| mode.bit().map(|bit| mask | bit))
+    }
+
+    /// Whether this is one of [`ENTRA_COMBINATIONS`], in any order of its modes.
+    pub fn is_entra_combination(&self) -> bool {
+        // Both ways, so that a mode named twice (`password,password`) matches nothing.
+        ENTRA_COMBINATIONS.iter().any(|known| {
+            let known = MethodCombination::parse(known);
+            known.same_modes(self) && self.same_modes(&known)
+        })
     }
 
     /// Same set of modes, regardless of order.

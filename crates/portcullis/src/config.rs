@@ -71,6 +71,11 @@ pub struct Config {
     /// Seconds between purges of expired sign-in state (flows, passkey ceremonies, sessions,
     /// codes, refresh tokens, grants).
     pub sign_in_state_purge_seconds: u64,
+    /// A MaxMind-format country database (GeoLite2-Country or GeoIP2-Country `.mmdb`) that
+    /// places client addresses in countries for country named locations and the sign-in log.
+    /// Read once at start; nothing is downloaded. Without one, every address is of unknown
+    /// country.
+    pub geoip_country_database: Option<PathBuf>,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -144,6 +149,7 @@ impl Default for Config {
             rate_limit_per_account_per_minute: RateLimitSettings::default().per_account_per_minute,
             rate_limit_token_per_minute: RateLimitSettings::default().token_per_minute,
             sign_in_state_purge_seconds: 60,
+            geoip_country_database: None,
         }
     }
 }
@@ -180,6 +186,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("rate_limit_per_account_per_minute", Kind::Integer),
     ("rate_limit_token_per_minute", Kind::Integer),
     ("sign_in_state_purge_seconds", Kind::Integer),
+    ("geoip_country_database", Kind::Text),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -522,6 +529,41 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(c.public_url(), "https://env.example");
         assert_eq!(c.tenant_name, "File");
+    }
+
+    #[test]
+    fn the_country_database_is_a_path_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.toml");
+        assert_eq!(
+            resolve(None, env(&[]), &BTreeMap::new())
+                .unwrap()
+                .geoip_country_database,
+            None
+        );
+        std::fs::write(
+            &file,
+            "geoip_country_database = \"/var/lib/GeoIP/GeoLite2-Country.mmdb\"\n",
+        )
+        .unwrap();
+        let c = resolve(Some(&file), env(&[]), &BTreeMap::new()).unwrap();
+        assert_eq!(
+            c.geoip_country_database,
+            Some(PathBuf::from("/var/lib/GeoIP/GeoLite2-Country.mmdb"))
+        );
+        let c = resolve(
+            Some(&file),
+            env(&[(
+                "PORTCULLIS_GEOIP_COUNTRY_DATABASE",
+                "/srv/GeoIP2-Country.mmdb",
+            )]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.geoip_country_database,
+            Some(PathBuf::from("/srv/GeoIP2-Country.mmdb"))
+        );
     }
 
     #[test]

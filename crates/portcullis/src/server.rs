@@ -12,6 +12,7 @@ use portcullis_core::bootstrap::{
     self, Bootstrap, BootstrapCredentials, BootstrapPass, BootstrapSettings, FirstStartCommit,
 };
 use portcullis_core::conditional_access::ConditionalAccess;
+use portcullis_core::conditional_access::countries::Countries;
 use portcullis_core::directory::Directory;
 use portcullis_core::directory::store::DirectoryStore;
 use portcullis_core::guard::LockoutGuard;
@@ -343,6 +344,36 @@ pub async fn purge_expired_sign_in_state(
     Ok(state + ceremonies)
 }
 
+/// Reads the country database named in configuration, once. A file that cannot be read or is
+/// not a sound MaxMind-format database stops the start: running on without it would quietly
+/// make every address one of unknown country, which is not what the administrator configured.
+pub fn load_country_database(config: &Config) -> anyhow::Result<Countries> {
+    let Some(path) = &config.geoip_country_database else {
+        return Ok(Countries::none());
+    };
+    let bytes = std::fs::read(path).with_context(|| {
+        format!(
+            "geoip_country_database: cannot read {}; download a GeoLite2-Country or GeoIP2-Country .mmdb file there, or remove the setting",
+            path.display()
+        )
+    })?;
+    let countries = Countries::from_bytes(bytes).with_context(|| {
+        format!(
+            "geoip_country_database: {} is not a usable country database",
+            path.display()
+        )
+    })?;
+    if let Some(info) = countries.database() {
+        tracing::info!(
+            path = %path.display(),
+            database_type = %info.database_type,
+            built = %info.built.date(),
+            "country database loaded"
+        );
+    }
+    Ok(countries)
+}
+
 /// Starts Portcullis on an already-bound listener: migrates, bootstraps on first start, loads
 /// signing keys and serves until [`Server::shutdown`].
 pub async fn start(
@@ -352,6 +383,8 @@ pub async fn start(
 ) -> anyhow::Result<Server> {
     let local_addr = listener.local_addr()?;
     let public_url = config.public_url();
+    // Before anything is stored: a bad file must stop the start before it changes anything.
+    let countries = load_country_database(config)?;
     let store = open_store(config).await?;
     let key = secret_key(config, overrides.entropy.as_ref())?;
     // The composition root: the one place that holds every capability's store at once.
@@ -496,8 +529,9 @@ pub async fn start(
     });
     let pool_store = store.clone();
     let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
-    let conditional_access =
-        ConditionalAccess::new(narrow!(deps, DirectoryStore)).with_change_check(lockout_guard);
+    let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore))
+        .with_change_check(lockout_guard)
+        .with_countries(countries.clone());
     let passwords = Passwords::new(narrow!(deps, MethodStore));
     let software_oath = SoftwareOath::new(
         narrow!(deps, MethodStore),
@@ -538,6 +572,7 @@ pub async fn start(
             config.trusted_proxies.iter().map(|range| range.0),
         ),
         rate_limits,
+        countries,
     });
     let app = portcullis_web::router(state);
     let (tx, rx) = oneshot::channel::<()>();

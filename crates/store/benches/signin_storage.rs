@@ -189,6 +189,7 @@ fn flow(app: &Application) -> SignInFlow {
         app_display_name: app.display_name.clone(),
         correlation_id: Uuid::new_v4(),
         ip_address: Some("127.0.0.1".into()),
+        country: None,
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36".into(),
         username: None,
         user_id: None,
@@ -247,6 +248,7 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
         authentication_requirement: "multiFactorAuthentication".into(),
         authentication_strength: None,
         replay_context: None,
+        location: Default::default(),
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod authenticator;
 pub mod fixtures;
+pub mod mmdb;
 
 use std::sync::{Arc, Mutex};
 

@@ -370,13 +370,13 @@ impl FromRequestParts<AppState> for SecurityInfoChange {
 }
 
 /// The plain facts of a sign-in request that core logs and decides on: correlation id, source
-/// address and user agent.
+/// address, its country (from the configured country database) and user agent.
 pub struct Facts(pub portcullis_core::logs::sign_in::RequestFacts);
 
-impl<S: Send + Sync> FromRequestParts<S> for Facts {
+impl FromRequestParts<AppState> for Facts {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Meta(meta) = Meta::from_request_parts(parts, state).await?;
         let user_agent = parts
             .headers
@@ -386,6 +386,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Facts {
             .to_string();
         Ok(Facts(portcullis_core::logs::sign_in::RequestFacts {
             correlation_id: meta.correlation_id,
+            country: state
+                .countries()
+                .country_of_text(meta.ip_address.as_deref()),
             ip_address: meta.ip_address,
             user_agent,
             application: None,

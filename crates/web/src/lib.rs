@@ -41,6 +41,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
+use portcullis_core::conditional_access::countries::Countries;
 use portcullis_core::directory::Directory;
 use portcullis_core::logs::sign_in::SignInLogs;
 use portcullis_core::methods::passkeys::Passkeys;
@@ -86,6 +87,8 @@ pub struct Services {
     pub trusted_proxies: client_address::TrustedProxies,
     /// The anonymous endpoints' limits (see [`rate_limit`]).
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    /// The country of the client's address, for the facts of sign-in requests.
+    pub countries: Countries,
 }
 
 /// What the Graph admin API's handlers may reach: the directory and the policies, never a
@@ -145,6 +148,8 @@ pub struct Parts {
     pub operations: Arc<OperationsState>,
     /// Read by the request middleware, before any part of the surface is reached.
     pub trusted_proxies: client_address::TrustedProxies,
+    /// Read when a sign-in request's facts are taken ([`extract::Facts`]).
+    pub countries: Countries,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -190,6 +195,7 @@ impl AppState {
                 pool_stats: s.pool_stats,
             }),
             trusted_proxies: s.trusted_proxies,
+            countries: s.countries,
         }))
     }
 
@@ -207,6 +213,10 @@ impl AppState {
 
     pub fn trusted_proxies(&self) -> &client_address::TrustedProxies {
         &self.0.trusted_proxies
+    }
+
+    pub fn countries(&self) -> &Countries {
+        &self.0.countries
     }
 }
 

@@ -7,6 +7,7 @@
 //! and the audit trail. A change is checked by linting the configuration as it would be after
 //! the change, so the rules that refuse it are the same rules `portcullis policy lint` reports.
 
+pub mod countries;
 pub mod references;
 
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,7 @@ use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::ErrorCode;
 use crate::{Error, Result};
+use countries::Countries;
 use references::ReferenceCheck;
 
 /// Entra's current limit on Conditional Access policies in a tenant.
@@ -51,6 +53,9 @@ pub struct ConditionalAccess {
     /// Asked before a policy change is committed (the lockout guard, set by the composition
     /// root with [`ConditionalAccess::with_change_check`]).
     change_check: Option<Arc<dyn PolicyChangeCheck>>,
+    /// The country of an address, for What-If and for the admin pages to say what country
+    /// locations can match.
+    countries: Countries,
 }
 
 /// A policy set and the document revision it was compiled at.
@@ -97,6 +102,14 @@ fn import_error(e: ImportError) -> Error {
         ImportError::Field { field, .. } if !field.is_empty() && field != "." => {
             Error::invalid(field.clone(), e.to_string())
         }
+        // A named location is read through its subtype, whose errors start with the member's
+        // path (`isTrusted: invalid type …`): that member is the target.
+        ImportError::Field { message, .. } => match message.split_once(": ") {
+            Some((path, _)) if !path.is_empty() && !path.contains(char::is_whitespace) => {
+                Error::invalid(path.to_string(), e.to_string())
+            }
+            _ => Error::invalid("body", e.to_string()),
+        },
         _ => Error::invalid("body", e.to_string()),
     }
 }
@@ -200,6 +213,7 @@ impl ConditionalAccess {
             compiled: Arc::new(Mutex::new(None)),
             memberships: Arc::new(Mutex::new(MembershipCache::default())),
             change_check: None,
+            countries: Countries::none(),
         }
     }
 
@@ -224,6 +238,17 @@ impl ConditionalAccess {
         check
             .check_policy_change(grant.actor(), request, &before, &after.policy_set())
             .await
+    }
+
+    /// The same service with a country database (see [`countries`]).
+    pub fn with_countries(mut self, countries: Countries) -> Self {
+        self.countries = countries;
+        self
+    }
+
+    /// The country lookup this server runs with.
+    pub fn countries(&self) -> &Countries {
+        &self.countries
     }
 
     /// The policy set every decision uses. Reading and compiling 50 stored policies costs more
@@ -797,6 +822,13 @@ impl ConditionalAccess {
         location
             .validate()
             .map_err(|e| Error::invalid("ipRanges", e.to_string()))?;
+        // Entra's values for the fields this engine knows; fields it does not are kept.
+        if let Some(unknown) = portcullis_policy::values::location_unknown_values(&location)
+            .into_iter()
+            .next()
+        {
+            return Err(Error::invalid(unknown.field.clone(), unknown.to_string()));
+        }
         if location.display_name().trim().is_empty() {
             return Err(Error::invalid(
                 "displayName",
@@ -1014,6 +1046,12 @@ impl ConditionalAccess {
                 "allowedCombinations: name at least one combination of methods.",
             ));
         }
+        if let Some(unknown) = portcullis_policy::values::strength_unknown_values(&strength)
+            .into_iter()
+            .next()
+        {
+            return Err(Error::invalid(unknown.field.clone(), unknown.to_string()));
+        }
         strength.id = id.clone();
         strength.policy_type = Some(portcullis_policy::StrengthPolicyType::Custom);
         strength.created_date_time = Some(graph_datetime::format(created));
@@ -1197,8 +1235,19 @@ impl ConditionalAccess {
         body: &[u8],
         metadata_url: &str,
     ) -> Result<Value> {
-        let request = EvaluateRequest::from_json(body)
+        let mut request = EvaluateRequest::from_json(body)
             .map_err(|e| Error::invalid(e.field.clone(), e.to_string()))?;
+        // Given only an address, the country is the database's, as a live sign-in's would be.
+        let conditions = &mut request.sign_in_conditions;
+        if conditions
+            .country
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
+        {
+            conditions.country = self
+                .countries
+                .country_of_text(conditions.ip_address.as_deref());
+        }
         let user_id = request
             .user_id()
             .map_err(|e| Error::invalid(e.field.clone(), e.to_string()))?;

@@ -23,6 +23,9 @@ use portcullis_policy::Decision;
 pub struct RequestFacts {
     pub correlation_id: Uuid,
     pub ip_address: Option<String>,
+    /// The ISO 3166-1 alpha-2 country of `ip_address`, when the server's country database
+    /// places it.
+    pub country: Option<String>,
     pub user_agent: String,
     /// The application a sign-in flow is for, when the attempt is a step of one. A failed step
     /// is logged under it; a successful one is not logged on its own, because the flow logs its
@@ -69,6 +72,19 @@ pub struct SignInLogEntry {
     /// never part of Graph's `signIn` (so never in an answer), and read back only by replay.
     #[serde(skip)]
     pub replay_context: Option<crate::logs::replay_context::ReplayContext>,
+    /// Where the sign-in came from, as far as the server's country database tells.
+    #[serde(default)]
+    pub location: SignInLocation,
+}
+
+/// Graph's `signInLocation`, to the country: Portcullis reads a country database only, so
+/// city, state and coordinates are never known.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInLocation {
+    /// ISO 3166-1 alpha-2; `null` when the address could not be placed or no database is
+    /// configured.
+    pub country_or_region: Option<String>,
 }
 
 /// One policy's result in a sign-in, as Graph's `appliedConditionalAccessPolicy`: every
@@ -242,6 +258,9 @@ pub fn first_factor_entry<S: LogStore + ?Sized>(
         authentication_requirement: "singleFactorAuthentication".to_string(),
         authentication_strength: None,
         replay_context: None,
+        location: SignInLocation {
+            country_or_region: attempt.facts.country.clone(),
+        },
     };
     Some(entry)
 }
@@ -393,6 +412,9 @@ pub fn flow_entry<S: LogStore + ?Sized>(deps: &Deps<S>, record: FlowRecord<'_>) 
         },
         authentication_strength: strength,
         replay_context: None,
+        location: SignInLocation {
+            country_or_region: record.facts.country.clone(),
+        },
     }
 }
 

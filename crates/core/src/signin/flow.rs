@@ -72,6 +72,10 @@ pub struct SignInFlow {
     /// flow cannot change platform halfway.
     pub correlation_id: Uuid,
     pub ip_address: Option<String>,
+    /// The country of `ip_address` when the flow started (see
+    /// [`crate::conditional_access::countries`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     pub user_agent: String,
     /// What the person typed at the identify step.
     pub username: Option<String>,
@@ -92,6 +96,14 @@ pub struct SignInFlow {
     pub created: OffsetDateTime,
     #[serde(with = "graph_datetime")]
     pub expires: OffsetDateTime,
+}
+
+/// Where a sign-in comes from, as the request (or the flow that began with it) tells: what the
+/// engine's platform, client app, address and location conditions are decided on.
+struct Origin<'a> {
+    user_agent: &'a str,
+    ip_address: Option<&'a str>,
+    country: Option<&'a str>,
 }
 
 /// What the person (or the page) sees of a flow after a step.
@@ -236,6 +248,7 @@ impl SignIns {
             app_display_name: app.display_name,
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            country: facts.country.clone(),
             user_agent: facts.user_agent.chars().take(512).collect(),
             username: None,
             user_id: None,
@@ -281,6 +294,7 @@ impl SignIns {
             app_display_name: app.display_name.clone(),
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
+            country: facts.country.clone(),
             user_agent: facts.user_agent.chars().take(512).collect(),
             username: Some(user.user_principal_name.clone()),
             user_id: Some(user.id),
@@ -680,8 +694,11 @@ impl SignIns {
         let ctx = self
             .context_for(
                 &set,
-                &facts.user_agent,
-                facts.ip_address.as_deref(),
+                Origin {
+                    user_agent: &facts.user_agent,
+                    ip_address: facts.ip_address.as_deref(),
+                    country: facts.country.as_deref(),
+                },
                 &user,
                 session,
                 target,
@@ -772,8 +789,11 @@ impl SignIns {
     ) -> Result<SignInContext> {
         self.context_for(
             set,
-            &flow.user_agent,
-            flow.ip_address.as_deref(),
+            Origin {
+                user_agent: &flow.user_agent,
+                ip_address: flow.ip_address.as_deref(),
+                country: flow.country.as_deref(),
+            },
             user,
             session,
             target,
@@ -785,12 +805,16 @@ impl SignIns {
     async fn context_for(
         &self,
         set: &PolicySet,
-        user_agent: &str,
-        ip_address: Option<&str>,
+        origin: Origin<'_>,
         user: &User,
         session: &AuthSession,
         target: Target,
     ) -> Result<SignInContext> {
+        let Origin {
+            user_agent,
+            ip_address,
+            country,
+        } = origin;
         let ua = portcullis_useragent::parse(user_agent);
         let mut ctx = SignInContext::new(user.id.to_string(), target);
         let memberships = self.conditional_access.memberships(user.id).await?;
@@ -803,8 +827,11 @@ impl SignIns {
         ctx.platform = ua.platform;
         ctx.client_app_type = ua.client_app_type;
         ctx.ip_address = ip_address.and_then(|ip| ip.parse::<IpAddr>().ok());
+        // The country was looked up when the request's facts were taken (see
+        // `conditional_access::countries`); without it the sign-in is of unknown country.
+        ctx.country = country.map(str::to_owned);
         if let Some(ip) = ctx.ip_address {
-            ctx.named_locations = set.locations_for(ip, None);
+            ctx.named_locations = set.locations_for(ip, country);
         }
         ctx.methods = satisfied_methods(session);
         Ok(ctx)
@@ -1018,6 +1045,7 @@ impl SignIns {
         let facts = RequestFacts {
             correlation_id: flow.correlation_id,
             ip_address: flow.ip_address.clone(),
+            country: flow.country.clone(),
             user_agent: flow.user_agent.clone(),
             application: None,
         };

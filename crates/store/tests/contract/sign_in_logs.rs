@@ -67,6 +67,9 @@ fn entry(upn: &str, error_code: u32, when: i64) -> SignInLogEntry {
         authentication_requirement: "multiFactorAuthentication".to_string(),
         authentication_strength: Some("Phishing-resistant MFA".to_string()),
         replay_context: None,
+        location: portcullis_core::logs::sign_in::SignInLocation {
+            country_or_region: Some("SE".to_string()),
+        },
     }
 }
 

@@ -21,6 +21,7 @@ fn flow(step: FlowStep) -> portcullis_core::signin::SignInFlow {
         app_display_name: "Contoso Portal".into(),
         correlation_id: Uuid::new_v4(),
         ip_address: Some("192.0.2.7".into()),
+        country: Some("SE".into()),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64)".into(),
         username: None,
         user_id: None,

@@ -709,12 +709,26 @@ async fn locations_page(
         "conditional-access",
         json!({
             "locations": locations,
+            "country_database": country_database(state),
             "values": values,
             "errors": errors,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("locations"),
         }),
     ))
+}
+
+/// What the location pages say about the country database: which one places addresses, or
+/// that none does and country locations therefore never match a country.
+fn country_database(state: &PortalState) -> Value {
+    match state.conditional_access.countries().database() {
+        Some(db) => json!({
+            "configured": true,
+            "type": db.database_type,
+            "built": db.built.date().to_string(),
+        }),
+        None => json!({ "configured": false }),
+    }
 }
 
 /// Which of the two Conditional Access objects with an edit form a request is about: a named
@@ -814,6 +828,7 @@ impl Editable {
 /// The form of one stored named location or custom strength: `values` as the form shows them
 /// (stored, or as typed when refused) and `errors` beside their fields.
 fn edit_page(
+    state: &PortalState,
     portal: &Portal,
     status: StatusCode,
     what: Editable,
@@ -832,6 +847,7 @@ fn edit_page(
             "id": stored["id"],
             "name": stored["displayName"],
             "combinations": COMBINATIONS,
+            "country_database": country_database(state),
             "values": values,
             "errors": errors,
             "can_write": portal.may::<WriteConditionalAccess>(),
@@ -865,6 +881,7 @@ async fn edit_form_of(
     let stored = what.stored(&state, &portal, &id).await?;
     let values = what.values(&stored);
     edit_page(
+        &state,
         &portal,
         StatusCode::OK,
         what,
@@ -890,7 +907,7 @@ async fn save_edit(
         Err(e) => {
             let (status, errors) = refusal(e, EDIT_FIELDS)?;
             let values = what.typed(&form, &stored);
-            edit_page(&portal, status, what, &stored, values, errors)
+            edit_page(&state, &portal, status, what, &stored, values, errors)
         }
     }
 }

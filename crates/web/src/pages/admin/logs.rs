@@ -279,6 +279,7 @@ fn entry_view(e: &SignInLogEntry) -> Value {
         "app": e.app_display_name,
         "appId": e.app_id,
         "ip": e.ip_address,
+        "country": e.location.country_or_region,
         "clientApp": e.client_app_used,
         "userAgent": e.user_agent,
         "os": e.device_detail.operating_system,
