@@ -1906,3 +1906,55 @@ async fn the_policy_editor_refuses_a_lockout_shows_why_and_saves_it_when_ticked(
     assert_eq!(policies(&t).await.len(), 1);
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_policy_editor_shows_what_a_change_would_have_done_in_the_last_7_days() {
+    let t = TestServer::start().await;
+    let payroll = crate::replay::app(&t, "Payroll").await;
+    let wiki = crate::replay::app(&t, "Wiki").await;
+    let alice = portcullis_testkit::fixtures::create_user(&t, "alice@contoso.com", "Alice").await;
+    for app in [&payroll, &payroll, &wiki] {
+        let status = crate::replay::sign_in(&t, app, "alice@contoso.com", &alice).await;
+        assert!(status == "granted" || status == "completed", "{status}");
+    }
+    let browser = admin(&t).await;
+    // A new policy blocking Payroll for Alice, previewed: two of her three sign-ins flip.
+    let form = vec![
+        ("displayName", "Alice: no Payroll".to_string()),
+        ("usersInclude", "select".into()),
+        ("includeUsers", "alice@contoso.com".into()),
+        ("target", "applications".into()),
+        ("appsInclude", "select".into()),
+        ("includeApplications", payroll.clone()),
+        ("grant", "block".into()),
+        ("operator", "OR".into()),
+        ("state", "enabled".into()),
+        ("intent", "preview".into()),
+    ];
+    let page = browser
+        .post("/admin/conditional-access/policies", &pairs(&form))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let start = page
+        .html
+        .find("id=\"policy-impact\"")
+        .unwrap_or_else(|| panic!("no impact panel in:\n{}", page.html));
+    let panel = &page.html[start..start + page.html[start..].find("</div>").unwrap()];
+    let text = unescape(panel);
+    assert!(
+        text.contains("Of 3 sign-ins decided again"),
+        "every sign-in of the week is decided again: {text}"
+    );
+    assert!(
+        text.contains("<strong>2</strong> would have ended differently"),
+        "{text}"
+    );
+    assert!(text.contains("2 blocked"), "{text}");
+    assert!(text.contains("alice@contoso.com"), "{text}");
+    assert!(
+        page.html.contains("value=\"Alice: no Payroll\""),
+        "the form keeps what was typed"
+    );
+    assert!(policies(&t).await.is_empty(), "a preview saves nothing");
+    t.stop().await;
+}

@@ -47,14 +47,14 @@ fn strength(id: &str) -> Value {
     json!({"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": id}})
 }
 
-async fn app(t: &TestServer, name: &str) -> String {
+pub(crate) async fn app(t: &TestServer, name: &str) -> String {
     let r = t.post("/applications", json!({"displayName": name})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["appId"].as_str().unwrap().to_string()
 }
 
 /// One sign-in to `app_id` through a flow with a fresh pass, from Windows: the flow's status.
-async fn sign_in(t: &TestServer, app_id: &str, upn: &str, user_id: &str) -> String {
+pub(crate) async fn sign_in(t: &TestServer, app_id: &str, upn: &str, user_id: &str) -> String {
     let post = |path: String, body: Value| async move {
         call(
             t,

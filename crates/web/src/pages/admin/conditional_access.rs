@@ -15,7 +15,8 @@ use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
 use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::directory::authz::{
-    Granted, ReadApplications, ReadGroups, ReadPolicies, ReadUsers, WriteConditionalAccess,
+    Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies, ReadUsers,
+    WriteConditionalAccess,
 };
 use portcullis_core::directory::roles::BUILT_IN_ROLES;
 use portcullis_core::kernel::query::ListQuery;
@@ -239,6 +240,15 @@ async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, Pag
     }))
 }
 
+/// What the policy form shows beside the fields after a save or a preview.
+#[derive(Default, Clone, Copy)]
+struct Notices<'a> {
+    /// The lockout guard's finding, with the checkbox that acknowledges it.
+    lockout: Option<&'a Value>,
+    /// What the form's policy would have done to the last 7 days' sign-ins.
+    impact: Option<&'a Value>,
+}
+
 async fn render_form(
     state: &PortalState,
     portal: &Portal,
@@ -246,7 +256,7 @@ async fn render_form(
     policy_id: Option<&str>,
     form: &PolicyForm,
     errors: FieldErrors,
-    lockout: Option<&Value>,
+    notices: Notices<'_>,
 ) -> PageResult {
     let options = form_options(state, portal).await?;
     let findings = match (policy_id, portal.maybe::<ReadPolicies>()) {
@@ -286,7 +296,8 @@ async fn render_form(
             "errors": errors,
             "findings": findings,
             "unresolved": unresolved,
-            "lockout": lockout,
+            "lockout": notices.lockout,
+            "impact": notices.impact,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -302,7 +313,7 @@ async fn new_form(State(state): State<Arc<PortalState>>, portal: Portal) -> Page
         None,
         &PolicyForm::new_policy(),
         FieldErrors::new(),
-        None,
+        Notices::default(),
     )
     .await
 }
@@ -323,7 +334,7 @@ async fn edit_form(
         Some(&id),
         &form,
         FieldErrors::new(),
-        None,
+        Notices::default(),
     )
     .await
 }
@@ -375,6 +386,59 @@ async fn user_ids(
     ids
 }
 
+/// What the policy as the form now stands would have done to the last 7 days' sign-ins: the
+/// tenant's policies with this one changed (or added), replayed over the sign-in log. Nothing
+/// is saved. Reading the log takes the audit-log reading permission as well.
+async fn impact(
+    state: &PortalState,
+    portal: &Portal,
+    id: Option<&str>,
+    mut policy: Value,
+) -> Value {
+    let (Some(policies), Some(logs)) = (
+        portal.maybe::<ReadPolicies>(),
+        portal.maybe::<ReadAuditLogs>(),
+    ) else {
+        return json!({"unavailable": "Previewing against past sign-ins reads the sign-in log, which your roles do not allow (Reports Reader, Security Reader or Global Reader do)."});
+    };
+    // A new policy has no id yet; any id that names no stored policy adds it.
+    let id = id
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    policy["id"] = json!(id);
+    let request = json!({"changes": [{"id": id, "policy": policy}], "days": 7, "top": 10});
+    match state
+        .sign_in_logs
+        .replay(
+            &policies,
+            &logs,
+            &state.conditional_access,
+            request.to_string().as_bytes(),
+        )
+        .await
+    {
+        Ok(report) => {
+            let mut view = serde_json::to_value(&report).unwrap_or_default();
+            let sum = |key: &str| -> u64 {
+                report
+                    .by_user
+                    .iter()
+                    .map(|u| match key {
+                        "blocked" => u.counts.now_blocked,
+                        "challenged" => u.counts.now_challenged,
+                        _ => u.counts.now_granted,
+                    })
+                    .sum()
+            };
+            view["nowBlocked"] = json!(sum("blocked"));
+            view["nowChallenged"] = json!(sum("challenged"));
+            view["nowGranted"] = json!(sum("granted"));
+            view
+        }
+        Err(e) => json!({"error": e.public_message()}),
+    }
+}
+
 /// The form's "I understand this may lock administrators out" checkbox.
 fn acknowledged(mut request: RequestContext, form: &FormData) -> RequestContext {
     request.acknowledge_lockout = form.text("acknowledgeLockout") == "true";
@@ -398,6 +462,7 @@ async fn create(
 ) -> PageResult {
     let grant = portal.grant::<WriteConditionalAccess>("creating Conditional Access policies")?;
     let request = acknowledged(request, &form);
+    let previewing = form.text("intent") == "preview";
     let form = PolicyForm::from_form(&form);
     let ids = user_ids(&state, &portal, &form).await;
     let body = match form.apply(&policy_form::empty_policy(), &ids) {
@@ -410,11 +475,27 @@ async fn create(
                 None,
                 &form,
                 errors,
-                None,
+                Notices::default(),
             )
             .await;
         }
     };
+    if previewing {
+        let impact = impact(&state, &portal, None, body).await;
+        return render_form(
+            &state,
+            &portal,
+            StatusCode::OK,
+            None,
+            &form,
+            FieldErrors::new(),
+            Notices {
+                lockout: None,
+                impact: Some(&impact),
+            },
+        )
+        .await;
+    }
     match state
         .conditional_access
         .create_policy(&grant, &request, body.to_string().as_bytes())
@@ -437,7 +518,10 @@ async fn create(
                 None,
                 &form,
                 errors,
-                lockout.as_ref(),
+                Notices {
+                    lockout: lockout.as_ref(),
+                    impact: None,
+                },
             )
             .await
         }
@@ -455,6 +539,7 @@ async fn save(
     let read = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let stored = state.conditional_access.policy(&read, &id).await?;
     let request = acknowledged(request, &form);
+    let previewing = form.text("intent") == "preview";
     let form = PolicyForm::from_form(&form);
     let ids = user_ids(&state, &portal, &form).await;
     let body = match form.apply(&stored, &ids) {
@@ -467,11 +552,27 @@ async fn save(
                 Some(&id),
                 &form,
                 errors,
-                None,
+                Notices::default(),
             )
             .await;
         }
     };
+    if previewing {
+        let impact = impact(&state, &portal, Some(&id), body).await;
+        return render_form(
+            &state,
+            &portal,
+            StatusCode::OK,
+            Some(&id),
+            &form,
+            FieldErrors::new(),
+            Notices {
+                lockout: None,
+                impact: Some(&impact),
+            },
+        )
+        .await;
+    }
     match state
         .conditional_access
         .replace_policy(&grant, &request, &id, body.to_string().as_bytes())
@@ -491,7 +592,10 @@ async fn save(
                 Some(&id),
                 &form,
                 errors,
-                lockout.as_ref(),
+                Notices {
+                    lockout: lockout.as_ref(),
+                    impact: None,
+                },
             )
             .await
         }
