@@ -386,6 +386,31 @@ async fn user_ids(
     ids
 }
 
+/// The form again, with what the policy as typed would have done to the last 7 days.
+async fn preview(
+    state: &PortalState,
+    portal: &Portal,
+    policy_id: Option<&str>,
+    form: &PolicyForm,
+    body: Value,
+) -> PageResult {
+    let impact = impact(state, portal, policy_id, body).await;
+    let notices = Notices {
+        lockout: None,
+        impact: Some(&impact),
+    };
+    render_form(
+        state,
+        portal,
+        StatusCode::OK,
+        policy_id,
+        form,
+        FieldErrors::new(),
+        notices,
+    )
+    .await
+}
+
 /// What the policy as the form now stands would have done to the last 7 days' sign-ins: the
 /// tenant's policies with this one changed (or added), replayed over the sign-in log. Nothing
 /// is saved. Reading the log takes the audit-log reading permission as well.
@@ -481,20 +506,7 @@ async fn create(
         }
     };
     if previewing {
-        let impact = impact(&state, &portal, None, body).await;
-        return render_form(
-            &state,
-            &portal,
-            StatusCode::OK,
-            None,
-            &form,
-            FieldErrors::new(),
-            Notices {
-                lockout: None,
-                impact: Some(&impact),
-            },
-        )
-        .await;
+        return preview(&state, &portal, None, &form, body).await;
     }
     match state
         .conditional_access
@@ -558,20 +570,7 @@ async fn save(
         }
     };
     if previewing {
-        let impact = impact(&state, &portal, Some(&id), body).await;
-        return render_form(
-            &state,
-            &portal,
-            StatusCode::OK,
-            Some(&id),
-            &form,
-            FieldErrors::new(),
-            Notices {
-                lockout: None,
-                impact: Some(&impact),
-            },
-        )
-        .await;
+        return preview(&state, &portal, Some(&id), &form, body).await;
     }
     match state
         .conditional_access
