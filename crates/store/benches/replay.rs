@@ -105,6 +105,7 @@ fn entry(n: usize, at: OffsetDateTime, groups: &[Uuid], app: Uuid) -> SignInLogE
         authentication_requirement: "multiFactorAuthentication".into(),
         authentication_strength: None,
         replay_context: Some(context),
+        location: Default::default(),
     }
 }
 
