@@ -17,12 +17,14 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_policy::analyze::{
-    AnalysisInput, Application, Directory, GLOBAL_ADMINISTRATOR_ROLE, PersonFacts, analyze,
+    ADMIN_PORTAL_APP_ID, AnalysisInput, Application, ConditionSpace, Directory,
+    GLOBAL_ADMINISTRATOR_ROLE, PersonFacts, analyze,
 };
 use portcullis_policy::location::{IpNamedLocation, IpRange};
 use portcullis_policy::strength::CombinationConfiguration;
 use portcullis_policy::{
     AuthenticationMethodMode, AuthenticationStrength, NamedLocation, PolicySet, SatisfiedMethod,
+    Target,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -263,5 +265,39 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// What the lockout guard pays on a change: the space of a 240-policy set built, and one Global
+/// Administrator's reach to the Admin Portal asked of it.
+fn guard(c: &mut Criterion) {
+    let (policies, strength, locations) = tenant();
+    let set = PolicySet::new(
+        policies
+            .into_iter()
+            .map(|p| serde_json::from_value(p).expect("generated policy"))
+            .collect(),
+        vec![strength],
+        locations,
+    );
+    let admin = PersonFacts {
+        user_id: id(USER, 1),
+        group_ids: vec![id(GROUP, 0), id(GROUP, POLICY_GROUPS + 3)],
+        role_template_ids: vec![GLOBAL_ADMINISTRATOR_ROLE.to_owned()],
+        guest: false,
+        methods: vec![
+            SatisfiedMethod::new(AuthenticationMethodMode::Password),
+            SatisfiedMethod::passkey(ALLOW_LISTED),
+        ],
+    };
+    let portal = Target::Application(ADMIN_PORTAL_APP_ID.to_owned());
+    let mut group = c.benchmark_group("guard");
+    group.sample_size(10);
+    group.bench_function("240 policies: space, then one administrator's reach", |b| {
+        b.iter(|| {
+            let space = ConditionSpace::new(black_box(&set), std::slice::from_ref(&portal));
+            space.can_reach(&set, black_box(&admin), &portal)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, guard, bench);
 criterion_main!(benches);
