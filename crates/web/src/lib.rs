@@ -42,6 +42,7 @@ use axum::extract::{DefaultBodyLimit, FromRef};
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::directory::Directory;
+use portcullis_core::guard::analysis::PolicyAnalyzer;
 use portcullis_core::logs::sign_in::SignInLogs;
 use portcullis_core::methods::passkeys::Passkeys;
 use portcullis_core::methods::password::Passwords;
@@ -78,6 +79,8 @@ pub struct Services {
     pub software_oath: SoftwareOath,
     pub tokens: Arc<TokenService>,
     pub passkeys: Passkeys,
+    /// The analyzer against the directory (`…/conditionalAccess/analyze`, the Analysis page).
+    pub analyzer: PolicyAnalyzer,
     /// The address people and applications reach this server at, without a trailing slash.
     pub public_url: String,
     pub metrics: Option<PrometheusHandle>,
@@ -97,6 +100,7 @@ pub struct GraphState {
     pub passkeys: Passkeys,
     pub passwords: Passwords,
     pub sign_in_logs: SignInLogs,
+    pub analyzer: PolicyAnalyzer,
     pub public_url: String,
 }
 
@@ -126,6 +130,7 @@ pub struct PortalState {
     pub passes: TemporaryAccessPasses,
     pub passkeys: Passkeys,
     pub sign_in_logs: SignInLogs,
+    pub analyzer: PolicyAnalyzer,
     pub public_url: String,
 }
 
@@ -161,6 +166,7 @@ impl AppState {
                 passkeys: s.passkeys.clone(),
                 passwords: s.passwords.clone(),
                 sign_in_logs: s.sign_in_logs.clone(),
+                analyzer: s.analyzer.clone(),
                 public_url: s.public_url.clone(),
             }),
             portal: Arc::new(PortalState {
@@ -169,6 +175,7 @@ impl AppState {
                 passes: s.passes.clone(),
                 passkeys: s.passkeys.clone(),
                 sign_in_logs: s.sign_in_logs.clone(),
+                analyzer: s.analyzer,
                 public_url: s.public_url.clone(),
             }),
             sign_in: Arc::new(SignInState {
