@@ -127,7 +127,10 @@ fn candidate(body: &[u8]) -> Result<Candidate> {
     let value: Value = serde_json::from_str(&text)
         .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}")))?;
     let Value::Object(members) = value else {
-        return Err(Error::invalid("body", "The request body must be a JSON object."));
+        return Err(Error::invalid(
+            "body",
+            "The request body must be a JSON object.",
+        ));
     };
     if let Some(key) = members
         .keys()
@@ -218,7 +221,9 @@ impl PolicyAnalyzer {
         .await?
         {
             group_ids.push(group.id.to_string());
-            names.groups.insert(group.id.to_string(), group.display_name);
+            names
+                .groups
+                .insert(group.id.to_string(), group.display_name);
         }
         let applications: Vec<AnalyzedApplication> = all(|q| {
             let store = store.clone();

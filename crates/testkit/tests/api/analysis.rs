@@ -40,7 +40,10 @@ fn findings(reply: &Reply) -> Vec<Value> {
 }
 
 async fn stored_policies(t: &TestServer) -> usize {
-    t.get(POLICIES).await.body["value"].as_array().unwrap().len()
+    t.get(POLICIES).await.body["value"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 /// The bootstrap administrator's user id.
@@ -55,7 +58,8 @@ async fn admin_id(t: &TestServer) -> String {
 async fn a_candidate_blocking_everyone_is_a_proved_lockout_and_nothing_is_stored() {
     let t = TestServer::start().await;
     let admin = admin_id(&t).await;
-    let candidate = json!({"policies": [everyone_everywhere("Block everyone", "enabled", block())]});
+    let candidate =
+        json!({"policies": [everyone_everywhere("Block everyone", "enabled", block())]});
     let reply = t.post(ANALYZE, candidate).await;
     let found = findings(&reply);
     assert_eq!(reply.body["policies"], 1, "the candidate, not the tenant's");
@@ -80,7 +84,12 @@ async fn a_candidate_blocking_everyone_is_a_proved_lockout_and_nothing_is_stored
 
     // No body at all, or an empty object: the tenant's policies, none yet.
     let empty = t
-        .graph_raw(reqwest::Method::POST, ANALYZE, "application/json", Vec::new())
+        .graph_raw(
+            reqwest::Method::POST,
+            ANALYZE,
+            "application/json",
+            Vec::new(),
+        )
         .await;
     assert_eq!(empty.status, StatusCode::OK, "{:?}", empty.body);
     assert_eq!(empty.body["policies"], 0);
@@ -223,8 +232,16 @@ async fn the_analysis_page_lists_findings_by_severity_with_their_proof() {
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.html);
     assert!(fresh.html.contains("aria-current=\"page\">Analysis</a>"));
     assert!(!fresh.html.contains("id=\"analysis-empty\""));
-    assert!(fresh.html.contains("a password alone reaches"), "{}", fresh.html);
-    assert!(!fresh.html.contains("Block without an emergency-access exclusion"));
+    assert!(
+        fresh.html.contains("a password alone reaches"),
+        "{}",
+        fresh.html
+    );
+    assert!(
+        !fresh
+            .html
+            .contains("Block without an emergency-access exclusion")
+    );
 
     // A report-only block on everyone never trips the guard, and is still a block without an
     // emergency-access exclusion.
@@ -249,7 +266,10 @@ async fn the_analysis_page_lists_findings_by_severity_with_their_proof() {
         "<a href=\"/admin/conditional-access/policies/{policy}\">Block everyone (report-only)</a>"
     )));
     let upn = t.bootstrap.admin_user_principal_name.clone();
-    assert!(html.contains(&format!("<dd>{upn}</dd>")), "the witness by name");
+    assert!(
+        html.contains(&format!("<dd>{upn}</dd>")),
+        "the witness by name"
+    );
     assert!(html.contains("Try it in What If"));
     let link = html
         .split("Try it in What If")

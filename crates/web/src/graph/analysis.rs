@@ -36,11 +36,15 @@ pub(crate) async fn run(
     body: &[u8],
 ) -> Result<AnalysisReport, Error> {
     let prepared = analyzer.prepare(grant, conditional_access, body).await?;
-    // The semaphore is never closed, so a permit always comes.
-    let _permit = ANALYSES.acquire().await;
-    tokio::task::spawn_blocking(move || prepared.run())
-        .await
-        .map_err(|e| Error::Internal(format!("the analysis did not finish: {e}")))
+    // The semaphore is never closed, so a permit always comes. The walk keeps it: a request
+    // that goes away does not stop a walk already running, nor let another start beside it.
+    let permit = ANALYSES.acquire().await;
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        prepared.run()
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the analysis did not finish: {e}")))
 }
 
 /// Analyse Conditional Access against the directory: the tenant's policies (no body, or `{}`),

@@ -77,9 +77,9 @@ fn view(report: &AnalysisReport, what_if: bool) -> Value {
                 .filter(|f| f.severity == *severity)
                 .map(|f| finding(f, &report.names, what_if))
                 .collect();
-            (!findings.is_empty()).then(|| {
-                json!({ "severity": severity.as_str(), "label": label, "findings": findings })
-            })
+            (!findings.is_empty()).then(
+                || json!({ "severity": severity.as_str(), "label": label, "findings": findings }),
+            )
         })
         .collect();
     json!({
@@ -127,11 +127,18 @@ fn finding(f: &Finding, names: &Names, what_if: bool) -> Value {
             1,
             (
                 "Roles",
-                w.roles.iter().map(|r| role(r)).collect::<Vec<_>>().join(", "),
+                w.roles
+                    .iter()
+                    .map(|r| role(r))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             ),
         );
     }
-    for (what, risk) in [("Sign-in risk", &w.sign_in_risk), ("User risk", &w.user_risk)] {
+    for (what, risk) in [
+        ("Sign-in risk", &w.sign_in_risk),
+        ("User risk", &w.user_risk),
+    ] {
         if *risk != RiskLevel::None {
             witness.push((what, risk.to_string()));
         }
@@ -259,7 +266,10 @@ fn decision(outcome: &Outcome) -> Value {
                         .join(" or ")
                 })
                 .collect();
-            (format!("Asked for {}", asked.join(", and ")), "state-report")
+            (
+                format!("Asked for {}", asked.join(", and ")),
+                "state-report",
+            )
         }
     };
     json!({ "name": outcome.name(), "text": text, "class": class })
@@ -308,9 +318,7 @@ mod tests {
 
     fn report(findings: Vec<Finding>) -> AnalysisReport {
         let mut names = Names::default();
-        names
-            .users
-            .insert("u-1".into(), "alice@contoso.com".into());
+        names.users.insert("u-1".into(), "alice@contoso.com".into());
         names.applications.insert("app-1".into(), "Payroll".into());
         AnalysisReport {
             analysis: Analysis {
@@ -406,6 +414,9 @@ mod tests {
             .render(&found)
             .unwrap();
         assert!(!html.contains("id=\"analysis-empty\""));
-        assert!(html.contains("<li id=\"count-high\"><strong>1</strong>"), "{html}");
+        assert!(
+            html.contains("<li id=\"count-high\"><strong>1</strong>"),
+            "{html}"
+        );
     }
 }
