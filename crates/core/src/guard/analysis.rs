@@ -144,8 +144,9 @@ fn candidate(body: &[u8]) -> Result<Candidate> {
     Candidate::from_members(&members)
 }
 
-/// Every row of a paged list.
-async fn all<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+/// The rows of a paged list, stopping once there are more than `limit` (the caller refuses
+/// those; a large tenant is not read whole just to be told so).
+async fn all<T, F, Fut>(limit: usize, mut page: F) -> Result<Vec<T>>
 where
     F: FnMut(ListQuery) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>>>,
@@ -161,8 +162,8 @@ where
         .await?;
         out.extend(found.items);
         match found.next {
-            Some(next) => after = Some(next),
-            None => return Ok(out),
+            Some(next) if out.len() <= limit => after = Some(next),
+            _ => return Ok(out),
         }
     }
 }
@@ -185,7 +186,7 @@ impl PolicyAnalyzer {
     ) -> Result<PreparedAnalysis> {
         let set = candidate_set(conditional_access, candidate(body)?).await?;
         let store = self.guard.deps.store.clone();
-        let users: Vec<User> = all(|q| {
+        let users: Vec<User> = all(MAX_PEOPLE, |q| {
             let store = store.clone();
             async move { store.list_users(&q).await }
         })
@@ -195,8 +196,7 @@ impl PolicyAnalyzer {
                 code: ErrorCode::EntityTooLarge,
                 target: Some("directory".into()),
                 message: format!(
-                    "The directory holds {} people; an analysis online covers at most {MAX_PEOPLE}. Analyse it offline with `portcullis policy analyze --directory`.",
-                    users.len()
+                    "The directory holds more than {MAX_PEOPLE} people, the most an analysis online covers. Analyse it offline with `portcullis policy analyze --directory`."
                 ),
             });
         }
@@ -214,7 +214,7 @@ impl PolicyAnalyzer {
             people.push(person.facts(&passkeys).0);
         }
         let mut group_ids = Vec::new();
-        for group in all(|q| {
+        for group in all(usize::MAX, |q| {
             let store = store.clone();
             async move { store.list_groups(&q).await }
         })
@@ -225,7 +225,7 @@ impl PolicyAnalyzer {
                 .groups
                 .insert(group.id.to_string(), group.display_name);
         }
-        let applications: Vec<AnalyzedApplication> = all(|q| {
+        let applications: Vec<AnalyzedApplication> = all(usize::MAX, |q| {
             let store = store.clone();
             async move { store.list_applications(&q).await }
         })
