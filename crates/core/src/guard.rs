@@ -48,6 +48,8 @@ use crate::methods::store::MethodStore;
 use crate::methods::tap::{TapConfiguration, usability};
 use crate::{Error, Result};
 
+pub mod analysis;
+
 /// The lockout guard; see the module docs.
 #[derive(Clone)]
 pub struct LockoutGuard {
@@ -65,6 +67,13 @@ struct Protected {
     other_methods: Vec<SatisfiedMethod>,
     /// Whether a password or a usable pass lets them start a sign-in without a passkey.
     other_first_factor: bool,
+}
+
+/// The method policies that decide what a person can present besides passkeys, read once per
+/// judgement or analysis rather than once per person.
+struct MethodRules {
+    passwords_on: bool,
+    passes: TapConfiguration,
 }
 
 /// The rules a judgement is made under: the policies and the passkey method policy.
@@ -101,13 +110,14 @@ impl LockoutGuard {
             Actor::User { id, .. } => self.deps.store.user(*id).await?,
             Actor::App { .. } | Actor::System => None,
         };
+        let rules = self.method_rules().await?;
         let mut people = Vec::new();
         for user in holders.iter().chain(actor_user.iter()) {
             if people.iter().any(|p: &Protected| p.user.id == user.id) {
                 continue;
             }
             let signed_in_now = actor_user.as_ref().is_some_and(|a| a.id == user.id);
-            people.push(self.protected(user.clone(), signed_in_now).await?);
+            people.push(self.protected(user.clone(), signed_in_now, &rules).await?);
         }
         let before_space = space(before.policies);
         let after_space = space(after.policies);
@@ -190,9 +200,27 @@ impl LockoutGuard {
         Ok(users)
     }
 
+    /// The password and pass policies in force.
+    async fn method_rules(&self) -> Result<MethodRules> {
+        let passwords: PasswordConfiguration =
+            crate::methods::config::load(&self.deps, crate::methods::password::CONFIGURATION_ID)
+                .await?;
+        let passes: TapConfiguration =
+            crate::methods::config::load(&self.deps, crate::methods::tap::CONFIGURATION_ID).await?;
+        Ok(MethodRules {
+            passwords_on: passwords.state.eq_ignore_ascii_case("enabled"),
+            passes,
+        })
+    }
+
     /// `signed_in_now`: the person making the change, who is signed in at this moment, so can
     /// begin a sign-in whatever is left of their methods (a pass they used up, say).
-    async fn protected(&self, user: User, signed_in_now: bool) -> Result<Protected> {
+    async fn protected(
+        &self,
+        user: User,
+        signed_in_now: bool,
+        rules: &MethodRules,
+    ) -> Result<Protected> {
         let store = &self.deps.store;
         let groups: Vec<Uuid> = store
             .transitive_member_of(user.id)
@@ -214,12 +242,7 @@ impl LockoutGuard {
             .collect();
         let mut other_methods = Vec::new();
         let mut other_first_factor = signed_in_now;
-        let passwords: PasswordConfiguration =
-            crate::methods::config::load(&self.deps, crate::methods::password::CONFIGURATION_ID)
-                .await?;
-        if passwords.state.eq_ignore_ascii_case("enabled")
-            && store.password(user.id).await?.is_some()
-        {
+        if rules.passwords_on && store.password(user.id).await?.is_some() {
             other_methods.push(SatisfiedMethod::new(AuthenticationMethodMode::Password));
             other_first_factor = true;
         }
@@ -227,10 +250,11 @@ impl LockoutGuard {
             other_methods.push(SatisfiedMethod::new(AuthenticationMethodMode::SoftwareOath));
         }
         if let Some(tap) = store.temporary_access_pass(user.id).await? {
-            let config: TapConfiguration =
-                crate::methods::config::load(&self.deps, crate::methods::tap::CONFIGURATION_ID)
-                    .await?;
-            let (usable, _) = usability(&tap, config.applies_to(&groups), self.deps.clock.now());
+            let (usable, _) = usability(
+                &tap,
+                rules.passes.applies_to(&groups),
+                self.deps.clock.now(),
+            );
             if usable {
                 other_methods.push(SatisfiedMethod::new(if tap.is_usable_once {
                     AuthenticationMethodMode::TemporaryAccessPassOneTime
@@ -267,6 +291,31 @@ impl LockoutGuard {
     }
 }
 
+impl Protected {
+    /// The person as the analyzer knows them: their memberships and what they can present
+    /// under the passkey policy `passkeys`; and whether a passkey is among it.
+    fn facts(&self, passkeys: &Fido2Policy) -> (PersonFacts, bool) {
+        let mut methods = self.other_methods.clone();
+        let mut has_passkey = false;
+        if passkeys.admits(&self.groups).is_ok() {
+            for aaguid in &self.passkeys {
+                if passkeys.allows_model(aaguid).is_ok() {
+                    methods.push(SatisfiedMethod::passkey(aaguid.clone()));
+                    has_passkey = true;
+                }
+            }
+        }
+        let facts = PersonFacts {
+            user_id: self.user.id.to_string(),
+            group_ids: self.groups.iter().map(Uuid::to_string).collect(),
+            role_template_ids: self.roles.clone(),
+            guest: self.user.user_type == crate::directory::model::UserType::Guest,
+            methods,
+        };
+        (facts, has_passkey)
+    }
+}
+
 const ACKNOWLEDGE: &str = "If that is what you intend, repeat the request with acknowledgeLockout=true (in the portal, tick \"I understand this may lock administrators out\").";
 
 fn admin_portal() -> Target {
@@ -283,24 +332,9 @@ fn person_name(finding: &Finding) -> &str {
 
 /// Whether `person` reaches the Admin Portal under `scenario`, and if not, the proof.
 fn standing(space: &ConditionSpace, scenario: &Scenario<'_>, person: &Protected) -> Standing {
-    let mut methods = person.other_methods.clone();
     let admitted = scenario.passkeys.admits(&person.groups).is_ok();
-    let mut has_passkey = false;
-    if admitted {
-        for aaguid in &person.passkeys {
-            if scenario.passkeys.allows_model(aaguid).is_ok() {
-                methods.push(SatisfiedMethod::passkey(aaguid.clone()));
-                has_passkey = true;
-            }
-        }
-    }
-    let facts = PersonFacts {
-        user_id: person.user.id.to_string(),
-        group_ids: person.groups.iter().map(Uuid::to_string).collect(),
-        role_template_ids: person.roles.clone(),
-        guest: person.user.user_type == crate::directory::model::UserType::Guest,
-        methods: methods.clone(),
-    };
+    let (facts, has_passkey) = person.facts(scenario.passkeys);
+    let methods = facts.methods.clone();
     if !has_passkey && !person.other_first_factor {
         // Nothing to begin a sign-in with: no policy is involved, so the witness is any
         // browser sign-in to the Admin Portal and What-If's own decision for it.

@@ -16,6 +16,7 @@ use portcullis_core::conditional_access::countries::Countries;
 use portcullis_core::directory::Directory;
 use portcullis_core::directory::store::DirectoryStore;
 use portcullis_core::guard::LockoutGuard;
+use portcullis_core::guard::analysis::PolicyAnalyzer;
 use portcullis_core::kernel::Deps;
 use portcullis_core::kernel::clock::{Clock, SystemClock};
 use portcullis_core::kernel::crypto::Sealer;
@@ -554,6 +555,7 @@ pub async fn start(
         sign_in_logs: SignInLogs::new(narrow!(deps, LogStore)),
         readiness: Readiness::new(deps.store.clone()),
         passkeys,
+        analyzer: PolicyAnalyzer::new(narrow!(deps, MethodStore)),
         conditional_access,
         passes,
         passwords,

@@ -124,33 +124,39 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for GraphJson<T> {
 /// UTF-16 with a byte-order mark). Size limit and content type are checked here.
 pub struct GraphBody(pub Bytes);
 
+/// The body's bytes, refused when too large or not declared JSON; possibly empty.
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        if !is_json_media_type(&ct) {
+            return Err(Error::Invalid {
+                code: ErrorCode::InvalidRequest,
+                target: Some("Content-Type".into()),
+                message: format!("Expected Content-Type application/json, got '{ct}'."),
+            }
+            .into());
+        }
+    }
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::PayloadTooLarge {
+                limit: crate::MAX_BODY_BYTES,
+            }
+        } else {
+            Error::invalid(
+                "body",
+                format!("The request body could not be read: {rejection}"),
+            )
+        }
+    })?;
+    Ok(bytes)
+}
+
 impl<S: Send + Sync> FromRequest<S> for GraphBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            if !is_json_media_type(&ct) {
-                return Err(Error::Invalid {
-                    code: ErrorCode::InvalidRequest,
-                    target: Some("Content-Type".into()),
-                    message: format!("Expected Content-Type application/json, got '{ct}'."),
-                }
-                .into());
-            }
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge {
-                    limit: crate::MAX_BODY_BYTES,
-                }
-            } else {
-                Error::invalid(
-                    "body",
-                    format!("The request body could not be read: {rejection}"),
-                )
-            }
-        })?;
+        let bytes = json_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::invalid(
                 "body",
@@ -159,6 +165,18 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
             .into());
         }
         Ok(GraphBody(bytes))
+    }
+}
+
+/// A JSON body that may be left out (an empty body reaches the handler as no bytes), checked
+/// for size and content type like [`GraphBody`].
+pub struct OptionalGraphBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for OptionalGraphBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(OptionalGraphBody(json_bytes(req, state).await?))
     }
 }
 

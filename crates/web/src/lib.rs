@@ -43,6 +43,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_core::conditional_access::ConditionalAccess;
 use portcullis_core::conditional_access::countries::Countries;
 use portcullis_core::directory::Directory;
+use portcullis_core::guard::analysis::PolicyAnalyzer;
 use portcullis_core::logs::sign_in::SignInLogs;
 use portcullis_core::methods::passkeys::Passkeys;
 use portcullis_core::methods::password::Passwords;
@@ -79,6 +80,8 @@ pub struct Services {
     pub software_oath: SoftwareOath,
     pub tokens: Arc<TokenService>,
     pub passkeys: Passkeys,
+    /// The analyzer against the directory (`…/conditionalAccess/analyze`, the Analysis page).
+    pub analyzer: PolicyAnalyzer,
     /// The address people and applications reach this server at, without a trailing slash.
     pub public_url: String,
     pub metrics: Option<PrometheusHandle>,
@@ -100,6 +103,7 @@ pub struct GraphState {
     pub passkeys: Passkeys,
     pub passwords: Passwords,
     pub sign_in_logs: SignInLogs,
+    pub analyzer: PolicyAnalyzer,
     pub public_url: String,
 }
 
@@ -129,6 +133,7 @@ pub struct PortalState {
     pub passes: TemporaryAccessPasses,
     pub passkeys: Passkeys,
     pub sign_in_logs: SignInLogs,
+    pub analyzer: PolicyAnalyzer,
     pub public_url: String,
 }
 
@@ -166,6 +171,7 @@ impl AppState {
                 passkeys: s.passkeys.clone(),
                 passwords: s.passwords.clone(),
                 sign_in_logs: s.sign_in_logs.clone(),
+                analyzer: s.analyzer.clone(),
                 public_url: s.public_url.clone(),
             }),
             portal: Arc::new(PortalState {
@@ -174,6 +180,7 @@ impl AppState {
                 passes: s.passes.clone(),
                 passkeys: s.passkeys.clone(),
                 sign_in_logs: s.sign_in_logs.clone(),
+                analyzer: s.analyzer,
                 public_url: s.public_url.clone(),
             }),
             sign_in: Arc::new(SignInState {

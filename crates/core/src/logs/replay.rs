@@ -207,7 +207,21 @@ impl ReplayRequest {
                     invalid("top", format!("must be a whole number from 1 to {MAX_TOP}"))
                 })?,
         };
-        let candidate = match (members.get("policies"), members.get("changes")) {
+        let candidate = Candidate::from_members(&members)?;
+        Ok(ReplayRequest {
+            candidate,
+            from,
+            to,
+            top,
+        })
+    }
+}
+
+impl Candidate {
+    /// The candidate a request body names: `policies` (a whole set) or `changes` (to the
+    /// tenant's), each policy read as the policies API reads it; neither, the tenant's.
+    pub(crate) fn from_members(members: &serde_json::Map<String, Value>) -> Result<Self> {
+        Ok(match (members.get("policies"), members.get("changes")) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     "changes",
@@ -229,12 +243,6 @@ impl ReplayRequest {
             ),
             (None, Some(_)) => return Err(invalid("changes", "must be an array of changes")),
             (None, None) => Candidate::Tenant,
-        };
-        Ok(ReplayRequest {
-            candidate,
-            from,
-            to,
-            top,
         })
     }
 }
@@ -679,7 +687,7 @@ impl SignInLogs {
 }
 
 /// The candidate compiled with the tenant's strengths and named locations.
-async fn candidate_set(
+pub(crate) async fn candidate_set(
     conditional_access: &ConditionalAccess,
     candidate: Candidate,
 ) -> Result<PolicySet> {

@@ -2,6 +2,7 @@
 //! on SQLite, or on PostgreSQL when PORTCULLIS_TEST_DATABASE_URL is set. One test binary for
 //! the crate keeps link times short.
 
+mod analysis;
 mod bad_input;
 mod cli;
 mod conditional_access;

@@ -1,5 +1,6 @@
 //! The Microsoft Graph–compatible admin API under `/graph/v1.0/`.
 
+pub(crate) mod analysis;
 mod applications;
 mod audit;
 mod conditional_access;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(methods::router())
         .merge(passkeys::router())
         .merge(replay::router())
+        .merge(analysis::router())
 }
 
 /// Graph's `@odata.context` for a collection or entity set.

@@ -12,6 +12,7 @@
 //! and refused it, so nothing changed. A secret (a Temporary Access Pass, a client secret) is
 //! shown once, in the answer to the POST that made it: never in a URL, never redirected to.
 
+mod analysis;
 mod applications;
 mod conditional_access;
 mod groups;
@@ -79,6 +80,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "strengths.html",
     "ca_edit.html",
     "what_if.html",
+    "ca_analysis.html",
     "sign_ins.html",
     "sign_in.html",
     "audits.html",
@@ -102,6 +104,7 @@ pub fn router() -> Router<AppState> {
         .merge(applications::router())
         .merge(conditional_access::router())
         .merge(what_if::router())
+        .merge(analysis::router())
         .merge(logs::router())
         .merge(methods::router())
 }
