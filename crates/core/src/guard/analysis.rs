@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::LockoutGuard;
 use crate::conditional_access::ConditionalAccess;
-use crate::directory::authz::{Granted, ReadPolicies};
+use crate::directory::authz::{Granted, ReadPolicies, ReadUserMethods};
 use crate::directory::first_party::ADMIN_PORTAL_APP_ID;
 use crate::directory::model::User;
 use crate::directory::roles::BUILT_IN_ROLES;
@@ -178,9 +178,12 @@ impl PolicyAnalyzer {
     /// Reads the candidate in `body` (empty: the tenant's policies) and the directory. A bad
     /// body is refused naming the member at fault; a tenant of more than [`MAX_PEOPLE`] people
     /// with `Request_EntityTooLarge` (target `directory`).
+    /// Reading users' methods is asked as well as policies: a witness is a real person, with
+    /// their groups, roles and registered methods (passkey models included).
     pub async fn prepare(
         &self,
         _grant: &Granted<ReadPolicies>,
+        _methods: &Granted<ReadUserMethods>,
         conditional_access: &ConditionalAccess,
         body: &[u8],
     ) -> Result<PreparedAnalysis> {

@@ -208,14 +208,41 @@ async fn a_malformed_candidate_is_refused_naming_the_member_at_fault() {
 }
 
 #[tokio::test]
-async fn only_callers_that_read_policies_may_analyse() {
+async fn only_callers_that_read_policies_and_peoples_methods_may_analyse() {
     let t = TestServer::start().await;
     let (_, users_only) = app_with_permissions(&t, "Users only", &["User.Read.All"]).await;
     let refused = t
         .graph_as(&users_only, reqwest::Method::POST, ANALYZE, Some(json!({})))
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
-    let (_, reader) = app_with_permissions(&t, "Policy reader", &["Policy.Read.All"]).await;
+    // Policies alone are not enough: a witness is a real person with their methods.
+    let (_, policies_only) = app_with_permissions(&t, "Policy reader", &["Policy.Read.All"]).await;
+    let refused = t
+        .graph_as(
+            &policies_only,
+            reqwest::Method::POST,
+            ANALYZE,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let (_, methods_only) =
+        app_with_permissions(&t, "Methods reader", &["UserAuthenticationMethod.Read.All"]).await;
+    let refused = t
+        .graph_as(
+            &methods_only,
+            reqwest::Method::POST,
+            ANALYZE,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{:?}", refused.body);
+    let (_, reader) = app_with_permissions(
+        &t,
+        "Analyst",
+        &["Policy.Read.All", "UserAuthenticationMethod.Read.All"],
+    )
+    .await;
     let allowed = t
         .graph_as(&reader, reqwest::Method::POST, ANALYZE, Some(json!({})))
         .await;

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use portcullis_core::Error;
 use portcullis_core::conditional_access::ConditionalAccess;
-use portcullis_core::directory::authz::{Granted, ReadPolicies};
+use portcullis_core::directory::authz::{Granted, ReadPolicies, ReadUserMethods};
 use portcullis_core::guard::analysis::{AnalysisReport, PolicyAnalyzer};
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -32,10 +32,13 @@ static ANALYSES: Semaphore = Semaphore::const_new(1);
 pub(crate) async fn run(
     analyzer: &PolicyAnalyzer,
     grant: &Granted<ReadPolicies>,
+    methods: &Granted<ReadUserMethods>,
     conditional_access: &ConditionalAccess,
     body: &[u8],
 ) -> Result<AnalysisReport, Error> {
-    let prepared = analyzer.prepare(grant, conditional_access, body).await?;
+    let prepared = analyzer
+        .prepare(grant, methods, conditional_access, body)
+        .await?;
     // The semaphore is never closed, so a permit always comes. The walk keeps it: a request
     // that goes away does not stop a walk already running, nor let another start beside it.
     let permit = ANALYSES.acquire().await;
@@ -56,12 +59,20 @@ pub(crate) async fn run(
     request_body(content = Object, description = "policies | changes (optional)"),
     responses((status = 200, description = "policies, findings (kind, severity, message, policies, witness, decision)"),
         (status = 400, description = "A member the request names is invalid, or the directory holds more people than one analysis covers")),
-    security(("bearer" = ["Policy.Read.All"])))]
+    security(("bearer" = ["Policy.Read.All", "UserAuthenticationMethod.Read.All"])))]
 async fn analyze(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadPolicies>,
+    Authorized(methods): Authorized<ReadUserMethods>,
     OptionalGraphBody(body): OptionalGraphBody,
 ) -> ApiResult<Json<Value>> {
-    let report = run(&state.analyzer, &grant, &state.conditional_access, &body).await?;
+    let report = run(
+        &state.analyzer,
+        &grant,
+        &methods,
+        &state.conditional_access,
+        &body,
+    )
+    .await?;
     Ok(Json(report.to_json()))
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use portcullis_core::directory::authz::{ReadPolicies, ReadUsers};
+use portcullis_core::directory::authz::{ReadPolicies, ReadUserMethods, ReadUsers};
 use portcullis_core::directory::roles::BUILT_IN_ROLES;
 use portcullis_core::guard::analysis::terms::{
     ANY_OTHER_APP, ANYONE_ELSE, AuthenticationMethodMode, Control, Finding, FindingKind, Outcome,
@@ -27,9 +27,16 @@ pub fn router() -> Router<AppState> {
 
 async fn analysis(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResult {
     let grant = portal.grant::<ReadPolicies>("Conditional Access analysis")?;
-    let report =
-        crate::graph::analysis::run(&state.analyzer, &grant, &state.conditional_access, b"")
-            .await?;
+    // Witnesses are real people with their registered methods.
+    let methods = portal.grant::<ReadUserMethods>("Conditional Access analysis")?;
+    let report = crate::graph::analysis::run(
+        &state.analyzer,
+        &grant,
+        &methods,
+        &state.conditional_access,
+        b"",
+    )
+    .await?;
     // The What-If page asks for reading users too; a link it would refuse is not offered.
     let mut context = view(&report, portal.may::<ReadUsers>());
     context["subnav"] = json!({ "current": "analysis" });
