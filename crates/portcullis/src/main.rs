@@ -214,6 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig(args) => {
             let config = args.resolve()?;
+            // Files the settings name are opened as `serve` would, so a bad one is found here
+            // rather than at the next start.
+            server::load_country_database(&config)?;
             print!("{}", config.redacted_toml());
             Ok(())
         }

@@ -385,3 +385,33 @@ async fn a_first_start_killed_at_any_moment_leaves_an_installation_someone_can_e
     // only half of the windows: say so in the output.
     eprintln!("{created_by_killed} of {KILLS} killed starts had committed before the kill");
 }
+
+#[test]
+fn check_config_opens_the_country_database_it_names() {
+    let (dir, data) = data_folder();
+    let bad = dir.path().join("GeoLite2-Country.mmdb");
+    std::fs::write(&bad, b"not a MaxMind database").unwrap();
+    let output = Command::new(BINARY)
+        .args(["check-config", "--data-dir"])
+        .arg(&data)
+        .env_remove("PORTCULLIS_CONFIG")
+        .env("PORTCULLIS_GEOIP_COUNTRY_DATABASE", &bad)
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("geoip_country_database"), "{stderr}");
+
+    let fine = Command::new(BINARY)
+        .args(["check-config", "--data-dir"])
+        .arg(&data)
+        .env_remove("PORTCULLIS_CONFIG")
+        .env_remove("PORTCULLIS_GEOIP_COUNTRY_DATABASE")
+        .output()
+        .expect("the binary runs");
+    assert!(
+        fine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fine.stderr)
+    );
+}
