@@ -163,6 +163,18 @@ impl PasskeyStore for SqlStore {
         found.iter().map(passkey).collect()
     }
 
+    async fn passkey_models(&self) -> Result<Vec<(Uuid, String)>> {
+        let found = self
+            .fetch_all(db::assembled(
+                "SELECT user_id, aaguid FROM passkeys ORDER BY user_id".to_string(),
+            ))
+            .await?;
+        found
+            .iter()
+            .map(|row| Ok((uuid(row, "user_id")?, text(row, "aaguid")?)))
+            .collect()
+    }
+
     async fn passkey(&self, passkey_id: Uuid) -> Result<Option<StoredPasskey>> {
         let sql = format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE id = $1");
         self.fetch_optional(db::assembled(sql).bind(id(passkey_id)))

@@ -1958,3 +1958,88 @@ async fn the_policy_editor_shows_what_a_change_would_have_done_in_the_last_7_day
     assert!(policies(&t).await.is_empty(), "a preview saves nothing");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_passkey_policy_form_counts_the_passkeys_a_list_would_stop_before_saving() {
+    use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+    let t = TestServer::start().await;
+    portcullis_testkit::fixtures::allow_test_authenticator(&t).await;
+    // Joni registers a passkey of the test model.
+    let joni = portcullis_testkit::fixtures::create_user(&t, "joni@contoso.com", "Joni").await;
+    let session =
+        portcullis_testkit::fixtures::pass_session(&t, &joni, "joni@contoso.com", json!({})).await;
+    let options = portcullis_testkit::fixtures::call(
+        &t,
+        None,
+        Some(&session),
+        reqwest::Method::POST,
+        "/my/passkeys/options",
+        Some(json!({"device": "this"})),
+    )
+    .await;
+    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let credential = authenticator.create(&options.body["options"]);
+    let done = portcullis_testkit::fixtures::call(
+        &t,
+        None,
+        Some(&session),
+        reqwest::Method::POST,
+        "/my/passkeys",
+        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": "Phone", "credential": credential})),
+    )
+    .await;
+    assert!(done.status.is_success(), "{:?}", done.body);
+    let stored = t
+        .get(portcullis_testkit::fixtures::FIDO2_CONFIGURATION)
+        .await
+        .body;
+
+    let browser = admin(&t).await;
+    let preview = |aaguids: String| {
+        vec![
+            ("state", "enabled".to_string()),
+            ("isSelfServiceRegistrationAllowed", "true".into()),
+            ("keyRestrictionsEnforced", "true".into()),
+            ("enforcementType", "allow".into()),
+            ("aaGuids", aaguids),
+            ("intent", "preview".into()),
+        ]
+    };
+    let other_only = preview("cb69481e-8ff7-4039-93ec-0a2729a154a8".into());
+    let page = browser
+        .post("/admin/authentication-methods/fido2", &pairs(&other_only))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let start = page
+        .html
+        .find("id=\"fido2-impact\"")
+        .expect("an impact panel");
+    let panel = &page.html[start..start + page.html[start..].find("</div>").unwrap()];
+    assert!(
+        panel.contains(
+            "<strong>1 of 1 registered passkey</strong>, of 1 person, would stop working"
+        ),
+        "{panel}"
+    );
+    assert_eq!(
+        t.get(portcullis_testkit::fixtures::FIDO2_CONFIGURATION)
+            .await
+            .body,
+        stored,
+        "a preview saves nothing"
+    );
+
+    let both = preview(format!(
+        "{TEST_AAGUID}\ncb69481e-8ff7-4039-93ec-0a2729a154a8"
+    ));
+    let page = browser
+        .post("/admin/authentication-methods/fido2", &pairs(&both))
+        .await;
+    assert!(
+        page.html
+            .contains("None of the 1 registered passkey would stop working"),
+        "{}",
+        page.html
+    );
+    t.stop().await;
+}

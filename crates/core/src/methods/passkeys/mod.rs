@@ -200,6 +200,18 @@ struct Inner {
     policy_check: std::sync::OnceLock<Arc<dyn PasskeyPolicyCheck>>,
 }
 
+/// What [`Passkeys::policy_change_impact`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasskeyPolicyImpact {
+    /// Passkeys registered, by everyone.
+    pub registered: u64,
+    /// Of those, the ones that work today and would not after the change.
+    pub stopped: u64,
+    /// The people those belong to.
+    pub people: u64,
+}
+
 /// A check on a change to the passkey (FIDO2) method policy, given the policy before and after.
 /// The lockout guard (`crate::guard`) implements it: turning passkeys off, or an AAGUID list
 /// that leaves out the models administrators registered, can lock them out.
@@ -616,6 +628,33 @@ impl Passkeys {
     /// `GET …/authenticationMethodConfigurations/fido2`.
     pub async fn configuration(&self, _grant: &Granted<ReadPolicies>) -> Result<Value> {
         Ok(self.policy().await?.to_graph())
+    }
+
+    /// What a change to the passkey policy (`patch`, as the PATCH would apply it) would do to
+    /// the passkeys people have registered: how many would stop working, of how many people.
+    /// Judged by the method's state and the model (AAGUID) rules; group targets are left out,
+    /// so a person the policy does not target is counted as if it did. Nothing is changed.
+    pub async fn policy_change_impact(
+        &self,
+        _grant: &Granted<ReadUserMethods>,
+        patch: &Value,
+    ) -> Result<PasskeyPolicyImpact> {
+        let current = self.policy().await?;
+        let next = current.patched(patch)?;
+        let works = |policy: &Fido2Policy, aaguid: &str| {
+            policy.state == policy::MethodState::Enabled && policy.allows_model(aaguid).is_ok()
+        };
+        let mut impact = PasskeyPolicyImpact::default();
+        let mut people = std::collections::HashSet::new();
+        for (user, aaguid) in self.inner.store.passkey_models().await? {
+            impact.registered += 1;
+            if works(&current, &aaguid) && !works(&next, &aaguid) {
+                impact.stopped += 1;
+                people.insert(user);
+            }
+        }
+        impact.people = people.len() as u64;
+        Ok(impact)
     }
 
     /// `PATCH …/authenticationMethodConfigurations/fido2`: validates, stores, audits.

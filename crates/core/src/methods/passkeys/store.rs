@@ -129,6 +129,9 @@ pub struct PasskeyUse {
 pub trait PasskeyStore: Send + Sync + 'static {
     /// A person's passkeys, oldest first.
     async fn passkeys_of(&self, user_id: Uuid) -> Result<Vec<StoredPasskey>>;
+    /// Every registered passkey's owner and model (AAGUID), nothing else: what a change to the
+    /// passkey policy would keep or stop.
+    async fn passkey_models(&self) -> Result<Vec<(Uuid, String)>>;
     async fn passkey(&self, id: Uuid) -> Result<Option<StoredPasskey>>;
     async fn passkey_by_credential_id(&self, credential_id: &[u8])
     -> Result<Option<StoredPasskey>>;

@@ -8,7 +8,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use portcullis_core::directory::authz::{ReadPolicies, WriteAuthenticationMethodPolicy};
+use portcullis_core::directory::authz::{
+    ReadPolicies, ReadUserMethods, WriteAuthenticationMethodPolicy,
+};
 use serde_json::{Value, json};
 
 use super::{Audit, FieldErrors, FormData, PageResult, Portal, done, one_error, refusal};
@@ -116,6 +118,27 @@ async fn save_fido2(
             "aaGuids": aaguids,
         },
     });
+    if form.text("intent") == "preview" {
+        // What the form's list would stop, before anything is saved.
+        typed["impact"] = match portal.maybe::<ReadUserMethods>() {
+            Some(read) => match state.passkeys.policy_change_impact(&read, &patch).await {
+                Ok(impact) => json!(impact),
+                Err(e) => {
+                    let (status, errors) = refusal(e, FIDO2_FIELDS)?;
+                    return page(&state, &portal, status, Some((typed, errors)), None).await;
+                }
+            },
+            None => json!({"unavailable": true}),
+        };
+        return page(
+            &state,
+            &portal,
+            StatusCode::OK,
+            Some((typed, FieldErrors::new())),
+            None,
+        )
+        .await;
+    }
     match state
         .passkeys
         .update_configuration(&grant, &request, &patch)
