@@ -94,17 +94,9 @@ impl LockoutGuard {
     }
 
     /// Refuses `before` → `after` when it takes the Admin Portal from the last Global
-    /// Administrators who had it, or from `actor`.
-    async fn judge(
-        &self,
-        actor: &Actor,
-        request: &RequestContext,
-        before: Scenario<'_>,
-        after: Scenario<'_>,
-    ) -> Result<()> {
-        if request.acknowledge_lockout {
-            return Ok(());
-        }
+    /// Administrators who had it, or from `actor`. The callers have already let an acknowledged
+    /// change through, before reading anything.
+    async fn judge(&self, actor: &Actor, before: Scenario<'_>, after: Scenario<'_>) -> Result<()> {
         let holders = self.global_administrators().await?;
         let actor_user = match actor {
             Actor::User { id, .. } => self.deps.store.user(*id).await?,
@@ -470,7 +462,6 @@ impl PolicyChangeCheck for LockoutGuard {
         let passkeys = self.passkey_policy().await?;
         self.judge(
             actor,
-            request,
             Scenario {
                 policies: before,
                 passkeys: &passkeys,
@@ -507,7 +498,6 @@ impl PasskeyPolicyCheck for LockoutGuard {
         );
         self.judge(
             actor,
-            request,
             Scenario {
                 policies: &policies,
                 passkeys: before,

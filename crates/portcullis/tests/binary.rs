@@ -415,3 +415,78 @@ fn check_config_opens_the_country_database_it_names() {
         String::from_utf8_lossy(&fine.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ca_replay_answers_on_the_command_line_and_names_a_missing_file() {
+    let (dir, data) = data_folder();
+    let server = serve(&data);
+    let data_arg = data.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "ca",
+        "replay",
+        "--days",
+        "7",
+        "--json",
+        "--data-dir",
+        data_arg,
+        "--url",
+        &server.url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(report["changed"], 0, "{report}");
+    assert!(report["evaluated"].is_u64(), "{report}");
+
+    let missing = dir.path().join("no-such-policies.json");
+    let (code, out, err) = run(&[
+        "ca",
+        "replay",
+        "--policies",
+        missing.to_str().unwrap(),
+        "--data-dir",
+        data_arg,
+        "--url",
+        &server.url,
+    ]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("no-such-policies.json"), "{err}");
+}
+
+#[test]
+fn policy_analyze_exits_1_on_a_lockout_and_2_on_bad_input() {
+    let (dir, _) = data_folder();
+    let policy = dir.path().join("block-everyone.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({
+            "id": "b0000000-0000-4000-8000-000000000001",
+            "displayName": "Block everyone",
+            "state": "enabled",
+            "conditions": {
+                "users": {"includeUsers": ["All"]},
+                "applications": {"includeApplications": ["All"]},
+                "clientAppTypes": ["all"]
+            },
+            "grantControls": {"operator": "OR", "builtInControls": ["block"]}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["policy", "analyze", "--json", policy.to_str().unwrap()]);
+    assert_eq!(code, 1, "a high finding exits 1: {out}{err}");
+    let analysis: serde_json::Value = serde_json::from_str(&out).expect("--json prints JSON");
+    let kinds: Vec<&str> = analysis["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"lockout"), "{kinds:?}");
+    assert!(kinds.contains(&"unexcludedBlock"), "{kinds:?}");
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, "{ not json").unwrap();
+    let (code, _, err) = run(&["policy", "analyze", broken.to_str().unwrap()]);
+    assert_eq!(code, 2, "bad input exits 2: {err}");
+    assert!(err.contains("broken.json"), "{err}");
+}

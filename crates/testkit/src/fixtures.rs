@@ -319,3 +319,33 @@ pub async fn allow_test_authenticator(t: &TestServer) {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
 }
+
+/// Registers a passkey of the test authenticator's model (none attestation) for the person
+/// signed in with `session`, through the security-info JSON as the page does; the finishing
+/// reply, asserted successful.
+pub async fn register_test_passkey(t: &TestServer, session: &str, name: &str) -> Reply {
+    use crate::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+    let options = call(
+        t,
+        None,
+        Some(session),
+        reqwest::Method::POST,
+        "/my/passkeys/options",
+        Some(json!({"device": "this"})),
+    )
+    .await;
+    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
+    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
+    let credential = authenticator.create(&options.body["options"]);
+    let done = call(
+        t,
+        None,
+        Some(session),
+        reqwest::Method::POST,
+        "/my/passkeys",
+        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": name, "credential": credential})),
+    )
+    .await;
+    assert!(done.status.is_success(), "{:?}", done.body);
+    done
+}

@@ -224,17 +224,19 @@ impl ConditionalAccess {
         self
     }
 
-    /// Asks the change check, if one is set, about `after` replacing today's policies.
+    /// Asks the change check, if one is set, about `after` replacing `today`'s policies (the
+    /// configuration the caller already read; strengths and locations do not change here).
     async fn check_change(
         &self,
         grant: &Granted<WriteConditionalAccess>,
         request: &RequestContext,
+        today: Vec<ConditionalAccessPolicy>,
         after: &Configuration,
     ) -> Result<()> {
         let Some(check) = &self.change_check else {
             return Ok(());
         };
-        let before = self.configuration().await?.policy_set();
+        let before = PolicySet::new(today, after.strengths.clone(), after.locations.clone());
         check
             .check_policy_change(grant.actor(), request, &before, &after.policy_set())
             .await
@@ -595,10 +597,11 @@ impl ConditionalAccess {
         let now = self.now();
         policy.created_date_time = Some(graph_datetime::format(now));
         policy.modified_date_time = None;
+        let today = config.policies.clone();
         config.policies.push(policy.clone());
         self.check(&config, &policy.id)?;
         references::check(self.deps.store.as_ref(), &policy, None, mode).await?;
-        self.check_change(grant, request, &config).await?;
+        self.check_change(grant, request, today, &config).await?;
         let document = self.policy_document(&policy, now);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -705,6 +708,7 @@ impl ConditionalAccess {
         policy.created_date_time = Some(graph_datetime::format(existing.created));
         policy.modified_date_time = Some(graph_datetime::format(self.now()));
         let mut config = self.configuration().await?;
+        let today = config.policies.clone();
         let mut before = None;
         for p in config.policies.iter_mut().filter(|p| p.id == policy.id) {
             before = Some(std::mem::replace(p, policy.clone()));
@@ -717,7 +721,7 @@ impl ConditionalAccess {
             ReferenceCheck::Strict,
         )
         .await?;
-        self.check_change(grant, request, &config).await?;
+        self.check_change(grant, request, today, &config).await?;
         let document = self.policy_document(&policy, existing.created);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -753,8 +757,9 @@ impl ConditionalAccess {
             )
             .await?;
         let mut after = self.configuration().await?;
+        let today = after.policies.clone();
         after.policies.retain(|p| p.id != existing.id);
-        self.check_change(grant, request, &after).await?;
+        self.check_change(grant, request, today, &after).await?;
         let target = TargetResource::new("Policy", &existing.id, &existing.display_name).modified(
             "ConditionalAccessPolicy",
             Some(&existing.body),

@@ -2,7 +2,6 @@
 //! candidate set, against the real directory (its people and the methods they can present),
 //! and the portal's Analysis page.
 
-use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
 use portcullis_testkit::fixtures::{
     self, PHISHING_RESISTANT, app_with_permissions, create_policy, id,
 };
@@ -105,28 +104,7 @@ async fn the_tenants_policies_are_judged_with_the_methods_people_really_have() {
     // The administrator registers a passkey (with the first-start pass, which that uses up).
     fixtures::allow_test_authenticator(&t).await;
     let session = fixtures::admin_session(&t).await;
-    let options = fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys/options",
-        Some(json!({"device": "this"})),
-    )
-    .await;
-    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
-    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
-    let credential = authenticator.create(&options.body["options"]);
-    let done = fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys",
-        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": "Laptop", "credential": credential})),
-    )
-    .await;
-    assert!(done.status.is_success(), "{:?}", done.body);
+    portcullis_testkit::fixtures::register_test_passkey(&t, &session, "Laptop").await;
     // MFA for everyone, phishing-resistant MFA for Global Administrators: a harmless set for a
     // tenant whose administrator has a passkey.
     create_policy(

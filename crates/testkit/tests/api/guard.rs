@@ -2,7 +2,7 @@
 //! Administrators, or from the person making it, is refused with 409 `policyWouldLockOut` and
 //! the proof, and passes only when the request acknowledges it.
 
-use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+use portcullis_testkit::authenticator::TEST_AAGUID;
 use portcullis_testkit::fixtures::{self, assign_role, create_user, id};
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
@@ -184,28 +184,7 @@ async fn a_passkey_allow_list_that_leaves_out_the_administrators_passkeys_is_ref
     fixtures::allow_test_authenticator(&t).await;
     // The administrator registers a passkey with the first-start pass, which that uses up.
     let session = fixtures::admin_session(&t).await;
-    let options = fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys/options",
-        Some(json!({"device": "this"})),
-    )
-    .await;
-    assert_eq!(options.status, StatusCode::OK, "{:?}", options.body);
-    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
-    let credential = authenticator.create(&options.body["options"]);
-    let done = fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys",
-        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": "Laptop", "credential": credential})),
-    )
-    .await;
-    assert!(done.status.is_success(), "{:?}", done.body);
+    portcullis_testkit::fixtures::register_test_passkey(&t, &session, "Laptop").await;
 
     // Another model only: the administrator's passkey would stop working, and with the pass
     // used up they would have nothing to sign in with.

@@ -1961,34 +1961,14 @@ async fn the_policy_editor_shows_what_a_change_would_have_done_in_the_last_7_day
 
 #[tokio::test]
 async fn the_passkey_policy_form_counts_the_passkeys_a_list_would_stop_before_saving() {
-    use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
+    use portcullis_testkit::authenticator::TEST_AAGUID;
     let t = TestServer::start().await;
     portcullis_testkit::fixtures::allow_test_authenticator(&t).await;
     // Joni registers a passkey of the test model.
     let joni = portcullis_testkit::fixtures::create_user(&t, "joni@contoso.com", "Joni").await;
     let session =
         portcullis_testkit::fixtures::pass_session(&t, &joni, "joni@contoso.com", json!({})).await;
-    let options = portcullis_testkit::fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys/options",
-        Some(json!({"device": "this"})),
-    )
-    .await;
-    let mut authenticator = SoftwareAuthenticator::new(&t.url, TEST_AAGUID, Attestation::None);
-    let credential = authenticator.create(&options.body["options"]);
-    let done = portcullis_testkit::fixtures::call(
-        &t,
-        None,
-        Some(&session),
-        reqwest::Method::POST,
-        "/my/passkeys",
-        Some(json!({"ceremonyId": options.body["ceremonyId"], "name": "Phone", "credential": credential})),
-    )
-    .await;
-    assert!(done.status.is_success(), "{:?}", done.body);
+    portcullis_testkit::fixtures::register_test_passkey(&t, &session, "Phone").await;
     let stored = t
         .get(portcullis_testkit::fixtures::FIDO2_CONFIGURATION)
         .await
