@@ -46,15 +46,36 @@
 //! the same decision: the engine is asked once per distinct combination. Conditions the engine
 //! cannot evaluate keep their fail-closed reading in every copy.
 //!
+//! # Deciding once per kind of decision
+//!
+//! Which policies apply is not what decides a sign-in: what they ask is. The engine's second
+//! phase reads, of each enforced policy that applies, only its grant controls, whether it fails
+//! closed, whether it names register-security-info, and its session controls
+//! (`evaluate::decision_profile`); of the sign-in, only its methods and whether its target is
+//! register-security-info (Portcullis sign-ins have no device, password change or accepted
+//! terms). So the walk asks the engine once per *signature* (the set of profiles among the
+//! enforced policies that apply), target kind and method class, and every other sign-in with
+//! that signature gets the same outcome and session controls. Tenants repeat a few controls
+//! (MFA, a strength, block) across hundreds of policies, so signatures are few. Per target the
+//! conditions are walked one per class of equal enforced policies, in order, so the first
+//! condition that reaches is the one a walk over all would find. Witnesses and the decisions
+//! reported with them are asked of the engine again for exactly that sign-in. Debug builds
+//! check one memo answer in [`VERIFY_EVERY`] against the engine, so every test that analyses
+//! also tests this claim.
+//!
+//! Shadowing is judged over every distinct applying set once: taking a policy out changes
+//! nothing where another applying policy has its profile, and otherwise the decision without
+//! it is the decision of the smaller signature, asked of the engine with the policy skipped
+//! (`evaluate::evaluate_without`) only when no sign-in had that signature yet.
+//!
 //! # Cost
 //!
-//! The engine is asked once per distinct applying set, target kind and method class, and once
-//! more per such set without a policy when checking shadowing. On the benchmark tenant (240
-//! policies, 100 people) that is about 500,000 evaluations, 13 s on one core; it grows with
-//! the number of person classes, so a 10,000-person directory is not yet "seconds". What
-//! would fix it without guessing is to ask the engine per group of policies that can decide
-//! together rather than per whole applying set.
-//!
+//! On the benchmark tenant (240 policies; 10,000 people in 500 groups, who fall into 1,527
+//! person classes; 43 targets; 168 condition classes; 11 million combinations) one analysis asks
+//! the engine about 38,000 times (10,000 of them to place each person) and takes about 2 s on
+//! one core, about 100 MB resident including the generated directory. Before signatures it
+//! asked once per distinct applying set: 500,000 times and 13 s for 100 people.
+
 //! # Findings
 //!
 //! - `lockout`: a class of people gets, for an application, a block or requirements it cannot
@@ -671,6 +692,13 @@ pub struct ConditionSpace {
     /// Everything a person can register in Portcullis: every method, a passkey of each AAGUID
     /// class; no Temporary Access Pass.
     everything: Vec<SatisfiedMethod>,
+    /// Per policy, the number of its decision profile when it is enforced: enforced policies
+    /// with equal profiles weigh alike in a decision (`evaluate::decision_profile`).
+    profiles: Vec<Option<usize>>,
+    profile_words: usize,
+    /// Per target, the conditions that tell its sign-ins apart, in order: the first of each
+    /// class meeting the same enforced policies there, with the same liveness and legacy member.
+    target_conditions: Vec<Vec<usize>>,
 }
 
 const PLATFORMS: [Option<DevicePlatform>; 7] = [
@@ -1018,6 +1046,32 @@ impl ConditionSpace {
 
         let strengths = referenced_strengths(set);
         let (method_classes, everything) = method_classes(&strengths);
+        let mut numbers: HashMap<String, usize> = HashMap::new();
+        let profiles: Vec<Option<usize>> = (0..n)
+            .map(|i| {
+                bit(&enforced, i).then(|| {
+                    let next = numbers.len();
+                    *numbers
+                        .entry(crate::evaluate::decision_profile(set, i))
+                        .or_insert(next)
+                })
+            })
+            .collect();
+        let profile_words = numbers.len().div_ceil(64).max(1);
+        let target_conditions = targets
+            .iter()
+            .map(|t| {
+                let mut seen: HashMap<(Bits, bool, bool), ()> = HashMap::new();
+                (0..conditions.len())
+                    .filter(|&c| {
+                        let cond = &conditions[c];
+                        let bits = and(&and(&t.bits, &cond.bits), &enforced);
+                        let key = (bits, cond.live, cond.legacy_client.is_some());
+                        seen.insert(key, ()).is_none()
+                    })
+                    .collect()
+            })
+            .collect();
         ConditionSpace {
             words,
             enforced: enforced.into_boxed_slice(),
@@ -1029,7 +1083,27 @@ impl ConditionSpace {
             strengths,
             method_classes,
             everything,
+            profiles,
+            profile_words,
+            target_conditions,
         }
+    }
+
+    /// The decision profiles of the enforced policies among `applying`: sign-ins with the same
+    /// target kind, methods and profiles are decided alike.
+    fn signature(&self, applying: &[u64]) -> Bits {
+        let mut out = vec![0u64; self.profile_words];
+        for (w, word) in applying.iter().enumerate() {
+            let mut rest = *word;
+            while rest != 0 {
+                let i = w * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                if let Some(Some(p)) = self.profiles.get(i) {
+                    out[p / 64] |= 1 << (p % 64);
+                }
+            }
+        }
+        out.into_boxed_slice()
     }
 
     /// Which policies' users conditions a person meets.
@@ -1265,7 +1339,13 @@ struct Walk<'a> {
     signatures: Vec<Vec<bool>>,
     memo: HashMap<(Bits, bool, usize), Arc<Decision>>,
     evaluations: u64,
+    #[cfg(debug_assertions)]
+    hits: u64,
 }
+
+/// See [`Walk::sample`].
+#[cfg(debug_assertions)]
+const VERIFY_EVERY: u64 = 17;
 
 impl<'a> Walk<'a> {
     fn new(set: &'a PolicySet, space: &'a ConditionSpace) -> Self {
@@ -1275,6 +1355,8 @@ impl<'a> Walk<'a> {
             signatures: Vec::new(),
             memo: HashMap::new(),
             evaluations: 0,
+            #[cfg(debug_assertions)]
+            hits: 0,
         }
     }
 
@@ -1310,52 +1392,56 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The engine's decision for a person class at a target and conditions, with `methods`
-    /// (whose class is `methods_id`) performed, and the witness sign-in it was decided for.
+    /// The witness sign-in for a person class at a target and conditions with `methods`
+    /// performed, and the engine's decision for exactly that sign-in (the memo's would be the
+    /// same but could name other policies of the same profile).
     fn decide(
         &mut self,
         person: &PersonClass,
         target: usize,
         cond: usize,
         methods: &[SatisfiedMethod],
-        methods_id: usize,
-    ) -> (Arc<Decision>, Witness) {
-        let decision = self.outcome(person, target, cond, methods, methods_id);
-        let witness = witness_of(
-            &person.facts,
-            &self.space.targets[target].target,
-            &self.space.conditions[cond],
-            methods.to_vec(),
-        );
+    ) -> (Decision, Witness) {
+        let witness = self.witness(person, target, cond, methods);
+        let decision = evaluate(&witness.to_context(self.set), self.set);
+        self.evaluations += 1;
         (decision, witness)
     }
 
-    /// The decision alone: asked of the engine once per applying set, target kind and method
-    /// class.
-    fn outcome(
-        &mut self,
+    fn witness(
+        &self,
         person: &PersonClass,
         target: usize,
         cond: usize,
         methods: &[SatisfiedMethod],
-        methods_id: usize,
-    ) -> Arc<Decision> {
+    ) -> Witness {
+        witness_of(
+            &person.facts,
+            &self.space.targets[target].target,
+            &self.space.conditions[cond],
+            methods.to_vec(),
+        )
+    }
+
+    /// In debug builds, whether to check this memo answer against the engine asked about the
+    /// very sign-in: one in [`VERIFY_EVERY`], so every test that analyses also tests the memo's
+    /// claim that equal decision profiles decide alike.
+    #[cfg(debug_assertions)]
+    fn sample(&mut self) -> bool {
+        self.hits += 1;
+        self.hits.is_multiple_of(VERIFY_EVERY)
+    }
+
+    /// The same sign-in `Witness::to_context` builds, without parsing the ranges again.
+    fn context(
+        &self,
+        person: &PersonClass,
+        target: usize,
+        cond: usize,
+        methods: &[SatisfiedMethod],
+    ) -> SignInContext {
         let t = &self.space.targets[target];
         let c = &self.space.conditions[cond];
-        let mut key_bits = and(&person.bits, &t.bits);
-        for ((k, c), e) in key_bits
-            .iter_mut()
-            .zip(c.bits.iter())
-            .zip(self.space.enforced.iter())
-        {
-            *k &= c & e;
-        }
-        let rsi = t.target == Target::UserAction(UserAction::RegisterSecurityInformation);
-        let key = (key_bits, rsi, methods_id);
-        if let Some(found) = self.memo.get(&key) {
-            return found.clone();
-        }
-        // The same sign-in `Witness::to_context` builds, without parsing the ranges again.
         let mut ctx = SignInContext::new(person.facts.user_id.clone(), t.target.clone());
         ctx.group_ids = person.facts.group_ids.clone();
         ctx.role_template_ids = person.facts.role_template_ids.clone();
@@ -1371,6 +1457,44 @@ impl<'a> Walk<'a> {
         ctx.methods = methods.to_vec();
         ctx.sign_in_risk = c.sign_in_risk.clone();
         ctx.user_risk = c.user_risk.clone();
+        ctx
+    }
+
+    /// The decision alone: asked of the engine once per decision signature (the profiles of
+    /// the enforced policies that apply), target kind and method class.
+    fn outcome(
+        &mut self,
+        person: &PersonClass,
+        target: usize,
+        cond: usize,
+        methods: &[SatisfiedMethod],
+        methods_id: usize,
+    ) -> Arc<Decision> {
+        let t = &self.space.targets[target];
+        let mut applying = and(&person.bits, &t.bits);
+        for ((k, c), e) in applying
+            .iter_mut()
+            .zip(self.space.conditions[cond].bits.iter())
+            .zip(self.space.enforced.iter())
+        {
+            *k &= c & e;
+        }
+        let rsi = t.target == Target::UserAction(UserAction::RegisterSecurityInformation);
+        let key = (self.space.signature(&applying), rsi, methods_id);
+        if let Some(found) = self.memo.get(&key) {
+            let found = found.clone();
+            #[cfg(debug_assertions)]
+            if self.sample() {
+                let exact = evaluate(&self.context(person, target, cond, methods), self.set);
+                assert_eq!(
+                    decision_shape(&exact),
+                    decision_shape(&found),
+                    "equal decision profiles must decide alike"
+                );
+            }
+            return found;
+        }
+        let ctx = self.context(person, target, cond, methods);
         let decision = evaluate(&ctx, self.set);
         self.evaluations += 1;
         debug_assert_eq!(
@@ -1378,11 +1502,11 @@ impl<'a> Walk<'a> {
                 &applies_bits(&decision, self.space.words),
                 &self.space.enforced
             ),
-            key.0,
+            applying,
             "the per-dimension classes must predict which policies apply"
         );
         // The trace (one entry per policy) is most of a decision's size and no finding reads
-        // it from the memo; `involved` asks the engine again for the witness.
+        // it from the memo; witnesses are decided again on their own.
         let decision = Arc::new(Decision {
             trace: Vec::new(),
             ..decision
@@ -1392,31 +1516,41 @@ impl<'a> Walk<'a> {
     }
 
     fn reach(&mut self, person: &PersonClass, target: usize) -> Reach {
-        let mut first: Option<(Witness, Arc<Decision>)> = None;
-        let methods = person.methods.clone();
-        for cond in 0..self.space.conditions.len() {
-            if !self.space.conditions[cond].live {
-                continue;
+        match self.first_reach(person, target) {
+            Ok(Some(cond)) => Reach::Reachable(self.witness(person, target, cond, &person.methods)),
+            Err(cond) => {
+                let (decision, witness) = self.decide(person, target, cond, &person.methods);
+                Reach::LockedOut {
+                    witness,
+                    decision: Box::new(decision),
+                }
             }
-            let (decision, witness) =
-                self.decide(person, target, cond, &methods, person.methods_id);
-            if reachable(&decision.outcome) {
-                return Reach::Reachable(witness);
+            Ok(None) => {
+                unreachable_space(&person.facts, &self.space.targets[target].target, self.set)
             }
-            if first.is_none() {
-                first = Some((witness, decision));
-            }
-        }
-        match first {
-            Some((witness, decision)) => Reach::LockedOut {
-                witness,
-                decision: Box::new((*decision).clone()),
-            },
-            None => unreachable_space(&person.facts, &self.space.targets[target].target, self.set),
         }
     }
 
-    /// The first live sign-in where `methods` alone get the class granted access, if any.
+    /// The first live condition where the class reaches `target` (`Ok(None)` when the space
+    /// has no live condition), or the first live condition, where it is shut out (`Err`).
+    fn first_reach(&mut self, person: &PersonClass, target: usize) -> Result<Option<usize>, usize> {
+        let space = self.space;
+        let mut first = None;
+        for &cond in &space.target_conditions[target] {
+            if !space.conditions[cond].live {
+                continue;
+            }
+            let decision = self.outcome(person, target, cond, &person.methods, person.methods_id);
+            if reachable(&decision.outcome) {
+                return Ok(Some(cond));
+            }
+            first.get_or_insert(cond);
+        }
+        first.map_or(Ok(None), Err)
+    }
+
+    /// The first live sign-in where `methods` alone get the class granted access, if any. (A
+    /// grant names no policy, so the memo's decision is the witness's own.)
     fn granted_with(
         &mut self,
         person: &PersonClass,
@@ -1425,15 +1559,15 @@ impl<'a> Walk<'a> {
         only: impl Fn(&Conditions) -> bool,
     ) -> Option<(Witness, Arc<Decision>)> {
         let id = self.methods_id(methods);
-        for cond in 0..self.space.conditions.len() {
-            let c = &self.space.conditions[cond];
+        let space = self.space;
+        for &cond in &space.target_conditions[target] {
+            let c = &space.conditions[cond];
             if !c.live || !only(c) {
                 continue;
             }
             let decision = self.outcome(person, target, cond, methods, id);
             if matches!(decision.outcome, Outcome::Grant) {
-                let (_, witness) = self.decide(person, target, cond, methods, id);
-                return Some((witness, decision));
+                return Some((self.witness(person, target, cond, methods), decision));
             }
         }
         None
@@ -1773,14 +1907,14 @@ pub fn analyze(input: &AnalysisInput<'_>) -> Analysis {
     for &t in &apps {
         let target = space.targets[t].target.clone();
         let admin_portal = matches!(&target, Target::Application(a) if a.eq_ignore_ascii_case(input.admin_portal_app_id));
-        let mut locked: Vec<(Vec<usize>, Witness, Box<Decision>)> = Vec::new();
+        let mut locked: Vec<(Vec<usize>, usize)> = Vec::new();
         let mut gaps: Vec<(Vec<usize>, Witness, Arc<Decision>)> = Vec::new();
         let mut admin_gaps: Vec<(Vec<usize>, Witness, Arc<Decision>)> = Vec::new();
         for group in &groups[t] {
             let members = &group.members;
             let first = &persons[members[0]];
-            if let Reach::LockedOut { witness, decision } = walk.reach(first, t) {
-                locked.push((members.clone(), witness, decision));
+            if let Err(cond) = walk.first_reach(first, t) {
+                locked.push((members.clone(), cond));
                 continue;
             }
             if let Some((w, d)) = walk.granted_with(first, t, &password, |_| true) {
@@ -1803,12 +1937,12 @@ pub fn analyze(input: &AnalysisInput<'_>) -> Analysis {
             found.sort_unstable();
             found.iter().map(|&p| persons[p].label.clone()).collect()
         };
-        locked.sort_by_key(|(m, _, _)| m.iter().map(|&p| priority(&persons[p])).min());
-        if let Some((_, witness, decision)) = locked.first() {
-            let all: Vec<usize> = locked
-                .iter()
-                .flat_map(|(m, _, _)| m.iter().copied())
-                .collect();
+        locked.sort_by_key(|(m, _)| m.iter().map(|&p| priority(&persons[p])).min());
+        if let Some((members, cond)) = locked.first() {
+            let (decision, witness) =
+                walk.decide(&persons[members[0]], t, *cond, &persons[members[0]].methods);
+            let (witness, decision) = (&witness, &decision);
+            let all: Vec<usize> = locked.iter().flat_map(|(m, _)| m.iter().copied()).collect();
             let labels = labels_of(&all);
             let people: usize = all.iter().map(|&p| persons[p].people).sum();
             let high = admin_portal
@@ -2000,7 +2134,7 @@ pub fn analyze(input: &AnalysisInput<'_>) -> Analysis {
             })
             .unwrap_or(0);
         let methods = person.methods.clone();
-        let (decision, witness) = walk.decide(person, t, c, &methods, person.methods_id);
+        let (decision, witness) = walk.decide(person, t, c, &methods);
         let state = if policy.state.is_report_only() {
             "report-only"
         } else {
@@ -2056,7 +2190,7 @@ pub fn analyze(input: &AnalysisInput<'_>) -> Analysis {
             .find(|&c| bit(&space.conditions[c].bits, i))
             .unwrap_or(0);
         let methods = person.methods.clone();
-        let (decision, witness) = walk.decide(person, t, c, &methods, person.methods_id);
+        let (decision, witness) = walk.decide(person, t, c, &methods);
         findings.push(Finding {
             kind: FindingKind::UnexcludedBlock,
             severity: if policy.state.is_enforced() {
@@ -2160,7 +2294,7 @@ fn unresolved(walk: &mut Walk<'_>, directory: Option<&Directory>, findings: &mut
             .find(|&c| space.conditions[c].live && bit(&space.conditions[c].bits, i))
             .unwrap_or(0);
         let methods = class.methods.clone();
-        let (decision, witness) = walk.decide(&class, t, c, &methods, class.methods_id);
+        let (decision, witness) = walk.decide(&class, t, c, &methods);
         let mut names: Vec<String> = missing
             .iter()
             .map(|(kind, id)| match kind {
@@ -2216,118 +2350,113 @@ fn shadowed(
 ) {
     let set = walk.set;
     let space = walk.space;
+    let n = set.policies().len();
+    let candidate: Vec<bool> = (0..n)
+        .map(|i| !dead[i] && set.policies()[i].state.is_enforced())
+        .collect();
     // Per target, the distinct sets of enforced policies people meet there and the distinct
     // sets the other conditions meet: a sign-in's applying set is one of each, intersected.
     // Methods do not change which policies apply.
-    let mut whos: Vec<Vec<(Bits, usize)>> = Vec::new();
-    let mut wheres: Vec<Vec<(Bits, usize)>> = Vec::new();
-    for (t, target) in space.targets.iter().enumerate() {
-        let mut seen: HashMap<Bits, ()> = HashMap::new();
-        whos.push(
-            groups[t]
-                .iter()
-                .map(|g| (and(&g.bits, &space.enforced), g.members[0]))
-                .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
-                .collect(),
-        );
-        let mut seen: HashMap<Bits, ()> = HashMap::new();
-        wheres.push(
-            space
-                .conditions
-                .iter()
-                .enumerate()
-                .map(|(c, cond)| (and(&and(&target.bits, &cond.bits), &space.enforced), c))
-                .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
-                .collect(),
-        );
-    }
-    // Fewest co-applying policies first: where little else applies, a policy that matters
-    // shows it at once, so the walk stops early for all but the truly redundant.
     let ones = |b: &Bits| b.iter().map(|w| w.count_ones()).sum::<u32>();
-    for list in whos.iter_mut().chain(wheres.iter_mut()) {
-        list.sort_by_key(|(b, i)| (ones(b), *i));
-    }
-    // Which strengths each policy asks for: only those tell method classes apart for a set.
-    let asks: Vec<Vec<usize>> = (0..set.policies().len())
-        .map(|i| {
-            set.configured_controls(i)
-                .iter()
-                .filter_map(Control::strength)
-                .filter_map(|s| space.strengths.iter().position(|k| k == s))
-                .collect()
-        })
-        .collect();
-    let signatures: Vec<Vec<bool>> = space
-        .method_classes
-        .iter()
-        .map(|m| space.method_signature(m))
-        .collect();
+    let mut met = vec![0usize; n];
+    let mut first: Vec<Option<(usize, usize, usize)>> = vec![None; n];
+    let mut matters = vec![false; n];
+    let mut checked: HashMap<(Bits, bool), ()> = HashMap::new();
+    // Whether taking a profile out of a signature changes a decision, per target kind.
+    let mut differs: HashMap<(Bits, usize, bool), bool> = HashMap::new();
+    let mut counts = vec![0u32; space.profile_words * 64];
     let method_ids: Vec<usize> = space
         .method_classes
         .iter()
         .map(|m| walk.methods_id(m))
         .collect();
-    for (i, policy) in set.policies().iter().enumerate() {
-        if dead[i] || !policy.state.is_enforced() {
-            continue;
-        }
-        let without = std::cell::OnceCell::new();
-        let without = || {
-            without.get_or_init(|| {
-                PolicySet::new(
-                    set.policies()
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| *j != i)
-                        .map(|(_, p)| (**p).clone())
-                        .collect(),
-                    set.strengths().to_vec(),
-                    set.named_locations().to_vec(),
-                )
-            })
-        };
-        let mut witness: Option<(Witness, Arc<Decision>)> = None;
-        let mut same = true;
-        let mut met = 0usize;
-        let mut checked: HashMap<(Bits, bool), ()> = HashMap::new();
-        'combos: for (t, target) in space.targets.iter().enumerate() {
-            if !bit(&target.bits, i) {
-                continue;
-            }
-            let rsi = target.target == Target::UserAction(UserAction::RegisterSecurityInformation);
-            for (who, p) in whos[t].iter().filter(|(b, _)| bit(b, i)) {
-                for (place, c) in wheres[t].iter().filter(|(b, _)| bit(b, i)) {
-                    let bits = and(who, place);
-                    if checked.insert((bits.clone(), rsi), ()).is_some() {
+    for (t, target) in space.targets.iter().enumerate() {
+        let rsi = target.target == Target::UserAction(UserAction::RegisterSecurityInformation);
+        let mut seen: HashMap<Bits, ()> = HashMap::new();
+        let mut whos: Vec<(Bits, usize)> = groups[t]
+            .iter()
+            .map(|g| (and(&g.bits, &space.enforced), g.members[0]))
+            .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
+            .collect();
+        let mut seen: HashMap<Bits, ()> = HashMap::new();
+        let mut wheres: Vec<(Bits, usize)> = space
+            .conditions
+            .iter()
+            .enumerate()
+            .map(|(c, cond)| (and(&and(&target.bits, &cond.bits), &space.enforced), c))
+            .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
+            .collect();
+        // Fewest co-applying policies first: the witnesses then show a policy where little
+        // else applies.
+        whos.sort_by_key(|(b, i)| (ones(b), *i));
+        wheres.sort_by_key(|(b, i)| (ones(b), *i));
+        for (who, p) in &whos {
+            for (place, c) in &wheres {
+                let applying = and(who, place);
+                if applying.iter().all(|w| *w == 0)
+                    || checked.insert((applying.clone(), rsi), ()).is_some()
+                {
+                    continue;
+                }
+                let members: Vec<usize> = (0..n)
+                    .filter(|&i| bit(&applying, i) && candidate[i])
+                    .collect();
+                if members.is_empty() {
+                    continue;
+                }
+                for &i in &members {
+                    met[i] += 1;
+                    first[i].get_or_insert((*p, t, *c));
+                }
+                let profile = |i: usize| space.profiles[i].unwrap_or_default();
+                for i in 0..n {
+                    if bit(&applying, i) && space.profiles[i].is_some() {
+                        counts[profile(i)] += 1;
+                    }
+                }
+                let signature = space.signature(&applying);
+                for &i in &members {
+                    // Another policy here asks exactly what it asks: without it, nothing
+                    // changes at this sign-in.
+                    if matters[i] || counts[profile(i)] > 1 {
                         continue;
                     }
-                    met += 1;
-                    // Method classes that meet the same strengths among those this set asks
-                    // for are decided alike here.
-                    let relevant: Vec<usize> = (0..set.policies().len())
-                        .filter(|&j| bit(&bits, j))
-                        .flat_map(|j| asks[j].iter().copied())
-                        .collect();
-                    let mut tried: Vec<Vec<bool>> = Vec::new();
+                    let key = (signature.clone(), profile(i), rsi);
+                    if let Some(&changes) = differs.get(&key) {
+                        matters[i] |= changes;
+                        continue;
+                    }
+                    let mut rest = signature.clone();
+                    rest[profile(i) / 64] &= !(1 << (profile(i) % 64));
+                    let mut changes = false;
                     for (m, methods) in space.method_classes.iter().enumerate() {
-                        let projected: Vec<bool> =
-                            relevant.iter().map(|&k| signatures[m][k]).collect();
-                        if tried.contains(&projected) {
-                            continue;
-                        }
-                        tried.push(projected);
-                        let decision = walk.outcome(&persons[*p], t, *c, methods, method_ids[m]);
-                        // Without the policy, the sign-in has the applying set `bits` minus it,
-                        // which the real set decides alike wherever it occurs.
-                        let mut rest = bits.clone();
-                        rest[i / 64] &= !(1 << (i % 64));
-                        let rest_key = (rest, rsi, method_ids[m]);
-                        let other = match walk.memo.get(&rest_key) {
-                            Some(found) => found.clone(),
+                        let with = walk.outcome(&persons[*p], t, *c, methods, method_ids[m]);
+                        // Without the policy the sign-in meets the profiles `rest`, which
+                        // the real set decides alike wherever they occur.
+                        let rest_key = (rest.clone(), rsi, method_ids[m]);
+                        let without = match walk.memo.get(&rest_key) {
+                            Some(found) => {
+                                let found = found.clone();
+                                #[cfg(debug_assertions)]
+                                if walk.sample() {
+                                    let w = walk.witness(&persons[*p], t, *c, methods);
+                                    let exact = crate::evaluate::evaluate_without(
+                                        &w.to_context(set),
+                                        set,
+                                        i,
+                                    );
+                                    assert_eq!(
+                                        decision_shape(&exact),
+                                        decision_shape(&found),
+                                        "equal decision profiles must decide alike"
+                                    );
+                                }
+                                found
+                            }
                             None => {
-                                let (_, w) =
-                                    walk.decide(&persons[*p], t, *c, methods, method_ids[m]);
-                                let other = evaluate(&w.to_context(set), without());
+                                let w = walk.witness(&persons[*p], t, *c, methods);
+                                let other =
+                                    crate::evaluate::evaluate_without(&w.to_context(set), set, i);
                                 walk.evaluations += 1;
                                 let other = Arc::new(Decision {
                                     trace: Vec::new(),
@@ -2337,25 +2466,33 @@ fn shadowed(
                                 other
                             }
                         };
-                        if decision_shape(&decision) != decision_shape(&other) {
-                            same = false;
-                            break 'combos;
+                        if decision_shape(&with) != decision_shape(&without) {
+                            changes = true;
+                            break;
                         }
-                        if witness.is_none() {
-                            let (_, w) = walk.decide(&persons[*p], t, *c, methods, method_ids[m]);
-                            witness = Some((w, decision));
-                        }
+                    }
+                    differs.insert(key, changes);
+                    matters[i] |= changes;
+                }
+                for i in 0..n {
+                    if bit(&applying, i) && space.profiles[i].is_some() {
+                        counts[profile(i)] = 0;
                     }
                 }
             }
         }
-        if !same || met == 0 {
-            continue;
-        }
-        let Some((witness, decision)) = witness else {
+    }
+    for (i, policy) in set.policies().iter().enumerate() {
+        let (same, met) = (!matters[i], met[i]);
+        let Some((p, t, c)) = first[i] else {
             continue;
         };
-        let traced = evaluate(&witness.to_context(set), set);
+        if !same || met == 0 || !candidate[i] {
+            continue;
+        }
+        let methods = &space.method_classes[0];
+        let (traced, witness) = walk.decide(&persons[p], t, c, methods);
+        let decision = &traced;
         let others: Vec<PolicyRef> = traced
             .trace
             .iter()

@@ -655,6 +655,34 @@ impl Decision {
 
 /// Decides a sign-in. Pure and deterministic.
 pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
+    decide(ctx, set, None)
+}
+
+/// Decides a sign-in as if the policy at `skipped` were disabled: what the set would decide
+/// without it, for the analyzer's shadowing check, without compiling a second set.
+pub(crate) fn evaluate_without(ctx: &SignInContext, set: &PolicySet, skipped: usize) -> Decision {
+    decide(ctx, set, Some(skipped))
+}
+
+/// Everything phase 2 below reads from an enforced policy that applies: its grant controls as
+/// compiled, whether it fails closed, whether it targets register-security-info (the strength
+/// precedence) and its session controls. Nothing else of a policy reaches a decision's outcome
+/// or session, and the rest of phase 2 reads only the sign-in's methods, device, password
+/// change, accepted terms and target, so two sign-ins with the same target kind and methods
+/// whose applicable enforced policies have the same set of profiles get the same outcome (up to
+/// which policy ids it names) and the same session controls. The analyzer memoises on this.
+pub(crate) fn decision_profile(set: &PolicySet, index: usize) -> String {
+    let compiled = &set.compiled[index];
+    format!(
+        "{:?}|{}|{}|{:?}",
+        compiled.grant,
+        compiled.unevaluable.is_some(),
+        compiled.targets_register_security_info,
+        set.policies()[index].session_controls,
+    )
+}
+
+fn decide(ctx: &SignInContext, set: &PolicySet, skipped: Option<usize>) -> Decision {
     let policies = set.policies();
     let mut hits = Hits::new(policies.len());
     hits.mark(&set.users, &ctx.user_id);
@@ -687,7 +715,8 @@ pub fn evaluate(ctx: &SignInContext, set: &PolicySet) -> Decision {
     // Phase 1: which policies apply.
     let mut trace: Vec<PolicyTrace> = Vec::with_capacity(policies.len());
     for (index, (policy, compiled)) in policies.iter().zip(&set.compiled).enumerate() {
-        let (applies, failed_condition, result) = if compiled.enforcement == Enforcement::Disabled {
+        let disabled = compiled.enforcement == Enforcement::Disabled || skipped == Some(index);
+        let (applies, failed_condition, result) = if disabled {
             let failure = ConditionFailure {
                 condition: AnalysisReason::PolicyNotEnabled,
                 detail: FailureDetail::Disabled,
