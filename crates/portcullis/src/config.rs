@@ -76,6 +76,11 @@ pub struct Config {
     /// Read once at start; nothing is downloaded. Without one, every address is of unknown
     /// country.
     pub geoip_country_database: Option<PathBuf>,
+    /// Web origins (`https://app.example.com`) whose pages may call the token, userinfo,
+    /// revocation, discovery and key endpoints, beside the origins of every registered
+    /// single-page-application redirect URI, which are allowed without being listed here.
+    /// Comma-separated in the environment.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -150,6 +155,7 @@ impl Default for Config {
             rate_limit_token_per_minute: RateLimitSettings::default().token_per_minute,
             sign_in_state_purge_seconds: 60,
             geoip_country_database: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -187,6 +193,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("rate_limit_token_per_minute", Kind::Integer),
     ("sign_in_state_purge_seconds", Kind::Integer),
     ("geoip_country_database", Kind::Text),
+    ("cors_allowed_origins", Kind::List),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -324,6 +331,14 @@ impl Config {
             // Zero would close every connection at once; a day is far past any real client.
             if !(1..=86_400).contains(&seconds) {
                 bail!("{key} must be from 1 to 86400 seconds, got {seconds}");
+            }
+        }
+        for origin in &self.cors_allowed_origins {
+            let normal = portcullis_core::oidc::browser_origins::origin_of(origin);
+            if !normal.is_some_and(|n| n.eq_ignore_ascii_case(origin.trim_end_matches('/'))) {
+                bail!(
+                    "cors_allowed_origins: '{origin}' is not a web origin such as https://app.example.com (scheme, host and port only; no path, no '*')"
+                );
             }
         }
         if self.max_connections == Some(0) {
@@ -780,5 +795,30 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn a_cors_origin_must_be_an_origin() {
+        for bad in [
+            "*",
+            "https://app.contoso.com/path",
+            "app.contoso.com",
+            "null",
+        ] {
+            let config = Config {
+                cors_allowed_origins: vec![bad.into()],
+                ..Config::default()
+            };
+            let err = config.validate().expect_err(bad).to_string();
+            assert!(err.contains("cors_allowed_origins"), "{bad}: {err}");
+        }
+        let config = Config {
+            cors_allowed_origins: vec![
+                "https://tools.contoso.com".into(),
+                "http://localhost:3000/".into(),
+            ],
+            ..Config::default()
+        };
+        config.validate().expect("good origins");
     }
 }

@@ -551,7 +551,8 @@ pub async fn start(
         directory: Directory::new(narrow!(deps, DirectoryStore)),
         sessions: Sessions::new(narrow!(deps, SessionStore)),
         sign_ins,
-        oidc: Oidc::new(narrow!(deps, OidcStore), tokens.clone()),
+        oidc: Oidc::new(narrow!(deps, OidcStore), tokens.clone())
+            .with_browser_origins(&config.cors_allowed_origins),
         sign_in_logs: SignInLogs::new(narrow!(deps, LogStore)),
         readiness: Readiness::new(deps.store.clone()),
         passkeys,

@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod client_address;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod graph;
@@ -263,7 +264,12 @@ pub fn router(state: AppState) -> Router {
                 axum::routing::get(move || async move { axum::Json(api) }),
             ),
         )
-        .merge(oauth::router())
+        .merge(
+            // What a single-page app calls from its own origin.
+            oauth::browser_router()
+                .merge(oidc::browser_router())
+                .layer(cors::layer(&state)),
+        )
         .merge(oidc::router())
         .merge(
             // The endpoints a browser calls with the session cookie.

@@ -22,7 +22,9 @@ use serde_json::json;
 use crate::rate_limit::{WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
-pub fn router() -> Router<AppState> {
+/// The token endpoint and the key set: called by single-page apps from their own origin, so
+/// the caller puts them behind [`crate::cors`].
+pub fn browser_router() -> Router<AppState> {
     Router::new()
         .route("/oauth2/v2.0/token", post(token))
         .route("/discovery/v2.0/keys", get(keys))

@@ -19,8 +19,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use portcullis_core::Error;
 use portcullis_core::oidc::{
-    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, OAuthErrorCode,
-    ResponseMode,
+    AuthorizationResponse, AuthorizeNext, AuthorizeParams, AuthorizeRefusal, LogoutRequest,
+    OAuthErrorCode, ResponseMode,
 };
 use portcullis_core::session::SESSION_COOKIE;
 use portcullis_core::signin::FlowState;
@@ -32,13 +32,23 @@ use crate::passkeys::MaybeSession;
 use crate::rate_limit::{WithinLimit, endpoint};
 use crate::{AppState, SignInState};
 
+/// The endpoints browsers navigate to: authorization and logout.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/oauth2/v2.0/authorize",
+            get(authorize).post(authorize_posted),
+        )
+        .route("/oauth2/v2.0/logout", get(logout).post(logout_posted))
+}
+
+/// Discovery, userinfo and revocation: called by single-page apps from their own origin, so
+/// the caller puts them behind [`crate::cors`].
+pub fn browser_router() -> Router<AppState> {
+    Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/oauth2/v2.0/authorize", get(authorize))
         .route("/oidc/userinfo", get(userinfo).post(userinfo))
         .route("/oauth2/v2.0/revoke", axum::routing::post(revoke))
-        .route("/oauth2/v2.0/logout", get(logout))
 }
 
 async fn discovery(State(state): State<Arc<SignInState>>) -> Response {
@@ -104,6 +114,16 @@ pub fn sign_in_page(flow: &FlowState) -> String {
     format!("/signin?flow={}", flow.flow_id)
 }
 
+fn unreadable_request(target: &'static str) -> Response {
+    let message = "The application sent a request Portcullis cannot read. Go back to the application and try again.";
+    failure_page_as(
+        &Error::invalid(target, message),
+        "This sign-in request is not valid",
+        message,
+    )
+}
+
+/// `GET /oauth2/v2.0/authorize`: the parameters in the query.
 async fn authorize(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::Authorize>,
@@ -112,13 +132,34 @@ async fn authorize(
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = query else {
-        let message = "The application sent a request Portcullis cannot read. Go back to the application and try again.";
-        return failure_page_as(
-            &Error::invalid("query", message),
-            "This sign-in request is not valid",
-            message,
-        );
+        return unreadable_request("query");
     };
+    authorize_with(&state, facts, session, params).await
+}
+
+/// `POST /oauth2/v2.0/authorize`: the same parameters form-encoded in the body (OpenID Connect
+/// Core §3.1.2.1 requires both). A cross-site POST carries no `SameSite=Lax` session cookie, so
+/// such a request never signs anyone in silently: it finds no session and asks for a sign-in
+/// (or answers `login_required` to `prompt=none`).
+async fn authorize_posted(
+    State(state): State<Arc<SignInState>>,
+    _: WithinLimit<endpoint::Authorize>,
+    Facts(facts): Facts,
+    MaybeSession(session): MaybeSession,
+    form: Result<axum::Form<AuthorizeParams>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(params)) = form else {
+        return unreadable_request("body");
+    };
+    authorize_with(&state, facts, session, params).await
+}
+
+async fn authorize_with(
+    state: &SignInState,
+    facts: portcullis_core::logs::sign_in::RequestFacts,
+    session: Option<portcullis_core::session::AuthSession>,
+    params: AuthorizeParams,
+) -> Response {
     let provider = &state.oidc;
     let (app, request) = match provider.validate(&params).await {
         Ok(Ok(valid)) => valid,
@@ -152,16 +193,73 @@ async fn authorize(
     }
 }
 
-async fn userinfo(State(state): State<Arc<SignInState>>, headers: HeaderMap) -> Response {
-    let Some(token) = headers
+/// The access token of a userinfo request: in the `Authorization: Bearer` header (RFC 6750
+/// §2.1) or, for a form-encoded POST, as `access_token` in the body (§2.2). Using both at once
+/// is refused (§2: "clients MUST NOT use more than one method").
+enum Presented {
+    Token(String),
+    Missing,
+    Invalid(&'static str),
+}
+
+fn presented_token(headers: &HeaderMap, body: &[u8]) -> Presented {
+    let header_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-    else {
-        let mut r = StatusCode::UNAUTHORIZED.into_response();
-        r.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
+        .map(|t| t.trim().to_string());
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|t| {
+            t.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let body_token = if form && !body.is_empty() {
+        match serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+            Ok(pairs) => {
+                let mut tokens = pairs.into_iter().filter(|(k, _)| k == "access_token");
+                match (tokens.next(), tokens.next()) {
+                    (Some(_), Some(_)) => {
+                        return Presented::Invalid("The parameter 'access_token' is repeated.");
+                    }
+                    (first, _) => first.map(|(_, v)| v),
+                }
+            }
+            Err(_) => {
+                return Presented::Invalid("The body must be application/x-www-form-urlencoded.");
+            }
+        }
+    } else {
+        None
+    };
+    match (header_token, body_token) {
+        (Some(_), Some(_)) => Presented::Invalid(
+            "The access token was sent both in the Authorization header and in the body; send it once.",
+        ),
+        (Some(t), None) | (None, Some(t)) => Presented::Token(t),
+        (None, None) => Presented::Missing,
+    }
+}
+
+async fn userinfo(
+    State(state): State<Arc<SignInState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match presented_token(&headers, &body) {
+        Presented::Token(token) => token,
+        Presented::Missing => {
+            let mut r = StatusCode::UNAUTHORIZED.into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+        Presented::Invalid(message) => {
+            return crate::oauth::refuse(OAuthErrorCode::InvalidRequest, message);
+        }
     };
     match state.oidc.userinfo(token.trim()).await {
         Ok(Ok(info)) => Json(info).into_response(),
@@ -211,30 +309,60 @@ async fn revoke(
 #[derive(Deserialize)]
 struct LogoutParams {
     id_token_hint: Option<String>,
+    client_id: Option<String>,
     post_logout_redirect_uri: Option<String>,
     state: Option<String>,
 }
 
+fn unreadable_logout(target: &'static str) -> Response {
+    let message = "The application sent a sign-out request Portcullis cannot read.";
+    failure_page_as(
+        &Error::invalid(target, message),
+        "This sign-out request is not valid",
+        message,
+    )
+}
+
+/// `GET /oauth2/v2.0/logout`.
 async fn logout(
     State(state): State<Arc<SignInState>>,
     MaybeSession(session): MaybeSession,
     query: Result<Query<LogoutParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = query else {
-        let message = "The application sent a sign-out request Portcullis cannot read.";
-        return failure_page_as(
-            &Error::invalid("query", message),
-            "This sign-out request is not valid",
-            message,
-        );
+        return unreadable_logout("query");
     };
+    logout_with(&state, session, params).await
+}
+
+/// `POST /oauth2/v2.0/logout`: the same parameters form-encoded (RP-Initiated Logout 1.0 §2:
+/// the end-session endpoint takes both).
+async fn logout_posted(
+    State(state): State<Arc<SignInState>>,
+    MaybeSession(session): MaybeSession,
+    form: Result<axum::Form<LogoutParams>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(params)) = form else {
+        return unreadable_logout("body");
+    };
+    logout_with(&state, session, params).await
+}
+
+async fn logout_with(
+    state: &SignInState,
+    session: Option<portcullis_core::session::AuthSession>,
+    params: LogoutParams,
+) -> Response {
     let outcome = state
         .oidc
         .end_session(
             session.as_ref(),
-            params.id_token_hint.as_deref(),
-            params.post_logout_redirect_uri.as_deref(),
-            params.state.as_deref(),
+            LogoutRequest {
+                id_token_hint: params.id_token_hint.as_deref(),
+                client_id: params.client_id.as_deref(),
+                post_logout_redirect_uri: params.post_logout_redirect_uri.as_deref(),
+                state: params.state.as_deref(),
+            },
         )
         .await;
     let clear = HeaderValue::from_str(&format!(

@@ -28,7 +28,7 @@ use crate::directory::model::User;
 use crate::directory::roles::BUILT_IN_ROLES;
 use crate::kernel::Deps;
 use crate::kernel::error::ErrorCode;
-use crate::kernel::query::{Cursor, ListQuery, Page};
+use crate::kernel::query::{ListQuery, Page};
 use crate::logs::replay::{Candidate, candidate_set};
 use crate::methods::store::MethodStore;
 use crate::{Error, Result};
@@ -144,28 +144,12 @@ fn candidate(body: &[u8]) -> Result<Candidate> {
     Candidate::from_members(&members)
 }
 
-/// The rows of a paged list, stopping once there are more than `limit` (the caller refuses
-/// those; a large tenant is not read whole just to be told so).
-async fn all<T, F, Fut>(limit: usize, mut page: F) -> Result<Vec<T>>
+fn all<T, F, Fut>(limit: usize, page: F) -> impl std::future::Future<Output = Result<Vec<T>>>
 where
     F: FnMut(ListQuery) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>>>,
 {
-    let mut out = Vec::new();
-    let mut after: Option<Cursor> = None;
-    loop {
-        let found = page(ListQuery {
-            top: PAGE,
-            after: after.take(),
-            ..ListQuery::default()
-        })
-        .await?;
-        out.extend(found.items);
-        match found.next {
-            Some(next) if out.len() <= limit => after = Some(next),
-            _ => return Ok(out),
-        }
-    }
+    crate::kernel::query::every_page(limit, PAGE, page)
 }
 
 impl PolicyAnalyzer {

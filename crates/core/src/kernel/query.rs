@@ -4,6 +4,7 @@
 //! What it must never hold: a column name taken from a request. A [`Predicate`]'s field comes
 //! from core's per-resource whitelist ([`crate::kernel::odata`]).
 
+use crate::Result;
 use time::OffsetDateTime;
 
 /// A comparison in a list query. `field` is a column name from core's per-resource whitelist
@@ -76,4 +77,28 @@ pub enum Taken<T> {
     /// It exists and was used before: a replay.
     Replayed(T),
     Unknown,
+}
+
+/// The rows of a paged list read `page_size` at a time, stopping once there are more than
+/// `limit` (a caller that refuses those does not read a large tenant whole just to say so).
+pub async fn every_page<T, F, Fut>(limit: usize, page_size: usize, mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(ListQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut out = Vec::new();
+    let mut after: Option<Cursor> = None;
+    loop {
+        let found = page(ListQuery {
+            top: page_size,
+            after: after.take(),
+            ..ListQuery::default()
+        })
+        .await?;
+        out.extend(found.items);
+        match found.next {
+            Some(next) if out.len() <= limit => after = Some(next),
+            _ => return Ok(out),
+        }
+    }
 }

@@ -42,6 +42,7 @@ use crate::session::AuthSession;
 use crate::session::store::SessionChange;
 use crate::signin::{FlowState, SignIns};
 
+pub mod browser_origins;
 pub mod store;
 pub mod tokens;
 
@@ -55,8 +56,19 @@ use crate::{Error, Result};
 pub const USER_TOKEN_LIFETIME: Duration = Duration::hours(1);
 /// One refresh token; each use replaces it with a new one.
 pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::days(14);
-/// The scopes this provider knows. Anything else is refused by name.
+/// The scopes this provider grants. Others are ignored, as OpenID Connect Core §3.1.2.1 asks
+/// ("scope values used that are not understood by an implementation SHOULD be ignored"): the
+/// grant and the token response's `scope` list only these.
 pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// What an application sends to the end-session endpoint (RP-Initiated Logout 1.0 §2).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogoutRequest<'a> {
+    pub id_token_hint: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
 
 /// The query parameters of `/authorize`, as received.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -74,6 +86,10 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     pub acr_values: Option<String>,
     pub login_hint: Option<String>,
+    /// A request object (OpenID Connect Core §6.1); not supported, refused by name.
+    pub request: Option<String>,
+    /// A request object by reference (§6.2); not supported, refused by name.
+    pub request_uri: Option<String>,
 }
 
 /// Why an authorization request was refused.
@@ -126,6 +142,10 @@ pub enum OAuthErrorCode {
     /// Too many requests: a rate limit refused the call (RFC 6749 §4.1.2.1's name for a server
     /// that cannot take the request now), answered 429 with `Retry-After`.
     TemporarilyUnavailable,
+    /// The request carried a request object (`request=`), which Portcullis does not accept.
+    RequestNotSupported,
+    /// The request named a request object by reference (`request_uri=`).
+    RequestUriNotSupported,
 }
 
 impl OAuthErrorCode {
@@ -140,6 +160,8 @@ impl OAuthErrorCode {
         OAuthErrorCode::LoginRequired,
         OAuthErrorCode::InteractionRequired,
         OAuthErrorCode::TemporarilyUnavailable,
+        OAuthErrorCode::RequestNotSupported,
+        OAuthErrorCode::RequestUriNotSupported,
     ];
 
     /// The code as it appears in `error`.
@@ -155,6 +177,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::LoginRequired => "login_required",
             OAuthErrorCode::InteractionRequired => "interaction_required",
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthErrorCode::RequestNotSupported => "request_not_supported",
+            OAuthErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 
@@ -171,7 +195,9 @@ impl OAuthErrorCode {
             | OAuthErrorCode::UnsupportedGrantType
             | OAuthErrorCode::UnsupportedResponseType
             | OAuthErrorCode::LoginRequired
-            | OAuthErrorCode::InteractionRequired => 400,
+            | OAuthErrorCode::InteractionRequired
+            | OAuthErrorCode::RequestNotSupported
+            | OAuthErrorCode::RequestUriNotSupported => 400,
             OAuthErrorCode::TemporarilyUnavailable => 429,
         }
     }
@@ -259,6 +285,10 @@ pub struct UserAccessTokenClaims {
     pub oid: String,
     pub tid: String,
     pub azp: String,
+    /// The application the token was issued to (RFC 9068 §2.2, which JWT access-token
+    /// validators require). Tokens issued before it was added lack it.
+    #[serde(default)]
+    pub client_id: String,
     /// The grant it was issued under; revoking the grant revokes the token.
     pub gid: String,
     pub idtyp: String,
@@ -302,6 +332,7 @@ pub struct Oidc {
     deps: Deps<dyn OidcStore>,
     directory: Directory,
     tokens: Arc<TokenService>,
+    browser_origins: Arc<browser_origins::BrowserOrigins>,
 }
 
 impl Oidc {
@@ -313,7 +344,22 @@ impl Oidc {
             )),
             deps,
             tokens,
+            browser_origins: Arc::new(browser_origins::BrowserOrigins::new(&[])),
         }
+    }
+
+    /// Allows browser pages at `origins` to call the endpoints a single-page app uses, beside
+    /// the origins of the registered single-page-application redirect URIs.
+    pub fn with_browser_origins(mut self, origins: &[String]) -> Self {
+        self.browser_origins = Arc::new(browser_origins::BrowserOrigins::new(origins));
+        self
+    }
+
+    /// Whether a browser page at `origin` (an `Origin` header) may call the token, userinfo,
+    /// revocation, discovery and key endpoints (see [`browser_origins`]).
+    pub async fn allows_browser_origin(&self, origin: &str) -> Result<bool> {
+        let store: &dyn crate::directory::store::DirectoryStore = &*self.deps.store;
+        self.browser_origins.allows(store, origin).await
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -403,6 +449,21 @@ impl Oidc {
                 "response_mode must be query or form_post.",
             );
         }
+        // Request objects are checked before anything the object could have overridden.
+        if params.request.is_some() {
+            return refuse(
+                &request,
+                OAuthErrorCode::RequestNotSupported,
+                "Request objects (the request parameter) are not supported; send the parameters themselves.",
+            );
+        }
+        if params.request_uri.is_some() {
+            return refuse(
+                &request,
+                OAuthErrorCode::RequestUriNotSupported,
+                "Request objects by reference (the request_uri parameter) are not supported; send the parameters themselves.",
+            );
+        }
         match params.response_type.as_deref() {
             Some("code") => {}
             None => {
@@ -420,28 +481,17 @@ impl Oidc {
                 );
             }
         }
-        let scopes: Vec<String> = params
-            .scope
-            .as_deref()
-            .unwrap_or("")
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
+        let mut scopes: Vec<String> = Vec::new();
+        for scope in params.scope.as_deref().unwrap_or("").split_whitespace() {
+            if SUPPORTED_SCOPES.contains(&scope) && !scopes.iter().any(|s| s == scope) {
+                scopes.push(scope.to_string());
+            }
+        }
         if !scopes.iter().any(|s| s == "openid") {
             return refuse(
                 &request,
                 OAuthErrorCode::InvalidScope,
                 "The scope must include openid.",
-            );
-        }
-        if let Some(unknown) = scopes
-            .iter()
-            .find(|s| !SUPPORTED_SCOPES.contains(&s.as_str()))
-        {
-            return refuse(
-                &request,
-                OAuthErrorCode::InvalidScope,
-                &format!("The scope '{unknown}' is not supported."),
             );
         }
         request.scopes = scopes;
@@ -519,6 +569,9 @@ impl Oidc {
                 }
             }
         }
+        // acr_values is a voluntary request (OpenID Connect Core §3.1.2.1, §5.5.1.1): values
+        // that name no authentication context are ignored, not refused; c1 to c99 make the
+        // sign-in pass the policies that target those contexts.
         for value in params
             .acr_values
             .as_deref()
@@ -526,13 +579,7 @@ impl Oidc {
             .split_whitespace()
         {
             if !is_auth_context(value) {
-                return refuse(
-                    &request,
-                    OAuthErrorCode::InvalidRequest,
-                    &format!(
-                        "acr_values names '{value}'; only authentication contexts c1 to c99 are supported."
-                    ),
-                );
+                continue;
             }
             if !request.auth_contexts.iter().any(|c| c == value) {
                 request.auth_contexts.push(value.to_string());
@@ -888,6 +935,7 @@ impl Oidc {
             oid: user.id.to_string(),
             tid,
             azp: app.app_id.to_string(),
+            client_id: app.app_id.to_string(),
             gid: grant.id.to_string(),
             idtyp: "user".into(),
             jti: self.deps.entropy.uuid().to_string(),
@@ -991,14 +1039,19 @@ impl Oidc {
 
     /// RP-initiated logout: ends the session and revokes what was issued in it. Returns where
     /// to send the browser: the application's post-logout address only if it is registered for
-    /// the application the ID token hint names.
+    /// the application named by the ID token hint or, without one, by `client_id`
+    /// (RP-Initiated Logout 1.0 §2; when both are given they must name the same application).
     pub async fn end_session(
         &self,
         session: Option<&AuthSession>,
-        id_token_hint: Option<&str>,
-        post_logout_redirect_uri: Option<&str>,
-        state: Option<&str>,
+        logout: LogoutRequest<'_>,
     ) -> Result<std::result::Result<Option<String>, Error>> {
+        let LogoutRequest {
+            id_token_hint,
+            client_id,
+            post_logout_redirect_uri,
+            state,
+        } = logout;
         let hint = match id_token_hint {
             Some(token) => match self.tokens.verify_hint(token).await {
                 Ok(claims) => Some(claims),
@@ -1032,16 +1085,25 @@ impl Oidc {
         if !changes.is_empty() {
             self.deps.store.commit(changes, None).await?;
         }
+        let client_id = client_id.map(str::trim).filter(|c| !c.is_empty());
+        if let (Some(hint), Some(client_id)) = (&hint, client_id)
+            && !hint.aud.eq_ignore_ascii_case(client_id)
+        {
+            return Ok(Err(Error::invalid(
+                "client_id",
+                "The client_id is not the application the ID token hint was issued to.",
+            )));
+        }
         let Some(target) = post_logout_redirect_uri else {
             return Ok(Ok(None));
         };
-        let Some(hint) = hint else {
+        let Some(named) = hint.as_ref().map(|h| h.aud.as_str()).or(client_id) else {
             return Ok(Err(Error::invalid(
                 "post_logout_redirect_uri",
-                "A post-logout address needs an id_token_hint naming the application.",
+                "A post-logout address needs an id_token_hint or a client_id naming the application.",
             )));
         };
-        let app = match Uuid::parse_str(&hint.aud) {
+        let app = match Uuid::parse_str(named) {
             Ok(app_id) => self.deps.store.application_by_app_id(app_id).await?,
             Err(_) => None,
         };
@@ -1087,6 +1149,7 @@ impl Oidc {
             "prompt_values_supported": ["none", "login", "select_account", "consent"],
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
         })
     }
 }

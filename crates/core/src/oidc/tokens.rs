@@ -38,6 +38,10 @@ pub struct AccessTokenClaims {
     pub sub: String,
     /// Client id of the application.
     pub appid: String,
+    /// The same client id under RFC 9068's name (§2.2), which JWT access-token validators
+    /// require. Tokens issued before it was added lack it.
+    #[serde(default)]
+    pub client_id: String,
     pub tid: String,
     pub roles: Vec<String>,
     /// `app` for an application acting as itself, as Entra's `idtyp`.
@@ -253,6 +257,7 @@ impl TokenService {
             aud: self.graph_audience(),
             sub: app.id.to_string(),
             appid: app.app_id.to_string(),
+            client_id: app.app_id.to_string(),
             tid: self.tenant_id.to_string(),
             roles: app.api_permissions.clone(),
             idtyp: "app".to_string(),

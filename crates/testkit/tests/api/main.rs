@@ -6,6 +6,7 @@ mod analysis;
 mod bad_input;
 mod cli;
 mod conditional_access;
+mod conformance;
 mod connections;
 mod countries;
 mod directory;

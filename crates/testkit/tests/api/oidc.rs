@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use time::Duration;
 
-const REDIRECT: &str = "https://app.contoso.com/callback";
+pub(crate) const REDIRECT: &str = "https://app.contoso.com/callback";
 
 /// A browser: one user agent, its cookie, never following redirects (the test reads them).
 pub(crate) struct Browser {
@@ -91,7 +91,7 @@ impl Browser {
     }
 
     /// A JSON step, with the Origin a browser sends (the same-origin guard checks it).
-    async fn step(&mut self, origin: &str, path: &str, body: Value) -> Answer {
+    pub(crate) async fn step(&mut self, origin: &str, path: &str, body: Value) -> Answer {
         let request = self
             .http
             .post(format!("{}{path}", self.base))
@@ -110,17 +110,17 @@ pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 pub(crate) struct Pkce {
-    verifier: String,
-    challenge: String,
+    pub(crate) verifier: String,
+    pub(crate) challenge: String,
 }
 
-fn pkce(seed: &str) -> Pkce {
+pub(crate) fn pkce(seed: &str) -> Pkce {
     let verifier = format!("{seed}-verifier-{}", "x".repeat(43));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     Pkce {
@@ -132,11 +132,11 @@ fn pkce(seed: &str) -> Pkce {
 /// An application registered through the admin API: a public client with an SPA redirect
 /// URI, or a confidential web client with a secret.
 pub(crate) struct App {
-    client_id: String,
-    secret: Option<String>,
+    pub(crate) client_id: String,
+    pub(crate) secret: Option<String>,
 }
 
-async fn public_app(t: &TestServer) -> App {
+pub(crate) async fn public_app(t: &TestServer) -> App {
     let r = t
         .post(
             "/applications",
@@ -198,7 +198,7 @@ pub(crate) fn authorize_url(app: &App, pkce: Option<&Pkce>, extra: &str) -> Stri
     url
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_string()
 }
 
@@ -1239,7 +1239,8 @@ async fn an_authentication_context_asked_for_with_acr_values_steps_up_the_sign_i
     assert_eq!(id["acrs"], json!(["c1"]), "{id}");
     assert_eq!(id["acr"], "phishingResistantMfa");
 
-    // An unknown context is refused back to the application.
+    // A value that names no authentication context is ignored (acr_values is a voluntary
+    // request, OpenID Connect Core §5.5.1.1): the request goes on, here to single sign-on.
     let r = browser
         .get(&authorize_url(
             &app,
@@ -1247,9 +1248,11 @@ async fn an_authentication_context_asked_for_with_acr_values_steps_up_the_sign_i
             "&acr_values=urn:mace:incommon:iap:silver",
         ))
         .await;
-    assert_eq!(
-        query_param(&r.location.unwrap(), "error").as_deref(),
-        Some("invalid_request")
+    let location = r.location.unwrap();
+    assert_eq!(query_param(&location, "error"), None, "{location}");
+    assert!(
+        query_param(&location, "code").is_some() || location.starts_with("/signin?flow="),
+        "{location}"
     );
     t.stop().await;
 }
