@@ -81,6 +81,8 @@ pub struct Config {
     /// single-page-application redirect URI, which are allowed without being listed here.
     /// Comma-separated in the environment.
     pub cors_allowed_origins: Vec<String>,
+    /// Hours a new signing key made by `portcullis keys rotate` is published before it signs.
+    pub signing_key_prepublish_hours: u32,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -156,6 +158,7 @@ impl Default for Config {
             sign_in_state_purge_seconds: 60,
             geoip_country_database: None,
             cors_allowed_origins: Vec::new(),
+            signing_key_prepublish_hours: 24,
         }
     }
 }
@@ -194,6 +197,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("sign_in_state_purge_seconds", Kind::Integer),
     ("geoip_country_database", Kind::Text),
     ("cors_allowed_origins", Kind::List),
+    ("signing_key_prepublish_hours", Kind::Integer),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -332,6 +336,12 @@ impl Config {
             if !(1..=86_400).contains(&seconds) {
                 bail!("{key} must be from 1 to 86400 seconds, got {seconds}");
             }
+        }
+        if self.signing_key_prepublish_hours > 24 * 30 {
+            bail!(
+                "signing_key_prepublish_hours must be at most 720 (30 days), got {}",
+                self.signing_key_prepublish_hours
+            );
         }
         for origin in &self.cors_allowed_origins {
             let normal = portcullis_core::oidc::browser_origins::origin_of(origin);

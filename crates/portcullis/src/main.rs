@@ -39,9 +39,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Retire the signing key in use and make a new one. Tokens already issued stay valid until
-    /// they expire; every node signs with the new key within a minute.
-    Rotate(ServerArgs),
+    /// Make the next signing key. It is published at once and signs after
+    /// `signing_key_prepublish_hours` (so clients that cache the key set have it by then);
+    /// tokens already issued stay valid until they expire.
+    Rotate {
+        #[command(flatten)]
+        args: ServerArgs,
+        /// Retire the key in use now and sign with the new one at once (a key that may have
+        /// leaked). Clients that cached the key set cannot verify new tokens until they fetch it
+        /// again.
+        #[arg(long)]
+        immediately: bool,
+    },
 }
 
 /// Settings given as flags win over `PORTCULLIS_*` environment variables, which win over the
@@ -203,13 +212,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys {
-            command: KeysCommand::Rotate(args),
+            command: KeysCommand::Rotate { args, immediately },
         } => {
             let config = args.resolve()?;
-            let kid = server::rotate_signing_keys(&config).await?;
-            println!(
-                "A new signing key is in use: {kid}. The previous key stays published until its tokens expire."
-            );
+            let (kid, signs_from) = server::rotate_signing_keys(&config, immediately).await?;
+            if immediately {
+                println!(
+                    "A new signing key is in use: {kid}. The previous key no longer signs; it stays published until its tokens expire."
+                );
+            } else {
+                println!(
+                    "A new signing key is published: {kid}. It signs from {} (UTC); until then the key in use goes on signing.",
+                    signs_from
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default()
+                );
+            }
             Ok(())
         }
         Command::CheckConfig(args) => {

@@ -31,7 +31,7 @@ use portcullis_core::methods::totp::SoftwareOath;
 use portcullis_core::narrow;
 use portcullis_core::oidc::Oidc;
 use portcullis_core::oidc::store::OidcStore;
-use portcullis_core::oidc::tokens::TokenService;
+use portcullis_core::oidc::tokens::{Rotation, TokenService};
 use portcullis_core::session::Sessions;
 use portcullis_core::session::store::SessionStore;
 use portcullis_core::signin::SignIns;
@@ -619,8 +619,13 @@ pub async fn start(
     })
 }
 
-/// `portcullis keys rotate`: retires the signing key in use and makes a new one.
-pub async fn rotate_signing_keys(config: &Config) -> anyhow::Result<String> {
+/// `portcullis keys rotate`: makes the next signing key, published now and signing after
+/// `signing_key_prepublish_hours`, or at once with `immediately`. Returns its id and when it
+/// signs from.
+pub async fn rotate_signing_keys(
+    config: &Config,
+    immediately: bool,
+) -> anyhow::Result<(String, time::OffsetDateTime)> {
     let store = open_store(config).await?;
     let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
     let key = secret_key(config, entropy.as_ref())?;
@@ -635,11 +640,19 @@ pub async fn rotate_signing_keys(config: &Config) -> anyhow::Result<String> {
     };
     let tokens = TokenService::new(deps, Sealer::new(&key), config.public_url(), tenant.id);
     tokens.load_keys().await?;
-    let kid = tokens
-        .rotate(&portcullis_core::directory::audit::RequestContext::new(
-            entropy.uuid(),
-        ))
+    let rotation = if immediately {
+        Rotation::Immediate
+    } else {
+        Rotation::Prepublished {
+            lead: time::Duration::hours(i64::from(config.signing_key_prepublish_hours)),
+        }
+    };
+    let rotated = tokens
+        .rotate(
+            &portcullis_core::directory::audit::RequestContext::new(entropy.uuid()),
+            rotation,
+        )
         .await?;
     store.close().await;
-    Ok(kid)
+    Ok(rotated)
 }

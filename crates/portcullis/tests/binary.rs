@@ -490,3 +490,51 @@ fn policy_analyze_exits_1_on_a_lockout_and_2_on_bad_input() {
     assert_eq!(code, 2, "bad input exits 2: {err}");
     assert!(err.contains("broken.json"), "{err}");
 }
+
+/// The key ids the running server publishes.
+async fn published_kids(url: &str) -> Vec<String> {
+    let keys: serde_json::Value = http()
+        .get(format!("{url}/discovery/v2.0/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_rotate_says_when_the_new_key_signs_and_publishes_it_at_once() {
+    let (_dir, data) = data_folder();
+    let server = serve(&data);
+    let data_arg = data.to_str().unwrap();
+    let before = published_kids(&server.url).await;
+    assert_eq!(before.len(), 1);
+
+    let (code, out, err) = run(&["keys", "rotate", "--data-dir", data_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is published"), "{out}");
+    assert!(out.contains("signs from"), "{out}");
+    let kid = out
+        .split("published: ")
+        .nth(1)
+        .and_then(|rest| rest.split('.').next())
+        .expect("the new key's id")
+        .to_string();
+    // A running node reloads its keys every minute; a restart shows the new one at once.
+    drop(server);
+    let again = serve(&data);
+    let kids = published_kids(&again.url).await;
+    assert!(kids.contains(&kid), "{kids:?}");
+    assert!(kids.contains(&before[0]), "{kids:?}");
+
+    let (code, out, err) = run(&["keys", "rotate", "--immediately", "--data-dir", data_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is in use"), "{out}");
+}

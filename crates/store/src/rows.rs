@@ -55,7 +55,7 @@ macro_rules! audit_columns {
 }
 macro_rules! signing_key_columns {
     () => {
-        "kid, algorithm, sealed_private_key, public_jwk, created, retired"
+        "kid, algorithm, sealed_private_key, public_jwk, created, retired, activates"
     };
 }
 pub(crate) use {
@@ -261,5 +261,6 @@ pub(crate) fn signing_key(row: &Row) -> Result<SigningKey, Error> {
         public_jwk: text(row, "public_jwk")?,
         created: instant(row, "created")?,
         retired: opt_instant(row, "retired")?,
+        activates: opt_instant(row, "activates")?,
     })
 }

@@ -572,14 +572,15 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         Change::InsertSigningKey(key) => {
             let query = db::query(
                 "INSERT INTO signing_keys (kid, algorithm, sealed_private_key, public_jwk, \
-                 created, retired) VALUES ($1, $2, $3, $4, $5, $6)",
+                 created, retired, activates) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(key.kid.clone())
             .bind(key.algorithm.clone())
             .bind(key.sealed_private_key.clone())
             .bind(key.public_jwk.clone())
             .bind(unix_millis(key.created))
-            .bind(key.retired.map(unix_millis));
+            .bind(key.retired.map(unix_millis))
+            .bind(key.activates.map(unix_millis));
             run(conn, change, query).await?;
         }
         Change::RetireSigningKey { kid, at } => {

@@ -205,6 +205,9 @@ pub struct SigningKey {
     pub created: OffsetDateTime,
     /// When set, the key no longer signs; it stays published until its tokens have expired.
     pub retired: Option<OffsetDateTime>,
+    /// When it starts signing; before then it is only published, so clients that cached the
+    /// key set have fetched it by the time tokens carry it. `None`: from `created`.
+    pub activates: Option<OffsetDateTime>,
 }
 
 /// A Graph object kept as its JSON document: Conditional Access policies, named locations,

@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use p256::pkcs8::EncodePrivateKey;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::directory::authz::{Actor, Principal};
@@ -71,6 +71,7 @@ pub struct TokenService {
 pub fn generate_signing_key<S: OidcStore + ?Sized>(
     deps: &Deps<S>,
     sealer: &Sealer,
+    activates: Option<OffsetDateTime>,
 ) -> Result<SigningKey> {
     let secret = loop {
         let mut bytes = [0u8; 32];
@@ -102,7 +103,63 @@ pub fn generate_signing_key<S: OidcStore + ?Sized>(
         public_jwk: jwk.to_string(),
         created: deps.clock.now(),
         retired: None,
+        activates,
     })
+}
+
+/// How a rotation hands signing over to the next key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The next key is published at once and signs only after `lead`; the key in use signs
+    /// until then. Clients that cache the key set (for up to a day, some of them) have fetched
+    /// the new key before any token carries it.
+    Prepublished { lead: Duration },
+    /// The key in use is retired and the new one signs at once: for a key that may have leaked.
+    /// A client that cached the key set less than its refresh interval ago cannot verify new
+    /// tokens until it fetches the set again.
+    Immediate,
+}
+
+/// When a key signs from: its activation time, or its creation for a key that signs at once.
+fn activation(key: &SigningKey) -> OffsetDateTime {
+    key.activates.unwrap_or(key.created)
+}
+
+/// Whether a key that is not retired may sign at `now`. A key made to sign at once does so
+/// whatever this node's clock says of its creation (the command that made it may run on a
+/// clock a little ahead).
+fn started(key: &SigningKey, now: OffsetDateTime) -> bool {
+    key.activates.is_none_or(|at| at <= now)
+}
+
+/// Which of `keys` signs at `now`, and when each stopped signing (retired, or superseded by a
+/// later key that has started). The one place this is decided.
+fn schedule(
+    keys: &[SigningKey],
+    now: OffsetDateTime,
+) -> (Option<usize>, Vec<Option<OffsetDateTime>>) {
+    let signing = (0..keys.len())
+        .filter(|&i| keys[i].retired.is_none() && started(&keys[i], now))
+        .max_by_key(|&i| (activation(&keys[i]), keys[i].created));
+    let ended = keys
+        .iter()
+        .map(|k| {
+            let superseded = keys
+                .iter()
+                .filter(|other| {
+                    other.retired.is_none()
+                        && activation(other) > activation(k)
+                        && started(other, now)
+                })
+                .map(activation)
+                .min();
+            match (k.retired, superseded) {
+                (Some(r), Some(s)) => Some(r.min(s)),
+                (r, s) => r.or(s),
+            }
+        })
+        .collect();
+    (signing, ended)
 }
 
 impl TokenService {
@@ -134,7 +191,7 @@ impl TokenService {
     pub async fn load_keys(&self) -> Result<()> {
         let mut keys = self.deps.store.signing_keys().await?;
         if !keys.iter().any(|k| k.retired.is_none()) {
-            let key = generate_signing_key(&self.deps, &self.sealer)?;
+            let key = generate_signing_key(&self.deps, &self.sealer, None)?;
             self.deps
                 .store
                 .commit(vec![Change::InsertSigningKey(key)], None)
@@ -147,7 +204,8 @@ impl TokenService {
             jwks: Vec::new(),
         };
         let now = self.deps.clock.now();
-        for key in keys {
+        let (signing, ended) = schedule(&keys, now);
+        for (index, key) in keys.into_iter().enumerate() {
             let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| {
                 Error::Internal(format!("stored JWK of {} is not JSON: {e}", key.kid))
             })?;
@@ -156,15 +214,15 @@ impl TokenService {
             let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| {
                 Error::Internal(format!("stored JWK of {} is unusable: {e}", key.kid))
             })?;
-            // A retired key stays published until every token it signed has expired.
-            let published = key
-                .retired
-                .is_none_or(|r| now < r + ACCESS_TOKEN_LIFETIME + Duration::minutes(5));
+            // A key that stopped signing stays published until every token it signed has
+            // expired; a key that has not started yet is published already.
+            let published =
+                ended[index].is_none_or(|r| now < r + ACCESS_TOKEN_LIFETIME + Duration::minutes(5));
             if published {
                 loaded.verifying.insert(key.kid.clone(), decoding);
                 loaded.jwks.push(jwk);
             }
-            if key.retired.is_none() && loaded.active.is_none() {
+            if signing == Some(index) {
                 let der = self
                     .sealer
                     .open(&key.sealed_private_key, key.kid.as_bytes())?;
@@ -175,28 +233,37 @@ impl TokenService {
         Ok(())
     }
 
-    /// Retires the signing key in use and makes a new one, in one transaction, with an audit
-    /// entry. Tokens signed by the retired key keep verifying until they expire: the key stays
-    /// published that long. Returns the new key's id. Other nodes pick the new key up when they
-    /// next reload (within a minute, see the server's reload task).
+    /// Makes the next signing key, in one transaction with an audit entry, and returns its id
+    /// and when it signs from. [`Rotation::Prepublished`] leaves the key in use signing until
+    /// then (a key made by an earlier rotation that has not started yet is withdrawn: the
+    /// newest rotation wins); [`Rotation::Immediate`] retires every key at once. Tokens signed
+    /// by a key that stopped signing keep verifying until they expire: the key stays published
+    /// that long. Other nodes pick the new key up when they next reload (within a minute, see
+    /// the server's reload task).
     pub async fn rotate(
         &self,
         request: &crate::directory::audit::RequestContext,
-    ) -> Result<String> {
+        rotation: Rotation,
+    ) -> Result<(String, OffsetDateTime)> {
         let now = self.deps.clock.now();
-        let mut changes: Vec<Change> = self
-            .deps
-            .store
-            .signing_keys()
-            .await?
-            .into_iter()
-            .filter(|k| k.retired.is_none())
-            .map(|k| Change::RetireSigningKey {
-                kid: k.kid,
+        let keys = self.deps.store.signing_keys().await?;
+        let (signing, _) = schedule(&keys, now);
+        let activates = match rotation {
+            Rotation::Prepublished { lead } => Some(now + lead),
+            Rotation::Immediate => None,
+        };
+        let mut changes: Vec<Change> = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| {
+                k.retired.is_none() && (rotation == Rotation::Immediate || Some(*i) != signing)
+            })
+            .map(|(_, k)| Change::RetireSigningKey {
+                kid: k.kid.clone(),
                 at: now,
             })
             .collect();
-        let key = generate_signing_key(&self.deps, &self.sealer)?;
+        let key = generate_signing_key(&self.deps, &self.sealer, activates)?;
         let kid = key.kid.clone();
         changes.push(Change::InsertSigningKey(key));
         let audit = crate::directory::audit::DirectoryAudit {
@@ -222,7 +289,7 @@ impl TokenService {
         };
         self.deps.store.commit(changes, Some(audit)).await?;
         self.load_keys().await?;
-        Ok(kid)
+        Ok((kid, activates.unwrap_or(now)))
     }
 
     /// The public keys as a JWKS document.

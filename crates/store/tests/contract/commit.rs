@@ -86,10 +86,12 @@ async fn every_type_round_trips(store: SqlStore) {
         public_jwk: r#"{"kty":"EC","crv":"P-256"}"#.to_string(),
         created: at(T0 + 10),
         retired: None,
+        activates: None,
     };
     let newer_key = SigningKey {
         kid: "key-2".to_string(),
         created: at(T0 + 11),
+        activates: Some(at(T0 + 20)),
         ..key.clone()
     };
     let entry = audit("Add user", "UserManagement", T0 + 12, joni.id);
@@ -235,6 +237,7 @@ async fn every_type_round_trips(store: SqlStore) {
 
     let retired = SigningKey {
         retired: Some(at(T0 + 13)),
+        activates: None,
         ..key
     };
     assert_eq!(
@@ -354,6 +357,7 @@ async fn duplicate_keys_conflict(store: SqlStore) {
         public_jwk: "{}".to_string(),
         created: at(T0),
         retired: None,
+        activates: None,
     };
     commit(
         &store,

@@ -339,41 +339,52 @@ async fn probes_metrics_and_openapi() {
     t.stop().await;
 }
 
-#[tokio::test]
-async fn signing_keys_rotate_without_breaking_issued_tokens() {
-    let t = TestServer::start().await;
-    let before = t.admin_token().await;
-    let jwks = |t: &TestServer| {
-        let url = format!("{}/discovery/v2.0/keys", t.url);
-        let http = t.http.clone();
-        async move {
-            http.get(url)
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(jwks(&t).await["keys"].as_array().unwrap().len(), 1);
-    let kid = portcullis::server::rotate_signing_keys(&t.config)
+async fn published_kids(t: &TestServer) -> Vec<String> {
+    let keys: serde_json::Value = t
+        .http
+        .get(format!("{}/discovery/v2.0/keys", t.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
-    t.reload_keys().await;
-    let keys = jwks(&t).await;
-    let kids: Vec<&str> = keys["keys"]
+    keys["keys"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| k["kid"].as_str().unwrap())
-        .collect();
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn token_kid(token: &str) -> String {
+    use base64::Engine as _;
+    let part = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_immediate_rotation_signs_with_the_new_key_at_once_without_breaking_issued_tokens() {
+    let t = TestServer::start().await;
+    let before = t.admin_token().await;
+    assert_eq!(published_kids(&t).await.len(), 1);
+    let (kid, _) = portcullis::server::rotate_signing_keys(&t.config, true)
+        .await
+        .unwrap();
+    t.reload_keys().await;
+    let kids = published_kids(&t).await;
     assert_eq!(
         kids.len(),
         2,
         "the retired key stays published until its tokens expire"
     );
-    assert!(kids.contains(&kid.as_str()));
+    assert!(kids.contains(&kid));
     // The token issued before still works; new ones carry the new key id.
     assert_eq!(
         t.graph_as(&before, reqwest::Method::GET, "/users", None)
@@ -382,16 +393,8 @@ async fn signing_keys_rotate_without_breaking_issued_tokens() {
         StatusCode::OK
     );
     let after = t.admin_token().await;
-    let header = |token: &str| {
-        use base64::Engine as _;
-        let part = token.split('.').next().unwrap();
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
-    };
-    assert_eq!(header(&after)["kid"], kid);
-    assert_ne!(header(&before)["kid"], kid);
+    assert_eq!(token_kid(&after), kid);
+    assert_ne!(token_kid(&before), kid);
     assert_eq!(
         t.graph_as(&after, reqwest::Method::GET, "/users", None)
             .await
@@ -401,11 +404,71 @@ async fn signing_keys_rotate_without_breaking_issued_tokens() {
     // Once every token of the old key has expired, it is no longer published.
     t.clock.advance(time::Duration::hours(2));
     t.reload_keys().await;
-    assert_eq!(jwks(&t).await["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(published_kids(&t).await, vec![kid]);
     let audit = t
         .get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Rotate token signing key'")
         .await;
     assert_eq!(audit.body["value"].as_array().unwrap().len(), 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotation_publishes_the_next_key_a_day_before_it_signs() {
+    let t = TestServer::start().await;
+    let first = token_kid(&t.admin_token().await);
+    let (next, signs_from) = portcullis::server::rotate_signing_keys(&t.config, false)
+        .await
+        .unwrap();
+    // The command runs on the system clock, as an operator's would.
+    let lead = signs_from - time::OffsetDateTime::now_utc();
+    assert!(
+        lead > time::Duration::hours(24) - time::Duration::minutes(1)
+            && lead <= time::Duration::hours(24),
+        "signs after the configured lead (24 hours by default): {lead}"
+    );
+    t.reload_keys().await;
+    // Published at once, so a client that fetches the key set now knows it…
+    let kids = published_kids(&t).await;
+    assert!(kids.contains(&next) && kids.contains(&first), "{kids:?}");
+    // …but tokens go on carrying the key in use until the lead has passed.
+    let during = t.admin_token().await;
+    assert_eq!(token_kid(&during), first);
+    t.clock.advance(time::Duration::hours(23));
+    t.reload_keys().await;
+    assert_eq!(token_kid(&t.admin_token().await), first);
+
+    t.clock
+        .advance(time::Duration::hours(1) + time::Duration::minutes(1));
+    t.reload_keys().await;
+    let after = t.admin_token().await;
+    assert_eq!(
+        token_kid(&after),
+        next,
+        "the next key signs once its time has come"
+    );
+    // The previous key stays published until its tokens have expired, and then goes.
+    assert!(published_kids(&t).await.contains(&first));
+    assert_eq!(
+        t.graph_as(&after, reqwest::Method::GET, "/users", None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    t.clock.advance(time::Duration::hours(2));
+    t.reload_keys().await;
+    assert_eq!(published_kids(&t).await, vec![next.clone()]);
+
+    // Two rotations in a row: the newer one wins and the key of the first never signs.
+    let (withdrawn, _) = portcullis::server::rotate_signing_keys(&t.config, false)
+        .await
+        .unwrap();
+    let (newest, _) = portcullis::server::rotate_signing_keys(&t.config, false)
+        .await
+        .unwrap();
+    t.clock.advance(time::Duration::hours(25));
+    t.reload_keys().await;
+    assert_eq!(token_kid(&t.admin_token().await), newest);
+    assert_ne!(withdrawn, newest);
     t.stop().await;
 }
 
