@@ -350,6 +350,13 @@ mod tests {
                 429,
                 None,
             ),
+            (C::RequestNotSupported, "request_not_supported", 400, None),
+            (
+                C::RequestUriNotSupported,
+                "request_uri_not_supported",
+                400,
+                None,
+            ),
         ];
         assert_eq!(expected.len(), C::ALL.len(), "every code is checked");
         for (code, spelled, status, challenge) in expected {
