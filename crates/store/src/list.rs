@@ -4,13 +4,24 @@
 //! again against the columns each table really has, so a mismatch between the two is a clear
 //! 400 instead of an SQL error, and only ever interpolates those names. Values are always bound.
 //!
+//! `startswith` is a range on the lowercased column, `lower(col) >= lower(prefix) AND lower(col)
+//! < successor`, where the successor is the lowercased prefix with its last character moved one
+//! code point up: exactly the values that begin with the prefix, in code-point order, read from
+//! the index on `lower(col)` instead of every row through `LIKE` (which neither database can
+//! serve from an index when the pattern is a bound value). Both bounds are computed by the
+//! database from the bound prefix, so the prefix is lowercased exactly as the index's values
+//! were (SQLite folds ASCII only, PostgreSQL follows its locale). Order is by code point on both:
+//! SQLite compares text bytewise, and on PostgreSQL the comparison and its index say
+//! `COLLATE "C"` (migration 0014), since a locale's collation does not keep prefixes together.
+//! Nothing in the prefix is a wildcard: it is a bound value compared, never a pattern.
+//!
 //! Paging is by keyset, never by offset: the cursor is the sort key of the last row returned,
 //! and the next page starts strictly after it, so rows inserted or deleted between pages neither
 //! repeat nor vanish. One row more than asked is fetched to know whether a next page exists.
 
-use crate::SqlStore;
 use crate::db::{self, Row};
 use crate::rows;
+use crate::{Dialect, SqlStore};
 use portcullis_core::Error;
 use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::query::{Cursor, ListQuery, Op, Value};
@@ -136,6 +147,34 @@ impl Sql {
     }
 }
 
+/// The `startswith` condition on `column` for `prefix` (see the module's note).
+fn starts_with(sql: &mut Sql, dialect: Dialect, column: &str, prefix: &str) -> String {
+    let Some(last) = prefix.chars().last() else {
+        // Every value begins with the empty string; a row with no value has none.
+        return format!("{column} IS NOT NULL");
+    };
+    // The last character of the (lowercased) prefix must have a successor that both databases
+    // can spell: not the last code point, nor the one before the surrogates (PostgreSQL's
+    // `chr` refuses those). Lowercasing never yields either from another character, so a
+    // prefix that ends in one of them is matched the old way, by scanning.
+    if matches!(last, '\u{D7FF}' | '\u{10FFFF}') {
+        let n = sql.bind(Arg::Text(like_prefix(prefix)));
+        return format!("lower({column}) LIKE lower({n}) ESCAPE '\\'");
+    }
+    let n = sql.bind(Arg::Text(prefix.to_string()));
+    match dialect {
+        Dialect::Sqlite => format!(
+            "lower({column}) >= lower({n}) AND lower({column}) < \
+             substr(lower({n}), 1, length(lower({n})) - 1) || \
+             char(unicode(substr(lower({n}), -1)) + 1)"
+        ),
+        Dialect::Postgres => format!(
+            "lower({column}) COLLATE \"C\" >= lower({n}) AND lower({column}) COLLATE \"C\" < \
+             left(lower({n}), -1) || chr(ascii(right(lower({n}), 1)) + 1)"
+        ),
+    }
+}
+
 /// Escapes LIKE's wildcards so that a value matches only itself as a prefix.
 fn like_prefix(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 1);
@@ -166,6 +205,36 @@ pub(crate) async fn page(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<(Vec<Row>, Option<Cursor>), Error> {
+    let (statement, top) = statement(store.dialect(), listing, query)?;
+    let mut found = store.fetch_all_scanning(statement).await?;
+    let next = if found.len() > top {
+        found.truncate(top);
+        let last = found
+            .last()
+            .ok_or_else(|| Error::Internal("a full page without a last row".to_string()))?;
+        Some(Cursor {
+            created: rows::instant(last, listing.sort)?,
+            id: rows::text(last, "id")?,
+        })
+    } else {
+        None
+    };
+    Ok((found, next))
+}
+
+/// The listable table named `table`, for [`crate::testing::list_plan`].
+pub(crate) fn listing(table: &str) -> Option<&'static Listing> {
+    [&SIGN_INS, &USERS, &GROUPS, &APPLICATIONS, &AUDITS]
+        .into_iter()
+        .find(|listing| listing.table == table)
+}
+
+/// The statement that reads one page (one row more than the page holds), and the page size.
+pub(crate) fn statement(
+    dialect: Dialect,
+    listing: &Listing,
+    query: &ListQuery,
+) -> Result<(db::Query, usize), Error> {
     let mut sql = Sql {
         text: format!("SELECT {} FROM {}", listing.columns, listing.table),
         args: Vec::new(),
@@ -184,8 +253,7 @@ pub(crate) async fn page(
         };
         let condition = match (&predicate.value, predicate.op, kind) {
             (Value::Text(value), Op::StartsWith, Kind::Text) => {
-                let n = sql.bind(Arg::Text(like_prefix(value)));
-                format!("lower({column}) LIKE lower({n}) ESCAPE '\\'")
+                starts_with(&mut sql, dialect, column, value)
             }
             (Value::Text(value), Op::Eq, Kind::Text) => {
                 let n = sql.bind(Arg::Text(value.clone()));
@@ -257,20 +325,7 @@ pub(crate) async fn page(
             Arg::Number(value) => statement.bind(value),
         };
     }
-    let mut found = store.fetch_all_scanning(statement).await?;
-    let next = if found.len() > top {
-        found.truncate(top);
-        let last = found
-            .last()
-            .ok_or_else(|| Error::Internal("a full page without a last row".to_string()))?;
-        Some(Cursor {
-            created: rows::instant(last, listing.sort)?,
-            id: rows::text(last, "id")?,
-        })
-    } else {
-        None
-    };
-    Ok((found, next))
+    Ok((statement, top))
 }
 
 #[cfg(test)]
