@@ -296,21 +296,38 @@ impl Conn<'_> {
     }
 }
 
-/// Reads on a PostgreSQL pool, outside any transaction: one round trip each.
+/// Whether a statement failed because the connection was gone (the server restarted, or ended
+/// a connection that sat in the pool): nothing reached the database, and a read may be asked
+/// again on another connection.
+pub(crate) fn connection_lost(err: &DbError) -> bool {
+    matches!(err, DbError::Sqlx(sqlx::Error::Io(_)) | DbError::Closed)
+}
+
+/// Reads on a PostgreSQL pool, outside any transaction: one round trip each. A read that found
+/// its connection gone is asked once more on another (reads change nothing, so asking twice is
+/// safe; writes are never repeated).
 pub(crate) async fn pg_fetch_optional(pool: &PgPool, q: &Query) -> Result<Option<Row>, Error> {
     let mut conn = pool.acquire().await?;
-    Ok(conn
-        .fetch_optional(q.to_sqlx())
-        .await
-        .map_err(error::storage)?
-        .map(Row::Pg))
+    let found = match conn.fetch_optional(q.to_sqlx()).await {
+        Err(e) if connection_lost(&e) => {
+            drop(conn);
+            pool.acquire().await?.fetch_optional(q.to_sqlx()).await
+        }
+        other => other,
+    };
+    Ok(found.map_err(error::storage)?.map(Row::Pg))
 }
 
 pub(crate) async fn pg_fetch_all(pool: &PgPool, q: &Query) -> Result<Vec<Row>, Error> {
     let mut conn = pool.acquire().await?;
-    Ok(conn
-        .fetch_all(q.to_sqlx())
-        .await
+    let found = match conn.fetch_all(q.to_sqlx()).await {
+        Err(e) if connection_lost(&e) => {
+            drop(conn);
+            pool.acquire().await?.fetch_all(q.to_sqlx()).await
+        }
+        other => other,
+    };
+    Ok(found
         .map_err(error::storage)?
         .into_iter()
         .map(Row::Pg)

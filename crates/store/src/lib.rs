@@ -180,13 +180,19 @@ impl SqlStore {
         match &self.backend {
             Backend::Sqlite(engine) => lite::migrate(engine, &SQLITE_MIGRATIONS),
             Backend::Postgres(pool) => {
-                let mut conn = pool.acquire().await?;
-                conn.migrate(&POSTGRES_MIGRATIONS)
+                // On a connection of its own, through sqlx's pool, which sqlx's migrator is
+                // made for (it takes an advisory lock on it while it runs).
+                let migrating = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(pool.connect_options().clone())
                     .await
-                    .map_err(|e| match e {
-                        sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
-                        other => Error::Internal(format!("migration failed: {other}")),
-                    })
+                    .map_err(connect_error)?;
+                let outcome = POSTGRES_MIGRATIONS.run(&migrating).await;
+                migrating.close().await;
+                outcome.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
+                    other => Error::Internal(format!("migration failed: {other}")),
+                })
             }
         }
     }
@@ -308,7 +314,15 @@ impl SqlStore {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
-                conn.begin().await.map_err(error::storage)?;
+                if let Err(e) = conn.begin().await {
+                    // Nothing was written: a connection found gone is replaced once.
+                    if !db::connection_lost(&e) {
+                        return Err(error::storage(e));
+                    }
+                    drop(conn);
+                    conn = pool.acquire().await?;
+                    conn.begin().await.map_err(error::storage)?;
+                }
                 match body(Conn::Pg(&mut conn)).await {
                     Ok(value) => {
                         conn.commit().await.map_err(error::storage)?;

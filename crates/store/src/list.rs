@@ -12,7 +12,8 @@
 //! database from the bound prefix, so the prefix is lowercased exactly as the index's values
 //! were (SQLite folds ASCII only, PostgreSQL follows its locale). Order is by code point on both:
 //! SQLite compares text bytewise, and on PostgreSQL the comparison and its index say
-//! `COLLATE "C"` (migration 0014), since a locale's collation does not keep prefixes together.
+//! `COLLATE "C"`, and the indexes of migration 0014 are built that way on both databases, since
+//! a locale's collation does not keep prefixes together.
 //! Nothing in the prefix is a wildcard: it is a bound value compared, never a pattern.
 //!
 //! Paging is by keyset, never by offset: the cursor is the sort key of the last row returned,
@@ -33,6 +34,9 @@ pub(crate) struct Listing {
     pub columns: &'static str,
     /// Columns a predicate may compare, with whether they hold text.
     pub filterable: &'static [(&'static str, Kind)],
+    /// Text columns with an index on `lower(col)` in code-point order (migration 0014): on
+    /// PostgreSQL their comparisons say `COLLATE "C"` so that the index serves them.
+    pub prefix_indexed: &'static [&'static str],
     /// The instant column of the sort key; the id column is always `id`.
     pub sort: &'static str,
     pub descending: bool,
@@ -61,6 +65,7 @@ pub(crate) const SIGN_INS: Listing = Listing {
         ("correlation_id", Kind::Text),
         ("client_app_used", Kind::Text),
     ],
+    prefix_indexed: &[],
     sort: "created",
     descending: true,
 };
@@ -77,6 +82,7 @@ pub(crate) const USERS: Listing = Listing {
         ("user_type", Kind::Text),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name", "mail", "user_principal_name"],
     sort: "created",
     descending: false,
 };
@@ -93,6 +99,7 @@ pub(crate) const GROUPS: Listing = Listing {
         ("is_assignable_to_role", Kind::Number),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name", "mail_nickname"],
     sort: "created",
     descending: false,
 };
@@ -107,6 +114,7 @@ pub(crate) const APPLICATIONS: Listing = Listing {
         ("is_fallback_public_client", Kind::Number),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name"],
     sort: "created",
     descending: false,
 };
@@ -124,6 +132,7 @@ pub(crate) const AUDITS: Listing = Listing {
         ("initiated_by_id", Kind::Text),
         ("operation_type", Kind::Text),
     ],
+    prefix_indexed: &[],
     sort: "activity_date_time",
     descending: true,
 };
@@ -257,7 +266,13 @@ pub(crate) fn statement(
             }
             (Value::Text(value), Op::Eq, Kind::Text) => {
                 let n = sql.bind(Arg::Text(value.clone()));
-                format!("lower({column}) = lower({n})")
+                // Equality is the same in every deterministic collation; the one said here is
+                // the one the column's index was built in.
+                if dialect == Dialect::Postgres && listing.prefix_indexed.contains(&column) {
+                    format!("lower({column}) COLLATE \"C\" = lower({n})")
+                } else {
+                    format!("lower({column}) = lower({n})")
+                }
             }
             // A row with no value is not equal to any value.
             (Value::Text(value), Op::Ne, Kind::Text) => {

@@ -6,7 +6,8 @@
 //! of one, and under load the server answered twice as many messages as it ran statements
 //! (BENCHMARKS.md has the counts). This pool lends a connection without a check when it was
 //! used recently, checks one that sat idle longer than [`CHECK_IDLE_AFTER`] (the server or the
-//! network may have dropped it), and takes back only a connection whose last exchange finished
+//! network may have dropped it; a read or a `BEGIN` that still finds its connection gone is
+//! asked once more on another, `db.rs`), and takes back only a connection whose last exchange finished
 //! cleanly: one dropped mid-statement or mid-transaction (a cancelled request) is closed, so
 //! the server rolls back whatever it held and no later caller inherits a half-read reply or an
 //! open transaction.
@@ -171,6 +172,11 @@ impl PgPool {
         Ok(PgConn::lent(self.inner.clone(), conn, permit))
     }
 
+    /// How the pool's connections are opened (for the migrations' own short-lived pool).
+    pub(crate) fn connect_options(&self) -> &PgConnectOptions {
+        &self.inner.options
+    }
+
     /// Open connections, and how many of them are idle.
     pub(crate) fn stats(&self) -> (u32, u32) {
         let idle = self
@@ -288,24 +294,6 @@ impl PgConn {
         let cached = self.start()?;
         let outcome = statement.fetch_all(self.raw()?).await;
         self.finish(cached, outcome)
-    }
-
-    /// Applies `migrator`'s migrations on this connection (sqlx holds an advisory lock, so
-    /// nodes starting together take turns).
-    pub(crate) async fn migrate(
-        &mut self,
-        migrator: &sqlx::migrate::Migrator,
-    ) -> Result<(), sqlx::migrate::MigrateError> {
-        self.clean = false;
-        let conn = self
-            .conn
-            .as_mut()
-            .ok_or(sqlx::migrate::MigrateError::Execute(
-                sqlx::Error::PoolClosed,
-            ))?;
-        migrator.run(conn).await?;
-        self.clean = true;
-        Ok(())
     }
 
     /// Opens a transaction. The connection is unclean until [`PgConn::commit`] or
