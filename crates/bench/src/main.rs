@@ -747,10 +747,10 @@ impl Load {
             tokio::spawn(async move {
                 tokio::time::sleep_until(measure_from.into()).await;
                 while Instant::now() < measure_to && !ran_out.is_set() {
-                    if pids.is_empty() {
-                        if let Some(v) = server::rss_from_metrics(&probe, &base).await {
-                            peaks[0].fetch_max(v, Ordering::Relaxed);
-                        }
+                    if pids.is_empty()
+                        && let Some(v) = server::rss_from_metrics(&probe, &base).await
+                    {
+                        peaks[0].fetch_max(v, Ordering::Relaxed);
                     }
                     for (peak, pid) in peaks.iter().zip(&pids) {
                         if let Some((v, _)) = server::rss(*pid) {
@@ -783,10 +783,11 @@ impl Load {
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         let mut warm_up_errors = 0;
         let mut code_waits = 0;
-        let mut per_node = vec![0usize; self.browsers.len()];
+        let nodes = self.browsers.len();
+        let mut per_node = vec![0usize; nodes];
         for (i, w) in workers.into_iter().enumerate() {
             for (_, total, times) in w.done.into_iter().filter(|(e, _, _)| counted(e)) {
-                per_node[i % per_node.len()] += 1;
+                per_node[i % nodes] += 1;
                 totals.push(total);
                 for (i, d) in times.into_iter().enumerate() {
                     if let Some(leg) = legs.get_mut(i) {

@@ -334,14 +334,16 @@ impl Drop for PgConn {
         let Some(conn) = self.conn.take() else {
             return;
         };
-        if self.clean && !self.in_transaction && !self.pool.closed.load(Ordering::Acquire) {
-            if let Ok(mut idle) = self.pool.idle.lock() {
-                idle.push(Idle {
-                    conn,
-                    since: Instant::now(),
-                });
-                return;
-            }
+        if self.clean
+            && !self.in_transaction
+            && !self.pool.closed.load(Ordering::Acquire)
+            && let Ok(mut idle) = self.pool.idle.lock()
+        {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+            return;
         }
         // Unclean, or the pool is closing: the socket closes with the connection, and the
         // server ends its session (rolling back an open transaction).
