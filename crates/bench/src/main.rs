@@ -8,6 +8,11 @@
 //! verification rate measured with `ring` in the same run, so the sign-in rate reads as a
 //! fraction of the physical floor. BENCHMARKS.md says how to run it and what it found.
 //!
+//! With `--postgres URL --nodes N` it starts N server processes on one scratch database (each
+//! on its own port, all with the first one's public URL, as behind a load balancer), spreads
+//! the workers across them, and reports the aggregate: throughput and latency over every
+//! sign-in, server CPU summed over the nodes, and each node's memory.
+//!
 //! It owns the generator's side only: provisioning through the admin API and the sign-in
 //! endpoints, the software passkeys, the OIDC relying party's checks, and the measurements.
 //! What it must never do: reach into the server's database or internals (everything goes over
@@ -88,6 +93,10 @@ struct Args {
     /// Sign in through `/signin/flows` only, even if the server offers OIDC.
     #[arg(long)]
     no_oidc: bool,
+    /// Server processes to start on the one --postgres database (worker w signs in through
+    /// node w mod N). The last line's rss-mb is the largest node's.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,6 +106,15 @@ fn main() -> anyhow::Result<()> {
     }
     let mut args = Args::parse();
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
+    anyhow::ensure!(args.nodes > 0, "--nodes must be at least 1");
+    anyhow::ensure!(
+        args.nodes == 1 || (args.postgres.is_some() && args.target.is_none()),
+        "--nodes above 1 needs --postgres (the nodes share one database) and no --target"
+    );
+    anyhow::ensure!(
+        args.concurrency >= args.nodes,
+        "--concurrency must be at least --nodes: every node gets a worker"
+    );
     let users = *args.users.get_or_insert(match args.mode {
         Mode::Passkey => 256,
         Mode::Password => 2048,
@@ -156,6 +174,9 @@ enum Target {
         server: ChildServer,
         spec: ChildSpec,
         first_start: Duration,
+        /// Nodes 2..N, each with its own data folder (its log and key files), started on the
+        /// database the first one made.
+        others: Vec<(ChildServer, ChildSpec, tempfile::TempDir)>,
         _data: Option<tempfile::TempDir>,
         _scratch: Option<portcullis_store::testing::ScratchDatabase>,
     },
@@ -211,10 +232,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 None => (None, None, None),
             };
+            let port = server::free_port()?;
             let spec = ChildSpec {
                 server_bin: args.server_bin.clone(),
                 data_dir: dir.clone(),
-                port: server::free_port()?,
+                port,
+                public_port: port,
                 database_url,
                 secret_key,
             };
@@ -233,6 +256,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     server,
                     spec,
                     first_start,
+                    others: Vec::new(),
                     _data: data,
                     _scratch: scratch,
                 },
@@ -245,6 +269,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => "SQLite (scratch data folder)",
     };
     println!("database: {database}");
+    if args.nodes > 1 {
+        println!(
+            "nodes: {} server processes on the one database, workers spread evenly",
+            args.nodes
+        );
+    }
 
     let admin = AdminClient::with_credentials(admin_credentials)
         .await
@@ -269,25 +299,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // the same public URL: the passkeys' origin and the token issuer stay valid.
     let mut startup = None;
     let mut first_start = None;
-    let mut pid = None;
+    let mut pids = Vec::new();
+    // Fresh connections for the fresh server; one browser per node.
+    let mut browsers = vec![Browser::new(&browser.base, &browser.origin)?];
     if let Target::Child {
         server,
         spec,
         first_start: first,
+        others,
         ..
     } = &mut target
     {
         first_start = Some(*first);
         server.restart(spec, &probe).await?;
         startup = Some(server.startup);
-        pid = Some(server.pid());
+        pids.push(server.pid());
+        for _ in 1..args.nodes {
+            let data = tempfile::tempdir()?;
+            let node = ChildSpec {
+                data_dir: data.path().to_path_buf(),
+                port: server::free_port()?,
+                ..spec.clone()
+            };
+            let started = ChildServer::start(&node, &probe).await?;
+            pids.push(started.pid());
+            browsers.push(Browser::new(&node.listen_url(), &node.public_url())?);
+            others.push((started, node, data));
+        }
     }
-    // Fresh connections for the fresh server.
-    let browser = Browser::new(&browser.base, &browser.origin)?;
+    let browser = browsers[0].clone();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = match pid {
-        Some(pid) => server::rss(pid).map(|(rss, _)| rss),
-        None => server::rss_from_metrics(&probe, &browser.base).await,
+    let idle_rss = if pids.is_empty() {
+        server::rss_from_metrics(&probe, &browser.base).await
+    } else {
+        let each: Vec<u64> = pids
+            .iter()
+            .filter_map(|pid| server::rss(*pid).map(|(rss, _)| rss))
+            .collect();
+        each.iter().max().copied()
     };
 
     let oidc = if args.no_oidc {
@@ -312,7 +361,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
 
     let load = Load {
-        browser: browser.clone(),
+        browsers,
         client_id: tenant.client_id.clone(),
         oidc: oidc.map(Arc::new),
         mode: args.mode,
@@ -323,20 +372,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.concurrency,
             Duration::from_secs_f64(args.warm_up),
             Duration::from_secs_f64(args.duration),
-            pid,
+            &pids,
             &probe,
         )
         .await?;
 
-    let (peak_rss, hwm) = match pid {
-        Some(pid) => {
-            let (_, hwm) = server::rss(pid).unwrap_or((0, 0));
-            (measured.peak_rss, Some(hwm))
-        }
-        None => (measured.peak_rss, None),
-    };
-    if let Target::Child { server, .. } = target {
+    let peak_rss = measured.peak_rss.iter().copied().max().unwrap_or(0);
+    // Each node's high-water mark; the largest is the one the last line reports.
+    let hwms: Vec<u64> = pids
+        .iter()
+        .map(|pid| server::rss(*pid).map_or(0, |(_, hwm)| hwm))
+        .collect();
+    let hwm = hwms.iter().copied().max();
+    if let Target::Child { server, others, .. } = target {
         server.stop()?;
+        for (node, _, _) in others {
+            node.stop()?;
+        }
     }
     // Measured after the server stopped, on every core, so it is the machine's rate and
     // not what is left beside a loaded server.
@@ -371,6 +423,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             mb(hwm)
         );
     }
+    if pids.len() > 1 {
+        for (i, (peak, hwm)) in measured.peak_rss.iter().zip(&hwms).enumerate() {
+            println!(
+                "  node {}: peak RSS under load {:.1} MB, VmHWM {:.1} MB",
+                i + 1,
+                mb(*peak),
+                mb(*hwm)
+            );
+        }
+    }
     println!(
         "ES256 verify with ring: {per_core:.0}/s on one core, {machine:.0}/s on {cores} cores at once"
     );
@@ -393,7 +455,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// What every worker shares.
 #[derive(Clone)]
 struct Load {
-    browser: Browser,
+    /// One per node; worker w uses node w mod N.
+    browsers: Vec<Browser>,
     client_id: String,
     oidc: Option<Arc<Oidc>>,
     mode: Mode,
@@ -413,8 +476,12 @@ struct Measured {
     cut_short: bool,
     /// Times a worker waited for a person's next authenticator code (password).
     code_waits: u64,
-    peak_rss: u64,
-    /// CPU seconds the server and the generator used in the measured window.
+    /// Each node's peak resident memory sampled in the window (one entry for --target).
+    peak_rss: Vec<u64>,
+    /// Sign-ins completed in the window through each node.
+    per_node: Vec<usize>,
+    /// CPU seconds the servers (summed over the nodes) and the generator used in the
+    /// measured window.
     server_cpu: Option<f64>,
     generator_cpu: Option<f64>,
 }
@@ -466,6 +533,15 @@ impl Measured {
             self.warm_up_errors
         );
         println!("throughput: {:.0} complete sign-ins/s", self.throughput());
+        if self.per_node.len() > 1 {
+            let each: Vec<String> = self
+                .per_node
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("node {}: {n}", i + 1))
+                .collect();
+            println!("sign-ins completed by node: {}", each.join(", "));
+        }
         println!(
             "latency (complete sign-in): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.percentile_ms(50.0),
@@ -486,8 +562,13 @@ impl Measured {
         let n = self.totals.len().max(1) as f64;
         let window = self.window.as_secs_f64();
         if let Some(cpu) = self.server_cpu {
+            let nodes = if self.peak_rss.len() > 1 {
+                format!(" (summed over {} nodes)", self.peak_rss.len())
+            } else {
+                String::new()
+            };
             println!(
-                "server CPU: {:.2} cores busy, {:.2} ms per sign-in",
+                "server CPU{nodes}: {:.2} cores busy, {:.2} ms per sign-in",
                 cpu / window,
                 cpu * 1e3 / n
             );
@@ -568,7 +649,7 @@ impl Load {
         concurrency: usize,
         warm_up: Duration,
         duration: Duration,
-        pid: Option<u32>,
+        pids: &[u32],
         probe: &reqwest::Client,
     ) -> anyhow::Result<Measured> {
         let mut shares: Vec<Vec<BenchUser>> = (0..concurrency).map(|_| Vec::new()).collect();
@@ -580,12 +661,12 @@ impl Load {
         let measure_to = measure_from + duration;
         let ran_out = Arc::new(RanOut::default());
         let mut tasks = Vec::new();
-        for mut mine in shares {
+        for (w, mut mine) in shares.into_iter().enumerate() {
             let load = self.clone();
             let ran_out = ran_out.clone();
             tasks.push(tokio::spawn(async move {
                 let mut out = Worker::default();
-                let mut tab = Tab::new(&load.browser);
+                let mut tab = Tab::new(&load.browsers[w % load.browsers.len()]);
                 let mut next = 0;
                 loop {
                     if Instant::now() >= measure_to || ran_out.is_set() {
@@ -632,36 +713,51 @@ impl Load {
         }
         // CPU used in the window: the fairest figure on a machine others share, since it does
         // not depend on how much of the CPU the run was given.
+        // Summed over the nodes; `None` when any node's could not be read (or for --target).
+        let servers_cpu = |pids: &[u32]| -> Option<f64> {
+            if pids.is_empty() {
+                return None;
+            }
+            pids.iter()
+                .map(|p| server::cpu_seconds(&p.to_string()))
+                .sum::<Option<f64>>()
+        };
         let cpu = {
             let ran_out = ran_out.clone();
+            let pids = pids.to_vec();
             tokio::spawn(async move {
                 tokio::time::sleep_until(measure_from.into()).await;
-                let server = pid.and_then(|p| server::cpu_seconds(&p.to_string()));
+                let server = servers_cpu(&pids);
                 let generator = server::cpu_seconds("self");
                 ran_out.sleep_until(measure_to).await;
-                let server = server.zip(pid.and_then(|p| server::cpu_seconds(&p.to_string())));
+                let server = server.zip(servers_cpu(&pids));
                 let generator = generator.zip(server::cpu_seconds("self"));
                 (server.map(|(a, b)| b - a), generator.map(|(a, b)| b - a))
             })
         };
-        // Memory sampled through the measured window.
-        let peak = Arc::new(AtomicU64::new(0));
+        // Memory sampled through the measured window, per node.
+        let peaks: Arc<Vec<AtomicU64>> =
+            Arc::new((0..pids.len().max(1)).map(|_| AtomicU64::new(0)).collect());
         let sampler = {
-            let peak = peak.clone();
+            let peaks = peaks.clone();
             let probe = probe.clone();
-            let base = self.browser.base.clone();
+            let base = self.browsers[0].base.clone();
             let ran_out = ran_out.clone();
+            let pids = pids.to_vec();
             tokio::spawn(async move {
                 tokio::time::sleep_until(measure_from.into()).await;
                 while Instant::now() < measure_to && !ran_out.is_set() {
-                    let now = match pid {
-                        Some(pid) => server::rss(pid).map(|(rss, _)| rss),
-                        None => server::rss_from_metrics(&probe, &base).await,
-                    };
-                    if let Some(v) = now {
-                        peak.fetch_max(v, Ordering::Relaxed);
+                    if pids.is_empty()
+                        && let Some(v) = server::rss_from_metrics(&probe, &base).await
+                    {
+                        peaks[0].fetch_max(v, Ordering::Relaxed);
                     }
-                    let pause = if pid.is_some() { 50 } else { 500 };
+                    for (peak, pid) in peaks.iter().zip(&pids) {
+                        if let Some((v, _)) = server::rss(*pid) {
+                            peak.fetch_max(v, Ordering::Relaxed);
+                        }
+                    }
+                    let pause = if pids.is_empty() { 500 } else { 50 };
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
             })
@@ -687,8 +783,11 @@ impl Load {
         let mut errors: BTreeMap<String, u64> = BTreeMap::new();
         let mut warm_up_errors = 0;
         let mut code_waits = 0;
-        for w in workers {
+        let nodes = self.browsers.len();
+        let mut per_node = vec![0usize; nodes];
+        for (i, w) in workers.into_iter().enumerate() {
             for (_, total, times) in w.done.into_iter().filter(|(e, _, _)| counted(e)) {
+                per_node[i % nodes] += 1;
                 totals.push(total);
                 for (i, d) in times.into_iter().enumerate() {
                     if let Some(leg) = legs.get_mut(i) {
@@ -716,7 +815,8 @@ impl Load {
             warm_up_errors,
             cut_short: window_end < measure_to,
             code_waits,
-            peak_rss: peak.load(Ordering::Relaxed),
+            peak_rss: peaks.iter().map(|p| p.load(Ordering::Relaxed)).collect(),
+            per_node,
             server_cpu,
             generator_cpu,
         })

@@ -73,6 +73,9 @@ pub struct ChildSpec {
     pub server_bin: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub port: u16,
+    /// The port of the public URL: this node's own, or (with `--nodes`) the first node's, so
+    /// that every node has the same issuer and WebAuthn origin, as behind a load balancer.
+    pub public_port: u16,
     pub database_url: Option<String>,
     pub secret_key: Option<String>,
 }
@@ -80,7 +83,7 @@ pub struct ChildSpec {
 impl ChildSpec {
     pub fn public_url(&self) -> String {
         // `localhost`, not the IP: it is the WebAuthn RP ID browsers accept.
-        format!("http://localhost:{}", self.port)
+        format!("http://localhost:{}", self.public_port)
     }
 
     pub fn listen_url(&self) -> String {

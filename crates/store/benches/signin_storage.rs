@@ -383,7 +383,32 @@ async fn one_sign_in(f: &Fixture, n: usize) {
 fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
     let runtime = Runtime::new().expect("runtime");
     let f = Arc::new(runtime.block_on(fixture(scratch)));
-    let mut n = 0usize;
+    // Round trips of one sign-in on PostgreSQL, once its statements are prepared on the
+    // connections (two sign-ins first). sqlx's own pool, which the store used before, added
+    // two more per connection lent: a check when lending it and one when it came back.
+    if f.store.dialect() == portcullis_store::Dialect::Postgres {
+        runtime.block_on(async {
+            for k in 0..3 {
+                one_sign_in(&f, k).await;
+            }
+        });
+        let before = f.store.round_trips();
+        runtime.block_on(one_sign_in(&f, 3));
+        let rt = f.store.round_trips().since(&before);
+        println!(
+            "{name}: round trips per sign-in: {} ({} statements, {} BEGIN/COMMIT, {} prepares, \
+             {} idle checks) over {} connections lent; with sqlx's pool's two checks per \
+             connection lent: {}",
+            rt.total(),
+            rt.statements,
+            rt.transaction_bounds,
+            rt.prepares,
+            rt.checks,
+            rt.lendings,
+            rt.total() + 2 * rt.lendings
+        );
+    }
+    let mut n = 4usize;
     c.bench_function(
         &format!("{name}: storage calls of one passkey sign-in"),
         |b| {
@@ -454,6 +479,121 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
     });
 }
 
+/// The PostgreSQL plumbing the store used before (sqlx's `Any` driver on sqlx's pool, which
+/// checks each connection when lending it and when it comes back) against the store's own
+/// (native driver, own pool), in the same run on the same database: a person read by id, the
+/// read every sign-in makes most, alone and eight at once.
+fn bench_plumbing(c: &mut Criterion, scratch: &ScratchDatabase) {
+    use sqlx::Row as _;
+    let runtime = Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(connect(scratch.url(), &StoreOptions::default()))
+        .expect("connect");
+    sqlx::any::install_default_drivers();
+    let any = runtime
+        .block_on(
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(StoreOptions::default().max_connections)
+                .connect(scratch.url()),
+        )
+        .expect("sqlx Any pool");
+    let users: Vec<Uuid> = runtime
+        .block_on(store.list_users(&portcullis_core::store::ListQuery {
+            top: 300,
+            ..Default::default()
+        }))
+        .expect("users")
+        .items
+        .iter()
+        .map(|u| u.id)
+        .collect();
+    let any_read = |id: Uuid| {
+        let any = any.clone();
+        async move {
+            let row = sqlx::query(
+                "SELECT id, user_principal_name, display_name, mail, account_enabled, \
+                 user_type, created FROM users WHERE id = $1",
+            )
+            .bind(id.hyphenated().to_string())
+            .fetch_optional(&any)
+            .await
+            .unwrap()
+            .unwrap();
+            // Decoded as the store decoded it: every column by name.
+            black_box((
+                row.try_get::<String, _>("id").unwrap(),
+                row.try_get::<String, _>("user_principal_name").unwrap(),
+                row.try_get::<String, _>("display_name").unwrap(),
+                row.try_get::<Option<String>, _>("mail").unwrap(),
+                row.try_get::<i64, _>("account_enabled").unwrap(),
+                row.try_get::<String, _>("user_type").unwrap(),
+                row.try_get::<i64, _>("created").unwrap(),
+            ));
+        }
+    };
+    let mut n = 0usize;
+    c.bench_function(
+        "PostgreSQL plumbing: a person by id, sqlx Any pool (before)",
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                any_read(users[n % users.len()])
+            })
+        },
+    );
+    c.bench_function(
+        "PostgreSQL plumbing: a person by id, the store (after)",
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                let store = store.clone();
+                let id = users[n % users.len()];
+                async move { black_box(store.user(id).await.unwrap()) }
+            })
+        },
+    );
+    c.bench_function(
+        "PostgreSQL plumbing: 8 people at once, sqlx Any pool (before)",
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 8;
+                let base = n;
+                let reads: Vec<_> = (0..8)
+                    .map(|k| tokio::spawn(any_read(users[(base + k) % users.len()])))
+                    .collect();
+                async move {
+                    for r in reads {
+                        r.await.unwrap();
+                    }
+                }
+            })
+        },
+    );
+    c.bench_function(
+        "PostgreSQL plumbing: 8 people at once, the store (after)",
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 8;
+                let base = n;
+                let reads: Vec<_> = (0..8)
+                    .map(|k| {
+                        let store = store.clone();
+                        let id = users[(base + k) % users.len()];
+                        tokio::spawn(async move { black_box(store.user(id).await.unwrap()) })
+                    })
+                    .collect();
+                async move {
+                    for r in reads {
+                        r.await.unwrap();
+                    }
+                }
+            })
+        },
+    );
+    runtime.block_on(any.close());
+    runtime.block_on(store.close());
+}
+
 fn storage(c: &mut Criterion) {
     bench_database(c, "SQLite", ScratchDatabase::sqlite());
     if let Ok(base) = std::env::var(TEST_DATABASE_URL_ENV)
@@ -467,9 +607,42 @@ fn storage(c: &mut Criterion) {
     }
 }
 
+fn plumbing(c: &mut Criterion) {
+    if let Ok(base) = std::env::var(TEST_DATABASE_URL_ENV)
+        && !base.trim().is_empty()
+    {
+        let runtime = Runtime::new().expect("runtime");
+        let scratch = runtime
+            .block_on(ScratchDatabase::postgres(base.trim()))
+            .expect("scratch PostgreSQL database");
+        let store = runtime
+            .block_on(connect(scratch.url(), &StoreOptions::default()))
+            .expect("connect");
+        runtime.block_on(store.migrate()).expect("migrate");
+        let changes = (0..300)
+            .map(|i| {
+                Change::InsertUser(User {
+                    id: Uuid::new_v4(),
+                    user_principal_name: format!("plumbing{i}@bench.example"),
+                    display_name: format!("Plumbing {i}"),
+                    mail: None,
+                    account_enabled: true,
+                    user_type: UserType::Member,
+                    created_date_time: now(),
+                })
+            })
+            .collect();
+        runtime
+            .block_on(store.commit(changes, None))
+            .expect("people");
+        runtime.block_on(store.close());
+        bench_plumbing(c, &scratch);
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30);
-    targets = storage
+    targets = plumbing, storage
 }
 criterion_main!(benches);

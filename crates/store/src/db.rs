@@ -2,8 +2,9 @@
 //!
 //! The store's queries are written once, as SQL text with `$1`-style placeholders that SQLite
 //! and PostgreSQL both accept, plus the values bound to them ([`Query`]). PostgreSQL runs them
-//! through sqlx's `Any` driver; SQLite runs them through rusqlite on the calling thread or on
-//! the store's writer thread (`lite.rs` says why). Rows come back as one [`Row`] type, read by
+//! through sqlx's native driver on the store's own pool (`pg.rs`), each statement prepared once
+//! per connection; SQLite runs them through rusqlite on the calling thread or on the store's
+//! writer thread (`lite.rs` says why). Rows come back as one [`Row`] type, read by
 //! column name, so the decoding in `rows.rs` is shared as well.
 //!
 //! Inside a write transaction the statements go through a [`Conn`]. Its methods are `async`
@@ -14,11 +15,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use portcullis_core::Error;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{AssertSqlSafe, Postgres, Row as _};
 
 use crate::Dialect;
 use crate::error;
+use crate::pg::{PgConn, PgPool};
 
 /// A value bound to a placeholder. The store keeps only BIGINT, TEXT and (for sealed keys)
 /// binary columns; a NULL keeps its type, which PostgreSQL needs to plan the statement.
@@ -103,7 +105,7 @@ impl Query {
     }
 
     /// The same statement for sqlx (PostgreSQL).
-    fn to_sqlx(&self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    fn to_sqlx(&self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
         let mut statement = match &self.sql {
             Cow::Borrowed(sql) => sqlx::query(*sql),
             Cow::Owned(sql) => sqlx::query(AssertSqlSafe(sql.clone())),
@@ -128,7 +130,7 @@ pub(crate) struct LiteRow {
 
 /// A row from either database, read by column name.
 pub(crate) enum Row {
-    Any(AnyRow),
+    Pg(PgRow),
     Lite(LiteRow),
 }
 
@@ -150,7 +152,7 @@ impl Row {
     pub(crate) fn opt_text(&self, column: &str) -> Result<Option<String>, Error> {
         use rusqlite::types::Value;
         match self {
-            Row::Any(row) => row
+            Row::Pg(row) => row
                 .try_get::<Option<String>, _>(column)
                 .map_err(|e| corrupt(column, e)),
             Row::Lite(row) => match Row::lite_value(row, column)? {
@@ -169,7 +171,7 @@ impl Row {
     pub(crate) fn opt_int(&self, column: &str) -> Result<Option<i64>, Error> {
         use rusqlite::types::Value;
         match self {
-            Row::Any(row) => row
+            Row::Pg(row) => row
                 .try_get::<Option<i64>, _>(column)
                 .map_err(|e| corrupt(column, e)),
             Row::Lite(row) => match Row::lite_value(row, column)? {
@@ -191,7 +193,7 @@ impl Row {
     pub(crate) fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, Error> {
         use rusqlite::types::Value;
         match self {
-            Row::Any(row) => row
+            Row::Pg(row) => row
                 .try_get::<Option<Vec<u8>>, _>(column)
                 .map_err(|e| corrupt(column, e)),
             Row::Lite(row) => match Row::lite_value(row, column)? {
@@ -205,7 +207,7 @@ impl Row {
     pub(crate) fn blob(&self, column: &str) -> Result<Vec<u8>, Error> {
         use rusqlite::types::Value;
         match self {
-            Row::Any(row) => row
+            Row::Pg(row) => row
                 .try_get::<Vec<u8>, _>(column)
                 .map_err(|e| corrupt(column, e)),
             Row::Lite(row) => match Row::lite_value(row, column)? {
@@ -254,7 +256,7 @@ impl std::fmt::Display for DbError {
 /// The connection of a write transaction, on either database. Passed by value into the
 /// transaction's body (see [`crate::SqlStore::write`]).
 pub(crate) enum Conn<'c> {
-    Pg(&'c mut AnyConnection),
+    Pg(&'c mut PgConn),
     Lite(&'c mut rusqlite::Connection),
 }
 
@@ -269,57 +271,73 @@ impl Conn<'_> {
     /// Runs a statement that returns no rows; how many rows it changed.
     pub(crate) async fn execute(&mut self, q: Query) -> Result<u64, DbError> {
         match self {
-            Conn::Pg(conn) => Ok(q.to_sqlx().execute(&mut **conn).await?.rows_affected()),
+            Conn::Pg(conn) => Ok(conn.execute(q.to_sqlx()).await?.rows_affected()),
             Conn::Lite(conn) => Ok(crate::lite::execute(conn, &q)?),
         }
     }
 
     pub(crate) async fn fetch_optional(&mut self, q: Query) -> Result<Option<Row>, DbError> {
         match self {
-            Conn::Pg(conn) => Ok(q.to_sqlx().fetch_optional(&mut **conn).await?.map(Row::Any)),
+            Conn::Pg(conn) => Ok(conn.fetch_optional(q.to_sqlx()).await?.map(Row::Pg)),
             Conn::Lite(conn) => Ok(crate::lite::fetch(conn, &q, Some(1))?.pop()),
         }
     }
 
     pub(crate) async fn fetch_all(&mut self, q: Query) -> Result<Vec<Row>, DbError> {
         match self {
-            Conn::Pg(conn) => Ok(q
-                .to_sqlx()
-                .fetch_all(&mut **conn)
+            Conn::Pg(conn) => Ok(conn
+                .fetch_all(q.to_sqlx())
                 .await?
                 .into_iter()
-                .map(Row::Any)
+                .map(Row::Pg)
                 .collect()),
             Conn::Lite(conn) => Ok(crate::lite::fetch(conn, &q, None)?),
         }
     }
 }
 
-/// Reads on a PostgreSQL pool, outside any transaction.
-pub(crate) async fn pg_fetch_optional(
-    pool: &sqlx::AnyPool,
-    q: &Query,
-) -> Result<Option<Row>, Error> {
-    Ok(q.to_sqlx()
-        .fetch_optional(pool)
-        .await
-        .map_err(error::storage)?
-        .map(Row::Any))
+/// Whether a statement failed because the connection was gone (the server restarted, or ended
+/// a connection that sat in the pool): nothing reached the database, and a read may be asked
+/// again on another connection.
+pub(crate) fn connection_lost(err: &DbError) -> bool {
+    matches!(err, DbError::Sqlx(sqlx::Error::Io(_)) | DbError::Closed)
 }
 
-pub(crate) async fn pg_fetch_all(pool: &sqlx::AnyPool, q: &Query) -> Result<Vec<Row>, Error> {
-    Ok(q.to_sqlx()
-        .fetch_all(pool)
-        .await
+/// Reads on a PostgreSQL pool, outside any transaction: one round trip each. A read that found
+/// its connection gone is asked once more on another (reads change nothing, so asking twice is
+/// safe; writes are never repeated).
+pub(crate) async fn pg_fetch_optional(pool: &PgPool, q: &Query) -> Result<Option<Row>, Error> {
+    let mut conn = pool.acquire().await?;
+    let found = match conn.fetch_optional(q.to_sqlx()).await {
+        Err(e) if connection_lost(&e) => {
+            drop(conn);
+            pool.acquire().await?.fetch_optional(q.to_sqlx()).await
+        }
+        other => other,
+    };
+    Ok(found.map_err(error::storage)?.map(Row::Pg))
+}
+
+pub(crate) async fn pg_fetch_all(pool: &PgPool, q: &Query) -> Result<Vec<Row>, Error> {
+    let mut conn = pool.acquire().await?;
+    let found = match conn.fetch_all(q.to_sqlx()).await {
+        Err(e) if connection_lost(&e) => {
+            drop(conn);
+            pool.acquire().await?.fetch_all(q.to_sqlx()).await
+        }
+        other => other,
+    };
+    Ok(found
         .map_err(error::storage)?
         .into_iter()
-        .map(Row::Any)
+        .map(Row::Pg)
         .collect())
 }
 
-pub(crate) async fn pg_execute(pool: &sqlx::AnyPool, q: &Query) -> Result<u64, Error> {
-    Ok(q.to_sqlx()
-        .execute(pool)
+pub(crate) async fn pg_execute(pool: &PgPool, q: &Query) -> Result<u64, Error> {
+    let mut conn = pool.acquire().await?;
+    Ok(conn
+        .execute(q.to_sqlx())
         .await
         .map_err(error::storage)?
         .rows_affected())

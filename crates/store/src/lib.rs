@@ -3,7 +3,10 @@
 //! This crate owns one thing: keeping what core hands it, and giving it back. It implements
 //! [`portcullis_core::store::Store`] once, so that every query is a single SQL text that SQLite
 //! and PostgreSQL both run (`db.rs`); [`Dialect`] covers the few places where they differ.
-//! PostgreSQL is reached through sqlx's `Any` driver, SQLite through rusqlite (`lite.rs`). It
+//! PostgreSQL is reached through sqlx's native driver on the store's own pool (`pg.rs`: no
+//! round trip to check a connection that was just used, prepared statements cached per
+//! connection, round trips counted: [`SqlStore::round_trips`]), SQLite through rusqlite
+//! (`lite.rs`). It
 //! also owns the schema: `migrations/sqlite` and `migrations/postgres` (same file names, same
 //! tables), embedded in the binary and applied by [`SqlStore::migrate`].
 //!
@@ -38,6 +41,7 @@ mod list;
 mod lite;
 mod oidc;
 mod passkeys;
+mod pg;
 mod read;
 mod rows;
 mod sessions;
@@ -49,10 +53,11 @@ use std::time::Duration;
 
 use futures_core::future::BoxFuture;
 use portcullis_core::Error;
-use sqlx::AnyPool;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 use crate::db::{Conn, Query, Row};
+use crate::pg::PgPool;
+pub use crate::pg::RoundTrips;
 
 /// Which database a [`SqlStore`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +120,7 @@ pub struct SqlStore {
 
 #[derive(Clone)]
 enum Backend {
-    Postgres(AnyPool),
+    Postgres(PgPool),
     Sqlite(Arc<lite::Engine>),
 }
 
@@ -142,16 +147,16 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             })
         }
         Dialect::Postgres => {
-            sqlx::any::install_default_drivers();
-            let connect_options: AnyConnectOptions = database_url.parse().map_err(|e| {
+            let connect_options: PgConnectOptions = database_url.parse().map_err(|e| {
                 Error::invalid("database_url", format!("invalid database URL: {e}"))
             })?;
-            let pool = AnyPoolOptions::new()
-                .max_connections(options.max_connections.max(1))
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect_options)
-                .await
-                .map_err(connect_error)?;
+            let pool = PgPool::connect(
+                connect_options,
+                options.max_connections,
+                options.acquire_timeout,
+            )
+            .await
+            .map_err(connect_error)?;
             Ok(SqlStore {
                 backend: Backend::Postgres(pool),
             })
@@ -174,10 +179,21 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), Error> {
         match &self.backend {
             Backend::Sqlite(engine) => lite::migrate(engine, &SQLITE_MIGRATIONS),
-            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await.map_err(|e| match e {
-                sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
-                other => Error::Internal(format!("migration failed: {other}")),
-            }),
+            Backend::Postgres(pool) => {
+                // On a connection of its own, through sqlx's pool, which sqlx's migrator is
+                // made for (it takes an advisory lock on it while it runs).
+                let migrating = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(pool.connect_options().clone())
+                    .await
+                    .map_err(connect_error)?;
+                let outcome = POSTGRES_MIGRATIONS.run(&migrating).await;
+                migrating.close().await;
+                outcome.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(inner) => error::storage(inner),
+                    other => Error::Internal(format!("migration failed: {other}")),
+                })
+            }
         }
     }
 
@@ -190,10 +206,10 @@ impl SqlStore {
 
     pub fn pool_stats(&self) -> PoolStats {
         match &self.backend {
-            Backend::Postgres(pool) => PoolStats {
-                size: pool.size(),
-                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-            },
+            Backend::Postgres(pool) => {
+                let (size, idle) = pool.stats();
+                PoolStats { size, idle }
+            }
             Backend::Sqlite(engine) => {
                 let idle = engine.idle_readers();
                 // The idle readers and the writer's own connection.
@@ -205,12 +221,55 @@ impl SqlStore {
         }
     }
 
+    /// Round trips to PostgreSQL since [`connect`], by kind; all zero on SQLite, which has no
+    /// server to go to. For tests and benchmarks that count what a piece of work costs.
+    pub fn round_trips(&self) -> RoundTrips {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.round_trips(),
+            Backend::Sqlite(_) => RoundTrips::default(),
+        }
+    }
+
     /// Closes every connection; later calls fail with 503. Writes already queued on SQLite are
     /// committed first. For orderly shutdown and for tests that drop their scratch database.
     pub async fn close(&self) {
         match &self.backend {
             Backend::Postgres(pool) => pool.close().await,
             Backend::Sqlite(engine) => engine.close().await,
+        }
+    }
+
+    /// The database's plan for `q`, one line per step: SQLite's `EXPLAIN QUERY PLAN`;
+    /// PostgreSQL's `EXPLAIN` after `ANALYZE` of `table`, so that its statistics are those of a
+    /// database autovacuum has looked at.
+    pub(crate) async fn plan(&self, q: Query, table: &str) -> Result<String, Error> {
+        match &self.backend {
+            Backend::Sqlite(engine) => {
+                let q = Query {
+                    sql: format!("EXPLAIN QUERY PLAN {}", q.sql).into(),
+                    params: q.params,
+                };
+                let steps = engine.read(|conn| lite::fetch(conn, &q, None))?;
+                let lines = steps
+                    .iter()
+                    .map(|row| row.text("detail"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(lines.join("\n"))
+            }
+            Backend::Postgres(pool) => {
+                // The table name comes from the store's own list of tables, never from input.
+                db::pg_execute(pool, &db::assembled(format!("ANALYZE {table}"))).await?;
+                let q = Query {
+                    sql: format!("EXPLAIN {}", q.sql).into(),
+                    params: q.params,
+                };
+                let steps = db::pg_fetch_all(pool, &q).await?;
+                let lines = steps
+                    .iter()
+                    .map(|row| row.text("QUERY PLAN"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(lines.join("\n"))
+            }
         }
     }
 
@@ -254,10 +313,28 @@ impl SqlStore {
     ) -> Result<T, Error> {
         match &self.backend {
             Backend::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(error::storage)?;
-                let value = body(Conn::Pg(&mut tx)).await?;
-                tx.commit().await.map_err(error::storage)?;
-                Ok(value)
+                let mut conn = pool.acquire().await?;
+                if let Err(e) = conn.begin().await {
+                    // Nothing was written: a connection found gone is replaced once.
+                    if !db::connection_lost(&e) {
+                        return Err(error::storage(e));
+                    }
+                    drop(conn);
+                    conn = pool.acquire().await?;
+                    conn.begin().await.map_err(error::storage)?;
+                }
+                match body(Conn::Pg(&mut conn)).await {
+                    Ok(value) => {
+                        conn.commit().await.map_err(error::storage)?;
+                        Ok(value)
+                    }
+                    Err(e) => {
+                        // A failed ROLLBACK leaves the connection unclean: it is closed, and
+                        // the server rolls back.
+                        let _ = conn.rollback().await;
+                        Err(e)
+                    }
+                }
             }
             Backend::Sqlite(engine) => engine.write(Box::new(body)).await,
         }

@@ -4,13 +4,25 @@
 //! again against the columns each table really has, so a mismatch between the two is a clear
 //! 400 instead of an SQL error, and only ever interpolates those names. Values are always bound.
 //!
+//! `startswith` is a range on the lowercased column, `lower(col) >= lower(prefix) AND lower(col)
+//! < successor`, where the successor is the lowercased prefix with its last character moved one
+//! code point up: exactly the values that begin with the prefix, in code-point order, read from
+//! the index on `lower(col)` instead of every row through `LIKE` (which neither database can
+//! serve from an index when the pattern is a bound value). Both bounds are computed by the
+//! database from the bound prefix, so the prefix is lowercased exactly as the index's values
+//! were (SQLite folds ASCII only, PostgreSQL follows its locale). Order is by code point on both:
+//! SQLite compares text bytewise, and on PostgreSQL the comparison and its index say
+//! `COLLATE "C"`, and the indexes of migration 0014 are built that way on both databases, since
+//! a locale's collation does not keep prefixes together.
+//! Nothing in the prefix is a wildcard: it is a bound value compared, never a pattern.
+//!
 //! Paging is by keyset, never by offset: the cursor is the sort key of the last row returned,
 //! and the next page starts strictly after it, so rows inserted or deleted between pages neither
 //! repeat nor vanish. One row more than asked is fetched to know whether a next page exists.
 
-use crate::SqlStore;
 use crate::db::{self, Row};
 use crate::rows;
+use crate::{Dialect, SqlStore};
 use portcullis_core::Error;
 use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::query::{Cursor, ListQuery, Op, Value};
@@ -22,6 +34,9 @@ pub(crate) struct Listing {
     pub columns: &'static str,
     /// Columns a predicate may compare, with whether they hold text.
     pub filterable: &'static [(&'static str, Kind)],
+    /// Text columns with an index on `lower(col)` in code-point order (migration 0014): on
+    /// PostgreSQL their comparisons say `COLLATE "C"` so that the index serves them.
+    pub prefix_indexed: &'static [&'static str],
     /// The instant column of the sort key; the id column is always `id`.
     pub sort: &'static str,
     pub descending: bool,
@@ -50,6 +65,7 @@ pub(crate) const SIGN_INS: Listing = Listing {
         ("correlation_id", Kind::Text),
         ("client_app_used", Kind::Text),
     ],
+    prefix_indexed: &[],
     sort: "created",
     descending: true,
 };
@@ -66,6 +82,7 @@ pub(crate) const USERS: Listing = Listing {
         ("user_type", Kind::Text),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name", "mail", "user_principal_name"],
     sort: "created",
     descending: false,
 };
@@ -82,6 +99,7 @@ pub(crate) const GROUPS: Listing = Listing {
         ("is_assignable_to_role", Kind::Number),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name", "mail_nickname"],
     sort: "created",
     descending: false,
 };
@@ -96,6 +114,7 @@ pub(crate) const APPLICATIONS: Listing = Listing {
         ("is_fallback_public_client", Kind::Number),
         ("created", Kind::Number),
     ],
+    prefix_indexed: &["display_name"],
     sort: "created",
     descending: false,
 };
@@ -113,6 +132,7 @@ pub(crate) const AUDITS: Listing = Listing {
         ("initiated_by_id", Kind::Text),
         ("operation_type", Kind::Text),
     ],
+    prefix_indexed: &[],
     sort: "activity_date_time",
     descending: true,
 };
@@ -133,6 +153,34 @@ impl Sql {
     fn bind(&mut self, arg: Arg) -> String {
         self.args.push(arg);
         format!("${}", self.args.len())
+    }
+}
+
+/// The `startswith` condition on `column` for `prefix` (see the module's note).
+fn starts_with(sql: &mut Sql, dialect: Dialect, column: &str, prefix: &str) -> String {
+    let Some(last) = prefix.chars().last() else {
+        // Every value begins with the empty string; a row with no value has none.
+        return format!("{column} IS NOT NULL");
+    };
+    // The last character of the (lowercased) prefix must have a successor that both databases
+    // can spell: not the last code point, nor the one before the surrogates (PostgreSQL's
+    // `chr` refuses those). Lowercasing never yields either from another character, so a
+    // prefix that ends in one of them is matched the old way, by scanning.
+    if matches!(last, '\u{D7FF}' | '\u{10FFFF}') {
+        let n = sql.bind(Arg::Text(like_prefix(prefix)));
+        return format!("lower({column}) LIKE lower({n}) ESCAPE '\\'");
+    }
+    let n = sql.bind(Arg::Text(prefix.to_string()));
+    match dialect {
+        Dialect::Sqlite => format!(
+            "lower({column}) >= lower({n}) AND lower({column}) < \
+             substr(lower({n}), 1, length(lower({n})) - 1) || \
+             char(unicode(substr(lower({n}), -1)) + 1)"
+        ),
+        Dialect::Postgres => format!(
+            "lower({column}) COLLATE \"C\" >= lower({n}) AND lower({column}) COLLATE \"C\" < \
+             left(lower({n}), -1) || chr(ascii(right(lower({n}), 1)) + 1)"
+        ),
     }
 }
 
@@ -166,6 +214,36 @@ pub(crate) async fn page(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<(Vec<Row>, Option<Cursor>), Error> {
+    let (statement, top) = statement(store.dialect(), listing, query)?;
+    let mut found = store.fetch_all_scanning(statement).await?;
+    let next = if found.len() > top {
+        found.truncate(top);
+        let last = found
+            .last()
+            .ok_or_else(|| Error::Internal("a full page without a last row".to_string()))?;
+        Some(Cursor {
+            created: rows::instant(last, listing.sort)?,
+            id: rows::text(last, "id")?,
+        })
+    } else {
+        None
+    };
+    Ok((found, next))
+}
+
+/// The listable table named `table`, for [`crate::testing::list_plan`].
+pub(crate) fn listing(table: &str) -> Option<&'static Listing> {
+    [&SIGN_INS, &USERS, &GROUPS, &APPLICATIONS, &AUDITS]
+        .into_iter()
+        .find(|listing| listing.table == table)
+}
+
+/// The statement that reads one page (one row more than the page holds), and the page size.
+pub(crate) fn statement(
+    dialect: Dialect,
+    listing: &Listing,
+    query: &ListQuery,
+) -> Result<(db::Query, usize), Error> {
     let mut sql = Sql {
         text: format!("SELECT {} FROM {}", listing.columns, listing.table),
         args: Vec::new(),
@@ -184,12 +262,17 @@ pub(crate) async fn page(
         };
         let condition = match (&predicate.value, predicate.op, kind) {
             (Value::Text(value), Op::StartsWith, Kind::Text) => {
-                let n = sql.bind(Arg::Text(like_prefix(value)));
-                format!("lower({column}) LIKE lower({n}) ESCAPE '\\'")
+                starts_with(&mut sql, dialect, column, value)
             }
             (Value::Text(value), Op::Eq, Kind::Text) => {
                 let n = sql.bind(Arg::Text(value.clone()));
-                format!("lower({column}) = lower({n})")
+                // Equality is the same in every deterministic collation; the one said here is
+                // the one the column's index was built in.
+                if dialect == Dialect::Postgres && listing.prefix_indexed.contains(&column) {
+                    format!("lower({column}) COLLATE \"C\" = lower({n})")
+                } else {
+                    format!("lower({column}) = lower({n})")
+                }
             }
             // A row with no value is not equal to any value.
             (Value::Text(value), Op::Ne, Kind::Text) => {
@@ -257,20 +340,7 @@ pub(crate) async fn page(
             Arg::Number(value) => statement.bind(value),
         };
     }
-    let mut found = store.fetch_all_scanning(statement).await?;
-    let next = if found.len() > top {
-        found.truncate(top);
-        let last = found
-            .last()
-            .ok_or_else(|| Error::Internal("a full page without a last row".to_string()))?;
-        Some(Cursor {
-            created: rows::instant(last, listing.sort)?,
-            id: rows::text(last, "id")?,
-        })
-    } else {
-        None
-    };
-    Ok((found, next))
+    Ok((statement, top))
 }
 
 #[cfg(test)]

@@ -30,6 +30,21 @@ const PREFIX: &str = "portcullis_scratch_";
 /// Scratch databases older than this are taken to be left over by a run that was killed.
 const STALE_AFTER: Duration = Duration::from_secs(6 * 60 * 60);
 
+/// How the database would read one page of the list `table` (`users`, `groups`,
+/// `applications`, `directory_audits`, `sign_ins`) for `query`: the plan of the very statement
+/// the store runs, one line per step (see `SqlStore::plan`). For tests that check that a
+/// filter is served from an index.
+pub async fn list_plan(
+    store: &crate::SqlStore,
+    table: &str,
+    query: &portcullis_core::kernel::query::ListQuery,
+) -> Result<String, Error> {
+    let listing = crate::list::listing(table)
+        .ok_or_else(|| Error::Internal(format!("'{table}' is not a listable table")))?;
+    let (statement, _) = crate::list::statement(store.dialect(), listing, query)?;
+    store.plan(statement, listing.table).await
+}
+
 /// A database that exists for one test. Remove it with [`ScratchDatabase::remove`]; dropping
 /// it does the same (blocking briefly) if the test did not get that far.
 #[derive(Debug)]

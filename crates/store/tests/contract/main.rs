@@ -83,6 +83,8 @@ mod fixtures;
 mod methods;
 mod oidc;
 mod passkeys;
+mod prefixes;
+mod round_trips;
 mod schema;
 mod sessions;
 mod sign_in_logs;

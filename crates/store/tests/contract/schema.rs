@@ -146,6 +146,11 @@ const KNOWN_DIALECT_DIFFERENCES: &[(&str, &str, &str)] = &[
         "BLOB",
         "BYTEA",
     ),
+    (
+        "code-point order: SQLite's BINARY collation is PostgreSQL's \"C\"",
+        "BINARY",
+        "\"C\"",
+    ),
 ];
 
 /// `line` with every whole-word occurrence of `from` replaced by `to`.
