@@ -32,6 +32,7 @@
 //!
 //! [`Store::commit`]: portcullis_core::store::Store::commit
 
+mod counts;
 mod db;
 mod error;
 mod list;
@@ -52,6 +53,8 @@ use portcullis_core::Error;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 
+use crate::counts::Counters;
+pub use crate::counts::StatementCounts;
 use crate::db::{Conn, Query, Row};
 
 /// Which database a [`SqlStore`] talks to.
@@ -111,6 +114,8 @@ pub struct PoolStats {
 #[derive(Clone)]
 pub struct SqlStore {
     backend: Backend,
+    /// What this store and its clones have run (see [`SqlStore::statement_counts`]).
+    counters: Arc<Counters>,
 }
 
 #[derive(Clone)]
@@ -139,6 +144,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             let engine = lite::Engine::open(lite::parse_url(database_url)?)?;
             Ok(SqlStore {
                 backend: Backend::Sqlite(Arc::new(engine)),
+                counters: Arc::default(),
             })
         }
         Dialect::Postgres => {
@@ -154,6 +160,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 .map_err(connect_error)?;
             Ok(SqlStore {
                 backend: Backend::Postgres(pool),
+                counters: Arc::default(),
             })
         }
     }
@@ -188,6 +195,13 @@ impl SqlStore {
         }
     }
 
+    /// The statements and write transactions this store (and every clone of it) has run
+    /// since it was opened. Tests take it before and after a request to pin what the request
+    /// costs; see `counts.rs`.
+    pub fn statement_counts(&self) -> StatementCounts {
+        self.counters.snapshot()
+    }
+
     pub fn pool_stats(&self) -> PoolStats {
         match &self.backend {
             Backend::Postgres(pool) => PoolStats {
@@ -216,6 +230,7 @@ impl SqlStore {
 
     /// A read of at most one row (the first, if several match).
     pub(crate) async fn fetch_optional(&self, q: Query) -> Result<Option<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_optional(pool, &q).await,
             Backend::Sqlite(engine) => {
@@ -226,6 +241,7 @@ impl SqlStore {
 
     /// A read of every matching row; for reads by key or of short lists.
     pub(crate) async fn fetch_all(&self, q: Query) -> Result<Vec<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_all(pool, &q).await,
             Backend::Sqlite(engine) => engine.read(|conn| lite::fetch(conn, &q, None)),
@@ -235,6 +251,7 @@ impl SqlStore {
     /// A read that may scan (a filtered list page): on SQLite it runs on a blocking thread
     /// rather than hold up the requests of the thread that asked.
     pub(crate) async fn fetch_all_scanning(&self, q: Query) -> Result<Vec<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_all(pool, &q).await,
             Backend::Sqlite(engine) => {
@@ -252,21 +269,31 @@ impl SqlStore {
         &self,
         body: impl for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
     ) -> Result<T, Error> {
+        self.counters.write_transaction();
+        let counters = self.counters.clone();
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(error::storage)?;
-                let value = body(Conn::Pg(&mut tx)).await?;
+                let value = body(Conn::pg(&mut tx).counted(counters)).await?;
                 tx.commit().await.map_err(error::storage)?;
                 Ok(value)
             }
-            Backend::Sqlite(engine) => engine.write(Box::new(body)).await,
+            Backend::Sqlite(engine) => {
+                engine
+                    .write(Box::new(move |conn: Conn<'_>| body(conn.counted(counters))))
+                    .await
+            }
         }
     }
 
     /// One writing statement on its own (its own transaction); how many rows it changed.
     pub(crate) async fn execute_write(&self, q: Query) -> Result<u64, Error> {
         match &self.backend {
-            Backend::Postgres(pool) => db::pg_execute(pool, &q).await,
+            Backend::Postgres(pool) => {
+                self.counters.write_transaction();
+                self.counters.written_statement();
+                db::pg_execute(pool, &q).await
+            }
             Backend::Sqlite(_) => {
                 self.write(move |mut conn| {
                     Box::pin(async move { conn.execute(q).await.map_err(error::storage) })
@@ -279,7 +306,11 @@ impl SqlStore {
     /// One writing statement with `RETURNING`, on its own; the first row it returned.
     pub(crate) async fn fetch_optional_write(&self, q: Query) -> Result<Option<Row>, Error> {
         match &self.backend {
-            Backend::Postgres(pool) => db::pg_fetch_optional(pool, &q).await,
+            Backend::Postgres(pool) => {
+                self.counters.write_transaction();
+                self.counters.written_statement();
+                db::pg_fetch_optional(pool, &q).await
+            }
             Backend::Sqlite(_) => {
                 self.write(move |mut conn| {
                     Box::pin(async move {

@@ -91,7 +91,7 @@ impl Browser {
     }
 
     /// A JSON step, with the Origin a browser sends (the same-origin guard checks it).
-    async fn step(&mut self, origin: &str, path: &str, body: Value) -> Answer {
+    pub(crate) async fn step(&mut self, origin: &str, path: &str, body: Value) -> Answer {
         let request = self
             .http
             .post(format!("{}{path}", self.base))
@@ -116,11 +116,11 @@ fn claims(jwt: &str) -> Value {
 }
 
 pub(crate) struct Pkce {
-    verifier: String,
+    pub(crate) verifier: String,
     challenge: String,
 }
 
-fn pkce(seed: &str) -> Pkce {
+pub(crate) fn pkce(seed: &str) -> Pkce {
     let verifier = format!("{seed}-verifier-{}", "x".repeat(43));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     Pkce {
@@ -136,7 +136,7 @@ pub(crate) struct App {
     secret: Option<String>,
 }
 
-async fn public_app(t: &TestServer) -> App {
+pub(crate) async fn public_app(t: &TestServer) -> App {
     let r = t
         .post(
             "/applications",
