@@ -406,6 +406,26 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
     .unwrap();
 }
 
+/// The reads of a sign-in that the per-request reuse changed, without the commits whose waits
+/// hide them in a whole sign-in: the application at `/authorize`, the passkey and its owner and
+/// the revisions at verify.
+async fn changed_reads(f: &Fixture, n: usize, reads: Reads) {
+    let s = &f.store;
+    let (user, passkey) = &f.users[n % f.users.len()];
+    s.application_by_app_id(f.app.app_id).await.unwrap();
+    s.revisions().await.unwrap();
+    if reads == Reads::Before {
+        s.application_by_app_id(f.app.app_id).await.unwrap();
+        s.passkey_by_credential_id(&passkey.credential_id)
+            .await
+            .unwrap();
+        s.user(user.id).await.unwrap();
+        s.revisions().await.unwrap();
+    } else {
+        s.passkey_and_owner(&passkey.credential_id).await.unwrap();
+    }
+}
+
 fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
     let runtime = Runtime::new().expect("runtime");
     let f = Arc::new(runtime.block_on(fixture(scratch)));
@@ -430,6 +450,15 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
             })
         },
     );
+    for (label, reads) in [("now", Reads::Now), ("as before", Reads::Before)] {
+        c.bench_function(&format!("{name}: the reads that changed, {label}"), |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                let f = f.clone();
+                async move { changed_reads(&f, n, reads).await }
+            })
+        });
+    }
     // Eight sign-ins at once: what the writer lock does to them under concurrency.
     c.bench_function(
         &format!("{name}: storage calls of 8 concurrent sign-ins"),
