@@ -4,8 +4,9 @@
 //! documents, 26 groups and a few hundred users, as the load generator's does.
 //!
 //! One iteration is one sign-in's worth: start the flow, the options step, the verify step
-//! (ceremony, passkey, user, revisions, the passkey policy, counter, session, log, flow, grant,
-//! code) and the token exchange. People's groups and roles are not read per sign-in: each node
+//! (ceremony, passkey and its owner, revisions, the passkey policy, counter, session, log, flow,
+//! grant, code) and the token exchange; and the same with the reads a sign-in made before each
+//! request read what it needs once, for comparison in one run. People's groups and roles are not read per sign-in: each node
 //! keeps them for as long as the memberships revision stays (core's `ConditionalAccess`), so
 //! they are benchmarked on their own beside it, with the other calls that cost most.
 
@@ -252,13 +253,28 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
     }
 }
 
+/// Which reads a sign-in makes: today's, or those it made before each request read what it
+/// needs once (the application twice at `/authorize`; the passkey and its owner, and the
+/// revisions twice, at verify; the grant and its person at the token endpoint), kept so that
+/// one run compares the two.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Now,
+    Before,
+}
+
 /// One complete OIDC passkey sign-in's storage calls, in the order the server makes them
-/// (`/authorize`, passkey options, passkey verify, token).
-async fn one_sign_in(f: &Fixture, n: usize) {
+/// (`/authorize`, passkey options, passkey verify, token): 10 reads and 4 write transactions
+/// (14 reads before).
+async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
+    let before = reads == Reads::Before;
     let s = &f.store;
     let (user, passkey) = &f.users[n % f.users.len()];
     // Authorize: the application, then the flow.
     s.application_by_app_id(f.app.app_id).await.unwrap();
+    if before {
+        s.application_by_app_id(f.app.app_id).await.unwrap();
+    }
     let mut fl = flow(&f.app);
     s.commit(vec![Change::InsertSignInFlow(Box::new(fl.clone()))], None)
         .await
@@ -273,21 +289,27 @@ async fn one_sign_in(f: &Fixture, n: usize) {
         expires: now() + Duration::minutes(5),
     };
     s.insert_ceremony(&ceremony).await.unwrap();
-    // Verify: the flow, the ceremony, the passkey, its owner, the passkey policy; the
-    // decision's revision checks (the policy set's, and the memberships' whose groups and
-    // roles each node keeps); then one commit of everything the step changed: challenge used,
-    // counter, session, flow, log entry, grant and code.
+    // Verify: the flow, the ceremony, the passkey with its owner, the passkey policy; the
+    // decision's revision check (one read for the policy set and the memberships, whose
+    // groups and roles each node keeps); then one commit of everything the step changed:
+    // challenge used, counter, session, flow, log entry, grant and code.
     s.sign_in_flow(fl.id).await.unwrap();
     s.ceremony(ceremony.id).await.unwrap();
-    s.passkey_by_credential_id(&passkey.credential_id)
-        .await
-        .unwrap();
-    s.user(user.id).await.unwrap();
+    if before {
+        s.passkey_by_credential_id(&passkey.credential_id)
+            .await
+            .unwrap();
+        s.user(user.id).await.unwrap();
+    } else {
+        s.passkey_and_owner(&passkey.credential_id).await.unwrap();
+    }
     s.document(DocumentKind::AuthenticationMethodConfiguration, "fido2")
         .await
         .unwrap();
     s.revisions().await.unwrap();
-    s.revisions().await.unwrap();
+    if before {
+        s.revisions().await.unwrap();
+    }
     let count = f
         .sign_count
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -355,12 +377,16 @@ async fn one_sign_in(f: &Fixture, n: usize) {
     )
     .await
     .unwrap();
-    // Token: the client, the code, its grant and person; then one commit that uses the code
-    // up and stores the refresh token.
+    // Token: the client, the code, its grant with its person; then one commit that uses the
+    // code up and stores the refresh token.
     s.application_by_app_id(f.app.app_id).await.unwrap();
     s.authorization_code(&code_hash).await.unwrap();
-    s.oauth_grant(grant.id).await.unwrap();
-    s.user(user.id).await.unwrap();
+    if before {
+        s.oauth_grant(grant.id).await.unwrap();
+        s.user(user.id).await.unwrap();
+    } else {
+        s.oauth_grant_and_person(grant.id).await.unwrap();
+    }
     s.commit(
         vec![
             Change::TakeAuthorizationCode {
@@ -378,6 +404,26 @@ async fn one_sign_in(f: &Fixture, n: usize) {
     )
     .await
     .unwrap();
+}
+
+/// The reads of a sign-in that the per-request reuse changed, without the commits whose waits
+/// hide them in a whole sign-in: the application at `/authorize`, the passkey and its owner and
+/// the revisions at verify.
+async fn changed_reads(f: &Fixture, n: usize, reads: Reads) {
+    let s = &f.store;
+    let (user, passkey) = &f.users[n % f.users.len()];
+    s.application_by_app_id(f.app.app_id).await.unwrap();
+    s.revisions().await.unwrap();
+    if reads == Reads::Before {
+        s.application_by_app_id(f.app.app_id).await.unwrap();
+        s.passkey_by_credential_id(&passkey.credential_id)
+            .await
+            .unwrap();
+        s.user(user.id).await.unwrap();
+        s.revisions().await.unwrap();
+    } else {
+        s.passkey_and_owner(&passkey.credential_id).await.unwrap();
+    }
 }
 
 fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
@@ -415,10 +461,29 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
             b.to_async(&runtime).iter(|| {
                 n += 1;
                 let f = f.clone();
-                async move { one_sign_in(&f, n).await }
+                async move { one_sign_in(&f, n, Reads::Now).await }
             })
         },
     );
+    c.bench_function(
+        &format!("{name}: storage calls of one passkey sign-in, reads as before"),
+        |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                let f = f.clone();
+                async move { one_sign_in(&f, n, Reads::Before).await }
+            })
+        },
+    );
+    for (label, reads) in [("now", Reads::Now), ("as before", Reads::Before)] {
+        c.bench_function(&format!("{name}: the reads that changed, {label}"), |b| {
+            b.to_async(&runtime).iter(|| {
+                n += 1;
+                let f = f.clone();
+                async move { changed_reads(&f, n, reads).await }
+            })
+        });
+    }
     // Eight sign-ins at once: what the writer lock does to them under concurrency.
     c.bench_function(
         &format!("{name}: storage calls of 8 concurrent sign-ins"),
@@ -431,7 +496,7 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
                     let tasks: Vec<_> = (0..8)
                         .map(|k| {
                             let f = f.clone();
-                            tokio::spawn(async move { one_sign_in(&f, base + k).await })
+                            tokio::spawn(async move { one_sign_in(&f, base + k, Reads::Now).await })
                         })
                         .collect();
                     for t in tasks {

@@ -19,6 +19,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{AssertSqlSafe, Postgres, Row as _};
 
 use crate::Dialect;
+use crate::counts::Counters;
 use crate::error;
 use crate::pg::{PgConn, PgPool};
 
@@ -254,44 +255,80 @@ impl std::fmt::Display for DbError {
 }
 
 /// The connection of a write transaction, on either database. Passed by value into the
-/// transaction's body (see [`crate::SqlStore::write`]).
-pub(crate) enum Conn<'c> {
+/// transaction's body (see [`crate::SqlStore::write`]), which counts its statements.
+pub(crate) struct Conn<'c> {
+    link: Link<'c>,
+    counters: Option<Arc<Counters>>,
+}
+
+enum Link<'c> {
     Pg(&'c mut PgConn),
     Lite(&'c mut rusqlite::Connection),
 }
 
-impl Conn<'_> {
+impl<'c> Conn<'c> {
+    pub(crate) fn pg(conn: &'c mut PgConn) -> Conn<'c> {
+        Conn {
+            link: Link::Pg(conn),
+            counters: None,
+        }
+    }
+
+    pub(crate) fn lite(conn: &'c mut rusqlite::Connection) -> Conn<'c> {
+        Conn {
+            link: Link::Lite(conn),
+            counters: None,
+        }
+    }
+
+    /// The same connection, its statements added to `counters`.
+    pub(crate) fn counted(self, counters: Arc<Counters>) -> Conn<'c> {
+        Conn {
+            counters: Some(counters),
+            ..self
+        }
+    }
+
+    fn count(&self) {
+        if let Some(counters) = &self.counters {
+            counters.written_statement();
+        }
+    }
+
     pub(crate) fn dialect(&self) -> Dialect {
-        match self {
-            Conn::Pg(_) => Dialect::Postgres,
-            Conn::Lite(_) => Dialect::Sqlite,
+        match self.link {
+            Link::Pg(_) => Dialect::Postgres,
+            Link::Lite(_) => Dialect::Sqlite,
         }
     }
 
     /// Runs a statement that returns no rows; how many rows it changed.
     pub(crate) async fn execute(&mut self, q: Query) -> Result<u64, DbError> {
-        match self {
-            Conn::Pg(conn) => Ok(conn.execute(q.to_sqlx()).await?.rows_affected()),
-            Conn::Lite(conn) => Ok(crate::lite::execute(conn, &q)?),
+        self.count();
+        match &mut self.link {
+            Link::Pg(conn) => Ok(conn.execute(q.to_sqlx()).await?.rows_affected()),
+            Link::Lite(conn) => Ok(crate::lite::execute(conn, &q)?),
         }
     }
 
     pub(crate) async fn fetch_optional(&mut self, q: Query) -> Result<Option<Row>, DbError> {
-        match self {
-            Conn::Pg(conn) => Ok(conn.fetch_optional(q.to_sqlx()).await?.map(Row::Pg)),
-            Conn::Lite(conn) => Ok(crate::lite::fetch(conn, &q, Some(1))?.pop()),
+        self.count();
+        match &mut self.link {
+            Link::Pg(conn) => Ok(conn.fetch_optional(q.to_sqlx()).await?.map(Row::Pg)),
+            Link::Lite(conn) => Ok(crate::lite::fetch(conn, &q, Some(1))?.pop()),
         }
     }
 
     pub(crate) async fn fetch_all(&mut self, q: Query) -> Result<Vec<Row>, DbError> {
-        match self {
-            Conn::Pg(conn) => Ok(conn
+        self.count();
+        match &mut self.link {
+            Link::Pg(conn) => Ok(conn
                 .fetch_all(q.to_sqlx())
                 .await?
                 .into_iter()
                 .map(Row::Pg)
                 .collect()),
-            Conn::Lite(conn) => Ok(crate::lite::fetch(conn, &q, None)?),
+            Link::Lite(conn) => Ok(crate::lite::fetch(conn, &q, None)?),
         }
     }
 }

@@ -35,6 +35,7 @@
 //!
 //! [`Store::commit`]: portcullis_core::store::Store::commit
 
+mod counts;
 mod db;
 mod error;
 mod list;
@@ -55,6 +56,8 @@ use futures_core::future::BoxFuture;
 use portcullis_core::Error;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::counts::Counters;
+pub use crate::counts::StatementCounts;
 use crate::db::{Conn, Query, Row};
 use crate::pg::PgPool;
 pub use crate::pg::RoundTrips;
@@ -116,6 +119,8 @@ pub struct PoolStats {
 #[derive(Clone)]
 pub struct SqlStore {
     backend: Backend,
+    /// What this store and its clones have run (see [`SqlStore::statement_counts`]).
+    counters: Arc<Counters>,
 }
 
 #[derive(Clone)]
@@ -144,6 +149,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             let engine = lite::Engine::open(lite::parse_url(database_url)?)?;
             Ok(SqlStore {
                 backend: Backend::Sqlite(Arc::new(engine)),
+                counters: Arc::default(),
             })
         }
         Dialect::Postgres => {
@@ -159,6 +165,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             .map_err(connect_error)?;
             Ok(SqlStore {
                 backend: Backend::Postgres(pool),
+                counters: Arc::default(),
             })
         }
     }
@@ -202,6 +209,13 @@ impl SqlStore {
             Backend::Sqlite(_) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
         }
+    }
+
+    /// The statements and write transactions this store (and every clone of it) has run
+    /// since it was opened. Tests take it before and after a request to pin what the request
+    /// costs; see `counts.rs`.
+    pub fn statement_counts(&self) -> StatementCounts {
+        self.counters.snapshot()
     }
 
     pub fn pool_stats(&self) -> PoolStats {
@@ -275,6 +289,7 @@ impl SqlStore {
 
     /// A read of at most one row (the first, if several match).
     pub(crate) async fn fetch_optional(&self, q: Query) -> Result<Option<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_optional(pool, &q).await,
             Backend::Sqlite(engine) => {
@@ -285,6 +300,7 @@ impl SqlStore {
 
     /// A read of every matching row; for reads by key or of short lists.
     pub(crate) async fn fetch_all(&self, q: Query) -> Result<Vec<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_all(pool, &q).await,
             Backend::Sqlite(engine) => engine.read(|conn| lite::fetch(conn, &q, None)),
@@ -294,6 +310,7 @@ impl SqlStore {
     /// A read that may scan (a filtered list page): on SQLite it runs on a blocking thread
     /// rather than hold up the requests of the thread that asked.
     pub(crate) async fn fetch_all_scanning(&self, q: Query) -> Result<Vec<Row>, Error> {
+        self.counters.read();
         match &self.backend {
             Backend::Postgres(pool) => db::pg_fetch_all(pool, &q).await,
             Backend::Sqlite(engine) => {
@@ -311,6 +328,8 @@ impl SqlStore {
         &self,
         body: impl for<'c> FnOnce(Conn<'c>) -> BoxFuture<'c, Result<T, Error>> + Send + 'static,
     ) -> Result<T, Error> {
+        self.counters.write_transaction();
+        let counters = self.counters.clone();
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = pool.acquire().await?;
@@ -323,7 +342,7 @@ impl SqlStore {
                     conn = pool.acquire().await?;
                     conn.begin().await.map_err(error::storage)?;
                 }
-                match body(Conn::Pg(&mut conn)).await {
+                match body(Conn::pg(&mut conn).counted(counters)).await {
                     Ok(value) => {
                         conn.commit().await.map_err(error::storage)?;
                         Ok(value)
@@ -336,14 +355,22 @@ impl SqlStore {
                     }
                 }
             }
-            Backend::Sqlite(engine) => engine.write(Box::new(body)).await,
+            Backend::Sqlite(engine) => {
+                engine
+                    .write(Box::new(move |conn: Conn<'_>| body(conn.counted(counters))))
+                    .await
+            }
         }
     }
 
     /// One writing statement on its own (its own transaction); how many rows it changed.
     pub(crate) async fn execute_write(&self, q: Query) -> Result<u64, Error> {
         match &self.backend {
-            Backend::Postgres(pool) => db::pg_execute(pool, &q).await,
+            Backend::Postgres(pool) => {
+                self.counters.write_transaction();
+                self.counters.written_statement();
+                db::pg_execute(pool, &q).await
+            }
             Backend::Sqlite(_) => {
                 self.write(move |mut conn| {
                     Box::pin(async move { conn.execute(q).await.map_err(error::storage) })
@@ -356,7 +383,11 @@ impl SqlStore {
     /// One writing statement with `RETURNING`, on its own; the first row it returned.
     pub(crate) async fn fetch_optional_write(&self, q: Query) -> Result<Option<Row>, Error> {
         match &self.backend {
-            Backend::Postgres(pool) => db::pg_fetch_optional(pool, &q).await,
+            Backend::Postgres(pool) => {
+                self.counters.write_transaction();
+                self.counters.written_statement();
+                db::pg_fetch_optional(pool, &q).await
+            }
             Backend::Sqlite(_) => {
                 self.write(move |mut conn| {
                     Box::pin(async move {

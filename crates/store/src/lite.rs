@@ -266,7 +266,7 @@ struct WriteAnswer<T> {
 impl<T: Send + 'static> Job for WriteJob<T> {
     fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Answer> {
         let WriteJob { body, reply } = *self;
-        let result = finish_now(body(Conn::Lite(conn)));
+        let result = finish_now(body(Conn::lite(conn)));
         Box::new(WriteAnswer { result, reply })
     }
 

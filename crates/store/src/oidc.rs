@@ -9,6 +9,7 @@
 //! does); it only keeps the rows and says who came first.
 
 use crate::db::{self, Conn, Row};
+use portcullis_core::directory::model::User;
 use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::kernel::query::Taken;
@@ -248,6 +249,33 @@ impl SqlStore {
         .transpose()
     }
 
+    /// A grant and its person in one statement (see [`OidcStore::oauth_grant_and_person`]).
+    ///
+    /// [`OidcStore::oauth_grant_and_person`]: portcullis_core::oidc::store::OidcStore::oauth_grant_and_person
+    pub(crate) async fn read_grant_and_person(
+        &self,
+        grant_id: Uuid,
+    ) -> Result<Option<(OAuthGrant, Option<User>)>> {
+        let row = self
+            .fetch_optional(
+                db::query(
+                    "SELECT g.state, g.revoked, u.user_principal_name AS owner_upn, \
+                     u.display_name AS owner_display_name, u.mail AS owner_mail, \
+                     u.account_enabled AS owner_enabled, u.user_type AS owner_user_type, \
+                     u.created AS owner_created \
+                     FROM oauth_grants g LEFT JOIN users u ON u.id = g.user_id WHERE g.id = $1",
+                )
+                .bind(id(grant_id)),
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let grant = grant_from(&row)?;
+        let person = crate::rows::owner(&row, grant.user_id)?;
+        Ok(Some((grant, person)))
+    }
+
     pub(crate) async fn read_grant(&self, grant_id: Uuid) -> Result<Option<OAuthGrant>> {
         let row = self
             .fetch_optional(
@@ -255,13 +283,15 @@ impl SqlStore {
                     .bind(id(grant_id)),
             )
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut grant: OAuthGrant = serde_json::from_str(&text(&row, "state")?)
-            .map_err(|e| Error::Internal(format!("stored grant is not readable: {e}")))?;
-        // The column is the truth: revocation updates it, not the JSON.
-        grant.revoked = crate::rows::opt_instant(&row, "revoked")?;
-        Ok(Some(grant))
+        row.as_ref().map(grant_from).transpose()
     }
+}
+
+/// A grant from its `state` and `revoked` columns.
+fn grant_from(row: &Row) -> Result<OAuthGrant> {
+    let mut grant: OAuthGrant = serde_json::from_str(&text(row, "state")?)
+        .map_err(|e| Error::Internal(format!("stored grant is not readable: {e}")))?;
+    // The column is the truth: revocation updates it, not the JSON.
+    grant.revoked = crate::rows::opt_instant(row, "revoked")?;
+    Ok(grant)
 }

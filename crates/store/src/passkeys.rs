@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 use portcullis_core::directory::audit::DirectoryAudit;
+use portcullis_core::directory::model::User;
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
 use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::methods::passkeys::{
@@ -194,6 +195,33 @@ impl PasskeyStore for SqlStore {
             .as_ref()
             .map(passkey)
             .transpose()
+    }
+
+    async fn passkey_and_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<(StoredPasskey, Option<User>)>> {
+        let Some(row) = self
+            .fetch_optional(
+                db::query(
+                    "SELECT p.id, p.user_id, p.credential_id, p.display_name, p.aaguid, p.model, \
+                     p.attestation_level, p.backup_eligible, p.backup_state, p.sign_count, \
+                     p.credential, p.created, p.last_used, \
+                     u.user_principal_name AS owner_upn, u.display_name AS owner_display_name, \
+                     u.mail AS owner_mail, u.account_enabled AS owner_enabled, \
+                     u.user_type AS owner_user_type, u.created AS owner_created \
+                     FROM passkeys p LEFT JOIN users u ON u.id = p.user_id \
+                     WHERE p.credential_id = $1",
+                )
+                .bind(hex::encode(credential_id)),
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored = passkey(&row)?;
+        let owner = crate::rows::owner(&row, stored.user_id)?;
+        Ok(Some((stored, owner)))
     }
 
     async fn insert_passkey(

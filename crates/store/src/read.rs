@@ -565,6 +565,13 @@ impl OidcStore for SqlStore {
     async fn oauth_grant(&self, id: Uuid) -> Result<Option<portcullis_core::oidc::OAuthGrant>> {
         self.read_grant(id).await
     }
+
+    async fn oauth_grant_and_person(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(portcullis_core::oidc::OAuthGrant, Option<User>)>> {
+        self.read_grant_and_person(id).await
+    }
 }
 
 #[async_trait]

@@ -139,6 +139,30 @@ pub(crate) fn user(row: &Row) -> Result<User, Error> {
     })
 }
 
+/// A person joined to the row of what they own (`LEFT JOIN users u`), read from columns named
+/// `owner_upn`, `owner_display_name`, `owner_mail`, `owner_enabled`, `owner_user_type` and
+/// `owner_created`; `None` when the join found no person.
+pub(crate) fn owner(row: &Row, user_id: Uuid) -> Result<Option<User>, Error> {
+    let Some(upn) = opt_text(row, "owner_upn")? else {
+        return Ok(None);
+    };
+    let user_type = text(row, "owner_user_type")?;
+    Ok(Some(User {
+        id: user_id,
+        user_principal_name: upn,
+        display_name: text(row, "owner_display_name")?,
+        mail: opt_text(row, "owner_mail")?,
+        account_enabled: flag(row, "owner_enabled")?,
+        user_type: UserType::parse(&user_type).ok_or_else(|| {
+            corrupt(
+                "owner_user_type",
+                format!("unknown user type '{user_type}'"),
+            )
+        })?,
+        created_date_time: instant(row, "owner_created")?,
+    }))
+}
+
 pub(crate) fn group(row: &Row) -> Result<Group, Error> {
     Ok(Group {
         id: uuid(row, "id")?,

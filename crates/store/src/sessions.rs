@@ -274,8 +274,19 @@ impl SqlStore {
         &self,
         token_hash: &str,
     ) -> Result<Option<AuthSession>> {
-        let row = self.fetch_optional(db::query("SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE token_hash = $1")
-            .bind(token_hash.to_string())).await?;
+        // The person's account is checked in the same statement: a session is live only while
+        // its person exists and is enabled, and reading the user after the session was one
+        // more read on every request that carries a session (BENCHMARKS.md).
+        let row = self
+            .fetch_optional(
+                db::query(
+                    "SELECT s.id, s.token_hash, s.user_id, s.methods, s.created, s.expires \
+                     FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE s.token_hash = $1 AND u.account_enabled = 1",
+                )
+                .bind(token_hash.to_string()),
+            )
+            .await?;
         row.as_ref().map(session).transpose()
     }
 

@@ -69,6 +69,14 @@ pub struct Memberships {
     pub role_template_ids: Vec<String>,
 }
 
+/// The compiled policies and a person's memberships, read for one decision
+/// ([`ConditionalAccess::decision_inputs`]).
+#[derive(Debug, Clone)]
+pub struct DecisionInputs {
+    pub policies: Arc<PolicySet>,
+    pub memberships: Arc<Memberships>,
+}
+
 /// Memberships read at one revision of the store's memberships.
 #[derive(Default)]
 struct MembershipCache {
@@ -260,7 +268,28 @@ impl ConditionalAccess {
     /// documents it was compiled from, and a change made on any node is seen by the next
     /// decision on every node.
     pub async fn policy_set(&self) -> Result<Arc<PolicySet>> {
-        let Some(revision) = self.deps.store.revisions().await?.map(|r| r.documents) else {
+        let revision = self.deps.store.revisions().await?.map(|r| r.documents);
+        self.policy_set_at(revision).await
+    }
+
+    /// What one decision for a person needs: the compiled policies and the person's groups
+    /// and roles, both checked against one read of the revisions (reading them once for each
+    /// was a repeated read in every sign-in step that decides).
+    pub async fn decision_inputs(&self, user_id: Uuid) -> Result<DecisionInputs> {
+        let (documents, memberships) = match self.deps.store.revisions().await? {
+            Some(r) => (Some(r.documents), Some(r.memberships)),
+            None => (None, None),
+        };
+        Ok(DecisionInputs {
+            policies: self.policy_set_at(documents).await?,
+            memberships: self.memberships_at(user_id, memberships).await?,
+        })
+    }
+
+    /// [`ConditionalAccess::policy_set`] for the documents revision just read (`None`: the
+    /// store keeps none, so nothing is kept between decisions).
+    async fn policy_set_at(&self, revision: Option<String>) -> Result<Arc<PolicySet>> {
+        let Some(revision) = revision else {
             return Ok(Arc::new(self.configuration().await?.policy_set()));
         };
         if let Some((at, set)) = self.compiled.lock().expect("cache lock").as_ref()
@@ -281,6 +310,15 @@ impl ConditionalAccess {
     /// so a decision never uses memberships older than the store's, on any node.
     pub async fn memberships(&self, user_id: Uuid) -> Result<Arc<Memberships>> {
         let revision = self.deps.store.revisions().await?.map(|r| r.memberships);
+        self.memberships_at(user_id, revision).await
+    }
+
+    /// [`ConditionalAccess::memberships`] for the memberships revision just read.
+    async fn memberships_at(
+        &self,
+        user_id: Uuid,
+        revision: Option<String>,
+    ) -> Result<Arc<Memberships>> {
         if let Some(revision) = &revision {
             let cache = self.memberships.lock().expect("cache lock");
             if cache.revision == *revision

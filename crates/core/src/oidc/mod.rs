@@ -631,7 +631,7 @@ impl Oidc {
             ))),
             None => {
                 let flow = sign_ins
-                    .start_for(&app.app_id.to_string(), facts, Some(request))
+                    .start_for_application(app, facts, Some(request))
                     .await?;
                 Ok(AuthorizeNext::SignIn {
                     flow: Box::new(flow),
@@ -704,7 +704,7 @@ impl Oidc {
         &self,
         grant_id: Uuid,
     ) -> Result<std::result::Result<(OAuthGrant, User), OAuthError>> {
-        let Some(grant) = self.deps.store.oauth_grant(grant_id).await? else {
+        let Some((grant, person)) = self.deps.store.oauth_grant_and_person(grant_id).await? else {
             return Ok(Err(OAuthError::grant(
                 "The authorization no longer exists.",
             )));
@@ -715,7 +715,7 @@ impl Oidc {
         if grant.expires <= self.now() {
             return Ok(Err(OAuthError::grant("The authorization has expired.")));
         }
-        match self.deps.store.user(grant.user_id).await? {
+        match person {
             Some(user) if user.account_enabled => Ok(Ok((grant, user))),
             _ => Ok(Err(OAuthError::grant(
                 "The account is disabled or no longer exists.",

@@ -105,4 +105,11 @@ pub trait OidcStore: SignInStore + Commit<OidcChange> {
     async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
 
     async fn oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>>;
+
+    /// A grant and its person (`None` when their account is gone), in one read: every use of
+    /// a grant checks that its person is still enabled.
+    async fn oauth_grant_and_person(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(OAuthGrant, Option<crate::directory::model::User>)>>;
 }

@@ -22,6 +22,8 @@ pub enum SessionChange {
 
 #[async_trait]
 pub trait SessionStore: DirectoryStore + Commit<SessionChange> {
-    /// The session whose token hashes to this, expired or not.
+    /// The session whose token hashes to this, expired or not, while its person exists and
+    /// their account is enabled (checked in the same read): a session of an account that is
+    /// disabled or gone is not found.
     async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<AuthSession>>;
 }

@@ -19,15 +19,14 @@
 use std::net::IpAddr;
 
 use portcullis_policy::{
-    Decision, Outcome, PolicySet, SatisfiedMethod, SignInContext, Target, UserAction, UserKind,
-    evaluate,
+    Decision, Outcome, SatisfiedMethod, SignInContext, Target, UserAction, UserKind, evaluate,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::conditional_access::ConditionalAccess;
+use crate::conditional_access::{ConditionalAccess, DecisionInputs};
 use crate::directory::audit::RequestContext;
 use crate::directory::model::{User, UserType};
 use crate::kernel::Deps;
@@ -240,12 +239,23 @@ impl SignIns {
             .application_by_app_id(app_id)
             .await?
             .ok_or_else(unknown)?;
+        self.start_for_application(&app, facts, authorization).await
+    }
+
+    /// Starts a sign-in to an application the caller has just read (`/authorize` validated
+    /// the request against it), so that one request reads it once.
+    pub async fn start_for_application(
+        &self,
+        app: &crate::directory::model::Application,
+        facts: &RequestFacts,
+        authorization: Option<AuthorizationRequest>,
+    ) -> Result<FlowState> {
         let now = self.now();
         let flow = SignInFlow {
             id: self.deps.entropy.uuid(),
             step: FlowStep::Identify,
             client_id: app.app_id,
-            app_display_name: app.display_name,
+            app_display_name: app.display_name.clone(),
             correlation_id: facts.correlation_id,
             ip_address: facts.ip_address.clone(),
             country: facts.country.clone(),
@@ -305,11 +315,9 @@ impl SignIns {
             created: now,
             expires: now + FLOW_LIFETIME,
         };
-        self.deps
-            .store
-            .commit(vec![Change::InsertSignInFlow(Box::new(flow.clone()))], None)
-            .await?;
-        self.decide(flow, Step::Identify, &user, session, None, Vec::new())
+        // The new flow is stored by the decision's own commit, with its outcome and log
+        // entry: one write transaction for the request, and nothing stored if it fails.
+        self.decide(flow, None, &user, session, None, Vec::new())
             .await
     }
 
@@ -559,7 +567,7 @@ impl SignIns {
                 let from = flow.step.kind();
                 self.decide(
                     flow,
-                    from,
+                    Some(from),
                     &signed_in.user,
                     &signed_in.session,
                     None,
@@ -586,8 +594,15 @@ impl SignIns {
         let mut session = session.clone();
         session.methods.push(used);
         let user = self.user(&flow).await?;
-        self.decide(flow, Step::Requirements, &user, &session, None, Vec::new())
-            .await
+        self.decide(
+            flow,
+            Some(Step::Requirements),
+            &user,
+            &session,
+            None,
+            Vec::new(),
+        )
+        .await
     }
 
     /// "More information required": options to create a passkey on this or another device.
@@ -602,24 +617,22 @@ impl SignIns {
             .flow(id, &[Step::RegistrationNeeded], Some(session))
             .await?;
         let user = self.user(&flow).await?;
-        let set = self.policy_set().await?;
-        let ctx = self
-            .context(
-                &set,
-                &flow,
-                &user,
-                session,
-                Target::UserAction(UserAction::RegisterSecurityInformation),
-            )
-            .await?;
-        let decision = evaluate(&ctx, &set);
+        let inputs = self.conditional_access.decision_inputs(user.id).await?;
+        let ctx = self.context(
+            &inputs,
+            &flow,
+            &user,
+            session,
+            Target::UserAction(UserAction::RegisterSecurityInformation),
+        );
+        let decision = evaluate(&ctx, &inputs.policies);
         match &decision.outcome {
             Outcome::Block { policies } => {
                 flow.step = FlowStep::blocked_by(policies);
                 let replay = ReplayContext::record(&ctx, &[], &decision);
                 self.save_logged(
                     &flow,
-                    Step::RegistrationNeeded,
+                    Some(Step::RegistrationNeeded),
                     &user,
                     (session, &decision, replay),
                     BLOCKED_BY_CONDITIONAL_ACCESS,
@@ -690,21 +703,19 @@ impl SignIns {
         if !user.account_enabled {
             return Ok(None);
         }
-        let set = self.policy_set().await?;
-        let ctx = self
-            .context_for(
-                &set,
-                Origin {
-                    user_agent: &facts.user_agent,
-                    ip_address: facts.ip_address.as_deref(),
-                    country: facts.country.as_deref(),
-                },
-                &user,
-                session,
-                target,
-            )
-            .await?;
-        Ok(Some(evaluate(&ctx, &set)))
+        let inputs = self.conditional_access.decision_inputs(user.id).await?;
+        let ctx = self.context_for(
+            &inputs,
+            Origin {
+                user_agent: &facts.user_agent,
+                ip_address: facts.ip_address.as_deref(),
+                country: facts.country.as_deref(),
+            },
+            &user,
+            session,
+            target,
+        );
+        Ok(Some(evaluate(&ctx, &inputs.policies)))
     }
 
     /// Finishes registering the passkey; the flow then waits for one assertion with it.
@@ -768,27 +779,21 @@ impl SignIns {
         let from = flow.step.kind();
         flow.user_id = Some(user.id);
         flow.session_id = Some(session.id);
-        self.decide(flow, from, user, session, Some(token), pending)
+        self.decide(flow, Some(from), user, session, Some(token), pending)
             .await
     }
 
-    /// The tenant's compiled policies, kept per node until the documents change (see
-    /// [`ConditionalAccess::policy_set`]).
-    async fn policy_set(&self) -> Result<std::sync::Arc<PolicySet>> {
-        self.conditional_access.policy_set().await
-    }
-
     /// The engine's view of this sign-in.
-    async fn context(
+    fn context(
         &self,
-        set: &PolicySet,
+        inputs: &DecisionInputs,
         flow: &SignInFlow,
         user: &User,
         session: &AuthSession,
         target: Target,
-    ) -> Result<SignInContext> {
+    ) -> SignInContext {
         self.context_for(
-            set,
+            inputs,
             Origin {
                 user_agent: &flow.user_agent,
                 ip_address: flow.ip_address.as_deref(),
@@ -798,18 +803,18 @@ impl SignIns {
             session,
             target,
         )
-        .await
     }
 
-    /// The engine's view of a sign-in from these request facts.
-    async fn context_for(
+    /// The engine's view of a sign-in from these request facts, with the policies and the
+    /// person's memberships read for this decision.
+    fn context_for(
         &self,
-        set: &PolicySet,
+        inputs: &DecisionInputs,
         origin: Origin<'_>,
         user: &User,
         session: &AuthSession,
         target: Target,
-    ) -> Result<SignInContext> {
+    ) -> SignInContext {
         let Origin {
             user_agent,
             ip_address,
@@ -817,7 +822,7 @@ impl SignIns {
         } = origin;
         let ua = portcullis_useragent::parse(user_agent);
         let mut ctx = SignInContext::new(user.id.to_string(), target);
-        let memberships = self.conditional_access.memberships(user.id).await?;
+        let memberships = &inputs.memberships;
         ctx.group_ids = memberships.group_ids.clone();
         ctx.role_template_ids = memberships.role_template_ids.clone();
         ctx.user_kind = match user.user_type {
@@ -831,15 +836,15 @@ impl SignIns {
         // `conditional_access::countries`); without it the sign-in is of unknown country.
         ctx.country = country.map(str::to_owned);
         if let Some(ip) = ctx.ip_address {
-            ctx.named_locations = set.locations_for(ip, country);
+            ctx.named_locations = inputs.policies.locations_for(ip, country);
         }
         ctx.methods = satisfied_methods(session);
-        Ok(ctx)
+        ctx
     }
 
     /// Conditional Access for the application, and the flow's next step from its outcome.
     ///
-    /// The policy set comes compiled from [`ConditionalAccess::policy_set`], which recompiles
+    /// The policy set comes compiled from [`ConditionalAccess::decision_inputs`], which recompiles
     /// whenever the stored documents' revision moves: reading and compiling 50 policies per
     /// decision was the largest cost of a passkey sign-in after the signature check
     /// (BENCHMARKS.md), and the revision is the cross-node invalidation that keeps a decision
@@ -847,27 +852,27 @@ impl SignIns {
     ///
     /// `pending` holds what the step itself changed and has not stored yet (a passkey
     /// sign-in's challenge, counter and session): it is committed in the same transaction as
-    /// the outcome, so a step is stored whole or not at all.
+    /// the outcome, so a step is stored whole or not at all. `from` is the step the flow was
+    /// read at; `None` for a flow this request made, which that same commit inserts.
     async fn decide(
         &self,
         mut flow: SignInFlow,
-        from: Step,
+        from: Option<Step>,
         user: &User,
         session: &AuthSession,
         token: Option<String>,
         pending: Vec<Change>,
     ) -> Result<FlowState> {
-        let set = self.policy_set().await?;
-        let ctx = self
-            .context(
-                &set,
-                &flow,
-                user,
-                session,
-                Target::Application(flow.client_id.to_string()),
-            )
-            .await?;
-        let mut decision = evaluate(&ctx, &set);
+        let inputs = self.conditional_access.decision_inputs(user.id).await?;
+        let set = &inputs.policies;
+        let ctx = self.context(
+            &inputs,
+            &flow,
+            user,
+            session,
+            Target::Application(flow.client_id.to_string()),
+        );
+        let mut decision = evaluate(&ctx, set);
         // An application asking for authentication contexts (step-up) must also pass the
         // policies that target them: the same facts, another target.
         let contexts = flow
@@ -878,7 +883,7 @@ impl SignIns {
         for context in &contexts {
             let mut step_up = ctx.clone();
             step_up.target = Target::AuthenticationContext(context.clone());
-            decision = decision.combine(evaluate(&step_up, &set));
+            decision = decision.combine(evaluate(&step_up, set));
         }
         let replay = ReplayContext::record(&ctx, &contexts, &decision);
         flow.persistent_browser = match decision.session.persistent_browser {
@@ -961,7 +966,7 @@ impl SignIns {
     async fn sign_in_again(
         &self,
         mut flow: SignInFlow,
-        from: Step,
+        from: Option<Step>,
         pending: Vec<Change>,
     ) -> Result<FlowState> {
         flow.step = FlowStep::FirstFactor;
@@ -969,10 +974,7 @@ impl SignIns {
         flow.user_id = None;
         flow.reuses_session = false;
         let mut changes = pending;
-        changes.push(Change::AdvanceSignInFlow {
-            flow: Box::new(flow.clone()),
-            from,
-        });
+        changes.push(stored(&flow, from));
         self.deps.store.commit(changes, None).await?;
         let mut state = self.state(&flow, None);
         state.message = Some(
@@ -1012,7 +1014,7 @@ impl SignIns {
     async fn save_logged(
         &self,
         flow: &SignInFlow,
-        from: Step,
+        from: Option<Step>,
         user: &User,
         decided: (&AuthSession, &Decision, ReplayContext),
         error_code: u32,
@@ -1022,10 +1024,7 @@ impl SignIns {
         let mut entry = self.log_entry(flow, user, session, decision, error_code);
         entry.replay_context = Some(replay);
         let mut changes = Vec::with_capacity(2 + more.len());
-        changes.push(Change::AdvanceSignInFlow {
-            flow: Box::new(flow.clone()),
-            from,
-        });
+        changes.push(stored(flow, from));
         changes.push(Change::from(LogChange::InsertSignInLogEntry(Box::new(
             entry,
         ))));
@@ -1126,6 +1125,18 @@ impl SignIns {
             redirect_url: None,
             form_post: None,
         }
+    }
+}
+
+/// The change that stores `flow`'s new state: moved from the step it was read at (refused if
+/// another request moved it first), or inserted when this request made it (`from` is `None`).
+fn stored(flow: &SignInFlow, from: Option<Step>) -> Change {
+    match from {
+        Some(from) => Change::AdvanceSignInFlow {
+            flow: Box::new(flow.clone()),
+            from,
+        },
+        None => Change::InsertSignInFlow(Box::new(flow.clone())),
     }
 }
 

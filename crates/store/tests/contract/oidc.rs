@@ -60,6 +60,26 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         store.oauth_grant(grant.id).await.unwrap(),
         Some(grant.clone())
     );
+    // Read with its person in one statement: nobody while the person is not stored, then the
+    // person as stored.
+    assert_eq!(
+        store.oauth_grant_and_person(grant.id).await.unwrap(),
+        Some((grant.clone(), None))
+    );
+    let mut person = crate::fixtures::user("joni@contoso.com", T0);
+    person.id = grant.user_id;
+    store
+        .commit(vec![Change::InsertUser(person.clone())], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.oauth_grant_and_person(grant.id).await.unwrap(),
+        Some((grant.clone(), Some(person)))
+    );
+    assert_eq!(
+        store.oauth_grant_and_person(Uuid::new_v4()).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.refresh_token("ref1").await.unwrap(),
         Some(refresh.clone())

@@ -408,11 +408,27 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
             .is_some()
     );
 
+    // A sign-in reads the passkey and its owner together: the owner as stored, never another.
+    let (found, owner) = store
+        .passkey_and_owner(b"joni")
+        .await
+        .unwrap()
+        .expect("joni's passkey");
+    assert_eq!(
+        Some(found),
+        store.passkey_by_credential_id(b"joni").await.unwrap()
+    );
+    assert_eq!(owner.as_ref(), Some(&joni));
+    let (_, owner) = store.passkey_and_owner(b"grady").await.unwrap().unwrap();
+    assert_eq!(owner.map(|o| o.id), Some(grady.id));
+    assert!(store.passkey_and_owner(b"nobody").await.unwrap().is_none());
+
     store
         .commit(vec![Change::DeleteUser(joni.id)], None)
         .await
         .unwrap();
     assert!(store.passkeys_of(joni.id).await.unwrap().is_empty());
+    assert!(store.passkey_and_owner(b"joni").await.unwrap().is_none());
     assert!(
         store
             .passkey_by_credential_id(b"joni")

@@ -14,6 +14,7 @@ use crate::fixtures::{T0, at, commit, expect_conflict, user};
 
 contract!(
     a_session_is_found_by_its_token_hash_only,
+    a_session_is_found_only_while_its_person_is_enabled,
     concurrent_steps_of_one_session_keep_every_method,
     lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all,
 );
@@ -40,6 +41,32 @@ fn method(kind: MethodKind, when: i64) -> SessionMethod {
         backup_eligible: false,
         one_time: false,
     }
+}
+
+/// The account check is part of the session's read: a session row that outlived its person's
+/// enabled account (no `EndSignIns` with the change) is not found, and is found again once the
+/// account is enabled again.
+async fn a_session_is_found_only_while_its_person_is_enabled(store: SqlStore) {
+    let joni = user("joni@contoso.com", T0);
+    let mine = session(joni.id, "e5");
+    commit(
+        &store,
+        vec![
+            Change::InsertUser(joni.clone()),
+            Change::InsertSession(mine.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        store.session_by_token_hash("e5").await.unwrap(),
+        Some(mine.clone())
+    );
+    let mut disabled = joni.clone();
+    disabled.account_enabled = false;
+    commit(&store, vec![Change::UpdateUser(disabled)]).await;
+    assert_eq!(store.session_by_token_hash("e5").await.unwrap(), None);
+    commit(&store, vec![Change::UpdateUser(joni)]).await;
+    assert_eq!(store.session_by_token_hash("e5").await.unwrap(), Some(mine));
 }
 
 async fn a_session_is_found_by_its_token_hash_only(store: SqlStore) {

@@ -22,6 +22,7 @@ mod portal;
 mod rate_limits;
 mod replay;
 mod server;
+mod sign_in_cost;
 mod sign_ins;
 mod signin;
 mod tiers;

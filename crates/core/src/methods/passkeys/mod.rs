@@ -1409,12 +1409,12 @@ impl Passkeys {
                 "This passkey is not registered here (it may have been removed).",
             )
         };
-        let stored = self
+        let (stored, found_owner) = self
             .store()
-            .passkey_by_credential_id(&response.raw_id)
+            .passkey_and_owner(&response.raw_id)
             .await?
             .ok_or_else(not_registered)?;
-        *owner = self.inner.deps.store.user(stored.user_id).await?;
+        *owner = found_owner;
         let passkey: Passkey = from_text("passkey", &stored.credential)?;
         let webauthn = &self.inner.webauthn;
         let rp = &self.inner.relying_party;
