@@ -435,11 +435,11 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
     if f.store.dialect() == portcullis_store::Dialect::Postgres {
         runtime.block_on(async {
             for k in 0..3 {
-                one_sign_in(&f, k).await;
+                one_sign_in(&f, k, Reads::Now).await;
             }
         });
         let before = f.store.round_trips();
-        runtime.block_on(one_sign_in(&f, 3));
+        runtime.block_on(one_sign_in(&f, 3, Reads::Now));
         let rt = f.store.round_trips().since(&before);
         println!(
             "{name}: round trips per sign-in: {} ({} statements, {} BEGIN/COMMIT, {} prepares, \
