@@ -669,13 +669,16 @@ async fn a_code_or_refresh_token_with_a_wrong_secret_is_unknown_and_changes_noth
     }
     assert_eq!(userinfo(&t, &access).await.0, StatusCode::OK);
 
-    let refresh = |token: String| {
+    let refresh = |presented: String| {
         let (t, app) = (&t, &app);
         async move {
             token(
                 t,
                 app,
-                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &presented),
+                ],
             )
             .await
         }
