@@ -470,10 +470,12 @@ fn bench_database(c: &mut Criterion, name: &str, scratch: ScratchDatabase) {
 /// `mxFrame` counts them and whose salts change when the log starts over), and the B-tree each
 /// frame's page belongs to (SQLite's `dbstat`). Printed before the timings; set
 /// `SIGNIN_PAGES=0` to skip it.
-fn pages_per_sign_in(runtime: &Runtime, f: &Fixture) {
+fn pages_per_sign_in(runtime: &Runtime, f: &Arc<Fixture>) {
     use std::collections::BTreeMap;
     use std::io::{Read, Seek, SeekFrom};
-    const SIGN_INS: usize = 200;
+    const SIGN_INS: usize = 640;
+    const BATCH: usize = 32;
+    const WARM_UP: usize = 4_000;
     let db = f
         ._scratch
         .url()
@@ -491,10 +493,29 @@ fn pages_per_sign_in(runtime: &Runtime, f: &Fixture) {
         let frames = u32::from_ne_bytes(bytes[16..20].try_into().unwrap());
         (frames, bytes[32..40].to_vec(), page)
     };
+    // As under load: tables of some thousands of rows, and sign-ins that arrive together
+    // committed together (the writer's group commit), where a key at the right edge shares
+    // its page with the batch's other keys and a random one does not.
+    let batch = |base: usize| {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..BATCH)
+                .map(|k| {
+                    let f = f.clone();
+                    tokio::spawn(async move { one_sign_in(&f, base + k).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    for n in 0..WARM_UP / BATCH {
+        batch(2_000_000 + n * BATCH);
+    }
     let mut written: Vec<Vec<u32>> = Vec::new();
-    for n in 0..SIGN_INS {
+    for n in 0..SIGN_INS / BATCH {
         let before = header();
-        runtime.block_on(one_sign_in(f, 1_000_000 + n));
+        batch(1_000_000 + n * BATCH);
         let after = header();
         // The log started over in between: this sign-in's frames cannot be told apart.
         if before.1 != after.1 || after.0 < before.0 {
@@ -527,15 +548,11 @@ fn pages_per_sign_in(runtime: &Runtime, f: &Fixture) {
             *per_tree.entry(name).or_default() += 1;
         }
     }
-    let mut counts: Vec<usize> = written.iter().map(Vec::len).collect();
-    counts.sort_unstable();
-    let total: usize = counts.iter().sum();
-    let samples = written.len().max(1);
+    let total: usize = written.iter().map(Vec::len).sum();
+    let samples = (written.len() * BATCH).max(1);
     println!(
-        "SQLite pages written per sign-in ({} of {SIGN_INS} sign-ins counted): mean {:.1}, median {}",
-        written.len(),
+        "SQLite pages written per sign-in ({samples} of {SIGN_INS} sign-ins counted, {BATCH} at once, after {WARM_UP}): {:.2}",
         total as f64 / samples as f64,
-        counts.get(counts.len() / 2).copied().unwrap_or(0)
     );
     let mut trees: Vec<(String, usize)> = per_tree.into_iter().collect();
     trees.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -547,7 +564,7 @@ fn pages_per_sign_in(runtime: &Runtime, f: &Fixture) {
 fn storage(c: &mut Criterion) {
     if std::env::var("SIGNIN_PAGES").as_deref() != Ok("0") {
         let runtime = Runtime::new().expect("runtime");
-        let f = runtime.block_on(fixture(ScratchDatabase::sqlite()));
+        let f = Arc::new(runtime.block_on(fixture(ScratchDatabase::sqlite())));
         pages_per_sign_in(&runtime, &f);
     }
     bench_database(c, "SQLite", ScratchDatabase::sqlite());
