@@ -21,6 +21,7 @@ use crate::directory::model::{
     RoleAssignment, SigningKey, Tenant, User,
 };
 use crate::directory::store::DirectoryChange;
+use crate::kernel::split_token::TokenKey;
 use crate::logs::sign_in::SignInLogEntry;
 use crate::logs::store::LogChange;
 use crate::methods::passkeys::PasskeyUse;
@@ -154,7 +155,7 @@ pub enum Change {
     /// a conflict (`authorizationCodeUsed`). Of any number of racing commits on any number of
     /// nodes, exactly one succeeds.
     TakeAuthorizationCode {
-        code_hash: String,
+        key: TokenKey,
         at: OffsetDateTime,
     },
     InsertRefreshToken(RefreshToken),
@@ -322,8 +323,8 @@ impl Flatten for SignInChange {
 impl Flatten for OidcChange {
     fn flatten_into(self, out: &mut Vec<Change>) {
         out.push(match self {
-            OidcChange::TakeAuthorizationCode { code_hash, at } => {
-                Change::TakeAuthorizationCode { code_hash, at }
+            OidcChange::TakeAuthorizationCode { key, at } => {
+                Change::TakeAuthorizationCode { key, at }
             }
             OidcChange::InsertRefreshToken(t) => Change::InsertRefreshToken(t),
             OidcChange::RevokeOAuthGrant { id, at } => Change::RevokeOAuthGrant { id, at },

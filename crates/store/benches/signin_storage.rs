@@ -18,6 +18,7 @@ use portcullis_core::directory::audit::{AuditActivityInitiator, DirectoryAudit};
 use portcullis_core::directory::model::{
     Application, DocumentKind, Group, ObjectKind, PolicyDocument, RedirectUris, User, UserType,
 };
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::logs::sign_in::{
     AppliedConditionalAccessPolicy, AuthenticationDetail, DeviceDetail, SignInLogEntry,
     SignInStatus,
@@ -183,8 +184,11 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
 }
 
 fn flow(app: &Application) -> SignInFlow {
+    // Keyed as the server keys them (split tokens): a time-ordered id, the secret's hash.
     SignInFlow {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
+        secret_hash: Some(secret_hash()),
+        token: String::new(),
         step: FlowStep::Identify,
         client_id: app.app_id,
         app_display_name: app.display_name.clone(),
@@ -201,6 +205,11 @@ fn flow(app: &Application) -> SignInFlow {
         created: now(),
         expires: now() + Duration::minutes(10),
     }
+}
+
+/// What a split token's row keeps of its secret: a SHA-256 in hex.
+fn secret_hash() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
@@ -314,8 +323,8 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
         .sign_count
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let session = AuthSession {
-        id: Uuid::new_v4(),
-        token_hash: Uuid::new_v4().simple().to_string(),
+        id: Uuid::now_v7(),
+        secret_hash: Some(secret_hash()),
         user_id: user.id,
         methods: vec![SessionMethod {
             method: MethodKind::Fido2,
@@ -329,7 +338,7 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
         expires: now() + Duration::hours(8),
     };
     let grant = OAuthGrant {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         client_id: f.app.app_id,
         user_id: user.id,
         session_id: Some(session.id),
@@ -343,7 +352,7 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
         expires: now() + Duration::hours(24),
         revoked: None,
     };
-    let code_hash = Uuid::new_v4().simple().to_string();
+    let code = TokenKey::Id(Uuid::now_v7());
     fl.step = FlowStep::Completed;
     fl.user_id = Some(user.id);
     fl.session_id = Some(session.id);
@@ -366,7 +375,8 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
             Change::InsertSignInLogEntry(Box::new(log_entry(user, &f.app))),
             Change::InsertOAuthGrant(Box::new(grant.clone())),
             Change::InsertAuthorizationCode(AuthorizationCode {
-                code_hash: code_hash.clone(),
+                key: code.clone(),
+                secret_hash: Some(secret_hash()),
                 grant_id: grant.id,
                 redirect_uri: "https://app.contoso.com/callback".into(),
                 code_challenge: Some("c".repeat(43)),
@@ -380,7 +390,7 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
     // Token: the client, the code, its grant with its person; then one commit that uses the
     // code up and stores the refresh token.
     s.application_by_app_id(f.app.app_id).await.unwrap();
-    s.authorization_code(&code_hash).await.unwrap();
+    s.authorization_code(&code).await.unwrap();
     if before {
         s.oauth_grant(grant.id).await.unwrap();
         s.user(user.id).await.unwrap();
@@ -390,11 +400,12 @@ async fn one_sign_in(f: &Fixture, n: usize, reads: Reads) {
     s.commit(
         vec![
             Change::TakeAuthorizationCode {
-                code_hash,
+                key: code,
                 at: now(),
             },
             Change::InsertRefreshToken(RefreshToken {
-                token_hash: Uuid::new_v4().simple().to_string(),
+                key: TokenKey::Id(Uuid::now_v7()),
+                secret_hash: Some(secret_hash()),
                 grant_id: grant.id,
                 created: now(),
                 expires: now() + Duration::hours(24),
@@ -659,7 +670,108 @@ fn bench_plumbing(c: &mut Criterion, scratch: &ScratchDatabase) {
     runtime.block_on(store.close());
 }
 
+/// SQLite pages written per sign-in, counted rather than timed: the frames each sign-in's
+/// commits append to the write-ahead log (read from the log's shared-memory header, whose
+/// `mxFrame` counts them and whose salts change when the log starts over), and the B-tree each
+/// frame's page belongs to (SQLite's `dbstat`). Printed before the timings; set
+/// `SIGNIN_PAGES=0` to skip it.
+fn pages_per_sign_in(runtime: &Runtime, f: &Arc<Fixture>) {
+    use std::collections::BTreeMap;
+    use std::io::{Read, Seek, SeekFrom};
+    const SIGN_INS: usize = 640;
+    const BATCH: usize = 32;
+    const WARM_UP: usize = 4_000;
+    let db = f
+        ._scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .to_string();
+    // `WalIndexHdr`: mxFrame at 16, the page size at 14, the salts at 32..40 (native order).
+    let header = || {
+        let mut bytes = [0u8; 48];
+        std::fs::File::open(format!("{db}-shm"))
+            .and_then(|mut shm| shm.read_exact(&mut bytes))
+            .expect("the log's shared-memory file");
+        let page = u16::from_ne_bytes([bytes[14], bytes[15]]);
+        let page = if page == 1 { 65_536 } else { u64::from(page) };
+        let frames = u32::from_ne_bytes(bytes[16..20].try_into().unwrap());
+        (frames, bytes[32..40].to_vec(), page)
+    };
+    // As under load: tables of some thousands of rows, and sign-ins that arrive together
+    // committed together (the writer's group commit), where a key at the right edge shares
+    // its page with the batch's other keys and a random one does not.
+    let batch = |base: usize| {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..BATCH)
+                .map(|k| {
+                    let f = f.clone();
+                    tokio::spawn(async move { one_sign_in(&f, base + k, Reads::Now).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    for n in 0..WARM_UP / BATCH {
+        batch(2_000_000 + n * BATCH);
+    }
+    let mut written: Vec<Vec<u32>> = Vec::new();
+    for n in 0..SIGN_INS / BATCH {
+        let before = header();
+        batch(1_000_000 + n * BATCH);
+        let after = header();
+        // The log started over in between: this sign-in's frames cannot be told apart.
+        if before.1 != after.1 || after.0 < before.0 {
+            continue;
+        }
+        let mut wal = std::fs::File::open(format!("{db}-wal")).expect("the log");
+        let pages = (before.0..after.0)
+            .map(|frame| {
+                let mut number = [0u8; 4];
+                wal.seek(SeekFrom::Start(32 + u64::from(frame) * (24 + after.2)))
+                    .unwrap();
+                wal.read_exact(&mut number).unwrap();
+                u32::from_be_bytes(number)
+            })
+            .collect();
+        written.push(pages);
+    }
+    let conn = rusqlite::Connection::open(&db).expect("open for dbstat");
+    let owner: BTreeMap<u32, String> = conn
+        .prepare("SELECT pageno, name FROM dbstat")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut per_tree: BTreeMap<String, usize> = BTreeMap::new();
+    for pages in &written {
+        for page in pages {
+            let name = owner.get(page).cloned().unwrap_or_else(|| "(free)".into());
+            *per_tree.entry(name).or_default() += 1;
+        }
+    }
+    let total: usize = written.iter().map(Vec::len).sum();
+    let samples = (written.len() * BATCH).max(1);
+    println!(
+        "SQLite pages written per sign-in ({samples} of {SIGN_INS} sign-ins counted, {BATCH} at once, after {WARM_UP}): {:.2}",
+        total as f64 / samples as f64,
+    );
+    let mut trees: Vec<(String, usize)> = per_tree.into_iter().collect();
+    trees.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (name, count) in trees {
+        println!("  {:>6.2}  {name}", count as f64 / samples as f64);
+    }
+}
+
 fn storage(c: &mut Criterion) {
+    if std::env::var("SIGNIN_PAGES").as_deref() != Ok("0") {
+        let runtime = Runtime::new().expect("runtime");
+        let f = Arc::new(runtime.block_on(fixture(ScratchDatabase::sqlite())));
+        pages_per_sign_in(&runtime, &f);
+    }
     bench_database(c, "SQLite", ScratchDatabase::sqlite());
     if let Ok(base) = std::env::var(TEST_DATABASE_URL_ENV)
         && !base.trim().is_empty()

@@ -1,4 +1,7 @@
-//! OpenID Connect grants, authorization codes and refresh tokens: `0006_oauth_grants.sql`.
+//! OpenID Connect grants, authorization codes and refresh tokens: `0006_oauth_grants.sql`,
+//! and `0013_split_tokens.sql` for how codes and refresh tokens are keyed: by the token's id
+//! (or, for one issued before split tokens, by the hash of the whole token) in `id`, with the
+//! hash of the secret part beside it for core to check.
 //!
 //! The rule that makes codes and refresh tokens single-use lives in one statement here: a
 //! conditional `UPDATE … SET used = $2 WHERE … AND used IS NULL`, so of any number of callers on
@@ -13,6 +16,7 @@ use portcullis_core::directory::model::User;
 use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::kernel::query::Taken;
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::oidc::store::RefreshToken;
 use portcullis_core::signin::authorization::{AuthorizationCode, OAuthGrant};
 use portcullis_core::store::Change;
@@ -29,7 +33,8 @@ fn id(value: Uuid) -> String {
 
 fn code(row: &Row) -> Result<AuthorizationCode> {
     Ok(AuthorizationCode {
-        code_hash: text(row, "code_hash")?,
+        key: TokenKey::from_text(&text(row, "id")?),
+        secret_hash: opt_text(row, "secret_hash")?,
         grant_id: uuid(row, "grant_id")?,
         redirect_uri: text(row, "redirect_uri")?,
         code_challenge: opt_text(row, "code_challenge")?,
@@ -39,7 +44,8 @@ fn code(row: &Row) -> Result<AuthorizationCode> {
 
 fn refresh(row: &Row) -> Result<RefreshToken> {
     Ok(RefreshToken {
-        token_hash: text(row, "token_hash")?,
+        key: TokenKey::from_text(&text(row, "id")?),
+        secret_hash: opt_text(row, "secret_hash")?,
         grant_id: uuid(row, "grant_id")?,
         created: instant(row, "created")?,
         expires: instant(row, "expires")?,
@@ -68,20 +74,21 @@ pub(crate) async fn apply(
         }
         Change::InsertAuthorizationCode(c) => {
             let query = db::query(
-                "INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires, used) \
-                 VALUES ($1, $2, $3, $4, $5, NULL)",
+                "INSERT INTO oauth_codes (id, secret_hash, grant_id, redirect_uri, code_challenge, expires, used) \
+                 VALUES ($1, $6, $2, $3, $4, $5, NULL)",
             )
-            .bind(c.code_hash.clone())
+            .bind(c.key.as_text())
             .bind(id(c.grant_id))
             .bind(c.redirect_uri.clone())
             .bind(c.code_challenge.clone())
-            .bind(unix_millis(c.expires));
+            .bind(unix_millis(c.expires))
+            .bind(c.secret_hash.clone());
             write::run(conn, change, query).await.map(|_| ())
         }
-        Change::TakeAuthorizationCode { code_hash, at } => {
+        Change::TakeAuthorizationCode { key, at } => {
             let query =
-                db::query("UPDATE oauth_codes SET used = $2 WHERE code_hash = $1 AND used IS NULL")
-                    .bind(code_hash.clone())
+                db::query("UPDATE oauth_codes SET used = $2 WHERE id = $1 AND used IS NULL")
+                    .bind(key.as_text())
                     .bind(unix_millis(*at));
             let done = write::run(conn, change, query).await?;
             if done == 0 {
@@ -94,10 +101,11 @@ pub(crate) async fn apply(
         }
         Change::InsertRefreshToken(t) => {
             let query = db::query(
-                "INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created, expires, used) \
-                 VALUES ($1, $2, $3, $4, NULL)",
+                "INSERT INTO oauth_refresh_tokens (id, secret_hash, grant_id, created, expires, used) \
+                 VALUES ($1, $2, $3, $4, $5, NULL)",
             )
-            .bind(t.token_hash.clone())
+            .bind(t.key.as_text())
+            .bind(t.secret_hash.clone())
             .bind(id(t.grant_id))
             .bind(unix_millis(t.created))
             .bind(unix_millis(t.expires));
@@ -170,21 +178,17 @@ impl SqlStore {
         &self,
         update: &'static str,
         select: &'static str,
-        hash: &str,
+        key: &TokenKey,
         at: OffsetDateTime,
     ) -> Result<Taken<Row>> {
         let fresh = self
-            .fetch_optional_write(
-                db::query(update)
-                    .bind(hash.to_string())
-                    .bind(unix_millis(at)),
-            )
+            .fetch_optional_write(db::query(update).bind(key.as_text()).bind(unix_millis(at)))
             .await?;
         if let Some(row) = fresh {
             return Ok(Taken::Fresh(row));
         }
         let used = self
-            .fetch_optional(db::query(select).bind(hash.to_string()))
+            .fetch_optional(db::query(select).bind(key.as_text()))
             .await?;
         Ok(match used {
             Some(row) => Taken::Replayed(row),
@@ -192,14 +196,14 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn read_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>> {
+    pub(crate) async fn read_code(&self, key: &TokenKey) -> Result<Taken<AuthorizationCode>> {
         let row = self
             .fetch_optional(
                 db::query(
-                    "SELECT code_hash, grant_id, redirect_uri, code_challenge, expires, used \
-             FROM oauth_codes WHERE code_hash = $1",
+                    "SELECT id, secret_hash, grant_id, redirect_uri, code_challenge, expires, used \
+             FROM oauth_codes WHERE id = $1",
                 )
-                .bind(code_hash.to_string()),
+                .bind(key.as_text()),
             )
             .await?;
         Ok(match row {
@@ -216,16 +220,16 @@ impl SqlStore {
 
     pub(crate) async fn take_refresh(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
         at: OffsetDateTime,
     ) -> Result<Taken<RefreshToken>> {
         let taken = self
             .take(
-                "UPDATE oauth_refresh_tokens SET used = $2 WHERE token_hash = $1 AND used IS NULL \
-                 RETURNING token_hash, grant_id, created, expires",
-                "SELECT token_hash, grant_id, created, expires \
-                 FROM oauth_refresh_tokens WHERE token_hash = $1",
-                token_hash,
+                "UPDATE oauth_refresh_tokens SET used = $2 WHERE id = $1 AND used IS NULL \
+                 RETURNING id, secret_hash, grant_id, created, expires",
+                "SELECT id, secret_hash, grant_id, created, expires \
+                 FROM oauth_refresh_tokens WHERE id = $1",
+                key,
                 at,
             )
             .await?;
@@ -236,14 +240,14 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn read_refresh_token(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<RefreshToken>> {
-        self.fetch_optional(db::query(
-            "SELECT token_hash, grant_id, created, expires FROM oauth_refresh_tokens WHERE token_hash = $1",
+    pub(crate) async fn read_refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>> {
+        self.fetch_optional(
+            db::query(
+                "SELECT id, secret_hash, grant_id, created, expires FROM oauth_refresh_tokens WHERE id = $1",
+            )
+            .bind(key.as_text()),
         )
-        .bind(token_hash.to_string())).await?
+        .await?
         .as_ref()
         .map(refresh)
         .transpose()

@@ -11,6 +11,7 @@ use portcullis_core::directory::model::{
 };
 use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
 use portcullis_core::kernel::query::{ListQuery, Page};
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::logs::store::LogStore;
 use portcullis_core::methods::store::MethodStore;
 use portcullis_core::oidc::store::OidcStore;
@@ -400,11 +401,11 @@ impl DirectoryStore for SqlStore {
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn session_by_token_hash(
+    async fn session_by_token(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
     ) -> Result<Option<portcullis_core::session::AuthSession>> {
-        self.read_session_by_token_hash(token_hash).await
+        self.read_session_by_token(key).await
     }
 }
 
@@ -540,26 +541,26 @@ impl OidcStore for SqlStore {
 
     async fn authorization_code(
         &self,
-        code_hash: &str,
+        key: &TokenKey,
     ) -> Result<portcullis_core::kernel::query::Taken<portcullis_core::oidc::AuthorizationCode>>
     {
-        self.read_code(code_hash).await
+        self.read_code(key).await
     }
 
     async fn take_refresh_token(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
         at: time::OffsetDateTime,
     ) -> Result<portcullis_core::kernel::query::Taken<portcullis_core::oidc::store::RefreshToken>>
     {
-        self.take_refresh(token_hash, at).await
+        self.take_refresh(key, at).await
     }
 
     async fn refresh_token(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
     ) -> Result<Option<portcullis_core::oidc::store::RefreshToken>> {
-        self.read_refresh_token(token_hash).await
+        self.read_refresh_token(key).await
     }
 
     async fn oauth_grant(&self, id: Uuid) -> Result<Option<portcullis_core::oidc::OAuthGrant>> {

@@ -4,6 +4,7 @@
 use crate::db::{self, Conn, Row};
 use portcullis_core::kernel::clock::{from_unix_millis, unix_millis};
 use portcullis_core::kernel::error::ErrorCode;
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::methods::store::{FailureCount, LockRule, SlotTaking};
 use portcullis_core::methods::tap::TemporaryAccessPass;
 use portcullis_core::methods::totp::SoftwareOathMethod;
@@ -36,7 +37,7 @@ fn session(row: &Row) -> Result<AuthSession> {
         .map_err(|e| Error::Internal(format!("stored session methods are not readable: {e}")))?;
     Ok(AuthSession {
         id: uuid(row, "id")?,
-        token_hash: text(row, "token_hash")?,
+        secret_hash: opt_text(row, "secret_hash")?,
         user_id: uuid(row, "user_id")?,
         methods,
         created: instant(row, "created")?,
@@ -73,11 +74,11 @@ pub(crate) async fn apply(
     match change {
         Change::InsertSession(s) => async {
             let query = db::query(
-                "INSERT INTO auth_sessions (id, token_hash, user_id, methods, created, expires) \
+                "INSERT INTO auth_sessions (id, secret_hash, user_id, methods, created, expires) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id(s.id))
-            .bind(s.token_hash.clone())
+            .bind(s.secret_hash.clone())
             .bind(id(s.user_id))
             .bind(json_or(body, &s.methods)?)
             .bind(unix_millis(s.created))
@@ -91,8 +92,8 @@ pub(crate) async fn apply(
             // or two steps of one session both read the old list and the later write drops the
             // earlier one's method (the contract test `sessions` races them).
             let select = match conn.dialect() {
-                crate::Dialect::Postgres => "SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1 FOR UPDATE",
-                crate::Dialect::Sqlite => "SELECT id, token_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1",
+                crate::Dialect::Postgres => "SELECT id, secret_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1 FOR UPDATE",
+                crate::Dialect::Sqlite => "SELECT id, secret_hash, user_id, methods, created, expires FROM auth_sessions WHERE id = $1",
             };
             let row = conn.fetch_optional(db::query(select)
                 .bind(id(*session_id))).await.map_err(error::storage)?
@@ -208,13 +209,14 @@ pub(crate) async fn apply(
         .await,
         Change::InsertSignInFlow(flow) => async {
             let query = db::query(
-                "INSERT INTO sign_in_flows (id, step, state, created, expires) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sign_in_flows (id, step, state, created, expires, secret_hash) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(id(flow.id))
             .bind(flow.step.kind().as_str().to_string())
             .bind(json_or(body, flow.as_ref())?)
             .bind(unix_millis(flow.created))
-            .bind(unix_millis(flow.expires));
+            .bind(unix_millis(flow.expires))
+            .bind(flow.secret_hash.clone());
             write::run(conn, change, query).await.map(|_| ())
         }
         .await,
@@ -260,32 +262,45 @@ impl SqlStore {
     pub(crate) async fn read_sign_in_flow(&self, flow_id: Uuid) -> Result<Option<SignInFlow>> {
         let row = self
             .fetch_optional(
-                db::query("SELECT state FROM sign_in_flows WHERE id = $1").bind(id(flow_id)),
+                db::query("SELECT state, secret_hash FROM sign_in_flows WHERE id = $1")
+                    .bind(id(flow_id)),
             )
             .await?;
         row.map(|row| {
-            serde_json::from_str(&text(&row, "state")?)
-                .map_err(|e| Error::Internal(format!("stored sign-in flow is not readable: {e}")))
+            let mut flow: SignInFlow =
+                serde_json::from_str(&text(&row, "state")?).map_err(|e| {
+                    Error::Internal(format!("stored sign-in flow is not readable: {e}"))
+                })?;
+            // Kept beside the JSON, never in it (the JSON is rewritten at every step).
+            flow.secret_hash = opt_text(&row, "secret_hash")?;
+            Ok(flow)
         })
         .transpose()
     }
 
-    pub(crate) async fn read_session_by_token_hash(
+    /// By id for a split token; by the whole token's hash for a session begun before them,
+    /// through an index that holds those sessions only (`0013_split_tokens.sql`).
+    pub(crate) async fn read_session_by_token(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
     ) -> Result<Option<AuthSession>> {
         // The person's account is checked in the same statement: a session is live only while
         // its person exists and is enabled, and reading the user after the session was one
         // more read on every request that carries a session (BENCHMARKS.md).
+        let sql = match key {
+            TokenKey::Id(_) => {
+                "SELECT s.id, s.secret_hash, s.user_id, s.methods, s.created, s.expires \
+                 FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id = $1 AND u.account_enabled = 1"
+            }
+            TokenKey::Legacy(_) => {
+                "SELECT s.id, s.secret_hash, s.user_id, s.methods, s.created, s.expires \
+                 FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.legacy_token_hash = $1 AND u.account_enabled = 1"
+            }
+        };
         let row = self
-            .fetch_optional(
-                db::query(
-                    "SELECT s.id, s.token_hash, s.user_id, s.methods, s.created, s.expires \
-                     FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.token_hash = $1 AND u.account_enabled = 1",
-                )
-                .bind(token_hash.to_string()),
-            )
+            .fetch_optional(db::query(sql).bind(key.as_text()))
             .await?;
         row.as_ref().map(session).transpose()
     }

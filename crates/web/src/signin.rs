@@ -113,10 +113,10 @@ async fn start(
 async fn current(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     MaybeSession(session): MaybeSession,
 ) -> ApiResult<Response> {
-    let flow = state.sign_ins.current(id, session.as_ref()).await?;
+    let flow = state.sign_ins.current(&id, session.as_ref()).await?;
     Ok(finish(&state, flow))
 }
 
@@ -129,13 +129,13 @@ struct IdentifyRequest {
 async fn identify(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     JsonOnly(body): JsonOnly<IdentifyRequest>,
 ) -> ApiResult<Response> {
     state
         .rate_limits
         .admit_account(Endpoint::FlowStep, &body.username)?;
-    let flow = state.sign_ins.identify(id, &body.username).await?;
+    let flow = state.sign_ins.identify(&id, &body.username).await?;
     Ok(reply(&state, flow))
 }
 
@@ -148,13 +148,13 @@ struct PassRequest {
 async fn tap(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PassRequest>,
 ) -> ApiResult<Response> {
     let flow = state
         .sign_ins
-        .with_pass(id, &body.temporary_access_pass, &facts)
+        .with_pass(&id, &body.temporary_access_pass, &facts)
         .await?;
     Ok(finish(&state, flow))
 }
@@ -168,13 +168,13 @@ struct PasswordRequest {
 async fn password(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Facts(facts): Facts,
     JsonOnly(body): JsonOnly<PasswordRequest>,
 ) -> ApiResult<Response> {
     let flow = state
         .sign_ins
-        .with_password(id, &body.password, &facts)
+        .with_password(&id, &body.password, &facts)
         .await?;
     Ok(finish(&state, flow))
 }
@@ -188,11 +188,11 @@ struct CodeRequest {
 async fn totp(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<CodeRequest>,
 ) -> ApiResult<Response> {
-    let flow = state.sign_ins.with_totp(id, &session, &body.code).await?;
+    let flow = state.sign_ins.with_totp(&id, &session, &body.code).await?;
     Ok(finish(&state, flow))
 }
 
@@ -203,11 +203,14 @@ struct Empty {}
 async fn passkey_options(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowPasskeyOptions>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     MaybeSession(session): MaybeSession,
     JsonOnly(_): JsonOnly<Empty>,
 ) -> ApiResult<Json<Value>> {
-    let options = state.sign_ins.passkey_options(id, session.as_ref()).await?;
+    let options = state
+        .sign_ins
+        .passkey_options(&id, session.as_ref())
+        .await?;
     Ok(Json(serde_json::to_value(options).unwrap_or(Value::Null)))
 }
 
@@ -221,7 +224,7 @@ struct VerifyRequest {
 async fn passkey_verify(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Facts(facts): Facts,
     MaybeSession(session): MaybeSession,
     JsonOnly(body): JsonOnly<VerifyRequest>,
@@ -229,7 +232,7 @@ async fn passkey_verify(
     let flow = state
         .sign_ins
         .with_passkey(
-            id,
+            &id,
             session.as_ref(),
             &facts,
             body.ceremony_id,
@@ -248,14 +251,14 @@ struct RegistrationOptionsRequest {
 async fn registration_options(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegistrationOptionsRequest>,
 ) -> ApiResult<Response> {
     Ok(
         match state
             .sign_ins
-            .registration_options(id, &session, body.device)
+            .registration_options(&id, &session, body.device)
             .await?
         {
             Ok(options) => {
@@ -277,7 +280,7 @@ struct RegisterRequest {
 async fn register(
     State(state): State<Arc<SignInState>>,
     _: WithinLimit<endpoint::FlowStep>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Facts(facts): Facts,
     CurrentSession { session }: CurrentSession,
     JsonOnly(body): JsonOnly<RegisterRequest>,
@@ -285,7 +288,7 @@ async fn register(
     let flow = state
         .sign_ins
         .finish_registration(
-            id,
+            &id,
             &session,
             &facts,
             body.ceremony_id,

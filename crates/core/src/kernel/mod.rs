@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod odata;
 pub mod query;
+pub mod split_token;
 pub mod typed_secret;
 
 pub use deps::Deps;

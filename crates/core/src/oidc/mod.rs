@@ -7,9 +7,12 @@
 //! point at it, so revoking the grant (a replayed code, a reused refresh token, a logout)
 //! revokes everything issued under it at once, on every node.
 //!
-//! Codes and refresh tokens are random strings kept only as SHA-256 hashes, taken once by a
-//! conditional update ([`OidcStore::authorization_code`](crate::oidc::store::OidcStore::authorization_code)),
-//! so two racing exchanges of one code cannot both succeed.
+//! Codes and refresh tokens are split tokens ([`crate::kernel::split_token`]): found by their
+//! time-ordered id, their secret part kept only as a SHA-256 hash and checked in constant time
+//! before anything else happens (a wrong secret is an unknown token: nothing is used up or
+//! revoked), then taken once by a conditional update
+//! ([`OidcStore::authorization_code`](crate::oidc::store::OidcStore::authorization_code)), so
+//! two racing exchanges of one code cannot both succeed.
 //!
 //! What this module owns: validating authorization requests (exact redirect URIs, PKCE S256,
 //! scopes, prompt, max_age, acr_values), the single-sign-on decision to reuse a session, and
@@ -31,9 +34,9 @@ use crate::directory::Directory;
 use crate::directory::model::{Application, User};
 use crate::kernel::Deps;
 use crate::kernel::clock::unix_millis;
-use crate::kernel::crypto::hash_secret;
 use crate::kernel::error::ErrorCode;
 pub use crate::kernel::query::Taken;
+use crate::kernel::split_token::{self, LegacyLookup, PresentedToken, TokenKey};
 use crate::logs::sign_in::RequestFacts;
 pub use crate::oidc::store::RefreshToken;
 use crate::oidc::store::{OidcChange as Change, OidcStore};
@@ -735,11 +738,16 @@ impl Oidc {
             Ok(app) => app,
             Err(e) => return Ok(Err(e)),
         };
-        let code_hash = hash_secret(code);
-        let stored = match self.deps.store.authorization_code(&code_hash).await? {
-            Taken::Fresh(stored) => stored,
-            Taken::Replayed(stored) => return self.code_replayed(stored.grant_id).await,
-            Taken::Unknown => {
+        let presented = PresentedToken::parse(code, LegacyLookup::HashOfWholeToken);
+        let found = self.deps.store.authorization_code(presented.key()).await?;
+        // The secret is judged before whether the code was used: only its bearer can replay
+        // it, so a wrong secret (even on a used code's id) revokes nothing.
+        let stored = match found {
+            Taken::Fresh(stored) if presented.matches(stored.secret_hash.as_deref()) => stored,
+            Taken::Replayed(stored) if presented.matches(stored.secret_hash.as_deref()) => {
+                return self.code_replayed(stored.grant_id).await;
+            }
+            Taken::Fresh(_) | Taken::Replayed(_) | Taken::Unknown => {
                 return Ok(Err(OAuthError::grant(
                     "The authorization code is not valid.",
                 )));
@@ -748,7 +756,7 @@ impl Oidc {
         // The code is used up in the transaction that stores what it issues, or by the refusal
         // below: either way it is good for one attempt.
         let take = Change::TakeAuthorizationCode {
-            code_hash,
+            key: presented.key().clone(),
             at: self.now(),
         };
         let (grant, user) = match self
@@ -850,10 +858,16 @@ impl Oidc {
             Ok(app) => app,
             Err(e) => return Ok(Err(e)),
         };
+        let presented = PresentedToken::parse(refresh_token, LegacyLookup::HashOfWholeToken);
+        // The secret is checked before the token is taken: a wrong one neither uses the token
+        // up nor counts as its reuse (which would revoke the family).
+        if self.known_refresh_token(&presented).await?.is_none() {
+            return Ok(Err(OAuthError::grant("The refresh token is not valid.")));
+        }
         let stored = match self
             .deps
             .store
-            .take_refresh_token(&hash_secret(refresh_token), self.now())
+            .take_refresh_token(presented.key(), self.now())
             .await?
         {
             Taken::Fresh(stored) => stored,
@@ -881,6 +895,19 @@ impl Oidc {
             )));
         }
         self.issue(&app, &grant, &user, false, None).await.map(Ok)
+    }
+
+    /// The refresh token `presented` names, if its secret is the one issued (used or not).
+    async fn known_refresh_token(
+        &self,
+        presented: &PresentedToken<'_>,
+    ) -> Result<Option<RefreshToken>> {
+        Ok(self
+            .deps
+            .store
+            .refresh_token(presented.key())
+            .await?
+            .filter(|t| presented.matches(t.secret_hash.as_deref())))
     }
 
     async fn issue(
@@ -946,14 +973,15 @@ impl Oidc {
         // refresh token: both or neither.
         let mut changes: Vec<Change> = take_code.into_iter().collect();
         let refresh_token = grant.scopes.iter().any(|s| s == "offline_access").then(|| {
-            let token = self.deps.entropy.secret_text(64);
+            let token = split_token::issue(self.deps.entropy.as_ref(), now, 64);
             changes.push(Change::InsertRefreshToken(RefreshToken {
-                token_hash: hash_secret(&token),
+                key: TokenKey::Id(token.id),
+                secret_hash: Some(token.secret_hash),
                 grant_id: grant.id,
                 created: now,
                 expires: (now + REFRESH_TOKEN_LIFETIME).min(grant.expires),
             }));
-            token
+            token.text
         });
         self.deps.store.commit(changes, None).await?;
         Ok(TokenResponse {
@@ -1016,7 +1044,8 @@ impl Oidc {
             Ok(app) => app,
             Err(e) => return Ok(Err(e)),
         };
-        let grant_id = match self.deps.store.refresh_token(&hash_secret(token)).await? {
+        let presented = PresentedToken::parse(token, LegacyLookup::HashOfWholeToken);
+        let grant_id = match self.known_refresh_token(&presented).await? {
             Some(stored) => Some(stored.grant_id),
             None => match self
                 .tokens

@@ -9,16 +9,21 @@ use crate::Result;
 use crate::directory::model::SigningKey;
 use crate::directory::store::{Commit, DirectoryChange};
 use crate::kernel::query::Taken;
+use crate::kernel::split_token::TokenKey;
 use crate::logs::store::LogChange;
 use crate::methods::store::MethodChange;
 use crate::session::store::SessionChange;
 use crate::signin::authorization::{AuthorizationCode, OAuthGrant};
 use crate::signin::store::{SignInChange, SignInStore};
 
-/// A refresh token as stored (its hash, never the token).
+/// A refresh token as stored (the hash of its secret part, never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
-    pub token_hash: String,
+    /// The token's id; for a token issued before split tokens, the hash of the whole token.
+    pub key: TokenKey,
+    /// SHA-256 (hex) of the token's secret part; `None` for a token issued before split
+    /// tokens.
+    pub secret_hash: Option<String>,
     pub grant_id: Uuid,
     pub created: OffsetDateTime,
     pub expires: OffsetDateTime,
@@ -31,7 +36,7 @@ pub enum OidcChange {
     /// a conflict (`authorizationCodeUsed`). Of any number of racing commits on any number of
     /// nodes, exactly one succeeds.
     TakeAuthorizationCode {
-        code_hash: String,
+        key: TokenKey,
         at: OffsetDateTime,
     },
     InsertRefreshToken(RefreshToken),
@@ -92,17 +97,19 @@ pub trait OidcStore: SignInStore + Commit<OidcChange> {
     /// An authorization code as it stands, without using it: [`Taken::Fresh`] while unused,
     /// [`Taken::Replayed`] once used. The token endpoint uses it up with
     /// [`OidcChange::TakeAuthorizationCode`] in the transaction that stores what it issues.
-    async fn authorization_code(&self, code_hash: &str) -> Result<Taken<AuthorizationCode>>;
+    /// The code's secret is core's to judge, before anything else.
+    async fn authorization_code(&self, key: &TokenKey) -> Result<Taken<AuthorizationCode>>;
 
-    /// Marks a refresh token used, with the same guarantee as codes.
+    /// Marks a refresh token used, with the same guarantee as codes. Core calls it only for a
+    /// token whose secret it has checked against [`OidcStore::refresh_token`].
     async fn take_refresh_token(
         &self,
-        token_hash: &str,
+        key: &TokenKey,
         at: OffsetDateTime,
     ) -> Result<Taken<RefreshToken>>;
 
     /// A refresh token, used or not.
-    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshToken>>;
+    async fn refresh_token(&self, key: &TokenKey) -> Result<Option<RefreshToken>>;
 
     async fn oauth_grant(&self, id: Uuid) -> Result<Option<OAuthGrant>>;
 

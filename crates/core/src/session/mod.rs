@@ -3,8 +3,10 @@
 //! so later steps — registering a passkey, Conditional Access, single sign-on — can ask what this
 //! person has proved and how recently.
 //!
-//! The browser holds only a random token; the database keeps its SHA-256 and the session, so any
-//! node can serve any step and a stolen database row cannot be replayed as a cookie.
+//! The browser holds a split token ([`crate::kernel::split_token`]): the session's id and a
+//! random secret, of which the database keeps only the SHA-256. The session is found by its id,
+//! so any node can serve any step, a new session appends at the end of its table's key, and a
+//! stolen database row cannot be replayed as a cookie.
 
 use portcullis_policy::{AuthenticationMethodMode, SatisfiedMethod};
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,7 @@ use crate::directory::authz::Actor;
 use crate::directory::store::{Commit, DirectoryChange};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
-use crate::kernel::crypto::hash_secret;
+use crate::kernel::split_token::{self, LegacyLookup, PresentedToken};
 use crate::session::store::SessionStore;
 
 pub mod store;
@@ -144,8 +146,10 @@ impl SessionMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSession {
     pub id: Uuid,
-    /// SHA-256 (hex) of the token the browser holds.
-    pub token_hash: String,
+    /// SHA-256 (hex) of the secret part of the token the browser holds. `None` for a session
+    /// begun before split tokens (migration 0013), whose cookie is found by the hash of the
+    /// whole of it until the session expires.
+    pub secret_hash: Option<String>,
     pub user_id: Uuid,
     pub methods: Vec<SessionMethod>,
     pub created: OffsetDateTime,
@@ -191,17 +195,17 @@ pub fn new_session<S: SessionStore + ?Sized>(
     first: SessionMethod,
 ) -> (AuthSession, String) {
     let now = deps.clock.now();
-    let token = deps.entropy.secret_text(43);
+    let token = split_token::issue(deps.entropy.as_ref(), now, 43);
     (
         AuthSession {
-            id: deps.entropy.ordered_uuid(now),
-            token_hash: hash_secret(&token),
+            id: token.id,
+            secret_hash: Some(token.secret_hash),
             user_id,
             methods: vec![first],
             created: now,
             expires: now + SESSION_LIFETIME,
         },
-        token,
+        token.text,
     )
 }
 
@@ -210,14 +214,16 @@ pub async fn session_for_token<S: SessionStore + ?Sized>(
     deps: &Deps<S>,
     token: &str,
 ) -> Result<Option<AuthSession>> {
-    let session = deps
-        .store
-        .session_by_token_hash(&hash_secret(token))
-        .await?;
-    // Disabling or deleting a person ends their sessions in the same transaction; the store's
-    // read keeps that true for a session row that outlived it anyway (a commit that predates
-    // the rule, a restored backup): it finds no session of an account that is disabled or gone.
-    Ok(session.filter(|s| s.expires > deps.clock.now()))
+    let presented = PresentedToken::parse(token, LegacyLookup::HashOfWholeToken);
+    // The store's read finds no session of an account that is disabled or gone (checked in the
+    // same statement): disabling or deleting a person ends their sessions in the same
+    // transaction, and this keeps that true for a row that outlived it anyway (a commit that
+    // predates the rule, a restored backup).
+    let session = deps.store.session_by_token(presented.key()).await?;
+    // A wrong secret is refused as an unknown token is: same answer, nothing changed.
+    Ok(session
+        .filter(|s| presented.matches(s.secret_hash.as_deref()))
+        .filter(|s| s.expires > deps.clock.now()))
 }
 
 /// Sessions as the web layer meets them: the live session behind a cookie, who it belongs to,
@@ -321,7 +327,7 @@ mod tests {
     fn session(methods: Vec<SessionMethod>) -> AuthSession {
         AuthSession {
             id: Uuid::nil(),
-            token_hash: String::new(),
+            secret_hash: None,
             user_id: Uuid::nil(),
             methods,
             created: OffsetDateTime::UNIX_EPOCH,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
-use crate::kernel::crypto::hash_secret;
+use crate::kernel::split_token::{self, TokenKey};
 use crate::session::AuthSession;
 use crate::signin::flow::{SignInFlow, satisfied_methods};
 use crate::signin::store::SignInChange as Change;
@@ -103,15 +103,16 @@ pub(crate) fn issue_code<S: SignInStore + ?Sized>(
         expires: now + GRANT_LIFETIME,
         revoked: None,
     };
-    let code = deps.entropy.secret_text(43);
+    let code = split_token::issue(deps.entropy.as_ref(), now, 43);
     let stored = AuthorizationCode {
-        code_hash: hash_secret(&code),
+        key: TokenKey::Id(code.id),
+        secret_hash: Some(code.secret_hash),
         grant_id: grant.id,
         redirect_uri: request.redirect_uri.clone(),
         code_challenge: request.code_challenge.clone(),
         expires: now + CODE_LIFETIME,
     };
-    let mut params = vec![("code".to_string(), code)];
+    let mut params = vec![("code".to_string(), code.text)];
     if let Some(state) = &request.state {
         params.push(("state".into(), state.clone()));
     }
@@ -167,10 +168,13 @@ pub struct OAuthGrant {
     pub revoked: Option<OffsetDateTime>,
 }
 
-/// An authorization code as stored (its hash, never the code).
+/// An authorization code as stored (the hash of its secret part, never the code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationCode {
-    pub code_hash: String,
+    /// The code's id; for a code issued before split tokens, the hash of the whole code.
+    pub key: TokenKey,
+    /// SHA-256 (hex) of the code's secret part; `None` for a code issued before split tokens.
+    pub secret_hash: Option<String>,
     pub grant_id: Uuid,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,

@@ -32,6 +32,7 @@ use crate::directory::model::{User, UserType};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::ErrorCode;
+use crate::kernel::split_token::{self, LegacyLookup, PresentedToken};
 use crate::logs::replay_context::ReplayContext;
 use crate::logs::sign_in::SignInLogEntry;
 use crate::logs::sign_in::{self, FlowRecord, RequestFacts};
@@ -57,11 +58,26 @@ pub const EVERY_TIME_TOLERANCE: Duration = Duration::minutes(5);
 /// How long a sign-in may take from start to finish.
 pub const FLOW_LIFETIME: Duration = Duration::minutes(10);
 
+/// Characters in the secret part of a flow's token (about 190 bits): the flow's id is no
+/// secret, and before the first factor the token alone lets its bearer take the flow's steps.
+const FLOW_SECRET_LENGTH: usize = 32;
+
 /// One sign-in in progress, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignInFlow {
+    /// The time-ordered id the flow's row is kept under (the id part of its token).
     pub id: Uuid,
+    /// SHA-256 (hex) of the secret part of the flow's token, kept in its own column and never
+    /// in the flow's JSON; `None` for a flow started before split tokens, whose token was its
+    /// bare id.
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    /// The token the browser holds for this flow (`ID.SECRET`, see
+    /// [`crate::kernel::split_token`]), as it was issued or presented in this request: what
+    /// the flow's state reports as `flowId`. Never stored.
+    #[serde(skip)]
+    pub token: String,
     /// Where the flow is, with what that step needs.
     pub step: FlowStep,
     /// The application's client id (`appId`).
@@ -109,7 +125,8 @@ struct Origin<'a> {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FlowState {
-    pub flow_id: Uuid,
+    /// The flow's token: the browser presents it at every step.
+    pub flow_id: String,
     /// The step the flow is at (`identify`, `requirements`, `blocked`, …).
     pub status: Step,
     pub app_id: Uuid,
@@ -159,6 +176,15 @@ pub fn satisfied_methods(session: &AuthSession) -> Vec<SatisfiedMethod> {
         .iter()
         .map(SessionMethod::strength_mode)
         .collect()
+}
+
+/// Whether `text` has the shape of a flow's token (`ID.SECRET`, or the bare id of a flow from
+/// before split tokens), for a page that tells a malformed link from a sign-in that is gone.
+/// Says nothing of whether such a flow exists.
+pub fn could_name_a_flow(text: &str) -> bool {
+    PresentedToken::parse(text, LegacyLookup::PlainId)
+        .row_id()
+        .is_some()
 }
 
 /// The sign-in service. Cheap to clone.
@@ -251,8 +277,11 @@ impl SignIns {
         authorization: Option<AuthorizationRequest>,
     ) -> Result<FlowState> {
         let now = self.now();
+        let token = split_token::issue(self.deps.entropy.as_ref(), now, FLOW_SECRET_LENGTH);
         let flow = SignInFlow {
-            id: self.deps.entropy.uuid(),
+            id: token.id,
+            secret_hash: Some(token.secret_hash),
+            token: token.text,
             step: FlowStep::Identify,
             client_id: app.app_id,
             app_display_name: app.display_name.clone(),
@@ -297,8 +326,11 @@ impl SignIns {
                 Error::Unauthenticated("This session's account is not available.".into())
             })?;
         let now = self.now();
+        let token = split_token::issue(self.deps.entropy.as_ref(), now, FLOW_SECRET_LENGTH);
         let flow = SignInFlow {
-            id: self.deps.entropy.uuid(),
+            id: token.id,
+            secret_hash: Some(token.secret_hash),
+            token: token.text,
             step: FlowStep::Identify,
             client_id: app.app_id,
             app_display_name: app.display_name.clone(),
@@ -321,18 +353,21 @@ impl SignIns {
             .await
     }
 
-    /// The live flow with this id, at one of `steps`, and (once it has one) with this session.
+    /// The live flow this token names, at one of `steps`, and (once it has one) with this
+    /// session. A token whose secret part is wrong is a flow that does not exist.
     async fn flow(
         &self,
-        id: Uuid,
+        token: &str,
         steps: &[Step],
         session: Option<&AuthSession>,
     ) -> Result<SignInFlow> {
-        let flow = self
-            .deps
-            .store
-            .sign_in_flow(id)
-            .await?
+        let presented = PresentedToken::parse(token, LegacyLookup::PlainId);
+        let found = match presented.row_id() {
+            Some(id) => self.deps.store.sign_in_flow(id).await?,
+            None => None,
+        };
+        let mut flow = found
+            .filter(|f| presented.matches(f.secret_hash.as_deref()))
             .filter(|f| f.expires > self.now())
             .ok_or_else(|| Error::Invalid {
                 code: ErrorCode::SignInFlowNotFound,
@@ -349,6 +384,7 @@ impl SignIns {
         {
             return Err(wrong_session());
         }
+        flow.token = token.to_string();
         Ok(flow)
     }
 
@@ -367,7 +403,7 @@ impl SignIns {
     }
 
     /// The current state, for a page that reloads.
-    pub async fn current(&self, id: Uuid, session: Option<&AuthSession>) -> Result<FlowState> {
+    pub async fn current(&self, id: &str, session: Option<&AuthSession>) -> Result<FlowState> {
         let all = [
             Step::Identify,
             Step::FirstFactor,
@@ -384,7 +420,7 @@ impl SignIns {
 
     /// The identify step: remembers what was typed. Whether such an account exists is not said
     /// here; the first factor answers the same either way.
-    pub async fn identify(&self, id: Uuid, username: &str) -> Result<FlowState> {
+    pub async fn identify(&self, id: &str, username: &str) -> Result<FlowState> {
         let mut flow = self.flow(id, &[Step::Identify], None).await?;
         let username = username.trim();
         if username.is_empty() || username.len() > 256 {
@@ -418,7 +454,7 @@ impl SignIns {
     }
 
     /// First factor: a Temporary Access Pass, checked by the pass service.
-    pub async fn with_pass(&self, id: Uuid, pass: &str, facts: &RequestFacts) -> Result<FlowState> {
+    pub async fn with_pass(&self, id: &str, pass: &str, facts: &RequestFacts) -> Result<FlowState> {
         self.with_secret(id, facts, |username, step_facts| async move {
             self.passes.sign_in(&username, pass, &step_facts).await
         })
@@ -428,7 +464,7 @@ impl SignIns {
     /// First factor: a password, checked by the password service.
     pub async fn with_password(
         &self,
-        id: Uuid,
+        id: &str,
         password: &str,
         facts: &RequestFacts,
     ) -> Result<FlowState> {
@@ -444,7 +480,7 @@ impl SignIns {
     /// typed username, and a success moves the flow on to Conditional Access.
     async fn with_secret<F, Fut>(
         &self,
-        id: Uuid,
+        id: &str,
         facts: &RequestFacts,
         check: F,
     ) -> Result<FlowState>
@@ -463,7 +499,7 @@ impl SignIns {
     /// passkeys, or any discoverable one), or an assertion Conditional Access asked for.
     pub async fn passkey_options(
         &self,
-        id: Uuid,
+        id: &str,
         session: Option<&AuthSession>,
     ) -> Result<CeremonyOptions> {
         let flow = self
@@ -496,7 +532,7 @@ impl SignIns {
     /// Conditional Access asked for, or the proof of a passkey just registered.
     pub async fn with_passkey(
         &self,
-        id: Uuid,
+        id: &str,
         session: Option<&AuthSession>,
         facts: &RequestFacts,
         ceremony_id: Uuid,
@@ -585,7 +621,7 @@ impl SignIns {
     /// A code from an authenticator app, when Conditional Access asked for more.
     pub async fn with_totp(
         &self,
-        id: Uuid,
+        id: &str,
         session: &AuthSession,
         code: &str,
     ) -> Result<FlowState> {
@@ -609,7 +645,7 @@ impl SignIns {
     /// The register-security-info policies are evaluated first; a block there blocks the flow.
     pub async fn registration_options(
         &self,
-        id: Uuid,
+        id: &str,
         session: &AuthSession,
         device: RegistrationDevice,
     ) -> Result<std::result::Result<CeremonyOptions, FlowState>> {
@@ -721,7 +757,7 @@ impl SignIns {
     /// Finishes registering the passkey; the flow then waits for one assertion with it.
     pub async fn finish_registration(
         &self,
-        id: Uuid,
+        id: &str,
         session: &AuthSession,
         facts: &RequestFacts,
         ceremony_id: Uuid,
@@ -1108,7 +1144,7 @@ impl SignIns {
             })
         });
         FlowState {
-            flow_id: flow.id,
+            flow_id: flow.token.clone(),
             status: flow.step.kind(),
             app_id: flow.client_id,
             app_display_name: flow.app_display_name.clone(),

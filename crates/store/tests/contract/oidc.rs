@@ -3,6 +3,7 @@
 
 use portcullis_core::Error;
 use portcullis_core::kernel::error::ErrorCode;
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
 use portcullis_store::SqlStore;
@@ -32,15 +33,19 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         expires: at(T0 + 86_400_000),
         revoked: None,
     };
+    let code_key = TokenKey::Id(Uuid::now_v7());
+    let refresh_key = TokenKey::Id(Uuid::now_v7());
     let code = AuthorizationCode {
-        code_hash: "c0de".into(),
+        key: code_key.clone(),
+        secret_hash: Some("c0de".into()),
         grant_id: grant.id,
         redirect_uri: "https://app.contoso.com/callback".into(),
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
         expires: at(T0 + 300_000),
     };
     let refresh = RefreshToken {
-        token_hash: "ref1".into(),
+        key: refresh_key.clone(),
+        secret_hash: Some("ref1".into()),
         grant_id: grant.id,
         created: at(T0),
         expires: at(T0 + 3_600_000),
@@ -81,31 +86,31 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         None
     );
     assert_eq!(
-        store.refresh_token("ref1").await.unwrap(),
+        store.refresh_token(&refresh_key).await.unwrap(),
         Some(refresh.clone())
     );
 
     assert_eq!(
-        store.authorization_code("c0de").await.unwrap(),
+        store.authorization_code(&code_key).await.unwrap(),
         Taken::Fresh(code.clone()),
         "reading a code does not use it"
     );
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let store = store.clone();
+        let (store, code_key, refresh_key) = (store.clone(), code_key.clone(), refresh_key.clone());
         tasks.push(tokio::spawn(async move {
             (
                 store
                     .commit(
                         vec![Change::TakeAuthorizationCode {
-                            code_hash: "c0de".into(),
+                            key: code_key,
                             at: at(T0 + 1_000),
                         }],
                         None,
                     )
                     .await,
                 store
-                    .take_refresh_token("ref1", at(T0 + 1_000))
+                    .take_refresh_token(&refresh_key, at(T0 + 1_000))
                     .await
                     .unwrap(),
             )
@@ -130,16 +135,20 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
     }
     assert_eq!((fresh_codes, fresh_tokens), (1, 1));
     assert_eq!(
-        store.authorization_code("c0de").await.unwrap(),
+        store.authorization_code(&code_key).await.unwrap(),
         Taken::Replayed(code.clone())
     );
     assert_eq!(
-        store.authorization_code("unknown").await.unwrap(),
+        store
+            .authorization_code(&TokenKey::Id(Uuid::now_v7()))
+            .await
+            .unwrap(),
         Taken::Unknown
     );
     // A code taken by a commit whose other change fails stays unused.
+    let second_key = TokenKey::Id(Uuid::now_v7());
     let second = AuthorizationCode {
-        code_hash: "c0de2".into(),
+        key: second_key.clone(),
         ..code.clone()
     };
     store
@@ -150,7 +159,7 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         .commit(
             vec![
                 Change::TakeAuthorizationCode {
-                    code_hash: "c0de2".into(),
+                    key: second_key.clone(),
                     at: at(T0 + 1_500),
                 },
                 Change::InsertRefreshToken(refresh.clone()),
@@ -163,7 +172,7 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         "{refused:?}"
     );
     assert_eq!(
-        store.authorization_code("c0de2").await.unwrap(),
+        store.authorization_code(&second_key).await.unwrap(),
         Taken::Fresh(second)
     );
 
@@ -197,16 +206,16 @@ async fn authorization_codes_and_refresh_tokens_are_taken_once(store: SqlStore) 
         .await
         .unwrap();
     assert!(store.oauth_grant(grant.id).await.unwrap().is_some());
-    assert!(store.refresh_token("ref1").await.unwrap().is_some());
+    assert!(store.refresh_token(&refresh_key).await.unwrap().is_some());
     let removed = store
         .purge_expired_sign_in_state(at(T0 + 86_400_001))
         .await
         .unwrap();
     assert!(removed >= 3, "{removed}");
     assert_eq!(store.oauth_grant(grant.id).await.unwrap(), None);
-    assert_eq!(store.refresh_token("ref1").await.unwrap(), None);
+    assert_eq!(store.refresh_token(&refresh_key).await.unwrap(), None);
     assert_eq!(
-        store.authorization_code("c0de").await.unwrap(),
+        store.authorization_code(&code_key).await.unwrap(),
         Taken::Unknown
     );
 }

@@ -365,8 +365,8 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
         .await
         .unwrap();
     let session_with = |key: &StoredPasskey, hash: &str| portcullis_core::session::AuthSession {
-        id: Uuid::new_v4(),
-        token_hash: hash.to_string(),
+        id: Uuid::now_v7(),
+        secret_hash: Some(hash.to_string()),
         user_id: joni.id,
         methods: vec![portcullis_core::session::SessionMethod {
             method: portcullis_core::session::MethodKind::Fido2,
@@ -379,30 +379,35 @@ async fn passkeys_go_with_their_person(store: SqlStore) {
         created: OffsetDateTime::now_utc(),
         expires: OffsetDateTime::now_utc() + time::Duration::hours(1),
     };
+    let (with_spare, with_laptop) = (
+        session_with(&spare, "with-spare"),
+        session_with(&key, "with-laptop"),
+    );
     store
         .commit(
             vec![
-                Change::InsertSession(session_with(&spare, "with-spare")),
-                Change::InsertSession(session_with(&key, "with-laptop")),
+                Change::InsertSession(with_spare.clone()),
+                Change::InsertSession(with_laptop.clone()),
             ],
             None,
         )
         .await
         .unwrap();
+    use portcullis_core::kernel::split_token::TokenKey;
     store
         .delete_passkey(joni.id, spare.id, OffsetDateTime::now_utc(), audit(&joni))
         .await
         .unwrap();
     assert!(
         store
-            .session_by_token_hash("with-spare")
+            .session_by_token(&TokenKey::Id(with_spare.id))
             .await
             .unwrap()
             .is_none()
     );
     assert!(
         store
-            .session_by_token_hash("with-laptop")
+            .session_by_token(&TokenKey::Id(with_laptop.id))
             .await
             .unwrap()
             .is_some()

@@ -422,3 +422,203 @@ async fn upgrading_marks_role_holding_groups_and_the_automation_application() {
     pg.close().await.unwrap();
     scratch.remove().await.unwrap();
 }
+
+/// Tokens of each kind as a database from before split tokens (migration 13) holds them.
+struct LegacyTokens {
+    cookie: String,
+    session_id: Uuid,
+    code: String,
+    refresh: String,
+    flow: portcullis_core::signin::SignInFlow,
+}
+
+impl LegacyTokens {
+    fn new() -> LegacyTokens {
+        use portcullis_core::kernel::entropy::{Entropy, SystemEntropy};
+        let mut flow = crate::signin_flows::flow(portcullis_core::signin::FlowStep::Identify);
+        flow.id = Uuid::new_v4();
+        flow.secret_hash = None;
+        LegacyTokens {
+            cookie: SystemEntropy.secret_text(43),
+            session_id: Uuid::now_v7(),
+            code: SystemEntropy.secret_text(43),
+            refresh: SystemEntropy.secret_text(64),
+            flow,
+        }
+    }
+
+    /// The rows, in the columns the tables had before migration 13.
+    fn rows(&self) -> String {
+        use portcullis_core::kernel::crypto::hash_secret;
+        let far = 4_102_444_800_000i64;
+        let (user, grant) = (Uuid::new_v4(), Uuid::now_v7());
+        format!(
+            "INSERT INTO oauth_grants (id, client_id, user_id, session_id, state, created, expires, revoked) \
+             VALUES ('{grant}', 'c1', '{user}', NULL, '{{}}', 1000, {far}, NULL);
+             INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires, used) \
+             VALUES ('{}', '{grant}', 'https://app.contoso.com/callback', NULL, {far}, NULL);
+             INSERT INTO oauth_refresh_tokens (token_hash, grant_id, created, expires, used) \
+             VALUES ('{}', '{grant}', 1000, {far}, NULL);
+             INSERT INTO auth_sessions (id, token_hash, user_id, methods, created, expires) \
+             VALUES ('{}', '{}', '{user}', '[]', 1000, {far});
+             INSERT INTO sign_in_flows (id, step, state, created, expires) \
+             VALUES ('{}', 'identify', '{}', 1000, {far});",
+            hash_secret(&self.code),
+            hash_secret(&self.refresh),
+            self.session_id,
+            hash_secret(&self.cookie),
+            self.flow.id,
+            serde_json::to_string(&self.flow).unwrap().replace('\'', "''"),
+        )
+    }
+
+    /// Each token still works once the database is migrated, looked up the old way; a split
+    /// token never opens a row of the old kind, not even with the old row's id.
+    async fn still_work(&self, store: &SqlStore) {
+        use portcullis_core::kernel::split_token::{LegacyLookup, PresentedToken, TokenKey};
+        use portcullis_core::oidc::Taken;
+        fn old(text: &str) -> PresentedToken<'_> {
+            PresentedToken::parse(text, LegacyLookup::HashOfWholeToken)
+        }
+
+        let cookie = old(&self.cookie);
+        let session = store.session_by_token(cookie.key()).await.unwrap();
+        let session = session.expect("the old cookie finds its session");
+        assert_eq!((session.id, &session.secret_hash), (self.session_id, &None));
+        assert!(cookie.matches(session.secret_hash.as_deref()));
+        let by_id = format!("{}.{}", self.session_id, self.cookie);
+        let by_id = PresentedToken::parse(&by_id, LegacyLookup::HashOfWholeToken);
+        let found = store.session_by_token(by_id.key()).await.unwrap().unwrap();
+        assert!(
+            !by_id.matches(found.secret_hash.as_deref()),
+            "a session's id (an ID token's sid) with any secret never opens an old session"
+        );
+
+        let code = old(&self.code);
+        match store.authorization_code(code.key()).await.unwrap() {
+            Taken::Fresh(c) => assert!(code.matches(c.secret_hash.as_deref())),
+            other => panic!("the old code is unused: {other:?}"),
+        }
+        let take = || Change::TakeAuthorizationCode {
+            key: code.key().clone(),
+            at: crate::fixtures::at(T0),
+        };
+        store.commit(vec![take()], None).await.unwrap();
+        assert!(store.commit(vec![take()], None).await.is_err(), "once only");
+        assert!(matches!(
+            store.authorization_code(code.key()).await.unwrap(),
+            Taken::Replayed(_)
+        ));
+
+        let refresh = old(&self.refresh);
+        let stored = store.refresh_token(refresh.key()).await.unwrap().unwrap();
+        assert!(refresh.matches(stored.secret_hash.as_deref()));
+        let at = crate::fixtures::at(T0);
+        assert!(matches!(
+            store.take_refresh_token(refresh.key(), at).await.unwrap(),
+            Taken::Fresh(_)
+        ));
+        assert!(matches!(
+            store.take_refresh_token(refresh.key(), at).await.unwrap(),
+            Taken::Replayed(_)
+        ));
+
+        let flow_id = self.flow.id.to_string();
+        let flow = PresentedToken::parse(&flow_id, LegacyLookup::PlainId);
+        let stored = store
+            .sign_in_flow(flow.row_id().unwrap())
+            .await
+            .unwrap()
+            .expect("the old flow");
+        assert!(flow.matches(stored.secret_hash.as_deref()));
+        assert_eq!(stored, self.flow);
+        assert!(matches!(
+            PresentedToken::parse(&format!("{flow_id}.x"), LegacyLookup::PlainId).key(),
+            TokenKey::Legacy(_)
+        ));
+    }
+}
+
+/// Migration 13 keeps every token issued before it working until it expires (sessions, codes,
+/// refresh tokens, flows), on both databases; and drops the index of session-token hashes for
+/// one that holds the old sessions only.
+#[tokio::test]
+async fn tokens_issued_before_split_tokens_keep_working_after_the_upgrade() {
+    let split = |dialect| {
+        let files = migration_files(dialect);
+        let at = files
+            .iter()
+            .position(|(name, _)| name.starts_with("0013_"))
+            .expect("migration 13");
+        (files[..at].to_vec(), files[at..].to_vec())
+    };
+
+    let legacy = LegacyTokens::new();
+    let scratch = ScratchDatabase::sqlite();
+    let path: std::path::PathBuf = scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .into();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let (earlier, rest) = split("sqlite");
+        for (_, sql) in &earlier {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&legacy.rows()).unwrap();
+        for (_, sql) in &rest {
+            conn.execute_batch(sql).unwrap();
+        }
+        let indexes: Vec<String> = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'auth_sessions' \
+                 AND sql IS NOT NULL ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "auth_sessions_expires",
+                "auth_sessions_legacy_token",
+                "auth_sessions_user"
+            ]
+        );
+    }
+    // Migrated by hand above: the store only opens it.
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    legacy.still_work(&store).await;
+    store.close().await;
+    drop(scratch);
+
+    let Ok(base) = std::env::var(portcullis_store::testing::TEST_DATABASE_URL_ENV) else {
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection};
+    let legacy = LegacyTokens::new();
+    let scratch = ScratchDatabase::postgres(base.trim()).await.unwrap();
+    let mut pg = sqlx::PgConnection::connect(scratch.url()).await.unwrap();
+    let (earlier, rest) = split("postgres");
+    let mut script: Vec<String> = earlier.into_iter().map(|(_, sql)| sql).collect();
+    script.push(legacy.rows());
+    script.extend(rest.into_iter().map(|(_, sql)| sql));
+    for sql in script {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+    }
+    pg.close().await.unwrap();
+    let store = connect(scratch.url(), &StoreOptions::default())
+        .await
+        .unwrap();
+    legacy.still_work(&store).await;
+    store.close().await;
+    scratch.remove().await.unwrap();
+}

@@ -1,9 +1,10 @@
-//! Authentication sessions: found by the hash of the browser's token (unique), every method
+//! Authentication sessions: found by the id their token carries, every method
 //! added by concurrent steps of one session kept (none lost to a racing write), lookups racing
 //! with the session's end see it whole or not at all, and a person's sessions go with them.
 
 use std::sync::Arc;
 
+use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::session::{AuthSession, MethodKind, SessionMethod};
 use portcullis_core::store::Change;
 use portcullis_core::store::prelude::*;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use crate::fixtures::{T0, at, commit, expect_conflict, user};
 
 contract!(
-    a_session_is_found_by_its_token_hash_only,
+    a_session_is_found_by_its_id_with_its_secret_hash,
     a_session_is_found_only_while_its_person_is_enabled,
     concurrent_steps_of_one_session_keep_every_method,
     lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all,
@@ -21,10 +22,11 @@ contract!(
 
 const RACERS: usize = 16;
 
-fn session(user_id: Uuid, token_hash: &str) -> AuthSession {
+/// A session whose token's secret hashes to `secret_hash`.
+fn session(user_id: Uuid, secret_hash: &str) -> AuthSession {
     AuthSession {
-        id: Uuid::new_v4(),
-        token_hash: token_hash.to_string(),
+        id: Uuid::now_v7(),
+        secret_hash: Some(secret_hash.to_string()),
         user_id,
         methods: vec![method(MethodKind::TemporaryAccessPass, T0)],
         created: at(T0),
@@ -43,6 +45,10 @@ fn method(kind: MethodKind, when: i64) -> SessionMethod {
     }
 }
 
+fn by_id(session: &AuthSession) -> TokenKey {
+    TokenKey::Id(session.id)
+}
+
 /// The account check is part of the session's read: a session row that outlived its person's
 /// enabled account (no `EndSignIns` with the change) is not found, and is found again once the
 /// account is enabled again.
@@ -58,18 +64,18 @@ async fn a_session_is_found_only_while_its_person_is_enabled(store: SqlStore) {
     )
     .await;
     assert_eq!(
-        store.session_by_token_hash("e5").await.unwrap(),
+        store.session_by_token(&by_id(&mine)).await.unwrap(),
         Some(mine.clone())
     );
     let mut disabled = joni.clone();
     disabled.account_enabled = false;
     commit(&store, vec![Change::UpdateUser(disabled)]).await;
-    assert_eq!(store.session_by_token_hash("e5").await.unwrap(), None);
+    assert_eq!(store.session_by_token(&by_id(&mine)).await.unwrap(), None);
     commit(&store, vec![Change::UpdateUser(joni)]).await;
-    assert_eq!(store.session_by_token_hash("e5").await.unwrap(), Some(mine));
+    assert_eq!(store.session_by_token(&by_id(&mine)).await.unwrap(), Some(mine));
 }
 
-async fn a_session_is_found_by_its_token_hash_only(store: SqlStore) {
+async fn a_session_is_found_by_its_id_with_its_secret_hash(store: SqlStore) {
     let joni = user("joni@contoso.com", T0);
     let grady = user("grady@contoso.com", T0);
     let mine = session(joni.id, "a1");
@@ -85,18 +91,36 @@ async fn a_session_is_found_by_its_token_hash_only(store: SqlStore) {
     )
     .await;
     assert_eq!(
-        store.session_by_token_hash("a1").await.unwrap(),
-        Some(mine.clone())
+        store.session_by_token(&by_id(&mine)).await.unwrap(),
+        Some(mine.clone()),
+        "the secret's hash reads back for core to compare"
     );
     assert_eq!(
-        store.session_by_token_hash("b2").await.unwrap(),
+        store.session_by_token(&by_id(&his)).await.unwrap(),
         Some(his.clone())
     );
-    assert_eq!(store.session_by_token_hash("A1").await.unwrap(), None);
-    assert_eq!(store.session_by_token_hash("").await.unwrap(), None);
+    assert_eq!(
+        store
+            .session_by_token(&TokenKey::Id(Uuid::now_v7()))
+            .await
+            .unwrap(),
+        None
+    );
+    // A new session has no hash of a whole token: no old-style token finds it, not even one
+    // that hashes to its secret's hash.
+    for legacy in ["a1", ""] {
+        assert_eq!(
+            store
+                .session_by_token(&TokenKey::Legacy(legacy.into()))
+                .await
+                .unwrap(),
+            None
+        );
+    }
 
-    // Two sessions never share a token.
-    let twin = session(grady.id, "a1");
+    // Two sessions never share an id.
+    let mut twin = session(grady.id, "a2");
+    twin.id = mine.id;
     expect_conflict(
         store.commit(vec![Change::InsertSession(twin)], None).await,
         "",
@@ -104,13 +128,13 @@ async fn a_session_is_found_by_its_token_hash_only(store: SqlStore) {
 
     // Ending a session ends only that one; deleting a person ends theirs.
     commit(&store, vec![Change::DeleteSession(mine.id)]).await;
-    assert_eq!(store.session_by_token_hash("a1").await.unwrap(), None);
+    assert_eq!(store.session_by_token(&by_id(&mine)).await.unwrap(), None);
     assert_eq!(
-        store.session_by_token_hash("b2").await.unwrap(),
+        store.session_by_token(&by_id(&his)).await.unwrap(),
         Some(his.clone())
     );
     commit(&store, vec![Change::DeleteUser(grady.id)]).await;
-    assert_eq!(store.session_by_token_hash("b2").await.unwrap(), None);
+    assert_eq!(store.session_by_token(&by_id(&his)).await.unwrap(), None);
 }
 
 async fn concurrent_steps_of_one_session_keep_every_method(store: SqlStore) {
@@ -142,7 +166,7 @@ async fn concurrent_steps_of_one_session_keep_every_method(store: SqlStore) {
                 .expect("a step adds its method");
             // Right after its own write, each step finds the session with its method in it.
             let found = store
-                .session_by_token_hash("c3")
+                .session_by_token(&TokenKey::Id(shared.id))
                 .await
                 .unwrap()
                 .expect("the session");
@@ -155,7 +179,11 @@ async fn concurrent_steps_of_one_session_keep_every_method(store: SqlStore) {
     for racer in racers {
         expected.push(racer.await.unwrap());
     }
-    let stored = store.session_by_token_hash("c3").await.unwrap().unwrap();
+    let stored = store
+        .session_by_token(&TokenKey::Id(shared.id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.methods.len(),
         1 + RACERS,
@@ -183,11 +211,12 @@ async fn lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all(store:
     )
     .await;
     let store = Arc::new(store);
+    let key = TokenKey::Id(ending.id);
     let mut readers = Vec::new();
     for _ in 0..RACERS {
-        let store = store.clone();
+        let (store, key) = (store.clone(), key.clone());
         readers.push(tokio::spawn(async move {
-            store.session_by_token_hash("d4").await.unwrap()
+            store.session_by_token(&key).await.unwrap()
         }));
     }
     let signing_out = {
@@ -204,5 +233,5 @@ async fn lookups_racing_with_sign_out_see_the_session_whole_or_not_at_all(store:
         }
     }
     signing_out.await.unwrap().expect("sign-out");
-    assert_eq!(store.session_by_token_hash("d4").await.unwrap(), None);
+    assert_eq!(store.session_by_token(&key).await.unwrap(), None);
 }

@@ -13,9 +13,12 @@ use crate::fixtures::{T0, at};
 
 contract!(sign_in_flows_advance_once_per_step);
 
-fn flow(step: FlowStep) -> portcullis_core::signin::SignInFlow {
+pub(crate) fn flow(step: FlowStep) -> portcullis_core::signin::SignInFlow {
     portcullis_core::signin::SignInFlow {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
+        secret_hash: Some("f10w".into()),
+        // The token is the browser's, never stored: a flow reads back without it.
+        token: String::new(),
         step,
         client_id: Uuid::new_v4(),
         app_display_name: "Contoso Portal".into(),
@@ -82,4 +85,8 @@ async fn sign_in_flows_advance_once_per_step(store: SqlStore) {
     let stored = store.sign_in_flow(start.id).await.unwrap().unwrap();
     assert_eq!(stored.step, FlowStep::FirstFactor);
     assert!(stored.username.is_some());
+    assert_eq!(
+        stored.secret_hash, start.secret_hash,
+        "advancing rewrites the flow's state, never its secret's hash"
+    );
 }

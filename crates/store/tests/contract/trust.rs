@@ -26,8 +26,8 @@ contract!(
 
 fn session(user_id: Uuid, token_hash: &str, credential: &str) -> AuthSession {
     AuthSession {
-        id: Uuid::new_v4(),
-        token_hash: token_hash.to_string(),
+        id: Uuid::now_v7(),
+        secret_hash: Some(token_hash.to_string()),
         user_id,
         methods: vec![SessionMethod {
             method: MethodKind::TemporaryAccessPass,
@@ -63,7 +63,7 @@ fn grant(session: &AuthSession) -> OAuthGrant {
 async fn live(store: &SqlStore, s: &AuthSession, g: &OAuthGrant) -> (bool, bool) {
     (
         store
-            .session_by_token_hash(&s.token_hash)
+            .session_by_token(&portcullis_core::kernel::split_token::TokenKey::Id(s.id))
             .await
             .unwrap()
             .is_some(),

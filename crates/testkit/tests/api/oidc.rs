@@ -601,6 +601,125 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
     t.stop().await;
 }
 
+/// Tokens that look like `token` (a split token, `ID.SECRET`) to someone who knows or guesses
+/// part of it: the right id with the secret truncated, extended, changed or left out, and the
+/// secret under an altered id.
+pub(crate) fn forgeries(token: &str) -> Vec<String> {
+    let (id, secret) = token.split_once('.').expect("a split token: ID.SECRET");
+    assert_eq!(id.len(), 36, "{token}");
+    let other = |c: char| if c == 'A' { 'B' } else { 'A' };
+    let last = secret.chars().last().unwrap();
+    let changed = format!("{}{}", &secret[..secret.len() - 1], other(last));
+    let id_last = id.chars().last().unwrap();
+    let altered_id = format!("{}{}", &id[..35], if id_last == '0' { '1' } else { '0' });
+    vec![
+        format!("{id}.{}", &secret[..secret.len() - 1]),
+        format!("{id}.{secret}A"),
+        format!("{id}.{changed}"),
+        format!("{id}."),
+        id.to_string(),
+        format!("{altered_id}.{secret}"),
+    ]
+}
+
+/// A split token nobody was issued: a well-formed id and secret.
+pub(crate) fn unknown_token() -> String {
+    format!("{}.{}", uuid::Uuid::now_v7(), "A".repeat(43))
+}
+
+/// A code or refresh token with the right id and a wrong, truncated, extended or missing
+/// secret, or with an altered id, gets exactly an unknown token's answer, and uses up or
+/// revokes nothing: the real code still redeems once, the real refresh token still rotates,
+/// the tokens issued stay good. Only the real code replayed revokes the grant.
+#[tokio::test]
+async fn a_code_or_refresh_token_with_a_wrong_secret_is_unknown_and_changes_nothing() {
+    let t = TestServer::start().await;
+    let app = confidential_app(&t).await;
+    let joni = user(&t, "joni@contoso.com").await;
+    let pass = pass_for(&t, &joni).await;
+    let mut browser = Browser::new(&t, WINDOWS);
+    let (done, _) = sign_in_with_pass(
+        &t,
+        &mut browser,
+        &authorize_url(&app, None, ""),
+        "joni@contoso.com",
+        &pass,
+    )
+    .await;
+    let code = query_param(done.body["redirectUrl"].as_str().unwrap(), "code").unwrap();
+
+    let unknown = redeem(&t, &app, &unknown_token(), None).await;
+    assert_eq!(unknown.0, StatusCode::BAD_REQUEST, "{:?}", unknown.1);
+    assert_eq!(unknown.1["error"], "invalid_grant");
+    for forged in forgeries(&code) {
+        assert_eq!(redeem(&t, &app, &forged, None).await, unknown, "{forged}");
+    }
+    let (status, tokens) = redeem(&t, &app, &code, None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the code is still unused: {tokens:?}"
+    );
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // The code is used now; forgeries of it are still unknown, never a replay that revokes.
+    for forged in forgeries(&code) {
+        assert_eq!(redeem(&t, &app, &forged, None).await, unknown, "{forged}");
+    }
+    assert_eq!(userinfo(&t, &access).await.0, StatusCode::OK);
+
+    let refresh = |presented: String| {
+        let (t, app) = (&t, &app);
+        async move {
+            token(
+                t,
+                app,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &presented),
+                ],
+            )
+            .await
+        }
+    };
+    let unknown = refresh(unknown_token()).await;
+    assert_eq!(unknown.0, StatusCode::BAD_REQUEST, "{:?}", unknown.1);
+    for forged in forgeries(&r1) {
+        assert_eq!(refresh(forged.clone()).await, unknown, "{forged}");
+        // Revocation answers 200 whatever it is given, and revokes nothing for a forgery.
+        let r = t
+            .form(
+                "/oauth2/v2.0/revoke",
+                &[
+                    ("token", &forged),
+                    ("client_id", &app.client_id),
+                    ("client_secret", app.secret.as_deref().unwrap()),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(userinfo(&t, &access).await.0, StatusCode::OK);
+    let (status, second) = refresh(r1.clone()).await;
+    assert_eq!(status, StatusCode::OK, "r1 is still unused: {second:?}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    // r1 is used now: its forgeries are unknown, not a reuse that ends the family.
+    for forged in forgeries(&r1) {
+        assert_eq!(refresh(forged.clone()).await, unknown, "{forged}");
+    }
+    let (status, third) = refresh(r2).await;
+    assert_eq!(status, StatusCode::OK, "the family is intact: {third:?}");
+
+    // The real code replayed still revokes everything issued under it.
+    let (status, _) = redeem(&t, &app, &code, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let r3 = third["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(refresh(r3).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(userinfo(&t, &access).await.0, StatusCode::UNAUTHORIZED);
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn single_sign_on_reuses_the_session_unless_the_application_asks_for_a_fresh_one() {
     let t = TestServer::start().await;

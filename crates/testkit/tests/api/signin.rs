@@ -520,3 +520,107 @@ async fn a_pass_alone_never_reaches_granted_and_steps_out_of_order_are_refused()
     let log = sign_ins_for(&t, &s.app_id).await;
     assert!(log.iter().all(|e| e["status"]["errorCode"] != 0), "{log:?}");
 }
+
+/// Flow ids and session cookies are split tokens too. A flow named with a wrong, truncated,
+/// extended or missing secret, or an altered id, is a flow that does not exist (400
+/// `signInFlowNotFound`, as for an unknown one), and a forged session cookie is no session
+/// (the flow bound to the real one says it belongs to another session, as without a
+/// cookie). Neither moves the flow: it is where it was, for the real token.
+#[tokio::test]
+async fn a_flow_id_or_session_cookie_with_a_wrong_secret_is_unknown_and_changes_nothing() {
+    use crate::oidc::{forgeries, unknown_token};
+    // What tells two refusals apart, without the request's own id and time.
+    fn refusal(r: &Reply) -> (StatusCode, Value) {
+        let mut error = r.body["error"].clone();
+        if let Some(e) = error.as_object_mut() {
+            e.remove("innerError");
+        }
+        (r.status, error)
+    }
+    let t = TestServer::start().await;
+    let s = story(&t, "enabled", PHISHING_RESISTANT).await;
+
+    // Before the first factor the flow's token alone drives it.
+    let started = post(
+        &t,
+        WINDOWS,
+        None,
+        "/signin/flows",
+        json!({"clientId": s.app_id}),
+    )
+    .await;
+    let fresh = started.body["flowId"].as_str().unwrap().to_string();
+    let identify = |flow: String| {
+        let t = &t;
+        async move {
+            post(
+                t,
+                WINDOWS,
+                None,
+                &format!("/signin/flows/{flow}/identify"),
+                json!({"username": "joni@contoso.com"}),
+            )
+            .await
+        }
+    };
+    let unknown = identify(unknown_token()).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        unknown.body
+    );
+    assert_eq!(unknown.body["error"]["code"], "signInFlowNotFound");
+    for forged in forgeries(&fresh) {
+        let r = identify(forged.clone()).await;
+        assert_eq!(refusal(&r), refusal(&unknown), "{forged}");
+        let read = call(
+            &t,
+            Some(WINDOWS),
+            None,
+            reqwest::Method::GET,
+            &format!("/signin/flows/{forged}"),
+            None,
+        )
+        .await;
+        assert_eq!(refusal(&read), refusal(&unknown), "{forged}");
+    }
+    let identified = identify(fresh.clone()).await;
+    assert_eq!(
+        identified.body["status"], "firstFactor",
+        "still at identify: {:?}",
+        identified.body
+    );
+
+    // After the first factor the flow belongs to its session.
+    let (flow, _, cookie) = tap_first_factor(&t, &s, WINDOWS).await;
+    let read = |cookie: Option<String>| {
+        let (t, flow) = (&t, flow.clone());
+        async move {
+            call(
+                t,
+                Some(WINDOWS),
+                cookie.as_deref(),
+                reqwest::Method::GET,
+                &format!("/signin/flows/{flow}"),
+                None,
+            )
+            .await
+        }
+    };
+    let without = read(None).await;
+    assert_eq!(without.status, StatusCode::CONFLICT, "{:?}", without.body);
+    assert_eq!(without.body["error"]["code"], "signInFlowSessionMismatch");
+    assert_eq!(
+        refusal(&read(Some(unknown_token())).await),
+        refusal(&without)
+    );
+    for forged in forgeries(&cookie) {
+        let r = read(Some(forged.clone())).await;
+        assert_eq!(refusal(&r), refusal(&without), "{forged}");
+    }
+    let real = read(Some(cookie.clone())).await;
+    assert_eq!(real.status, StatusCode::OK, "{:?}", real.body);
+    assert_eq!(real.body["status"], "registrationNeeded");
+    assert_eq!(real.body["flowId"], flow.as_str());
+}

@@ -23,8 +23,8 @@ use portcullis_core::directory::first_party;
 use portcullis_core::kernel::error::ErrorCode;
 use portcullis_core::signin::FlowState;
 use portcullis_core::signin::Step;
+use portcullis_core::signin::could_name_a_flow;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{failure_page_as, render};
 use crate::extract::Facts;
@@ -153,9 +153,9 @@ async fn page(
     let sign_ins = &state.sign_ins;
     let flow = match query.flow.as_deref() {
         Some(id) => {
-            let Ok(id) = Uuid::parse_str(id.trim()) else {
+            if !could_name_a_flow(id) {
                 return bad_link("The sign-in named in this address does not exist.");
-            };
+            }
             sign_ins.current(id, session.as_ref()).await
         }
         None => {
