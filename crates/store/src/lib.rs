@@ -41,6 +41,7 @@ mod passkeys;
 mod read;
 mod rows;
 mod sessions;
+mod sign_ins;
 pub mod testing;
 mod write;
 
@@ -111,6 +112,8 @@ pub struct PoolStats {
 #[derive(Clone)]
 pub struct SqlStore {
     backend: Backend,
+    /// The sign-in log's policy revisions this store has written and read (`sign_ins.rs`).
+    log: Arc<sign_ins::LogCache>,
 }
 
 #[derive(Clone)]
@@ -139,6 +142,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             let engine = lite::Engine::open(lite::parse_url(database_url)?)?;
             Ok(SqlStore {
                 backend: Backend::Sqlite(Arc::new(engine)),
+                log: Arc::default(),
             })
         }
         Dialect::Postgres => {
@@ -154,6 +158,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 .map_err(connect_error)?;
             Ok(SqlStore {
                 backend: Backend::Postgres(pool),
+                log: Arc::default(),
             })
         }
     }
