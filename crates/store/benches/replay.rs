@@ -1,8 +1,8 @@
 //! Replay of 100,000 logged sign-ins against a candidate policy set, through core's
 //! `SignInLogs::replay` on a real database (SQLite in WAL mode as the server opens it; also
 //! PostgreSQL when `PORTCULLIS_TEST_DATABASE_URL` is set). The tenant holds 50 policies and 26
-//! groups; each entry is the size a granted sign-in logs today (50 policy results) with its
-//! replay context. One iteration replays the whole log: the sign-ins per second are 100,000
+//! groups; each entry is what a sign-in logs (its 50 policies' results, as the engine decided
+//! them on its context, packed against the tenant's revision) with its replay context. One iteration replays the whole log: the sign-ins per second are 100,000
 //! divided by the time criterion reports.
 
 use std::sync::Arc;
@@ -14,10 +14,10 @@ use portcullis_core::directory::model::{DocumentKind, PolicyDocument};
 use portcullis_core::kernel::Deps;
 use portcullis_core::kernel::clock::SystemClock;
 use portcullis_core::kernel::entropy::SystemEntropy;
+use portcullis_core::logs::compact::AppliedPolicies;
 use portcullis_core::logs::replay_context::{ReplayContext, ReplayTarget, Verdict};
 use portcullis_core::logs::sign_in::{
-    AppliedConditionalAccessPolicy, AuthenticationDetail, DeviceDetail, SignInLogEntry, SignInLogs,
-    SignInStatus,
+    AuthenticationDetail, DeviceDetail, SignInLogEntry, SignInLogs, SignInStatus,
 };
 use portcullis_core::logs::store::LogStore;
 use portcullis_core::store::Change;
@@ -35,7 +35,13 @@ const USERS: usize = 2_000;
 const GROUPS: usize = 26;
 const POLICIES: usize = 50;
 
-fn entry(n: usize, at: OffsetDateTime, groups: &[Uuid], app: Uuid) -> SignInLogEntry {
+fn entry(
+    n: usize,
+    at: OffsetDateTime,
+    groups: &[Uuid],
+    app: Uuid,
+    set: &portcullis_policy::PolicySet,
+) -> SignInLogEntry {
     let user = Uuid::from_u128(n as u128 % USERS as u128 + 1);
     let context = ReplayContext {
         user_id: user,
@@ -84,17 +90,8 @@ fn entry(n: usize, at: OffsetDateTime, groups: &[Uuid], app: Uuid) -> SignInLogE
         },
         status: SignInStatus::default(),
         conditional_access_status: "success".into(),
-        applied_conditional_access_policies: (0..POLICIES)
-            .map(|i| AppliedConditionalAccessPolicy {
-                id: format!("policy-{i}"),
-                display_name: format!("Policy {i}"),
-                result: "notApplied".into(),
-                enforced_grant_controls: Vec::new(),
-                enforced_session_controls: Vec::new(),
-                conditions_not_satisfied: Some("users".into()),
-                result_reason: "Not applied: users: not included.".into(),
-            })
-            .collect(),
+        // The tenant's 50 policies' results, as the flow logs them: decided on the context.
+        applied_conditional_access_policies: AppliedPolicies::of_trace(&context.decide(set).trace),
         authentication_details: vec![AuthenticationDetail {
             authentication_method: "Passkey".into(),
             succeeded: true,
@@ -104,7 +101,7 @@ fn entry(n: usize, at: OffsetDateTime, groups: &[Uuid], app: Uuid) -> SignInLogE
         }],
         authentication_requirement: "multiFactorAuthentication".into(),
         authentication_strength: None,
-        replay_context: Some(context),
+        replay_context: Some(context.clone()),
         location: Default::default(),
     }
 }
@@ -122,17 +119,30 @@ async fn seeded(scratch: &ScratchDatabase) -> (SqlStore, Uuid) {
     store.migrate().await.expect("migrate");
     let groups: Vec<Uuid> = (0..GROUPS).map(|_| Uuid::new_v4()).collect();
     let now = OffsetDateTime::now_utc();
-    let policies = (0..POLICIES)
+    let bodies: Vec<serde_json::Value> = (0..POLICIES)
         .map(|i| {
+                json!({"id": format!("policy-{i}"), "displayName": format!("Policy {i}"), "state": "enabled",
+                    "conditions": {"users": {"includeGroups": [groups[i % GROUPS], groups[(i + 5) % GROUPS]], "excludeGroups": [groups[(i + 9) % GROUPS]]},
+                                   "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"],
+                                   "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows", "macOS"]}},
+                    "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})
+        })
+        .collect();
+    let set = portcullis_policy::PolicySet::new(
+        portcullis_policy::graph::import_policies(&serde_json::to_vec(&bodies).expect("bodies"))
+            .expect("policies"),
+        Vec::new(),
+        Vec::new(),
+    );
+    let policies = bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
             Change::InsertDocument(PolicyDocument {
                 kind: DocumentKind::ConditionalAccessPolicy,
                 id: format!("policy-{i}"),
                 display_name: format!("Policy {i}"),
-                body: json!({"id": format!("policy-{i}"), "displayName": format!("Policy {i}"), "state": "enabled",
-                    "conditions": {"users": {"includeGroups": [groups[i % GROUPS], groups[(i + 5) % GROUPS]], "excludeGroups": [groups[(i + 9) % GROUPS]]},
-                                   "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"],
-                                   "platforms": {"includePlatforms": ["all"], "excludePlatforms": ["windows", "macOS"]}},
-                    "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}),
+                body,
                 created: now,
                 modified: now,
             })
@@ -152,6 +162,7 @@ async fn seeded(scratch: &ScratchDatabase) -> (SqlStore, Uuid) {
                     start + step * n as u32,
                     &groups,
                     app,
+                    &set,
                 )))
             })
             .collect();

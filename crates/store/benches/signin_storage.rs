@@ -247,7 +247,8 @@ fn log_entry(user: &User, app: &Application) -> SignInLogEntry {
                 conditions_not_satisfied: Some("users".into()),
                 result_reason: "Not applied: users: not included.".into(),
             })
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         authentication_details: vec![AuthenticationDetail {
             authentication_method: "Passkey".into(),
             succeeded: true,

@@ -46,6 +46,7 @@ mod pg;
 mod read;
 mod rows;
 mod sessions;
+mod sign_ins;
 pub mod testing;
 mod write;
 
@@ -121,6 +122,8 @@ pub struct SqlStore {
     backend: Backend,
     /// What this store and its clones have run (see [`SqlStore::statement_counts`]).
     counters: Arc<Counters>,
+    /// The sign-in log's policy revisions this store has written and read (`sign_ins.rs`).
+    log: Arc<sign_ins::LogCache>,
 }
 
 #[derive(Clone)]
@@ -150,6 +153,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             Ok(SqlStore {
                 backend: Backend::Sqlite(Arc::new(engine)),
                 counters: Arc::default(),
+                log: Arc::default(),
             })
         }
         Dialect::Postgres => {
@@ -166,6 +170,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
             Ok(SqlStore {
                 backend: Backend::Postgres(pool),
                 counters: Arc::default(),
+                log: Arc::default(),
             })
         }
     }

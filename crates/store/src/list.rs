@@ -51,7 +51,7 @@ pub(crate) enum Kind {
 
 pub(crate) const SIGN_INS: Listing = Listing {
     table: "sign_ins",
-    columns: "id, created, body",
+    columns: crate::sign_ins::sign_in_columns!(),
     filterable: &[
         ("id", Kind::Text),
         ("created", Kind::Number),

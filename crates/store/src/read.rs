@@ -415,17 +415,7 @@ impl LogStore for SqlStore {
         &self,
         query: &ListQuery,
     ) -> Result<Page<portcullis_core::logs::sign_in::SignInLogEntry>> {
-        let (found, next) = list::page(self, &list::SIGN_INS, query).await?;
-        let items = found
-            .iter()
-            .map(|row| {
-                let body = rows::text(row, "body")?;
-                serde_json::from_str(&body).map_err(|e| {
-                    portcullis_core::Error::Internal(format!("stored sign-in entry: {e}"))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page { items, next })
+        self.sign_in_page(query).await
     }
 
     async fn logged_decisions(
@@ -439,7 +429,7 @@ impl LogStore for SqlStore {
     }
 
     async fn purge_sign_ins(&self, before: time::OffsetDateTime) -> Result<u64> {
-        self.delete_sign_ins_before(before).await
+        self.purge_sign_in_log(before).await
     }
 }
 

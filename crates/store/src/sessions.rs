@@ -184,29 +184,6 @@ pub(crate) async fn apply(
             Ok(())
         }
         .await,
-        Change::InsertSignInLogEntry(entry) => async {
-            let query = db::query(
-                "INSERT INTO sign_ins (id, created, user_principal_name, user_id, app_id, app_display_name, \
-                 ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body, \
-                 replay_context) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(id(entry.id))
-            .bind(unix_millis(entry.created_date_time))
-            .bind(entry.user_principal_name.clone())
-            .bind(entry.user_id.map(id))
-            .bind(entry.app_id.clone())
-            .bind(entry.app_display_name.clone())
-            .bind(entry.ip_address.clone())
-            .bind(i64::from(entry.status.error_code))
-            .bind(entry.conditional_access_status.clone())
-            .bind(id(entry.correlation_id))
-            .bind(entry.client_app_used.clone())
-            .bind(json_or(body, entry.as_ref())?)
-            .bind(entry.replay_context.as_ref().map(|c| c.encode()));
-            write::run(conn, change, query).await.map(|_| ())
-        }
-        .await,
         Change::InsertSignInFlow(flow) => async {
             let query = db::query(
                 "INSERT INTO sign_in_flows (id, step, state, created, expires, secret_hash) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -559,15 +536,6 @@ impl SqlStore {
                 })
             })
             .collect()
-    }
-
-    pub(crate) async fn delete_sign_ins_before(&self, before: OffsetDateTime) -> Result<u64> {
-        let done = self
-            .execute_write(
-                db::query("DELETE FROM sign_ins WHERE created < $1").bind(unix_millis(before)),
-            )
-            .await?;
-        Ok(done)
     }
 
     pub(crate) async fn delete_expired_sign_in_state(&self, now: OffsetDateTime) -> Result<u64> {

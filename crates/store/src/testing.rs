@@ -262,6 +262,230 @@ impl crate::SqlStore {
     }
 }
 
+/// A tenant of `count` Conditional Access policies of the kinds real exports hold (group-,
+/// role- and All-targeted, break-glass exclusions, platforms, client apps, strengths, block,
+/// report-only and disabled), generated from each policy's index so runs compare. For
+/// measuring and testing the sign-in log with realistic policy results.
+pub fn sample_policy_set(count: usize) -> portcullis_policy::PolicySet {
+    use serde_json::json;
+    let guid = |kind: u32, n: usize| format!("{kind:08x}-0000-4000-8000-{n:012x}");
+    let policies: Vec<serde_json::Value> = (0..count)
+        .map(|i| {
+            let state = match i % 10 {
+                0 => "disabled",
+                1 | 2 => "enabledForReportingButNotEnforced",
+                _ => "enabled",
+            };
+            let users = match i % 5 {
+                0 => json!({"includeUsers": ["All"], "excludeGroups": [guid(0x6a, 9_000)]}),
+                1 => json!({"includeRoles": [guid(0x70, i % 30)]}),
+                _ => json!({"includeGroups": [guid(0x6a, i % 40), guid(0x6a, (i * 7 + 3) % 40)],
+                            "excludeGroups": [guid(0x6a, (i * 13 + 5) % 40)]}),
+            };
+            let applications = match i % 4 {
+                0 | 1 => json!({"includeApplications": ["All"]}),
+                2 => json!({"includeUserActions": ["urn:user:registersecurityinfo"]}),
+                _ => json!({"includeApplications": [guid(0xa0, i % 8)]}),
+            };
+            let mut conditions = json!({"users": users, "applications": applications,
+                                        "clientAppTypes": ["all"]});
+            if i % 3 == 0 {
+                conditions["platforms"] =
+                    json!({"includePlatforms": ["all"], "excludePlatforms": ["windows"]});
+            }
+            let grant = match i % 4 {
+                0 => json!({"operator": "OR", "builtInControls": ["block"]}),
+                1 => json!({"operator": "OR", "builtInControls": ["mfa"]}),
+                2 => json!({"operator": "OR", "builtInControls": [],
+                            "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000004"}}),
+                _ => json!({"operator": "OR", "builtInControls": ["mfa", "compliantDevice"]}),
+            };
+            json!({"id": guid(0xca, i), "displayName": format!("CA{i:03}: sample policy {i}"),
+                   "state": state, "conditions": conditions, "grantControls": grant})
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&policies).expect("policies serialize");
+    let policies = portcullis_policy::graph::import_policies(&bytes).expect("sample policies");
+    portcullis_policy::PolicySet::new(policies, Vec::new(), Vec::new())
+}
+
+/// The `n`th sample sign-in to one of eight applications under `set`, as the sign-in flow logs
+/// it: decided by the engine (its policies packed against the set's revision) with its replay
+/// context. People are in a handful of the sample groups; every third is on Android.
+pub fn sample_sign_in(
+    set: &portcullis_policy::PolicySet,
+    n: usize,
+    at: time::OffsetDateTime,
+) -> portcullis_core::logs::sign_in::SignInLogEntry {
+    sample_sign_in_both_ways(set, n, at).0
+}
+
+/// [`sample_sign_in`], and the same sign-in as the previous format made it: its policies
+/// listed whole by `sign_in::applied_policies` (the code that filled the JSON `body`), not
+/// packed. For tests that the compact log answers as the previous one did.
+pub fn sample_sign_in_both_ways(
+    set: &portcullis_policy::PolicySet,
+    n: usize,
+    at: time::OffsetDateTime,
+) -> (
+    portcullis_core::logs::sign_in::SignInLogEntry,
+    portcullis_core::logs::sign_in::SignInLogEntry,
+) {
+    use portcullis_core::logs::compact::AppliedPolicies;
+    use portcullis_core::logs::replay_context::ReplayContext;
+    use portcullis_core::logs::sign_in::*;
+    use portcullis_policy::{DevicePlatform, SatisfiedMethod, SignInContext, Target};
+    let guid = |kind: u32, n: usize| format!("{kind:08x}-0000-4000-8000-{n:012x}");
+    let user = Uuid::from_u128(n as u128 % 500 + 1);
+    let app = guid(0xa0, n % 8);
+    let mut ctx = SignInContext::new(user.to_string(), Target::Application(app.clone()));
+    ctx.group_ids = [n % 40, (n * 7 + 1) % 40, (n * 3 + 2) % 40]
+        .iter()
+        .map(|g| guid(0x6a, *g))
+        .collect();
+    if n.is_multiple_of(11) {
+        ctx.role_template_ids = vec![guid(0x70, n % 30)];
+    }
+    ctx.platform = Some(if n.is_multiple_of(3) {
+        DevicePlatform::Android
+    } else {
+        DevicePlatform::Windows
+    });
+    ctx.ip_address = Some(std::net::IpAddr::from([203, 0, 113, (n % 250) as u8]));
+    ctx.methods = vec![SatisfiedMethod::passkey(
+        "cb69481e-8ff7-4039-93ec-0a2729a154a8",
+    )];
+    let decision = portcullis_policy::evaluate(&ctx, set);
+    let strength = decision
+        .trace
+        .iter()
+        .filter(|t| t.applies && t.policy.state.is_enforced())
+        .flat_map(|t| t.enforced_grant_controls.iter())
+        .find_map(|c| c.strength().map(|s| s.name().to_string()));
+    let entry = SignInLogEntry {
+        id: Uuid::now_v7(),
+        created_date_time: at,
+        user_principal_name: format!("person{}@contoso.example", n % 500),
+        user_id: Some(user),
+        user_display_name: Some(format!("Person {}", n % 500)),
+        app_display_name: format!("Application {}", n % 8),
+        app_id: app,
+        ip_address: Some(format!("203.0.113.{}", n % 250)),
+        client_app_used: "Browser".into(),
+        correlation_id: Uuid::new_v4(),
+        is_interactive: true,
+        user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0".into(),
+        device_detail: DeviceDetail {
+            operating_system: "Windows 10".into(),
+            browser: "Edge 131.0.0".into(),
+        },
+        status: SignInStatus {
+            error_code: match decision.outcome {
+                portcullis_policy::Outcome::Grant => 0,
+                portcullis_policy::Outcome::Requirements { .. } => 50074,
+                portcullis_policy::Outcome::Block { .. } => 53003,
+            },
+            failure_reason: match decision.outcome {
+                portcullis_policy::Outcome::Grant => None,
+                _ => Some("Access has been blocked by Conditional Access policies.".into()),
+            },
+            additional_details: None,
+        },
+        conditional_access_status: decision.status.as_str().to_string(),
+        applied_conditional_access_policies: AppliedPolicies::of_trace(&decision.trace),
+        authentication_details: vec![AuthenticationDetail {
+            authentication_method: "Passkey (device-bound)".into(),
+            succeeded: true,
+            authentication_step_result_detail: "Correct credential".into(),
+            authentication_step_requirement: "Primary authentication".into(),
+            authentication_step_date_time: at,
+        }],
+        authentication_requirement: if strength.is_some() {
+            "multiFactorAuthentication".into()
+        } else {
+            "singleFactorAuthentication".into()
+        },
+        authentication_strength: strength,
+        replay_context: Some(ReplayContext::record(&ctx, &[], &decision)),
+        location: SignInLocation {
+            country_or_region: Some("NL".into()),
+        },
+    };
+    let previous = SignInLogEntry {
+        applied_conditional_access_policies: applied_policies(&decision).into(),
+        ..entry.clone()
+    };
+    (entry, previous)
+}
+
+impl crate::SqlStore {
+    /// Writes `entry` as the previous format did (migrations 0004 and 0010): the whole entry
+    /// as JSON in `body`, its replay context beside it, no compact parts. For tests that an
+    /// entry written before the compact log still reads back, and for measuring the two.
+    pub async fn insert_previous_format_sign_in(
+        &self,
+        entry: &portcullis_core::logs::sign_in::SignInLogEntry,
+    ) -> Result<(), Error> {
+        let body = serde_json::to_string(entry)
+            .map_err(|e| Error::Internal(format!("cannot serialize: {e}")))?;
+        let id = |u: Uuid| u.hyphenated().to_string();
+        let query = crate::db::query(
+            "INSERT INTO sign_ins (id, created, user_principal_name, user_id, app_id, app_display_name, \
+             ip_address, error_code, conditional_access_status, correlation_id, client_app_used, body, \
+             replay_context) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(id(entry.id))
+        .bind(portcullis_core::kernel::clock::unix_millis(entry.created_date_time))
+        .bind(entry.user_principal_name.clone())
+        .bind(entry.user_id.map(id))
+        .bind(entry.app_id.clone())
+        .bind(entry.app_display_name.clone())
+        .bind(entry.ip_address.clone())
+        .bind(i64::from(entry.status.error_code))
+        .bind(entry.conditional_access_status.clone())
+        .bind(id(entry.correlation_id))
+        .bind(entry.client_app_used.clone())
+        .bind(body)
+        .bind(entry.replay_context.as_ref().map(|c| c.encode()));
+        self.execute_write(query).await.map(|_| ())
+    }
+
+    /// The bytes the sign-in log takes in the database: on SQLite the whole file's pages in use
+    /// (measure on a database holding nothing else that changes), on PostgreSQL the sign-in
+    /// table with its indexes and TOAST and the revisions table.
+    pub async fn sign_in_log_bytes(&self) -> Result<u64, Error> {
+        let n = match self.dialect() {
+            crate::Dialect::Sqlite => {
+                let pages = self
+                    .count_rows("SELECT page_count AS n FROM pragma_page_count()")
+                    .await?;
+                let free = self
+                    .count_rows("SELECT freelist_count AS n FROM pragma_freelist_count()")
+                    .await?;
+                let size = self
+                    .count_rows("SELECT page_size AS n FROM pragma_page_size()")
+                    .await?;
+                (pages - free) * size
+            }
+            crate::Dialect::Postgres => {
+                self.count_rows(
+                    "SELECT CAST(pg_total_relation_size('sign_ins') + \
+                     pg_total_relation_size('sign_in_policy_revisions') AS BIGINT) AS n",
+                )
+                .await?
+            }
+        };
+        Ok(n)
+    }
+
+    /// Rows in the table of policy revisions the compact log points at.
+    pub async fn sign_in_policy_revision_rows(&self) -> Result<u64, Error> {
+        self.count_rows("SELECT COUNT(*) AS n FROM sign_in_policy_revisions")
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

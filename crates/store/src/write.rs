@@ -42,12 +42,19 @@ pub(crate) async fn commit(
         .map(serialized_body)
         .collect::<Result<Vec<_>, Error>>()?;
     let audit_body = audit.as_ref().map(to_json).transpose()?;
+    // Sign-in log entries are made into their statements here too, compact.
+    let sign_ins = crate::sign_ins::prepare(&store.log, &changes);
+    let revisions = sign_ins.revisions;
+    let sign_in_statements = sign_ins.statements;
     // An error from the body rolls the whole list back.
     store
         .write(move |mut tx| {
             Box::pin(async move {
                 for (change, body) in changes.iter().zip(bodies) {
                     apply(&mut tx, change, body).await?;
+                }
+                for (index, statement) in sign_in_statements {
+                    run(&mut tx, &changes[index], statement).await?;
                 }
                 // After the changes, so that a deletion takes its rows' locks before the
                 // revision rows' (as every other commit does), and before the revisions move.
@@ -86,13 +93,16 @@ pub(crate) async fn commit(
                 Ok(())
             })
         })
-        .await
+        .await?;
+    store
+        .log
+        .confirmed(revisions, unix_millis(time::OffsetDateTime::now_utc()));
+    Ok(())
 }
 
 /// The JSON text of a change's large column, for the changes every sign-in makes.
 fn serialized_body(change: &Change) -> Result<Option<String>, Error> {
     Ok(match change {
-        Change::InsertSignInLogEntry(entry) => Some(to_json(entry.as_ref())?),
         Change::InsertSignInFlow(flow) | Change::AdvanceSignInFlow { flow, .. } => {
             Some(to_json(flow.as_ref())?)
         }
@@ -361,7 +371,6 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         | Change::DeletePassword { .. }
         | Change::InsertSoftwareOath(_)
         | Change::DeleteSoftwareOath { .. }
-        | Change::InsertSignInLogEntry(_)
         | Change::InsertSignInFlow(_)
         | Change::AdvanceSignInFlow { .. } => {
             return crate::sessions::apply(conn, change, body).await;
@@ -377,6 +386,8 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         }
         // Checked by `commit` once the list has been applied.
         Change::ExpectRevisions(_) => {}
+        // Run by `commit` from the statement made before it was queued (`sign_ins.rs`).
+        Change::InsertSignInLogEntry(_) => {}
         Change::TakeCeremony(_) | Change::RecordPasskeyUse(_) => {
             return crate::passkeys::apply(conn, change).await;
         }

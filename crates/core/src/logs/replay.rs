@@ -641,16 +641,19 @@ impl SignInLogs {
                     continue;
                 }
                 evaluated += 1;
-                for applied in &entry.applied_conditional_access_policies {
-                    let Some(result) = applied.result.strip_prefix("reportOnly") else {
+                // Only the result codes: no policy's entry is built for this.
+                for (id, display_name, result) in
+                    entry.applied_conditional_access_policies.results()?
+                {
+                    let Some(result) = result.as_str().strip_prefix("reportOnly") else {
                         continue;
                     };
-                    let at = match tallies.iter().position(|t| t.id == applied.id) {
+                    let at = match tallies.iter().position(|t| t.id == id) {
                         Some(at) => at,
                         None => {
                             tallies.push(ReportOnlyTally {
-                                id: applied.id.clone(),
-                                display_name: applied.display_name.clone(),
+                                id: id.to_owned(),
+                                display_name: display_name.to_owned(),
                                 ..ReportOnlyTally::default()
                             });
                             tallies.len() - 1

@@ -14,6 +14,7 @@ use crate::Result;
 use crate::directory::model::User;
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
+use crate::logs::compact::AppliedPolicies;
 use crate::logs::store::{LogChange as Change, LogStore};
 use crate::session::{AuthSession, MethodKind};
 use portcullis_policy::Decision;
@@ -62,7 +63,10 @@ pub struct SignInLogEntry {
     pub status: SignInStatus,
     /// `success`, `failure` or `notApplied`.
     pub conditional_access_status: String,
-    pub applied_conditional_access_policies: Vec<AppliedConditionalAccessPolicy>,
+    /// Packed against the policy revision when the entry comes from a decision; serialized
+    /// as Graph's list either way.
+    #[schema(value_type = Vec<AppliedConditionalAccessPolicy>)]
+    pub applied_conditional_access_policies: AppliedPolicies,
     pub authentication_details: Vec<AuthenticationDetail>,
     /// `singleFactorAuthentication` or `multiFactorAuthentication`.
     pub authentication_requirement: String,
@@ -240,7 +244,7 @@ pub fn first_factor_entry<S: LogStore + ?Sized>(
             additional_details: None,
         },
         conditional_access_status: "notApplied".to_string(),
-        applied_conditional_access_policies: Vec::new(),
+        applied_conditional_access_policies: AppliedPolicies::default(),
         authentication_details: vec![AuthenticationDetail {
             authentication_method: attempt.method.label().to_string(),
             succeeded: attempt.succeeded,
@@ -280,7 +284,9 @@ pub struct FlowRecord<'a> {
 }
 
 /// `appliedConditionalAccessPolicies`, from the engine's trace: one per policy, with its result
-/// (report-only ones as `reportOnly…`) and the grant controls it enforced.
+/// (report-only ones as `reportOnly…`) and the grant controls it enforced. This is what the
+/// previous format stored whole; a new entry packs the trace instead
+/// ([`AppliedPolicies::of_trace`]) and reads back equal to it.
 pub fn applied_policies(decision: &Decision) -> Vec<AppliedConditionalAccessPolicy> {
     decision
         .trace
@@ -307,38 +313,82 @@ pub fn applied_policies(decision: &Decision) -> Vec<AppliedConditionalAccessPoli
 /// Why a policy had the result it had in a sign-in.
 fn result_reason(trace: &portcullis_policy::PolicyTrace) -> String {
     use portcullis_policy::GrantOutcome;
-    if let Some(failure) = &trace.failed_condition {
-        return if trace.applies {
-            format!("Applied, failing closed: {failure}.")
-        } else {
-            format!("Not applied: {failure}.")
-        };
-    }
     let labels = |controls: &[portcullis_policy::Control]| {
         controls
             .iter()
             .map(portcullis_policy::Control::label)
             .collect::<Vec<_>>()
-            .join(", ")
     };
-    match &trace.grant {
-        Some(GrantOutcome::Block) => "All conditions matched; the policy blocks access.".into(),
-        Some(GrantOutcome::Satisfied) => {
+    // Labels are made once here and borrowed below, as the stored form borrows its table.
+    let (pending, failed) = match &trace.grant {
+        Some(GrantOutcome::Pending(options)) => {
+            (options.iter().map(|o| labels(o)).collect(), Vec::new())
+        }
+        Some(GrantOutcome::Failed(controls)) => (Vec::new(), labels(controls)),
+        _ => (Vec::new(), Vec::new()),
+    };
+    fn borrow(list: &[String]) -> Vec<&str> {
+        list.iter().map(String::as_str).collect()
+    }
+    let grant = trace.grant.as_ref().map(|g| match g {
+        GrantOutcome::Block => GrantLabels::Block,
+        GrantOutcome::Satisfied => GrantLabels::Satisfied,
+        GrantOutcome::Pending(_) => {
+            GrantLabels::Pending(pending.iter().map(|o| borrow(o)).collect())
+        }
+        GrantOutcome::Failed(_) => GrantLabels::Failed(borrow(&failed)),
+        GrantOutcome::FailedClosed => GrantLabels::FailedClosed,
+    });
+    reason_text(
+        trace.applies,
+        trace.failed_condition.as_ref(),
+        grant.as_ref(),
+    )
+}
+
+/// How an applicable policy's grant controls stood, with each control as its label: what
+/// [`reason_text`] needs of a `GrantOutcome`, which the stored form keeps as labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantLabels<'a> {
+    Block,
+    Satisfied,
+    Pending(Vec<Vec<&'a str>>),
+    Failed(Vec<&'a str>),
+    FailedClosed,
+}
+
+/// The sentence of `resultReason`: the one function behind both a new entry and a stored one
+/// read back, so that the two always say the same.
+pub fn reason_text(
+    applies: bool,
+    failure: Option<&portcullis_policy::ConditionFailure>,
+    grant: Option<&GrantLabels<'_>>,
+) -> String {
+    if let Some(failure) = failure {
+        return if applies {
+            format!("Applied, failing closed: {failure}.")
+        } else {
+            format!("Not applied: {failure}.")
+        };
+    }
+    match grant {
+        Some(GrantLabels::Block) => "All conditions matched; the policy blocks access.".into(),
+        Some(GrantLabels::Satisfied) => {
             "All conditions matched; its grant controls were satisfied.".into()
         }
-        Some(GrantOutcome::Pending(options)) => format!(
+        Some(GrantLabels::Pending(options)) => format!(
             "All conditions matched; still required: {}.",
             options
                 .iter()
-                .map(|o| labels(o))
+                .map(|o| o.join(", "))
                 .collect::<Vec<_>>()
                 .join(" or ")
         ),
-        Some(GrantOutcome::Failed(controls)) => format!(
+        Some(GrantLabels::Failed(controls)) => format!(
             "All conditions matched; these controls cannot be satisfied: {}.",
-            labels(controls)
+            controls.join(", ")
         ),
-        Some(GrantOutcome::FailedClosed) => {
+        Some(GrantLabels::FailedClosed) => {
             "All conditions matched, but one could not be evaluated; failing closed.".into()
         }
         None => "All conditions matched.".into(),
@@ -403,7 +453,7 @@ pub fn flow_entry<S: LogStore + ?Sized>(deps: &Deps<S>, record: FlowRecord<'_>) 
             additional_details: None,
         },
         conditional_access_status: decision.status.as_str().to_string(),
-        applied_conditional_access_policies: applied_policies(decision),
+        applied_conditional_access_policies: AppliedPolicies::of_trace(&decision.trace),
         authentication_details,
         authentication_requirement: if strength.is_some() {
             "multiFactorAuthentication".to_string()

@@ -81,6 +81,66 @@ pub(crate) fn collection<T: Serialize>(
     Json(body)
 }
 
+/// A collection response like [`collection`], written straight to JSON text one item at a
+/// time: no item, and no page, is ever held as a `serde_json::Value` (unless `$select` asks for
+/// a subset, and then one item at a time). For lists whose items are large when written out
+/// (a sign-in expands to every policy's result).
+pub(crate) fn collection_text<T: Serialize>(
+    state: &GraphState,
+    what: &str,
+    page: Page<T>,
+    list: &ListRequest,
+    odata: &OData,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let failed = |e: serde_json::Error| {
+        portcullis_core::Error::Internal(format!("cannot write the answer: {e}"))
+    };
+    let mut body: Vec<u8> = Vec::with_capacity(4096);
+    body.extend_from_slice(b"{\"@odata.context\":");
+    serde_json::to_writer(&mut body, &context(state, what)).map_err(failed)?;
+    body.extend_from_slice(b",\"value\":[");
+    for (n, item) in page.items.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        match list.select.as_deref() {
+            None => serde_json::to_writer(&mut body, item).map_err(failed)?,
+            Some(names) => {
+                let json = serde_json::to_value(item).map_err(failed)?;
+                serde_json::to_writer(&mut body, &odata::apply_select(json, Some(names)))
+                    .map_err(failed)?;
+            }
+        }
+    }
+    body.push(b']');
+    if let Some(next) = page.next {
+        let mut pairs: Vec<(String, String)> = odata
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "$skiptoken")
+            .cloned()
+            .collect();
+        pairs.push(("$skiptoken".to_string(), odata::encode_skiptoken(&next)));
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        body.extend_from_slice(b",\"@odata.nextLink\":");
+        serde_json::to_writer(
+            &mut body,
+            &format!("{}{}?{}", state.public_url, odata.path, query),
+        )
+        .map_err(failed)?;
+    }
+    body.push(b'}');
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
+}
+
 /// An entity response with its `@odata.context`.
 pub(crate) fn entity<T: Serialize>(state: &GraphState, what: &str, item: &T) -> Json<Value> {
     let mut json = serde_json::to_value(item).unwrap_or(Value::Null);

@@ -256,6 +256,8 @@ fn entry_view(e: &SignInLogEntry) -> Value {
     let policies: Vec<Value> = e
         .applied_conditional_access_policies
         .iter()
+        // An entry whose results do not read back shows none rather than failing the page.
+        .filter_map(Result::ok)
         .map(|p| {
             let (result, result_class) = result_label(&p.result);
             json!({
