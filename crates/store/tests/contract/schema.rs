@@ -452,8 +452,11 @@ impl LegacyTokens {
         use portcullis_core::kernel::crypto::hash_secret;
         let far = 4_102_444_800_000i64;
         let (user, grant) = (Uuid::new_v4(), Uuid::now_v7());
+        // The person exists and is enabled: a session is found only while that holds.
         format!(
-            "INSERT INTO oauth_grants (id, client_id, user_id, session_id, state, created, expires, revoked) \
+            "INSERT INTO users (id, user_principal_name, display_name, mail, account_enabled, user_type, created) \
+             VALUES ('{user}', 'legacy@contoso.com', 'Legacy', NULL, 1, 'Member', 1000);
+             INSERT INTO oauth_grants (id, client_id, user_id, session_id, state, created, expires, revoked) \
              VALUES ('{grant}', 'c1', '{user}', NULL, '{{}}', 1000, {far}, NULL);
              INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, expires, used) \
              VALUES ('{}', '{grant}', 'https://app.contoso.com/callback', NULL, {far}, NULL);
