@@ -72,7 +72,10 @@ async fn a_session_is_found_only_while_its_person_is_enabled(store: SqlStore) {
     commit(&store, vec![Change::UpdateUser(disabled)]).await;
     assert_eq!(store.session_by_token(&by_id(&mine)).await.unwrap(), None);
     commit(&store, vec![Change::UpdateUser(joni)]).await;
-    assert_eq!(store.session_by_token(&by_id(&mine)).await.unwrap(), Some(mine));
+    assert_eq!(
+        store.session_by_token(&by_id(&mine)).await.unwrap(),
+        Some(mine)
+    );
 }
 
 async fn a_session_is_found_by_its_id_with_its_secret_hash(store: SqlStore) {
