@@ -2379,11 +2379,16 @@ fn shadowed(
             .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
             .collect();
         let mut seen: HashMap<Bits, ()> = HashMap::new();
-        let mut wheres: Vec<(Bits, usize)> = space
-            .conditions
+        // The target's condition classes already hold the first condition of each set.
+        let mut wheres: Vec<(Bits, usize)> = space.target_conditions[t]
             .iter()
-            .enumerate()
-            .map(|(c, cond)| (and(&and(&target.bits, &cond.bits), &space.enforced), c))
+            .map(|&c| {
+                let bits = and(
+                    &and(&target.bits, &space.conditions[c].bits),
+                    &space.enforced,
+                );
+                (bits, c)
+            })
             .filter(|(b, _)| seen.insert(b.clone(), ()).is_none())
             .collect();
         // Fewest co-applying policies first: the witnesses then show a policy where little

@@ -114,12 +114,16 @@ pub fn sign_in_page(flow: &FlowState) -> String {
     format!("/signin?flow={}", flow.flow_id)
 }
 
+/// The page for a request whose query or body cannot be read (`target`).
+fn unreadable(target: &'static str, title: &str, message: &'static str) -> Response {
+    failure_page_as(&Error::invalid(target, message), title, message)
+}
+
 fn unreadable_request(target: &'static str) -> Response {
-    let message = "The application sent a request Portcullis cannot read. Go back to the application and try again.";
-    failure_page_as(
-        &Error::invalid(target, message),
+    unreadable(
+        target,
         "This sign-in request is not valid",
-        message,
+        "The application sent a request Portcullis cannot read. Go back to the application and try again.",
     )
 }
 
@@ -315,11 +319,10 @@ struct LogoutParams {
 }
 
 fn unreadable_logout(target: &'static str) -> Response {
-    let message = "The application sent a sign-out request Portcullis cannot read.";
-    failure_page_as(
-        &Error::invalid(target, message),
+    unreadable(
+        target,
         "This sign-out request is not valid",
-        message,
+        "The application sent a sign-out request Portcullis cannot read.",
     )
 }
 
