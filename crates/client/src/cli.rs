@@ -1,8 +1,10 @@
 //! The admin commands of the `portcullis` binary: `users`, `groups`, `roles`, `apps`,
-//! `locations`, `audit`, `logs` and `passes`, each a thin layer over [`AdminClient`].
+//! `locations`, `audit`, `logs`, `passes`, `ca`, `strengths`, `methods`, `passkeys` and
+//! `sessions`, each a thin layer over [`AdminClient`].
 //!
 //! The binary embeds [`AdminCommand`] with `#[command(flatten)]` in its own subcommand enum and
-//! calls [`run`]; on `Err` it prints the error and exits non-zero. The connection flags live in
+//! calls [`run`]; on `Err` it prints the error and exits with [`ClientError::exit`]'s code
+//! (0 done, 1 refused by the server, 2 usage or a local file: [`crate::Exit`]). The connection flags live in
 //! each group ([`ConnectionArgs`], global within the group) rather than at the top of the
 //! binary, so that `portcullis users list --json` works and `serve --data-dir` keeps its own
 //! meaning.
@@ -75,8 +77,17 @@ pub enum AdminCommand {
     /// Issue, show and revoke a user's Temporary Access Pass (how a person with no method, or a
     /// locked-out administrator, gets in)
     Passes(PassesArgs),
-    /// Conditional Access: replay the sign-in log against changed policies
+    /// Conditional Access policies: list, show, import, export, state, delete, replay
     Ca(crate::ca::CaArgs),
+    /// Authentication strengths (the built-in ones and custom ones)
+    Strengths(crate::security::StrengthsArgs),
+    /// The authentication method policies: TemporaryAccessPass, fido2 (passkeys, with the
+    /// AAGUID list) and Password
+    Methods(crate::security::MethodsArgs),
+    /// A person's passkeys
+    Passkeys(crate::security::PasskeysArgs),
+    /// A person's sign-in sessions
+    Sessions(crate::security::SessionsArgs),
 }
 
 impl AdminCommand {
@@ -92,6 +103,10 @@ impl AdminCommand {
             AdminCommand::Logs(a) => &a.connection,
             AdminCommand::Passes(a) => &a.connection,
             AdminCommand::Ca(a) => &a.connection,
+            AdminCommand::Strengths(a) => &a.connection,
+            AdminCommand::Methods(a) => &a.connection,
+            AdminCommand::Passkeys(a) => &a.connection,
+            AdminCommand::Sessions(a) => &a.connection,
         }
     }
 }
@@ -477,6 +492,12 @@ pub async fn run_with(
         AdminCommand::Logs(a) => logs(client, a.command, &printer, out).await,
         AdminCommand::Passes(a) => passes(client, a.command, &printer, out).await,
         AdminCommand::Ca(a) => crate::ca::run(client, a.command, json, out).await,
+        AdminCommand::Strengths(a) => {
+            crate::security::strengths(client, a.command, json, out).await
+        }
+        AdminCommand::Methods(a) => crate::security::methods(client, a.command, json, out).await,
+        AdminCommand::Passkeys(a) => crate::security::passkeys(client, a.command, json, out).await,
+        AdminCommand::Sessions(a) => crate::security::sessions(client, a.command, json, out).await,
     };
     match result {
         // `portcullis audit list | head` closes the pipe early; that is the reader being done,

@@ -42,6 +42,33 @@ pub enum ClientError {
     /// Writing the command's output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A command that acts on several things did some and the server refused others; what
+    /// happened to each was printed before this.
+    #[error("{0}")]
+    PartlyRefused(String),
+}
+
+/// The exit status of every admin command, decided here once (README "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The command did what was asked.
+    Success,
+    /// The server refused (its message was printed), could not be reached or answered what
+    /// the API does not; or a check found what it looks for.
+    Refused,
+    /// The command line, a file it names, or the local credentials are wrong: nothing was
+    /// asked of the server.
+    Usage,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Refused => 1,
+            Exit::Usage => 2,
+        }
+    }
 }
 
 struct ApiDisplay<'a> {
@@ -98,6 +125,19 @@ impl ClientError {
             ClientError::Api { code, .. } => Some(code),
             ClientError::OAuth { error, .. } => Some(error),
             _ => None,
+        }
+    }
+
+    /// How the binary exits after this error.
+    pub fn exit(&self) -> Exit {
+        match self {
+            ClientError::Usage(_) | ClientError::Credentials(_) => Exit::Usage,
+            ClientError::Api { .. }
+            | ClientError::OAuth { .. }
+            | ClientError::Transport { .. }
+            | ClientError::Decode { .. }
+            | ClientError::Output(_)
+            | ClientError::PartlyRefused(_) => Exit::Refused,
         }
     }
 

@@ -4,7 +4,8 @@
 //! `/graph/v1.0/` (OAuth 2.0 client credentials, bearer tokens refreshed before they expire,
 //! `@odata.nextLink` paging, Graph and OAuth errors parsed into one [`ClientError`]); where its
 //! credentials come from ([`Credentials`]: bootstrap.json or `PORTCULLIS_*` variables); and
-//! [`cli`], the `users|groups|roles|apps|locations|audit|logs|ca` commands of the `portcullis` binary,
+//! [`cli`], the `users|groups|roles|apps|locations|audit|logs|passes|ca|strengths|methods|
+//! passkeys|sessions` commands of the `portcullis` binary,
 //! with their table printer.
 //!
 //! Must never: depend on the server's crates (core, store, web): it speaks only HTTP and JSON,
@@ -18,6 +19,7 @@ pub mod cli;
 mod client;
 mod credentials;
 mod error;
+pub mod security;
 pub mod table;
 
 pub use client::{
@@ -25,4 +27,4 @@ pub use client::{
     segment,
 };
 pub use credentials::{Credentials, DEFAULT_URL, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_URL};
-pub use error::{ClientError, parse_error};
+pub use error::{ClientError, Exit, parse_error};
