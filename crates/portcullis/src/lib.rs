@@ -1,15 +1,17 @@
 //! # portcullis — the composition root
 //!
 //! This crate turns configuration into a running identity provider. It owns the configuration
-//! (file, environment, flags), logging setup, the `serve`, `migrate` and `check-config`
-//! commands, and the wiring of core, store and web. It decides nothing about identity itself:
+//! (file, environment, flags), logging setup, the `serve`, `migrate`, `check-config`,
+//! `backup`, `restore` and `healthcheck` commands, and the wiring of core, store and web. It decides nothing about identity itself:
 //! every rule lives in core, every query in the store, every route in web.
 //!
 //! What it must never do: hold domain logic, or start the server any other way than
 //! [`server::start`] — the test kit uses that same function, so what is tested is what runs.
 
+pub mod backup;
 pub mod config;
 pub mod connections;
+pub mod healthcheck;
 pub mod server;
 
 /// The allocator of every program built on this crate (the server, the load generator's child

@@ -47,6 +47,7 @@ mod read;
 mod rows;
 mod sessions;
 mod sign_ins;
+pub mod snapshot;
 pub mod testing;
 mod write;
 
