@@ -449,6 +449,110 @@ impl Config {
     }
 }
 
+/// A setting a production deployment needs and this configuration seems to lack.
+/// `portcullis check-config` prints each to standard error (and fails with `--strict`); none
+/// stops `serve`, because a laptop or a test is not production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductionWarning {
+    /// `public_url` is `http://` on a host other than this machine: sign-in cookies and codes
+    /// would cross the network in the clear.
+    PlainHttpPublicUrl { url: String },
+    /// `public_url` is `https://`, so something in front terminates TLS (Portcullis serves
+    /// plain HTTP), and `trusted_proxies` is empty: every client would appear to come from it.
+    NoTrustedProxies { url: String },
+    /// PostgreSQL without `secret_key`: `serve` refuses to start, and every node needs the same
+    /// key.
+    PostgresWithoutSecretKey,
+    /// A `trusted_proxies` range covers every address: anyone can forge the client address.
+    TrustsEveryProxy { range: String },
+    /// Listening on every interface while `public_url` names this machine only: people on
+    /// other machines would be sent to their own.
+    LocalPublicUrlOnOpenListener { url: String, listen: SocketAddr },
+}
+
+impl std::fmt::Display for ProductionWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProductionWarning::PlainHttpPublicUrl { url } => write!(
+                f,
+                "public_url {url} is plain http on a host other than this machine: put TLS in front (a reverse proxy, see deploy/) and set public_url to its https:// address"
+            ),
+            ProductionWarning::NoTrustedProxies { url } => write!(
+                f,
+                "public_url {url} is https, so a proxy in front terminates TLS, but trusted_proxies is empty: lockout, rate limits, named locations and the logs would all see the proxy's address. Set trusted_proxies to the proxy's address or range"
+            ),
+            ProductionWarning::PostgresWithoutSecretKey => write!(
+                f,
+                "database_url is PostgreSQL but secret_key is not set: serve will refuse to start. Generate one (openssl rand -base64 32) and give every node the same"
+            ),
+            ProductionWarning::TrustsEveryProxy { range } => write!(
+                f,
+                "trusted_proxies includes {range}, which covers every address: any client can set X-Forwarded-For and choose the address lockout and Conditional Access see. List only your proxies"
+            ),
+            ProductionWarning::LocalPublicUrlOnOpenListener { url, listen } => write!(
+                f,
+                "listen {listen} accepts other machines but public_url {url} names this one: tokens and redirects would send people to their own machine. Set public_url to the address people use"
+            ),
+        }
+    }
+}
+
+/// The host of an absolute URL, without brackets or port.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+/// Whether a host name or address is this machine.
+fn is_local_host(host: &str) -> bool {
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Config {
+    /// What a production deployment would miss in this configuration (see
+    /// [`ProductionWarning`]).
+    pub fn production_warnings(&self) -> Vec<ProductionWarning> {
+        let mut warnings = Vec::new();
+        let url = self.public_url();
+        let host = url_host(&url).unwrap_or_default();
+        let https = url.starts_with("https://");
+        if !https && !is_local_host(&host) {
+            warnings.push(ProductionWarning::PlainHttpPublicUrl { url: url.clone() });
+        }
+        if https && self.trusted_proxies.is_empty() {
+            warnings.push(ProductionWarning::NoTrustedProxies { url: url.clone() });
+        }
+        if !self.is_sqlite() && self.secret_key.is_none() {
+            warnings.push(ProductionWarning::PostgresWithoutSecretKey);
+        }
+        for range in &self.trusted_proxies {
+            if range.0.prefix_len() == 0 {
+                warnings.push(ProductionWarning::TrustsEveryProxy {
+                    range: range.0.to_string(),
+                });
+            }
+        }
+        if !self.listen.ip().is_loopback() && is_local_host(&host) {
+            warnings.push(ProductionWarning::LocalPublicUrlOnOpenListener {
+                url,
+                listen: self.listen,
+            });
+        }
+        warnings
+    }
+}
+
 /// The largest rate limit accepted, in calls a minute.
 const MAX_RATE_LIMIT: u32 = 1_000_000_000;
 
@@ -830,5 +934,62 @@ mod tests {
             ..Config::default()
         };
         config.validate().expect("good origins");
+    }
+
+    #[test]
+    fn production_warnings_name_what_is_missing() {
+        let local = Config::default();
+        assert_eq!(local.production_warnings(), []);
+
+        let plain = Config {
+            public_url: "http://login.example.com".into(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            plain.production_warnings().as_slice(),
+            [ProductionWarning::PlainHttpPublicUrl { .. }]
+        ));
+
+        let proxied = Config {
+            public_url: "https://login.example.com".into(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            proxied.production_warnings().as_slice(),
+            [ProductionWarning::NoTrustedProxies { .. }]
+        ));
+        let fixed = Config {
+            trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+            ..proxied.clone()
+        };
+        assert_eq!(fixed.production_warnings(), []);
+        let everyone = Config {
+            trusted_proxies: vec!["0.0.0.0/0".parse().unwrap()],
+            ..proxied
+        };
+        assert!(matches!(
+            everyone.production_warnings().as_slice(),
+            [ProductionWarning::TrustsEveryProxy { .. }]
+        ));
+
+        let postgres = Config {
+            database_url: Some("postgres://db/portcullis".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            postgres.production_warnings(),
+            [ProductionWarning::PostgresWithoutSecretKey]
+        );
+
+        let open = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(matches!(
+            open.production_warnings().as_slice(),
+            [ProductionWarning::LocalPublicUrlOnOpenListener { .. }]
+        ));
+        assert_eq!(url_host("http://[::1]:8080/x").as_deref(), Some("::1"));
+        assert!(is_local_host("127.0.0.2") && is_local_host("app.localhost"));
     }
 }

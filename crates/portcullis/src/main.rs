@@ -6,10 +6,20 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use portcullis::config::{self, Config};
 use portcullis::server::{self, Overrides};
+use portcullis::{backup, healthcheck};
+use portcullis_client::Exit;
 
 /// Portcullis: a self-hosted identity provider with passkeys and Conditional Access.
 #[derive(Parser)]
-#[command(name = "portcullis", version, about, propagate_version = true)]
+#[command(
+    name = "portcullis",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Exit codes: 0 done; 1 the server refused (its message is printed), could not be reached, \
+or a check found something (healthcheck, check-config --strict, policy analyze); 2 usage: the command line, \
+a file it names or the local credentials."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,8 +31,45 @@ enum Command {
     Serve(ServerArgs),
     /// Bring the database schema up to date, then exit.
     Migrate(ServerArgs),
-    /// Print the resolved configuration with secrets redacted, then exit.
-    CheckConfig(ServerArgs),
+    /// Print the resolved configuration with secrets redacted, then exit. Warns on standard
+    /// error when a production-looking configuration misses a setting it needs.
+    CheckConfig {
+        #[command(flatten)]
+        args: ServerArgs,
+        /// Exit 1 when there is a warning
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Copy a running server's SQLite database, with the key that seals its signing keys, into
+    /// one file only its owner can read (PostgreSQL: use pg_dump, see README)
+    Backup {
+        /// The backup file to write (never overwritten)
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[command(flatten)]
+        args: ServerArgs,
+    },
+    /// Make a new data folder from a backup; start it with `serve --data-dir DIR`
+    Restore {
+        /// A file `portcullis backup` wrote
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The new data folder (must not exist, or be empty)
+        #[arg(long, value_name = "DIR", required = true)]
+        data_dir: PathBuf,
+    },
+    /// Ask the local server's /readyz whether it is ready: exit 0 if so, 1 if not (for
+    /// container health checks)
+    Healthcheck {
+        #[command(flatten)]
+        args: ServerArgs,
+        /// host:port to ask [default: the listen address, 0.0.0.0 read as 127.0.0.1]
+        #[arg(long, value_name = "HOST:PORT")]
+        address: Option<String>,
+        /// Seconds to wait for the answer
+        #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+        timeout: u64,
+    },
     /// Token signing keys.
     Keys {
         #[command(subcommand)]
@@ -193,13 +240,101 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// A command that failed, and the exit status that says how ([`Exit`]: one rule for every
+/// command, in the client crate).
+struct Failure {
+    exit: Exit,
+    message: String,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure {
+            exit: Exit::Refused,
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+impl From<portcullis_client::ClientError> for Failure {
+    fn from(e: portcullis_client::ClientError) -> Self {
+        Failure {
+            exit: e.exit(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<backup::BackupError> for Failure {
+    fn from(e: backup::BackupError) -> Self {
+        Failure {
+            exit: e.exit(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The configuration, where a bad one is a usage error (exit 2).
+fn resolve_or_usage(args: &ServerArgs) -> Result<Config, Failure> {
+    args.resolve().map_err(|e| Failure {
+        exit: Exit::Usage,
+        message: format!("{e:#}"),
+    })
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Policy { .. } => unreachable!("handled before the runtime starts"),
-        Command::Admin(cmd) => portcullis_client::cli::run(cmd, &mut std::io::stdout())
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}")),
-        Command::Serve(args) => serve(args.resolve()?).await,
+        Command::Admin(cmd) => Ok(portcullis_client::cli::run(cmd, &mut std::io::stdout()).await?),
+        Command::Backup { file, args } => {
+            let config = resolve_or_usage(&args)?;
+            let made = tokio::task::spawn_blocking(move || backup::backup(&config, &file))
+                .await
+                .map_err(|e| anyhow::anyhow!("the backup did not finish: {e}"))??;
+            println!(
+                "Backed up the database ({} bytes, integrity checked) and its sealing key to {} (readable by its owner only).\n\
+                 Restore with: portcullis restore {} --data-dir NEW_FOLDER, and serve it at {} (the issuer its tokens name).",
+                made.database_bytes,
+                made.file.display(),
+                made.file.display(),
+                made.public_url
+            );
+            Ok(())
+        }
+        Command::Restore { file, data_dir } => {
+            let restored = tokio::task::spawn_blocking(move || backup::restore(&file, &data_dir))
+                .await
+                .map_err(|e| anyhow::anyhow!("the restore did not finish: {e}"))??;
+            println!(
+                "Restored the backup of {} into {}: the database ({} bytes, integrity checked) and secret.key.\n\
+                 Start it with: portcullis serve --data-dir {} --public-url {}\n\
+                 bootstrap.json is not in a backup: the automation credentials you hold still work.",
+                restored.created,
+                restored.data_dir.display(),
+                restored.database_bytes,
+                restored.data_dir.display(),
+                restored.public_url
+            );
+            Ok(())
+        }
+        Command::Healthcheck {
+            args,
+            address,
+            timeout,
+        } => {
+            let address = match address {
+                Some(a) => a,
+                None => healthcheck::local_address(resolve_or_usage(&args)?.listen).to_string(),
+            };
+            let timeout = std::time::Duration::from_secs(timeout.max(1));
+            tokio::task::spawn_blocking(move || healthcheck::check(&address, timeout))
+                .await
+                .map_err(|e| anyhow::anyhow!("the check did not finish: {e}"))?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("ready");
+            Ok(())
+        }
+        Command::Serve(args) => serve(args.resolve()?).await.map_err(Failure::from),
         Command::Migrate(args) => {
             let config = args.resolve()?;
             portcullis::init_logging(&config);
@@ -215,7 +350,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: KeysCommand::Rotate { args, immediately },
         } => {
             let config = args.resolve()?;
-            let (kid, signs_from) = server::rotate_signing_keys(&config, immediately).await?;
+            let (kid, signs_from) = server::rotate_signing_keys(&config, immediately)
+                .await
+                .map_err(Failure::from)?;
             if immediately {
                 println!(
                     "A new signing key is in use: {kid}. The previous key no longer signs; it stays published until its tokens expire."
@@ -230,12 +367,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CheckConfig(args) => {
+        Command::CheckConfig { args, strict } => {
             let config = args.resolve()?;
             // Files the settings name are opened as `serve` would, so a bad one is found here
             // rather than at the next start.
             server::load_country_database(&config)?;
             print!("{}", config.redacted_toml());
+            let warnings = config.production_warnings();
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            if strict && !warnings.is_empty() {
+                return Err(Failure {
+                    exit: Exit::Refused,
+                    message: format!(
+                        "{} warning(s) and --strict: see README \"Running in production\" and deploy/",
+                        warnings.len()
+                    ),
+                });
+            }
             Ok(())
         }
     }
@@ -262,9 +412,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.exit.code())
         }
     }
 }
