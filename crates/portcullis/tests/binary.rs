@@ -9,6 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+#[path = "binary/admin.rs"]
+mod admin;
+#[path = "binary/backup.rs"]
+mod backup;
+#[path = "binary/deploy.rs"]
+mod deploy;
+
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 
 /// A free loopback port: bound, noted, released.
@@ -55,10 +62,15 @@ fn serve_command(data: &Path, port: u16) -> Command {
 
 /// Starts `portcullis serve` and reads its output until it says it is running.
 fn serve(data: &Path) -> Running {
+    serve_with(data, |_| {})
+}
+
+/// As [`serve`], with the command changed first (an environment variable, a flag).
+fn serve_with(data: &Path, configure: impl FnOnce(&mut Command)) -> Running {
     let port = free_port();
-    let mut child = serve_command(data, port)
-        .spawn()
-        .expect("the binary starts");
+    let mut command = serve_command(data, port);
+    configure(&mut command);
+    let mut child = command.spawn().expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
     let (lines, rx) = mpsc::channel();
     std::thread::spawn(move || {
