@@ -56,8 +56,8 @@ pub enum Exit {
     /// The server refused (its message was printed), could not be reached or answered what
     /// the API does not; or a check found what it looks for.
     Refused,
-    /// The command line, a file it names, or the local credentials are wrong: nothing was
-    /// asked of the server.
+    /// The command line, a file it names, a name it gives (none or several match), or the
+    /// local credentials are wrong: nothing was changed.
     Usage,
 }
 

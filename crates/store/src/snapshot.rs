@@ -116,3 +116,86 @@ pub fn check_database(path: &Path) -> Result<(), SnapshotError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch folder under the system's temporary folder, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("portcullis-snapshot-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_copy_is_checked_and_a_damaged_or_foreign_file_is_not_sound() {
+        let scratch = Scratch::new("check");
+        let source = scratch.0.join("source.db");
+        let conn = Connection::open(&source).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; CREATE TABLE _sqlx_migrations (version BIGINT); \
+             CREATE TABLE users (id TEXT); INSERT INTO users VALUES ('a'), ('b');",
+        )
+        .unwrap();
+        // The source stays open, in WAL mode, as the server keeps it.
+        let url = format!("sqlite://{}?mode=rwc", source.display());
+        let copy = scratch.0.join("copy.db");
+        let bytes = copy_database(&url, &copy).unwrap();
+        assert!(bytes > 0);
+        let users: i64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(users, 2);
+        drop(conn);
+
+        let foreign = scratch.0.join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        assert!(matches!(
+            check_database(&foreign),
+            Err(SnapshotError::Unsound(_))
+        ));
+        let junk = scratch.0.join("junk.db");
+        std::fs::write(&junk, vec![7u8; 8192]).unwrap();
+        assert!(check_database(&junk).is_err());
+        // A database whose second page (a table's b-tree header and cell pointers) was
+        // damaged fails SQLite's integrity check.
+        let mut damaged = std::fs::read(&copy).unwrap();
+        let page_size: usize = 4096;
+        assert!(damaged.len() >= 2 * page_size);
+        for b in &mut damaged[page_size..page_size + 200] {
+            *b = 0xA5;
+        }
+        let damaged_path = scratch.0.join("damaged.db");
+        std::fs::write(&damaged_path, damaged).unwrap();
+        assert!(check_database(&damaged_path).is_err());
+
+        assert_eq!(
+            copy_database("postgres://db/x", &scratch.0.join("x.db")),
+            Err(SnapshotError::NotAFile("postgres://db/x".into()))
+        );
+        assert!(matches!(
+            copy_database(
+                &format!("sqlite://{}", scratch.0.join("none.db").display()),
+                &scratch.0.join("y.db")
+            ),
+            Err(SnapshotError::Missing(_))
+        ));
+    }
+}
