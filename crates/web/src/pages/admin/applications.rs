@@ -124,6 +124,11 @@ async fn create(
         public_client: uris(&form, "publicClient.redirectUris"),
         spa: uris(&form, "spa.redirectUris"),
         api_permissions: None,
+        identifier_uris: None,
+        api: None,
+        app_roles: None,
+        app_role_assignment_required: None,
+        group_membership_claims: None,
         sign_in_audience: None,
         odata_type: None,
     };
@@ -226,7 +231,7 @@ async fn save(
         web: uris(&form, "web.redirectUris"),
         public_client: uris(&form, "publicClient.redirectUris"),
         spa: uris(&form, "spa.redirectUris"),
-        api_permissions: None,
+        ..ApplicationPatch::default()
     };
     match state
         .directory
