@@ -75,9 +75,11 @@ fn valid_value(value: &str, scope: bool) -> bool {
 /// scheme, no whitespace, wildcard, query or fragment, and no trailing `/` (a scope is asked for
 /// as `<uri>/<value>`).
 fn valid_identifier_uri(uri: &str) -> bool {
-    let rest = uri
+    // Schemes are case-insensitive (RFC 3986 §3.1), as is the uniqueness of the whole URI.
+    let lower = uri.to_ascii_lowercase();
+    let rest = lower
         .strip_prefix("api://")
-        .or_else(|| uri.strip_prefix("https://"));
+        .or_else(|| lower.strip_prefix("https://"));
     rest.is_some_and(|rest| {
         !rest.is_empty()
             && uri.len() <= MAX_IDENTIFIER_URI

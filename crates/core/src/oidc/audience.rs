@@ -49,7 +49,10 @@ fn split(scope: &str) -> Option<(&str, &str)> {
 /// `api://` identifier URI or an appId), so that naming an unknown one is refused rather than
 /// ignored.
 fn names_an_api(resource: &str) -> bool {
-    resource.starts_with("api://") || Uuid::parse_str(resource).is_ok()
+    resource
+        .get(..6)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("api://"))
+        || Uuid::parse_str(resource).is_ok()
 }
 
 /// The API application a scope's resource part names: by appId or by identifier URI.
