@@ -460,7 +460,10 @@ mod tests {
     #[test]
     fn sign_in_codes_are_entras_numbers_and_round_trip() {
         let numbers: Vec<u32> = SignInErrorCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [50126, 50053, 50057, 50074, 50079, 53003, 500121]);
+        assert_eq!(
+            numbers,
+            [50126, 50053, 50057, 50074, 50079, 53003, 500121, 50105]
+        );
         for code in SignInErrorCode::ALL {
             assert_eq!(SignInErrorCode::from_code(code.code()), Some(*code));
             assert!(!code.description().is_empty());
@@ -589,6 +592,7 @@ mod tests {
             (S::MoreInformationRequired, 401),
             (S::BlockedByConditionalAccess, 403),
             (S::PasskeySignInFailed, 401),
+            (S::NotAssignedToApplication, 403),
         ];
         assert_eq!(
             expected.len(),

@@ -691,3 +691,136 @@ async fn tokens_list_groups_and_roles_and_past_the_bound_point_at_get_member_obj
     assert!(id_token.get("_claim_names").is_none(), "{id_token}");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn the_portal_requires_assignment_and_assigns_people_and_groups_by_name() {
+    const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+    let t = TestServer::start().await;
+    let client = confidential_app(&t).await;
+    let app = t.get(&format!("/applications/{}", client.client_id)).await;
+    let object = id(&app.body);
+    let joni = user(&t, "joni@contoso.com").await;
+    let sales = create_group(&t, "Sales").await;
+    let page = format!("/admin/applications/{object}");
+    let admin = crate::portal::admin(&t).await;
+    let assigned = || async {
+        t.get(&format!("/servicePrincipals/{object}/appRoleAssignedTo"))
+            .await
+            .body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["principalId"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    let saved = admin
+        .post(
+            &page,
+            &[
+                ("displayName", "Contoso Portal"),
+                ("web.redirectUris", REDIRECT),
+                ("appRoleAssignmentRequired", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let read = t.get(&format!("/applications/{object}")).await;
+    assert_eq!(read.body["appRoleAssignmentRequired"], true);
+
+    let default_access = "00000000-0000-0000-0000-000000000000";
+    for principal in ["joni@contoso.com", "Sales"] {
+        let added = admin
+            .post(
+                &format!("{page}/assignments"),
+                &[("principal", principal), ("appRoleId", default_access)],
+            )
+            .await;
+        assert_eq!(
+            added.status,
+            StatusCode::SEE_OTHER,
+            "{principal}: {}",
+            added.html
+        );
+    }
+    let mut found = assigned().await;
+    found.sort();
+    let mut expected = vec![joni.clone(), sales.clone()];
+    expected.sort();
+    assert_eq!(found, expected);
+    let shown = admin.get(&page).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(
+        shown.html.contains("Assignment required: only"),
+        "{}",
+        shown.html
+    );
+    assert!(shown.html.contains(">joni<") && shown.html.contains(">Sales<"));
+
+    // Someone who is neither a user nor a group: answered beside the field, nothing added.
+    let unknown = admin
+        .post(
+            &format!("{page}/assignments"),
+            &[
+                ("principal", "nobody@contoso.com"),
+                ("appRoleId", default_access),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.html.contains("No user signs in as"),
+        "{}",
+        unknown.html
+    );
+    assert_eq!(assigned().await.len(), 2);
+
+    // A Helpdesk Administrator reads the page but cannot assign or remove.
+    let (_, helpdesk) =
+        crate::portal::person(&t, "helpdesk@contoso.com", &[HELPDESK_ADMINISTRATOR]).await;
+    let seen = helpdesk.get(&page).await;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(!seen.html.contains("id=\"add-assignment\""));
+    let refused = helpdesk
+        .post(
+            &format!("{page}/assignments"),
+            &[
+                ("principal", "helpdesk@contoso.com"),
+                ("appRoleId", default_access),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let listed = t
+        .get(&format!("/servicePrincipals/{object}/appRoleAssignedTo"))
+        .await;
+    let joni_assignment = listed.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["principalId"] == joni)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let remove = format!("{page}/assignments/{joni_assignment}/remove");
+    assert_eq!(
+        helpdesk.post(&remove, &[]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(assigned().await.len(), 2);
+
+    // Removing asks first, then removes.
+    let confirm = admin.get(&remove).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(
+        confirm.html.contains("joni (Default access)"),
+        "{}",
+        confirm.html
+    );
+    assert_eq!(assigned().await.len(), 2);
+    let removed = admin.post(&remove, &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.html);
+    assert_eq!(assigned().await, vec![sales]);
+    t.stop().await;
+}
