@@ -120,6 +120,7 @@ pub async fn begin(deps: &Deps<dyn Store>, settings: &BootstrapSettings) -> Resu
         spa: RedirectUris::default(),
         api_permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
         password_credentials: vec![secret.credential.clone()],
+        access: Default::default(),
         created_date_time: now,
         bootstrap_automation: true,
     };

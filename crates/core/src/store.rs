@@ -17,8 +17,8 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::directory::model::{
-    Application, DocumentKind, Group, ObjectKind, PasswordCredential, PolicyDocument,
-    RoleAssignment, SigningKey, Tenant, User,
+    AppRoleAssignment, Application, DocumentKind, Group, ObjectKind, PasswordCredential,
+    PolicyDocument, RoleAssignment, SigningKey, Tenant, User,
 };
 use crate::directory::store::DirectoryChange;
 use crate::kernel::split_token::TokenKey;
@@ -75,6 +75,8 @@ pub enum Change {
     UpdateApplication(Application),
     /// Also removes its credentials and role assignments.
     DeleteApplication(Uuid),
+    InsertAppRoleAssignment(AppRoleAssignment),
+    DeleteAppRoleAssignment(Uuid),
     InsertPasswordCredential {
         application_id: Uuid,
         credential: PasswordCredential,
@@ -225,6 +227,8 @@ impl Flatten for DirectoryChange {
             DirectoryChange::InsertApplication(a) => Change::InsertApplication(a),
             DirectoryChange::UpdateApplication(a) => Change::UpdateApplication(a),
             DirectoryChange::DeleteApplication(id) => Change::DeleteApplication(id),
+            DirectoryChange::InsertAppRoleAssignment(a) => Change::InsertAppRoleAssignment(a),
+            DirectoryChange::DeleteAppRoleAssignment(id) => Change::DeleteAppRoleAssignment(id),
             DirectoryChange::InsertPasswordCredential {
                 application_id,
                 credential,

@@ -83,6 +83,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Hours a new signing key made by `portcullis keys rotate` is published before it signs.
     pub signing_key_prepublish_hours: u32,
+    /// The most groups a token lists in its `groups` claim (Entra's JWT bound, 200); past it,
+    /// the token carries the overage indicator instead.
+    pub groups_claim_limit: u32,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -159,6 +162,7 @@ impl Default for Config {
             geoip_country_database: None,
             cors_allowed_origins: Vec::new(),
             signing_key_prepublish_hours: 24,
+            groups_claim_limit: 200,
         }
     }
 }
@@ -198,6 +202,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("geoip_country_database", Kind::Text),
     ("cors_allowed_origins", Kind::List),
     ("signing_key_prepublish_hours", Kind::Integer),
+    ("groups_claim_limit", Kind::Integer),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -336,6 +341,9 @@ impl Config {
             if !(1..=86_400).contains(&seconds) {
                 bail!("{key} must be from 1 to 86400 seconds, got {seconds}");
             }
+        }
+        if self.groups_claim_limit == 0 {
+            bail!("groups_claim_limit must be at least 1");
         }
         if self.signing_key_prepublish_hours > 24 * 30 {
             bail!(

@@ -552,7 +552,8 @@ pub async fn start(
         sessions: Sessions::new(narrow!(deps, SessionStore)),
         sign_ins,
         oidc: Oidc::new(narrow!(deps, OidcStore), tokens.clone())
-            .with_browser_origins(&config.cors_allowed_origins),
+            .with_browser_origins(&config.cors_allowed_origins)
+            .with_groups_claim_limit(config.groups_claim_limit as usize),
         sign_in_logs: SignInLogs::new(narrow!(deps, LogStore)),
         readiness: Readiness::new(deps.store.clone()),
         passkeys,

@@ -97,6 +97,7 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
         },
         api_permissions: Vec::new(),
         password_credentials: Vec::new(),
+        access: Default::default(),
         created_date_time: now(),
         bootstrap_automation: false,
     };
@@ -202,6 +203,7 @@ fn flow(app: &Application) -> SignInFlow {
         authorization: None,
         reuses_session: false,
         persistent_browser: None,
+        requires_assignment: None,
         created: now(),
         expires: now() + Duration::minutes(10),
     }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use portcullis_core::Result;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
-    Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment, SigningKey,
-    Tenant, User,
+    AppRoleAssignment, Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment,
+    SigningKey, Tenant, User,
 };
 use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
 use portcullis_core::kernel::query::{ListQuery, Page};
@@ -100,7 +100,7 @@ impl SqlStore {
                 concat!(
                     "SELECT a.id, a.app_id, a.display_name, a.is_fallback_public_client, ",
                     "a.web_redirect_uris, a.public_client_redirect_uris, a.spa_redirect_uris, ",
-                    "a.api_permissions, a.created, a.bootstrap_automation, ",
+                    "a.api_permissions, a.created, a.bootstrap_automation, a.access, ",
                     "c.key_id AS credential_key_id, ",
                     "c.display_name AS credential_display_name, c.hint AS credential_hint, ",
                     "c.start_date_time AS credential_start, c.end_date_time AS credential_end, ",
@@ -337,6 +337,44 @@ impl DirectoryStore for SqlStore {
             items: self.with_credentials(apps).await?,
             next,
         })
+    }
+
+    async fn application_by_identifier_uri(&self, uri: &str) -> Result<Option<Application>> {
+        let found = self
+            .fetch_all(
+                db::query("SELECT application_id FROM application_identifier_uris WHERE uri = $1")
+                    .bind(uri.to_lowercase()),
+            )
+            .await?;
+        match found.first() {
+            Some(row) => {
+                self.one_application(rows::uuid(row, "application_id")?, false)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn app_role_assignments(&self, resource_id: Uuid) -> Result<Vec<AppRoleAssignment>> {
+        let found = self
+            .fetch_all(
+                db::query(concat!(
+                    "SELECT r.id, r.app_role_id, r.principal_id, r.principal_type, ",
+                    "r.resource_id, r.created, a.display_name AS resource_display_name, ",
+                    "COALESCE(u.display_name, g.display_name, p.display_name, '') ",
+                    "AS principal_display_name ",
+                    "FROM app_role_assignments r ",
+                    "JOIN applications a ON a.id = r.resource_id ",
+                    "LEFT JOIN users u ON r.principal_type = 'User' AND u.id = r.principal_id ",
+                    "LEFT JOIN groups g ON r.principal_type = 'Group' AND g.id = r.principal_id ",
+                    "LEFT JOIN applications p ON r.principal_type = 'ServicePrincipal' ",
+                    "AND p.id = r.principal_id ",
+                    "WHERE r.resource_id = $1 ORDER BY r.created, r.id"
+                ))
+                .bind(id(resource_id)),
+            )
+            .await?;
+        decode_all(found, rows::app_role_assignment)
     }
 
     async fn revisions(&self) -> Result<Option<Revisions>> {

@@ -8,8 +8,9 @@ use crate::db::Row;
 use portcullis_core::Error;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
-    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
-    RedirectUris, RoleAssignment, SigningKey, Tenant, User, UserType,
+    AppRoleAssignment, Application, AssignedPrincipalType, DocumentKind, Group, MemberRef,
+    ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment, SigningKey,
+    Tenant, User, UserType,
 };
 use portcullis_core::kernel::clock::from_unix_millis;
 use time::OffsetDateTime;
@@ -30,7 +31,7 @@ macro_rules! application_columns {
     () => {
         "id, app_id, display_name, is_fallback_public_client, web_redirect_uris, \
          public_client_redirect_uris, spa_redirect_uris, api_permissions, created, \
-         bootstrap_automation"
+         bootstrap_automation, access"
     };
 }
 macro_rules! credential_columns {
@@ -196,6 +197,21 @@ pub(crate) fn role_assignment(row: &Row) -> Result<RoleAssignment, Error> {
     })
 }
 
+pub(crate) fn app_role_assignment(row: &Row) -> Result<AppRoleAssignment, Error> {
+    let kind = text(row, "principal_type")?;
+    Ok(AppRoleAssignment {
+        id: uuid(row, "id")?,
+        app_role_id: uuid(row, "app_role_id")?,
+        principal_id: uuid(row, "principal_id")?,
+        principal_type: AssignedPrincipalType::parse(&kind)
+            .ok_or_else(|| corrupt("principal_type", format!("unknown principal type '{kind}'")))?,
+        principal_display_name: text(row, "principal_display_name")?,
+        resource_id: uuid(row, "resource_id")?,
+        resource_display_name: text(row, "resource_display_name")?,
+        created_date_time: instant(row, "created")?,
+    })
+}
+
 /// The application without its credentials; the caller attaches them.
 pub(crate) fn application(row: &Row) -> Result<Application, Error> {
     let uris = |column: &str| -> Result<RedirectUris, Error> {
@@ -213,6 +229,7 @@ pub(crate) fn application(row: &Row) -> Result<Application, Error> {
         spa: uris("spa_redirect_uris")?,
         api_permissions: json(row, "api_permissions")?,
         password_credentials: Vec::new(),
+        access: json(row, "access")?,
         created_date_time: instant(row, "created")?,
         bootstrap_automation: flag(row, "bootstrap_automation")?,
     })

@@ -205,6 +205,9 @@ fn violation(change: &Change, violation: Violation) -> Error {
             Change::InsertPasswordCredential { application_id, .. } => {
                 Error::not_found("application", application_id.to_string())
             }
+            Change::InsertAppRoleAssignment(assignment) => {
+                Error::not_found("application", assignment.resource_id.to_string())
+            }
             // No other write has a foreign key; if one is added without a case here, say so.
             other => Error::Internal(format!(
                 "unexpected foreign key violation in {}",
@@ -260,7 +263,12 @@ fn conflict_message(change: &Change, detail: &str) -> String {
             }
         }
         Change::InsertApplication(app) | Change::UpdateApplication(app) => {
-            if detail.contains("app_id") {
+            if detail.contains("identifier_uris") {
+                format!(
+                    "Another object with the same value for property identifierUris already exists: one of {:?}",
+                    app.access.identifier_uris
+                )
+            } else if detail.contains("app_id") {
                 app_id(app)
             } else if detail.contains("password_credentials") {
                 format!(
@@ -286,6 +294,19 @@ fn conflict_message(change: &Change, detail: &str) -> String {
         Change::InsertSigningKey(key) => {
             format!("A signing key with kid '{}' already exists", key.kid)
         }
+        Change::InsertAppRoleAssignment(assignment) => {
+            if detail.contains("principal") {
+                format!(
+                    "Permission being assigned already exists on the object: principal '{}' already holds app role '{}' of '{}'",
+                    assignment.principal_id, assignment.app_role_id, assignment.resource_id
+                )
+            } else {
+                format!(
+                    "An app role assignment with id '{}' already exists",
+                    assignment.id
+                )
+            }
+        }
         other => format!("{} conflicts with an existing object", change_name(other)),
     }
 }
@@ -307,6 +328,8 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertApplication(_) => "InsertApplication",
         Change::UpdateApplication(_) => "UpdateApplication",
         Change::DeleteApplication(_) => "DeleteApplication",
+        Change::InsertAppRoleAssignment(_) => "InsertAppRoleAssignment",
+        Change::DeleteAppRoleAssignment(_) => "DeleteAppRoleAssignment",
         Change::InsertPasswordCredential { .. } => "InsertPasswordCredential",
         Change::DeletePasswordCredential { .. } => "DeletePasswordCredential",
         Change::InsertDocument(_) => "InsertDocument",
@@ -499,8 +522,8 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             let query = db::query(
                 "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
                  web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, \
-                 api_permissions, created, bootstrap_automation) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 api_permissions, access, created, bootstrap_automation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             );
             // The automation marker is written here only: no update changes it.
             let query = bind_application(query, app)?
@@ -510,21 +533,31 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             for credential in &app.password_credentials {
                 insert_credential(conn, change, app.id, credential).await?;
             }
+            insert_identifier_uris(conn, change, app).await?;
         }
         Change::UpdateApplication(app) => {
             let query = db::query(
                 "UPDATE applications SET app_id = $2, display_name = $3, \
                  is_fallback_public_client = $4, web_redirect_uris = $5, \
                  public_client_redirect_uris = $6, spa_redirect_uris = $7, \
-                 api_permissions = $8 WHERE id = $1",
+                 api_permissions = $8, access = $9 WHERE id = $1",
             );
             let done = run(conn, change, bind_application(query, app)?).await?;
             require_row(done, "application", app.id.to_string())?;
+            let query =
+                db::query("DELETE FROM application_identifier_uris WHERE application_id = $1")
+                    .bind(id(app.id));
+            run(conn, change, query).await?;
+            insert_identifier_uris(conn, change, app).await?;
         }
         Change::DeleteApplication(app_id) => {
-            let query = db::query("DELETE FROM password_credentials WHERE application_id = $1")
-                .bind(id(*app_id));
-            run(conn, change, query).await?;
+            for sql in [
+                "DELETE FROM password_credentials WHERE application_id = $1",
+                "DELETE FROM application_identifier_uris WHERE application_id = $1",
+                "DELETE FROM app_role_assignments WHERE resource_id = $1",
+            ] {
+                run(conn, change, db::query(sql).bind(id(*app_id))).await?;
+            }
             let query = db::query("DELETE FROM applications WHERE id = $1").bind(id(*app_id));
             let done = run(conn, change, query).await?;
             require_row(done, "application", app_id.to_string())?;
@@ -534,6 +567,25 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             application_id,
             credential,
         } => insert_credential(conn, change, *application_id, credential).await?,
+        Change::InsertAppRoleAssignment(assignment) => {
+            let query = db::query(
+                "INSERT INTO app_role_assignments (id, resource_id, app_role_id, principal_id, \
+                 principal_type, created) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id(assignment.id))
+            .bind(id(assignment.resource_id))
+            .bind(id(assignment.app_role_id))
+            .bind(id(assignment.principal_id))
+            .bind(assignment.principal_type.as_str())
+            .bind(unix_millis(assignment.created_date_time));
+            run(conn, change, query).await?;
+        }
+        Change::DeleteAppRoleAssignment(assignment_id) => {
+            let query = db::query("DELETE FROM app_role_assignments WHERE id = $1")
+                .bind(id(*assignment_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "appRoleAssignment", assignment_id.to_string())?;
+        }
         Change::DeletePasswordCredential {
             application_id,
             key_id,
@@ -627,8 +679,8 @@ fn bind_group(query: Query, group: &Group) -> Query {
         .bind(flag(group.security_enabled))
 }
 
-/// Binds an application's columns but `created` as $1..$8, in the order of
-/// `rows::application_columns!`.
+/// Binds an application's own columns but `created` and the automation marker as $1..$9:
+/// those of `rows::application_columns!` before `created`, then `access`.
 fn bind_application(query: Query, app: &Application) -> Result<Query, Error> {
     Ok(query
         .bind(id(app.id))
@@ -638,7 +690,26 @@ fn bind_application(query: Query, app: &Application) -> Result<Query, Error> {
         .bind(to_json(&app.web.redirect_uris)?)
         .bind(to_json(&app.public_client.redirect_uris)?)
         .bind(to_json(&app.spa.redirect_uris)?)
-        .bind(to_json(&app.api_permissions)?))
+        .bind(to_json(&app.api_permissions)?)
+        .bind(to_json(&app.access)?))
+}
+
+/// Claims the application's identifier URIs (lower-cased): one that another application
+/// holds is a conflict.
+async fn insert_identifier_uris(
+    conn: &mut Conn<'_>,
+    change: &Change,
+    app: &Application,
+) -> Result<(), Error> {
+    for uri in &app.access.identifier_uris {
+        let query = db::query(
+            "INSERT INTO application_identifier_uris (uri, application_id) VALUES ($1, $2)",
+        )
+        .bind(uri.to_lowercase())
+        .bind(id(app.id));
+        run(conn, change, query).await?;
+    }
+    Ok(())
 }
 
 async fn insert_credential(
@@ -673,6 +744,9 @@ async fn remove_principal(
     run(conn, change, query).await?;
     let query =
         db::query("DELETE FROM role_assignments WHERE principal_id = $1").bind(id(principal_id));
+    run(conn, change, query).await?;
+    let query = db::query("DELETE FROM app_role_assignments WHERE principal_id = $1")
+        .bind(id(principal_id));
     run(conn, change, query).await?;
     Ok(())
 }

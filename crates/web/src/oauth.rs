@@ -245,16 +245,26 @@ async fn client_credentials(
     form: &HashMap<String, String>,
     client: ClientAuth,
 ) -> Response {
+    // The admin API (Graph's `.default`), or one API registered here (`<resource>/.default`).
+    let graph_default = format!("{}/.default", state.tokens.graph_audience());
+    let mut api: Option<String> = None;
     if let Some(scope) = form.get("scope") {
-        let graph_default = format!("{}/.default", state.tokens.graph_audience());
-        let accepted = scope
-            .split_whitespace()
-            .all(|s| s == graph_default || s == "https://graph.microsoft.com/.default");
-        if !accepted {
-            return refuse(
-                OAuthErrorCode::InvalidScope,
-                &format!("Client credentials may ask only for '{graph_default}'."),
-            );
+        let asked: Vec<&str> = scope.split_whitespace().collect();
+        let graph = |s: &&str| *s == graph_default || *s == "https://graph.microsoft.com/.default";
+        if !asked.iter().all(graph) {
+            match asked.as_slice() {
+                [one] if one.ends_with("/.default") && one.len() > "/.default".len() => {
+                    api = Some(one.trim_end_matches("/.default").to_string());
+                }
+                _ => {
+                    return refuse(
+                        OAuthErrorCode::InvalidScope,
+                        &format!(
+                            "Client credentials ask for '{graph_default}' or one API's '<identifier URI or appId>/.default'."
+                        ),
+                    );
+                }
+            }
         }
     }
     let ClientAuth::Secret { client_id, secret } = client else {
@@ -271,7 +281,15 @@ async fn client_credentials(
         }
         Err(e) => return crate::error::ApiError(e).into_response(),
     };
-    match state.tokens.issue_app_token(&app) {
+    let issued = match api {
+        Some(resource) => match state.oidc.api_application_token(&app, &resource).await {
+            Ok(Ok(issued)) => Ok(issued),
+            Ok(Err(refusal)) => return oauth_error(&refusal),
+            Err(e) => Err(e),
+        },
+        None => state.tokens.issue_app_token(&app),
+    };
+    match issued {
         Ok((access_token, expires_in)) => tokens_response(&json!({
             "token_type": "Bearer",
             "expires_in": expires_in,

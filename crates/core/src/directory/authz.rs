@@ -28,6 +28,7 @@ pub mod perm {
     pub const ROLE_MANAGEMENT_READ_WRITE_DIRECTORY: &str = "RoleManagement.ReadWrite.Directory";
     pub const APPLICATION_READ_ALL: &str = "Application.Read.All";
     pub const APPLICATION_READ_WRITE_ALL: &str = "Application.ReadWrite.All";
+    pub const APP_ROLE_ASSIGNMENT_READ_WRITE_ALL: &str = "AppRoleAssignment.ReadWrite.All";
     pub const POLICY_READ_ALL: &str = "Policy.Read.All";
     pub const POLICY_READ_WRITE_CONDITIONAL_ACCESS: &str = "Policy.ReadWrite.ConditionalAccess";
     pub const POLICY_READ_WRITE_AUTHENTICATION_METHOD: &str =
@@ -51,6 +52,7 @@ pub mod perm {
         ROLE_MANAGEMENT_READ_WRITE_DIRECTORY,
         APPLICATION_READ_ALL,
         APPLICATION_READ_WRITE_ALL,
+        APP_ROLE_ASSIGNMENT_READ_WRITE_ALL,
         POLICY_READ_ALL,
         POLICY_READ_WRITE_CONDITIONAL_ACCESS,
         POLICY_READ_WRITE_AUTHENTICATION_METHOD,
@@ -114,6 +116,9 @@ permission!(
 permission!(
     /// Create, change and delete applications and their secrets.
     WriteApplications = perm::APPLICATION_READ_WRITE_ALL, implied by []);
+permission!(
+    /// Give and take app roles of applications (app role assignments).
+    WriteAppRoleAssignments = perm::APP_ROLE_ASSIGNMENT_READ_WRITE_ALL, implied by [perm::APPLICATION_READ_WRITE_ALL]);
 permission!(
     /// Read Conditional Access policies, named locations, strengths and method policies.
     ReadPolicies = perm::POLICY_READ_ALL, implied by [perm::POLICY_READ_WRITE_CONDITIONAL_ACCESS, perm::POLICY_READ_WRITE_AUTHENTICATION_METHOD]);

@@ -63,6 +63,7 @@ pub async fn ensure_first_party_applications<S: DirectoryStore + ?Sized>(
             spa: RedirectUris::default(),
             api_permissions: Vec::new(),
             password_credentials: Vec::new(),
+            access: Default::default(),
             created_date_time: now,
             bootstrap_automation: false,
         };

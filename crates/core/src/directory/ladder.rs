@@ -254,6 +254,7 @@ mod tests {
             spa: RedirectUris::default(),
             api_permissions: held(permissions),
             password_credentials: Vec::new(),
+            access: Default::default(),
             created_date_time: OffsetDateTime::UNIX_EPOCH,
             bootstrap_automation: automation,
         }

@@ -8,6 +8,7 @@
 //! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
 //! live above it), or write anything except through [`store::Commit`] with its audit entry.
 
+pub mod access;
 pub mod audit;
 pub mod authz;
 pub mod first_party;

@@ -146,6 +146,9 @@ pub struct Application {
     /// Entra calls admin-consented app roles of Microsoft Graph), e.g. `User.ReadWrite.All`.
     pub api_permissions: Vec<String>,
     pub password_credentials: Vec<PasswordCredential>,
+    /// What the application exposes as an API and who may use it.
+    #[serde(flatten)]
+    pub access: ApplicationAccess,
     #[serde(with = "graph_datetime")]
     #[schema(value_type = String, format = DateTime)]
     pub created_date_time: OffsetDateTime,
@@ -164,6 +167,152 @@ impl Application {
             .chain(&self.public_client.redirect_uris)
             .chain(&self.spa.redirect_uris)
             .map(String::as_str)
+    }
+}
+
+/// What an application exposes to other applications (an API: its identifier URIs, delegated
+/// scopes and app roles) and who may use it. Graph keeps `appRoleAssignmentRequired` on the
+/// service principal; Portcullis has no service principals, so it is the application's. Stored
+/// as one document with the application.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApplicationAccess {
+    /// `api://…` (or `https://…`) names other applications ask for this API by; unique in the
+    /// tenant.
+    pub identifier_uris: Vec<String>,
+    pub api: ApiApplication,
+    pub app_roles: Vec<AppRole>,
+    /// Only people, groups and applications assigned to the application may sign in to it (or
+    /// get tokens for it): Entra's AADSTS50105 otherwise.
+    pub app_role_assignment_required: bool,
+    /// Which groups ID and access tokens name in `groups`; `None` (absent) for no claim.
+    pub group_membership_claims: Option<GroupMembershipClaims>,
+}
+
+/// Graph's `apiApplication`: the delegated permissions (scopes) the API defines.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ApiApplication {
+    pub oauth2_permission_scopes: Vec<PermissionScope>,
+}
+
+/// Graph's `permissionScope`: a delegated permission, asked for as `<identifierUri>/<value>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionScope {
+    pub id: Uuid,
+    pub value: String,
+    pub admin_consent_display_name: String,
+    #[serde(default)]
+    pub admin_consent_description: Option<String>,
+    #[serde(default)]
+    pub user_consent_display_name: Option<String>,
+    #[serde(default)]
+    pub user_consent_description: Option<String>,
+    pub is_enabled: bool,
+    /// `User` or `Admin`: who may consent. Portcullis has admin-managed applications only, so
+    /// both are granted without a consent prompt.
+    #[serde(rename = "type")]
+    pub kind: PermissionScopeType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum PermissionScopeType {
+    User,
+    Admin,
+}
+
+/// Graph's `appRole`: a role the application defines, held through app role assignments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRole {
+    pub id: Uuid,
+    pub value: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub allowed_member_types: Vec<AppRoleMemberType>,
+    pub is_enabled: bool,
+}
+
+impl AppRole {
+    pub fn admits(&self, kind: AppRoleMemberType) -> bool {
+        self.allowed_member_types.contains(&kind)
+    }
+}
+
+/// Who an app role may be assigned to: people (and groups of people), or applications.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum AppRoleMemberType {
+    User,
+    Application,
+}
+
+/// Graph's `groupMembershipClaims`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum GroupMembershipClaims {
+    /// No `groups` claim (the same as absent).
+    None,
+    /// Security groups the person is a member of, directly or through nesting.
+    SecurityGroup,
+    /// Every group the person is a member of, directly or through nesting.
+    All,
+    /// Of the person's groups, only those assigned to the application.
+    ApplicationGroup,
+}
+
+/// The app role id that stands for "may use the application" without a role of its own
+/// (Entra's default access role).
+pub const DEFAULT_ACCESS_ROLE: Uuid = Uuid::nil();
+
+/// Graph's `appRoleAssignment`: a user, group or application holds an app role of a resource
+/// application (or default access to it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRoleAssignment {
+    pub id: Uuid,
+    pub app_role_id: Uuid,
+    pub principal_id: Uuid,
+    pub principal_type: AssignedPrincipalType,
+    pub principal_display_name: String,
+    /// The resource application's object id.
+    pub resource_id: Uuid,
+    pub resource_display_name: String,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_date_time: OffsetDateTime,
+}
+
+/// Graph's `principalType` of an assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum AssignedPrincipalType {
+    User,
+    Group,
+    ServicePrincipal,
+}
+
+impl AssignedPrincipalType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignedPrincipalType::User => "User",
+            AssignedPrincipalType::Group => "Group",
+            AssignedPrincipalType::ServicePrincipal => "ServicePrincipal",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "User" => Some(AssignedPrincipalType::User),
+            "Group" => Some(AssignedPrincipalType::Group),
+            "ServicePrincipal" => Some(AssignedPrincipalType::ServicePrincipal),
+            _ => None,
+        }
+    }
+    /// The app role member type this principal needs a role to allow.
+    pub fn member_type(self) -> AppRoleMemberType {
+        match self {
+            AssignedPrincipalType::ServicePrincipal => AppRoleMemberType::Application,
+            AssignedPrincipalType::User | AssignedPrincipalType::Group => AppRoleMemberType::User,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::directory::access;
 use crate::directory::audit::{
     AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
@@ -18,8 +19,9 @@ use crate::directory::authz::{
 };
 use crate::directory::ladder::{self, ApplicationChange, GroupChange};
 use crate::directory::model::{
-    Application, Group, MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment,
-    Tenant, User, UserType,
+    ApiApplication, AppRole, Application, ApplicationAccess, Group, GroupMembershipClaims,
+    MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment, Tenant, User,
+    UserType,
 };
 use crate::directory::references;
 use crate::directory::roles::built_in_role;
@@ -41,7 +43,7 @@ const MAX_UPN: usize = 113;
 
 #[derive(Clone)]
 pub struct Directory {
-    deps: Deps<dyn DirectoryStore>,
+    pub(crate) deps: Deps<dyn DirectoryStore>,
 }
 
 /// A user, group or application, as a role's member list names them.
@@ -170,6 +172,18 @@ pub struct NewApplication {
     pub spa: Option<RedirectUris>,
     #[serde(default)]
     pub api_permissions: Option<Vec<String>>,
+    /// `api://…` or `https://…` names of the API, unique in the tenant.
+    #[serde(default)]
+    pub identifier_uris: Option<Vec<String>>,
+    #[serde(default)]
+    pub api: Option<ApiApplication>,
+    #[serde(default)]
+    pub app_roles: Option<Vec<AppRole>>,
+    /// Only assigned people may sign in (Entra keeps this on the service principal).
+    #[serde(default)]
+    pub app_role_assignment_required: Option<bool>,
+    #[serde(default)]
+    pub group_membership_claims: Option<GroupMembershipClaims>,
     /// Only `AzureADMyOrg` (this tenant) exists here.
     #[serde(default)]
     pub sign_in_audience: Option<String>,
@@ -188,6 +202,14 @@ pub struct ApplicationPatch {
     pub public_client: Option<RedirectUris>,
     pub spa: Option<RedirectUris>,
     pub api_permissions: Option<Vec<String>>,
+    pub identifier_uris: Option<Vec<String>>,
+    pub api: Option<ApiApplication>,
+    pub app_roles: Option<Vec<AppRole>>,
+    pub app_role_assignment_required: Option<bool>,
+    /// `null` removes the claim.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<GroupMembershipClaims>)]
+    pub group_membership_claims: Option<Option<GroupMembershipClaims>>,
 }
 
 /// Body of `POST /applications/{id}/addPassword`.
@@ -420,7 +442,7 @@ impl Directory {
         Directory { deps }
     }
 
-    fn store(&self) -> &dyn DirectoryStore {
+    pub(crate) fn store(&self) -> &dyn DirectoryStore {
         self.deps.store.as_ref()
     }
 
@@ -429,7 +451,7 @@ impl Directory {
         self.deps.clock.now()
     }
 
-    fn audit(
+    pub(crate) fn audit(
         &self,
         actor: &Actor,
         request: &RequestContext,
@@ -456,7 +478,7 @@ impl Directory {
 
     /// Records a refusal by a rule of [`ladder`] as a failed audit entry and hands the error
     /// back. The entry describes what was attempted; nothing else is written.
-    async fn refused(&self, mut audit: DirectoryAudit, error: Error) -> Error {
+    pub(crate) async fn refused(&self, mut audit: DirectoryAudit, error: Error) -> Error {
         audit.result = "failure".to_string();
         audit.result_reason = format!("{}: {}", error.code(), error.public_message());
         if let Err(e) = self.store().commit(Vec::new(), Some(audit)).await {
@@ -1285,6 +1307,14 @@ impl Directory {
             Some(text) => parse_id("appId", text)?,
             None => self.deps.entropy.uuid(),
         };
+        let access = ApplicationAccess {
+            identifier_uris: input.identifier_uris.unwrap_or_default(),
+            api: input.api.unwrap_or_default(),
+            app_roles: input.app_roles.unwrap_or_default(),
+            app_role_assignment_required: input.app_role_assignment_required.unwrap_or(false),
+            group_membership_claims: input.group_membership_claims,
+        };
+        access::check_access(None, &access)?;
         let app = Application {
             id: self.deps.entropy.uuid(),
             app_id,
@@ -1313,6 +1343,7 @@ impl Directory {
             },
             api_permissions,
             password_credentials: Vec::new(),
+            access,
             created_date_time: self.now(),
             bootstrap_automation: false,
         };
@@ -1340,7 +1371,7 @@ impl Directory {
         self.find_application(id).await
     }
 
-    async fn find_application(&self, id: &str) -> Result<Application> {
+    pub(crate) async fn find_application(&self, id: &str) -> Result<Application> {
         let uuid = Uuid::parse_str(id).map_err(|_| Error::not_found("application", id))?;
         if let Some(app) = self.store().application(uuid).await? {
             return Ok(app);
@@ -1407,6 +1438,36 @@ impl Directory {
                 Self::check_permission_grant(consent, &added)?;
             }
         }
+        if let Some(uris) = patch.identifier_uris {
+            new.access.identifier_uris = uris;
+        }
+        if let Some(api) = patch.api {
+            new.access.api = api;
+        }
+        if let Some(roles) = patch.app_roles {
+            new.access.app_roles = roles;
+        }
+        if let Some(required) = patch.app_role_assignment_required {
+            new.access.app_role_assignment_required = required;
+        }
+        if let Some(claims) = patch.group_membership_claims {
+            new.access.group_membership_claims = claims;
+        }
+        if new.access != old.access {
+            access::check_access(Some(&old.access), &new.access)?;
+            if let Err(e) = access::check_first_party_access(&old, &new.access) {
+                let target = TargetResource::new("Application", old.id, &old.display_name);
+                let audit = self.audit(
+                    grant.actor(),
+                    request,
+                    "ApplicationManagement",
+                    "Update application",
+                    "Update",
+                    vec![target],
+                );
+                return Err(self.refused(audit, e).await);
+            }
+        }
         if new == old {
             return Ok(old);
         }
@@ -1420,6 +1481,11 @@ impl Directory {
             "publicClient",
             "spa",
             "apiPermissions",
+            "identifierUris",
+            "api",
+            "appRoles",
+            "appRoleAssignmentRequired",
+            "groupMembershipClaims",
         ] {
             if old_json.get(name) != new_json.get(name) {
                 target = target.modified(name, old_json.get(name), new_json.get(name));

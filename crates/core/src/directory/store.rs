@@ -19,8 +19,8 @@ use uuid::Uuid;
 use crate::Result;
 use crate::directory::audit::DirectoryAudit;
 use crate::directory::model::{
-    Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential, PolicyDocument,
-    RoleAssignment, Tenant, User,
+    AppRoleAssignment, Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential,
+    PolicyDocument, RoleAssignment, Tenant, User,
 };
 use crate::kernel::query::{ListQuery, Page};
 
@@ -58,8 +58,13 @@ pub enum DirectoryChange {
     InsertApplication(Application),
     /// Updates the application's own fields; its credentials are left as they are.
     UpdateApplication(Application),
-    /// Also removes its credentials and role assignments.
+    /// Also removes its credentials, identifier URIs, role assignments, and app role
+    /// assignments both of its roles and held by it.
     DeleteApplication(Uuid),
+    /// A principal is given an app role of a resource application. A second assignment of
+    /// the same role to the same principal is a conflict.
+    InsertAppRoleAssignment(AppRoleAssignment),
+    DeleteAppRoleAssignment(Uuid),
     InsertPasswordCredential {
         application_id: Uuid,
         credential: PasswordCredential,
@@ -148,6 +153,11 @@ pub trait DirectoryStore: Commit<DirectoryChange> + Send + Sync + 'static {
     async fn application(&self, id: Uuid) -> Result<Option<Application>>;
     async fn application_by_app_id(&self, app_id: Uuid) -> Result<Option<Application>>;
     async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>>;
+    /// The application one of whose identifier URIs this is (compared case-insensitively).
+    async fn application_by_identifier_uri(&self, uri: &str) -> Result<Option<Application>>;
+    /// The assignments of a resource application's app roles (and default access), oldest
+    /// first, with the names of their principals.
+    async fn app_role_assignments(&self, resource_id: Uuid) -> Result<Vec<AppRoleAssignment>>;
 
     async fn document(&self, kind: DocumentKind, id: &str) -> Result<Option<PolicyDocument>>;
     /// All documents of a kind, ordered by creation time.

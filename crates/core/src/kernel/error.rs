@@ -158,6 +158,8 @@ pub enum SignInErrorCode {
     BlockedByConditionalAccess,
     /// 500121: a passkey was refused during a strong authentication request.
     PasskeySignInFailed,
+    /// 50105: the application admits only assigned people, and this person is not assigned.
+    NotAssignedToApplication,
 }
 
 impl SignInErrorCode {
@@ -169,6 +171,7 @@ impl SignInErrorCode {
         SignInErrorCode::MoreInformationRequired,
         SignInErrorCode::BlockedByConditionalAccess,
         SignInErrorCode::PasskeySignInFailed,
+        SignInErrorCode::NotAssignedToApplication,
     ];
 
     /// Entra's number.
@@ -181,6 +184,7 @@ impl SignInErrorCode {
             SignInErrorCode::MoreInformationRequired => 50079,
             SignInErrorCode::BlockedByConditionalAccess => 53003,
             SignInErrorCode::PasskeySignInFailed => 500121,
+            SignInErrorCode::NotAssignedToApplication => 50105,
         }
     }
 
@@ -208,6 +212,9 @@ impl SignInErrorCode {
             }
             SignInErrorCode::PasskeySignInFailed => {
                 "Authentication failed during a strong authentication request."
+            }
+            SignInErrorCode::NotAssignedToApplication => {
+                "The signed in user is not assigned to a role for the application."
             }
         }
     }
@@ -356,7 +363,9 @@ impl Error {
                 // Not a wrong credential: the person (or the address) must wait.
                 S::AccountLocked => 429,
                 // The credential may be right; the account or the policy refuses.
-                S::AccountDisabled | S::BlockedByConditionalAccess => 403,
+                S::AccountDisabled
+                | S::BlockedByConditionalAccess
+                | S::NotAssignedToApplication => 403,
             },
             Error::Forbidden(_) | Error::Denied { .. } => 403,
             Error::NotFound { .. } => 404,
@@ -451,7 +460,10 @@ mod tests {
     #[test]
     fn sign_in_codes_are_entras_numbers_and_round_trip() {
         let numbers: Vec<u32> = SignInErrorCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [50126, 50053, 50057, 50074, 50079, 53003, 500121]);
+        assert_eq!(
+            numbers,
+            [50126, 50053, 50057, 50074, 50079, 53003, 500121, 50105]
+        );
         for code in SignInErrorCode::ALL {
             assert_eq!(SignInErrorCode::from_code(code.code()), Some(*code));
             assert!(!code.description().is_empty());
@@ -580,6 +592,7 @@ mod tests {
             (S::MoreInformationRequired, 401),
             (S::BlockedByConditionalAccess, 403),
             (S::PasskeySignInFailed, 401),
+            (S::NotAssignedToApplication, 403),
         ];
         assert_eq!(
             expected.len(),

@@ -45,6 +45,7 @@ use crate::session::AuthSession;
 use crate::session::store::SessionChange;
 use crate::signin::{FlowState, SignIns};
 
+pub mod audience;
 pub mod browser_origins;
 pub mod store;
 pub mod tokens;
@@ -272,6 +273,12 @@ pub struct IdTokenClaims {
     pub preferred_username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The person's app roles on the application.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// `groups`, or the overage indicator, when the application asks for them.
+    #[serde(flatten)]
+    pub group_claims: audience::GroupClaims,
     pub ver: String,
 }
 
@@ -296,6 +303,12 @@ pub struct UserAccessTokenClaims {
     pub gid: String,
     pub idtyp: String,
     pub jti: String,
+    /// The person's app roles on the audience.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// `groups`, or the overage indicator, when the audience asks for them.
+    #[serde(flatten)]
+    pub group_claims: audience::GroupClaims,
 }
 
 /// Whether the client must prove PKCE: public clients always (OAuth 2.1), confidential ones
@@ -336,6 +349,8 @@ pub struct Oidc {
     directory: Directory,
     tokens: Arc<TokenService>,
     browser_origins: Arc<browser_origins::BrowserOrigins>,
+    /// Past this many groups a token carries the overage indicator instead of `groups`.
+    groups_claim_limit: usize,
 }
 
 impl Oidc {
@@ -348,7 +363,24 @@ impl Oidc {
             deps,
             tokens,
             browser_origins: Arc::new(browser_origins::BrowserOrigins::new(&[])),
+            groups_claim_limit: audience::DEFAULT_GROUPS_CLAIM_LIMIT,
         }
+    }
+
+    /// Lists at most `limit` groups in a token's `groups` claim; past that, the token carries
+    /// Entra's overage indicator (see [`audience::group_claims`]).
+    pub fn with_groups_claim_limit(mut self, limit: usize) -> Self {
+        self.groups_claim_limit = limit;
+        self
+    }
+
+    fn directory_store(&self) -> &dyn crate::directory::store::DirectoryStore {
+        &*self.deps.store
+    }
+
+    /// Where tokens' overage indicators send an application for the person's groups.
+    fn graph_url(&self) -> String {
+        format!("{}/graph/v1.0", self.tokens.issuer().trim_end_matches('/'))
     }
 
     /// Allows browser pages at `origins` to call the endpoints a single-page app uses, beside
@@ -485,9 +517,38 @@ impl Oidc {
             }
         }
         let mut scopes: Vec<String> = Vec::new();
+        // One access token has one audience: the scopes asked for may name one API at most.
+        let mut api: Option<Uuid> = None;
         for scope in params.scope.as_deref().unwrap_or("").split_whitespace() {
-            if SUPPORTED_SCOPES.contains(&scope) && !scopes.iter().any(|s| s == scope) {
-                scopes.push(scope.to_string());
+            if SUPPORTED_SCOPES.contains(&scope) {
+                if !scopes.iter().any(|s| s == scope) {
+                    scopes.push(scope.to_string());
+                }
+                continue;
+            }
+            match audience::requested(self.directory_store(), scope).await? {
+                audience::RequestedScope::NotAnApi => {}
+                audience::RequestedScope::Refused(why) => {
+                    return refuse(&request, OAuthErrorCode::InvalidScope, &why);
+                }
+                audience::RequestedScope::Api {
+                    api: named,
+                    granted,
+                } => {
+                    if api.is_some_and(|id| id != named.id) {
+                        return refuse(
+                            &request,
+                            OAuthErrorCode::InvalidScope,
+                            "AADSTS70011: the scopes asked for belong to more than one API; ask for one API's scopes per request.",
+                        );
+                    }
+                    api = Some(named.id);
+                    for text in granted {
+                        if !scopes.contains(&text) {
+                            scopes.push(text);
+                        }
+                    }
+                }
             }
         }
         if !scopes.iter().any(|s| s == "openid") {
@@ -641,6 +702,36 @@ impl Oidc {
                 })
             }
         }
+    }
+
+    /// Client credentials for an API registered here (`scope=<resource>/.default`): a token
+    /// whose `roles` are the API's app roles assigned to `app`. An API that requires assignment
+    /// refuses an application holding none of its roles or default access.
+    pub async fn api_application_token(
+        &self,
+        app: &Application,
+        resource: &str,
+    ) -> Result<std::result::Result<(String, i64), OAuthError>> {
+        let store = self.directory_store();
+        let Some(api) = audience::resource(store, resource).await? else {
+            return Ok(Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                format!("AADSTS500011: no application named '{resource}' is registered here."),
+            )));
+        };
+        if api.access.app_role_assignment_required
+            && !crate::directory::access::is_assigned(store, api.id, app.id).await?
+        {
+            return Ok(Err(OAuthError::new(
+                OAuthErrorCode::InvalidGrant,
+                format!(
+                    "AADSTS501051: the application '{}' is not assigned to a role of '{}', which requires assignment.",
+                    app.display_name, api.display_name
+                ),
+            )));
+        }
+        let roles = crate::directory::access::application_roles(store, &api, app.id).await?;
+        self.tokens.issue_api_app_token(app, &api, roles).map(Ok)
     }
 
     /// Who the client is. A confidential client must prove its secret; a public client may
@@ -923,6 +1014,28 @@ impl Oidc {
         let exp = iat + USER_TOKEN_LIFETIME.whole_seconds();
         let tid = self.tokens.tenant_id().to_string();
         let profile = grant.scopes.iter().any(|s| s == "profile");
+        // The access token is the API's when the grant named one, the application's own
+        // otherwise; each says what its audience asks for of the person.
+        let store = self.directory_store();
+        let graph_url = self.graph_url();
+        let limit = self.groups_claim_limit;
+        let api = audience::granted_api(store, &grant.scopes).await?;
+        let id_roles = crate::directory::access::user_roles(store, app, user.id).await?;
+        let id_groups = audience::group_claims(store, app, user.id, limit, &graph_url).await?;
+        let (audience_app, scp, access_roles, access_groups) = match &api {
+            Some((api, values)) => (
+                api,
+                values.join(" "),
+                crate::directory::access::user_roles(store, api, user.id).await?,
+                audience::group_claims(store, api, user.id, limit, &graph_url).await?,
+            ),
+            None => (
+                app,
+                grant.scopes.join(" "),
+                id_roles.clone(),
+                id_groups.clone(),
+            ),
+        };
         let email = grant.scopes.iter().any(|s| s == "email");
         let id_claims = IdTokenClaims {
             iss: self.tokens.issuer().to_string(),
@@ -949,16 +1062,18 @@ impl Oidc {
                         .unwrap_or(user.user_principal_name.clone())
                 })
                 .filter(|m| m.contains('@')),
+            roles: id_roles,
+            group_claims: id_groups,
             ver: "2.0".into(),
         };
         let access_claims = UserAccessTokenClaims {
             iss: self.tokens.issuer().to_string(),
             sub: user.id.to_string(),
-            aud: app.app_id.to_string(),
+            aud: audience_app.app_id.to_string(),
             exp,
             iat,
             nbf: iat,
-            scp: grant.scopes.join(" "),
+            scp,
             oid: user.id.to_string(),
             tid,
             azp: app.app_id.to_string(),
@@ -966,6 +1081,8 @@ impl Oidc {
             gid: grant.id.to_string(),
             idtyp: "user".into(),
             jti: self.deps.entropy.uuid().to_string(),
+            roles: access_roles,
+            group_claims: access_groups,
         };
         let id_token = self.tokens.sign(&id_claims, "JWT")?;
         let access_token = self.tokens.sign(&access_claims, "at+jwt")?;

@@ -43,6 +43,10 @@ pub struct AccessTokenClaims {
     #[serde(default)]
     pub client_id: String,
     pub tid: String,
+    /// The application the token was issued to, as OpenID Connect names it (the same as
+    /// `client_id`). Tokens issued before it was added lack it.
+    #[serde(default)]
+    pub azp: String,
     pub roles: Vec<String>,
     /// `app` for an application acting as itself, as Entra's `idtyp`.
     pub idtyp: String,
@@ -326,7 +330,39 @@ impl TokenService {
             appid: app.app_id.to_string(),
             client_id: app.app_id.to_string(),
             tid: self.tenant_id.to_string(),
+            azp: app.app_id.to_string(),
             roles: app.api_permissions.clone(),
+            idtyp: "app".to_string(),
+            iat,
+            nbf: iat,
+            exp: iat + ACCESS_TOKEN_LIFETIME.whole_seconds(),
+            jti: self.deps.entropy.uuid().to_string(),
+        };
+        let token = self.sign(&claims, "at+jwt")?;
+        Ok((token, ACCESS_TOKEN_LIFETIME.whole_seconds()))
+    }
+
+    /// Issues an access token for an application acting as itself toward `api`, an application
+    /// registered here as an API (client credentials with `<api>/.default`): `aud` is the API's
+    /// appId and `roles` the API's app roles assigned to the caller. The admin API refuses it:
+    /// its audience is not the admin API's.
+    pub fn issue_api_app_token(
+        &self,
+        app: &Application,
+        api: &Application,
+        roles: Vec<String>,
+    ) -> Result<(String, i64)> {
+        let now = self.deps.clock.now();
+        let iat = unix_millis(now) / 1000;
+        let claims = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            aud: api.app_id.to_string(),
+            sub: app.id.to_string(),
+            appid: app.app_id.to_string(),
+            client_id: app.app_id.to_string(),
+            tid: self.tenant_id.to_string(),
+            azp: app.app_id.to_string(),
+            roles,
             idtyp: "app".to_string(),
             iat,
             nbf: iat,

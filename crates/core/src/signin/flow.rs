@@ -29,6 +29,7 @@ use uuid::Uuid;
 use crate::conditional_access::{ConditionalAccess, DecisionInputs};
 use crate::directory::audit::RequestContext;
 use crate::directory::model::{User, UserType};
+use crate::directory::store::DirectoryStore;
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::error::ErrorCode;
@@ -107,6 +108,10 @@ pub struct SignInFlow {
     /// "never persistent", `Some(true)` for "always".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistent_browser: Option<bool>,
+    /// The application's object id when it admits only people assigned to it
+    /// (`appRoleAssignmentRequired`), as it stood when the flow started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_assignment: Option<Uuid>,
     #[serde(with = "graph_datetime")]
     pub created: OffsetDateTime,
     #[serde(with = "graph_datetime")]
@@ -295,6 +300,7 @@ impl SignIns {
             authorization,
             reuses_session: false,
             persistent_browser: None,
+            requires_assignment: app.access.app_role_assignment_required.then_some(app.id),
             created: now,
             expires: now + FLOW_LIFETIME,
         };
@@ -344,6 +350,7 @@ impl SignIns {
             authorization: Some(authorization),
             reuses_session: true,
             persistent_browser: None,
+            requires_assignment: app.access.app_role_assignment_required.then_some(app.id),
             created: now,
             expires: now + FLOW_LIFETIME,
         };
@@ -958,6 +965,15 @@ impl SignIns {
             } else {
                 (Vec::new(), Vec::new(), Vec::new())
             };
+        // An application that admits only assigned people refuses everyone else, whatever
+        // Conditional Access would ask of them.
+        let not_assigned = match flow.requires_assignment {
+            Some(application) => {
+                let store: &dyn DirectoryStore = &*self.deps.store;
+                !crate::directory::access::is_assigned(store, application, user.id).await?
+            }
+            None => false,
+        };
         flow.username = Some(user.user_principal_name.clone());
         let person = PersonMethods {
             satisfied: satisfied_methods(session),
@@ -965,7 +981,11 @@ impl SignIns {
             authenticator_app: !apps.is_empty(),
             registrable_passkeys: registrable,
         };
-        flow.step = next_step(&decision, &person);
+        flow.step = if not_assigned {
+            FlowStep::NotAssigned
+        } else {
+            next_step(&decision, &person)
+        };
         let error_code = flow.step.error_code().unwrap_or(0);
         // A flow from `/authorize` is completed by the same commit that grants it.
         let issued = match flow.step {
@@ -1093,6 +1113,10 @@ impl SignIns {
                 "Access has been blocked by Conditional Access policies: {}.",
                 display_names(policies)
             )),
+            FlowStep::NotAssigned => Some(format!(
+                "The signed in user '{}' is not assigned to a role for the application '{}' ({}), which requires assignment.",
+                user.user_principal_name, flow.app_display_name, flow.client_id
+            )),
             _ => None,
         };
         sign_in::flow_entry(
@@ -1121,6 +1145,10 @@ impl SignIns {
                 "You cannot access this right now. Blocked by: {}.",
                 display_names(policies)
             )),
+            FlowStep::NotAssigned => Some(format!(
+                "You are not assigned to '{}'. Your organization lets only the people it has assigned to this application use it: ask your administrator for access.",
+                flow.app_display_name
+            )),
             _ => None,
         };
         // What the person is shown of the policies: the blocking ones, or those that sent them
@@ -1131,10 +1159,10 @@ impl SignIns {
             }
             _ => Vec::new(),
         };
-        let details = matches!(flow.step, FlowStep::Blocked { .. }).then(|| {
+        let details = flow.step.kind().eq(&Step::Blocked).then(|| {
             let ua = portcullis_useragent::parse(&flow.user_agent);
             serde_json::json!({
-                "errorCode": BLOCKED_BY_CONDITIONAL_ACCESS,
+                "errorCode": flow.step.error_code().unwrap_or(BLOCKED_BY_CONDITIONAL_ACCESS),
                 "correlationId": flow.correlation_id,
                 "timestamp": graph_datetime::format(self.now()),
                 "appId": flow.client_id,

@@ -22,6 +22,7 @@ use crate::session::MethodKind;
 pub const STRONG_AUTH_REQUIRED: u32 = SignInErrorCode::StrongAuthRequired.code();
 pub const MORE_INFORMATION_REQUIRED: u32 = SignInErrorCode::MoreInformationRequired.code();
 pub const BLOCKED_BY_CONDITIONAL_ACCESS: u32 = SignInErrorCode::BlockedByConditionalAccess.code();
+pub const NOT_ASSIGNED_TO_APPLICATION: u32 = SignInErrorCode::NotAssignedToApplication.code();
 
 /// The kind of step a flow is at, without its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub enum FlowStep {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         required_strengths: Vec<String>,
     },
+    /// The application admits only people assigned to it, and this person is not (Entra's
+    /// AADSTS50105). Shown as a block.
+    NotAssigned,
     Completed,
 }
 
@@ -113,7 +117,7 @@ impl FlowStep {
             FlowStep::RegistrationNeeded { .. } => Step::RegistrationNeeded,
             FlowStep::ProveRegistration { .. } => Step::ProveRegistration,
             FlowStep::Granted => Step::Granted,
-            FlowStep::Blocked { .. } => Step::Blocked,
+            FlowStep::Blocked { .. } | FlowStep::NotAssigned => Step::Blocked,
             FlowStep::Completed => Step::Completed,
         }
     }
@@ -125,6 +129,7 @@ impl FlowStep {
             FlowStep::Requirements { .. } => Some(STRONG_AUTH_REQUIRED),
             FlowStep::RegistrationNeeded { .. } => Some(MORE_INFORMATION_REQUIRED),
             FlowStep::Blocked { .. } => Some(BLOCKED_BY_CONDITIONAL_ACCESS),
+            FlowStep::NotAssigned => Some(NOT_ASSIGNED_TO_APPLICATION),
             _ => None,
         }
     }

@@ -74,6 +74,7 @@ pub(crate) fn application(name: &str, created: i64) -> Application {
         },
         api_permissions: vec!["User.ReadWrite.All".to_string()],
         password_credentials: Vec::new(),
+        access: Default::default(),
         created_date_time: at(created),
         bootstrap_automation: false,
     }

@@ -32,6 +32,7 @@ pub(crate) fn flow(step: FlowStep) -> portcullis_core::signin::SignInFlow {
         authorization: None,
         reuses_session: false,
         persistent_browser: None,
+        requires_assignment: None,
         created: at(T0),
         expires: at(T0 + 600_000),
     }

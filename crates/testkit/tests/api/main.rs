@@ -3,6 +3,7 @@
 //! the crate keeps link times short.
 
 mod analysis;
+mod apis;
 mod bad_input;
 mod cli;
 mod conditional_access;

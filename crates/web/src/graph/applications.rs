@@ -29,6 +29,11 @@ const APPLICATION_PROPERTIES: &[&str] = &[
     "publicClient",
     "spa",
     "apiPermissions",
+    "identifierUris",
+    "api",
+    "appRoles",
+    "appRoleAssignmentRequired",
+    "groupMembershipClaims",
     "passwordCredentials",
     "createdDateTime",
 ];

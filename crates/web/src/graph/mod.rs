@@ -9,6 +9,7 @@ mod methods;
 mod passkeys;
 mod replay;
 mod roles;
+mod service_principals;
 mod users;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(groups::router())
         .merge(roles::router())
         .merge(applications::router())
+        .merge(service_principals::router())
         .merge(audit::router())
         .merge(conditional_access::router())
         .merge(methods::router())

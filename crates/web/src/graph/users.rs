@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(revoke_sign_in_sessions))
         .routes(routes!(user_member_of))
         .routes(routes!(user_transitive_member_of))
+        .routes(routes!(get_member_objects))
 }
 
 pub(super) fn group_json(g: &Group) -> Value {
@@ -138,6 +139,40 @@ async fn revoke_sign_in_sessions(
     Ok(Json(serde_json::json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean",
         "value": true
+    })))
+}
+
+/// Body of `POST /users/{id}/getMemberObjects`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct GetMemberObjects {
+    /// Only security groups (every group Portcullis has is one unless made otherwise).
+    security_enabled_only: bool,
+}
+
+/// The ids of the groups the user is a member of, directly or through nesting: Graph's
+/// action, and where a token's groups overage indicator (`_claim_sources`) points.
+#[utoipa::path(post, path = "/users/{id}/getMemberObjects", tag = "users", params(("id" = String, Path)),
+    request_body = GetMemberObjects,
+    responses((status = 200, description = "Group ids"), (status = 400, description = "Invalid field"), (status = 404, description = "No such user")),
+    security(("bearer" = ["User.Read.All", "Group.Read.All"])))]
+async fn get_member_objects(
+    State(state): State<Arc<GraphState>>,
+    Authorized(users): Authorized<ReadUsers>,
+    Authorized(groups): Authorized<ReadGroups>,
+    Path(id): Path<String>,
+    GraphJson(input): GraphJson<GetMemberObjects>,
+) -> ApiResult<Json<Value>> {
+    let user = state.directory.user(&users, &id).await?;
+    let found = state.directory.member_of(&groups, user.id, true).await?;
+    let ids: Vec<Value> = found
+        .iter()
+        .filter(|g| g.security_enabled || !input.security_enabled_only)
+        .map(|g| Value::String(g.id.to_string()))
+        .collect();
+    Ok(Json(serde_json::json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
+        "value": ids
     })))
 }
 

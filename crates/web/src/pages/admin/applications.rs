@@ -7,8 +7,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use portcullis_core::directory::authz::{ReadApplications, WriteApplications};
-use portcullis_core::directory::model::{Application, RedirectUris};
+use portcullis_core::directory::access::NewAppRoleAssignment;
+use portcullis_core::directory::authz::{
+    ReadApplications, ReadGroups, ReadUsers, WriteAppRoleAssignments, WriteApplications,
+};
+use portcullis_core::directory::model::{
+    AppRoleMemberType, Application, DEFAULT_ACCESS_ROLE, RedirectUris,
+};
 use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
 };
@@ -29,6 +34,11 @@ pub fn router() -> Router<AppState> {
             get(confirm_delete).post(delete),
         )
         .route("/admin/applications/{id}/secrets", post(add_secret))
+        .route("/admin/applications/{id}/assignments", post(add_assignment))
+        .route(
+            "/admin/applications/{id}/assignments/{assignment}/remove",
+            get(confirm_remove_assignment).post(remove_assignment),
+        )
         .route(
             "/admin/applications/{id}/secrets/{key}/remove",
             get(confirm_remove_secret).post(remove_secret),
@@ -41,6 +51,7 @@ const FIELDS: &[&str] = &[
     "spa.redirectUris",
     "publicClient.redirectUris",
     "isFallbackPublicClient",
+    "appRoleAssignmentRequired",
 ];
 
 async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
@@ -103,6 +114,7 @@ fn form_values(form: &FormData) -> Value {
         "spa": form.text("spa.redirectUris"),
         "publicClient": form.text("publicClient.redirectUris"),
         "isFallbackPublicClient": form.checked("isFallbackPublicClient"),
+        "appRoleAssignmentRequired": form.checked("appRoleAssignmentRequired"),
     })
 }
 
@@ -124,6 +136,11 @@ async fn create(
         public_client: uris(&form, "publicClient.redirectUris"),
         spa: uris(&form, "spa.redirectUris"),
         api_permissions: None,
+        identifier_uris: None,
+        api: None,
+        app_roles: None,
+        app_role_assignment_required: None,
+        group_membership_claims: None,
         sign_in_audience: None,
         odata_type: None,
     };
@@ -153,8 +170,22 @@ fn app_view(app: &Application) -> Value {
         "spa": app.spa.redirect_uris.join("\n"),
         "publicClient": app.public_client.redirect_uris.join("\n"),
         "apiPermissions": app.api_permissions,
+        "appRoleAssignmentRequired": app.access.app_role_assignment_required,
         "created": when(app.created_date_time),
     })
+}
+
+/// The name of an app role of `app` as the portal shows it.
+fn role_name(app: &Application, id: uuid::Uuid) -> String {
+    if id == DEFAULT_ACCESS_ROLE {
+        return "Default access".to_string();
+    }
+    app.access
+        .app_roles
+        .iter()
+        .find(|r| r.id == id)
+        .map(|r| r.display_name.clone())
+        .unwrap_or_else(|| id.to_string())
 }
 
 async fn show(
@@ -197,6 +228,27 @@ async fn app_page(
             })
         })
         .collect();
+    let (_, assigned) = state.directory.app_role_assigned_to(&grant, id).await?;
+    let assignments: Vec<Value> = assigned
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "principalId": a.principal_id,
+                "principalDisplayName": a.principal_display_name,
+                "principalType": a.principal_type.as_str(),
+                "role": role_name(&app, a.app_role_id),
+            })
+        })
+        .collect();
+    let mut roles = vec![json!([DEFAULT_ACCESS_ROLE.to_string(), "Default access"])];
+    roles.extend(
+        app.access
+            .app_roles
+            .iter()
+            .filter(|r| r.is_enabled && r.admits(AppRoleMemberType::User))
+            .map(|r| json!([r.id.to_string(), r.display_name])),
+    );
     let view = app_view(&app);
     Ok(portal.render(
         status,
@@ -206,6 +258,9 @@ async fn app_page(
             "app": view,
             "values": values.unwrap_or_else(|| view.clone()),
             "secrets": secrets,
+            "assignments": assignments,
+            "roles": roles,
+            "can_assign": portal.may::<WriteAppRoleAssignments>(),
             "errors": errors,
             "can_write": portal.may::<WriteApplications>(),
         }),
@@ -226,7 +281,8 @@ async fn save(
         web: uris(&form, "web.redirectUris"),
         public_client: uris(&form, "publicClient.redirectUris"),
         spa: uris(&form, "spa.redirectUris"),
-        api_permissions: None,
+        app_role_assignment_required: Some(form.checked("appRoleAssignmentRequired")),
+        ..ApplicationPatch::default()
     };
     match state
         .directory
@@ -387,4 +443,112 @@ async fn confirm_remove_secret(
             back_to: format!("/admin/applications/{}", app.id),
         },
     )
+}
+
+/// Assigns a user (by sign-in name or id) or a group (by name or id) to the application, with
+/// one of its roles for people or default access.
+async fn add_assignment(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteAppRoleAssignments>("application assignments")?;
+    let read = portal.grant::<ReadApplications>("applications")?;
+    let read_users = portal.grant::<ReadUsers>("users")?;
+    let read_groups = portal.grant::<ReadGroups>("groups")?;
+    let app = state.directory.application(&read, &id).await?;
+    let typed = form.text("principal").trim();
+    let principal = match state.directory.user(&read_users, typed).await {
+        Ok(user) => user.id,
+        Err(_) => match super::users::find_group(&state, &read_groups, typed).await {
+            Ok(group) => group.id,
+            Err(_) => {
+                let errors = super::one_error(
+                    "principal",
+                    format!(
+                        "No user signs in as '{typed}' and no group has that name. Type a user's sign-in name, or a group's name or id."
+                    ),
+                );
+                return app_page(&state, &portal, &id, StatusCode::BAD_REQUEST, None, errors).await;
+            }
+        },
+    };
+    let input = NewAppRoleAssignment {
+        principal_id: principal.to_string(),
+        resource_id: app.id.to_string(),
+        app_role_id: form.text("appRoleId").to_string(),
+        odata_type: None,
+    };
+    match state
+        .directory
+        .assign_app_role(&grant, &request, &id, input)
+        .await
+    {
+        Ok(_) => done(
+            &format!("/admin/applications/{}", app.id),
+            "assignment-added",
+        ),
+        Err(portcullis_core::Error::Conflict { .. }) => {
+            let errors =
+                super::one_error("principal", format!("'{typed}' already holds that role."));
+            app_page(&state, &portal, &id, StatusCode::CONFLICT, None, errors).await
+        }
+        Err(e) => {
+            let (status, mut errors) = refusal(e, &["principalId", "appRoleId"])?;
+            if let Some(message) = errors.remove("principalId") {
+                errors.insert("principal".into(), message);
+            }
+            app_page(&state, &portal, &id, status, None, errors).await
+        }
+    }
+}
+
+async fn confirm_remove_assignment(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path((id, assignment)): Path<(String, String)>,
+) -> PageResult {
+    portal.grant::<WriteAppRoleAssignments>("application assignments")?;
+    let read = portal.grant::<ReadApplications>("applications")?;
+    let (app, assigned) = state.directory.app_role_assigned_to(&read, &id).await?;
+    let found = assigned
+        .iter()
+        .find(|a| a.id.to_string().eq_ignore_ascii_case(&assignment))
+        .ok_or_else(|| portcullis_core::Error::not_found("appRoleAssignment", &assignment))?;
+    portal.confirm(
+        "applications",
+        Confirm {
+            action: "Remove assignment",
+            lead: "This removes".into(),
+            name: format!(
+                "{} ({})",
+                found.principal_display_name,
+                role_name(&app, found.app_role_id)
+            ),
+            tail: format!("from {}", app.display_name),
+            consequences: vec![if app.access.app_role_assignment_required {
+                "Unless assigned another way, they can no longer sign in to this application."
+                    .into()
+            } else {
+                "Their tokens for this application no longer carry this role.".into()
+            }],
+            back_to: format!("/admin/applications/{}", app.id),
+        },
+    )
+}
+
+async fn remove_assignment(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path((id, assignment)): Path<(String, String)>,
+) -> PageResult {
+    let grant = portal.grant::<WriteAppRoleAssignments>("application assignments")?;
+    state
+        .directory
+        .remove_app_role_assignment(&grant, &request, &id, &assignment)
+        .await?;
+    done(&format!("/admin/applications/{id}"), "assignment-removed")
 }

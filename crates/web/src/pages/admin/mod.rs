@@ -395,6 +395,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "application-updated" => "The application was saved.",
         "application-deleted" => "The application was deleted.",
         "secret-removed" => "The client secret was removed.",
+        "assignment-added" => "The assignment was added.",
+        "assignment-removed" => "The assignment was removed.",
         "policy-created" => "The policy was created.",
         "policy-saved" => "The policy was saved.",
         "policy-deleted" => "The policy was deleted.",
