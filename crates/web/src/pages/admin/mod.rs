@@ -16,6 +16,7 @@ mod analysis;
 mod applications;
 mod conditional_access;
 mod groups;
+mod line_diff;
 mod logs;
 mod methods;
 mod multipart;
@@ -397,6 +398,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "secret-removed" => "The client secret was removed.",
         "policy-created" => "The policy was created.",
         "policy-saved" => "The policy was saved.",
+        "policy-unchanged" => "Nothing was changed, so nothing was saved.",
         "policy-deleted" => "The policy was deleted.",
         "policies-imported" => "The policies were imported.",
         "location-created" => "The named location was created.",
