@@ -58,9 +58,20 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     picker.classList.add("enhanced");
     // The box searches now; what it holds is not sent.
     search.removeAttribute("name");
+    search.setAttribute("role", "combobox");
+    search.setAttribute("aria-autocomplete", "list");
+    search.setAttribute("aria-expanded", "false");
+    search.setAttribute("aria-controls", results.id);
     search.nextElementSibling.textContent = "Type to search, then choose with the arrow keys and Enter, or click.";
+    // A chip's checkbox is hidden now and only the Remove button removes it: its label becomes
+    // plain text, so a click on the name cannot untick it unseen.
     chips.querySelectorAll(".chip").forEach((chip) => {
-      removeButton(chip, chip.querySelector("label").textContent.trim());
+      const label = chip.querySelector("label");
+      const text = document.createElement("span");
+      text.className = "chip-text";
+      text.textContent = label.textContent.trim();
+      label.replaceWith(text);
+      removeButton(chip, text.textContent);
     });
 
     const chosen = () => new Set([...chips.querySelectorAll("input")].map((i) => i.value.toLowerCase()));
@@ -82,9 +93,9 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
       box.name = name;
       box.value = value;
       box.checked = true;
-      box.id = `${name}-chip-new-${chips.children.length + 1}-${Date.now()}`;
-      const text = document.createElement("label");
-      text.htmlFor = box.id;
+      box.hidden = true;
+      const text = document.createElement("span");
+      text.className = "chip-text";
       text.textContent = label;
       chip.append(box, text);
       removeButton(chip, label);

@@ -27,8 +27,7 @@ fn export(group: &str) -> Value {
             "applications": {"includeApplications": ["All"]},
             "platforms": {"includePlatforms": ["android", "iOS"], "excludePlatforms": ["windows"]},
             "clientAppTypes": ["browser", "mobileAppsAndDesktopClients"],
-            "signInRiskLevels": [], "userRiskLevels": [],
-            "authenticationFlows": {"transferMethods": "deviceCodeFlow"}
+            "signInRiskLevels": [], "userRiskLevels": ["high"]
         },
         "grantControls": {"operator": "OR", "builtInControls": ["mfa", "compliantDevice"],
                           "termsOfUse": ["5d1b4d3c-0000-4000-8000-000000000001"]},
@@ -111,11 +110,12 @@ async fn saving_an_imported_policy_keeps_every_member_the_editor_does_not_edit()
     for shown in [
         "compliantDevice",
         "grantControls.termsOfUse",
-        "conditions.authenticationFlows",
+        "conditions.userRiskLevels",
+        "Portcullis detects no risk",
         "sessionControls.cloudAppSecurity",
         "someFutureMember",
         "conditions.users.includeGuestsOrExternalUsers",
-        "Fails closed",
+        "Kept, not enforced by Portcullis",
         "excludeUsers-unresolved-1",
     ] {
         assert!(page.html.contains(shown), "{shown} in:\n{}", page.html);

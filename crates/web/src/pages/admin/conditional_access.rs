@@ -2,7 +2,10 @@
 //! import of an exported policy file, named locations and authentication strengths.
 //!
 //! The pages never judge a policy themselves: they turn the form into Graph JSON and core
-//! validates it with the same rules (and lint) as the API and `portcullis policy lint`.
+//! validates it with the same rules (and lint) as the API and `portcullis policy lint`. An edit
+//! is reviewed before it is saved (core's dry run of the same replacement: the diff of the
+//! JSON, the lockout guard, the replayed impact), and an import is reviewed per policy before
+//! anything is stored.
 
 use std::sync::Arc;
 
@@ -530,7 +533,6 @@ fn kept_note(path: &str, value: &Value) -> (&'static str, &'static str) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn render_form(
     state: &PortalState,
     portal: &Portal,
@@ -806,13 +808,26 @@ async fn create(
 
 /// A policy's JSON as the review compares it: what a save always changes (the modification
 /// time) and what the server adds when reading (unresolved references) left out.
+/// Members are sorted by name, at every depth: the order of a JSON object's members means
+/// nothing, and the diff shows only what changes a value.
 fn comparable(policy: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&map[k]))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
     let mut policy = policy.clone();
     if let Some(map) = policy.as_object_mut() {
         map.remove("modifiedDateTime");
         map.remove(UNRESOLVED_PROPERTY);
     }
-    serde_json::to_string_pretty(&policy).unwrap_or_default()
+    serde_json::to_string_pretty(&sorted(&policy)).unwrap_or_default()
 }
 
 /// The review of an edit as the page shows it: the diff, whether it changes anything, and a

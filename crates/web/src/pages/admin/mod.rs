@@ -77,6 +77,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "policy_form.html",
     "policy_json.html",
     "policy_import.html",
+    "policy_import_review.html",
     "locations.html",
     "strengths.html",
     "ca_edit.html",

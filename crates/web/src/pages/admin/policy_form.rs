@@ -1,8 +1,11 @@
 //! The Conditional Access policy form: a policy's Graph JSON as the fields a person edits, and
 //! back. The form covers users and groups, target resources, platforms, locations, client apps,
-//! grant and session controls and the state; it writes those members of the document and leaves
-//! every other member as it was (device filters, risk levels, members this engine does not
-//! implement), so editing a policy imported from Entra never drops what the form does not show.
+//! grant and session controls and the state. It writes into the stored document only the parts
+//! a person changed, and each of those parts replaces only the members it edits: everything
+//! else (device filters, risk levels, `compliantDevice`, terms of use, members this engine does
+//! not implement, ids that do not resolve) stays exactly as stored, so opening a policy and
+//! saving it changes nothing. There are no "configure" switches that could discard a choice:
+//! ticking a platform to include is choosing platforms.
 //!
 //! Field names are the Graph paths of what they edit (`conditions.users`, `grantControls`), so
 //! an error core reports for a path lands beside the part of the form that sets it.
@@ -432,19 +435,21 @@ impl PolicyForm {
 
     /// Ticking a platform to include is choosing platforms: there is no separate switch whose
     /// state could silently discard the tick.
+    /// Nothing chosen (a form that does not send the choice) is any device.
     fn effective_platforms_include(&self) -> &str {
-        if self.include_platforms.is_empty() {
-            self.platforms_include.as_str()
-        } else {
-            "select"
+        match (self.include_platforms.is_empty(), self.platforms_include.as_str()) {
+            (false, _) => "select",
+            (true, "") => "all",
+            (true, chosen) => chosen,
         }
     }
 
+    /// Nothing chosen is any network or location.
     fn effective_locations_include(&self) -> &str {
-        if self.include_locations.is_empty() {
-            self.locations_include.as_str()
-        } else {
-            "select"
+        match (self.include_locations.is_empty(), self.locations_include.as_str()) {
+            (false, _) => "select",
+            (true, "") => "All",
+            (true, chosen) => chosen,
         }
     }
 
@@ -679,7 +684,7 @@ impl PolicyForm {
         // Network locations: any network and nothing excluded is the condition not configured.
         if changed(Part::Locations) {
             let include = match self.effective_locations_include() {
-                "All" | "AllTrusted" => vec![self.locations_include.clone()],
+                chosen @ ("All" | "AllTrusted") => vec![chosen.to_string()],
                 "select" => self.include_locations.clone(),
                 _ => {
                     error(
