@@ -110,6 +110,14 @@ async fn pick(b: &Browser, picker: &str, typed: &str, name: &str) {
     .await;
 }
 
+/// Scrolls the element with `id` to the top of the window, for the screenshot that shows it.
+async fn show(b: &Browser, id: &str) {
+    b.js(&format!(
+        "document.getElementById('{id}').scrollIntoView({{block: 'start'}}); return true;"
+    ))
+    .await;
+}
+
 async fn chips(b: &Browser, picker: &str) -> Vec<String> {
     b.js(&format!(
         "return [...document.querySelectorAll('#{picker}-chips .chip .chip-text')].map(l => l.textContent.trim());"
@@ -178,8 +186,14 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
     assert_eq!(policies(&t).await.len(), 1, "a review stores nothing");
     let review = b.text("#import-review").await;
     assert!(review.contains(ENTRA_NAME), "{review}");
-    assert!(review.contains(UNRESOLVED), "the unresolved exclusion is listed: {review}");
-    assert!(review.contains("sessionControls.cloudAppSecurity"), "{review}");
+    assert!(
+        review.contains(UNRESOLVED),
+        "the unresolved exclusion is listed: {review}"
+    );
+    assert!(
+        review.contains("sessionControls.cloudAppSecurity"),
+        "{review}"
+    );
     // Entra's: proposed report-only, On not offered; the re-import: flagged, as a copy.
     assert_eq!(
         b.js("return [document.getElementById('state-0').value, document.querySelector('#state-0 option[value=enabled]').disabled];").await,
@@ -209,19 +223,43 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
         b.text("#summary-users").await,
         "1 group included; 2 users excluded"
     );
-    assert_eq!(b.text("#summary-platforms").await, "Android, iOS except Windows");
-    assert!(b.text("#summary-grant").await.starts_with("Require multifactor authentication"));
+    assert_eq!(
+        b.text("#summary-platforms").await,
+        "Android, iOS except Windows"
+    );
+    assert!(
+        b.text("#summary-grant")
+            .await
+            .starts_with("Require multifactor authentication")
+    );
+    show(&b, "section-users").await;
     b.screenshot("sections").await;
     open_section(&b, "users").await;
     open_section(&b, "grant").await;
     open_section(&b, "other-conditions").await;
     open_section(&b, "session").await;
     let grant = b.text("#kept-grant").await;
-    assert!(grant.contains("compliantDevice") && grant.contains("not evaluated by Portcullis"), "{grant}");
+    assert!(
+        grant.contains("compliantDevice") && grant.contains("not evaluated by Portcullis"),
+        "{grant}"
+    );
     assert!(grant.contains("grantControls.termsOfUse"), "{grant}");
-    assert!(b.text("#kept-conditions").await.contains("Portcullis detects no risk"));
-    assert!(b.text("#kept-session").await.contains("not enforced by Portcullis"));
-    assert!(b.text("#excludeUsers-chips").await.contains("Not in this directory"));
+    assert!(
+        b.text("#kept-conditions")
+            .await
+            .contains("Portcullis detects no risk")
+    );
+    assert!(
+        b.text("#kept-session")
+            .await
+            .contains("not enforced by Portcullis")
+    );
+    assert!(
+        b.text("#excludeUsers-chips")
+            .await
+            .contains("Not in this directory")
+    );
+    show(&b, "kept-grant").await;
     b.screenshot("kept-and-unresolved").await;
 
     // Reviewed unchanged: nothing to save, and the stored JSON is the same.
@@ -234,12 +272,17 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
     open_section(&b, "users").await;
     pick(&b, "excludeGroups", "contr", "Contractors").await;
     assert_eq!(chips(&b, "excludeGroups").await, ["Contractors"]);
+    show(&b, "excludeUsers-chips").await;
     b.screenshot("picker").await;
-    b.click_within("//ul[@id='excludeGroups-chips']", "Remove").await;
+    b.click_within("//ul[@id='excludeGroups-chips']", "Remove")
+        .await;
     assert!(chips(&b, "excludeGroups").await.is_empty());
     let excluded = chips(&b, "excludeUsers").await;
     assert_eq!(excluded.len(), 2, "{excluded:?}");
-    assert!(excluded[0].contains("breakglass@contoso.com"), "{excluded:?}");
+    assert!(
+        excluded[0].contains("breakglass@contoso.com"),
+        "{excluded:?}"
+    );
 
     // A platform excluded: the diff shows it before Save, and Save stores it and nothing else.
     open_section(&b, "platforms").await;
@@ -250,7 +293,11 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
     let added = b
         .js("return [...document.querySelectorAll('#policy-diff tr.diff-added')].map(r => r.innerText).join('\\n');")
         .await;
-    assert!(added.as_str().unwrap_or_default().contains("macOS"), "{added}");
+    assert!(
+        added.as_str().unwrap_or_default().contains("macOS"),
+        "{added}"
+    );
+    show(&b, "policy-review").await;
     b.screenshot("diff").await;
     b.click("Save").await;
     b.until_text("The policy was saved.").await;
@@ -260,8 +307,14 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
         json!(["windows", "macOS"])
     );
     assert_eq!(
-        without(&without(&saved, &["modifiedDateTime"]), &["conditions", "platforms"]),
-        without(&without(&imported, &["modifiedDateTime"]), &["conditions", "platforms"]),
+        without(
+            &without(&saved, &["modifiedDateTime"]),
+            &["conditions", "platforms"]
+        ),
+        without(
+            &without(&imported, &["modifiedDateTime"]),
+            &["conditions", "platforms"]
+        ),
         "only the platforms changed"
     );
 
@@ -297,7 +350,9 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
     open_section(&b, "grant").await;
     b.choose("Block access").await;
     b.click("Review changes").await;
-    b.until_text("This change would lock administrators out").await;
+    b.until_text("This change would lock administrators out")
+        .await;
+    show(&b, "policy-lockout").await;
     b.screenshot("lockout").await;
     assert!(b.text("#policy-diff").await.contains("block"));
     assert_eq!(policy(&t, &existing_id).await, before, "nothing saved");

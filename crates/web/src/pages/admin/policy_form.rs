@@ -437,7 +437,10 @@ impl PolicyForm {
     /// state could silently discard the tick.
     /// Nothing chosen (a form that does not send the choice) is any device.
     fn effective_platforms_include(&self) -> &str {
-        match (self.include_platforms.is_empty(), self.platforms_include.as_str()) {
+        match (
+            self.include_platforms.is_empty(),
+            self.platforms_include.as_str(),
+        ) {
             (false, _) => "select",
             (true, "") => "all",
             (true, chosen) => chosen,
@@ -446,7 +449,10 @@ impl PolicyForm {
 
     /// Nothing chosen is any network or location.
     fn effective_locations_include(&self) -> &str {
-        match (self.include_locations.is_empty(), self.locations_include.as_str()) {
+        match (
+            self.include_locations.is_empty(),
+            self.locations_include.as_str(),
+        ) {
             (false, _) => "select",
             (true, "") => "All",
             (true, chosen) => chosen,
