@@ -19,3 +19,159 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     }
   });
 });
+
+// The policy editor's pickers. Without script each chosen value is a ticked checkbox (untick
+// to remove) and names typed into the box are looked up by the server; with script the box
+// searches the choices, a choice becomes a chip with a Remove button, and nothing else in the
+// picker changes — adding never replaces what is already chosen.
+(() => {
+  const source = document.getElementById("policy-options");
+  if (!source) return;
+  const options = JSON.parse(source.textContent);
+  const live = document.createElement("p");
+  live.className = "visually-hidden";
+  live.setAttribute("aria-live", "polite");
+  live.id = "picker-status";
+  document.body.appendChild(live);
+
+  const removeButton = (chip, label) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chip-remove";
+    button.textContent = "Remove";
+    button.setAttribute("aria-label", `Remove ${label}`);
+    button.addEventListener("click", () => {
+      const picker = chip.closest(".picker");
+      chip.remove();
+      live.textContent = `Removed ${label}.`;
+      picker.querySelector("input[type=search]").focus();
+    });
+    chip.appendChild(button);
+  };
+
+  document.querySelectorAll(".picker").forEach((picker) => {
+    const name = picker.dataset.picker;
+    const list = options[picker.dataset.options] || [];
+    const chips = picker.querySelector(".chips");
+    const search = picker.querySelector("input[type=search]");
+    const results = picker.querySelector(".picker-results");
+    picker.classList.add("enhanced");
+    // The box searches now; what it holds is not sent.
+    search.removeAttribute("name");
+    search.setAttribute("role", "combobox");
+    search.setAttribute("aria-autocomplete", "list");
+    search.setAttribute("aria-expanded", "false");
+    search.setAttribute("aria-controls", results.id);
+    search.nextElementSibling.textContent = "Type to search, then choose with the arrow keys and Enter, or click.";
+    // A chip's checkbox is hidden now and only the Remove button removes it: its label becomes
+    // plain text, so a click on the name cannot untick it unseen.
+    chips.querySelectorAll(".chip").forEach((chip) => {
+      const label = chip.querySelector("label");
+      const text = document.createElement("span");
+      text.className = "chip-text";
+      text.textContent = label.textContent.trim();
+      label.replaceWith(text);
+      removeButton(chip, text.textContent);
+    });
+
+    const chosen = () => new Set([...chips.querySelectorAll("input")].map((i) => i.value.toLowerCase()));
+    let active = -1;
+    const close = () => {
+      results.hidden = true;
+      results.replaceChildren();
+      search.setAttribute("aria-expanded", "false");
+      search.removeAttribute("aria-activedescendant");
+      active = -1;
+    };
+    const add = (value, label) => {
+      if (chosen().has(String(value).toLowerCase())) return;
+      const chip = document.createElement("li");
+      chip.className = "chip";
+      chip.dataset.value = value;
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = name;
+      box.value = value;
+      box.checked = true;
+      box.hidden = true;
+      const text = document.createElement("span");
+      text.className = "chip-text";
+      text.textContent = label;
+      chip.append(box, text);
+      removeButton(chip, label);
+      chips.appendChild(chip);
+      live.textContent = `Added ${label}.`;
+      search.value = "";
+      close();
+      search.focus();
+    };
+    const show = () => {
+      const query = search.value.trim().toLowerCase();
+      if (!query) return close();
+      const taken = chosen();
+      const matches = list
+        .filter(([value, label]) => !taken.has(String(value).toLowerCase())
+          && (String(label).toLowerCase().includes(query) || String(value).toLowerCase().includes(query)))
+        .slice(0, 20);
+      results.replaceChildren(...matches.map(([value, label], index) => {
+        const item = document.createElement("li");
+        item.id = `${name}-result-${index}`;
+        item.setAttribute("role", "option");
+        item.className = "picker-result";
+        item.textContent = label;
+        item.dataset.value = value;
+        item.addEventListener("mousedown", (event) => event.preventDefault());
+        item.addEventListener("click", () => add(value, label));
+        return item;
+      }));
+      if (!matches.length) {
+        const none = document.createElement("li");
+        none.className = "picker-none";
+        none.textContent = "No match.";
+        results.appendChild(none);
+      }
+      results.hidden = false;
+      search.setAttribute("aria-expanded", "true");
+      active = -1;
+    };
+    const highlight = (index) => {
+      const items = results.querySelectorAll("[role=option]");
+      if (!items.length) return;
+      active = (index + items.length) % items.length;
+      items.forEach((item, i) => item.setAttribute("aria-selected", i === active ? "true" : "false"));
+      search.setAttribute("aria-activedescendant", items[active].id);
+    };
+    search.addEventListener("input", show);
+    search.addEventListener("blur", close);
+    search.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowDown") { event.preventDefault(); if (results.hidden) show(); highlight(active + 1); }
+      else if (event.key === "ArrowUp") { event.preventDefault(); highlight(active - 1); }
+      else if (event.key === "Escape") { close(); }
+      else if (event.key === "Enter") {
+        // Enter in the box chooses; it never sends the form.
+        event.preventDefault();
+        const items = results.querySelectorAll("[role=option]");
+        const item = items[active >= 0 ? active : 0];
+        if (item) add(item.dataset.value, item.textContent);
+      }
+    });
+  });
+
+  // Ticking a platform or location to include chooses "selected"; choosing "any" clears them,
+  // so what the section shows is what is saved.
+  const follow = (boxes, select, any) => {
+    document.querySelectorAll(`input[name=${boxes}]`).forEach((box) => {
+      box.addEventListener("change", () => {
+        if (box.checked) document.getElementById(select).checked = true;
+      });
+    });
+    any.forEach((id) => {
+      const radio = document.getElementById(id);
+      if (radio) radio.addEventListener("change", () => {
+        document.querySelectorAll(`input[name=${boxes}]`).forEach((box) => { box.checked = false; });
+      });
+    });
+  };
+  follow("includePlatforms", "platformsInclude-select", ["platformsInclude-all"]);
+  follow("includeLocations", "locationsInclude-select", ["locationsInclude-All", "locationsInclude-AllTrusted"]);
+})();

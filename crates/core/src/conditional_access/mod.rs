@@ -8,6 +8,7 @@
 //! the change, so the rules that refuse it are the same rules `portcullis policy lint` reports.
 
 pub mod countries;
+pub mod kept;
 pub mod references;
 
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,51 @@ struct MembershipCache {
 /// People whose memberships a node keeps at most; past that the cache starts again, which
 /// bounds its memory (a few hundred bytes a person) whatever the size of the tenant.
 const MEMBERSHIPS_KEPT: usize = 50_000;
+
+/// What replacing a policy would store, reviewed before it is ([`ConditionalAccess::review_replacement`]).
+#[derive(Debug, Clone)]
+pub struct PolicyReview {
+    /// The policy as stored now.
+    pub before: Value,
+    /// The policy as it would be stored.
+    pub after: Value,
+    /// The lockout guard's finding when the change would lock administrators out: saving it
+    /// then needs the acknowledgement.
+    pub lockout: Option<Value>,
+}
+
+/// One policy of a file offered for import ([`ConditionalAccess::review_import`]).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportCandidate {
+    /// The policy as it would be stored, with the id the file gave it.
+    pub document: Value,
+    /// A policy with that id exists here already: import it as a copy with a new id.
+    pub exists: bool,
+    /// What it names that does not exist in this directory.
+    pub unresolved: Vec<UnresolvedReference>,
+    /// What it keeps that the engine does not implement.
+    pub kept: Vec<kept::KeptField>,
+}
+
+/// An id a policy names that does not resolve here, with the property naming it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnresolvedReference {
+    pub property: &'static str,
+    pub id: String,
+    /// An exclusion excludes nobody while it does not resolve: the policy cannot be enabled.
+    pub exclusion: bool,
+}
+
+/// A policy's next document, checked, waiting for the lockout guard and the commit.
+struct Revision {
+    document: PolicyDocument,
+    target: TargetResource,
+    /// The policies before the change, and the configuration after it, for the guard.
+    today: Vec<ConditionalAccessPolicy>,
+    config: Configuration,
+}
 
 /// The tenant's whole Conditional Access configuration, as stored.
 pub struct Configuration {
@@ -604,6 +650,44 @@ impl ConditionalAccess {
         retrying(|| self.try_create_policy(grant, request, body, ReferenceCheck::Import)).await
     }
 
+    /// What importing a file would create, without storing anything: each policy it holds as
+    /// it would be stored (its own id kept), whether a policy with that id exists already,
+    /// what it names that does not exist here and what it keeps unimplemented. The portal
+    /// shows this for review before [`Self::import_policy`] creates the chosen ones.
+    pub async fn review_import(
+        &self,
+        _grant: &Granted<WriteConditionalAccess>,
+        file: &[u8],
+    ) -> Result<Vec<ImportCandidate>> {
+        let policies = graph::import_policies(file).map_err(import_error)?;
+        let stored = self.configuration().await?.policies;
+        let mut out = Vec::with_capacity(policies.len());
+        for mut policy in policies {
+            policy.extra.remove(references::UNRESOLVED_PROPERTY);
+            let exists = !policy.id.trim().is_empty()
+                && stored
+                    .iter()
+                    .any(|p| p.id.eq_ignore_ascii_case(policy.id.trim()));
+            let unresolved = references::unresolved(self.deps.store.as_ref(), &policy)
+                .await?
+                .into_iter()
+                .map(|r| UnresolvedReference {
+                    exclusion: r.is_exclusion(),
+                    property: r.property,
+                    id: r.id,
+                })
+                .collect();
+            let document = graph::export_one(&policy);
+            out.push(ImportCandidate {
+                kept: kept::kept_fields(&document),
+                document,
+                exists,
+                unresolved,
+            });
+        }
+        Ok(out)
+    }
+
     async fn try_create_policy(
         &self,
         grant: &Granted<WriteConditionalAccess>,
@@ -727,6 +811,42 @@ impl ConditionalAccess {
             .await
     }
 
+    /// What replacing a policy with `body` would store, checked as [`Self::replace_policy`]
+    /// checks it, without storing anything: the portal's editor shows it as a diff before the
+    /// save. A change the lockout guard refuses is reported in [`PolicyReview::lockout`] (with
+    /// the guard's proof) rather than as an error, so the review can still show the change;
+    /// any other refusal is the error the save would give.
+    pub async fn review_replacement(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        body: &[u8],
+    ) -> Result<PolicyReview> {
+        let existing = self
+            .find(
+                DocumentKind::ConditionalAccessPolicy,
+                "conditionalAccessPolicy",
+                id,
+            )
+            .await?;
+        let body = patch_body(body)?;
+        let revision = self.prepare_revision(&existing, body).await?;
+        let lockout = match self
+            .check_change(grant, request, revision.today, &revision.config)
+            .await
+        {
+            Ok(()) => None,
+            Err(Error::WouldLockOut { finding, .. }) => Some(*finding),
+            Err(e) => return Err(e),
+        };
+        Ok(PolicyReview {
+            before: existing.body,
+            after: revision.document.body,
+            lockout,
+        })
+    }
+
     /// Validates a policy's next document against the whole configuration, then stores it with
     /// its audit entry.
     async fn store_policy_revision(
@@ -737,13 +857,42 @@ impl ConditionalAccess {
         merged: Value,
         precondition: Option<Change>,
     ) -> Result<Value> {
+        let revision = self.prepare_revision(&existing, merged).await?;
+        self.check_change(grant, request, revision.today, &revision.config)
+            .await?;
+        let (document, target) = (revision.document, revision.target);
+        let body = document.body.clone();
+        self.commit_audited(
+            grant,
+            request,
+            std::iter::once(Change::UpdateDocument(document))
+                .chain(precondition)
+                .collect(),
+            "Update conditional access policy",
+            "Update",
+            target,
+        )
+        .await?;
+        Ok(body)
+    }
+
+    /// A policy's next document, checked against the whole configuration (limits, Entra's
+    /// values, lint errors, references), with what the lockout guard needs to check it last.
+    async fn prepare_revision(&self, existing: &PolicyDocument, merged: Value) -> Result<Revision> {
         let mut policy = one(
             graph::import_policies(merged.to_string().as_bytes()).map_err(import_error)?,
             "policy",
         )?;
         Self::validate_policy(&policy)?;
         policy.id = existing.id.clone();
-        policy.created_date_time = Some(graph_datetime::format(existing.created));
+        // The creation time as the document has always said it (the database may keep the
+        // instant at a coarser precision than the text first written).
+        policy.created_date_time = Some(
+            existing.body["createdDateTime"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| graph_datetime::format(existing.created)),
+        );
         policy.modified_date_time = Some(graph_datetime::format(self.now()));
         let mut config = self.configuration().await?;
         let today = config.policies.clone();
@@ -759,26 +908,18 @@ impl ConditionalAccess {
             ReferenceCheck::Strict,
         )
         .await?;
-        self.check_change(grant, request, today, &config).await?;
         let document = self.policy_document(&policy, existing.created);
-        let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
             "ConditionalAccessPolicy",
             Some(&existing.body),
-            Some(&body),
+            Some(&document.body),
         );
-        self.commit_audited(
-            grant,
-            request,
-            std::iter::once(Change::UpdateDocument(document))
-                .chain(precondition)
-                .collect(),
-            "Update conditional access policy",
-            "Update",
+        Ok(Revision {
+            document,
             target,
-        )
-        .await?;
-        Ok(body)
+            today,
+            config,
+        })
     }
 
     pub async fn delete_policy(

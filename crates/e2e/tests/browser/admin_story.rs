@@ -209,6 +209,8 @@ async fn an_administrator_issues_a_pass_switches_a_policy_to_report_only_and_rea
     admin.until_text("Enable policy").await;
     admin.choose("Report-only").await;
     admin.screenshot("policy-report-only").await;
+    admin.click("Review changes").await;
+    admin.until_text("Review the change before saving").await;
     admin.click("Save").await;
     admin.until_text("The policy was saved.").await;
     admin.click("← Policies").await;

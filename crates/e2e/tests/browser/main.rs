@@ -7,6 +7,7 @@
 mod admin_story;
 mod harness;
 mod pages;
+mod policy_editor;
 mod relying_party;
 mod story;
 mod use_case_1;

@@ -19,6 +19,7 @@ mod oidc;
 mod passes;
 mod passkeys;
 mod passwords;
+mod policy_editor;
 mod portal;
 mod rate_limits;
 mod replay;

@@ -28,7 +28,7 @@ pub(crate) struct Page {
 }
 
 impl Browser {
-    fn new(t: &TestServer, token: Option<String>) -> Self {
+    pub(crate) fn new(t: &TestServer, token: Option<String>) -> Self {
         Browser {
             url: t.url.clone(),
             cookie: token.map(|t| format!("portcullis_session={t}")),
@@ -79,7 +79,7 @@ impl Browser {
     }
 
     /// Uploads one file as the import form does (`multipart/form-data`).
-    async fn upload(&self, path: &str, file: &[u8]) -> Page {
+    pub(crate) async fn upload(&self, path: &str, file: &[u8]) -> Page {
         let boundary = "----portcullis-test-boundary";
         let mut body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"policy.json\"\r\nContent-Type: application/json\r\n\r\n"
@@ -139,7 +139,7 @@ fn element<'a>(html: &'a str, id: &str) -> &'a str {
     &rest[..rest.find('<').unwrap()]
 }
 
-fn redirected_to(page: &Page, prefix: &str) -> String {
+pub(crate) fn redirected_to(page: &Page, prefix: &str) -> String {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.html);
     let location = page.location.clone().unwrap();
     assert!(location.starts_with(prefix), "{location}");
@@ -439,6 +439,33 @@ async fn an_administrator_looks_after_a_user_in_the_portal() {
     t.stop().await;
 }
 
+/// The value of the hidden field named `name`, as the browser would send it.
+pub(crate) fn hidden_value(html: &str, name: &str) -> String {
+    let start = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no field {name} in:\n{html}"))
+        + name.len()
+        + 15;
+    let end = start + html[start..].find('"').unwrap();
+    unescape(&html[start..end])
+}
+
+/// An edit as the editor makes it: reviewed (the diff, the guard, the impact), then saved with
+/// the review's digest. Returns the save's answer.
+pub(crate) async fn reviewed_and_saved(browser: &Browser, id: &str, form: &[(&str, &str)]) -> Page {
+    let path = format!("/admin/conditional-access/policies/{id}");
+    let mut review = form.to_vec();
+    review.push(("intent", "review"));
+    let page = browser.post(&path, &review).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("id=\"policy-review\""), "{}", page.html);
+    let digest = hidden_value(&page.html, "reviewed");
+    let mut save = form.to_vec();
+    save.push(("intent", "save"));
+    save.push(("reviewed", &digest));
+    browser.post(&path, &save).await
+}
+
 /// The story's platform policy through the form.
 fn platform_policy_form(name: &str, group: &str, state: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -447,7 +474,6 @@ fn platform_policy_form(name: &str, group: &str, state: &str) -> Vec<(&'static s
         ("includeGroups", group.to_string()),
         ("target", "applications".into()),
         ("appsInclude", "all".into()),
-        ("platformsConfigured", "true".into()),
         ("platformsInclude", "all".into()),
         ("excludePlatforms", "windows".into()),
         ("grant", "block".into()),
@@ -554,12 +580,7 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     report_only.retain(|(k, _)| *k != "state");
     report_only.push(("state", "enabledForReportingButNotEnforced".into()));
     redirected_to(
-        &browser
-            .post(
-                &format!("/admin/conditional-access/policies/{id}"),
-                &pairs(&report_only),
-            )
-            .await,
+        &reviewed_and_saved(&browser, &id, &pairs(&report_only)).await,
         &format!("/admin/conditional-access/policies/{id}"),
     );
     let stored = t
@@ -623,10 +644,27 @@ async fn conditional_access_policies_are_made_edited_and_imported_in_the_portal(
     for unit in export.encode_utf16() {
         utf16.extend_from_slice(&unit.to_le_bytes());
     }
-    let imported = browser
+    let review = browser
         .upload("/admin/conditional-access/import", &utf16)
         .await;
-    redirected_to(&imported, "/admin/conditional-access/policies/");
+    assert_eq!(review.status, StatusCode::OK, "{}", review.html);
+    assert!(review.html.contains("id=\"import-review\""));
+    assert!(policies(&t).await.len() == 1, "a review stores nothing");
+    let document = hidden_value(&review.html, "document-0");
+    let imported = browser
+        .post(
+            "/admin/conditional-access/import/reviewed",
+            &[
+                ("count", "1"),
+                ("document-0", &document),
+                ("file-0", "policy.json"),
+                ("import-0", "true"),
+                ("state-0", "disabled"),
+            ],
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.html);
+    assert!(imported.html.contains("class=\"imported-policy\""));
     assert!(
         policies(&t)
             .await
@@ -1665,7 +1703,7 @@ async fn named_locations_and_custom_strengths_are_edited_in_the_portal() {
 }
 
 /// Text from a page as a browser reads it: minijinja's escapes undone.
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("&#x2f;", "/")
         .replace("&#x27;", "'")
         .replace("&quot;", "\"")

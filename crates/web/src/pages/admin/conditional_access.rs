@@ -2,7 +2,10 @@
 //! import of an exported policy file, named locations and authentication strengths.
 //!
 //! The pages never judge a policy themselves: they turn the form into Graph JSON and core
-//! validates it with the same rules (and lint) as the API and `portcullis policy lint`.
+//! validates it with the same rules (and lint) as the API and `portcullis policy lint`. An edit
+//! is reviewed before it is saved (core's dry run of the same replacement: the diff of the
+//! JSON, the lockout guard, the replayed impact), and an import is reviewed per policy before
+//! anything is stored.
 
 use std::sync::Arc;
 
@@ -13,16 +16,20 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
+use portcullis_core::conditional_access::kept;
 use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
+use portcullis_core::conditional_access::{ImportCandidate, PolicyReview};
 use portcullis_core::directory::authz::{
     Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies, ReadUsers,
     WriteConditionalAccess,
 };
+use portcullis_core::directory::first_party::FIRST_PARTY_APPLICATIONS;
 use portcullis_core::directory::roles::BUILT_IN_ROLES;
 use portcullis_core::kernel::query::ListQuery;
 use serde_json::{Value, json};
 
-use super::policy_form::{self, CLIENT_APPS, PLATFORMS, PolicyForm, USER_ACTIONS};
+use super::line_diff;
+use super::policy_form::{self, CLIENT_APPS, Lookups, PLATFORMS, PolicyForm, USER_ACTIONS};
 use super::{
     Audit, Confirm, FieldErrors, FormData, PageError, PageResult, Portal, done, one_error, refusal,
 };
@@ -54,6 +61,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/conditional-access/import",
             get(import_form).post(import),
+        )
+        .route(
+            "/admin/conditional-access/import/reviewed",
+            post(import_reviewed),
         )
         .route(
             "/admin/conditional-access/named-locations",
@@ -185,13 +196,31 @@ async fn list(State(state): State<Arc<PortalState>>, portal: Portal) -> PageResu
     )
 }
 
-/// The choices the form offers: groups, roles, applications, named locations, strengths.
+/// The choices the form's pickers offer, as `[id, name]` pairs: people (what the caller may
+/// read of them), groups, roles, applications, named locations and strengths.
 async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, PageError> {
     let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let everything = ListQuery {
         top: 999,
         ..ListQuery::default()
     };
+    let mut users: Vec<Value> = vec![json!([policy_form::GUESTS, "All guest and external users"])];
+    if let Some(g) = portal.maybe::<ReadUsers>() {
+        users.extend(
+            state
+                .directory
+                .list_users(&g, &everything)
+                .await?
+                .items
+                .iter()
+                .map(|u| {
+                    json!([
+                        u.id,
+                        format!("{} ({})", u.display_name, u.user_principal_name)
+                    ])
+                }),
+        );
+    }
     let groups: Vec<Value> = match portal.maybe::<ReadGroups>() {
         Some(g) => state
             .directory
@@ -203,17 +232,30 @@ async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, Pag
             .collect(),
         None => Vec::new(),
     };
-    let applications: Vec<Value> = match portal.maybe::<ReadApplications>() {
-        Some(g) => state
+    let mut applications: Vec<Value> = policy_form::APPLICATION_GROUPS
+        .iter()
+        .map(|(word, name)| json!([word, name]))
+        .collect();
+    applications.extend(
+        FIRST_PARTY_APPLICATIONS
+            .iter()
+            .map(|(id, name)| json!([id, name])),
+    );
+    if let Some(g) = portal.maybe::<ReadApplications>() {
+        for a in state
             .directory
             .list_applications(&g, &everything)
             .await?
             .items
-            .iter()
-            .map(|a| json!([a.app_id, a.display_name]))
-            .collect(),
-        None => Vec::new(),
-    };
+        {
+            if !FIRST_PARTY_APPLICATIONS
+                .iter()
+                .any(|(id, _)| *id == a.app_id)
+            {
+                applications.push(json!([a.app_id, a.display_name]));
+            }
+        }
+    }
     let locations: Vec<Value> = state
         .conditional_access
         .named_locations(&grant)
@@ -229,6 +271,7 @@ async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, Pag
         .map(|s| json!([s["id"], s["displayName"]]))
         .collect();
     Ok(json!({
+        "users": users,
         "groups": groups,
         "roles": BUILT_IN_ROLES.iter().map(|r| json!([r.template_id, r.display_name])).collect::<Vec<_>>(),
         "applications": applications,
@@ -240,13 +283,254 @@ async fn form_options(state: &PortalState, portal: &Portal) -> Result<Value, Pag
     }))
 }
 
-/// What the policy form shows beside the fields after a save or a preview.
+/// `[id, name]` pairs of one of the options' lists.
+fn pairs_of(options: &Value, key: &str) -> Vec<(String, String)> {
+    options[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|pair| Some((pair[0].as_str()?.to_string(), pair[1].as_str()?.to_string())))
+        .collect()
+}
+
+/// What the form shows beside the fields after a review, a save or a preview.
 #[derive(Default, Clone, Copy)]
 struct Notices<'a> {
     /// The lockout guard's finding, with the checkbox that acknowledges it.
     lockout: Option<&'a Value>,
     /// What the form's policy would have done to the last 7 days' sign-ins.
     impact: Option<&'a Value>,
+    /// The review of an edit: the diff of the stored JSON against what would be saved.
+    review: Option<&'a Value>,
+}
+
+/// The pickers of the form, by the name each posts under, with the Graph property it writes.
+const PICKERS: &[(&str, &str, &str)] = &[
+    ("includeUsers", "users", "conditions.users.includeUsers"),
+    ("includeGroups", "groups", "conditions.users.includeGroups"),
+    ("includeRoles", "roles", "conditions.users.includeRoles"),
+    ("excludeUsers", "users", "conditions.users.excludeUsers"),
+    ("excludeGroups", "groups", "conditions.users.excludeGroups"),
+    ("excludeRoles", "roles", "conditions.users.excludeRoles"),
+    (
+        "includeApplications",
+        "applications",
+        "conditions.applications.includeApplications",
+    ),
+    (
+        "excludeApplications",
+        "applications",
+        "conditions.applications.excludeApplications",
+    ),
+];
+
+/// Each picker's chosen values as chips: the value it posts, its name, and whether it names
+/// nothing here (`unresolved`, kept from an import) or nothing known (`unknown`: typed, or
+/// outside what the caller may read).
+fn chips(form: &PolicyForm, options: &Value, unresolved: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, list, property) in PICKERS {
+        let values = match *name {
+            "includeUsers" => &form.include.users,
+            "includeGroups" => &form.include.groups,
+            "includeRoles" => &form.include.roles,
+            "excludeUsers" => &form.exclude.users,
+            "excludeGroups" => &form.exclude.groups,
+            "excludeRoles" => &form.exclude.roles,
+            "includeApplications" => &form.include_apps,
+            _ => &form.exclude_apps,
+        };
+        let known = pairs_of(options, list);
+        let chips: Vec<Value> = values
+            .iter()
+            .map(|value| {
+                let is_unresolved = unresolved.as_array().into_iter().flatten().any(|r| {
+                    r["property"] == *property
+                        && r["id"]
+                            .as_str()
+                            .is_some_and(|id| id.eq_ignore_ascii_case(value))
+                });
+                let label = known
+                    .iter()
+                    .find(|(id, _)| id.eq_ignore_ascii_case(value))
+                    .map(|(_, l)| l.clone());
+                let flag = if is_unresolved {
+                    "unresolved"
+                } else if label.is_none() {
+                    "unknown"
+                } else {
+                    ""
+                };
+                json!({
+                    "value": value,
+                    "label": label.unwrap_or_else(|| value.clone()),
+                    "flag": flag,
+                })
+            })
+            .collect();
+        out.insert(name.to_string(), Value::Array(chips));
+    }
+    Value::Object(out)
+}
+
+/// The members of a stored policy this editor shows but does not edit, each with its value,
+/// the section it belongs to and what Portcullis does with it. Saving keeps every one.
+fn kept_rows(stored: &Value) -> Vec<Value> {
+    let engine = kept::kept_fields(stored);
+    let mut rows = Vec::new();
+    walk_kept(stored, "", &engine, &mut rows);
+    rows
+}
+
+/// Paths the form edits (and so shows as fields), and paths it walks into.
+const EDITED: &[&str] = &[
+    "id",
+    "displayName",
+    "state",
+    "createdDateTime",
+    "modifiedDateTime",
+    "conditions.users.includeUsers",
+    "conditions.users.excludeUsers",
+    "conditions.users.includeGroups",
+    "conditions.users.excludeGroups",
+    "conditions.users.includeRoles",
+    "conditions.users.excludeRoles",
+    "conditions.applications.includeApplications",
+    "conditions.applications.excludeApplications",
+    "conditions.applications.includeUserActions",
+    "conditions.applications.includeAuthenticationContextClassReferences",
+    "conditions.platforms.includePlatforms",
+    "conditions.platforms.excludePlatforms",
+    "conditions.locations.includeLocations",
+    "conditions.locations.excludeLocations",
+    "conditions.clientAppTypes",
+    "grantControls.operator",
+    "grantControls.authenticationStrength",
+    "sessionControls.signInFrequency.isEnabled",
+    "sessionControls.signInFrequency.value",
+    "sessionControls.signInFrequency.type",
+    "sessionControls.signInFrequency.frequencyInterval",
+    "sessionControls.signInFrequency.authenticationType",
+    "sessionControls.persistentBrowser.isEnabled",
+    "sessionControls.persistentBrowser.mode",
+];
+const WALKED: &[&str] = &[
+    "conditions",
+    "conditions.users",
+    "conditions.applications",
+    "conditions.platforms",
+    "conditions.locations",
+    "grantControls",
+    "sessionControls",
+    "sessionControls.signInFrequency",
+    "sessionControls.persistentBrowser",
+];
+
+/// Whether a value holds a setting: `null`, `""`, `[]`, `{}` are what Graph writes for "not
+/// configured".
+fn meaningful(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| !k.starts_with('@') && !k.contains("@odata.") && meaningful(v)),
+        _ => true,
+    }
+}
+
+fn walk_kept(value: &Value, prefix: &str, engine: &[kept::KeptField], rows: &mut Vec<Value>) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    for (key, member) in map {
+        if key.starts_with('@') || key.contains("@odata.") || key == UNRESOLVED_PROPERTY {
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if WALKED.contains(&path.as_str()) {
+            walk_kept(member, &path, engine, rows);
+            continue;
+        }
+        if path == "grantControls.builtInControls" {
+            for control in member.as_array().into_iter().flatten() {
+                let Some(control) = control.as_str() else {
+                    continue;
+                };
+                if !matches!(control, "mfa" | "block") {
+                    rows.push(kept_row(&path, json!(control), engine));
+                }
+            }
+            continue;
+        }
+        if EDITED.contains(&path.as_str()) || !meaningful(member) {
+            continue;
+        }
+        rows.push(kept_row(&path, member.clone(), engine));
+    }
+}
+
+fn kept_row(path: &str, value: Value, engine: &[kept::KeptField]) -> Value {
+    let section = if path.starts_with("conditions.users") {
+        "users"
+    } else if path.starts_with("conditions.applications") {
+        "target"
+    } else if path.starts_with("conditions") {
+        "conditions"
+    } else if path.starts_with("grantControls") {
+        "grant"
+    } else if path.starts_with("sessionControls") {
+        "session"
+    } else {
+        "other"
+    };
+    let from_engine = engine
+        .iter()
+        .find(|k| path == k.path || path.starts_with(&format!("{}.", k.path)));
+    let (flag, note) = match from_engine {
+        Some(k) => (k.effect, k.note),
+        None => kept_note(path, &value),
+    };
+    json!({
+        "path": path,
+        "value": match &value { Value::String(s) => s.clone(), other => other.to_string() },
+        "section": section,
+        "flag": flag,
+        "note": note,
+    })
+}
+
+/// What Portcullis does with a member the engine models but this editor does not edit.
+fn kept_note(path: &str, value: &Value) -> (&'static str, &'static str) {
+    match path {
+        "grantControls.builtInControls" => match value.as_str().unwrap_or_default() {
+            "compliantDevice" | "domainJoinedDevice" => (
+                "notEvaluated",
+                "Kept, not evaluated by Portcullis: it has no device management, so no sign-in meets this control (with “require one of”, another control can).",
+            ),
+            _ => (
+                "notEvaluated",
+                "Kept, not evaluated by Portcullis: no sign-in meets this control here (with “require one of”, another control can).",
+            ),
+        },
+        "grantControls.termsOfUse" | "grantControls.customAuthenticationFactors" => (
+            "notEvaluated",
+            "Kept, not evaluated by Portcullis: it shows no terms of use or custom controls, so no sign-in meets this (with “require one of”, another control can).",
+        ),
+        "conditions.signInRiskLevels" | "conditions.userRiskLevels" => (
+            "notEvaluated",
+            "Kept: Portcullis detects no risk, so no sign-in has these risk levels and the policy does not apply to any.",
+        ),
+        _ => (
+            "kept",
+            "Kept as it is; evaluated by the engine, not editable here.",
+        ),
+    }
 }
 
 async fn render_form(
@@ -259,45 +543,51 @@ async fn render_form(
     notices: Notices<'_>,
 ) -> PageResult {
     let options = form_options(state, portal).await?;
-    let findings = match (policy_id, portal.maybe::<ReadPolicies>()) {
-        (Some(id), Some(grant)) => state
-            .conditional_access
-            .findings(&grant)
-            .await?
-            .into_iter()
-            .filter(|f| {
-                f.object_id
-                    .as_deref()
-                    .is_some_and(|o| o.eq_ignore_ascii_case(id))
-            })
-            .collect(),
-        _ => Vec::new(),
+    let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
+    let (findings, stored) = match policy_id {
+        Some(id) => (
+            state
+                .conditional_access
+                .findings(&grant)
+                .await?
+                .into_iter()
+                .filter(|f| {
+                    f.object_id
+                        .as_deref()
+                        .is_some_and(|o| o.eq_ignore_ascii_case(id))
+                })
+                .collect(),
+            state.conditional_access.policy(&grant, id).await?,
+        ),
+        None => (Vec::new(), Value::Null),
     };
-    // Ids an imported export named that do not exist here: kept, and shown so that they can
-    // be fixed.
-    let unresolved = match (policy_id, portal.maybe::<ReadPolicies>()) {
-        (Some(id), Some(grant)) => state
-            .conditional_access
-            .policy(&grant, id)
-            .await?
-            .get(UNRESOLVED_PROPERTY)
-            .cloned()
-            .unwrap_or_default(),
-        _ => Value::Null,
-    };
+    // Ids an imported export named that do not exist here: kept, and shown where they sit.
+    let unresolved = stored
+        .get(UNRESOLVED_PROPERTY)
+        .cloned()
+        .unwrap_or(Value::Null);
+    let strengths = strength_names(state, &grant).await?;
+    let (state_label_text, state_class) = state_label(&form.state);
     Ok(portal.render(
         status,
         "admin/policy_form.html",
         "conditional-access",
         json!({
             "policy_id": policy_id,
+            "stored_name": stored["displayName"],
             "form": form,
+            "state_label": state_label_text,
+            "state_class": state_class,
+            "summaries": form.summaries(&strengths),
+            "chips": chips(form, &options, &unresolved),
+            "kept": kept_rows(&stored),
             "options": options,
             "errors": errors,
             "findings": findings,
             "unresolved": unresolved,
             "lockout": notices.lockout,
             "impact": notices.impact,
+            "review": notices.review,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -325,8 +615,7 @@ async fn edit_form(
 ) -> PageResult {
     let grant = portal.grant::<ReadPolicies>("Conditional Access policies")?;
     let policy = state.conditional_access.policy(&grant, &id).await?;
-    let names = user_names(&state, &portal, &policy).await;
-    let form = PolicyForm::from_policy(&policy, &names);
+    let form = PolicyForm::from_policy(&policy);
     render_form(
         &state,
         &portal,
@@ -339,51 +628,28 @@ async fn edit_form(
     .await
 }
 
-/// The sign-in names of the users a policy names by id, for the form's user boxes.
-async fn user_names(
-    state: &PortalState,
-    portal: &Portal,
-    policy: &Value,
-) -> HashMap<String, String> {
-    let mut names = HashMap::new();
-    let Some(grant) = portal.maybe::<ReadUsers>() else {
-        return names;
-    };
-    let users = &policy["conditions"]["users"];
-    for key in ["includeUsers", "excludeUsers"] {
-        for id in users[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
-            if uuid::Uuid::parse_str(id).is_ok()
-                && let Ok(user) = state.directory.user(&grant, id).await
-            {
-                names.insert(id.to_string(), user.user_principal_name);
-            }
-        }
-    }
-    names
-}
-
-/// The object ids of the users typed into the form; those not found are left out, and the
-/// form reports them.
-async fn user_ids(
+/// What the pickers' typed names turn into: sign-in names looked up (those not found are left
+/// out, and the form reports them), and the groups, roles and applications the pickers offer.
+async fn lookups(
     state: &PortalState,
     portal: &Portal,
     form: &PolicyForm,
-) -> HashMap<String, String> {
-    let mut ids = HashMap::new();
-    let Some(grant) = portal.maybe::<ReadUsers>() else {
-        return ids;
-    };
-    for typed in form.typed_users() {
-        if let Ok(user) = state.directory.user(&grant, &typed).await {
-            ids.insert(typed, user.id.to_string());
+) -> Result<Lookups, PageError> {
+    let options = form_options(state, portal).await?;
+    let mut users = HashMap::new();
+    if let Some(grant) = portal.maybe::<ReadUsers>() {
+        for typed in form.typed_users() {
+            if let Ok(user) = state.directory.user(&grant, &typed).await {
+                users.insert(typed, user.id.to_string());
+            }
         }
     }
-    ids
+    Ok(Lookups {
+        users,
+        groups: pairs_of(&options, "groups"),
+        roles: pairs_of(&options, "roles"),
+        applications: pairs_of(&options, "applications"),
+    })
 }
 
 /// The form again, with what the policy as typed would have done to the last 7 days.
@@ -396,8 +662,8 @@ async fn preview(
 ) -> PageResult {
     let impact = impact(state, portal, policy_id, body).await;
     let notices = Notices {
-        lockout: None,
         impact: Some(&impact),
+        ..Notices::default()
     };
     render_form(
         state,
@@ -489,8 +755,8 @@ async fn create(
     let request = acknowledged(request, &form);
     let previewing = form.text("intent") == "preview";
     let form = PolicyForm::from_form(&form);
-    let ids = user_ids(&state, &portal, &form).await;
-    let body = match form.apply(&policy_form::empty_policy(), &ids) {
+    let lookups = lookups(&state, &portal, &form).await?;
+    let body = match form.apply(&policy_form::empty_policy(), &lookups) {
         Ok(body) => body,
         Err(errors) => {
             return render_form(
@@ -532,7 +798,7 @@ async fn create(
                 errors,
                 Notices {
                     lockout: lockout.as_ref(),
-                    impact: None,
+                    ..Notices::default()
                 },
             )
             .await
@@ -540,6 +806,55 @@ async fn create(
     }
 }
 
+/// A policy's JSON as the review compares it: what a save always changes (the modification
+/// time) and what the server adds when reading (unresolved references) left out.
+/// Members are sorted by name, at every depth: the order of a JSON object's members means
+/// nothing, and the diff shows only what changes a value.
+fn comparable(policy: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut policy = policy.clone();
+    if let Some(map) = policy.as_object_mut() {
+        map.remove("modifiedDateTime");
+        map.remove(UNRESOLVED_PROPERTY);
+    }
+    serde_json::to_string_pretty(&sorted(&policy)).unwrap_or_default()
+}
+
+/// The review of an edit as the page shows it: the diff, whether it changes anything, and a
+/// digest of both documents that the Save button carries, so a save stores only what was
+/// reviewed (the form changed since, or someone else saved the policy: review again).
+fn review_view(review: &PolicyReview) -> Value {
+    let before = comparable(&review.before);
+    let after = comparable(&review.after);
+    let lines = line_diff::diff(&before, &after, 3);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&(before.as_str(), after.as_str()), &mut hasher);
+    json!({
+        "changed": line_diff::changes(&lines),
+        "added": lines.iter().filter(|l| l.change == line_diff::Change::Added).count(),
+        "removed": lines.iter().filter(|l| l.change == line_diff::Change::Removed).count(),
+        "lines": lines,
+        "digest": format!("{:016x}", std::hash::Hasher::finish(&hasher)),
+    })
+}
+
+/// An edit is reviewed before it is saved: the first submit shows the diff of the policy's
+/// JSON, the lockout guard's finding and what the change would have done in the last 7 days;
+/// Save then stores exactly what was reviewed. Saving an unchanged policy stores nothing.
 async fn save(
     State(state): State<Arc<PortalState>>,
     portal: Portal,
@@ -549,12 +864,16 @@ async fn save(
 ) -> PageResult {
     let grant = portal.grant::<WriteConditionalAccess>("changing Conditional Access policies")?;
     let read = portal.grant::<ReadPolicies>("Conditional Access policies")?;
-    let stored = state.conditional_access.policy(&read, &id).await?;
-    let request = acknowledged(request, &form);
-    let previewing = form.text("intent") == "preview";
+    let mut stored = state.conditional_access.policy(&read, &id).await?;
+    if let Some(map) = stored.as_object_mut() {
+        map.remove(UNRESOLVED_PROPERTY);
+    }
+    let saving = acknowledged(request.clone(), &form);
+    let intent = form.text("intent").to_string();
+    let reviewed = form.text("reviewed").to_string();
     let form = PolicyForm::from_form(&form);
-    let ids = user_ids(&state, &portal, &form).await;
-    let body = match form.apply(&stored, &ids) {
+    let lookups = lookups(&state, &portal, &form).await?;
+    let body = match form.apply(&stored, &lookups) {
         Ok(body) => body,
         Err(errors) => {
             return render_form(
@@ -569,36 +888,87 @@ async fn save(
             .await;
         }
     };
-    if previewing {
+    if intent == "preview" {
         return preview(&state, &portal, Some(&id), &form, body).await;
     }
-    match state
+    // The review runs before every save too: the guard is asked without the acknowledgement,
+    // so its finding shows even when the box is ticked.
+    let review = match state
         .conditional_access
-        .replace_policy(&grant, &request, &id, body.to_string().as_bytes())
+        .review_replacement(&grant, &request, &id, body.to_string().as_bytes())
         .await
     {
-        Ok(_) => done(
-            &format!("/admin/conditional-access/policies/{id}"),
-            "policy-saved",
-        ),
-        Err(e) => {
-            let lockout = lockout_finding(&e);
-            let (status, errors) = refusal(e, policy_form::SECTIONS)?;
-            render_form(
-                &state,
-                &portal,
-                status,
-                Some(&id),
-                &form,
-                errors,
-                Notices {
-                    lockout: lockout.as_ref(),
-                    impact: None,
-                },
-            )
-            .await
+        Ok(review) => review,
+        Err(e) => return refused_edit(&state, &portal, &id, &form, e).await,
+    };
+    let mut view = review_view(&review);
+    let changed = view["changed"] == true;
+    if intent == "save" && reviewed == view["digest"] {
+        if !changed {
+            return done(
+                &format!("/admin/conditional-access/policies/{id}"),
+                "policy-unchanged",
+            );
         }
+        return match state
+            .conditional_access
+            .replace_policy(&grant, &saving, &id, body.to_string().as_bytes())
+            .await
+        {
+            Ok(_) => done(
+                &format!("/admin/conditional-access/policies/{id}"),
+                "policy-saved",
+            ),
+            Err(e) => refused_edit(&state, &portal, &id, &form, e).await,
+        };
     }
+    // A save of something other than what was reviewed is reviewed again.
+    view["stale"] = json!(intent == "save");
+    let impact = if changed {
+        Some(impact(&state, &portal, Some(&id), body).await)
+    } else {
+        None
+    };
+    render_form(
+        &state,
+        &portal,
+        StatusCode::OK,
+        Some(&id),
+        &form,
+        FieldErrors::new(),
+        Notices {
+            lockout: review.lockout.as_ref(),
+            impact: impact.as_ref(),
+            review: Some(&view),
+        },
+    )
+    .await
+}
+
+/// The edit form again after core refused the change, the refusal beside its section (and
+/// the guard's finding with its checkbox, when that is why).
+async fn refused_edit(
+    state: &PortalState,
+    portal: &Portal,
+    id: &str,
+    form: &PolicyForm,
+    e: Error,
+) -> PageResult {
+    let lockout = lockout_finding(&e);
+    let (status, errors) = refusal(e, policy_form::SECTIONS)?;
+    render_form(
+        state,
+        portal,
+        status,
+        Some(id),
+        form,
+        errors,
+        Notices {
+            lockout: lockout.as_ref(),
+            ..Notices::default()
+        },
+    )
+    .await
 }
 
 async fn json_view(
@@ -690,6 +1060,10 @@ async fn delete(
 
 // --- import ------------------------------------------------------------------------------
 
+/// The most policies one review carries (Entra's limit per tenant is 240; a review of more
+/// would not fit a page a person can check).
+const MAX_REVIEWED: usize = 50;
+
 async fn import_form(portal: Portal) -> PageResult {
     portal.grant::<WriteConditionalAccess>("importing Conditional Access policies")?;
     portal.page(
@@ -699,67 +1073,195 @@ async fn import_form(portal: Portal) -> PageResult {
     )
 }
 
-/// Creates the policy in an uploaded file, as exported from Entra or from this portal (UTF-8,
-/// or UTF-16 with a byte-order mark). Core refuses what it cannot store, and then nothing is.
-async fn import(
-    State(state): State<Arc<PortalState>>,
-    portal: Portal,
-    Audit(request): Audit,
-    req: Request,
-) -> PageResult {
+fn import_again(portal: &Portal, status: StatusCode, errors: FieldErrors) -> PageResult {
+    Ok(portal.render(
+        status,
+        "admin/policy_import.html",
+        "conditional-access",
+        json!({ "errors": errors, "subnav": subnav("policies") }),
+    ))
+}
+
+/// One policy on the review page: what the file says, what core found, and the choices.
+fn review_item(candidate: &ImportCandidate, file: &str, error: Option<String>) -> Value {
+    let has_unresolved_exclusion = candidate.unresolved.iter().any(|r| r.exclusion);
+    json!({
+        "file": file,
+        "displayName": candidate.document["displayName"],
+        "id": candidate.document["id"],
+        "fileState": state_label(candidate.document["state"].as_str().unwrap_or_default()).0,
+        "document": candidate.document.to_string(),
+        "exists": candidate.exists,
+        "unresolved": candidate.unresolved,
+        "kept": candidate.kept,
+        "canEnable": !has_unresolved_exclusion,
+        "error": error,
+    })
+}
+
+/// Reads the uploaded files (one or many, each a policy or a collection of them, as Entra or
+/// this portal exports them) and shows each policy for review. Nothing is stored: the
+/// reviewed documents travel in the review form itself (bounded by the request size limit),
+/// so any node can take the confirmation and nothing lingers when a review is abandoned.
+async fn import(State(state): State<Arc<PortalState>>, portal: Portal, req: Request) -> PageResult {
     let grant = portal.grant::<WriteConditionalAccess>("importing Conditional Access policies")?;
-    let again = |status: StatusCode, errors: FieldErrors| {
-        portal.render(
-            status,
-            "admin/policy_import.html",
-            "conditional-access",
-            json!({ "errors": errors, "subnav": subnav("policies") }),
-        )
-    };
     let Some(boundary) = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(super::multipart::boundary)
     else {
-        return Ok(again(
+        return import_again(
+            &portal,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             one_error("file", "Choose a file and send it with the form."),
-        ));
+        );
     };
     let body = super::read_body(req, &state).await?;
-    let file = super::multipart::parts(&body, &boundary)
-        .and_then(|parts| parts.into_iter().find(|p| p.name == "file"))
-        .map(|p| p.body.to_vec());
-    let file = match file {
-        Some(f) if !f.iter().all(u8::is_ascii_whitespace) => f,
-        _ => {
-            return Ok(again(
-                StatusCode::BAD_REQUEST,
-                one_error("file", "Choose a policy file (JSON) to import."),
-            ));
-        }
-    };
-    match state
-        .conditional_access
-        .import_policy(&grant, &request, &file)
-        .await
-    {
-        Ok(created) => done(
-            &format!(
-                "/admin/conditional-access/policies/{}",
-                created["id"].as_str().unwrap_or_default()
-            ),
-            "policy-created",
-        ),
-        Err(e) => {
-            let (status, mut errors) = refusal(e, &[])?;
-            if let Some(message) = errors.remove("form") {
-                errors.insert("file".into(), message);
+    let files: Vec<(String, Vec<u8>)> = super::multipart::parts(&body, &boundary)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.name == "file" && !p.body.iter().all(u8::is_ascii_whitespace))
+        .map(|p| (p.file_name.unwrap_or_default(), p.body.to_vec()))
+        .collect();
+    if files.is_empty() {
+        return import_again(
+            &portal,
+            StatusCode::BAD_REQUEST,
+            one_error("file", "Choose one or more policy files (JSON) to import."),
+        );
+    }
+    let mut items = Vec::new();
+    for (name, bytes) in &files {
+        let shown = if name.is_empty() { "the file" } else { name };
+        match state.conditional_access.review_import(&grant, bytes).await {
+            Ok(candidates) => items.extend(candidates.iter().map(|c| review_item(c, shown, None))),
+            Err(e) => {
+                let (status, errors) = refusal(e, &[])?;
+                let message = errors.into_values().next().unwrap_or_default();
+                return import_again(
+                    &portal,
+                    status,
+                    one_error("file", format!("{shown}: {message}")),
+                );
             }
-            Ok(again(status, errors))
         }
     }
+    if items.len() > MAX_REVIEWED {
+        return import_again(
+            &portal,
+            StatusCode::BAD_REQUEST,
+            one_error(
+                "file",
+                format!(
+                    "These files hold {} policies; review at most {MAX_REVIEWED} at a time.",
+                    items.len()
+                ),
+            ),
+        );
+    }
+    review_page(&portal, StatusCode::OK, &items, &[])
+}
+
+fn review_page(
+    portal: &Portal,
+    status: StatusCode,
+    items: &[Value],
+    imported: &[Value],
+) -> PageResult {
+    Ok(portal.render(
+        status,
+        "admin/policy_import_review.html",
+        "conditional-access",
+        json!({
+            "items": items,
+            "imported": imported,
+            "subnav": subnav("policies"),
+        }),
+    ))
+}
+
+/// Imports the policies the review kept ticked, each in the state chosen for it and, when
+/// asked, as a copy with a new id. Each is its own change: those core refuses come back for
+/// review with the reason, the others are imported and linked.
+async fn import_reviewed(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Audit(request): Audit,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteConditionalAccess>("importing Conditional Access policies")?;
+    let count = form
+        .text("count")
+        .parse::<usize>()
+        .unwrap_or(0)
+        .min(MAX_REVIEWED);
+    let mut imported = Vec::new();
+    let mut again = Vec::new();
+    for i in 0..count {
+        let field = |name: &str| form.text(&format!("{name}-{i}")).to_string();
+        if !form.checked(&format!("import-{i}")) {
+            continue;
+        }
+        let file = field("file");
+        let Ok(Value::Object(mut document)) = serde_json::from_str::<Value>(&field("document"))
+        else {
+            return Err(Error::invalid(
+                "document",
+                "The review could not be read. Upload the files again.",
+            )
+            .into());
+        };
+        let chosen = field("state");
+        if !matches!(
+            chosen.as_str(),
+            "enabled" | "disabled" | "enabledForReportingButNotEnforced"
+        ) {
+            return Err(
+                Error::invalid("state", "Choose On, Off or Report-only for each policy.").into(),
+            );
+        }
+        document.insert("state".into(), json!(chosen));
+        if form.checked(&format!("copy-{i}")) {
+            document.remove("id");
+        }
+        let document = Value::Object(document);
+        let body = document.to_string();
+        match state
+            .conditional_access
+            .import_policy(&grant, &request, body.as_bytes())
+            .await
+        {
+            Ok(created) => imported.push(json!({
+                "id": created["id"],
+                "displayName": created["displayName"],
+                "state": state_label(created["state"].as_str().unwrap_or_default()).0,
+            })),
+            Err(e) => {
+                let (_, errors) = refusal(e, &[])?;
+                let message = errors.into_values().next().unwrap_or_default();
+                let candidates = state
+                    .conditional_access
+                    .review_import(&grant, body.as_bytes())
+                    .await?;
+                let mut item = candidates
+                    .first()
+                    .map(|c| review_item(c, &file, Some(message)))
+                    .unwrap_or_default();
+                item["proposedState"] = json!(chosen);
+                again.push(item);
+            }
+        }
+    }
+    if imported.is_empty() && again.is_empty() {
+        return Err(Error::invalid("import", "Tick at least one policy to import.").into());
+    }
+    let status = if again.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    review_page(&portal, status, &again, &imported)
 }
 
 // --- named locations ---------------------------------------------------------------------

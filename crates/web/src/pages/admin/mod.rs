@@ -16,6 +16,7 @@ mod analysis;
 mod applications;
 mod conditional_access;
 mod groups;
+mod line_diff;
 mod logs;
 mod methods;
 mod multipart;
@@ -76,6 +77,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "policy_form.html",
     "policy_json.html",
     "policy_import.html",
+    "policy_import_review.html",
     "locations.html",
     "strengths.html",
     "ca_edit.html",
@@ -399,6 +401,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "assignment-removed" => "The assignment was removed.",
         "policy-created" => "The policy was created.",
         "policy-saved" => "The policy was saved.",
+        "policy-unchanged" => "Nothing was changed, so nothing was saved.",
         "policy-deleted" => "The policy was deleted.",
         "policies-imported" => "The policies were imported.",
         "location-created" => "The named location was created.",

@@ -1,8 +1,11 @@
 //! The Conditional Access policy form: a policy's Graph JSON as the fields a person edits, and
 //! back. The form covers users and groups, target resources, platforms, locations, client apps,
-//! grant and session controls and the state; it writes those members of the document and leaves
-//! every other member as it was (device filters, risk levels, members this engine does not
-//! implement), so editing a policy imported from Entra never drops what the form does not show.
+//! grant and session controls and the state. It writes into the stored document only the parts
+//! a person changed, and each of those parts replaces only the members it edits: everything
+//! else (device filters, risk levels, `compliantDevice`, terms of use, members this engine does
+//! not implement, ids that do not resolve) stays exactly as stored, so opening a policy and
+//! saving it changes nothing. There are no "configure" switches that could discard a choice:
+//! ticking a platform to include is choosing platforms.
 //!
 //! Field names are the Graph paths of what they edit (`conditions.users`, `grantControls`), so
 //! an error core reports for a path lands beside the part of the form that sets it.
@@ -54,8 +57,23 @@ pub const USER_ACTIONS: &[(&str, &str)] = &[
     ("urn:user:registerdevice", "Register or join devices"),
 ];
 
-/// The special member of `includeUsers`/`excludeUsers` the user box passes through as typed.
-const GUESTS: &str = "GuestsOrExternalUsers";
+/// The special member of `includeUsers`/`excludeUsers` the users picker passes through.
+pub const GUESTS: &str = "GuestsOrExternalUsers";
+
+/// The application groups Graph names by word in `includeApplications`.
+pub const APPLICATION_GROUPS: &[(&str, &str)] = &[
+    ("Office365", "Office 365"),
+    ("MicrosoftAdminPortals", "Microsoft Admin Portals"),
+];
+
+/// The people, groups, roles and applications a picker holds: the values it posts (object ids,
+/// role template ids, appIds; or, typed into a picker's box without script, a name to look up).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Picked {
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+}
 
 /// What the form shows. Choices are kept as the words the form posts.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -65,13 +83,8 @@ pub struct PolicyForm {
     pub state: String,
     /// `all`, `none` or `select`.
     pub users_include: String,
-    /// One userPrincipalName (or object id) per line.
-    pub include_users: String,
-    pub include_groups: Vec<String>,
-    pub include_roles: Vec<String>,
-    pub exclude_users: String,
-    pub exclude_groups: Vec<String>,
-    pub exclude_roles: Vec<String>,
+    pub include: Picked,
+    pub exclude: Picked,
     /// `applications`, `userAction` or `authenticationContext`.
     pub target: String,
     /// `all`, `none` or `select`.
@@ -81,18 +94,16 @@ pub struct PolicyForm {
     pub user_action: String,
     /// Authentication context ids, comma-separated (`c1, c2`).
     pub auth_contexts: String,
-    pub platforms_configured: bool,
-    /// `all` or `select`.
+    /// `all` or `select`; ticking a platform to include selects it.
     pub platforms_include: String,
     pub include_platforms: Vec<String>,
     pub exclude_platforms: Vec<String>,
-    pub locations_configured: bool,
-    /// `All`, `AllTrusted` or `select`.
+    /// `All`, `AllTrusted` or `select`; ticking a location to include selects it.
     pub locations_include: String,
     pub include_locations: Vec<String>,
     /// Named location ids, and `AllTrusted`.
     pub exclude_locations: Vec<String>,
-    pub client_apps_configured: bool,
+    /// None ticked: every client app.
     pub client_app_types: Vec<String>,
     /// `block`, `grant` or `none` (session controls only).
     pub grant: String,
@@ -112,6 +123,31 @@ pub struct PolicyForm {
     pub persistent_browser_mode: String,
 }
 
+/// The parts of the form that write one member of the document each. A part the person did not
+/// change is left exactly as stored, so opening a policy and saving it changes nothing however
+/// its document was written (an import, the API, an older version of this form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Users,
+    Target,
+    Platforms,
+    Locations,
+    ClientApps,
+    Grant,
+    Session,
+}
+
+/// Who the pickers' typed names turn into: a typed sign-in name (or a group's, role's or
+/// application's name) to its id. Built by the handler, which may look people up.
+#[derive(Debug, Clone, Default)]
+pub struct Lookups {
+    pub users: HashMap<String, String>,
+    /// `[id, name]` pairs, as the pickers offer them.
+    pub groups: Vec<(String, String)>,
+    pub roles: Vec<(String, String)>,
+    pub applications: Vec<(String, String)>,
+}
+
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
@@ -126,6 +162,10 @@ fn strings(value: &Value) -> Vec<String> {
 
 fn has(list: &[String], word: &str) -> bool {
     list.iter().any(|x| x.eq_ignore_ascii_case(word))
+}
+
+fn is_id(value: &str) -> bool {
+    uuid::Uuid::parse_str(value).is_ok()
 }
 
 impl PolicyForm {
@@ -147,9 +187,8 @@ impl PolicyForm {
         }
     }
 
-    /// The form for a stored policy. `user_names` turns user ids into the sign-in names the
-    /// form shows (ids it does not know stay as they are).
-    pub fn from_policy(policy: &Value, user_names: &HashMap<String, String>) -> Self {
+    /// The form for a stored policy.
+    pub fn from_policy(policy: &Value) -> Self {
         let mut form = PolicyForm::new_policy();
         form.display_name = policy["displayName"].as_str().unwrap_or_default().into();
         form.state = policy["state"].as_str().unwrap_or("disabled").into();
@@ -157,13 +196,6 @@ impl PolicyForm {
 
         let users = &conditions["users"];
         let include_users = strings(&users["includeUsers"]);
-        let named = |ids: Vec<String>| -> String {
-            ids.iter()
-                .filter(|id| !id.eq_ignore_ascii_case("All") && !id.eq_ignore_ascii_case("None"))
-                .map(|id| user_names.get(id).cloned().unwrap_or_else(|| id.clone()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
         form.users_include = if has(&include_users, "All") {
             "all".into()
         } else if has(&include_users, "None") {
@@ -171,12 +203,22 @@ impl PolicyForm {
         } else {
             "select".into()
         };
-        form.include_users = named(include_users);
-        form.include_groups = strings(&users["includeGroups"]);
-        form.include_roles = strings(&users["includeRoles"]);
-        form.exclude_users = named(strings(&users["excludeUsers"]));
-        form.exclude_groups = strings(&users["excludeGroups"]);
-        form.exclude_roles = strings(&users["excludeRoles"]);
+        let picked = |key: &str| -> Vec<String> {
+            strings(&users[key])
+                .into_iter()
+                .filter(|id| !id.eq_ignore_ascii_case("All") && !id.eq_ignore_ascii_case("None"))
+                .collect()
+        };
+        form.include = Picked {
+            users: picked("includeUsers"),
+            groups: picked("includeGroups"),
+            roles: picked("includeRoles"),
+        };
+        form.exclude = Picked {
+            users: picked("excludeUsers"),
+            groups: picked("excludeGroups"),
+            roles: picked("excludeRoles"),
+        };
 
         let apps = &conditions["applications"];
         let include_apps = strings(&apps["includeApplications"]);
@@ -205,38 +247,34 @@ impl PolicyForm {
         form.auth_contexts = contexts.join(", ");
 
         let platforms = &conditions["platforms"];
-        if platforms.is_object() {
-            let include = strings(&platforms["includePlatforms"]);
-            form.platforms_configured = true;
-            form.platforms_include = if has(&include, "all") {
-                "all"
-            } else {
-                "select"
-            }
-            .into();
-            form.include_platforms = include.into_iter().filter(|p| p != "all").collect();
-            form.exclude_platforms = strings(&platforms["excludePlatforms"]);
+        let include = strings(&platforms["includePlatforms"]);
+        form.platforms_include = if include.is_empty() || has(&include, "all") {
+            "all"
+        } else {
+            "select"
         }
+        .into();
+        form.include_platforms = include.into_iter().filter(|p| p != "all").collect();
+        form.exclude_platforms = strings(&platforms["excludePlatforms"]);
+
         let locations = &conditions["locations"];
-        if locations.is_object() {
-            let include = strings(&locations["includeLocations"]);
-            form.locations_configured = true;
-            form.locations_include = if has(&include, "All") {
-                "All".into()
-            } else if has(&include, "AllTrusted") {
-                "AllTrusted".into()
-            } else {
-                "select".into()
-            };
-            form.include_locations = include
-                .into_iter()
-                .filter(|l| l != "All" && l != "AllTrusted")
-                .collect();
-            form.exclude_locations = strings(&locations["excludeLocations"]);
-        }
-        let client_apps = strings(&conditions["clientAppTypes"]);
-        form.client_apps_configured = !client_apps.is_empty() && !has(&client_apps, "all");
-        form.client_app_types = client_apps.into_iter().filter(|c| c != "all").collect();
+        let include = strings(&locations["includeLocations"]);
+        form.locations_include = if include.is_empty() || has(&include, "All") {
+            "All".into()
+        } else if has(&include, "AllTrusted") {
+            "AllTrusted".into()
+        } else {
+            "select".into()
+        };
+        form.include_locations = include
+            .into_iter()
+            .filter(|l| l != "All" && l != "AllTrusted")
+            .collect();
+        form.exclude_locations = strings(&locations["excludeLocations"]);
+        form.client_app_types = strings(&conditions["clientAppTypes"])
+            .into_iter()
+            .filter(|c| c != "all")
+            .collect();
 
         let grant = &policy["grantControls"];
         match grant.is_object() {
@@ -280,34 +318,45 @@ impl PolicyForm {
         form
     }
 
-    /// The form as posted.
+    /// The form as posted. A picker posts its chosen values under its name, and what was typed
+    /// into its box (one per line, without script) under the name with `Add`: both count.
     pub fn from_form(form: &FormData) -> Self {
         let text = |name: &str| form.text(name).to_string();
+        let picker = |name: &str| -> Vec<String> {
+            let mut values = form.all(name);
+            for typed in form.lines(&format!("{name}Add")) {
+                if !values.contains(&typed) {
+                    values.push(typed);
+                }
+            }
+            values
+        };
         PolicyForm {
             display_name: text("displayName"),
             state: text("state"),
             users_include: text("usersInclude"),
-            include_users: text("includeUsers"),
-            include_groups: form.all("includeGroups"),
-            include_roles: form.all("includeRoles"),
-            exclude_users: text("excludeUsers"),
-            exclude_groups: form.all("excludeGroups"),
-            exclude_roles: form.all("excludeRoles"),
+            include: Picked {
+                users: picker("includeUsers"),
+                groups: picker("includeGroups"),
+                roles: picker("includeRoles"),
+            },
+            exclude: Picked {
+                users: picker("excludeUsers"),
+                groups: picker("excludeGroups"),
+                roles: picker("excludeRoles"),
+            },
             target: text("target"),
             apps_include: text("appsInclude"),
-            include_apps: form.all("includeApplications"),
-            exclude_apps: form.all("excludeApplications"),
+            include_apps: picker("includeApplications"),
+            exclude_apps: picker("excludeApplications"),
             user_action: text("userAction"),
             auth_contexts: text("authenticationContexts"),
-            platforms_configured: form.checked("platformsConfigured"),
             platforms_include: text("platformsInclude"),
             include_platforms: form.all("includePlatforms"),
             exclude_platforms: form.all("excludePlatforms"),
-            locations_configured: form.checked("locationsConfigured"),
             locations_include: text("locationsInclude"),
             include_locations: form.all("includeLocations"),
             exclude_locations: form.all("excludeLocations"),
-            client_apps_configured: form.checked("clientAppsConfigured"),
             client_app_types: form.all("clientAppTypes"),
             grant: text("grant"),
             require_mfa: form.checked("requireMfa"),
@@ -322,23 +371,103 @@ impl PolicyForm {
         }
     }
 
-    /// The users typed into the include and exclude boxes, to be looked up.
+    /// The users named in the pickers that are not ids: sign-in names to look up.
     pub fn typed_users(&self) -> Vec<String> {
-        lines(&self.include_users)
-            .into_iter()
-            .chain(lines(&self.exclude_users))
-            .filter(|u| !u.eq_ignore_ascii_case(GUESTS))
+        self.include
+            .users
+            .iter()
+            .chain(&self.exclude.users)
+            .filter(|u| !is_id(u) && !u.eq_ignore_ascii_case(GUESTS))
+            .cloned()
             .collect()
     }
 
-    /// The policy document: `base` (the stored policy, or `{}` for a new one) with every member
-    /// the form covers replaced by what the form says. `user_ids` maps each typed user to its
-    /// object id; a typed user missing from it is an error beside the users section.
-    pub fn apply(
-        &self,
-        base: &Value,
-        user_ids: &HashMap<String, String>,
-    ) -> Result<Value, FieldErrors> {
+    /// Whether a part of the form says the same as `other`'s.
+    fn same(&self, other: &PolicyForm, part: Part) -> bool {
+        let a = self;
+        let b = other;
+        match part {
+            Part::Users => {
+                a.users_include == b.users_include
+                    && a.include == b.include
+                    && a.exclude == b.exclude
+            }
+            Part::Target => {
+                a.target == b.target
+                    && a.apps_include == b.apps_include
+                    && a.include_apps == b.include_apps
+                    && a.exclude_apps == b.exclude_apps
+                    && a.user_action == b.user_action
+                    && lines(&a.auth_contexts) == lines(&b.auth_contexts)
+            }
+            Part::Platforms => {
+                a.effective_platforms_include() == b.effective_platforms_include()
+                    && a.include_platforms == b.include_platforms
+                    && a.exclude_platforms == b.exclude_platforms
+            }
+            Part::Locations => {
+                a.effective_locations_include() == b.effective_locations_include()
+                    && a.include_locations == b.include_locations
+                    && a.exclude_locations == b.exclude_locations
+            }
+            Part::ClientApps => a.client_app_types == b.client_app_types,
+            Part::Grant => {
+                a.grant == b.grant
+                    && (a.grant == "block"
+                        || a.grant == "none"
+                        || (a.require_mfa == b.require_mfa
+                            && a.strength == b.strength
+                            && a.operator == b.operator))
+            }
+            Part::Session => {
+                a.sign_in_frequency == b.sign_in_frequency
+                    && (!a.sign_in_frequency
+                        || (a.sign_in_frequency_interval == b.sign_in_frequency_interval
+                            && (a.sign_in_frequency_interval == "everyTime"
+                                || (a.sign_in_frequency_value == b.sign_in_frequency_value
+                                    && a.sign_in_frequency_unit == b.sign_in_frequency_unit))))
+                    && a.persistent_browser == b.persistent_browser
+                    && (!a.persistent_browser
+                        || a.persistent_browser_mode == b.persistent_browser_mode)
+            }
+        }
+    }
+
+    /// Ticking a platform to include is choosing platforms: there is no separate switch whose
+    /// state could silently discard the tick.
+    /// Nothing chosen (a form that does not send the choice) is any device.
+    fn effective_platforms_include(&self) -> &str {
+        match (
+            self.include_platforms.is_empty(),
+            self.platforms_include.as_str(),
+        ) {
+            (false, _) => "select",
+            (true, "") => "all",
+            (true, chosen) => chosen,
+        }
+    }
+
+    /// Nothing chosen is any network or location.
+    fn effective_locations_include(&self) -> &str {
+        match (
+            self.include_locations.is_empty(),
+            self.locations_include.as_str(),
+        ) {
+            (false, _) => "select",
+            (true, "") => "All",
+            (true, chosen) => chosen,
+        }
+    }
+
+    /// The policy document: `base` (the stored policy, or `{}` for a new one) with each part of
+    /// the form the person changed written over it, and every other member left exactly as it
+    /// is. A picker's value is kept as it is when it is an id, or one `base` already holds in
+    /// the same place (an unresolved id kept from an import); a typed name is looked up in
+    /// `lookups`, and one that names nothing is an error beside its section.
+    pub fn apply(&self, base: &Value, lookups: &Lookups) -> Result<Value, FieldErrors> {
+        let stored = PolicyForm::from_policy(base);
+        let is_new = base.as_object().is_none_or(|m| m.is_empty());
+        let changed = |part: Part| is_new || !self.same(&stored, part);
         let mut errors = FieldErrors::new();
         let mut error = |field: &str, message: String| {
             errors.entry(field.to_string()).or_insert(message);
@@ -359,209 +488,317 @@ impl PolicyForm {
             .cloned()
             .unwrap_or_default();
 
-        // Users.
-        let mut resolve = |text: &str| -> Vec<String> {
-            lines(text)
-                .into_iter()
-                .filter_map(|typed| {
-                    if typed.eq_ignore_ascii_case(GUESTS) {
-                        return Some(GUESTS.to_string());
-                    }
-                    match user_ids.get(&typed) {
-                        Some(id) => Some(id.clone()),
-                        None => {
-                            error(
-                                "conditions.users",
-                                format!("No user signs in as '{typed}'."),
-                            );
+        if changed(Part::Users) {
+            let was = &base["conditions"]["users"];
+            let mut pick = |key: &str, values: &[String], kind: PickerKind| -> Vec<String> {
+                let kept = strings(&was[key]);
+                values
+                    .iter()
+                    .filter_map(|value| match resolve(value, &kept, kind, lookups) {
+                        Ok(id) => Some(id),
+                        Err(message) => {
+                            error("conditions.users", message);
                             None
                         }
-                    }
-                })
-                .collect()
-        };
-        let (include_users, include_groups, include_roles) = match self.users_include.as_str() {
-            "all" => (vec!["All".to_string()], vec![], vec![]),
-            "none" => (vec!["None".to_string()], vec![], vec![]),
-            _ => (
-                resolve(&self.include_users),
-                self.include_groups.clone(),
-                self.include_roles.clone(),
-            ),
-        };
-        let exclude_users = resolve(&self.exclude_users);
-        if self.users_include == "select"
-            && include_users.is_empty()
-            && include_groups.is_empty()
-            && include_roles.is_empty()
-        {
-            error(
-                "conditions.users",
-                "Select at least one user, group or role to include, or choose All users.".into(),
-            );
+                    })
+                    .collect()
+            };
+            let (include_users, include_groups, include_roles) = match self.users_include.as_str() {
+                "all" => (vec!["All".to_string()], vec![], vec![]),
+                "none" => (vec!["None".to_string()], vec![], vec![]),
+                _ => (
+                    pick("includeUsers", &self.include.users, PickerKind::User),
+                    pick("includeGroups", &self.include.groups, PickerKind::Group),
+                    pick("includeRoles", &self.include.roles, PickerKind::Role),
+                ),
+            };
+            let exclude_users = pick("excludeUsers", &self.exclude.users, PickerKind::User);
+            let exclude_groups = pick("excludeGroups", &self.exclude.groups, PickerKind::Group);
+            let exclude_roles = pick("excludeRoles", &self.exclude.roles, PickerKind::Role);
+            if !matches!(self.users_include.as_str(), "all" | "none" | "select") {
+                error(
+                    "conditions.users",
+                    "Choose who the policy applies to: all users, none, or the people, groups and roles you select.".into(),
+                );
+            }
+            if self.users_include == "select"
+                && self.include.users.is_empty()
+                && self.include.groups.is_empty()
+                && self.include.roles.is_empty()
+            {
+                error(
+                    "conditions.users",
+                    "Select at least one user, group or role to include, or choose All users."
+                        .into(),
+                );
+            }
+            let mut users = conditions
+                .get("users")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            users.insert("includeUsers".into(), json!(include_users));
+            users.insert("excludeUsers".into(), json!(exclude_users));
+            users.insert("includeGroups".into(), json!(include_groups));
+            users.insert("excludeGroups".into(), json!(exclude_groups));
+            users.insert("includeRoles".into(), json!(include_roles));
+            users.insert("excludeRoles".into(), json!(exclude_roles));
+            conditions.insert("users".into(), Value::Object(users));
         }
-        let mut users = conditions
-            .get("users")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        users.insert("includeUsers".into(), json!(include_users));
-        users.insert("excludeUsers".into(), json!(exclude_users));
-        users.insert("includeGroups".into(), json!(include_groups));
-        users.insert("excludeGroups".into(), json!(self.exclude_groups));
-        users.insert("includeRoles".into(), json!(include_roles));
-        users.insert("excludeRoles".into(), json!(self.exclude_roles));
-        conditions.insert("users".into(), Value::Object(users));
 
-        // Target resources: applications, a user action, or authentication contexts.
-        let mut apps = conditions
-            .get("applications")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let (include_apps, exclude_apps, actions, contexts): (
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        ) = match self.target.as_str() {
-            "applications" => {
-                let include = match self.apps_include.as_str() {
-                    "all" => vec!["All".to_string()],
-                    "none" => vec!["None".to_string()],
-                    _ => {
-                        if self.include_apps.is_empty() {
-                            error(
-                                "conditions.applications",
-                                "Select at least one application, or choose All resources.".into(),
-                            );
+        if changed(Part::Target) {
+            let was = &base["conditions"]["applications"];
+            let mut problems = Vec::new();
+            let mut pick = |key: &str, values: &[String]| -> Vec<String> {
+                let kept = strings(&was[key]);
+                values
+                    .iter()
+                    .filter_map(|value| {
+                        match resolve(value, &kept, PickerKind::Application, lookups) {
+                            Ok(id) => Some(id),
+                            Err(message) => {
+                                problems.push(message);
+                                None
+                            }
                         }
-                        self.include_apps.clone()
+                    })
+                    .collect()
+            };
+            let mut apps = conditions
+                .get("applications")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let (include_apps, exclude_apps, actions, contexts): (
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+                Vec<String>,
+            ) = match self.target.as_str() {
+                "applications" => {
+                    let include = match self.apps_include.as_str() {
+                        "all" => vec!["All".to_string()],
+                        "none" => vec!["None".to_string()],
+                        _ => {
+                            if self.include_apps.is_empty() {
+                                error(
+                                    "conditions.applications",
+                                    "Select at least one application, or choose All resources."
+                                        .into(),
+                                );
+                            }
+                            pick("includeApplications", &self.include_apps)
+                        }
+                    };
+                    let exclude = pick("excludeApplications", &self.exclude_apps);
+                    (include, exclude, vec![], vec![])
+                }
+                "userAction" => {
+                    if !USER_ACTIONS.iter().any(|(v, _)| *v == self.user_action) {
+                        error("conditions.applications", "Choose a user action.".into());
                     }
-                };
-                (include, self.exclude_apps.clone(), vec![], vec![])
-            }
-            "userAction" => {
-                if !USER_ACTIONS.iter().any(|(v, _)| *v == self.user_action) {
-                    error("conditions.applications", "Choose a user action.".into());
+                    (vec![], vec![], vec![self.user_action.clone()], vec![])
                 }
-                (vec![], vec![], vec![self.user_action.clone()], vec![])
-            }
-            "authenticationContext" => {
-                let contexts: Vec<String> = lines(&self.auth_contexts);
-                if contexts.is_empty() {
-                    error(
-                        "conditions.applications",
-                        "Give at least one authentication context, such as c1.".into(),
-                    );
-                }
-                for c in &contexts {
-                    let valid = c
-                        .strip_prefix('c')
-                        .and_then(|n| n.parse::<u8>().ok())
-                        .is_some_and(|n| (1..=99).contains(&n));
-                    if !valid {
+                "authenticationContext" => {
+                    let contexts: Vec<String> = lines(&self.auth_contexts);
+                    if contexts.is_empty() {
                         error(
                             "conditions.applications",
-                            format!("'{c}' is not an authentication context id: use c1 to c99."),
+                            "Give at least one authentication context, such as c1.".into(),
                         );
                     }
+                    for c in &contexts {
+                        let valid = c
+                            .strip_prefix('c')
+                            .and_then(|n| n.parse::<u8>().ok())
+                            .is_some_and(|n| (1..=99).contains(&n));
+                        if !valid {
+                            error(
+                                "conditions.applications",
+                                format!(
+                                    "'{c}' is not an authentication context id: use c1 to c99."
+                                ),
+                            );
+                        }
+                    }
+                    (vec![], vec![], vec![], contexts)
                 }
-                (vec![], vec![], vec![], contexts)
-            }
-            _ => {
-                error(
+                _ => {
+                    error(
                         "conditions.applications",
                         "Choose what the policy applies to: applications, a user action or an authentication context.".into(),
                     );
-                (vec![], vec![], vec![], vec![])
+                    (vec![], vec![], vec![], vec![])
+                }
+            };
+            for message in problems {
+                error("conditions.applications", message);
             }
-        };
-        apps.insert("includeApplications".into(), json!(include_apps));
-        apps.insert("excludeApplications".into(), json!(exclude_apps));
-        apps.insert("includeUserActions".into(), json!(actions));
-        apps.insert(
-            "includeAuthenticationContextClassReferences".into(),
-            json!(contexts),
-        );
-        conditions.insert("applications".into(), Value::Object(apps));
-
-        // Device platforms.
-        if self.platforms_configured {
-            let include = if self.platforms_include == "all" {
-                vec!["all".to_string()]
-            } else {
-                if self.include_platforms.is_empty() {
-                    error(
-                        "conditions.platforms",
-                        "Select at least one platform to include, or choose Any device.".into(),
-                    );
-                }
-                self.include_platforms.clone()
-            };
-            conditions.insert(
-                "platforms".into(),
-                json!({ "includePlatforms": include, "excludePlatforms": self.exclude_platforms }),
+            apps.insert("includeApplications".into(), json!(include_apps));
+            apps.insert("excludeApplications".into(), json!(exclude_apps));
+            apps.insert("includeUserActions".into(), json!(actions));
+            apps.insert(
+                "includeAuthenticationContextClassReferences".into(),
+                json!(contexts),
             );
-        } else {
-            conditions.remove("platforms");
+            conditions.insert("applications".into(), Value::Object(apps));
         }
 
-        // Network locations.
-        if self.locations_configured {
-            let include = match self.locations_include.as_str() {
-                "All" | "AllTrusted" => vec![self.locations_include.clone()],
-                _ => {
-                    if self.include_locations.is_empty() {
-                        error(
-                            "conditions.locations",
-                            "Select at least one named location, or choose Any network.".into(),
-                        );
-                    }
-                    self.include_locations.clone()
-                }
-            };
-            conditions.insert(
-                "locations".into(),
-                json!({ "includeLocations": include, "excludeLocations": self.exclude_locations }),
-            );
-        } else {
-            conditions.remove("locations");
-        }
-
-        // Client apps: not configured means every client app.
-        let client_apps = if self.client_apps_configured {
-            if self.client_app_types.is_empty() {
+        // Device platforms: any device and nothing excluded is the condition not configured.
+        if changed(Part::Platforms) {
+            let known =
+                |list: &[String]| list.iter().all(|p| PLATFORMS.iter().any(|(v, _)| v == p));
+            if !known(&self.include_platforms) || !known(&self.exclude_platforms) {
                 error(
-                    "conditions.clientAppTypes",
-                    "Select at least one client app, or leave the condition off.".into(),
+                    "conditions.platforms",
+                    "Choose platforms from the list.".into(),
                 );
             }
-            self.client_app_types.clone()
-        } else {
-            vec!["all".to_string()]
-        };
-        conditions.insert("clientAppTypes".into(), json!(client_apps));
-        for risk in ["signInRiskLevels", "userRiskLevels"] {
-            conditions.entry(risk).or_insert(json!([]));
+            let include = match self.effective_platforms_include() {
+                "all" => vec!["all".to_string()],
+                "select" => {
+                    if self.include_platforms.is_empty() {
+                        error(
+                            "conditions.platforms",
+                            "Tick at least one platform to include, or choose Any device.".into(),
+                        );
+                    }
+                    self.include_platforms.clone()
+                }
+                _ => {
+                    error(
+                        "conditions.platforms",
+                        "Choose Any device or the platforms to include.".into(),
+                    );
+                    vec![]
+                }
+            };
+            if include == ["all"] && self.exclude_platforms.is_empty() {
+                conditions.remove("platforms");
+            } else {
+                let mut platforms = conditions
+                    .get("platforms")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                platforms.insert("includePlatforms".into(), json!(include));
+                platforms.insert("excludePlatforms".into(), json!(self.exclude_platforms));
+                conditions.insert("platforms".into(), Value::Object(platforms));
+            }
+        }
+
+        // Network locations: any network and nothing excluded is the condition not configured.
+        if changed(Part::Locations) {
+            let include = match self.effective_locations_include() {
+                chosen @ ("All" | "AllTrusted") => vec![chosen.to_string()],
+                "select" => self.include_locations.clone(),
+                _ => {
+                    error(
+                        "conditions.locations",
+                        "Choose any network, all trusted locations, or the named locations to include.".into(),
+                    );
+                    vec![]
+                }
+            };
+            if self.effective_locations_include() == "select" && self.include_locations.is_empty() {
+                error(
+                    "conditions.locations",
+                    "Tick at least one named location to include, or choose Any network or location.".into(),
+                );
+            }
+            if include == ["All"] && self.exclude_locations.is_empty() {
+                conditions.remove("locations");
+            } else {
+                let mut locations = conditions
+                    .get("locations")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                locations.insert("includeLocations".into(), json!(include));
+                locations.insert("excludeLocations".into(), json!(self.exclude_locations));
+                conditions.insert("locations".into(), Value::Object(locations));
+            }
+        }
+
+        // Client apps: none ticked is every client app.
+        if changed(Part::ClientApps) {
+            if !self
+                .client_app_types
+                .iter()
+                .all(|c| CLIENT_APPS.iter().any(|(v, _)| v == c))
+            {
+                error(
+                    "conditions.clientAppTypes",
+                    "Choose client apps from the list.".into(),
+                );
+            }
+            let client_apps = if self.client_app_types.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                self.client_app_types.clone()
+            };
+            conditions.insert("clientAppTypes".into(), json!(client_apps));
+        }
+        if is_new {
+            for risk in ["signInRiskLevels", "userRiskLevels"] {
+                conditions.entry(risk).or_insert(json!([]));
+            }
         }
         policy.insert("conditions".into(), Value::Object(conditions));
 
-        // Grant.
+        if changed(Part::Grant) {
+            self.apply_grant(&mut policy, &mut error);
+        }
+        if changed(Part::Session) {
+            self.apply_session(&mut policy, &mut error);
+        }
+
+        if errors.is_empty() {
+            Ok(Value::Object(policy))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Grant: block, or what to require. Controls the form does not offer (`compliantDevice`,
+    /// terms of use, custom factors…) stay as they are beside what it sets, in their order.
+    fn apply_grant(&self, policy: &mut Map<String, Value>, error: &mut impl FnMut(&str, String)) {
         let mut grant = policy
             .get("grantControls")
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let stored_controls = strings(grant.get("builtInControls").unwrap_or(&Value::Null));
+        let others: Vec<String> = stored_controls
+            .iter()
+            .filter(|c| !c.eq_ignore_ascii_case("mfa") && !c.eq_ignore_ascii_case("block"))
+            .cloned()
+            .collect();
         match self.grant.as_str() {
             "block" => {
+                if !others.is_empty() {
+                    error(
+                        "grantControls",
+                        format!(
+                            "Block access cannot stand beside the controls this policy keeps ({}): Entra refuses the combination. Change them through the API, or keep Grant access.",
+                            others.join(", ")
+                        ),
+                    );
+                }
                 grant.insert("operator".into(), json!("OR"));
                 grant.insert("builtInControls".into(), json!(["block"]));
                 grant.remove("authenticationStrength");
                 policy.insert("grantControls".into(), Value::Object(grant));
             }
             "grant" => {
-                if !self.require_mfa && self.strength.is_empty() {
+                let kept_others = !others.is_empty()
+                    || grant
+                        .get("termsOfUse")
+                        .is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+                    || grant
+                        .get("customAuthenticationFactors")
+                        .is_some_and(|t| t.as_array().is_some_and(|a| !a.is_empty()));
+                if !self.require_mfa && self.strength.is_empty() && !kept_others {
                     error(
                         "grantControls",
                         "Choose what to require: multifactor authentication or an authentication strength.".into(),
@@ -574,15 +811,27 @@ impl PolicyForm {
                     );
                 }
                 grant.insert("operator".into(), json!(self.operator));
-                let controls: Vec<&str> = if self.require_mfa {
-                    vec!["mfa"]
-                } else {
-                    vec![]
-                };
+                // Where `mfa` stood, it stays; newly required, it goes last.
+                let mut controls: Vec<String> = stored_controls
+                    .iter()
+                    .filter(|c| {
+                        !c.eq_ignore_ascii_case("block")
+                            && (self.require_mfa || !c.eq_ignore_ascii_case("mfa"))
+                    })
+                    .cloned()
+                    .collect();
+                if self.require_mfa && !has(&controls, "mfa") {
+                    controls.push("mfa".into());
+                }
                 grant.insert("builtInControls".into(), json!(controls));
+                let same_strength = grant
+                    .get("authenticationStrength")
+                    .and_then(|s| s.get("id"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&self.strength));
                 if self.strength.is_empty() {
                     grant.remove("authenticationStrength");
-                } else {
+                } else if !same_strength {
                     grant.insert(
                         "authenticationStrength".into(),
                         json!({ "id": self.strength }),
@@ -598,8 +847,10 @@ impl PolicyForm {
                 "Choose Block access or Grant access.".into(),
             ),
         }
+    }
 
-        // Session controls: the two the form covers are replaced; others stay.
+    /// Session controls: the two the form covers are replaced; others stay.
+    fn apply_session(&self, policy: &mut Map<String, Value>, error: &mut impl FnMut(&str, String)) {
         let mut session = policy
             .get("sessionControls")
             .and_then(Value::as_object)
@@ -655,12 +906,241 @@ impl PolicyForm {
         } else {
             policy.insert("sessionControls".into(), Value::Object(session));
         }
+    }
+}
 
-        if errors.is_empty() {
-            Ok(Value::Object(policy))
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn counted(picked: &Picked) -> Vec<String> {
+    let mut parts = Vec::new();
+    if !picked.users.is_empty() {
+        parts.push(plural(picked.users.len(), "user", "users"));
+    }
+    if !picked.groups.is_empty() {
+        parts.push(plural(picked.groups.len(), "group", "groups"));
+    }
+    if !picked.roles.is_empty() {
+        parts.push(plural(picked.roles.len(), "role", "roles"));
+    }
+    parts
+}
+
+fn labels(values: &[String], options: &[(&str, &str)]) -> String {
+    values
+        .iter()
+        .map(|v| {
+            options
+                .iter()
+                .find(|(o, _)| o == v)
+                .map_or(v.as_str(), |(_, l)| l)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PolicyForm {
+    /// Each section's one-line summary, as Entra shows it on a closed section: what the form
+    /// (and so the saved policy) says, in words. `strengths` names strength ids.
+    pub fn summaries(&self, strengths: &HashMap<String, String>) -> Value {
+        let users = match self.users_include.as_str() {
+            "all" => "All users".to_string(),
+            "none" => "None".to_string(),
+            _ => {
+                let included = counted(&self.include);
+                if included.is_empty() {
+                    "Nothing selected yet".to_string()
+                } else {
+                    format!("{} included", included.join(", "))
+                }
+            }
+        };
+        let excluded = counted(&self.exclude);
+        let users = if excluded.is_empty() {
+            users
         } else {
-            Err(errors)
+            format!("{users}; {} excluded", excluded.join(", "))
+        };
+        let target = match self.target.as_str() {
+            "userAction" => format!(
+                "User action: {}",
+                USER_ACTIONS
+                    .iter()
+                    .find(|(v, _)| *v == self.user_action)
+                    .map_or("none chosen", |(_, l)| l)
+            ),
+            "authenticationContext" => format!("Authentication context: {}", self.auth_contexts),
+            _ => {
+                let include = match self.apps_include.as_str() {
+                    "all" => "All resources".to_string(),
+                    "none" => "None".to_string(),
+                    _ => format!(
+                        "{} included",
+                        plural(self.include_apps.len(), "application", "applications")
+                    ),
+                };
+                if self.exclude_apps.is_empty() {
+                    include
+                } else {
+                    format!(
+                        "{include}; {} excluded",
+                        plural(self.exclude_apps.len(), "application", "applications")
+                    )
+                }
+            }
+        };
+        let platforms = {
+            let include = if self.effective_platforms_include() == "select" {
+                labels(&self.include_platforms, PLATFORMS)
+            } else {
+                "Any device".to_string()
+            };
+            if self.exclude_platforms.is_empty() {
+                include
+            } else {
+                format!(
+                    "{include} except {}",
+                    labels(&self.exclude_platforms, PLATFORMS)
+                )
+            }
+        };
+        let locations = {
+            let include = match self.effective_locations_include() {
+                "AllTrusted" => "All trusted networks and locations".to_string(),
+                "select" => plural(
+                    self.include_locations.len(),
+                    "named location",
+                    "named locations",
+                ),
+                _ => "Any network or location".to_string(),
+            };
+            if self.exclude_locations.is_empty() {
+                include
+            } else {
+                format!(
+                    "{include}; {} excluded",
+                    plural(self.exclude_locations.len(), "location", "locations")
+                )
+            }
+        };
+        let client_apps = if self.client_app_types.is_empty() {
+            "Any client app".to_string()
+        } else {
+            labels(&self.client_app_types, CLIENT_APPS)
+        };
+        let grant = match self.grant.as_str() {
+            "block" => "Block access".to_string(),
+            "none" => "No grant controls".to_string(),
+            _ => {
+                let mut parts = Vec::new();
+                if self.require_mfa {
+                    parts.push("multifactor authentication".to_string());
+                }
+                if !self.strength.is_empty() {
+                    parts.push(format!(
+                        "authentication strength {}",
+                        strengths
+                            .get(&self.strength)
+                            .map_or(self.strength.as_str(), String::as_str)
+                    ));
+                }
+                if parts.is_empty() {
+                    "Grant access".to_string()
+                } else {
+                    let joiner = if self.operator == "AND" {
+                        " and "
+                    } else {
+                        " or "
+                    };
+                    format!("Require {}", parts.join(joiner))
+                }
+            }
+        };
+        let mut session = Vec::new();
+        if self.sign_in_frequency {
+            session.push(if self.sign_in_frequency_interval == "everyTime" {
+                "Sign-in frequency: every time".to_string()
+            } else {
+                format!(
+                    "Sign-in frequency: every {} {}",
+                    self.sign_in_frequency_value, self.sign_in_frequency_unit
+                )
+            });
         }
+        if self.persistent_browser {
+            session.push(format!(
+                "Persistent browser: {}",
+                self.persistent_browser_mode
+            ));
+        }
+        let session = if session.is_empty() {
+            "None".to_string()
+        } else {
+            session.join("; ")
+        };
+        json!({
+            "users": users,
+            "target": target,
+            "platforms": platforms,
+            "locations": locations,
+            "clientApps": client_apps,
+            "grant": grant,
+            "session": session,
+        })
+    }
+}
+
+/// What a picker holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickerKind {
+    User,
+    Group,
+    Role,
+    Application,
+}
+
+/// A picker's value as the document stores it: kept when the document already holds it there,
+/// when it is an id (core checks that it names something) or a special word; a typed name
+/// becomes the id it names.
+fn resolve(
+    value: &str,
+    kept: &[String],
+    kind: PickerKind,
+    lookups: &Lookups,
+) -> Result<String, String> {
+    if kept.iter().any(|k| k == value) || is_id(value) {
+        return Ok(value.to_string());
+    }
+    let by_name = |options: &[(String, String)]| -> Option<String> {
+        let mut found = options.iter().filter(|(id, name)| {
+            id.eq_ignore_ascii_case(value) || name.eq_ignore_ascii_case(value)
+        });
+        match (found.next(), found.next()) {
+            (Some((id, _)), None) => Some(id.clone()),
+            _ => None,
+        }
+    };
+    match kind {
+        PickerKind::User if value.eq_ignore_ascii_case(GUESTS) => Ok(GUESTS.to_string()),
+        PickerKind::User => lookups
+            .users
+            .get(value)
+            .cloned()
+            .ok_or_else(|| format!("No user signs in as '{value}'.")),
+        PickerKind::Group => {
+            by_name(&lookups.groups).ok_or_else(|| format!("No group is named '{value}'."))
+        }
+        PickerKind::Role => {
+            by_name(&lookups.roles).ok_or_else(|| format!("No directory role is named '{value}'."))
+        }
+        PickerKind::Application => match APPLICATION_GROUPS.iter().find(|(word, name)| {
+            word.eq_ignore_ascii_case(value) || name.eq_ignore_ascii_case(value)
+        }) {
+            Some((word, _)) => Ok(word.to_string()),
+            None => by_name(&lookups.applications)
+                .ok_or_else(|| format!("No application is named '{value}'.")),
+        },
     }
 }
 
@@ -683,82 +1163,153 @@ pub fn empty_policy() -> Value {
 mod tests {
     use super::*;
 
-    fn story_policy() -> Value {
+    /// A policy as Entra exports it, with what the form does not edit.
+    fn entra_policy() -> Value {
         json!({
             "id": "11111111-1111-1111-1111-111111111111",
-            "displayName": "Passkey test: unsupported platforms",
-            "state": "enabled",
+            "displayName": "Contoso: compliant or MFA",
+            "state": "enabledForReportingButNotEnforced",
+            "templateId": null,
             "conditions": {
-                "users": { "includeGroups": ["g1"], "includeUsers": [], "excludeUsers": ["u1"],
+                "users": { "includeGroups": ["g1"], "includeUsers": [], "excludeUsers": ["9b0c6c3e-0000-4000-8000-00000000beef"],
+                           "excludeGroups": [], "includeRoles": [], "excludeRoles": [],
                            "includeGuestsOrExternalUsers": { "guestOrExternalUserTypes": "b2bCollaborationGuest" } },
-                "applications": { "includeApplications": ["All"] },
-                "platforms": { "includePlatforms": ["all"], "excludePlatforms": ["windows"] },
-                "clientAppTypes": ["all"],
+                "applications": { "includeApplications": ["All"], "excludeApplications": [] },
+                "platforms": { "includePlatforms": ["android", "iOS"], "excludePlatforms": ["windows"] },
+                "clientAppTypes": ["browser", "mobileAppsAndDesktopClients"],
                 "signInRiskLevels": ["high"],
                 "userRiskLevels": [],
+                "authenticationFlows": { "transferMethods": "deviceCodeFlow" },
                 "devices": { "deviceFilter": { "mode": "exclude", "rule": "device.isCompliant -eq True" } }
             },
-            "grantControls": { "operator": "OR", "builtInControls": ["block"] }
+            "grantControls": { "operator": "OR", "builtInControls": ["compliantDevice", "mfa"],
+                               "termsOfUse": ["5d1b4d3c-0000-4000-8000-000000000001"], "customAuthenticationFactors": [] },
+            "sessionControls": { "signInFrequency": { "isEnabled": true, "value": 4, "type": "hours" },
+                                 "cloudAppSecurity": { "isEnabled": true, "cloudAppSecurityType": "monitorOnly" } }
         })
     }
 
     #[test]
-    fn a_policy_reads_into_the_form_and_back_unchanged() {
-        let policy = story_policy();
-        let names = HashMap::from([("u1".to_string(), "joni@contoso.com".to_string())]);
-        let form = PolicyForm::from_policy(&policy, &names);
-        assert_eq!(form.users_include, "select");
-        assert_eq!(form.exclude_users, "joni@contoso.com");
-        assert!(form.platforms_configured);
-        assert_eq!(form.platforms_include, "all");
-        assert_eq!(form.exclude_platforms, ["windows"]);
-        assert_eq!(form.grant, "block");
-        let ids = HashMap::from([("joni@contoso.com".to_string(), "u1".to_string())]);
-        let back = form.apply(&policy, &ids).unwrap();
-        let conditions = &back["conditions"];
-        assert_eq!(conditions["users"]["excludeUsers"], json!(["u1"]));
-        assert_eq!(conditions["users"]["includeGroups"], json!(["g1"]));
-        assert_eq!(
-            conditions["platforms"]["excludePlatforms"],
-            json!(["windows"])
-        );
-        // What the form does not show is kept as it was.
-        assert_eq!(conditions["signInRiskLevels"], json!(["high"]));
-        assert_eq!(conditions["devices"], policy["conditions"]["devices"]);
-        assert_eq!(
-            conditions["users"]["includeGuestsOrExternalUsers"],
-            policy["conditions"]["users"]["includeGuestsOrExternalUsers"]
-        );
-        assert_eq!(back["grantControls"]["builtInControls"], json!(["block"]));
+    fn an_unchanged_form_writes_back_the_very_same_document() {
+        let policy = entra_policy();
+        let form = PolicyForm::from_policy(&policy);
+        assert_eq!(form.apply(&policy, &Lookups::default()).unwrap(), policy);
     }
 
     #[test]
-    fn switching_block_to_a_strength_replaces_the_grant() {
-        let mut form = PolicyForm::from_policy(&story_policy(), &HashMap::new());
-        form.exclude_users.clear();
-        form.grant = "grant".into();
-        form.strength = "00000000-0000-0000-0000-000000000004".into();
-        form.state = "enabledForReportingButNotEnforced".into();
-        let back = form.apply(&story_policy(), &HashMap::new()).unwrap();
-        assert_eq!(back["grantControls"]["builtInControls"], json!([]));
+    fn a_change_rewrites_its_part_and_keeps_what_the_form_does_not_edit() {
+        let policy = entra_policy();
+        let mut form = PolicyForm::from_policy(&policy);
+        form.state = "disabled".into();
+        form.require_mfa = false;
+        form.exclude_platforms.clear();
+        form.sign_in_frequency_value = "8".into();
+        let back = form.apply(&policy, &Lookups::default()).unwrap();
+        assert_eq!(back["state"], "disabled");
         assert_eq!(
-            back["grantControls"]["authenticationStrength"],
-            json!({ "id": "00000000-0000-0000-0000-000000000004" })
+            back["grantControls"]["builtInControls"],
+            json!(["compliantDevice"]),
+            "an unticked MFA goes; compliantDevice stays"
         );
-        assert_eq!(back["state"], "enabledForReportingButNotEnforced");
+        assert_eq!(
+            back["grantControls"]["termsOfUse"],
+            policy["grantControls"]["termsOfUse"]
+        );
+        assert_eq!(
+            back["conditions"]["platforms"]["includePlatforms"],
+            json!(["android", "iOS"])
+        );
+        assert_eq!(
+            back["conditions"]["platforms"]["excludePlatforms"],
+            json!([])
+        );
+        assert_eq!(back["sessionControls"]["signInFrequency"]["value"], 8);
+        assert_eq!(
+            back["sessionControls"]["cloudAppSecurity"],
+            policy["sessionControls"]["cloudAppSecurity"]
+        );
+        for kept in [
+            "authenticationFlows",
+            "devices",
+            "signInRiskLevels",
+            "users",
+        ] {
+            assert_eq!(
+                back["conditions"][kept], policy["conditions"][kept],
+                "{kept}"
+            );
+        }
+    }
+
+    #[test]
+    fn ticking_a_platform_is_choosing_platforms() {
+        let mut form = PolicyForm::new_policy();
+        form.display_name = "Android".into();
+        form.users_include = "all".into();
+        form.grant = "block".into();
+        // "Any device" stays chosen; the tick alone says Android.
+        form.include_platforms = vec!["android".into()];
+        let policy = form.apply(&empty_policy(), &Lookups::default()).unwrap();
+        assert_eq!(
+            policy["conditions"]["platforms"]["includePlatforms"],
+            json!(["android"])
+        );
+        // Nothing ticked under Selected platforms is an error, never "no condition".
+        form.include_platforms.clear();
+        form.platforms_include = "select".into();
+        let errors = form
+            .apply(&empty_policy(), &Lookups::default())
+            .unwrap_err();
+        assert!(errors["conditions.platforms"].contains("at least one platform"));
+    }
+
+    #[test]
+    fn picked_values_are_ids_kept_or_names_looked_up() {
+        let policy = entra_policy();
+        let mut form = PolicyForm::from_policy(&policy);
+        // The unresolved exclusion stays; a typed sign-in name and group name are looked up.
+        form.exclude.users.push("joni@contoso.com".into());
+        form.exclude.groups.push("Break glass".into());
+        let lookups = Lookups {
+            users: HashMap::from([("joni@contoso.com".into(), "u-joni".into())]),
+            groups: vec![("g-bg".into(), "Break glass".into())],
+            ..Lookups::default()
+        };
+        let back = form.apply(&policy, &lookups).unwrap();
+        assert_eq!(
+            back["conditions"]["users"]["excludeUsers"],
+            json!(["9b0c6c3e-0000-4000-8000-00000000beef", "u-joni"])
+        );
+        assert_eq!(
+            back["conditions"]["users"]["excludeGroups"],
+            json!(["g-bg"])
+        );
+        form.exclude.users.push("nobody@contoso.com".into());
+        let errors = form.apply(&policy, &lookups).unwrap_err();
+        assert!(errors["conditions.users"].contains("nobody@contoso.com"));
+    }
+
+    #[test]
+    fn block_beside_kept_controls_is_refused_not_dropped() {
+        let policy = entra_policy();
+        let mut form = PolicyForm::from_policy(&policy);
+        form.grant = "block".into();
+        let errors = form.apply(&policy, &Lookups::default()).unwrap_err();
+        assert!(errors["grantControls"].contains("compliantDevice"));
     }
 
     #[test]
     fn incomplete_choices_are_errors_beside_their_section() {
         let mut form = PolicyForm::new_policy();
         form.display_name = "x".into();
-        form.include_users = "nobody@contoso.com".into();
+        form.include.users = vec!["nobody@contoso.com".into()];
         form.grant = "grant".into();
-        form.platforms_configured = true;
         form.platforms_include = "select".into();
         form.sign_in_frequency = true;
         form.sign_in_frequency_value = "0".into();
-        let errors = form.apply(&empty_policy(), &HashMap::new()).unwrap_err();
+        let errors = form
+            .apply(&empty_policy(), &Lookups::default())
+            .unwrap_err();
         assert!(errors["conditions.users"].contains("nobody@contoso.com"));
         assert!(errors.contains_key("grantControls"));
         assert!(errors.contains_key("conditions.platforms"));
@@ -771,11 +1322,13 @@ mod tests {
         form.users_include = "all".into();
         form.target = "authenticationContext".into();
         form.auth_contexts = "c1, c100".into();
-        let errors = form.apply(&empty_policy(), &HashMap::new()).unwrap_err();
+        let errors = form
+            .apply(&empty_policy(), &Lookups::default())
+            .unwrap_err();
         assert!(errors["conditions.applications"].contains("c100"));
         form.auth_contexts = "c1".into();
         form.require_mfa = true;
-        let policy = form.apply(&empty_policy(), &HashMap::new()).unwrap();
+        let policy = form.apply(&empty_policy(), &Lookups::default()).unwrap();
         assert_eq!(
             policy["conditions"]["applications"]["includeAuthenticationContextClassReferences"],
             json!(["c1"])
@@ -784,5 +1337,15 @@ mod tests {
             policy["conditions"]["applications"]["includeApplications"],
             json!([])
         );
+    }
+
+    #[test]
+    fn summaries_say_what_each_section_holds() {
+        let form = PolicyForm::from_policy(&entra_policy());
+        let s = form.summaries(&HashMap::new());
+        assert_eq!(s["users"], "1 group included; 1 user excluded");
+        assert_eq!(s["platforms"], "Android, iOS except Windows");
+        assert_eq!(s["grant"], "Require multifactor authentication");
+        assert_eq!(s["session"], "Sign-in frequency: every 4 hours");
     }
 }
