@@ -4,6 +4,7 @@
 //!
 //! Also the pages' friendly errors over plain HTTP (no browser needed for those).
 
+mod accessibility;
 mod admin_story;
 mod harness;
 mod pages;
