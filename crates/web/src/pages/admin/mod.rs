@@ -32,8 +32,9 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use portcullis_core::Error;
 use portcullis_core::directory::audit::RequestContext;
 use portcullis_core::directory::authz::{
@@ -60,6 +61,7 @@ macro_rules! admin_templates {
 pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "base.html",
     "macros.html",
+    "error.html",
     "home.html",
     "forbidden.html",
     "confirm.html",
@@ -93,12 +95,11 @@ const SCRIPT: &str = include_str!("../../../assets/admin.js");
 /// Rows per page in the portal's long lists.
 const PAGE_SIZE: usize = 25;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/assets/admin.css", get(stylesheet))
-        .route("/assets/admin.js", get(script))
+pub fn router(state: &AppState) -> Router<AppState> {
+    let portal = Router::new()
         .route("/admin", get(home))
         .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .route("/admin/{*rest}", any(no_such_page))
         .merge(users::router())
         .merge(groups::router())
         .merge(applications::router())
@@ -107,6 +108,81 @@ pub fn router() -> Router<AppState> {
         .merge(analysis::router())
         .merge(logs::router())
         .merge(methods::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            keep_the_frame,
+        ));
+    Router::new()
+        .route("/assets/admin.css", get(stylesheet))
+        .route("/assets/admin.js", get(script))
+        .merge(portal)
+}
+
+/// An address under `/admin` that no page has: "not found", inside the portal's frame.
+async fn no_such_page(portal: Portal) -> Response {
+    let _ = portal;
+    failure_page_as(
+        &Error::not_found("page", "admin"),
+        "This page doesn't exist",
+        "There is no page at this address in the admin portal. Use the navigation above to find what you were looking for.",
+    )
+}
+
+/// Every error page under `/admin` (a core refusal, a missing object, an address that takes
+/// another method) is shown inside the portal's frame, with its navigation, "My security info"
+/// and "Sign out", so a person is never left on a dead end. The words and status are the ones
+/// [`failure_page`](super::failure_page) chose; only the frame is added. Someone who is not
+/// signed in (or whose session the portal refuses) keeps the plain page.
+async fn keep_the_frame(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut asked = parts.clone();
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status();
+    let failure = match response.extensions().get::<super::FailureShown>() {
+        Some(failure) => failure.clone(),
+        None if status == StatusCode::METHOD_NOT_ALLOWED => super::FailureShown {
+            title: "This address doesn't take that request".into(),
+            message: "The page at this address is opened with a link or sent from its own form. Go back and use the page's buttons.".into(),
+            code: None,
+        },
+        None => return response,
+    };
+    let Ok(portal) = Portal::from_request_parts(&mut asked, &state).await else {
+        return response;
+    };
+    let mut framed = portal.render(
+        status,
+        "admin/error.html",
+        section_of(asked.uri.path()),
+        minijinja::context! {
+            title => failure.title,
+            message => failure.message,
+            status => status.as_u16(),
+            code => failure.code,
+            request_id => crate::middleware::current_request_id(),
+        },
+    );
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            framed.headers_mut().insert(name, value.clone());
+        }
+    }
+    framed
+}
+
+/// The navigation entry a portal address belongs to.
+fn section_of(path: &str) -> &'static str {
+    let rest = path.trim_start_matches("/admin").trim_start_matches('/');
+    match rest.split('/').next().unwrap_or("") {
+        "users" => "users",
+        "groups" => "groups",
+        "applications" => "applications",
+        "conditional-access" => "conditional-access",
+        "authentication-methods" => "methods",
+        "sign-ins" => "sign-ins",
+        "audit-logs" => "audit",
+        _ => "home",
+    }
 }
 
 async fn stylesheet() -> Response {
@@ -469,10 +545,11 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         .map(|f| f.to_string())
         .unwrap_or_else(|| "form".to_string());
     // A rule's refusal carries its code, so a person can quote it as the API would.
-    let message = match &e {
+    // In the form's words: the API's property names become the labels beside the fields.
+    let message = super::labels::in_form_words(&match &e {
         Error::Denied { code, .. } => format!("{} (code: {code})", e.public_message()),
         _ => e.public_message(),
-    };
+    });
     let mut errors = FieldErrors::new();
     errors.insert(field, message);
     Ok((status, errors))
