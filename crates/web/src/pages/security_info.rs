@@ -180,11 +180,17 @@ async fn security_info(
             kind: "passkey",
             id: p.id.to_string(),
             name: p.display_name.clone(),
-            detail: match &p.model {
-                Some(model) => format!("Passkey · {model}"),
-                None if p.passkey_type == "synced" => "Passkey (synced)".to_string(),
-                None => "Passkey (device-bound)".to_string(),
-            },
+            // The model from the configured metadata (or the well-known list), so two passkeys
+            // of one person read apart; "Unknown model" when neither names it.
+            detail: format!(
+                "{} · {}",
+                if p.passkey_type == "synced" {
+                    "Passkey (synced)"
+                } else {
+                    "Passkey (device-bound)"
+                },
+                p.model.as_deref().unwrap_or("Unknown model")
+            ),
             created: when(p.created_date_time),
             last_used: p.last_used_date_time.map(when),
         })
