@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use portcullis_core::directory::first_party::ADMIN_PORTAL_APP_ID;
 use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
 use portcullis_testkit::{StatusCode, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{Browser, WINDOWS_UA};
 use crate::story::{self, PHISHING_RESISTANT, id, issue_pass};
@@ -141,7 +141,7 @@ async fn every_page_passes_the_accessibility_check() {
     assert_eq!(location.status, StatusCode::CREATED, "{:?}", location.body);
     let strength = t
         .post(
-            "/identity/conditionalAccess/authenticationStrength/policies",
+            "/policies/authenticationStrengthPolicies",
             json!({"displayName": "Passkeys only", "allowedCombinations": ["fido2"]}),
         )
         .await;
@@ -261,6 +261,7 @@ async fn every_page_passes_the_accessibility_check() {
         "/admin/no-such-page".into(),
         format!("/admin/conditional-access/authentication-strengths/{PHISHING_RESISTANT}"),
         format!("/admin/users/{}", uuid::Uuid::nil()),
+        format!("/admin/users/{joni_id}/state"),
     ];
     for path in &pages {
         visit(&b, path, &mut found).await;

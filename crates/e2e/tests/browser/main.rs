@@ -10,5 +10,6 @@ mod harness;
 mod pages;
 mod relying_party;
 mod story;
+mod trusted_pages;
 mod use_case_1;
 mod use_case_2;

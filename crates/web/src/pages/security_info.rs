@@ -27,7 +27,6 @@ use portcullis_core::logs::sign_in::SignInLogEntry;
 use portcullis_core::session::AuthSession;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::{failure_page_as, render};
 use crate::extract::Facts;
@@ -76,12 +75,10 @@ async fn script() -> Response {
         .into_response()
 }
 
-/// "24 Nov 2025, 09:15 UTC": what a person reads, in one zone for everyone.
+/// A moment as every page writes it (UTC, to the minute); the template's `moment` filter makes
+/// it a `<time>` the browser shows in its own zone.
 fn when(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[day] [month repr:short] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    super::admin::when(at)
 }
 
 fn sign_in_again(path: &str) -> Response {
