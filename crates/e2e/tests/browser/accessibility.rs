@@ -257,6 +257,10 @@ async fn every_page_passes_the_accessibility_check() {
         "/admin/sign-ins".into(),
         format!("/admin/sign-ins/{sign_in_id}"),
         "/admin/audit-logs".into(),
+        format!("/admin/audit-logs?initiatedBy={}", id(&adele)),
+        "/admin/roles".into(),
+        format!("/admin/roles/{GLOBAL_ADMINISTRATOR}"),
+        "/admin/sign-ins?user=adele".into(),
         // Error pages.
         "/admin/no-such-page".into(),
         format!("/admin/conditional-access/authentication-strengths/{PHISHING_RESISTANT}"),
@@ -267,6 +271,22 @@ async fn every_page_passes_the_accessibility_check() {
         visit(&b, path, &mut found).await;
     }
 
+    // An audit entry opened.
+    b.goto("/admin/audit-logs").await;
+    b.until(
+        "the audit log's entries",
+        "document.querySelectorAll('#audits-table tbody a').length > 0",
+    )
+    .await;
+    b.js("document.querySelector('#audits-table tbody a').click(); return true;")
+        .await;
+    b.until(
+        "an audit entry's page",
+        "location.pathname.startsWith('/admin/audit-logs/') && document.readyState === 'complete'",
+    )
+    .await;
+    found.extend(check(&b, "an audit entry").await);
+
     // A form answered with its errors.
     b.goto("/admin/users/new").await;
     b.fill("User principal name", "not an address").await;
@@ -274,7 +294,7 @@ async fn every_page_passes_the_accessibility_check() {
     b.click("Create user").await;
     b.until(
         "the form with its errors",
-        "document.readyState === 'complete' && document.querySelector('.field-error, [role=alert]')",
+        "document.readyState === 'complete' && document.getElementById('error-summary')",
     )
     .await;
     found.extend(check(&b, "new user: with errors").await);

@@ -13,3 +13,4 @@ mod story;
 mod trusted_pages;
 mod use_case_1;
 mod use_case_2;
+mod views;

@@ -208,8 +208,11 @@ async fn the_wizard_shows_its_steps_and_refuses_a_passkey_model_before_saying_cr
     let _ = b.credentials(&laptop).await;
 
     // Someone else's turn: "Use a different account" ends this sign-in.
-    b.click_within("//*[@data-panel='register-where']", "Use a different account")
-        .await;
+    b.click_within(
+        "//*[@data-panel='register-where']",
+        "Use a different account",
+    )
+    .await;
     b.until_panel("identify").await;
     b.until(
         "an empty username",

@@ -19,6 +19,7 @@ mod passes;
 mod passkeys;
 mod passwords;
 mod portal;
+mod portal_exports;
 mod rate_limits;
 mod replay;
 mod server;

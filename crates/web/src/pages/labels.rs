@@ -155,7 +155,7 @@ pub fn moment(text: String) -> minijinja::Value {
     let iso = text.strip_suffix(" UTC").and_then(|t| {
         let (date, clock) = t.split_once(' ')?;
         let well_formed = date.len() == 10
-            && clock.len() == 5
+            && (clock.len() == 5 || clock.len() == 8)
             && date
                 .chars()
                 .chain(clock.chars())

@@ -20,6 +20,7 @@ mod logs;
 mod methods;
 mod multipart;
 mod policy_form;
+mod roles;
 mod users;
 mod what_if;
 
@@ -39,7 +40,7 @@ use portcullis_core::Error;
 use portcullis_core::directory::audit::RequestContext;
 use portcullis_core::directory::authz::{
     Granted, Permission, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies,
-    ReadUsers, roles_granting,
+    ReadRoles, ReadUsers, roles_granting,
 };
 use portcullis_core::directory::model::User;
 use portcullis_core::kernel::odata;
@@ -87,6 +88,9 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "sign_in.html",
     "audits.html",
     "methods.html",
+    "roles.html",
+    "role.html",
+    "audit.html",
 ];
 
 const STYLESHEET: &str = include_str!("../../../assets/admin.css");
@@ -108,6 +112,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(analysis::router())
         .merge(logs::router())
         .merge(methods::router())
+        .merge(roles::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             keep_the_frame,
@@ -176,6 +181,7 @@ fn section_of(path: &str) -> &'static str {
     match rest.split('/').next().unwrap_or("") {
         "users" => "users",
         "groups" => "groups",
+        "roles" => "roles",
         "applications" => "applications",
         "conditional-access" => "conditional-access",
         "authentication-methods" => "methods",
@@ -345,6 +351,7 @@ impl Portal {
             ("home", "Home", "/admin", true),
             ("users", "Users", "/admin/users", self.may::<ReadUsers>()),
             ("groups", "Groups", "/admin/groups", self.may::<ReadGroups>()),
+            ("roles", "Roles", "/admin/roles", self.may::<ReadRoles>()),
             (
                 "applications",
                 "Applications",
@@ -673,6 +680,27 @@ impl Query {
         if pairs.is_empty() {
             return path.to_string();
         }
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+
+    /// This list at `path` with the same filters (and no page), plus `extra` parameters: the
+    /// CSV export of what the page shows.
+    pub fn link_with(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(&str, String)> = self
+            .0
+            .iter()
+            .filter(|(k, v)| {
+                k != "after"
+                    && k != "done"
+                    && !v.trim().is_empty()
+                    && !extra.iter().any(|(e, _)| e == k)
+            })
+            .map(|(k, v)| (k.as_str(), v.trim().to_string()))
+            .collect();
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         format!(
             "{path}?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()
