@@ -6,7 +6,7 @@ use portcullis_testkit::fixtures::{admin_session, create_user, issue_pass, perso
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 
-const USER_ADMINISTRATOR: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+const GROUPS_ADMINISTRATOR: &str = "fdd7a751-b60b-444a-984c-02652fe8fa1c";
 
 struct Download {
     status: StatusCode,
@@ -47,6 +47,27 @@ impl Download {
         self.body = response.text().await.unwrap();
         self
     }
+}
+
+/// One CSV line's fields as a spreadsheet reads them (RFC 4180: quoted fields, quotes doubled).
+fn fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut current)),
+            (c, _) => current.push(c),
+        }
+    }
+    out.push(current);
+    out
 }
 
 #[tokio::test]
@@ -94,14 +115,17 @@ async fn the_sign_in_log_downloads_as_csv_quoted_and_safe_to_open() {
         .find(|l| l.contains("jo@contoso.com"))
         .expect("Jo's sign-in");
     assert!(jo.contains("\"Doe, \"\"Jo\"\"\""), "quoted: {jo}");
-    // Every line has the header's number of fields (16), quoted: commas inside values do not
-    // shift columns.
+    // Every line has the header's 16 fields, each quoted: commas and quotes inside values do
+    // not shift columns, and a spreadsheet reads the values back as they were (the formula as
+    // text).
     for line in &lines {
         assert!(line.starts_with('"') && line.ends_with('"'), "{line}");
-        assert_eq!(line.matches("\",\"").count(), 15, "{line}");
+        assert_eq!(fields(line).len(), 16, "{line}");
     }
+    assert_eq!(fields(eve)[3], "'=HYPERLINK(\"http://evil.example\",\"x\")");
+    assert_eq!(fields(jo)[3], "Doe, \"Jo\"");
     // Times to the second, without milliseconds.
-    let date = eve.split("\",\"").next().unwrap().trim_start_matches('"');
+    let date = fields(eve)[0].clone();
     assert_eq!(date.len(), "2026-03-01T09:30:12Z".len(), "{date}");
 
     // The page's filters apply to the download.
@@ -116,14 +140,14 @@ async fn the_sign_in_log_downloads_as_csv_quoted_and_safe_to_open() {
     let page = download(&t, &admin, "/admin/sign-ins?user=jo%40").await;
     assert!(
         page.body
-            .contains("href=\"/admin/sign-ins?user=jo%40&amp;format=csv\""),
+            .contains("href=\"&#x2f;admin&#x2f;sign-ins?user=jo%40&amp;format=csv\""),
         "{}",
         page.body
     );
 
-    // A User Administrator does not read the logs: refused, and no CSV.
+    // A Groups Administrator does not read the logs: refused, and no CSV.
     let (_, token) =
-        person_with_roles(&t, "grady@contoso.com", "Grady", &[USER_ADMINISTRATOR]).await;
+        person_with_roles(&t, "grady@contoso.com", "Grady", &[GROUPS_ADMINISTRATOR]).await;
     let refused = download(&t, &token, "/admin/sign-ins?format=csv").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.content_type.starts_with("text/html"));
