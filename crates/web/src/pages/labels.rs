@@ -86,7 +86,11 @@ fn replace_word(text: &str, name: &str, label: &str) -> String {
         let before = rest[..at].chars().next_back();
         let after = rest[at + name.len()..].chars().next();
         out.push_str(&rest[..at]);
-        if before.is_some_and(is_word) || after.is_some_and(|c| c.is_ascii_alphanumeric()) {
+        // A name inside a longer identifier, or a path into a value (`countriesAndRegions[1]`,
+        // `web.redirectUris`), stays as the API wrote it.
+        if before.is_some_and(is_word)
+            || after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '[' || c == '.')
+        {
             out.push_str(name);
         } else {
             out.push_str(label);
@@ -194,6 +198,10 @@ mod tests {
             "displayNames are fine"
         );
         assert_eq!(in_form_words("Nothing to do."), "Nothing to do.");
+        assert_eq!(
+            in_form_words("'UK' is not a value of countriesAndRegions[1]."),
+            "'UK' is not a value of countriesAndRegions[1]."
+        );
     }
 
     #[test]
