@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs what the browser tests (crates/e2e) need and nothing else: Debian's Chromium and its
-# chromedriver. Run as root (CI runs as root); does nothing when both are already there.
-# The tests never download a browser of their own.
+# chromedriver (run as root; CI runs as root), and axe-core, the accessibility checker the tests
+# inject into every page, at the version pinned in crates/e2e/axe/package-lock.json (`npm ci`).
+# Each part does nothing when it is already there. The tests never download a browser of their own.
 set -euo pipefail
+
+AXE_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/e2e/axe"
+if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "error: npm not found; install Node.js (it fetches axe-core for the accessibility check)" >&2
+    exit 1
+  fi
+  (cd "$AXE_DIR" && npm ci --no-audit --no-fund --ignore-scripts)
+fi
 
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
   exit 0

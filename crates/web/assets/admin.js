@@ -1,5 +1,5 @@
-// The admin portal's one enhancement: copy buttons for secrets shown once. Without script the
-// secret stays selectable text, so nothing depends on this.
+// The admin portal's enhancements: the header's Sign out, copy buttons for secrets shown once, and
+// focus on a form's error summary. Without script the secret stays selectable text.
 document.querySelectorAll("button[data-copy]").forEach((button) => {
   button.addEventListener("click", async () => {
     const source = document.querySelector(button.dataset.copy);
@@ -175,3 +175,27 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
   follow("includePlatforms", "platformsInclude-select", ["platformsInclude-all"]);
   follow("includeLocations", "locationsInclude-select", ["locationsInclude-All", "locationsInclude-AllTrusted"]);
 })();
+// Sign out from the header: the session ends on the server, then the sign-in page, which brings
+// the person back to the portal.
+document.querySelectorAll("[data-action=portal-sign-out]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    await window.Portcullis.api("POST", "/auth/sign-out");
+    location.assign("/signin?returnTo=/admin");
+  });
+});
+
+// A form answered with errors: the summary at its top takes the focus (and scrolls into view),
+// so the person hears and sees what to fix; its links move to each field.
+const summary = document.getElementById("error-summary");
+if (summary) {
+  summary.focus();
+  summary.querySelectorAll("a[href^='#']").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const field = document.getElementById(link.getAttribute("href").slice(1));
+      if (!field) return;
+      event.preventDefault();
+      field.focus();
+    });
+  });
+}

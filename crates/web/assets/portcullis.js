@@ -13,6 +13,11 @@
     50057: "This account is disabled. Ask your administrator.",
     53003: "Your organization's policy blocked this sign-in.",
   };
+  // Messages for refusals a person can act on, by the server's error code.
+  const ERROR_CODES = {
+    passkeyModelNotAllowed: "Your organization doesn't allow this kind of passkey (the device or app that made it isn't on its approved list), so it wasn't added. Try again with an approved security key or device, or ask your administrator which ones you can use.",
+    passkeyAttestationRequired: "Your organization only accepts passkeys whose maker can be verified, and this one couldn't be. Try a security key or device your administrator approved.",
+  };
 
   // Calls this server with a JSON body (same origin, with the session cookie). Never throws:
   // a network failure is a reply with status 0, so every caller has one path for failures.
@@ -55,6 +60,9 @@
     if (error.errorCode && SIGN_IN_CODES[error.errorCode]) {
       return SIGN_IN_CODES[error.errorCode];
     }
+    if (error.code && ERROR_CODES[error.code]) {
+      return ERROR_CODES[error.code];
+    }
     return error.message || "That didn't work. Try again.";
   }
 
@@ -87,6 +95,42 @@
     const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
     const credential = await navigator.credentials.create({ publicKey, signal });
     return credential.toJSON();
+  }
+
+  // The model (AAGUID) of a passkey just created, from its authenticator data: bytes 37–52,
+  // after the RP ID hash (32), flags (1) and counter (4). Undefined when the browser gave none.
+  function passkeyModel(credential) {
+    const data = credential && credential.response && credential.response.authenticatorData;
+    if (!data) return undefined;
+    const binary = atob(data.replace(/-/g, "+").replace(/_/g, "/"));
+    if (binary.length < 53) return undefined;
+    let hex = "";
+    for (let i = 37; i < 53; i++) hex += binary.charCodeAt(i).toString(16).padStart(2, "0");
+    return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join("-");
+  }
+
+  // The sentence that refuses a passkey whose model the tenant's passkey policy does not allow
+  // (the registration options' modelRestriction), or null when it is allowed. The server
+  // judges again when the passkey is saved; this spares the person a false "created".
+  function refusedModel(restriction, credential) {
+    if (!restriction) return null;
+    const model = passkeyModel(credential);
+    const listed = !!model && restriction.aaGuids.includes(model);
+    const allowed = restriction.enforcementType === "allow" ? listed : !listed;
+    if (allowed) return null;
+    return "Your organization doesn't allow this kind of passkey (the device or app that made it isn't on its approved list), so it wasn't added. " +
+      "Try again with an approved security key or device, or ask your administrator which ones you can use.";
+  }
+
+  // Tells the device that made a refused passkey that this site will never accept it, so it
+  // can remove it (the Signal API, where the browser has it; nothing happens elsewhere).
+  function forgetPasskey(credential) {
+    try {
+      if (credential && PublicKeyCredential.signalUnknownCredential) {
+        PublicKeyCredential.signalUnknownCredential({ rpId: location.hostname, credentialId: credential.id })
+          .catch(() => {});
+      }
+    } catch (e) { /* the browser has no Signal API */ }
   }
 
   async function getPasskey(options, mediation, signal) {
@@ -160,8 +204,27 @@
     });
   }
 
+  // Moments in the browser's own time zone: every <time datetime> the server rendered in UTC
+  // is rewritten with Intl ("6 Dec 2026, 13:04 CET"); the UTC text stays as its tooltip, and
+  // stays as the text when Intl is missing or the value does not parse.
+  function localTimes(root) {
+    if (typeof Intl !== "object" || !Intl.DateTimeFormat) return;
+    const format = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+      timeZoneName: "short",
+    });
+    (root || document).querySelectorAll("time[datetime]").forEach((el) => {
+      const at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime())) return;
+      if (!el.title) el.title = el.textContent;
+      el.textContent = format.format(at);
+      el.dataset.local = "true";
+    });
+  }
+  localTimes();
+
   window.Portcullis = {
     api, errorCode, message, passkeyMessage, passkeysSupported, createPasskey, getPasskey,
-    say, copyText, confirmAction,
+    say, copyText, confirmAction, localTimes, refusedModel, forgetPasskey,
   };
 })();

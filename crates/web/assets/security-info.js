@@ -78,6 +78,16 @@
       fail(P.passkeyMessage(e));
       return;
     }
+    // The model is judged before anything says "created": a refused passkey is dropped from
+    // this page (and the device is told), and the person is told why in words.
+    const refusal = P.refusedModel(options.body.modelRestriction, credential);
+    if (refusal) {
+      created = null;
+      P.forgetPasskey(credential);
+      showAdd(device === "another" ? "os" : "passkey");
+      fail(refusal);
+      return;
+    }
     created = { ceremonyId: options.body.ceremonyId, credential };
     showAdd("name");
     const name = area.querySelector("#passkey-name");
@@ -190,7 +200,15 @@
           const reply = await P.api("POST", "/my/passkeys", {
             ceremonyId: created.ceremonyId, name, credential: created.credential,
           });
-          if (reply.ok) { created = null; done("added"); } else refused(reply);
+          if (reply.ok) { created = null; done("added"); break; }
+          // A refused passkey (its model, its attestation, an expired challenge) cannot be
+          // saved by trying again: it leaves the page, and so does the success card.
+          if (reply.status !== 401 && P.errorCode(reply) !== "invalidRequest") {
+            P.forgetPasskey(created.credential);
+            created = null;
+            showAdd("passkey");
+          }
+          refused(reply);
           break;
         }
         case "app": {

@@ -211,6 +211,16 @@
         fail(P.passkeyMessage(e));
         return;
       }
+      // The model is judged before anything says "created": a refused passkey is dropped
+      // from this page (and the device is told), and the person is told why in words.
+      const refusal = P.refusedModel(options.body.modelRestriction, credential);
+      if (refusal) {
+        created = null;
+        P.forgetPasskey(credential);
+        show("register-where");
+        fail(refusal);
+        return;
+      }
       created = { ceremonyId: options.body.ceremonyId, credential };
       const name = root.querySelector("#passkey-name");
       name.value = device === "another" ? "Phone or tablet" : "This device";
@@ -232,6 +242,7 @@
       const code = P.errorCode(reply);
       // A refused or expired passkey cannot be saved by trying again: make another.
       if (code && code !== "invalidRequest" && code !== "signInFlowNotFound") {
+        P.forgetPasskey(created.credential);
         created = null;
         show("register-where");
         fail(P.message(reply));

@@ -284,7 +284,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(
             // The pages, whose forms post HTML form bodies.
-            pages::router().layer(axum::middleware::from_fn_with_state(
+            pages::router(&state).layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 middleware::same_origin_forms,
             )),

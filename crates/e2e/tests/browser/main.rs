@@ -4,11 +4,14 @@
 //!
 //! Also the pages' friendly errors over plain HTTP (no browser needed for those).
 
+mod accessibility;
 mod admin_story;
 mod harness;
 mod pages;
 mod policy_editor;
 mod relying_party;
 mod story;
+mod trusted_pages;
 mod use_case_1;
 mod use_case_2;
+mod views;

@@ -21,6 +21,7 @@ mod passkeys;
 mod passwords;
 mod policy_editor;
 mod portal;
+mod portal_exports;
 mod rate_limits;
 mod replay;
 mod server;

@@ -11,6 +11,7 @@
 //! escapes every value).
 
 pub mod admin;
+pub mod labels;
 pub mod security_info;
 pub mod sign_in;
 
@@ -44,6 +45,9 @@ const TEMPLATE_SETS: &[&[(&str, &str)]] = &[
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
+    env.add_filter("moment", labels::moment);
+    env.add_filter("combination", |c: String| labels::combination_name(&c));
+    env.add_filter("method", |m: String| labels::method_name(&m));
     for set in TEMPLATE_SETS {
         for (name, source) in *set {
             env.add_template(name, source)
@@ -55,14 +59,19 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 const STYLESHEET: &str = include_str!("../../assets/portcullis.css");
 const SCRIPT: &str = include_str!("../../assets/portcullis.js");
+/// The site's icon, drawn for Portcullis: a portcullis gate on the accent blue. Browsers ask
+/// for `/favicon.ico` on their own; it answers with the same SVG (browsers go by the type).
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/assets/portcullis.css", get(stylesheet))
         .route("/assets/portcullis.js", get(script))
+        .route("/assets/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .merge(sign_in::router())
         .merge(security_info::router())
-        .merge(admin::router())
+        .merge(admin::router(state))
 }
 
 async fn stylesheet() -> Response {
@@ -83,6 +92,17 @@ async fn script() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         SCRIPT,
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
     )
         .into_response()
 }
@@ -132,13 +152,28 @@ fn coded_error_page(
         code => code,
         request_id => current_request_id(),
     };
-    match TEMPLATES
+    let mut page = match TEMPLATES
         .get_template("error.html")
         .and_then(|t| t.render(context))
     {
         Ok(html) => (status, no_store(), Html(html)).into_response(),
         Err(_) => (status, no_store(), "Something went wrong.").into_response(),
-    }
+    };
+    page.extensions_mut().insert(FailureShown {
+        title: title.to_string(),
+        message: message.to_string(),
+        code: code.map(str::to_string),
+    });
+    page
+}
+
+/// What an error page said, carried on its response so that an area with a frame of its own
+/// (the admin portal, [`admin::keep_the_frame`]) can show the same words inside its navigation.
+#[derive(Debug, Clone)]
+pub struct FailureShown {
+    pub title: String,
+    pub message: String,
+    pub code: Option<String>,
 }
 
 /// The friendly page for a core error, in the words this module gives each kind of failure.

@@ -27,7 +27,6 @@ use portcullis_core::logs::sign_in::SignInLogEntry;
 use portcullis_core::session::AuthSession;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::macros::format_description;
 
 use super::{failure_page_as, render};
 use crate::extract::Facts;
@@ -76,12 +75,10 @@ async fn script() -> Response {
         .into_response()
 }
 
-/// "24 Nov 2025, 09:15 UTC": what a person reads, in one zone for everyone.
+/// A moment as every page writes it (UTC, to the minute); the template's `moment` filter makes
+/// it a `<time>` the browser shows in its own zone.
 fn when(at: OffsetDateTime) -> String {
-    at.format(format_description!(
-        "[day] [month repr:short] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    super::admin::when(at)
 }
 
 fn sign_in_again(path: &str) -> Response {
@@ -180,11 +177,17 @@ async fn security_info(
             kind: "passkey",
             id: p.id.to_string(),
             name: p.display_name.clone(),
-            detail: match &p.model {
-                Some(model) => format!("Passkey · {model}"),
-                None if p.passkey_type == "synced" => "Passkey (synced)".to_string(),
-                None => "Passkey (device-bound)".to_string(),
-            },
+            // The model from the configured metadata (or the well-known list), so two passkeys
+            // of one person read apart; "Unknown model" when neither names it.
+            detail: format!(
+                "{} · {}",
+                if p.passkey_type == "synced" {
+                    "Passkey (synced)"
+                } else {
+                    "Passkey (device-bound)"
+                },
+                p.model.as_deref().unwrap_or("Unknown model")
+            ),
             created: when(p.created_date_time),
             last_used: p.last_used_date_time.map(when),
         })

@@ -84,6 +84,30 @@ struct Page<'a> {
     return_to: &'a str,
     /// The panel shown before any script runs.
     panel: &'static str,
+    /// The other ways in the tenant's methods policy allows, offered beside the passkey.
+    offer: Offer,
+}
+
+/// Which first factors besides a passkey the page offers: only the ones the tenant's
+/// authentication methods policy has on. Decided for the tenant, never for the person typed
+/// in, so the choices say nothing about whether an account exists or what it holds.
+#[derive(Serialize)]
+struct Offer {
+    password: bool,
+    temporary_access_pass: bool,
+}
+
+impl Offer {
+    /// The methods policy as it stands; when it cannot be read, every way is offered and the
+    /// step itself refuses what is off.
+    async fn of_tenant(state: &SignInState) -> Offer {
+        let password = state.passwords.configuration().await;
+        let pass = state.passes.configuration().await;
+        Offer {
+            password: password.map(|c| c.state == "enabled").unwrap_or(true),
+            temporary_access_pass: pass.map(|c| c.state == "enabled").unwrap_or(true),
+        }
+    }
 }
 
 fn bad_link(message: &str) -> Response {
@@ -198,6 +222,7 @@ async fn page(
             flow: &flow,
             return_to,
             panel,
+            offer: Offer::of_tenant(&state).await,
         },
     );
     if response.status() == StatusCode::OK {
@@ -232,7 +257,8 @@ mod tests {
         for flow in states {
             let html = template
                 .render(
-                    json!({"flow": flow, "return_to": "/my/security-info", "panel": "identify"}),
+                    json!({"flow": flow, "return_to": "/my/security-info", "panel": "identify",
+                   "offer": {"password": true, "temporary_access_pass": true}}),
                 )
                 .unwrap_or_else(|e| panic!("{flow}: {e:#}"));
             assert!(!html.contains("<b>App</b>"), "escaped");

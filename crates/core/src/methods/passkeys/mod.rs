@@ -92,6 +92,23 @@ pub struct CeremonyOptions {
     #[serde(with = "graph_datetime")]
     #[schema(value_type = String, format = DateTime)]
     pub expires_date_time: OffsetDateTime,
+    /// For adding a passkey: the models the tenant's passkey policy allows (its key
+    /// restrictions, when enforced), so the page can tell the person at once that the passkey
+    /// their device just made is not one of them, before it says "created". The server still
+    /// judges the model when the passkey is saved; this only spares the person a false success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_restriction: Option<ModelRestriction>,
+}
+
+/// The AAGUIDs a passkey policy allows or blocks, as [`CeremonyOptions`] tells the browser.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelRestriction {
+    /// `allow`: only these models; `block`: every model but these.
+    #[schema(value_type = String)]
+    pub enforcement_type: policy::EnforcementType,
+    /// Lowercase hyphenated GUIDs.
+    pub aa_guids: Vec<String>,
 }
 
 /// A passkey as Graph shows it (`fido2AuthenticationMethod`), with Portcullis's extensions.
@@ -974,6 +991,7 @@ impl Passkeys {
             ceremony_id: ceremony.id,
             options,
             expires_date_time: ceremony.expires,
+            model_restriction: None,
         })
     }
 
@@ -1068,13 +1086,24 @@ impl Passkeys {
             RegistrationDevice::Another => public_key["hints"] = serde_json::json!(["hybrid"]),
             RegistrationDevice::This => public_key["hints"] = serde_json::json!(["client-device"]),
         }
-        self.begin(
-            CeremonyKind::Registration,
-            Some(user.id),
-            to_text(&state)?,
-            options,
-        )
-        .await
+        let mut ceremony = self
+            .begin(
+                CeremonyKind::Registration,
+                Some(user.id),
+                to_text(&state)?,
+                options,
+            )
+            .await?;
+        let restrictions = &policy.key_restrictions;
+        ceremony.model_restriction = restrictions.is_enforced.then(|| ModelRestriction {
+            enforcement_type: restrictions.enforcement_type,
+            aa_guids: restrictions
+                .aa_guids
+                .iter()
+                .map(|a| a.to_ascii_lowercase())
+                .collect(),
+        });
+        Ok(ceremony)
     }
 
     /// Finishes adding a passkey: verifies the response, judges its model and attestation

@@ -23,6 +23,7 @@ use time::Duration;
 use super::{
     Audit, Confirm, FieldErrors, FormData, PageResult, Portal, Query, done, refusal, when,
 };
+use crate::pages::labels::client_kind;
 use crate::{AppState, PortalState};
 
 pub fn router() -> Router<AppState> {
@@ -89,7 +90,7 @@ async fn list_page(
                 "id": a.id,
                 "appId": a.app_id,
                 "displayName": a.display_name,
-                "public": a.is_fallback_public_client,
+                "kind": client_kind(a.is_fallback_public_client, !a.spa.redirect_uris.is_empty()),
                 "created": when(a.created_date_time),
             })).collect::<Vec<_>>(),
             "filters": { "name": query.get("name") },
@@ -166,6 +167,7 @@ fn app_view(app: &Application) -> Value {
         "appId": app.app_id,
         "displayName": app.display_name,
         "isFallbackPublicClient": app.is_fallback_public_client,
+        "kind": client_kind(app.is_fallback_public_client, !app.spa.redirect_uris.is_empty()),
         "web": app.web.redirect_uris.join("\n"),
         "spa": app.spa.redirect_uris.join("\n"),
         "publicClient": app.public_client.redirect_uris.join("\n"),

@@ -132,6 +132,18 @@ async fn group_page(
     let grant = portal.grant::<ReadGroups>("groups")?;
     let group = state.directory.group(&grant, id).await?;
     let members = state.directory.members(&grant, id, false).await?;
+    // Everyone the group's policies and roles reach, through nested groups too, and the groups
+    // this one is in.
+    let all_members = state.directory.members(&grant, id, true).await?;
+    let member_of = state.directory.member_of(&grant, group.id, false).await?;
+    let view = |m: &portcullis_core::directory::model::MemberRef| {
+        json!({
+            "id": m.id,
+            "displayName": m.display_name,
+            "userPrincipalName": m.user_principal_name,
+            "isGroup": m.kind == ObjectKind::Group,
+        })
+    };
     Ok(portal.render(
         status,
         "admin/group.html",
@@ -144,11 +156,11 @@ async fn group_page(
                 "isAssignableToRole": group.is_assignable_to_role,
                 "created": when(group.created_date_time),
             },
-            "members": members.iter().map(|m| json!({
-                "id": m.id,
-                "displayName": m.display_name,
-                "userPrincipalName": m.user_principal_name,
-                "isGroup": m.kind == ObjectKind::Group,
+            "members": members.iter().map(view).collect::<Vec<_>>(),
+            "allMembers": all_members.iter().map(view).collect::<Vec<_>>(),
+            "memberOf": member_of.iter().map(|g| json!({
+                "id": g.id,
+                "displayName": g.display_name,
             })).collect::<Vec<_>>(),
             "can": {
                 "members": portal.may::<WriteGroupMembers>(),

@@ -21,6 +21,7 @@ mod logs;
 mod methods;
 mod multipart;
 mod policy_form;
+mod roles;
 mod users;
 mod what_if;
 
@@ -33,13 +34,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use portcullis_core::Error;
 use portcullis_core::directory::audit::RequestContext;
 use portcullis_core::directory::authz::{
     Granted, Permission, Principal, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies,
-    ReadUsers, roles_granting,
+    ReadRoles, ReadUsers, roles_granting,
 };
 use portcullis_core::directory::model::User;
 use portcullis_core::kernel::odata;
@@ -61,6 +63,7 @@ macro_rules! admin_templates {
 pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "base.html",
     "macros.html",
+    "error.html",
     "home.html",
     "forbidden.html",
     "confirm.html",
@@ -87,6 +90,9 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "sign_in.html",
     "audits.html",
     "methods.html",
+    "roles.html",
+    "role.html",
+    "audit.html",
 ];
 
 const STYLESHEET: &str = include_str!("../../../assets/admin.css");
@@ -95,12 +101,11 @@ const SCRIPT: &str = include_str!("../../../assets/admin.js");
 /// Rows per page in the portal's long lists.
 const PAGE_SIZE: usize = 25;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/assets/admin.css", get(stylesheet))
-        .route("/assets/admin.js", get(script))
+pub fn router(state: &AppState) -> Router<AppState> {
+    let portal = Router::new()
         .route("/admin", get(home))
         .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
+        .route("/admin/{*rest}", any(no_such_page))
         .merge(users::router())
         .merge(groups::router())
         .merge(applications::router())
@@ -109,6 +114,83 @@ pub fn router() -> Router<AppState> {
         .merge(analysis::router())
         .merge(logs::router())
         .merge(methods::router())
+        .merge(roles::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            keep_the_frame,
+        ));
+    Router::new()
+        .route("/assets/admin.css", get(stylesheet))
+        .route("/assets/admin.js", get(script))
+        .merge(portal)
+}
+
+/// An address under `/admin` that no page has: "not found", inside the portal's frame.
+async fn no_such_page(portal: Portal) -> Response {
+    let _ = portal;
+    failure_page_as(
+        &Error::not_found("page", "admin"),
+        "This page doesn't exist",
+        "There is no page at this address in the admin portal. Use the navigation above to find what you were looking for.",
+    )
+}
+
+/// Every error page under `/admin` (a core refusal, a missing object, an address that takes
+/// another method) is shown inside the portal's frame, with its navigation, "My security info"
+/// and "Sign out", so a person is never left on a dead end. The words and status are the ones
+/// [`failure_page`](super::failure_page) chose; only the frame is added. Someone who is not
+/// signed in (or whose session the portal refuses) keeps the plain page.
+async fn keep_the_frame(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut asked = parts.clone();
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let status = response.status();
+    let failure = match response.extensions().get::<super::FailureShown>() {
+        Some(failure) => failure.clone(),
+        None if status == StatusCode::METHOD_NOT_ALLOWED => super::FailureShown {
+            title: "This address doesn't take that request".into(),
+            message: "The page at this address is opened with a link or sent from its own form. Go back and use the page's buttons.".into(),
+            code: None,
+        },
+        None => return response,
+    };
+    let Ok(portal) = Portal::from_request_parts(&mut asked, &state).await else {
+        return response;
+    };
+    let mut framed = portal.render(
+        status,
+        "admin/error.html",
+        section_of(asked.uri.path()),
+        minijinja::context! {
+            title => failure.title,
+            message => failure.message,
+            status => status.as_u16(),
+            code => failure.code,
+            request_id => crate::middleware::current_request_id(),
+        },
+    );
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = response.headers().get(&name) {
+            framed.headers_mut().insert(name, value.clone());
+        }
+    }
+    framed
+}
+
+/// The navigation entry a portal address belongs to.
+fn section_of(path: &str) -> &'static str {
+    let rest = path.trim_start_matches("/admin").trim_start_matches('/');
+    match rest.split('/').next().unwrap_or("") {
+        "users" => "users",
+        "groups" => "groups",
+        "roles" => "roles",
+        "applications" => "applications",
+        "conditional-access" => "conditional-access",
+        "authentication-methods" => "methods",
+        "sign-ins" => "sign-ins",
+        "audit-logs" => "audit",
+        _ => "home",
+    }
 }
 
 async fn stylesheet() -> Response {
@@ -271,6 +353,7 @@ impl Portal {
             ("home", "Home", "/admin", true),
             ("users", "Users", "/admin/users", self.may::<ReadUsers>()),
             ("groups", "Groups", "/admin/groups", self.may::<ReadGroups>()),
+            ("roles", "Roles", "/admin/roles", self.may::<ReadRoles>()),
             (
                 "applications",
                 "Applications",
@@ -474,10 +557,11 @@ pub fn refusal(e: Error, fields: &[&str]) -> Result<(StatusCode, FieldErrors), P
         .map(|f| f.to_string())
         .unwrap_or_else(|| "form".to_string());
     // A rule's refusal carries its code, so a person can quote it as the API would.
-    let message = match &e {
+    // In the form's words: the API's property names become the labels beside the fields.
+    let message = super::labels::in_form_words(&match &e {
         Error::Denied { code, .. } => format!("{} (code: {code})", e.public_message()),
         _ => e.public_message(),
-    };
+    });
     let mut errors = FieldErrors::new();
     errors.insert(field, message);
     Ok((status, errors))
@@ -601,6 +685,27 @@ impl Query {
         if pairs.is_empty() {
             return path.to_string();
         }
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+
+    /// This list at `path` with the same filters (and no page), plus `extra` parameters: the
+    /// CSV export of what the page shows.
+    pub fn link_with(&self, path: &str, extra: &[(&str, &str)]) -> String {
+        let mut pairs: Vec<(&str, String)> = self
+            .0
+            .iter()
+            .filter(|(k, v)| {
+                k != "after"
+                    && k != "done"
+                    && !v.trim().is_empty()
+                    && !extra.iter().any(|(e, _)| e == k)
+            })
+            .map(|(k, v)| (k.as_str(), v.trim().to_string()))
+            .collect();
+        pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         format!(
             "{path}?{}",
             serde_urlencoded::to_string(pairs).unwrap_or_default()

@@ -215,6 +215,12 @@ async fn user_page(
             "members": portal.may::<WriteGroupMembers>(),
             "roles": portal.may::<WriteRoles>(),
             "methods": portal.may::<WriteUserMethods>(),
+            "logs": portal.may::<portcullis_core::directory::authz::ReadAuditLogs>(),
+        },
+        // The logs filtered to this person: their sign-ins, and the changes they made.
+        "links": {
+            "signIns": format!("/admin/sign-ins?{}", serde_urlencoded::to_string([("user", user.user_principal_name.as_str())]).unwrap_or_default()),
+            "audits": format!("/admin/audit-logs?initiatedBy={}", user.id),
         },
     });
     if let Some(groups_grant) = portal.maybe::<ReadGroups>() {

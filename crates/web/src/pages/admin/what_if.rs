@@ -201,6 +201,19 @@ async fn ask(
             return Ok(Err((status, errors)));
         }
     };
+    // Strengths by the names administrators gave them, never by their ids.
+    let strengths: std::collections::HashMap<String, String> = state
+        .conditional_access
+        .strengths(grant)
+        .await?
+        .iter()
+        .filter_map(|s| {
+            Some((
+                s["id"].as_str()?.to_string(),
+                s["displayName"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
     let mut rows: Vec<Value> = answer["value"]
         .as_array()
         .into_iter()
@@ -225,12 +238,18 @@ async fn ask(
                     "mfa" => "Require multifactor authentication".to_string(),
                     other => other.to_string(),
                 })
-                .chain(
-                    r["grantControls"]["authenticationStrength"]["displayName"]
+                .chain({
+                    let strength = &r["grantControls"]["authenticationStrength"];
+                    strength["displayName"]
                         .as_str()
-                        .or(r["grantControls"]["authenticationStrength"]["id"].as_str())
-                        .map(|s| format!("Require authentication strength: {s}")),
-                )
+                        .or_else(|| {
+                            strength["id"]
+                                .as_str()
+                                .and_then(|id| strengths.get(id).map(String::as_str))
+                        })
+                        .or(strength["id"].as_str())
+                        .map(|s| format!("Require authentication strength: {s}"))
+                })
                 .collect();
             json!({
                 "id": r["id"],
