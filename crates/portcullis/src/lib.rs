@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod connections;
+pub mod events;
 pub mod server;
 
 /// The allocator of every program built on this crate (the server, the load generator's child
