@@ -232,6 +232,7 @@ async fn sign_in(
                 }],
                 top: 1,
                 after: None,
+                count: false,
             },
         )
         .await?

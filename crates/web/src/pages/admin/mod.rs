@@ -539,6 +539,7 @@ impl Query {
             filter,
             top: PAGE_SIZE,
             after: self.cursor()?,
+            count: false,
         })
     }
 
