@@ -79,6 +79,27 @@ pub struct NewUser {
     #[serde(default, rename = "@odata.type")]
     #[schema(ignore)]
     pub odata_type: Option<String>,
+    /// Graph's `passwordProfile`: sets the new user's password, when the tenant's
+    /// authentication methods policy allows passwords (otherwise a 400 naming it).
+    #[serde(default)]
+    pub password_profile: Option<PasswordProfile>,
+}
+
+/// Graph's `passwordProfile` on `POST /users`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordProfile {
+    /// The password rules of `resetPassword` apply: 8 to 256 characters, not containing the
+    /// user name.
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+    /// Only `false` (or absent): Portcullis cannot require a change at the next sign-in;
+    /// issue a Temporary Access Pass for a first sign-in instead.
+    #[serde(default)]
+    pub force_change_password_next_sign_in: Option<bool>,
+    /// Only `false` (or absent), as `forceChangePasswordNextSignIn`.
+    #[serde(default)]
+    pub force_change_password_next_sign_in_with_mfa: Option<bool>,
 }
 
 /// Body of `PATCH /users/{id}`.
@@ -473,13 +494,36 @@ impl Directory {
         request: &RequestContext,
         input: NewUser,
     ) -> Result<User> {
+        if input.password_profile.is_some() {
+            // A password is a method: `Passwords::create_user` checks the policy and the
+            // rules and stores it in the same transaction as the user.
+            return Err(Error::invalid(
+                "passwordProfile",
+                "passwordProfile: a user with a password is created through the password method.",
+            ));
+        }
+        let (user, audit) = self.stage_new_user(grant, request, &input)?;
+        self.store()
+            .commit(vec![Change::InsertUser(user.clone())], Some(audit))
+            .await?;
+        Ok(user)
+    }
+
+    /// A new user from `input`, checked, and its audit entry; nothing is stored. For a caller
+    /// that stores the user with more in one transaction (a password).
+    pub fn stage_new_user(
+        &self,
+        grant: &Granted<WriteUsers>,
+        request: &RequestContext,
+        input: &NewUser,
+    ) -> Result<(User, DirectoryAudit)> {
         let user = User {
             id: self.deps.entropy.uuid(),
             user_principal_name: check_upn(&input.user_principal_name)?,
             display_name: check_display_name("displayName", &input.display_name)?,
-            mail: check_mail(input.mail)?,
+            mail: check_mail(input.mail.clone())?,
             account_enabled: input.account_enabled.unwrap_or(true),
-            user_type: input.user_type.unwrap_or_default(),
+            user_type: input.user_type.clone().unwrap_or_default(),
             created_date_time: self.now(),
         };
         let target = TargetResource::new("User", user.id, &user.display_name)
@@ -492,10 +536,7 @@ impl Directory {
             "Add",
             vec![target],
         );
-        self.store()
-            .commit(vec![Change::InsertUser(user.clone())], Some(audit))
-            .await?;
-        Ok(user)
+        Ok((user, audit))
     }
 
     /// Finds a user by object id or by userPrincipalName, as Graph's `/users/{id | upn}` does.
