@@ -6,20 +6,23 @@
 # 5xx, any status the document does not list, any answer that does not match its schema or
 # content type, and any request that breaks the schema yet is accepted.
 #
-#   scripts/schemathesis.sh                    # debug build, 10 examples per operation
-#   PORTCULLIS_BIN=target/release/portcullis SCHEMATHESIS_MAX_EXAMPLES=50 scripts/schemathesis.sh
+#   scripts/schemathesis.sh                    # debug build, 3 minutes
+#   SCHEMATHESIS_SERVER=target/release/portcullis SCHEMATHESIS_MAX_EXAMPLES=50 scripts/schemathesis.sh
 #
 # Left out: positive_data_acceptance (the server's rules are stricter than a schema can say —
 # a userPrincipalName's domain, a policy naming objects that exist, an id that must name an
 # object — so a schema-valid request may rightly be refused with a documented 4xx), and the
-# stateful phase (the document declares no links between operations).
+# stateful phase (the document declares no links between operations). Two operations are not
+# fuzzed: deleting and changing an application, because schemathesis reads ids from earlier
+# answers and would delete (or strip the permissions of) the very application whose token it
+# fuzzes with, leaving every later call a 401 that tests nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ST_VERSION="4.32.5"
 VENV="target/schemathesis-venv"
 MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
-MAX_TIME="${SCHEMATHESIS_MAX_TIME:-600}"
+MAX_TIME="${SCHEMATHESIS_MAX_TIME:-180}"
 
 if [ ! -x "$VENV/bin/st" ] || ! "$VENV/bin/pip" show schemathesis 2>/dev/null | grep -qx "Version: $ST_VERSION"; then
   echo "installing schemathesis $ST_VERSION into $VENV"
@@ -27,7 +30,7 @@ if [ ! -x "$VENV/bin/st" ] || ! "$VENV/bin/pip" show schemathesis 2>/dev/null | 
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$ST_VERSION"
 fi
 
-BIN="${PORTCULLIS_BIN:-}"
+BIN="${SCHEMATHESIS_SERVER:-}"
 if [ -z "$BIN" ]; then
   cargo build --quiet -p portcullis
   BIN="target/debug/portcullis"
@@ -35,15 +38,21 @@ fi
 
 DATA="$(mktemp -d)"
 PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-URL="http://127.0.0.1:$PORT"
+URL="http://localhost:$PORT"
 # Only this script's settings: none from the caller's environment or a config file.
-env -u PORTCULLIS_CONFIG -u PORTCULLIS_DATABASE_URL -u PORTCULLIS_SECRET_KEY \
+unset_settings=()
+for name in $(env | sed -n 's/^\(PORTCULLIS_[A-Z_]*\)=.*/\1/p'); do
+  unset_settings+=(-u "$name")
+done
+env "${unset_settings[@]}" \
   "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --public-url "$URL" \
   >"$DATA/server.log" 2>&1 &
 SERVER=$!
 cleanup() {
   kill "$SERVER" 2>/dev/null || true
   wait "$SERVER" 2>/dev/null || true
+  mkdir -p target
+  cp "$DATA/server.log" target/schemathesis-server.log 2>/dev/null || true
   rm -rf "$DATA"
 }
 trap cleanup EXIT
@@ -76,6 +85,8 @@ set +e
   --header "Authorization: Bearer $TOKEN" \
   --checks all \
   --exclude-checks positive_data_acceptance \
+  --exclude-operation-id delete_application \
+  --exclude-operation-id update_application \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" \
   --max-time "$MAX_TIME" \
@@ -87,6 +98,7 @@ set +e
   --no-color
 STATUS=$?
 set -e
+echo "the token after the run: GET /users answers $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL/graph/v1.0/users")"
 if [ "$STATUS" -ne 0 ]; then
   echo "schemathesis failed; the server's log:" >&2
   grep -E "ERROR|panicked" "$DATA/server.log" | tail -n 50 >&2 || true

@@ -894,8 +894,14 @@ mod tests {
             None,
             env(&[
                 ("PORTCULLIS_EVENTS_FILE", "-"),
-                ("PORTCULLIS_EVENTS_WEBHOOK_URL", "https://siem.example.com/in"),
-                ("PORTCULLIS_EVENTS_WEBHOOK_SECRET", "a-very-long-shared-secret"),
+                (
+                    "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                    "https://siem.example.com/in",
+                ),
+                (
+                    "PORTCULLIS_EVENTS_WEBHOOK_SECRET",
+                    "a-very-long-shared-secret",
+                ),
                 ("PORTCULLIS_EVENTS_QUEUE_CAPACITY", "50"),
             ]),
             &BTreeMap::new(),
@@ -906,15 +912,24 @@ mod tests {
         assert_eq!(settings.queue_capacity, 50);
         let shown = c.redacted_toml();
         assert!(!shown.contains("a-very-long-shared-secret"), "{shown}");
-        assert!(shown.contains("events_webhook_secret = \"<redacted>\""), "{shown}");
+        assert!(
+            shown.contains("events_webhook_secret = \"<redacted>\""),
+            "{shown}"
+        );
         for (vars, key) in [
             (
-                vec![("PORTCULLIS_EVENTS_WEBHOOK_URL", "https://siem.example.com/in")],
+                vec![(
+                    "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                    "https://siem.example.com/in",
+                )],
                 "events_webhook_secret",
             ),
             (
                 vec![
-                    ("PORTCULLIS_EVENTS_WEBHOOK_URL", "https://siem.example.com/in"),
+                    (
+                        "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                        "https://siem.example.com/in",
+                    ),
                     ("PORTCULLIS_EVENTS_WEBHOOK_SECRET", "short"),
                 ],
                 "events_webhook_secret",
@@ -922,7 +937,10 @@ mod tests {
             (
                 vec![
                     ("PORTCULLIS_EVENTS_WEBHOOK_URL", "ftp://siem.example.com"),
-                    ("PORTCULLIS_EVENTS_WEBHOOK_SECRET", "a-very-long-shared-secret"),
+                    (
+                        "PORTCULLIS_EVENTS_WEBHOOK_SECRET",
+                        "a-very-long-shared-secret",
+                    ),
                 ],
                 "events_webhook_url",
             ),

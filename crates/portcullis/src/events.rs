@@ -263,8 +263,9 @@ async fn write_lines(queue: Arc<EventQueue>, mut out: Output) {
     loop {
         let batch = queue.next_batch(BATCH).await;
         match out.write(lines(&batch)).await {
-            Ok(()) => metrics::counter!(DELIVERED_METRIC, "sink" => "file")
-                .increment(batch.len() as u64),
+            Ok(()) => {
+                metrics::counter!(DELIVERED_METRIC, "sink" => "file").increment(batch.len() as u64)
+            }
             Err(e) => {
                 count_dropped(SinkKind::File, batch.len());
                 tracing::warn!(error = %e, dropped = batch.len(), "cannot write events to events_file");

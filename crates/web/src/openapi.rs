@@ -39,13 +39,67 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     components
         .schemas
         .insert(GRAPH_ERROR.to_string(), graph_error_schema());
+    let closed = closed_schemas(components);
     for (path, item) in api.paths.paths.iter_mut() {
         let names_an_object = path.contains('{');
         for operation in operations(item) {
             complete_responses(operation, names_an_object);
+            annotate_entities(operation, &closed);
         }
     }
     api
+}
+
+/// The component schemas that allow no other properties (a body type that refuses unknown
+/// fields), each as JSON with `@odata.context` added: the form an answer takes when the type
+/// is sent back as an entity, which carries its `@odata.context`.
+fn closed_schemas(
+    components: &utoipa::openapi::Components,
+) -> std::collections::BTreeMap<String, RefOr<Schema>> {
+    let mut closed = std::collections::BTreeMap::new();
+    for (name, schema) in &components.schemas {
+        let Ok(mut json) = serde_json::to_value(schema) else {
+            continue;
+        };
+        if json["additionalProperties"] != serde_json::Value::Bool(false) {
+            continue;
+        }
+        if let Some(properties) = json["properties"].as_object_mut() {
+            properties.insert(
+                "@odata.context".to_string(),
+                serde_json::json!({"type": "string"}),
+            );
+        }
+        if let Ok(answer) = serde_json::from_value(json) {
+            closed.insert(format!("#/components/schemas/{name}"), answer);
+        }
+    }
+    closed
+}
+
+/// A success answer whose schema is a closed type gets that type with `@odata.context`.
+fn annotate_entities(
+    operation: &mut Operation,
+    closed: &std::collections::BTreeMap<String, RefOr<Schema>>,
+) {
+    for (status, response) in operation.responses.responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !status.starts_with('2') {
+            continue;
+        }
+        for content in response.content.values_mut() {
+            let RefOr::T(content) = content else {
+                continue;
+            };
+            if let Some(RefOr::Ref(reference)) = &content.schema
+                && let Some(answer) = closed.get(&reference.ref_location)
+            {
+                content.schema = Some(answer.clone());
+            }
+        }
+    }
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {

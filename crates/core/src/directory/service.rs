@@ -65,9 +65,13 @@ where
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUser {
+    /// `name@domain`; at most 64 characters before the `@` and 113 in all.
+    #[schema(min_length = 3, max_length = 113)]
     pub user_principal_name: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: String,
     #[serde(default)]
+    #[schema(max_length = 254)]
     pub mail: Option<String>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
@@ -106,10 +110,12 @@ pub struct PasswordProfile {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserPatch {
+    #[schema(min_length = 3, max_length = 113)]
     pub user_principal_name: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub mail: Option<Option<String>>,
     pub account_enabled: Option<bool>,
     pub user_type: Option<UserType>,
@@ -121,6 +127,7 @@ pub struct UserPatch {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGroup {
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -215,8 +222,24 @@ pub struct ApplicationPatch {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddPassword {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub password_credential: Option<PasswordCredentialRequest>,
+}
+
+/// An optional object that must be written as a JSON object (or `null`): serde would also
+/// fill a struct from an array, field by field in order, which no Graph client means.
+fn object_or_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a JSON object")),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -523,7 +546,7 @@ impl Directory {
             display_name: check_display_name("displayName", &input.display_name)?,
             mail: check_mail(input.mail.clone())?,
             account_enabled: input.account_enabled.unwrap_or(true),
-            user_type: input.user_type.clone().unwrap_or_default(),
+            user_type: input.user_type.unwrap_or_default(),
             created_date_time: self.now(),
         };
         let target = TargetResource::new("User", user.id, &user.display_name)

@@ -11,11 +11,11 @@ use crate::directory::audit::{KeyValue, RequestContext, TargetResource};
 use crate::directory::authz::{
     Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods, WriteUsers,
 };
-use crate::directory::{Directory, NewUser};
 use crate::directory::model::User;
 use crate::directory::store::DirectoryChange;
 use crate::directory::store::DirectoryStore;
 use crate::directory::tiers::{self, SensitiveAction};
+use crate::directory::{Directory, NewUser};
 use crate::kernel::Deps;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};

@@ -51,12 +51,13 @@ async fn the_events_file_gets_one_line_per_sign_in_and_per_audit_change_in_order
     let admin = t.bootstrap.admin_user_principal_name.clone();
     let (refused, _) = t.sign_in_with_pass(&t.url, &admin, "not-the-pass").await;
     assert!(!refused.status.is_success());
-    let (signed_in, _) = t
-        .sign_in_with_pass(&t.url, &admin, &t.bootstrap_pass)
-        .await;
+    let (signed_in, _) = t.sign_in_with_pass(&t.url, &admin, &t.bootstrap_pass).await;
     assert!(signed_in.status.is_success(), "{:?}", signed_in.body);
     let updated = t
-        .patch(&format!("/users/{id}"), json!({"displayName": "Eve Renamed"}))
+        .patch(
+            &format!("/users/{id}"),
+            json!({"displayName": "Eve Renamed"}),
+        )
         .await;
     assert_eq!(updated.status, StatusCode::NO_CONTENT);
 
@@ -75,7 +76,10 @@ async fn the_events_file_gets_one_line_per_sign_in_and_per_audit_change_in_order
             let what = if l["type"] == "signIn" {
                 l["data"]["status"]["errorCode"].to_string()
             } else {
-                l["data"]["activityDisplayName"].as_str().unwrap().to_string()
+                l["data"]["activityDisplayName"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
             };
             (l["type"].as_str().unwrap().to_string(), what)
         })
@@ -87,7 +91,10 @@ async fn the_events_file_gets_one_line_per_sign_in_and_per_audit_change_in_order
     assert_eq!(summary[2], ("signIn".into(), "0".into()));
     assert_eq!(summary[3], ("directoryAudit".into(), "Update user".into()));
     for line in &ours {
-        assert_eq!(line["id"], line["data"]["id"], "the envelope names its entry");
+        assert_eq!(
+            line["id"], line["data"]["id"],
+            "the envelope names its entry"
+        );
         assert_eq!(line["data"]["id"].as_str().map(str::len), Some(36));
     }
     assert_eq!(
@@ -204,10 +211,17 @@ async fn the_webhook_gets_signed_batches_and_a_failed_call_is_retried() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let calls = calls.lock().unwrap().clone();
-    assert!(delivered(&calls), "{} calls, none after the first carried the change", calls.len());
+    assert!(
+        delivered(&calls),
+        "{} calls, none after the first carried the change",
+        calls.len()
+    );
     assert!(calls.len() >= 2);
     // The first call was answered 500; the second carries the same batch again.
-    assert_eq!(calls[0].1, calls[1].1, "the failed batch is retried as it was");
+    assert_eq!(
+        calls[0].1, calls[1].1,
+        "the failed batch is retried as it was"
+    );
     for (signature, body) in &calls {
         assert!(verified(signature, body, SECRET), "{signature}");
         assert!(!verified(signature, body, "another-secret-entirely"));

@@ -48,31 +48,53 @@ async fn post_users_with_a_password_profile_sets_the_password_only_when_password
             ),
         )
         .await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{:?}", refused.body);
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.body
+    );
     assert_eq!(refused.error_target(), Some("passwordProfile"));
     let message = refused.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("turned off"), "{message}");
-    assert_eq!(t.get(&format!("/users/{upn}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("/users/{upn}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     assert_eq!(
-        t.patch(PASSWORD_CONFIG, json!({"state": "enabled"})).await.status,
+        t.patch(PASSWORD_CONFIG, json!({"state": "enabled"}))
+            .await
+            .status,
         StatusCode::NO_CONTENT
     );
     // The password rules of resetPassword, named in passwordProfile; nothing created.
     for (profile, target) in [
         (json!({"password": "short"}), "passwordProfile.password"),
-        (json!({"password": "pat-is-my-name-2024"}), "passwordProfile.password"),
+        (
+            json!({"password": "pat-is-my-name-2024"}),
+            "passwordProfile.password",
+        ),
         (
             json!({"password": password, "forceChangePasswordNextSignIn": true}),
             "passwordProfile",
         ),
-        (json!({"forceChangePasswordNextSignIn": false}), "passwordProfile.password"),
-        (json!({"password": password, "colour": "red"}), "passwordProfile.colour"),
+        (
+            json!({"forceChangePasswordNextSignIn": false}),
+            "passwordProfile.password",
+        ),
+        (
+            json!({"password": password, "colour": "red"}),
+            "passwordProfile.colour",
+        ),
     ] {
         let r = t.post("/users", new_user(upn, profile.clone())).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{profile}: {:?}", r.body);
         assert_eq!(r.error_target(), Some(target), "{profile}: {:?}", r.body);
-        assert_eq!(t.get(&format!("/users/{upn}")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            t.get(&format!("/users/{upn}")).await.status,
+            StatusCode::NOT_FOUND
+        );
     }
     // A caller who may read users but not create them is refused before anything is checked.
     let (_, reader) = app_with_permissions(&t, "Reader", &["User.Read.All"]).await;
@@ -85,7 +107,10 @@ async fn post_users_with_a_password_profile_sets_the_password_only_when_password
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(t.get(&format!("/users/{upn}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("/users/{upn}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     let created = t
         .post(
@@ -97,7 +122,10 @@ async fn post_users_with_a_password_profile_sets_the_password_only_when_password
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    assert!(created.body.get("passwordProfile").is_none(), "never echoed");
+    assert!(
+        created.body.get("passwordProfile").is_none(),
+        "never echoed"
+    );
     assert_eq!(password_sign_in(&t, upn, password).await, StatusCode::OK);
     assert_eq!(
         password_sign_in(&t, upn, "not the password at all").await,
@@ -194,9 +222,7 @@ async fn count_answers_odata_count_on_every_list_with_or_without_consistency_lev
     let members = t.get(&format!("/groups/{group}/members?$count=true")).await;
     assert_eq!(members.body["@odata.count"], 2);
     // Lists returned whole take $select, and refuse $filter and $top rather than ignore them.
-    let selected = t
-        .get(&format!("/groups/{group}/members?$select=id"))
-        .await;
+    let selected = t.get(&format!("/groups/{group}/members?$select=id")).await;
     assert_eq!(selected.status, StatusCode::OK);
     assert!(selected.body["value"][0].get("displayName").is_none());
     assert!(selected.body["value"][0].get("id").is_some());
@@ -207,7 +233,10 @@ async fn count_answers_odata_count_on_every_list_with_or_without_consistency_lev
 
     // /users/$count and /groups/$count: plain text, $filter applies.
     for (path, expected) in [
-        ("/users/$count?$filter=startswith(userPrincipalName,'counted')", "3"),
+        (
+            "/users/$count?$filter=startswith(userPrincipalName,'counted')",
+            "3",
+        ),
         ("/groups/$count", "1"),
     ] {
         let r = t
@@ -296,8 +325,8 @@ async fn the_openapi_document_gives_every_operation_its_shared_answers_with_grap
     assert_eq!(profile["properties"]["password"]["minLength"], 8);
     assert_eq!(profile["properties"]["password"]["maxLength"], 256);
     assert_eq!(
-        api["paths"]["/users/$count"]["get"]["responses"]["200"]["content"]["text/plain"]
-            ["schema"]["type"],
+        api["paths"]["/users/$count"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]
+            ["type"],
         "string"
     );
     t.stop().await;

@@ -182,7 +182,9 @@ pub(crate) fn whole_collection(
     }) {
         return Err(portcullis_core::Error::bad_query(
             option.clone(),
-            format!("The query option '{option}' is not supported on this list; it is returned whole."),
+            format!(
+                "The query option '{option}' is not supported on this list; it is returned whole."
+            ),
         )
         .into());
     }
