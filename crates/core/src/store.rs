@@ -174,6 +174,25 @@ pub enum Change {
     },
 }
 
+/// What a commit stored that leaves the server as an event: the sign-in log entries and the
+/// audit entry of one transaction, handed to a [`CommitObserver`] after the transaction
+/// committed (never inside it, so an event is never sent for a change that rolled back).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommittedEvent {
+    /// Graph's `signIn`.
+    SignIn(Box<SignInLogEntry>),
+    /// Graph's `directoryAudit`.
+    DirectoryAudit(Box<crate::directory::audit::DirectoryAudit>),
+}
+
+/// Told what each commit stored once it is durable (see [`CommittedEvent`]).
+///
+/// It is called on the committing request's task, so it must return at once: queue and go.
+/// Nothing it does can fail or slow the commit it is told about.
+pub trait CommitObserver: Send + Sync {
+    fn committed(&self, events: Vec<CommittedEvent>);
+}
+
 /// Turns one capability's change (and the changes of the layers it wraps) into flat [`Change`]s.
 pub trait Flatten {
     fn flatten_into(self, out: &mut Vec<Change>);

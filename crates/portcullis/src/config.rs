@@ -86,6 +86,18 @@ pub struct Config {
     /// The most groups a token lists in its `groups` claim (Entra's JWT bound, 200); past it,
     /// the token carries the overage indicator instead.
     pub groups_claim_limit: u32,
+    /// Events out: every sign-in log entry and audit entry as a JSON line appended to this
+    /// file, or written to standard output with `-`.
+    pub events_file: Option<String>,
+    /// Events out: batches of JSON lines POSTed to this URL, signed with
+    /// `events_webhook_secret` (README, "Events out").
+    pub events_webhook_url: Option<String>,
+    /// The shared secret the webhook's bodies are signed with (HMAC-SHA256); at least 16
+    /// characters. Required with `events_webhook_url`.
+    pub events_webhook_secret: Option<String>,
+    /// Entries each events sink holds in memory while it cannot keep up; past this the oldest
+    /// are dropped and counted in `portcullis_events_dropped_total`.
+    pub events_queue_capacity: u32,
 }
 
 /// One `trusted_proxies` entry: a CIDR range, or a single address standing for itself.
@@ -163,6 +175,10 @@ impl Default for Config {
             cors_allowed_origins: Vec::new(),
             signing_key_prepublish_hours: 24,
             groups_claim_limit: 200,
+            events_file: None,
+            events_webhook_url: None,
+            events_webhook_secret: None,
+            events_queue_capacity: 10_000,
         }
     }
 }
@@ -203,6 +219,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("cors_allowed_origins", Kind::List),
     ("signing_key_prepublish_hours", Kind::Integer),
     ("groups_claim_limit", Kind::Integer),
+    ("events_file", Kind::Text),
+    ("events_webhook_url", Kind::Text),
+    ("events_webhook_secret", Kind::Text),
+    ("events_queue_capacity", Kind::Integer),
 ];
 
 /// `PORTCULLIS_*` variables that are not server settings: the config file's path, the admin
@@ -359,6 +379,29 @@ impl Config {
                 );
             }
         }
+        if let Some(url) = &self.events_webhook_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("events_webhook_url must be an http(s) URL, got '{url}'");
+            }
+            match &self.events_webhook_secret {
+                None => bail!(
+                    "events_webhook_secret is required with events_webhook_url: receivers verify each body with it"
+                ),
+                Some(secret) if secret.chars().count() < 16 => {
+                    bail!("events_webhook_secret must be at least 16 characters")
+                }
+                Some(_) => {}
+            }
+        }
+        if self.events_file.as_deref() == Some("") {
+            bail!("events_file must be a file path or '-' for standard output");
+        }
+        if !(1..=1_000_000).contains(&self.events_queue_capacity) {
+            bail!(
+                "events_queue_capacity must be from 1 to 1000000, got {}",
+                self.events_queue_capacity
+            );
+        }
         if self.max_connections == Some(0) {
             bail!("max_connections must be at least 1");
         }
@@ -428,6 +471,16 @@ impl Config {
         open_file_limit().map(|limit| limit.saturating_sub(reserve))
     }
 
+    /// Where events go (see [`crate::events`]).
+    pub fn event_settings(&self) -> crate::events::EventSettings {
+        crate::events::EventSettings {
+            file: self.events_file.clone(),
+            webhook_url: self.events_webhook_url.clone(),
+            webhook_secret: self.events_webhook_secret.clone(),
+            queue_capacity: self.events_queue_capacity as usize,
+        }
+    }
+
     pub fn public_url(&self) -> String {
         self.public_url.trim_end_matches('/').to_string()
     }
@@ -453,6 +506,9 @@ impl Config {
             shown.secret_key = Some("<redacted>".to_string());
         }
         shown.database_url = Some(redact_url_password(&self.database_url()));
+        if shown.events_webhook_secret.is_some() {
+            shown.events_webhook_secret = Some("<redacted>".to_string());
+        }
         toml::to_string_pretty(&shown).unwrap_or_default()
     }
 }
@@ -999,5 +1055,73 @@ mod tests {
         ));
         assert_eq!(url_host("http://[::1]:8080/x").as_deref(), Some("::1"));
         assert!(is_local_host("127.0.0.2") && is_local_host("app.localhost"));
+    }
+
+    #[test]
+    fn events_settings_are_checked_and_the_webhook_secret_is_redacted() {
+        let c = resolve(
+            None,
+            env(&[
+                ("PORTCULLIS_EVENTS_FILE", "-"),
+                (
+                    "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                    "https://siem.example.com/in",
+                ),
+                (
+                    "PORTCULLIS_EVENTS_WEBHOOK_SECRET",
+                    "a-very-long-shared-secret",
+                ),
+                ("PORTCULLIS_EVENTS_QUEUE_CAPACITY", "50"),
+            ]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let settings = c.event_settings();
+        assert_eq!(settings.file.as_deref(), Some("-"));
+        assert_eq!(settings.queue_capacity, 50);
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("a-very-long-shared-secret"), "{shown}");
+        assert!(
+            shown.contains("events_webhook_secret = \"<redacted>\""),
+            "{shown}"
+        );
+        for (vars, key) in [
+            (
+                vec![(
+                    "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                    "https://siem.example.com/in",
+                )],
+                "events_webhook_secret",
+            ),
+            (
+                vec![
+                    (
+                        "PORTCULLIS_EVENTS_WEBHOOK_URL",
+                        "https://siem.example.com/in",
+                    ),
+                    ("PORTCULLIS_EVENTS_WEBHOOK_SECRET", "short"),
+                ],
+                "events_webhook_secret",
+            ),
+            (
+                vec![
+                    ("PORTCULLIS_EVENTS_WEBHOOK_URL", "ftp://siem.example.com"),
+                    (
+                        "PORTCULLIS_EVENTS_WEBHOOK_SECRET",
+                        "a-very-long-shared-secret",
+                    ),
+                ],
+                "events_webhook_url",
+            ),
+            (
+                vec![("PORTCULLIS_EVENTS_QUEUE_CAPACITY", "0")],
+                "events_queue_capacity",
+            ),
+        ] {
+            let err = resolve(None, env(&vars), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 }

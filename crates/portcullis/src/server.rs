@@ -386,7 +386,11 @@ pub async fn start(
     let public_url = config.public_url();
     // Before anything is stored: a bad file must stop the start before it changes anything.
     let countries = load_country_database(config)?;
-    let store = open_store(config).await?;
+    let mut store = open_store(config).await?;
+    // Events out: the store tells the sinks' queues what each commit stored, after it commits.
+    if let Some(events) = crate::events::start(&config.event_settings())? {
+        store = store.observed_by(events);
+    }
     let key = secret_key(config, overrides.entropy.as_ref())?;
     // The composition root: the one place that holds every capability's store at once.
     let deps: Deps<dyn Store> = Deps {

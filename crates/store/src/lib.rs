@@ -125,6 +125,8 @@ pub struct SqlStore {
     counters: Arc<Counters>,
     /// The sign-in log's policy revisions this store has written and read (`sign_ins.rs`).
     log: Arc<sign_ins::LogCache>,
+    /// Told of each commit's sign-in log and audit entries after it commits (events out).
+    observer: Option<Arc<dyn portcullis_core::store::CommitObserver>>,
 }
 
 #[derive(Clone)]
@@ -155,6 +157,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 backend: Backend::Sqlite(Arc::new(engine)),
                 counters: Arc::default(),
                 log: Arc::default(),
+                observer: None,
             })
         }
         Dialect::Postgres => {
@@ -172,6 +175,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 backend: Backend::Postgres(pool),
                 counters: Arc::default(),
                 log: Arc::default(),
+                observer: None,
             })
         }
     }
@@ -187,6 +191,16 @@ fn connect_error(e: sqlx::Error) -> Error {
 }
 
 impl SqlStore {
+    /// This store, telling `observer` of each commit's sign-in log and audit entries once the
+    /// commit is durable. Clones made after this share the observer.
+    pub fn observed_by(
+        mut self,
+        observer: Arc<dyn portcullis_core::store::CommitObserver>,
+    ) -> SqlStore {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Applies the embedded migrations of this store's dialect that have not run yet. Running
     /// it again is a no-op; several nodes may run it at once (sqlx takes a lock on PostgreSQL).
     pub async fn migrate(&self) -> Result<(), Error> {

@@ -208,6 +208,26 @@ fn comparison(op: Op) -> &'static str {
     }
 }
 
+/// Every row of `listing` that `query`'s filter matches, when `query` asks for the count.
+pub(crate) async fn count(
+    store: &SqlStore,
+    listing: &Listing,
+    query: &ListQuery,
+) -> Result<Option<u64>, Error> {
+    if !query.count {
+        return Ok(None);
+    }
+    let statement = count_statement(store.dialect(), listing, query)?;
+    // Counting reads every matching index entry: off the request threads, as a page is.
+    let row = store
+        .fetch_all_scanning(statement)
+        .await?
+        .pop()
+        .ok_or_else(|| Error::Internal("COUNT answered no row".to_string()))?;
+    let n = rows::int(&row, "n")?;
+    Ok(Some(u64::try_from(n).unwrap_or(0)))
+}
+
 /// One page of rows of `listing` that satisfy `query`, and whether more rows follow.
 pub(crate) async fn page(
     store: &SqlStore,
@@ -244,8 +264,36 @@ pub(crate) fn statement(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<(db::Query, usize), Error> {
+    built(dialect, listing, query, Purpose::Page)
+}
+
+/// The statement that counts every row `query`'s filter matches (`$count`): the page's
+/// condition without the cursor, so it runs on the same indexes as the page.
+pub(crate) fn count_statement(
+    dialect: Dialect,
+    listing: &Listing,
+    query: &ListQuery,
+) -> Result<db::Query, Error> {
+    built(dialect, listing, query, Purpose::Count).map(|(statement, _)| statement)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Page,
+    Count,
+}
+
+fn built(
+    dialect: Dialect,
+    listing: &Listing,
+    query: &ListQuery,
+    purpose: Purpose,
+) -> Result<(db::Query, usize), Error> {
     let mut sql = Sql {
-        text: format!("SELECT {} FROM {}", listing.columns, listing.table),
+        text: match purpose {
+            Purpose::Page => format!("SELECT {} FROM {}", listing.columns, listing.table),
+            Purpose::Count => format!("SELECT COUNT(*) AS n FROM {}", listing.table),
+        },
         args: Vec::new(),
     };
     let mut conditions = Vec::new();
@@ -310,7 +358,7 @@ pub(crate) fn statement(
         };
         conditions.push(condition);
     }
-    if let Some(after) = &query.after {
+    if let Some(after) = query.after.as_ref().filter(|_| purpose == Purpose::Page) {
         let sort = listing.sort;
         let beyond = if listing.descending { "<" } else { ">" };
         let at = sql.bind(Arg::Number(unix_millis(after.created)));
@@ -323,15 +371,17 @@ pub(crate) fn statement(
         sql.text.push_str(" WHERE ");
         sql.text.push_str(&conditions.join(" AND "));
     }
-    let direction = if listing.descending { "DESC" } else { "ASC" };
     // A page of zero rows could never advance; core validates $top, this only keeps the
     // arithmetic sound.
     let top = query.top.max(1);
-    let limit = sql.bind(Arg::Number(i64::try_from(top).unwrap_or(i64::MAX - 1) + 1));
-    sql.text.push_str(&format!(
-        " ORDER BY {sort} {direction}, id {direction} LIMIT {limit}",
-        sort = listing.sort
-    ));
+    if purpose == Purpose::Page {
+        let direction = if listing.descending { "DESC" } else { "ASC" };
+        let limit = sql.bind(Arg::Number(i64::try_from(top).unwrap_or(i64::MAX - 1) + 1));
+        sql.text.push_str(&format!(
+            " ORDER BY {sort} {direction}, id {direction} LIMIT {limit}",
+            sort = listing.sort
+        ));
+    }
 
     let mut statement = db::assembled(sql.text);
     for arg in sql.args {

@@ -175,9 +175,11 @@ impl DirectoryStore for SqlStore {
 
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
         let (found, next) = list::page(self, &list::USERS, query).await?;
+        let count = list::count(self, &list::USERS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::user)?,
             next,
+            count,
         })
     }
 
@@ -198,9 +200,11 @@ impl DirectoryStore for SqlStore {
 
     async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>> {
         let (found, next) = list::page(self, &list::GROUPS, query).await?;
+        let count = list::count(self, &list::GROUPS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::group)?,
             next,
+            count,
         })
     }
 
@@ -332,10 +336,12 @@ impl DirectoryStore for SqlStore {
 
     async fn list_applications(&self, query: &ListQuery) -> Result<Page<Application>> {
         let (found, next) = list::page(self, &list::APPLICATIONS, query).await?;
+        let count = list::count(self, &list::APPLICATIONS, query).await?;
         let apps = decode_all(found, rows::application)?;
         Ok(Page {
             items: self.with_credentials(apps).await?,
             next,
+            count,
         })
     }
 
@@ -430,9 +436,11 @@ impl DirectoryStore for SqlStore {
 
     async fn list_audits(&self, query: &ListQuery) -> Result<Page<DirectoryAudit>> {
         let (found, next) = list::page(self, &list::AUDITS, query).await?;
+        let count = list::count(self, &list::AUDITS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::audit)?,
             next,
+            count,
         })
     }
 }

@@ -195,6 +195,7 @@ impl SqlStore {
         query: &ListQuery,
     ) -> Result<Page<SignInLogEntry>, Error> {
         let (found, next) = list::page(self, &list::SIGN_INS, query).await?;
+        let count = list::count(self, &list::SIGN_INS, query).await?;
         let mut keys: Vec<String> = Vec::new();
         for row in &found {
             if let Some(key) = row.opt_text("policy_revision")?
@@ -208,7 +209,7 @@ impl SqlStore {
             .iter()
             .map(|row| entry(row, &revisions))
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(Page { items, next })
+        Ok(Page { items, next, count })
     }
 
     /// The revisions named, from memory or in one read.

@@ -11,7 +11,7 @@ use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{Application, Group, PasswordCredential, User};
 use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::error::ErrorCode;
-use portcullis_core::store::{Change, Revisions};
+use portcullis_core::store::{Change, CommittedEvent, Revisions};
 use uuid::Uuid;
 
 use crate::SqlStore;
@@ -42,6 +42,11 @@ pub(crate) async fn commit(
         .map(serialized_body)
         .collect::<Result<Vec<_>, Error>>()?;
     let audit_body = audit.as_ref().map(to_json).transpose()?;
+    // Copies for the events sink, only when one is listening; told after the commit.
+    let events = store
+        .observer
+        .as_ref()
+        .map(|observer| (observer.clone(), committed_events(&changes, audit.as_ref())));
     // Sign-in log entries are made into their statements here too, compact.
     let sign_ins = crate::sign_ins::prepare(&store.log, &changes);
     let revisions = sign_ins.revisions;
@@ -97,7 +102,27 @@ pub(crate) async fn commit(
     store
         .log
         .confirmed(revisions, unix_millis(time::OffsetDateTime::now_utc()));
+    if let Some((observer, events)) = events
+        && !events.is_empty()
+    {
+        observer.committed(events);
+    }
     Ok(())
+}
+
+/// The sign-in log entries and the audit entry of a change list, in the order they are stored.
+fn committed_events(changes: &[Change], audit: Option<&DirectoryAudit>) -> Vec<CommittedEvent> {
+    let mut events: Vec<CommittedEvent> = changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::InsertSignInLogEntry(entry) => Some(CommittedEvent::SignIn(entry.clone())),
+            _ => None,
+        })
+        .collect();
+    if let Some(audit) = audit {
+        events.push(CommittedEvent::DirectoryAudit(Box::new(audit.clone())));
+    }
+    events
 }
 
 /// The JSON text of a change's large column, for the changes every sign-in makes.

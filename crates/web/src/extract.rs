@@ -247,7 +247,7 @@ pub fn is_json_media_type(content_type: &str) -> bool {
         .eq_ignore_ascii_case("application/json")
 }
 
-/// The OData query options of a request (`$filter`, `$top`, `$select`, `$skiptoken`; anything
+/// The OData query options of a request (`$filter`, `$top`, `$select`, `$skiptoken`, `$count`; anything
 /// else starting with `$` is reported as unsupported).
 pub struct OData {
     pub options: QueryOptions,
@@ -297,6 +297,7 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
                 "$top" => &mut options.top,
                 "$select" => &mut options.select,
                 "$skiptoken" => &mut options.skiptoken,
+                "$count" => &mut options.count,
                 k if k.starts_with('$') => {
                     options.unsupported.push(k.to_string());
                     continue;

@@ -67,9 +67,13 @@ where
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewUser {
+    /// `name@domain`; at most 64 characters before the `@` and 113 in all.
+    #[schema(min_length = 3, max_length = 113)]
     pub user_principal_name: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: String,
     #[serde(default)]
+    #[schema(max_length = 254)]
     pub mail: Option<String>,
     #[serde(default)]
     pub account_enabled: Option<bool>,
@@ -81,16 +85,39 @@ pub struct NewUser {
     #[serde(default, rename = "@odata.type")]
     #[schema(ignore)]
     pub odata_type: Option<String>,
+    /// Graph's `passwordProfile`: sets the new user's password, when the tenant's
+    /// authentication methods policy allows passwords (otherwise a 400 naming it).
+    #[serde(default)]
+    pub password_profile: Option<PasswordProfile>,
+}
+
+/// Graph's `passwordProfile` on `POST /users`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordProfile {
+    /// The password rules of `resetPassword` apply: 8 to 256 characters, not containing the
+    /// user name.
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+    /// Only `false` (or absent): Portcullis cannot require a change at the next sign-in;
+    /// issue a Temporary Access Pass for a first sign-in instead.
+    #[serde(default)]
+    pub force_change_password_next_sign_in: Option<bool>,
+    /// Only `false` (or absent), as `forceChangePasswordNextSignIn`.
+    #[serde(default)]
+    pub force_change_password_next_sign_in_with_mfa: Option<bool>,
 }
 
 /// Body of `PATCH /users/{id}`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserPatch {
+    #[schema(min_length = 3, max_length = 113)]
     pub user_principal_name: Option<String>,
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 254)]
     pub mail: Option<Option<String>>,
     pub account_enabled: Option<bool>,
     pub user_type: Option<UserType>,
@@ -102,6 +129,7 @@ pub struct UserPatch {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewGroup {
+    #[schema(min_length = 1, max_length = 256)]
     pub display_name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -216,8 +244,24 @@ pub struct ApplicationPatch {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddPassword {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub password_credential: Option<PasswordCredentialRequest>,
+}
+
+/// An optional object that must be written as a JSON object (or `null`): serde would also
+/// fill a struct from an array, field by field in order, which no Graph client means.
+fn object_or_null<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected a JSON object")),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -495,11 +539,34 @@ impl Directory {
         request: &RequestContext,
         input: NewUser,
     ) -> Result<User> {
+        if input.password_profile.is_some() {
+            // A password is a method: `Passwords::create_user` checks the policy and the
+            // rules and stores it in the same transaction as the user.
+            return Err(Error::invalid(
+                "passwordProfile",
+                "passwordProfile: a user with a password is created through the password method.",
+            ));
+        }
+        let (user, audit) = self.stage_new_user(grant, request, &input)?;
+        self.store()
+            .commit(vec![Change::InsertUser(user.clone())], Some(audit))
+            .await?;
+        Ok(user)
+    }
+
+    /// A new user from `input`, checked, and its audit entry; nothing is stored. For a caller
+    /// that stores the user with more in one transaction (a password).
+    pub fn stage_new_user(
+        &self,
+        grant: &Granted<WriteUsers>,
+        request: &RequestContext,
+        input: &NewUser,
+    ) -> Result<(User, DirectoryAudit)> {
         let user = User {
             id: self.deps.entropy.uuid(),
             user_principal_name: check_upn(&input.user_principal_name)?,
             display_name: check_display_name("displayName", &input.display_name)?,
-            mail: check_mail(input.mail)?,
+            mail: check_mail(input.mail.clone())?,
             account_enabled: input.account_enabled.unwrap_or(true),
             user_type: input.user_type.unwrap_or_default(),
             created_date_time: self.now(),
@@ -514,10 +581,7 @@ impl Directory {
             "Add",
             vec![target],
         );
-        self.store()
-            .commit(vec![Change::InsertUser(user.clone())], Some(audit))
-            .await?;
-        Ok(user)
+        Ok((user, audit))
     }
 
     /// Finds a user by object id or by userPrincipalName, as Graph's `/users/{id | upn}` does.

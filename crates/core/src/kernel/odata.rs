@@ -117,6 +117,8 @@ pub struct QueryOptions {
     pub top: Option<String>,
     pub select: Option<String>,
     pub skiptoken: Option<String>,
+    /// `$count`: `true` or `false`.
+    pub count: Option<String>,
     /// Options present in the request that are not supported (`$orderby`, `$expand`…).
     pub unsupported: Vec<String>,
 }
@@ -169,10 +171,30 @@ pub fn parse_list(
         .as_deref()
         .map(|s| parse_select(s, selectable))
         .transpose()?;
+    let count = parse_count(options.count.as_deref())?;
     Ok(ListRequest {
-        query: ListQuery { filter, top, after },
+        query: ListQuery {
+            filter,
+            top,
+            after,
+            count,
+        },
         select,
     })
+}
+
+/// `$count=true|false` (absent: false). Graph asks for `ConsistencyLevel: eventual` beside it
+/// on directory objects; Portcullis counts exactly with or without the header.
+pub fn parse_count(text: Option<&str>) -> Result<bool> {
+    match text.map(str::trim) {
+        None => Ok(false),
+        Some(t) if t.eq_ignore_ascii_case("true") => Ok(true),
+        Some(t) if t.eq_ignore_ascii_case("false") => Ok(false),
+        Some(t) => Err(Error::bad_query(
+            "$count",
+            format!("Invalid value '{t}' for $count: expected true or false."),
+        )),
+    }
 }
 
 fn parse_select(text: &str, selectable: &[&str]) -> Result<Vec<String>> {

@@ -50,6 +50,9 @@ pub struct ListQuery {
     pub filter: Vec<Predicate>,
     pub top: usize,
     pub after: Option<Cursor>,
+    /// `$count=true`: also count every row the filter matches (one `COUNT` with the same
+    /// condition, whatever the page).
+    pub count: bool,
 }
 
 impl Default for ListQuery {
@@ -58,6 +61,7 @@ impl Default for ListQuery {
             filter: Vec::new(),
             top: 100,
             after: None,
+            count: false,
         }
     }
 }
@@ -67,6 +71,8 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Present when more rows follow.
     pub next: Option<Cursor>,
+    /// Every row the filter matches, when the query asked for the count.
+    pub count: Option<u64>,
 }
 
 /// The result of taking a one-use secret.

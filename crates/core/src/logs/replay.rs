@@ -631,6 +631,7 @@ impl SignInLogs {
             ],
             top: 999,
             after: None,
+            count: false,
         };
         loop {
             let page = self.deps.store.list_sign_ins(&query).await?;

@@ -496,6 +496,7 @@ pub async fn recent_for_user<S: LogStore + ?Sized>(
         }],
         top: top.clamp(1, 100),
         after: None,
+        count: false,
     };
     Ok(deps.store.list_sign_ins(&query).await?.items)
 }

@@ -7,14 +7,15 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::audit::{RequestContext, TargetResource};
+use crate::directory::audit::{KeyValue, RequestContext, TargetResource};
 use crate::directory::authz::{
-    Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods,
+    Actor, Granted, ReadPolicies, WriteAuthenticationMethodPolicy, WriteUserMethods, WriteUsers,
 };
 use crate::directory::model::User;
 use crate::directory::store::DirectoryChange;
 use crate::directory::store::DirectoryStore;
 use crate::directory::tiers::{self, SensitiveAction};
+use crate::directory::{Directory, NewUser};
 use crate::kernel::Deps;
 use crate::kernel::error::SignInErrorCode;
 use crate::kernel::typed_secret::{self, DECOY_HASH};
@@ -62,18 +63,22 @@ impl Default for PasswordConfiguration {
 
 /// Length and a few obvious refusals; no composition rules (they make passwords worse).
 pub fn check_new_password(user: &User, password: &str) -> Result<()> {
-    let field = "newPassword";
+    check_password_in(user, password, "newPassword")
+}
+
+/// [`check_new_password`] for a password given in the field `field`.
+fn check_password_in(user: &User, password: &str, field: &'static str) -> Result<()> {
     let length = password.chars().count();
     if length < MIN_LENGTH {
         return Err(Error::invalid(
             field,
-            format!("newPassword: at least {MIN_LENGTH} characters."),
+            format!("{field}: at least {MIN_LENGTH} characters."),
         ));
     }
     if length > MAX_LENGTH {
         return Err(Error::invalid(
             field,
-            format!("newPassword: at most {MAX_LENGTH} characters."),
+            format!("{field}: at most {MAX_LENGTH} characters."),
         ));
     }
     let lower = password.to_lowercase();
@@ -88,7 +93,7 @@ pub fn check_new_password(user: &User, password: &str) -> Result<()> {
     {
         return Err(Error::invalid(
             field,
-            "newPassword: must not contain your user name.",
+            format!("{field}: must not contain the user name."),
         ));
     }
     Ok(())
@@ -233,6 +238,58 @@ impl Passwords {
             "Reset user password",
         )
         .await
+    }
+
+    /// `POST /users` with Graph's `passwordProfile`: the user and their password in one
+    /// transaction, so a refused password creates nobody. The password method must be enabled
+    /// and the password passes the rules of [`Passwords::reset`]. A new user holds no role, so
+    /// the tiers of who may set whose password allow any caller who may create users.
+    pub async fn create_user(
+        &self,
+        grant: &Granted<WriteUsers>,
+        request: &RequestContext,
+        input: NewUser,
+    ) -> Result<User> {
+        const FIELD: &str = "passwordProfile";
+        let Some(profile) = input.password_profile.clone() else {
+            return Err(Error::invalid(FIELD, "passwordProfile: required here."));
+        };
+        if profile.force_change_password_next_sign_in == Some(true)
+            || profile.force_change_password_next_sign_in_with_mfa == Some(true)
+        {
+            return Err(Error::invalid(
+                FIELD,
+                "passwordProfile: Portcullis cannot require a password change at the next \
+                 sign-in; send forceChangePasswordNextSignIn false, or create the user without a \
+                 password and issue a Temporary Access Pass for the first sign-in.",
+            ));
+        }
+        if self.configuration().await?.state != "enabled" {
+            return Err(Error::invalid(
+                FIELD,
+                "passwordProfile: passwords are turned off in this tenant's authentication \
+                 methods policy; enable the Password method first, or create the user without \
+                 passwordProfile.",
+            ));
+        }
+        let directory = Directory::new(crate::narrow!(self.deps, DirectoryStore));
+        let (user, mut audit) = directory.stage_new_user(grant, request, &input)?;
+        check_password_in(&user, &profile.password, "passwordProfile.password")?;
+        let hash = typed_secret::hash(&self.deps, &profile.password).await?;
+        audit.additional_details.push(KeyValue {
+            key: "passwordSet".to_string(),
+            value: "true".to_string(),
+        });
+        let changes: Vec<Change> = vec![
+            DirectoryChange::InsertUser(user.clone()).into(),
+            Change::SetPassword {
+                user_id: user.id,
+                hash,
+                changed: self.deps.clock.now(),
+            },
+        ];
+        self.deps.store.commit(changes, Some(audit)).await?;
+        Ok(user)
     }
 
     /// The owner changes their password, proving the current one.

@@ -548,6 +548,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
                 filter: Vec::new(),
                 top: 3,
                 after: after.clone(),
+                count: false,
             })
             .await
             .unwrap();
@@ -579,6 +580,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
                 created: expected[5].created_date_time,
                 id: expected[5].id.to_string(),
             }),
+            count: false,
         })
         .await
         .unwrap();
@@ -590,6 +592,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
         filter: vec![pred("created", Op::Ge, Value::Instant(at(T0 + 1)))],
         top: 2,
         after: None,
+        count: false,
     };
     let first = store.list_users(&filtered).await.unwrap();
     assert_eq!(first.items, expected[2..4].to_vec());
@@ -621,6 +624,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
                 filter: Vec::new(),
                 top: 2,
                 after,
+                count: false,
             })
             .await
             .unwrap();
@@ -644,6 +648,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
                 filter: Vec::new(),
                 top: 2,
                 after,
+                count: false,
             })
             .await
             .unwrap();
@@ -698,6 +703,7 @@ async fn audits_are_newest_first(store: SqlStore) {
                 filter: Vec::new(),
                 top: 3,
                 after,
+                count: false,
             })
             .await
             .unwrap();

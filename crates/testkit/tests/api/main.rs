@@ -12,6 +12,8 @@ mod connections;
 mod countries;
 mod directory;
 mod entra_values;
+mod events;
+mod graph_contract;
 mod guard;
 mod ladder;
 mod lockout;

@@ -56,7 +56,7 @@ pub(crate) async fn run(
 /// deletes). Nothing is stored. Every finding has a kind, a severity, the policies, a message
 /// and a witness sign-in with What-If's decision for it.
 #[utoipa::path(post, path = "/identity/conditionalAccess/analyze", tag = "conditionalAccess",
-    request_body(content = Object, description = "policies | changes (optional)"),
+    request_body(content = Option<Object>, description = "policies | changes; the body may be left out"),
     responses((status = 200, description = "policies, findings (kind, severity, message, policies, witness, decision)"),
         (status = 400, description = "A member the request names is invalid, or the directory holds more people than one analysis covers")),
     security(("bearer" = ["Policy.Read.All", "UserAuthenticationMethod.Read.All"])))]

@@ -69,7 +69,7 @@ async fn list_applications(
 
 /// Register an application. Granting `apiPermissions` also needs RoleManagement.ReadWrite.Directory (admin consent).
 #[utoipa::path(post, path = "/applications", tag = "applications", request_body = NewApplication,
-    responses((status = 201, body = Application), (status = 400, description = "Invalid field"), (status = 403, description = "Granting permissions without consent rights")),
+    responses((status = 201, body = Application), (status = 400, description = "Invalid field"), (status = 403, description = "Granting permissions without consent rights"), (status = 409, description = "appId already in use")),
     security(("bearer" = ["Application.ReadWrite.All"])))]
 async fn create_application(
     State(state): State<Arc<GraphState>>,

@@ -79,6 +79,7 @@ async fn get_audit(
         }],
         top: 1,
         after: None,
+        count: false,
     };
     let entry = state
         .directory
@@ -145,6 +146,7 @@ async fn get_sign_in(
         }],
         top: 1,
         after: None,
+        count: false,
     };
     let entry = state
         .sign_in_logs

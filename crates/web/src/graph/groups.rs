@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{collection, entity, plain_collection};
+use super::{collection, entity, whole_collection};
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
 use crate::{AppState, GraphState};
@@ -33,6 +33,7 @@ const GROUP_PROPERTIES: &[&str] = &[
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_groups, create_group))
+        .routes(routes!(count_groups))
         .routes(routes!(get_group, update_group, delete_group))
         .routes(routes!(list_members))
         .routes(routes!(add_member))
@@ -149,13 +150,15 @@ async fn list_members(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
     let members = state.directory.members(&grant, &id, false).await?;
-    Ok(plain_collection(
+    whole_collection(
         &state,
         "directoryObjects",
         members.iter().map(member_json).collect(),
-    ))
+        &od,
+    )
 }
 
 /// Members of a group and of every group nested in it.
@@ -166,13 +169,15 @@ async fn transitive_members(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
     let members = state.directory.members(&grant, &id, true).await?;
-    Ok(plain_collection(
+    whole_collection(
         &state,
         "directoryObjects",
         members.iter().map(member_json).collect(),
-    ))
+        &od,
+    )
 }
 
 /// Groups this group is a direct member of.
@@ -183,14 +188,16 @@ async fn group_member_of(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadGroups>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
     let group = state.directory.group(&grant, &id).await?;
     let groups = state.directory.member_of(&grant, group.id, false).await?;
-    Ok(plain_collection(
+    whole_collection(
         &state,
         "directoryObjects",
         groups.iter().map(super::users::group_json).collect(),
-    ))
+        &od,
+    )
 }
 
 /// Add a user or a group as a member: `{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/{id}"}`.
@@ -226,4 +233,30 @@ async fn remove_member(
         .remove_member(&grant, &meta, &id, &member_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The number of groups (that `$filter` matches), as plain text, as Graph's `/groups/$count`
+/// answers. `ConsistencyLevel: eventual` is accepted and not needed.
+#[utoipa::path(get, path = "/groups/$count", tag = "groups",
+    params(("$filter" = Option<String>, Query)),
+    responses((status = 200, description = "The count", body = String, content_type = "text/plain")),
+    security(("bearer" = ["Group.Read.All"])))]
+async fn count_groups(
+    State(state): State<Arc<GraphState>>,
+    Authorized(grant): Authorized<ReadGroups>,
+    od: OData,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let mut list = odata::parse_list(&od.options, GROUP_FIELDS, GROUP_PROPERTIES)?;
+    list.query.count = true;
+    list.query.top = 1;
+    let page = state.directory.list_groups(&grant, &list.query).await?;
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        page.count.unwrap_or(0).to_string(),
+    )
+        .into_response())
 }

@@ -56,6 +56,7 @@ pub(crate) fn collection<T: Serialize>(
     odata: &OData,
     annotate: impl Fn(Value) -> Value,
 ) -> Json<Value> {
+    let count = page.count;
     let value: Vec<Value> = page
         .items
         .into_iter()
@@ -64,10 +65,12 @@ pub(crate) fn collection<T: Serialize>(
             odata::apply_select(json, list.select.as_deref())
         })
         .collect();
-    let mut body = serde_json::json!({
-        "@odata.context": context(state, what),
-        "value": value,
-    });
+    let mut body = serde_json::json!({ "@odata.context": context(state, what) });
+    // Before `value`, where Graph writes it.
+    if let Some(n) = count {
+        body["@odata.count"] = Value::from(n);
+    }
+    body["value"] = Value::Array(value);
     if let Some(next) = page.next {
         let mut pairs: Vec<(String, String)> = odata
             .pairs
@@ -101,6 +104,9 @@ pub(crate) fn collection_text<T: Serialize>(
     let mut body: Vec<u8> = Vec::with_capacity(4096);
     body.extend_from_slice(b"{\"@odata.context\":");
     serde_json::to_writer(&mut body, &context(state, what)).map_err(failed)?;
+    if let Some(n) = page.count {
+        body.extend_from_slice(format!(",\"@odata.count\":{n}").as_bytes());
+    }
     body.extend_from_slice(b",\"value\":[");
     for (n, item) in page.items.iter().enumerate() {
         if n > 0 {
@@ -157,6 +163,74 @@ pub(crate) fn plain_collection(state: &GraphState, what: &str, value: Vec<Value>
     Json(serde_json::json!({ "@odata.context": context(state, what), "value": value }))
 }
 
+/// A list returned whole (a group's members, a user's groups) that takes `$count` and
+/// `$select` like a paged one; `$filter`, `$top` and other options are refused by name, never
+/// ignored.
+pub(crate) fn whole_collection(
+    state: &GraphState,
+    what: &str,
+    value: Vec<Value>,
+    odata: &OData,
+) -> ApiResult<Json<Value>> {
+    if let Some(option) = odata.options.unsupported.first().cloned().or_else(|| {
+        [
+            ("$filter", odata.options.filter.is_some()),
+            ("$top", odata.options.top.is_some()),
+            ("$skiptoken", odata.options.skiptoken.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(name, _)| name.to_string())
+    }) {
+        return Err(portcullis_core::Error::bad_query(
+            option.clone(),
+            format!(
+                "The query option '{option}' is not supported on this list; it is returned whole."
+            ),
+        )
+        .into());
+    }
+    let count = odata::parse_count(odata.options.count.as_deref())?;
+    let select = match odata.options.select.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.split(',')
+                .map(str::trim)
+                .map(|name| {
+                    if name.is_empty() {
+                        Err(portcullis_core::Error::bad_query(
+                            "$select",
+                            "$select has an empty property name.",
+                        ))
+                    } else {
+                        Ok(name.to_string())
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let value = value
+        .into_iter()
+        .map(|v| odata::apply_select(v, select.as_deref()))
+        .collect();
+    Ok(counted_collection(state, what, value, count))
+}
+
+/// A whole list as a Graph collection, with `@odata.count` when `$count=true` asked for it.
+pub(crate) fn counted_collection(
+    state: &GraphState,
+    what: &str,
+    value: Vec<Value>,
+    count: bool,
+) -> Json<Value> {
+    let mut body = serde_json::json!({ "@odata.context": context(state, what) });
+    if count {
+        body["@odata.count"] = Value::from(value.len());
+    }
+    body["value"] = Value::Array(value);
+    Json(body)
+}
+
 /// The tenant this server serves.
 #[utoipa::path(get, path = "/organization", tag = "organization",
     responses((status = 200, description = "The tenant, as a one-item collection")),
@@ -164,6 +238,7 @@ pub(crate) fn plain_collection(state: &GraphState, what: &str, value: Vec<Value>
 async fn organization(
     axum::extract::State(state): axum::extract::State<Arc<GraphState>>,
     _auth: Authorized<portcullis_core::directory::authz::ReadUsers>,
+    _whole: crate::extract::WholeList,
 ) -> ApiResult<Json<Value>> {
     let tenant = state.directory.tenant().await?;
     Ok(plain_collection(

@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{entity, plain_collection};
+use super::{counted_collection, entity, plain_collection, whole_collection};
 use crate::error::ApiResult;
 use crate::extract::WholeList;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
@@ -143,10 +143,11 @@ async fn list_role_assignments(
             )
         })
         .collect();
-    Ok(plain_collection(
+    Ok(counted_collection(
         &state,
         "roleManagement/directory/roleAssignments",
         value,
+        list.query.count,
     ))
 }
 
@@ -228,6 +229,7 @@ async fn directory_role_members(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<ReadRoles>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
     let role = find_role(&id)?;
     let value = state
@@ -241,5 +243,5 @@ async fn directory_role_members(
             DirectoryObject::Application(app) => json!({"@odata.type": "#microsoft.graph.servicePrincipal", "id": app.id, "appId": app.app_id, "displayName": app.display_name}),
         })
         .collect();
-    Ok(plain_collection(&state, "directoryObjects", value))
+    whole_collection(&state, "directoryObjects", value, &od)
 }

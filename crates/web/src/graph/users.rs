@@ -13,7 +13,7 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{collection, entity, plain_collection};
+use super::{collection, entity, whole_collection};
 use crate::error::ApiResult;
 use crate::extract::{Authorized, GraphJson, Meta, OData};
 use crate::{AppState, GraphState};
@@ -31,6 +31,7 @@ pub(super) const USER_PROPERTIES: &[&str] = &[
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
+        .routes(routes!(count_users))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(revoke_sign_in_sessions))
         .routes(routes!(user_member_of))
@@ -59,9 +60,11 @@ async fn list_users(
     Ok(collection(&state, "users", page, &list, &od, |v| v))
 }
 
-/// Create a user.
+/// Create a user. With `passwordProfile` the user gets that password in the same transaction,
+/// when the tenant's authentication methods policy enables passwords (otherwise a 400 naming
+/// `passwordProfile`); the password rules of `resetPassword` apply.
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = User), (status = 400, description = "Invalid field"), (status = 409, description = "userPrincipalName already in use")),
+    responses((status = 201, body = User), (status = 400, description = "Invalid field, or passwordProfile while passwords are off or breaking the password rules"), (status = 409, description = "userPrincipalName already in use")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn create_user(
     State(state): State<Arc<GraphState>>,
@@ -69,7 +72,11 @@ async fn create_user(
     Meta(meta): Meta,
     GraphJson(input): GraphJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let user = state.directory.create_user(&grant, &meta, input).await?;
+    let user = if input.password_profile.is_some() {
+        state.passwords.create_user(&grant, &meta, input).await?
+    } else {
+        state.directory.create_user(&grant, &meta, input).await?
+    };
     Ok((StatusCode::CREATED, entity(&state, "users/$entity", &user)))
 }
 
@@ -182,17 +189,19 @@ async fn member_of(
     grant: &portcullis_core::directory::authz::Granted<ReadGroups>,
     id: &str,
     transitive: bool,
+    od: &OData,
 ) -> ApiResult<Json<Value>> {
     let user = state.directory.user(read_users, id).await?;
     let groups = state
         .directory
         .member_of(grant, user.id, transitive)
         .await?;
-    Ok(plain_collection(
+    whole_collection(
         state,
         "directoryObjects",
         groups.iter().map(group_json).collect(),
-    ))
+        od,
+    )
 }
 
 /// Groups the user is a direct member of.
@@ -204,8 +213,9 @@ async fn user_member_of(
     Authorized(users): Authorized<ReadUsers>,
     Authorized(groups): Authorized<ReadGroups>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &users, &groups, &id, false).await
+    member_of(&state, &users, &groups, &id, false, &od).await
 }
 
 /// Groups the user is a member of directly or through nested groups.
@@ -217,6 +227,33 @@ async fn user_transitive_member_of(
     Authorized(users): Authorized<ReadUsers>,
     Authorized(groups): Authorized<ReadGroups>,
     Path(id): Path<String>,
+    od: OData,
 ) -> ApiResult<Json<Value>> {
-    member_of(&state, &users, &groups, &id, true).await
+    member_of(&state, &users, &groups, &id, true, &od).await
+}
+
+/// The number of users (that `$filter` matches), as plain text, as Graph's `/users/$count`
+/// answers. `ConsistencyLevel: eventual` is accepted and not needed.
+#[utoipa::path(get, path = "/users/$count", tag = "users",
+    params(("$filter" = Option<String>, Query)),
+    responses((status = 200, description = "The count", body = String, content_type = "text/plain")),
+    security(("bearer" = ["User.Read.All"])))]
+async fn count_users(
+    State(state): State<Arc<GraphState>>,
+    Authorized(grant): Authorized<ReadUsers>,
+    od: OData,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let mut list = odata::parse_list(&od.options, USER_FIELDS, USER_PROPERTIES)?;
+    list.query.count = true;
+    list.query.top = 1;
+    let page = state.directory.list_users(&grant, &list.query).await?;
+    Ok((
+        [(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        page.count.unwrap_or(0).to_string(),
+    )
+        .into_response())
 }

@@ -290,6 +290,7 @@ async fn export_csv(
                     filter: filter.clone(),
                     top: 500,
                     after,
+                    count: false,
                 },
             )
             .await?;
@@ -416,6 +417,7 @@ async fn sign_in(
                 }],
                 top: 1,
                 after: None,
+                count: false,
             },
         )
         .await?
@@ -590,6 +592,7 @@ async fn audit(
                 }],
                 top: 1,
                 after: None,
+                count: false,
             },
         )
         .await?

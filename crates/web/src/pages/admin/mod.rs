@@ -628,6 +628,7 @@ impl Query {
             filter,
             top: PAGE_SIZE,
             after: self.cursor()?,
+            count: false,
         })
     }
 

@@ -155,6 +155,7 @@ async fn create(
         user_type: None,
         mail_nickname: None,
         odata_type: None,
+        password_profile: None,
     };
     match state.directory.create_user(&grant, &request, input).await {
         Ok(user) => done(&format!("/admin/users/{}", user.id), "user-created"),
@@ -411,6 +412,7 @@ pub async fn find_group(
         }],
         top: 2,
         after: None,
+        count: false,
     };
     let found = state
         .directory
