@@ -256,6 +256,7 @@ mod tests {
             password_credentials: Vec::new(),
             created_date_time: OffsetDateTime::UNIX_EPOCH,
             bootstrap_automation: automation,
+            id_token_signed_response_alg: Default::default(),
         }
     }
 

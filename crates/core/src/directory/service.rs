@@ -19,7 +19,7 @@ use crate::directory::authz::{
 use crate::directory::ladder::{self, ApplicationChange, GroupChange};
 use crate::directory::model::{
     Application, Group, MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment,
-    Tenant, User, UserType,
+    SigningAlgorithm, Tenant, User, UserType,
 };
 use crate::directory::references;
 use crate::directory::roles::built_in_role;
@@ -170,6 +170,9 @@ pub struct NewApplication {
     pub spa: Option<RedirectUris>,
     #[serde(default)]
     pub api_permissions: Option<Vec<String>>,
+    /// `ES256` (the default) or `RS256`: how its ID tokens are signed.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     /// Only `AzureADMyOrg` (this tenant) exists here.
     #[serde(default)]
     pub sign_in_audience: Option<String>,
@@ -188,6 +191,7 @@ pub struct ApplicationPatch {
     pub public_client: Option<RedirectUris>,
     pub spa: Option<RedirectUris>,
     pub api_permissions: Option<Vec<String>>,
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
 }
 
 /// Body of `POST /applications/{id}/addPassword`.
@@ -1315,6 +1319,7 @@ impl Directory {
             password_credentials: Vec::new(),
             created_date_time: self.now(),
             bootstrap_automation: false,
+            id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_default(),
         };
         let target = TargetResource::new("Application", app.id, &app.display_name);
         let audit = self.audit(
@@ -1387,6 +1392,9 @@ impl Directory {
             new.spa.redirect_uris =
                 check_redirect_uris("spa.redirectUris", &s.redirect_uris, false)?;
         }
+        if let Some(alg) = patch.id_token_signed_response_alg {
+            new.id_token_signed_response_alg = alg;
+        }
         if let Some(p) = patch.api_permissions {
             new.api_permissions = check_api_permissions(&p)?;
             if new.api_permissions != old.api_permissions {
@@ -1420,6 +1428,7 @@ impl Directory {
             "publicClient",
             "spa",
             "apiPermissions",
+            "idTokenSignedResponseAlg",
         ] {
             if old_json.get(name) != new_json.get(name) {
                 target = target.modified(name, old_json.get(name), new_json.get(name));

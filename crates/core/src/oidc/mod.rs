@@ -967,8 +967,11 @@ impl Oidc {
             idtyp: "user".into(),
             jti: self.deps.entropy.uuid().to_string(),
         };
-        let id_token = self.tokens.sign(&id_claims, "JWT")?;
-        let access_token = self.tokens.sign(&access_claims, "at+jwt")?;
+        // The application chose the algorithm (`idTokenSignedResponseAlg`); its access tokens
+        // follow the same choice, so a client that verifies one verifies both.
+        let algorithm = app.id_token_signed_response_alg;
+        let id_token = self.tokens.sign(&id_claims, "JWT", algorithm)?;
+        let access_token = self.tokens.sign(&access_claims, "at+jwt", algorithm)?;
         // The code (when redeeming one) is used up in the same transaction that stores the
         // refresh token: both or neither.
         let mut changes: Vec<Change> = take_code.into_iter().collect();
@@ -1168,7 +1171,7 @@ impl Oidc {
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
+            "id_token_signing_alg_values_supported": crate::directory::model::SigningAlgorithm::ALL.map(|a| a.as_str()),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],

@@ -76,6 +76,7 @@ pub(crate) fn application(name: &str, created: i64) -> Application {
         password_credentials: Vec::new(),
         created_date_time: at(created),
         bootstrap_automation: false,
+        id_token_signed_response_alg: Default::default(),
     }
 }
 

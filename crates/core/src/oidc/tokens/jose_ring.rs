@@ -1,5 +1,10 @@
-//! ES256 for `jsonwebtoken` with `ring`'s arithmetic, through the crate's own extension point
-//! ([`CryptoProvider`]). Every other algorithm stays with the crate's RustCrypto provider.
+//! ES256 and RS256 signing for `jsonwebtoken` with `ring`'s arithmetic, through the crate's own
+//! extension point ([`CryptoProvider`]). Everything else (RS256 verification among it, which
+//! uses only the public key) stays with the crate's RustCrypto provider.
+//!
+//! RS256 signs with `ring` for safety rather than speed: the `rsa` crate's private-key
+//! operations are not constant-time (RUSTSEC-2023-0071, the Marvin attack), `ring`'s are. The
+//! `rsa` crate only generates keys (see [`super::generate_signing_key`]); it never signs.
 //!
 //! Why: the RustCrypto provider parses the PKCS#8 key (deriving its public key, one scalar
 //! multiplication) and computes a recoverable signature for every token it signs. Two tokens
@@ -16,7 +21,8 @@ use jsonwebtoken::errors::{ErrorKind, Result as JwtResult};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair, UnparsedPublicKey,
 };
 
 static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
@@ -55,6 +61,44 @@ fn key_pair(der: &[u8]) -> JwtResult<Arc<EcdsaKeyPair>> {
     Ok(pair)
 }
 
+/// The last RSA key parsed, kept for the same reason (parsing checks the key, which costs more
+/// than a signature).
+static PARSED_RSA: Mutex<Option<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(None);
+
+/// An RSA key pair from its PKCS#8 DER: what [`super::generate_signing_key`] stores for RS256
+/// (`ring` accepts moduli of 2048 to 4096 bits).
+pub(crate) fn rsa_key_pair(der: &[u8]) -> JwtResult<Arc<RsaKeyPair>> {
+    let mut parsed = PARSED_RSA.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((bytes, pair)) = parsed.as_ref()
+        && bytes.as_slice() == der
+    {
+        return Ok(pair.clone());
+    }
+    let pair = Arc::new(RsaKeyPair::from_pkcs8(der).map_err(|_| {
+        ErrorKind::InvalidRsaKey("not an RSA private key in PKCS#8 that ring accepts".into())
+    })?);
+    *parsed = Some((der.to_vec(), pair.clone()));
+    Ok(pair)
+}
+
+struct Rs256Signer(Arc<RsaKeyPair>);
+
+impl signature::Signer<Vec<u8>> for Rs256Signer {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        let mut sig = vec![0u8; self.0.public().modulus_len()];
+        self.0
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .map_err(|_| signature::Error::new())?;
+        Ok(sig)
+    }
+}
+
+impl JwtSigner for Rs256Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
+    }
+}
+
 struct Es256Signer(Arc<EcdsaKeyPair>);
 
 impl signature::Signer<Vec<u8>> for Es256Signer {
@@ -91,6 +135,8 @@ impl JwtVerifier for Es256Verifier {
 fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
     match algorithm {
         Algorithm::ES256 => Ok(Box::new(Es256Signer(key_pair(key.as_bytes())?))),
+        // Never the RustCrypto signer for RSA (see the module's documentation).
+        Algorithm::RS256 => Ok(Box::new(Rs256Signer(rsa_key_pair(key.as_bytes())?))),
         other => (rust_crypto::DEFAULT_PROVIDER.signer_factory)(other, key),
     }
 }

@@ -7,8 +7,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use portcullis_core::Error;
 use portcullis_core::directory::authz::{ReadApplications, WriteApplications};
-use portcullis_core::directory::model::{Application, RedirectUris};
+use portcullis_core::directory::model::{Application, RedirectUris, SigningAlgorithm};
 use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
 };
@@ -41,6 +42,7 @@ const FIELDS: &[&str] = &[
     "spa.redirectUris",
     "publicClient.redirectUris",
     "isFallbackPublicClient",
+    "idTokenSignedResponseAlg",
 ];
 
 async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
@@ -103,7 +105,21 @@ fn form_values(form: &FormData) -> Value {
         "spa": form.text("spa.redirectUris"),
         "publicClient": form.text("publicClient.redirectUris"),
         "isFallbackPublicClient": form.checked("isFallbackPublicClient"),
+        "idTokenSignedResponseAlg": form.text("idTokenSignedResponseAlg"),
     })
+}
+
+/// The algorithm chosen on the form: none chosen keeps the application's.
+fn chosen_algorithm(form: &FormData) -> Result<Option<SigningAlgorithm>, Error> {
+    match form.text("idTokenSignedResponseAlg") {
+        "" => Ok(None),
+        name => SigningAlgorithm::parse(name).map(Some).ok_or_else(|| {
+            Error::invalid(
+                "idTokenSignedResponseAlg",
+                "Choose ES256 or RS256 to sign ID tokens with.",
+            )
+        }),
+    }
 }
 
 /// Registers an application. Admin-API permissions are not granted here: that is admin consent,
@@ -124,6 +140,7 @@ async fn create(
         public_client: uris(&form, "publicClient.redirectUris"),
         spa: uris(&form, "spa.redirectUris"),
         api_permissions: None,
+        id_token_signed_response_alg: None,
         sign_in_audience: None,
         odata_type: None,
     };
@@ -153,6 +170,7 @@ fn app_view(app: &Application) -> Value {
         "spa": app.spa.redirect_uris.join("\n"),
         "publicClient": app.public_client.redirect_uris.join("\n"),
         "apiPermissions": app.api_permissions,
+        "idTokenSignedResponseAlg": app.id_token_signed_response_alg.as_str(),
         "created": when(app.created_date_time),
     })
 }
@@ -220,19 +238,25 @@ async fn save(
     form: FormData,
 ) -> PageResult {
     let grant = portal.grant::<WriteApplications>("changing applications")?;
-    let patch = ApplicationPatch {
-        display_name: Some(form.text("displayName").to_string()),
-        is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
-        web: uris(&form, "web.redirectUris"),
-        public_client: uris(&form, "publicClient.redirectUris"),
-        spa: uris(&form, "spa.redirectUris"),
-        api_permissions: None,
+    let saved = match chosen_algorithm(&form) {
+        Ok(algorithm) => {
+            let patch = ApplicationPatch {
+                display_name: Some(form.text("displayName").to_string()),
+                is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
+                web: uris(&form, "web.redirectUris"),
+                public_client: uris(&form, "publicClient.redirectUris"),
+                spa: uris(&form, "spa.redirectUris"),
+                api_permissions: None,
+                id_token_signed_response_alg: algorithm,
+            };
+            state
+                .directory
+                .update_application(&grant, None, &request, &id, patch)
+                .await
+        }
+        Err(e) => Err(e),
     };
-    match state
-        .directory
-        .update_application(&grant, None, &request, &id, patch)
-        .await
-    {
+    match saved {
         Ok(app) => done(
             &format!("/admin/applications/{}", app.id),
             "application-updated",
