@@ -25,5 +25,6 @@ mod server;
 mod sign_in_cost;
 mod sign_ins;
 mod signin;
+mod signing_algorithms;
 mod tiers;
 mod trust;
