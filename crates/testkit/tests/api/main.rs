@@ -4,6 +4,7 @@
 
 mod analysis;
 mod bad_input;
+mod certification;
 mod cli;
 mod conditional_access;
 mod conformance;
