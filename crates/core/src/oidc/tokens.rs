@@ -88,7 +88,7 @@ const RSA_KEY_BITS: usize = 2048;
 
 /// The server's [`Entropy`](crate::kernel::entropy::Entropy) as the random source the `rsa`
 /// crate's key generation takes.
-struct EntropyRng<'a>(&'a dyn crate::kernel::entropy::Entropy);
+pub(crate) struct EntropyRng<'a>(pub(crate) &'a dyn crate::kernel::entropy::Entropy);
 
 impl rsa::rand_core::RngCore for EntropyRng<'_> {
     fn next_u32(&mut self) -> u32 {

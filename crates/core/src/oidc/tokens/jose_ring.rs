@@ -235,6 +235,54 @@ mod tests {
         assert!(Arc::ptr_eq(&b, &key_pair(&other).unwrap()));
     }
 
+    /// A new 2048-bit RSA key as stored (PKCS#8), as PKCS#1 (what jsonwebtoken's RustCrypto
+    /// signer reads), and its public key from ring's n and e.
+    fn rsa_key() -> (Vec<u8>, Vec<u8>, DecodingKey) {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let entropy = crate::kernel::entropy::SystemEntropy;
+        let private =
+            rsa::RsaPrivateKey::new(&mut super::super::EntropyRng(&entropy), 2048).unwrap();
+        let pkcs8 = private.to_pkcs8_der().unwrap().as_bytes().to_vec();
+        let pkcs1 = private.to_pkcs1_der().unwrap().as_bytes().to_vec();
+        let public = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(
+            rsa_key_pair(&pkcs8).unwrap().public(),
+        );
+        let decoding = DecodingKey::from_rsa_raw_components(&public.n, &public.e);
+        (pkcs8, pkcs1, decoding)
+    }
+
+    #[test]
+    fn rs256_signs_with_ring_as_rustcrypto_would_and_verifies_there() {
+        let (pkcs8, pkcs1, decoding) = rsa_key();
+        let ours = new_signer(&Algorithm::RS256, &EncodingKey::from_rsa_der(&pkcs8))
+            .unwrap()
+            .try_sign(MESSAGE)
+            .unwrap();
+        assert_eq!(ours.len(), 256, "a 2048-bit signature");
+        // PKCS#1 v1.5 is deterministic: the same key signs the same bytes identically.
+        let theirs = (rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+            &Algorithm::RS256,
+            &EncodingKey::from_rsa_der(&pkcs1),
+        )
+        .unwrap()
+        .try_sign(MESSAGE)
+        .unwrap();
+        assert_eq!(ours, theirs);
+        let verifier = new_verifier(&Algorithm::RS256, &decoding).unwrap();
+        assert!(verifier.verify(MESSAGE, &ours).is_ok());
+        let mut flipped = ours.clone();
+        flipped[100] ^= 1;
+        assert!(verifier.verify(MESSAGE, &flipped).is_err());
+        assert!(verifier.verify(b"another message", &ours).is_err());
+    }
+
+    #[test]
+    fn an_rs256_key_that_is_not_pkcs8_is_refused_not_signed_with_by_rustcrypto() {
+        let (_, pkcs1, _) = rsa_key();
+        assert!(new_signer(&Algorithm::RS256, &EncodingKey::from_rsa_der(&pkcs1)).is_err());
+    }
+
     #[test]
     fn not_an_ec_key_is_refused() {
         let secret = DecodingKey::from_secret(b"not a point");
