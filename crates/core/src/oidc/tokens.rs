@@ -398,7 +398,7 @@ impl TokenService {
             targets.push(crate::directory::audit::TargetResource::new(
                 "SigningKey",
                 &key.kid,
-                &format!("{algorithm} token signing key"),
+                format!("{algorithm} token signing key"),
             ));
             kids.insert(algorithm, key.kid.clone());
             changes.push(Change::InsertSigningKey(key));
