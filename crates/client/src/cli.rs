@@ -1128,7 +1128,7 @@ fn write_app(out: Out<'_>, a: &Value) -> std::io::Result<()> {
             ("Client type", client_type(a).into()),
             ("Redirect URIs", redirect_uris(a).join(", ")),
             ("API permissions", strings(a, "apiPermissions").join(", ")),
-            ("ID tokens signed with", s(a, "idTokenSignedResponseAlg")),
+            ("ID token alg", s(a, "idTokenSignedResponseAlg")),
             ("Created", s(a, "createdDateTime")),
         ],
     )?;

@@ -575,7 +575,7 @@ async fn the_application_page_and_the_cli_choose_how_id_tokens_are_signed() {
     assert!(
         shown
             .lines()
-            .any(|l| l.contains("ID tokens signed with") && l.contains("RS256")),
+            .any(|l| l.contains("ID token alg") && l.contains("RS256")),
         "{shown}"
     );
     let default = cli
