@@ -305,6 +305,9 @@ pub enum AppsCommand {
         /// An admin API permission, e.g. User.Read.All (repeat for several)
         #[arg(long = "permission", value_name = "PERMISSION")]
         permissions: Vec<String>,
+        /// How its ID tokens (and its access tokens) are signed: ES256 unless given
+        #[arg(long = "id-token-alg", value_name = "ALG", value_parser = ["ES256", "RS256"])]
+        id_token_alg: Option<String>,
     },
     /// Show an application and its secrets (never their values)
     Show { app: String },
@@ -1146,6 +1149,7 @@ fn write_app(out: Out<'_>, a: &Value) -> std::io::Result<()> {
             ("Client type", client_type(a).into()),
             ("Redirect URIs", redirect_uris(a).join(", ")),
             ("API permissions", strings(a, "apiPermissions").join(", ")),
+            ("ID token alg", s(a, "idTokenSignedResponseAlg")),
             ("Created", s(a, "createdDateTime")),
         ],
     )?;
@@ -1195,12 +1199,14 @@ async fn apps(
             redirect_uris,
             public,
             permissions,
+            id_token_alg,
         } => {
             let app = NewApplication {
                 display_name: name,
                 public,
                 redirect_uris,
                 api_permissions: permissions,
+                id_token_signed_response_alg: id_token_alg,
             };
             let created = client.create_application(&app).await?;
             p.object(out, &created, |out| {
@@ -1714,6 +1720,35 @@ mod tests {
             panic!()
         };
         assert_eq!(l.top, Some(5));
+    }
+
+    #[test]
+    fn the_id_token_algorithm_is_es256_or_rs256() {
+        let parse = |alg: &str| {
+            Cli::try_parse_from([
+                "portcullis",
+                "apps",
+                "create",
+                "--name",
+                "Gateway",
+                "--id-token-alg",
+                alg,
+            ])
+        };
+        let Ok(Cli {
+            command:
+                AdminCommand::Apps(AppsArgs {
+                    command: AppsCommand::Create { id_token_alg, .. },
+                    ..
+                }),
+        }) = parse("RS256")
+        else {
+            panic!("RS256 parses")
+        };
+        assert_eq!(id_token_alg.as_deref(), Some("RS256"));
+        for bad in ["none", "HS256", "rs256", ""] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

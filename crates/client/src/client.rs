@@ -134,6 +134,8 @@ pub struct NewApplication {
     pub redirect_uris: Vec<String>,
     /// Admin API permissions such as `User.Read.All`.
     pub api_permissions: Vec<String>,
+    /// `ES256` or `RS256`; the server's default (ES256) when not given.
+    pub id_token_signed_response_alg: Option<String>,
 }
 
 impl NewApplication {
@@ -147,6 +149,9 @@ impl NewApplication {
         }
         if !self.api_permissions.is_empty() {
             body["apiPermissions"] = json!(self.api_permissions);
+        }
+        if let Some(alg) = &self.id_token_signed_response_alg {
+            body["idTokenSignedResponseAlg"] = json!(alg);
         }
         body
     }

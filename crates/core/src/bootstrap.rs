@@ -123,6 +123,7 @@ pub async fn begin(deps: &Deps<dyn Store>, settings: &BootstrapSettings) -> Resu
         access: Default::default(),
         created_date_time: now,
         bootstrap_automation: true,
+        id_token_signed_response_alg: Default::default(),
     };
     let role = RoleAssignment {
         id: deps.entropy.uuid(),

@@ -11,8 +11,8 @@
 pub mod backup;
 pub mod config;
 pub mod connections;
-pub mod healthcheck;
 pub mod events;
+pub mod healthcheck;
 pub mod server;
 
 /// The allocator of every program built on this crate (the server, the load generator's child

@@ -350,20 +350,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             command: KeysCommand::Rotate { args, immediately },
         } => {
             let config = args.resolve()?;
-            let (kid, signs_from) = server::rotate_signing_keys(&config, immediately)
+            let rotated = server::rotate_signing_keys(&config, immediately)
                 .await
                 .map_err(Failure::from)?;
-            if immediately {
-                println!(
-                    "A new signing key is in use: {kid}. The previous key no longer signs; it stays published until its tokens expire."
-                );
-            } else {
-                println!(
-                    "A new signing key is published: {kid}. It signs from {} (UTC); until then the key in use goes on signing.",
-                    signs_from
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default()
-                );
+            let signs_from = rotated
+                .signs_from
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            for (algorithm, kid) in &rotated.kids {
+                if immediately {
+                    println!(
+                        "A new {algorithm} signing key is in use: {kid}. The previous {algorithm} key no longer signs; it stays published until its tokens expire."
+                    );
+                } else {
+                    println!(
+                        "A new {algorithm} signing key is published: {kid}. It signs from {signs_from} (UTC); until then the {algorithm} key in use goes on signing."
+                    );
+                }
             }
             Ok(())
         }

@@ -31,7 +31,7 @@ use portcullis_core::methods::totp::SoftwareOath;
 use portcullis_core::narrow;
 use portcullis_core::oidc::Oidc;
 use portcullis_core::oidc::store::OidcStore;
-use portcullis_core::oidc::tokens::{Rotation, TokenService};
+use portcullis_core::oidc::tokens::{RotatedKeys, Rotation, TokenService};
 use portcullis_core::session::Sessions;
 use portcullis_core::session::store::SessionStore;
 use portcullis_core::signin::SignIns;
@@ -624,13 +624,13 @@ pub async fn start(
     })
 }
 
-/// `portcullis keys rotate`: makes the next signing key, published now and signing after
-/// `signing_key_prepublish_hours`, or at once with `immediately`. Returns its id and when it
-/// signs from.
+/// `portcullis keys rotate`: makes the next signing key of each algorithm (ES256, RS256),
+/// published now and signing after `signing_key_prepublish_hours`, or at once with
+/// `immediately`. Returns their ids and when they sign from.
 pub async fn rotate_signing_keys(
     config: &Config,
     immediately: bool,
-) -> anyhow::Result<(String, time::OffsetDateTime)> {
+) -> anyhow::Result<RotatedKeys> {
     let store = open_store(config).await?;
     let entropy: Arc<dyn Entropy> = Arc::new(SystemEntropy);
     let key = secret_key(config, entropy.as_ref())?;

@@ -527,26 +527,41 @@ async fn keys_rotate_says_when_the_new_key_signs_and_publishes_it_at_once() {
     let server = serve(&data);
     let data_arg = data.to_str().unwrap();
     let before = published_kids(&server.url).await;
-    assert_eq!(before.len(), 1);
+    assert_eq!(before.len(), 2, "an ES256 and an RS256 key: {before:?}");
 
     let (code, out, err) = run(&["keys", "rotate", "--data-dir", data_arg]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("is published"), "{out}");
-    assert!(out.contains("signs from"), "{out}");
-    let kid = out
-        .split("published: ")
-        .nth(1)
-        .and_then(|rest| rest.split('.').next())
-        .expect("the new key's id")
-        .to_string();
-    // A running node reloads its keys every minute; a restart shows the new one at once.
+    // One line per algorithm, each naming its new key and when it signs.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("A new ES256 signing key is published: "),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("A new RS256 signing key is published: "),
+        "{out}"
+    );
+    assert!(lines.iter().all(|l| l.contains("signs from")), "{out}");
+    let new_kids: Vec<String> = lines
+        .iter()
+        .map(|line| {
+            line.split("published: ")
+                .nth(1)
+                .and_then(|rest| rest.split('.').next())
+                .expect("the new key's id")
+                .to_string()
+        })
+        .collect();
+    // A running node reloads its keys every minute; a restart shows the new ones at once.
     drop(server);
     let again = serve(&data);
     let kids = published_kids(&again.url).await;
-    assert!(kids.contains(&kid), "{kids:?}");
-    assert!(kids.contains(&before[0]), "{kids:?}");
+    for kid in new_kids.iter().chain(&before) {
+        assert!(kids.contains(kid), "{kid} in {kids:?}");
+    }
 
     let (code, out, err) = run(&["keys", "rotate", "--immediately", "--data-dir", data_arg]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("is in use"), "{out}");
+    assert_eq!(out.matches("is in use").count(), 2, "{out}");
 }

@@ -100,6 +100,7 @@ async fn fixture(scratch: ScratchDatabase) -> Fixture {
         access: Default::default(),
         created_date_time: now(),
         bootstrap_automation: false,
+        id_token_signed_response_alg: Default::default(),
     };
     let mut changes = vec![Change::InsertApplication(app.clone())];
     let groups: Vec<Uuid> = (0..GROUPS).map(|_| Uuid::new_v4()).collect();

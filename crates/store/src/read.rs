@@ -101,6 +101,7 @@ impl SqlStore {
                     "SELECT a.id, a.app_id, a.display_name, a.is_fallback_public_client, ",
                     "a.web_redirect_uris, a.public_client_redirect_uris, a.spa_redirect_uris, ",
                     "a.api_permissions, a.created, a.bootstrap_automation, a.access, ",
+                    "a.id_token_signed_response_alg, ",
                     "c.key_id AS credential_key_id, ",
                     "c.display_name AS credential_display_name, c.hint AS credential_hint, ",
                     "c.start_date_time AS credential_start, c.end_date_time AS credential_end, ",

@@ -9,8 +9,8 @@ use portcullis_core::Error;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
     AppRoleAssignment, Application, AssignedPrincipalType, DocumentKind, Group, MemberRef,
-    ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment, SigningKey,
-    Tenant, User, UserType,
+    ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment, SigningAlgorithm,
+    SigningKey, Tenant, User, UserType,
 };
 use portcullis_core::kernel::clock::from_unix_millis;
 use time::OffsetDateTime;
@@ -31,7 +31,7 @@ macro_rules! application_columns {
     () => {
         "id, app_id, display_name, is_fallback_public_client, web_redirect_uris, \
          public_client_redirect_uris, spa_redirect_uris, api_permissions, created, \
-         bootstrap_automation, access"
+         bootstrap_automation, access, id_token_signed_response_alg"
     };
 }
 macro_rules! credential_columns {
@@ -232,6 +232,7 @@ pub(crate) fn application(row: &Row) -> Result<Application, Error> {
         access: json(row, "access")?,
         created_date_time: instant(row, "created")?,
         bootstrap_automation: flag(row, "bootstrap_automation")?,
+        id_token_signed_response_alg: algorithm(row, "id_token_signed_response_alg")?,
     })
 }
 
@@ -294,10 +295,16 @@ pub(crate) fn audit(row: &Row) -> Result<DirectoryAudit, Error> {
     json(row, "body")
 }
 
+fn algorithm(row: &Row, column: &str) -> Result<SigningAlgorithm, Error> {
+    let name = text(row, column)?;
+    SigningAlgorithm::parse(&name)
+        .ok_or_else(|| corrupt(column, format!("unknown signing algorithm '{name}'")))
+}
+
 pub(crate) fn signing_key(row: &Row) -> Result<SigningKey, Error> {
     Ok(SigningKey {
         kid: text(row, "kid")?,
-        algorithm: text(row, "algorithm")?,
+        algorithm: algorithm(row, "algorithm")?,
         sealed_private_key: row.blob("sealed_private_key")?,
         public_jwk: text(row, "public_jwk")?,
         created: instant(row, "created")?,

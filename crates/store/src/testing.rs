@@ -451,6 +451,17 @@ impl crate::SqlStore {
         self.execute_write(query).await.map(|_| ())
     }
 
+    /// Deletes every signing key of `algorithm`, so the key table looks as a data folder from
+    /// before that algorithm existed does (RS256 came after ES256): for tests of the upgrade.
+    pub async fn delete_signing_keys_of(
+        &self,
+        algorithm: portcullis_core::directory::model::SigningAlgorithm,
+    ) -> Result<u64, Error> {
+        let query = crate::db::query("DELETE FROM signing_keys WHERE algorithm = $1")
+            .bind(algorithm.as_str());
+        self.execute_write(query).await
+    }
+
     /// The bytes the sign-in log takes in the database: on SQLite the whole file's pages in use
     /// (measure on a database holding nothing else that changes), on PostgreSQL the sign-in
     /// table with its indexes and TOAST and the revisions table.

@@ -547,8 +547,9 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             let query = db::query(
                 "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
                  web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, \
-                 api_permissions, access, created, bootstrap_automation) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 api_permissions, access, id_token_signed_response_alg, created, \
+                 bootstrap_automation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             );
             // The automation marker is written here only: no update changes it.
             let query = bind_application(query, app)?
@@ -565,7 +566,8 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
                 "UPDATE applications SET app_id = $2, display_name = $3, \
                  is_fallback_public_client = $4, web_redirect_uris = $5, \
                  public_client_redirect_uris = $6, spa_redirect_uris = $7, \
-                 api_permissions = $8, access = $9 WHERE id = $1",
+                 api_permissions = $8, access = $9, id_token_signed_response_alg = $10 \
+                 WHERE id = $1",
             );
             let done = run(conn, change, bind_application(query, app)?).await?;
             require_row(done, "application", app.id.to_string())?;
@@ -663,7 +665,7 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
                  created, retired, activates) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(key.kid.clone())
-            .bind(key.algorithm.clone())
+            .bind(key.algorithm.as_str())
             .bind(key.sealed_private_key.clone())
             .bind(key.public_jwk.clone())
             .bind(unix_millis(key.created))
@@ -704,8 +706,9 @@ fn bind_group(query: Query, group: &Group) -> Query {
         .bind(flag(group.security_enabled))
 }
 
-/// Binds an application's own columns but `created` and the automation marker as $1..$9:
-/// those of `rows::application_columns!` before `created`, then `access`.
+/// Binds an application's own columns but `created` and the automation marker as $1..$10:
+/// those of `rows::application_columns!` before `created`, then `access` and the ID token's
+/// signing algorithm.
 fn bind_application(query: Query, app: &Application) -> Result<Query, Error> {
     Ok(query
         .bind(id(app.id))
@@ -716,7 +719,8 @@ fn bind_application(query: Query, app: &Application) -> Result<Query, Error> {
         .bind(to_json(&app.public_client.redirect_uris)?)
         .bind(to_json(&app.spa.redirect_uris)?)
         .bind(to_json(&app.api_permissions)?)
-        .bind(to_json(&app.access)?))
+        .bind(to_json(&app.access)?)
+        .bind(app.id_token_signed_response_alg.as_str()))
 }
 
 /// Claims the application's identifier URIs (lower-cased): one that another application

@@ -66,6 +66,7 @@ pub async fn ensure_first_party_applications<S: DirectoryStore + ?Sized>(
             access: Default::default(),
             created_date_time: now,
             bootstrap_automation: false,
+            id_token_signed_response_alg: Default::default(),
         };
         let audit = DirectoryAudit {
             id: deps.entropy.uuid(),

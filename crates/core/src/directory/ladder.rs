@@ -257,6 +257,7 @@ mod tests {
             access: Default::default(),
             created_date_time: OffsetDateTime::UNIX_EPOCH,
             bootstrap_automation: automation,
+            id_token_signed_response_alg: Default::default(),
         }
     }
 

@@ -157,6 +157,11 @@ pub struct Application {
     #[serde(skip)]
     #[schema(ignore)]
     pub bootstrap_automation: bool,
+    /// How the application's ID tokens (and the access tokens issued to it) are signed: a
+    /// Portcullis extension named after OpenID Connect Dynamic Client Registration's
+    /// `id_token_signed_response_alg`. `ES256` unless the application asks for `RS256`.
+    #[serde(default)]
+    pub id_token_signed_response_alg: SigningAlgorithm,
 }
 
 impl Application {
@@ -342,11 +347,74 @@ pub struct PasswordCredential {
     pub secret_hash: String,
 }
 
+/// A JWS algorithm the server signs tokens with (RFC 7518 §3.1). There is a signing key per
+/// algorithm; `none` is not one of them, so an unsigned token is never issued.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    ToSchema,
+)]
+// Read through the name, so that any other value (a number included) is refused as this
+// field's value, naming it, rather than as unreadable JSON.
+#[serde(try_from = "String")]
+pub enum SigningAlgorithm {
+    /// ECDSA on P-256 with SHA-256.
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256: OpenID Connect's mandatory-to-implement algorithm.
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl SigningAlgorithm {
+    pub const ALL: [SigningAlgorithm; 2] = [SigningAlgorithm::Es256, SigningAlgorithm::Rs256];
+
+    /// The JOSE name, as in a JWT's `alg` and a JWK's `alg`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::Rs256 => "RS256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SigningAlgorithm> {
+        SigningAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str() == name)
+    }
+}
+
+impl TryFrom<String> for SigningAlgorithm {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        SigningAlgorithm::parse(&name).ok_or_else(|| {
+            format!("'{name}' is not a signing algorithm Portcullis offers: use ES256 or RS256")
+        })
+    }
+}
+
+impl std::fmt::Display for SigningAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A key the server signs tokens with. The private key is stored only encrypted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKey {
     pub kid: String,
-    pub algorithm: String,
+    pub algorithm: SigningAlgorithm,
     /// AES-256-GCM sealed PKCS#8 DER, see [`crate::kernel::crypto::Sealer`].
     pub sealed_private_key: Vec<u8>,
     /// The public key as a JWK (JSON text).

@@ -20,8 +20,8 @@ use crate::directory::authz::{
 use crate::directory::ladder::{self, ApplicationChange, GroupChange};
 use crate::directory::model::{
     ApiApplication, AppRole, Application, ApplicationAccess, Group, GroupMembershipClaims,
-    MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment, Tenant, User,
-    UserType,
+    MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment, SigningAlgorithm,
+    Tenant, User, UserType,
 };
 use crate::directory::references;
 use crate::directory::roles::built_in_role;
@@ -212,6 +212,9 @@ pub struct NewApplication {
     pub app_role_assignment_required: Option<bool>,
     #[serde(default)]
     pub group_membership_claims: Option<GroupMembershipClaims>,
+    /// `ES256` (the default) or `RS256`: how its ID tokens are signed.
+    #[serde(default)]
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
     /// Only `AzureADMyOrg` (this tenant) exists here.
     #[serde(default)]
     pub sign_in_audience: Option<String>,
@@ -238,6 +241,7 @@ pub struct ApplicationPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<GroupMembershipClaims>)]
     pub group_membership_claims: Option<Option<GroupMembershipClaims>>,
+    pub id_token_signed_response_alg: Option<SigningAlgorithm>,
 }
 
 /// Body of `POST /applications/{id}/addPassword`.
@@ -1410,6 +1414,7 @@ impl Directory {
             access,
             created_date_time: self.now(),
             bootstrap_automation: false,
+            id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_default(),
         };
         let target = TargetResource::new("Application", app.id, &app.display_name);
         let audit = self.audit(
@@ -1482,6 +1487,9 @@ impl Directory {
             new.spa.redirect_uris =
                 check_redirect_uris("spa.redirectUris", &s.redirect_uris, false)?;
         }
+        if let Some(alg) = patch.id_token_signed_response_alg {
+            new.id_token_signed_response_alg = alg;
+        }
         if let Some(p) = patch.api_permissions {
             new.api_permissions = check_api_permissions(&p)?;
             if new.api_permissions != old.api_permissions {
@@ -1550,6 +1558,7 @@ impl Directory {
             "appRoles",
             "appRoleAssignmentRequired",
             "groupMembershipClaims",
+            "idTokenSignedResponseAlg",
         ] {
             if old_json.get(name) != new_json.get(name) {
                 target = target.modified(name, old_json.get(name), new_json.get(name));

@@ -1084,8 +1084,17 @@ impl Oidc {
             roles: access_roles,
             group_claims: access_groups,
         };
-        let id_token = self.tokens.sign(&id_claims, "JWT")?;
-        let access_token = self.tokens.sign(&access_claims, "at+jwt")?;
+        // Each token is signed as the application that verifies it asked
+        // (`idTokenSignedResponseAlg`): the ID token as the client asked, the access token as its
+        // audience asked — the client itself, or the API it was issued for.
+        let id_token = self
+            .tokens
+            .sign(&id_claims, "JWT", app.id_token_signed_response_alg)?;
+        let access_token = self.tokens.sign(
+            &access_claims,
+            "at+jwt",
+            audience_app.id_token_signed_response_alg,
+        )?;
         // The code (when redeeming one) is used up in the same transaction that stores the
         // refresh token: both or neither.
         let mut changes: Vec<Change> = take_code.into_iter().collect();
@@ -1285,7 +1294,7 @@ impl Oidc {
             "response_modes_supported": ["query", "form_post"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["ES256"],
+            "id_token_signing_alg_values_supported": crate::directory::model::SigningAlgorithm::ALL.map(|a| a.as_str()),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],

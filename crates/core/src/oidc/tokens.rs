@@ -1,13 +1,17 @@
 //! Signed access tokens for the admin API (OAuth 2.0 client credentials), and the signing keys
 //! behind them.
 //!
-//! Keys are ES256 (P-256). The private half is sealed with the configured secret key before it
-//! reaches the store; the public half is published as a JWK. Every node loads the same keys from
-//! the database, so a token issued by one node verifies on any other.
+//! There is a key per algorithm ([`SigningAlgorithm`]): ES256 (P-256), which signs by default,
+//! and RS256 (RSA, 2048 bits), OpenID Connect's mandatory-to-implement algorithm, which signs
+//! the tokens of applications registered with `idTokenSignedResponseAlg: RS256`. Both are
+//! published, each JWK naming its `alg`. The private half is sealed with the configured secret
+//! key before it reaches the store; the public half is published as a JWK. Every node loads the
+//! same keys from the database, so a token issued by one node verifies on any other. Each
+//! algorithm's keys rotate on the same schedule ([`TokenService::rotate`]).
 
 pub mod jose_ring;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
 use base64::Engine as _;
@@ -20,7 +24,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::directory::authz::{Actor, Principal};
-use crate::directory::model::{Application, SigningKey};
+use crate::directory::model::{Application, SigningAlgorithm, SigningKey};
 use crate::kernel::Deps;
 use crate::kernel::clock::unix_millis;
 use crate::kernel::crypto::Sealer;
@@ -57,11 +61,64 @@ pub struct AccessTokenClaims {
 }
 
 struct LoadedKeys {
-    /// The key that signs new tokens.
-    active: Option<(String, EncodingKey)>,
-    verifying: HashMap<String, DecodingKey>,
+    /// The key that signs new tokens, per algorithm.
+    active: BTreeMap<SigningAlgorithm, (String, EncodingKey)>,
+    /// Every published key by its id, with the algorithm it verifies (and only that one).
+    verifying: HashMap<String, (Algorithm, DecodingKey)>,
     jwks: Vec<serde_json::Value>,
 }
+
+impl LoadedKeys {
+    fn empty() -> Self {
+        LoadedKeys {
+            active: BTreeMap::new(),
+            verifying: HashMap::new(),
+            jwks: Vec::new(),
+        }
+    }
+}
+
+/// jsonwebtoken's name for an algorithm.
+fn jose(algorithm: SigningAlgorithm) -> Algorithm {
+    match algorithm {
+        SigningAlgorithm::Es256 => Algorithm::ES256,
+        SigningAlgorithm::Rs256 => Algorithm::RS256,
+    }
+}
+
+/// The size of a new RS256 key: 2048 bits, the size RFC 7518 §3.3 requires at least and every
+/// client accepts.
+const RSA_KEY_BITS: usize = 2048;
+
+/// The server's [`Entropy`](crate::kernel::entropy::Entropy) as the random source the `rsa`
+/// crate's key generation takes.
+pub(crate) struct EntropyRng<'a>(pub(crate) &'a dyn crate::kernel::entropy::Entropy);
+
+impl rsa::rand_core::RngCore for EntropyRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(
+        &mut self,
+        dest: &mut [u8],
+    ) -> std::result::Result<(), rsa::rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+/// The server's entropy is the operating system's generator (or a test's).
+impl rsa::rand_core::CryptoRng for EntropyRng<'_> {}
 
 pub struct TokenService {
     deps: Deps<dyn OidcStore>,
@@ -71,12 +128,36 @@ pub struct TokenService {
     keys: RwLock<LoadedKeys>,
 }
 
-/// A freshly made key pair: the row to store, and nothing else leaves this module.
+/// A freshly made key pair for `algorithm`: the row to store, and nothing else leaves this
+/// module.
 pub fn generate_signing_key<S: OidcStore + ?Sized>(
     deps: &Deps<S>,
     sealer: &Sealer,
+    algorithm: SigningAlgorithm,
     activates: Option<OffsetDateTime>,
 ) -> Result<SigningKey> {
+    let kid = URL_SAFE_NO_PAD.encode(&deps.entropy.uuid().as_bytes()[..12]);
+    let (der, jwk) = match algorithm {
+        SigningAlgorithm::Es256 => es256_key(deps)?,
+        SigningAlgorithm::Rs256 => rs256_key(deps)?,
+    };
+    let mut jwk = jwk;
+    jwk["use"] = "sig".into();
+    jwk["alg"] = algorithm.as_str().into();
+    jwk["kid"] = kid.clone().into();
+    Ok(SigningKey {
+        sealed_private_key: sealer.seal(deps.entropy.as_ref(), &der, kid.as_bytes()),
+        kid,
+        algorithm,
+        public_jwk: jwk.to_string(),
+        created: deps.clock.now(),
+        retired: None,
+        activates,
+    })
+}
+
+/// A P-256 key: its PKCS#8 DER and its public JWK members.
+fn es256_key<S: OidcStore + ?Sized>(deps: &Deps<S>) -> Result<(Vec<u8>, serde_json::Value)> {
     let secret = loop {
         let mut bytes = [0u8; 32];
         deps.entropy.fill(&mut bytes);
@@ -90,25 +171,52 @@ pub fn generate_signing_key<S: OidcStore + ?Sized>(
         .map_err(|e| Error::Internal(format!("encoding a new signing key: {e}")))?;
     let point =
         p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
-    let kid = URL_SAFE_NO_PAD.encode(&deps.entropy.uuid().as_bytes()[..12]);
     let jwk = serde_json::json!({
         "kty": "EC",
         "crv": "P-256",
-        "use": "sig",
-        "alg": "ES256",
-        "kid": kid,
         "x": URL_SAFE_NO_PAD.encode(point.x().expect("uncompressed point has x")),
         "y": URL_SAFE_NO_PAD.encode(point.y().expect("uncompressed point has y")),
     });
-    Ok(SigningKey {
-        sealed_private_key: sealer.seal(deps.entropy.as_ref(), der.as_bytes(), kid.as_bytes()),
-        kid,
-        algorithm: "ES256".to_string(),
-        public_jwk: jwk.to_string(),
-        created: deps.clock.now(),
-        retired: None,
-        activates,
-    })
+    Ok((der.as_bytes().to_vec(), jwk))
+}
+
+/// An RSA key: generated by the `rsa` crate (key generation only, never signing), kept as
+/// PKCS#8 DER, and read back by `ring`, which signs with it and gives its public members (so a
+/// key `ring` would refuse is never stored).
+fn rs256_key<S: OidcStore + ?Sized>(deps: &Deps<S>) -> Result<(Vec<u8>, serde_json::Value)> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let private = rsa::RsaPrivateKey::new(&mut EntropyRng(deps.entropy.as_ref()), RSA_KEY_BITS)
+        .map_err(|e| Error::Internal(format!("generating an RSA signing key: {e}")))?;
+    let der = private
+        .to_pkcs8_der()
+        .map_err(|e| Error::Internal(format!("encoding a new RSA signing key: {e}")))?;
+    drop(private);
+    let pair = jose_ring::rsa_key_pair(der.as_bytes())
+        .map_err(|e| Error::Internal(format!("reading a new RSA signing key: {e}")))?;
+    let public = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
+    let jwk = serde_json::json!({
+        "kty": "RSA",
+        "n": URL_SAFE_NO_PAD.encode(&public.n),
+        "e": URL_SAFE_NO_PAD.encode(&public.e),
+    });
+    Ok((der.as_bytes().to_vec(), jwk))
+}
+
+/// The key that checks tokens signed by `key`, from its published JWK.
+fn decoding_key(key: &SigningKey, jwk: &serde_json::Value) -> Result<DecodingKey> {
+    let member = |name: &str| jwk[name].as_str().unwrap_or_default();
+    let decoding = match key.algorithm {
+        SigningAlgorithm::Es256 => DecodingKey::from_ec_components(member("x"), member("y")),
+        SigningAlgorithm::Rs256 => DecodingKey::from_rsa_components(member("n"), member("e")),
+    };
+    decoding.map_err(|e| Error::Internal(format!("stored JWK of {} is unusable: {e}", key.kid)))
+}
+
+/// What a rotation made: the next key of each algorithm, and when they sign from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotatedKeys {
+    pub kids: BTreeMap<SigningAlgorithm, String>,
+    pub signs_from: OffsetDateTime,
 }
 
 /// How a rotation hands signing over to the next key.
@@ -174,11 +282,7 @@ impl TokenService {
             sealer,
             issuer,
             tenant_id,
-            keys: RwLock::new(LoadedKeys {
-                active: None,
-                verifying: HashMap::new(),
-                jwks: Vec::new(),
-            }),
+            keys: RwLock::new(LoadedKeys::empty()),
         }
     }
 
@@ -191,54 +295,71 @@ impl TokenService {
         format!("{}/graph", self.issuer.trim_end_matches('/'))
     }
 
-    /// Loads the keys from the store, creating the first one if there is none.
+    /// Loads the keys from the store, creating the first key of each algorithm that has none
+    /// (at first start, and for RS256 at the first start after an upgrade). When several nodes
+    /// start at once each may make one; all are published, and every node signs with the same
+    /// one, the newest ([`schedule`]), from its next load.
     pub async fn load_keys(&self) -> Result<()> {
         let mut keys = self.deps.store.signing_keys().await?;
-        if !keys.iter().any(|k| k.retired.is_none()) {
-            let key = generate_signing_key(&self.deps, &self.sealer, None)?;
-            self.deps
-                .store
-                .commit(vec![Change::InsertSigningKey(key)], None)
-                .await?;
+        let missing: Vec<Change> = SigningAlgorithm::ALL
+            .into_iter()
+            .filter(|alg| {
+                !keys
+                    .iter()
+                    .any(|k| k.algorithm == *alg && k.retired.is_none())
+            })
+            .map(|alg| generate_signing_key(&self.deps, &self.sealer, alg, None))
+            .map(|key| key.map(Change::InsertSigningKey))
+            .collect::<Result<_>>()?;
+        if !missing.is_empty() {
+            self.deps.store.commit(missing, None).await?;
             keys = self.deps.store.signing_keys().await?;
         }
-        let mut loaded = LoadedKeys {
-            active: None,
-            verifying: HashMap::new(),
-            jwks: Vec::new(),
-        };
+        let mut loaded = LoadedKeys::empty();
         let now = self.deps.clock.now();
-        let (signing, ended) = schedule(&keys, now);
-        for (index, key) in keys.into_iter().enumerate() {
-            let jwk: serde_json::Value = serde_json::from_str(&key.public_jwk).map_err(|e| {
-                Error::Internal(format!("stored JWK of {} is not JSON: {e}", key.kid))
-            })?;
-            let x = jwk["x"].as_str().unwrap_or_default();
-            let y = jwk["y"].as_str().unwrap_or_default();
-            let decoding = DecodingKey::from_ec_components(x, y).map_err(|e| {
-                Error::Internal(format!("stored JWK of {} is unusable: {e}", key.kid))
-            })?;
-            // A key that stopped signing stays published until every token it signed has
-            // expired; a key that has not started yet is published already.
-            let published =
-                ended[index].is_none_or(|r| now < r + ACCESS_TOKEN_LIFETIME + Duration::minutes(5));
-            if published {
-                loaded.verifying.insert(key.kid.clone(), decoding);
-                loaded.jwks.push(jwk);
-            }
-            if signing == Some(index) {
-                let der = self
-                    .sealer
-                    .open(&key.sealed_private_key, key.kid.as_bytes())?;
-                loaded.active = Some((key.kid.clone(), EncodingKey::from_ec_der(&der)));
+        for algorithm in SigningAlgorithm::ALL {
+            let keys: Vec<SigningKey> = keys
+                .iter()
+                .filter(|k| k.algorithm == algorithm)
+                .cloned()
+                .collect();
+            let (signing, ended) = schedule(&keys, now);
+            for (index, key) in keys.into_iter().enumerate() {
+                let jwk: serde_json::Value =
+                    serde_json::from_str(&key.public_jwk).map_err(|e| {
+                        Error::Internal(format!("stored JWK of {} is not JSON: {e}", key.kid))
+                    })?;
+                let decoding = decoding_key(&key, &jwk)?;
+                // A key that stopped signing stays published until every token it signed has
+                // expired; a key that has not started yet is published already.
+                let published = ended[index]
+                    .is_none_or(|r| now < r + ACCESS_TOKEN_LIFETIME + Duration::minutes(5));
+                if published {
+                    loaded
+                        .verifying
+                        .insert(key.kid.clone(), (jose(algorithm), decoding));
+                    loaded.jwks.push(jwk);
+                }
+                if signing == Some(index) {
+                    let der = self
+                        .sealer
+                        .open(&key.sealed_private_key, key.kid.as_bytes())?;
+                    let encoding = match algorithm {
+                        SigningAlgorithm::Es256 => EncodingKey::from_ec_der(&der),
+                        // PKCS#8, read by the ring signer (jose_ring), never by RustCrypto.
+                        SigningAlgorithm::Rs256 => EncodingKey::from_rsa_der(&der),
+                    };
+                    loaded.active.insert(algorithm, (key.kid.clone(), encoding));
+                }
             }
         }
         *self.keys.write().expect("key lock poisoned") = loaded;
         Ok(())
     }
 
-    /// Makes the next signing key, in one transaction with an audit entry, and returns its id
-    /// and when it signs from. [`Rotation::Prepublished`] leaves the key in use signing until
+    /// Makes the next signing key of every algorithm, in one transaction with an audit entry,
+    /// and returns their ids and when they sign from; each algorithm's keys follow the same
+    /// rules. [`Rotation::Prepublished`] leaves the key in use signing until
     /// then (a key made by an earlier rotation that has not started yet is withdrawn: the
     /// newest rotation wins); [`Rotation::Immediate`] retires every key at once. Tokens signed
     /// by a key that stopped signing keep verifying until they expire: the key stays published
@@ -248,28 +369,44 @@ impl TokenService {
         &self,
         request: &crate::directory::audit::RequestContext,
         rotation: Rotation,
-    ) -> Result<(String, OffsetDateTime)> {
+    ) -> Result<RotatedKeys> {
         let now = self.deps.clock.now();
-        let keys = self.deps.store.signing_keys().await?;
-        let (signing, _) = schedule(&keys, now);
+        let all_keys = self.deps.store.signing_keys().await?;
         let activates = match rotation {
             Rotation::Prepublished { lead } => Some(now + lead),
             Rotation::Immediate => None,
         };
-        let mut changes: Vec<Change> = keys
-            .iter()
-            .enumerate()
-            .filter(|(i, k)| {
-                k.retired.is_none() && (rotation == Rotation::Immediate || Some(*i) != signing)
-            })
-            .map(|(_, k)| Change::RetireSigningKey {
-                kid: k.kid.clone(),
-                at: now,
-            })
-            .collect();
-        let key = generate_signing_key(&self.deps, &self.sealer, activates)?;
-        let kid = key.kid.clone();
-        changes.push(Change::InsertSigningKey(key));
+        let mut changes: Vec<Change> = Vec::new();
+        let mut kids = BTreeMap::new();
+        let mut targets = Vec::new();
+        for algorithm in SigningAlgorithm::ALL {
+            let keys: Vec<&SigningKey> = all_keys
+                .iter()
+                .filter(|k| k.algorithm == algorithm)
+                .collect();
+            let owned: Vec<SigningKey> = keys.iter().map(|k| (*k).clone()).collect();
+            let (signing, _) = schedule(&owned, now);
+            changes.extend(
+                keys.iter()
+                    .enumerate()
+                    .filter(|(i, k)| {
+                        k.retired.is_none()
+                            && (rotation == Rotation::Immediate || Some(*i) != signing)
+                    })
+                    .map(|(_, k)| Change::RetireSigningKey {
+                        kid: k.kid.clone(),
+                        at: now,
+                    }),
+            );
+            let key = generate_signing_key(&self.deps, &self.sealer, algorithm, activates)?;
+            targets.push(crate::directory::audit::TargetResource::new(
+                "SigningKey",
+                &key.kid,
+                format!("{algorithm} token signing key"),
+            ));
+            kids.insert(algorithm, key.kid.clone());
+            changes.push(Change::InsertSigningKey(key));
+        }
         let audit = crate::directory::audit::DirectoryAudit {
             id: self.deps.entropy.uuid(),
             category: "KeyManagement".to_string(),
@@ -284,16 +421,15 @@ impl TokenService {
                 &Actor::System,
                 request.ip_address.clone(),
             ),
-            target_resources: vec![crate::directory::audit::TargetResource::new(
-                "SigningKey",
-                &kid,
-                "ES256 token signing key",
-            )],
+            target_resources: targets,
             additional_details: Vec::new(),
         };
         self.deps.store.commit(changes, Some(audit)).await?;
         self.load_keys().await?;
-        Ok((kid, activates.unwrap_or(now)))
+        Ok(RotatedKeys {
+            kids,
+            signs_from: activates.unwrap_or(now),
+        })
     }
 
     /// The public keys as a JWKS document.
@@ -305,14 +441,19 @@ impl TokenService {
         self.tenant_id
     }
 
-    /// Signs `claims` with the active key (ES256), naming the key in the header.
-    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String> {
+    /// Signs `claims` with the active key of `algorithm`, naming the key in the header.
+    pub fn sign<T: Serialize>(
+        &self,
+        claims: &T,
+        typ: &str,
+        algorithm: SigningAlgorithm,
+    ) -> Result<String> {
         let keys = self.keys.read().expect("key lock poisoned");
         let (kid, key) = keys
             .active
-            .as_ref()
-            .ok_or_else(|| Error::Internal("no active signing key loaded".into()))?;
-        let mut header = Header::new(Algorithm::ES256);
+            .get(&algorithm)
+            .ok_or_else(|| Error::Internal(format!("no active {algorithm} signing key loaded")))?;
+        let mut header = Header::new(jose(algorithm));
         header.kid = Some(kid.clone());
         header.typ = Some(typ.to_string());
         jsonwebtoken::encode(&header, claims, key)
@@ -338,7 +479,7 @@ impl TokenService {
             exp: iat + ACCESS_TOKEN_LIFETIME.whole_seconds(),
             jti: self.deps.entropy.uuid().to_string(),
         };
-        let token = self.sign(&claims, "at+jwt")?;
+        let token = self.sign(&claims, "at+jwt", app.id_token_signed_response_alg)?;
         Ok((token, ACCESS_TOKEN_LIFETIME.whole_seconds()))
     }
 
@@ -369,7 +510,8 @@ impl TokenService {
             exp: iat + ACCESS_TOKEN_LIFETIME.whole_seconds(),
             jti: self.deps.entropy.uuid().to_string(),
         };
-        let token = self.sign(&claims, "at+jwt")?;
+        // Signed as the API, which verifies it, asked.
+        let token = self.sign(&claims, "at+jwt", api.id_token_signed_response_alg)?;
         Ok((token, ACCESS_TOKEN_LIFETIME.whole_seconds()))
     }
 
@@ -405,9 +547,6 @@ impl TokenService {
             |why: &str| Error::Unauthenticated(format!("Access token is not valid: {why}."));
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| refused("it is not a signed JWT"))?;
-        if header.alg != Algorithm::ES256 {
-            return Err(refused("unexpected signing algorithm"));
-        }
         let kid = header.kid.ok_or_else(|| refused("it names no key"))?;
         let known = self
             .keys
@@ -420,11 +559,16 @@ impl TokenService {
             self.load_keys().await?;
         }
         let keys = self.keys.read().expect("key lock poisoned");
-        let key = keys
+        let (algorithm, key) = keys
             .verifying
             .get(&kid)
             .ok_or_else(|| refused("it was signed by an unknown key"))?;
-        let mut validation = Validation::new(Algorithm::ES256);
+        // The key decides the algorithm: a header naming another one (`none`, HS256 with the
+        // public key as the secret, …) is refused before any verification.
+        if header.alg != *algorithm {
+            return Err(refused("unexpected signing algorithm"));
+        }
+        let mut validation = Validation::new(*algorithm);
         validation.set_issuer(&[&self.issuer]);
         match audience {
             Some(aud) => validation.set_audience(&[aud]),

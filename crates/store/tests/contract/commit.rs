@@ -5,7 +5,8 @@
 
 use portcullis_core::Error;
 use portcullis_core::directory::model::{
-    DocumentKind, ObjectKind, PolicyDocument, RoleAssignment, SigningKey, Tenant, UserType,
+    DocumentKind, ObjectKind, PolicyDocument, RoleAssignment, SigningAlgorithm, SigningKey, Tenant,
+    UserType,
 };
 use portcullis_core::store::prelude::*;
 use portcullis_core::store::{Change, ListQuery};
@@ -81,7 +82,7 @@ async fn every_type_round_trips(store: SqlStore) {
     };
     let key = SigningKey {
         kid: "key-1".to_string(),
-        algorithm: "ES256".to_string(),
+        algorithm: SigningAlgorithm::Es256,
         sealed_private_key: vec![0, 1, 2, 254, 255],
         public_jwk: r#"{"kty":"EC","crv":"P-256"}"#.to_string(),
         created: at(T0 + 10),
@@ -352,7 +353,7 @@ async fn duplicate_keys_conflict(store: SqlStore) {
     };
     let key = SigningKey {
         kid: "k".to_string(),
-        algorithm: "ES256".to_string(),
+        algorithm: SigningAlgorithm::Es256,
         sealed_private_key: vec![1],
         public_jwk: "{}".to_string(),
         created: at(T0),

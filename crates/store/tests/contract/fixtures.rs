@@ -77,6 +77,7 @@ pub(crate) fn application(name: &str, created: i64) -> Application {
         access: Default::default(),
         created_date_time: at(created),
         bootstrap_automation: false,
+        id_token_signed_response_alg: Default::default(),
     }
 }
 

@@ -625,3 +625,87 @@ async fn tokens_issued_before_split_tokens_keep_working_after_the_upgrade() {
     store.close().await;
     scratch.remove().await.unwrap();
 }
+
+/// Migration 18: an application registered before it keeps signing with ES256 (as everything
+/// was signed then), on both databases; afterwards the column keeps what is written to it.
+#[tokio::test]
+async fn applications_from_before_migration_18_keep_es256() {
+    use portcullis_core::directory::model::SigningAlgorithm;
+    let split = |dialect| {
+        let files = migration_files(dialect);
+        let at = files
+            .iter()
+            .position(|(name, _)| name.starts_with("0018_"))
+            .expect("migration 18");
+        (files[..at].to_vec(), files[at..].to_vec())
+    };
+    let app = Uuid::new_v4();
+    let row = format!(
+        "INSERT INTO applications (id, app_id, display_name, is_fallback_public_client, \
+         web_redirect_uris, public_client_redirect_uris, spa_redirect_uris, api_permissions, created) \
+         VALUES ('{app}', '{}', 'Older', 0, '[]', '[]', '[]', '[]', 1000);",
+        Uuid::new_v4()
+    );
+    let check = |store: SqlStore| async move {
+        let mut read = store
+            .application(app)
+            .await
+            .unwrap()
+            .expect("the application");
+        assert_eq!(read.id_token_signed_response_alg, SigningAlgorithm::Es256);
+        read.id_token_signed_response_alg = SigningAlgorithm::Rs256;
+        commit(&store, vec![Change::UpdateApplication(read.clone())]).await;
+        assert_eq!(store.application(app).await.unwrap(), Some(read));
+        store.close().await;
+    };
+
+    let scratch = ScratchDatabase::sqlite();
+    let path: std::path::PathBuf = scratch
+        .url()
+        .trim_start_matches("sqlite://")
+        .trim_end_matches("?mode=rwc")
+        .into();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let (earlier, rest) = split("sqlite");
+        for (_, sql) in &earlier {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&row).unwrap();
+        for (_, sql) in &rest {
+            conn.execute_batch(sql).unwrap();
+        }
+    }
+    check(
+        connect(scratch.url(), &StoreOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await;
+    drop(scratch);
+
+    let Ok(base) = std::env::var(portcullis_store::testing::TEST_DATABASE_URL_ENV) else {
+        return;
+    };
+    use sqlx::{AssertSqlSafe, Connection};
+    let scratch = ScratchDatabase::postgres(base.trim()).await.unwrap();
+    let mut pg = sqlx::PgConnection::connect(scratch.url()).await.unwrap();
+    let (earlier, rest) = split("postgres");
+    let mut script: Vec<String> = earlier.into_iter().map(|(_, sql)| sql).collect();
+    script.push(row.clone());
+    script.extend(rest.into_iter().map(|(_, sql)| sql));
+    for sql in script {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+    }
+    pg.close().await.unwrap();
+    check(
+        connect(scratch.url(), &StoreOptions::default())
+            .await
+            .unwrap(),
+    )
+    .await;
+    scratch.remove().await.unwrap();
+}

@@ -122,7 +122,7 @@ async fn request_objects_are_refused_by_name_and_unknown_scopes_and_acr_values_a
     t.stop().await;
 }
 
-async fn signed_in_tokens(t: &TestServer, app: &crate::oidc::App) -> Value {
+pub(crate) async fn signed_in_tokens(t: &TestServer, app: &crate::oidc::App) -> Value {
     let joni = user(t, "joni@contoso.com").await;
     let pass = pass_for(t, &joni).await;
     let p = pkce("tokens");

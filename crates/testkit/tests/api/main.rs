@@ -5,6 +5,7 @@
 mod analysis;
 mod apis;
 mod bad_input;
+mod certification;
 mod cli;
 mod conditional_access;
 mod conformance;
@@ -30,5 +31,6 @@ mod server;
 mod sign_in_cost;
 mod sign_ins;
 mod signin;
+mod signing_algorithms;
 mod tiers;
 mod trust;

@@ -291,7 +291,10 @@ async fn discovery_names_every_endpoint_and_only_s256() {
     );
     assert_eq!(d["jwks_uri"], format!("{}/discovery/v2.0/keys", t.url));
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(d["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        json!(["ES256", "RS256"])
+    );
     assert!(d["end_session_endpoint"].is_string());
     assert!(d["revocation_endpoint"].is_string());
     assert!(d["userinfo_endpoint"].is_string());
@@ -1187,7 +1190,7 @@ async fn steps_alternate_between_two_nodes() {
 
 /// The `openidconnect` crate's HTTP calls, made with reqwest and never following redirects
 /// (as that crate requires of its clients).
-async fn oidc_http(
+pub(crate) async fn oidc_http(
     request: openidconnect::HttpRequest,
 ) -> Result<openidconnect::HttpResponse, std::io::Error> {
     let client = reqwest::Client::builder()

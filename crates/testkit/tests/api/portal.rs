@@ -10,7 +10,7 @@ use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::{Value, json};
 
 const CONDITIONAL_ACCESS_ADMINISTRATOR: &str = "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9";
-const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
+pub(crate) const REPORTS_READER: &str = "4a5d8f65-41da-4de4-8968-e035b65339cf";
 
 /// A browser signed in to the portal: its session cookie, and redirects left for the test to
 /// see.
@@ -129,7 +129,7 @@ pub(crate) async fn person(t: &TestServer, upn: &str, roles: &[&str]) -> (String
 }
 
 /// The text of the element with `id`, as the page has it (escaped).
-fn element<'a>(html: &'a str, id: &str) -> &'a str {
+pub(crate) fn element<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html
         .find(&format!("id=\"{id}\""))
         .unwrap_or_else(|| panic!("no element #{id} in:\n{html}"));

@@ -1,5 +1,6 @@
 //! First start, tokens, probes, metrics, OpenAPI, several nodes.
 
+use portcullis_core::directory::model::SigningAlgorithm;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 
@@ -373,16 +374,23 @@ fn token_kid(token: &str) -> String {
 async fn an_immediate_rotation_signs_with_the_new_key_at_once_without_breaking_issued_tokens() {
     let t = TestServer::start().await;
     let before = t.admin_token().await;
-    assert_eq!(published_kids(&t).await.len(), 1);
-    let (kid, _) = portcullis::server::rotate_signing_keys(&t.config, true)
+    assert_eq!(
+        published_kids(&t).await.len(),
+        2,
+        "an ES256 and an RS256 key"
+    );
+    let rotated = portcullis::server::rotate_signing_keys(&t.config, true)
         .await
         .unwrap();
+    // The admin API token of the automation application is ES256 (its default).
+    let kid = rotated.kids[&SigningAlgorithm::Es256].clone();
+    let rs_kid = rotated.kids[&SigningAlgorithm::Rs256].clone();
     t.reload_keys().await;
     let kids = published_kids(&t).await;
     assert_eq!(
         kids.len(),
-        2,
-        "the retired key stays published until its tokens expire"
+        4,
+        "the retired keys stay published until their tokens expire"
     );
     assert!(kids.contains(&kid));
     // The token issued before still works; new ones carry the new key id.
@@ -404,7 +412,7 @@ async fn an_immediate_rotation_signs_with_the_new_key_at_once_without_breaking_i
     // Once every token of the old key has expired, it is no longer published.
     t.clock.advance(time::Duration::hours(2));
     t.reload_keys().await;
-    assert_eq!(published_kids(&t).await, vec![kid]);
+    assert_eq!(published_kids(&t).await, vec![kid, rs_kid]);
     let audit = t
         .get("/auditLogs/directoryAudits?$filter=activityDisplayName eq 'Rotate token signing key'")
         .await;
@@ -416,9 +424,14 @@ async fn an_immediate_rotation_signs_with_the_new_key_at_once_without_breaking_i
 async fn a_rotation_publishes_the_next_key_a_day_before_it_signs() {
     let t = TestServer::start().await;
     let first = token_kid(&t.admin_token().await);
-    let (next, signs_from) = portcullis::server::rotate_signing_keys(&t.config, false)
+    let rotated = portcullis::server::rotate_signing_keys(&t.config, false)
         .await
         .unwrap();
+    let (next, signs_from) = (
+        rotated.kids[&SigningAlgorithm::Es256].clone(),
+        rotated.signs_from,
+    );
+    let next_rs = rotated.kids[&SigningAlgorithm::Rs256].clone();
     // The command runs on the system clock, as an operator's would.
     let lead = signs_from - time::OffsetDateTime::now_utc();
     assert!(
@@ -456,15 +469,19 @@ async fn a_rotation_publishes_the_next_key_a_day_before_it_signs() {
     );
     t.clock.advance(time::Duration::hours(2));
     t.reload_keys().await;
-    assert_eq!(published_kids(&t).await, vec![next.clone()]);
+    assert_eq!(published_kids(&t).await, vec![next.clone(), next_rs]);
 
     // Two rotations in a row: the newer one wins and the key of the first never signs.
-    let (withdrawn, _) = portcullis::server::rotate_signing_keys(&t.config, false)
+    let withdrawn = portcullis::server::rotate_signing_keys(&t.config, false)
         .await
-        .unwrap();
-    let (newest, _) = portcullis::server::rotate_signing_keys(&t.config, false)
+        .unwrap()
+        .kids[&SigningAlgorithm::Es256]
+        .clone();
+    let newest = portcullis::server::rotate_signing_keys(&t.config, false)
         .await
-        .unwrap();
+        .unwrap()
+        .kids[&SigningAlgorithm::Es256]
+        .clone();
     t.clock.advance(time::Duration::hours(25));
     t.reload_keys().await;
     assert_eq!(token_kid(&t.admin_token().await), newest);

@@ -1,5 +1,10 @@
-//! ES256 for `jsonwebtoken` with `ring`'s arithmetic, through the crate's own extension point
-//! ([`CryptoProvider`]). Every other algorithm stays with the crate's RustCrypto provider.
+//! ES256 and RS256 signing for `jsonwebtoken` with `ring`'s arithmetic, through the crate's own
+//! extension point ([`CryptoProvider`]). Everything else (RS256 verification among it, which
+//! uses only the public key) stays with the crate's RustCrypto provider.
+//!
+//! RS256 signs with `ring` for safety rather than speed: the `rsa` crate's private-key
+//! operations are not constant-time (RUSTSEC-2023-0071, the Marvin attack), `ring`'s are. The
+//! `rsa` crate only generates keys (see [`super::generate_signing_key`]); it never signs.
 //!
 //! Why: the RustCrypto provider parses the PKCS#8 key (deriving its public key, one scalar
 //! multiplication) and computes a recoverable signature for every token it signs. Two tokens
@@ -16,7 +21,8 @@ use jsonwebtoken::errors::{ErrorKind, Result as JwtResult};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair, UnparsedPublicKey,
 };
 
 static PROVIDER: LazyLock<CryptoProvider> = LazyLock::new(|| CryptoProvider {
@@ -55,6 +61,44 @@ fn key_pair(der: &[u8]) -> JwtResult<Arc<EcdsaKeyPair>> {
     Ok(pair)
 }
 
+/// The last RSA key parsed, kept for the same reason (parsing checks the key, which costs more
+/// than a signature).
+static PARSED_RSA: Mutex<Option<(Vec<u8>, Arc<RsaKeyPair>)>> = Mutex::new(None);
+
+/// An RSA key pair from its PKCS#8 DER: what [`super::generate_signing_key`] stores for RS256
+/// (`ring` accepts moduli of 2048 to 4096 bits).
+pub(crate) fn rsa_key_pair(der: &[u8]) -> JwtResult<Arc<RsaKeyPair>> {
+    let mut parsed = PARSED_RSA.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((bytes, pair)) = parsed.as_ref()
+        && bytes.as_slice() == der
+    {
+        return Ok(pair.clone());
+    }
+    let pair = Arc::new(RsaKeyPair::from_pkcs8(der).map_err(|_| {
+        ErrorKind::InvalidRsaKey("not an RSA private key in PKCS#8 that ring accepts".into())
+    })?);
+    *parsed = Some((der.to_vec(), pair.clone()));
+    Ok(pair)
+}
+
+struct Rs256Signer(Arc<RsaKeyPair>);
+
+impl signature::Signer<Vec<u8>> for Rs256Signer {
+    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
+        let mut sig = vec![0u8; self.0.public().modulus_len()];
+        self.0
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
+            .map_err(|_| signature::Error::new())?;
+        Ok(sig)
+    }
+}
+
+impl JwtSigner for Rs256Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RS256
+    }
+}
+
 struct Es256Signer(Arc<EcdsaKeyPair>);
 
 impl signature::Signer<Vec<u8>> for Es256Signer {
@@ -91,6 +135,8 @@ impl JwtVerifier for Es256Verifier {
 fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> JwtResult<Box<dyn JwtSigner>> {
     match algorithm {
         Algorithm::ES256 => Ok(Box::new(Es256Signer(key_pair(key.as_bytes())?))),
+        // Never the RustCrypto signer for RSA (see the module's documentation).
+        Algorithm::RS256 => Ok(Box::new(Rs256Signer(rsa_key_pair(key.as_bytes())?))),
         other => (rust_crypto::DEFAULT_PROVIDER.signer_factory)(other, key),
     }
 }
@@ -187,6 +233,54 @@ mod tests {
             ring::signature::KeyPair::public_key(&*b).as_ref()
         );
         assert!(Arc::ptr_eq(&b, &key_pair(&other).unwrap()));
+    }
+
+    /// A new 2048-bit RSA key as stored (PKCS#8), as PKCS#1 (what jsonwebtoken's RustCrypto
+    /// signer reads), and its public key from ring's n and e.
+    fn rsa_key() -> (Vec<u8>, Vec<u8>, DecodingKey) {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let entropy = crate::kernel::entropy::SystemEntropy;
+        let private =
+            rsa::RsaPrivateKey::new(&mut super::super::EntropyRng(&entropy), 2048).unwrap();
+        let pkcs8 = private.to_pkcs8_der().unwrap().as_bytes().to_vec();
+        let pkcs1 = private.to_pkcs1_der().unwrap().as_bytes().to_vec();
+        let public = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(
+            rsa_key_pair(&pkcs8).unwrap().public(),
+        );
+        let decoding = DecodingKey::from_rsa_raw_components(&public.n, &public.e);
+        (pkcs8, pkcs1, decoding)
+    }
+
+    #[test]
+    fn rs256_signs_with_ring_as_rustcrypto_would_and_verifies_there() {
+        let (pkcs8, pkcs1, decoding) = rsa_key();
+        let ours = new_signer(&Algorithm::RS256, &EncodingKey::from_rsa_der(&pkcs8))
+            .unwrap()
+            .try_sign(MESSAGE)
+            .unwrap();
+        assert_eq!(ours.len(), 256, "a 2048-bit signature");
+        // PKCS#1 v1.5 is deterministic: the same key signs the same bytes identically.
+        let theirs = (rust_crypto::DEFAULT_PROVIDER.signer_factory)(
+            &Algorithm::RS256,
+            &EncodingKey::from_rsa_der(&pkcs1),
+        )
+        .unwrap()
+        .try_sign(MESSAGE)
+        .unwrap();
+        assert_eq!(ours, theirs);
+        let verifier = new_verifier(&Algorithm::RS256, &decoding).unwrap();
+        assert!(verifier.verify(MESSAGE, &ours).is_ok());
+        let mut flipped = ours.clone();
+        flipped[100] ^= 1;
+        assert!(verifier.verify(MESSAGE, &flipped).is_err());
+        assert!(verifier.verify(b"another message", &ours).is_err());
+    }
+
+    #[test]
+    fn an_rs256_key_that_is_not_pkcs8_is_refused_not_signed_with_by_rustcrypto() {
+        let (_, pkcs1, _) = rsa_key();
+        assert!(new_signer(&Algorithm::RS256, &EncodingKey::from_rsa_der(&pkcs1)).is_err());
     }
 
     #[test]

@@ -7,12 +7,13 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use portcullis_core::Error;
 use portcullis_core::directory::access::NewAppRoleAssignment;
 use portcullis_core::directory::authz::{
     ReadApplications, ReadGroups, ReadUsers, WriteAppRoleAssignments, WriteApplications,
 };
 use portcullis_core::directory::model::{
-    AppRoleMemberType, Application, DEFAULT_ACCESS_ROLE, RedirectUris,
+    AppRoleMemberType, Application, DEFAULT_ACCESS_ROLE, RedirectUris, SigningAlgorithm,
 };
 use portcullis_core::directory::{
     AddPassword, ApplicationPatch, NewApplication, PasswordCredentialRequest, RemovePassword,
@@ -53,6 +54,7 @@ const FIELDS: &[&str] = &[
     "publicClient.redirectUris",
     "isFallbackPublicClient",
     "appRoleAssignmentRequired",
+    "idTokenSignedResponseAlg",
 ];
 
 async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
@@ -116,7 +118,21 @@ fn form_values(form: &FormData) -> Value {
         "publicClient": form.text("publicClient.redirectUris"),
         "isFallbackPublicClient": form.checked("isFallbackPublicClient"),
         "appRoleAssignmentRequired": form.checked("appRoleAssignmentRequired"),
+        "idTokenSignedResponseAlg": form.text("idTokenSignedResponseAlg"),
     })
+}
+
+/// The algorithm chosen on the form: none chosen keeps the application's.
+fn chosen_algorithm(form: &FormData) -> Result<Option<SigningAlgorithm>, Error> {
+    match form.text("idTokenSignedResponseAlg") {
+        "" => Ok(None),
+        name => SigningAlgorithm::parse(name).map(Some).ok_or_else(|| {
+            Error::invalid(
+                "idTokenSignedResponseAlg",
+                "Choose ES256 or RS256 to sign ID tokens with.",
+            )
+        }),
+    }
 }
 
 /// Registers an application. Admin-API permissions are not granted here: that is admin consent,
@@ -142,6 +158,7 @@ async fn create(
         app_roles: None,
         app_role_assignment_required: None,
         group_membership_claims: None,
+        id_token_signed_response_alg: None,
         sign_in_audience: None,
         odata_type: None,
     };
@@ -173,6 +190,7 @@ fn app_view(app: &Application) -> Value {
         "publicClient": app.public_client.redirect_uris.join("\n"),
         "apiPermissions": app.api_permissions,
         "appRoleAssignmentRequired": app.access.app_role_assignment_required,
+        "idTokenSignedResponseAlg": app.id_token_signed_response_alg.as_str(),
         "created": when(app.created_date_time),
     })
 }
@@ -277,20 +295,26 @@ async fn save(
     form: FormData,
 ) -> PageResult {
     let grant = portal.grant::<WriteApplications>("changing applications")?;
-    let patch = ApplicationPatch {
-        display_name: Some(form.text("displayName").to_string()),
-        is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
-        web: uris(&form, "web.redirectUris"),
-        public_client: uris(&form, "publicClient.redirectUris"),
-        spa: uris(&form, "spa.redirectUris"),
-        app_role_assignment_required: Some(form.checked("appRoleAssignmentRequired")),
-        ..ApplicationPatch::default()
+    let saved = match chosen_algorithm(&form) {
+        Ok(algorithm) => {
+            let patch = ApplicationPatch {
+                display_name: Some(form.text("displayName").to_string()),
+                is_fallback_public_client: Some(form.checked("isFallbackPublicClient")),
+                web: uris(&form, "web.redirectUris"),
+                public_client: uris(&form, "publicClient.redirectUris"),
+                spa: uris(&form, "spa.redirectUris"),
+                id_token_signed_response_alg: algorithm,
+                app_role_assignment_required: Some(form.checked("appRoleAssignmentRequired")),
+                ..ApplicationPatch::default()
+            };
+            state
+                .directory
+                .update_application(&grant, None, &request, &id, patch)
+                .await
+        }
+        Err(e) => Err(e),
     };
-    match state
-        .directory
-        .update_application(&grant, None, &request, &id, patch)
-        .await
-    {
+    match saved {
         Ok(app) => done(
             &format!("/admin/applications/{}", app.id),
             "application-updated",
