@@ -5,11 +5,25 @@
 # Each part does nothing when it is already there. The tests never download a browser of their own.
 set -euo pipefail
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=""
+apt_install() {
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: apt-get not found; install $* with your package manager" >&2
+    exit 1
+  fi
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  $SUDO apt-get install -y -qq "$@"
+}
+
+# axe-core, the accessibility check the browser tests inject into every page: pinned in
+# crates/e2e/axe/package-lock.json, fetched from the npm registry (it is a script, not a browser).
 AXE_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/e2e/axe"
 if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "error: npm not found; install Node.js (it fetches axe-core for the accessibility check)" >&2
-    exit 1
+    apt_install nodejs npm
   fi
   (cd "$AXE_DIR" && npm ci --no-audit --no-fund --ignore-scripts)
 fi
@@ -17,14 +31,6 @@ fi
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "error: apt-get not found; install Chromium and chromedriver with your package manager" >&2
-  exit 1
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq chromium chromium-driver
+apt_install chromium chromium-driver
 chromium --version 2>/dev/null | tail -n1
 chromedriver --version
