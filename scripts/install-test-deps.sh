@@ -18,10 +18,12 @@ apt_install() {
   $SUDO apt-get install -y -qq "$@"
 }
 
-# axe-core, the accessibility check the browser tests inject into every page: pinned in
-# crates/e2e/axe/package-lock.json, fetched from the npm registry (it is a script, not a browser).
+# axe-core, the accessibility check the browser tests inject into every page, and oidc-client-ts,
+# the browser-side OpenID Connect library the single-page-app test loads: pinned in
+# crates/e2e/axe/package-lock.json, fetched from the npm registry (scripts, not a browser).
 AXE_DIR="$(cd "$(dirname "$0")/.." && pwd)/crates/e2e/axe"
-if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ]; then
+if [ ! -f "$AXE_DIR/node_modules/axe-core/axe.min.js" ] ||
+  [ ! -f "$AXE_DIR/node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
   fi
