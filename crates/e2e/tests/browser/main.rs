@@ -10,6 +10,7 @@ mod harness;
 mod pages;
 mod policy_editor;
 mod relying_party;
+mod spa;
 mod story;
 mod trusted_pages;
 mod use_case_1;
