@@ -407,19 +407,7 @@ async fn sign_in(
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| Error::not_found("signIn", &id))?;
     let entry = state
         .sign_in_logs
-        .list(
-            &grant,
-            &ListQuery {
-                filter: vec![Predicate {
-                    field: "id",
-                    op: Op::Eq,
-                    value: QueryValue::Text(uuid.to_string()),
-                }],
-                top: 1,
-                after: None,
-                count: false,
-            },
-        )
+        .list(&grant, &the_entry(uuid))
         .await?
         .items
         .into_iter()
@@ -582,19 +570,7 @@ async fn audit(
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| Error::not_found("directoryAudit", &id))?;
     let entry = state
         .directory
-        .list_audits(
-            &grant,
-            &ListQuery {
-                filter: vec![Predicate {
-                    field: "id",
-                    op: Op::Eq,
-                    value: QueryValue::Text(uuid.to_string()),
-                }],
-                top: 1,
-                after: None,
-                count: false,
-            },
-        )
+        .list_audits(&grant, &the_entry(uuid))
         .await?
         .items
         .into_iter()
@@ -646,6 +622,20 @@ async fn audit(
             },
         }),
     )
+}
+
+/// The list query that finds one log entry by its id (the sign-in and audit detail pages).
+fn the_entry(id: uuid::Uuid) -> ListQuery {
+    ListQuery {
+        filter: vec![Predicate {
+            field: "id",
+            op: Op::Eq,
+            value: QueryValue::Text(id.to_string()),
+        }],
+        top: 1,
+        after: None,
+        count: false,
+    }
 }
 
 #[cfg(test)]
