@@ -90,6 +90,9 @@ pub struct AuthorizeParams {
     pub max_age: Option<String>,
     pub acr_values: Option<String>,
     pub login_hint: Option<String>,
+    /// An ID token this server issued, naming the person the application expects (OpenID
+    /// Connect Core §3.1.2.1): a session of anyone else is not reused.
+    pub id_token_hint: Option<String>,
     /// A request object (OpenID Connect Core §6.1); not supported, refused by name.
     pub request: Option<String>,
     /// A request object by reference (§6.2); not supported, refused by name.
@@ -467,6 +470,7 @@ impl Oidc {
             no_prompt: false,
             max_age: None,
             auth_contexts: Vec::new(),
+            hinted_user: None,
         };
         let refuse = |request: &AuthorizationRequest, error: OAuthErrorCode, description: &str| {
             Ok(Err(AuthorizeRefusal::Redirect(error_response(
@@ -621,6 +625,27 @@ impl Oidc {
                 "prompt=none cannot be combined with another prompt.",
             );
         }
+        if let Some(hint) = params.id_token_hint.as_deref() {
+            // Expired hints are fine (the point of a hint is an earlier sign-in); one this server
+            // did not sign, or for another application, is refused: it names nobody here.
+            let claims = match self.tokens.verify_hint(hint).await {
+                Ok(claims) => Some(claims),
+                Err(Error::Unauthenticated(_)) => None,
+                Err(other) => return Err(other),
+            };
+            match claims {
+                Some(claims) if claims.aud == app.app_id.to_string() => {
+                    request.hinted_user = Uuid::parse_str(&claims.sub).ok();
+                }
+                _ => {
+                    return refuse(
+                        &request,
+                        OAuthErrorCode::InvalidRequest,
+                        "id_token_hint is not an ID token this server issued to this application.",
+                    );
+                }
+            }
+        }
         if let Some(max_age) = &params.max_age {
             match max_age.trim().parse::<i64>() {
                 Ok(v) if v >= 0 => request.max_age = Some(v),
@@ -667,6 +692,9 @@ impl Oidc {
                 && request
                     .max_age
                     .is_none_or(|max| now - auth_time(s) <= Duration::seconds(max))
+                // The application expects the person its ID token hint names: another person's
+                // session answers nothing for it (login_required with prompt=none, else a sign-in).
+                && request.hinted_user.is_none_or(|hinted| hinted == s.user_id)
         });
         match reusable {
             Some(session) => {

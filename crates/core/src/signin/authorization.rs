@@ -63,6 +63,9 @@ pub struct AuthorizationRequest {
     /// Authentication contexts (`c1` … `c99`) asked for with `acr_values`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auth_contexts: Vec<String>,
+    /// The person `id_token_hint` names: only their session is reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hinted_user: Option<Uuid>,
 }
 
 /// A response sent back to the application's redirect URI: a code, or an OAuth error.

@@ -34,6 +34,8 @@ struct Rp {
     app: App,
     browser: Browser,
     person: String,
+    /// Who signs in when the server asks, with `pass`.
+    username: String,
     pass: String,
 }
 
@@ -69,6 +71,7 @@ impl Rp {
             app,
             browser,
             person,
+            username: UPN.to_string(),
             pass,
         }
     }
@@ -107,7 +110,7 @@ impl Rp {
             .step(
                 &url,
                 &format!("/signin/flows/{flow}/identify"),
-                json!({"username": UPN}),
+                json!({"username": self.username}),
             )
             .await;
         assert_eq!(identified.status, StatusCode::OK, "{}", identified.text);
@@ -695,6 +698,62 @@ async fn oidcc_id_token_hint() {
     let second = rp.tokens(&callback).await;
     let second = rp.check_id_token(&second, Some(NONCE)).await;
     assert_eq!(second["sub"], claims(&hint)["sub"]);
+    rp.t.stop().await;
+}
+
+/// Not a module of the plans, but what `oidcc-id-token-hint` leaves open (OpenID Connect Core
+/// §3.1.2.1): when someone other than the person the hint names is signed in, the session does
+/// not answer for them — `login_required` with `prompt=none`, otherwise a sign-in; a hint this
+/// server did not issue is refused.
+#[tokio::test]
+async fn id_token_hint_of_another_person_is_not_answered_with_this_session() {
+    let mut rp = Rp::new().await;
+    let first = rp.code_flow("openid", "").await;
+    let hint = first["id_token"].as_str().unwrap().to_string();
+
+    // Another person signs in, in another browser, to the same application.
+    let other = user(&rp.t, "adele@contoso.com").await;
+    rp.pass = pass_for(&rp.t, &other).await;
+    rp.username = "adele@contoso.com".to_string();
+    rp.browser = Browser::new(&rp.t, WINDOWS);
+    let theirs = rp.code_flow("openid", "").await;
+    let their_hint = theirs["id_token"].as_str().unwrap().to_string();
+    let theirs = rp.check_id_token(&theirs, Some(NONCE)).await;
+    assert_eq!(theirs["sub"], other.as_str());
+
+    let hinted = format!("&id_token_hint={}", urlencode(&hint));
+    let r = rp
+        .browser
+        .get(&rp.authorize_url("openid", &format!("&prompt=none{hinted}")))
+        .await;
+    let back = Callback {
+        url: r.location.expect("a redirect"),
+    };
+    assert!(back.url.starts_with(REDIRECT), "{}", back.url);
+    assert_eq!(back.param("error").as_deref(), Some("login_required"));
+    assert_eq!(back.param("code"), None);
+
+    let r = rp.browser.get(&rp.authorize_url("openid", &hinted)).await;
+    let location = r.location.expect("a redirect");
+    assert!(location.starts_with("/signin?flow="), "{location}");
+
+    // The session's own person's hint is answered at once.
+    let own = rp.authorize_url(
+        "openid",
+        &format!("&prompt=none&id_token_hint={}", urlencode(&their_hint)),
+    );
+    let (callback, interacted) = rp.authorize(&own).await;
+    assert!(!interacted);
+    assert!(callback.param("code").is_some(), "{}", callback.url);
+
+    let r = rp
+        .browser
+        .get(&rp.authorize_url("openid", "&prompt=none&id_token_hint=not.a.token"))
+        .await;
+    let back = Callback {
+        url: r.location.expect("a redirect"),
+    };
+    assert_eq!(back.param("error").as_deref(), Some("invalid_request"));
     rp.t.stop().await;
 }
 
