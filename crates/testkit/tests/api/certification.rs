@@ -101,6 +101,19 @@ impl Rp {
         (Callback { url: done }, true)
     }
 
+    /// Sends the browser to `url`, which must answer at once by sending an error back to the
+    /// registered redirect URI (no page, no code); what came back.
+    async fn error_sent_back(&mut self, url: &str) -> Callback {
+        let r = self.browser.get(url).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let back = Callback {
+            url: r.location.expect("a redirect"),
+        };
+        assert!(back.url.starts_with(REDIRECT), "{}", back.url);
+        assert_eq!(back.param("code"), None);
+        back
+    }
+
     /// Identify and present the pass on the flow `location` names; the redirect URL it ends at.
     async fn finish_sign_in(&mut self, location: &str) -> String {
         let flow = query_param(location, "flow").unwrap();
@@ -336,15 +349,9 @@ async fn oidcc_response_type_missing() {
     let url = rp
         .authorize_url("openid", "")
         .replace("&response_type=code", "");
-    let r = rp.browser.get(&url).await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    let back = Callback {
-        url: r.location.unwrap(),
-    };
-    assert!(back.url.starts_with(REDIRECT), "{}", back.url);
+    let back = rp.error_sent_back(&url).await;
     assert_eq!(back.param("error").as_deref(), Some("invalid_request"));
     assert_eq!(back.param("state").as_deref(), Some(STATE));
-    assert_eq!(back.param("code"), None);
     rp.t.stop().await;
 }
 
@@ -611,14 +618,9 @@ async fn oidcc_prompt_login() {
 async fn oidcc_prompt_none_not_logged_in() {
     let mut rp = Rp::new().await;
     let url = rp.authorize_url("openid", "&prompt=none");
-    let r = rp.browser.get(&url).await;
-    let back = Callback {
-        url: r.location.expect("a redirect"),
-    };
-    assert!(back.url.starts_with(REDIRECT), "{}", back.url);
+    let back = rp.error_sent_back(&url).await;
     assert_eq!(back.param("error").as_deref(), Some("login_required"));
     assert_eq!(back.param("state").as_deref(), Some(STATE));
-    assert_eq!(back.param("code"), None);
     rp.t.stop().await;
 }
 
@@ -722,16 +724,9 @@ async fn id_token_hint_of_another_person_is_not_answered_with_this_session() {
     assert_eq!(theirs["sub"], other.as_str());
 
     let hinted = format!("&id_token_hint={}", urlencode(&hint));
-    let r = rp
-        .browser
-        .get(&rp.authorize_url("openid", &format!("&prompt=none{hinted}")))
-        .await;
-    let back = Callback {
-        url: r.location.expect("a redirect"),
-    };
-    assert!(back.url.starts_with(REDIRECT), "{}", back.url);
+    let url = rp.authorize_url("openid", &format!("&prompt=none{hinted}"));
+    let back = rp.error_sent_back(&url).await;
     assert_eq!(back.param("error").as_deref(), Some("login_required"));
-    assert_eq!(back.param("code"), None);
 
     let r = rp.browser.get(&rp.authorize_url("openid", &hinted)).await;
     let location = r.location.expect("a redirect");
@@ -746,13 +741,8 @@ async fn id_token_hint_of_another_person_is_not_answered_with_this_session() {
     assert!(!interacted);
     assert!(callback.param("code").is_some(), "{}", callback.url);
 
-    let r = rp
-        .browser
-        .get(&rp.authorize_url("openid", "&prompt=none&id_token_hint=not.a.token"))
-        .await;
-    let back = Callback {
-        url: r.location.expect("a redirect"),
-    };
+    let url = rp.authorize_url("openid", "&prompt=none&id_token_hint=not.a.token");
+    let back = rp.error_sent_back(&url).await;
     assert_eq!(back.param("error").as_deref(), Some("invalid_request"));
     rp.t.stop().await;
 }
