@@ -97,6 +97,11 @@ struct Args {
     /// node w mod N). The last line's rss-mb is the largest node's.
     #[arg(long, default_value_t = 1)]
     nodes: usize,
+    /// After the load, read this many pages of `auditLogs/signIns?$top=100` one after another
+    /// (and then as many at once), and report their size, time and the server's memory while
+    /// it wrote them. 0 skips it.
+    #[arg(long, default_value_t = 5)]
+    log_pages: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -383,6 +388,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|pid| server::rss(*pid).map_or(0, |(_, hwm)| hwm))
         .collect();
+    let log_pages = if args.log_pages > 0 {
+        Some(read_log_pages(&admin, args.log_pages, pids.first().copied()).await?)
+    } else {
+        None
+    };
     let hwm = hwms.iter().copied().max();
     if let Target::Child { server, others, .. } = target {
         server.stop()?;
@@ -433,6 +443,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(pages) = &log_pages {
+        pages.report();
+    }
     println!(
         "ES256 verify with ring: {per_core:.0}/s on one core, {machine:.0}/s on {cores} cores at once"
     );
@@ -450,6 +463,104 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rate / machine
     );
     Ok(())
+}
+
+/// Pages of the sign-in log read after the load: what an administrator's script or the portal
+/// asks for, at the size the run's policies make each entry.
+struct LogPages {
+    /// Bytes of each page's JSON (as re-serialised by the generator, without whitespace).
+    bytes: Vec<usize>,
+    /// Each sequential read's time, sorted.
+    sequential: Vec<Duration>,
+    /// Entries on the first page.
+    entries: usize,
+    /// Reads at once in the burst, and how long the burst took.
+    burst: (usize, Duration),
+    /// The server's resident memory: just before the reads, and its high-water mark over
+    /// them (VmHWM, reset before the reads when the kernel allows it, else the life peak).
+    rss_before: Option<u64>,
+    hwm: Option<u64>,
+    hwm_reset: bool,
+}
+
+async fn read_log_pages(
+    admin: &AdminClient,
+    pages: usize,
+    pid: Option<u32>,
+) -> anyhow::Result<LogPages> {
+    let rss_before = pid.and_then(server::rss).map(|(rss, _)| rss);
+    // Writing 5 to clear_refs resets the process's VmHWM to its current RSS, so the mark
+    // read afterwards is the peak of the page reads alone, not of the load before them.
+    let hwm_reset =
+        pid.is_some_and(|p| std::fs::write(format!("/proc/{p}/clear_refs"), "5").is_ok());
+    let query = [("$top", "100".to_string())];
+    let mut bytes = Vec::new();
+    let mut sequential = Vec::new();
+    let mut entries = 0;
+    for _ in 0..pages {
+        let began = Instant::now();
+        let page = admin
+            .request(reqwest::Method::GET, "/auditLogs/signIns", &query, None)
+            .await
+            .context("reading a page of the sign-in log")?;
+        sequential.push(began.elapsed());
+        entries = page["value"].as_array().map_or(0, Vec::len);
+        bytes.push(serde_json::to_vec(&page)?.len());
+    }
+    let began = Instant::now();
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..pages {
+        let admin = admin.clone();
+        let query = query.clone();
+        burst.spawn(async move {
+            admin
+                .request(reqwest::Method::GET, "/auditLogs/signIns", &query, None)
+                .await
+        });
+    }
+    while let Some(answer) = burst.join_next().await {
+        answer?.context("reading a page of the sign-in log at once with others")?;
+    }
+    let burst = (pages, began.elapsed());
+    sequential.sort();
+    let hwm = pid.and_then(server::rss).map(|(_, hwm)| hwm);
+    Ok(LogPages {
+        bytes,
+        sequential,
+        entries,
+        burst,
+        rss_before,
+        hwm,
+        hwm_reset,
+    })
+}
+
+impl LogPages {
+    fn report(&self) {
+        let size = self.bytes.iter().max().copied().unwrap_or(0);
+        println!(
+            "sign-in log, auditLogs/signIns?$top=100: {} entries, {:.2} MB a page; {} read one at a time: median {:.1} ms, slowest {:.1} ms; {} at once: {:.1} ms",
+            self.entries,
+            mb(size as u64),
+            self.sequential.len(),
+            ms(percentile(&self.sequential, 50.0)),
+            ms(self.sequential.last().copied().unwrap_or_default()),
+            self.burst.0,
+            ms(self.burst.1),
+        );
+        if let (Some(before), Some(hwm)) = (self.rss_before, self.hwm) {
+            println!(
+                "server RSS while writing those pages: {:.1} MB before, {:.1} MB at most ({})",
+                mb(before),
+                mb(hwm),
+                if self.hwm_reset {
+                    "VmHWM reset before the reads"
+                } else {
+                    "VmHWM could not be reset: this is the process's life peak"
+                }
+            );
+        }
+    }
 }
 
 /// What every worker shares.
