@@ -16,6 +16,7 @@ mod entra_values;
 mod events;
 mod graph_contract;
 mod guard;
+mod import_review;
 mod ladder;
 mod lockout;
 mod oidc;
