@@ -6,7 +6,8 @@
 //! says nothing; a typed frequency is announced once, when the person pauses; with reduced
 //! motion the highlight does not move. The import review of an export holding what the editor
 //! does not model lists each member by its Entra label and Graph name, and every id that names
-//! nothing here, and passes the accessibility check.
+//! nothing here, and passes the accessibility check. The review before Save shows what the
+//! analyzer finds about the changed policy.
 
 use portcullis_testkit::fixtures::admin_session;
 use portcullis_testkit::{StatusCode, TestServer};
@@ -136,7 +137,7 @@ async fn each_summary_follows_the_choices_in_the_servers_words() {
     assert_eq!(
         b.js("return [...document.querySelectorAll('[data-live-summary]')].map(s => s.getAttribute('aria-live'));")
             .await,
-        json!(["polite"; 7])
+        json!(vec!["polite"; 7])
     );
     assert_eq!(
         b.js("return document.getElementById('summary-text-other-conditions').hasAttribute('aria-live');")
@@ -279,6 +280,17 @@ async fn each_summary_follows_the_choices_in_the_servers_words() {
     b.click("Review changes").await;
     b.until_text("Review the change before saving").await;
     assert_eq!(all_summaries(&b).await, live, "the review's summaries");
+    // The analyzer's findings about the policy as changed, before Save.
+    assert!(
+        b.text("#policy-analysis")
+            .await
+            .contains("What the analyzer finds with this change")
+    );
+    b.js(
+        "document.getElementById('policy-analysis').scrollIntoView({block: 'start'}); return true;",
+    )
+    .await;
+    b.screenshot("review-analysis").await;
     b.click("Save").await;
     b.until_text("The policy was saved.").await;
     b.goto(&path).await;

@@ -12,6 +12,7 @@ mod conformance;
 mod connections;
 mod countries;
 mod directory;
+mod editor_analysis;
 mod entra_values;
 mod events;
 mod graph_contract;
