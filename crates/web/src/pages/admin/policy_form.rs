@@ -1356,4 +1356,15 @@ mod tests {
         assert_eq!(s["grant"], "Require multifactor authentication");
         assert_eq!(s["session"], "Sign-in frequency: every 4 hours");
     }
+
+    #[test]
+    fn an_authentication_context_summary_reads_as_the_saved_one_will() {
+        let mut form = PolicyForm::new_policy();
+        form.target = "authenticationContext".into();
+        form.auth_contexts = "c1,c2\nc3".into();
+        assert_eq!(
+            form.summaries(&HashMap::new())["target"],
+            "Authentication context: c1, c2, c3"
+        );
+    }
 }
