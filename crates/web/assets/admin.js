@@ -42,7 +42,10 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
     button.setAttribute("aria-label", `Remove ${label}`);
     button.addEventListener("click", () => {
       const picker = chip.closest(".picker");
+      const list = chip.parentElement;
       chip.remove();
+      // The section's summary follows (see below): a removal is a change of choice.
+      list.dispatchEvent(new Event("change", { bubbles: true }));
       live.textContent = `Removed ${label}.`;
       picker.querySelector("input[type=search]").focus();
     });
@@ -100,6 +103,7 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
       chip.append(box, text);
       removeButton(chip, label);
       chips.appendChild(chip);
+      chips.dispatchEvent(new Event("change", { bubbles: true }));
       live.textContent = `Added ${label}.`;
       search.value = "";
       close();
@@ -175,6 +179,143 @@ document.querySelectorAll("button[data-copy]").forEach((button) => {
   follow("includePlatforms", "platformsInclude-select", ["platformsInclude-all"]);
   follow("includeLocations", "locationsInclude-select", ["locationsInclude-All", "locationsInclude-AllTrusted"]);
 })();
+// The policy editor's section summaries, kept up to date as choices change. The words are
+// those of the server's `PolicyForm::summaries` (crates/web/src/pages/admin/policy_form.rs),
+// which renders them on load and stays the source of truth: change one, change both (the
+// browser test editor_live compares them after a save). Only a section whose choices changed
+// is rewritten, and text boxes are read when the person pauses, so the polite announcement
+// says each new summary once rather than at every key.
+(() => {
+  const form = document.getElementById("policy-form");
+  const source = document.getElementById("policy-options");
+  if (!form || !source) return;
+  const options = JSON.parse(source.textContent);
+  const pairs = (key) => new Map((options[key] || []).map(([value, label]) => [String(value), String(label)]));
+  const platforms = pairs("platforms");
+  const clientApps = pairs("clientApps");
+  const userActions = pairs("userActions");
+  const strengths = pairs("strengths");
+
+  const radio = (name) => form.querySelector(`input[name="${name}"]:checked`)?.value ?? "";
+  const ticked = (name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  const value = (name) => form.elements[name]?.value ?? "";
+  const checked = (name) => !!form.elements[name]?.checked;
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const labels = (values, names) => values.map((v) => names.get(v) ?? v).join(", ");
+  const counted = (side) => {
+    const parts = [];
+    const users = ticked(`${side}Users`).length;
+    const groups = ticked(`${side}Groups`).length;
+    const roles = ticked(`${side}Roles`).length;
+    if (users) parts.push(plural(users, "user", "users"));
+    if (groups) parts.push(plural(groups, "group", "groups"));
+    if (roles) parts.push(plural(roles, "role", "roles"));
+    return parts;
+  };
+  // The box that takes one entry per line (commas also separate), as the server reads it.
+  const entries = (text) => text.split(/[\n,]/).map((e) => e.trim()).filter(Boolean);
+
+  const summaries = {
+    users: () => {
+      let users;
+      switch (radio("usersInclude")) {
+        case "all": users = "All users"; break;
+        case "none": users = "None"; break;
+        default: {
+          const included = counted("include");
+          users = included.length ? `${included.join(", ")} included` : "Nothing selected yet";
+        }
+      }
+      const excluded = counted("exclude");
+      return excluded.length ? `${users}; ${excluded.join(", ")} excluded` : users;
+    },
+    target: () => {
+      switch (radio("target")) {
+        case "userAction": return `User action: ${userActions.get(value("userAction")) ?? "none chosen"}`;
+        case "authenticationContext": return `Authentication context: ${entries(value("authenticationContexts")).join(", ")}`;
+        default: {
+          const include = { all: "All resources", none: "None" }[radio("appsInclude")]
+            ?? `${plural(ticked("includeApplications").length, "application", "applications")} included`;
+          const excluded = ticked("excludeApplications").length;
+          return excluded ? `${include}; ${plural(excluded, "application", "applications")} excluded` : include;
+        }
+      }
+    },
+    platforms: () => {
+      const include = ticked("includePlatforms");
+      const chosen = include.length ? "select" : (radio("platformsInclude") || "all");
+      const words = chosen === "select" ? labels(include, platforms) : "Any device";
+      const exclude = ticked("excludePlatforms");
+      return exclude.length ? `${words} except ${labels(exclude, platforms)}` : words;
+    },
+    locations: () => {
+      const include = ticked("includeLocations");
+      const chosen = include.length ? "select" : (radio("locationsInclude") || "All");
+      const words = chosen === "AllTrusted" ? "All trusted networks and locations"
+        : chosen === "select" ? plural(include.length, "named location", "named locations")
+        : "Any network or location";
+      const excluded = ticked("excludeLocations").length;
+      return excluded ? `${words}; ${plural(excluded, "location", "locations")} excluded` : words;
+    },
+    "client-apps": () => {
+      const apps = ticked("clientAppTypes");
+      return apps.length ? labels(apps, clientApps) : "Any client app";
+    },
+    grant: () => {
+      switch (radio("grant")) {
+        case "block": return "Block access";
+        case "none": return "No grant controls";
+        default: {
+          const parts = [];
+          if (checked("requireMfa")) parts.push("multifactor authentication");
+          const strength = value("authenticationStrength");
+          if (strength) parts.push(`authentication strength ${strengths.get(strength) ?? strength}`);
+          if (!parts.length) return "Grant access";
+          return `Require ${parts.join(radio("operator") === "AND" ? " and " : " or ")}`;
+        }
+      }
+    },
+    session: () => {
+      const parts = [];
+      if (checked("signInFrequency")) {
+        parts.push(radio("signInFrequencyInterval") === "everyTime"
+          ? "Sign-in frequency: every time"
+          : `Sign-in frequency: every ${value("signInFrequencyValue")} ${value("signInFrequencyUnit")}`);
+      }
+      if (checked("persistentBrowser")) parts.push(`Persistent browser: ${value("persistentBrowserMode")}`);
+      return parts.length ? parts.join("; ") : "None";
+    },
+  };
+
+  const refresh = (section) => {
+    const id = section?.id?.replace(/^section-/, "");
+    const target = id && summaries[id] && document.querySelector(`[data-live-summary="${id}"]`);
+    if (!target) return;
+    const words = summaries[id]();
+    if (target.textContent === words) return;
+    target.textContent = words;
+    // A brief highlight shows where the words changed (none when motion is reduced: see
+    // admin.css).
+    target.classList.remove("summary-changed");
+    void target.offsetWidth;
+    target.classList.add("summary-changed");
+  };
+  let pause;
+  form.addEventListener("change", (event) => {
+    if (event.target.matches("input[type=search]")) return;
+    refresh(event.target.closest("details.section"));
+  });
+  form.addEventListener("input", (event) => {
+    // Typed text (the frequency, the contexts): once the person pauses. A picker's search box
+    // changes no choice and is never read.
+    if (!event.target.matches("input[type=text], input[type=number], input:not([type])")) return;
+    clearTimeout(pause);
+    pause = setTimeout(() => refresh(event.target.closest("details.section")), 600);
+  });
+  // Radios and boxes set by another choice (ticking a platform chooses "Selected platforms")
+  // send no event of their own; the section is read whole on every change, so they count.
+})();
+
 // Sign out from the header: the session ends on the server, then the sign-in page, which brings
 // the person back to the portal.
 document.querySelectorAll("[data-action=portal-sign-out]").forEach((button) => {

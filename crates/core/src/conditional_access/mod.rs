@@ -123,6 +123,59 @@ pub struct UnresolvedReference {
     pub id: String,
     /// An exclusion excludes nobody while it does not resolve: the policy cannot be enabled.
     pub exclusion: bool,
+    /// A named location or authentication strength: unlike a directory object, the import
+    /// itself is refused until one with this id exists here (the policy could never be
+    /// evaluated as written).
+    pub blocks_import: bool,
+}
+
+/// The named locations and the authentication strength a policy names that this tenant does
+/// not define. Directory objects are [`references::unresolved`]'s.
+fn undefined_in(set: &PolicySet, policy: &ConditionalAccessPolicy) -> Vec<UnresolvedReference> {
+    let mut out = Vec::new();
+    if let Some(locations) = &policy.conditions.locations {
+        for (property, ids, exclusion) in [
+            (
+                "conditions.locations.includeLocations",
+                &locations.include_locations,
+                false,
+            ),
+            (
+                "conditions.locations.excludeLocations",
+                &locations.exclude_locations,
+                true,
+            ),
+        ] {
+            for id in ids {
+                let special = ["All", "AllTrusted"]
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(id.trim()));
+                if !special && set.named_location(id).is_none() {
+                    out.push(UnresolvedReference {
+                        property,
+                        id: id.clone(),
+                        exclusion,
+                        blocks_import: true,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(strength) = policy
+        .grant_controls
+        .as_ref()
+        .and_then(|g| g.authentication_strength.as_ref())
+        .filter(|s| !s.id.trim().is_empty())
+        && set.strength(&strength.id).is_none()
+    {
+        out.push(UnresolvedReference {
+            property: "grantControls.authenticationStrength.id",
+            id: strength.id.clone(),
+            exclusion: false,
+            blocks_import: true,
+        });
+    }
+    out
 }
 
 /// A policy's next document, checked, waiting for the lockout guard and the commit.
@@ -660,7 +713,9 @@ impl ConditionalAccess {
         file: &[u8],
     ) -> Result<Vec<ImportCandidate>> {
         let policies = graph::import_policies(file).map_err(import_error)?;
-        let stored = self.configuration().await?.policies;
+        let config = self.configuration().await?;
+        let set = config.policy_set();
+        let stored = config.policies;
         let mut out = Vec::with_capacity(policies.len());
         for mut policy in policies {
             policy.extra.remove(references::UNRESOLVED_PROPERTY);
@@ -668,15 +723,18 @@ impl ConditionalAccess {
                 && stored
                     .iter()
                     .any(|p| p.id.eq_ignore_ascii_case(policy.id.trim()));
-            let unresolved = references::unresolved(self.deps.store.as_ref(), &policy)
-                .await?
-                .into_iter()
-                .map(|r| UnresolvedReference {
-                    exclusion: r.is_exclusion(),
-                    property: r.property,
-                    id: r.id,
-                })
-                .collect();
+            let mut unresolved: Vec<UnresolvedReference> =
+                references::unresolved(self.deps.store.as_ref(), &policy)
+                    .await?
+                    .into_iter()
+                    .map(|r| UnresolvedReference {
+                        exclusion: r.is_exclusion(),
+                        property: r.property,
+                        id: r.id,
+                        blocks_import: false,
+                    })
+                    .collect();
+            unresolved.extend(undefined_in(&set, &policy));
             let document = graph::export_one(&policy);
             out.push(ImportCandidate {
                 kept: kept::kept_fields(&document),

@@ -126,9 +126,14 @@ impl Browser {
         assert!(ready, "chromedriver did not answer on port {port}");
         // This test's screenshots from an earlier run go, so the folder shows only this run.
         if let Ok(entries) = std::fs::read_dir(screenshot_dir()) {
+            // `<test>-<n>-…` only: "ca-editor" must not take "ca-editor-live"'s.
             let prefix = format!("{test}-");
             for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                {
                     let _ = std::fs::remove_file(entry.path());
                 }
             }

@@ -161,6 +161,24 @@ fn finding(f: &Finding, names: &Names, what_if: bool) -> Value {
     })
 }
 
+/// One finding in a line, for the policy editor's review: its severity, kind and message.
+pub(super) fn summary(f: &Finding, names: &Names) -> Value {
+    json!({
+        "severity": f.severity.as_str(),
+        "severityLabel": SEVERITIES.iter().find(|(s, _)| *s == f.severity).map_or("", |(_, l)| l),
+        "kindLabel": kind_label(f.kind),
+        "message": named(&f.message, names),
+    })
+}
+
+/// Why an analysis could not run, in a person's words.
+pub(super) fn reason(e: &portcullis_core::Error) -> String {
+    match e {
+        portcullis_core::Error::Invalid { message, .. } => message.clone(),
+        _ => "an internal error (the server's log has it)".to_owned(),
+    }
+}
+
 /// The analyzer names people and groups by id; administrators know them by name.
 fn named(message: &str, names: &Names) -> String {
     let mut out = message.to_owned();

@@ -20,7 +20,7 @@ use portcullis_core::conditional_access::kept;
 use portcullis_core::conditional_access::references::UNRESOLVED_PROPERTY;
 use portcullis_core::conditional_access::{ImportCandidate, PolicyReview};
 use portcullis_core::directory::authz::{
-    Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies, ReadUsers,
+    Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadPolicies, ReadUserMethods, ReadUsers,
     WriteConditionalAccess,
 };
 use portcullis_core::directory::first_party::FIRST_PARTY_APPLICATIONS;
@@ -302,6 +302,45 @@ struct Notices<'a> {
     impact: Option<&'a Value>,
     /// The review of an edit: the diff of the stored JSON against what would be saved.
     review: Option<&'a Value>,
+    /// What the analyzer finds about the policy with the change made.
+    analysis: Option<&'a Value>,
+}
+
+/// What the analyzer finds about policy `id` in the tenant's set with `body` in its place:
+/// shown in the review, before Save, beside the guard and the impact. The whole tenant's
+/// findings are the Analysis page's; this keeps those that name the policy. An analysis that
+/// cannot run (the caller may not read people's methods, a directory too large to analyse
+/// online) says so and stops nothing.
+async fn analysis_of_change(state: &PortalState, portal: &Portal, id: &str, body: &Value) -> Value {
+    let Some(methods) = portal.maybe::<ReadUserMethods>() else {
+        return json!({ "unavailable": "The analyzer was not run: it reads people's authentication methods, which your roles do not allow." });
+    };
+    let Some(grant) = portal.maybe::<ReadPolicies>() else {
+        return json!({ "unavailable": "The analyzer was not run." });
+    };
+    let candidate = json!({ "changes": [{ "id": id, "policy": body }] });
+    let report = match crate::graph::analysis::run(
+        &state.analyzer,
+        &grant,
+        &methods,
+        &state.conditional_access,
+        candidate.to_string().as_bytes(),
+    )
+    .await
+    {
+        Ok(report) => report,
+        Err(e) => {
+            return json!({ "unavailable": format!("The analyzer could not run: {}", super::analysis::reason(&e)) });
+        }
+    };
+    let findings: Vec<Value> = report
+        .analysis
+        .findings
+        .iter()
+        .filter(|f| f.policies.iter().any(|p| p.id.eq_ignore_ascii_case(id)))
+        .map(|f| super::analysis::summary(f, &report.names))
+        .collect();
+    json!({ "findings": findings })
 }
 
 /// The pickers of the form, by the name each posts under, with the Graph property it writes.
@@ -498,11 +537,65 @@ fn kept_row(path: &str, value: Value, engine: &[kept::KeptField]) -> Value {
     };
     json!({
         "path": path,
+        "label": entra_label(path, &value),
         "value": match &value { Value::String(s) => s.clone(), other => other.to_string() },
         "section": section,
         "flag": flag,
         "note": note,
     })
+}
+
+/// The name Entra's admin center gives a member the editor keeps but does not edit, so a
+/// person who knows Entra recognises it beside its Graph name.
+fn entra_label(path: &str, value: &Value) -> String {
+    let label = match path {
+        "grantControls.builtInControls" => match value.as_str().unwrap_or_default() {
+            "compliantDevice" => "Require device to be marked as compliant",
+            "domainJoinedDevice" => "Require Microsoft Entra hybrid joined device",
+            "approvedApplication" => "Require approved client app",
+            "compliantApplication" => "Require app protection policy",
+            "passwordChange" => "Require password change",
+            "riskRemediation" => "Require risk remediation",
+            _ => "Grant control",
+        },
+        "grantControls.termsOfUse" => "Terms of use",
+        "grantControls.customAuthenticationFactors" => "Custom controls",
+        "conditions.userRiskLevels" => "User risk",
+        "conditions.signInRiskLevels" => "Sign-in risk",
+        "conditions.servicePrincipalRiskLevels" => "Service principal risk",
+        "conditions.insiderRiskLevels" => "Insider risk",
+        "conditions.devices" => "Filter for devices",
+        "conditions.authenticationFlows" => "Authentication flows",
+        "conditions.clientApplications" => "Workload identities (client applications)",
+        "conditions.times" => "Times",
+        "conditions.users.includeGuestsOrExternalUsers" => "Include guest or external users",
+        "conditions.users.excludeGuestsOrExternalUsers" => "Exclude guest or external users",
+        "conditions.applications.applicationFilter" => "Filter for applications",
+        "conditions.applications.networkAccess" | "conditions.applications.globalSecureAccess" => {
+            "Global Secure Access traffic"
+        }
+        "sessionControls.applicationEnforcedRestrictions" => "Use app enforced restrictions",
+        "sessionControls.cloudAppSecurity" => "Use Conditional Access App Control",
+        "sessionControls.continuousAccessEvaluation" => "Customize continuous access evaluation",
+        "sessionControls.disableResilienceDefaults" => "Disable resilience defaults",
+        "sessionControls.secureSignInSession" => "Require token protection for sign-in sessions",
+        "sessionControls.globalSecureAccessFilteringProfile" => {
+            "Global Secure Access security profile"
+        }
+        "templateId" => "Created from a template",
+        "description" => "Description",
+        p if p.starts_with("sessionControls.signInFrequency.") => "Sign-in frequency",
+        p if p.starts_with("sessionControls.persistentBrowser.") => "Persistent browser session",
+        p if p.starts_with("conditions.platforms.") => "Device platforms",
+        p if p.starts_with("conditions.locations.") => "Locations",
+        p if p.starts_with("conditions.users.") => "Users",
+        p if p.starts_with("conditions.applications.") => "Target resources",
+        p if p.starts_with("conditions.") => "Condition",
+        p if p.starts_with("grantControls.") => "Grant",
+        p if p.starts_with("sessionControls.") => "Session control",
+        _ => "Not shown in the editor",
+    };
+    label.to_string()
 }
 
 /// What Portcullis does with a member the engine models but this editor does not edit.
@@ -525,6 +618,10 @@ fn kept_note(path: &str, value: &Value) -> (&'static str, &'static str) {
         "conditions.signInRiskLevels" | "conditions.userRiskLevels" => (
             "notEvaluated",
             "Kept: Portcullis detects no risk, so no sign-in has these risk levels and the policy does not apply to any.",
+        ),
+        "templateId" | "description" => (
+            "informational",
+            "Kept as it is; informational, it changes no decision.",
         ),
         _ => (
             "kept",
@@ -588,6 +685,7 @@ async fn render_form(
             "lockout": notices.lockout,
             "impact": notices.impact,
             "review": notices.review,
+            "analysis": notices.analysis,
             "can_write": portal.may::<WriteConditionalAccess>(),
             "subnav": subnav("policies"),
         }),
@@ -924,6 +1022,11 @@ async fn save(
     }
     // A save of something other than what was reviewed is reviewed again.
     view["stale"] = json!(intent == "save");
+    let analysis = if changed {
+        Some(analysis_of_change(&state, &portal, &id, &body).await)
+    } else {
+        None
+    };
     let impact = if changed {
         Some(impact(&state, &portal, Some(&id), body).await)
     } else {
@@ -940,6 +1043,7 @@ async fn save(
             lockout: review.lockout.as_ref(),
             impact: impact.as_ref(),
             review: Some(&view),
+            analysis: analysis.as_ref(),
         },
     )
     .await
@@ -1082,9 +1186,31 @@ fn import_again(portal: &Portal, status: StatusCode, errors: FieldErrors) -> Pag
     ))
 }
 
+/// What an unresolved reference is, in words, by the Graph property that names it.
+fn unresolved_label(property: &str) -> &'static str {
+    match property {
+        "conditions.users.includeUsers" => "Included user",
+        "conditions.users.excludeUsers" => "Excluded user",
+        "conditions.users.includeGroups" => "Included group",
+        "conditions.users.excludeGroups" => "Excluded group",
+        "conditions.users.includeRoles" => "Included directory role",
+        "conditions.users.excludeRoles" => "Excluded directory role",
+        "conditions.applications.includeApplications" => "Included application",
+        "conditions.applications.excludeApplications" => "Excluded application",
+        "conditions.locations.includeLocations" => "Included named location",
+        "conditions.locations.excludeLocations" => "Excluded named location",
+        "grantControls.authenticationStrength.id" => "Authentication strength",
+        _ => "Reference",
+    }
+}
+
 /// One policy on the review page: what the file says, what core found, and the choices.
 fn review_item(candidate: &ImportCandidate, file: &str, error: Option<String>) -> Value {
     let has_unresolved_exclusion = candidate.unresolved.iter().any(|r| r.exclusion);
+    // Everything the editor will show but not edit, as the editor lists it (its Graph name,
+    // Entra's label and what Portcullis does with it): the engine's unsupported members and
+    // the ones it evaluates that have no field in the form alike.
+    let kept = kept_rows(&candidate.document);
     json!({
         "file": file,
         "displayName": candidate.document["displayName"],
@@ -1092,9 +1218,14 @@ fn review_item(candidate: &ImportCandidate, file: &str, error: Option<String>) -
         "fileState": state_label(candidate.document["state"].as_str().unwrap_or_default()).0,
         "document": candidate.document.to_string(),
         "exists": candidate.exists,
-        "unresolved": candidate.unresolved,
-        "kept": candidate.kept,
+        "unresolved": candidate.unresolved.iter().map(|r| {
+            let mut row = json!(r);
+            row["label"] = json!(unresolved_label(r.property));
+            row
+        }).collect::<Vec<_>>(),
+        "kept": kept,
         "canEnable": !has_unresolved_exclusion,
+        "canImport": !candidate.unresolved.iter().any(|r| r.blocks_import),
         "error": error,
     })
 }

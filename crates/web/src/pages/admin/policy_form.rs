@@ -943,6 +943,10 @@ fn labels(values: &[String], options: &[(&str, &str)]) -> String {
 impl PolicyForm {
     /// Each section's one-line summary, as Entra shows it on a closed section: what the form
     /// (and so the saved policy) says, in words. `strengths` names strength ids.
+    ///
+    /// The editor's script (`summaries` in assets/admin.js) says the same words as choices
+    /// change, without a round trip: a change to the wording here is made there too, and the
+    /// browser test `editor_live` compares the two.
     pub fn summaries(&self, strengths: &HashMap<String, String>) -> Value {
         let users = match self.users_include.as_str() {
             "all" => "All users".to_string(),
@@ -970,7 +974,11 @@ impl PolicyForm {
                     .find(|(v, _)| *v == self.user_action)
                     .map_or("none chosen", |(_, l)| l)
             ),
-            "authenticationContext" => format!("Authentication context: {}", self.auth_contexts),
+            // As the box's entries, so typing "c1,c2" reads as the saved "c1, c2" will.
+            "authenticationContext" => format!(
+                "Authentication context: {}",
+                lines(&self.auth_contexts).join(", ")
+            ),
             _ => {
                 let include = match self.apps_include.as_str() {
                     "all" => "All resources".to_string(),
@@ -1347,5 +1355,16 @@ mod tests {
         assert_eq!(s["platforms"], "Android, iOS except Windows");
         assert_eq!(s["grant"], "Require multifactor authentication");
         assert_eq!(s["session"], "Sign-in frequency: every 4 hours");
+    }
+
+    #[test]
+    fn an_authentication_context_summary_reads_as_the_saved_one_will() {
+        let mut form = PolicyForm::new_policy();
+        form.target = "authenticationContext".into();
+        form.auth_contexts = "c1,c2\nc3".into();
+        assert_eq!(
+            form.summaries(&HashMap::new())["target"],
+            "Authentication context: c1, c2, c3"
+        );
     }
 }
