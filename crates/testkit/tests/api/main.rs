@@ -34,3 +34,4 @@ mod signin;
 mod signing_algorithms;
 mod tiers;
 mod trust;
+mod users_view;
