@@ -152,7 +152,11 @@ async fn an_administrator_finds_sorts_counts_and_edits_users() {
         "{entries:?}"
     );
     b.open_row("audits-table", "Update user").await;
-    b.until_text("Old value").await;
+    b.until(
+        "the entry's old and new values",
+        "document.querySelector('table.modified-properties') !== null",
+    )
+    .await;
     let page = b.text("main").await;
     assert!(page.contains("Joni Sherman-Smith"), "{page}");
     assert!(page.contains("joni.sherman@contoso.com"), "{page}");
