@@ -60,7 +60,6 @@ pub(crate) struct Listing {
     pub any_name: &'static [&'static str],
 }
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Text,
@@ -431,9 +430,7 @@ fn built(
             (Value::Text(value), Op::StartsWith, Kind::Text) => {
                 starts_with(&mut sql, dialect, column, value)
             }
-            (Value::Text(value), Op::Contains, Kind::Text) => {
-                contains(&mut sql, &[column], value)
-            }
+            (Value::Text(value), Op::Contains, Kind::Text) => contains(&mut sql, &[column], value),
             (Value::Text(value), Op::Eq, Kind::Text) => {
                 let n = sql.bind(Arg::Text(value.clone()));
                 // Equality is the same in every deterministic collation; the one said here is

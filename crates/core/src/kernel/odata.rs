@@ -202,10 +202,7 @@ pub fn parse_ordered_list(
     }
     let mut request = parse_list_options(options, fields, selectable)?;
     if let Some(text) = &options.search {
-        request
-            .query
-            .filter
-            .extend(parse_search(text, searchable)?);
+        request.query.filter.extend(parse_search(text, searchable)?);
     }
     request.order = options
         .orderby

@@ -25,7 +25,13 @@ async fn listed(b: &Browser) -> Vec<String> {
     b.rows("users-table")
         .await
         .iter()
-        .map(|row| row.split('\t').next().unwrap_or_default().trim().to_string())
+        .map(|row| {
+            row.split('\t')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
         .collect()
 }
 
@@ -113,7 +119,8 @@ async fn an_administrator_finds_sorts_counts_and_edits_users() {
     b.open_row("users-table", "Joni Sherman").await;
     b.until_text("Edit profile").await;
     b.click("Edit profile").await;
-    b.until_path(&format!("/admin/users/{}/edit", id(&joni))).await;
+    b.until_path(&format!("/admin/users/{}/edit", id(&joni)))
+        .await;
     b.screenshot("profile-form").await;
 
     // A mistake: the problem at the top, beside its field, and what was typed kept.

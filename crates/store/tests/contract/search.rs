@@ -67,8 +67,14 @@ async fn contains_matches_any_part_literally_and_ignores_case(store: SqlStore) {
     let by_name = |part: &str| vec![pred("display_name", Op::Contains, text(part))];
 
     // A middle part, in any case of its letters.
-    assert_eq!(found(&store, by_name("NI MIT")).await, vec!["Joni Mitchell"]);
-    assert_eq!(found(&store, by_name("ann o'n")).await, vec!["MARY-ann O'Neil"]);
+    assert_eq!(
+        found(&store, by_name("NI MIT")).await,
+        vec!["Joni Mitchell"]
+    );
+    assert_eq!(
+        found(&store, by_name("ann o'n")).await,
+        vec!["MARY-ann O'Neil"]
+    );
     // The wildcards of LIKE are themselves.
     assert_eq!(found(&store, by_name("50%")).await, vec!["Sale 50% off"]);
     assert_eq!(found(&store, by_name("a_b")).await, vec!["a_b"]);
@@ -238,9 +244,16 @@ async fn ordered_lists_page_in_order_both_ways(store: SqlStore) {
         .await
         .unwrap();
     let shown: Vec<String> = page.items.iter().map(|u| u.display_name.clone()).collect();
-    assert_eq!(page.count, Some(7), "sam, Sam, bea, Ann, carl, Dora, ann: those with an a");
+    assert_eq!(
+        page.count,
+        Some(7),
+        "sam, Sam, bea, Ann, carl, Dora, ann: those with an a"
+    );
     assert_eq!(shown.len(), 2);
-    assert!(shown.iter().all(|n| n.eq_ignore_ascii_case("ann")), "{shown:?}");
+    assert!(
+        shown.iter().all(|n| n.eq_ignore_ascii_case("ann")),
+        "{shown:?}"
+    );
 }
 
 async fn a_cursor_made_under_another_order_is_refused(store: SqlStore) {

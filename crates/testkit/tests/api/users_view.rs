@@ -17,12 +17,18 @@ const READ_ONLY_ROLES: &[(&str, &str)] = &[
     ("Global Reader", "f2ef992c-3afb-46b9-b7cf-a126ee74c451"),
     ("Security Reader", "5d6b6bb7-de71-4623-b4af-96380a352509"),
     ("Reports Reader", "4a5d8f65-41da-4de4-8968-e035b65339cf"),
-    ("Helpdesk Administrator", "729827e3-9c14-49f7-bb1b-9608f156bbb8"),
+    (
+        "Helpdesk Administrator",
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    ),
     (
         "Authentication Administrator",
         "c4e39bd9-1100-46d3-8c65-fb160da0071f",
     ),
-    ("Groups Administrator", "fdd7a751-b60b-444a-984c-02652fe8fa1c"),
+    (
+        "Groups Administrator",
+        "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+    ),
 ];
 
 /// A page request from the portal's own origin with a person's session, redirects left alone;
@@ -151,7 +157,14 @@ async fn graph_searches_any_part_and_orders_users_across_pages() {
     .await;
     assert_eq!(
         asc,
-        vec!["a_b", "ann Sherwood", "axb", "Joni Sherman", "Sale 50% off", "Zed"]
+        vec![
+            "a_b",
+            "ann Sherwood",
+            "axb",
+            "Joni Sherman",
+            "Sale 50% off",
+            "Zed"
+        ]
     );
     let desc = all_pages(
         &t,
@@ -160,7 +173,14 @@ async fn graph_searches_any_part_and_orders_users_across_pages() {
     .await;
     assert_eq!(
         desc,
-        vec!["Zed", "a_b", "axb", "Sale 50% off", "Joni Sherman", "ann Sherwood"]
+        vec![
+            "Zed",
+            "a_b",
+            "axb",
+            "Sale 50% off",
+            "Joni Sherman",
+            "ann Sherwood"
+        ]
     );
     let by_time = all_pages(
         &t,
@@ -170,9 +190,7 @@ async fn graph_searches_any_part_and_orders_users_across_pages() {
     assert_eq!(by_time.len(), 6);
 
     // A page link of one order is not a page of another.
-    let first = t
-        .get("/users?$orderby=displayName&$top=1")
-        .await;
+    let first = t.get("/users?$orderby=displayName&$top=1").await;
     let next = first.body["@odata.nextLink"].as_str().unwrap();
     let token = next.split("skiptoken=").nth(1).unwrap();
     let r = t.get(&format!("/users?$skiptoken={token}")).await;
@@ -267,19 +285,39 @@ async fn editing_a_profile_saves_audits_and_keeps_input_on_error() {
     // what was typed still there.
     for (fields, field) in [
         (
-            [("displayName", ""), ("userPrincipalName", "joni@contoso.com"), ("mail", ""), ("userType", "Member")],
+            [
+                ("displayName", ""),
+                ("userPrincipalName", "joni@contoso.com"),
+                ("mail", ""),
+                ("userType", "Member"),
+            ],
             "displayName",
         ),
         (
-            [("displayName", "Joni S"), ("userPrincipalName", "joni@contoso.com"), ("mail", "not a mail"), ("userType", "Member")],
+            [
+                ("displayName", "Joni S"),
+                ("userPrincipalName", "joni@contoso.com"),
+                ("mail", "not a mail"),
+                ("userType", "Member"),
+            ],
             "mail",
         ),
         (
-            [("displayName", "Joni S"), ("userPrincipalName", "taken@contoso.com"), ("mail", ""), ("userType", "Member")],
+            [
+                ("displayName", "Joni S"),
+                ("userPrincipalName", "taken@contoso.com"),
+                ("mail", ""),
+                ("userType", "Member"),
+            ],
             "userPrincipalName",
         ),
         (
-            [("displayName", "Joni S"), ("userPrincipalName", "joni@contoso.com"), ("mail", ""), ("userType", "Owner")],
+            [
+                ("displayName", "Joni S"),
+                ("userPrincipalName", "joni@contoso.com"),
+                ("mail", ""),
+                ("userType", "Owner"),
+            ],
             "userType",
         ),
     ] {
@@ -327,7 +365,7 @@ async fn editing_a_profile_saves_audits_and_keeps_input_on_error() {
     for property in ["displayName", "userPrincipalName", "mail", "userType"] {
         assert!(modified.contains(&property), "{property}: {modified:?}");
     }
-    let page = portal(&t, &admin, &location, None).await;
+    let page = portal(&t, &admin, location, None).await;
     assert!(text(&page).contains("The profile was saved."));
     assert!(text(&page).contains("id=\"edit-profile\""));
     t.check_invariants().await;
@@ -356,9 +394,19 @@ async fn editing_a_profile_is_refused_to_who_may_not_and_to_a_user_administrator
         for person in [&target, &plain] {
             let path = format!("/admin/users/{person}/edit");
             let form = portal(&t, &session, &path, None).await;
-            assert_eq!(form.status, StatusCode::FORBIDDEN, "{role}: {}", text(&form));
+            assert_eq!(
+                form.status,
+                StatusCode::FORBIDDEN,
+                "{role}: {}",
+                text(&form)
+            );
             let post = portal(&t, &session, &path, Some(&change)).await;
-            assert_eq!(post.status, StatusCode::FORBIDDEN, "{role}: {}", text(&post));
+            assert_eq!(
+                post.status,
+                StatusCode::FORBIDDEN,
+                "{role}: {}",
+                text(&post)
+            );
         }
         // The user page offers no edit link to them either.
         let page = portal(&t, &session, &format!("/admin/users/{plain}"), None).await;
@@ -377,13 +425,22 @@ async fn editing_a_profile_is_refused_to_who_may_not_and_to_a_user_administrator
     assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", text(&refused));
     assert!(text(&refused).contains("Authorization_TargetPrivileged"));
     assert!(text(&refused).contains("error-summary"));
-    assert!(text(&refused).contains("value=\"renamed@contoso.com\""), "input kept");
+    assert!(
+        text(&refused).contains("value=\"renamed@contoso.com\""),
+        "input kept"
+    );
     let user = t.get(&format!("/users/{target}")).await.body;
     assert_eq!(user["userPrincipalName"], "grace@contoso.com");
     assert_eq!(user["displayName"], "Grace");
     assert_eq!(audits(&t, "Update user", &target, "failure").await.len(), 1);
 
-    let ok = portal(&t, &ua, &format!("/admin/users/{plain}/edit"), Some(&change)).await;
+    let ok = portal(
+        &t,
+        &ua,
+        &format!("/admin/users/{plain}/edit"),
+        Some(&change),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", text(&ok));
     let user = t.get(&format!("/users/{plain}")).await.body;
     assert_eq!(user["userPrincipalName"], "renamed@contoso.com");

@@ -8,9 +8,7 @@ use axum::http::StatusCode;
 use portcullis_core::directory::authz::{ReadGroups, ReadUsers, RevokeUserSessions, WriteUsers};
 use portcullis_core::directory::model::{Group, User};
 use portcullis_core::directory::{NewUser, UserPatch};
-use portcullis_core::kernel::odata::{
-    self, USER_FIELDS, USER_ORDER_FIELDS, USER_SEARCH_FIELDS,
-};
+use portcullis_core::kernel::odata::{self, USER_FIELDS, USER_ORDER_FIELDS, USER_SEARCH_FIELDS};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -247,10 +245,10 @@ async fn user_transitive_member_of(
     member_of(&state, &users, &groups, &id, true, &od).await
 }
 
-/// The number of users (that `$filter` matches), as plain text, as Graph's `/users/$count`
-/// answers. `ConsistencyLevel: eventual` is accepted and not needed.
+/// The number of users (that `$filter` and `$search` match), as plain text, as Graph's
+/// `/users/$count` answers. `ConsistencyLevel: eventual` is accepted and not needed.
 #[utoipa::path(get, path = "/users/$count", tag = "users",
-    params(("$filter" = Option<String>, Query)),
+    params(("$filter" = Option<String>, Query), ("$search" = Option<String>, Query)),
     responses((status = 200, description = "The count", body = String, content_type = "text/plain")),
     security(("bearer" = ["User.Read.All"])))]
 async fn count_users(

@@ -17,10 +17,10 @@ use portcullis_core::directory::authz::{
     WriteRoles, WriteUserMethods, WriteUsers,
 };
 use portcullis_core::directory::model::{User, UserType};
-use portcullis_core::kernel::odata::USER_ANY_NAME;
-use portcullis_core::kernel::query::Order;
 use portcullis_core::directory::roles::{BUILT_IN_ROLES, built_in_role};
 use portcullis_core::directory::{NewRoleAssignment, NewUser, UserPatch};
+use portcullis_core::kernel::odata::USER_ANY_NAME;
+use portcullis_core::kernel::query::Order;
 use portcullis_core::methods::tap::NewTemporaryAccessPass;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -328,7 +328,13 @@ async fn edit_form(
         "mail": user.mail,
         "userType": user.user_type.as_str(),
     });
-    Ok(edit_page(&portal, StatusCode::OK, &user, values, FieldErrors::new()))
+    Ok(edit_page(
+        &portal,
+        StatusCode::OK,
+        &user,
+        values,
+        FieldErrors::new(),
+    ))
 }
 
 fn edit_page(
@@ -375,7 +381,13 @@ async fn edit(
         "Guest" => UserType::Guest,
         _ => {
             let errors = one_error("userType", "Choose Member or Guest.");
-            return Ok(edit_page(&portal, StatusCode::BAD_REQUEST, &user, typed, errors));
+            return Ok(edit_page(
+                &portal,
+                StatusCode::BAD_REQUEST,
+                &user,
+                typed,
+                errors,
+            ));
         }
     };
     // Every field as typed: core compares them with the profile and changes, audits and
