@@ -36,7 +36,7 @@ use crate::signin::store::SignInChange;
 use crate::signin::{SignInFlow, Step};
 
 pub use crate::directory::store::{Commit, DirectoryStore, Revisions};
-pub use crate::kernel::query::{Cursor, ListQuery, Op, Page, Predicate, Taken, Value};
+pub use crate::kernel::query::{Cursor, ListQuery, Op, Order, Page, Predicate, Taken, Value};
 pub use crate::methods::store::{FailureCount, LockRule, SlotTaking};
 
 /// Everything a server needs of its store.

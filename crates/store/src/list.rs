@@ -16,6 +16,18 @@
 //! a locale's collation does not keep prefixes together.
 //! Nothing in the prefix is a wildcard: it is a bound value compared, never a pattern.
 //!
+//! `contains` (any part of the text) is `lower(col) LIKE '%' || lower(value) || '%'` with `%`,
+//! `_` and `\` in the value escaped, the same text on both databases. No index serves it: it
+//! reads every row the other predicates leave, which is what searching by any part costs. A
+//! listing may name a group of text columns searched together ([`Listing::any_name`]): the
+//! portal's one search box over a user's names.
+//!
+//! A list may be ordered other than by its own instant ([`Order`]): by a text column, compared
+//! lowercased and by code point like the prefixes above (SQLite folds ASCII only, so names
+//! that differ beyond ASCII may sort apart on the two databases), then by id. The page reads
+//! that lowercased value back as `sort_key` to make the cursor, so the next page starts exactly
+//! after it as the database compares it, whatever either side's idea of lowercase.
+//!
 //! Paging is by keyset, never by offset: the cursor is the sort key of the last row returned,
 //! and the next page starts strictly after it, so rows inserted or deleted between pages neither
 //! repeat nor vanish. One row more than asked is fetched to know whether a next page exists.
@@ -25,7 +37,8 @@ use crate::rows;
 use crate::{Dialect, SqlStore};
 use portcullis_core::Error;
 use portcullis_core::kernel::clock::unix_millis;
-use portcullis_core::kernel::query::{Cursor, ListQuery, Op, Value};
+use portcullis_core::kernel::odata::USER_ANY_NAME;
+use portcullis_core::kernel::query::{Cursor, ListQuery, Op, Order, Value};
 
 /// A listable table: its name, the columns a filter may name (and which of them hold text),
 /// and how it is ordered.
@@ -40,6 +53,11 @@ pub(crate) struct Listing {
     /// The instant column of the sort key; the id column is always `id`.
     pub sort: &'static str,
     pub descending: bool,
+    /// Text columns (never empty) a list may be ordered by instead ([`Order`]).
+    pub orderable: &'static [&'static str],
+    /// The text columns core's [`USER_ANY_NAME`] searches, any of them; empty where the table
+    /// has no such search.
+    pub any_name: &'static [&'static str],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +86,8 @@ pub(crate) const SIGN_INS: Listing = Listing {
     prefix_indexed: &[],
     sort: "created",
     descending: true,
+    orderable: &[],
+    any_name: &[],
 };
 
 pub(crate) const USERS: Listing = Listing {
@@ -85,6 +105,8 @@ pub(crate) const USERS: Listing = Listing {
     prefix_indexed: &["display_name", "mail", "user_principal_name"],
     sort: "created",
     descending: false,
+    orderable: &["display_name", "user_principal_name"],
+    any_name: &["display_name", "user_principal_name", "mail"],
 };
 
 pub(crate) const GROUPS: Listing = Listing {
@@ -102,6 +124,8 @@ pub(crate) const GROUPS: Listing = Listing {
     prefix_indexed: &["display_name", "mail_nickname"],
     sort: "created",
     descending: false,
+    orderable: &[],
+    any_name: &[],
 };
 
 pub(crate) const APPLICATIONS: Listing = Listing {
@@ -117,6 +141,8 @@ pub(crate) const APPLICATIONS: Listing = Listing {
     prefix_indexed: &["display_name"],
     sort: "created",
     descending: false,
+    orderable: &[],
+    any_name: &[],
 };
 
 pub(crate) const AUDITS: Listing = Listing {
@@ -135,6 +161,8 @@ pub(crate) const AUDITS: Listing = Listing {
     prefix_indexed: &[],
     sort: "activity_date_time",
     descending: true,
+    orderable: &[],
+    any_name: &[],
 };
 
 /// A bound value: the store keeps only text and BIGINT columns.
@@ -186,6 +214,13 @@ fn starts_with(sql: &mut Sql, dialect: Dialect, column: &str, prefix: &str) -> S
 
 /// Escapes LIKE's wildcards so that a value matches only itself as a prefix.
 fn like_prefix(value: &str) -> String {
+    let mut out = like_literal(value);
+    out.push('%');
+    out
+}
+
+/// The value with LIKE's wildcards (and the escape character itself) escaped by `\`.
+fn like_literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 1);
     for c in value.chars() {
         if matches!(c, '\\' | '%' | '_') {
@@ -193,13 +228,57 @@ fn like_prefix(value: &str) -> String {
         }
         out.push(c);
     }
-    out.push('%');
     out
+}
+
+/// The `contains` condition on each of `columns`, any of them, for `part` (see the module's
+/// note). The value is bound once, escaped.
+fn contains(sql: &mut Sql, columns: &[&str], part: &str) -> String {
+    let n = sql.bind(Arg::Text(like_literal(part)));
+    let each: Vec<String> = columns
+        .iter()
+        .map(|column| format!("lower({column}) LIKE '%' || lower({n}) || '%' ESCAPE '\\'"))
+        .collect();
+    format!("({})", each.join(" OR "))
+}
+
+/// What a page is ordered by: the listing's instant, or a text column.
+#[derive(Clone, Copy)]
+enum SortKey {
+    Instant(&'static str),
+    Text(&'static str),
+}
+
+/// The sort key and direction `order` asks of `listing` (its own without one); a column the
+/// listing cannot be ordered by is a 400 naming `$orderby`.
+fn sort_of(listing: &Listing, order: Option<Order>) -> Result<(SortKey, bool), Error> {
+    let Some(order) = order else {
+        return Ok((SortKey::Instant(listing.sort), listing.descending));
+    };
+    if order.by == listing.sort {
+        return Ok((SortKey::Instant(listing.sort), order.descending));
+    }
+    match listing.orderable.iter().find(|c| **c == order.by) {
+        Some(column) => Ok((SortKey::Text(column), order.descending)),
+        None => Err(Error::bad_query(
+            "$orderby",
+            format!("ordering by '{}' is not supported", order.by),
+        )),
+    }
+}
+
+/// The expression a text sort compares: lowercased, by code point (see the module's note).
+fn text_key(dialect: Dialect, column: &str) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("lower({column})"),
+        Dialect::Postgres => format!("lower({column}) COLLATE \"C\""),
+    }
 }
 
 fn comparison(op: Op) -> &'static str {
     match op {
-        Op::Eq | Op::StartsWith => "=",
+        // Never asked for these: they are conditions of their own above.
+        Op::Eq | Op::StartsWith | Op::Contains => "=",
         Op::Ne => "<>",
         Op::Ge => ">=",
         Op::Gt => ">",
@@ -234,16 +313,31 @@ pub(crate) async fn page(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<(Vec<Row>, Option<Cursor>), Error> {
-    let (statement, top) = statement(store.dialect(), listing, query)?;
+    ordered_page(store, listing, query, None).await
+}
+
+/// One page like [`page`], in `order` (the listing's own when `None`).
+pub(crate) async fn ordered_page(
+    store: &SqlStore,
+    listing: &Listing,
+    query: &ListQuery,
+    order: Option<Order>,
+) -> Result<(Vec<Row>, Option<Cursor>), Error> {
+    let (statement, top) = built(store.dialect(), listing, query, order, Purpose::Page)?;
     let mut found = store.fetch_all_scanning(statement).await?;
     let next = if found.len() > top {
         found.truncate(top);
         let last = found
             .last()
             .ok_or_else(|| Error::Internal("a full page without a last row".to_string()))?;
+        let key = match sort_of(listing, order)?.0 {
+            SortKey::Instant(_) => None,
+            SortKey::Text(_) => Some(rows::text(last, "sort_key")?),
+        };
         Some(Cursor {
             created: rows::instant(last, listing.sort)?,
             id: rows::text(last, "id")?,
+            key,
         })
     } else {
         None
@@ -264,7 +358,7 @@ pub(crate) fn statement(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<(db::Query, usize), Error> {
-    built(dialect, listing, query, Purpose::Page)
+    built(dialect, listing, query, None, Purpose::Page)
 }
 
 /// The statement that counts every row `query`'s filter matches (`$count`): the page's
@@ -274,7 +368,7 @@ pub(crate) fn count_statement(
     listing: &Listing,
     query: &ListQuery,
 ) -> Result<db::Query, Error> {
-    built(dialect, listing, query, Purpose::Count).map(|(statement, _)| statement)
+    built(dialect, listing, query, None, Purpose::Count).map(|(statement, _)| statement)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -287,17 +381,41 @@ fn built(
     dialect: Dialect,
     listing: &Listing,
     query: &ListQuery,
+    order: Option<Order>,
     purpose: Purpose,
 ) -> Result<(db::Query, usize), Error> {
+    let (sort, descending) = sort_of(listing, order)?;
     let mut sql = Sql {
-        text: match purpose {
-            Purpose::Page => format!("SELECT {} FROM {}", listing.columns, listing.table),
-            Purpose::Count => format!("SELECT COUNT(*) AS n FROM {}", listing.table),
+        text: match (purpose, sort) {
+            (Purpose::Page, SortKey::Instant(_)) => {
+                format!("SELECT {} FROM {}", listing.columns, listing.table)
+            }
+            (Purpose::Page, SortKey::Text(column)) => format!(
+                "SELECT {}, {} AS sort_key FROM {}",
+                listing.columns,
+                text_key(dialect, column),
+                listing.table
+            ),
+            (Purpose::Count, _) => format!("SELECT COUNT(*) AS n FROM {}", listing.table),
         },
         args: Vec::new(),
     };
     let mut conditions = Vec::new();
     for predicate in &query.filter {
+        if predicate.field == USER_ANY_NAME && !listing.any_name.is_empty() {
+            match (&predicate.value, predicate.op) {
+                (Value::Text(part), Op::Contains) => {
+                    conditions.push(contains(&mut sql, listing.any_name, part));
+                    continue;
+                }
+                _ => {
+                    return Err(Error::bad_query(
+                        "$search",
+                        "the names are searched for any part of them, with text",
+                    ));
+                }
+            }
+        }
         let Some(&(column, kind)) = listing
             .filterable
             .iter()
@@ -312,6 +430,7 @@ fn built(
             (Value::Text(value), Op::StartsWith, Kind::Text) => {
                 starts_with(&mut sql, dialect, column, value)
             }
+            (Value::Text(value), Op::Contains, Kind::Text) => contains(&mut sql, &[column], value),
             (Value::Text(value), Op::Eq, Kind::Text) => {
                 let n = sql.bind(Arg::Text(value.clone()));
                 // Equality is the same in every deterministic collation; the one said here is
@@ -331,10 +450,10 @@ fn built(
                 let n = sql.bind(Arg::Text(value.clone()));
                 format!("{column} {} {n}", comparison(op))
             }
-            (_, Op::StartsWith, _) => {
+            (_, Op::StartsWith | Op::Contains, _) => {
                 return Err(Error::bad_query(
                     "$filter",
-                    format!("startswith applies to text, and '{column}' is not text"),
+                    format!("startswith and contains apply to text, and '{column}' is not text"),
                 ));
             }
             (Value::Bool(value), op @ (Op::Eq | Op::Ne), Kind::Number) => {
@@ -358,13 +477,28 @@ fn built(
         };
         conditions.push(condition);
     }
+    let beyond = if descending { "<" } else { ">" };
     if let Some(after) = query.after.as_ref().filter(|_| purpose == Purpose::Page) {
-        let sort = listing.sort;
-        let beyond = if listing.descending { "<" } else { ">" };
-        let at = sql.bind(Arg::Number(unix_millis(after.created)));
+        // The cursor must be one this order made: a time where time orders, a text key where
+        // text does.
+        let (key, at) = match (sort, &after.key) {
+            (SortKey::Instant(column), None) => (
+                column.to_string(),
+                sql.bind(Arg::Number(unix_millis(after.created))),
+            ),
+            (SortKey::Text(column), Some(key)) => {
+                (text_key(dialect, column), sql.bind(Arg::Text(key.clone())))
+            }
+            _ => {
+                return Err(Error::bad_query(
+                    "$skiptoken",
+                    "The $skiptoken was made for another order of this list; follow @odata.nextLink as given.",
+                ));
+            }
+        };
         let id = sql.bind(Arg::Text(after.id.clone()));
         conditions.push(format!(
-            "({sort} {beyond} {at} OR ({sort} = {at} AND id {beyond} {id}))"
+            "({key} {beyond} {at} OR ({key} = {at} AND id {beyond} {id}))"
         ));
     }
     if !conditions.is_empty() {
@@ -375,11 +509,14 @@ fn built(
     // arithmetic sound.
     let top = query.top.max(1);
     if purpose == Purpose::Page {
-        let direction = if listing.descending { "DESC" } else { "ASC" };
+        let direction = if descending { "DESC" } else { "ASC" };
+        let key = match sort {
+            SortKey::Instant(column) => column.to_string(),
+            SortKey::Text(column) => text_key(dialect, column),
+        };
         let limit = sql.bind(Arg::Number(i64::try_from(top).unwrap_or(i64::MAX - 1) + 1));
         sql.text.push_str(&format!(
-            " ORDER BY {sort} {direction}, id {direction} LIMIT {limit}",
-            sort = listing.sort
+            " ORDER BY {key} {direction}, id {direction} LIMIT {limit}"
         ));
     }
 
@@ -395,11 +532,12 @@ fn built(
 
 #[cfg(test)]
 mod tests {
-    use super::like_prefix;
+    use super::{like_literal, like_prefix};
 
     #[test]
     fn like_wildcards_in_the_value_are_escaped() {
         assert_eq!(like_prefix("50%_off\\"), "50\\%\\_off\\\\%");
         assert_eq!(like_prefix(""), "%");
+        assert_eq!(like_literal("a_b%\\"), "a\\_b\\%\\\\");
     }
 }

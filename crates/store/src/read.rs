@@ -10,7 +10,7 @@ use portcullis_core::directory::model::{
     SigningKey, Tenant, User,
 };
 use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
-use portcullis_core::kernel::query::{ListQuery, Page};
+use portcullis_core::kernel::query::{ListQuery, Order, Page};
 use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::logs::store::LogStore;
 use portcullis_core::methods::store::MethodStore;
@@ -175,7 +175,15 @@ impl DirectoryStore for SqlStore {
     }
 
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
-        let (found, next) = list::page(self, &list::USERS, query).await?;
+        self.list_users_in_order(query, None).await
+    }
+
+    async fn list_users_in_order(
+        &self,
+        query: &ListQuery,
+        order: Option<Order>,
+    ) -> Result<Page<User>> {
+        let (found, next) = list::ordered_page(self, &list::USERS, query, order).await?;
         let count = list::count(self, &list::USERS, query).await?;
         Ok(Page {
             items: decode_all(found, rows::user)?,

@@ -298,6 +298,8 @@ impl<S: Send + Sync> FromRequestParts<S> for OData {
                 "$select" => &mut options.select,
                 "$skiptoken" => &mut options.skiptoken,
                 "$count" => &mut options.count,
+                "$search" => &mut options.search,
+                "$orderby" => &mut options.orderby,
                 k if k.starts_with('$') => {
                     options.unsupported.push(k.to_string());
                     continue;

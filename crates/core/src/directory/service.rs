@@ -30,7 +30,7 @@ use crate::directory::tiers::{self, SensitiveAction};
 use crate::kernel::Deps;
 use crate::kernel::clock::graph_datetime;
 use crate::kernel::crypto::{hash_secret, verify_secret};
-use crate::kernel::query::{ListQuery, Page};
+use crate::kernel::query::{ListQuery, Order, Page};
 use crate::{Error, Result};
 
 /// The audit activity of adding or removing a client secret, as Entra names it.
@@ -607,6 +607,17 @@ impl Directory {
         query: &ListQuery,
     ) -> Result<Page<User>> {
         self.store().list_users(query).await
+    }
+
+    /// A page of users in `order` (by creation time without one): Graph's `$orderby`, the
+    /// portal's sortable columns.
+    pub async fn list_users_in_order(
+        &self,
+        _grant: &Granted<ReadUsers>,
+        query: &ListQuery,
+        order: Option<Order>,
+    ) -> Result<Page<User>> {
+        self.store().list_users_in_order(query, order).await
     }
 
     pub async fn update_user(

@@ -22,7 +22,7 @@ use crate::directory::model::{
     AppRoleAssignment, Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential,
     PolicyDocument, RoleAssignment, Tenant, User,
 };
-use crate::kernel::query::{ListQuery, Page};
+use crate::kernel::query::{ListQuery, Order, Page};
 
 /// Applies changes of type `C` with their audit entry, in one transaction.
 #[async_trait]
@@ -130,6 +130,13 @@ pub trait DirectoryStore: Commit<DirectoryChange> + Send + Sync + 'static {
     async fn user_by_upn(&self, upn: &str) -> Result<Option<User>>;
     /// Ordered by creation time, then id.
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
+    /// Ordered by `order` (display name, user principal name or creation time, either way),
+    /// then id; by creation time without one. A cursor made under another order is refused.
+    async fn list_users_in_order(
+        &self,
+        query: &ListQuery,
+        order: Option<Order>,
+    ) -> Result<Page<User>>;
 
     async fn group(&self, id: Uuid) -> Result<Option<Group>>;
     async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;

@@ -2,8 +2,11 @@
 //!
 //! Supported: `$filter` with `eq`, `ne`, `ge`, `gt`, `le`, `lt` and `startswith(…)`, joined by
 //! `and` and optionally parenthesised; `$top` (1–999); `$select`; `$skiptoken` (opaque, from
-//! `@odata.nextLink`). Anything else is refused with `Request_UnsupportedQuery` naming the
-//! option, rather than ignored: a filter that is silently dropped returns the wrong objects.
+//! `@odata.nextLink`); and, on the resources that say so ([`parse_ordered_list`]), `$search`
+//! (`"property:text"` clauses joined by `AND`, each matching any part of the property) and
+//! `$orderby` (one property, `asc` or `desc`). Anything else is refused with
+//! `Request_UnsupportedQuery` naming the option, rather than ignored: a filter that is silently
+//! dropped returns the wrong objects.
 //!
 //! Each resource lists the properties it can filter on ([`FilterField`]); the column names in
 //! that list are the only ones that ever reach SQL.
@@ -13,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::OffsetDateTime;
 
 use crate::kernel::clock::{from_unix_millis, graph_datetime, unix_millis};
-use crate::kernel::query::{Cursor, ListQuery, Op, Predicate, Value};
+use crate::kernel::query::{Cursor, ListQuery, Op, Order, Predicate, Value};
 use crate::{Error, Result};
 
 pub const DEFAULT_TOP: usize = 100;
@@ -53,6 +56,24 @@ pub const USER_FIELDS: &[FilterField] = &[
     field("mail", "mail", FieldKind::Text),
     field("accountEnabled", "account_enabled", FieldKind::Bool),
     field("userType", "user_type", FieldKind::Text),
+    field("createdDateTime", "created", FieldKind::Instant),
+];
+
+/// The user properties `$search` looks into (any part of the text).
+pub const USER_SEARCH_FIELDS: &[FilterField] = &[
+    field("displayName", "display_name", FieldKind::Text),
+    field("userPrincipalName", "user_principal_name", FieldKind::Text),
+    field("mail", "mail", FieldKind::Text),
+];
+
+/// Not a property: "the display name, the user principal name or the mail contains…", the
+/// portal's one search box. The store reads this name as those three columns, any of them.
+pub const USER_ANY_NAME: &str = "any_name";
+
+/// The user properties a list can be ordered by (`$orderby`), besides its own order.
+pub const USER_ORDER_FIELDS: &[FilterField] = &[
+    field("displayName", "display_name", FieldKind::Text),
+    field("userPrincipalName", "user_principal_name", FieldKind::Text),
     field("createdDateTime", "created", FieldKind::Instant),
 ];
 
@@ -119,6 +140,10 @@ pub struct QueryOptions {
     pub skiptoken: Option<String>,
     /// `$count`: `true` or `false`.
     pub count: Option<String>,
+    /// `$search`: taken only where [`parse_ordered_list`] is used.
+    pub search: Option<String>,
+    /// `$orderby`: taken only where [`parse_ordered_list`] is used.
+    pub orderby: Option<String>,
     /// Options present in the request that are not supported (`$orderby`, `$expand`…).
     pub unsupported: Vec<String>,
 }
@@ -128,6 +153,8 @@ pub struct QueryOptions {
 pub struct ListRequest {
     pub query: ListQuery,
     pub select: Option<Vec<String>>,
+    /// `$orderby`, where the resource takes it; `None`: the list's own order.
+    pub order: Option<Order>,
 }
 
 /// Parses the query options of a list request against a resource's filterable fields and its
@@ -137,12 +164,70 @@ pub fn parse_list(
     fields: &[FilterField],
     selectable: &[&str],
 ) -> Result<ListRequest> {
+    let refused = options.unsupported.first().cloned().or_else(|| {
+        [
+            ("$search", options.search.is_some()),
+            ("$orderby", options.orderby.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, given)| *given)
+        .map(|(name, _)| name.to_string())
+    });
+    if let Some(option) = refused {
+        return Err(Error::bad_query(
+            option.clone(),
+            format!("The query option '{option}' is not supported on this resource."),
+        ));
+    }
+    parse_list_options(options, fields, selectable)
+}
+
+/// Parses a list request like [`parse_list`], on a resource that can also be searched (in the
+/// `searchable` properties) and ordered (by one of the `sortable` ones).
+///
+/// Graph asks for `ConsistencyLevel: eventual` beside `$search` and `$orderby` on directory
+/// objects, as beside `$count`; Portcullis answers exactly with or without it.
+pub fn parse_ordered_list(
+    options: &QueryOptions,
+    fields: &[FilterField],
+    selectable: &[&str],
+    searchable: &[FilterField],
+    sortable: &[FilterField],
+) -> Result<ListRequest> {
     if let Some(option) = options.unsupported.first() {
         return Err(Error::bad_query(
             option.clone(),
             format!("The query option '{option}' is not supported on this resource."),
         ));
     }
+    let mut request = parse_list_options(options, fields, selectable)?;
+    if let Some(text) = &options.search {
+        request.query.filter.extend(parse_search(text, searchable)?);
+    }
+    request.order = options
+        .orderby
+        .as_deref()
+        .map(|text| parse_orderby(text, sortable))
+        .transpose()?;
+    // A page link made under one order means nothing under another.
+    if let Some(after) = &request.query.after {
+        let keyed = request.order.is_some_and(|o| {
+            sortable
+                .iter()
+                .any(|f| f.column == o.by && f.kind == FieldKind::Text)
+        });
+        if after.key.is_some() != keyed {
+            return Err(skiptoken_error());
+        }
+    }
+    Ok(request)
+}
+
+fn parse_list_options(
+    options: &QueryOptions,
+    fields: &[FilterField],
+    selectable: &[&str],
+) -> Result<ListRequest> {
     let top = match &options.top {
         None => DEFAULT_TOP,
         Some(text) => match text.trim().parse::<usize>() {
@@ -180,6 +265,119 @@ pub fn parse_list(
             count,
         },
         select,
+        order: None,
+    })
+}
+
+fn search_error(message: impl Into<String>) -> Error {
+    Error::bad_query("$search", message)
+}
+
+/// `$search`: one or more `"property:text"` clauses joined by `AND`, as Graph writes them for
+/// directory objects. Each clause matches the objects whose property holds the text anywhere,
+/// case-insensitively (Graph matches the start of each word; any part finds those and more).
+/// `OR`, `NOT`, and clauses without quotes or a property are refused by name, never guessed at.
+pub fn parse_search(text: &str, searchable: &[FilterField]) -> Result<Vec<Predicate>> {
+    let known = || {
+        searchable
+            .iter()
+            .map(|f| f.property)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(search_error("$search is empty."));
+    }
+    let mut out = Vec::new();
+    loop {
+        let Some(quoted) = rest.strip_prefix('"') else {
+            return Err(search_error(format!(
+                "$search takes quoted clauses such as \"displayName:joni\"; found '{rest}'."
+            )));
+        };
+        let Some((clause, after)) = quoted.split_once('"') else {
+            return Err(search_error("Unterminated quote in $search."));
+        };
+        let Some((property, value)) = clause.split_once(':') else {
+            return Err(search_error(format!(
+                "Each $search clause names a property, as in \"displayName:{clause}\"."
+            )));
+        };
+        let Some(field) = searchable.iter().find(|f| f.property == property.trim()) else {
+            return Err(search_error(format!(
+                "Searching '{}' is not supported; searchable properties: {}.",
+                property.trim(),
+                known()
+            )));
+        };
+        if value.is_empty() {
+            return Err(search_error(format!(
+                "The $search clause for '{}' has no text to look for.",
+                field.property
+            )));
+        }
+        out.push(Predicate {
+            field: field.column,
+            op: Op::Contains,
+            value: Value::Text(value.to_string()),
+        });
+        if out.len() > 8 {
+            return Err(search_error("$search has too many clauses."));
+        }
+        rest = after.trim_start();
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        match rest.split_once(char::is_whitespace) {
+            Some(("AND", next)) => rest = next.trim_start(),
+            Some(("OR", _)) => {
+                return Err(search_error(
+                    "'OR' is not supported in $search here; make one request per alternative.",
+                ));
+            }
+            _ => {
+                return Err(search_error(format!(
+                    "Expected AND between $search clauses; found '{rest}'."
+                )));
+            }
+        }
+    }
+}
+
+/// `$orderby`: one property and an optional `asc` or `desc`.
+pub fn parse_orderby(text: &str, sortable: &[FilterField]) -> Result<Order> {
+    let invalid = |message: String| Error::bad_query("$orderby", message);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (property, descending) = match words.as_slice() {
+        [property] => (*property, false),
+        [property, direction] if direction.eq_ignore_ascii_case("asc") => (*property, false),
+        [property, direction] if direction.eq_ignore_ascii_case("desc") => (*property, true),
+        _ => {
+            return Err(invalid(format!(
+                "$orderby takes one property and asc or desc, such as 'displayName desc'; found '{}'.",
+                text.trim()
+            )));
+        }
+    };
+    if property.contains(',') {
+        return Err(invalid(
+            "$orderby takes one property here; order by one at a time.".to_string(),
+        ));
+    }
+    let field = sortable
+        .iter()
+        .find(|f| f.property == property)
+        .ok_or_else(|| {
+            let known: Vec<&str> = sortable.iter().map(|f| f.property).collect();
+            invalid(format!(
+                "Ordering by '{property}' is not supported; supported properties: {}.",
+                known.join(", ")
+            ))
+        })?;
+    Ok(Order {
+        by: field.column,
+        descending,
     })
 }
 
@@ -229,22 +427,47 @@ pub fn apply_select(value: serde_json::Value, select: Option<&[String]>) -> serd
     }
 }
 
+/// The longest text sort key a skiptoken carries (a display name is at most 256 characters;
+/// lowercasing can lengthen one, never fourfold).
+const MAX_KEY_BYTES: usize = 4096;
+
+/// `ms:id` for a list in time order; `k:ms:id:key` for one ordered by text, where the key is
+/// the rest of the token (ids of keyed lists are GUIDs, which hold no colon).
 pub fn encode_skiptoken(cursor: &Cursor) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", unix_millis(cursor.created), cursor.id))
+    let created = unix_millis(cursor.created);
+    URL_SAFE_NO_PAD.encode(match &cursor.key {
+        None => format!("{created}:{}", cursor.id),
+        Some(key) => format!("k:{created}:{}:{key}", cursor.id),
+    })
+}
+
+fn skiptoken_error() -> Error {
+    Error::bad_query(
+        "$skiptoken",
+        "The $skiptoken is not one this server issued; follow @odata.nextLink as given.",
+    )
 }
 
 pub fn decode_skiptoken(token: &str) -> Result<Cursor> {
-    let invalid = || {
-        Error::bad_query(
-            "$skiptoken",
-            "The $skiptoken is not one this server issued; follow @odata.nextLink as given.",
-        )
-    };
+    let invalid = skiptoken_error;
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim())
         .map_err(|_| invalid())?;
     let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (ms, id) = text.split_once(':').ok_or_else(invalid)?;
+    let (text, keyed) = match text.strip_prefix("k:") {
+        Some(rest) => (rest, true),
+        None => (text.as_str(), false),
+    };
+    let (ms, rest) = text.split_once(':').ok_or_else(invalid)?;
+    let (id, key) = if keyed {
+        let (id, key) = rest.split_once(':').ok_or_else(invalid)?;
+        if key.len() > MAX_KEY_BYTES {
+            return Err(invalid());
+        }
+        (id, Some(key.to_string()))
+    } else {
+        (rest, None)
+    };
     let ms: i64 = ms.parse().map_err(|_| invalid())?;
     if id.is_empty() || id.len() > 64 {
         return Err(invalid());
@@ -252,6 +475,7 @@ pub fn decode_skiptoken(token: &str) -> Result<Cursor> {
     Ok(Cursor {
         created: from_unix_millis(ms),
         id: id.to_string(),
+        key,
     })
 }
 
@@ -562,6 +786,7 @@ pub fn cursor(created: OffsetDateTime, id: impl ToString) -> Cursor {
     Cursor {
         created,
         id: id.to_string(),
+        key: None,
     }
 }
 
@@ -633,5 +858,61 @@ mod tests {
         let c = cursor(from_unix_millis(1_700_000_000_123), "abc");
         assert_eq!(decode_skiptoken(&encode_skiptoken(&c)).unwrap(), c);
         assert!(decode_skiptoken("!!").is_err());
+        let keyed = Cursor {
+            key: Some("joni: o'neil".into()),
+            ..cursor(from_unix_millis(1), "0b0e4a8c-9f0e-4c51-a1a3-3b2f0b7f1d11")
+        };
+        assert_eq!(decode_skiptoken(&encode_skiptoken(&keyed)).unwrap(), keyed);
+    }
+
+    #[test]
+    fn search_clauses_become_contains_predicates() {
+        let p = parse_search(
+            r#""displayName:van der" AND "mail:50%""#,
+            USER_SEARCH_FIELDS,
+        )
+        .unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].field, "display_name");
+        assert_eq!(p[0].op, Op::Contains);
+        assert_eq!(p[0].value, Value::Text("van der".into()));
+        assert_eq!(p[1].value, Value::Text("50%".into()));
+        for (text, needle) in [
+            ("", "empty"),
+            ("joni", "quoted"),
+            (r#""joni""#, "names a property"),
+            (r#""password:x""#, "not supported"),
+            (r#""displayName:""#, "no text"),
+            (r#""displayName:a" OR "mail:b""#, "'OR'"),
+            (r#""displayName:a" "mail:b""#, "Expected AND"),
+            (r#""displayName:a"#, "Unterminated"),
+        ] {
+            let err = parse_search(text, USER_SEARCH_FIELDS).unwrap_err();
+            assert_eq!(err.target(), Some("$search"), "{text}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn orderby_takes_one_known_property_and_a_direction() {
+        let o = parse_orderby("displayName desc", USER_ORDER_FIELDS).unwrap();
+        assert_eq!((o.by, o.descending), ("display_name", true));
+        let o = parse_orderby("createdDateTime", USER_ORDER_FIELDS).unwrap();
+        assert_eq!((o.by, o.descending), ("created", false));
+        for text in ["mail", "displayName sideways", "displayName,mail", ""] {
+            let err = parse_orderby(text, USER_ORDER_FIELDS).unwrap_err();
+            assert_eq!(err.target(), Some("$orderby"), "{text}");
+        }
+        // Elsewhere both are refused by name.
+        let opts = QueryOptions {
+            orderby: Some("displayName".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            parse_list(&opts, GROUP_FIELDS, &["id"])
+                .unwrap_err()
+                .target(),
+            Some("$orderby")
+        );
     }
 }

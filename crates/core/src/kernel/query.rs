@@ -23,6 +23,10 @@ pub enum Op {
     Ne,
     /// Case-insensitive prefix match.
     StartsWith,
+    /// Case-insensitive match of any part of the text. Nothing in the value is a wildcard: a
+    /// search for `50%` finds `50%` and nothing else. No index serves it; every row the other
+    /// predicates leave is read.
+    Contains,
     Ge,
     Gt,
     Le,
@@ -42,6 +46,20 @@ pub enum Value {
 pub struct Cursor {
     pub created: OffsetDateTime,
     pub id: String,
+    /// The lowercased text the list was ordered by, when it was ordered by a text column
+    /// ([`Order::by`]); `None` when ordered by time.
+    pub key: Option<String>,
+}
+
+/// The order of a list other than its own (creation time, then id): a column and a direction,
+/// always followed by the id so that equal values still page in one fixed order.
+///
+/// `by` is a column name from core's per-resource whitelist ([`crate::kernel::odata`]), never
+/// text from a request; text columns are ordered case-insensitively, by code point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub by: &'static str,
+    pub descending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

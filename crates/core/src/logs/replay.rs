@@ -586,6 +586,7 @@ impl SignInLogs {
                     after = Some(Cursor {
                         created: last.created,
                         id: last.id.to_string(),
+                        key: None,
                     });
                 }
                 _ => break,

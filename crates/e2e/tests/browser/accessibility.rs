@@ -234,7 +234,9 @@ async fn every_page_passes_the_accessibility_check() {
         "/admin".to_string(),
         "/admin/users".into(),
         "/admin/users/new".into(),
+        "/admin/users?q=sher&sort=name&dir=desc".into(),
         format!("/admin/users/{joni_id}"),
+        format!("/admin/users/{joni_id}/edit"),
         format!("/admin/users/{joni_id}/delete"),
         "/admin/groups".into(),
         format!("/admin/groups/{group_id}"),
@@ -298,6 +300,18 @@ async fn every_page_passes_the_accessibility_check() {
     )
     .await;
     found.extend(check(&b, "new user: with errors").await);
+
+    // The profile form answered with its errors.
+    b.goto(&format!("/admin/users/{joni_id}/edit")).await;
+    b.fill("Display name", "").await;
+    b.fill("Email (optional)", "not a mail").await;
+    b.click("Save profile").await;
+    b.until(
+        "the profile form with its errors",
+        "document.readyState === 'complete' && document.getElementById('error-summary')",
+    )
+    .await;
+    found.extend(check(&b, "edit profile: with errors").await);
 
     b.close().await;
     t.stop().await;

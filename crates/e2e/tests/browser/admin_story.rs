@@ -158,8 +158,8 @@ async fn an_administrator_issues_a_pass_switches_a_policy_to_report_only_and_rea
     // more than once).
     admin.click("Users").await;
     admin.until_path("/admin/users").await;
-    admin.fill("User principal name starts with", "joni").await;
-    admin.click("Filter").await;
+    admin.fill("Search users", "joni").await;
+    admin.click("Search").await;
     admin.until_text("Joni Sherman").await;
     admin.screenshot("users-filtered").await;
     admin.click("Joni Sherman").await;

@@ -16,4 +16,5 @@ mod story;
 mod trusted_pages;
 mod use_case_1;
 mod use_case_2;
+mod users_view;
 mod views;

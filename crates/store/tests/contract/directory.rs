@@ -579,6 +579,7 @@ async fn keyset_paging_has_no_duplicates_or_gaps(store: SqlStore) {
             after: Some(Cursor {
                 created: expected[5].created_date_time,
                 id: expected[5].id.to_string(),
+                key: None,
             }),
             count: false,
         })

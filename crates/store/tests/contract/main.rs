@@ -86,6 +86,7 @@ mod passkeys;
 mod prefixes;
 mod round_trips;
 mod schema;
+mod search;
 mod sessions;
 mod sign_in_logs;
 mod signin_flows;

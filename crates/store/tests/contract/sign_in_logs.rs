@@ -177,6 +177,7 @@ async fn replay_reads_contexts_in_time_order_in_batches_within_the_window(store:
         after = Some(Cursor {
             created: last.created,
             id: last.id.to_string(),
+            key: None,
         });
         read.extend(batch);
     }

@@ -361,7 +361,8 @@ async fn bad_query_options_are_refused_by_name() {
         ("$top=ten", "$top"),
         ("$select=id,passwordHash", "$select"),
         ("$skiptoken=forged", "$skiptoken"),
-        ("$orderby=displayName", "$orderby"),
+        ("$orderby=mail", "$orderby"),
+        ("$search=joni", "$search"),
         ("$expand=memberOf", "$expand"),
         ("$top=1&$top=2", "$top"),
     ] {

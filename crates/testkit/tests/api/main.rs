@@ -36,3 +36,4 @@ mod signin;
 mod signing_algorithms;
 mod tiers;
 mod trust;
+mod users_view;

@@ -177,6 +177,8 @@ pub(crate) fn whole_collection(
             ("$filter", odata.options.filter.is_some()),
             ("$top", odata.options.top.is_some()),
             ("$skiptoken", odata.options.skiptoken.is_some()),
+            ("$search", odata.options.search.is_some()),
+            ("$orderby", odata.options.orderby.is_some()),
         ]
         .into_iter()
         .find(|(_, given)| *given)

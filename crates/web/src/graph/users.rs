@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use portcullis_core::directory::authz::{ReadGroups, ReadUsers, RevokeUserSessions, WriteUsers};
 use portcullis_core::directory::model::{Group, User};
 use portcullis_core::directory::{NewUser, UserPatch};
-use portcullis_core::kernel::odata::{self, USER_FIELDS};
+use portcullis_core::kernel::odata::{self, USER_FIELDS, USER_ORDER_FIELDS, USER_SEARCH_FIELDS};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -45,9 +45,13 @@ pub(super) fn group_json(g: &Group) -> Value {
     v
 }
 
-/// List users. Supports `$filter` (eq, ne, startswith, ge/le on createdDateTime), `$top`, `$select`.
+/// List users. Supports `$filter` (eq, ne, startswith, ge/le on createdDateTime), `$top`,
+/// `$select`, `$count`, `$search` (`"displayName:jo"`, `"userPrincipalName:…"`, `"mail:…"`,
+/// joined by AND: any part of the property, case-insensitive) and `$orderby` (displayName,
+/// userPrincipalName or createdDateTime, asc or desc). `ConsistencyLevel: eventual`, which
+/// Graph asks for beside `$search` and `$count`, is accepted and not needed.
 #[utoipa::path(get, path = "/users", tag = "users",
-    params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
+    params(("$filter" = Option<String>, Query), ("$search" = Option<String>, Query), ("$orderby" = Option<String>, Query), ("$count" = Option<bool>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of users"), (status = 400, description = "Unsupported or malformed query option")),
     security(("bearer" = ["User.Read.All"])))]
 async fn list_users(
@@ -55,8 +59,17 @@ async fn list_users(
     Authorized(grant): Authorized<ReadUsers>,
     od: OData,
 ) -> ApiResult<Json<Value>> {
-    let list = odata::parse_list(&od.options, USER_FIELDS, USER_PROPERTIES)?;
-    let page = state.directory.list_users(&grant, &list.query).await?;
+    let list = odata::parse_ordered_list(
+        &od.options,
+        USER_FIELDS,
+        USER_PROPERTIES,
+        USER_SEARCH_FIELDS,
+        USER_ORDER_FIELDS,
+    )?;
+    let page = state
+        .directory
+        .list_users_in_order(&grant, &list.query, list.order)
+        .await?;
     Ok(collection(&state, "users", page, &list, &od, |v| v))
 }
 
@@ -232,10 +245,10 @@ async fn user_transitive_member_of(
     member_of(&state, &users, &groups, &id, true, &od).await
 }
 
-/// The number of users (that `$filter` matches), as plain text, as Graph's `/users/$count`
-/// answers. `ConsistencyLevel: eventual` is accepted and not needed.
+/// The number of users (that `$filter` and `$search` match), as plain text, as Graph's
+/// `/users/$count` answers. `ConsistencyLevel: eventual` is accepted and not needed.
 #[utoipa::path(get, path = "/users/$count", tag = "users",
-    params(("$filter" = Option<String>, Query)),
+    params(("$filter" = Option<String>, Query), ("$search" = Option<String>, Query)),
     responses((status = 200, description = "The count", body = String, content_type = "text/plain")),
     security(("bearer" = ["User.Read.All"])))]
 async fn count_users(
@@ -244,7 +257,14 @@ async fn count_users(
     od: OData,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    let mut list = odata::parse_list(&od.options, USER_FIELDS, USER_PROPERTIES)?;
+    // `$search` narrows the count as it narrows the list; an order changes nothing here.
+    let mut list = odata::parse_ordered_list(
+        &od.options,
+        USER_FIELDS,
+        USER_PROPERTIES,
+        USER_SEARCH_FIELDS,
+        USER_ORDER_FIELDS,
+    )?;
     list.query.count = true;
     list.query.top = 1;
     let page = state.directory.list_users(&grant, &list.query).await?;

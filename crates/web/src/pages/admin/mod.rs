@@ -69,6 +69,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "confirm.html",
     "users.html",
     "user_new.html",
+    "user_edit.html",
     "user.html",
     "tap_issued.html",
     "groups.html",
@@ -460,6 +461,7 @@ pub fn done(path: &str, code: &str) -> PageResult {
 fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "user-created" => "The user was created.",
+        "profile-saved" => "The profile was saved.",
         "user-deleted" => "The user was deleted.",
         "user-enabled" => "The account was enabled: the person can sign in.",
         "user-disabled" => "The account was disabled: the person can no longer sign in.",

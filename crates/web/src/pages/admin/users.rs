@@ -1,5 +1,9 @@
-//! Users: the list, a new account, and one person's page — account state, groups, roles,
-//! passkeys and their Temporary Access Pass.
+//! Users: the list (searched by any part of a name, sorted, counted), a new account, and one
+//! person's page — their profile and its editing, account state, groups, roles, passkeys and
+//! their Temporary Access Pass.
+//!
+//! What it must never do: decide who may change whom. Editing a profile is Graph's
+//! `PATCH /users/{id}`, the same core call, permission, audit entry and privileged-target rule.
 
 use std::sync::Arc;
 
@@ -12,9 +16,11 @@ use portcullis_core::directory::authz::{
     ReadGroups, ReadRoles, ReadUserMethods, ReadUsers, RevokeUserSessions, WriteGroupMembers,
     WriteRoles, WriteUserMethods, WriteUsers,
 };
-use portcullis_core::directory::model::User;
+use portcullis_core::directory::model::{User, UserType};
 use portcullis_core::directory::roles::{BUILT_IN_ROLES, built_in_role};
 use portcullis_core::directory::{NewRoleAssignment, NewUser, UserPatch};
+use portcullis_core::kernel::odata::USER_ANY_NAME;
+use portcullis_core::kernel::query::Order;
 use portcullis_core::methods::tap::NewTemporaryAccessPass;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -31,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(list).post(create))
         .route("/admin/users/new", get(new_form))
         .route("/admin/users/{id}", get(show))
+        .route("/admin/users/{id}/edit", get(edit_form).post(edit))
         .route("/admin/users/{id}/delete", get(confirm_delete).post(delete))
         .route("/admin/users/{id}/state", post(set_state))
         .route(
@@ -70,12 +77,98 @@ fn user_row(u: &User) -> serde_json::Value {
     })
 }
 
-/// The list, filtered by name or userPrincipalName prefix and account state; filters and the
-/// page live in the URL.
+/// A column the list can be sorted by, as the URL names it (`sort=`), with `dir=asc|desc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SortColumn {
+    Name,
+    PrincipalName,
+    Created,
+}
+
+impl SortColumn {
+    const ALL: [SortColumn; 3] = [
+        SortColumn::Name,
+        SortColumn::PrincipalName,
+        SortColumn::Created,
+    ];
+
+    fn param(self) -> &'static str {
+        match self {
+            SortColumn::Name => "name",
+            SortColumn::PrincipalName => "upn",
+            SortColumn::Created => "created",
+        }
+    }
+
+    /// The column core's whitelist names for it.
+    fn column(self) -> &'static str {
+        match self {
+            SortColumn::Name => "display_name",
+            SortColumn::PrincipalName => "user_principal_name",
+            SortColumn::Created => "created",
+        }
+    }
+}
+
+/// The order the URL asks for: a column and whether it runs descending. Without `sort` the
+/// list is in the order people were created, oldest first, as it always was.
+fn sort_of(query: &Query) -> Result<(SortColumn, bool), &'static str> {
+    let column = match query.get("sort") {
+        "" => SortColumn::Created,
+        asked => SortColumn::ALL
+            .into_iter()
+            .find(|c| c.param() == asked)
+            .ok_or("Sort by name, user principal name or created.")?,
+    };
+    let descending = match query.get("dir") {
+        "" | "asc" => false,
+        "desc" => true,
+        _ => return Err("Sort ascending or descending."),
+    };
+    Ok((column, descending))
+}
+
+/// The links of the sortable column headers, filters kept and paging restarted: the sorted
+/// column's link turns its direction around, the others sort ascending. With `aria-sort`.
+fn sort_headers(query: &Query, current: (SortColumn, bool)) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    for column in SortColumn::ALL {
+        let is_current = column == current.0;
+        let descending = is_current && !current.1;
+        let link = query.link_with(
+            "/admin/users",
+            &[
+                ("sort", column.param()),
+                ("dir", if descending { "desc" } else { "asc" }),
+            ],
+        );
+        let aria = match (is_current, current.1) {
+            (false, _) => "none",
+            (true, false) => "ascending",
+            (true, true) => "descending",
+        };
+        headers.insert(
+            column.param().to_string(),
+            json!({ "link": link, "ariaSort": aria }),
+        );
+    }
+    serde_json::Value::Object(headers)
+}
+
+/// The list: searched by any part of the display name, user principal name or mail, filtered
+/// by account state (and, from older links, by name or userPrincipalName prefix), sorted by a
+/// column, counted; the search, the order and the page live in the URL.
 async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Query) -> PageResult {
     let grant = portal.grant::<ReadUsers>("users")?;
     let mut filter = Vec::new();
     let mut errors = FieldErrors::new();
+    if !query.get("q").is_empty() {
+        filter.push(Predicate {
+            field: USER_ANY_NAME,
+            op: Op::Contains,
+            value: QueryValue::Text(query.get("q").to_string()),
+        });
+    }
     if !query.get("name").is_empty() {
         filter.push(Predicate {
             field: "display_name",
@@ -101,24 +194,42 @@ async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Quer
             errors.insert("state".into(), "Choose enabled, disabled or any.".into());
         }
     }
+    let sort = sort_of(&query).unwrap_or_else(|message| {
+        errors.insert("form".into(), message.into());
+        (SortColumn::Created, false)
+    });
     if !errors.is_empty() {
         return Ok(portal.render(
             StatusCode::BAD_REQUEST,
             "admin/users.html",
             "users",
-            json!({ "users": [], "errors": errors, "filters": filters(&query) }),
+            json!({
+                "users": [],
+                "errors": errors,
+                "filters": filters(&query),
+                "sort": sort_headers(&query, (SortColumn::Created, false)),
+            }),
         ));
     }
+    let mut list = query.list(filter)?;
+    // "N users" above the table: every user the search matches, not only this page's.
+    list.count = true;
+    let order = Order {
+        by: sort.0.column(),
+        descending: sort.1,
+    };
     let page = state
         .directory
-        .list_users(&grant, &query.list(filter)?)
+        .list_users_in_order(&grant, &list, Some(order))
         .await?;
     portal.page(
         "admin/users.html",
         "users",
         json!({
             "users": page.items.iter().map(user_row).collect::<Vec<_>>(),
+            "count": page.count,
             "filters": filters(&query),
+            "sort": sort_headers(&query, sort),
             "pager": query.pager("/admin/users", page.next.as_ref()),
             "can_create": portal.may::<WriteUsers>(),
             "errors": {},
@@ -127,7 +238,12 @@ async fn list(State(state): State<Arc<PortalState>>, portal: Portal, query: Quer
 }
 
 fn filters(query: &Query) -> serde_json::Value {
-    json!({ "name": query.get("name"), "upn": query.get("upn"), "state": query.get("state") })
+    json!({
+        "q": query.get("q"),
+        "name": query.get("name"),
+        "upn": query.get("upn"),
+        "state": query.get("state"),
+    })
 }
 
 async fn new_form(portal: Portal) -> PageResult {
@@ -191,6 +307,115 @@ async fn show(
     Path(id): Path<String>,
 ) -> PageResult {
     user_page(&state, &portal, &id, StatusCode::OK, None).await
+}
+
+/// The fields of the "Edit profile" form, by the API's property names.
+const PROFILE_FIELDS: &[&str] = &["displayName", "userPrincipalName", "mail", "userType"];
+
+/// The edit form, filled from the person as they are.
+async fn edit_form(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Path(id): Path<String>,
+) -> PageResult {
+    portal.grant::<WriteUsers>("changing users")?;
+    // User.ReadWrite.All implies User.Read.All: whoever may save the form may read the person.
+    let read = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&read, &id).await?;
+    let values = json!({
+        "displayName": user.display_name,
+        "userPrincipalName": user.user_principal_name,
+        "mail": user.mail,
+        "userType": user.user_type.as_str(),
+    });
+    Ok(edit_page(
+        &portal,
+        StatusCode::OK,
+        &user,
+        values,
+        FieldErrors::new(),
+    ))
+}
+
+fn edit_page(
+    portal: &Portal,
+    status: StatusCode,
+    user: &User,
+    values: serde_json::Value,
+    errors: FieldErrors,
+) -> axum::response::Response {
+    portal.render(
+        status,
+        "admin/user_edit.html",
+        "users",
+        json!({
+            "user": user_row(user),
+            "values": values,
+            "user_types": [["Member", "Member"], ["Guest", "Guest"]],
+            "errors": errors,
+        }),
+    )
+}
+
+/// Saves the profile through Graph's PATCH: only what changed is written and audited, and a
+/// change the privileged-target rule refuses is shown at the top of the form, input kept.
+async fn edit(
+    State(state): State<Arc<PortalState>>,
+    portal: Portal,
+    Audit(request): Audit,
+    Path(id): Path<String>,
+    form: FormData,
+) -> PageResult {
+    let grant = portal.grant::<WriteUsers>("changing users")?;
+    let read = portal.grant::<ReadUsers>("users")?;
+    let user = state.directory.user(&read, &id).await?;
+    let mail = form.text("mail");
+    let typed = json!({
+        "displayName": form.text("displayName"),
+        "userPrincipalName": form.text("userPrincipalName"),
+        "mail": mail,
+        "userType": form.text("userType"),
+    });
+    let user_type = match form.text("userType") {
+        "Member" => UserType::Member,
+        "Guest" => UserType::Guest,
+        _ => {
+            let errors = one_error("userType", "Choose Member or Guest.");
+            return Ok(edit_page(
+                &portal,
+                StatusCode::BAD_REQUEST,
+                &user,
+                typed,
+                errors,
+            ));
+        }
+    };
+    // Every field as typed: core compares them with the profile and changes, audits and
+    // judges (the privileged-target rule) only those that differ.
+    let patch = UserPatch {
+        display_name: Some(form.text("displayName").to_string()),
+        user_principal_name: Some(form.text("userPrincipalName").to_string()),
+        mail: Some((!mail.is_empty()).then(|| mail.to_string())),
+        user_type: Some(user_type),
+        ..UserPatch::default()
+    };
+    match state
+        .directory
+        .update_user(&grant, &request, &user.id.to_string(), patch)
+        .await
+    {
+        Ok(saved) => done(&format!("/admin/users/{}", saved.id), "profile-saved"),
+        Err(e) => {
+            let (status, mut errors) = refusal(e, PROFILE_FIELDS)?;
+            // A taken userPrincipalName is a conflict with no field named; it is that field's.
+            if status == StatusCode::CONFLICT
+                && let Some(message) = errors.remove("form")
+            {
+                errors.insert("userPrincipalName".into(), message);
+            }
+            Ok(edit_page(&portal, status, &user, typed, errors))
+        }
+    }
 }
 
 /// One person's page. `problem` is a refused action: which section it belongs to and the
