@@ -26,8 +26,7 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::directory::audit::{
-    self,
-    AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
+    self, AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
 use crate::directory::authz::{Actor, Granted, ReadPolicies, WriteConditionalAccess};
 use crate::directory::model::{DocumentKind, PolicyDocument, UserType};

@@ -6,19 +6,23 @@
 //! and authorized, for a reason about its target, is recorded as an entry with result
 //! `failure` and a `resultReason` in words ([`refusal_reason`] decides which refusals those
 //! are, once). Nothing else of the operation is written. The entry is the one the operation
-//! would have written, so it names the attempted activity and target. Two paths lead here and
-//! both end in the same function: a refusal found before the commit ([`record_refusal`], the
-//! ladder, the tiers, the lockout guard) and one the database gives at the commit (a name
-//! taken, a member already present, a row gone: the store hands the entry to
-//! [`DirectoryAudit::failed`] when its transaction fails).
+//! would have written, so it names the attempted activity and target. Two paths lead here,
+//! both through this module: a refusal a rule finds before the commit ([`record_refusal`]: the
+//! ladder, the tiers, the lockout guard, a member already present) and one the database gives
+//! at the commit (a name taken, a row gone: the store's commit hands the entry it carried to
+//! [`DirectoryAudit::failed`] when its transaction fails, and writes what comes back).
 //!
 //! Not recorded: malformed requests (400: nothing was attempted), unauthenticated calls (401:
 //! an anonymous caller must not be able to write to the audit log at all) and callers lacking
-//! the operation's permission (403 at the edge: the request never reached an operation, so
-//! there is no activity or target to record; the web layer logs them). Recorded refusals are
-//! bounded per initiator by [`FailureBudget`], so a loop of refused calls by a signed-in caller
-//! cannot grow the log without limit: past the budget they are counted, not written, and the
-//! next entry recorded for that caller says how many were left out.
+//! the operation's permission entirely (403 at the edge, decided by the `Authorized<P>`
+//! extractor before any operation is chosen: there is no activity or target to record, and the
+//! server's log has the refusal with the request id). A refusal *after* the permission, by a
+//! rule about the target, is recorded even as a 403 (the tiers' "no role of yours may do this
+//! to this person"): that is the security-relevant case, an administrator reaching past their
+//! standing. Recorded refusals are bounded per initiator by [`FailureBudget`], so a loop of
+//! refused calls by a signed-in caller cannot grow the log without limit: past the budget they
+//! are counted, not written, and the next entry recorded for that caller says how many were
+//! left out (`additionalDetails` `suppressedFailures`).
 //!
 //! Must never: record a refusal whose entry would carry a secret, or write a failure entry in
 //! the transaction of a change (a failure entry means nothing was changed).
@@ -31,11 +35,11 @@ use uuid::Uuid;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use crate::Error;
 use crate::directory::authz::Actor;
 use crate::directory::store::DirectoryStore;
 use crate::kernel::clock::{graph_datetime, unix_millis};
 use crate::kernel::error::ErrorCode;
-use crate::Error;
 
 /// `result` of an entry whose change was made.
 pub const SUCCESS: &str = "success";
@@ -396,9 +400,11 @@ mod tests {
                 }),
                 app: None,
             },
-            target_resources: vec![
-                TargetResource::new("User", "x", "X").modified("mail", None, Some(&"a".into())),
-            ],
+            target_resources: vec![TargetResource::new("User", "x", "X").modified(
+                "mail",
+                None,
+                Some(&"a".into()),
+            )],
             additional_details: Vec::new(),
         }
     }

@@ -38,8 +38,7 @@
 use uuid::Uuid;
 
 use crate::directory::audit::{
-    self,
-    AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
+    self, AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
 use crate::directory::authz::{Actor, Granted, Permission, perm};
 use crate::directory::model::User;

@@ -721,12 +721,24 @@ mod tests {
             assert_eq!(p[0].value, Value::Text(id.to_lowercase()));
         }
         for (text, needle) in [
-            ("targetResources/all(t: t/id eq 'a')", "Only 'targetResources/any"),
+            (
+                "targetResources/all(t: t/id eq 'a')",
+                "Only 'targetResources/any",
+            ),
             ("targetResources/any(t: t/id ne 'a')", "Only eq"),
-            ("targetResources/any(t: t/displayName eq 'a')", "not supported"),
-            ("targetResources/any(t: u/id eq 'a')", "Expected targetResources/any"),
+            (
+                "targetResources/any(t: t/displayName eq 'a')",
+                "not supported",
+            ),
+            (
+                "targetResources/any(t: u/id eq 'a')",
+                "Expected targetResources/any",
+            ),
             ("targetResources/any()", "Expected targetResources/any"),
-            ("targetResources/any(t: t/id eq 'a' and t/id eq 'b')", "Only one"),
+            (
+                "targetResources/any(t: t/id eq 'a' and t/id eq 'b')",
+                "Only one",
+            ),
             ("targetResources/any(t: t/id eq '')", "non-empty"),
             ("targetResources/id eq 'a'", "not supported"),
             ("additionalDetails/any(d: d/key eq 'a')", "Lambda filters"),

@@ -44,10 +44,17 @@ async fn entries_are_found_by_target_newest_first(store: SqlStore) {
         entry.target_resources = vec![TargetResource::new("User", joni, "Joni")];
         if i == 3 {
             // Two targets, one of them twice: indexed once each.
-            entry.target_resources.push(TargetResource::new("Group", group, "Sales"));
-            entry.target_resources.push(TargetResource::new("Group", group, "Sales"));
+            entry
+                .target_resources
+                .push(TargetResource::new("Group", group, "Sales"));
+            entry
+                .target_resources
+                .push(TargetResource::new("Group", group, "Sales"));
         }
-        store.commit(Vec::<Change>::new(), Some(entry)).await.unwrap();
+        store
+            .commit(Vec::<Change>::new(), Some(entry))
+            .await
+            .unwrap();
     }
     // Somebody else's entry.
     store
@@ -65,8 +72,15 @@ async fn entries_are_found_by_target_newest_first(store: SqlStore) {
         about(&store, &joni.to_string().to_uppercase(), 100).await,
         expected
     );
-    assert_eq!(about(&store, &group.to_string(), 100).await, vec!["About Joni 3"]);
-    assert!(about(&store, &Uuid::new_v4().to_string(), 100).await.is_empty());
+    assert_eq!(
+        about(&store, &group.to_string(), 100).await,
+        vec!["About Joni 3"]
+    );
+    assert!(
+        about(&store, &Uuid::new_v4().to_string(), 100)
+            .await
+            .is_empty()
+    );
 
     // Paged, with the other filters.
     let first = store
@@ -155,7 +169,11 @@ async fn a_change_the_database_refuses_is_recorded_as_its_failure(store: SqlStor
     assert!(again.is_err());
     assert!(
         store
-            .list_audits(&query(vec![pred("id", Op::Eq, text(&system.id.to_string()))]))
+            .list_audits(&query(vec![pred(
+                "id",
+                Op::Eq,
+                text(&system.id.to_string())
+            )]))
             .await
             .unwrap()
             .items
@@ -169,13 +187,23 @@ async fn failure_entries_are_bounded_per_initiator(store: SqlStore) {
     for _ in 0..200 {
         let mut entry = audit("Delete user", "UserManagement", T0, admin);
         entry.result = FAILURE.to_string();
-        store.commit(Vec::<Change>::new(), Some(entry)).await.unwrap();
+        store
+            .commit(Vec::<Change>::new(), Some(entry))
+            .await
+            .unwrap();
     }
     let mut entry = audit("Delete user", "UserManagement", T0, other);
     entry.result = FAILURE.to_string();
-    store.commit(Vec::<Change>::new(), Some(entry)).await.unwrap();
+    store
+        .commit(Vec::<Change>::new(), Some(entry))
+        .await
+        .unwrap();
     let by = |who: Uuid| {
-        query(vec![pred("initiated_by_id", Op::Eq, text(&who.to_string()))])
+        query(vec![pred(
+            "initiated_by_id",
+            Op::Eq,
+            text(&who.to_string()),
+        )])
     };
     let count = |q: ListQuery| {
         let store = store.clone();
@@ -191,7 +219,11 @@ async fn failure_entries_are_bounded_per_initiator(store: SqlStore) {
         .await
         .unwrap();
     let written = store
-        .list_audits(&query(vec![pred("id", Op::Eq, text(&later.id.to_string()))]))
+        .list_audits(&query(vec![pred(
+            "id",
+            Op::Eq,
+            text(&later.id.to_string()),
+        )]))
         .await
         .unwrap()
         .items;
@@ -204,7 +236,10 @@ async fn failure_entries_are_bounded_per_initiator(store: SqlStore) {
     // Successes are never bounded.
     for i in 0..30 {
         let entry = audit("Update user", "UserManagement", T0 + 70_000 + i, admin);
-        store.commit(Vec::<Change>::new(), Some(entry)).await.unwrap();
+        store
+            .commit(Vec::<Change>::new(), Some(entry))
+            .await
+            .unwrap();
     }
     assert_eq!(
         count(ListQuery {
@@ -250,7 +285,11 @@ fn older_entries(joni: Uuid, group: Uuid) -> (String, Vec<Uuid>) {
     let mut rows = String::new();
     let mut about_joni = Vec::new();
     for (i, targets) in [
-        vec![TargetResource::new("User", joni.to_string().to_uppercase(), "Joni")],
+        vec![TargetResource::new(
+            "User",
+            joni.to_string().to_uppercase(),
+            "Joni",
+        )],
         vec![
             TargetResource::new("User", joni, "Joni"),
             TargetResource::new("Group", group, "Sales"),
@@ -261,7 +300,12 @@ fn older_entries(joni: Uuid, group: Uuid) -> (String, Vec<Uuid>) {
     .into_iter()
     .enumerate()
     {
-        let mut entry = audit(&format!("Older {i}"), "UserManagement", T0 + i as i64, admin);
+        let mut entry = audit(
+            &format!("Older {i}"),
+            "UserManagement",
+            T0 + i as i64,
+            admin,
+        );
         entry.target_resources = targets;
         if i < 2 {
             about_joni.push(entry.id);
@@ -281,7 +325,11 @@ fn older_entries(joni: Uuid, group: Uuid) -> (String, Vec<Uuid>) {
 
 async fn check_backfill(store: SqlStore, joni: Uuid, group: Uuid, about_joni: Vec<Uuid>) {
     let found = store
-        .list_audits(&query(vec![pred("target_id", Op::Eq, text(&joni.to_string()))]))
+        .list_audits(&query(vec![pred(
+            "target_id",
+            Op::Eq,
+            text(&joni.to_string()),
+        )]))
         .await
         .unwrap()
         .items;

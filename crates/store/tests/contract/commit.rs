@@ -472,7 +472,11 @@ async fn a_failing_change_leaves_nothing_behind(store: SqlStore) {
     assert_eq!(store.member_of(newcomer.id).await.unwrap(), vec![]);
     assert_eq!(store.application(app.id).await.unwrap(), None);
     // The entry is written alone, as the operation's failure (issue 21), never as a success.
-    let entries = store.list_audits(&ListQuery::default()).await.unwrap().items;
+    let entries = store
+        .list_audits(&ListQuery::default())
+        .await
+        .unwrap()
+        .items;
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0].result, "failure");
     assert!(
