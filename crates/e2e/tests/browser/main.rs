@@ -6,6 +6,7 @@
 
 mod accessibility;
 mod admin_story;
+mod audit_views;
 mod harness;
 mod pages;
 mod policy_editor;
