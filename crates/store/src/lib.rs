@@ -127,6 +127,8 @@ pub struct SqlStore {
     log: Arc<sign_ins::LogCache>,
     /// Told of each commit's sign-in log and audit entries after it commits (events out).
     observer: Option<Arc<dyn portcullis_core::store::CommitObserver>>,
+    /// Bounds the failure entries each initiator adds to the audit log (`write::commit`).
+    failures: Arc<portcullis_core::directory::audit::FailureBudget>,
 }
 
 #[derive(Clone)]
@@ -158,6 +160,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 counters: Arc::default(),
                 log: Arc::default(),
                 observer: None,
+                failures: Arc::default(),
             })
         }
         Dialect::Postgres => {
@@ -176,6 +179,7 @@ pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<SqlSt
                 counters: Arc::default(),
                 log: Arc::default(),
                 observer: None,
+                failures: Arc::default(),
             })
         }
     }

@@ -65,6 +65,9 @@ pub(crate) enum Kind {
     Text,
     /// BIGINT: numbers, 0/1 flags and unix-millisecond instants.
     Number,
+    /// Not a column of the table: the rows whose `id` the statement selects for a lowercased
+    /// text value, bound as its one placeholder `$v` (only `eq`), e.g. an audit entry's targets.
+    Via(&'static str),
 }
 
 pub(crate) const SIGN_INS: Listing = Listing {
@@ -157,6 +160,10 @@ pub(crate) const AUDITS: Listing = Listing {
         ("correlation_id", Kind::Text),
         ("initiated_by_id", Kind::Text),
         ("operation_type", Kind::Text),
+        (
+            "target_id",
+            Kind::Via("SELECT audit_id FROM directory_audit_targets WHERE target_id = $v"),
+        ),
     ],
     prefix_indexed: &[],
     sort: "activity_date_time",
@@ -427,6 +434,16 @@ fn built(
             ));
         };
         let condition = match (&predicate.value, predicate.op, kind) {
+            (Value::Text(value), Op::Eq, Kind::Via(select)) => {
+                let n = sql.bind(Arg::Text(value.trim().to_lowercase()));
+                format!("id IN ({})", select.replace("$v", &n))
+            }
+            (_, _, Kind::Via(_)) => {
+                return Err(Error::bad_query(
+                    "$filter",
+                    format!("'{column}' can only be compared with eq and a text value"),
+                ));
+            }
             (Value::Text(value), Op::StartsWith, Kind::Text) => {
                 starts_with(&mut sql, dialect, column, value)
             }

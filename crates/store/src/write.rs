@@ -27,7 +27,49 @@ fn flag(value: bool) -> i64 {
     i64::from(value)
 }
 
+/// Commits `changes` with `audit`. Failed operations are recorded here, the one place every
+/// audited operation passes (see `portcullis_core::directory::audit`): a failure entry is
+/// written only within its initiator's budget, and when the transaction of an audited change
+/// fails for a reason the log records (a unique index, a row gone), the entry is written again,
+/// alone, as that operation's failure.
 pub(crate) async fn commit(
+    store: &SqlStore,
+    changes: Vec<Change>,
+    audit: Option<DirectoryAudit>,
+) -> Result<(), Error> {
+    let audit = match audit {
+        Some(entry) if entry.is_failure() => {
+            let admitted = store.failures.admitted(entry);
+            if admitted.is_none() && changes.is_empty() {
+                return Ok(());
+            }
+            admitted
+        }
+        other => other,
+    };
+    // The server's own changes (the first start, the first-party applications it keeps) are
+    // attempts by nobody: one that finds its work done is not a failure to record.
+    let attempted = audit
+        .as_ref()
+        .filter(|entry| !entry.is_failure() && !changes.is_empty())
+        .filter(|entry| entry.initiated_by.initiator_id().is_some())
+        .cloned();
+    match apply_all(store, changes, audit).await {
+        Err(error) => {
+            if let Some(failed) = attempted
+                .and_then(|entry| entry.failed(&error))
+                .and_then(|entry| store.failures.admitted(entry))
+                && let Err(e) = apply_all(store, Vec::new(), Some(failed)).await
+            {
+                tracing::warn!(error = %e, "could not record a refused operation in the audit log");
+            }
+            Err(error)
+        }
+        ok => ok,
+    }
+}
+
+async fn apply_all(
     store: &SqlStore,
     changes: Vec<Change>,
     audit: Option<DirectoryAudit>,
@@ -801,7 +843,7 @@ pub(crate) async fn insert_audit(
     .bind(audit.operation_type.clone())
     .bind(json_or(body, audit)?);
     match conn.execute(query).await {
-        Ok(_) => Ok(()),
+        Ok(_) => insert_audit_targets(conn, audit).await,
         Err(err) => Err(match error::classify(err) {
             Ok(Violation::Unique { .. }) => Error::conflict(format!(
                 "A directory audit with id '{}' already exists",
@@ -813,4 +855,44 @@ pub(crate) async fn insert_audit(
             Err(other) => other,
         }),
     }
+}
+
+/// The ids the entry is about (migration 0020), once each and lowercased, as the filter on
+/// `targetResources/any(t: t/id eq …)` compares them: one statement whatever their number.
+async fn insert_audit_targets(conn: &mut Conn<'_>, audit: &DirectoryAudit) -> Result<(), Error> {
+    let mut ids: Vec<String> = audit
+        .target_resources
+        .iter()
+        .map(|target| target.id.trim().to_lowercase())
+        .filter(|target| !target.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..ids.len())
+        .map(|n| format!("($1, $2, ${})", n + 3))
+        .collect();
+    let mut query = db::assembled(format!(
+        "INSERT INTO directory_audit_targets (audit_id, activity_date_time, target_id) VALUES {}",
+        rows.join(", ")
+    ))
+    .bind(id(audit.id))
+    .bind(unix_millis(audit.activity_date_time));
+    for target in ids {
+        query = query.bind(target);
+    }
+    conn.execute(query)
+        .await
+        .map_err(|err| match error::classify(err) {
+            Ok(Violation::Unique { detail }) => Error::Internal(format!(
+                "could not index an audit entry's targets: {detail}"
+            )),
+            Ok(Violation::ForeignKey) => Error::Internal(
+                "could not index an audit entry's targets: no such entry".to_string(),
+            ),
+            Err(other) => other,
+        })?;
+    Ok(())
 }

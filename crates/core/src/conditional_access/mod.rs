@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::directory::audit::{
-    AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
+    self, AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
 use crate::directory::authz::{Actor, Granted, ReadPolicies, WriteConditionalAccess};
 use crate::directory::model::{DocumentKind, PolicyDocument, UserType};
@@ -458,11 +458,24 @@ impl ConditionalAccess {
         operation: &str,
         target: TargetResource,
     ) -> Result<()> {
-        let audit = DirectoryAudit {
+        let audit = self.audit_entry(grant, request, activity, operation, target);
+        self.deps.store.commit(changes, Some(audit)).await
+    }
+
+    /// The entry a change of Conditional Access writes.
+    fn audit_entry(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        activity: &str,
+        operation: &str,
+        target: TargetResource,
+    ) -> DirectoryAudit {
+        DirectoryAudit {
             id: self.deps.entropy.uuid(),
             category: "Policy".to_string(),
             correlation_id: request.correlation_id,
-            result: "success".to_string(),
+            result: audit::SUCCESS.to_string(),
             result_reason: String::new(),
             activity_display_name: activity.to_string(),
             activity_date_time: self.now(),
@@ -474,8 +487,29 @@ impl ConditionalAccess {
             ),
             target_resources: vec![target],
             additional_details: Vec::new(),
-        };
-        self.deps.store.commit(changes, Some(audit)).await
+        }
+    }
+
+    /// [`Self::check_change`] before a change that would be audited as `activity` on `target`:
+    /// a refusal (the lockout guard's) is recorded as that activity's failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_audited_change(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        today: Vec<ConditionalAccessPolicy>,
+        after: &Configuration,
+        activity: &str,
+        operation: &str,
+        target: &TargetResource,
+    ) -> Result<()> {
+        match self.check_change(grant, request, today, after).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let entry = self.audit_entry(grant, request, activity, operation, target.clone());
+                Err(audit::record_refusal(self.deps.store.as_ref(), entry, e).await)
+            }
+        }
     }
 
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
@@ -781,7 +815,6 @@ impl ConditionalAccess {
         config.policies.push(policy.clone());
         self.check(&config, &policy.id)?;
         references::check(self.deps.store.as_ref(), &policy, None, mode).await?;
-        self.check_change(grant, request, today, &config).await?;
         let document = self.policy_document(&policy, now);
         let body = document.body.clone();
         let target = TargetResource::new("Policy", &policy.id, &policy.display_name).modified(
@@ -789,6 +822,16 @@ impl ConditionalAccess {
             None,
             Some(&body),
         );
+        self.check_audited_change(
+            grant,
+            request,
+            today,
+            &config,
+            "Add conditional access policy",
+            "Add",
+            &target,
+        )
+        .await?;
         self.commit_audited(
             grant,
             request,
@@ -916,8 +959,16 @@ impl ConditionalAccess {
         precondition: Option<Change>,
     ) -> Result<Value> {
         let revision = self.prepare_revision(&existing, merged).await?;
-        self.check_change(grant, request, revision.today, &revision.config)
-            .await?;
+        self.check_audited_change(
+            grant,
+            request,
+            revision.today,
+            &revision.config,
+            "Update conditional access policy",
+            "Update",
+            &revision.target,
+        )
+        .await?;
         let (document, target) = (revision.document, revision.target);
         let body = document.body.clone();
         self.commit_audited(
@@ -996,12 +1047,21 @@ impl ConditionalAccess {
         let mut after = self.configuration().await?;
         let today = after.policies.clone();
         after.policies.retain(|p| p.id != existing.id);
-        self.check_change(grant, request, today, &after).await?;
         let target = TargetResource::new("Policy", &existing.id, &existing.display_name).modified(
             "ConditionalAccessPolicy",
             Some(&existing.body),
             None,
         );
+        self.check_audited_change(
+            grant,
+            request,
+            today,
+            &after,
+            "Delete conditional access policy",
+            "Delete",
+            &target,
+        )
+        .await?;
         self.commit_audited(
             grant,
             request,

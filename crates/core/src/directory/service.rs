@@ -526,13 +526,8 @@ impl Directory {
 
     /// Records a refusal by a rule of [`ladder`] as a failed audit entry and hands the error
     /// back. The entry describes what was attempted; nothing else is written.
-    pub(crate) async fn refused(&self, mut audit: DirectoryAudit, error: Error) -> Error {
-        audit.result = "failure".to_string();
-        audit.result_reason = format!("{}: {}", error.code(), error.public_message());
-        if let Err(e) = self.store().commit(Vec::new(), Some(audit)).await {
-            tracing::warn!(error = %e, "could not record a refused change in the audit log");
-        }
-        error
+    pub(crate) async fn refused(&self, audit: DirectoryAudit, error: Error) -> Error {
+        crate::directory::audit::record_refusal(self.store(), audit, error).await
     }
 
     // --- users --------------------------------------------------------------------------
@@ -1056,12 +1051,7 @@ impl Directory {
             return Err(Error::not_found("directoryObject", member_id.to_string()));
         };
         let existing = self.store().members(group.id).await?;
-        if existing.iter().any(|m| m.id == member_id) {
-            return Err(Error::conflict(format!(
-                "One or more added object references already exist: '{name}' is already a member of '{}'.",
-                group.display_name
-            )));
-        }
+        let already_member = existing.iter().any(|m| m.id == member_id);
         let mut member_target = TargetResource::new(
             if kind == ObjectKind::User {
                 "User"
@@ -1081,6 +1071,13 @@ impl Directory {
             "Assign",
             vec![member_target, group_target],
         );
+        if already_member {
+            let error = Error::conflict(format!(
+                "One or more added object references already exist: '{name}' is already a member of '{}'.",
+                group.display_name
+            ));
+            return Err(self.refused(audit, error).await);
+        }
         self.store()
             .commit(
                 vec![Change::AddMember {

@@ -38,7 +38,7 @@
 use uuid::Uuid;
 
 use crate::directory::audit::{
-    AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
+    self, AuditActivityInitiator, DirectoryAudit, RequestContext, TargetResource,
 };
 use crate::directory::authz::{Actor, Granted, Permission, perm};
 use crate::directory::model::User;
@@ -47,7 +47,7 @@ use crate::directory::roles::{
     HELPDESK_ADMINISTRATOR, PRIVILEGED_AUTHENTICATION_ADMINISTRATOR, REPORTS_READER,
     USER_ADMINISTRATOR, built_in_role,
 };
-use crate::directory::store::{DirectoryChange, DirectoryStore};
+use crate::directory::store::DirectoryStore;
 use crate::kernel::Deps;
 use crate::kernel::error::ErrorCode;
 use crate::{Error, Result};
@@ -376,8 +376,8 @@ pub async fn enforce<P: Permission>(
         id: deps.entropy.uuid(),
         category: "UserManagement".to_string(),
         correlation_id: request.correlation_id,
-        result: "failure".to_string(),
-        result_reason: error.public_message(),
+        result: audit::SUCCESS.to_string(),
+        result_reason: String::new(),
         activity_display_name: action.activity().to_string(),
         activity_date_time: deps.clock.now(),
         logged_by_service: "Core Directory".to_string(),
@@ -389,14 +389,7 @@ pub async fn enforce<P: Permission>(
         ],
         additional_details: Vec::new(),
     };
-    if let Err(e) = deps
-        .store
-        .commit(Vec::<DirectoryChange>::new(), Some(audit))
-        .await
-    {
-        tracing::error!(error = %e, "could not audit a refused sensitive action");
-    }
-    Err(error)
+    Err(audit::record_refusal(deps.store.as_ref(), audit, error).await)
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! The OData query options the admin API accepts, turned into a [`ListQuery`].
 //!
 //! Supported: `$filter` with `eq`, `ne`, `ge`, `gt`, `le`, `lt` and `startswith(…)`, joined by
-//! `and` and optionally parenthesised; `$top` (1–999); `$select`; `$skiptoken` (opaque, from
-//! `@odata.nextLink`); and, on the resources that say so ([`parse_ordered_list`]), `$search`
-//! (`"property:text"` clauses joined by `AND`, each matching any part of the property) and
-//! `$orderby` (one property, `asc` or `desc`). Anything else is refused with
-//! `Request_UnsupportedQuery` naming the option, rather than ignored: a filter that is silently
-//! dropped returns the wrong objects.
+//! `and` and optionally parenthesised; on a collection a resource lists ([`FieldKind::Element`]),
+//! the lambda `collection/any(x: x/property eq 'value')` and no other lambda form; `$top`
+//! (1–999); `$select`; `$skiptoken` (opaque, from `@odata.nextLink`); and, on the resources
+//! that say so ([`parse_ordered_list`]), `$search` (`"property:text"` clauses joined by `AND`,
+//! each matching any part of the property) and `$orderby` (one property, `asc` or `desc`).
+//! Anything else is refused with `Request_UnsupportedQuery` naming the option, rather than
+//! ignored: a filter that is silently dropped returns the wrong objects.
 //!
 //! Each resource lists the properties it can filter on ([`FilterField`]); the column names in
 //! that list are the only ones that ever reach SQL.
@@ -31,6 +32,10 @@ pub enum FieldKind {
     Guid,
     /// A whole number (error codes).
     Integer,
+    /// A text property of each element of a collection (`targetResources/id`), filtered only
+    /// through Graph's lambda `targetResources/any(t: t/id eq 'value')`; the column holds one row
+    /// per element. Compared exactly, ignoring case.
+    Element,
 }
 
 /// A property a resource can be filtered on, and the column that holds it.
@@ -111,6 +116,7 @@ pub const AUDIT_FIELDS: &[FilterField] = &[
     field("operationType", "operation_type", FieldKind::Text),
     field("initiatedBy/user/id", "initiated_by_id", FieldKind::Guid),
     field("initiatedBy/app/appId", "initiated_by_id", FieldKind::Guid),
+    field("targetResources/id", "target_id", FieldKind::Element),
 ];
 
 pub const SIGN_IN_FIELDS: &[FilterField] = &[
@@ -675,6 +681,9 @@ impl Parser<'_> {
             Some(Token::Ident(word)) if word == "not" => {
                 Err(filter_error("'not' is not supported in $filter here."))
             }
+            Some(Token::Ident(word)) if word.ends_with("/any") || word.ends_with("/all") => {
+                self.lambda(&word, out)
+            }
             Some(Token::Ident(_)) => {
                 self.pos = at;
                 let field = self.property()?;
@@ -724,16 +733,109 @@ impl Parser<'_> {
         }
     }
 
+    /// `collection/any(x: x/property eq 'value')`, the one lambda form Portcullis answers: it
+    /// says "some element has this value", which an index of the elements serves. `all`, other
+    /// operators, `and`/`or` inside the lambda and other properties are refused by name.
+    fn lambda(&mut self, word: &str, out: &mut Vec<Predicate>) -> Result<()> {
+        let (collection, kind) = word.rsplit_once('/').unwrap_or((word, ""));
+        let fields = self.fields;
+        let elements: Vec<&FilterField> = fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::Element)
+            .filter(|f| f.property.rsplit_once('/').map(|(c, _)| c) == Some(collection))
+            .collect();
+        if elements.is_empty() {
+            return Err(filter_error(format!(
+                "Lambda filters on '{collection}' are not supported on this resource."
+            )));
+        }
+        if kind != "any" {
+            return Err(filter_error(format!(
+                "Only '{collection}/any(…)' is supported in $filter, not '{word}'."
+            )));
+        }
+        self.expect(Token::LParen)?;
+        let form = || {
+            filter_error(format!(
+                "Expected {collection}/any(x: x/property eq 'value') in $filter."
+            ))
+        };
+        // The range variable: `t:` then the property (`t: t/id`), or `t:t/id` in one word.
+        let (variable, rest) = match self.next() {
+            Some(Token::Ident(head)) => match head.split_once(':') {
+                Some((variable, rest)) => (variable.to_string(), rest.to_string()),
+                None => return Err(form()),
+            },
+            _ => return Err(form()),
+        };
+        if variable.is_empty() || !variable.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(form());
+        }
+        let path = if rest.is_empty() {
+            match self.next() {
+                Some(Token::Ident(path)) => path,
+                _ => return Err(form()),
+            }
+        } else {
+            rest
+        };
+        let Some(inner) = path.strip_prefix(&format!("{variable}/")) else {
+            return Err(form());
+        };
+        let Some(field) = elements
+            .iter()
+            .find(|f| f.property == format!("{collection}/{inner}"))
+            .copied()
+            .copied()
+        else {
+            let known: Vec<&str> = elements
+                .iter()
+                .filter_map(|f| f.property.rsplit_once('/').map(|(_, p)| p))
+                .collect();
+            return Err(filter_error(format!(
+                "Filtering on '{collection}/{inner}' is not supported; inside any(…): {}.",
+                known.join(", ")
+            )));
+        };
+        match self.next() {
+            Some(Token::Ident(op)) if op == "eq" => {}
+            _ => {
+                return Err(filter_error(format!(
+                    "Only eq is supported inside {collection}/any(…)."
+                )));
+            }
+        }
+        let value = self.literal(field)?;
+        if self.tokens.get(self.pos) != Some(&Token::RParen) {
+            return Err(filter_error(format!(
+                "Only one comparison is supported inside {collection}/any(…)."
+            )));
+        }
+        self.expect(Token::RParen)?;
+        out.push(Predicate {
+            field: field.column,
+            op: Op::Eq,
+            value,
+        });
+        Ok(())
+    }
+
     fn property(&mut self) -> Result<FilterField> {
         let at = self.pos;
         match self.next() {
             Some(Token::Ident(name)) => self
                 .fields
                 .iter()
+                .filter(|f| f.kind != FieldKind::Element)
                 .find(|f| f.property == name)
                 .copied()
                 .ok_or_else(|| {
-                    let known: Vec<&str> = self.fields.iter().map(|f| f.property).collect();
+                    let known: Vec<&str> = self
+                        .fields
+                        .iter()
+                        .filter(|f| f.kind != FieldKind::Element)
+                        .map(|f| f.property)
+                        .collect();
                     filter_error(format!(
                         "Filtering on '{name}' is not supported; supported properties: {}.",
                         known.join(", ")
@@ -777,6 +879,10 @@ impl Parser<'_> {
                 .map(Value::Int)
                 .map_err(|_| mismatch("a whole number")),
             (FieldKind::Integer, _) => Err(mismatch("a whole number")),
+            (FieldKind::Element, Some(Token::Str(s))) if !s.trim().is_empty() => {
+                Ok(Value::Text(s.trim().to_lowercase()))
+            }
+            (FieldKind::Element, _) => Err(mismatch("a quoted, non-empty string such as 'value'")),
         }
     }
 }
@@ -825,6 +931,48 @@ mod tests {
             assert_eq!(err.target(), Some("$filter"), "{text}");
             assert!(err.to_string().contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn target_lambda_is_the_one_lambda_accepted() {
+        let id = "6F1C2B3A-0000-4000-8000-000000000001";
+        for text in [
+            format!("targetResources/any(t: t/id eq '{id}')"),
+            format!("targetResources/any(x:x/id eq '{id}') and result eq 'failure'"),
+        ] {
+            let p = parse_filter(&text, AUDIT_FIELDS).unwrap();
+            assert_eq!(p[0].field, "target_id", "{text}");
+            assert_eq!(p[0].op, Op::Eq);
+            assert_eq!(p[0].value, Value::Text(id.to_lowercase()));
+        }
+        for (text, needle) in [
+            (
+                "targetResources/all(t: t/id eq 'a')",
+                "Only 'targetResources/any",
+            ),
+            ("targetResources/any(t: t/id ne 'a')", "Only eq"),
+            (
+                "targetResources/any(t: t/displayName eq 'a')",
+                "not supported",
+            ),
+            (
+                "targetResources/any(t: u/id eq 'a')",
+                "Expected targetResources/any",
+            ),
+            ("targetResources/any()", "Expected targetResources/any"),
+            (
+                "targetResources/any(t: t/id eq 'a' and t/id eq 'b')",
+                "Only one",
+            ),
+            ("targetResources/any(t: t/id eq '')", "non-empty"),
+            ("targetResources/id eq 'a'", "not supported"),
+            ("additionalDetails/any(d: d/key eq 'a')", "Lambda filters"),
+        ] {
+            let err = parse_filter(text, AUDIT_FIELDS).unwrap_err();
+            assert_eq!(err.target(), Some("$filter"), "{text}");
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+        assert!(parse_filter("memberOf/any(g: g/id eq 'a')", USER_FIELDS).is_err());
     }
 
     #[test]

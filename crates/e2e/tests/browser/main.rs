@@ -6,6 +6,7 @@
 
 mod accessibility;
 mod admin_story;
+mod audit_views;
 mod editor_live;
 mod harness;
 mod pages;

@@ -471,13 +471,18 @@ async fn a_failing_change_leaves_nothing_behind(store: SqlStore) {
     assert_eq!(store.group(team.id).await.unwrap(), None);
     assert_eq!(store.member_of(newcomer.id).await.unwrap(), vec![]);
     assert_eq!(store.application(app.id).await.unwrap(), None);
+    // The entry is written alone, as the operation's failure (issue 21), never as a success.
+    let entries = store
+        .list_audits(&ListQuery::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0].result, "failure");
     assert!(
-        store
-            .list_audits(&ListQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
+        entries[0].result_reason.contains("userPrincipalName"),
+        "{}",
+        entries[0].result_reason
     );
 
     // A 404 in the middle rolls back the same way, and a failing audit insert undoes the
@@ -663,9 +668,13 @@ async fn concurrent_failures_take_only_their_own_changes_back(store: SqlStore) {
         })
         .await
         .unwrap();
+    let succeeded = |e: &&portcullis_core::directory::audit::DirectoryAudit| e.result == "success";
     assert_eq!(
-        audits.items.len(),
+        audits.items.iter().filter(succeeded).count(),
         32,
-        "an audit entry per landed commit only"
+        "a success entry per landed commit only"
     );
+    // Each failed commit is its own failure entry (each from another initiator, so none is
+    // held back by the budget).
+    assert_eq!(audits.items.len(), 48);
 }

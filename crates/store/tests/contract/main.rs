@@ -7,7 +7,7 @@
 //! This file owns the harness: [`run`] gives a body a fresh, migrated store and removes it
 //! afterwards, and `contract!` declares each body as a test on both databases. The bodies live
 //! in one module per capability (one test binary for the crate, as the project's rule is):
-//! `commit` (what holds for every row), `directory`, `conditional_access`, `methods` (passes,
+//! `commit` (what holds for every row), `audit_targets` (entries about an object, failures), `directory`, `conditional_access`, `methods` (passes,
 //! passwords, TOTP, failure counters), `sessions`, `signin_flows`, `sign_in_logs`, `oidc`,
 //! `passkeys`, and `schema` (migrations and connections); `fixtures` holds the rows they share.
 
@@ -76,6 +76,7 @@ macro_rules! contract {
 }
 
 // One module per capability, each declaring its bodies with `contract!` above.
+mod audit_targets;
 mod commit;
 mod conditional_access;
 mod directory;

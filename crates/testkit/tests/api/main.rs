@@ -4,6 +4,7 @@
 
 mod analysis;
 mod apis;
+mod audit_failures;
 mod bad_input;
 mod certification;
 mod cli;

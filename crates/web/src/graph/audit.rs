@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_sign_in))
 }
 
-/// Directory audit entries, newest first. `$filter` on activityDateTime (ge/le), category, activityDisplayName, result, correlationId, operationType, initiatedBy/user/id, initiatedBy/app/appId.
+/// Directory audit entries, newest first. `$filter` on activityDateTime (ge/le), category, activityDisplayName, result, correlationId, operationType, initiatedBy/user/id, initiatedBy/app/appId, and the entries about one object: `targetResources/any(t: t/id eq '…')`.
 #[utoipa::path(get, path = "/auditLogs/directoryAudits", tag = "audit",
     params(("$filter" = Option<String>, Query), ("$top" = Option<u32>, Query), ("$select" = Option<String>, Query), ("$skiptoken" = Option<String>, Query)),
     responses((status = 200, description = "A page of audit entries")), security(("bearer" = ["AuditLog.Read.All"])))]

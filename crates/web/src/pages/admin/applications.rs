@@ -270,11 +270,7 @@ async fn app_page(
             .map(|r| json!([r.id.to_string(), r.display_name])),
     );
     let view = app_view(&app);
-    Ok(portal.render(
-        status,
-        "admin/application.html",
-        "applications",
-        json!({
+    let mut context = json!({
             "app": view,
             "values": values.unwrap_or_else(|| view.clone()),
             "secrets": secrets,
@@ -283,8 +279,11 @@ async fn app_page(
             "can_assign": portal.may::<WriteAppRoleAssignments>(),
             "errors": errors,
             "can_write": portal.may::<WriteApplications>(),
-        }),
-    ))
+    });
+    if let Some(logs) = portal.maybe::<portcullis_core::directory::authz::ReadAuditLogs>() {
+        context["about"] = json!(super::logs::audits_about(state, &logs, app.id, 10).await?);
+    }
+    Ok(portal.render(status, "admin/application.html", "applications", context))
 }
 
 async fn save(

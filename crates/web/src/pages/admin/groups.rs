@@ -144,11 +144,7 @@ async fn group_page(
             "isGroup": m.kind == ObjectKind::Group,
         })
     };
-    Ok(portal.render(
-        status,
-        "admin/group.html",
-        "groups",
-        json!({
+    let mut context = json!({
             "group": {
                 "id": group.id,
                 "displayName": group.display_name,
@@ -167,8 +163,11 @@ async fn group_page(
                 "write": portal.may::<WriteGroups>(),
             },
             "errors": errors,
-        }),
-    ))
+    });
+    if let Some(logs) = portal.maybe::<portcullis_core::directory::authz::ReadAuditLogs>() {
+        context["about"] = json!(super::logs::audits_about(state, &logs, group.id, 10).await?);
+    }
+    Ok(portal.render(status, "admin/group.html", "groups", context))
 }
 
 /// Adds a member typed as a userPrincipalName, or as a group's name or id (nesting).

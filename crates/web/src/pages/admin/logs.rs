@@ -9,7 +9,10 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use portcullis_core::Error;
-use portcullis_core::directory::authz::ReadAuditLogs;
+use portcullis_core::directory::audit::{self, DirectoryAudit};
+use portcullis_core::directory::authz::{
+    Granted, ReadApplications, ReadAuditLogs, ReadGroups, ReadUsers,
+};
 use portcullis_core::logs::sign_in::SignInLogEntry;
 use serde_json::{Value, json};
 use time::{Date, Duration};
@@ -128,6 +131,20 @@ async fn sign_ins(
         Op::StartsWith,
         query.get("app"),
     );
+    // A person's page links here for their own sign-ins, by id (a name may be reused).
+    let user_id = query.get("userId");
+    if !user_id.is_empty() {
+        match uuid::Uuid::parse_str(user_id) {
+            Ok(id) => text_filter(&mut filter, "user_id", Op::Eq, &id.to_string()),
+            Err(_) => {
+                errors.insert(
+                    "form".into(),
+                    "The link names no person. Open the sign-ins from the person's page again."
+                        .into(),
+                );
+            }
+        }
+    }
     match query.get("status") {
         "" => {}
         "success" => filter.push(Predicate {
@@ -170,6 +187,7 @@ async fn sign_ins(
     let filters = json!({
         "user": query.get("user"), "app": query.get("app"), "status": query.get("status"),
         "caStatus": query.get("caStatus"), "from": query.get("from"), "to": query.get("to"),
+        "userId": user_id,
     });
     if !errors.is_empty() {
         return Ok(portal.render(
@@ -490,7 +508,27 @@ async fn audits(State(state): State<Arc<PortalState>>, portal: Portal, query: Qu
         Op::StartsWith,
         query.get("activity"),
     );
-    text_filter(&mut filter, "result", Op::Eq, query.get("result"));
+    match query.get("result") {
+        "" => {}
+        r @ (audit::SUCCESS | audit::FAILURE) => text_filter(&mut filter, "result", Op::Eq, r),
+        _ => {
+            errors.insert("result".into(), "Choose success or failure.".into());
+        }
+    }
+    // A person's, group's or application's page links here for the entries about it.
+    let target = query.get("target").trim();
+    let mut target_name = None;
+    if !target.is_empty() {
+        if target.chars().count() > 256 {
+            errors.insert(
+                "form".into(),
+                "The link names no object. Open the audit log from its page again.".into(),
+            );
+        } else {
+            text_filter(&mut filter, "target_id", Op::Eq, target);
+            target_name = Some(object_name(&state, &portal, target).await);
+        }
+    }
     // A person's page links here for the changes they made.
     let initiated_by = query.get("initiatedBy");
     if !initiated_by.is_empty() {
@@ -509,7 +547,7 @@ async fn audits(State(state): State<Arc<PortalState>>, portal: Portal, query: Qu
     let filters = json!({
         "category": query.get("category"), "activity": query.get("activity"),
         "result": query.get("result"), "from": query.get("from"), "to": query.get("to"),
-        "initiatedBy": initiated_by,
+        "initiatedBy": initiated_by, "target": target, "targetName": target_name,
     });
     if !errors.is_empty() {
         return Ok(portal.render(
@@ -523,30 +561,7 @@ async fn audits(State(state): State<Arc<PortalState>>, portal: Portal, query: Qu
         .directory
         .list_audits(&grant, &query.list(filter)?)
         .await?;
-    let entries: Vec<Value> = page
-        .items
-        .iter()
-        .map(|a| {
-            let initiator = a
-                .initiated_by
-                .user
-                .as_ref()
-                .and_then(|u| u.user_principal_name.clone())
-                .or_else(|| a.initiated_by.app.as_ref().and_then(|app| app.display_name.clone()))
-                .unwrap_or_else(|| "System".into());
-            json!({
-                "id": a.id,
-                "at": when(a.activity_date_time),
-                "category": a.category,
-                "activity": a.activity_display_name,
-                "result": a.result,
-                "initiatedBy": initiator,
-                "targets": a.target_resources.iter().map(|t| t.display_name.clone().unwrap_or_default()).collect::<Vec<_>>(),
-                "correlationId": a.correlation_id,
-                "service": a.logged_by_service,
-            })
-        })
-        .collect();
+    let entries: Vec<Value> = page.items.iter().map(audit_row).collect();
     portal.page(
         "admin/audits.html",
         "audit",
@@ -557,6 +572,117 @@ async fn audits(State(state): State<Arc<PortalState>>, portal: Portal, query: Qu
             "pager": query.pager("/admin/audit-logs", page.next.as_ref()),
         }),
     )
+}
+
+/// One row of an audit table (the audit log, and the entries about an object on its page).
+pub(super) fn audit_row(a: &DirectoryAudit) -> Value {
+    let initiator = a
+        .initiated_by
+        .user
+        .as_ref()
+        .and_then(|u| u.user_principal_name.clone())
+        .or_else(|| {
+            a.initiated_by
+                .app
+                .as_ref()
+                .and_then(|app| app.display_name.clone())
+        })
+        .unwrap_or_else(|| "System".into());
+    let (result, result_class) = result_label(&a.result);
+    json!({
+        "id": a.id,
+        "at": when(a.activity_date_time),
+        "category": a.category,
+        "activity": a.activity_display_name,
+        "result": result,
+        "resultClass": result_class,
+        "failed": a.is_failure(),
+        "resultReason": a.result_reason,
+        "initiatedBy": initiator,
+        "targets": a.target_resources.iter().map(|t| t.display_name.clone().unwrap_or_default()).collect::<Vec<_>>(),
+        "correlationId": a.correlation_id,
+        "service": a.logged_by_service,
+    })
+}
+
+/// The latest entries about the object `id` (their targets), newest first, for its page.
+pub(super) async fn audits_about(
+    state: &PortalState,
+    grant: &Granted<ReadAuditLogs>,
+    id: uuid::Uuid,
+    top: usize,
+) -> Result<Vec<Value>, Error> {
+    let query = ListQuery {
+        filter: vec![Predicate {
+            field: "target_id",
+            op: Op::Eq,
+            value: QueryValue::Text(id.to_string()),
+        }],
+        top,
+        after: None,
+        count: false,
+    };
+    let page = state.directory.list_audits(grant, &query).await?;
+    Ok(page.items.iter().map(audit_row).collect())
+}
+
+/// The latest sign-ins of the person `id`, newest first, for their page.
+pub(super) async fn sign_ins_of(
+    state: &PortalState,
+    grant: &Granted<ReadAuditLogs>,
+    id: uuid::Uuid,
+    top: usize,
+) -> Result<Vec<Value>, Error> {
+    let query = ListQuery {
+        filter: vec![Predicate {
+            field: "user_id",
+            op: Op::Eq,
+            value: QueryValue::Text(id.to_string()),
+        }],
+        top,
+        after: None,
+        count: false,
+    };
+    let page = state.sign_in_logs.list(grant, &query).await?;
+    Ok(page
+        .items
+        .iter()
+        .map(|e| {
+            let (status, class) = status_label(e.status.error_code);
+            json!({
+                "id": e.id,
+                "created": when_to_the_second(e.created_date_time),
+                "app": e.app_display_name,
+                "ip": e.ip_address,
+                "status": status,
+                "statusClass": class,
+                "failureReason": (e.status.error_code != 0).then_some(e.status.failure_reason.as_deref()).flatten(),
+            })
+        })
+        .collect())
+}
+
+/// What the audit log's target filter shows for `id`: the person's, group's or application's
+/// name where this administrator may read it, otherwise the id as given.
+async fn object_name(state: &PortalState, portal: &Portal, id: &str) -> String {
+    if uuid::Uuid::parse_str(id).is_ok() {
+        if let Some(grant) = portal.maybe::<ReadUsers>()
+            && let Ok(user) = state.directory.user(&grant, id).await
+        {
+            return format!("{} ({})", user.display_name, user.user_principal_name);
+        }
+        if let Some(grant) = portal.maybe::<ReadGroups>()
+            && let Ok(group) = state.directory.group(&grant, id).await
+        {
+            return format!("the group {}", group.display_name);
+        }
+        if let Some(grant) = portal.maybe::<ReadApplications>()
+            && let Ok(app) = state.directory.application(&grant, id).await
+        {
+            return format!("the application {}", app.display_name);
+        }
+    }
+    id.to_string()
 }
 
 /// One audit entry opened: who did what to which objects, and each property's old and new
@@ -603,7 +729,9 @@ async fn audit(
                 "category": entry.category,
                 "service": entry.logged_by_service,
                 "operationType": entry.operation_type,
-                "result": entry.result,
+                "result": result_label(&entry.result).0,
+                "resultClass": result_label(&entry.result).1,
+                "failed": entry.is_failure(),
                 "resultReason": entry.result_reason,
                 "correlationId": entry.correlation_id,
                 "initiatedBy": initiator,

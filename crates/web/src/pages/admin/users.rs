@@ -301,6 +301,9 @@ async fn create(
     }
 }
 
+/// How many audit entries and sign-ins a person's page shows.
+const RECENT: usize = 10;
+
 async fn show(
     State(state): State<Arc<PortalState>>,
     portal: Portal,
@@ -447,8 +450,18 @@ async fn user_page(
         "links": {
             "signIns": format!("/admin/sign-ins?{}", serde_urlencoded::to_string([("user", user.user_principal_name.as_str())]).unwrap_or_default()),
             "audits": format!("/admin/audit-logs?initiatedBy={}", user.id),
+            "about": format!("/admin/audit-logs?target={}", user.id),
+            "recentSignIns": format!("/admin/sign-ins?userId={}", user.id),
         },
     });
+    // The latest changes to this person and their latest sign-ins, each with a link to the
+    // whole log filtered to them.
+    if let Some(logs_grant) = portal.maybe::<portcullis_core::directory::authz::ReadAuditLogs>() {
+        context["about"] =
+            json!(super::logs::audits_about(state, &logs_grant, user.id, RECENT).await?);
+        context["sign_ins"] =
+            json!(super::logs::sign_ins_of(state, &logs_grant, user.id, RECENT).await?);
+    }
     if let Some(groups_grant) = portal.maybe::<ReadGroups>() {
         let groups = state
             .directory
