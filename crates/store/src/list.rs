@@ -40,6 +40,9 @@ pub(crate) struct Listing {
     /// The instant column of the sort key; the id column is always `id`.
     pub sort: &'static str,
     pub descending: bool,
+    /// A condition every row listed meets, whatever the filter: live users are the rows of
+    /// `users` not deleted, deleted users the others.
+    pub scope: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,7 @@ pub(crate) const SIGN_INS: Listing = Listing {
     prefix_indexed: &[],
     sort: "created",
     descending: true,
+    scope: None,
 };
 
 pub(crate) const USERS: Listing = Listing {
@@ -85,6 +89,24 @@ pub(crate) const USERS: Listing = Listing {
     prefix_indexed: &["display_name", "mail", "user_principal_name"],
     sort: "created",
     descending: false,
+    scope: Some("deleted IS NULL"),
+};
+
+/// Users in deleted items, most recently deleted first.
+pub(crate) const DELETED_USERS: Listing = Listing {
+    table: "users",
+    columns: rows::deleted_user_columns!(),
+    filterable: &[
+        ("id", Kind::Text),
+        ("user_principal_name", Kind::Text),
+        ("display_name", Kind::Text),
+        ("mail", Kind::Text),
+        ("deleted", Kind::Number),
+    ],
+    prefix_indexed: &["display_name", "mail", "user_principal_name"],
+    sort: "deleted",
+    descending: true,
+    scope: Some("deleted IS NOT NULL"),
 };
 
 pub(crate) const GROUPS: Listing = Listing {
@@ -102,6 +124,7 @@ pub(crate) const GROUPS: Listing = Listing {
     prefix_indexed: &["display_name", "mail_nickname"],
     sort: "created",
     descending: false,
+    scope: None,
 };
 
 pub(crate) const APPLICATIONS: Listing = Listing {
@@ -117,6 +140,7 @@ pub(crate) const APPLICATIONS: Listing = Listing {
     prefix_indexed: &["display_name"],
     sort: "created",
     descending: false,
+    scope: None,
 };
 
 pub(crate) const AUDITS: Listing = Listing {
@@ -135,6 +159,7 @@ pub(crate) const AUDITS: Listing = Listing {
     prefix_indexed: &[],
     sort: "activity_date_time",
     descending: true,
+    scope: None,
 };
 
 /// A bound value: the store keeps only text and BIGINT columns.
@@ -296,7 +321,7 @@ fn built(
         },
         args: Vec::new(),
     };
-    let mut conditions = Vec::new();
+    let mut conditions: Vec<String> = listing.scope.map(str::to_string).into_iter().collect();
     for predicate in &query.filter {
         let Some(&(column, kind)) = listing
             .filterable

@@ -78,6 +78,7 @@ macro_rules! contract {
 // One module per capability, each declaring its bodies with `contract!` above.
 mod commit;
 mod conditional_access;
+mod deleted_users;
 mod directory;
 mod fixtures;
 mod methods;

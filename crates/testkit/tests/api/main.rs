@@ -11,6 +11,7 @@ mod conditional_access;
 mod conformance;
 mod connections;
 mod countries;
+mod deleted_users;
 mod directory;
 mod entra_values;
 mod events;
