@@ -910,10 +910,7 @@ async fn users(
         }
         UsersCommand::Delete { user } => {
             client.delete_user(&user).await?;
-            p.done(
-                out,
-                &format!("Deleted user {user}. It can be restored for 30 days."),
-            )
+            p.done(out, &format!("Deleted user {user}."))
         }
         UsersCommand::Restore { id } => {
             let user = client.restore_user(&id).await?;

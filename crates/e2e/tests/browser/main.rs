@@ -6,6 +6,7 @@
 
 mod accessibility;
 mod admin_story;
+mod deleted_users;
 mod harness;
 mod pages;
 mod policy_editor;

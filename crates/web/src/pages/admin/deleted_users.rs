@@ -86,6 +86,7 @@ async fn confirm_restore(
             ],
             back_to: "/admin/users/deleted".to_string(),
         },
+        false,
     )
 }
 

@@ -449,13 +449,15 @@ impl Portal {
                 post_to => self.path,
                 back_to => confirm.back_to,
                 undoable => false,
+                danger => true,
             },
         )
     }
 
     /// [`Portal::confirm`] for a change that can be undone (a deletion kept restorable, a
-    /// restore): the page does not say it can't be, and its button is not a danger.
-    pub fn confirm_undoable(&self, section: &str, confirm: Confirm) -> PageResult {
+    /// restore): the page does not say it can't be. `danger`: the button still warns (a
+    /// deletion ends the person's access even though it can be undone).
+    pub fn confirm_undoable(&self, section: &str, confirm: Confirm, danger: bool) -> PageResult {
         self.page(
             "admin/confirm.html",
             section,
@@ -468,6 +470,7 @@ impl Portal {
                 post_to => self.path,
                 back_to => confirm.back_to,
                 undoable => true,
+                danger => danger,
             },
         )
     }

@@ -703,10 +703,11 @@ async fn confirm_delete(
             consequences: vec![
                 "They can no longer sign in: their sessions end at once, everywhere.".into(),
                 "They leave every group and hold no directory role while deleted.".into(),
-                "For 30 days the user can be restored from Deleted users, with their groups, roles and sign-in methods; after that they are deleted permanently.".into(),
+                "They can be restored from Deleted users for 30 days, with their groups, roles and sign-in methods; after that they are deleted permanently.".into(),
             ],
             back_to: format!("/admin/users/{}", user.id),
         },
+        true,
     )
 }
 
