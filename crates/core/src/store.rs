@@ -55,7 +55,10 @@ pub enum Change {
     /// See [`DirectoryChange::DeleteUser`].
     DeleteUser(Uuid),
     /// See [`DirectoryChange::SoftDeleteUser`].
-    SoftDeleteUser { user_id: Uuid, at: OffsetDateTime },
+    SoftDeleteUser {
+        user_id: Uuid,
+        at: OffsetDateTime,
+    },
     /// See [`DirectoryChange::RestoreUser`].
     RestoreUser(Uuid),
     InsertGroup(Group),

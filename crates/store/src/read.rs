@@ -9,9 +9,8 @@ use portcullis_core::directory::model::{
     AppRoleAssignment, Application, DeletedUser, DocumentKind, Group, MemberRef, PolicyDocument,
     RoleAssignment, SigningKey, Tenant, User,
 };
-use portcullis_core::kernel::clock::unix_millis;
-use time::OffsetDateTime;
 use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
+use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::query::{ListQuery, Page};
 use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::logs::store::LogStore;
@@ -20,13 +19,14 @@ use portcullis_core::oidc::store::OidcStore;
 use portcullis_core::session::store::SessionStore;
 use portcullis_core::signin::store::SignInStore;
 use portcullis_core::store::{Change, Flatten, Store};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{self, Row};
 
 use crate::rows::{
-    self, credential_columns, document_columns, group_columns, role_assignment_columns,
-    deleted_user_columns, signing_key_columns, user_columns,
+    self, credential_columns, deleted_user_columns, document_columns, group_columns,
+    role_assignment_columns, signing_key_columns, user_columns,
 };
 use crate::{SqlStore, list, write};
 
@@ -226,11 +226,7 @@ impl DirectoryStore for SqlStore {
         })
     }
 
-    async fn deleted_users_before(
-        &self,
-        cutoff: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Vec<Uuid>> {
+    async fn deleted_users_before(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>> {
         let found = self
             .fetch_all(
                 db::query(

@@ -8,9 +8,9 @@ use crate::db::Row;
 use portcullis_core::Error;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
-    AppRoleAssignment, Application, AssignedPrincipalType, DocumentKind, Group, MemberRef,
-    ObjectKind, PasswordCredential, DeletedUser, PolicyDocument, RedirectUris, RoleAssignment, SigningAlgorithm,
-    SigningKey, Tenant, User, UserType,
+    AppRoleAssignment, Application, AssignedPrincipalType, DeletedUser, DocumentKind, Group,
+    MemberRef, ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment,
+    SigningAlgorithm, SigningKey, Tenant, User, UserType,
 };
 use portcullis_core::kernel::clock::from_unix_millis;
 use time::OffsetDateTime;
@@ -66,8 +66,8 @@ macro_rules! signing_key_columns {
     };
 }
 pub(crate) use {
-    application_columns, audit_columns, credential_columns, document_columns, group_columns,
-    role_assignment_columns, signing_key_columns, user_columns, deleted_user_columns,
+    application_columns, audit_columns, credential_columns, deleted_user_columns, document_columns,
+    group_columns, role_assignment_columns, signing_key_columns, user_columns,
 };
 
 pub(crate) use crate::db::corrupt;

@@ -481,9 +481,10 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             crate::sessions::remove_user(conn, change, *user_id).await?;
         }
         Change::SoftDeleteUser { user_id, at } => {
-            let query = db::query("UPDATE users SET deleted = $2 WHERE id = $1 AND deleted IS NULL")
-                .bind(id(*user_id))
-                .bind(unix_millis(*at));
+            let query =
+                db::query("UPDATE users SET deleted = $2 WHERE id = $1 AND deleted IS NULL")
+                    .bind(id(*user_id))
+                    .bind(unix_millis(*at));
             let done = run(conn, change, query).await?;
             require_row(done, "user", user_id.to_string())?;
             // Set aside before removing: the live tables then hold live principals only.
@@ -505,8 +506,9 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         Change::RestoreUser(user_id) => {
             // A live user with the same userPrincipalName makes this a unique violation
             // (the index covers live users only), reported as a conflict.
-            let query = db::query("UPDATE users SET deleted = NULL WHERE id = $1 AND deleted IS NOT NULL")
-                .bind(id(*user_id));
+            let query =
+                db::query("UPDATE users SET deleted = NULL WHERE id = $1 AND deleted IS NOT NULL")
+                    .bind(id(*user_id));
             let done = run(conn, change, query).await?;
             require_row(done, "deletedUser", user_id.to_string())?;
             // Back what still has somewhere to go: a group or an application deleted

@@ -40,7 +40,11 @@ fn target(user: &User) -> TargetResource {
 impl Directory {
     /// A user in deleted items, by object id (a deleted user has no name to be found by: a
     /// live user may hold it).
-    pub async fn deleted_user(&self, _grant: &Granted<ReadUsers>, key: &str) -> Result<DeletedUser> {
+    pub async fn deleted_user(
+        &self,
+        _grant: &Granted<ReadUsers>,
+        key: &str,
+    ) -> Result<DeletedUser> {
         self.find_deleted_user(key).await
     }
 

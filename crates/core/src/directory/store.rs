@@ -18,11 +18,11 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::directory::audit::DirectoryAudit;
+use crate::directory::model::DeletedUser;
 use crate::directory::model::{
     AppRoleAssignment, Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential,
     PolicyDocument, RoleAssignment, Tenant, User,
 };
-use crate::directory::model::DeletedUser;
 use crate::kernel::query::{ListQuery, Page};
 
 /// Applies changes of type `C` with their audit entry, in one transaction.
@@ -44,7 +44,10 @@ pub enum DirectoryChange {
     /// Moves a live user to deleted items (Entra's soft delete): the row stays, marked deleted
     /// at `at`, with its methods; its memberships, role assignments and app role assignments are
     /// set aside for a restore, so no read of live principals sees them.
-    SoftDeleteUser { user_id: Uuid, at: OffsetDateTime },
+    SoftDeleteUser {
+        user_id: Uuid,
+        at: OffsetDateTime,
+    },
     /// Brings a deleted user back with what was set aside at deletion, except memberships of
     /// groups and assignments of applications deleted since. A live user now holding the same
     /// userPrincipalName is a conflict.

@@ -109,7 +109,12 @@ impl SensitiveAction {
     fn table(self) -> Table {
         use SensitiveAction::*;
         match self {
-            Disable | Enable | Delete | Restore | HardDelete | ChangeUserPrincipalName
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
             | ChangeMail => Table::SensitiveActions,
             ResetPassword
             | RevokeSessions
@@ -124,7 +129,12 @@ impl SensitiveAction {
     pub fn performers(self) -> &'static [Uuid] {
         use SensitiveAction::*;
         match self {
-            Disable | Enable | Delete | Restore | HardDelete | ChangeUserPrincipalName
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
             | ChangeMail => &[
                 AUTHENTICATION_ADMINISTRATOR,
                 USER_ADMINISTRATOR,
@@ -468,7 +478,12 @@ mod tests {
 
     fn column(action: SensitiveAction) -> usize {
         match action {
-            Disable | Enable | Delete | Restore | HardDelete | ChangeUserPrincipalName
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
             | ChangeMail => 1,
             ResetPassword | RevokeSessions => 2,
             AddMethod | DeleteMethod | IssueTemporaryAccessPass | DeleteTemporaryAccessPass => 3,

@@ -48,7 +48,8 @@ async fn an_administrator_deletes_finds_and_restores_a_user() {
     b.screenshot("delete-confirmation").await;
     b.click("Delete user").await;
     b.until_path("/admin/users").await;
-    b.until_text("It can be restored from Deleted users for 30 days.").await;
+    b.until_text("It can be restored from Deleted users for 30 days.")
+        .await;
     let (reply, _) = t
         .sign_in_with_pass(&t.url, "joni@contoso.com", &joni_pass)
         .await;
@@ -68,7 +69,8 @@ async fn an_administrator_deletes_finds_and_restores_a_user() {
 
     // Restore, confirmed, lands on Joni's page, in Sales again.
     b.click("Restore").await;
-    b.until_text("This brings back the account of Joni Sherman").await;
+    b.until_text("This brings back the account of Joni Sherman")
+        .await;
     b.screenshot("restore-confirmation").await;
     b.click("Restore user").await;
     b.until_path(&format!("/admin/users/{joni_id}")).await;

@@ -76,7 +76,11 @@ async fn a_deleted_user_is_invisible_and_comes_back_as_it_was(store: SqlStore) {
         }],
     )
     .await;
-    assert_ne!(memberships_revision(&store).await, before, "delete moves it");
+    assert_ne!(
+        memberships_revision(&store).await,
+        before,
+        "delete moves it"
+    );
 
     // Gone from every read of live users, memberships and roles.
     assert_eq!(store.user(joni.id).await.unwrap(), None);
@@ -107,8 +111,20 @@ async fn a_deleted_user_is_invisible_and_comes_back_as_it_was(store: SqlStore) {
             .any(|m| m.id == joni.id)
     );
     assert!(store.member_of(joni.id).await.unwrap().is_empty());
-    assert!(store.transitive_member_of(joni.id).await.unwrap().is_empty());
-    assert!(store.role_definitions_held(joni.id).await.unwrap().is_empty());
+    assert!(
+        store
+            .transitive_member_of(joni.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .role_definitions_held(joni.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         !store
             .role_assignments(None)
@@ -147,7 +163,11 @@ async fn a_deleted_user_is_invisible_and_comes_back_as_it_was(store: SqlStore) {
 
     let before = memberships_revision(&store).await;
     commit(&store, vec![Change::RestoreUser(joni.id)]).await;
-    assert_ne!(memberships_revision(&store).await, before, "restore moves it");
+    assert_ne!(
+        memberships_revision(&store).await,
+        before,
+        "restore moves it"
+    );
     assert_eq!(store.user(joni.id).await.unwrap(), Some(joni.clone()));
     assert_eq!(store.deleted_user(joni.id).await.unwrap(), None);
     assert_eq!(
@@ -164,7 +184,10 @@ async fn a_deleted_user_is_invisible_and_comes_back_as_it_was(store: SqlStore) {
         store.role_assignments(Some(joni.id)).await.unwrap(),
         vec![joni_role]
     );
-    assert_eq!(store.role_definitions_held(joni.id).await.unwrap(), expected);
+    assert_eq!(
+        store.role_definitions_held(joni.id).await.unwrap(),
+        expected
+    );
     expect_not_found(
         store.commit(vec![Change::RestoreUser(joni.id)], None).await,
         "deletedUser",
@@ -259,15 +282,27 @@ async fn permanent_delete_and_the_purge_cutoff(store: SqlStore) {
         .collect();
     assert_eq!(listed, vec![recent.id, old.id]);
     assert_eq!(
-        store.deleted_users_before(at(T0 + 10 * DAY), 10).await.unwrap(),
+        store
+            .deleted_users_before(at(T0 + 10 * DAY), 10)
+            .await
+            .unwrap(),
         vec![old.id]
     );
     assert_eq!(
-        store.deleted_users_before(at(T0 + 51 * DAY), 1).await.unwrap(),
+        store
+            .deleted_users_before(at(T0 + 51 * DAY), 1)
+            .await
+            .unwrap(),
         vec![old.id],
         "at most the limit, oldest first"
     );
-    assert!(store.deleted_users_before(at(T0), 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .deleted_users_before(at(T0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     commit(&store, vec![Change::DeleteUser(old.id)]).await;
     assert_eq!(store.deleted_user(old.id).await.unwrap(), None);
@@ -291,7 +326,10 @@ async fn permanent_delete_and_the_purge_cutoff(store: SqlStore) {
     commit(&store, vec![Change::RestoreUser(old.id)]).await;
     assert!(store.member_of(old.id).await.unwrap().is_empty());
     assert_eq!(
-        store.deleted_users_before(at(T0 + 60 * DAY), 10).await.unwrap(),
+        store
+            .deleted_users_before(at(T0 + 60 * DAY), 10)
+            .await
+            .unwrap(),
         vec![recent.id]
     );
 }

@@ -9,7 +9,7 @@
 use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
 use portcullis_testkit::fixtures::{
     self, add_member, admin_session, app_with_permissions, assign_role, create_group, create_user,
-    issue_pass, pass_session, person_with_roles, register_test_passkey,
+    issue_pass, pass_session, person_with_roles,
 };
 use portcullis_testkit::{Reply, StatusCode, TestServer};
 use serde_json::{Value, json};
@@ -40,7 +40,10 @@ const REFUSED_ROLES: &[(&str, &str)] = &[
     ),
     ("Security Reader", "5d6b6bb7-de71-4623-b4af-96380a352509"),
     ("Global Reader", "f2ef992c-3afb-46b9-b7cf-a126ee74c451"),
-    ("Groups Administrator", "fdd7a751-b60b-444a-984c-02652fe8fa1c"),
+    (
+        "Groups Administrator",
+        "fdd7a751-b60b-444a-984c-02652fe8fa1c",
+    ),
     (
         "Application Administrator",
         "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
@@ -85,12 +88,7 @@ async fn portal_post(t: &TestServer, session: &str, path: &str) -> Reply {
     }
 }
 
-async fn as_app(
-    t: &TestServer,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-) -> Reply {
+async fn as_app(t: &TestServer, token: &str, method: reqwest::Method, path: &str) -> Reply {
     t.graph_as(token, method, path, None).await
 }
 
@@ -206,12 +204,17 @@ async fn a_deleted_user_cannot_sign_in_and_a_restore_brings_them_back_as_they_we
     assert!(!ids(&t.get("/users?$top=999").await).contains(&joni));
     assert!(ids(&t.get(&format!("/groups/{team}/members")).await).is_empty());
     let listed = t
-        .get(&format!("{DELETED}/microsoft.graph.user?$count=true&$top=5"))
+        .get(&format!(
+            "{DELETED}/microsoft.graph.user?$count=true&$top=5"
+        ))
         .await;
     assert_eq!(listed.status, StatusCode::OK, "{:?}", listed.body);
     assert_eq!(ids(&listed), vec![joni.clone()]);
     assert_eq!(listed.body["@odata.count"], 1);
-    assert_eq!(listed.body["value"][0]["@odata.type"], "#microsoft.graph.user");
+    assert_eq!(
+        listed.body["value"][0]["@odata.type"],
+        "#microsoft.graph.user"
+    );
     assert!(listed.body["value"][0]["deletedDateTime"].is_string());
     let one = t.get(&format!("{DELETED}/{joni}")).await;
     assert_eq!(one.status, StatusCode::OK, "{:?}", one.body);
@@ -219,7 +222,15 @@ async fn a_deleted_user_cannot_sign_in_and_a_restore_brings_them_back_as_they_we
     assert_eq!(audited(&t, "Delete user", &joni, "success").await, 1);
 
     // Cannot sign in: not with the session they had, the passkey or the pass.
-    let me = fixtures::call(&t, None, Some(&session), reqwest::Method::GET, "/my/passkeys", None).await;
+    let me = fixtures::call(
+        &t,
+        None,
+        Some(&session),
+        reqwest::Method::GET,
+        "/my/passkeys",
+        None,
+    )
+    .await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{:?}", me.body);
     // (Named, the deleted account offers no passkey; unnamed, the passkey finds nobody.)
     let r = passkey_sign_in(&t, &mut auth, None).await;
@@ -239,7 +250,10 @@ async fn a_deleted_user_cannot_sign_in_and_a_restore_brings_them_back_as_they_we
         t.get(&format!("/users/{joni}")).await.status,
         StatusCode::OK
     );
-    assert_eq!(ids(&t.get(&format!("/groups/{team}/members")).await), vec![joni.clone()]);
+    assert_eq!(
+        ids(&t.get(&format!("/groups/{team}/members")).await),
+        vec![joni.clone()]
+    );
     assert!(ids(&t.get(&format!("{DELETED}/microsoft.graph.user")).await).is_empty());
     let r = passkey_sign_in(&t, &mut auth, None).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
@@ -270,7 +284,10 @@ async fn a_new_user_may_take_a_deleted_name_and_the_restore_is_then_a_conflict()
     let message = r.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("userPrincipalName"), "{message}");
     // Nothing changed: still deleted, the new account untouched, nothing audited as done.
-    assert_eq!(t.get(&format!("{DELETED}/{joni}")).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{joni}")).await.status,
+        StatusCode::OK
+    );
     assert_eq!(
         t.get("/users/joni@contoso.com").await.body["id"],
         again.as_str()
@@ -298,7 +315,12 @@ async fn a_new_user_may_take_a_deleted_name_and_the_restore_is_then_a_conflict()
         .post(&format!("{DELETED}/{mara}/restore"), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
-    assert!(r.body["error"]["message"].as_str().unwrap().contains("mail"));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mail")
+    );
 
     // Once the name is free again, the restore goes through.
     delete_user(&t, &again).await;
@@ -316,7 +338,10 @@ async fn a_permanent_delete_and_the_purge_after_30_days_remove_a_user_for_good()
     delete_user(&t, &gone).await;
     let r = t.delete(&format!("{DELETED}/{gone}")).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
-    assert_eq!(t.get(&format!("{DELETED}/{gone}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{gone}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         t.post(&format!("{DELETED}/{gone}/restore"), json!({}))
             .await
@@ -330,16 +355,25 @@ async fn a_permanent_delete_and_the_purge_after_30_days_remove_a_user_for_good()
         t.delete(&format!("{DELETED}/{live}")).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(t.get(&format!("/users/{live}")).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("/users/{live}")).await.status,
+        StatusCode::OK
+    );
 
     let old = create_user(&t, "old@contoso.com", "Old").await;
     delete_user(&t, &old).await;
     t.clock.advance(Duration::days(29));
     assert_eq!(t.purge_deleted_users().await, 0);
-    assert_eq!(t.get(&format!("{DELETED}/{old}")).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{old}")).await.status,
+        StatusCode::OK
+    );
     t.clock.advance(Duration::days(1) + Duration::minutes(1));
     assert_eq!(t.purge_deleted_users().await, 1);
-    assert_eq!(t.get(&format!("{DELETED}/{old}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{old}")).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(audited(&t, "Hard delete user", &old, "success").await, 1);
     t.stop().await;
 }
@@ -354,20 +388,31 @@ async fn only_user_writers_whose_roles_cover_the_person_restore_or_permanently_d
     let (_, reader) = app_with_permissions(&t, "Reader", &["User.Read.All"]).await;
     let (_, groups) = app_with_permissions(&t, "Groups", &["Group.Read.All"]).await;
     let list = format!("{DELETED}/microsoft.graph.user");
-    assert_eq!(as_app(&t, &reader, reqwest::Method::GET, &list).await.status, StatusCode::OK);
     assert_eq!(
-        as_app(&t, &groups, reqwest::Method::GET, &list).await.status,
+        as_app(&t, &reader, reqwest::Method::GET, &list)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        as_app(&t, &groups, reqwest::Method::GET, &list)
+            .await
+            .status,
         StatusCode::FORBIDDEN
     );
     let restore = format!("{DELETED}/{plain}/restore");
     let purge = format!("{DELETED}/{plain}");
     for token in [&reader, &groups] {
         assert_eq!(
-            as_app(&t, token, reqwest::Method::POST, &restore).await.status,
+            as_app(&t, token, reqwest::Method::POST, &restore)
+                .await
+                .status,
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            as_app(&t, token, reqwest::Method::DELETE, &purge).await.status,
+            as_app(&t, token, reqwest::Method::DELETE, &purge)
+                .await
+                .status,
             StatusCode::FORBIDDEN
         );
     }
@@ -384,7 +429,10 @@ async fn only_user_writers_whose_roles_cover_the_person_restore_or_permanently_d
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{name} {path}");
         }
     }
-    assert_eq!(t.get(&format!("{DELETED}/{plain}")).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{plain}")).await.status,
+        StatusCode::OK
+    );
 
     // A deleted Global Administrator: a User Administrator (and an application standing for
     // one) may not give the role back by restoring, nor delete them for good.
@@ -398,7 +446,12 @@ async fn only_user_writers_whose_roles_cover_the_person_restore_or_permanently_d
     ] {
         let r = portal_post(&t, &ua, &path).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
-        assert!(r.body.as_str().unwrap().contains("Authorization_TargetPrivileged"));
+        assert!(
+            r.body
+                .as_str()
+                .unwrap()
+                .contains("Authorization_TargetPrivileged")
+        );
     }
     let (_, writer) = app_with_permissions(&t, "Writer", &["User.ReadWrite.All"]).await;
     let r = as_app(
@@ -411,7 +464,10 @@ async fn only_user_writers_whose_roles_cover_the_person_restore_or_permanently_d
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
     assert_eq!(r.error_code(), Some("Authorization_TargetPrivileged"));
     assert_eq!(audited(&t, "Restore user", &grace, "failure").await, 2);
-    assert_eq!(t.get(&format!("{DELETED}/{grace}")).await.status, StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{DELETED}/{grace}")).await.status,
+        StatusCode::OK
+    );
     // The same User Administrator restores a person without a role.
     let r = portal_post(&t, &ua, &format!("/admin/users/deleted/{plain}/restore")).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -429,6 +485,5 @@ async fn only_user_writers_whose_roles_cover_the_person_restore_or_permanently_d
         roles.body["value"][0]["roleDefinitionId"],
         GLOBAL_ADMINISTRATOR
     );
-    let _ = register_test_passkey;
     t.stop().await;
 }

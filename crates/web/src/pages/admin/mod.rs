@@ -489,9 +489,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "user-deleted" => {
             "The user was deleted. It can be restored from Deleted users for 30 days."
         }
-        "user-restored" => {
-            "The user was restored, with their groups, roles and sign-in methods."
-        }
+        "user-restored" => "The user was restored, with their groups, roles and sign-in methods.",
         "user-purged" => "The user was deleted permanently.",
         "user-enabled" => "The account was enabled: the person can sign in.",
         "user-disabled" => "The account was disabled: the person can no longer sign in.",
