@@ -188,8 +188,10 @@ pub enum UsersCommand {
         #[arg(long = "type", value_name = "TYPE", value_parser = ["Member", "Guest", "member", "guest"])]
         user_type: Option<String>,
     },
-    /// Delete a user, with their memberships and role assignments
+    /// Delete a user: it can be restored for 30 days (`users restore`)
     Delete { user: String },
+    /// Restore a deleted user, by object id, with its groups, roles and methods
+    Restore { id: String },
     /// The groups a user belongs to
     Groups {
         user: String,
@@ -909,6 +911,13 @@ async fn users(
         UsersCommand::Delete { user } => {
             client.delete_user(&user).await?;
             p.done(out, &format!("Deleted user {user}."))
+        }
+        UsersCommand::Restore { id } => {
+            let user = client.restore_user(&id).await?;
+            p.object(out, &user, |out| {
+                writeln!(out, "Restored user {}.", s(&user, "userPrincipalName"))?;
+                write_user(out, &user)
+            })
         }
         UsersCommand::Groups { user, transitive } => {
             let items = client.user_member_of(&user, transitive).await?;

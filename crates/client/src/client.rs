@@ -498,6 +498,15 @@ impl AdminClient {
             .map(drop)
     }
 
+    /// Brings back a deleted user (by object id) and returns it.
+    pub async fn restore_user(&self, id: &str) -> Result<Value, ClientError> {
+        self.post(
+            &format!("directory/deletedItems/{}/restore", segment(id)),
+            &Value::Object(Default::default()),
+        )
+        .await
+    }
+
     /// The groups a user is a member of: directly, or also through nested groups.
     pub async fn user_member_of(
         &self,

@@ -52,8 +52,15 @@ pub enum Change {
     InsertTenant(Tenant),
     InsertUser(User),
     UpdateUser(User),
-    /// Also removes the user's memberships and role assignments.
+    /// See [`DirectoryChange::DeleteUser`].
     DeleteUser(Uuid),
+    /// See [`DirectoryChange::SoftDeleteUser`].
+    SoftDeleteUser {
+        user_id: Uuid,
+        at: OffsetDateTime,
+    },
+    /// See [`DirectoryChange::RestoreUser`].
+    RestoreUser(Uuid),
     InsertGroup(Group),
     UpdateGroup(Group),
     /// Also removes the group's memberships (as container and as member) and role assignments.
@@ -222,6 +229,10 @@ impl Flatten for DirectoryChange {
             DirectoryChange::InsertUser(u) => Change::InsertUser(u),
             DirectoryChange::UpdateUser(u) => Change::UpdateUser(u),
             DirectoryChange::DeleteUser(id) => Change::DeleteUser(id),
+            DirectoryChange::SoftDeleteUser { user_id, at } => {
+                Change::SoftDeleteUser { user_id, at }
+            }
+            DirectoryChange::RestoreUser(id) => Change::RestoreUser(id),
             DirectoryChange::InsertGroup(g) => Change::InsertGroup(g),
             DirectoryChange::UpdateGroup(g) => Change::UpdateGroup(g),
             DirectoryChange::DeleteGroup(id) => Change::DeleteGroup(id),

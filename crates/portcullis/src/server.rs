@@ -497,6 +497,21 @@ pub async fn start(
             }
         }
     });
+    // Users deleted more than 30 days ago are removed for good, hourly: restorable until
+    // then (portcullis_core::directory::deleted), a day's precision is all the promise needs.
+    let purge_directory = Directory::new(narrow!(deps, DirectoryStore));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match purge_directory.purge_deleted_users().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "purged users deleted over 30 days ago"),
+                Err(e) => tracing::warn!(error = %e, "purging deleted users failed"),
+            }
+        }
+    });
     let state_store = store.clone();
     let state_clock = overrides.clock.clone();
     let purge_every = std::time::Duration::from_secs(config.sign_in_state_purge_seconds);

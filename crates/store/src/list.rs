@@ -58,6 +58,9 @@ pub(crate) struct Listing {
     /// The text columns core's [`USER_ANY_NAME`] searches, any of them; empty where the table
     /// has no such search.
     pub any_name: &'static [&'static str],
+    /// A condition every row listed meets, whatever the filter: live users are the rows of
+    /// `users` not deleted, deleted users the others.
+    pub scope: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +94,7 @@ pub(crate) const SIGN_INS: Listing = Listing {
     descending: true,
     orderable: &[],
     any_name: &[],
+    scope: None,
 };
 
 pub(crate) const USERS: Listing = Listing {
@@ -110,6 +114,26 @@ pub(crate) const USERS: Listing = Listing {
     descending: false,
     orderable: &["display_name", "user_principal_name"],
     any_name: &["display_name", "user_principal_name", "mail"],
+    scope: Some("deleted IS NULL"),
+};
+
+/// Users in deleted items, most recently deleted first.
+pub(crate) const DELETED_USERS: Listing = Listing {
+    table: "users",
+    columns: rows::deleted_user_columns!(),
+    filterable: &[
+        ("id", Kind::Text),
+        ("user_principal_name", Kind::Text),
+        ("display_name", Kind::Text),
+        ("mail", Kind::Text),
+        ("deleted", Kind::Number),
+    ],
+    prefix_indexed: &["display_name", "mail", "user_principal_name"],
+    sort: "deleted",
+    descending: true,
+    scope: Some("deleted IS NOT NULL"),
+    orderable: &[],
+    any_name: &[],
 };
 
 pub(crate) const GROUPS: Listing = Listing {
@@ -129,6 +153,7 @@ pub(crate) const GROUPS: Listing = Listing {
     descending: false,
     orderable: &[],
     any_name: &[],
+    scope: None,
 };
 
 pub(crate) const APPLICATIONS: Listing = Listing {
@@ -146,6 +171,7 @@ pub(crate) const APPLICATIONS: Listing = Listing {
     descending: false,
     orderable: &[],
     any_name: &[],
+    scope: None,
 };
 
 pub(crate) const AUDITS: Listing = Listing {
@@ -170,6 +196,7 @@ pub(crate) const AUDITS: Listing = Listing {
     descending: true,
     orderable: &[],
     any_name: &[],
+    scope: None,
 };
 
 /// A bound value: the store keeps only text and BIGINT columns.
@@ -407,7 +434,7 @@ fn built(
         },
         args: Vec::new(),
     };
-    let mut conditions = Vec::new();
+    let mut conditions: Vec<String> = listing.scope.map(str::to_string).into_iter().collect();
     for predicate in &query.filter {
         if predicate.field == USER_ANY_NAME && !listing.any_name.is_empty() {
             match (&predicate.value, predicate.op) {

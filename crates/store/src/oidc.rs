@@ -267,7 +267,8 @@ impl SqlStore {
                      u.display_name AS owner_display_name, u.mail AS owner_mail, \
                      u.account_enabled AS owner_enabled, u.user_type AS owner_user_type, \
                      u.created AS owner_created \
-                     FROM oauth_grants g LEFT JOIN users u ON u.id = g.user_id WHERE g.id = $1",
+                     FROM oauth_grants g LEFT JOIN users u ON u.id = g.user_id AND u.deleted IS NULL \
+                     WHERE g.id = $1",
                 )
                 .bind(id(grant_id)),
             )

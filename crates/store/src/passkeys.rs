@@ -210,7 +210,7 @@ impl PasskeyStore for SqlStore {
                      u.user_principal_name AS owner_upn, u.display_name AS owner_display_name, \
                      u.mail AS owner_mail, u.account_enabled AS owner_enabled, \
                      u.user_type AS owner_user_type, u.created AS owner_created \
-                     FROM passkeys p LEFT JOIN users u ON u.id = p.user_id \
+                     FROM passkeys p LEFT JOIN users u ON u.id = p.user_id AND u.deleted IS NULL \
                      WHERE p.credential_id = $1",
                 )
                 .bind(hex::encode(credential_id)),
@@ -237,8 +237,8 @@ impl PasskeyStore for SqlStore {
                 // nine and both insert; locking the person's row makes the second wait for the
                 // first. (SQLite's one writer already serializes them.)
                 let lock = match tx.dialect() {
-                    Dialect::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
-                    Dialect::Sqlite => "SELECT id FROM users WHERE id = $1",
+                    Dialect::Postgres => "SELECT id FROM users WHERE id = $1 AND deleted IS NULL FOR UPDATE",
+                    Dialect::Sqlite => "SELECT id FROM users WHERE id = $1 AND deleted IS NULL",
                 };
                 let owner = tx
                     .fetch_optional(db::query(lock).bind(id(new.user_id)))

@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use portcullis_core::Result;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
-    AppRoleAssignment, Application, DocumentKind, Group, MemberRef, PolicyDocument, RoleAssignment,
-    SigningKey, Tenant, User,
+    AppRoleAssignment, Application, DeletedUser, DocumentKind, Group, MemberRef, PolicyDocument,
+    RoleAssignment, SigningKey, Tenant, User,
 };
 use portcullis_core::directory::store::{Commit, DirectoryStore, Revisions};
+use portcullis_core::kernel::clock::unix_millis;
 use portcullis_core::kernel::query::{ListQuery, Order, Page};
 use portcullis_core::kernel::split_token::TokenKey;
 use portcullis_core::logs::store::LogStore;
@@ -18,13 +19,14 @@ use portcullis_core::oidc::store::OidcStore;
 use portcullis_core::session::store::SessionStore;
 use portcullis_core::signin::store::SignInStore;
 use portcullis_core::store::{Change, Flatten, Store};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::{self, Row};
 
 use crate::rows::{
-    self, credential_columns, document_columns, group_columns, role_assignment_columns,
-    signing_key_columns, user_columns,
+    self, credential_columns, deleted_user_columns, document_columns, group_columns,
+    role_assignment_columns, signing_key_columns, user_columns,
 };
 use crate::{SqlStore, list, write};
 
@@ -148,7 +150,7 @@ impl DirectoryStore for SqlStore {
             db::query(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE id = $1"
+                " FROM users WHERE id = $1 AND deleted IS NULL"
             ))
             .bind(id(user_id)),
         )
@@ -164,7 +166,7 @@ impl DirectoryStore for SqlStore {
             db::query(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users WHERE lower(user_principal_name) = lower($1)"
+                " FROM users WHERE lower(user_principal_name) = lower($1) AND deleted IS NULL"
             ))
             .bind(upn.to_string()),
         )
@@ -190,6 +192,89 @@ impl DirectoryStore for SqlStore {
             next,
             count,
         })
+    }
+
+    async fn users_by_mail(&self, mail: &str) -> Result<Vec<User>> {
+        let found = self
+            .fetch_all(
+                db::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE lower(mail) = lower($1) AND deleted IS NULL ",
+                    "ORDER BY created, id"
+                ))
+                .bind(mail.to_string()),
+            )
+            .await?;
+        decode_all(found, rows::user)
+    }
+
+    async fn deleted_user(&self, user_id: Uuid) -> Result<Option<DeletedUser>> {
+        self.fetch_optional(
+            db::query(concat!(
+                "SELECT ",
+                deleted_user_columns!(),
+                " FROM users WHERE id = $1 AND deleted IS NOT NULL"
+            ))
+            .bind(id(user_id)),
+        )
+        .await?
+        .as_ref()
+        .map(rows::deleted_user)
+        .transpose()
+    }
+
+    async fn list_deleted_users(&self, query: &ListQuery) -> Result<Page<DeletedUser>> {
+        let (found, next) = list::page(self, &list::DELETED_USERS, query).await?;
+        let count = list::count(self, &list::DELETED_USERS, query).await?;
+        Ok(Page {
+            items: decode_all(found, rows::deleted_user)?,
+            next,
+            count,
+        })
+    }
+
+    async fn deleted_users_before(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>> {
+        let found = self
+            .fetch_all(
+                db::query(
+                    "SELECT id FROM users WHERE deleted IS NOT NULL AND deleted <= $1 \
+                     ORDER BY deleted, id LIMIT $2",
+                )
+                .bind(unix_millis(cutoff))
+                .bind(i64::from(limit)),
+            )
+            .await?;
+        found.iter().map(|row| rows::uuid(row, "id")).collect()
+    }
+
+    async fn deleted_user_role_definitions(&self, user_id: Uuid) -> Result<Vec<Uuid>> {
+        // What a restore puts back: the assignments set aside with the user, and those of the
+        // groups whose memberships were set aside (and of every group those are nested in),
+        // as `role_definitions_held` walks them for a live user.
+        let found = self
+            .fetch_all(
+                db::query(concat!(
+                    "WITH RECURSIVE containing (id) AS (",
+                    "SELECT d.group_id FROM deleted_group_members d ",
+                    "JOIN groups g ON g.id = d.group_id WHERE d.member_id = $1 ",
+                    "UNION ",
+                    "SELECT m.group_id FROM group_members m JOIN containing c ON m.member_id = c.id",
+                    ") ",
+                    "SELECT role_definition_id FROM deleted_role_assignments ",
+                    "WHERE principal_id = $1 ",
+                    "UNION ",
+                    "SELECT role_definition_id FROM role_assignments ",
+                    "WHERE principal_id IN (SELECT id FROM containing) ",
+                    "ORDER BY role_definition_id"
+                ))
+                .bind(id(user_id)),
+            )
+            .await?;
+        found
+            .iter()
+            .map(|row| rows::uuid(row, "role_definition_id"))
+            .collect()
     }
 
     async fn group(&self, group_id: Uuid) -> Result<Option<Group>> {

@@ -8,9 +8,9 @@ use crate::db::Row;
 use portcullis_core::Error;
 use portcullis_core::directory::audit::DirectoryAudit;
 use portcullis_core::directory::model::{
-    AppRoleAssignment, Application, AssignedPrincipalType, DocumentKind, Group, MemberRef,
-    ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment, SigningAlgorithm,
-    SigningKey, Tenant, User, UserType,
+    AppRoleAssignment, Application, AssignedPrincipalType, DeletedUser, DocumentKind, Group,
+    MemberRef, ObjectKind, PasswordCredential, PolicyDocument, RedirectUris, RoleAssignment,
+    SigningAlgorithm, SigningKey, Tenant, User, UserType,
 };
 use portcullis_core::kernel::clock::from_unix_millis;
 use time::OffsetDateTime;
@@ -19,6 +19,12 @@ use uuid::Uuid;
 macro_rules! user_columns {
     () => {
         "id, user_principal_name, display_name, mail, account_enabled, user_type, created"
+    };
+}
+/// A deleted user's columns: the user's and when it was deleted.
+macro_rules! deleted_user_columns {
+    () => {
+        "id, user_principal_name, display_name, mail, account_enabled, user_type, created, deleted"
     };
 }
 macro_rules! group_columns {
@@ -60,8 +66,8 @@ macro_rules! signing_key_columns {
     };
 }
 pub(crate) use {
-    application_columns, audit_columns, credential_columns, document_columns, group_columns,
-    role_assignment_columns, signing_key_columns, user_columns,
+    application_columns, audit_columns, credential_columns, deleted_user_columns, document_columns,
+    group_columns, role_assignment_columns, signing_key_columns, user_columns,
 };
 
 pub(crate) use crate::db::corrupt;
@@ -137,6 +143,13 @@ pub(crate) fn user(row: &Row) -> Result<User, Error> {
         user_type: UserType::parse(&user_type)
             .ok_or_else(|| corrupt("user_type", format!("unknown user type '{user_type}'")))?,
         created_date_time: instant(row, "created")?,
+    })
+}
+
+pub(crate) fn deleted_user(row: &Row) -> Result<DeletedUser, Error> {
+    Ok(DeletedUser {
+        user: user(row)?,
+        deleted_date_time: instant(row, "deleted")?,
     })
 }
 

@@ -268,12 +268,12 @@ impl SqlStore {
             TokenKey::Id(_) => {
                 "SELECT s.id, s.secret_hash, s.user_id, s.methods, s.created, s.expires \
                  FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.id = $1 AND u.account_enabled = 1"
+                 WHERE s.id = $1 AND u.account_enabled = 1 AND u.deleted IS NULL"
             }
             TokenKey::Legacy(_) => {
                 "SELECT s.id, s.secret_hash, s.user_id, s.methods, s.created, s.expires \
                  FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.legacy_token_hash = $1 AND u.account_enabled = 1"
+                 WHERE s.legacy_token_hash = $1 AND u.account_enabled = 1 AND u.deleted IS NULL"
             }
         };
         let row = self

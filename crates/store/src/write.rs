@@ -128,6 +128,8 @@ async fn apply_all(
                             | Change::InsertRoleAssignment(_)
                             | Change::DeleteRoleAssignment(_)
                             | Change::DeleteUser(_)
+                            | Change::SoftDeleteUser { .. }
+                            | Change::RestoreUser(_)
                             | Change::DeleteGroup(_)
                             | Change::DeleteApplication(_)
                     )
@@ -329,6 +331,10 @@ fn conflict_message(change: &Change, detail: &str) -> String {
                 )
             }
         }
+        Change::RestoreUser(user_id) => format!(
+            "Another live user has the same userPrincipalName as deleted user '{user_id}'; \
+             rename or delete that user first"
+        ),
         Change::InsertApplication(app) | Change::UpdateApplication(app) => {
             if detail.contains("identifier_uris") {
                 format!(
@@ -385,6 +391,8 @@ fn change_name(change: &Change) -> &'static str {
         Change::InsertUser(_) => "InsertUser",
         Change::UpdateUser(_) => "UpdateUser",
         Change::DeleteUser(_) => "DeleteUser",
+        Change::SoftDeleteUser { .. } => "SoftDeleteUser",
+        Change::RestoreUser(_) => "RestoreUser",
         Change::InsertGroup(_) => "InsertGroup",
         Change::UpdateGroup(_) => "UpdateGroup",
         Change::DeleteGroup(_) => "DeleteGroup",
@@ -511,7 +519,59 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
             let done = run(conn, change, query).await?;
             require_row(done, "user", user_id.to_string())?;
             remove_principal(conn, change, *user_id).await?;
+            set_aside_removed(conn, change, *user_id).await?;
             crate::sessions::remove_user(conn, change, *user_id).await?;
+        }
+        Change::SoftDeleteUser { user_id, at } => {
+            let query =
+                db::query("UPDATE users SET deleted = $2 WHERE id = $1 AND deleted IS NULL")
+                    .bind(id(*user_id))
+                    .bind(unix_millis(*at));
+            let done = run(conn, change, query).await?;
+            require_row(done, "user", user_id.to_string())?;
+            // Set aside before removing: the live tables then hold live principals only.
+            for sql in [
+                "INSERT INTO deleted_group_members (group_id, member_id, member_kind) \
+                 SELECT group_id, member_id, member_kind FROM group_members WHERE member_id = $1",
+                "INSERT INTO deleted_role_assignments (id, principal_id, role_definition_id, \
+                 directory_scope_id) SELECT id, principal_id, role_definition_id, \
+                 directory_scope_id FROM role_assignments WHERE principal_id = $1",
+                "INSERT INTO deleted_app_role_assignments (id, resource_id, app_role_id, \
+                 principal_id, principal_type, created) SELECT id, resource_id, app_role_id, \
+                 principal_id, principal_type, created FROM app_role_assignments \
+                 WHERE principal_id = $1",
+            ] {
+                run(conn, change, db::query(sql).bind(id(*user_id))).await?;
+            }
+            remove_principal(conn, change, *user_id).await?;
+        }
+        Change::RestoreUser(user_id) => {
+            // A live user with the same userPrincipalName makes this a unique violation
+            // (the index covers live users only), reported as a conflict.
+            let query =
+                db::query("UPDATE users SET deleted = NULL WHERE id = $1 AND deleted IS NOT NULL")
+                    .bind(id(*user_id));
+            let done = run(conn, change, query).await?;
+            require_row(done, "deletedUser", user_id.to_string())?;
+            // Back what still has somewhere to go: a group or an application deleted
+            // meanwhile took its memberships and assignments with it. Role definitions are
+            // built in and always exist.
+            for sql in [
+                "INSERT INTO group_members (group_id, member_id, member_kind) \
+                 SELECT d.group_id, d.member_id, d.member_kind FROM deleted_group_members d \
+                 WHERE d.member_id = $1 AND EXISTS (SELECT 1 FROM groups g WHERE g.id = d.group_id)",
+                "INSERT INTO role_assignments (id, principal_id, role_definition_id, \
+                 directory_scope_id) SELECT id, principal_id, role_definition_id, \
+                 directory_scope_id FROM deleted_role_assignments WHERE principal_id = $1",
+                "INSERT INTO app_role_assignments (id, resource_id, app_role_id, principal_id, \
+                 principal_type, created) SELECT d.id, d.resource_id, d.app_role_id, \
+                 d.principal_id, d.principal_type, d.created FROM deleted_app_role_assignments d \
+                 WHERE d.principal_id = $1 \
+                 AND EXISTS (SELECT 1 FROM applications a WHERE a.id = d.resource_id)",
+            ] {
+                run(conn, change, db::query(sql).bind(id(*user_id))).await?;
+            }
+            set_aside_removed(conn, change, *user_id).await?;
         }
         Change::InsertGroup(group) => {
             let query = db::query(
@@ -819,6 +879,22 @@ async fn remove_principal(
     let query = db::query("DELETE FROM app_role_assignments WHERE principal_id = $1")
         .bind(id(principal_id));
     run(conn, change, query).await?;
+    Ok(())
+}
+
+/// Forgets what was set aside for a deleted user's restore.
+async fn set_aside_removed(
+    conn: &mut Conn<'_>,
+    change: &Change,
+    user_id: Uuid,
+) -> Result<(), Error> {
+    for sql in [
+        "DELETE FROM deleted_group_members WHERE member_id = $1",
+        "DELETE FROM deleted_role_assignments WHERE principal_id = $1",
+        "DELETE FROM deleted_app_role_assignments WHERE principal_id = $1",
+    ] {
+        run(conn, change, db::query(sql).bind(id(user_id))).await?;
+    }
     Ok(())
 }
 

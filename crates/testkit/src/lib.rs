@@ -228,6 +228,22 @@ impl TestServer {
             .expect("purge runs")
     }
 
+    /// Runs the hourly purge of users deleted over 30 days ago now, on the test clock.
+    pub async fn purge_deleted_users(&self) -> u64 {
+        let deps: portcullis_core::kernel::Deps<
+            dyn portcullis_core::directory::store::DirectoryStore,
+        > = portcullis_core::kernel::Deps {
+            store: std::sync::Arc::new(self.store().clone()),
+            clock: std::sync::Arc::new(self.clock.clone()),
+            entropy: std::sync::Arc::new(SystemEntropy),
+            offload: std::sync::Arc::new(portcullis_core::kernel::typed_secret::Inline),
+        };
+        portcullis_core::directory::Directory::new(deps)
+            .purge_deleted_users()
+            .await
+            .expect("purge runs")
+    }
+
     /// The server's own store, to read invariants.
     pub fn store(&self) -> &portcullis_store::SqlStore {
         &self.server.as_ref().expect("running").store

@@ -2,7 +2,8 @@
 //! their assignments, applications and their secrets, policy documents as stored, the
 //! permissions a caller holds ([`authz`]), the rules that keep managing groups and applications
 //! from becoming a privilege ladder ([`ladder`]), who may take sensitive actions on whom
-//! ([`tiers`]) and the audit entry of every change ([`audit`]).
+//! ([`tiers`]), deleted users kept restorable for 30 days (`deleted`) and the audit entry of
+//! every change ([`audit`]).
 //!
 //! Every other capability stands on it: a person, an application and a role are directory
 //! objects. What it must never do: know how anyone signs in (methods, sessions, flows and tokens
@@ -11,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod authz;
+mod deleted;
 pub mod first_party;
 pub mod ladder;
 pub mod model;

@@ -56,6 +56,34 @@ pub struct User {
     pub created_date_time: OffsetDateTime,
 }
 
+/// How long a deleted user stays in deleted items, restorable, before it is purged: Entra's 30
+/// days.
+pub const DELETED_USER_RETENTION: time::Duration = time::Duration::days(30);
+
+/// A user in deleted items (Graph's `directory/deletedItems`): the user as it was, with
+/// `deletedDateTime`. Restorable until [`DeletedUser::purge_after`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedUser {
+    #[serde(flatten)]
+    pub user: User,
+    #[serde(with = "graph_datetime")]
+    #[schema(value_type = String, format = DateTime)]
+    pub deleted_date_time: OffsetDateTime,
+}
+
+impl DeletedUser {
+    /// The instant from which the purge removes it for good.
+    pub fn purge_after(&self) -> OffsetDateTime {
+        self.deleted_date_time + DELETED_USER_RETENTION
+    }
+
+    /// Whole days left before the purge, as the portal shows them (0 on the last day).
+    pub fn days_left(&self, now: OffsetDateTime) -> i64 {
+        (self.purge_after() - now).whole_days().max(0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {

@@ -689,6 +689,7 @@ impl Directory {
         Ok(new)
     }
 
+    /// Moves the user to deleted items, restorable for 30 days (see `directory::deleted`).
     /// Refused while a policy names the user; ends their sessions and grants with them.
     pub async fn delete_user(
         &self,
@@ -725,7 +726,10 @@ impl Directory {
                 credential_id: None,
                 at: self.now(),
             },
-            Change::DeleteUser(user.id),
+            Change::SoftDeleteUser {
+                user_id: user.id,
+                at: self.now(),
+            },
         ];
         changes.extend(precondition);
         self.store().commit(changes, Some(audit)).await

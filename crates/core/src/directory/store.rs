@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::Result;
 use crate::directory::audit::DirectoryAudit;
+use crate::directory::model::DeletedUser;
 use crate::directory::model::{
     AppRoleAssignment, Application, DocumentKind, Group, MemberRef, ObjectKind, PasswordCredential,
     PolicyDocument, RoleAssignment, Tenant, User,
@@ -37,8 +38,20 @@ pub enum DirectoryChange {
     InsertTenant(Tenant),
     InsertUser(User),
     UpdateUser(User),
-    /// Also removes the user's memberships and role assignments.
+    /// Removes the user for good, live or deleted: with their memberships, role assignments,
+    /// app role assignments (live or kept for a restore) and sign-in methods.
     DeleteUser(Uuid),
+    /// Moves a live user to deleted items (Entra's soft delete): the row stays, marked deleted
+    /// at `at`, with its methods; its memberships, role assignments and app role assignments are
+    /// set aside for a restore, so no read of live principals sees them.
+    SoftDeleteUser {
+        user_id: Uuid,
+        at: OffsetDateTime,
+    },
+    /// Brings a deleted user back with what was set aside at deletion, except memberships of
+    /// groups and assignments of applications deleted since. A live user now holding the same
+    /// userPrincipalName is a conflict.
+    RestoreUser(Uuid),
     InsertGroup(Group),
     UpdateGroup(Group),
     /// Also removes the group's memberships (as container and as member) and role assignments.
@@ -137,6 +150,17 @@ pub trait DirectoryStore: Commit<DirectoryChange> + Send + Sync + 'static {
         query: &ListQuery,
         order: Option<Order>,
     ) -> Result<Page<User>>;
+    /// Live users whose mail is this one (case-insensitively).
+    async fn users_by_mail(&self, mail: &str) -> Result<Vec<User>>;
+    /// A user in deleted items (never a live one).
+    async fn deleted_user(&self, id: Uuid) -> Result<Option<DeletedUser>>;
+    /// Deleted users, most recently deleted first.
+    async fn list_deleted_users(&self, query: &ListQuery) -> Result<Page<DeletedUser>>;
+    /// Deleted users deleted at or before `cutoff`, at most `limit` of them: the purge's work.
+    async fn deleted_users_before(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Uuid>>;
+    /// The role definitions a deleted user would hold again if restored: those set aside with
+    /// them, directly or through the groups (set aside too) whose assignments still stand.
+    async fn deleted_user_role_definitions(&self, user_id: Uuid) -> Result<Vec<Uuid>>;
 
     async fn group(&self, id: Uuid) -> Result<Option<Group>>;
     async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;

@@ -57,7 +57,12 @@ use crate::{Error, Result};
 pub enum SensitiveAction {
     Disable,
     Enable,
+    /// Moving a user to deleted items.
     Delete,
+    /// Bringing a deleted user back, with the roles set aside with them.
+    Restore,
+    /// Removing a deleted user for good.
+    HardDelete,
     ChangeUserPrincipalName,
     ChangeMail,
     ResetPassword,
@@ -89,6 +94,8 @@ impl SensitiveAction {
         SensitiveAction::Disable,
         SensitiveAction::Enable,
         SensitiveAction::Delete,
+        SensitiveAction::Restore,
+        SensitiveAction::HardDelete,
         SensitiveAction::ChangeUserPrincipalName,
         SensitiveAction::ChangeMail,
         SensitiveAction::ResetPassword,
@@ -102,9 +109,13 @@ impl SensitiveAction {
     fn table(self) -> Table {
         use SensitiveAction::*;
         match self {
-            Disable | Enable | Delete | ChangeUserPrincipalName | ChangeMail => {
-                Table::SensitiveActions
-            }
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
+            | ChangeMail => Table::SensitiveActions,
             ResetPassword
             | RevokeSessions
             | AddMethod
@@ -118,7 +129,13 @@ impl SensitiveAction {
     pub fn performers(self) -> &'static [Uuid] {
         use SensitiveAction::*;
         match self {
-            Disable | Enable | Delete | ChangeUserPrincipalName | ChangeMail => &[
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
+            | ChangeMail => &[
                 AUTHENTICATION_ADMINISTRATOR,
                 USER_ADMINISTRATOR,
                 PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
@@ -156,6 +173,8 @@ impl SensitiveAction {
             Disable => "Disable account",
             Enable => "Enable account",
             Delete => "Delete user",
+            Restore => "Restore user",
+            HardDelete => "Hard delete user",
             ChangeUserPrincipalName | ChangeMail => "Update user",
             ResetPassword => "Reset user password",
             RevokeSessions => "Invalidate all refresh tokens for user",
@@ -169,7 +188,8 @@ impl SensitiveAction {
     fn operation_type(self) -> &'static str {
         use SensitiveAction::*;
         match self {
-            Delete | DeleteMethod | DeleteTemporaryAccessPass => "Delete",
+            Delete | HardDelete | DeleteMethod | DeleteTemporaryAccessPass => "Delete",
+            Restore => "Restore",
             AddMethod | IssueTemporaryAccessPass => "Add",
             _ => "Update",
         }
@@ -182,6 +202,8 @@ impl SensitiveAction {
             Disable => "disable",
             Enable => "enable",
             Delete => "delete",
+            Restore => "restore",
+            HardDelete => "permanently delete",
             ChangeUserPrincipalName => "change the sign-in name of",
             ChangeMail => "change the mail of",
             ResetPassword => "reset the password of",
@@ -353,6 +375,21 @@ pub async fn enforce<P: Permission>(
     action: SensitiveAction,
     target: &User,
 ) -> Result<()> {
+    let target_roles = deps.store.role_definitions_held(target.id).await?;
+    enforce_on(deps, grant, request, action, target, &target_roles).await
+}
+
+/// [`enforce`] for a target whose roles the caller has read already: a deleted user, whose
+/// roles are set aside (`DirectoryStore::deleted_user_role_definitions`) and would come back
+/// with a restore. Restoring someone needs the standing that deleting them did.
+pub async fn enforce_on<P: Permission>(
+    deps: &Deps<dyn DirectoryStore>,
+    grant: &Granted<P>,
+    request: &RequestContext,
+    action: SensitiveAction,
+    target: &User,
+    target_roles: &[Uuid],
+) -> Result<()> {
     let caller_roles;
     let caller = match grant.actor() {
         Actor::System => Caller::System,
@@ -367,8 +404,7 @@ pub async fn enforce<P: Permission>(
             permissions: grant.held(),
         },
     };
-    let target_roles = deps.store.role_definitions_held(target.id).await?;
-    let Err(refusal) = decide(caller, action, target.id, &target_roles) else {
+    let Err(refusal) = decide(caller, action, target.id, target_roles) else {
         return Ok(());
     };
     let error = refusal.to_error(action);
@@ -435,7 +471,13 @@ mod tests {
 
     fn column(action: SensitiveAction) -> usize {
         match action {
-            Disable | Enable | Delete | ChangeUserPrincipalName | ChangeMail => 1,
+            Disable
+            | Enable
+            | Delete
+            | Restore
+            | HardDelete
+            | ChangeUserPrincipalName
+            | ChangeMail => 1,
             ResetPassword | RevokeSessions => 2,
             AddMethod | DeleteMethod | IssueTemporaryAccessPass | DeleteTemporaryAccessPass => 3,
         }

@@ -82,6 +82,15 @@ pub const USER_ORDER_FIELDS: &[FilterField] = &[
     field("createdDateTime", "created", FieldKind::Instant),
 ];
 
+/// Users in deleted items: a user's text fields and when it was deleted.
+pub const DELETED_USER_FIELDS: &[FilterField] = &[
+    field("id", "id", FieldKind::Guid),
+    field("userPrincipalName", "user_principal_name", FieldKind::Text),
+    field("displayName", "display_name", FieldKind::Text),
+    field("mail", "mail", FieldKind::Text),
+    field("deletedDateTime", "deleted", FieldKind::Instant),
+];
+
 pub const GROUP_FIELDS: &[FilterField] = &[
     field("id", "id", FieldKind::Guid),
     field("displayName", "display_name", FieldKind::Text),

@@ -230,6 +230,19 @@ async fn every_page_passes_the_accessibility_check() {
     let group_id = id(&admins);
     let location_id = id(&location.body);
     let strength_id = id(&strength.body);
+    // Someone in deleted users, for that list and its two confirmations.
+    let gone = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "gone@contoso.com", "displayName": "Gone Person"}),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::CREATED, "{:?}", gone.body);
+    let gone_id = id(&gone.body);
+    assert_eq!(
+        t.delete(&format!("/users/{gone_id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
     let pages = [
         "/admin".to_string(),
         "/admin/users".into(),
@@ -238,6 +251,9 @@ async fn every_page_passes_the_accessibility_check() {
         format!("/admin/users/{joni_id}"),
         format!("/admin/users/{joni_id}/edit"),
         format!("/admin/users/{joni_id}/delete"),
+        "/admin/users/deleted".into(),
+        format!("/admin/users/deleted/{gone_id}/restore"),
+        format!("/admin/users/deleted/{gone_id}/delete"),
         "/admin/groups".into(),
         format!("/admin/groups/{group_id}"),
         format!("/admin/groups/{group_id}/delete"),

@@ -7,6 +7,7 @@
 mod accessibility;
 mod admin_story;
 mod audit_views;
+mod deleted_users;
 mod editor_live;
 mod harness;
 mod pages;

@@ -79,6 +79,7 @@ macro_rules! contract {
 mod audit_targets;
 mod commit;
 mod conditional_access;
+mod deleted_users;
 mod directory;
 mod fixtures;
 mod methods;

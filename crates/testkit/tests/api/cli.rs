@@ -229,6 +229,12 @@ async fn users_commands() {
     );
     // For scripts a delete prints nothing: the exit status says it worked.
     assert_eq!(a.ok(&["users", "delete", &id(&guest), "--json"]).await, "");
+    // A deleted user comes back by object id, for 30 days.
+    let restored = a.ok(&["users", "restore", &joni]).await;
+    assert!(
+        restored.starts_with("Restored user joni.sherman@contoso.com."),
+        "{restored}"
+    );
     t.stop().await;
 }
 

@@ -12,6 +12,7 @@ mod conditional_access;
 mod conformance;
 mod connections;
 mod countries;
+mod deleted_users;
 mod directory;
 mod editor_analysis;
 mod entra_values;

@@ -1423,7 +1423,20 @@ async fn destructive_actions_ask_first_naming_what_goes_and_change_nothing_until
                 .contains("class=\"button button-danger\" id=\"confirm\"")
         );
         assert!(confirm.html.contains("id=\"cancel\""));
-        assert!(confirm.html.contains("This can't be undone."));
+        if removal.confirm.starts_with("/admin/users/")
+            && removal.confirm.ends_with("/delete")
+            && !removal.confirm.contains("/pass/")
+        {
+            // A deleted user can be restored for 30 days: the page says so, not "can't be undone".
+            assert!(
+                confirm
+                    .html
+                    .contains("can be restored from Deleted users for 30 days")
+            );
+            assert!(!confirm.html.contains("This can't be undone."));
+        } else {
+            assert!(confirm.html.contains("This can't be undone."));
+        }
         assert!(
             still_there(&t, &removal.probe).await,
             "{}: asked only",

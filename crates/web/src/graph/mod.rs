@@ -4,6 +4,7 @@ pub(crate) mod analysis;
 mod applications;
 mod audit;
 mod conditional_access;
+mod deleted_items;
 mod groups;
 mod methods;
 mod passkeys;
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(organization))
         .merge(users::router())
+        .merge(deleted_items::router())
         .merge(groups::router())
         .merge(roles::router())
         .merge(applications::router())

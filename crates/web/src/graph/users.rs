@@ -127,7 +127,8 @@ async fn update_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Delete a user, with their memberships and role assignments.
+/// Delete a user: it moves to `directory/deletedItems`, restorable for 30 days, and its
+/// sessions and refresh tokens end at once.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user")),
     security(("bearer" = ["User.ReadWrite.All"])))]

@@ -1443,6 +1443,11 @@ impl Passkeys {
             .passkey_and_owner(&response.raw_id)
             .await?
             .ok_or_else(not_registered)?;
+        // The passkey of a deleted user (kept for a restore) signs nobody in: to sign-in it
+        // is not registered, as it was not before deleted users were kept.
+        if found_owner.is_none() {
+            return Err(not_registered());
+        }
         *owner = found_owner;
         let passkey: Passkey = from_text("passkey", &stored.credential)?;
         let webauthn = &self.inner.webauthn;

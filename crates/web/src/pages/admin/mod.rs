@@ -15,6 +15,7 @@
 mod analysis;
 mod applications;
 mod conditional_access;
+mod deleted_users;
 mod groups;
 mod line_diff;
 mod logs;
@@ -68,6 +69,7 @@ pub(crate) const TEMPLATES: &[(&str, &str)] = admin_templates![
     "forbidden.html",
     "confirm.html",
     "users.html",
+    "deleted_users.html",
     "user_new.html",
     "user_edit.html",
     "user.html",
@@ -108,6 +110,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/admin/", get(|| async { Redirect::permanent("/admin") }))
         .route("/admin/{*rest}", any(no_such_page))
         .merge(users::router())
+        .merge(deleted_users::router())
         .merge(groups::router())
         .merge(applications::router())
         .merge(conditional_access::router())
@@ -446,6 +449,29 @@ impl Portal {
                 consequences => confirm.consequences,
                 post_to => self.path,
                 back_to => confirm.back_to,
+                undoable => false,
+                danger => true,
+            },
+        )
+    }
+
+    /// [`Portal::confirm`] for a change that can be undone (a deletion kept restorable, a
+    /// restore): the page does not say it can't be. `danger`: the button still warns (a
+    /// deletion ends the person's access even though it can be undone).
+    pub fn confirm_undoable(&self, section: &str, confirm: Confirm, danger: bool) -> PageResult {
+        self.page(
+            "admin/confirm.html",
+            section,
+            minijinja::context! {
+                action => confirm.action,
+                lead => confirm.lead,
+                name => confirm.name,
+                tail => confirm.tail,
+                consequences => confirm.consequences,
+                post_to => self.path,
+                back_to => confirm.back_to,
+                undoable => true,
+                danger => danger,
             },
         )
     }
@@ -462,7 +488,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
     Some(match code {
         "user-created" => "The user was created.",
         "profile-saved" => "The profile was saved.",
-        "user-deleted" => "The user was deleted.",
+        "user-deleted" => {
+            "The user was deleted. It can be restored from Deleted users for 30 days."
+        }
+        "user-restored" => "The user was restored, with their groups, roles and sign-in methods.",
+        "user-purged" => "The user was deleted permanently.",
         "user-enabled" => "The account was enabled: the person can sign in.",
         "user-disabled" => "The account was disabled: the person can no longer sign in.",
         "sessions-revoked" => {

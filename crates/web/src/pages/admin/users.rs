@@ -931,7 +931,7 @@ async fn confirm_delete(
     portal.grant::<WriteUsers>("deleting users")?;
     let user = person(&state, &portal, &id).await?;
     not_yourself(&portal, &user)?;
-    portal.confirm(
+    portal.confirm_undoable(
         "users",
         Confirm {
             action: "Delete user",
@@ -939,12 +939,13 @@ async fn confirm_delete(
             name: user.user_principal_name.clone(),
             tail: String::new(),
             consequences: vec![
-                "Their passkeys, authenticator apps, password and Temporary Access Pass go with it: they can no longer sign in.".into(),
-                "They leave every group and lose their directory roles.".into(),
-                "Sign-in and audit logs keep what they did.".into(),
+                "They can no longer sign in: their sessions end at once, everywhere.".into(),
+                "They leave every group and hold no directory role while deleted.".into(),
+                "They can be restored from Deleted users for 30 days, with their groups, roles and sign-in methods; after that they are deleted permanently.".into(),
             ],
             back_to: format!("/admin/users/{}", user.id),
         },
+        true,
     )
 }
 
