@@ -626,6 +626,8 @@ pub async fn start(
             let _ = rx.await;
         },
     ));
+    // Everything the start needed is loaded; what it freed goes back to the system.
+    crate::settle_memory();
     Ok(Server {
         local_addr,
         public_url,
