@@ -146,14 +146,7 @@ async fn every_page_passes_the_accessibility_check() {
         )
         .await;
     assert_eq!(strength.status, StatusCode::CREATED, "{:?}", strength.body);
-    let adele = story::user(&t, "adele@contoso.com", "Adele Vance").await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&adele), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let adele = story::global_administrator(&t, "adele@contoso.com", "Adele Vance").await;
     story::policy(
         &t,
         json!({

@@ -3,7 +3,6 @@
 //! whole log filtered to them; the audit log filtered to failures shows why each failed, and an
 //! entry opened says in words that nothing was changed.
 
-use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 
@@ -14,14 +13,7 @@ use crate::story::{self, id, issue_pass};
 async fn a_persons_page_shows_the_changes_to_them_and_the_log_shows_failures() {
     let t = TestServer::start().await;
     // The administrator who reads the log: a Global Administrator signed in with a pass.
-    let adele = story::user(&t, "adele@contoso.com", "Adele Vance").await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&adele), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let adele = story::global_administrator(&t, "adele@contoso.com", "Adele Vance").await;
     let joni = story::user(&t, "joni@contoso.com", "Joni Sherman").await;
     let sales = story::group(&t, "Sales", &[&joni]).await;
     // Changes to Joni, and two refused attempts: her name taken, and adding her twice.

@@ -4,7 +4,6 @@
 //! Joni's sign-in page lets her in once more (it did not while she was deleted). Another deleted
 //! user is then deleted permanently from the same list.
 
-use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 
@@ -14,14 +13,7 @@ use crate::story::{self, id, issue_pass};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_deletes_finds_and_restores_a_user() {
     let t = TestServer::start().await;
-    let adele = story::user(&t, "adele@contoso.com", "Adele Vance").await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&adele), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let adele = story::global_administrator(&t, "adele@contoso.com", "Adele Vance").await;
     let joni = story::user(&t, "joni@contoso.com", "Joni Sherman").await;
     let joni_id = id(&joni);
     story::group(&t, "Sales", &[&joni]).await;

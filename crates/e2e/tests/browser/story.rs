@@ -28,6 +28,23 @@ pub async fn user(t: &TestServer, upn: &str, name: &str) -> Value {
     r.body
 }
 
+/// A user who holds Global Administrator: the portal's administrator in most browser tests.
+pub async fn global_administrator(t: &TestServer, upn: &str, name: &str) -> Value {
+    let person = user(t, upn, name).await;
+    let r = t
+        .post(
+            "/roleManagement/directory/roleAssignments",
+            json!({
+                "principalId": id(&person),
+                "roleDefinitionId": portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR.to_string(),
+                "directoryScopeId": "/"
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    person
+}
+
 /// A one-time Temporary Access Pass for the user, as the administrator reads it to them.
 pub async fn issue_pass(t: &TestServer, user_id: &str) -> String {
     let pass = t

@@ -6,7 +6,6 @@
 //! passkey whose model the policy refuses is refused before anything says "created"; security
 //! info names each passkey's model and shows times in the browser's own zone.
 
-use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
 use portcullis_testkit::authenticator::{Attestation, SoftwareAuthenticator, TEST_AAGUID};
 use portcullis_testkit::{StatusCode, TestServer, fixtures};
 use serde_json::json;
@@ -22,14 +21,7 @@ async fn sign_in_to_portal(b: &Browser, upn: &str, pass: &str) {
 }
 
 async fn global_administrator(t: &TestServer, upn: &str, name: &str) -> String {
-    let person = story::user(t, upn, name).await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&person), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let person = story::global_administrator(t, upn, name).await;
     issue_pass(t, &id(&person)).await
 }
 

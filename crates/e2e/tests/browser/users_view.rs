@@ -3,9 +3,7 @@
 //! both ways from their headers, and "Edit profile" on a person's page — an error shown at the
 //! top with what was typed kept, then the change saved, on the page and in the audit log.
 
-use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
-use portcullis_testkit::{StatusCode, TestServer};
-use serde_json::json;
+use portcullis_testkit::TestServer;
 
 use crate::harness::{Browser, WINDOWS_UA};
 use crate::story::{self, id, issue_pass};
@@ -38,14 +36,7 @@ async fn listed(b: &Browser) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_finds_sorts_counts_and_edits_users() {
     let t = TestServer::start().await;
-    let adele = story::user(&t, "adele@contoso.com", "Adele Vance").await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&adele), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let adele = story::global_administrator(&t, "adele@contoso.com", "Adele Vance").await;
     let joni = story::user(&t, "joni@contoso.com", "Joni Sherman").await;
     story::user(&t, "ann@contoso.com", "Ann Sherwood").await;
     story::user(&t, "megan@contoso.com", "Megan Bowen").await;

@@ -3,7 +3,6 @@
 //! changes they made from their page, an audit entry opened to its old and new values, and the
 //! sign-in log's location, device, seconds and failure reason with its CSV download.
 
-use portcullis_core::directory::roles::GLOBAL_ADMINISTRATOR;
 use portcullis_testkit::{StatusCode, TestServer};
 use serde_json::json;
 
@@ -13,14 +12,7 @@ use crate::story::{self, id, issue_pass};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_sees_role_holders_groups_audit_details_and_the_sign_in_log() {
     let t = TestServer::start().await;
-    let adele = story::user(&t, "adele@contoso.com", "Adele Vance").await;
-    let r = t
-        .post(
-            "/roleManagement/directory/roleAssignments",
-            json!({"principalId": id(&adele), "roleDefinitionId": GLOBAL_ADMINISTRATOR.to_string(), "directoryScopeId": "/"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let adele = story::global_administrator(&t, "adele@contoso.com", "Adele Vance").await;
     let joni = story::user(&t, "joni@contoso.com", "Joni Sherman").await;
     let admins = story::group(&t, "Admins", &[&joni]).await;
     let staff = story::group(&t, "All staff", &[&admins]).await;
