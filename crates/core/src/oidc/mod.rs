@@ -1162,6 +1162,15 @@ impl Oidc {
         if claims.idtyp != "user" {
             return Ok(Err(invalid("This token was not issued for a person.")));
         }
+        // A token issued for an API is that API's to read, not a key to the person's profile:
+        // userinfo takes only the token a client received for itself (as Entra's userinfo takes
+        // only tokens for its own audience), so an API a person's token is sent to cannot turn
+        // it into their name and address.
+        if claims.aud != claims.azp {
+            return Ok(Err(invalid(
+                "This token was issued for an API; userinfo takes the access token the client                  received for itself.",
+            )));
+        }
         let Ok(grant_id) = Uuid::parse_str(&claims.gid) else {
             return Ok(Err(invalid("This token names no authorization.")));
         };

@@ -145,11 +145,37 @@ async fn an_api_access_token_names_the_api_and_verifies_with_a_stock_jwt_library
     let id_token = claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id_token["aud"], client.client_id);
 
-    // The API's token opens nothing of the admin API.
+    // The API's token opens nothing of the admin API, and is no key to the person's profile:
+    // userinfo refuses it, and takes the token the client got for itself.
     let refused = t
         .graph_as(access, reqwest::Method::GET, "/users", None)
         .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let userinfo = |token: String| {
+        let t = &t;
+        async move {
+            t.http
+                .get(format!("{}/oidc/userinfo", t.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = userinfo(access.to_string()).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let own = tokens_for(&t, &client, "joni@contoso.com", &joni, "openid profile").await;
+    let own_access = own["access_token"].as_str().unwrap();
+    assert_eq!(claims(own_access)["aud"], client.client_id);
+    let r = userinfo(own_access.to_string()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let info: Value = r.json().await.unwrap();
+    assert_eq!(info["sub"], joni);
 
     // `.default` asks for every enabled scope; the appId names the API as well as its URI.
     let all = tokens_for(
