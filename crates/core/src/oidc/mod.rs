@@ -1336,7 +1336,7 @@ impl Oidc {
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": SUPPORTED_SCOPES,
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "acrs", "sid", "oid", "tid", "name", "preferred_username", "email"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "acrs", "sid", "oid", "tid", "name", "preferred_username", "email", "roles", "groups"],
             "acr_values_supported": (1..=99).map(|n| format!("c{n}")).collect::<Vec<_>>(),
             "prompt_values_supported": ["none", "login", "select_account", "consent"],
             "claims_parameter_supported": false,

@@ -1122,6 +1122,17 @@ async fn oidcc_discovery_endpoint_verification() {
             .as_array()
             .is_some_and(|c| !c.is_empty())
     );
+    // Every claim an ID token can carry is listed, the ones an application asks for too.
+    for claim in [
+        "sub",
+        "name",
+        "preferred_username",
+        "email",
+        "roles",
+        "groups",
+    ] {
+        assert!(has("claims_supported", claim), "{claim}");
+    }
 
     let r =
         rp.t.http
