@@ -536,3 +536,30 @@ async fn missing_credentials_are_a_usage_error() {
         "{help}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_user_is_restored_from_the_command_line() {
+    let t = TestServer::start().await;
+    let a = Admin::new(&t);
+    let id = fixtures::create_user(&t, "joni@contoso.com", "Joni Sherman").await;
+
+    let deleted = a.ok(&["users", "delete", &id]).await;
+    assert_eq!(deleted.out.trim(), format!("Deleted user {id}."));
+    let gone = a.run(&["users", "show", &id]).await;
+    assert_eq!(gone.code, 1, "a deleted user is not among the live ones");
+
+    let restored = a.ok(&["users", "restore", &id]).await;
+    assert!(
+        restored.out.starts_with("Restored user joni@contoso.com."),
+        "{}",
+        restored.out
+    );
+    let back = a.ok(&["users", "show", &id, "--json"]).await.json();
+    assert_eq!(back["userPrincipalName"], "joni@contoso.com");
+
+    // Nothing left to restore: the server's 404, exit 1, its message on stderr.
+    let again = a.run(&["users", "restore", &id]).await;
+    assert_eq!(again.code, 1, "{}{}", again.out, again.err);
+    assert!(again.err.contains("HTTP 404"), "{}", again.err);
+    t.stop().await;
+}

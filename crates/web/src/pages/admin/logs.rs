@@ -605,6 +605,20 @@ pub(super) fn audit_row(a: &DirectoryAudit) -> Value {
     })
 }
 
+/// The newest `top` entries whose `field` is `id` (both logs list newest first).
+fn latest_where(field: &'static str, id: uuid::Uuid, top: usize) -> ListQuery {
+    ListQuery {
+        filter: vec![Predicate {
+            field,
+            op: Op::Eq,
+            value: QueryValue::Text(id.to_string()),
+        }],
+        top,
+        after: None,
+        count: false,
+    }
+}
+
 /// The latest entries about the object `id` (their targets), newest first, for its page.
 pub(super) async fn audits_about(
     state: &PortalState,
@@ -612,16 +626,7 @@ pub(super) async fn audits_about(
     id: uuid::Uuid,
     top: usize,
 ) -> Result<Vec<Value>, Error> {
-    let query = ListQuery {
-        filter: vec![Predicate {
-            field: "target_id",
-            op: Op::Eq,
-            value: QueryValue::Text(id.to_string()),
-        }],
-        top,
-        after: None,
-        count: false,
-    };
+    let query = latest_where("target_id", id, top);
     let page = state.directory.list_audits(grant, &query).await?;
     Ok(page.items.iter().map(audit_row).collect())
 }
@@ -633,16 +638,7 @@ pub(super) async fn sign_ins_of(
     id: uuid::Uuid,
     top: usize,
 ) -> Result<Vec<Value>, Error> {
-    let query = ListQuery {
-        filter: vec![Predicate {
-            field: "user_id",
-            op: Op::Eq,
-            value: QueryValue::Text(id.to_string()),
-        }],
-        top,
-        after: None,
-        count: false,
-    };
+    let query = latest_where("user_id", id, top);
     let page = state.sign_in_logs.list(grant, &query).await?;
     Ok(page
         .items
