@@ -299,7 +299,9 @@ fn check_display_name(field: &'static str, value: &str) -> Result<String> {
     if trimmed.is_empty() {
         return Err(Error::invalid(field, format!("{field} must not be empty.")));
     }
-    if trimmed.chars().count() > MAX_DISPLAY_NAME {
+    // The limit is on what was sent, as the OpenAPI document's maxLength says: spaces trimmed
+    // afterwards do not buy room for a longer name.
+    if value.chars().count() > MAX_DISPLAY_NAME {
         return Err(Error::invalid(
             field,
             format!("{field} must be at most {MAX_DISPLAY_NAME} characters."),
@@ -337,7 +339,7 @@ fn check_upn(value: &str) -> Result<String> {
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if !local_ok || !domain_ok || upn.len() > MAX_UPN {
+    if !local_ok || !domain_ok || value.chars().count() > MAX_UPN {
         return Err(Error::invalid(
             field,
             format!(
@@ -352,8 +354,9 @@ fn check_mail(value: Option<String>) -> Result<Option<String>> {
     match value {
         None => Ok(None),
         Some(m) => {
+            let sent = m.chars().count();
             let m = m.trim().to_string();
-            let valid = m.len() <= 254
+            let valid = sent <= 254
                 && m.split_once('@')
                     .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
                 && !m.chars().any(|c| c.is_whitespace() || c.is_control());
@@ -1866,6 +1869,39 @@ mod tests {
         }
         let long = format!("{}@contoso.com", "a".repeat(65));
         assert!(check_upn(&long).is_err());
+        // 113 characters sent, as the document allows, then one more hidden in a space.
+        let at_limit = format!("{}@{}.example", "a".repeat(64), "b".repeat(40));
+        assert_eq!(at_limit.chars().count(), MAX_UPN);
+        assert!(check_upn(&at_limit).is_ok());
+        assert!(check_upn(&format!(" {at_limit}")).is_err());
+    }
+
+    /// The limits are on what was sent (the OpenAPI document's maxLength): trimming spaces
+    /// afterwards must not make a too-long value acceptable.
+    #[test]
+    fn lengths_count_what_was_sent() {
+        let name = "n".repeat(MAX_DISPLAY_NAME);
+        assert_eq!(check_display_name("displayName", &name).unwrap(), name);
+        assert_eq!(
+            check_display_name("displayName", &format!(" {}", &name[1..])).unwrap(),
+            name[1..]
+        );
+        for padded in [
+            format!("\t{name}"),
+            format!("{name} "),
+            format!(" {name}\n"),
+        ] {
+            assert_eq!(
+                check_display_name("displayName", &padded)
+                    .unwrap_err()
+                    .target(),
+                Some("displayName")
+            );
+        }
+        let mail = format!("{}@contoso.com", "m".repeat(254 - 12));
+        assert_eq!(mail.chars().count(), 254);
+        assert!(check_mail(Some(mail.clone())).is_ok());
+        assert!(check_mail(Some(format!(" {mail}"))).is_err());
     }
 
     #[test]
