@@ -207,6 +207,42 @@ async fn a_passkey_allow_list_that_leaves_out_the_administrators_passkeys_is_ref
     );
     // Turning passkeys off: the same.
     refused(&t.patch(FIDO2, json!({"state": "disabled"})).await);
+    // Both refusals are in the audit log as failed attempts on the policy, with the guard's
+    // reason and what they tried to change; nothing of them as a success.
+    let failures = t
+        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+        .await
+        .body["value"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let on_fido2: Vec<&Value> = failures
+        .iter()
+        .filter(|e| e["targetResources"][0]["id"] == "Fido2")
+        .collect();
+    assert_eq!(on_fido2.len(), 2, "{failures:#?}");
+    for entry in &on_fido2 {
+        assert_eq!(
+            entry["activityDisplayName"],
+            "Authentication Methods Policy Update"
+        );
+        let reason = entry["resultReason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("Refused by the lockout guard"),
+            "{reason}"
+        );
+    }
+    let tried: Vec<&str> = on_fido2
+        .iter()
+        .flat_map(|e| {
+            e["targetResources"][0]["modifiedProperties"]
+                .as_array()
+                .unwrap()
+        })
+        .map(|p| p["displayName"].as_str().unwrap())
+        .collect();
+    assert!(tried.contains(&"keyRestrictions"), "{tried:?}");
+    assert!(tried.contains(&"state"), "{tried:?}");
     // Adding a model keeps the administrator's: allowed.
     let both = json!({"keyRestrictions": {"isEnforced": true, "enforcementType": "allow", "aaGuids": [TEST_AAGUID.to_string(), other_model]}});
     let r = t.patch(FIDO2, both).await;

@@ -708,19 +708,6 @@ impl Passkeys {
             None => Fido2Policy::default(),
         };
         let next = current.patched(patch)?;
-        if let Some(check) = self.inner.policy_check.get() {
-            check
-                .check_passkey_policy_change(grant.actor(), request, &current, &next)
-                .await?;
-        }
-        // A target that names nothing would leave the method on for nobody (or excluded from
-        // nobody): refused, so that a typo cannot turn passkeys off for everyone.
-        crate::methods::config::check_targets(
-            deps.store.as_ref(),
-            &serde_json::to_value(next.to_graph()).unwrap_or_default(),
-        )
-        .await?;
-        let now = self.now();
         let old_json = current.to_graph();
         let new_json = next.to_graph();
         let mut target = TargetResource::new("Policy", "Fido2", "Passkey (FIDO2)");
@@ -731,6 +718,32 @@ impl Passkeys {
                 }
             }
         }
+        let audit = self.audit(
+            grant.actor(),
+            request,
+            POLICY_UPDATED,
+            vec![target],
+            Vec::new(),
+        );
+        if let Some(check) = self.inner.policy_check.get()
+            && let Err(e) = check
+                .check_passkey_policy_change(grant.actor(), request, &current, &next)
+                .await
+        {
+            // The lockout guard's refusal is an administrator's attempt the audit log keeps,
+            // as it keeps the same guard's refusals of Conditional Access changes.
+            return Err(
+                crate::directory::audit::record_refusal(deps.store.as_ref(), audit, e).await,
+            );
+        }
+        // A target that names nothing would leave the method on for nobody (or excluded from
+        // nobody): refused, so that a typo cannot turn passkeys off for everyone.
+        crate::methods::config::check_targets(
+            deps.store.as_ref(),
+            &serde_json::to_value(next.to_graph()).unwrap_or_default(),
+        )
+        .await?;
+        let now = self.now();
         let document = PolicyDocument {
             kind: DocumentKind::AuthenticationMethodConfiguration,
             id: FIDO2_CONFIGURATION_ID.to_string(),
@@ -744,13 +757,6 @@ impl Passkeys {
         } else {
             Change::from(DirectoryChange::InsertDocument(document))
         };
-        let audit = self.audit(
-            grant.actor(),
-            request,
-            POLICY_UPDATED,
-            vec![target],
-            Vec::new(),
-        );
         let changes = std::iter::once(change)
             .chain(precondition.map(Change::from))
             .collect();
