@@ -157,7 +157,7 @@ impl<S: Send + Sync> FromRequest<S> for GraphBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = json_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if portcullis_core::kernel::json::is_blank(&bytes) {
             return Err(Error::invalid(
                 "body",
                 "The request body is empty; a JSON object is expected.",

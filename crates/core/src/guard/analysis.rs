@@ -121,7 +121,7 @@ impl PreparedAnalysis {
 fn candidate(body: &[u8]) -> Result<Candidate> {
     let text = portcullis_policy::graph::decode_text(body)
         .map_err(|e| Error::invalid("body", format!("body: {e}")))?;
-    if text.trim().is_empty() {
+    if crate::kernel::json::is_blank(text.as_bytes()) {
         return Ok(Candidate::Tenant);
     }
     let value: Value = serde_json::from_str(&text)

@@ -26,3 +26,23 @@ pub fn from_value_naming_field<T: DeserializeOwned>(value: Value) -> Result<T> {
         Error::invalid(target.clone(), format!("{target}: {message}"))
     })
 }
+
+/// Whether a request body holds no JSON value at all: nothing, or only the four characters
+/// JSON counts as whitespace (RFC 8259 §2). A form feed or a vertical tab is not one of them,
+/// though `str::trim` would drop both: such a body is malformed, not absent.
+pub fn is_blank(text: &[u8]) -> bool {
+    text.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_json_whitespace_is_blank() {
+        assert!(super::is_blank(b""));
+        assert!(super::is_blank(b" \t\r\n"));
+        for malformed in [&b"\x0c"[..], b"\x0b", b" \x0c ", "\u{a0}".as_bytes()] {
+            assert!(!super::is_blank(malformed), "{malformed:?}");
+        }
+    }
+}

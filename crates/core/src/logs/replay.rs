@@ -163,7 +163,7 @@ impl ReplayRequest {
     /// Neither: the tenant's policies as they are now.
     pub fn from_json(bytes: &[u8], now: OffsetDateTime) -> Result<Self> {
         let text = graph::decode_text(bytes).map_err(|e| invalid("body", e))?;
-        let body: Value = if text.trim().is_empty() {
+        let body: Value = if crate::kernel::json::is_blank(text.as_bytes()) {
             Value::Object(Default::default())
         } else {
             serde_json::from_str(&text).map_err(|e| invalid("body", e))?

@@ -444,6 +444,47 @@ async fn a_json_body_is_one_object_sent_as_json() {
             r.body
         );
     }
+    // Found by schemathesis: a form feed or a vertical tab is not JSON's whitespace, so a
+    // body of one is malformed, not absent (the analysis and replay take an absent body as
+    // "the tenant's policies"). JSON's own whitespace still counts as no body.
+    for path in [
+        "/identity/conditionalAccess/analyze",
+        "/identity/conditionalAccess/replay",
+        "/users",
+    ] {
+        for body in [&b"\x0c"[..], b"\x0b", b" \x0c\n"] {
+            let r = t
+                .graph_raw(
+                    reqwest::Method::POST,
+                    path,
+                    "application/json",
+                    body.to_vec(),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::BAD_REQUEST,
+                "{path} {body:?}: {:?}",
+                r.body
+            );
+            assert_eq!(
+                r.error_target(),
+                Some("body"),
+                "{path} {body:?}: {:?}",
+                r.body
+            );
+        }
+    }
+    let r = t
+        .graph_raw(
+            reqwest::Method::POST,
+            "/identity/conditionalAccess/analyze",
+            "application/json",
+            b" \r\n\t".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
     // Parameters and case do not matter; trailing whitespace is not data.
     let r = t
         .graph_raw(
