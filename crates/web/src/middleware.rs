@@ -63,7 +63,7 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().clone();
+    let method = method_label(req.method());
     req.extensions_mut().insert(RequestMeta {
         request_id,
         client_ip,
@@ -87,19 +87,39 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     metrics::histogram!(
         "portcullis_http_request_duration_seconds",
         "route" => route.clone(),
-        "method" => method.to_string()
+        "method" => method
     )
     .record(elapsed.as_secs_f64());
     tracing::info!(
         target: "portcullis::http",
         request_id = %request_id,
-        method = %method,
+        method,
         route = %route,
         status,
         elapsed_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
     response
+}
+
+/// The `method` label of a request's metrics and log line. HTTP lets a client send any token as
+/// its method, and every distinct label value is a series the server keeps for good: anything
+/// but the standard methods is counted as `OTHER`, so that anonymous requests cannot grow the
+/// server's memory (or `/metrics`) with made-up methods.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 /// CSRF protection for the cookie-authenticated endpoints (`/auth/…`, `/my/…`): a request that

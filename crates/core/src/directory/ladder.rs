@@ -43,6 +43,9 @@ pub enum GroupChange {
     CreateRoleAssignable,
     AddMember,
     RemoveMember,
+    /// Deleting the group: its members lose every role it holds at once, so it is a removal of
+    /// each of them.
+    Delete,
 }
 
 /// Refuses a change to a role-assignable group's membership (or making one) by a caller who
@@ -58,7 +61,7 @@ pub fn check_group_change(
 ) -> Result<()> {
     let guarded = match change {
         GroupChange::CreateRoleAssignable => true,
-        GroupChange::AddMember | GroupChange::RemoveMember => {
+        GroupChange::AddMember | GroupChange::RemoveMember | GroupChange::Delete => {
             group.is_assignable_to_role || containing.iter().any(|g| g.is_assignable_to_role)
         }
     };
@@ -76,6 +79,7 @@ pub fn check_group_change(
         GroupChange::RemoveMember => {
             format!("Removing a member from '{}', {kind},", group.display_name)
         }
+        GroupChange::Delete => format!("Deleting '{}', {kind},", group.display_name),
     };
     Err(Error::denied(
         ErrorCode::RoleAssignableGroupNeedsRoleManagement,
@@ -135,6 +139,9 @@ pub enum ApplicationChange {
     AddCredential,
     RemoveCredential,
     ChangePermissions,
+    /// Any other property: its name, redirect URIs, public-client setting, token algorithm, the
+    /// API it exposes. These decide where a person's sign-in to the application ends up.
+    ChangeSettings,
     Delete,
 }
 
@@ -144,6 +151,7 @@ impl ApplicationChange {
             ApplicationChange::AddCredential => "Adding a credential to",
             ApplicationChange::RemoveCredential => "Removing a credential of",
             ApplicationChange::ChangePermissions => "Changing the apiPermissions of",
+            ApplicationChange::ChangeSettings => "Changing",
             ApplicationChange::Delete => "Deleting",
         }
     }
@@ -174,13 +182,18 @@ pub fn check_application_change(
     if is_first_party(app)
         && matches!(
             change,
-            ApplicationChange::AddCredential | ApplicationChange::Delete
+            ApplicationChange::AddCredential
+                | ApplicationChange::ChangeSettings
+                | ApplicationChange::Delete
         )
     {
+        // Their redirect URIs and names are Portcullis's own: an application writer who could
+        // point the Admin Portal's at an address of theirs would receive the codes of every
+        // administrator who signs in there.
         return Err(Error::denied(
             ErrorCode::FirstPartyApplicationProtected,
             format!(
-                "{} '{}' is not possible: it is one of Portcullis's own applications, which have no credentials and cannot be deleted.",
+                "{} '{}' is not possible: it is one of Portcullis's own applications, which have no credentials, keep their own name and addresses, and cannot be deleted.",
                 change.describe(),
                 app.display_name
             ),
@@ -204,7 +217,11 @@ pub fn check_application_change(
             ),
         ));
     }
-    if change == ApplicationChange::Delete || missing.is_empty() {
+    if matches!(
+        change,
+        ApplicationChange::Delete | ApplicationChange::ChangeSettings
+    ) || missing.is_empty()
+    {
         return Ok(());
     }
     Err(Error::denied(

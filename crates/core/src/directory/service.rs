@@ -967,7 +967,6 @@ impl Directory {
     ) -> Result<()> {
         let precondition = references::precondition(self.store()).await?;
         let group = self.find_group(id).await?;
-        references::refuse_if_named(self.store(), "group", &[group.id.to_string()]).await?;
         let target = TargetResource::new("Group", group.id, &group.display_name);
         let audit = self.audit(
             grant.actor(),
@@ -977,6 +976,15 @@ impl Directory {
             "Delete",
             vec![target],
         );
+        // Deleting a role-assignable group takes its roles from every member at once: the
+        // same rule as removing them one by one.
+        let containing = self.store().transitive_member_of(group.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &group, &containing, GroupChange::Delete)
+        {
+            return Err(self.refused(audit, e).await);
+        }
+        references::refuse_if_named(self.store(), "group", &[group.id.to_string()]).await?;
         let mut changes = vec![Change::DeleteGroup(group.id)];
         changes.extend(precondition);
         self.store().commit(changes, Some(audit)).await
@@ -1557,6 +1565,20 @@ impl Directory {
         }
         if new == old {
             return Ok(old);
+        }
+        // Whatever else changed: the first-party applications refuse it, and the automation
+        // application takes it only from a caller who could change its permissions.
+        let mut settings = new.clone();
+        settings.api_permissions = old.api_permissions.clone();
+        if settings != old {
+            self.check_application_change(
+                grant,
+                request,
+                &old,
+                ApplicationChange::ChangeSettings,
+                "Update application",
+            )
+            .await?;
         }
         let old_json = serde_json::to_value(&old).unwrap_or_default();
         let new_json = serde_json::to_value(&new).unwrap_or_default();

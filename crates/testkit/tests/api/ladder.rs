@@ -117,6 +117,24 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
             StatusCode::FORBIDDEN,
             "roleAssignableGroupNeedsRoleManagement",
         );
+        // Deleting the group would take Global Administrator from its members at once (found
+        // by an attacker's script: it was allowed). A writer of groups is refused by the same
+        // rule; a writer of members only cannot delete groups at all.
+        let delete = t
+            .graph_as(&token, Method::DELETE, &format!("/groups/{tier0}"), None)
+            .await;
+        if permissions
+            .iter()
+            .any(|p| p.starts_with("Group.") || p.starts_with("Directory."))
+        {
+            refused(
+                &delete,
+                StatusCode::FORBIDDEN,
+                "roleAssignableGroupNeedsRoleManagement",
+            );
+        } else {
+            assert_eq!(delete.status, StatusCode::FORBIDDEN, "{:?}", delete.body);
+        }
         assert_eq!(
             member_ids(&t, &tier0).await,
             vec![keeper.clone()],
@@ -154,11 +172,28 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
         ))
         .await;
     assert_eq!(held.body["value"], json!([]));
+    let group_writers = MEMBER_WRITERS
+        .iter()
+        .filter(|ps| {
+            ps.iter()
+                .any(|p| p.starts_with("Group.") || p.starts_with("Directory."))
+        })
+        .count();
     assert_eq!(
         failures(&t, "roleAssignableGroupNeedsRoleManagement")
             .await
             .len(),
-        2 * MEMBER_WRITERS.len()
+        2 * MEMBER_WRITERS.len() + group_writers
+    );
+    let holders = t
+        .get(&format!(
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{tier0}'"
+        ))
+        .await;
+    assert_eq!(
+        holders.body["value"].as_array().unwrap().len(),
+        1,
+        "the group keeps its role"
     );
 
     // With RoleManagement.ReadWrite.Directory besides, the change is allowed.
@@ -190,6 +225,17 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
         .await;
     assert_eq!(remove.status, StatusCode::NO_CONTENT, "{:?}", remove.body);
     assert_eq!(member_ids(&t, &tier0).await, vec![keeper.clone()]);
+    // And so is deleting the group, by a writer of groups who also manages roles.
+    let (_, token) = app_with_permissions(
+        &t,
+        "Privileged group writer",
+        &["Group.ReadWrite.All", "RoleManagement.ReadWrite.Directory"],
+    )
+    .await;
+    let delete = t
+        .graph_as(&token, Method::DELETE, &format!("/groups/{tier0}"), None)
+        .await;
+    assert_eq!(delete.status, StatusCode::NO_CONTENT, "{:?}", delete.body);
     t.stop().await;
 }
 
@@ -371,6 +417,19 @@ async fn an_application_writer_cannot_take_over_the_automation_application() {
                 format!("/applications/{automation_id}"),
                 Some(json!({"apiPermissions": ["User.Read.All"]})),
             ),
+            // Found by an attacker's script: its name and addresses were anyone's to change.
+            (
+                Method::PATCH,
+                format!("/applications/{automation_id}"),
+                Some(
+                    json!({"displayName": "Evil", "publicClient": {"redirectUris": ["http://localhost:9999/cb"]}}),
+                ),
+            ),
+            (
+                Method::PATCH,
+                format!("/applications/{automation_id}"),
+                Some(json!({"identifierUris": ["api://taken"], "appRoleAssignmentRequired": true})),
+            ),
             (
                 Method::DELETE,
                 format!("/applications/{automation_id}"),
@@ -385,7 +444,7 @@ async fn an_application_writer_cannot_take_over_the_automation_application() {
     assert_eq!(automation_app(&t).await, automation, "nothing changed");
     assert_eq!(
         failures(&t, "automationApplicationProtected").await.len(),
-        8
+        12
     );
 
     // A caller holding RoleManagement.ReadWrite.Directory may rotate its secret.
@@ -553,6 +612,22 @@ async fn first_party_applications_are_never_deleted_nor_given_credentials() {
             StatusCode::FORBIDDEN,
             "firstPartyApplicationProtected",
         );
+        // Nor pointed elsewhere, nor renamed (found by an attacker's script: an application
+        // writer set the Admin Portal's public-client redirect to an address of theirs, and a
+        // signed-in Global Administrator's single sign-on then sent them a code).
+        for patch in [
+            json!({"publicClient": {"redirectUris": ["http://localhost:9999/cb"]}}),
+            json!({"isFallbackPublicClient": true}),
+            json!({"spa": {"redirectUris": ["https://evil.example/cb"]}}),
+            json!({"web": {"redirectUris": ["https://evil.example/cb"]}}),
+            json!({"displayName": "Evil"}),
+            json!({"idTokenSignedResponseAlg": "RS256"}),
+        ] {
+            let r = t
+                .patch(&format!("/applications/{object}"), patch.clone())
+                .await;
+            refused(&r, StatusCode::FORBIDDEN, "firstPartyApplicationProtected");
+        }
         assert_eq!(
             t.get(&format!("/applications/{client_id}")).await.body,
             before.body
@@ -601,6 +676,17 @@ async fn portal_administrators_below_privileged_roles_cannot_climb() {
             remove
                 .html
                 .contains("roleAssignableGroupNeedsRoleManagement")
+        );
+        let delete = browser
+            .post(&format!("/admin/groups/{tier0}/delete"), &[])
+            .await;
+        assert_eq!(delete.status, StatusCode::FORBIDDEN, "{}", delete.html);
+        assert!(
+            delete
+                .html
+                .contains("roleAssignableGroupNeedsRoleManagement"),
+            "{}",
+            delete.html
         );
         let create = browser
             .post(

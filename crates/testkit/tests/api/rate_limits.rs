@@ -363,3 +363,71 @@ async fn expired_sign_in_state_is_purged_within_the_interval() {
     }
     t.stop().await;
 }
+
+/// Found by an attacker's script: the method of a request was a label of its metrics, so each
+/// made-up method (HTTP allows any token) added series the server kept for good; 300 methods of
+/// 30 KB made `/metrics` 150 MB. A burst of 500 distinct made-up methods, 32 at a time, now adds
+/// one `OTHER` series, and `/metrics` stays the size it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn made_up_methods_share_one_metrics_label() {
+    let t = TestServer::start().await;
+    let metrics = |t: &TestServer| {
+        let (http, url) = (t.http.clone(), format!("{}/metrics", t.url));
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    // Every route once with a standard method, so the series that can exist do.
+    t.http
+        .get(format!("{}/healthz", t.url))
+        .send()
+        .await
+        .unwrap();
+    let before = metrics(&t).await.len();
+    let url = Arc::new(format!("{}/healthz", t.url));
+    const CALLS: usize = 500;
+    const AT_ONCE: usize = 32;
+    let workers: Vec<_> = (0..AT_ONCE)
+        .map(|w| {
+            let (http, url) = (t.http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for i in (w..CALLS).step_by(AT_ONCE) {
+                    let method = reqwest::Method::from_bytes(
+                        format!("PROBE{i:04}{}", "X".repeat(200)).as_bytes(),
+                    )
+                    .unwrap();
+                    statuses.push(
+                        http.request(method, url.as_str())
+                            .send()
+                            .await
+                            .unwrap()
+                            .status(),
+                    );
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut statuses = Vec::with_capacity(CALLS);
+    for worker in workers {
+        statuses.extend(worker.await.unwrap());
+    }
+    assert_eq!(statuses.len(), CALLS);
+    assert!(statuses.iter().all(|s| s.is_client_error()), "{statuses:?}");
+    let after = metrics(&t).await;
+    assert!(!after.contains("PROBE"), "a made-up method became a label");
+    let other: f64 = after
+        .lines()
+        .filter(|l| {
+            l.starts_with("portcullis_http_requests_total{") && l.contains("method=\"OTHER\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(other, 500.0, "{after}");
+    // The new series: one counter and one histogram (its buckets, sum and count) for OTHER.
+    assert!(
+        after.len() < before + 4096,
+        "/metrics grew from {before} to {} bytes",
+        after.len()
+    );
+    t.stop().await;
+}
