@@ -1,5 +1,6 @@
-//! The lockout guard: a change to Conditional Access or to the passkey method policy that would
-//! leave every Global Administrator — or the person making the change — unable to reach the
+//! The lockout guard: a change to Conditional Access (a policy, or a named location or strength
+//! that policies name) or to a method policy (passkeys, passwords, Temporary Access Passes) that
+//! would leave every Global Administrator — or the person making the change — unable to reach the
 //! Admin Portal is refused with 409 `policyWouldLockOut`, the proof in the error, unless the
 //! request acknowledges it ([`RequestContext::acknowledge_lockout`]).
 //!
@@ -42,6 +43,7 @@ use crate::directory::model::{ObjectKind, User};
 use crate::directory::roles::GLOBAL_ADMINISTRATOR;
 use crate::directory::store::DirectoryStore;
 use crate::kernel::Deps;
+use crate::methods::config::MethodPolicyCheck;
 use crate::methods::passkeys::{FIDO2_CONFIGURATION_ID, Fido2Policy, PasskeyPolicyCheck};
 use crate::methods::password::PasswordConfiguration;
 use crate::methods::store::MethodStore;
@@ -76,10 +78,12 @@ struct MethodRules {
     passes: TapConfiguration,
 }
 
-/// The rules a judgement is made under: the policies and the passkey method policy.
+/// The rules a judgement is made under: the policies, the passkey method policy, and the
+/// password and pass policies.
 struct Scenario<'a> {
     policies: &'a PolicySet,
     passkeys: &'a Fido2Policy,
+    methods: &'a MethodRules,
 }
 
 /// Whether a person reaches the Admin Portal under a scenario.
@@ -102,27 +106,40 @@ impl LockoutGuard {
             Actor::User { id, .. } => self.deps.store.user(*id).await?,
             Actor::App { .. } | Actor::System => None,
         };
-        let rules = self.method_rules().await?;
-        let mut people = Vec::new();
+        // Each person as the password and pass policies of either side let them present; read
+        // twice only when a change of those policies is judged.
+        let same_methods = std::ptr::eq(before.methods, after.methods);
+        let mut people: Vec<(Protected, Option<Protected>)> = Vec::new();
         for user in holders.iter().chain(actor_user.iter()) {
-            if people.iter().any(|p: &Protected| p.user.id == user.id) {
+            if people.iter().any(|(p, _)| p.user.id == user.id) {
                 continue;
             }
             let signed_in_now = actor_user.as_ref().is_some_and(|a| a.id == user.id);
-            people.push(self.protected(user.clone(), signed_in_now, &rules).await?);
+            let then = self
+                .protected(user.clone(), signed_in_now, before.methods)
+                .await?;
+            let now = if same_methods {
+                None
+            } else {
+                Some(
+                    self.protected(user.clone(), signed_in_now, after.methods)
+                        .await?,
+                )
+            };
+            people.push((then, now));
         }
         let before_space = space(before.policies);
         let after_space = space(after.policies);
         let mut kept_by_someone = false;
         let mut lost = None;
         let mut actor_lost = None;
-        for person in &people {
+        for (person, changed) in &people {
             let reached = matches!(standing(&before_space, &before, person), Standing::Reaches);
             if !reached {
                 continue;
             }
             let holder = holders.iter().any(|h| h.id == person.user.id);
-            match standing(&after_space, &after, person) {
+            match standing(&after_space, &after, changed.as_ref().unwrap_or(person)) {
                 Standing::Reaches => kept_by_someone |= holder,
                 Standing::LockedOut(finding) => {
                     if actor_user.as_ref().is_some_and(|a| a.id == person.user.id) {
@@ -460,15 +477,18 @@ impl PolicyChangeCheck for LockoutGuard {
             return Ok(());
         }
         let passkeys = self.passkey_policy().await?;
+        let methods = self.method_rules().await?;
         self.judge(
             actor,
             Scenario {
                 policies: before,
                 passkeys: &passkeys,
+                methods: &methods,
             },
             Scenario {
                 policies: after,
                 passkeys: &passkeys,
+                methods: &methods,
             },
         )
         .await
@@ -496,15 +516,74 @@ impl PasskeyPolicyCheck for LockoutGuard {
             .await?
             .policy_set(),
         );
+        let methods = self.method_rules().await?;
         self.judge(
             actor,
             Scenario {
                 policies: &policies,
                 passkeys: before,
+                methods: &methods,
             },
             Scenario {
                 policies: &policies,
                 passkeys: after,
+                methods: &methods,
+            },
+        )
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl MethodPolicyCheck for LockoutGuard {
+    async fn check_method_policy_change(
+        &self,
+        actor: &Actor,
+        request: &RequestContext,
+        configuration_id: &str,
+        after: &serde_json::Value,
+    ) -> Result<()> {
+        if request.acknowledge_lockout {
+            return Ok(());
+        }
+        let before = self.method_rules().await?;
+        let changed = if configuration_id == crate::methods::password::CONFIGURATION_ID {
+            let passwords: PasswordConfiguration = serde_json::from_value(after.clone())
+                .map_err(|e| Error::Internal(format!("password configuration: {e}")))?;
+            MethodRules {
+                passwords_on: passwords.state.eq_ignore_ascii_case("enabled"),
+                passes: before.passes.clone(),
+            }
+        } else if configuration_id == crate::methods::tap::CONFIGURATION_ID {
+            MethodRules {
+                passwords_on: before.passwords_on,
+                passes: serde_json::from_value(after.clone()).map_err(|e| {
+                    Error::Internal(format!("Temporary Access Pass configuration: {e}"))
+                })?,
+            }
+        } else {
+            // No other method's policy decides whether someone can begin a sign-in.
+            return Ok(());
+        };
+        let passkeys = self.passkey_policy().await?;
+        let policies = crate::conditional_access::ConditionalAccess::new(crate::narrow!(
+            self.deps,
+            DirectoryStore
+        ))
+        .configuration()
+        .await?
+        .policy_set();
+        self.judge(
+            actor,
+            Scenario {
+                policies: &policies,
+                passkeys: &passkeys,
+                methods: &before,
+            },
+            Scenario {
+                policies: &policies,
+                passkeys: &passkeys,
+                methods: &changed,
             },
         )
         .await

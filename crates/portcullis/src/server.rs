@@ -407,7 +407,8 @@ pub async fn start(
     };
     // Settings that can still refuse the start are checked before a first start hands out a
     // pass: a pass printed by a server that then refuses to run is a pass for nothing.
-    // Refuses a policy or passkey-policy change that would lock the administrators out.
+    // Refuses a Conditional Access or method-policy change that would lock the administrators
+    // out.
     let lockout_guard = Arc::new(LockoutGuard::new(narrow!(deps, MethodStore)));
     let passkeys = Passkeys::new(
         narrow!(deps, MethodStore),
@@ -548,11 +549,13 @@ pub async fn start(
         }
     });
     let pool_store = store.clone();
-    let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore));
+    let passes = TemporaryAccessPasses::new(narrow!(deps, MethodStore))
+        .with_policy_check(lockout_guard.clone());
+    let passwords =
+        Passwords::new(narrow!(deps, MethodStore)).with_policy_check(lockout_guard.clone());
     let conditional_access = ConditionalAccess::new(narrow!(deps, DirectoryStore))
         .with_change_check(lockout_guard)
         .with_countries(countries.clone());
-    let passwords = Passwords::new(narrow!(deps, MethodStore));
     let software_oath = SoftwareOath::new(
         narrow!(deps, MethodStore),
         Sealer::new(&key),

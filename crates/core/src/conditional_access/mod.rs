@@ -188,6 +188,7 @@ struct Revision {
 }
 
 /// The tenant's whole Conditional Access configuration, as stored.
+#[derive(Clone)]
 pub struct Configuration {
     pub policies: Vec<ConditionalAccessPolicy>,
     pub strengths: Vec<AuthenticationStrength>,
@@ -347,6 +348,40 @@ impl ConditionalAccess {
         check
             .check_policy_change(grant.actor(), request, &before, &after.policy_set())
             .await
+    }
+
+    /// The lockout guard before a change of a named location or an authentication strength,
+    /// which changes what every policy naming it does: `after` is the whole configuration with
+    /// it changed. A refusal is recorded as `activity`'s failure on `target`.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_audited_setting_change(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        before: &Configuration,
+        after: &Configuration,
+        activity: &str,
+        operation: &str,
+        target: &TargetResource,
+    ) -> Result<()> {
+        let Some(check) = &self.change_check else {
+            return Ok(());
+        };
+        match check
+            .check_policy_change(
+                grant.actor(),
+                request,
+                &before.policy_set(),
+                &after.policy_set(),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let entry = self.audit_entry(grant, request, activity, operation, target.clone());
+                Err(audit::record_refusal(self.deps.store.as_ref(), entry, e).await)
+            }
+        }
     }
 
     /// The same service with a country database (see [`countries`]).
@@ -1200,6 +1235,8 @@ impl ConditionalAccess {
         Ok(body)
     }
 
+    /// Changes a named location, and so what every policy naming it covers: the lockout guard
+    /// sees the whole configuration before and after, as for a policy's change.
     pub async fn update_named_location(
         &self,
         grant: &Granted<WriteConditionalAccess>,
@@ -1207,6 +1244,17 @@ impl ConditionalAccess {
         id: &str,
         patch: &[u8],
     ) -> Result<Value> {
+        retrying(|| self.try_update_named_location(grant, request, id, patch)).await
+    }
+
+    async fn try_update_named_location(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        patch: &[u8],
+    ) -> Result<Value> {
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         let existing = self
             .find(DocumentKind::NamedLocation, "namedLocation", id)
             .await?;
@@ -1231,10 +1279,35 @@ impl ConditionalAccess {
         let body = document.body.clone();
         let target = TargetResource::new("NamedLocation", &document.id, &document.display_name)
             .modified("NamedLocation", Some(&existing.body), Some(&body));
+        let before = self.configuration().await?;
+        let mut after = before.clone();
+        let changed = one(
+            graph::import_named_locations(body.to_string().as_bytes()).map_err(import_error)?,
+            "named location",
+        )?;
+        for l in after
+            .locations
+            .iter_mut()
+            .filter(|l| l.id() == changed.id())
+        {
+            *l = changed.clone();
+        }
+        self.check_audited_setting_change(
+            grant,
+            request,
+            &before,
+            &after,
+            "Update named location",
+            "Update",
+            &target,
+        )
+        .await?;
         self.commit_audited(
             grant,
             request,
-            vec![Change::UpdateDocument(document)],
+            std::iter::once(Change::UpdateDocument(document))
+                .chain(precondition)
+                .collect(),
             "Update named location",
             "Update",
             target,
@@ -1415,6 +1488,8 @@ impl ConditionalAccess {
         Ok(body)
     }
 
+    /// Changes a custom authentication strength, and so what every policy requiring it asks
+    /// for: the lockout guard sees the whole configuration before and after.
     pub async fn update_strength(
         &self,
         grant: &Granted<WriteConditionalAccess>,
@@ -1422,6 +1497,17 @@ impl ConditionalAccess {
         id: &str,
         patch: &[u8],
     ) -> Result<Value> {
+        retrying(|| self.try_update_strength(grant, request, id, patch)).await
+    }
+
+    async fn try_update_strength(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        id: &str,
+        patch: &[u8],
+    ) -> Result<Value> {
+        let precondition = precondition(self.deps.store.as_ref()).await?;
         if built_in_strength(id).is_some() {
             return Err(Error::Forbidden(
                 "Built-in authentication strengths cannot be changed.".into(),
@@ -1449,10 +1535,31 @@ impl ConditionalAccess {
             &document.display_name,
         )
         .modified("AuthenticationStrength", Some(&existing.body), Some(&body));
+        let before = self.configuration().await?;
+        let mut after = before.clone();
+        let changed = one(
+            graph::import_strengths(body.to_string().as_bytes()).map_err(import_error)?,
+            "authentication strength",
+        )?;
+        for s in after.strengths.iter_mut().filter(|s| s.id == changed.id) {
+            *s = changed.clone();
+        }
+        self.check_audited_setting_change(
+            grant,
+            request,
+            &before,
+            &after,
+            "Authentication Strength Policy Update",
+            "Update",
+            &target,
+        )
+        .await?;
         self.commit_audited(
             grant,
             request,
-            vec![Change::UpdateDocument(document)],
+            std::iter::once(Change::UpdateDocument(document))
+                .chain(precondition)
+                .collect(),
             "Authentication Strength Policy Update",
             "Update",
             target,

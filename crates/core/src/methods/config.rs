@@ -17,6 +17,20 @@ use crate::methods::store::{MethodChange as Change, MethodStore};
 use crate::methods::tap::audit_entry;
 use crate::{Error, Result};
 
+/// A check on a change to a method's configuration, given its id and the configuration after
+/// the change (the one stored is the one before). The lockout guard (`crate::guard`)
+/// implements it: turning passwords or passes off can leave administrators with no way in.
+#[async_trait::async_trait]
+pub trait MethodPolicyCheck: Send + Sync {
+    async fn check_method_policy_change(
+        &self,
+        actor: &crate::directory::authz::Actor,
+        request: &RequestContext,
+        configuration_id: &str,
+        after: &Value,
+    ) -> Result<()>;
+}
+
 /// The stored configuration `id`, or the defaults when none was ever saved.
 pub(crate) async fn load<T: DeserializeOwned + Default>(
     deps: &Deps<dyn MethodStore>,
@@ -66,7 +80,8 @@ pub(crate) async fn check_targets<S: DirectoryStore + ?Sized>(
 /// Applies `patch` (members given replace those stored; `id` is read-only), validates the
 /// result (its targets must name groups that exist), and stores it with an "Authentication
 /// Methods Policy Update" audit entry, under a revision precondition (tried again if the
-/// directory moved meanwhile).
+/// directory moved meanwhile). `check` (the lockout guard) is asked last; its refusal is
+/// audited as the update's failure.
 pub(crate) async fn update<T>(
     deps: &Deps<dyn MethodStore>,
     grant: &Granted<WriteAuthenticationMethodPolicy>,
@@ -74,6 +89,7 @@ pub(crate) async fn update<T>(
     (id, display_name): (&str, &str),
     patch: Value,
     validate: impl Fn(&T) -> Result<()>,
+    check: Option<&dyn MethodPolicyCheck>,
 ) -> Result<T>
 where
     T: Serialize + DeserializeOwned + Default,
@@ -86,6 +102,7 @@ where
             (id, display_name),
             patch.clone(),
             &validate,
+            check,
         )
     })
     .await
@@ -98,6 +115,7 @@ async fn update_once<T>(
     (id, display_name): (&str, &str),
     patch: Value,
     validate: &impl Fn(&T) -> Result<()>,
+    check: Option<&dyn MethodPolicyCheck>,
 ) -> Result<T>
 where
     T: Serialize + DeserializeOwned + Default,
@@ -148,6 +166,14 @@ where
         "Update",
         target,
     );
+    if body != old_json
+        && let Some(check) = check
+        && let Err(e) = check
+            .check_method_policy_change(grant.actor(), request, id, &body)
+            .await
+    {
+        return Err(crate::directory::audit::record_refusal(deps.store.as_ref(), audit, e).await);
+    }
     let change = if existing.is_some() {
         Change::from(DirectoryChange::UpdateDocument(document))
     } else {

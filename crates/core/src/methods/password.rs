@@ -108,11 +108,25 @@ pub struct ResetPassword {
 #[derive(Clone)]
 pub struct Passwords {
     deps: Deps<dyn MethodStore>,
+    /// Asked before the method's configuration changes: the lockout guard, set by the
+    /// composition root with [`Passwords::with_policy_check`].
+    policy_check: Option<std::sync::Arc<dyn crate::methods::config::MethodPolicyCheck>>,
 }
 
 impl Passwords {
     pub fn new(deps: Deps<dyn MethodStore>) -> Self {
-        Passwords { deps }
+        Passwords {
+            deps,
+            policy_check: None,
+        }
+    }
+
+    pub fn with_policy_check(
+        mut self,
+        check: std::sync::Arc<dyn crate::methods::config::MethodPolicyCheck>,
+    ) -> Self {
+        self.policy_check = Some(check);
+        self
     }
 
     /// When the person's password was last set; `None` when they have none.
@@ -152,6 +166,7 @@ impl Passwords {
                 }
                 Ok(())
             },
+            self.policy_check.as_deref(),
         )
         .await
     }

@@ -279,11 +279,25 @@ fn generate_pass<S: MethodStore + ?Sized>(deps: &Deps<S>, length: u32) -> String
 #[derive(Clone)]
 pub struct TemporaryAccessPasses {
     deps: Deps<dyn MethodStore>,
+    /// Asked before the method's configuration changes: the lockout guard, set by the
+    /// composition root with [`TemporaryAccessPasses::with_policy_check`].
+    policy_check: Option<std::sync::Arc<dyn crate::methods::config::MethodPolicyCheck>>,
 }
 
 impl TemporaryAccessPasses {
     pub fn new(deps: Deps<dyn MethodStore>) -> Self {
-        TemporaryAccessPasses { deps }
+        TemporaryAccessPasses {
+            deps,
+            policy_check: None,
+        }
+    }
+
+    pub fn with_policy_check(
+        mut self,
+        check: std::sync::Arc<dyn crate::methods::config::MethodPolicyCheck>,
+    ) -> Self {
+        self.policy_check = Some(check);
+        self
     }
 
     pub async fn configuration(&self) -> Result<TapConfiguration> {
@@ -310,6 +324,7 @@ impl TemporaryAccessPasses {
             (CONFIGURATION_ID, "Temporary Access Pass"),
             patch,
             TapConfiguration::validate,
+            self.policy_check.as_deref(),
         )
         .await
     }

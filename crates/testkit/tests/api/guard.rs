@@ -253,3 +253,232 @@ async fn a_passkey_allow_list_that_leaves_out_the_administrators_passkeys_is_ref
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     t.stop().await;
 }
+
+/// Found by an attacker's script: a policy that was no lockout became one when the strength it
+/// requires, or the location it blocks, was changed, and the guard was not asked. Both changes
+/// now pass the guard with the whole configuration before and after; a refusal changes nothing
+/// and is audited, and an acknowledged change is stored.
+#[tokio::test]
+async fn changing_a_strength_or_a_location_a_policy_names_is_guarded_too() {
+    const STRENGTHS: &str = "/policies/authenticationStrengthPolicies";
+    const LOCATIONS: &str = "/identity/conditionalAccess/namedLocations";
+    let t = TestServer::start().await;
+
+    // A strength the administrator can meet (a Temporary Access Pass), required of everyone.
+    let strength = t
+        .post(
+            STRENGTHS,
+            json!({"displayName": "Pass or passkey", "allowedCombinations": ["fido2", "temporaryAccessPassOneTime", "temporaryAccessPassMultiUse"]}),
+        )
+        .await;
+    assert_eq!(strength.status, StatusCode::CREATED, "{:?}", strength.body);
+    let strength_id = id(&strength.body);
+    let require = json!({
+        "displayName": "Everyone meets the strength",
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+        },
+        "grantControls": {"operator": "OR", "authenticationStrength": {"id": strength_id}},
+    });
+    let r = t.post(POLICIES, require).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // Then a method no one has registered: every administrator would be refused.
+    let path = format!("{STRENGTHS}/{strength_id}");
+    let narrowed = json!({"allowedCombinations": ["x509CertificateMultiFactor"]});
+    let reply = t.patch(&path, narrowed.clone()).await;
+    let finding = refused(&reply);
+    assert_eq!(
+        finding["policies"][0]["displayName"],
+        "Everyone meets the strength"
+    );
+    assert_eq!(
+        t.get(&path).await.body["allowedCombinations"],
+        strength.body["allowedCombinations"],
+        "nothing changed"
+    );
+
+    // A block on a small location, then the location stretched over every address.
+    let location = t
+        .post(
+            LOCATIONS,
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Lab",
+                   "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}]}),
+        )
+        .await;
+    assert_eq!(location.status, StatusCode::CREATED, "{:?}", location.body);
+    let location_id = id(&location.body);
+    let block = json!({
+        "displayName": "Block the lab",
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["All"]},
+            "clientAppTypes": ["all"],
+            "locations": {"includeLocations": [location_id]},
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+    });
+    let r = t.post(POLICIES, block).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    // Every address, in the widest ranges a location takes (/9).
+    let everywhere: Vec<Value> = (0..512)
+        .map(|n| json!({"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": format!("{}.{}.0.0/9", n / 2, (n % 2) * 128)}))
+        .chain((0..512).map(|n| json!({"@odata.type": "#microsoft.graph.iPv6CidrRange", "cidrAddress": format!("{:x}::/9", n << 7)})))
+        .collect();
+    let stretched =
+        json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "ipRanges": everywhere});
+    let path_l = format!("{LOCATIONS}/{location_id}");
+    let reply = t.patch(&path_l, stretched.clone()).await;
+    let finding = refused(&reply);
+    assert_eq!(finding["policies"][0]["displayName"], "Block the lab");
+    assert_eq!(
+        t.get(&path_l).await.body["ipRanges"],
+        location.body["ipRanges"],
+        "nothing changed"
+    );
+
+    // Both refusals are failures in the audit log.
+    let failures = t
+        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+        .await
+        .body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["activityDisplayName"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        failures.contains(&"Authentication Strength Policy Update".to_string()),
+        "{failures:?}"
+    );
+    assert!(
+        failures.contains(&"Update named location".to_string()),
+        "{failures:?}"
+    );
+
+    // Said knowingly, each is stored; a change that locks no one out needs no acknowledgement.
+    let r = t
+        .patch(&format!("{path}?acknowledgeLockout=true"), narrowed)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t
+        .patch(&format!("{path_l}?acknowledgeLockout=true"), stretched)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    // The administrators were already shut out by then: a change that takes nothing more
+    // away (a new name) is not refused for what was acknowledged before.
+    let renamed = t
+        .patch(
+            &path_l,
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Anywhere"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::NO_CONTENT, "{:?}", renamed.body);
+    t.stop().await;
+}
+
+const PASSES: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
+const PASSWORDS: &str =
+    "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Password";
+
+/// Found by an attacker's script: turning Temporary Access Passes off was not guarded, though
+/// the first-start administrator's pass is their only way in. Now refused with the proof, and
+/// audited; acknowledged, it is stored.
+#[tokio::test]
+async fn turning_passes_off_under_an_administrator_who_has_only_a_pass_is_refused() {
+    let t = TestServer::start().await;
+    let reply = t.patch(PASSES, json!({"state": "disabled"})).await;
+    let finding = refused(&reply);
+    assert_eq!(
+        finding["witness"]["user"],
+        t.bootstrap.admin_user_principal_name.as_str()
+    );
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .contains("no way to sign in"),
+        "{finding}"
+    );
+    assert_eq!(
+        t.get(PASSES).await.body["state"],
+        "enabled",
+        "nothing changed"
+    );
+    let failures = t
+        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+        .await
+        .body["value"]
+        .clone();
+    let on_passes: Vec<&Value> = failures
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["targetResources"][0]["id"] == "TemporaryAccessPass")
+        .collect();
+    assert_eq!(on_passes.len(), 1, "{failures:#?}");
+    assert!(
+        on_passes[0]["resultReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("Refused by the lockout guard"),
+        "{:?}",
+        on_passes[0]
+    );
+    // A change that keeps the pass usable is not refused.
+    let r = t
+        .patch(PASSES, json!({"defaultLifetimeInMinutes": 120}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t
+        .patch(
+            &format!("{PASSES}?acknowledgeLockout=true"),
+            json!({"state": "disabled"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    assert_eq!(t.get(PASSES).await.body["state"], "disabled");
+    t.stop().await;
+}
+
+/// The same for passwords: a Global Administrator whose only method is a password keeps the
+/// password policy on, unless the change says it knows.
+#[tokio::test]
+async fn turning_passwords_off_under_an_administrator_who_has_only_a_password_is_refused() {
+    let t = TestServer::start().await;
+    // The first-start administrator's pass is used up by signing in once: they keep their
+    // session, but no longer a way to begin a sign-in, so only Pat counts.
+    let _session = fixtures::admin_session(&t).await;
+    let r = t.patch(PASSWORDS, json!({"state": "enabled"})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let pat = t
+        .post(
+            "/users",
+            json!({"userPrincipalName": "pat@contoso.com", "displayName": "Pat",
+                   "passwordProfile": {"password": "violet staple orbit 42"}}),
+        )
+        .await;
+    assert_eq!(pat.status, StatusCode::CREATED, "{:?}", pat.body);
+    assign_role(&t, &id(&pat.body), GLOBAL_ADMINISTRATOR).await;
+
+    let reply = t.patch(PASSWORDS, json!({"state": "disabled"})).await;
+    let finding = refused(&reply);
+    assert_eq!(finding["witness"]["user"], "pat@contoso.com");
+    assert_eq!(
+        t.get(PASSWORDS).await.body["state"],
+        "enabled",
+        "nothing changed"
+    );
+    let r = t
+        .patch(
+            &format!("{PASSWORDS}?acknowledgeLockout=true"),
+            json!({"state": "disabled"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    t.stop().await;
+}

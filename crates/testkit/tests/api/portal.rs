@@ -2079,3 +2079,58 @@ async fn the_passkey_policy_form_counts_the_passkeys_a_list_would_stop_before_sa
     );
     t.stop().await;
 }
+
+/// The Temporary Access Pass form refuses a lockout as the passkey form does: an
+/// Authentication Policy Administrator turning passes off while the only Global Administrator
+/// has nothing but a pass sees why, with the box that acknowledges it; ticked, it is saved.
+#[tokio::test]
+async fn the_pass_policy_form_refuses_a_lockout_and_saves_it_when_ticked() {
+    const PASSES: &str = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass";
+    let t = TestServer::start().await;
+    let (_, browser) = person(
+        &t,
+        "policy@contoso.com",
+        &["0526716b-113d-4c15-b2c8-68e3c22b9f80"],
+    )
+    .await;
+    let form = vec![
+        ("state", "disabled"),
+        ("minimumLifetimeInMinutes", "60"),
+        ("maximumLifetimeInMinutes", "480"),
+        ("defaultLifetimeInMinutes", "60"),
+        ("defaultLength", "8"),
+        ("isUsableOnce", "true"),
+    ];
+    let page = browser
+        .post("/admin/authentication-methods/temporary-access-pass", &form)
+        .await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.html);
+    let start = page
+        .html
+        .find("id=\"pass-lockout\"")
+        .unwrap_or_else(|| panic!("no lockout panel in:\n{}", page.html));
+    let panel = &page.html[start..start + page.html[start..].find("</div>").unwrap()];
+    assert!(panel.contains("id=\"acknowledge-pass-lockout\""), "{panel}");
+    assert!(
+        page.html.contains(&t.bootstrap.admin_user_principal_name),
+        "the page names who would be locked out: {}",
+        page.html
+    );
+    assert_eq!(
+        t.get(PASSES).await.body["state"],
+        "enabled",
+        "nothing saved"
+    );
+
+    let mut ticked = form.clone();
+    ticked.push(("acknowledgeLockout", "true"));
+    let saved = browser
+        .post(
+            "/admin/authentication-methods/temporary-access-pass",
+            &ticked,
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    assert_eq!(t.get(PASSES).await.body["state"], "disabled");
+    t.stop().await;
+}

@@ -593,3 +593,61 @@ async fn nodes_racing_through_a_first_start_keep_one_pass_and_withdraw_the_rest(
     }
     database.remove().await.unwrap();
 }
+
+/// Found by an attacker's script: no page said it must not be framed, so the sign-in page and
+/// the portal could be put under another site's page and clicked through. Every HTML answer
+/// (a page, a signed-in portal page, an error page) now refuses frames and sends a full
+/// address to no other site; every answer forbids content sniffing.
+#[tokio::test]
+async fn pages_refuse_frames_and_no_answer_is_sniffed() {
+    let t = TestServer::start().await;
+    let session = portcullis_testkit::fixtures::admin_session(&t).await;
+    let cookie = format!("{}={session}", portcullis_core::session::SESSION_COOKIE);
+    for (path, with_session) in [
+        ("/signin", false),
+        ("/admin", true),
+        ("/admin/users", true),
+        ("/admin/users/00000000-0000-0000-0000-000000000000", true),
+    ] {
+        let mut request = t.http.get(format!("{}{path}", t.url));
+        if with_session {
+            request = request.header("cookie", &cookie);
+        }
+        let r = request.send().await.unwrap();
+        let headers = r.headers().clone();
+        assert!(
+            r.status() == StatusCode::OK || r.status() == StatusCode::NOT_FOUND,
+            "{path}: {}",
+            r.status()
+        );
+        let content_type = headers
+            .get("content-type")
+            .unwrap_or_else(|| panic!("{path}: no content type"))
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            headers["content-security-policy"], "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(
+            headers["referrer-policy"], "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+    }
+    let api = t
+        .http
+        .get(format!("{}/graph/v1.0/users", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+    t.stop().await;
+}

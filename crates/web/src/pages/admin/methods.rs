@@ -162,7 +162,9 @@ async fn save_pass(
 ) -> PageResult {
     let grant =
         portal.grant::<WriteAuthenticationMethodPolicy>("authentication method policies")?;
-    let typed = json!({
+    let mut request = request;
+    request.acknowledge_lockout = form.text("acknowledgeLockout") == "true";
+    let mut typed = json!({
         "state": form.text("state"),
         "defaultLifetimeInMinutes": form.text("defaultLifetimeInMinutes"),
         "minimumLifetimeInMinutes": form.text("minimumLifetimeInMinutes"),
@@ -202,6 +204,8 @@ async fn save_pass(
     {
         Ok(_) => done("/admin/authentication-methods", "tap-saved"),
         Err(e) => {
+            // The lockout guard refused: the form offers the checkbox that acknowledges it.
+            typed["lockout"] = json!(matches!(e, portcullis_core::Error::WouldLockOut { .. }));
             let (status, errors) = refusal(e, PASS_FIELDS)?;
             page(&state, &portal, status, None, Some((typed, errors))).await
         }
