@@ -79,6 +79,15 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
         .headers_mut()
         .insert("client-request-id", id_header);
     harden(response.headers_mut());
+    if response.status() == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        // A limit refuses before the request's body is read, so the connection cannot carry
+        // another request; the answer says so rather than leave the client a broken pipe. A
+        // client over its limit opening a new connection later costs nothing worth keeping.
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
     let labels = [
         ("route", route.clone()),
         ("method", method.to_string()),

@@ -210,7 +210,8 @@ impl Refused {
         }
     }
 
-    /// The refusal in the shape of the surface its endpoint belongs to.
+    /// The refusal in the shape of the surface its endpoint belongs to (`observe` adds
+    /// `Connection: close` to every 429).
     pub fn response(self) -> Response {
         match self.endpoint.surface() {
             Surface::Json => crate::error::ApiError(self.error()).into_response(),

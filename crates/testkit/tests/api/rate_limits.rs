@@ -41,6 +41,18 @@ async fn post_from(
         .expect("request sent");
     let status = response.status();
     let retry_after = retry_after(response.headers());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // The refusal comes before the body is read, so the connection cannot carry another
+        // request: the answer says so rather than leaving the client to find a broken pipe.
+        assert_eq!(
+            response
+                .headers()
+                .get("connection")
+                .map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "{url}"
+        );
+    }
     let body = response.json().await.unwrap_or(Value::Null);
     (status, retry_after, body)
 }
