@@ -15,6 +15,7 @@ pub mod authz;
 mod deleted;
 pub mod first_party;
 pub mod ladder;
+pub mod last_admin;
 pub mod model;
 pub mod references;
 pub mod roles;

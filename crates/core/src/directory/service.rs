@@ -18,6 +18,7 @@ use crate::directory::authz::{
     perm,
 };
 use crate::directory::ladder::{self, ApplicationChange, GroupChange};
+use crate::directory::last_admin::{self, Without};
 use crate::directory::model::{
     ApiApplication, AppRole, Application, ApplicationAccess, Group, GroupMembershipClaims,
     MemberRef, ObjectKind, PasswordCredential, RedirectUris, RoleAssignment, SigningAlgorithm,
@@ -625,6 +626,7 @@ impl Directory {
         key: &str,
         patch: UserPatch,
     ) -> Result<User> {
+        let precondition = references::precondition(self.store()).await?;
         let old = self.find_user(key).await?;
         let mut new = old.clone();
         let mut target = TargetResource::new("User", old.id, &old.display_name)
@@ -680,6 +682,11 @@ impl Directory {
         );
         let mut changes = vec![Change::UpdateUser(new.clone())];
         if old.account_enabled && !new.account_enabled {
+            match last_admin::check(self.store(), Without::User(old.id)).await {
+                Ok(true) => changes.extend(precondition),
+                Ok(false) => {}
+                Err(e) => return Err(self.refused(audit, e).await),
+            }
             // Trust ends at once: the sessions and refresh tokens of a disabled account end
             // in the same transaction, so no node serves them after this commit.
             changes.push(Change::EndSignIns {
@@ -723,6 +730,9 @@ impl Directory {
             "Delete",
             vec![target],
         );
+        if let Err(e) = last_admin::check(self.store(), Without::User(user.id)).await {
+            return Err(self.refused(audit, e).await);
+        }
         let mut changes = vec![
             Change::EndSignIns {
                 user_id: user.id,
@@ -985,6 +995,9 @@ impl Directory {
             return Err(self.refused(audit, e).await);
         }
         references::refuse_if_named(self.store(), "group", &[group.id.to_string()]).await?;
+        if let Err(e) = last_admin::check(self.store(), Without::Group(group.id)).await {
+            return Err(self.refused(audit, e).await);
+        }
         let mut changes = vec![Change::DeleteGroup(group.id)];
         changes.extend(precondition);
         self.store().commit(changes, Some(audit)).await
@@ -1112,6 +1125,7 @@ impl Directory {
         group_id: &str,
         member_id: &str,
     ) -> Result<()> {
+        let precondition = references::precondition(self.store()).await?;
         let group = self.find_group(group_id).await?;
         let member_uuid =
             Uuid::parse_str(member_id).map_err(|_| Error::not_found("member", member_id))?;
@@ -1160,15 +1174,24 @@ impl Directory {
                 TargetResource::new("Group", group.id, &group.display_name),
             ],
         );
-        self.store()
-            .commit(
-                vec![Change::RemoveMember {
-                    group_id: group.id,
-                    member_id: member.id,
-                }],
-                Some(audit),
-            )
-            .await
+        let mut changes = vec![Change::RemoveMember {
+            group_id: group.id,
+            member_id: member.id,
+        }];
+        match last_admin::check(
+            self.store(),
+            Without::Membership {
+                group: group.id,
+                member: member.id,
+            },
+        )
+        .await
+        {
+            Ok(true) => changes.extend(precondition),
+            Ok(false) => {}
+            Err(e) => return Err(self.refused(audit, e).await),
+        }
+        self.store().commit(changes, Some(audit)).await
     }
 
     // --- roles --------------------------------------------------------------------------
@@ -1307,6 +1330,7 @@ impl Directory {
         request: &RequestContext,
         id: &str,
     ) -> Result<()> {
+        let precondition = references::precondition(self.store()).await?;
         let uuid = Uuid::parse_str(id).map_err(|_| Error::not_found("roleAssignment", id))?;
         let assignment = self
             .store()
@@ -1333,12 +1357,13 @@ impl Directory {
                 TargetResource::new("Role", assignment.role_definition_id, role_name),
             ],
         );
-        self.store()
-            .commit(
-                vec![Change::DeleteRoleAssignment(assignment.id)],
-                Some(audit),
-            )
-            .await
+        let mut changes = vec![Change::DeleteRoleAssignment(assignment.id)];
+        match last_admin::check(self.store(), Without::Assignment(assignment.id)).await {
+            Ok(true) => changes.extend(precondition),
+            Ok(false) => {}
+            Err(e) => return Err(self.refused(audit, e).await),
+        }
+        self.store().commit(changes, Some(audit)).await
     }
 
     /// The role template ids a user holds, directly or through a group.

@@ -131,6 +131,9 @@ error_codes! {
     /// A first-party application (My Account, Admin Portal) was to be deleted or given a
     /// credential.
     FirstPartyApplicationProtected => "firstPartyApplicationProtected",
+    /// The change would leave the tenant without an enabled Global Administrator (Entra's
+    /// `CannotDeleteLastAdminAssignment`).
+    LastGlobalAdministrator => "lastGlobalAdministrator",
 }
 
 impl fmt::Display for ErrorCode {

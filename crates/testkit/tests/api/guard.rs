@@ -482,3 +482,107 @@ async fn turning_passwords_off_under_an_administrator_who_has_only_a_password_is
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     t.stop().await;
 }
+
+/// The ids of the Global Administrator assignments of `principal`.
+async fn global_administrator_assignments(t: &TestServer, principal: &str) -> Vec<String> {
+    let r = t
+        .get(&format!(
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{principal}'"
+        ))
+        .await;
+    r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["roleDefinitionId"] == GLOBAL_ADMINISTRATOR)
+        .map(id)
+        .collect()
+}
+
+#[track_caller]
+fn last_one(reply: &portcullis_testkit::Reply) {
+    assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
+    assert_eq!(reply.error_code(), Some("lastGlobalAdministrator"), "{:?}", reply.body);
+}
+
+/// Found by an attacker's script: the only Global Administrator could be unassigned, deleted
+/// or disabled, leaving a tenant nobody administers; Entra refuses that. Every way of taking
+/// the role from its last enabled holder is refused (and audited), and each is allowed once
+/// someone else holds it.
+#[tokio::test]
+async fn the_last_global_administrator_is_kept() {
+    let t = TestServer::start().await;
+    let admin = t.bootstrap.admin_user_id.to_string();
+    let direct = global_administrator_assignments(&t, &admin).await;
+    assert_eq!(direct.len(), 1);
+    last_one(
+        &t.delete(&format!(
+            "/roleManagement/directory/roleAssignments/{}",
+            direct[0]
+        ))
+        .await,
+    );
+    last_one(&t.delete(&format!("/users/{admin}")).await);
+    last_one(
+        &t.patch(&format!("/users/{admin}"), json!({"accountEnabled": false}))
+            .await,
+    );
+    assert_eq!(global_administrator_assignments(&t, &admin).await, direct);
+    assert_eq!(
+        t.get(&format!("/users/{admin}")).await.body["accountEnabled"],
+        true
+    );
+    let failures = t
+        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+        .await
+        .body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["resultReason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("lastGlobalAdministrator")
+        })
+        .count();
+    assert_eq!(failures, 3);
+
+    // Through a group: Keeper holds it there, so the direct assignment may go.
+    let tier0 = fixtures::create_role_assignable_group(&t, "Tier 0").await;
+    assign_role(&t, &tier0, GLOBAL_ADMINISTRATOR).await;
+    let keeper = fixtures::user(&t, "keeper@contoso.com").await;
+    fixtures::add_member(&t, &tier0, &keeper).await;
+    let r = t
+        .delete(&format!(
+            "/roleManagement/directory/roleAssignments/{}",
+            direct[0]
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    // Now Keeper is the last one: not out of the group, nor the group deleted, nor disabled.
+    last_one(
+        &t.delete(&format!("/groups/{tier0}/members/{keeper}/$ref"))
+            .await,
+    );
+    last_one(&t.delete(&format!("/groups/{tier0}")).await);
+    last_one(
+        &t.patch(&format!("/users/{keeper}"), json!({"accountEnabled": false}))
+            .await,
+    );
+    // With someone else holding it directly, each is allowed.
+    let pat = create_user(&t, "pat@contoso.com", "Pat").await;
+    assign_role(&t, &pat, GLOBAL_ADMINISTRATOR).await;
+    let r = t
+        .delete(&format!("/groups/{tier0}/members/{keeper}/$ref"))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t.delete(&format!("/groups/{tier0}")).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let r = t
+        .patch(&format!("/users/{admin}"), json!({"accountEnabled": false}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    last_one(&t.delete(&format!("/users/{pat}")).await);
+    t.stop().await;
+}
