@@ -502,7 +502,12 @@ async fn global_administrator_assignments(t: &TestServer, principal: &str) -> Ve
 #[track_caller]
 fn last_one(reply: &portcullis_testkit::Reply) {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
-    assert_eq!(reply.error_code(), Some("lastGlobalAdministrator"), "{:?}", reply.body);
+    assert_eq!(
+        reply.error_code(),
+        Some("lastGlobalAdministrator"),
+        "{:?}",
+        reply.body
+    );
 }
 
 /// Found by an attacker's script: the only Global Administrator could be unassigned, deleted
@@ -567,8 +572,11 @@ async fn the_last_global_administrator_is_kept() {
     );
     last_one(&t.delete(&format!("/groups/{tier0}")).await);
     last_one(
-        &t.patch(&format!("/users/{keeper}"), json!({"accountEnabled": false}))
-            .await,
+        &t.patch(
+            &format!("/users/{keeper}"),
+            json!({"accountEnabled": false}),
+        )
+        .await,
     );
     // With someone else holding it directly, each is allowed.
     let pat = create_user(&t, "pat@contoso.com", "Pat").await;

@@ -202,7 +202,7 @@ async fn get_location(
 
 /// Update a named location.
 #[utoipa::path(patch, path = "/identity/conditionalAccess/namedLocations/{id}", tag = "conditionalAccess", params(("id" = String, Path)), request_body(content = Object),
-    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such location")),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 404, description = "No such location"), (status = 409, description = "The lockout guard: a policy naming the location would lock administrators out (policyWouldLockOut; acknowledgeLockout=true to proceed)")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn update_location(
     State(state): State<Arc<GraphState>>,
@@ -292,7 +292,7 @@ async fn get_strength(
 
 /// Update a custom strength (built-ins are read-only).
 #[utoipa::path(patch, path = "/policies/authenticationStrengthPolicies/{id}", tag = "conditionalAccess", params(("id" = String, Path)), request_body(content = Object),
-    responses((status = 204, description = "Updated"), (status = 403, description = "Built-in"), (status = 404, description = "No such strength")),
+    responses((status = 204, description = "Updated"), (status = 403, description = "Built-in"), (status = 404, description = "No such strength"), (status = 409, description = "The lockout guard: a policy requiring the strength would lock administrators out (policyWouldLockOut; acknowledgeLockout=true to proceed)")),
     security(("bearer" = ["Policy.ReadWrite.ConditionalAccess"])))]
 async fn update_strength(
     State(state): State<Arc<GraphState>>,

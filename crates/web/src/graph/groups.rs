@@ -130,7 +130,7 @@ async fn update_group(
 
 /// Delete a group and its memberships.
 #[utoipa::path(delete, path = "/groups/{id}", tag = "groups", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such group")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such group"), (status = 409, description = "A policy names the group, or deleting it would leave no enabled Global Administrator (lastGlobalAdministrator)")),
     security(("bearer" = ["Group.ReadWrite.All"])))]
 async fn delete_group(
     State(state): State<Arc<GraphState>>,
@@ -220,7 +220,7 @@ async fn add_member(
 
 /// Remove a member.
 #[utoipa::path(delete, path = "/groups/{id}/members/{member_id}/$ref", tag = "groups", params(("id" = String, Path), ("member_id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 403, description = "A role-assignable group without RoleManagement.ReadWrite.Directory (roleAssignableGroupNeedsRoleManagement)"), (status = 404, description = "No such group or membership")),
+    responses((status = 204, description = "Removed"), (status = 403, description = "A role-assignable group without RoleManagement.ReadWrite.Directory (roleAssignableGroupNeedsRoleManagement)"), (status = 404, description = "No such group or membership"), (status = 409, description = "The member is the last enabled Global Administrator (lastGlobalAdministrator)")),
     security(("bearer" = ["GroupMember.ReadWrite.All"])))]
 async fn remove_member(
     State(state): State<Arc<GraphState>>,

@@ -75,7 +75,7 @@ async fn get_password_configuration(
 
 /// Turn passwords on or off (`{"state":"enabled"}`).
 #[utoipa::path(patch, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/Password", tag = "authentication methods",
-    request_body(content = Object), responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field")),
+    request_body(content = Object), responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 409, description = "The lockout guard: administrators would be left with no way in (policyWouldLockOut; acknowledgeLockout=true to proceed)")),
     security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
 async fn update_password_configuration(
     State(state): State<Arc<GraphState>>,
@@ -198,7 +198,7 @@ async fn get_tap_configuration(
 /// Change the Temporary Access Pass configuration (lifetimes 10–43200 minutes, length 8–48).
 #[utoipa::path(patch, path = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/TemporaryAccessPass", tag = "authentication methods",
     request_body(content = Object),
-    responses((status = 204, description = "Updated"), (status = 400, description = "Outside Entra's ranges")), security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
+    responses((status = 204, description = "Updated"), (status = 400, description = "Outside Entra's ranges"), (status = 409, description = "The lockout guard: administrators would be left with no way in (policyWouldLockOut; acknowledgeLockout=true to proceed)")), security(("bearer" = ["Policy.ReadWrite.AuthenticationMethod"])))]
 async fn update_tap_configuration(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteAuthenticationMethodPolicy>,

@@ -190,7 +190,7 @@ async fn get_role_assignment(
 
 /// Remove a role assignment.
 #[utoipa::path(delete, path = "/roleManagement/directory/roleAssignments/{id}", tag = "roles", params(("id" = String, Path)),
-    responses((status = 204, description = "Removed"), (status = 404, description = "No such assignment")), security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
+    responses((status = 204, description = "Removed"), (status = 404, description = "No such assignment"), (status = 409, description = "The last enabled Global Administrator's assignment (lastGlobalAdministrator)")), security(("bearer" = ["RoleManagement.ReadWrite.Directory"])))]
 async fn delete_role_assignment(
     State(state): State<Arc<GraphState>>,
     Authorized(grant): Authorized<WriteRoles>,

@@ -111,7 +111,7 @@ async fn get_user(
 
 /// Update a user.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", request_body = UserPatch, params(("id" = String, Path)),
-    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user"), (status = 409, description = "userPrincipalName already in use")),
+    responses((status = 204, description = "Updated"), (status = 400, description = "Invalid field"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user"), (status = 409, description = "userPrincipalName already in use, or disabling the last enabled Global Administrator (lastGlobalAdministrator)")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn update_user(
     State(state): State<Arc<GraphState>>,
@@ -130,7 +130,7 @@ async fn update_user(
 /// Delete a user: it moves to `directory/deletedItems`, restorable for 30 days, and its
 /// sessions and refresh tokens end at once.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Authorization_TargetPrivileged: the user holds a role the caller's roles do not cover"), (status = 404, description = "No such user"), (status = 409, description = "A policy names the user, or they are the last enabled Global Administrator (lastGlobalAdministrator)")),
     security(("bearer" = ["User.ReadWrite.All"])))]
 async fn delete_user(
     State(state): State<Arc<GraphState>>,
