@@ -289,7 +289,13 @@ async fn the_editor_shows_and_keeps_every_field_and_the_import_is_reviewed() {
     b.js("document.getElementById('exclude-platform-macOS').click(); return true;")
         .await;
     b.click("Review changes").await;
-    b.until_text("Review the change before saving").await;
+    // The page before held a review too ("Nothing changed"), so its heading says nothing about
+    // whether the new one has arrived: wait for the new review's diff itself.
+    b.until(
+        "the review's diff",
+        "document.readyState === 'complete' && document.querySelector('#policy-diff tr.diff-added') !== null",
+    )
+    .await;
     let added = b
         .js("return [...document.querySelectorAll('#policy-diff tr.diff-added')].map(r => r.innerText).join('\\n');")
         .await;
