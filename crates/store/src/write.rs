@@ -128,6 +128,11 @@ async fn apply_all(
                             | Change::InsertRoleAssignment(_)
                             | Change::DeleteRoleAssignment(_)
                             | Change::DeleteUser(_)
+                            // Whether an account is enabled decides who effectively holds a
+                            // role (the last-administrator rule and the lockout guard count
+                            // enabled holders only), so a check made against the revision
+                            // must see an account disabled meanwhile.
+                            | Change::UpdateUser(_)
                             | Change::SoftDeleteUser { .. }
                             | Change::RestoreUser(_)
                             | Change::DeleteGroup(_)

@@ -626,6 +626,16 @@ impl Directory {
         key: &str,
         patch: UserPatch,
     ) -> Result<User> {
+        references::retrying(|| self.try_update_user(grant, request, key, patch.clone())).await
+    }
+
+    async fn try_update_user(
+        &self,
+        grant: &Granted<WriteUsers>,
+        request: &RequestContext,
+        key: &str,
+        patch: UserPatch,
+    ) -> Result<User> {
         let precondition = references::precondition(self.store()).await?;
         let old = self.find_user(key).await?;
         let mut new = old.clone();
@@ -1125,6 +1135,16 @@ impl Directory {
         group_id: &str,
         member_id: &str,
     ) -> Result<()> {
+        references::retrying(|| self.try_remove_member(grant, request, group_id, member_id)).await
+    }
+
+    async fn try_remove_member(
+        &self,
+        grant: &Granted<WriteGroupMembers>,
+        request: &RequestContext,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<()> {
         let precondition = references::precondition(self.store()).await?;
         let group = self.find_group(group_id).await?;
         let member_uuid =
@@ -1325,6 +1345,15 @@ impl Directory {
     }
 
     pub async fn remove_role_assignment(
+        &self,
+        grant: &Granted<WriteRoles>,
+        request: &RequestContext,
+        id: &str,
+    ) -> Result<()> {
+        references::retrying(|| self.try_remove_role_assignment(grant, request, id)).await
+    }
+
+    async fn try_remove_role_assignment(
         &self,
         grant: &Granted<WriteRoles>,
         request: &RequestContext,

@@ -594,3 +594,51 @@ async fn the_last_global_administrator_is_kept() {
     last_one(&t.delete(&format!("/users/{pat}")).await);
     t.stop().await;
 }
+
+/// Found by an attacker's script: two Global Administrators disabled at the same moment both
+/// passed the rule, each seeing the other still enabled, because disabling an account did not
+/// move the revision the rule commits under. In each round exactly one of the two is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_administrators_disabled_at_once_leave_one() {
+    let t = TestServer::start().await;
+    let admin = t.bootstrap.admin_user_id.to_string();
+    let pat = create_user(&t, "pat@contoso.com", "Pat").await;
+    assign_role(&t, &pat, GLOBAL_ADMINISTRATOR).await;
+    for round in 0..5 {
+        let disable = |who: String| {
+            let t = &t;
+            async move {
+                t.patch(&format!("/users/{who}"), json!({"accountEnabled": false}))
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(disable(admin.clone()), disable(pat.clone()));
+        let mut statuses = [a.status, b.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::NO_CONTENT, StatusCode::CONFLICT],
+            "round {round}: {:?} {:?}",
+            a.body,
+            b.body
+        );
+        let refused = if a.status == StatusCode::CONFLICT {
+            &a
+        } else {
+            &b
+        };
+        assert_eq!(refused.error_code(), Some("lastGlobalAdministrator"));
+        let enabled = [
+            t.get(&format!("/users/{admin}")).await.body["accountEnabled"] == true,
+            t.get(&format!("/users/{pat}")).await.body["accountEnabled"] == true,
+        ];
+        assert_eq!(enabled.iter().filter(|e| **e).count(), 1, "round {round}");
+        for who in [&admin, &pat] {
+            let r = t
+                .patch(&format!("/users/{who}"), json!({"accountEnabled": true}))
+                .await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        }
+    }
+    t.stop().await;
+}
