@@ -232,6 +232,26 @@ impl SoftwareOath {
             .user(user_id)
             .await?
             .ok_or_else(|| Error::not_found("user", user_id.to_string()))?;
+        // A setup is used once: the same sealed setup sent again would add the same secret as
+        // another app, past the limit the start checked (found by an attacker's script: eight
+        // finishes of one setup made ten apps). The limit is checked again here, at the save.
+        let existing = self.deps.store.software_oath_methods(user.id).await?;
+        if existing.len() >= MAX_METHODS {
+            return Err(Error::invalid(
+                "softwareOathMethods",
+                format!("At most {MAX_METHODS} authenticator apps per person; remove one first."),
+            ));
+        }
+        if existing.iter().any(|m| {
+            self.sealer
+                .open(&m.sealed_secret, m.id.as_bytes())
+                .is_ok_and(|stored| stored.as_slice() == secret)
+        }) {
+            return Err(Error::invalid(
+                "registration",
+                "registration: this setup was already used to add an app; start again.",
+            ));
+        }
         let id = self.deps.entropy.uuid();
         let name = input
             .display_name

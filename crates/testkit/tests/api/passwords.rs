@@ -262,6 +262,76 @@ async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["displayName"], "Phone");
+    // The same setup sent again adds nothing (found by an attacker's script: eight finishes
+    // of one setup made ten apps, past the limit of five), with the current or the next code.
+    for offset in [0, 1] {
+        let (status, body) = post_with(
+            &t,
+            &tap_session,
+            "/my/totp",
+            json!({"registration": options["registration"], "code": code(offset), "displayName": "Again"}),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["target"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("registration")),
+            "{body}"
+        );
+    }
+    // Five apps at most, checked when each is saved: five setups started at once, then all
+    // finished, leave five.
+    let mut setups = Vec::new();
+    for _ in 0..5 {
+        let (status, options) = post_with(&t, &tap_session, "/my/totp/options", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{options}");
+        setups.push(options);
+    }
+    let mut added = 0;
+    for options in &setups {
+        let secret = data_encoding::BASE32_NOPAD
+            .decode(options["secret"].as_str().unwrap().as_bytes())
+            .unwrap();
+        let (status, body) = post_with(
+            &t,
+            &tap_session,
+            "/my/totp",
+            json!({"registration": options["registration"], "code": code_at(&secret, step_of(t.clock.now()))}),
+        )
+        .await;
+        if status == StatusCode::CREATED {
+            added += 1;
+        } else {
+            assert_eq!(body["error"]["target"], "softwareOathMethods", "{body}");
+        }
+    }
+    assert_eq!(added, 4, "one app was there already");
+    let listed: Value = t
+        .http
+        .get(format!("{}/my/totp", t.url))
+        .header("cookie", format!("portcullis_session={tap_session}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["value"].as_array().unwrap().len(), 5);
+    // Back to the one app the rest of this test signs in with.
+    for app in listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["displayName"] != "Phone")
+    {
+        let removed = t
+            .http
+            .delete(format!("{}/my/totp/{}", t.url, app["id"].as_str().unwrap()))
+            .header("cookie", format!("portcullis_session={tap_session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    }
 
     // Password, then the app's code: the session holds both.
     t.clock.advance(Duration::seconds(30));
