@@ -46,6 +46,8 @@ pub enum GroupChange {
     /// Deleting the group: its members lose every role it holds at once, so it is a removal of
     /// each of them.
     Delete,
+    /// Changing its name, description or mail nickname.
+    Update,
 }
 
 /// Refuses a change to a role-assignable group's membership (or making one) by a caller who
@@ -61,7 +63,10 @@ pub fn check_group_change(
 ) -> Result<()> {
     let guarded = match change {
         GroupChange::CreateRoleAssignable => true,
-        GroupChange::AddMember | GroupChange::RemoveMember | GroupChange::Delete => {
+        GroupChange::AddMember
+        | GroupChange::RemoveMember
+        | GroupChange::Delete
+        | GroupChange::Update => {
             group.is_assignable_to_role || containing.iter().any(|g| g.is_assignable_to_role)
         }
     };
@@ -80,6 +85,7 @@ pub fn check_group_change(
             format!("Removing a member from '{}', {kind},", group.display_name)
         }
         GroupChange::Delete => format!("Deleting '{}', {kind},", group.display_name),
+        GroupChange::Update => format!("Changing '{}', {kind},", group.display_name),
     };
     Err(Error::denied(
         ErrorCode::RoleAssignableGroupNeedsRoleManagement,

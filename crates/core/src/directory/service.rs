@@ -551,10 +551,35 @@ impl Directory {
             ));
         }
         let (user, audit) = self.stage_new_user(grant, request, &input)?;
+        if let Err(e) = self.check_mail_free(&user).await {
+            return Err(self.refused(audit, e).await);
+        }
         self.store()
             .commit(vec![Change::InsertUser(user.clone())], Some(audit))
             .await?;
         Ok(user)
+    }
+
+    /// Refuses a `mail` another live user already has (compared without case): applications
+    /// that know people by their `email` claim would take one for the other (found by an
+    /// attacker's script: an ordinary account given a Global Administrator's address). Entra
+    /// refuses the same through `proxyAddresses`.
+    pub async fn check_mail_free(&self, user: &User) -> Result<()> {
+        let Some(mail) = user.mail.as_deref() else {
+            return Ok(());
+        };
+        if self
+            .store()
+            .users_by_mail(mail)
+            .await?
+            .iter()
+            .any(|other| other.id != user.id)
+        {
+            return Err(Error::conflict(format!(
+                "Another user already has the mail '{mail}'."
+            )));
+        }
+        Ok(())
     }
 
     /// A new user from `input`, checked, and its audit entry; nothing is stored. For a caller
@@ -690,6 +715,11 @@ impl Directory {
             "Update",
             vec![target],
         );
+        let mail_changed = new.mail.as_deref().map(str::to_lowercase)
+            != old.mail.as_deref().map(str::to_lowercase);
+        if mail_changed && let Err(e) = self.check_mail_free(&new).await {
+            return Err(self.refused(audit, e).await);
+        }
         let mut changes = vec![Change::UpdateUser(new.clone())];
         if old.account_enabled && !new.account_enabled {
             match last_admin::check(self.store(), Without::User(old.id)).await {
@@ -963,6 +993,15 @@ impl Directory {
             "Update",
             vec![target],
         );
+        // A role-assignable group is managed whole by those who manage roles, as in Entra: a
+        // writer of groups renaming the group that grants Global Administrator could pass it
+        // off as another.
+        let containing = self.store().transitive_member_of(old.id).await?;
+        if let Err(e) =
+            ladder::check_group_change(grant.held(), &old, &containing, GroupChange::Update)
+        {
+            return Err(self.refused(audit, e).await);
+        }
         self.store()
             .commit(vec![Change::UpdateGroup(new.clone())], Some(audit))
             .await?;

@@ -289,6 +289,9 @@ impl Passwords {
         }
         let directory = Directory::new(crate::narrow!(self.deps, DirectoryStore));
         let (user, mut audit) = directory.stage_new_user(grant, request, &input)?;
+        if let Err(e) = directory.check_mail_free(&user).await {
+            return Err(directory.refused(audit, e).await);
+        }
         check_password_in(&user, &profile.password, "passwordProfile.password")?;
         let hash = typed_secret::hash(&self.deps, &profile.password).await?;
         audit.additional_details.push(KeyValue {

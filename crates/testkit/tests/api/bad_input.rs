@@ -328,6 +328,51 @@ async fn unknown_ids_are_404_and_duplicates_409() {
         dup.error_code(),
         Some("Request_MultipleObjectsWithSameKeyValue")
     );
+    // A mail another live user has is refused, whatever its case, on create and on change
+    // (found by an attacker's script: an ordinary account given a Global Administrator's
+    // address, which applications read as the same person's `email`).
+    let admin_mail = t.bootstrap.admin_user_principal_name.to_uppercase();
+    let r = t
+        .patch(
+            &format!("/users/{}", t.bootstrap.admin_user_id),
+            json!({"mail": t.bootstrap.admin_user_principal_name}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    let before_mail = snapshot(&t).await;
+    let joni_id = first.body["id"].as_str().unwrap();
+    for reply in [
+        t.patch(&format!("/users/{joni_id}"), json!({"mail": admin_mail}))
+            .await,
+        t.post(
+            "/users",
+            json!({"userPrincipalName": "copy@contoso.com", "displayName": "Copy", "mail": admin_mail}),
+        )
+        .await,
+    ] {
+        assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
+        assert_eq!(
+            reply.error_code(),
+            Some("Request_MultipleObjectsWithSameKeyValue")
+        );
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already has the mail"),
+            "{:?}",
+            reply.body
+        );
+    }
+    assert_eq!(snapshot(&t).await["users"], before_mail["users"]);
+    // Setting one's own mail again, in another case, is no conflict.
+    let r = t
+        .patch(
+            &format!("/users/{}", t.bootstrap.admin_user_id),
+            json!({"mail": admin_mail}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let other = t
         .post(
             "/users",

@@ -123,6 +123,31 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
         let delete = t
             .graph_as(&token, Method::DELETE, &format!("/groups/{tier0}"), None)
             .await;
+        // Nor renamed, so that it could pass for another group (found by the same script).
+        let rename = t
+            .graph_as(
+                &token,
+                Method::PATCH,
+                &format!("/groups/{tier0}"),
+                Some(json!({"displayName": "Printers"})),
+            )
+            .await;
+        if permissions
+            .iter()
+            .any(|p| p.starts_with("Group.") || p.starts_with("Directory."))
+        {
+            refused(
+                &rename,
+                StatusCode::FORBIDDEN,
+                "roleAssignableGroupNeedsRoleManagement",
+            );
+        } else {
+            assert_eq!(rename.status, StatusCode::FORBIDDEN, "{:?}", rename.body);
+        }
+        assert_eq!(
+            t.get(&format!("/groups/{tier0}")).await.body["displayName"],
+            "Tier 0"
+        );
         if permissions
             .iter()
             .any(|p| p.starts_with("Group.") || p.starts_with("Directory."))
@@ -183,7 +208,7 @@ async fn a_member_writer_cannot_put_anyone_in_a_group_holding_global_administrat
         failures(&t, "roleAssignableGroupNeedsRoleManagement")
             .await
             .len(),
-        2 * MEMBER_WRITERS.len() + group_writers
+        2 * MEMBER_WRITERS.len() + 2 * group_writers
     );
     let holders = t
         .get(&format!(
