@@ -178,11 +178,11 @@ impl AuthSession {
         }
         if self.latest(MethodKind::TemporaryAccessPass).is_some() {
             return Err(Error::Forbidden(
-                "The one-time Temporary Access Pass was used more than 10 minutes ago; sign in again to add a passkey.".into(),
+                "The one-time Temporary Access Pass was used more than 10 minutes ago; sign in again to add a passkey or an authenticator app.".into(),
             ));
         }
         Err(Error::Forbidden(
-            "Adding a passkey needs a sign-in with a passkey in the last 5 minutes, or a Temporary Access Pass; sign in again.".into(),
+            "Adding a passkey or an authenticator app needs a sign-in with a passkey in the last 5 minutes, or a Temporary Access Pass; sign in again.".into(),
         ))
     }
 }
