@@ -109,6 +109,8 @@ pub enum Change {
     /// See [`DirectoryChange::ExpectRevisions`]: checked after the other changes of the list
     /// and before the revisions move, holding the revision rows until the commit.
     ExpectRevisions(Revisions),
+    /// See [`DirectoryChange::MoveMembershipsRevision`].
+    MoveMembershipsRevision,
     InsertSigningKey(SigningKey),
     RetireSigningKey {
         kid: String,
@@ -286,6 +288,7 @@ impl Flatten for DirectoryChange {
                 at,
             },
             DirectoryChange::ExpectRevisions(r) => Change::ExpectRevisions(r),
+            DirectoryChange::MoveMembershipsRevision => Change::MoveMembershipsRevision,
         })
     }
 }

@@ -128,11 +128,7 @@ async fn apply_all(
                             | Change::InsertRoleAssignment(_)
                             | Change::DeleteRoleAssignment(_)
                             | Change::DeleteUser(_)
-                            // Whether an account is enabled decides who effectively holds a
-                            // role (the last-administrator rule and the lockout guard count
-                            // enabled holders only), so a check made against the revision
-                            // must see an account disabled meanwhile.
-                            | Change::UpdateUser(_)
+                            | Change::MoveMembershipsRevision
                             | Change::SoftDeleteUser { .. }
                             | Change::RestoreUser(_)
                             | Change::DeleteGroup(_)
@@ -417,6 +413,7 @@ fn change_name(change: &Change) -> &'static str {
         Change::DeleteDocument { .. } => "DeleteDocument",
         Change::EndSignIns { .. } => "EndSignIns",
         Change::ExpectRevisions(_) => "ExpectRevisions",
+        Change::MoveMembershipsRevision => "MoveMembershipsRevision",
         Change::InsertSigningKey(_) => "InsertSigningKey",
         Change::RetireSigningKey { .. } => "RetireSigningKey",
         Change::InsertSession(_) => "InsertSession",
@@ -489,6 +486,8 @@ async fn apply(conn: &mut Conn<'_>, change: &Change, body: Option<String>) -> Re
         }
         // Checked by `commit` once the list has been applied.
         Change::ExpectRevisions(_) => {}
+        // Moved by `commit` with the other membership changes.
+        Change::MoveMembershipsRevision => {}
         // Run by `commit` from the statement made before it was queued (`sign_ins.rs`).
         Change::InsertSignInLogEntry(_) => {}
         Change::TakeCeremony(_) | Change::RecordPasskeyUse(_) => {

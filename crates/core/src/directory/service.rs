@@ -721,6 +721,10 @@ impl Directory {
             return Err(self.refused(audit, e).await);
         }
         let mut changes = vec![Change::UpdateUser(new.clone())];
+        if old.account_enabled != new.account_enabled {
+            // Who effectively holds a role changed: a check racing this one must see it.
+            changes.push(Change::MoveMembershipsRevision);
+        }
         if old.account_enabled && !new.account_enabled {
             match last_admin::check(self.store(), Without::User(old.id)).await {
                 Ok(true) => changes.extend(precondition),

@@ -111,6 +111,10 @@ pub enum DirectoryChange {
     /// what it deletes) carries the revisions it read before checking, so that a concurrent
     /// change on any node cannot slip between the check and the write.
     ExpectRevisions(Revisions),
+    /// Moves the memberships revision without changing a membership: an account enabled or
+    /// disabled changes who effectively holds a role (the last-administrator rule and the
+    /// lockout guard count enabled holders), so checks made against the revision must see it.
+    MoveMembershipsRevision,
 }
 
 /// See [`DirectoryStore::revisions`].

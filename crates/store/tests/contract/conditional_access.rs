@@ -65,6 +65,18 @@ async fn revisions_move_with_what_they_cover(store: SqlStore) {
         "a renamed user",
     )
     .await;
+    let mut disabled = joni.clone();
+    disabled.account_enabled = false;
+    step(
+        vec![
+            Change::UpdateUser(disabled),
+            Change::MoveMembershipsRevision,
+        ],
+        false,
+        true,
+        "a disabled user (who holds roles through the team no longer counts)",
+    )
+    .await;
     let assignment = RoleAssignment {
         id: Uuid::new_v4(),
         principal_id: team.id,
