@@ -56,6 +56,9 @@ pub mod analysis;
 #[derive(Clone)]
 pub struct LockoutGuard {
     deps: Deps<dyn MethodStore>,
+    /// Whether any passkey can prove its model: false when no attestation root is trusted, so
+    /// that a policy enforcing attestation lets nobody register one.
+    can_attest: bool,
 }
 
 /// One person the guard protects, with what the method policies let them present.
@@ -84,6 +87,8 @@ struct Scenario<'a> {
     policies: &'a PolicySet,
     passkeys: &'a Fido2Policy,
     methods: &'a MethodRules,
+    /// Whether any passkey can prove its model (the guard's `can_attest`).
+    can_attest: bool,
 }
 
 /// Whether a person reaches the Admin Portal under a scenario.
@@ -94,7 +99,16 @@ enum Standing {
 
 impl LockoutGuard {
     pub fn new(deps: Deps<dyn MethodStore>) -> Self {
-        LockoutGuard { deps }
+        LockoutGuard {
+            deps,
+            can_attest: true,
+        }
+    }
+
+    /// Says whether this server trusts any attestation root (the `can_attest` field).
+    pub fn with_attestation_roots(mut self, any: bool) -> Self {
+        self.can_attest = any;
+        self
     }
 
     /// Refuses `before` → `after` when it takes the Admin Portal from the last Global
@@ -382,7 +396,7 @@ fn standing(space: &ConditionSpace, scenario: &Scenario<'_>, person: &Protected)
     // way (the sign-in flow offers it): they are not locked out if a model they may register
     // would get them through. The same candidates as the flow's.
     if admitted {
-        for aaguid in registrable_models(scenario.passkeys) {
+        for aaguid in registrable_models(scenario.passkeys, scenario.can_attest) {
             let mut with_new = facts.clone();
             with_new.methods.push(SatisfiedMethod::passkey(aaguid));
             if matches!(
@@ -422,9 +436,12 @@ fn standing(space: &ConditionSpace, scenario: &Scenario<'_>, person: &Protected)
 
 /// The passkey models a person may register during a sign-in under `policy`: the allow-list,
 /// or, when any model may be registered, one no strength names standing for all of them.
-fn registrable_models(policy: &Fido2Policy) -> Vec<String> {
+fn registrable_models(policy: &Fido2Policy, can_attest: bool) -> Vec<String> {
     use crate::methods::passkeys::policy::{EnforcementType, MethodState};
-    if !policy.is_self_service_registration_allowed || policy.state != MethodState::Enabled {
+    if !policy.is_self_service_registration_allowed
+        || policy.state != MethodState::Enabled
+        || (policy.is_attestation_enforced && !can_attest)
+    {
         return Vec::new();
     }
     let restrictions = &policy.key_restrictions;
@@ -484,11 +501,13 @@ impl PolicyChangeCheck for LockoutGuard {
                 policies: before,
                 passkeys: &passkeys,
                 methods: &methods,
+                can_attest: self.can_attest,
             },
             Scenario {
                 policies: after,
                 passkeys: &passkeys,
                 methods: &methods,
+                can_attest: self.can_attest,
             },
         )
         .await
@@ -523,11 +542,13 @@ impl PasskeyPolicyCheck for LockoutGuard {
                 policies: &policies,
                 passkeys: before,
                 methods: &methods,
+                can_attest: self.can_attest,
             },
             Scenario {
                 policies: &policies,
                 passkeys: after,
                 methods: &methods,
+                can_attest: self.can_attest,
             },
         )
         .await
@@ -579,11 +600,13 @@ impl MethodPolicyCheck for LockoutGuard {
                 policies: &policies,
                 passkeys: &passkeys,
                 methods: &before,
+                can_attest: self.can_attest,
             },
             Scenario {
                 policies: &policies,
                 passkeys: &passkeys,
                 methods: &changed,
+                can_attest: self.can_attest,
             },
         )
         .await

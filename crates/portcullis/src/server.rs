@@ -409,12 +409,15 @@ pub async fn start(
     // pass: a pass printed by a server that then refuses to run is a pass for nothing.
     // Refuses a Conditional Access or method-policy change that would lock the administrators
     // out.
-    let lockout_guard = Arc::new(LockoutGuard::new(narrow!(deps, MethodStore)));
+    let attestation_roots = load_attestation_roots(config)?;
+    let can_attest = !attestation_roots.is_empty();
+    let lockout_guard =
+        Arc::new(LockoutGuard::new(narrow!(deps, MethodStore)).with_attestation_roots(can_attest));
     let passkeys = Passkeys::new(
         narrow!(deps, MethodStore),
         Arc::new(store.clone()),
         &public_url,
-        load_attestation_roots(config)?,
+        attestation_roots,
         portcullis_core::kernel::crypto::derive_key(
             &key,
             "portcullis passkey decoy credential ids",
@@ -579,7 +582,8 @@ pub async fn start(
         sign_in_logs: SignInLogs::new(narrow!(deps, LogStore)),
         readiness: Readiness::new(deps.store.clone()),
         passkeys,
-        analyzer: PolicyAnalyzer::new(narrow!(deps, MethodStore)),
+        analyzer: PolicyAnalyzer::new(narrow!(deps, MethodStore))
+            .with_attestation_roots(can_attest),
         conditional_access,
         passes,
         passwords,

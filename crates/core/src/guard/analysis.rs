@@ -159,6 +159,13 @@ impl PolicyAnalyzer {
         }
     }
 
+    /// See [`LockoutGuard::with_attestation_roots`].
+    pub fn with_attestation_roots(self, any: bool) -> Self {
+        PolicyAnalyzer {
+            guard: self.guard.with_attestation_roots(any),
+        }
+    }
+
     /// Reads the candidate in `body` (empty: the tenant's policies) and the directory. A bad
     /// body is refused naming the member at fault; a tenant of more than [`MAX_PEOPLE`] people
     /// with `Request_EntityTooLarge` (target `directory`).

@@ -1046,6 +1046,7 @@ impl SignIns {
         let policy = self.passkeys.policy().await?;
         if !policy.is_self_service_registration_allowed
             || policy.state != crate::methods::passkeys::policy::MethodState::Enabled
+            || (policy.is_attestation_enforced && !self.passkeys.can_attest())
         {
             return Ok(Vec::new());
         }

@@ -642,3 +642,44 @@ async fn two_administrators_disabled_at_once_leave_one() {
     }
     t.stop().await;
 }
+
+/// Found by an attacker's script: with attestation enforced and no attestation root trusted,
+/// no passkey can be registered, yet the guard counted on the administrator registering one
+/// during the sign-in a policy asks a passkey of. Now that change is a lockout.
+#[tokio::test]
+async fn enforcing_attestation_with_no_trusted_root_counts_as_no_passkey_to_register() {
+    let t = TestServer::start().await;
+    let strength = t
+        .post(
+            "/policies/authenticationStrengthPolicies",
+            json!({"displayName": "Passkeys only", "allowedCombinations": ["fido2"]}),
+        )
+        .await;
+    assert_eq!(strength.status, StatusCode::CREATED, "{:?}", strength.body);
+    // The administrator has only their first-start pass, and registers a passkey on the way:
+    // not a lockout.
+    let policy = t
+        .post(
+            POLICIES,
+            json!({
+                "displayName": "Passkeys for everyone",
+                "state": "enabled",
+                "conditions": {
+                    "users": {"includeUsers": ["All"]},
+                    "applications": {"includeApplications": ["All"]},
+                    "clientAppTypes": ["all"],
+                },
+                "grantControls": {"operator": "OR", "authenticationStrength": {"id": id(&strength.body)}},
+            }),
+        )
+        .await;
+    assert_eq!(policy.status, StatusCode::CREATED, "{:?}", policy.body);
+    let reply = t.patch(FIDO2, json!({"isAttestationEnforced": true})).await;
+    let finding = refused(&reply);
+    assert_eq!(
+        finding["witness"]["user"],
+        t.bootstrap.admin_user_principal_name.as_str()
+    );
+    assert_eq!(t.get(FIDO2).await.body["isAttestationEnforced"], false);
+    t.stop().await;
+}

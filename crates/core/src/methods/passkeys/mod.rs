@@ -550,6 +550,12 @@ impl Passkeys {
     /// Every change to the passkey method policy is checked by `check` before it is
     /// committed. Set once, while the composition root builds the services; a second call
     /// changes nothing.
+    /// Whether any passkey can prove its model here: false when no attestation root is
+    /// trusted, so that a policy enforcing attestation admits no new passkey.
+    pub fn can_attest(&self) -> bool {
+        !self.inner.roots.is_empty()
+    }
+
     pub fn with_policy_check(self, check: Arc<dyn PasskeyPolicyCheck>) -> Self {
         let _ = self.inner.policy_check.set(check);
         self
