@@ -341,47 +341,66 @@ impl ConditionalAccess {
         today: Vec<ConditionalAccessPolicy>,
         after: &Configuration,
     ) -> Result<()> {
-        let Some(check) = &self.change_check else {
-            return Ok(());
-        };
         let before = PolicySet::new(today, after.strengths.clone(), after.locations.clone());
-        check
-            .check_policy_change(grant.actor(), request, &before, &after.policy_set())
+        self.check_sets(grant, request, &before, &after.policy_set())
             .await
     }
 
-    /// The lockout guard before a change of a named location or an authentication strength,
-    /// which changes what every policy naming it does: `after` is the whole configuration with
-    /// it changed. A refusal is recorded as `activity`'s failure on `target`.
-    #[allow(clippy::too_many_arguments)]
-    async fn check_audited_setting_change(
+    /// The one place the change check (the lockout guard) is asked, if one is set.
+    async fn check_sets(
         &self,
         grant: &Granted<WriteConditionalAccess>,
         request: &RequestContext,
-        before: &Configuration,
-        after: &Configuration,
-        activity: &str,
-        operation: &str,
-        target: &TargetResource,
+        before: &PolicySet,
+        after: &PolicySet,
     ) -> Result<()> {
-        let Some(check) = &self.change_check else {
-            return Ok(());
-        };
-        match check
-            .check_policy_change(
-                grant.actor(),
-                request,
-                &before.policy_set(),
-                &after.policy_set(),
-            )
+        match &self.change_check {
+            Some(check) => {
+                check
+                    .check_policy_change(grant.actor(), request, before, after)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Stores a named location's or an authentication strength's new `document`, which changes
+    /// what every policy naming it does: the change check sees the whole configuration before
+    /// and after (`edit` makes the after from the before), its refusal is recorded as
+    /// `activity`'s failure, and the commit carries `precondition`.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_setting(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        document: PolicyDocument,
+        target: TargetResource,
+        activity: &str,
+        precondition: Option<Change>,
+        edit: impl FnOnce(&mut Configuration),
+    ) -> Result<()> {
+        let before = self.configuration().await?;
+        let mut after = before.clone();
+        edit(&mut after);
+        if let Err(e) = self
+            .check_sets(grant, request, &before.policy_set(), &after.policy_set())
             .await
         {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let entry = self.audit_entry(grant, request, activity, operation, target.clone());
-                Err(audit::record_refusal(self.deps.store.as_ref(), entry, e).await)
-            }
+            return Err(self
+                .record_refused(grant, request, activity, "Update", &target, e)
+                .await);
         }
+        self.commit_audited(
+            grant,
+            request,
+            std::iter::once(Change::UpdateDocument(document))
+                .chain(precondition)
+                .collect(),
+            activity,
+            "Update",
+            target,
+        )
+        .await
     }
 
     /// The same service with a country database (see [`countries`]).
@@ -540,11 +559,25 @@ impl ConditionalAccess {
     ) -> Result<()> {
         match self.check_change(grant, request, today, after).await {
             Ok(()) => Ok(()),
-            Err(e) => {
-                let entry = self.audit_entry(grant, request, activity, operation, target.clone());
-                Err(audit::record_refusal(self.deps.store.as_ref(), entry, e).await)
-            }
+            Err(e) => Err(self
+                .record_refused(grant, request, activity, operation, target, e)
+                .await),
         }
+    }
+
+    /// Records `error` (the lockout guard's refusal) as the failure of `activity` on `target`,
+    /// and hands it back.
+    async fn record_refused(
+        &self,
+        grant: &Granted<WriteConditionalAccess>,
+        request: &RequestContext,
+        activity: &str,
+        operation: &str,
+        target: &TargetResource,
+        error: Error,
+    ) -> Error {
+        let entry = self.audit_entry(grant, request, activity, operation, target.clone());
+        audit::record_refusal(self.deps.store.as_ref(), entry, error).await
     }
 
     async fn documents(&self, kind: DocumentKind) -> Result<Vec<PolicyDocument>> {
@@ -1279,38 +1312,26 @@ impl ConditionalAccess {
         let body = document.body.clone();
         let target = TargetResource::new("NamedLocation", &document.id, &document.display_name)
             .modified("NamedLocation", Some(&existing.body), Some(&body));
-        let before = self.configuration().await?;
-        let mut after = before.clone();
         let changed = one(
             graph::import_named_locations(body.to_string().as_bytes()).map_err(import_error)?,
             "named location",
         )?;
-        for l in after
-            .locations
-            .iter_mut()
-            .filter(|l| l.id() == changed.id())
-        {
-            *l = changed.clone();
-        }
-        self.check_audited_setting_change(
+        self.store_setting(
             grant,
             request,
-            &before,
-            &after,
-            "Update named location",
-            "Update",
-            &target,
-        )
-        .await?;
-        self.commit_audited(
-            grant,
-            request,
-            std::iter::once(Change::UpdateDocument(document))
-                .chain(precondition)
-                .collect(),
-            "Update named location",
-            "Update",
+            document,
             target,
+            "Update named location",
+            precondition,
+            |after| {
+                for l in after
+                    .locations
+                    .iter_mut()
+                    .filter(|l| l.id() == changed.id())
+                {
+                    *l = changed.clone();
+                }
+            },
         )
         .await?;
         Ok(body)
@@ -1535,34 +1556,22 @@ impl ConditionalAccess {
             &document.display_name,
         )
         .modified("AuthenticationStrength", Some(&existing.body), Some(&body));
-        let before = self.configuration().await?;
-        let mut after = before.clone();
         let changed = one(
             graph::import_strengths(body.to_string().as_bytes()).map_err(import_error)?,
             "authentication strength",
         )?;
-        for s in after.strengths.iter_mut().filter(|s| s.id == changed.id) {
-            *s = changed.clone();
-        }
-        self.check_audited_setting_change(
+        self.store_setting(
             grant,
             request,
-            &before,
-            &after,
-            "Authentication Strength Policy Update",
-            "Update",
-            &target,
-        )
-        .await?;
-        self.commit_audited(
-            grant,
-            request,
-            std::iter::once(Change::UpdateDocument(document))
-                .chain(precondition)
-                .collect(),
-            "Authentication Strength Policy Update",
-            "Update",
+            document,
             target,
+            "Authentication Strength Policy Update",
+            precondition,
+            |after| {
+                for s in after.strengths.iter_mut().filter(|s| s.id == changed.id) {
+                    *s = changed.clone();
+                }
+            },
         )
         .await?;
         Ok(body)

@@ -35,6 +35,15 @@ async fn policy_names(t: &TestServer) -> Vec<String> {
         .collect()
 }
 
+/// Every entry of the audit log whose result is `failure`.
+async fn failures(t: &TestServer) -> Vec<Value> {
+    let r = t
+        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["value"].as_array().unwrap().clone()
+}
+
 /// The refusal as a caller reads it: 409, the code, and the finding.
 fn refused(reply: &portcullis_testkit::Reply) -> &Value {
     assert_eq!(reply.status, StatusCode::CONFLICT, "{:?}", reply.body);
@@ -209,13 +218,7 @@ async fn a_passkey_allow_list_that_leaves_out_the_administrators_passkeys_is_ref
     refused(&t.patch(FIDO2, json!({"state": "disabled"})).await);
     // Both refusals are in the audit log as failed attempts on the policy, with the guard's
     // reason and what they tried to change; nothing of them as a success.
-    let failures = t
-        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
-        .await
-        .body["value"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let failures = failures(&t).await;
     let on_fido2: Vec<&Value> = failures
         .iter()
         .filter(|e| e["targetResources"][0]["id"] == "Fido2")
@@ -341,12 +344,8 @@ async fn changing_a_strength_or_a_location_a_policy_names_is_guarded_too() {
     );
 
     // Both refusals are failures in the audit log.
-    let failures = t
-        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+    let failures = failures(&t)
         .await
-        .body["value"]
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| e["activityDisplayName"].as_str().unwrap().to_string())
         .collect::<Vec<_>>();
@@ -409,14 +408,8 @@ async fn turning_passes_off_under_an_administrator_who_has_only_a_pass_is_refuse
         "enabled",
         "nothing changed"
     );
-    let failures = t
-        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
-        .await
-        .body["value"]
-        .clone();
+    let failures = failures(&t).await;
     let on_passes: Vec<&Value> = failures
-        .as_array()
-        .unwrap()
         .iter()
         .filter(|e| e["targetResources"][0]["id"] == "TemporaryAccessPass")
         .collect();
@@ -537,12 +530,8 @@ async fn the_last_global_administrator_is_kept() {
         t.get(&format!("/users/{admin}")).await.body["accountEnabled"],
         true
     );
-    let failures = t
-        .get("/auditLogs/directoryAudits?$top=999&$filter=result%20eq%20%27failure%27")
+    let failures = failures(&t)
         .await
-        .body["value"]
-        .as_array()
-        .unwrap()
         .iter()
         .filter(|e| {
             e["resultReason"]

@@ -190,6 +190,19 @@ async fn passwords_are_off_until_the_tenant_turns_them_on() {
     t.stop().await;
 }
 
+/// `GET /my/totp` as the person whose session `token` is.
+async fn my_apps(t: &TestServer, token: &str) -> Value {
+    let r = t
+        .http
+        .get(format!("{}/my/totp", t.url))
+        .header("cookie", format!("portcullis_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once() {
     let t = TestServer::start().await;
@@ -305,16 +318,7 @@ async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once
         }
     }
     assert_eq!(added, 4, "one app was there already");
-    let listed: Value = t
-        .http
-        .get(format!("{}/my/totp", t.url))
-        .header("cookie", format!("portcullis_session={tap_session}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = my_apps(&t, &tap_session).await;
     assert_eq!(listed["value"].as_array().unwrap().len(), 5);
     // Back to the one app the rest of this test signs in with.
     for app in listed["value"]
@@ -359,16 +363,7 @@ async fn an_authenticator_app_is_registered_with_a_pass_and_its_codes_count_once
     let (status, _) = post_with(&t, &session, "/auth/totp", json!({"code": "123"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Listed, then removed.
-    let listed: Value = t
-        .http
-        .get(format!("{}/my/totp", t.url))
-        .header("cookie", format!("portcullis_session={session}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = my_apps(&t, &session).await;
     let id = listed["value"][0]["id"].as_str().unwrap().to_string();
     let removed = t
         .http
